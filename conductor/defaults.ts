@@ -1,0 +1,16 @@
+// Every default of the CLI in one place (kamal-proxy service.go const block).
+
+/** File name of a service declaration inside its directory (seed README). */
+export const SERVICE_FILE_NAME = 'conductor-service.json'
+/** Templates that take longer are killed with their whole process group (seed TODO). */
+export const DEFAULT_TEMPLATE_TIMEOUT_SEC = 30
+/** A template printing more than this is a bug (a loop), not a pod definition. */
+export const DEFAULT_TEMPLATE_MAX_OUTPUT_BYTES = 16 * 1024 * 1024
+/** How much of a failing template's stderr goes into the error message. */
+export const STDERR_TAIL_BYTES = 2048
+/** Hooks are bounded too, so a stuck hook cannot stall a reload forever. */
+export const DEFAULT_HOOK_TIMEOUT_SEC = 60
+/** Grace between SIGTERM and SIGKILL when a timeout kills a process group. */
+export const KILL_GRACE_MS = 2000
+/** Names become systemd instance names and directory names: keep them plain. */
+export const NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/

@@ -1,0 +1,92 @@
+// One catalogue of the CLI's errors (fastify lib/errors.js, jose util/errors.ts style):
+// every error has a stable `code` scripts and tests match on, and a message that names
+// the file and the JSON path so an operator can fix the file without guessing.
+
+export class ConductorError extends Error {
+  readonly code: string = 'CND_ERR'
+  /** Process exit code the CLI uses when this error ends a command. */
+  readonly exitCode: number = 1
+  /** The message without the file/path prefix. */
+  readonly reason: string
+  constructor (message: string, readonly file?: string, readonly jsonPath?: string, options?: ErrorOptions) {
+    super(formatLocation(file, jsonPath) + message, options)
+    this.reason = message
+    this.name = new.target.name
+  }
+}
+
+export function formatLocation (file?: string, jsonPath?: string): string {
+  const parts = [file, jsonPath].filter((p): p is string => Boolean(p))
+  return parts.length > 0 ? parts.join(': ') + ': ' : ''
+}
+
+export interface Problem { file?: string | undefined, jsonPath?: string | undefined, message: string }
+
+/** A service file that cannot be read, parsed or validated. `problems` lists every one found. */
+export class ServiceInvalid extends ConductorError {
+  override readonly code: string = 'CND_SERVICE_INVALID'
+  override readonly exitCode = 3
+  problems: Problem[] = []
+
+  /** One error carrying several problems, each printed as `FILE: PATH: reason` on its own line. */
+  static fromProblems (problems: Problem[]): ServiceInvalid {
+    const first = problems[0] ?? { message: 'invalid service' }
+    const err = new ServiceInvalid(first.message, first.file, first.jsonPath)
+    err.problems = problems
+    if (problems.length > 1) err.message = problems.map(p => formatLocation(p.file, p.jsonPath) + p.message).join('\n')
+    return err
+  }
+
+  /** Every problem, including the single one of an error built with `new`. */
+  allProblems (): Problem[] {
+    return this.problems.length > 0 ? this.problems : [{ file: this.file, jsonPath: this.jsonPath, message: this.reason }]
+  }
+}
+/** JSON(C) syntax error, with line and column. */
+export class ServiceSyntax extends ServiceInvalid {
+  override readonly code: string = 'CND_SERVICE_SYNTAX'
+}
+/** An `inherit` entry points to a file that does not exist. */
+export class ServiceInheritMissing extends ServiceInvalid {
+  override readonly code = 'CND_SERVICE_INHERIT_MISSING'
+}
+/** `inherit` forms a cycle; the message names it. */
+export class ServiceInheritCycle extends ServiceInvalid {
+  override readonly code = 'CND_SERVICE_INHERIT_CYCLE'
+}
+/** No service of that name in the services directory. */
+export class ServiceNotFound extends ConductorError {
+  override readonly code = 'CND_SERVICE_NOT_FOUND'
+  override readonly exitCode = 4
+}
+/** A pod part (or template kind) that the service does not declare. */
+export class PartNotFound extends ConductorError {
+  override readonly code = 'CND_PART_NOT_FOUND'
+  override readonly exitCode = 4
+}
+/** A template exited non-zero, was killed by its timeout, or printed too much. */
+export class TemplateFailed extends ConductorError {
+  override readonly code: string = 'CND_TEMPLATE_FAILED'
+  override readonly exitCode = 5
+}
+export class TemplateTimeout extends TemplateFailed {
+  override readonly code = 'CND_TEMPLATE_TIMEOUT'
+}
+export class TemplateOutputTooLarge extends TemplateFailed {
+  override readonly code = 'CND_TEMPLATE_OUTPUT_TOO_LARGE'
+}
+/** Bad command-line usage (unknown option value, missing argument). */
+export class UsageError extends ConductorError {
+  override readonly code = 'CND_USAGE'
+  override readonly exitCode = 2
+}
+
+/** Exit codes, in one place so the README and the code agree. */
+export const EXIT = {
+  ok: 0,
+  failure: 1,
+  usage: 2,
+  invalidInput: 3,
+  notFound: 4,
+  templateFailed: 5
+} as const

@@ -1,0 +1,89 @@
+import { z } from 'zod'
+
+// The zod schema is the single source of truth for conductor-service.json: the TypeScript
+// types are inferred from it, `conductor schema` prints its JSON Schema, and the loader
+// validates every file with it. Every field is optional at file level because a file may
+// only override what it inherits; what a *resolved* service must have is checked after
+// inheritance (service-resolve.ts).
+
+const nonEmpty = z.string().min(1, 'must not be empty')
+const execArray = z.array(z.string()).min(1, 'must name at least the program to run')
+  .describe('Program and arguments. A relative program path ("./x", "bin/x") is resolved against the directory of the file that declares it; a bare name ("bash") is looked up in PATH.')
+const directives = z.array(z.string()).describe('Extra systemd [Service] directives ("Key=Value") written to a drop-in for this unit.')
+
+export const HOOK_EVENTS = [
+  'pre-start', 'post-start', 'pre-stop', 'post-stop',
+  'pre-start-service', 'post-start-service', 'pre-stop-service', 'post-stop-service'
+] as const
+
+export const configValueSchema = z.union([z.string(), z.number(), z.boolean()])
+  .describe('Numbers and booleans are turned into their string form in the environment.')
+
+export const podSchema = z.strictObject({
+  name: z.string().describe('Part name, unique within the service ("" for the single main pod).').optional(),
+  pod_template: nonEmpty.describe('Executable printing a Kubernetes Pod in YAML for `podman kube play`. Runs in the deployment directory.').optional(),
+  config_map_template: nonEmpty.describe('Optional executable printing a ConfigMap for the pod.').optional(),
+  service_directives: directives.optional()
+}).describe('A pod part: each part becomes one deployment when the service starts.')
+
+export const hookSchema = z.strictObject({
+  id: nonEmpty.describe('Identifier; an inheriting file replaces or extends the hook with the same id.'),
+  when: z.enum(HOOK_EVENTS).describe('Life-cycle moment: pre/post-start and pre/post-stop of each deployment, or the *-service variants around the whole service.').optional(),
+  exec: execArray.optional(),
+  parts: z.array(z.string()).describe('Only for these pod parts (deployment hooks); all parts when absent.').optional(),
+  timeout_sec: z.number().positive().describe('Kill the hook (whole process group) after this many seconds. Default 60.').optional()
+})
+
+export const commandSchema = z.strictObject({
+  service: z.boolean().describe('May run in the context of the service (`conductor run -s`).').optional(),
+  service_any_deployment: z.boolean().describe('Run with `-s` but in the context of any running deployment; fails if none runs.').optional(),
+  deployment: z.boolean().describe('May run in the context of a deployment (`conductor run -d`).').optional(),
+  description: z.string().describe('One line shown by `conductor run --list`.').optional(),
+  exec: execArray.optional(),
+  help_flags: z.array(z.array(z.string())).describe('Argument lists that only print help, e.g. [["--help"], ["-h"]]: allowed in any context.').optional(),
+  help_args: z.array(z.string()).describe('Arguments appended to exec to print the command\'s help.').optional()
+})
+
+export const functionSchema = z.strictObject({
+  name: z.string().describe('Function name, unique within the service ("" for the main one).').optional(),
+  format: z.enum(['cgi', 'http-stdio']).describe('cgi: RFC 3875 CGI. http-stdio: the process speaks HTTP/1.1 on stdin/stdout.').optional(),
+  exec: execArray.optional(),
+  stderr_as_stdout: z.boolean().describe('Send the process stderr into the response too.').optional(),
+  response_headers: z.array(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\r\n]*$/, 'must be "Name: value" on one line'))
+    .describe('Headers ("Name: value") added to every response.').optional(),
+  no_response_headers: z.boolean().describe('The process prints only a body, no CGI header block.').optional(),
+  path_info_strip: z.number().int().min(0).describe('Number of leading path segments removed to form PATH_INFO.').optional(),
+  service_directives: directives.optional()
+})
+
+const configKey = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name (letters, digits, _)')
+  .refine(k => !k.startsWith('CONDUCTOR_') && k !== 'POD_NAME' && k !== 'POD_IP_ADDRESS', 'is reserved for the variables Conductor sets; rename it')
+
+export const serviceFileSchema = z.strictObject({
+  $schema: z.string().describe('Optional JSON Schema reference for editors; ignored.').optional(),
+  inherit: z.array(nonEmpty).describe('Base files applied in order before this one; paths relative to this file.').optional(),
+  app_name: z.string().describe('Application name (CONDUCTOR_APP).').optional(),
+  instance_name: z.string().describe('Instance name, e.g. production, staging (CONDUCTOR_INSTANCE).').optional(),
+  disable: z.boolean().describe('A disabled service is not started by `conductor reload` (and stopped if it runs).').optional(),
+  config: z.record(configKey, configValueSchema).describe('Variables given to templates, hooks, commands and functions. Merged key by key with inherited files.').optional(),
+  template_timeout_sec: z.number().positive().describe('Kill templates after this many seconds (default 30).').optional(),
+  pods: z.array(podSchema).optional(),
+  proxy_config_template: nonEmpty.describe('Executable printing a JSON array of Caddy snippets {id, config, register_only}.').optional(),
+  hooks: z.array(hookSchema).optional(),
+  commands: z.record(z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.:-]*$/, 'command names use letters, digits and _ . : -'), commandSchema).optional(),
+  display_service_config: z.array(z.string()).describe('Config variables shown as columns by `conductor service ls`.').optional(),
+  display_service_deployment_config: z.array(z.string()).describe('Service config variables shown as columns by `conductor deployment ls`.').optional(),
+  display_deployment_config: z.array(z.string()).describe('Deployment config variables shown as columns by `conductor deployment ls`.').optional(),
+  functions: z.array(functionSchema).optional()
+}).describe('A Conductor service declaration (conductor-service.json).')
+
+export type ServiceFile = z.infer<typeof serviceFileSchema>
+export type PodFile = z.infer<typeof podSchema>
+export type HookFile = z.infer<typeof hookSchema>
+export type CommandFile = z.infer<typeof commandSchema>
+export type FunctionFile = z.infer<typeof functionSchema>
+
+/** JSON Schema for editors (`conductor schema`). */
+export function serviceJsonSchema (): unknown {
+  return z.toJSONSchema(serviceFileSchema, { target: 'draft-2020-12', io: 'input' })
+}

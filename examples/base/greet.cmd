@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "${GREETING} (${CONDUCTOR_SERVICE_NAME}, command ${CONDUCTOR_COMMAND})"

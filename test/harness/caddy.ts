@@ -1,0 +1,70 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { freePort, waitFor } from './ports.js'
+import { tempDir } from './tmp.js'
+
+// Starts a real Caddy (`caddy run`) on free loopback ports, with its admin API on its own
+// loopback port, and stops it in the test's teardown. No mocked Caddy anywhere.
+
+export interface CaddyHandle {
+  /** http://127.0.0.1:PORT of the admin API */
+  adminUrl: string
+  adminPort: number
+  /** A loopback HTTP port with an empty server "conductor" (routes @id "conductor-routes") ready for routes. */
+  httpPort: number
+  dir: string
+  process: ChildProcess
+  /** Log lines Caddy printed (stderr), for debugging failed tests. */
+  log: () => string
+  stop: () => Promise<void>
+}
+
+export interface CaddyOptions {
+  /** Extra apps.http.servers entries, or a full config to merge. */
+  config?: (ports: { adminPort: number, httpPort: number }) => object
+}
+
+export async function startCaddy (t: { teardown: (fn: () => Promise<void> | void) => void }, opts: CaddyOptions = {}): Promise<CaddyHandle> {
+  const dir = tempDir(t, 'conductor-caddy-')
+  const adminPort = await freePort()
+  const httpPort = await freePort()
+  const config = opts.config?.({ adminPort, httpPort }) ?? {
+    admin: { listen: `127.0.0.1:${adminPort}` },
+    logging: { logs: { default: { level: 'WARN' } } },
+    storage: { module: 'file_system', root: path.join(dir, 'data') },
+    apps: {
+      http: {
+        servers: {
+          conductor: {
+            listen: [`127.0.0.1:${httpPort}`],
+            automatic_https: { disable: true },
+            routes: [],
+            '@id': 'conductor-server'
+          }
+        }
+      }
+    }
+  }
+  const file = path.join(dir, 'caddy.json')
+  writeFileSync(file, JSON.stringify(config))
+  let log = ''
+  const proc = spawn('caddy', ['run', '--config', file], {
+    env: { ...process.env, HOME: dir, XDG_DATA_HOME: path.join(dir, 'data'), XDG_CONFIG_HOME: path.join(dir, 'config') },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  proc.stdout?.on('data', (d: Buffer) => { log += d.toString() })
+  proc.stderr?.on('data', (d: Buffer) => { log += d.toString() })
+  const stop = async (): Promise<void> => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return
+    const exited = new Promise<void>(resolve => proc.once('exit', () => resolve()))
+    proc.kill('SIGTERM')
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 5000)
+    await exited
+    clearTimeout(timer)
+  }
+  t.teardown(stop)
+  const adminUrl = `http://127.0.0.1:${adminPort}`
+  await waitFor(`caddy admin API on ${adminUrl} (log: ${log})`, async () => (await fetch(`${adminUrl}/config/`)).ok, 15_000)
+  return { adminUrl, adminPort, httpPort, dir, process: proc, log: () => log, stop }
+}
