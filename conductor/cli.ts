@@ -6,6 +6,7 @@ import { createCtx, type Ctx, type GlobalOptions } from './context.js'
 import { ConductorError, EXIT, UsageError } from './errors.js'
 import { processIo, type Io } from './output.js'
 import { registerDeploymentCommands } from './commands/deployment.js'
+import { registerGatewayCommand } from './commands/gateway.js'
 import { registerSchemaCommand } from './commands/schema.js'
 import { registerServiceCommands } from './commands/service.js'
 
@@ -29,6 +30,7 @@ export function buildProgram (io: Io = processIo, env: NodeJS.ProcessEnv = proce
   registerServiceCommands(program, makeCtx)
   registerDeploymentCommands(program, internal, makeCtx)
   registerSchemaCommand(program, makeCtx)
+  registerGatewayCommand(program, makeCtx)
 
   // Every subcommand shares the parent's output and exit behaviour.
   for (const cmd of allCommands(program)) {

@@ -1,0 +1,10 @@
+// Public surface of conductor/ for the other folders (the gateway reads services through it).
+export { loadAllServices, loadService, resolveService, type Service, type ServiceEntry, type Pod, type Hook, type Command, type ServiceFunction } from './service.js'
+export { resolveRoots, type Roots } from './roots.js'
+export { baseVariables, serviceVariables, deploymentVariables, commandVariables, functionVariables, type Variables } from './variables.js'
+export { functionId, serviceUnit, deploymentUnit, GATEWAY_UNIT, CADDY_UNIT } from './units.js'
+export { runTemplate } from './template-runner.js'
+export { runBounded, killGroup } from './bounded-process.js'
+export { ConductorError, ServiceInvalid } from './errors.js'
+export { parseJsonc } from './jsonc.js'
+export { describeIssues, jsonPointer } from './zod-issues.js'

@@ -1,0 +1,30 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Roots } from '../conductor/index.js'
+import { loadGatewayState, StateHolder } from './state.js'
+
+// The gateway: one Fastify process, Caddy's forward_auth target and the functions runner.
+// Each area is an encapsulated plugin registered here (STYLE habit 9).
+
+export interface GatewayOptions {
+  roots: Pick<Roots, 'services' | 'policies'>
+  logger?: FastifyServerOptions['logger']
+}
+
+export interface Gateway {
+  app: FastifyInstance
+  state: StateHolder
+}
+
+export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
+  const state = new StateHolder(loadGatewayState(opts.roots), () => loadGatewayState(opts.roots))
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    // Caddy keeps connections open to us; a short keep-alive would make it reconnect often.
+    keepAliveTimeout: 65_000
+  })
+  app.get('/healthz', async (_req, reply) => {
+    return await reply.header('content-type', 'application/json').send({ ok: true, services: state.current.services.length, loaded_at: state.current.loadedAt.toISOString() })
+  })
+  await app.ready()
+  return { app, state }
+}

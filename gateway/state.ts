@@ -1,0 +1,28 @@
+import { loadAllServices, type Roots, type ServiceEntry } from '../conductor/index.js'
+
+// What the gateway serves from: services (and, with the policies work, policies), loaded
+// together and swapped as one object on SIGHUP, so a request never sees half of a reload.
+
+export interface GatewayState {
+  services: ServiceEntry[]
+  loadedAt: Date
+}
+
+export function loadGatewayState (roots: Pick<Roots, 'services' | 'policies'>): GatewayState {
+  return { services: loadAllServices(roots.services), loadedAt: new Date() }
+}
+
+export class StateHolder {
+  constructor (public current: GatewayState, private readonly load: () => GatewayState) {}
+
+  /** Loads a new state; on failure the old one stays in force and the error is returned. */
+  reload (): { ok: true, state: GatewayState } | { ok: false, error: unknown } {
+    try {
+      const next = this.load()
+      this.current = next
+      return { ok: true, state: next }
+    } catch (error) {
+      return { ok: false, error }
+    }
+  }
+}
