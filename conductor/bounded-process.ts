@@ -1,4 +1,3 @@
-import { execa } from 'execa'
 import { KILL_GRACE_MS } from './defaults.js'
 
 // Runs a program with a hard time limit and output cap. The child leads its own process group
@@ -32,6 +31,8 @@ export interface BoundedResult {
 
 export async function runBounded (opts: BoundedRun): Promise<BoundedResult> {
   const started = performance.now()
+  // Loaded on first use: most commands never spawn anything and execa costs ~100 ms to load.
+  const { execa } = await import('execa')
   const child = execa(opts.file, opts.args ?? [], {
     cwd: opts.cwd,
     env: opts.env,

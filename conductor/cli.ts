@@ -1,10 +1,8 @@
 import { Command, CommanderError } from 'commander'
-import { readFileSync } from 'node:fs'
-import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { createCtx, type Ctx, type GlobalOptions } from './context.js'
 import { ConductorError, EXIT, UsageError } from './errors.js'
 import { processIo, type Io } from './output.js'
+import { readVersion } from './version.js'
 import { registerDeploymentCommands } from './commands/deployment.js'
 import { registerGatewayCommand } from './commands/gateway.js'
 import { registerSchemaCommand } from './commands/schema.js'
@@ -69,17 +67,4 @@ export function reportError (err: unknown, io: Io): number {
 
 function allCommands (cmd: Command): Command[] {
   return cmd.commands.flatMap(c => [c, ...allCommands(c)])
-}
-
-function readVersion (): string {
-  // Works from the sources (conductor/cli.ts) and from the build (dist/conductor/cli.js).
-  let dir = path.dirname(fileURLToPath(import.meta.url))
-  for (let i = 0; i < 4; i++) {
-    try {
-      const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string, version?: string }
-      if (pkg.name === 'conductor' && pkg.version !== undefined) return pkg.version
-    } catch { /* keep walking up */ }
-    dir = path.dirname(dir)
-  }
-  return '0.0.0'
 }

@@ -1,6 +1,9 @@
 import { resolveRoots, type RootOverrides, type Roots } from './roots.js'
 import { processIo, type Io } from './output.js'
 import { UsageError } from './errors.js'
+import { loadAllServices, loadService, type Service, type ServiceEntry } from './service.js'
+import { openValidationCache, type ValidationCache } from './validation-cache.js'
+import { readVersion } from './version.js'
 
 // One context object passed down to every command (STYLE habit 6): roots, output, options
 // shared by all commands. Tests build their own with temporary roots and captured output.
@@ -11,6 +14,8 @@ export interface Ctx {
   env: NodeJS.ProcessEnv
   /** --template-timeout, overrides the service's template_timeout_sec. */
   templateTimeoutSec?: number | undefined
+  /** Remembers validated file contents across runs (see validation-cache.ts). */
+  validationCache: ValidationCache
 }
 
 export interface GlobalOptions extends RootOverrides {
@@ -22,7 +27,26 @@ export function createCtx (opts: GlobalOptions, io: Io = processIo, env: NodeJS.
     roots: resolveRoots(opts, env),
     io,
     env,
-    templateTimeoutSec: opts.templateTimeout === undefined ? undefined : positiveNumber(opts.templateTimeout, '--template-timeout')
+    templateTimeoutSec: opts.templateTimeout === undefined ? undefined : positiveNumber(opts.templateTimeout, '--template-timeout'),
+    validationCache: openValidationCache(env, readVersion())
+  }
+}
+
+/** Loads one service of the context's services directory. */
+export async function ctxService (ctx: Ctx, name: string): Promise<Service> {
+  try {
+    return await loadService(ctx.roots.services, name, ctx.validationCache)
+  } finally {
+    ctx.validationCache.save()
+  }
+}
+
+/** Loads every service (broken ones carry their error). */
+export async function ctxServices (ctx: Ctx): Promise<ServiceEntry[]> {
+  try {
+    return await loadAllServices(ctx.roots.services, ctx.validationCache)
+  } finally {
+    ctx.validationCache.save()
   }
 }
 

@@ -1,16 +1,25 @@
-import { parse, printParseErrorCode, type ParseError } from 'jsonc-parser'
+import { createRequire } from 'node:module'
+import type * as Jsonc from 'jsonc-parser'
 import { ServiceSyntax } from './errors.js'
 
-// Service and policy files are JSON with comments and trailing commas (ARCHITECTURE.md);
-// jsonc-parser gives offsets for every error, which we turn into line:column.
+// Service and policy files are JSON with comments and trailing commas (ARCHITECTURE.md).
+// Plain JSON goes through the native parser; only files that need it load jsonc-parser
+// (its CommonJS build, synchronously), which also gives offsets for line:column errors.
+
+const require = createRequire(import.meta.url)
+let jsonc: typeof Jsonc | undefined
 
 export function parseJsonc (text: string, file: string, ErrorClass: new (message: string, file?: string) => Error = ServiceSyntax): unknown {
-  const errors: ParseError[] = []
-  const value = parse(text, errors, { allowTrailingComma: true, disallowComments: false, allowEmptyContent: false })
+  // Strict JSON is a subset of JSONC with the same meaning, so JSON.parse is exact when it
+  // succeeds; comments, trailing commas and errors go to jsonc-parser.
+  try { return JSON.parse(text) } catch { /* fall through */ }
+  jsonc ??= require('jsonc-parser') as typeof Jsonc
+  const errors: Jsonc.ParseError[] = []
+  const value = jsonc.parse(text, errors, { allowTrailingComma: true, disallowComments: false, allowEmptyContent: false })
   if (errors.length > 0) {
     const first = errors[0]!
     const { line, column } = lineColumn(text, first.offset)
-    throw new ErrorClass(`line ${line} column ${column}: JSON syntax error: ${printParseErrorCode(first.error)}`, file)
+    throw new ErrorClass(`line ${line} column ${column}: JSON syntax error: ${jsonc.printParseErrorCode(first.error)}`, file)
   }
   return value
 }

@@ -3,6 +3,7 @@ import path from 'node:path'
 import { ConductorError, ServiceInvalid, ServiceNotFound, type Problem } from './errors.js'
 import { NAME_PATTERN, SERVICE_FILE_NAME } from './defaults.js'
 import { loadServiceTree } from './service-file.js'
+import type { ValidationCache } from './validation-cache.js'
 import type { CommandFile, FunctionFile, HookFile, PodFile, ServiceFile } from './service-schema.js'
 
 // The resolved service: inheritance applied, paths absolute, defaults filled, and the
@@ -44,16 +45,16 @@ export interface ServiceEntry {
 }
 
 /** Loads one service by name from the services directory. Throws typed errors. */
-export function loadService (servicesDir: string, name: string): Service {
+export async function loadService (servicesDir: string, name: string, cache?: ValidationCache): Promise<Service> {
   if (!NAME_PATTERN.test(name)) throw new ServiceNotFound(`invalid service name "${name}": names use letters, digits and _ . -`)
   const dir = path.join(servicesDir, name)
   const file = path.join(dir, SERVICE_FILE_NAME)
   if (!isFile(file)) throw new ServiceNotFound(`no service "${name}": ${file} does not exist`)
-  return resolveService(name, file)
+  return await resolveService(name, file, cache)
 }
 
 /** Loads every service; a broken one is returned with its error, never thrown. */
-export function loadAllServices (servicesDir: string): ServiceEntry[] {
+export async function loadAllServices (servicesDir: string, cache?: ValidationCache): Promise<ServiceEntry[]> {
   let names: string[]
   try {
     names = readdirSync(servicesDir).sort()
@@ -67,7 +68,7 @@ export function loadAllServices (servicesDir: string): ServiceEntry[] {
     if (!isFile(file)) continue
     try {
       if (!NAME_PATTERN.test(name)) throw new ServiceInvalid(`directory name "${name}" is not a valid service name (letters, digits and _ . -); rename it`, file)
-      entries.push({ name, file, service: resolveService(name, file) })
+      entries.push({ name, file, service: await resolveService(name, file, cache) })
     } catch (err) {
       if (!(err instanceof ConductorError)) throw err
       entries.push({ name, file, error: err })
@@ -76,9 +77,9 @@ export function loadAllServices (servicesDir: string): ServiceEntry[] {
   return entries
 }
 
-export function resolveService (name: string, file: string): Service {
+export async function resolveService (name: string, file: string, cache?: ValidationCache): Promise<Service> {
   const files: string[] = []
-  const merged = loadServiceTree(file, files)
+  const merged = await loadServiceTree(file, files, [], cache)
   const problems: Problem[] = []
   const need = (cond: boolean, jsonPath: string, message: string): void => { if (!cond) problems.push({ file, jsonPath, message }) }
 
@@ -87,7 +88,6 @@ export function resolveService (name: string, file: string): Service {
     checkName(p.name ?? '', `/pods/${i}/name`, need)
     return { ...p, name: p.name ?? '', pod_template: p.pod_template ?? '', service_directives: p.service_directives ?? [] }
   })
-  checkUnique(pods.map(p => p.name), '/pods', 'pod name', need)
   const hooks = (merged.hooks ?? []).map((h, i) => {
     need(h.when !== undefined, `/hooks/${i}/when`, 'missing: say when the hook runs (pre-start, post-start, pre-stop, post-stop, or a *-service variant)')
     need(h.exec !== undefined, `/hooks/${i}/exec`, 'missing: the program to run')
@@ -104,7 +104,6 @@ export function resolveService (name: string, file: string): Service {
     checkName(f.name ?? '', `/functions/${i}/name`, need)
     return { ...f, name: f.name ?? '', format: f.format ?? 'cgi', exec: f.exec ?? [] }
   })
-  checkUnique(functions.map(f => f.name), '/functions', 'function name', need)
   if (problems.length > 0) throw ServiceInvalid.fromProblems(problems)
 
   const { inherit: _inherit, $schema: _schema, ...rest } = merged
@@ -131,14 +130,6 @@ export function resolveService (name: string, file: string): Service {
 function checkName (name: string, jsonPath: string, need: (c: boolean, p: string, m: string) => void): void {
   // Part and function names end up in unit names and directory names.
   need(name === '' || /^[A-Za-z0-9_][A-Za-z0-9_.]*$/.test(name), jsonPath, `"${name}" is not a valid name: use letters, digits, _ and . (no "-", it separates deployment id parts)`)
-}
-
-function checkUnique (names: string[], jsonPath: string, what: string, need: (c: boolean, p: string, m: string) => void): void {
-  const seen = new Set<string>()
-  for (const n of names) {
-    need(!seen.has(n), jsonPath, `duplicate ${what} "${n}": names must be unique within a service`)
-    seen.add(n)
-  }
 }
 
 function isFile (p: string): boolean {

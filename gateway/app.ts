@@ -16,7 +16,7 @@ export interface Gateway {
 }
 
 export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
-  const state = new StateHolder(loadGatewayState(opts.roots), () => loadGatewayState(opts.roots))
+  const state = new StateHolder(await loadGatewayState(opts.roots), async () => await loadGatewayState(opts.roots))
   const app = Fastify({
     logger: opts.logger ?? false,
     // Caddy keeps connections open to us; a short keep-alive would make it reconnect often.

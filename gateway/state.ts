@@ -8,17 +8,17 @@ export interface GatewayState {
   loadedAt: Date
 }
 
-export function loadGatewayState (roots: Pick<Roots, 'services' | 'policies'>): GatewayState {
-  return { services: loadAllServices(roots.services), loadedAt: new Date() }
+export async function loadGatewayState (roots: Pick<Roots, 'services' | 'policies'>): Promise<GatewayState> {
+  return { services: await loadAllServices(roots.services), loadedAt: new Date() }
 }
 
 export class StateHolder {
-  constructor (public current: GatewayState, private readonly load: () => GatewayState) {}
+  constructor (public current: GatewayState, private readonly load: () => Promise<GatewayState>) {}
 
   /** Loads a new state; on failure the old one stays in force and the error is returned. */
-  reload (): { ok: true, state: GatewayState } | { ok: false, error: unknown } {
+  async reload (): Promise<{ ok: true, state: GatewayState } | { ok: false, error: unknown }> {
     try {
-      const next = this.load()
+      const next = await this.load()
       this.current = next
       return { ok: true, state: next }
     } catch (error) {

@@ -4,7 +4,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { UsageError } from '../errors.js'
 import { renderEnv, renderJson } from '../output.js'
-import { loadService, type Pod, type Service } from '../service.js'
+import type { Pod, Service } from '../service.js'
+import { ctxService } from '../context.js'
 import { findPod, templateFile } from '../template-target.js'
 import { runTemplate } from '../template-runner.js'
 import { deploymentId, newDeploymentSuffix } from '../units.js'
@@ -20,9 +21,9 @@ export function registerDeploymentCommands (program: Command, internal: Command,
     .description('Print the variables a deployment of SERVICE sees (simulated: --pod-ip, --id, --set)')
     .argument('<service>', 'service name'))
     .option('--json', 'print JSON')
-    .action(function (this: Command, name: string, opts: SimOptions) {
+    .action(async function (this: Command, name: string, opts: SimOptions) {
       const ctx = makeCtx(this)
-      const { vars } = simulateDeployment(ctx, loadService(ctx.roots.services, name), opts)
+      const { vars } = simulateDeployment(ctx, await ctxService(ctx, name), opts)
       ctx.io.out(opts.json === true ? renderJson(vars) : renderEnv(vars))
     })
 
@@ -34,7 +35,7 @@ export function registerDeploymentCommands (program: Command, internal: Command,
     .option('--part <name>', 'pod part (for pod and config-map)')
     .action(async function (this: Command, name: string, kind: string, opts: SimOptions) {
       const ctx = makeCtx(this)
-      const svc = loadService(ctx.roots.services, name)
+      const svc = await ctxService(ctx, name)
       const pod = kind === 'pod' || kind === 'config-map' ? findPod(svc, opts.part) : undefined
       const file = templateFile(svc, kind, pod, process.cwd())
       ctx.io.out(await runTemplate({ file, cwd: svc.dir, vars: serviceVariables(svc, baseVariables(ctx.roots, ctx.env)), timeoutSec: timeoutOf(ctx, svc) }))
@@ -47,7 +48,7 @@ export function registerDeploymentCommands (program: Command, internal: Command,
     .argument('<kind>', 'pod | config-map | proxy | PATH'))
     .action(async function (this: Command, name: string, kind: string, opts: SimOptions) {
       const ctx = makeCtx(this)
-      const svc = loadService(ctx.roots.services, name)
+      const svc = await ctxService(ctx, name)
       const { pod, vars } = simulateDeployment(ctx, svc, opts)
       const file = templateFile(svc, kind, pod, process.cwd())
       // A simulated deployment has no directory yet: run in a scratch one, removed after.

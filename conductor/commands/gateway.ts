@@ -1,7 +1,10 @@
 import type { Command } from 'commander'
-import { buildGateway, CLOSE_GRACE_MS, DEFAULT_LISTEN, parseListen } from '../../gateway/index.js'
 import { UsageError } from '../errors.js'
 import type { CtxFactory } from './types.js'
+
+// Kept in sync with gateway/defaults.ts; the gateway itself (Fastify) is imported only when
+// this command runs, so that every other command starts without loading it.
+const DEFAULT_LISTEN = '127.0.0.1:2080'
 
 export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): void {
   program.command('gateway')
@@ -10,15 +13,16 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace', 'info')
     .action(async function (this: Command, opts: { listen: string, logLevel: string }) {
       const ctx = makeCtx(this)
+      const { buildGateway, CLOSE_GRACE_MS, parseListen } = await import('../../gateway/index.js')
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace'].includes(opts.logLevel)) throw new UsageError(`--log-level ${opts.logLevel}: expected fatal, error, warn, info, debug or trace`)
       let listen
       try { listen = parseListen(opts.listen) } catch (err) { throw new UsageError((err as Error).message) }
       const { app, state } = await buildGateway({ roots: ctx.roots, logger: { level: opts.logLevel } })
-      process.on('SIGHUP', () => {
-        const result = state.reload()
+      process.on('SIGHUP', () => { void (async () => {
+        const result = await state.reload()
         if (result.ok) app.log.info({ services: result.state.services.length }, 'reloaded')
         else app.log.error({ err: result.error }, 'reload failed; the previous configuration stays in force')
-      })
+      })() })
       const stop = (signal: string): void => {
         app.log.info({ signal }, 'stopping')
         const timer = setTimeout(() => process.exit(1), CLOSE_GRACE_MS)

@@ -1,7 +1,8 @@
 import type { Command } from 'commander'
 import { EXIT, formatLocation, ServiceInvalid } from '../errors.js'
 import { renderEnv, renderJson, renderTable } from '../output.js'
-import { loadAllServices, loadService, type Service, type ServiceEntry } from '../service.js'
+import type { Service, ServiceEntry } from '../service.js'
+import { ctxService, ctxServices, type Ctx } from '../context.js'
 import { baseVariables, serviceVariables } from '../variables.js'
 import { serviceUnit } from '../units.js'
 import type { CtxFactory } from './types.js'
@@ -12,9 +13,9 @@ export function registerServiceCommands (program: Command, makeCtx: CtxFactory):
   service.command('ls')
     .description('List services with their display_service_config columns; broken services are marked INVALID (exit 3 if any)')
     .option('--json', 'print JSON')
-    .action(function (this: Command, opts: { json?: boolean }) {
+    .action(async function (this: Command, opts: { json?: boolean }) {
       const ctx = makeCtx(this)
-      const entries = loadAllServices(ctx.roots.services)
+      const entries = await ctxServices(ctx)
       const columns = unique(entries.flatMap(e => e.service?.display_service_config ?? []))
       if (opts.json === true) {
         ctx.io.out(renderJson(entries.map(e => ({
@@ -39,9 +40,9 @@ export function registerServiceCommands (program: Command, makeCtx: CtxFactory):
     .description('Print the variables templates, hooks and commands of the service see')
     .argument('<name>', 'service name')
     .option('--json', 'print JSON')
-    .action(function (this: Command, name: string, opts: { json?: boolean }) {
+    .action(async function (this: Command, name: string, opts: { json?: boolean }) {
       const ctx = makeCtx(this)
-      const vars = serviceVariables(loadService(ctx.roots.services, name), baseVariables(ctx.roots, ctx.env))
+      const vars = serviceVariables(await ctxService(ctx, name), baseVariables(ctx.roots, ctx.env))
       ctx.io.out(opts.json === true ? renderJson(vars) : renderEnv(vars))
     })
 
@@ -49,9 +50,9 @@ export function registerServiceCommands (program: Command, makeCtx: CtxFactory):
     .description('Print the resolved service (inheritance applied, every path absolute)')
     .argument('<name>', 'service name')
     .option('--json', 'print JSON with the seed field names')
-    .action(function (this: Command, name: string, opts: { json?: boolean }) {
+    .action(async function (this: Command, name: string, opts: { json?: boolean }) {
       const ctx = makeCtx(this)
-      const svc = loadService(ctx.roots.services, name)
+      const svc = await ctxService(ctx, name)
       ctx.io.out(opts.json === true ? renderJson(svc) : renderShow(svc))
     })
 
@@ -59,11 +60,11 @@ export function registerServiceCommands (program: Command, makeCtx: CtxFactory):
     .description('Validate services (all, or those named); print every problem; exit 3 if any')
     .argument('[names...]', 'service names (default: all)')
     .option('--json', 'print JSON')
-    .action(function (this: Command, names: string[], opts: { json?: boolean }) {
+    .action(async function (this: Command, names: string[], opts: { json?: boolean }) {
       const ctx = makeCtx(this)
-      let entries = loadAllServices(ctx.roots.services)
+      let entries = await ctxServices(ctx)
       if (names.length > 0) {
-        for (const n of names) loadServiceOrEntry(entries, n, ctx.roots.services)
+        for (const n of names) await loadServiceOrEntry(ctx, entries, n)
         entries = entries.filter(e => names.includes(e.name))
       }
       const problems = entries.flatMap(e => problemsOf(e))
@@ -78,9 +79,9 @@ export function registerServiceCommands (program: Command, makeCtx: CtxFactory):
     })
 }
 
-function loadServiceOrEntry (entries: ServiceEntry[], name: string, dir: string): void {
+async function loadServiceOrEntry (ctx: Ctx, entries: ServiceEntry[], name: string): Promise<void> {
   // A name that is not in the listing gets its own not-found error.
-  if (!entries.some(e => e.name === name)) loadService(dir, name)
+  if (!entries.some(e => e.name === name)) await ctxService(ctx, name)
 }
 
 function problemsOf (e: ServiceEntry): Array<{ file?: string | undefined, jsonPath?: string | undefined, message: string }> {

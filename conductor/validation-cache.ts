@@ -1,0 +1,69 @@
+import { createHash } from 'node:crypto'
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+
+// Remembers the SHA-256 of service file contents that passed schema validation, per
+// Conductor version, so that commands (`service ls`, the gateway's reload) skip loading zod
+// when nothing changed. Only a content hash is stored: no path, no config value. A cache
+// that cannot be read or written is simply not used.
+
+export class ValidationCache {
+  private readonly known: Set<string>
+  private dirty = false
+
+  constructor (private readonly file: string | undefined, private readonly version: string) {
+    this.known = new Set(file === undefined ? [] : readEntries(file, version))
+  }
+
+  isKnownValid (content: string): boolean {
+    return this.known.has(digest(content))
+  }
+
+  markValid (content: string): void {
+    const d = digest(content)
+    if (!this.known.has(d)) { this.known.add(d); this.dirty = true }
+  }
+
+  /** Writes the cache atomically if it changed; errors are ignored (read-only host, no space). */
+  save (): void {
+    if (!this.dirty || this.file === undefined) return
+    try {
+      mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 })
+      const tmp = `${this.file}.${process.pid}.tmp`
+      // Bounded: keep the newest entries only (a Set iterates in insertion order).
+      const entries = [...this.known].slice(-5000)
+      writeFileSync(tmp, JSON.stringify({ version: this.version, valid: entries }), { mode: 0o600 })
+      renameSync(tmp, this.file)
+      this.dirty = false
+    } catch { /* a cache is an optimisation only */ }
+  }
+}
+
+function digest (content: string): string {
+  return createHash('sha256').update(content).digest('base64url')
+}
+
+function readEntries (file: string, version: string): string[] {
+  try {
+    const data = JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown, valid?: unknown }
+    return data.version === version && Array.isArray(data.valid) ? data.valid.filter((x): x is string => typeof x === 'string') : []
+  } catch { return [] }
+}
+
+/**
+ * The cache for this process: under $CONDUCTOR_CACHE_DIR, else $XDG_CACHE_HOME/conductor or
+ * ~/.cache/conductor. Its key is the version plus the schema module's size and mtime, so a
+ * changed schema (an upgrade, or a development build) never trusts an old verdict.
+ */
+export function openValidationCache (env: NodeJS.ProcessEnv, version: string): ValidationCache {
+  const dir = env.CONDUCTOR_CACHE_DIR ?? (env.XDG_CACHE_HOME !== undefined ? path.join(env.XDG_CACHE_HOME, 'conductor') : env.HOME !== undefined ? path.join(env.HOME, '.cache/conductor') : undefined)
+  let fingerprint = version
+  try {
+    const st = statSync(new URL('./service-schema.js', import.meta.url))
+    fingerprint += `:${st.size}:${Math.trunc(st.mtimeMs)}`
+  } catch {
+    // Running from the TypeScript sources (tests): no stable fingerprint, so no cache.
+    return new ValidationCache(undefined, version)
+  }
+  return new ValidationCache(dir === undefined ? undefined : path.join(dir, 'validated-services.json'), fingerprint)
+}
