@@ -5,6 +5,7 @@ import { processIo, type Io } from './output.js'
 import { readVersion } from './version.js'
 import { registerDeploymentCommands } from './commands/deployment.js'
 import { registerGatewayCommand } from './commands/gateway.js'
+import { registerKeyCommands } from './commands/key.js'
 import { registerSchemaCommand } from './commands/schema.js'
 import { registerServiceCommands } from './commands/service.js'
 
@@ -29,6 +30,7 @@ export function buildProgram (io: Io = processIo, env: NodeJS.ProcessEnv = proce
   registerDeploymentCommands(program, internal, makeCtx)
   registerSchemaCommand(program, makeCtx)
   registerGatewayCommand(program, makeCtx)
+  registerKeyCommands(program, makeCtx)
 
   // Every subcommand shares the parent's output and exit behaviour.
   for (const cmd of allCommands(program)) {

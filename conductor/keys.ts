@@ -1,0 +1,97 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { randomUUID } from 'node:crypto'
+import path from 'node:path'
+import { ConductorError, UsageError } from './errors.js'
+import { NAME_PATTERN } from './defaults.js'
+
+// Operator key pairs for remote commands (issue 7): the private key stays on the operator's
+// machine (mode 0600) and signs short-lived JWTs; the public key goes into a policy entry.
+// jose is loaded only by the commands that sign or generate.
+
+export const KEY_ALGORITHMS = ['ES256', 'EdDSA'] as const
+export type KeyAlgorithm = typeof KEY_ALGORITHMS[number]
+/** Remote command tokens live at most this long (ARCHITECTURE.md: exp <= 5 min). */
+export const MAX_COMMAND_TOKEN_TTL_SEC = 300
+
+export class KeyExists extends ConductorError { override readonly code = 'CND_KEY_EXISTS' }
+export class KeyNotFound extends ConductorError {
+  override readonly code = 'CND_KEY_NOT_FOUND'
+  override readonly exitCode = 4
+}
+
+export interface KeyFiles { privateKey: string, publicKey: string }
+
+export function keyFiles (keysDir: string, name: string): KeyFiles {
+  if (!NAME_PATTERN.test(name)) throw new UsageError(`invalid key name "${name}": use letters, digits and _ . -`)
+  return { privateKey: path.join(keysDir, `${name}.key`), publicKey: path.join(keysDir, `${name}.pub`) }
+}
+
+export async function generateKeyPair (keysDir: string, name: string, alg: KeyAlgorithm, force = false): Promise<{ files: KeyFiles, publicPem: string }> {
+  const files = keyFiles(keysDir, name)
+  if (!force && existsSync(files.privateKey)) throw new KeyExists(`key "${name}" already exists; use --force to replace it (tokens signed with the old key will stop working)`, files.privateKey)
+  const { generateKeyPair: generate, exportPKCS8, exportSPKI } = await import('jose')
+  const { privateKey, publicKey } = await generate(alg, { extractable: true, ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}) })
+  mkdirSync(keysDir, { recursive: true, mode: 0o700 })
+  const publicPem = await exportSPKI(publicKey)
+  // Create with 0600 from the start: the private key must never be readable by others, even briefly.
+  writeFileSync(files.privateKey, await exportPKCS8(privateKey), { mode: 0o600 })
+  chmodSync(files.privateKey, 0o600)
+  writeFileSync(files.publicKey, publicPem, { mode: 0o644 })
+  return { files, publicPem }
+}
+
+export function readPublicKey (keysDir: string, name: string): string {
+  const { publicKey } = keyFiles(keysDir, name)
+  try { return readFileSync(publicKey, 'utf8') } catch { throw new KeyNotFound(`no key "${name}"; create it with: conductor key generate ${name}`, publicKey) }
+}
+
+/** The bearer entry to paste into a policy's `bearer` list. */
+export function policyEntry (publicPem: string, issuer: string): { public_key: string, issuer: string } {
+  return { public_key: publicPem.trim(), issuer }
+}
+
+export interface CommandTokenRequest {
+  privateKeyFile: string
+  issuer: string
+  /** The remote host: the gateway checks `aud` against the Host it is reached on. */
+  audience: string
+  service: string
+  command: string
+  ttlSec?: number
+  now?: Date
+}
+
+/** Claims that bind a token to one command of one service (a token for db:migrate cannot run console). */
+export const COMMAND_CLAIMS = { service: 'conductor_service', command: 'conductor_command' } as const
+
+export async function signCommandToken (req: CommandTokenRequest): Promise<string> {
+  const ttl = req.ttlSec ?? MAX_COMMAND_TOKEN_TTL_SEC
+  if (!(ttl > 0 && ttl <= MAX_COMMAND_TOKEN_TTL_SEC)) throw new UsageError(`token lifetime must be between 1 and ${MAX_COMMAND_TOKEN_TTL_SEC} seconds`)
+  let pem: string
+  try { pem = readFileSync(req.privateKeyFile, 'utf8') } catch { throw new KeyNotFound('cannot read the private key', req.privateKeyFile) }
+  const { importPKCS8, SignJWT } = await import('jose')
+  const alg = pem.includes('BEGIN PRIVATE KEY') ? await detectAlgorithm(pem) : undefined
+  if (alg === undefined) throw new UsageError('not a PKCS#8 private key (expected "-----BEGIN PRIVATE KEY-----"); create one with conductor key generate', req.privateKeyFile)
+  const key = await importPKCS8(pem, alg)
+  const now = Math.floor((req.now ?? new Date()).getTime() / 1000)
+  return await new SignJWT({ [COMMAND_CLAIMS.service]: req.service, [COMMAND_CLAIMS.command]: req.command })
+    .setProtectedHeader({ alg, typ: 'JWT' })
+    .setIssuer(req.issuer)
+    .setSubject(req.issuer)
+    .setAudience(req.audience)
+    .setJti(randomUUID())
+    .setIssuedAt(now)
+    .setExpirationTime(now + ttl)
+    .sign(key)
+}
+
+// The algorithm follows from the key itself, never from a flag that could disagree with it.
+async function detectAlgorithm (pem: string): Promise<KeyAlgorithm | undefined> {
+  const { createPrivateKey } = await import('node:crypto')
+  try {
+    const key = createPrivateKey(pem)
+    if (key.asymmetricKeyType === 'ed25519') return 'EdDSA'
+    if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return 'ES256'
+  } catch { /* not a key */ }
+  return undefined
+}

@@ -1,0 +1,46 @@
+import t from 'tap'
+import { readFileSync, statSync } from 'node:fs'
+import path from 'node:path'
+import { decodeJwt, importSPKI, jwtVerify } from 'jose'
+import { signCommandToken, COMMAND_CLAIMS } from '../../conductor/keys.js'
+import { cli, cliProcess } from '../harness/cli.js'
+import { tempDir } from '../harness/tmp.js'
+
+for (const alg of ['ES256', 'EdDSA']) {
+  t.test(`key generate (${alg}) writes a 0600 private key and prints a policy entry that verifies its tokens`, async t => {
+    const root = tempDir(t)
+    const r = await cliProcess(['key', 'generate', 'ci-bot', '--alg', alg, '--json'], { CONDUCTOR_ROOT: root })
+    t.equal(r.code, 0, r.stderr)
+    const out = JSON.parse(r.stdout)
+    t.equal(statSync(out.private_key_file).mode & 0o777, 0o600)
+    t.equal(path.dirname(out.private_key_file), path.join(root, 'var/lib/conductor/keys'))
+    t.match(out.policy_entry.public_key, /^-----BEGIN PUBLIC KEY-----/)
+    t.equal(out.policy_entry.issuer, 'ci-bot')
+    t.notMatch(r.stdout + r.stderr, /BEGIN PRIVATE KEY/, 'the private key is never printed')
+
+    const token = await signCommandToken({ privateKeyFile: out.private_key_file, issuer: 'ci-bot', audience: 'srv.example.org', service: 'shop', command: 'db:migrate' })
+    const { payload, protectedHeader } = await jwtVerify(token, await importSPKI(out.policy_entry.public_key, alg), { audience: 'srv.example.org', issuer: 'ci-bot', algorithms: [alg] })
+    t.equal(protectedHeader.alg, alg, 'algorithm follows the key')
+    t.equal(payload[COMMAND_CLAIMS.service], 'shop')
+    t.equal(payload[COMMAND_CLAIMS.command], 'db:migrate')
+    t.ok(typeof payload.jti === 'string' && payload.jti.length >= 32, 'unique jti')
+    t.ok(payload.exp! - payload.iat! <= 300, 'lives at most 5 minutes')
+    t.not(decodeJwt(await signCommandToken({ privateKeyFile: out.private_key_file, issuer: 'ci-bot', audience: 'a', service: 's', command: 'c' })).jti, payload.jti)
+
+    const show = await cli(['--root', root, 'key', 'show', 'ci-bot'])
+    t.same(JSON.parse(show.stdout), out.policy_entry)
+    const again = await cli(['--root', root, 'key', 'generate', 'ci-bot'])
+    t.equal(again.code, 1)
+    t.match(again.stderr, /already exists; use --force/)
+    t.equal(readFileSync(out.public_key_file, 'utf8').trim(), out.policy_entry.public_key, 'refusing did not overwrite')
+  })
+}
+
+t.test('bad key input is refused with clear errors', async t => {
+  const root = tempDir(t)
+  t.equal((await cli(['--root', root, 'key', 'generate', 'x', '--alg', 'HS256'])).code, 2)
+  t.equal((await cli(['--root', root, 'key', 'show', 'nobody'])).code, 4)
+  await t.rejects(signCommandToken({ privateKeyFile: path.join(root, 'none.key'), issuer: 'i', audience: 'a', service: 's', command: 'c' }), { code: 'CND_KEY_NOT_FOUND' })
+  await t.rejects(signCommandToken({ privateKeyFile: '/etc/hostname', issuer: 'i', audience: 'a', service: 's', command: 'c' }), { code: 'CND_USAGE' })
+  await t.rejects(signCommandToken({ privateKeyFile: '/etc/hostname', issuer: 'i', audience: 'a', service: 's', command: 'c', ttlSec: 3600 }), { message: /between 1 and 300/ })
+})
