@@ -1,0 +1,111 @@
+import { ConductorError } from './errors.js'
+
+// Zero-downtime deploy of one service (issue 8), as a sequence over injected drivers so the
+// ordering — the part where requests get dropped when it is wrong — is tested on its own:
+//   1. start the new deployment beside the old one (its own ports)
+//   2. wait until it is ready (readiness probe); if it never is: stop it, keep the old one
+//   3. register the new deployment's Caddy snippets (now both receive traffic)
+//   4. deregister the old deployment's snippets (new requests go to the new one only)
+//   5. drain: wait until Caddy reports no request in flight to the old upstreams
+//   6. stop the old deployment
+// The lock (deploy-lock.ts) around it is taken by the caller.
+
+export class DeployFailed extends ConductorError {
+  override readonly code = 'CND_DEPLOY_FAILED'
+  override readonly exitCode = 7
+}
+
+export interface DeploymentRef {
+  id: string
+  /** Upstream addresses ("127.0.0.1:PORT") its snippets route to, for draining. */
+  upstreams: string[]
+}
+
+export interface DeployDrivers {
+  /** Creates and starts a new deployment of the part with the given config overrides. */
+  start: () => Promise<DeploymentRef>
+  /** Waits for readiness; resolves false (with the last probe output) when it never comes. */
+  waitReady: (d: DeploymentRef) => Promise<{ ready: boolean, detail: string }>
+  register: (d: DeploymentRef) => Promise<void>
+  deregister: (d: DeploymentRef) => Promise<void>
+  /** Requests in flight per upstream address, from Caddy's GET /reverse_proxy/upstreams. */
+  inFlight: (upstreams: string[]) => Promise<number>
+  stop: (d: DeploymentRef) => Promise<void>
+  sleep: (ms: number) => Promise<void>
+  now: () => number
+}
+
+export interface DeployOptions {
+  drainTimeoutMs: number
+  drainPollMs: number
+  onStep?: (step: DeployStep) => void
+}
+
+export interface DeployStep { name: string, ms: number, detail?: string }
+
+export interface DeployOutcome {
+  deployed: DeploymentRef
+  stopped: DeploymentRef[]
+  drained: boolean
+  steps: DeployStep[]
+}
+
+export async function runDeploy (old: DeploymentRef[], drivers: DeployDrivers, opts: DeployOptions): Promise<DeployOutcome> {
+  const steps: DeployStep[] = []
+  const step = async <T>(name: string, fn: () => Promise<T>, detail?: (r: T) => string | undefined): Promise<T> => {
+    const t0 = drivers.now()
+    const result = await fn()
+    const s: DeployStep = { name, ms: drivers.now() - t0 }
+    const d = detail?.(result)
+    if (d !== undefined) s.detail = d
+    steps.push(s)
+    opts.onStep?.(s)
+    return result
+  }
+
+  const fresh = await step('start new deployment', drivers.start, d => d.id)
+  const readiness = await step('wait for readiness', async () => await drivers.waitReady(fresh), r => r.detail)
+  if (!readiness.ready) {
+    // The old deployment was never touched: only the new one is removed.
+    await step('stop new deployment (never ready)', async () => await drivers.stop(fresh), () => fresh.id)
+    throw new DeployFailed(`new deployment ${fresh.id} did not become ready; the previous deployment keeps serving. Last readiness check: ${readiness.detail}`)
+  }
+  try {
+    await step('register new routes', async () => await drivers.register(fresh))
+  } catch (err) {
+    await drivers.deregister(fresh).catch(() => {})
+    await drivers.stop(fresh)
+    throw new DeployFailed(`registering the routes of ${fresh.id} failed; the previous deployment keeps serving: ${(err as Error).message}`, undefined, undefined, { cause: err })
+  }
+  for (const o of old) await step('deregister old routes', async () => await drivers.deregister(o), () => o.id)
+  const upstreams = old.flatMap(o => o.upstreams).filter(u => !fresh.upstreams.includes(u))
+  const drained = await step('drain old deployment', async () => await drain(upstreams, drivers, opts), ok => ok ? 'no request in flight' : `drain timeout (${opts.drainTimeoutMs} ms) reached`)
+  for (const o of old) await step('stop old deployment', async () => await drivers.stop(o), () => o.id)
+  return { deployed: fresh, stopped: old, drained, steps }
+}
+
+async function drain (upstreams: string[], drivers: DeployDrivers, opts: DeployOptions): Promise<boolean> {
+  if (upstreams.length === 0) return true
+  const deadline = drivers.now() + opts.drainTimeoutMs
+  for (;;) {
+    if (await drivers.inFlight(upstreams) === 0) return true
+    if (drivers.now() >= deadline) return false
+    await drivers.sleep(opts.drainPollMs)
+  }
+}
+
+/** Every `dial` address in a Caddy snippet: the upstreams a deployment's routes send to. */
+export function dialsOf (config: unknown): string[] {
+  const out: string[] = []
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(walk)
+    else if (v !== null && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) {
+        if (k === 'dial' && typeof x === 'string') out.push(x)
+        else walk(x)
+      }
+    }
+  }
+  walk(config)
+  return out
+}
