@@ -6,6 +6,7 @@ import { readVersion } from './version.js'
 import { registerDeploymentCommands } from './commands/deployment.js'
 import { registerGatewayCommand } from './commands/gateway.js'
 import { registerKeyCommands } from './commands/key.js'
+import { registerCompletionCommands } from './commands/completion.js'
 import { registerSchemaCommand } from './commands/schema.js'
 import { registerServiceCommands } from './commands/service.js'
 
@@ -31,6 +32,7 @@ export function buildProgram (io: Io = processIo, env: NodeJS.ProcessEnv = proce
   registerSchemaCommand(program, makeCtx)
   registerGatewayCommand(program, makeCtx)
   registerKeyCommands(program, makeCtx)
+  registerCompletionCommands(program, makeCtx)
 
   // Every subcommand shares the parent's output and exit behaviour.
   for (const cmd of allCommands(program)) {
