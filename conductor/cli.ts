@@ -7,6 +7,7 @@ import { registerDeploymentCommands } from './commands/deployment.js'
 import { registerGatewayCommand } from './commands/gateway.js'
 import { registerKeyCommands } from './commands/key.js'
 import { registerCompletionCommands } from './commands/completion.js'
+import { registerDoctorCommand } from './commands/doctor.js'
 import { registerSchemaCommand } from './commands/schema.js'
 import { registerServiceCommands } from './commands/service.js'
 
@@ -33,6 +34,7 @@ export function buildProgram (io: Io = processIo, env: NodeJS.ProcessEnv = proce
   registerGatewayCommand(program, makeCtx)
   registerKeyCommands(program, makeCtx)
   registerCompletionCommands(program, makeCtx)
+  registerDoctorCommand(program, makeCtx)
 
   // Every subcommand shares the parent's output and exit behaviour.
   for (const cmd of allCommands(program)) {
