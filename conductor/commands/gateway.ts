@@ -10,14 +10,29 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
   program.command('gateway')
     .description('Run the gateway (forward_auth target and functions); SIGHUP reloads services and policies')
     .option('--listen <addr>', `HOST:PORT on loopback, or unix:/path (default ${DEFAULT_LISTEN})`, DEFAULT_LISTEN)
+    .option('--metrics-listen <addr>', 'HOST:PORT (loopback) or unix:/path for Prometheus /metrics, or "none"', '127.0.0.1:2081')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace', 'info')
-    .action(async function (this: Command, opts: { listen: string, logLevel: string }) {
+    .action(async function (this: Command, opts: { listen: string, metricsListen: string, logLevel: string }) {
       const ctx = makeCtx(this)
-      const { buildGateway, CLOSE_GRACE_MS, parseListen } = await import('../../gateway/index.js')
+      const { buildGateway, createMetricsServer, CLOSE_GRACE_MS, parseListen } = await import('../../gateway/index.js')
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace'].includes(opts.logLevel)) throw new UsageError(`--log-level ${opts.logLevel}: expected fatal, error, warn, info, debug or trace`)
-      let listen
-      try { listen = parseListen(opts.listen) } catch (err) { throw new UsageError((err as Error).message) }
-      const { app, state } = await buildGateway({ roots: ctx.roots, logger: { level: opts.logLevel } })
+      let listen, metricsListen
+      try {
+        listen = parseListen(opts.listen)
+        metricsListen = opts.metricsListen === 'none' ? undefined : parseListen(opts.metricsListen)
+      } catch (err) { throw new UsageError((err as Error).message) }
+      const { app, state, metrics } = await buildGateway({ roots: ctx.roots, logger: { level: opts.logLevel } })
+      if (metricsListen !== undefined) {
+        const server = createMetricsServer(metrics)
+        const where = metricsListen
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject)
+          if (where.kind === 'unix') server.listen(where.path, resolve)
+          else server.listen(where.port, where.host, resolve)
+        })
+        app.addHook('onClose', async () => { await new Promise(resolve => server.close(resolve)) })
+        app.log.info({ metrics: opts.metricsListen }, 'metrics listening')
+      }
       process.on('SIGHUP', () => { void (async () => {
         const result = await state.reload()
         if (result.ok) app.log.info({ services: result.state.services.length }, 'reloaded')
