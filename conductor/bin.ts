@@ -2,4 +2,7 @@
 import { runCli } from './cli.js'
 
 // Thin entry point: everything testable lives in cli.ts.
-process.exitCode = await runCli(process.argv.slice(2))
+const code = await runCli(process.argv.slice(2))
+// A failure must end the process even if something (a listening server) holds the event loop;
+// success lets long-running commands (the gateway) keep running.
+if (code !== 0) process.exit(code)

@@ -16,6 +16,7 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
       const ctx = makeCtx(this)
       const { buildGateway, createMetricsServer, CLOSE_GRACE_MS, parseListen } = await import('../../gateway/index.js')
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace'].includes(opts.logLevel)) throw new UsageError(`--log-level ${opts.logLevel}: expected fatal, error, warn, info, debug or trace`)
+      let stopMetrics = async (): Promise<void> => {}
       let listen, metricsListen
       try {
         listen = parseListen(opts.listen)
@@ -30,7 +31,7 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
           if (where.kind === 'unix') server.listen(where.path, resolve)
           else server.listen(where.port, where.host, resolve)
         })
-        app.addHook('onClose', async () => { await new Promise(resolve => server.close(resolve)) })
+        stopMetrics = async () => { await new Promise(resolve => server.close(resolve)) }
         app.log.info({ metrics: opts.metricsListen }, 'metrics listening')
       }
       process.on('SIGHUP', () => { void (async () => {
@@ -42,7 +43,7 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
         app.log.info({ signal }, 'stopping')
         const timer = setTimeout(() => process.exit(1), CLOSE_GRACE_MS)
         timer.unref()
-        void app.close().then(() => process.exit(0))
+        void Promise.all([app.close(), stopMetrics()]).then(() => process.exit(0))
       }
       process.once('SIGTERM', () => stop('SIGTERM'))
       process.once('SIGINT', () => stop('SIGINT'))
