@@ -1,6 +1,6 @@
 import t from 'tap'
-import { spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { cli, repoRoot } from '../harness/cli.js'
@@ -141,13 +141,22 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
   r = await cli(['reload'], env)
   t.match(r.stdout, `start deployment ${d1.id}`)
 
-  // 8. config change: a new deployment replaces the old one.
+  // 8. config change: a new deployment replaces the old one, even when the reload doing it is
+  // killed with SIGKILL at some point: the next reload converges.
   writeFileSync(path.join(svcDir, 'conductor-service.json'), JSON.stringify(service('bonjour')))
   r = await cli(['reload', '--dry-run'], env)
   t.match(r.stdout, /create deployment.*config or templates changed/)
   t.match(r.stdout, `remove deployment ${d1.id} (replaced)`)
+  const killAfter = 400 + Math.floor(Math.random() * 1600)
+  const killed = spawn(process.execPath, ['--import', pathToFileURL(path.join(repoRoot, 'node_modules/tsx/dist/loader.mjs')).href, path.join(repoRoot, 'conductor/bin.ts'), 'reload'], { env, stdio: 'ignore' })
+  await new Promise(resolve => setTimeout(resolve, killAfter))
+  killed.kill('SIGKILL')
+  await new Promise(resolve => killed.once('exit', resolve))
+  t.comment(`reload killed with SIGKILL after ${killAfter} ms`)
   r = await cli(['reload'], env)
   t.equal(r.code, 0, r.stdout + r.stderr)
+  r = await cli(['reload'], env)
+  t.match(r.stdout, /nothing to do/, 'converged after the interrupted reload')
   const second = deployments(root)
   t.equal(second.length, 1, 'old deployment removed')
   const d2 = second[0]!
@@ -156,7 +165,27 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
   t.equal(podsNamed(d1.id).length, 0, 'old pod gone')
   t.notOk(existsSync(path.join(sd.unitsDir, `conductor-deployment@${d1.id}.service.d`)), 'old drop-in gone')
 
-  // 9. disable: nothing left.
+  // 9. a broken service is reported and left alone; a failing pre-start hook aborts its start
+  // with the hook's output; the other services are still reconciled.
+  const brokenName = `broken${svcName}`
+  const failingName = `failing${svcName}`
+  writeTree(path.join(root, 'etc/conductor/services'), {
+    [`${brokenName}/conductor-service.json`]: '{ "pods": [ { "pod_tmplate": "x" } ] }',
+    [`${failingName}/conductor-service.json`]: { pods: [{ pod_template: './pod.template', ports: ['http'] }], hooks: [{ id: 'check', when: 'pre-start', exec: ['./check.hook'] }] },
+    [`${failingName}/pod.template`]: podTemplate,
+    [`${failingName}/check.hook`]: '#!/bin/sh\necho "database not reachable" >&2\nexit 3\n'
+  })
+  r = await cli(['reload'], env)
+  t.equal(r.code, 1, 'a failed action fails the reload')
+  t.match(r.stdout, new RegExp(`! ${brokenName}: left as it runs.*pod_tmplate`))
+  t.match(r.stdout, `FAIL create deployment of ${failingName}`)
+  t.match(r.stdout, /hook exited with status 3[\s\S]*database not reachable/, 'the hook output is in the error')
+  t.notOk(deployments(root).some(d => d.id.startsWith(failingName)), 'nothing half-applied')
+  t.match(await get(d2.ports.http!), 'bonjour', 'the other service still runs')
+  rmSync(path.join(root, 'etc/conductor/services', brokenName), { recursive: true })
+  rmSync(path.join(root, 'etc/conductor/services', failingName), { recursive: true })
+
+  // 10. disable: nothing left.
   writeFileSync(path.join(svcDir, 'conductor-service.json'), JSON.stringify(service('bonjour', true)))
   r = await cli(['reload'], env)
   t.equal(r.code, 0, r.stdout + r.stderr)
