@@ -1,6 +1,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
 import path from 'node:path'
 import { ConductorError } from './errors.js'
+import { RECONCILE_CONCURRENCY } from './defaults.js'
 import { readDeployments, removeDeploymentDir, type DeploymentState } from './deployment-store.js'
 import { createDeployment, removeDeployment, removeDropIn, startDeployment, writeDropIn } from './deployment-ops.js'
 import { runHooks } from './hooks.js'
@@ -61,9 +62,20 @@ export async function applyPlan (plan: Action[], sctx: SystemCtx, services: Read
   }
   if (dropInsChanged) await sctx.drivers.systemd.daemonReload()
 
-  // 2. Services, then their deployments.
-  for (const a of plan) {
-    if (a.kind !== 'start-service') continue
+  // 2. Services (one systemctl call for those without service hooks), then deployments.
+  const serviceStarts = plan.filter((a): a is Extract<Action, { kind: 'start-service' }> => a.kind === 'start-service')
+  const hasServiceHooks = (svc: Service): boolean => svc.hooks.some(h => h.when === 'pre-start-service' || h.when === 'post-start-service')
+  const plain = serviceStarts.filter(a => !hasServiceHooks(services.get(a.service)!))
+  try {
+    await sctx.drivers.systemd.start(plain.map(a => serviceUnit(a.service)))
+    for (const a of plain) results.push({ action: a, ok: true })
+  } catch {
+    // One bad unit fails the batch: retry one by one to find which.
+    for (const a of plain) {
+      try { await sctx.drivers.systemd.start([serviceUnit(a.service)]); results.push({ action: a, ok: true }) } catch (err) { fail(a, err, a.service) }
+    }
+  }
+  for (const a of serviceStarts.filter(a => hasServiceHooks(services.get(a.service)!))) {
     const svc = services.get(a.service)!
     try {
       const vars = serviceVariables(svc, baseVariables(sctx.roots, sctx.env))
@@ -73,12 +85,13 @@ export async function applyPlan (plan: Action[], sctx: SystemCtx, services: Read
       results.push({ action: a, ok: true })
     } catch (err) { fail(a, err, a.service) }
   }
-  for (const { action, rec } of toStart) {
+  const serviceFailed = (service: string): boolean => results.some(r => !r.ok && r.action.kind === 'start-service' && r.action.service === service)
+  await eachLimit(toStart, RECONCILE_CONCURRENCY, async ({ action, rec }) => {
     const svc = services.get(rec.service)!
-    if (failedServices.has(rec.service) && action.kind === 'create-deployment' && results.some(r => !r.ok && r.action.kind === 'start-service' && r.action.service === rec.service)) {
+    if (action.kind === 'create-deployment' && serviceFailed(rec.service)) {
       await forget(sctx, rec)
       results.push({ action, ok: false, error: `not started: service ${rec.service} failed to start` })
-      continue
+      return
     }
     try {
       await startDeployment(sctx, svc, rec)
@@ -89,21 +102,21 @@ export async function applyPlan (plan: Action[], sctx: SystemCtx, services: Read
       if (action.kind === 'create-deployment') await forget(sctx, rec)
       fail(action, err, rec.service)
     }
-  }
+  })
 
   // 3. Removals (after the replacements run), then services and strays.
-  for (const a of plan) {
-    if (a.kind !== 'remove-deployment') continue
+  const removals = plan.filter((a): a is Extract<Action, { kind: 'remove-deployment' }> => a.kind === 'remove-deployment')
+  await eachLimit(removals, RECONCILE_CONCURRENCY, async a => {
     if (failedServices.has(a.service) && hashOf.has(a.service)) {
       results.push({ action: a, ok: false, error: `kept: the replacement of service ${a.service} failed` })
-      continue
+      return
     }
     const rec = records.get(a.id)
     try {
       if (rec !== undefined) await removeDeployment(sctx, services.get(a.service), rec)
       results.push({ action: a, ok: true })
     } catch (err) { fail(a, err) }
-  }
+  })
   for (const a of plan) {
     try {
       if (a.kind === 'stop-service') {
@@ -170,4 +183,16 @@ function readFileOr (file: string): string {
 
 function isAlive (pid: number): boolean {
   try { process.kill(pid, 0); return true } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM' }
+}
+
+/** Runs fn over items, at most `limit` at a time (order of completion is not kept). */
+export async function eachLimit<T> (items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++]!
+      await fn(item)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
 }

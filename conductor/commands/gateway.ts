@@ -1,18 +1,21 @@
 import type { Command } from 'commander'
-import { buildGateway, CLOSE_GRACE_MS, DEFAULT_LISTEN, parseListen } from '../../gateway/index.js'
 import { UsageError } from '../errors.js'
 import type { CtxFactory } from './types.js'
+
+// gateway/ (Fastify and its plugins) is imported when this command runs, not when the CLI
+// starts: every other command (reload, run...) would otherwise pay its load time (bench/reload).
 
 export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): void {
   program.command('gateway')
     .description('Run the gateway (forward_auth target and functions); SIGHUP reloads services and policies')
-    .option('--listen <addr>', `HOST:PORT on loopback, or unix:/path (default ${DEFAULT_LISTEN})`, DEFAULT_LISTEN)
+    .option('--listen <addr>', 'HOST:PORT on loopback, or unix:/path (default 127.0.0.1:2080, the gateway\'s DEFAULT_LISTEN)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace', 'info')
-    .action(async function (this: Command, opts: { listen: string, logLevel: string }) {
+    .action(async function (this: Command, opts: { listen?: string, logLevel: string }) {
       const ctx = makeCtx(this)
+      const { buildGateway, CLOSE_GRACE_MS, DEFAULT_LISTEN, parseListen } = await import('../../gateway/index.js')
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace'].includes(opts.logLevel)) throw new UsageError(`--log-level ${opts.logLevel}: expected fatal, error, warn, info, debug or trace`)
       let listen
-      try { listen = parseListen(opts.listen) } catch (err) { throw new UsageError((err as Error).message) }
+      try { listen = parseListen(opts.listen ?? DEFAULT_LISTEN) } catch (err) { throw new UsageError((err as Error).message) }
       const { app, state } = await buildGateway({ roots: ctx.roots, logger: { level: opts.logLevel } })
       process.on('SIGHUP', () => {
         const result = state.reload()
