@@ -10,6 +10,9 @@ import { registerCompletionCommands } from './commands/completion.js'
 import { registerDoctorCommand } from './commands/doctor.js'
 import { registerSchemaCommand } from './commands/schema.js'
 import { registerServiceCommands } from './commands/service.js'
+import { registerSystemCommands } from './commands/system.js'
+import { registerReloadCommand } from './commands/reload.js'
+import { registerRunCommands } from './commands/run.js'
 
 // The CLI entry: builds the commander program, runs it, and turns errors into exit codes.
 // Each area registers its own commands (commands/*.ts) so they stay small and separate.
@@ -20,6 +23,7 @@ export function buildProgram (io: Io = processIo, env: NodeJS.ProcessEnv = proce
     .version(readVersion(), '-V, --version')
     .option('--root <dir>', 'prefix of every host path (/etc/conductor, /run/conductor...); env CONDUCTOR_ROOT')
     .option('--services-dir <dir>', 'services directory (default ROOT/etc/conductor/services); env CONDUCTOR_SERVICES_DIR')
+    .option('--scope <scope>', 'systemd scope: system (/etc/systemd/system, default) or user (~/.config/systemd/user, systemctl --user); env CONDUCTOR_SCOPE, host.json "scope"')
     .option('--template-timeout <sec>', 'kill templates after SEC seconds (default: the service\'s template_timeout_sec, else 30)')
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: s => io.out(s), writeErr: s => io.err(s) })
@@ -35,6 +39,9 @@ export function buildProgram (io: Io = processIo, env: NodeJS.ProcessEnv = proce
   registerKeyCommands(program, makeCtx)
   registerCompletionCommands(program, makeCtx)
   registerDoctorCommand(program, makeCtx)
+  registerSystemCommands(program, makeCtx)
+  registerReloadCommand(program, makeCtx)
+  registerRunCommands(program, makeCtx)
 
   // Every subcommand shares the parent's output and exit behaviour.
   for (const cmd of allCommands(program)) {

@@ -16,10 +16,13 @@ export interface Ctx {
   templateTimeoutSec?: number | undefined
   /** Remembers validated file contents across runs (see validation-cache.ts). */
   validationCache: ValidationCache
+  /** --scope (system|user); resolved with CONDUCTOR_SCOPE and host.json by systemContext. */
+  scopeFlag?: string | undefined
 }
 
 export interface GlobalOptions extends RootOverrides {
   templateTimeout?: string | undefined
+  scope?: string | undefined
 }
 
 export function createCtx (opts: GlobalOptions, io: Io = processIo, env: NodeJS.ProcessEnv = process.env): Ctx {
@@ -28,7 +31,8 @@ export function createCtx (opts: GlobalOptions, io: Io = processIo, env: NodeJS.
     io,
     env,
     templateTimeoutSec: opts.templateTimeout === undefined ? undefined : positiveNumber(opts.templateTimeout, '--template-timeout'),
-    validationCache: openValidationCache(env, readVersion())
+    validationCache: openValidationCache(env, readVersion()),
+    scopeFlag: opts.scope
   }
 }
 

@@ -14,3 +14,5 @@ export const DEFAULT_HOOK_TIMEOUT_SEC = 60
 export const KILL_GRACE_MS = 2000
 /** Names become systemd instance names and directory names: keep them plain. */
 export const NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/
+/** Deployments started or stopped at once by one reconcile (each is mostly waiting on podman). */
+export const RECONCILE_CONCURRENCY = 4

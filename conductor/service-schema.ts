@@ -23,7 +23,9 @@ export const podSchema = z.strictObject({
   name: z.string().describe('Part name, unique within the service ("" for the single main pod).').optional(),
   pod_template: nonEmpty.describe('Executable printing a Kubernetes Pod in YAML for `podman kube play`. Runs in the deployment directory.').optional(),
   config_map_template: nonEmpty.describe('Optional executable printing a ConfigMap for the pod.').optional(),
-  service_directives: directives.optional()
+  service_directives: directives.optional(),
+  ports: z.array(z.string().regex(/^[a-z][a-z0-9_]*$/, 'port names use lowercase letters, digits and _ (they become CONDUCTOR_PORT_<NAME>)'))
+    .describe('Named host ports to allocate for each deployment of this part (free loopback ports, kept until the deployment stops). Exposed as CONDUCTOR_PORT_<NAME> (upper case) and the first one also as CONDUCTOR_PORT; publish them with hostIP 127.0.0.1.').optional()
 }).describe('A pod part: each part becomes one deployment when the service starts.')
 
 export const hookSchema = z.strictObject({

@@ -12,17 +12,29 @@ import { deploymentId, newDeploymentSuffix } from '../units.js'
 import { baseVariables, deploymentVariables, serviceVariables, type Variables } from '../variables.js'
 import type { Ctx } from '../context.js'
 import type { CtxFactory } from './types.js'
+import { readDeployment } from '../deployment-store.js'
+import { deploymentVars } from '../deployment-ops.js'
+import { systemContext } from '../system-context.js'
+import { registerDeploymentLifecycle } from './lifecycle.js'
 
 interface SimOptions { part?: string, podIp?: string, id?: string, set?: string[], json?: boolean }
 
 export function registerDeploymentCommands (program: Command, internal: Command, makeCtx: CtxFactory): void {
-  const deployment = program.command('deployment').description('Inspect deployments (one pod part of a service)')
+  const deployment = program.command('deployment').description('Deployments (one pod part of a service): list, start, stop, inspect')
+  registerDeploymentLifecycle(deployment, makeCtx)
   simulationOptions(deployment.command('env')
-    .description('Print the variables a deployment of SERVICE sees (simulated: --pod-ip, --id, --set)')
-    .argument('<service>', 'service name'))
+    .description('Print the variables a deployment sees: of a recorded deployment ID, or simulated for a deployment of SERVICE (--pod-ip, --id, --set)')
+    .argument('<id-or-service>', 'recorded deployment id, or a service name to simulate one'))
     .option('--json', 'print JSON')
     .action(async function (this: Command, name: string, opts: SimOptions) {
       const ctx = makeCtx(this)
+      const rec = readDeployment(ctx.roots.deployments, name)
+      if (rec !== undefined) {
+        const sctx = systemContext(ctx)
+        const recVars = deploymentVars(sctx, await ctxService(ctx, rec.service), rec)
+        ctx.io.out(opts.json === true ? renderJson(recVars) : renderEnv(recVars))
+        return
+      }
       const { vars } = simulateDeployment(ctx, await ctxService(ctx, name), opts)
       ctx.io.out(opts.json === true ? renderJson(vars) : renderEnv(vars))
     })

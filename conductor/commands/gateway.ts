@@ -2,24 +2,23 @@ import type { Command } from 'commander'
 import { UsageError } from '../errors.js'
 import type { CtxFactory } from './types.js'
 
-// Kept in sync with gateway/defaults.ts; the gateway itself (Fastify) is imported only when
-// this command runs, so that every other command starts without loading it.
-const DEFAULT_LISTEN = '127.0.0.1:2080'
+// gateway/ (Fastify and its plugins) is imported when this command runs, not when the CLI
+// starts: every other command (reload, run...) would otherwise pay its load time (bench/reload).
 
 export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): void {
   program.command('gateway')
     .description('Run the gateway (forward_auth target and functions); SIGHUP reloads services and policies')
-    .option('--listen <addr>', `HOST:PORT on loopback, or unix:/path (default ${DEFAULT_LISTEN})`, DEFAULT_LISTEN)
+    .option('--listen <addr>', 'HOST:PORT on loopback, or unix:/path (default 127.0.0.1:2080, the gateway\'s DEFAULT_LISTEN)')
     .option('--metrics-listen <addr>', 'HOST:PORT (loopback) or unix:/path for Prometheus /metrics, or "none"', '127.0.0.1:2081')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace', 'info')
-    .action(async function (this: Command, opts: { listen: string, metricsListen: string, logLevel: string }) {
+    .action(async function (this: Command, opts: { listen?: string, metricsListen: string, logLevel: string }) {
       const ctx = makeCtx(this)
-      const { buildGateway, createMetricsServer, CLOSE_GRACE_MS, parseListen } = await import('../../gateway/index.js')
+      const { buildGateway, createMetricsServer, CLOSE_GRACE_MS, DEFAULT_LISTEN, parseListen } = await import('../../gateway/index.js')
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace'].includes(opts.logLevel)) throw new UsageError(`--log-level ${opts.logLevel}: expected fatal, error, warn, info, debug or trace`)
       let stopMetrics = async (): Promise<void> => {}
       let listen, metricsListen
       try {
-        listen = parseListen(opts.listen)
+        listen = parseListen(opts.listen ?? DEFAULT_LISTEN)
         metricsListen = opts.metricsListen === 'none' ? undefined : parseListen(opts.metricsListen)
       } catch (err) { throw new UsageError((err as Error).message) }
       const { app, state, metrics } = await buildGateway({ roots: ctx.roots, logger: { level: opts.logLevel } })

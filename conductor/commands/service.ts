@@ -6,6 +6,8 @@ import { ctxService, ctxServices, type Ctx } from '../context.js'
 import { baseVariables, serviceVariables } from '../variables.js'
 import { serviceUnit } from '../units.js'
 import type { CtxFactory } from './types.js'
+import { registerServiceLifecycle } from './lifecycle.js'
+import { runningStates } from './running-state.js'
 
 export function registerServiceCommands (program: Command, makeCtx: CtxFactory): void {
   const service = program.command('service').description('Inspect the declared services')
@@ -16,6 +18,7 @@ export function registerServiceCommands (program: Command, makeCtx: CtxFactory):
     .action(async function (this: Command, opts: { json?: boolean }) {
       const ctx = makeCtx(this)
       const entries = await ctxServices(ctx)
+      const running = await runningStates(ctx, entries.map(e => e.name))
       const columns = unique(entries.flatMap(e => e.service?.display_service_config ?? []))
       if (opts.json === true) {
         ctx.io.out(renderJson(entries.map(e => ({
@@ -23,18 +26,20 @@ export function registerServiceCommands (program: Command, makeCtx: CtxFactory):
           file: e.file,
           valid: e.service !== undefined,
           ...(e.service !== undefined
-            ? { app: e.service.app_name, instance: e.service.instance_name, disabled: e.service.disable, unit: serviceUnit(e.name), config: pick(e.service.config, e.service.display_service_config) }
+            ? { app: e.service.app_name, instance: e.service.instance_name, disabled: e.service.disable, unit: serviceUnit(e.name), running: running.get(e.name) ?? null, config: pick(e.service.config, e.service.display_service_config) }
             : { errors: problemsOf(e) })
         }))))
       } else {
         const rows = entries.map(e => e.service !== undefined
-          ? [e.name, e.service.app_name, e.service.instance_name, e.service.disable ? 'disabled' : 'enabled', ...columns.map(c => e.service!.config[c] ?? '')]
-          : [e.name, '', '', 'INVALID', ...columns.map(() => '')])
-        ctx.io.out(renderTable(['NAME', 'APP', 'INSTANCE', 'STATE', ...columns], rows))
+          ? [e.name, e.service.app_name, e.service.instance_name, e.service.disable ? 'disabled' : 'enabled', runningCell(running.get(e.name)), ...columns.map(c => e.service!.config[c] ?? '')]
+          : [e.name, '', '', 'INVALID', runningCell(running.get(e.name)), ...columns.map(() => '')])
+        ctx.io.out(renderTable(['NAME', 'APP', 'INSTANCE', 'STATE', 'RUNNING', ...columns], rows))
         for (const e of entries) if (e.error !== undefined) ctx.io.err(`conductor: ${e.error.message}\n`)
       }
       if (entries.some(e => e.error !== undefined)) process.exitCode = EXIT.invalidInput
     })
+
+  registerServiceLifecycle(service, makeCtx)
 
   service.command('env')
     .description('Print the variables templates, hooks and commands of the service see')
@@ -106,6 +111,11 @@ function renderShow (svc: Service): string {
   for (const [n, c] of Object.entries(svc.commands)) lines.push(`command:   ${n} ${c.exec.join(' ')}${c.description !== undefined ? '  # ' + c.description : ''}`)
   for (const f of svc.functions) lines.push(`function:  ${f.name === '' ? '(main)' : f.name} ${f.format} ${f.exec.join(' ')}`)
   return lines.join('\n') + '\n'
+}
+
+function runningCell (r: { active: boolean, deployments: number } | undefined): string {
+  if (r === undefined) return '?'
+  return r.active ? `yes (${r.deployments} deployment${r.deployments === 1 ? '' : 's'})` : 'no'
 }
 
 function unique (xs: string[]): string[] {

@@ -1,0 +1,84 @@
+import { execFileSync, spawnSync } from 'node:child_process'
+import os from 'node:os'
+import { runCli } from '../../conductor/cli.js'
+import { binPath } from '../../test/harness/cli.js'
+import { removePods, startUserManager } from '../../test/harness/systemd.js'
+import { tempDir, writeTree } from '../../test/harness/tmp.js'
+
+// Measures a no-op reconcile: 100 declared services already converged, `conductor reload`
+// must find nothing to do. Two fleets: services without pods (service unit only) and services
+// with one running pod each (busybox sleeping). Side by side: the in-process reconcile, the
+// compiled CLI as a process (what an operator runs), and a bare `systemctl --user list-units`
+// (the one systemd query a reload makes) as the floor.
+
+const N = Number(process.env.SERVICES ?? 100)
+const RUNS = Number(process.env.RUNS ?? 10)
+const teardowns: Array<() => unknown> = []
+const t = { teardown: (fn: () => unknown) => { teardowns.push(fn) } }
+const silent = { out: () => {}, err: (s: string) => { process.stderr.write(s) } }
+
+async function main (): Promise<void> {
+  const sd = await startUserManager(t)
+  const rows: string[][] = []
+  try {
+    for (const withPods of [false, true]) {
+      const prefix = `bench${Math.random().toString(36).slice(2, 6)}`
+      const root = tempDir(t, 'conductor-bench-')
+      t.teardown(() => removePods(prefix))
+      const env = { ...sd.env, CONDUCTOR_ROOT: root, CONDUCTOR_SCOPE: 'user' }
+      const files: Record<string, string | object> = {
+        'base/pod.template': '#!/bin/sh\nprintf "apiVersion: v1\\nkind: Pod\\nmetadata:\\n  name: %s\\nspec:\\n  containers:\\n    - name: main\\n      image: localhost/busybox:latest\\n      command: [\\"sleep\\", \\"3600\\"]\\n" "$POD_NAME"\n',
+        'base/conductor-service.json': { config: { A: '1', B: 'two' }, display_service_config: ['A'] }
+      }
+      for (let i = 0; i < N; i++) {
+        files[`etc/conductor/services/${prefix}${i}/conductor-service.json`] = {
+          inherit: ['../../../../base/conductor-service.json'],
+          config: { INDEX: String(i) },
+          ...(withPods ? { pods: [{ pod_template: '../../../../base/pod.template' }] } : {})
+        }
+      }
+      writeTree(root, files)
+      await runCli(['system', 'install'], silent, env)
+      const startedAt = performance.now()
+      const first = await runCli(['reload'], silent, env)
+      const convergeMs = performance.now() - startedAt
+      if (first !== 0) throw new Error(`first reload failed (${first})`)
+      let out = ''
+      await runCli(['reload'], { out: s => { out += s }, err: silent.err }, env)
+      if (!out.includes('nothing to do')) throw new Error(`second reload was not a no-op:\n${out}`)
+
+      const inProcess = await timeRuns(async () => { await runCli(['reload'], silent, env) })
+      const cliProcess = await timeRuns(() => { execFileSync(process.execPath, [binPath, 'reload'], { env, stdio: 'ignore' }) })
+      const listUnits = await timeRuns(() => { spawnSync('systemctl', ['--user', 'list-units', '--all', '--output=json', 'conductor-*'], { env, stdio: 'ignore' }) })
+      const fleet = `${N} services, ${withPods ? `${N} running pods` : 'no pods'}`
+      rows.push([fleet, 'first reload (converge from nothing)', ms(convergeMs), '-'])
+      rows.push([fleet, 'no-op reload, in-process', ms(median(inProcess)), ratio(median(inProcess), median(listUnits))])
+      rows.push([fleet, 'no-op reload, `node dist/conductor/bin.js reload`', ms(median(cliProcess)), ratio(median(cliProcess), median(listUnits))])
+      rows.push([fleet, '`systemctl --user list-units` alone (floor)', ms(median(listUnits)), '1.00×'])
+      // Stop this fleet before the next one.
+      await runCli(['reload'], silent, env).catch(() => 0)
+      spawnSync('systemctl', ['--user', 'stop', 'conductor-*'], { env })
+    }
+  } finally {
+    for (const fn of teardowns.reverse()) await fn()
+  }
+  console.log(`Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${new Date().toISOString().slice(0, 16)} UTC; median of ${RUNS} runs\n`)
+  console.log('| fleet | measurement | median | vs list-units |')
+  console.log('|---|---|---|---|')
+  for (const r of rows) console.log(`| ${r.join(' | ')} |`)
+}
+
+async function timeRuns (fn: () => unknown): Promise<number[]> {
+  const out: number[] = []
+  for (let i = 0; i < RUNS; i++) {
+    const s = performance.now()
+    await fn()
+    out.push(performance.now() - s)
+  }
+  return out
+}
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+const ms = (x: number): string => `${x.toFixed(0)} ms`
+const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}×`
+
+await main()

@@ -1,0 +1,65 @@
+import type { Command } from 'commander'
+import { UsageError } from '../errors.js'
+import { renderJson, renderTable } from '../output.js'
+import { deploymentInvocation, runInvocation, serviceInvocation, type CommandInvocation } from '../command-runner.js'
+import type { Service } from '../service.js'
+import { ctxService } from '../context.js'
+import { systemContext } from '../system-context.js'
+import type { Ctx } from '../context.js'
+import { recordAndService } from './lifecycle.js'
+import type { CtxFactory } from './types.js'
+
+interface RunOptions { service?: string, deployment?: string, list?: boolean, json?: boolean }
+
+export function registerRunCommands (program: Command, makeCtx: CtxFactory): void {
+  program.command('run')
+    .description('Run a declared command in the context of a service (-s) or a deployment (-d); its exit status is conductor\'s. Put -- before arguments that look like options')
+    .option('-s, --service <name>', 'service context (or any running deployment, for service_any_deployment commands)')
+    .option('-d, --deployment <id>', 'deployment context')
+    .option('--list', 'list the commands the service declares')
+    .option('--json', 'with --list: print JSON')
+    .argument('[command]', 'command name')
+    .argument('[args...]', 'arguments passed to the command')
+    .allowUnknownOption()
+    .action(async function (this: Command, name: string | undefined, args: string[], opts: RunOptions) {
+      const ctx = makeCtx(this)
+      if ((opts.service === undefined) === (opts.deployment === undefined)) throw new UsageError('give exactly one of -s SERVICE or -d DEPLOYMENT')
+      if (opts.deployment !== undefined) {
+        const sctx = systemContext(ctx)
+        const { rec, svc } = await recordAndService(sctx, opts.deployment)
+        if (opts.list === true || name === undefined) { listCommands(ctx, svc, opts.json); return }
+        await execute(deploymentInvocation(sctx, svc, rec, name, args))
+        return
+      }
+      const svc = await ctxService(ctx, opts.service!)
+      if (opts.list === true || name === undefined) { listCommands(ctx, svc, opts.json); return }
+      await execute(await serviceInvocation(ctx, svc, name, args, () => systemContext(ctx)))
+    })
+
+  const action = program.command('action').description('Actions: declared commands of a service (seed "Actions")')
+  action.command('run')
+    .description('Run a declared command of SERVICE locally (same as `conductor run -s SERVICE NAME ARGS...`)')
+    .argument('<service>', 'service name')
+    .argument('<name>', 'command name')
+    .argument('[args...]', 'arguments passed to the command')
+    .allowUnknownOption()
+    .action(async function (this: Command, service: string, name: string, args: string[]) {
+      const ctx = makeCtx(this)
+      const svc = await ctxService(ctx, service)
+      await execute(await serviceInvocation(ctx, svc, name, args, () => systemContext(ctx)))
+    })
+}
+
+async function execute (inv: CommandInvocation): Promise<void> {
+  process.exitCode = await runInvocation(inv)
+}
+
+function listCommands (ctx: Ctx, svc: Service, json: boolean | undefined): void {
+  const rows = Object.entries(svc.commands).map(([name, c]) => ({
+    name,
+    contexts: [c.service === true ? 'service' : '', c.service_any_deployment === true ? 'service_any_deployment' : '', c.deployment === true ? 'deployment' : ''].filter(s => s !== ''),
+    description: c.description ?? ''
+  }))
+  if (json === true) ctx.io.out(renderJson(rows))
+  else ctx.io.out(renderTable(['COMMAND', 'CONTEXTS', 'DESCRIPTION'], rows.map(r => [r.name, r.contexts.join(','), r.description])))
+}

@@ -1,0 +1,70 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Roots } from './roots.js'
+import type { ScopeInfo } from './scope.js'
+import type { SystemdDriver } from './systemd-driver.js'
+import {
+  CADDY_UNIT, DEPLOYMENT_TEMPLATE, GATEWAY_UNIT, SERVICE_TEMPLATE,
+  renderCaddyConfig, renderCaddyUnit, renderDeploymentTemplate, renderGatewayUnit, renderServiceTemplate, type UnitPaths
+} from './unit-files.js'
+
+// `conductor system install`: a pure plan of files (so --dry-run prints exactly what would be
+// written), then an applier that writes only what differs and daemon-reloads at most once.
+
+export interface InstallFile { path: string, content: string, why: string }
+export interface InstallPlan { dirs: string[], files: InstallFile[] }
+
+export function planInstall (p: UnitPaths, scope: ScopeInfo, roots: Roots, hasCaddyUnit: boolean, hasCaddyConfig: boolean): InstallPlan {
+  const files: InstallFile[] = [
+    { path: path.join(scope.unitsDir, SERVICE_TEMPLATE), content: renderServiceTemplate(p), why: 'service template unit' },
+    { path: path.join(scope.unitsDir, DEPLOYMENT_TEMPLATE), content: renderDeploymentTemplate(p), why: 'deployment template unit (podman kube play)' },
+    { path: path.join(scope.unitsDir, GATEWAY_UNIT), content: renderGatewayUnit(p), why: 'gateway unit' }
+  ]
+  if (!hasCaddyUnit) files.push({ path: path.join(scope.unitsDir, CADDY_UNIT), content: renderCaddyUnit(p), why: 'default Caddy unit (no caddy.service found)' })
+  if (!hasCaddyUnit && !hasCaddyConfig) files.push({ path: path.join(roots.etc, 'caddy.json'), content: renderCaddyConfig(p), why: 'default Caddy config (admin API only)' })
+  return { dirs: [roots.services, roots.policies, roots.deployments, roots.run, scope.unitsDir], files }
+}
+
+export interface InstallResult { written: string[], unchanged: string[], reloaded: boolean }
+
+export async function applyInstall (plan: InstallPlan, systemd: SystemdDriver): Promise<InstallResult> {
+  for (const d of plan.dirs) mkdirSync(d, { recursive: true })
+  const written: string[] = []
+  const unchanged: string[] = []
+  for (const f of plan.files) {
+    if (readOr(f.path) === f.content) { unchanged.push(f.path); continue }
+    mkdirSync(path.dirname(f.path), { recursive: true })
+    writeAtomic(f.path, f.content)
+    written.push(f.path)
+  }
+  const reloaded = written.some(f => f.endsWith('.service'))
+  if (reloaded) await systemd.daemonReload()
+  return { written, unchanged, reloaded }
+}
+
+/** caddy.service in the scope's unit directory or a vendor directory (Debian's caddy package). */
+export function caddyUnitExists (scope: ScopeInfo): boolean {
+  const ours = path.join(scope.unitsDir, CADDY_UNIT)
+  // Our own default unit counts as absent, so re-installing keeps it up to date.
+  if (existsSync(ours)) return !readOr(ours)?.startsWith('# Written by `conductor system install`')
+  return scope.vendorUnitDirs.some(d => existsSync(path.join(d, CADDY_UNIT)))
+}
+
+/** How units run the CLI: this Node and the compiled bin.js next to this module (or in dist/). */
+export function conductorCommand (): string[] {
+  const here = path.dirname(fileURLToPath(import.meta.url))
+  const candidates = [path.join(here, 'bin.js'), path.resolve(here, '../dist/conductor/bin.js')]
+  const bin = candidates.find(c => existsSync(c)) ?? candidates[0]!
+  return [process.execPath, bin]
+}
+
+export function readOr (file: string): string | undefined {
+  try { return readFileSync(file, 'utf8') } catch { return undefined }
+}
+
+export function writeAtomic (file: string, content: string): void {
+  const tmp = `${file}.tmp-${process.pid}`
+  writeFileSync(tmp, content)
+  renameSync(tmp, file)
+}

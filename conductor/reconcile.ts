@@ -1,0 +1,65 @@
+import { loadDesired } from './desired-state.js'
+import { acquireReloadLock, applyPlan, notifyGateway, observe, type ActionResult } from './reconcile-apply.js'
+import { describeAction, planReconcile, type Action, type PlanOptions } from './reconcile-plan.js'
+import type { ServiceEntry } from './service.js'
+import type { SystemCtx } from './system-context.js'
+
+// `conductor reload` and the service lifecycle commands: desired vs observed -> plan -> apply,
+// under the host's reconcile lock.
+
+export interface ReconcileOutcome {
+  plan: Action[]
+  results: ActionResult[]
+  /** Services that failed to load (left as they run). */
+  broken: ServiceEntry[]
+  dryRun: boolean
+}
+
+export async function reconcile (sctx: SystemCtx, opts: PlanOptions & { dryRun?: boolean } = {}): Promise<ReconcileOutcome> {
+  const release = opts.dryRun === true ? () => {} : acquireReloadLock(sctx.roots.run)
+  try {
+    const { desired, entries, services } = await loadDesired(sctx.roots.services, sctx.validationCache)
+    const observed = await observe(sctx)
+    const plan = planReconcile(desired, observed, opts)
+    const broken = entries.filter(e => e.error !== undefined && (opts.only === undefined || opts.only.has(e.name)))
+    if (opts.dryRun === true || plan.length === 0) return { plan, results: [], broken, dryRun: opts.dryRun === true }
+    const results = await applyPlan(plan, sctx, services, desired)
+    await notifyGateway(sctx, observed).catch(() => undefined)
+    return { plan, results, broken, dryRun: false }
+  } finally {
+    release()
+  }
+}
+
+export function renderOutcome (o: ReconcileOutcome): string {
+  const lines: string[] = []
+  for (const b of o.broken) lines.push(`! ${b.name}: left as it runs, it does not load: ${b.error?.message ?? ''}`)
+  if (o.plan.length === 0) {
+    lines.push('nothing to do')
+  } else if (o.dryRun) {
+    lines.push(`plan (${o.plan.length} action${o.plan.length === 1 ? '' : 's'}, dry run: nothing applied):`)
+    for (const a of o.plan) lines.push(`  ${describeAction(a)}`)
+  } else {
+    lines.push(`plan (${o.plan.length} action${o.plan.length === 1 ? '' : 's'}):`)
+    for (const a of o.plan) lines.push(`  ${describeAction(a)}`)
+    for (const r of o.results) {
+      lines.push(`${r.ok ? 'ok  ' : 'FAIL'} ${describeAction(r.action)}${r.deployment !== undefined && r.action.kind === 'create-deployment' ? ` -> ${r.deployment}` : ''}`)
+      if (!r.ok && r.error !== undefined) lines.push(...r.error.split('\n').map(l => `     ${l}`))
+    }
+  }
+  return lines.join('\n') + '\n'
+}
+
+export function outcomeJson (o: ReconcileOutcome): unknown {
+  return {
+    dry_run: o.dryRun,
+    nothing_to_do: o.plan.length === 0,
+    plan: o.plan.map(a => ({ ...a, description: describeAction(a) })),
+    results: o.results.map(r => ({ action: describeAction(r.action), ok: r.ok, ...(r.error !== undefined ? { error: r.error } : {}), ...(r.deployment !== undefined ? { deployment: r.deployment } : {}) })),
+    broken: o.broken.map(b => ({ service: b.name, error: b.error?.message }))
+  }
+}
+
+export function outcomeFailed (o: ReconcileOutcome): boolean {
+  return o.broken.length > 0 || o.results.some(r => !r.ok)
+}

@@ -1,0 +1,139 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { chmodSync, mkdirSync, statSync } from 'node:fs'
+import path from 'node:path'
+import { repoRoot } from './cli.js'
+import { waitFor } from './ports.js'
+import { tempDir } from './tmp.js'
+
+// Starts a REAL systemd user manager (`/lib/systemd/systemd --user`) for one test file, with its
+// own XDG_RUNTIME_DIR and XDG_CONFIG_HOME, so `systemctl --user` and Conductor's user scope talk
+// to it and nothing else (ENVIRONMENT.md "systemd — a real one, without PID 1").
+//
+// The manager refuses to run unless /run/systemd/system exists (systemd's "booted" marker). Two
+// test files may run at once (tap jobs=2), so the marker is shared: a counter under /tmp, updated
+// under flock, says how many managers need it; the last one out removes the marker, and only if
+// a harness created it (a real systemd host keeps its own).
+
+const MARKER = '/run/systemd/system'
+const COUNTER = '/tmp/conductor-test-systemd-marker.count'
+const LOCK = '/tmp/conductor-test-systemd-marker.lock'
+
+export interface UserManager {
+  /** Environment for `systemctl --user` and for Conductor commands (XDG dirs, CONTAINERS_CONF, PATH). */
+  env: Record<string, string>
+  runtimeDir: string
+  configHome: string
+  /** $XDG_CONFIG_HOME/systemd/user */
+  unitsDir: string
+  process: ChildProcess
+  systemctl: (...args: string[]) => { code: number, stdout: string, stderr: string }
+  stop: () => Promise<void>
+}
+
+export const containersConf = path.join(repoRoot, 'test/fixtures/containers.conf')
+
+export async function startUserManager (t: { teardown: (fn: () => Promise<void> | void) => void }): Promise<UserManager> {
+  const base = tempDir(t, 'conductor-sd-')
+  const runtimeDir = path.join(base, 'runtime')
+  const configHome = path.join(base, 'config')
+  mkdirSync(runtimeDir, { recursive: true })
+  chmodSync(runtimeDir, 0o700)
+  mkdirSync(path.join(configHome, 'systemd/user'), { recursive: true })
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    HOME: process.env.HOME ?? '/root',
+    XDG_RUNTIME_DIR: runtimeDir,
+    XDG_CONFIG_HOME: configHome,
+    CONTAINERS_CONF: containersConf,
+    LANG: 'C.UTF-8'
+  }
+
+  acquireMarker()
+  let log = ''
+  const proc = spawn('/lib/systemd/systemd', ['--user'], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: false })
+  proc.stdout?.on('data', (d: Buffer) => { log += d.toString() })
+  proc.stderr?.on('data', (d: Buffer) => { log += d.toString() })
+  const systemctl = (...args: string[]): { code: number, stdout: string, stderr: string } => {
+    const r = spawnSync('systemctl', ['--user', ...args], { env, encoding: 'utf8', timeout: 30_000 })
+    return { code: r.status ?? 1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' }
+  }
+
+  let stopped = false
+  const stop = async (): Promise<void> => {
+    if (stopped) return
+    stopped = true
+    try {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        // Stop Conductor's units first (their ExecStop removes the pods), then the manager.
+        systemctl('stop', 'conductor-*', 'caddy.service')
+        const exited = new Promise<void>(resolve => proc.once('exit', () => resolve()))
+        proc.kill('SIGTERM')
+        const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000)
+        await exited
+        clearTimeout(timer)
+      }
+    } finally {
+      releaseMarker()
+    }
+  }
+  t.teardown(stop)
+  try {
+    await waitFor(`systemd user manager (log: ${log})`, () => systemctl('is-system-running').stdout.trim() === 'running', 15_000, 50)
+  } catch (err) {
+    await stop()
+    throw err
+  }
+  return { env, runtimeDir, configHome, unitsDir: path.join(configHome, 'systemd/user'), process: proc, systemctl, stop }
+}
+
+/** Pods (by name prefix) still present; tests assert none are left. */
+export function podsNamed (prefix: string): string[] {
+  const r = spawnSync('podman', ['pod', 'ps', '--format', '{{.Name}}'], { env: { ...process.env, CONTAINERS_CONF: containersConf }, encoding: 'utf8' })
+  return (r.stdout ?? '').split('\n').filter(n => n.startsWith(prefix))
+}
+
+/** Removes pods by name prefix (teardown safety net after a failed test). */
+export function removePods (prefix: string): void {
+  for (const name of podsNamed(prefix)) {
+    spawnSync('podman', ['pod', 'rm', '-f', '-t', '0', name], { env: { ...process.env, CONTAINERS_CONF: containersConf } })
+  }
+}
+
+// Marker reference count, serialized with flock(1) so two test processes never race.
+function withLock (script: string): string {
+  const r = spawnSync('flock', [LOCK, 'sh', '-c', script], { encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`marker lock failed: ${r.stderr}`)
+  return r.stdout.trim()
+}
+
+function acquireMarker (): void {
+  // count file holds "N created" where created=1 when a harness made the marker.
+  withLock(`
+    set -e
+    n=0; created=0
+    [ -f ${COUNTER} ] && read n created < ${COUNTER} || true
+    if [ "$n" = 0 ]; then
+      if [ -d ${MARKER} ]; then created=0; else mkdir -p ${MARKER}; created=1; fi
+    fi
+    echo "$((n + 1)) $created" > ${COUNTER}
+  `)
+}
+
+function releaseMarker (): void {
+  withLock(`
+    n=0; created=0
+    [ -f ${COUNTER} ] && read n created < ${COUNTER} || true
+    n=$((n - 1)); [ "$n" -lt 0 ] && n=0
+    if [ "$n" = 0 ]; then
+      [ "$created" = 1 ] && rmdir ${MARKER} 2>/dev/null || true
+      rm -f ${COUNTER}
+    else
+      echo "$n $created" > ${COUNTER}
+    fi
+  `)
+}
+
+// Kept for tests that want to know whether the marker is present.
+export function markerPresent (): boolean {
+  try { return statSync(MARKER).isDirectory() } catch { return false }
+}
