@@ -51,6 +51,7 @@ interface EvalState {
   origin: string | undefined
   /** First reason a presented credential was refused. */
   refused: string | undefined
+  weakRefusal: string | undefined
   /** A bearer clause was evaluated (so a missing credential means 401, not 403). */
   wantsBearer: boolean
 }
@@ -64,6 +65,7 @@ export async function decide (policy: CompiledPolicy, req: AuthRequest): Promise
     header: undefined,
     origin: req.origin?.toLowerCase(),
     refused: undefined,
+    weakRefusal: undefined,
     wantsBearer: false
   }
   if ('reason' in st.cred) st.refused = st.cred.reason
@@ -166,10 +168,11 @@ async function evalBearer (node: CompiledNode, st: EvalState): Promise<Match | n
       out = await entry.jwt.verify(token, st.header)
     }
     if (out.ok) return { meta: {}, authz: {}, subject: out.subject, narrow: out.narrow, entry: node.path }
-    st.refused ??= `${entry.path}: ${out.reason}`
+    // An entry whose key has another algorithm says little; prefer the reason of a key that was tried.
+    if (out.weak === true) st.weakRefusal ??= `${entry.path}: ${out.reason}`
+    else st.refused ??= `${entry.path}: ${out.reason}`
   }
-  // A static token that matched nothing is "refused" only when no other clause matches it.
-  st.refused ??= 'no bearer entry accepts this credential'
+  st.refused ??= st.weakRefusal ?? 'no bearer entry accepts this credential'
   return null
 }
 

@@ -22,7 +22,7 @@ export interface JwtEntryOptions {
 
 export type JwtOutcome =
   | { ok: true, subject: string | undefined, narrow: ReadonlySet<string> | undefined, cached: boolean }
-  | { ok: false, reason: string }
+  | { ok: false, reason: string, weak?: boolean }
 
 interface Verified { expMs: number, subject: string | undefined, narrow: ReadonlySet<string> | undefined }
 
@@ -56,8 +56,8 @@ export class JwtEntry {
     const hit = this.cached(token)
     if (hit !== undefined) return hit
     const key = 'key' in this.keys ? this.keys : await this.keys.get(header.kid)
-    if (key === undefined) return { ok: false, reason: header.kid === undefined ? 'token has no kid and the key set has several keys' : 'unknown kid' }
-    if (header.alg !== key.alg) return { ok: false, reason: `algorithm ${header.alg} refused (this key verifies ${key.alg} only)` }
+    if (key === undefined) return { ok: false, reason: header.kid === undefined ? 'token has no kid and the key set has several keys' : 'unknown kid', weak: true }
+    if (header.alg !== key.alg) return { ok: false, reason: `algorithm ${header.alg} refused (this key verifies ${key.alg} only)`, weak: true }
     const nowMs = this.now()
     let payload: JWTPayload
     try {
