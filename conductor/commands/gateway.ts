@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { buildGateway, CLOSE_GRACE_MS, DEFAULT_LISTEN, parseListen } from '../../gateway/index.js'
+import { buildGateway, CLOSE_GRACE_MS, DEFAULT_LISTEN, DEFAULT_MAX_EVENT_LOOP_DELAY_MS, DEFAULT_PRESSURE_SAMPLE_MS, parseListen } from '../../gateway/index.js'
 import { UsageError } from '../errors.js'
 import type { CtxFactory } from './types.js'
 
@@ -8,16 +8,24 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
     .description('Run the gateway (forward_auth target and functions); SIGHUP reloads services and policies')
     .option('--listen <addr>', `HOST:PORT on loopback, or unix:/path (default ${DEFAULT_LISTEN})`, DEFAULT_LISTEN)
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace', 'info')
-    .action(async function (this: Command, opts: { listen: string, logLevel: string }) {
+    .option('--max-event-loop-delay <ms>', `answer 503 + Retry-After when the event loop lags more than MS (0: off; default ${DEFAULT_MAX_EVENT_LOOP_DELAY_MS})`)
+    .option('--max-event-loop-utilization <ratio>', 'answer 503 + Retry-After above this event-loop utilization, 0..1 (default 0: off)')
+    .option('--pressure-sample <ms>', `how often load is sampled (default ${DEFAULT_PRESSURE_SAMPLE_MS})`)
+    .action(async function (this: Command, opts: { listen: string, logLevel: string, maxEventLoopDelay?: string, maxEventLoopUtilization?: string, pressureSample?: string }) {
       const ctx = makeCtx(this)
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace'].includes(opts.logLevel)) throw new UsageError(`--log-level ${opts.logLevel}: expected fatal, error, warn, info, debug or trace`)
       let listen
       try { listen = parseListen(opts.listen) } catch (err) { throw new UsageError((err as Error).message) }
-      const { app, state } = await buildGateway({ roots: ctx.roots, logger: { level: opts.logLevel } })
+      const pressure = {
+        maxEventLoopDelayMs: number(opts.maxEventLoopDelay, '--max-event-loop-delay', 0, 60_000),
+        maxEventLoopUtilization: number(opts.maxEventLoopUtilization, '--max-event-loop-utilization', 0, 1),
+        sampleIntervalMs: number(opts.pressureSample, '--pressure-sample', 1, 60_000)
+      }
+      const { app, state } = await buildGateway({ roots: ctx.roots, logger: { level: opts.logLevel }, pressure })
       process.on('SIGHUP', () => {
         const result = state.reload()
-        if (result.ok) app.log.info({ services: result.state.services.length }, 'reloaded')
-        else app.log.error({ err: result.error }, 'reload failed; the previous configuration stays in force')
+        if (result.ok) app.log.info({ services: result.state.services.length, policies: result.state.policies.names }, 'reloaded')
+        else app.log.error({ code: (result.error as { code?: string }).code, reason: (result.error as Error).message }, 'reload failed; the previous configuration stays in force')
       })
       const stop = (signal: string): void => {
         app.log.info({ signal }, 'stopping')
@@ -31,4 +39,11 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
       else await app.listen({ host: listen.host, port: listen.port })
       // Keep running: the action's promise resolves, but the server holds the event loop.
     })
+}
+
+function number (value: string | undefined, flag: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined
+  const n = Number(value)
+  if (!Number.isFinite(n) || n < min || n > max) throw new UsageError(`${flag} ${value}: expected a number from ${min} to ${max}`)
+  return n
 }
