@@ -7,6 +7,7 @@ import { ConductorError, EXIT, UsageError } from './errors.js'
 import { processIo, type Io } from './output.js'
 import { registerDeploymentCommands } from './commands/deployment.js'
 import { registerGatewayCommand } from './commands/gateway.js'
+import { registerPolicyCommands } from './commands/policy.js'
 import { registerSchemaCommand } from './commands/schema.js'
 import { registerServiceCommands } from './commands/service.js'
 
@@ -19,6 +20,7 @@ export function buildProgram (io: Io = processIo, env: NodeJS.ProcessEnv = proce
     .version(readVersion(), '-V, --version')
     .option('--root <dir>', 'prefix of every host path (/etc/conductor, /run/conductor...); env CONDUCTOR_ROOT')
     .option('--services-dir <dir>', 'services directory (default ROOT/etc/conductor/services); env CONDUCTOR_SERVICES_DIR')
+    .option('--policies-dir <dir>', 'policies directory (default ROOT/etc/conductor/policies); env CONDUCTOR_POLICIES_DIR')
     .option('--template-timeout <sec>', 'kill templates after SEC seconds (default: the service\'s template_timeout_sec, else 30)')
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: s => io.out(s), writeErr: s => io.err(s) })
@@ -31,6 +33,7 @@ export function buildProgram (io: Io = processIo, env: NodeJS.ProcessEnv = proce
   registerDeploymentCommands(program, internal, makeCtx)
   registerSchemaCommand(program, makeCtx)
   registerGatewayCommand(program, makeCtx)
+  registerPolicyCommands(program, makeCtx)
 
   // Every subcommand shares the parent's output and exit behaviour.
   for (const cmd of allCommands(program)) {
