@@ -1,10 +1,12 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import underPressure from '@fastify/under-pressure'
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Roots } from '../conductor/index.js'
 import type { CompileOptions } from '../policies/index.js'
+import { createAuthFastPath } from './auth-fast-path.js'
 import { authRoutes } from './auth-route.js'
 import { createAuthorizer, type Authorizer } from './authorize.js'
-import { DEFAULT_MAX_EVENT_LOOP_DELAY_MS, DEFAULT_MAX_EVENT_LOOP_UTILIZATION, DEFAULT_PRESSURE_SAMPLE_MS, RETRY_AFTER_SEC } from './defaults.js'
+import { KEEP_ALIVE_MS, DEFAULT_MAX_EVENT_LOOP_DELAY_MS, DEFAULT_MAX_EVENT_LOOP_UTILIZATION, DEFAULT_PRESSURE_SAMPLE_MS, RETRY_AFTER_SEC } from './defaults.js'
 import { loadGatewayState, StateHolder } from './state.js'
 
 // The gateway: one Fastify process, Caddy's forward_auth target and the functions runner.
@@ -24,6 +26,8 @@ export interface GatewayOptions {
   pressure?: PressureOptions | undefined
   /** Clock and fetch for policies (tests). */
   policy?: CompileOptions | undefined
+  /** Answer /auth on the raw node:http fast path before Fastify (default true; false: Fastify route only). */
+  fastAuth?: boolean | undefined
 }
 
 export interface Gateway {
@@ -37,10 +41,16 @@ export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
   const initial = loadGatewayState(opts.roots, { policy: opts.policy })
   // A reload is all-or-nothing: a broken policy file keeps the previous state in force.
   const state = new StateHolder(initial, () => loadGatewayState(opts.roots, { strict: true, policy: opts.policy }))
+  // The HTTP server is ours so that /auth can be answered before Fastify (auth-fast-path.ts).
+  let fastAuth: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined
   const app = Fastify({
     logger: opts.logger ?? false,
-    // Caddy keeps connections open to us; a short keep-alive would make it reconnect often.
-    keepAliveTimeout: 65_000,
+    serverFactory: (handler) => {
+      const server = createServer((req, res) => { if (fastAuth === undefined || !fastAuth(req, res)) handler(req, res) })
+      // Caddy keeps connections open to us; a short keep-alive would make it reconnect often.
+      server.keepAliveTimeout = KEEP_ALIVE_MS
+      return server
+    },
     // /auth writes its own access line (policy, decision, duration); the generic pair of lines would double the cost.
     logController: new LogController({ disableRequestLogging: (req: { url?: string }) => req.url?.startsWith('/auth') === true })
   })
@@ -54,6 +64,7 @@ export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
   })
   const authorize = createAuthorizer(state)
   await app.register(authRoutes, { authorize })
+  if (opts.fastAuth !== false) fastAuth = createAuthFastPath({ authorize, log: app.log, isUnderPressure: () => app.isUnderPressure() })
   app.get('/healthz', async (_req, reply) => {
     const s = state.current
     return await reply.header('content-type', 'application/json').send({ ok: true, services: s.services.length, policies: s.policies.size, loaded_at: s.loadedAt.toISOString() })

@@ -1,10 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { identityHeaders, type Authorizer } from './authorize.js'
+import { accessLine, answerHeaders, AUTH_PATH, infoEnabled, MAX_QUERY_VALUE } from './auth-answer.js'
+import type { Authorizer } from './authorize.js'
 
-// GET/HEAD /auth?policy=NAME[&authorization=AUTHZ]: Caddy's forward_auth target. 2xx with
-// identity headers, 401 with WWW-Authenticate, 403 otherwise. Every answer has an empty body
-// with `content-length: 0`: a chunked answer halves Caddy's throughput (ENVIRONMENT.md).
-// One access-log line per request: policy, decision, status, duration, never the token.
+// GET/HEAD /auth?policy=NAME[&authorization=AUTHZ]: Caddy's forward_auth target, as an
+// encapsulated Fastify plugin. 2xx with identity headers, 401 with WWW-Authenticate, 403
+// otherwise; one access-log line per request. (app.ts may answer the same requests on a raw
+// fast path first; see auth-fast-path.ts.)
 
 export interface AuthRouteOptions { authorize: Authorizer }
 
@@ -12,7 +13,7 @@ interface AuthQuery { policy: string, authorization?: string }
 
 export async function authRoutes (app: FastifyInstance, opts: AuthRouteOptions): Promise<void> {
   const handler = async (req: FastifyRequest<{ Querystring: AuthQuery }>, reply: FastifyReply): Promise<void> => {
-    const started = process.hrtime.bigint()
+    const started = performance.now()
     const h = req.headers
     const d = await opts.authorize({
       policy: req.query.policy,
@@ -22,43 +23,24 @@ export async function authRoutes (app: FastifyInstance, opts: AuthRouteOptions):
       uri: h['x-forwarded-uri'] as string | undefined,
       host: (h['x-forwarded-host'] as string | undefined) ?? h.host
     })
-    reply.code(d.status).header('content-length', '0').header('cache-control', 'no-store')
-    if (d.allow) reply.headers(identityHeaders(d))
-    else if (d.challenge !== undefined) reply.header('www-authenticate', d.challenge)
-    const line = {
-      policy: d.policy,
-      decision: d.allow ? 'allow' : 'deny',
-      status: d.status,
-      ms: Number(process.hrtime.bigint() - started) / 1e6,
-      reason: d.reason,
-      method: h['x-forwarded-method'],
-      path: pathOnly(h['x-forwarded-uri']),
-      host: h['x-forwarded-host']
-    }
-    if (d.reason === 'unknown policy') req.log.warn(line, 'auth: unknown policy')
-    else req.log.info(line, 'auth')
+    reply.code(d.status).headers(answerHeaders(d))
+    if (d.reason === 'unknown policy') req.log.warn(accessLine(d, h, performance.now() - started), 'auth: unknown policy')
+    else if (infoEnabled(req.log)) req.log.info(accessLine(d, h, performance.now() - started), 'auth')
     return await reply.send()
   }
   app.route<{ Querystring: AuthQuery }>({
     method: ['GET', 'HEAD'],
-    url: '/auth',
+    url: AUTH_PATH,
     schema: {
       querystring: {
         type: 'object',
         required: ['policy'],
         properties: {
-          policy: { type: 'string', minLength: 1, maxLength: 200 },
-          authorization: { type: 'string', minLength: 1, maxLength: 200 }
+          policy: { type: 'string', minLength: 1, maxLength: MAX_QUERY_VALUE },
+          authorization: { type: 'string', minLength: 1, maxLength: MAX_QUERY_VALUE }
         }
       }
     },
     handler
   })
-}
-
-// A query string may carry secrets (?access_token=): logs keep the path only.
-function pathOnly (uri: unknown): string | undefined {
-  if (typeof uri !== 'string') return undefined
-  const q = uri.indexOf('?')
-  return q < 0 ? uri : uri.slice(0, q)
 }

@@ -31,7 +31,7 @@ t.test('conductor gateway: SIGHUP reload and load shedding', async t => {
   })
   const base = `http://127.0.0.1:${port}`
   const status = async (token: string): Promise<number> => (await fetch(`${base}/auth?policy=p`, { headers: { authorization: `Bearer ${token}` } })).status
-  await waitFor(`gateway on ${base} (log: ${log})`, async () => (await fetch(`${base}/healthz`)).ok, 20_000)
+  await waitFor(`gateway on ${base} (log: ${log})`, async () => (await fetch(`${base}/healthz`)).ok, 60_000)
   t.equal(await status(OLD), 200, 'initial policy in force')
 
   // A broken file: the reload fails as a whole, the old policy keeps answering.

@@ -41,3 +41,21 @@ export function forwardAuthRoute (o: ForwardAuthRouteOptions): object {
     terminal: true
   }
 }
+
+/**
+ * POSTs JSON to Caddy's admin API on a fresh connection: Caddy closes kept-alive admin
+ * connections when it reloads its config, and fetch would reuse such a socket ("other side closed").
+ */
+export async function postCaddyConfig (url: string, body: unknown): Promise<void> {
+  const { request } = await import('node:http')
+  const payload = JSON.stringify(body)
+  await new Promise<void>((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, res => {
+      let text = ''
+      res.on('data', (d: Buffer) => { text += d.toString() })
+      res.on('end', () => res.statusCode === 200 ? resolve() : reject(new Error(`POST ${url}: ${res.statusCode} ${text}`)))
+    })
+    req.on('error', reject)
+    req.end(payload)
+  })
+}
