@@ -10,8 +10,9 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace', 'info')
     .option('--max-event-loop-delay <ms>', `answer 503 + Retry-After when the event loop lags more than MS (0: off; default ${DEFAULT_MAX_EVENT_LOOP_DELAY_MS})`)
     .option('--max-event-loop-utilization <ratio>', 'answer 503 + Retry-After above this event-loop utilization, 0..1 (default 0: off)')
+    .option('--no-fast-auth', 'answer /auth through the Fastify route only, without the raw node:http fast path (for comparisons)')
     .option('--pressure-sample <ms>', `how often load is sampled (default ${DEFAULT_PRESSURE_SAMPLE_MS})`)
-    .action(async function (this: Command, opts: { listen: string, logLevel: string, maxEventLoopDelay?: string, maxEventLoopUtilization?: string, pressureSample?: string }) {
+    .action(async function (this: Command, opts: { listen: string, logLevel: string, maxEventLoopDelay?: string, maxEventLoopUtilization?: string, pressureSample?: string, fastAuth: boolean }) {
       const ctx = makeCtx(this)
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace'].includes(opts.logLevel)) throw new UsageError(`--log-level ${opts.logLevel}: expected fatal, error, warn, info, debug or trace`)
       let listen
@@ -21,7 +22,7 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
         maxEventLoopUtilization: number(opts.maxEventLoopUtilization, '--max-event-loop-utilization', 0, 1),
         sampleIntervalMs: number(opts.pressureSample, '--pressure-sample', 1, 60_000)
       }
-      const { app, state } = await buildGateway({ roots: ctx.roots, logger: { level: opts.logLevel }, pressure })
+      const { app, state } = await buildGateway({ roots: ctx.roots, logger: { level: opts.logLevel }, pressure, fastAuth: opts.fastAuth })
       process.on('SIGHUP', () => {
         const result = state.reload()
         if (result.ok) app.log.info({ services: result.state.services.length, policies: result.state.policies.names }, 'reloaded')
