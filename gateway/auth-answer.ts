@@ -9,7 +9,20 @@ import { identityHeaders } from './authorize.js'
 export const AUTH_PATH = '/auth'
 export const MAX_QUERY_VALUE = 200
 
+// Repeated requests get the same (cached) Decision object from policies/, so its headers are
+// built once and reused.
+const built = new WeakMap<Decision, Record<string, string>>()
+
 export function answerHeaders (d: Decision): Record<string, string> {
+  let h = built.get(d)
+  if (h === undefined) {
+    h = buildHeaders(d)
+    built.set(d, h)
+  }
+  return h
+}
+
+function buildHeaders (d: Decision): Record<string, string> {
   if (d.allow) return { 'content-length': '0', 'cache-control': 'no-store', ...identityHeaders(d) }
   if (d.challenge !== undefined) return { 'content-length': '0', 'cache-control': 'no-store', 'www-authenticate': d.challenge }
   return { 'content-length': '0', 'cache-control': 'no-store' }

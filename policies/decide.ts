@@ -34,6 +34,8 @@ export interface Decision {
   entry?: string | undefined
   /** WWW-Authenticate value for a 401. */
   challenge?: string | undefined
+  /** An allow built on a JWT holds until the token's exp (ms since the epoch); absent: until the policies change. */
+  validUntil?: number | undefined
 }
 
 interface Match {
@@ -41,6 +43,7 @@ interface Match {
   authz: Record<string, boolean>
   subject?: string | undefined
   narrow?: ReadonlySet<string> | undefined
+  validUntil?: number | undefined
   entry: string
 }
 
@@ -82,7 +85,7 @@ export async function decide (policy: CompiledPolicy, req: AuthRequest): Promise
     if (m.authz[name] === true && (m.narrow === undefined || m.narrow.has(name))) authorizations.push(name)
   }
   authorizations.sort()
-  const base = { policy: policy.name, meta: m.meta, authorizations, subject: m.subject ?? m.meta.subject, entry: m.entry }
+  const base = { policy: policy.name, meta: m.meta, authorizations, subject: m.subject ?? m.meta.subject, entry: m.entry, validUntil: m.validUntil }
   if (req.authorization !== undefined && !authorizations.includes(req.authorization)) {
     return { ...base, allow: false, status: 403, reason: `matched ${m.entry} but it does not grant "${req.authorization}"` }
   }
@@ -146,6 +149,7 @@ async function evalNode (node: CompiledNode, st: EvalState): Promise<Match | nul
     authz: node.defaults === undefined && node.authz === undefined ? inner.authz : { ...node.defaults, ...inner.authz, ...node.authz },
     subject: inner.subject,
     narrow: inner.narrow,
+    validUntil: inner.validUntil,
     entry: acc === null ? node.path : inner.entry
   }
 }
@@ -167,7 +171,7 @@ async function evalBearer (node: CompiledNode, st: EvalState): Promise<Match | n
       if (typeof st.header === 'string') { st.refused ??= `${entry.path}: ${st.header}`; continue }
       out = await entry.jwt.verify(token, st.header)
     }
-    if (out.ok) return { meta: {}, authz: {}, subject: out.subject, narrow: out.narrow, entry: node.path }
+    if (out.ok) return { meta: {}, authz: {}, subject: out.subject, narrow: out.narrow, validUntil: out.expMs, entry: node.path }
     // An entry whose key has another algorithm says little; prefer the reason of a key that was tried.
     if (out.weak === true) st.weakRefusal ??= `${entry.path}: ${out.reason}`
     else st.refused ??= `${entry.path}: ${out.reason}`
@@ -182,6 +186,7 @@ function merge (a: Match | null, b: Match): Match {
     meta: { ...a.meta, ...b.meta },
     authz: { ...a.authz, ...b.authz },
     subject: b.subject ?? a.subject,
+    validUntil: a.validUntil === undefined ? b.validUntil : b.validUntil === undefined ? a.validUntil : Math.min(a.validUntil, b.validUntil),
     narrow: a.narrow === undefined ? b.narrow : b.narrow === undefined ? a.narrow : new Set([...a.narrow].filter(x => b.narrow!.has(x))),
     entry: b.entry
   }

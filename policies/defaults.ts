@@ -19,3 +19,5 @@ export const JWKS_MAX_BYTES = 512 * 1024
 export const DEFAULT_AUTHORIZATIONS_CLAIM = 'authorizations'
 /** Nesting limit of `policy` references, against pathological trees beyond the cycle check. */
 export const MAX_POLICY_DEPTH = 16
+/** Allow decisions cached per policy set (key: policy, SHA-256 of the credential, authorization, origin). */
+export const DECISION_CACHE_MAX = 10_000

@@ -21,7 +21,7 @@ export interface JwtEntryOptions {
 }
 
 export type JwtOutcome =
-  | { ok: true, subject: string | undefined, narrow: ReadonlySet<string> | undefined, cached: boolean }
+  | { ok: true, subject: string | undefined, narrow: ReadonlySet<string> | undefined, cached: boolean, expMs: number }
   | { ok: false, reason: string, weak?: boolean }
 
 interface Verified { expMs: number, subject: string | undefined, narrow: ReadonlySet<string> | undefined }
@@ -49,7 +49,7 @@ export class JwtEntry {
       this.cache.delete(token)
       return undefined
     }
-    return { ok: true, subject: hit.subject, narrow: hit.narrow, cached: true }
+    return { ok: true, subject: hit.subject, narrow: hit.narrow, cached: true, expMs: hit.expMs }
   }
 
   async verify (token: string, header: ParsedHeader): Promise<JwtOutcome> {
@@ -83,7 +83,7 @@ export class JwtEntry {
     const verified: Verified = { expMs: exp * 1000, subject: typeof payload.sub === 'string' ? payload.sub : undefined, narrow }
     // Cache until exp (not beyond): lru-cache drops it then, and cached() re-checks the clock anyway.
     this.cache.set(token, verified, { ttl: Math.max(1, exp * 1000 - nowMs) })
-    return { ok: true, subject: verified.subject, narrow, cached: false }
+    return { ok: true, subject: verified.subject, narrow, cached: false, expMs: verified.expMs }
   }
 }
 

@@ -1,8 +1,11 @@
+import { createHash } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
+import { LRUCache } from 'lru-cache'
 import path from 'node:path'
 import { compilePolicies, type CompileOptions, type CompiledPolicy, type PolicySource } from './compile.js'
 import { decide, type AuthRequest, type Decision } from './decide.js'
 import { PolicyInvalid, PolicyNotFound, type PolicyProblem } from './errors.js'
+import { DECISION_CACHE_MAX, MAX_CREDENTIAL_BYTES } from './defaults.js'
 import { describePolicyIssues, parsePolicyJsonc } from './issues.js'
 import { POLICY_NAME_RE, policyFileSchema } from './schema.js'
 
@@ -10,7 +13,17 @@ import { POLICY_NAME_RE, policyFileSchema } from './schema.js'
 // PolicySet: the immutable object the gateway swaps on SIGHUP.
 
 export class PolicySet {
-  constructor (private readonly policies: ReadonlyMap<string, CompiledPolicy>, readonly problems: readonly PolicyProblem[] = []) {}
+  // Allow decisions by (policy, hash of the Authorization header, authorization, origin): a
+  // repeated request costs one SHA-256 and one map lookup. Keyed by the hash, not the token,
+  // so the lookup reveals nothing about stored secrets; allows only, so a refused token is
+  // re-examined every time (e.g. after a JWKS refresh). The set is replaced on reload, and
+  // its cache with it.
+  private readonly allowed = new LRUCache<string, Decision>({ max: DECISION_CACHE_MAX })
+  private readonly now: () => number
+
+  constructor (private readonly policies: ReadonlyMap<string, CompiledPolicy>, readonly problems: readonly PolicyProblem[] = [], now?: () => number) {
+    this.now = now ?? Date.now
+  }
 
   get names (): string[] { return [...this.policies.keys()].sort() }
   get size (): number { return this.policies.size }
@@ -21,8 +34,22 @@ export class PolicySet {
   async decide (policy: string, req: AuthRequest): Promise<Decision> {
     const p = this.policies.get(policy)
     if (p === undefined) return { allow: false, status: 403, policy, reason: 'unknown policy', meta: {}, authorizations: [] }
-    return await decide(p, req)
+    const key = cacheKey(policy, req)
+    const hit = key === undefined ? undefined : this.allowed.get(key)
+    if (hit !== undefined && (hit.validUntil === undefined || hit.validUntil > this.now())) return hit
+    const d = await decide(p, req)
+    if (d.allow && key !== undefined) this.allowed.set(key, d)
+    else if (hit !== undefined) this.allowed.delete(key!)
+    return d
   }
+}
+
+function cacheKey (policy: string, req: AuthRequest): string | undefined {
+  const cred = req.credential
+  // Oversized credentials are refused by decide(); never hash megabytes for a cache key.
+  if (cred !== undefined && cred.length > MAX_CREDENTIAL_BYTES) return undefined
+  const digest = cred === undefined ? '-' : createHash('sha256').update(cred).digest('base64')
+  return `${policy}\n${digest}\n${req.authorization ?? ''}\n${req.origin ?? ''}`
 }
 
 /** Parses and validates one policy file (no compilation). */
@@ -61,5 +88,5 @@ export function loadPolicySet (dir: string, opts: CompileOptions = {}): PolicySe
     }
   }
   const compiled = compilePolicies(sources, opts)
-  return new PolicySet(compiled.policies, [...problems, ...compiled.problems])
+  return new PolicySet(compiled.policies, [...problems, ...compiled.problems], opts.now)
 }

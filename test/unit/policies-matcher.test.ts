@@ -96,3 +96,11 @@ t.test('references to missing policies and cycles are reported, others kept', as
   t.match(problems.map(p => p.message).join('\n'), /policy "missing" does not exist/)
   t.match(problems.map(p => p.message).join('\n'), /policy "c" does not exist or is invalid/)
 })
+
+t.test('allow decisions are reused for a repeated request; denials are recomputed', async t => {
+  const first = await policies.decide('peers', { credential: bearer(TOKEN_A) })
+  t.equal(await policies.decide('peers', { credential: bearer(TOKEN_A) }), first, 'same decision object: one hash and one lookup')
+  t.not(await policies.decide('peers', { credential: bearer(TOKEN_A), authorization: 'peer-list-read' }), first, 'the requested authorization is part of the key')
+  const denied = await policies.decide('peers', { credential: bearer(TOKEN_B), authorization: 'service-write' })
+  t.not(await policies.decide('peers', { credential: bearer(TOKEN_B), authorization: 'service-write' }), denied)
+})
