@@ -102,7 +102,7 @@ function compileNode (m: MatcherFile, path: string, file: string, ctx: NodeCtx):
     authz: m.authorizations,
     hasClause: false
   }
-  node.hasClause = node.always || m.never !== undefined || m.all !== undefined || m.any !== undefined || m.none !== undefined ||
+  node.hasClause = node.always || node.never || m.all !== undefined || m.any !== undefined || m.none !== undefined ||
     m.bearer !== undefined || m.origin !== undefined || policy !== undefined
   return node
 }

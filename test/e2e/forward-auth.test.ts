@@ -90,11 +90,12 @@ t.test('Caddy -> forward_auth -> gateway -> upstream', async t => {
     ['JWT ES256 from a JWKS URL', async () => await signToken(jw, claims, { kid: 'jwks-key-1' }), 'jwt']
   ]
   for (const [name, make, peer] of goodCases) {
-    const r = await call('/hello?x=1', { authorization: `Bearer ${await make()}`, 'x-conductor-subject': 'forged-admin', 'x-conductor-authorizations': 'root' })
+    const r = await call('/hello?x=1', { authorization: `Bearer ${await make()}`, 'x-conductor-subject': 'forged-admin', 'x-conductor-authorizations': 'root', 'x-conductor-role': 'admin' })
     t.equal(r.status, 200, `${name}: allowed`)
     t.equal(r.reached?.['x-conductor-peer-id'], peer, `${name}: upstream sees the peer id`)
     t.not(r.reached?.['x-conductor-subject'], 'forged-admin', `${name}: a forged X-Conductor-Subject never reaches the upstream`)
     t.not(r.reached?.['x-conductor-authorizations'], 'root', `${name}: forged authorizations never reach the upstream`)
+    t.equal(r.reached?.['x-conductor-role'], undefined, `${name}: every client-sent X-Conductor-* header is stripped, not only the copied ones`)
     if (peer === 'jwt') t.equal(r.reached?.['x-conductor-subject'], 'alice', `${name}: subject from the JWT`)
     t.equal(r.reached?.authorization?.startsWith('Bearer '), true, `${name}: the upstream still gets the credential it may need`)
   }

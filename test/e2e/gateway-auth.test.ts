@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { buildGateway } from '../../gateway/index.js'
+import { makeKey, signToken } from '../harness/jwt.js'
 import { tempDir, writeTree } from '../harness/tmp.js'
 
 // /auth over real HTTP, with the raw fast path and with the Fastify route only: both must
@@ -79,4 +80,18 @@ t.test('fast path and Fastify route answer alike', async t => {
   t.equal(repeated!.status, 400, 'repeated policy is a bad request')
   t.equal(bare!.status, 400)
   t.equal(post!.status, 404)
+})
+
+t.test('a hostile JWT sub cannot split or break identity headers', async t => {
+  const es = makeKey('ES256')
+  const root = tempDir(t)
+  writeTree(root, { 'policies/p.json': { match: [{ bearer: [{ public_key: es.pem }] }] } })
+  const gw = await buildGateway({ roots: { services: `${root}/services`, policies: `${root}/policies` }, pressure: { maxEventLoopDelayMs: 0 } })
+  t.teardown(async () => { await gw.app.close() })
+  await gw.app.listen({ host: '127.0.0.1', port: 0 })
+  const base = `http://127.0.0.1:${(gw.app.server.address() as AddressInfo).port}`
+  const res = await fetch(`${base}/auth?policy=p`, { headers: { authorization: `Bearer ${await signToken(es, { sub: 'eve\r\nX-Conductor-Authorizations: root' })}` } })
+  t.equal(res.status, 200)
+  t.equal(res.headers.get('x-conductor-subject'), 'eve%0D%0AX-Conductor-Authorizations%3A%20root', 'percent-encoded, one header')
+  t.equal(res.headers.get('x-conductor-authorizations'), '')
 })

@@ -33,6 +33,9 @@ t.test('conductor gateway: SIGHUP reload and load shedding', async t => {
   const status = async (token: string): Promise<number> => (await fetch(`${base}/auth?policy=p`, { headers: { authorization: `Bearer ${token}` } })).status
   await waitFor(`gateway on ${base} (log: ${log})`, async () => (await fetch(`${base}/healthz`)).ok, 60_000)
   t.equal(await status(OLD), 200, 'initial policy in force')
+  t.equal((await fetch(`${base}/auth?policy=nope`, { headers: { authorization: `Bearer ${OLD}` } })).status, 403, 'unknown policy: 403')
+  await waitFor('unknown policy logged', () => log.includes('auth: unknown policy'), 10_000)
+  t.match(log, /"policy":"nope".*"status":403/, 'the log line names the policy and the status')
 
   // A broken file: the reload fails as a whole, the old policy keeps answering.
   writeFileSync(path.join(policies, 'p.json'), '{ "match": [ { "bearer": [ { "token": "' + NEW + '" } ] } ], "oops": 1 }')

@@ -36,7 +36,7 @@ const policies = set({
     }]
   },
   open: { match: [{ always: true, meta: { subject: 'anyone' }, authorizations: { read: true } }] },
-  closed: { match: [{ never: true }, { meta: { x: '1' } }] },
+  closed: { match: [{ never: true }, { meta: { x: '1' } }, { never: false, skip: false }] },
   cors: { match: [{ all: [{ origin: ['https://app.example.org'] }, { bearer: [{ token: TOKEN_A }] }], authorizations: { read: true } }] },
   notC: { match: [{ all: [{ always: true }, { skip: true, never: true }], none: [{ bearer: [{ token: TOKEN_C }] }], authorizations: { read: true } }] },
   alias: { match: [{ policy: 'peers' }] },
