@@ -17,7 +17,7 @@ const audIss = { issuer: 'https://issuer.example', audience: 'conductor' }
 function build (match: PolicyFile['match'], now?: () => number): PolicySet {
   const { policies, problems } = compilePolicies([{ name: 'p', file: 'p.json', data: { match } }], { now })
   if (problems.length > 0) throw new Error(JSON.stringify(problems))
-  return new PolicySet(policies)
+  return new PolicySet(policies, [], now)
 }
 
 const policy = build([{
