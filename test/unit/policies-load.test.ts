@@ -35,3 +35,13 @@ t.test('the JSON Schema describes every field', async t => {
   t.match(JSON.stringify(schema), /token_sha256/)
   t.match(JSON.stringify(schema), /jwt_key_base64/)
 })
+
+t.test('every policy error has its own stable CND_POLICY_* code', async t => {
+  const errors = await import('../../policies/errors.js')
+  const codes = Object.values(errors)
+    .filter((E): E is new (m: string) => Error & { code: string } => typeof E === 'function' && E.prototype instanceof Error)
+    .map(E => new E('x').code)
+  t.ok(codes.length >= 8)
+  t.ok(codes.every(c => /^CND_POLICY(_[A-Z_]+)?$/.test(c)), codes.join(' '))
+  t.equal(new Set(codes).size, codes.length, 'no two classes share a code')
+})
