@@ -8,6 +8,7 @@ import { registerGatewayCommand } from './commands/gateway.js'
 import { registerKeyCommands } from './commands/key.js'
 import { registerCompletionCommands } from './commands/completion.js'
 import { registerDoctorCommand } from './commands/doctor.js'
+import { registerPolicyCommands } from './commands/policy.js'
 import { registerSchemaCommand } from './commands/schema.js'
 import { registerServiceCommands } from './commands/service.js'
 import { registerSystemCommands } from './commands/system.js'
@@ -24,6 +25,7 @@ export function buildProgram (io: Io = processIo, env: NodeJS.ProcessEnv = proce
     .option('--root <dir>', 'prefix of every host path (/etc/conductor, /run/conductor...); env CONDUCTOR_ROOT')
     .option('--services-dir <dir>', 'services directory (default ROOT/etc/conductor/services); env CONDUCTOR_SERVICES_DIR')
     .option('--scope <scope>', 'systemd scope: system (/etc/systemd/system, default) or user (~/.config/systemd/user, systemctl --user); env CONDUCTOR_SCOPE, host.json "scope"')
+    .option('--policies-dir <dir>', 'policies directory (default ROOT/etc/conductor/policies); env CONDUCTOR_POLICIES_DIR')
     .option('--template-timeout <sec>', 'kill templates after SEC seconds (default: the service\'s template_timeout_sec, else 30)')
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: s => io.out(s), writeErr: s => io.err(s) })
@@ -42,6 +44,7 @@ export function buildProgram (io: Io = processIo, env: NodeJS.ProcessEnv = proce
   registerSystemCommands(program, makeCtx)
   registerReloadCommand(program, makeCtx)
   registerRunCommands(program, makeCtx)
+  registerPolicyCommands(program, makeCtx)
 
   // Every subcommand shares the parent's output and exit behaviour.
   for (const cmd of allCommands(program)) {

@@ -1,41 +1,84 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import http from 'node:http'
-import { createMetrics, type GatewayMetrics } from './metrics.js'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import underPressure from '@fastify/under-pressure'
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Roots } from '../conductor/index.js'
+import type { CompileOptions } from '../policies/index.js'
+import { createAuthFastPath } from './auth-fast-path.js'
+import { authRoutes } from './auth-route.js'
+import { createAuthorizer, type Authorizer } from './authorize.js'
+import { KEEP_ALIVE_MS, DEFAULT_MAX_EVENT_LOOP_DELAY_MS, DEFAULT_MAX_EVENT_LOOP_UTILIZATION, DEFAULT_PRESSURE_SAMPLE_MS, RETRY_AFTER_SEC } from './defaults.js'
+import { createMetrics, type GatewayMetrics } from './metrics.js'
 import { loadGatewayState, StateHolder } from './state.js'
 
 // The gateway: one Fastify process, Caddy's forward_auth target and the functions runner.
 // Each area is an encapsulated plugin registered here (STYLE habit 9).
 
+export interface PressureOptions {
+  /** 503 when the event loop lags more than this (ms); 0 disables. */
+  maxEventLoopDelayMs?: number | undefined
+  /** 503 when event-loop utilization exceeds this (0..1); 0 disables. */
+  maxEventLoopUtilization?: number | undefined
+  sampleIntervalMs?: number | undefined
+}
+
 export interface GatewayOptions {
   roots: Pick<Roots, 'services' | 'policies'>
   logger?: FastifyServerOptions['logger']
+  pressure?: PressureOptions | undefined
+  /** Clock and fetch for policies (tests). */
+  policy?: CompileOptions | undefined
+  /** Answer /auth on the raw node:http fast path before Fastify (default true; false: Fastify route only). */
+  fastAuth?: boolean | undefined
 }
 
 export interface Gateway {
   app: FastifyInstance
   state: StateHolder
+  /** Decides a request against a policy; for gateway plugins that protect their own routes. */
+  authorize: Authorizer
   metrics: GatewayMetrics
 }
 
 export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
   const metrics = createMetrics()
-  const state = new StateHolder(await loadGatewayState(opts.roots), async () => await loadGatewayState(opts.roots))
+  const initial = await loadGatewayState(opts.roots, { policy: opts.policy })
+  // A reload is all-or-nothing: a broken policy file keeps the previous state in force.
+  const state = new StateHolder(initial, async () => await loadGatewayState(opts.roots, { strict: true, policy: opts.policy }))
+  // The HTTP server is ours so that /auth can be answered before Fastify (auth-fast-path.ts).
+  let fastAuth: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined
   const app = Fastify({
     logger: opts.logger ?? false,
-    // Caddy keeps connections open to us; a short keep-alive would make it reconnect often.
-    keepAliveTimeout: 65_000
+    serverFactory: (handler) => {
+      const server = createServer((req, res) => { if (fastAuth === undefined || !fastAuth(req, res)) handler(req, res) })
+      // Caddy keeps connections open to us; a short keep-alive would make it reconnect often.
+      server.keepAliveTimeout = KEEP_ALIVE_MS
+      return server
+    },
+    // /auth writes its own access line (policy, decision, duration); the generic pair of lines would double the cost.
+    logController: new LogController({ disableRequestLogging: (req: { url?: string }) => req.url?.startsWith('/auth') === true })
   })
+  for (const p of initial.policies.problems) app.log.error({ file: p.file, path: p.jsonPath }, `policy left out: ${p.message}`)
+  const p = opts.pressure ?? {}
+  await app.register(underPressure, {
+    maxEventLoopDelay: p.maxEventLoopDelayMs ?? DEFAULT_MAX_EVENT_LOOP_DELAY_MS,
+    maxEventLoopUtilization: p.maxEventLoopUtilization ?? DEFAULT_MAX_EVENT_LOOP_UTILIZATION,
+    sampleInterval: p.sampleIntervalMs ?? DEFAULT_PRESSURE_SAMPLE_MS,
+    retryAfter: RETRY_AFTER_SEC
+  })
+  const authorize = createAuthorizer(state)
+  await app.register(authRoutes, { authorize })
+  if (opts.fastAuth !== false) fastAuth = createAuthFastPath({ authorize, log: app.log, isUnderPressure: () => app.isUnderPressure() })
   app.get('/healthz', async (_req, reply) => {
-    return await reply.header('content-type', 'application/json').send({ ok: true, services: state.current.services.length, loaded_at: state.current.loadedAt.toISOString() })
+    const s = state.current
+    return await reply.header('content-type', 'application/json').send({ ok: true, services: s.services.length, policies: s.policies.size, loaded_at: s.loadedAt.toISOString() })
   })
   await app.ready()
-  return { app, state, metrics }
+  return { app, state, authorize, metrics }
 }
 
 /** The /metrics listener, apart from the gateway's own so no public route can reach it. */
-export function createMetricsServer (metrics: GatewayMetrics): http.Server {
-  return http.createServer((req, res) => {
+export function createMetricsServer (metrics: GatewayMetrics): Server {
+  return createServer((req, res) => {
     if (req.method !== 'GET' || req.url !== '/metrics') {
       res.writeHead(404, { 'content-length': '0' }).end()
       return

@@ -2,3 +2,17 @@
 export const DEFAULT_LISTEN = '127.0.0.1:2080'
 /** Grace given to in-flight requests when the gateway stops. */
 export const CLOSE_GRACE_MS = 10_000
+/**
+ * Load shedding (@fastify/under-pressure): answer 503 + Retry-After once the event loop lags
+ * this much, long before it stalls. Utilization is off by default: a gateway saturated by a
+ * benchmark is busy, not stalled, and must keep answering.
+ */
+export const DEFAULT_MAX_EVENT_LOOP_DELAY_MS = 1000
+export const DEFAULT_MAX_EVENT_LOOP_UTILIZATION = 0
+export const DEFAULT_PRESSURE_SAMPLE_MS = 250
+/** Seconds a shed client is told to wait (Retry-After). */
+export const RETRY_AFTER_SEC = 2
+/** Keep-alive of connections from Caddy (which pools them): longer than Caddy's idle timeout, so Caddy closes first. */
+export const KEEP_ALIVE_MS = 65_000
+/** Prometheus /metrics, on a listener of its own (issue 9). */
+export const DEFAULT_METRICS_LISTEN = '127.0.0.1:2081'

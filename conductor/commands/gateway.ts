@@ -1,27 +1,46 @@
 import type { Command } from 'commander'
+// Only the constants: gateway/index.ts would load Fastify and its plugins for every command
+// (startup time), so the gateway itself is imported when this command runs.
+import { DEFAULT_LISTEN, DEFAULT_MAX_EVENT_LOOP_DELAY_MS, DEFAULT_METRICS_LISTEN, DEFAULT_PRESSURE_SAMPLE_MS } from '../../gateway/defaults.js'
 import { UsageError } from '../errors.js'
 import type { CtxFactory } from './types.js'
 
-// gateway/ (Fastify and its plugins) is imported when this command runs, not when the CLI
-// starts: every other command (reload, run...) would otherwise pay its load time (bench/reload).
+interface GatewayCliOptions {
+  listen: string
+  metricsListen: string
+  logLevel: string
+  maxEventLoopDelay?: string
+  maxEventLoopUtilization?: string
+  pressureSample?: string
+  fastAuth: boolean
+}
 
 export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): void {
   program.command('gateway')
     .description('Run the gateway (forward_auth target and functions); SIGHUP reloads services and policies')
-    .option('--listen <addr>', 'HOST:PORT on loopback, or unix:/path (default 127.0.0.1:2080, the gateway\'s DEFAULT_LISTEN)')
-    .option('--metrics-listen <addr>', 'HOST:PORT (loopback) or unix:/path for Prometheus /metrics, or "none"', '127.0.0.1:2081')
+    .option('--listen <addr>', 'HOST:PORT on loopback, or unix:/path', DEFAULT_LISTEN)
+    .option('--metrics-listen <addr>', 'HOST:PORT (loopback) or unix:/path for Prometheus /metrics, or "none"', DEFAULT_METRICS_LISTEN)
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace', 'info')
-    .action(async function (this: Command, opts: { listen?: string, metricsListen: string, logLevel: string }) {
+    .option('--max-event-loop-delay <ms>', `answer 503 + Retry-After when the event loop lags more than MS (0: off; default ${DEFAULT_MAX_EVENT_LOOP_DELAY_MS})`)
+    .option('--max-event-loop-utilization <ratio>', 'answer 503 + Retry-After above this event-loop utilization, 0..1 (default 0: off)')
+    .option('--no-fast-auth', 'answer /auth through the Fastify route only, without the raw node:http fast path (for comparisons)')
+    .option('--pressure-sample <ms>', `how often load is sampled (default ${DEFAULT_PRESSURE_SAMPLE_MS})`)
+    .action(async function (this: Command, opts: GatewayCliOptions) {
       const ctx = makeCtx(this)
-      const { buildGateway, createMetricsServer, CLOSE_GRACE_MS, DEFAULT_LISTEN, parseListen } = await import('../../gateway/index.js')
+      const { buildGateway, createMetricsServer, CLOSE_GRACE_MS, parseListen } = await import('../../gateway/index.js')
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace'].includes(opts.logLevel)) throw new UsageError(`--log-level ${opts.logLevel}: expected fatal, error, warn, info, debug or trace`)
-      let stopMetrics = async (): Promise<void> => {}
       let listen, metricsListen
       try {
-        listen = parseListen(opts.listen ?? DEFAULT_LISTEN)
+        listen = parseListen(opts.listen)
         metricsListen = opts.metricsListen === 'none' ? undefined : parseListen(opts.metricsListen)
       } catch (err) { throw new UsageError((err as Error).message) }
-      const { app, state, metrics } = await buildGateway({ roots: ctx.roots, logger: { level: opts.logLevel } })
+      const pressure = {
+        maxEventLoopDelayMs: number(opts.maxEventLoopDelay, '--max-event-loop-delay', 0, 60_000),
+        maxEventLoopUtilization: number(opts.maxEventLoopUtilization, '--max-event-loop-utilization', 0, 1),
+        sampleIntervalMs: number(opts.pressureSample, '--pressure-sample', 1, 60_000)
+      }
+      const { app, state, metrics } = await buildGateway({ roots: ctx.roots, logger: { level: opts.logLevel }, pressure, fastAuth: opts.fastAuth })
+      let stopMetrics = async (): Promise<void> => {}
       if (metricsListen !== undefined) {
         const server = createMetricsServer(metrics)
         const where = metricsListen
@@ -33,11 +52,12 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
         stopMetrics = async () => { await new Promise(resolve => server.close(resolve)) }
         app.log.info({ metrics: opts.metricsListen }, 'metrics listening')
       }
-      process.on('SIGHUP', () => { void (async () => {
-        const result = await state.reload()
-        if (result.ok) app.log.info({ services: result.state.services.length }, 'reloaded')
-        else app.log.error({ err: result.error }, 'reload failed; the previous configuration stays in force')
-      })() })
+      process.on('SIGHUP', () => {
+        void state.reload().then(result => {
+          if (result.ok) app.log.info({ services: result.state.services.length, policies: result.state.policies.names }, 'reloaded')
+          else app.log.error({ code: (result.error as { code?: string }).code, reason: (result.error as Error).message }, 'reload failed; the previous configuration stays in force')
+        })
+      })
       const stop = (signal: string): void => {
         app.log.info({ signal }, 'stopping')
         const timer = setTimeout(() => process.exit(1), CLOSE_GRACE_MS)
@@ -50,4 +70,11 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
       else await app.listen({ host: listen.host, port: listen.port })
       // Keep running: the action's promise resolves, but the server holds the event loop.
     })
+}
+
+function number (value: string | undefined, flag: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined
+  const n = Number(value)
+  if (!Number.isFinite(n) || n < min || n > max) throw new UsageError(`${flag} ${value}: expected a number from ${min} to ${max}`)
+  return n
 }

@@ -1,0 +1,77 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { FastifyBaseLogger } from 'fastify'
+import { accessLine, answerHeaders, AUTH_PATH, infoEnabled, MAX_QUERY_VALUE } from './auth-answer.js'
+import type { Authorizer } from './authorize.js'
+
+// The raw node:http fast path for /auth, in front of Fastify. forward_auth sits in front of
+// every protected request, so its cost is Caddy's throughput: Fastify's routing, hooks,
+// request/reply objects and querystring validation cost more than the decision itself
+// (BENCHMARKS.md "Gateway forward_auth"). This path answers exactly what the Fastify route
+// answers, and hands everything unusual to Fastify: other paths and methods, a malformed or
+// repeated query, and any request while under pressure (so the 503 + Retry-After of
+// @fastify/under-pressure still applies).
+
+export interface FastPathOptions {
+  authorize: Authorizer
+  log: FastifyBaseLogger
+  isUnderPressure: () => boolean
+}
+
+/** Returns a handler that answers /auth and returns true, or returns false to let Fastify handle the request. */
+export function createAuthFastPath (opts: FastPathOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const { authorize, log } = opts
+  return function fastAuth (req, res) {
+    const url = req.url
+    if (url === undefined || !url.startsWith(AUTH_PATH) || url.charCodeAt(AUTH_PATH.length) !== 63 /* ? */) return false
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false
+    const q = parseQuery(url, AUTH_PATH.length + 1)
+    if (q === undefined || opts.isUnderPressure()) return false
+    const started = performance.now()
+    const h = req.headers
+    authorize({
+      policy: q.policy,
+      authorization: q.authorization,
+      headers: h,
+      method: h['x-forwarded-method'] as string | undefined,
+      uri: h['x-forwarded-uri'] as string | undefined,
+      host: (h['x-forwarded-host'] as string | undefined) ?? h.host
+    }).then(d => {
+      res.writeHead(d.status, answerHeaders(d))
+      res.end()
+      if (d.reason === 'unknown policy') log.warn(accessLine(d, h, performance.now() - started), 'auth: unknown policy')
+      else if (infoEnabled(log)) log.info(accessLine(d, h, performance.now() - started), 'auth')
+    }, (err: unknown) => {
+      // Fail closed: an unexpected error is a denial, logged without the request's credential.
+      log.error({ err }, 'auth: internal error')
+      if (!res.headersSent) res.writeHead(403, { 'content-length': '0', 'cache-control': 'no-store' })
+      res.end()
+    })
+    return true
+  }
+}
+
+// `policy=NAME[&authorization=AUTHZ]` and nothing else; anything unexpected (repeated or
+// unknown keys, empty or oversized values, bad percent-encoding) goes to Fastify, whose
+// schema answers 400 where needed.
+function parseQuery (url: string, from: number): { policy: string, authorization: string | undefined } | undefined {
+  let policy: string | undefined
+  let authorization: string | undefined
+  let i = from
+  while (i <= url.length) {
+    let amp = url.indexOf('&', i)
+    if (amp < 0) amp = url.length
+    const eq = url.indexOf('=', i)
+    if (eq < 0 || eq > amp) return undefined
+    const key = url.slice(i, eq)
+    let value = url.slice(eq + 1, amp)
+    if (value.length === 0 || value.length > MAX_QUERY_VALUE) return undefined
+    if (value.includes('%') || value.includes('+')) {
+      try { value = decodeURIComponent(value.replace(/\+/g, ' ')) } catch { return undefined }
+    }
+    if (key === 'policy' && policy === undefined) policy = value
+    else if (key === 'authorization' && authorization === undefined) authorization = value
+    else return undefined
+    i = amp + 1
+  }
+  return policy === undefined ? undefined : { policy, authorization }
+}

@@ -1,0 +1,55 @@
+import type { Decision } from '../policies/index.js'
+import type { StateHolder } from './state.js'
+
+// The one authorization entry point of the gateway: /auth uses it, and so do other gateway
+// plugins (functions, commands) that must check a policy inside the gateway.
+
+export interface AuthorizeInput {
+  policy: string
+  /** Authorization the request needs; none: any matching entry allows. */
+  authorization?: string | undefined
+  /** Request headers (Node's lower-case names); Authorization and Origin are read. */
+  headers: Readonly<Record<string, string | string[] | undefined>>
+  method?: string | undefined
+  uri?: string | undefined
+  host?: string | undefined
+}
+
+export type Authorizer = (input: AuthorizeInput) => Promise<Decision>
+
+export function createAuthorizer (state: StateHolder): Authorizer {
+  return async function authorize (input: AuthorizeInput): Promise<Decision> {
+    const { headers } = input
+    // Read the current state once: a SIGHUP in the middle of a decision cannot mix two policy sets.
+    return await state.current.policies.decide(input.policy, {
+      authorization: input.authorization,
+      credential: single(headers.authorization),
+      origin: single(headers.origin),
+      method: input.method,
+      uri: input.uri,
+      host: input.host
+    })
+  }
+}
+
+/** Identity headers for a 2xx answer; Caddy copies them onto the request to the upstream. */
+export function identityHeaders (d: Decision): Record<string, string> {
+  const h: Record<string, string> = {
+    'x-conductor-policy': d.policy,
+    'x-conductor-authorizations': d.authorizations.join(',')
+  }
+  for (const key in d.meta) h[`x-conductor-${key.toLowerCase()}`] = headerSafe(d.meta[key]!)
+  if (d.subject !== undefined) h['x-conductor-subject'] = headerSafe(d.subject)
+  return h
+}
+
+// A repeated header (two Authorization lines) is ambiguous: refuse rather than pick one.
+function single (v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? (v.length === 1 ? v[0] : '\u0000') : v
+}
+
+// A JWT's sub is attacker-chosen text: anything outside printable ASCII is percent-encoded
+// so it can neither split headers nor crash Node's header validation.
+function headerSafe (v: string): string {
+  return /^[\x20-\x7e]*$/.test(v) ? v : encodeURIComponent(v)
+}

@@ -1,0 +1,118 @@
+import { jwtVerify, type JWTPayload } from 'jose'
+import { LRUCache } from 'lru-cache'
+import { DEFAULT_AUTHORIZATIONS_CLAIM, DEFAULT_CLOCK_SKEW_SEC, DEFAULT_MAX_LIFETIME_SEC, VERIFIED_CACHE_MAX } from './defaults.js'
+import type { JwksCache } from './jwks.js'
+import type { VerifyKey } from './jwt-key.js'
+
+// Verifies a JWT against one bearer entry. Order matters (jose flattened/verify.ts): the
+// token's shape and header are checked before any crypto, the algorithm must equal the one
+// fixed by the key, then jose verifies signature and claims with this entry's own issuer,
+// audience, subject and clock tolerance; then exp is required and the lifetime bounded.
+// A verified token is cached (by its exact string) until its exp, so a repeated token costs
+// one map lookup instead of a signature check.
+
+export interface JwtEntryOptions {
+  issuer?: string | string[] | undefined
+  audience?: string | string[] | undefined
+  subject?: string | undefined
+  maxLifetimeSec?: number | undefined
+  clockSkewSec?: number | undefined
+  authorizationsClaim?: string | undefined
+}
+
+export type JwtOutcome =
+  | { ok: true, subject: string | undefined, narrow: ReadonlySet<string> | undefined, cached: boolean, expMs: number }
+  | { ok: false, reason: string, weak?: boolean }
+
+interface Verified { expMs: number, subject: string | undefined, narrow: ReadonlySet<string> | undefined }
+
+export interface ParsedHeader { alg: string, kid: string | undefined }
+
+export class JwtEntry {
+  private readonly cache = new LRUCache<string, Verified>({ max: VERIFIED_CACHE_MAX })
+  private readonly skewSec: number
+  private readonly maxLifetimeSec: number
+  private readonly claim: string
+
+  /** `keys` is a fixed key, or a JWKS cache resolved by kid. */
+  constructor (private readonly keys: VerifyKey | JwksCache, private readonly opts: JwtEntryOptions, private readonly now: () => number) {
+    this.skewSec = opts.clockSkewSec ?? DEFAULT_CLOCK_SKEW_SEC
+    this.maxLifetimeSec = opts.maxLifetimeSec ?? DEFAULT_MAX_LIFETIME_SEC
+    this.claim = opts.authorizationsClaim ?? DEFAULT_AUTHORIZATIONS_CLAIM
+  }
+
+  /** Synchronous cache probe: the hot path for a token seen before. */
+  cached (token: string): JwtOutcome | undefined {
+    const hit = this.cache.get(token)
+    if (hit === undefined) return undefined
+    if (hit.expMs + this.skewSec * 1000 <= this.now()) {
+      this.cache.delete(token)
+      return undefined
+    }
+    return { ok: true, subject: hit.subject, narrow: hit.narrow, cached: true, expMs: hit.expMs }
+  }
+
+  async verify (token: string, header: ParsedHeader): Promise<JwtOutcome> {
+    const hit = this.cached(token)
+    if (hit !== undefined) return hit
+    const key = 'key' in this.keys ? this.keys : await this.keys.get(header.kid)
+    if (key === undefined) return { ok: false, reason: header.kid === undefined ? 'token has no kid and the key set has several keys' : 'unknown kid', weak: true }
+    if (header.alg !== key.alg) return { ok: false, reason: `algorithm ${header.alg} refused (this key verifies ${key.alg} only)`, weak: true }
+    const nowMs = this.now()
+    let payload: JWTPayload
+    try {
+      ({ payload } = await jwtVerify(token, key.key, {
+        algorithms: [key.alg],
+        issuer: this.opts.issuer,
+        audience: this.opts.audience,
+        subject: this.opts.subject,
+        clockTolerance: this.skewSec,
+        currentDate: new Date(nowMs),
+        requiredClaims: ['exp']
+      }))
+    } catch (err) {
+      return { ok: false, reason: joseReason(err) }
+    }
+    const nowSec = nowMs / 1000
+    const exp = payload.exp!
+    if (typeof payload.iat === 'number' && payload.iat > nowSec + this.skewSec) return { ok: false, reason: 'iat is in the future' }
+    const start = typeof payload.iat === 'number' ? payload.iat : typeof payload.nbf === 'number' ? payload.nbf : nowSec
+    if (exp - start > this.maxLifetimeSec) return { ok: false, reason: `token lifetime ${Math.round(exp - start)} s exceeds ${this.maxLifetimeSec} s` }
+    const narrow = narrowing(payload[this.claim])
+    if (narrow === null) return { ok: false, reason: `claim "${this.claim}" must be an array of names or a space-separated string` }
+    const verified: Verified = { expMs: exp * 1000, subject: typeof payload.sub === 'string' ? payload.sub : undefined, narrow }
+    // Cache until exp (not beyond): lru-cache drops it then, and cached() re-checks the clock anyway.
+    this.cache.set(token, verified, { ttl: Math.max(1, exp * 1000 - nowMs) })
+    return { ok: true, subject: verified.subject, narrow, cached: false, expMs: verified.expMs }
+  }
+}
+
+/** Parses the protected header without trusting it: only alg and kid are read. */
+export function parseJwtHeader (token: string): ParsedHeader | string {
+  const dot = token.indexOf('.')
+  if (dot <= 0 || token.indexOf('.', dot + 1) < 0 || token.split('.').length !== 3) return 'not a compact JWS (three base64url parts)'
+  const part = token.slice(0, dot)
+  if (!/^[A-Za-z0-9_-]+$/.test(part)) return 'header is not base64url'
+  let header: unknown
+  try { header = JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) } catch { return 'header is not base64url JSON' }
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) return 'header is not a JSON object'
+  const h = header as Record<string, unknown>
+  if (typeof h.alg !== 'string') return 'header has no alg'
+  if (h.alg === 'none' || h.alg.startsWith('HS')) return `algorithm ${h.alg.slice(0, 16)} is never accepted`
+  if (h.kid !== undefined && typeof h.kid !== 'string') return 'kid is not a string'
+  return { alg: h.alg.slice(0, 16), kid: h.kid as string | undefined }
+}
+
+function narrowing (value: unknown): ReadonlySet<string> | undefined | null {
+  if (value === undefined) return undefined
+  if (typeof value === 'string') return new Set(value.split(' ').filter(Boolean))
+  if (Array.isArray(value) && value.every(v => typeof v === 'string')) return new Set(value as string[])
+  return null
+}
+
+// jose's messages describe the failed check ("\"exp\" claim timestamp check failed") and
+// never include the token, so they are safe for logs.
+function joseReason (err: unknown): string {
+  const e = err as { code?: string, message?: string }
+  return `${e.code ?? 'ERR'}: ${e.message ?? String(err)}`
+}

@@ -1,0 +1,110 @@
+import { z } from 'zod'
+import { MAX_CLOCK_SKEW_SEC } from './defaults.js'
+
+// The zod schema is the single source of truth for policy files (<roots.policies>/NAME.json):
+// types are inferred from it, the loader validates with it, and `conductor schema policy`
+// prints its JSON Schema. Shape: ARCHITECTURE.md "Policy shape".
+
+export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const
+export type JwtAlgorithm = typeof JWT_ALGORITHMS[number]
+
+const stringOrList = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+const authzName = z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'authorization names use letters, digits and _ . : -')
+const authzMap = z.record(authzName, z.boolean())
+
+export const jwkSchema = z.looseObject({
+  kty: z.enum(['RSA', 'EC', 'OKP']).describe('Key type; only public asymmetric keys are accepted.'),
+  kid: z.string().optional(),
+  alg: z.enum(JWT_ALGORITHMS).optional()
+}).describe('A public JSON Web Key (RFC 7517).')
+
+export const bearerEntrySchema = z.strictObject({
+  description: z.string().describe('Free text for operators.').optional(),
+  token: z.string().min(16, 'a static token must be at least 16 characters').regex(/^[A-Za-z0-9\-._~+/]+=*$/, 'a bearer token uses only A-Z a-z 0-9 - . _ ~ + / (and trailing =)')
+    .describe('Static bearer token, compared in constant time. Prefer token_sha256 so the file does not hold the secret.').optional(),
+  token_sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex characters (sha256sum of the token)')
+    .describe('SHA-256 (hex) of a static bearer token: `printf %s TOKEN | sha256sum`.').optional(),
+  public_key: z.union([z.string().min(1), jwkSchema])
+    .describe('Public key verifying JWTs: a PEM "-----BEGIN PUBLIC KEY-----" block or a JWK object.').optional(),
+  jwks_url: z.url({ protocol: /^https?$/ })
+    .describe('URL of a JWK Set; keys are picked by the token\'s kid, cached, and refetched (with a cool-down) on an unknown kid.').optional(),
+  jwt_key_base64: z.string().regex(/^[A-Za-z0-9+/]+=*$/, 'must be standard base64 (DER SubjectPublicKeyInfo)')
+    .describe('Public key as base64 of its DER SubjectPublicKeyInfo (the original Go implementation\'s form); use with jwt_alg.').optional(),
+  jwt_alg: z.enum(JWT_ALGORITHMS)
+    .describe('Algorithm for this key. Must fit the key type; defaults from the key (RSA: RS256, P-256: ES256, P-384: ES384, P-521: ES512, Ed25519: EdDSA). Never taken from the token.').optional(),
+  issuer: stringOrList.describe('Required "iss" (one of these).').optional(),
+  audience: stringOrList.describe('Required "aud" (one of these).').optional(),
+  subject: z.string().min(1).describe('Required "sub".').optional(),
+  max_lifetime_sec: z.number().int().positive().describe('Largest accepted exp - iat (or exp - nbf, or exp - now). Default 86400.').optional(),
+  clock_skew_sec: z.number().min(0).max(MAX_CLOCK_SKEW_SEC).describe(`Tolerance for exp/nbf/iat, in seconds. Default 30, at most ${MAX_CLOCK_SKEW_SEC}.`).optional(),
+  authorizations_claim: z.string().min(1)
+    .describe('JWT claim (array of names or space-separated string) that narrows the entry\'s authorizations; it never grants more. Default "authorizations".').optional(),
+  jwks_max_age_sec: z.number().positive().describe('Refetch the JWK Set after this many seconds. Default 600.').optional(),
+  jwks_cooldown_sec: z.number().positive().describe('Refetch on an unknown kid at most once per this many seconds. Default 30.').optional()
+}).superRefine((entry, ctx) => {
+  const kinds = (['token', 'token_sha256', 'public_key', 'jwks_url', 'jwt_key_base64'] as const).filter(k => entry[k] !== undefined)
+  if (kinds.length !== 1) {
+    ctx.addIssue({ code: 'custom', message: kinds.length === 0 ? 'a bearer entry needs one of token, token_sha256, public_key, jwks_url, jwt_key_base64' : `a bearer entry takes only one of ${kinds.join(', ')}; split it into several entries` })
+  }
+  const isStatic = entry.token !== undefined || entry.token_sha256 !== undefined
+  if (isStatic) {
+    for (const k of ['jwt_alg', 'issuer', 'audience', 'subject', 'max_lifetime_sec', 'clock_skew_sec', 'authorizations_claim', 'jwks_max_age_sec', 'jwks_cooldown_sec'] as const) {
+      if (entry[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `applies to JWT entries only, not to a static token` })
+    }
+  }
+  if (entry.jwt_key_base64 !== undefined && entry.jwt_alg === undefined) ctx.addIssue({ code: 'custom', path: ['jwt_alg'], message: 'jwt_key_base64 needs jwt_alg' })
+}).describe('One accepted credential: a static token (or its SHA-256), or a JWT public key (PEM/JWK, JWKS URL, or jwt_alg + jwt_key_base64).')
+
+export interface MatcherFile {
+  description?: string | undefined
+  all?: MatcherFile[] | undefined
+  any?: MatcherFile[] | undefined
+  none?: MatcherFile[] | undefined
+  bearer?: BearerEntryFile[] | undefined
+  origin?: string[] | undefined
+  policy?: string | { name: string, map?: Record<string, string> | undefined } | undefined
+  always?: boolean | undefined
+  never?: boolean | undefined
+  skip?: boolean | undefined
+  meta?: Record<string, string> | undefined
+  default_authorizations?: Record<string, boolean> | undefined
+  authorizations?: Record<string, boolean> | undefined
+}
+
+const policyName = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'policy names use letters, digits and _ . -')
+
+export const matcherSchema: z.ZodType<MatcherFile> = z.lazy(() => z.strictObject({
+  description: z.string().describe('Free text for operators.').optional(),
+  all: z.array(matcherSchema).describe('Matches when every sub-matcher matches.').optional(),
+  any: z.array(matcherSchema).describe('Matches when one sub-matcher matches; the first one (in order) is the matched entry.').optional(),
+  none: z.array(matcherSchema).describe('Matches when no sub-matcher matches.').optional(),
+  bearer: z.array(bearerEntrySchema).describe('Matches when the request\'s "Authorization: Bearer" credential matches one entry.').optional(),
+  origin: z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'must be an origin like "https://example.org" (scheme://host[:port], no path)'))
+    .describe('Matches when the Origin header is one of these.').optional(),
+  policy: z.union([policyName, z.strictObject({
+    name: policyName.describe('The other policy.'),
+    map: z.record(authzName, authzName).describe('Renames the other policy\'s authorizations ({"theirs": "ours"}); unmapped ones are dropped.').optional()
+  })]).describe('Matches when another policy matches; its meta and authorizations become this entry\'s.').optional(),
+  always: z.literal(true).describe('Always matches.').optional(),
+  never: z.boolean().describe('true: never matches (disables the entry, keeping it in the file).').optional(),
+  skip: z.boolean().describe('true: the entry is ignored as if absent (neutral in all/any/none).').optional(),
+  meta: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, 'meta keys use letters, digits and - (they become X-Conductor-* headers)'), z.string().regex(/^[^\r\n]*$/, 'must be one line'))
+    .describe('Returned with the decision (e.g. peer-id, peer-hostname, subject); the gateway sends them as X-Conductor-<Key> headers.').optional(),
+  default_authorizations: authzMap.describe('Authorizations granted by this entry and inherited by its sub-matchers.').optional(),
+  authorizations: authzMap.describe('Authorizations of this entry; override default_authorizations and anything below.').optional()
+}).describe('A matcher: matches when every clause it defines matches (one that defines none does not match).'))
+
+export const policyFileSchema = z.strictObject({
+  $schema: z.string().describe('Optional JSON Schema reference for editors; ignored.').optional(),
+  description: z.string().describe('Free text for operators.').optional(),
+  match: z.array(matcherSchema).describe('Matchers tried in order; the first that matches decides.')
+}).describe('A Conductor policy (<root>/etc/conductor/policies/NAME.json).')
+
+export type PolicyFile = z.infer<typeof policyFileSchema>
+export type BearerEntryFile = z.infer<typeof bearerEntrySchema>
+export const POLICY_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/
+
+/** JSON Schema for editors (`conductor schema policy`). */
+export function policyJsonSchema (): unknown {
+  return z.toJSONSchema(policyFileSchema, { target: 'draft-2020-12', io: 'input' })
+}
