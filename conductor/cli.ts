@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { createCtx, type Ctx, type GlobalOptions } from './context.js'
 import { ConductorError, EXIT, UsageError } from './errors.js'
 import { processIo, type Io } from './output.js'
+import { registerCaddyCommands } from './commands/caddy.js'
 import { registerDeploymentCommands } from './commands/deployment.js'
 import { registerGatewayCommand } from './commands/gateway.js'
 import { registerSchemaCommand } from './commands/schema.js'
@@ -20,6 +21,7 @@ export function buildProgram (io: Io = processIo, env: NodeJS.ProcessEnv = proce
     .option('--root <dir>', 'prefix of every host path (/etc/conductor, /run/conductor...); env CONDUCTOR_ROOT')
     .option('--services-dir <dir>', 'services directory (default ROOT/etc/conductor/services); env CONDUCTOR_SERVICES_DIR')
     .option('--template-timeout <sec>', 'kill templates after SEC seconds (default: the service\'s template_timeout_sec, else 30)')
+    .option('--caddy-admin <url>', 'Caddy admin API (http://HOST:PORT or unix//PATH); env CONDUCTOR_CADDY_ADMIN, host.json caddy_admin, default http://localhost:2019')
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: s => io.out(s), writeErr: s => io.err(s) })
     .exitOverride()
@@ -31,6 +33,7 @@ export function buildProgram (io: Io = processIo, env: NodeJS.ProcessEnv = proce
   registerDeploymentCommands(program, internal, makeCtx)
   registerSchemaCommand(program, makeCtx)
   registerGatewayCommand(program, makeCtx)
+  registerCaddyCommands(program, makeCtx)
 
   // Every subcommand shares the parent's output and exit behaviour.
   for (const cmd of allCommands(program)) {
@@ -62,6 +65,11 @@ export function reportError (err: unknown, io: Io): number {
   if (err instanceof ConductorError) {
     io.err(`conductor: error: ${err.message}\n`)
     return err instanceof UsageError ? EXIT.usage : err.exitCode
+  }
+  if (err instanceof Error && String((err as { code?: unknown }).code ?? '').startsWith('CND_')) {
+    // A typed error of a leaf folder (caddy/, policies/, cgi/): its message is for operators.
+    io.err(`conductor: error: ${err.message}\n`)
+    return EXIT.failure
   }
   io.err(`conductor: internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
   return EXIT.failure

@@ -11,10 +11,13 @@ export interface Ctx {
   env: NodeJS.ProcessEnv
   /** --template-timeout, overrides the service's template_timeout_sec. */
   templateTimeoutSec?: number | undefined
+  /** --caddy-admin as given (resolved with env and host.json by caddy-endpoint.ts). */
+  caddyAdmin?: string | undefined
 }
 
 export interface GlobalOptions extends RootOverrides {
   templateTimeout?: string | undefined
+  caddyAdmin?: string | undefined
 }
 
 export function createCtx (opts: GlobalOptions, io: Io = processIo, env: NodeJS.ProcessEnv = process.env): Ctx {
@@ -22,7 +25,8 @@ export function createCtx (opts: GlobalOptions, io: Io = processIo, env: NodeJS.
     roots: resolveRoots(opts, env),
     io,
     env,
-    templateTimeoutSec: opts.templateTimeout === undefined ? undefined : positiveNumber(opts.templateTimeout, '--template-timeout')
+    templateTimeoutSec: opts.templateTimeout === undefined ? undefined : positiveNumber(opts.templateTimeout, '--template-timeout'),
+    caddyAdmin: opts.caddyAdmin
   }
 }
 
