@@ -167,6 +167,23 @@ export class CaddyClient {
     throw new CaddyConflict(`${adminPath(idOrPath)} kept changing under us (${this.#maxAttempts} attempts, If-Match failed each time); another process is writing Caddy's config in a loop`, undefined, undefined, { cause: lastError })
   }
 
+  /**
+   * Waits until the admin API answers (Caddy just started: its unit may be "active" a moment
+   * before the admin listener is up). Throws the last CaddyUnreachable after `timeoutMs`.
+   */
+  async waitReachable (timeoutMs: number, intervalMs = 100): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      try {
+        await this.request('GET', '/config/')
+        return
+      } catch (err) {
+        if (!(err instanceof CaddyUnreachable) || Date.now() + intervalMs > deadline) throw err
+        await sleep(intervalMs)
+      }
+    }
+  }
+
   /** Requests in flight and failures per upstream (GET /reverse_proxy/upstreams), for draining. */
   async upstreams (): Promise<Upstream[]> {
     const res = await this.send('GET', '/reverse_proxy/upstreams')

@@ -5,7 +5,7 @@ import {
 } from '../../caddy/index.js'
 import { asConductorError, caddyClient, resolveCaddyAdmin } from '../caddy-endpoint.js'
 import { listProtectedRoutes, removeProtectedRoute, saveProtectedRoute, snippetStatus, syncSnippets } from '../caddy-sync.js'
-import type { Ctx } from '../context.js'
+import { positiveNumber, type Ctx } from '../context.js'
 import { EXIT, UsageError } from '../errors.js'
 import { loadHostConfig } from '../host-schema.js'
 import { renderJson, renderTable } from '../output.js'
@@ -95,10 +95,15 @@ export function registerCaddyCommands (program: Command, makeCtx: CtxFactory): v
 
   caddy.command('sync')
     .description('Register every snippet that should be in Caddy (run after Caddy restarts); exit 1 if one failed, 6 if Caddy is unreachable')
+    .option('--wait <sec>', 'wait up to SEC seconds for the admin API to answer first (when run right after Caddy starts)')
     .option('--json', 'print JSON')
-    .action(async function (this: Command, opts: { json?: boolean }) {
+    .action(async function (this: Command, opts: { json?: boolean, wait?: string }) {
       const ctx = makeCtx(this)
       const client = caddyClient(ctx)
+      if (opts.wait !== undefined) {
+        const sec = positiveNumber(opts.wait, '--wait')
+        await withCaddy(async () => await client.waitReachable(sec * 1000))
+      }
       const owners = await withCaddy(async () => await syncSnippets(ctx, client, err => err instanceof CaddyUnreachable))
       const bad = owners.some(o => o.error !== undefined)
       if (opts.json === true) {

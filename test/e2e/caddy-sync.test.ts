@@ -132,4 +132,13 @@ t.test('Caddy restart: status shows missing, caddy sync restores service and dep
   t.equal(JSON.parse(st3.stdout).ok, true, 'everything registered again')
   const sync3 = await cli(['--root', root, 'caddy', 'sync', '--json'], env)
   t.same((JSON.parse(sync3.stdout).owners as Array<{ results: Array<{ result: string }> }>).flatMap(o => o.results.map(r => r.result)), ['unchanged', 'unchanged', 'unchanged'], 'a second sync does nothing')
+
+  // What conductor-caddy-sync.service does: sync --wait started while Caddy is still down.
+  await fresh.stop()
+  const pending = cli(['--root', root, 'caddy', 'sync', '--wait', '20'], env)
+  await new Promise(resolve => setTimeout(resolve, 300))
+  const third = await startCaddy(t, { adminPort: caddy.adminPort, httpPort: caddy.httpPort })
+  const waited = await pending
+  t.equal(waited.code, 0, waited.stderr)
+  t.equal(await body(third, '/svc'), 'service web web-route', 'routes back without operator action')
 })
