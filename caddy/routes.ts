@@ -3,13 +3,21 @@ import { RouteInvalid } from './errors.js'
 
 // The route of a policy-protected endpoint (ARCHITECTURE.md "Caddy contract"), as the JSON
 // `caddy adapt` produces for `forward_auth` in Caddy 2.6.2, with two fixes:
-//  - client-sent X-Conductor-* headers are deleted first, so neither the gateway nor the
+//  - client-sent X-Conductor-* headers (and their _ spellings) are deleted first, so neither the gateway nor the
 //    upstream ever sees a forged identity;
 //  - 2.6.2 copies an identity header the gateway did not send as the literal placeholder text
 //    ("{http.reverse_proxy.header.X}"), so such values are deleted right after the copy.
 // Non-2xx answers of the gateway (401 with WWW-Authenticate, 403) are not handled, which makes
 // reverse_proxy pass them to the client as they are; a gateway that is down gives a 502:
 // both deny. Pure: returns JSON, talks to nobody.
+
+/**
+ * Client headers deleted before anything else. Caddy matches these prefixes against Go's
+ * canonical header names, where "x_conductor_subject" becomes "X_conductor_subject" and
+ * "X-CONDUCTOR_A" becomes "X-Conductor_a": those spellings would become the same
+ * HTTP_X_CONDUCTOR_SUBJECT variable in a CGI environment, so they are forged identities too.
+ */
+export const STRIPPED_HEADERS = ['X-Conductor-*', 'X-Conductor_*', 'X_conductor*'] as const
 
 export type Upstream =
   | { dial: string | string[] }
@@ -53,7 +61,7 @@ export function protectedRoute (opts: ProtectedRouteOptions): CaddyRoute {
   const route: CaddyRoute = {
     '@id': opts.id,
     handle: [
-      { handler: 'headers', request: { delete: ['X-Conductor-*'] } },
+      { handler: 'headers', request: { delete: [...STRIPPED_HEADERS] } },
       authHandler(opts.gateway, `${AUTH_PATH}?${query.toString()}`, copy),
       upstreamHandler(opts.upstream)
     ],

@@ -61,7 +61,7 @@ t.test('caddy protect registers a route that enforces the gateway decision', asy
   t.equal(bad.status, 401, 'bad credential with a forged identity: still 401')
   t.equal(upstreamSeen.length, 0, 'the upstream saw none of the denied requests')
 
-  const good = await httpRequest(url, { method: 'POST', headers: { authorization: 'Bearer good', 'x-conductor-subject': 'root', 'X-Conductor-Peer-Id': '666', 'content-type': 'text/plain' }, body: 'payload' })
+  const good = await httpRequest(url, { method: 'POST', headers: { authorization: 'Bearer good', 'x-conductor-subject': 'root', 'X-Conductor-Peer-Id': '666', X_CONDUCTOR_SUBJECT: 'root2', 'x-conductor_peer_id': '667', 'X_Conductor-Meta': 'x', 'content-type': 'text/plain' }, body: 'payload' })
   t.equal(good.status, 200)
   t.equal(good.body, 'upstream says hi')
   const up = upstreamSeen.at(-1)!
@@ -69,6 +69,8 @@ t.test('caddy protect registers a route that enforces the gateway decision', asy
   t.equal(up.headers['x-conductor-authorizations'], 'deploy')
   t.equal(up.headers['x-conductor-peer-id'], undefined, 'a forged header the gateway did not set is gone')
   t.same(Object.keys(up.headers).filter(h => h.startsWith('x-conductor-')).sort(), ['x-conductor-authorizations', 'x-conductor-subject'], 'no placeholder text for identity headers the gateway did not send')
+  // A CGI environment maps "_" and "-" alike (HTTP_X_CONDUCTOR_SUBJECT): those spellings are forgeries too.
+  t.same(Object.keys(up.headers).filter(h => /^x[-_]conductor[-_]/.test(h)).sort(), ['x-conductor-authorizations', 'x-conductor-subject'], 'no underscore spelling reaches the upstream')
   t.equal(up.method, 'POST')
   t.equal(up.body, 'payload', 'the request body reaches the upstream intact')
   const asked = authSeen.at(-1)!
@@ -77,7 +79,7 @@ t.test('caddy protect registers a route that enforces the gateway decision', asy
   t.equal(asked.headers['x-forwarded-method'], 'POST')
   t.equal(asked.headers['x-forwarded-uri'], '/api/things?x=1')
   t.equal(asked.headers['x-forwarded-host'], `127.0.0.1:${caddy.httpPort}`)
-  t.equal(asked.headers['x-conductor-subject'], undefined, 'the gateway never sees a client-sent X-Conductor-* header')
+  t.same(Object.keys(asked.headers).filter(h => /^x[-_]conductor/.test(h)), [], 'the gateway never sees a client-sent X-Conductor-* header')
 
   const anon = await httpRequest(url, { headers: { authorization: 'Bearer anonymous', 'x-conductor-subject': 'root' } })
   t.equal(anon.status, 200)

@@ -9,7 +9,7 @@ t.test('a protected route: strip, ask the gateway, copy identity, proxy', async 
   t.same(route.match, [{ host: ['api.example.org'], path: ['/deploy/*'] }])
   t.equal(route.terminal, true)
   const [strip, auth, upstream] = route.handle
-  t.same(strip, { handler: 'headers', request: { delete: ['X-Conductor-*'] } }, 'client X-Conductor-* removed first')
+  t.same(strip, { handler: 'headers', request: { delete: ['X-Conductor-*', 'X-Conductor_*', 'X_conductor*'] } }, 'client X-Conductor-* (and _ spellings) removed first')
   t.equal(auth.handler, 'reverse_proxy')
   t.same(auth.upstreams, [{ dial: '127.0.0.1:2080' }])
   // What `caddy adapt` gives for forward_auth in 2.6.2, plus X-Forwarded-Host.
