@@ -3,7 +3,7 @@ import path from 'node:path'
 import { registerSnippets, snippetAtId, snippetListSchema, snippetState, type CaddyClient, type Snippet, type SnippetState } from '../caddy/index.js'
 import type { Ctx } from './context.js'
 import { listDeploymentRecords } from './deployment-records.js'
-import { registerServiceSnippets, renderProxySnippets, snippetOwner } from './proxy-snippets.js'
+import { listSnippetRecords, registerServiceSnippets, renderProxySnippets, snippetOwner } from './proxy-snippets.js'
 import type { Roots } from './roots.js'
 import { loadAllServices, type Service } from './service.js'
 import { baseVariables, deploymentVariables, serviceVariables, type Variables } from './variables.js'
@@ -58,7 +58,8 @@ export function desiredSnippetSources (ctx: Pick<Ctx, 'roots' | 'env'>): Desired
 export interface OwnerStatus {
   owner: string
   error?: string | undefined
-  snippets: Array<{ id: string, at_id?: string | undefined, register_only: boolean, state: SnippetState }>
+  /** `stale`: registered by an owner that should have no snippet now. */
+  snippets: Array<{ id: string, at_id?: string | undefined, register_only: boolean, state: SnippetState | 'stale' }>
 }
 
 export async function snippetStatus (ctx: Pick<Ctx, 'roots' | 'env' | 'templateTimeoutSec'>, caddy: CaddyClient): Promise<OwnerStatus[]> {
@@ -80,6 +81,20 @@ export async function snippetStatus (ctx: Pick<Ctx, 'roots' | 'env' | 'templateT
     await check(src.owner, snippets)
   }
   if (desired.protected.length > 0) await check('protected', desired.protected)
+  // Owners that registered snippets but should not have any now (a disabled service, a
+  // deployment without state): what they left in Caddy is reported as `stale`. Not removed
+  // here: that is the reconciler's decision (deregisterServiceSnippets).
+  const wanted = new Set(desired.sources.map(s => s.owner))
+  for (const rec of listSnippetRecords(ctx.roots)) {
+    if (wanted.has(rec.owner)) continue
+    const rows: OwnerStatus['snippets'] = []
+    for (const s of rec.snippets) {
+      if (s.register_only === true) continue
+      const state = await snippetState(caddy, s)
+      if (state !== 'missing') rows.push({ id: s.id, at_id: snippetAtId(s), register_only: false, state: 'stale' })
+    }
+    if (rows.length > 0) out.push({ owner: rec.owner, snippets: rows })
+  }
   return out
 }
 

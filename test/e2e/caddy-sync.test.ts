@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { CaddyClient } from '../../caddy/index.js'
@@ -132,6 +132,12 @@ t.test('Caddy restart: status shows missing, caddy sync restores service and dep
   t.equal(JSON.parse(st3.stdout).ok, true, 'everything registered again')
   const sync3 = await cli(['--root', root, 'caddy', 'sync', '--json'], env)
   t.same((JSON.parse(sync3.stdout).owners as Array<{ results: Array<{ result: string }> }>).flatMap(o => o.results.map(r => r.result)), ['unchanged', 'unchanged', 'unchanged'], 'a second sync does nothing')
+
+  // A deployment that is gone (no state.json) but whose route is still in Caddy: stale.
+  rmSync(path.join(root, 'var/lib/conductor/deployments/web-0abc'), { recursive: true })
+  const st4 = await cli(['--root', root, 'caddy', 'status'], env)
+  t.equal(st4.code, 1)
+  t.match(st4.stdout, /deployment@web-0abc\s+conductor-server\/routes\s+web-0abc-route\s+stale/)
 
   // What conductor-caddy-sync.service does: sync --wait started while Caddy is still down.
   await fresh.stop()
