@@ -1,4 +1,5 @@
 import { isDeepStrictEqual } from 'node:util'
+import { parseTree, printParseErrorCode, type ParseError } from 'jsonc-parser'
 import { z } from 'zod'
 import { adminPath, type CaddyClient } from './client.js'
 import { CaddyConflict, CaddyNotFound, SnippetInvalid } from './errors.js'
@@ -54,8 +55,9 @@ export function parseSnippets (text: string, source: string): Snippet[] {
   let value: unknown
   try {
     value = JSON.parse(text)
-  } catch (err) {
-    throw new SnippetInvalid(`output is not JSON (${(err as Error).message}); a proxy template prints a JSON array of {id, config, register_only}`, source)
+  } catch {
+    // Not JSON.parse's message: Node 20 quotes the input in it, and snippets may hold secrets.
+    throw new SnippetInvalid(`output is not JSON (${syntaxError(text)}); a proxy template prints a JSON array of {id, config, register_only}`, source)
   }
   return validateSnippets(value, source)
 }
@@ -171,6 +173,18 @@ function holds (target: unknown, value: unknown): boolean {
 /** JSON equality as Caddy stores it (key order and number spelling do not matter). */
 export function sameJson (a: unknown, b: unknown): boolean {
   return isDeepStrictEqual(JSON.parse(JSON.stringify(a ?? null)), JSON.parse(JSON.stringify(b ?? null)))
+}
+
+/** Where and what the JSON syntax error is, without quoting the text. */
+function syntaxError (text: string): string {
+  const errors: ParseError[] = []
+  parseTree(text, errors, { disallowComments: true, allowTrailingComma: false })
+  const first = errors[0]
+  if (first === undefined) return 'invalid JSON'
+  const before = text.slice(0, first.offset)
+  const line = before.split('\n').length
+  const column = first.offset - before.lastIndexOf('\n')
+  return `line ${line} column ${column}: ${printParseErrorCode(first.error)}`
 }
 
 function pointer (path: ReadonlyArray<PropertyKey>): string {

@@ -32,6 +32,9 @@ t.test('CRUD by path and by @id', async t => {
   const bad = await c.post(ROUTES, { handle: [{ handler: 'no_such_handler' }] }).catch((e: unknown) => e)
   t.match(bad, { code: 'CND_CADDY_HTTP', status: 500, message: /500 to POST .*unknown module: http\.handlers\.no_such_handler/ }, 'Caddy\'s own error text is in the message')
   t.same(await c.get('loaded'), route('loaded', 'loaded'), 'a refused change leaves the config as it was')
+  const secret = await c.post(ROUTES, { handle: [{ handler: 'static_response', headers: { Authorization: ['Bearer sekret-token-1'] }, body: 'sekret-body', bogus: 1 }] }).catch((e: unknown) => e) as Error
+  t.match(secret.message, /unknown field "bogus"/)
+  t.notMatch(secret.message, /sekret/, 'the request body never appears in the error')
 })
 
 t.test('registering twice replaces, never duplicates; register_only survives deregister', async t => {

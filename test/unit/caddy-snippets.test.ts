@@ -33,7 +33,10 @@ for (const [name, value, re] of bad) {
 }
 
 t.test('not JSON names the template', async t => {
-  t.throws(() => parseSnippets('[{"id": ', TPL), { code: 'CND_CADDY_SNIPPET_INVALID', message: /^\/srv\/web\/proxy\.template: output is not JSON/ })
+  t.throws(() => parseSnippets('[{"id": ', TPL), { code: 'CND_CADDY_SNIPPET_INVALID', message: /^\/srv\/web\/proxy\.template: output is not JSON \(line 1 column 9: ValueExpected\)/ })
+  const err = t.throws(() => parseSnippets('[{"id": "a",\n "config": {"token": sekret-token}}]', TPL)) as Error
+  t.match(err.message, /line 2 column 22: InvalidSymbol/)
+  t.notMatch(err.message, /sekret/, 'the output (which may hold secrets) is never quoted')
 })
 
 t.test('register_only snippets need no @id', async t => {
