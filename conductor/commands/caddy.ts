@@ -79,6 +79,8 @@ export function registerCaddyCommands (program: Command, makeCtx: CtxFactory): v
     .action(async function (this: Command, opts: { json?: boolean }) {
       const ctx = makeCtx(this)
       const client = caddyClient(ctx)
+      // Ask Caddy even when nothing is declared: "all registered" must not hide "Caddy is down".
+      await withCaddy(async () => await client.waitReachable(0))
       const owners = await withCaddy(async () => await snippetStatus(ctx, client))
       const bad = owners.some(o => o.error !== undefined || o.snippets.some(s => s.state !== 'registered'))
       if (opts.json === true) {
@@ -100,10 +102,8 @@ export function registerCaddyCommands (program: Command, makeCtx: CtxFactory): v
     .action(async function (this: Command, opts: { json?: boolean, wait?: string }) {
       const ctx = makeCtx(this)
       const client = caddyClient(ctx)
-      if (opts.wait !== undefined) {
-        const sec = positiveNumber(opts.wait, '--wait')
-        await withCaddy(async () => await client.waitReachable(sec * 1000))
-      }
+      const waitMs = opts.wait === undefined ? 0 : positiveNumber(opts.wait, '--wait') * 1000
+      await withCaddy(async () => await client.waitReachable(waitMs))
       const owners = await withCaddy(async () => await syncSnippets(ctx, client, err => err instanceof CaddyUnreachable))
       const bad = owners.some(o => o.error !== undefined)
       if (opts.json === true) {

@@ -39,6 +39,11 @@ t.test('host.json: every field, strict, errors with file and JSON path', async t
   }
   const bad = await cli(['--root', root, 'caddy', 'endpoint'], {})
   t.equal(bad.code, 0, 'a root without etc/conductor/host.json is fine')
+  for (const cmd of ['status', 'sync']) {
+    const down = await cli(['--root', root, '--caddy-admin', 'http://127.0.0.1:1', 'caddy', cmd])
+    t.equal(down.code, 6, `caddy ${cmd} with nothing declared still says Caddy is unreachable`)
+    t.match(down.stderr, /CND_CADDY_UNREACHABLE|cannot reach the Caddy admin API at http:\/\/127\.0\.0\.1:1/)
+  }
 })
 
 t.test('host.json schema documents every field', async t => {
