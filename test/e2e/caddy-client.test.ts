@@ -92,6 +92,20 @@ t.test('concurrent read-modify-writes do not lose each other\'s changes (ETag / 
   t.equal((await a.get<unknown[]>(ROUTES)).length, 1, 'no duplicate')
 })
 
+t.test('a writer that always loses the race gets CND_CADDY_CONFLICT, and nothing of its stale view is written', async t => {
+  const caddy = await startCaddy(t)
+  const loser = new CaddyClient({ adminUrl: caddy.adminUrl, maxAttempts: 3 })
+  const other = new CaddyClient({ adminUrl: caddy.adminUrl })
+  let n = 0
+  const err = await loser.update<unknown[]>(ROUTES, async (current, etag) => {
+    await other.post(ROUTES, route(`other-${n++}`, 'x')) // someone else writes in between, every time
+    await loser.patch(ROUTES, [...current, route('mine', 'mine')], etag)
+  }).catch((e: unknown) => e)
+  t.match(err, { code: 'CND_CADDY_CONFLICT', message: /3 attempts/ })
+  const ids = (await other.get<Array<{ '@id': string }>>(ROUTES)).map(r => r['@id'])
+  t.same(ids, ['other-0', 'other-1', 'other-2'], 'the other writer\'s changes are all there; the stale write never landed')
+})
+
 t.test('Caddy down: CND_CADDY_UNREACHABLE naming the URL, with a hint', async t => {
   const port = await freePort()
   const c = new CaddyClient({ adminUrl: `http://user:secret@127.0.0.1:${port}` })
