@@ -113,8 +113,8 @@ export class CaddyClient {
   /** True when an object with that @id (or that config path) exists. */
   async has (idOrPath: string): Promise<boolean> {
     try {
-      await this.send('GET', adminPath(idOrPath))
-      return true
+      // A missing key under an existing /config/ object reads as 200 `null`.
+      return (await this.get(idOrPath)) !== null
     } catch (err) {
       if (err instanceof CaddyNotFound || (err instanceof CaddyHttpError && err.status === 400 && /unknown object ID|invalid traversal path/.test(err.caddyMessage))) return false
       throw err

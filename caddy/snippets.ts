@@ -101,12 +101,21 @@ export async function registerSnippet (caddy: CaddyClient, s: Snippet): Promise<
     }
     // Not there yet: append at the target, guarded by the target's ETag; if someone else
     // changed the target meanwhile (maybe registering the same @id), decide again.
-    const created = await caddy.update(s.id, async (current: unknown, etag) => {
-      if (atId === undefined && holds(current, s.config)) return 'unchanged' as const
-      if (atId !== undefined && await caddy.has(`/id/${atId}`)) return 'retry' as const
-      await caddy.post(s.id, s.config, etag)
-      return 'created' as const
-    })
+    let created: RegisterResult | 'retry'
+    try {
+      created = await caddy.update(s.id, async (current: unknown, etag) => {
+        if (atId === undefined && holds(current, s.config)) return 'unchanged' as const
+        if (atId !== undefined && await caddy.has(`/id/${atId}`)) return 'retry' as const
+        await caddy.post(s.id, s.config, etag)
+        return 'created' as const
+      })
+    } catch (err) {
+      // The target itself does not exist yet: a `/config/.../NEW_KEY` path creates it (POST
+      // sets an object key). Two writers doing so set the same key: nothing to duplicate.
+      if (!(err instanceof CaddyNotFound && err.method === 'GET')) throw err
+      await caddy.post(s.id, s.config)
+      created = 'created'
+    }
     if (created !== 'retry') return created
   }
 }
@@ -153,7 +162,9 @@ export async function deregisterSnippets (caddy: CaddyClient, snippets: Snippet[
 
 async function readIfPresent (caddy: CaddyClient, idOrPath: string): Promise<{ value: unknown, etag: string | undefined } | undefined> {
   try {
-    return await caddy.getWithEtag(adminPath(idOrPath))
+    const got = await caddy.getWithEtag(adminPath(idOrPath))
+    // A missing key under an existing /config/ object reads as 200 `null`.
+    return got.value === null ? undefined : got
   } catch (err) {
     if (err instanceof CaddyNotFound) return undefined
     throw err

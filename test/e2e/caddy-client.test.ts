@@ -61,6 +61,19 @@ t.test('registering twice replaces, never duplicates; register_only survives der
   t.equal(await snippetState(c, snippets[1]!), 'registered', 'an id-less snippet is found by value')
 })
 
+t.test('a snippet may create a new object key (a whole server) and be removed by its @id', async t => {
+  const caddy = await startCaddy(t)
+  const c = new CaddyClient({ adminUrl: caddy.adminUrl })
+  const port = await freePort()
+  const s: Snippet = { id: '/config/apps/http/servers/extra', config: { '@id': 'extra-server', listen: [`127.0.0.1:${port}`], automatic_https: { disable: true }, routes: [route('extra-route', 'extra')] } }
+  t.equal(await registerSnippet(c, s), 'created')
+  t.equal((await httpRequest(`http://127.0.0.1:${port}/`)).body, 'extra')
+  t.equal(await registerSnippet(c, s), 'unchanged')
+  t.same(await deregisterSnippets(c, [s]), ['deleted'])
+  t.notOk(await c.has('/config/apps/http/servers/extra'), 'server removed')
+  await t.rejects(registerSnippet(c, { id: '/config/apps/nope/servers/x', config: { '@id': 'x' } }), { code: /^CND_CADDY_/ }, 'a missing parent is Caddy\'s error, passed on')
+})
+
 t.test('concurrent read-modify-writes do not lose each other\'s changes (ETag / If-Match)', async t => {
   const caddy = await startCaddy(t)
   // Two clients, as two conductor processes would be.
