@@ -149,7 +149,7 @@ function gatewayDial (ctx: Ctx): string {
 }
 
 export function defaultRouteId (policy: string, hosts: string[], paths: string[]): string {
-  const tail = [...hosts, ...paths].join('-').replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^-+|-+$/g, '')
+  const tail = [...hosts, ...paths].join('-').replace(/[^A-Za-z0-9_.]+/g, '-').replace(/^-+|-+$/g, '')
   return `conductor-protect-${policy}${tail === '' ? '' : '-' + tail}`
 }
 
