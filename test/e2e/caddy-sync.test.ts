@@ -148,3 +148,23 @@ t.test('Caddy restart: status shows missing, caddy sync restores service and dep
   t.equal(waited.code, 0, waited.stderr)
   t.equal(await body(third, '/svc'), 'service web web-route', 'routes back without operator action')
 })
+
+t.test('one broken service does not stop the others', async t => {
+  const caddy = await startCaddy(t)
+  const root = makeHost(t)
+  writeTree(root, {
+    'etc/conductor/services/broken/conductor-service.json': { proxy_config_template: './proxy.template' },
+    'etc/conductor/services/broken/proxy.template': '#!/bin/sh\necho \'[{"id": "conductor-server/routes", "config": {}}]\'\n',
+    'etc/conductor/services/invalid/conductor-service.json': { pods: [{ pod_tmplate: 'x' }] }
+  })
+  const env = { CONDUCTOR_CADDY_ADMIN: caddy.adminUrl }
+  const sync = await cli(['--root', root, 'caddy', 'sync'], env)
+  t.equal(sync.code, 1, 'exit 1: something failed')
+  t.match(sync.stderr, /service@broken: .*broken\/proxy\.template: \/0\/config\/@id: missing/)
+  t.match(sync.stderr, /service@invalid: .*\/pods\/0\/pod_tmplate: unknown field; did you mean "pod_template"\?/)
+  t.equal(await body(caddy, '/svc'), 'service web web-route', 'the good service is registered anyway')
+  const status = await cli(['--root', root, 'caddy', 'status'], env)
+  t.equal(status.code, 1)
+  t.match(status.stdout, /service@broken\s+ERROR/)
+  t.match(status.stdout, /service@web\s+conductor-server\/routes\s+web-route\s+registered/)
+})
