@@ -3,6 +3,7 @@ import { createCtx, type Ctx, type GlobalOptions } from './context.js'
 import { ConductorError, EXIT, UsageError } from './errors.js'
 import { processIo, type Io } from './output.js'
 import { readVersion } from './version.js'
+import { registerCaddyCommands } from './commands/caddy.js'
 import { registerDeploymentCommands } from './commands/deployment.js'
 import { registerGatewayCommand } from './commands/gateway.js'
 import { registerKeyCommands } from './commands/key.js'
@@ -27,6 +28,7 @@ export function buildProgram (io: Io = processIo, env: NodeJS.ProcessEnv = proce
     .option('--scope <scope>', 'systemd scope: system (/etc/systemd/system, default) or user (~/.config/systemd/user, systemctl --user); env CONDUCTOR_SCOPE, host.json "scope"')
     .option('--policies-dir <dir>', 'policies directory (default ROOT/etc/conductor/policies); env CONDUCTOR_POLICIES_DIR')
     .option('--template-timeout <sec>', 'kill templates after SEC seconds (default: the service\'s template_timeout_sec, else 30)')
+    .option('--caddy-admin <url>', 'Caddy admin API (http://HOST:PORT or unix//PATH); env CONDUCTOR_CADDY_ADMIN, host.json caddy_admin, default http://localhost:2019')
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: s => io.out(s), writeErr: s => io.err(s) })
     .exitOverride()
@@ -45,6 +47,7 @@ export function buildProgram (io: Io = processIo, env: NodeJS.ProcessEnv = proce
   registerReloadCommand(program, makeCtx)
   registerRunCommands(program, makeCtx)
   registerPolicyCommands(program, makeCtx)
+  registerCaddyCommands(program, makeCtx)
 
   // Every subcommand shares the parent's output and exit behaviour.
   for (const cmd of allCommands(program)) {
@@ -76,6 +79,11 @@ export function reportError (err: unknown, io: Io): number {
   if (err instanceof ConductorError) {
     io.err(`conductor: error: ${err.message}\n`)
     return err instanceof UsageError ? EXIT.usage : err.exitCode
+  }
+  if (err instanceof Error && String((err as { code?: unknown }).code ?? '').startsWith('CND_')) {
+    // A typed error of a leaf folder (caddy/, policies/, cgi/): its message is for operators.
+    io.err(`conductor: error: ${err.message}\n`)
+    return EXIT.failure
   }
   io.err(`conductor: internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
   return EXIT.failure

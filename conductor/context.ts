@@ -18,11 +18,14 @@ export interface Ctx {
   validationCache: ValidationCache
   /** --scope (system|user); resolved with CONDUCTOR_SCOPE and host.json by systemContext. */
   scopeFlag?: string | undefined
+  /** --caddy-admin as given (resolved with env and host.json by caddy-endpoint.ts). */
+  caddyAdmin?: string | undefined
 }
 
 export interface GlobalOptions extends RootOverrides {
   templateTimeout?: string | undefined
   scope?: string | undefined
+  caddyAdmin?: string | undefined
 }
 
 export function createCtx (opts: GlobalOptions, io: Io = processIo, env: NodeJS.ProcessEnv = process.env): Ctx {
@@ -32,7 +35,8 @@ export function createCtx (opts: GlobalOptions, io: Io = processIo, env: NodeJS.
     env,
     templateTimeoutSec: opts.templateTimeout === undefined ? undefined : positiveNumber(opts.templateTimeout, '--template-timeout'),
     validationCache: openValidationCache(env, readVersion()),
-    scopeFlag: opts.scope
+    scopeFlag: opts.scope,
+    caddyAdmin: opts.caddyAdmin
   }
 }
 

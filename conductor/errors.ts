@@ -88,5 +88,28 @@ export const EXIT = {
   usage: 2,
   invalidInput: 3,
   notFound: 4,
-  templateFailed: 5
+  templateFailed: 5,
+  caddy: 6
 } as const
+
+/** host.json cannot be read, parsed or validated. */
+export class HostInvalid extends ConductorError {
+  override readonly code: string = 'CND_HOST_INVALID'
+  override readonly exitCode = 3
+}
+/** HostInvalid for JSON syntax errors (parseJsonc needs a class taking (message, file)). */
+export class HostSyntax extends HostInvalid {
+  override readonly code = 'CND_HOST_SYNTAX'
+}
+/**
+ * A Caddy admin API failure ending a command: same `code` as the caddy/ error it wraps
+ * (CND_CADDY_UNREACHABLE, CND_CADDY_HTTP...), exit 6 so scripts can tell "Caddy is down".
+ */
+export class CaddyFailed extends ConductorError {
+  override readonly code: string
+  override readonly exitCode = 6
+  constructor (message: string, code: string, options?: ErrorOptions) {
+    super(message, undefined, undefined, options)
+    this.code = code
+  }
+}

@@ -1,7 +1,7 @@
 import { accessSync, constants } from 'node:fs'
 import path from 'node:path'
 import type { Ctx } from './context.js'
-import { loadHostFile, type HostFile } from './host-file.js'
+import { caddyAdminListen, loadHostFile, type HostFile } from './host-file.js'
 import { podmanDriver, type PodmanDriver } from './podman-driver.js'
 import { resolveScope, type ScopeInfo } from './scope.js'
 import { systemdDriver, type SystemdDriver } from './systemd-driver.js'
@@ -64,7 +64,7 @@ export function unitPaths (sctx: SystemCtx): UnitPaths {
     caddy: which('caddy', sctx.env) ?? '/usr/bin/caddy',
     conductor: conductorCommand(),
     environment,
-    caddyAdmin: sctx.host.caddy_admin ?? 'localhost:2019'
+    caddyAdmin: caddyAdminListen(sctx.host.caddy_admin)
   }
 }
 

@@ -23,12 +23,15 @@ export interface CaddyHandle {
 export interface CaddyOptions {
   /** Extra apps.http.servers entries, or a full config to merge. */
   config?: (ports: { adminPort: number, httpPort: number }) => object
+  /** Reuse these ports (e.g. a "restarted" Caddy on the same admin endpoint); default: free ones. */
+  adminPort?: number
+  httpPort?: number
 }
 
 export async function startCaddy (t: { teardown: (fn: () => Promise<void> | void) => void }, opts: CaddyOptions = {}): Promise<CaddyHandle> {
   const dir = tempDir(t, 'conductor-caddy-')
-  const adminPort = await freePort()
-  const httpPort = await freePort()
+  const adminPort = opts.adminPort ?? await freePort()
+  const httpPort = opts.httpPort ?? await freePort()
   const config = opts.config?.({ adminPort, httpPort }) ?? {
     admin: { listen: `127.0.0.1:${adminPort}` },
     logging: { logs: { default: { level: 'WARN' } } },

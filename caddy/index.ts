@@ -1,0 +1,10 @@
+// Public surface of caddy/: the admin API client, proxy snippets and route builders.
+export { CaddyClient, adminPath, headId, redact, type CaddyClientOptions, type CaddyResponse, type Upstream as UpstreamCount } from './client.js'
+export {
+  snippetSchema, snippetListSchema, snippetAtId, parseSnippets, validateSnippets, sameJson,
+  registerSnippet, registerSnippets, deregisterSnippet, deregisterSnippets, snippetState,
+  type Snippet, type RegisterResult, type DeregisterResult, type SnippetState
+} from './snippets.js'
+export { protectedRoute, STRIPPED_HEADERS, authHandler, upstreamHandler, isDial, type ProtectedRouteOptions, type Upstream, type CaddyRoute, type Json } from './routes.js'
+export { CaddyError, CaddyUnreachable, CaddyHttpError, CaddyNotFound, CaddyConflict, SnippetInvalid, RouteInvalid } from './errors.js'
+export { DEFAULT_ADMIN_URL, DEFAULT_ROUTES_TARGET, DEFAULT_GATEWAY_DIAL, IDENTITY_HEADERS, AUTH_PATH } from './defaults.js'

@@ -1,0 +1,208 @@
+import { isDeepStrictEqual } from 'node:util'
+import { parseTree, printParseErrorCode, type ParseError } from 'jsonc-parser'
+import { z } from 'zod'
+import { adminPath, type CaddyClient } from './client.js'
+import { CaddyConflict, CaddyNotFound, SnippetInvalid } from './errors.js'
+import { DEFAULT_MAX_ATTEMPTS as MAX_ROUNDS } from './defaults.js'
+
+// Proxy snippets (seed "the proxy configuration template"): a JSON array of
+// {id, config, register_only}. `id` is where the config is POSTed (an @id path such as
+// `front/routes`, or a `/config/...` path); `config` carries a unique `@id` so it can be
+// replaced and removed later, unless `register_only` (e.g. a domain added for certificates).
+
+export const snippetSchema = z.strictObject({
+  id: z.string().min(1, 'must not be empty')
+    .refine(s => !/[\s?#]/.test(s) && !s.split('/').includes('..'), 'must be a Caddy @id path (e.g. "front/routes") or a /config/... path, without spaces, "?", "#" or ".."')
+    .describe('Where the config is POSTed: a Caddy @id path ("front/routes" means /id/front/routes) or a /config/... path.'),
+  config: z.unknown().refine(v => v !== undefined, 'missing: the Caddy JSON to register')
+    .describe('The Caddy JSON snippet. Needs a unique "@id" unless register_only.'),
+  register_only: z.boolean().optional()
+    .describe('Register but never deregister (kept when the service stops); the @id is then optional.')
+}).describe('One Caddy snippet printed by a proxy_config_template.')
+
+export const snippetListSchema = z.array(snippetSchema).superRefine((list, ctx) => {
+  const seen = new Map<string, number>()
+  list.forEach((s, i) => {
+    const atId = snippetAtId(s)
+    if (atId === undefined) {
+      if (s.register_only !== true) {
+        ctx.addIssue({ code: 'custom', path: [i, 'config', '@id'], message: 'missing: a snippet that is not register_only needs a unique @id (a non-empty string) so it can be replaced and removed' })
+      }
+      return
+    }
+    const first = seen.get(atId)
+    if (first !== undefined) ctx.addIssue({ code: 'custom', path: [i, 'config', '@id'], message: `duplicate @id "${atId}" (also at /${first}/config/@id): each snippet needs its own` })
+    else seen.set(atId, i)
+  })
+}).describe('Output of a proxy_config_template: a JSON array of snippets.')
+
+export type Snippet = z.infer<typeof snippetSchema>
+
+/** The snippet's `@id`, if its config is an object carrying a non-empty string one. */
+export function snippetAtId (s: Pick<Snippet, 'config'>): string | undefined {
+  const c = s.config
+  if (c === null || typeof c !== 'object' || Array.isArray(c)) return undefined
+  const id = (c as Record<string, unknown>)['@id']
+  return typeof id === 'string' && id !== '' ? id : undefined
+}
+
+/**
+ * Parses and validates a template's output. `source` (the template file) prefixes every
+ * error: `TEMPLATE: /2/config/@id: missing: ...`. Empty output means "no snippet".
+ */
+export function parseSnippets (text: string, source: string): Snippet[] {
+  if (text.trim() === '') return []
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    // Not JSON.parse's message: Node 20 quotes the input in it, and snippets may hold secrets.
+    throw new SnippetInvalid(`output is not JSON (${syntaxError(text)}); a proxy template prints a JSON array of {id, config, register_only}`, source)
+  }
+  return validateSnippets(value, source)
+}
+
+export function validateSnippets (value: unknown, source: string): Snippet[] {
+  const result = snippetListSchema.safeParse(value)
+  if (result.success) return result.data
+  const lines = result.error.issues.map(i => ({ path: pointer(i.path), message: i.code === 'invalid_type' && i.path.length === 0 ? `expected a JSON array of {id, config, register_only}, got ${kindOf(value)}` : i.message }))
+  const first = lines[0]!
+  const err = new SnippetInvalid(first.message, source, first.path)
+  if (lines.length > 1) err.message = lines.map(l => `${source}: ${l.path}: ${l.message}`).join('\n')
+  throw Object.assign(err, { problems: lines })
+}
+
+export type RegisterResult = 'created' | 'replaced' | 'unchanged'
+export type DeregisterResult = 'deleted' | 'absent' | 'kept'
+export type SnippetState = 'registered' | 'outdated' | 'missing'
+
+/**
+ * Registers one snippet idempotently. With an @id: replaced in place (PATCH) when it exists
+ * and differs, left alone when equal, else POSTed at `id`. Without one (register_only): POSTed
+ * only if the target does not already hold an equal value. Each decision is guarded by the
+ * ETag of what it read, so two conductor processes cannot both append the same snippet.
+ */
+export async function registerSnippet (caddy: CaddyClient, s: Snippet): Promise<RegisterResult> {
+  const atId = snippetAtId(s)
+  for (let round = 1; ; round++) {
+    if (round > MAX_ROUNDS) throw new CaddyConflict(`snippet @id "${atId ?? ''}" at ${s.id} kept appearing and disappearing while registering it; another process is changing it in a loop`)
+    if (atId !== undefined) {
+      const existing = await readIfPresent(caddy, `/id/${atId}`)
+      if (existing !== undefined) {
+        if (sameJson(existing.value, s.config)) return 'unchanged'
+        try {
+          await caddy.patch(`/id/${atId}`, s.config, existing.etag)
+          return 'replaced'
+        } catch (err) {
+          if (isPreconditionFailed(err)) continue
+          throw err
+        }
+      }
+    }
+    // Not there yet: append at the target, guarded by the target's ETag; if someone else
+    // changed the target meanwhile (maybe registering the same @id), decide again.
+    let created: RegisterResult | 'retry'
+    try {
+      created = await caddy.update(s.id, async (current: unknown, etag) => {
+        if (atId === undefined && holds(current, s.config)) return 'unchanged' as const
+        if (atId !== undefined && await caddy.has(`/id/${atId}`)) return 'retry' as const
+        await caddy.post(s.id, s.config, etag)
+        return 'created' as const
+      })
+    } catch (err) {
+      // The target itself does not exist yet: a `/config/.../NEW_KEY` path creates it (POST
+      // sets an object key). Two writers doing so set the same key: nothing to duplicate.
+      if (!(err instanceof CaddyNotFound && err.method === 'GET')) throw err
+      await caddy.post(s.id, s.config)
+      created = 'created'
+    }
+    if (created !== 'retry') return created
+  }
+}
+
+/** Deletes a snippet by its @id; register_only snippets are kept. Absent is not an error. */
+export async function deregisterSnippet (caddy: CaddyClient, s: Snippet): Promise<DeregisterResult> {
+  if (s.register_only === true) return 'kept'
+  const atId = snippetAtId(s)
+  if (atId === undefined) return 'kept'
+  try {
+    await caddy.delete(`/id/${atId}`)
+    return 'deleted'
+  } catch (err) {
+    if (err instanceof CaddyNotFound) return 'absent'
+    throw err
+  }
+}
+
+/** Is the snippet in Caddy's config: by @id, or (without one) by an equal value at its target. */
+export async function snippetState (caddy: CaddyClient, s: Snippet): Promise<SnippetState> {
+  const atId = snippetAtId(s)
+  if (atId !== undefined) {
+    const existing = await readIfPresent(caddy, `/id/${atId}`)
+    if (existing === undefined) return 'missing'
+    return sameJson(existing.value, s.config) ? 'registered' : 'outdated'
+  }
+  const target = await readIfPresent(caddy, s.id)
+  return target !== undefined && holds(target.value, s.config) ? 'registered' : 'missing'
+}
+
+export async function registerSnippets (caddy: CaddyClient, snippets: Snippet[]): Promise<RegisterResult[]> {
+  const out: RegisterResult[] = []
+  // In order: a later snippet may target an @id an earlier one created.
+  for (const s of snippets) out.push(await registerSnippet(caddy, s))
+  return out
+}
+
+export async function deregisterSnippets (caddy: CaddyClient, snippets: Snippet[]): Promise<DeregisterResult[]> {
+  const out: DeregisterResult[] = []
+  // Reverse order: children before the objects that hold them.
+  for (const s of [...snippets].reverse()) out.unshift(await deregisterSnippet(caddy, s))
+  return out
+}
+
+async function readIfPresent (caddy: CaddyClient, idOrPath: string): Promise<{ value: unknown, etag: string | undefined } | undefined> {
+  try {
+    const got = await caddy.getWithEtag(adminPath(idOrPath))
+    // A missing key under an existing /config/ object reads as 200 `null`.
+    return got.value === null ? undefined : got
+  } catch (err) {
+    if (err instanceof CaddyNotFound) return undefined
+    throw err
+  }
+}
+
+function isPreconditionFailed (err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { status?: unknown }).status === 412
+}
+
+/** The target already holds the value: it is that value, or an array containing it. */
+function holds (target: unknown, value: unknown): boolean {
+  if (Array.isArray(target) && !Array.isArray(value)) return target.some(x => sameJson(x, value))
+  return sameJson(target, value)
+}
+
+/** JSON equality as Caddy stores it (key order and number spelling do not matter). */
+export function sameJson (a: unknown, b: unknown): boolean {
+  return isDeepStrictEqual(JSON.parse(JSON.stringify(a ?? null)), JSON.parse(JSON.stringify(b ?? null)))
+}
+
+/** Where and what the JSON syntax error is, without quoting the text. */
+function syntaxError (text: string): string {
+  const errors: ParseError[] = []
+  parseTree(text, errors, { disallowComments: true, allowTrailingComma: false })
+  const first = errors[0]
+  if (first === undefined) return 'invalid JSON'
+  const before = text.slice(0, first.offset)
+  const line = before.split('\n').length
+  const column = first.offset - before.lastIndexOf('\n')
+  return `line ${line} column ${column}: ${printParseErrorCode(first.error)}`
+}
+
+function pointer (path: ReadonlyArray<PropertyKey>): string {
+  if (path.length === 0) return '/'
+  return path.map(p => '/' + String(p).replace(/~/g, '~0').replace(/\//g, '~1')).join('')
+}
+
+function kindOf (v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : typeof v
+}

@@ -1,0 +1,40 @@
+import { CADDY_UNIT } from './units.js'
+
+// Caddy forgets routes added through its admin API when it restarts without --resume (issue 8
+// item 2). This unit, started with caddy.service (WantedBy) and restarted with it (PartOf +
+// RemainAfterExit, so it stays "active" and the restart propagates), runs `conductor caddy
+// sync` to register everything again. The systemd code installs it with the other units.
+
+export const CADDY_SYNC_UNIT = 'conductor-caddy-sync.service'
+
+export interface CaddySyncUnitOptions {
+  /** Absolute path of the conductor executable. */
+  conductor: string
+  /** --root, when Conductor runs under a prefix (user scope, tests). */
+  root?: string | undefined
+  /** Seconds `caddy sync` waits for the admin API to answer. */
+  waitSec?: number | undefined
+}
+
+export function caddySyncUnitFile (opts: CaddySyncUnitOptions): string {
+  const args = [opts.conductor, ...(opts.root !== undefined && opts.root !== '/' ? ['--root', opts.root] : []), 'caddy', 'sync', '--wait', String(opts.waitSec ?? 30)]
+  return [
+    '[Unit]',
+    'Description=Conductor: register services\' Caddy routes again after Caddy (re)starts',
+    `After=${CADDY_UNIT}`,
+    `PartOf=${CADDY_UNIT}`,
+    '',
+    '[Service]',
+    'Type=oneshot',
+    'RemainAfterExit=yes',
+    `ExecStart=${args.map(systemdQuote).join(' ')}`,
+    '',
+    '[Install]',
+    `WantedBy=${CADDY_UNIT}`,
+    ''
+  ].join('\n')
+}
+
+function systemdQuote (arg: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `"${arg.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`
+}

@@ -1,0 +1,44 @@
+import { readFileSync } from 'node:fs'
+import { z } from 'zod'
+import { HostInvalid, HostSyntax } from './errors.js'
+import { parseJsonc } from './jsonc.js'
+import { describeIssues } from './zod-issues.js'
+
+// <roots.etc>/host.json describes this machine (ARCHITECTURE.md "Files on the host"). The zod
+// schema is the single source of truth; every field is optional so a fresh host needs no file.
+
+export const hostSchema = z.strictObject({
+  $schema: z.string().describe('Optional JSON Schema reference for editors; ignored.').optional(),
+  hostname: z.string().min(1).describe('This machine\'s name in the fleet (default: the OS hostname).').optional(),
+  resources: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'resource names use letters, digits and _ . -'), z.number().nonnegative())
+    .describe('Abstract resources this machine offers for scheduling, e.g. {"VCPU": 4, "GBRAM": 100}.').optional(),
+  gateway_listen: z.string().min(1).describe('Where the gateway listens: HOST:PORT on loopback or unix:/path (default 127.0.0.1:2080).').optional(),
+  caddy_admin: z.string().min(1).describe('Caddy admin API endpoint: http://HOST:PORT or unix//PATH (default http://localhost:2019).').optional(),
+  scope: z.enum(['system', 'user']).describe('systemd scope: "system" (servers, /etc/systemd/system) or "user" (rootless hosts, systemctl --user).').optional()
+}).describe('This machine (host.json).')
+
+export type HostConfig = z.infer<typeof hostSchema>
+
+/** Reads host.json; an absent file is an empty config, anything else wrong is HostInvalid. */
+export function loadHostConfig (file: string): HostConfig {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return {}
+    throw new HostInvalid(`cannot read file (${code ?? String(err)})`, file, undefined, { cause: err })
+  }
+  const parsed = hostSchema.safeParse(parseJsonc(text, file, HostSyntax))
+  if (!parsed.success) {
+    const lines = describeIssues(hostSchema, parsed.error.issues)
+    const err = new HostInvalid(lines[0]?.message ?? 'invalid', file, lines[0]?.jsonPath)
+    if (lines.length > 1) err.message = lines.map(l => `${file}: ${l.jsonPath}: ${l.message}`).join('\n')
+    throw err
+  }
+  return parsed.data
+}
+
+export function hostJsonSchema (): unknown {
+  return z.toJSONSchema(hostSchema, { target: 'draft-2020-12', io: 'input' })
+}

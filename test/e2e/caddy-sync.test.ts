@@ -1,0 +1,170 @@
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import t, { type Test } from 'tap'
+import { CaddyClient } from '../../caddy/index.js'
+import { deregisterServiceSnippets, loadService, type Service, registerServiceSnippets, resolveRoots, serviceVariables, baseVariables } from '../../conductor/index.js'
+import { startCaddy, type CaddyHandle } from '../harness/caddy.js'
+import { cli } from '../harness/cli.js'
+import { httpRequest } from '../harness/http.js'
+import { tempDir, writeTree } from '../harness/tmp.js'
+
+// Proxy snippets of services and deployments through a real Caddy: registration from the
+// proxy template, idempotence, stale @ids removed, register_only kept on deregistration, and
+// a Caddy restart repaired by `conductor caddy sync` (status missing before, registered after).
+
+const TEMPLATE = `#!/bin/bash
+if [[ -n "\${POD_IP_ADDRESS+x}" ]]; then
+cat <<JSON
+[{"id": "conductor-server/routes", "config": {"@id": "$CONDUCTOR_DEPLOYMENT-route", "match": [{"path": ["/dep"]}], "handle": [{"handler": "static_response", "body": "deployment $CONDUCTOR_DEPLOYMENT at $POD_IP_ADDRESS"}]}}]
+JSON
+else
+cat <<JSON
+[{"id": "conductor-server/routes", "config": {"@id": "$ROUTE_ID", "match": [{"path": ["/svc"]}], "handle": [{"handler": "static_response", "body": "service $CONDUCTOR_SERVICE_NAME $ROUTE_ID"}]}},
+ {"id": "/config/apps/http/servers/conductor/routes", "config": {"match": [{"path": ["/kept"]}], "handle": [{"handler": "static_response", "body": "kept"}]}, "register_only": true}]
+JSON
+fi
+`
+
+function makeHost (t: Test, routeId = 'web-route'): string {
+  const root = tempDir(t)
+  writeTree(root, {
+    'etc/conductor/services/web/conductor-service.json': { config: { ROUTE_ID: routeId }, pods: [{ pod_template: './pod.template' }], proxy_config_template: './proxy.template' },
+    'etc/conductor/services/web/proxy.template': TEMPLATE,
+    'etc/conductor/services/web/pod.template': '#!/bin/sh\necho pod\n',
+    'etc/conductor/services/off/conductor-service.json': { disable: true, proxy_config_template: './proxy.template' },
+    'etc/conductor/services/off/proxy.template': '#!/bin/sh\nexit 1\n'
+  })
+  return root
+}
+
+const body = async (caddy: CaddyHandle, p: string): Promise<string> => (await httpRequest(`http://127.0.0.1:${caddy.httpPort}${p}`)).body
+
+t.test('register, re-register, change, deregister a service\'s snippets', async t => {
+  const caddy = await startCaddy(t)
+  const root = makeHost(t)
+  const roots = resolveRoots({ root })
+  const client = new CaddyClient({ adminUrl: caddy.adminUrl })
+  const load = async (): Promise<Service> => await loadService(roots.services, 'web')
+  const vars = async (): Promise<Record<string, string>> => serviceVariables(await load(), baseVariables(roots, {}))
+
+  const first = await registerServiceSnippets(await load(), await vars(), client, { roots })
+  t.same(first.results.map(r => r.result), ['created', 'created'])
+  t.equal(first.owner, 'service@web')
+  t.equal(await body(caddy, '/svc'), 'service web web-route')
+  t.equal(await body(caddy, '/kept'), 'kept')
+  const recordFile = path.join(roots.run, 'caddy', 'service@web.json')
+  t.ok(existsSync(recordFile), 'what was registered is recorded')
+
+  const second = await registerServiceSnippets(await load(), await vars(), client, { roots })
+  t.same(second.results.map(r => r.result), ['unchanged', 'unchanged'])
+  t.equal((await client.get<unknown[]>('conductor-server/routes')).length, 2, 'no duplicate after registering twice')
+
+  // The template now prints another @id: the old route is removed, the new one added.
+  const file = path.join(roots.services, 'web/conductor-service.json')
+  writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), config: { ROUTE_ID: 'web-route-2' } }))
+  const third = await registerServiceSnippets(await load(), await vars(), client, { roots })
+  t.same(third.removed, ['web-route'], 'the stale @id is removed')
+  t.equal(await client.has('web-route'), false)
+  t.equal(await body(caddy, '/svc'), 'service web web-route-2')
+  t.equal((await client.get<unknown[]>('conductor-server/routes')).length, 2)
+
+  // Deregistration works from the record even when the template is broken by then.
+  writeFileSync(path.join(roots.services, 'web/proxy.template'), '#!/bin/sh\necho broken >&2; exit 3\n')
+  const gone = await deregisterServiceSnippets(await load(), await vars(), client, { roots })
+  t.match(gone.templateError, /exited with status 3/)
+  t.same(gone.results.map(r => r.result).sort(), ['deleted', 'kept'])
+  t.equal(await client.has('web-route-2'), false, 'the route is gone')
+  t.equal(await body(caddy, '/kept'), 'kept', 'the register_only snippet survives')
+  t.notOk(existsSync(recordFile), 'record removed')
+})
+
+t.test('a bad template output changes nothing and names the template and element', async t => {
+  const caddy = await startCaddy(t)
+  const root = makeHost(t)
+  const roots = resolveRoots({ root })
+  writeFileSync(path.join(roots.services, 'web/proxy.template'), `#!/bin/sh
+echo '[{"id": "conductor-server/routes", "config": {"@id": "ok"}}, {"id": "conductor-server/routes", "config": {"handle": []}}]'
+`)
+  const client = new CaddyClient({ adminUrl: caddy.adminUrl })
+  const svc = await loadService(roots.services, 'web')
+  await t.rejects(registerServiceSnippets(svc, serviceVariables(svc), client, { roots }), {
+    code: 'CND_CADDY_SNIPPET_INVALID',
+    message: `${path.join(roots.services, 'web/proxy.template')}: /1/config/@id: missing: a snippet that is not register_only needs a unique @id (a non-empty string) so it can be replaced and removed`
+  })
+  t.equal((await client.get<unknown[]>('conductor-server/routes')).length, 0, 'nothing half-applied')
+})
+
+t.test('Caddy restart: status shows missing, caddy sync restores service and deployment routes', async t => {
+  const caddy = await startCaddy(t)
+  const root = makeHost(t)
+  writeTree(root, { 'var/lib/conductor/deployments/web-0abc/state.json': { service: 'web', part: '', id: 'web-0abc', pod_ip: '127.0.0.1' } })
+  const env = { CONDUCTOR_CADDY_ADMIN: caddy.adminUrl }
+
+  const sync1 = await cli(['--root', root, 'caddy', 'sync', '--json'], env)
+  t.equal(sync1.code, 0, sync1.stderr)
+  const owners = JSON.parse(sync1.stdout).owners as Array<{ owner: string, results: Array<{ result: string }> }>
+  t.same(owners.map(o => o.owner), ['service@web', 'deployment@web-0abc'], 'disabled services are skipped; deployments come from state.json')
+  t.equal(await body(caddy, '/dep'), 'deployment web-0abc at 127.0.0.1')
+  const st1 = await cli(['--root', root, 'caddy', 'status'], env)
+  t.equal(st1.code, 0, st1.stdout + st1.stderr)
+  t.match(st1.stdout, /service@web\s+conductor-server\/routes\s+web-route\s+registered/)
+  t.match(st1.stdout, /deployment@web-0abc\s+conductor-server\/routes\s+web-0abc-route\s+registered/)
+
+  // Caddy restarts without --resume: a fresh one on the same admin port, routes lost.
+  await caddy.stop()
+  const down = await cli(['--root', root, 'caddy', 'sync'], env)
+  t.equal(down.code, 6, 'sync exits 6 when Caddy is unreachable')
+  t.match(down.stderr, new RegExp(`cannot reach the Caddy admin API at ${caddy.adminUrl.replace(/\./g, '\\.')}`))
+  const fresh = await startCaddy(t, { adminPort: caddy.adminPort, httpPort: caddy.httpPort })
+  t.equal(fresh.adminUrl, caddy.adminUrl, 'same admin endpoint')
+  const st2 = await cli(['--root', root, 'caddy', 'status', '--json'], env)
+  t.equal(st2.code, 1, 'status exits 1 when something is missing')
+  const states = (JSON.parse(st2.stdout).owners as Array<{ owner: string, snippets: Array<{ state: string }> }>).map(o => [o.owner, o.snippets.map(s => s.state)])
+  t.same(states, [['service@web', ['missing', 'missing']], ['deployment@web-0abc', ['missing']]])
+
+  const sync2 = await cli(['--root', root, 'caddy', 'sync'], env)
+  t.equal(sync2.code, 0, sync2.stderr)
+  t.match(sync2.stdout, /web-route\s+created/)
+  t.equal(await body(fresh, '/svc'), 'service web web-route')
+  t.equal(await body(fresh, '/dep'), 'deployment web-0abc at 127.0.0.1')
+  const st3 = await cli(['--root', root, 'caddy', 'status', '--json'], env)
+  t.equal(st3.code, 0)
+  t.equal(JSON.parse(st3.stdout).ok, true, 'everything registered again')
+  const sync3 = await cli(['--root', root, 'caddy', 'sync', '--json'], env)
+  t.same((JSON.parse(sync3.stdout).owners as Array<{ results: Array<{ result: string }> }>).flatMap(o => o.results.map(r => r.result)), ['unchanged', 'unchanged', 'unchanged'], 'a second sync does nothing')
+
+  // A deployment that is gone (no state.json) but whose route is still in Caddy: stale.
+  rmSync(path.join(root, 'var/lib/conductor/deployments/web-0abc'), { recursive: true })
+  const st4 = await cli(['--root', root, 'caddy', 'status'], env)
+  t.equal(st4.code, 1)
+  t.match(st4.stdout, /deployment@web-0abc\s+conductor-server\/routes\s+web-0abc-route\s+stale/)
+
+  // What conductor-caddy-sync.service does: sync --wait started while Caddy is still down.
+  await fresh.stop()
+  const pending = cli(['--root', root, 'caddy', 'sync', '--wait', '20'], env)
+  await new Promise(resolve => setTimeout(resolve, 300))
+  const third = await startCaddy(t, { adminPort: caddy.adminPort, httpPort: caddy.httpPort })
+  const waited = await pending
+  t.equal(waited.code, 0, waited.stderr)
+  t.equal(await body(third, '/svc'), 'service web web-route', 'routes back without operator action')
+})
+
+t.test('one broken service does not stop the others', async t => {
+  const caddy = await startCaddy(t)
+  const root = makeHost(t)
+  writeTree(root, {
+    'etc/conductor/services/broken/conductor-service.json': { proxy_config_template: './proxy.template' },
+    'etc/conductor/services/broken/proxy.template': '#!/bin/sh\necho \'[{"id": "conductor-server/routes", "config": {}}]\'\n',
+    'etc/conductor/services/invalid/conductor-service.json': { pods: [{ pod_tmplate: 'x' }] }
+  })
+  const env = { CONDUCTOR_CADDY_ADMIN: caddy.adminUrl }
+  const sync = await cli(['--root', root, 'caddy', 'sync'], env)
+  t.equal(sync.code, 1, 'exit 1: something failed')
+  t.match(sync.stderr, /service@broken: .*broken\/proxy\.template: \/0\/config\/@id: missing/)
+  t.match(sync.stderr, /service@invalid: .*\/pods\/0\/pod_tmplate: unknown field; did you mean "pod_template"\?/)
+  t.equal(await body(caddy, '/svc'), 'service web web-route', 'the good service is registered anyway')
+  const status = await cli(['--root', root, 'caddy', 'status'], env)
+  t.equal(status.code, 1)
+  t.match(status.stdout, /service@broken\s+ERROR/)
+  t.match(status.stdout, /service@web\s+conductor-server\/routes\s+web-route\s+registered/)
+})
