@@ -38,10 +38,17 @@ export class PolicySet {
     const hit = key === undefined ? undefined : this.allowed.get(key)
     if (hit !== undefined && (hit.validUntil === undefined || hit.validUntil > this.now())) return hit
     const d = await decide(p, req)
-    if (d.allow && key !== undefined) this.allowed.set(key, d)
+    // Cached decisions are shared by every caller (gateway plugins too): frozen, so none can alter another's.
+    if (d.allow && key !== undefined) this.allowed.set(key, deepFreeze(d))
     else if (hit !== undefined) this.allowed.delete(key!)
     return d
   }
+}
+
+function deepFreeze (d: Decision): Decision {
+  Object.freeze(d.meta)
+  Object.freeze(d.authorizations)
+  return Object.freeze(d)
 }
 
 function cacheKey (policy: string, req: AuthRequest): string | undefined {

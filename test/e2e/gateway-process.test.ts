@@ -52,7 +52,7 @@ t.test('conductor gateway: SIGHUP reload and load shedding', async t => {
   t.equal(await status(OLD), 401, 'old token refused after the reload')
 
   // Overload: wrk saturates the gateway; a probe sees 503 + Retry-After; then it recovers.
-  const wrk = spawn('wrk', ['-t2', '-c64', '-d4s', '-H', `Authorization: Bearer ${NEW}`, `${base}/auth?policy=p`], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const wrk = spawn('wrk', ['-t2', '-c64', '-d6s', '-H', `Authorization: Bearer ${NEW}`, `${base}/auth?policy=p`], { stdio: ['ignore', 'pipe', 'pipe'] })
   let wrkOut = ''
   wrk.stdout.on('data', (d: Buffer) => { wrkOut += d.toString() })
   const wrkDone = new Promise(resolve => wrk.once('exit', resolve))
@@ -62,7 +62,7 @@ t.test('conductor gateway: SIGHUP reload and load shedding', async t => {
     const res = await fetch(`${base}/auth?policy=p`, { headers: { authorization: `Bearer ${NEW}` } })
     if (res.status === 503) shed = res
     return shed !== undefined
-  }, 4000, 20)
+  }, 6000, 20)
   t.equal(shed?.status, 503, 'shed with 503 under pressure')
   t.match(shed?.headers.get('retry-after'), /^\d+$/, 'with Retry-After')
   await wrkDone

@@ -136,3 +136,13 @@ t.test('JWKS: keys by kid, refetch on unknown kid with a cool-down', async t => 
   t.equal(await ask(hsWithPublicKeyToken(k2, {}, { kid: 'k2' })), 401, 'HS256 with a JWKS key refused')
   t.equal(await ask(rawSigned(k1, { alg: 'ES384', kid: 'k1' }, { exp: nowSec() + 60 })), 401, 'alg other than the key\'s refused')
 })
+
+t.test('subject, issuer lists and audience lists are enforced per entry', async t => {
+  const p = build([{ always: true, bearer: [{ public_key: es.pem, subject: 'deployer', issuer: ['https://a.example', 'https://b.example'], audience: ['x', 'y'] }] }])
+  const ask = async (claims: Record<string, unknown>): Promise<number> => (await p.decide('p', { credential: `Bearer ${await signToken(es, claims)}` })).status
+  t.equal(await ask({ sub: 'deployer', iss: 'https://b.example', aud: 'y' }), 200)
+  t.equal(await ask({ sub: 'alice', iss: 'https://b.example', aud: 'y' }), 401, 'wrong sub')
+  t.equal(await ask({ sub: 'deployer', iss: 'https://c.example', aud: 'y' }), 401, 'issuer not in the list')
+  t.equal(await ask({ sub: 'deployer', iss: 'https://a.example', aud: ['z', 'x'] }), 200, 'one of the token audiences is accepted')
+  t.equal(await ask({ sub: 'deployer', iss: 'https://a.example', aud: 'z' }), 401, 'audience not in the list')
+})
