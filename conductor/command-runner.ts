@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { constants } from 'node:os'
-import { ConductorError } from './errors.js'
+import { CommandNotFound, CommandContextRefused, NoRunningDeployment } from './errors.js'
 import { readDeployments, deploymentDir } from './deployment-store.js'
 import { deploymentVars } from './deployment-ops.js'
 import type { Command, Service } from './service.js'
@@ -14,19 +14,6 @@ import type { Ctx } from './context.js'
 // (service, any running deployment, or a given deployment) plus CONDUCTOR_COMMAND and
 // CONDUCTOR_COMMAND_DIR, in the service or deployment directory, stdio inherited, and its exit
 // status becomes conductor's.
-
-export class CommandNotFound extends ConductorError {
-  override readonly code = 'CND_COMMAND_NOT_FOUND'
-  override readonly exitCode = 4
-}
-export class CommandContextRefused extends ConductorError {
-  override readonly code = 'CND_COMMAND_CONTEXT'
-  override readonly exitCode = 2
-}
-export class NoRunningDeployment extends ConductorError {
-  override readonly code = 'CND_NO_RUNNING_DEPLOYMENT'
-  override readonly exitCode = 4
-}
 
 export interface CommandInvocation {
   name: string

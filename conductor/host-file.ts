@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { z } from 'zod'
-import { ConductorError } from './errors.js'
+import { HostFileInvalid } from './errors.js'
 import { parseJsonc } from './jsonc.js'
 import { describeIssues } from './zod-issues.js'
 
@@ -17,11 +17,6 @@ export const hostFileSchema = z.looseObject({
 }).describe('This machine (/etc/conductor/host.json).')
 
 export type HostFile = z.infer<typeof hostFileSchema>
-
-export class HostFileInvalid extends ConductorError {
-  override readonly code = 'CND_HOST_INVALID'
-  override readonly exitCode = 3
-}
 
 /** Reads host.json; an absent file is an empty host. */
 export function loadHostFile (file: string): HostFile {

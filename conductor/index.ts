@@ -8,3 +8,8 @@ export { runBounded, killGroup } from './bounded-process.js'
 export { ConductorError, ServiceInvalid } from './errors.js'
 export { parseJsonc } from './jsonc.js'
 export { describeIssues, jsonPointer } from './zod-issues.js'
+// Reconciliation (issue 4): the planner is pure; drivers are injected through SystemCtx.
+export { planReconcile, describeAction, type Action, type Desired, type Observed } from './reconcile-plan.js'
+export { reconcile } from './reconcile.js'
+export { systemContext, type SystemCtx, type Drivers, type CaddyDriver } from './system-context.js'
+export { readDeployments, type DeploymentState } from './deployment-store.js'
