@@ -140,13 +140,27 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
   sd.systemctl('stop', `conductor-deployment@${d1.id}.service`)
   r = await cli(['reload'], env)
   t.match(r.stdout, `start deployment ${d1.id}`)
+  r = await cli(['service', 'status', svcName, '--json'], env)
+  t.match(JSON.parse(r.stdout), { active: true, deployments: [{ id: d1.id, unit_state: 'active', desired: 'running' }] }, 'service status')
+  r = await cli(['service', 'logs', svcName, '--tail', '5'], env)
+  t.match(r.stdout, `==> ${d1.id} <==`, 'service logs lists the running deployment')
+
+  // 7b. restart: a new deployment replaces the current one, same config.
+  r = await cli(['service', 'restart', svcName], env)
+  t.equal(r.code, 0, r.stdout + r.stderr)
+  const restarted = deployments(root)
+  t.equal(restarted.length, 1)
+  const d1b = restarted[0]!
+  t.not(d1b.id, d1.id, 'restart made a new deployment')
+  await waitFor('restarted pod page', async () => (await get(d1b.ports.http!)).includes(`hello from ${d1b.id}`), 15_000, 100)
+  t.equal(podsNamed(d1.id).length, 0, 'the replaced pod is gone')
 
   // 8. config change: a new deployment replaces the old one, even when the reload doing it is
   // killed with SIGKILL at some point: the next reload converges.
   writeFileSync(path.join(svcDir, 'conductor-service.json'), JSON.stringify(service('bonjour')))
   r = await cli(['reload', '--dry-run'], env)
   t.match(r.stdout, /create deployment.*config or templates changed/)
-  t.match(r.stdout, `remove deployment ${d1.id} (replaced)`)
+  t.match(r.stdout, `remove deployment ${d1b.id} (replaced)`)
   const killAfter = 400 + Math.floor(Math.random() * 1600)
   const killed = spawn(process.execPath, ['--import', pathToFileURL(path.join(repoRoot, 'node_modules/tsx/dist/loader.mjs')).href, path.join(repoRoot, 'conductor/bin.ts'), 'reload'], { env, stdio: 'ignore' })
   await new Promise(resolve => setTimeout(resolve, killAfter))
@@ -161,9 +175,10 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
   t.equal(second.length, 1, 'old deployment removed')
   const d2 = second[0]!
   t.not(d2.id, d1.id)
+  await waitFor('new page', async () => (await get(d2.ports.http!)).includes(`bonjour from ${d2.id}`), 15_000, 100)
   t.match(await get(d2.ports.http!), `bonjour from ${d2.id}`, 'new page')
-  t.equal(podsNamed(d1.id).length, 0, 'old pod gone')
-  t.notOk(existsSync(path.join(sd.unitsDir, `conductor-deployment@${d1.id}.service.d`)), 'old drop-in gone')
+  t.equal(podsNamed(d1b.id).length, 0, 'old pod gone')
+  t.notOk(existsSync(path.join(sd.unitsDir, `conductor-deployment@${d1b.id}.service.d`)), 'old drop-in gone')
 
   // 9. a broken service is reported and left alone; a failing pre-start hook aborts its start
   // with the hook's output; the other services are still reconciled.
