@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { constants } from 'node:os'
-import { ConductorError } from './errors.js'
+import { CommandNotFound, CommandContextRefused, NoRunningDeployment } from './errors.js'
 import { readDeployments, deploymentDir } from './deployment-store.js'
 import { deploymentVars } from './deployment-ops.js'
 import type { Command, Service } from './service.js'
@@ -9,24 +9,12 @@ import { deploymentUnit } from './units.js'
 import { baseVariables, commandVariables, serviceVariables, type Variables } from './variables.js'
 import type { DeploymentState } from './deployment-store.js'
 import type { Ctx } from './context.js'
+import { processIo, type Io } from './output.js'
 
 // `conductor run` (seed "Commands"): a declared command runs with the variables of its context
 // (service, any running deployment, or a given deployment) plus CONDUCTOR_COMMAND and
 // CONDUCTOR_COMMAND_DIR, in the service or deployment directory, stdio inherited, and its exit
 // status becomes conductor's.
-
-export class CommandNotFound extends ConductorError {
-  override readonly code = 'CND_COMMAND_NOT_FOUND'
-  override readonly exitCode = 4
-}
-export class CommandContextRefused extends ConductorError {
-  override readonly code = 'CND_COMMAND_CONTEXT'
-  override readonly exitCode = 2
-}
-export class NoRunningDeployment extends ConductorError {
-  override readonly code = 'CND_NO_RUNNING_DEPLOYMENT'
-  override readonly exitCode = 4
-}
 
 export interface CommandInvocation {
   name: string
@@ -98,11 +86,18 @@ async function anyRunningDeployment (sctx: SystemCtx, svc: Service): Promise<Dep
   throw new NoRunningDeployment(`service "${svc.name}" has no running deployment to run the command in; start it with \`conductor reload\` or \`conductor service start ${svc.name}\``)
 }
 
-/** Runs with inherited stdio; resolves to the exit status (128+N when killed by signal N). */
-export async function runInvocation (inv: CommandInvocation): Promise<number> {
+/**
+ * Runs with inherited stdio; resolves to the exit status (128+N when killed by signal N). When
+ * the CLI runs in-process with captured output (tests, embedding), stdout and stderr are piped
+ * into that Io instead; stdin stays inherited either way.
+ */
+export async function runInvocation (inv: CommandInvocation, io: Io = processIo): Promise<number> {
   const [file, ...args] = inv.argv
+  const inherit = io === processIo
   return await new Promise((resolve, reject) => {
-    const child = spawn(file!, args, { cwd: inv.cwd, env: inv.env, stdio: 'inherit' })
+    const child = spawn(file!, args, { cwd: inv.cwd, env: inv.env, stdio: inherit ? 'inherit' : ['inherit', 'pipe', 'pipe'] })
+    child.stdout?.setEncoding('utf8').on('data', (s: string) => io.out(s))
+    child.stderr?.setEncoding('utf8').on('data', (s: string) => io.err(s))
     // The terminal's Ctrl-C reaches the child too (same process group); do not die before it.
     const ignore = (): void => {}
     process.on('SIGINT', ignore)

@@ -1,6 +1,6 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { ConductorError, PartNotFound } from './errors.js'
+import { DeploymentFailed, PartNotFound } from './errors.js'
 import { deploymentDir, readDeployments, removeDeploymentDir, writeDeployment, type DeploymentState } from './deployment-store.js'
 import { runHooks } from './hooks.js'
 import { writeAtomic, readOr } from './install.js'
@@ -15,15 +15,6 @@ import { baseVariables, deploymentVariables, type Variables } from './variables.
 // One deployment's life: create (render templates into its directory), start (pre-start hooks,
 // unit start, pod IP, post-start hooks, proxy registration), stop (the reverse). The reconcile
 // applier and the lifecycle commands (`deployment start|stop`, `service stop`) both use these.
-
-export class DeploymentFailed extends ConductorError {
-  override readonly code = 'CND_DEPLOYMENT_FAILED'
-  override readonly exitCode = 6
-}
-export class DeploymentNotFound extends ConductorError {
-  override readonly code = 'CND_DEPLOYMENT_NOT_FOUND'
-  override readonly exitCode = 4
-}
 
 export function podOf (svc: Service, part: string): Pod {
   const pod = svc.pods.find(p => p.name === part)

@@ -81,6 +81,43 @@ export class UsageError extends ConductorError {
   override readonly exitCode = 2
 }
 
+// Reconcile, systemd, Podman, hooks and commands (issue 4).
+export class SystemdFailed extends ConductorError {
+  override readonly code = 'CND_SYSTEMD_FAILED'
+  override readonly exitCode = 6
+}
+export class HookFailed extends ConductorError {
+  override readonly code = 'CND_HOOK_FAILED'
+  override readonly exitCode = 7
+}
+export class DeploymentFailed extends ConductorError {
+  override readonly code = 'CND_DEPLOYMENT_FAILED'
+  override readonly exitCode = 6
+}
+export class DeploymentNotFound extends ConductorError {
+  override readonly code = 'CND_DEPLOYMENT_NOT_FOUND'
+  override readonly exitCode = 4
+}
+export class PortsExhausted extends ConductorError {
+  override readonly code = 'CND_PORTS_EXHAUSTED'
+}
+export class ReloadLocked extends ConductorError {
+  override readonly code = 'CND_RELOAD_LOCKED'
+  override readonly exitCode = 8
+}
+export class CommandNotFound extends ConductorError {
+  override readonly code = 'CND_COMMAND_NOT_FOUND'
+  override readonly exitCode = 4
+}
+export class CommandContextRefused extends ConductorError {
+  override readonly code = 'CND_COMMAND_CONTEXT'
+  override readonly exitCode = 2
+}
+export class NoRunningDeployment extends ConductorError {
+  override readonly code = 'CND_NO_RUNNING_DEPLOYMENT'
+  override readonly exitCode = 4
+}
+
 /** Exit codes, in one place so the README and the code agree. */
 export const EXIT = {
   ok: 0,
@@ -89,7 +126,14 @@ export const EXIT = {
   invalidInput: 3,
   notFound: 4,
   templateFailed: 5,
-  caddy: 6
+  /** Caddy unreachable or refused a change (CND_CADDY_*); same code as systemFailed. */
+  caddy: 6,
+  /** systemd or a deployment failed (CND_SYSTEMD_FAILED, CND_DEPLOYMENT_FAILED). */
+  systemFailed: 6,
+  /** A hook failed (CND_HOOK_FAILED). */
+  hookFailed: 7,
+  /** Another reconcile holds the lock (CND_RELOAD_LOCKED). */
+  locked: 8
 } as const
 
 /** host.json cannot be read, parsed or validated. */

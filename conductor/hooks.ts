@@ -1,6 +1,6 @@
 import { runBounded } from './bounded-process.js'
 import { DEFAULT_HOOK_TIMEOUT_SEC, STDERR_TAIL_BYTES } from './defaults.js'
-import { ConductorError } from './errors.js'
+import { HookFailed } from './errors.js'
 import type { HOOK_EVENTS } from './service-schema.js'
 import type { Service } from './service.js'
 import type { Variables } from './variables.js'
@@ -12,11 +12,6 @@ import type { Variables } from './variables.js'
 // happened, there is nothing to abort).
 
 export type HookEvent = typeof HOOK_EVENTS[number]
-
-export class HookFailed extends ConductorError {
-  override readonly code = 'CND_HOOK_FAILED'
-  override readonly exitCode = 7
-}
 
 const HOOK_OUTPUT_BYTES = 64 * 1024
 

@@ -13,3 +13,8 @@ export { caddyClient, resolveCaddyAdmin } from './caddy-endpoint.js'
 export { loadHostConfig, hostSchema, type HostConfig } from './host-schema.js'
 export { caddySyncUnitFile, CADDY_SYNC_UNIT } from './caddy-sync-unit.js'
 export { snippetStatus, syncSnippets, desiredSnippetSources } from './caddy-sync.js'
+// Reconciliation (issue 4): the planner is pure; drivers are injected through SystemCtx.
+export { planReconcile, describeAction, type Action, type Desired, type Observed } from './reconcile-plan.js'
+export { reconcile } from './reconcile.js'
+export { systemContext, type SystemCtx, type Drivers, type CaddyDriver } from './system-context.js'
+export { readDeployments, type DeploymentState } from './deployment-store.js'

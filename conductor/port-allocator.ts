@@ -1,13 +1,9 @@
 import net from 'node:net'
-import { ConductorError } from './errors.js'
+import { PortsExhausted } from './errors.js'
 
 // Host ports of deployments (pods publish them on 127.0.0.1, behind Caddy): free loopback
 // ports chosen by the kernel, skipping those already held by recorded deployments (a stopped
 // deployment keeps its ports until it is removed, so it can start again on the same ones).
-
-export class PortsExhausted extends ConductorError {
-  override readonly code = 'CND_PORTS_EXHAUSTED'
-}
 
 export async function allocatePorts (names: string[], taken: ReadonlySet<number>): Promise<Record<string, number>> {
   const out: Record<string, number> = {}

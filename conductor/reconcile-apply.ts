@@ -1,6 +1,6 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
 import path from 'node:path'
-import { ConductorError } from './errors.js'
+import { ConductorError, ReloadLocked } from './errors.js'
 import { RECONCILE_CONCURRENCY } from './defaults.js'
 import { readDeployments, removeDeploymentDir, type DeploymentState } from './deployment-store.js'
 import { createDeployment, removeDeployment, removeDropIn, startDeployment, writeDropIn } from './deployment-ops.js'
@@ -145,11 +145,6 @@ export async function notifyGateway (sctx: SystemCtx, observed: Observed): Promi
 async function forget (sctx: SystemCtx, rec: DeploymentState): Promise<void> {
   removeDropIn(sctx, rec.id)
   removeDeploymentDir(sctx.roots.deployments, rec.id)
-}
-
-export class ReloadLocked extends ConductorError {
-  override readonly code = 'CND_RELOAD_LOCKED'
-  override readonly exitCode = 8
 }
 
 /**

@@ -1,4 +1,4 @@
-import { ConductorError } from './errors.js'
+import { SystemdFailed } from './errors.js'
 
 // The only code that runs systemctl. One call per verb with many units, so a reconcile of
 // 100 services costs a handful of processes, not hundreds (ENVIRONMENT.md: ~5 ms each).
@@ -20,11 +20,6 @@ export interface SystemdDriver {
   list: (patterns: string[]) => Promise<UnitState[]>
   /** `systemctl status` text, for error messages. */
   status: (unit: string) => Promise<string>
-}
-
-export class SystemdFailed extends ConductorError {
-  override readonly code = 'CND_SYSTEMD_FAILED'
-  override readonly exitCode = 6
 }
 
 export function systemdDriver (scopeArgs: string[], env: NodeJS.ProcessEnv): SystemdDriver {

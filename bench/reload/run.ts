@@ -21,7 +21,8 @@ async function main (): Promise<void> {
   const sd = await startUserManager(t)
   const rows: string[][] = []
   try {
-    for (const withPods of [false, true]) {
+    const fleets = (process.env.FLEETS ?? 'nopods,pods').split(',')
+    for (const withPods of [false, true].filter(p => fleets.includes(p ? 'pods' : 'nopods'))) {
       const prefix = `bench${Math.random().toString(36).slice(2, 6)}`
       const root = tempDir(t, 'conductor-bench-')
       t.teardown(() => removePods(prefix))
@@ -49,11 +50,13 @@ async function main (): Promise<void> {
 
       const inProcess = await timeRuns(async () => { await runCli(['reload'], silent, env) })
       const cliProcess = await timeRuns(() => { execFileSync(process.execPath, [binPath, 'reload'], { env, stdio: 'ignore' }) })
+      const startOnly = await timeRuns(() => { execFileSync(process.execPath, [binPath, '--version'], { env, stdio: 'ignore' }) })
       const listUnits = await timeRuns(() => { spawnSync('systemctl', ['--user', 'list-units', '--all', '--output=json', 'conductor-*'], { env, stdio: 'ignore' }) })
       const fleet = `${N} services, ${withPods ? `${N} running pods` : 'no pods'}`
       rows.push([fleet, 'first reload (converge from nothing)', ms(convergeMs), '-'])
       rows.push([fleet, 'no-op reload, in-process', ms(median(inProcess)), ratio(median(inProcess), median(listUnits))])
       rows.push([fleet, 'no-op reload, `node dist/conductor/bin.js reload`', ms(median(cliProcess)), ratio(median(cliProcess), median(listUnits))])
+      rows.push([fleet, '`node dist/conductor/bin.js --version` (CLI start, no work)', ms(median(startOnly)), ratio(median(startOnly), median(listUnits))])
       rows.push([fleet, '`systemctl --user list-units` alone (floor)', ms(median(listUnits)), '1.00×'])
       // Stop this fleet before the next one.
       await runCli(['reload'], silent, env).catch(() => 0)
@@ -62,6 +65,7 @@ async function main (): Promise<void> {
   } finally {
     for (const fn of teardowns.reverse()) await fn()
   }
+  console.log(`Load average at the end: ${os.loadavg().map(l => l.toFixed(1)).join(' ')}`)
   console.log(`Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${new Date().toISOString().slice(0, 16)} UTC; median of ${RUNS} runs\n`)
   console.log('| fleet | measurement | median | vs list-units |')
   console.log('|---|---|---|---|')

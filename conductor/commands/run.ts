@@ -28,12 +28,12 @@ export function registerRunCommands (program: Command, makeCtx: CtxFactory): voi
         const sctx = systemContext(ctx)
         const { rec, svc } = await recordAndService(sctx, opts.deployment)
         if (opts.list === true || name === undefined) { listCommands(ctx, svc, opts.json); return }
-        await execute(deploymentInvocation(sctx, svc, rec, name, args))
+        await execute(ctx, deploymentInvocation(sctx, svc, rec, name, args))
         return
       }
       const svc = await ctxService(ctx, opts.service!)
       if (opts.list === true || name === undefined) { listCommands(ctx, svc, opts.json); return }
-      await execute(await serviceInvocation(ctx, svc, name, args, () => systemContext(ctx)))
+      await execute(ctx, await serviceInvocation(ctx, svc, name, args, () => systemContext(ctx)))
     })
 
   const action = program.command('action').description('Actions: declared commands of a service (seed "Actions")')
@@ -46,12 +46,12 @@ export function registerRunCommands (program: Command, makeCtx: CtxFactory): voi
     .action(async function (this: Command, service: string, name: string, args: string[]) {
       const ctx = makeCtx(this)
       const svc = await ctxService(ctx, service)
-      await execute(await serviceInvocation(ctx, svc, name, args, () => systemContext(ctx)))
+      await execute(ctx, await serviceInvocation(ctx, svc, name, args, () => systemContext(ctx)))
     })
 }
 
-async function execute (inv: CommandInvocation): Promise<void> {
-  process.exitCode = await runInvocation(inv)
+async function execute (ctx: Ctx, inv: CommandInvocation): Promise<void> {
+  process.exitCode = await runInvocation(inv, ctx.io)
 }
 
 function listCommands (ctx: Ctx, svc: Service, json: boolean | undefined): void {

@@ -10,7 +10,7 @@ import { registerServiceLifecycle } from './lifecycle.js'
 import { runningStates } from './running-state.js'
 
 export function registerServiceCommands (program: Command, makeCtx: CtxFactory): void {
-  const service = program.command('service').description('Inspect the declared services')
+  const service = program.command('service').description('Services: list, inspect, start, stop, restart, status, logs')
 
   service.command('ls')
     .description('List services with their display_service_config columns; broken services are marked INVALID (exit 3 if any)')

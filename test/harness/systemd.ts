@@ -10,12 +10,12 @@ import { tempDir } from './tmp.js'
 // to it and nothing else (ENVIRONMENT.md "systemd — a real one, without PID 1").
 //
 // The manager refuses to run unless /run/systemd/system exists (systemd's "booted" marker). Two
-// test files may run at once (tap jobs=2), so the marker is shared: a counter under /tmp, updated
-// under flock, says how many managers need it; the last one out removes the marker, and only if
-// a harness created it (a real systemd host keeps its own).
+// test files may run at once (tap jobs=2), so the marker is shared: a holders file under /tmp,
+// updated under flock, lists the processes that need it; the last one out removes the marker,
+// and only if a harness created it (a real systemd host keeps its own).
 
 const MARKER = '/run/systemd/system'
-const COUNTER = '/tmp/conductor-test-systemd-marker.count'
+const HOLDERS = '/tmp/conductor-test-systemd-marker.holders'
 const LOCK = '/tmp/conductor-test-systemd-marker.lock'
 
 export interface UserManager {
@@ -99,37 +99,41 @@ export function removePods (prefix: string): void {
   }
 }
 
-// Marker reference count, serialized with flock(1) so two test processes never race.
+// Marker holders, serialized with flock(1) so two test processes never race. The file lists the
+// holders' pids (dead ones are pruned, so a test killed before its teardown cannot pin the
+// marker forever) and, on its first line, whether a harness created the marker.
 function withLock (script: string): string {
   const r = spawnSync('flock', [LOCK, 'sh', '-c', script], { encoding: 'utf8' })
   if (r.status !== 0) throw new Error(`marker lock failed: ${r.stderr}`)
   return r.stdout.trim()
 }
 
+const PRUNE = `
+  created=0; pids=""
+  if [ -f ${HOLDERS} ]; then
+    created=$(head -n 1 ${HOLDERS})
+    for p in $(tail -n +2 ${HOLDERS}); do kill -0 "$p" 2>/dev/null && pids="$pids $p"; done
+  fi
+`
+
 function acquireMarker (): void {
-  // count file holds "N created" where created=1 when a harness made the marker.
-  withLock(`
-    set -e
-    n=0; created=0
-    [ -f ${COUNTER} ] && read n created < ${COUNTER} || true
-    if [ "$n" = 0 ]; then
-      if [ -d ${MARKER} ]; then created=0; else mkdir -p ${MARKER}; created=1; fi
-    fi
-    echo "$((n + 1)) $created" > ${COUNTER}
+  withLock(`${PRUNE}
+    if [ -z "$pids" ]; then created=0; fi
+    if [ ! -d ${MARKER} ]; then mkdir -p ${MARKER}; created=1; fi
+    { echo "$created"; for p in $pids ${process.pid}; do echo "$p"; done; } > ${HOLDERS}
   `)
 }
 
 function releaseMarker (): void {
-  withLock(`
-    n=0; created=0
-    [ -f ${COUNTER} ] && read n created < ${COUNTER} || true
-    n=$((n - 1)); [ "$n" -lt 0 ] && n=0
-    if [ "$n" = 0 ]; then
-      [ "$created" = 1 ] && rmdir ${MARKER} 2>/dev/null || true
-      rm -f ${COUNTER}
+  withLock(`${PRUNE}
+    rest=""; for p in $pids; do [ "$p" != ${process.pid} ] && rest="$rest $p"; done
+    if [ -z "$rest" ]; then
+      [ "$created" = 1 ] && rmdir ${MARKER} 2>/dev/null
+      rm -f ${HOLDERS}
     else
-      echo "$n $created" > ${COUNTER}
+      { echo "$created"; for p in $rest; do echo "$p"; done; } > ${HOLDERS}
     fi
+    true
   `)
 }
 
