@@ -7,6 +7,7 @@ import { ConductorError, EXIT, UsageError } from './errors.js'
 import { processIo, type Io } from './output.js'
 import { registerDeploymentCommands } from './commands/deployment.js'
 import { registerGatewayCommand } from './commands/gateway.js'
+import { registerFunctionCommands } from './commands/function.js'
 import { registerSchemaCommand } from './commands/schema.js'
 import { registerServiceCommands } from './commands/service.js'
 
@@ -31,6 +32,7 @@ export function buildProgram (io: Io = processIo, env: NodeJS.ProcessEnv = proce
   registerDeploymentCommands(program, internal, makeCtx)
   registerSchemaCommand(program, makeCtx)
   registerGatewayCommand(program, makeCtx)
+  registerFunctionCommands(program, makeCtx)
 
   // Every subcommand shares the parent's output and exit behaviour.
   for (const cmd of allCommands(program)) {

@@ -1,18 +1,25 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Roots } from '../conductor/index.js'
 import { loadGatewayState, StateHolder } from './state.js'
+import { createFunctionsRegistry, functionsPlugin, type Authorizer, type FunctionsRegistry } from './functions.js'
 
 // The gateway: one Fastify process, Caddy's forward_auth target and the functions runner.
 // Each area is an encapsulated plugin registered here (STYLE habit 9).
 
 export interface GatewayOptions {
-  roots: Pick<Roots, 'services' | 'policies'>
+  roots: Pick<Roots, 'services' | 'policies'> & Partial<Pick<Roots, 'root' | 'run'>>
   logger?: FastifyServerOptions['logger']
+  /** Policy check for functions (and commands) that declare a policy; absent: they are denied (403). */
+  authorize?: Authorizer | undefined
+  /** Directory of parallel-mode daemon sockets (default: ROOT/run/conductor/functions, else a tmp dir). */
+  functionsSocketDir?: string | undefined
 }
 
 export interface Gateway {
   app: FastifyInstance
   state: StateHolder
+  /** Function runners (warm pools, daemons) by id. */
+  functions: FunctionsRegistry
 }
 
 export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
@@ -25,6 +32,9 @@ export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
   app.get('/healthz', async (_req, reply) => {
     return await reply.header('content-type', 'application/json').send({ ok: true, services: state.current.services.length, loaded_at: state.current.loadedAt.toISOString() })
   })
+  const fnOpts = { state, roots: { root: opts.roots.root ?? '/', run: opts.roots.run ?? '/run/conductor' }, authorize: opts.authorize, socketDir: opts.functionsSocketDir }
+  const functions = createFunctionsRegistry(fnOpts, (msg, err) => app.log.warn({ err }, msg))
+  await app.register(functionsPlugin, { ...fnOpts, registry: functions })
   await app.ready()
-  return { app, state }
+  return { app, state, functions }
 }
