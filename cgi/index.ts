@@ -5,3 +5,4 @@ export { CgiHeaderParser, parseHeaderBlock, type CgiHead, type CgiResponseKind }
 export type { FunctionSpec, FunctionFormat, FunctionMode, RequestInfo } from './types.js'
 export * as defaults from './defaults.js'
 export { CgiError, CgiBadGateway, CgiHeaderInvalid, CgiHeaderTooLarge, CgiSpawnFailed, CgiTimeout, CgiBusy, CgiBodyTooLarge, CgiClosed } from './errors.js'
+export { Spawner, findSpawnerBinary } from './spawner.js'

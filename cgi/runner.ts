@@ -9,6 +9,10 @@ import { Limiter } from './limiter.js'
 import { exited } from './process.js'
 import { proxyRequest } from './proxy.js'
 import { StdioPool } from './stdio-pool.js'
+import type { Spawner } from './spawner.js'
+import { accessSync, constants } from 'node:fs'
+import path from 'node:path'
+import type { ChildProcess } from 'node:child_process'
 import type { FunctionSpec, RequestInfo } from './types.js'
 
 // One function's runtime: limits (concurrency, queue, body, time), then the mode's way of
@@ -43,9 +47,13 @@ export class FunctionRunner {
   private readonly pool: StdioPool | undefined
   private readonly daemon: Daemon | undefined
   private cgiSpawned = 0
+  /** exec with its program resolved against PATH: the fork server calls execve, not execvp. */
+  private readonly resolvedExec: string[] | undefined
 
-  constructor (readonly spec: FunctionSpec, private readonly log: (msg: string, err?: unknown) => void = () => {}) {
+  constructor (readonly spec: FunctionSpec, private readonly log: (msg: string, err?: unknown) => void = () => {}, private readonly spawner?: Spawner | undefined) {
     this.limiter = new Limiter(spec.maxWorkers, spec.maxQueue)
+    const program = resolveProgram(spec.exec[0]!, spec.cwd, spec.env.PATH)
+    this.resolvedExec = program === undefined ? undefined : [program, ...spec.exec.slice(1)]
     if (spec.mode === 'parallel') this.daemon = new Daemon(spec)
     else if (spec.format === 'http-stdio') this.pool = new StdioPool(spec, spec.mode === 'single' ? 1 : spec.maxRequests)
   }
@@ -96,7 +104,10 @@ export class FunctionRunner {
   private async serveCgi (req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<ServeResult> {
     const env = buildCgiEnv(info, this.spec.env)
     this.cgiSpawned++
-    const inv = invokeCgi(this.spec, env, req, res)
+    const viaSpawner = this.spawner !== undefined && this.spawner.isRunning && this.resolvedExec !== undefined
+      ? this.spawner.spawn(this.resolvedExec, this.spec.cwd, env, this.spec.stderrAsStdout) as unknown as ChildProcess
+      : undefined
+    const inv = invokeCgi(this.spec, env, req, res, viaSpawner)
     const timer = setTimeout(() => inv.abort(new CgiTimeout(`${this.spec.id} took longer than ${this.spec.timeoutMs} ms; its process group was killed`)), this.spec.timeoutMs)
     try {
       const r = await inv.done
@@ -197,4 +208,14 @@ function forwardHeaders (info: RequestInfo): Record<string, string | string[]> {
   h['x-conductor-path-info'] = info.pathInfo
   if (info.remoteUser !== undefined && info.remoteUser !== '') h['x-conductor-remote-user'] = info.remoteUser
   return h
+}
+
+function resolveProgram (program: string, cwd: string, PATH: string | undefined): string | undefined {
+  if (program.includes('/')) return path.resolve(cwd, program)
+  for (const dir of (PATH ?? '').split(':')) {
+    if (dir === '') continue
+    const candidate = path.join(dir, program)
+    try { accessSync(candidate, constants.X_OK); return candidate } catch { /* next */ }
+  }
+  return undefined
 }

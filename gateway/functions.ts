@@ -4,7 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { FunctionRunner, splitPath, defaults as cgiDefaults, type FunctionSpec, type RequestInfo } from '../cgi/index.js'
+import { FunctionRunner, Spawner, findSpawnerBinary, splitPath, defaults as cgiDefaults, type FunctionSpec, type RequestInfo } from '../cgi/index.js'
 import { baseVariables, functionVariables, listFunctions, serviceVariables, FUNCTIONS_PREFIX, type FunctionInfo, type Roots, type Service } from '../conductor/index.js'
 import type { StateHolder, GatewayState } from './state.js'
 
@@ -42,12 +42,16 @@ export interface FunctionsPluginOptions {
   socketDir?: string | undefined
   /** Base environment (PATH...); default baseVariables(roots). */
   env?: NodeJS.ProcessEnv | undefined
+  /** Path of the conductor-spawner fork server; false: never use one; default: the built one, if any. */
+  spawner?: string | false | undefined
 }
 
 interface Registered { info: FunctionInfo, runner: FunctionRunner, fingerprint: string }
 
 /** The live registry, exposed for stats (tests, metrics). */
 export interface FunctionsRegistry {
+  /** Waits for the fork server; true when single-shot CGI goes through it. */
+  spawner: () => Promise<boolean>
   get: (id: string) => Registered | undefined
   all: () => Registered[]
   close: () => Promise<void>
@@ -63,6 +67,11 @@ export function createFunctionsRegistry (opts: FunctionsPluginOptions, log: (msg
   const socketDir = opts.socketDir ?? (opts.roots.root === '/' ? path.join(opts.roots.run, 'functions') : mkdtempSync(path.join(os.tmpdir(), 'cnd-fn-')))
   mkdirSync(socketDir, { recursive: true, mode: 0o700 })
   let closed = false
+  // The fork server for single-shot CGI, when its binary is built (cgi/spawner/); else plain
+  // child_process. It starts in the background; requests use it once it is up.
+  const spawnerBinary = opts.spawner === false ? undefined : opts.spawner ?? findSpawnerBinary(opts.env ?? process.env)
+  const spawner = spawnerBinary === undefined ? undefined : new Spawner(spawnerBinary, socketDir)
+  spawner?.start().catch(err => log(`conductor-spawner did not start; single-shot CGI forks the gateway instead: ${String(err)}`, err))
   // Runners outlive requests (warm pools) and are rebuilt only when a reload changes them.
   const sync = (): void => {
     const state = opts.state.current
@@ -76,17 +85,19 @@ export function createFunctionsRegistry (opts: FunctionsPluginOptions, log: (msg
       const prev = registry.get(info.id)
       if (prev !== undefined && prev.fingerprint === fingerprint) { prev.info = info; continue }
       if (prev !== undefined) void prev.runner.close()
-      registry.set(info.id, { info, runner: new FunctionRunner(spec, log), fingerprint })
+      registry.set(info.id, { info, runner: new FunctionRunner(spec, log, spawner), fingerprint })
     }
     for (const [id, r] of registry) if (!seen.has(id)) { registry.delete(id); void r.runner.close() }
   }
   sync()
   return {
+    spawner: async () => { if (spawner !== undefined) await spawner.start().catch(() => {}); return spawner?.isRunning === true },
     get: (id: string) => { sync(); return registry.get(id) },
     all: () => { sync(); return [...registry.values()] },
     map: () => { sync(); return registry },
     close: async () => {
       closed = true
+      spawner?.stop()
       await Promise.all([...registry.values()].map(async r => { await r.runner.close() }))
       registry.clear()
       if (opts.socketDir === undefined && opts.roots.root !== '/') rmSync(socketDir, { recursive: true, force: true })

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import http from 'node:http'
 import { statSync } from 'node:fs'
 import path from 'node:path'
@@ -38,11 +39,11 @@ function service (suffix: string): object {
 
 interface Setup { root: string, gwPort: number, caddy: CaddyHandle, url: (p: string) => string, gw: (p: string) => string, app: Awaited<ReturnType<typeof buildGateway>>['app'], functions: Awaited<ReturnType<typeof buildGateway>>['functions'] }
 
-async function setup (t: Tap.Test, opts: { authorize?: Authorizer, caddy?: CaddyHandle, suffix?: string } = {}): Promise<Setup> {
+async function setup (t: Tap.Test, opts: { authorize?: Authorizer, caddy?: CaddyHandle, suffix?: string, spawner?: string | false } = {}): Promise<Setup> {
   const root = tempDir(t, 'cnd-fn-')
   writeTree(root, { 'etc/conductor/services/fx/conductor-service.json': service(opts.suffix ?? '') })
   const roots = resolveRoots({ root })
-  const { app, functions } = await buildGateway({ roots, authorize: opts.authorize })
+  const { app, functions } = await buildGateway({ roots, authorize: opts.authorize, cgiSpawner: opts.spawner ?? false })
   t.teardown(async () => { await app.close() })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const gwPort = (app.server.address() as { port: number }).port
@@ -316,3 +317,25 @@ t.test('conductor function ls says which functions are public', async t => {
 })
 
 void freePort
+
+t.test('single-shot CGI through the conductor-spawner fork server', async t => {
+  const bin = path.join(tempDir(t, 'cnd-spawner-'), 'conductor-spawner')
+  const cc = spawnSync('cc', ['-O2', '-o', bin, path.join(repoRoot, 'cgi/spawner/conductor-spawner.c')], { encoding: 'utf8' })
+  if (cc.status !== 0) { t.skip(`no C compiler: ${cc.stderr ?? cc.error?.message}`); return }
+  const s = await setup(t, { spawner: bin })
+  t.ok(await s.functions.spawner(), 'the fork server is up')
+  await route(t, s, 'fx-cgi')
+  await route(t, s, 'fx-storm')
+  const env = envOf(await (await fetch(s.url('/.conductor/functions/fx-cgi/env?a=1'), { headers: { 'x-custom': 'v' } })).text())
+  t.match(env, { GATEWAY_INTERFACE: 'CGI/1.1', QUERY_STRING: 'a=1', PATH_INFO: '/env', HTTP_X_CUSTOM: 'v', CONDUCTOR_FUNCTION_ID: 'fx-cgi', FX_CONFIG: 'from-service' })
+  const body = 'z'.repeat(1000)
+  t.equal(await (await fetch(s.url('/.conductor/functions/fx-cgi/echo'), { method: 'POST', body })).text(), body, 'body in, output out, over the one connection')
+  t.equal((await fetch(s.url('/.conductor/functions/fx-cgi/notfound'))).status, 404)
+  t.equal((await fetch(s.url('/.conductor/functions/fx-cgi/crash'))).status, 502)
+  t.equal((await fetch(s.url('/.conductor/functions/fx-cgi/hang'))).status, 504)
+  const statuses = await Promise.all([...Array(16).fill('crash'), ...Array(8).fill('hang'), ...Array(8).fill('pid')].map(async p => (await fetch(s.url(`/.conductor/functions/fx-storm/${p}`))).status))
+  t.same([...new Set(statuses)].sort(), [200, 502, 504])
+  await waitFor('every storm process gone', () => processesWithEnv('CONDUCTOR_FUNCTION_ID', 'fx-storm').length === 0 && processesWithEnv('CONDUCTOR_FUNCTION_ID', 'fx-cgi').length === 0, 5000)
+  t.same(processesWithEnv('CONDUCTOR_FUNCTION_ID', 'fx-storm'), [], 'no orphan left by the fork server')
+  t.same(zombieChildren(process.pid), [], 'no zombie')
+})
