@@ -29,6 +29,9 @@ export function invokeCgi (spec: FunctionSpec, env: Record<string, string>, req:
   const done = new Promise<InvocationResult>(resolve => { settle = resolve })
   let finished = false
   let head: CgiHead | undefined
+  /** Body bytes held back for one tick (see startResponse). */
+  let held: Buffer[] | undefined
+  let holdTimer: NodeJS.Timeout | undefined
   let exitedFlag = false
   let stdoutEnded = false
   const parser = spec.noResponseHeaders ? undefined : new CgiHeaderParser()
@@ -40,6 +43,8 @@ export function invokeCgi (spec: FunctionSpec, env: Record<string, string>, req:
     settle(r)
   }
   const fail = (error: CgiError): void => {
+    if (holdTimer !== undefined) clearTimeout(holdTimer)
+    held = undefined
     killGroup(proc.pid)
     proc.stdout?.destroy()
     finish({ ok: false, error, headersSent: res.headersSent })
@@ -80,9 +85,19 @@ export function invokeCgi (spec: FunctionSpec, env: Record<string, string>, req:
     if (h.reason !== undefined && h.reason !== '') res.statusMessage = h.reason
     for (const [name, value] of spec.responseHeaders) res.setHeader(name, value)
     for (const [name, value] of h.headers) appendHeader(res, name, value)
-    if (h.rest.length > 0) write(h.rest)
+    // Hold the first bytes for one timer tick: a script that is already done (the common
+    // case) gets a Content-Length response, which Caddy relays much faster than a chunked one
+    // (ENVIRONMENT.md); a slow script still streams, one tick late.
+    held = h.rest.length > 0 ? [h.rest] : []
+    holdTimer = setTimeout(release, 1)
+  }
+  const release = (): void => {
+    const chunks = held
+    held = undefined
+    for (const c of chunks ?? []) write(c)
   }
   const write = (chunk: Buffer): void => {
+    if (held !== undefined) { held.push(chunk); return }
     if (!res.write(chunk)) {
       stdout.pause()
       res.once('drain', () => stdout.resume())
@@ -111,7 +126,15 @@ export function invokeCgi (spec: FunctionSpec, env: Record<string, string>, req:
   })
   const complete = (): void => {
     if (finished || head === undefined) return
-    res.end()
+    if (held !== undefined) {
+      clearTimeout(holdTimer)
+      const body = Buffer.concat(held)
+      held = undefined
+      res.setHeader('content-length', body.length)
+      res.end(body)
+    } else {
+      res.end()
+    }
     finish({ ok: true })
   }
   res.once('close', () => {
