@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process'
 import http from 'node:http'
-import { statSync } from 'node:fs'
+import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { buildGateway, listenFunctions, type Authorizer } from '../../gateway/index.js'
@@ -32,23 +32,24 @@ function service (suffix: string): object {
       { name: 'daemon', mode: 'parallel', idle_timeout_sec: 0.5, exec: [daemon] },
       { name: 'storm', exec: [cgi], timeout_sec: 0.5, max_workers: 64, max_queue: 64 },
       { name: 'secret', exec: [cgi], policy: 'ops', response_headers: ['X-Fn: secret'] },
+      { name: 'raw', exec: [cgi], path_info_strip: 3, no_response_headers: true, stderr_as_stdout: true, response_headers: ['Content-Type: text/x-raw'] },
       { name: 'secretd', mode: 'parallel', exec: [daemon], policy: 'ops' }
     ].map(f => ({ ...f, name: f.name + suffix }))
   }
 }
 
-interface Setup { root: string, gwPort: number, caddy: CaddyHandle, url: (p: string) => string, gw: (p: string) => string, app: Awaited<ReturnType<typeof buildGateway>>['app'], functions: Awaited<ReturnType<typeof buildGateway>>['functions'] }
+interface Setup { root: string, gwPort: number, caddy: CaddyHandle, url: (p: string) => string, gw: (p: string) => string, app: Awaited<ReturnType<typeof buildGateway>>['app'], functions: Awaited<ReturnType<typeof buildGateway>>['functions'], state: Awaited<ReturnType<typeof buildGateway>>['state'] }
 
 async function setup (t: Tap.Test, opts: { authorize?: Authorizer, caddy?: CaddyHandle, suffix?: string, spawner?: string | false } = {}): Promise<Setup> {
   const root = tempDir(t, 'cnd-fn-')
   writeTree(root, { 'etc/conductor/services/fx/conductor-service.json': service(opts.suffix ?? '') })
   const roots = resolveRoots({ root })
-  const { app, functions } = await buildGateway({ roots, authorize: opts.authorize, cgiSpawner: opts.spawner ?? false })
+  const { app, functions, state } = await buildGateway({ roots, authorize: opts.authorize, cgiSpawner: opts.spawner ?? false })
   t.teardown(async () => { await app.close() })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const gwPort = (app.server.address() as { port: number }).port
   const caddy = opts.caddy ?? await startCaddy(t)
-  return { root, gwPort, caddy, app, functions, url: p => `http://127.0.0.1:${caddy.httpPort}${p}`, gw: p => `http://127.0.0.1:${gwPort}${p}` }
+  return { root, gwPort, caddy, app, functions, state, url: p => `http://127.0.0.1:${caddy.httpPort}${p}`, gw: p => `http://127.0.0.1:${gwPort}${p}` }
 }
 
 async function route (t: Tap.Test, s: Setup, id: string, gateway = `127.0.0.1:${s.gwPort}`): Promise<void> {
@@ -244,6 +245,28 @@ t.test('CGI through Caddy and the gateway', async t => {
     const viaCaddy = await fetch(s.url('/.conductor/functions/fx-secret/env'), { headers: { authorization: 'Bearer anything' } })
     t.ok(viaCaddy.status >= 400, `Caddy's forward_auth does not let it through (${viaCaddy.status})`)
     t.not(await viaCaddy.text(), '', 'an error body, not the function')
+  })
+
+  t.test('no_response_headers and stderr_as_stdout', async t => {
+    const res = await fetch(s.gw('/.conductor/functions/fx-raw/raw'))
+    t.equal(res.status, 200)
+    t.equal(res.headers.get('content-type'), 'text/x-raw', 'type from response_headers')
+    const text = await res.text()
+    t.match(text, /to stdout/)
+    t.match(text, /to stderr/, 'stderr joined the body')
+  })
+
+  t.test('a reload that changes a function replaces its runner; an unchanged one keeps its warm workers', async t => {
+    const stdioBefore = s.functions.get('fx-stdio')!.runner
+    const cgiBefore = s.functions.get('fx-cgi')!.runner
+    const file = path.join(s.root, 'etc/conductor/services/fx/conductor-service.json')
+    const svc = JSON.parse(readFileSync(file, 'utf8')) as { functions: Array<{ name: string, timeout_sec?: number }> }
+    svc.functions.find(f => f.name === 'cgi')!.timeout_sec = 2
+    writeFileSync(file, JSON.stringify(svc))
+    t.ok(s.state.reload().ok)
+    t.equal(s.functions.get('fx-stdio')!.runner, stdioBefore, 'unchanged function: same runner')
+    t.not(s.functions.get('fx-cgi')!.runner, cgiBefore, 'changed function: new runner')
+    t.equal(s.functions.get('fx-cgi')!.runner.spec.timeoutMs, 2000)
   })
 
   t.test('unknown function: 404', async t => {
