@@ -30,6 +30,7 @@ export interface SpawnedCgi extends EventEmitter {
 export class Spawner {
   private proc: ChildProcess | undefined
   private ready: Promise<void> | undefined
+  private stopped = false
   readonly socketPath: string
 
   constructor (private readonly binary: string, socketDir: string) {
@@ -38,11 +39,18 @@ export class Spawner {
 
   /** Starts the fork server (once) and resolves when it accepts connections. */
   async start (): Promise<void> {
+    if (this.stopped) return
     if (this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null && this.ready !== undefined) { await this.ready; return }
     rmSync(this.socketPath, { force: true })
     const proc = spawn(this.binary, [this.socketPath], { stdio: ['ignore', 'inherit', 'inherit'] })
     this.proc = proc
-    proc.once('exit', () => { if (this.proc === proc) { this.proc = undefined; this.ready = undefined } })
+    proc.once('exit', () => {
+      if (this.proc !== proc) return
+      this.proc = undefined
+      this.ready = undefined
+      // Requests fall back to child_process meanwhile; the fork server comes back in a second.
+      if (!this.stopped) setTimeout(() => { this.start().catch(() => {}) }, 1000).unref()
+    })
     this.ready = (async () => {
       for (let i = 0; i < 500; i++) {
         if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${this.binary} exited at start`)
@@ -98,6 +106,7 @@ export class Spawner {
   }
 
   stop (): void {
+    this.stopped = true
     this.proc?.kill('SIGTERM')
     this.proc = undefined
     this.ready = undefined

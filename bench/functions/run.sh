@@ -44,6 +44,13 @@ cat > "$TMP/root/etc/conductor/services/bench/conductor-service.json" <<JSON
 ] }
 JSON
 node dist/conductor/bin.js --root "$TMP/root" gateway --listen "127.0.0.1:$GPORT" --log-level warn & PIDS+=($!)
+# A second gateway without the fork server: single-shot CGI forks the Node process itself.
+GPORT2=$(free_port)
+mkdir -p "$TMP/root2/etc/conductor/services/nofork"
+cat > "$TMP/root2/etc/conductor/services/nofork/conductor-service.json" <<JSON
+{ "functions": [ { "name": "single", "exec": ["$HERE/hello.sh"], "max_workers": 64, "max_queue": 1024 } ] }
+JSON
+CONDUCTOR_CGI_SPAWNER= node dist/conductor/bin.js --root "$TMP/root2" gateway --listen "127.0.0.1:$GPORT2" --log-level warn & PIDS+=($!)
 
 cat > "$TMP/caddy.json" <<JSON
 { "admin": { "listen": "127.0.0.1:$APORT" }, "logging": { "logs": { "default": { "level": "ERROR" } } },
@@ -56,9 +63,11 @@ JSON
 HOME=$TMP XDG_DATA_HOME=$TMP/caddy XDG_CONFIG_HOME=$TMP/caddy caddy run --config "$TMP/caddy.json" >"$TMP/caddy.log" 2>&1 & PIDS+=($!)
 wait_http "http://127.0.0.1:$APORT/config/"
 wait_http "http://127.0.0.1:$GPORT/healthz"
+wait_http "http://127.0.0.1:$GPORT2/healthz"
 # Routes exactly as a proxy template would get them.
-for id in bench-single bench-multi bench-parallel; do
-  CONDUCTOR_FUNCTION_ID=$id node dist/conductor/bin.js --root "$TMP/root" function caddy-config --gateway "127.0.0.1:$GPORT" \
+for spec in bench-single:root:$GPORT bench-multi:root:$GPORT bench-parallel:root:$GPORT nofork-single:root2:$GPORT2; do
+  IFS=: read -r id r port <<<"$spec"
+  CONDUCTOR_FUNCTION_ID=$id node dist/conductor/bin.js --root "$TMP/$r" function caddy-config --gateway "127.0.0.1:$port" \
     | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{for(const x of JSON.parse(s))console.log(x.id+"\t"+JSON.stringify(x.config))})' \
     | while IFS=$'\t' read -r at cfg; do curl -sf -H 'content-type: application/json' -H 'connection: close' -d "$cfg" "http://127.0.0.1:$APORT/id/$at" >/dev/null; done
 done
@@ -78,6 +87,7 @@ BASE="http://127.0.0.1:$CPORT"
 declare -A R
 R[lighttpd]=$(run lighttpd "$BASE/hello.cgi")
 R[single]=$(run single "$BASE/.conductor/functions/bench-single/")
+R[nofork]=$(run nofork "$BASE/.conductor/functions/nofork-single/")
 R[multi]=$(run multi "$BASE/.conductor/functions/bench-multi/")
 R[parallel]=$(run parallel "$BASE/.conductor/functions/bench-parallel/")
 R[healthz]=$(run healthz "$BASE/healthz" '"ok":true')
@@ -91,7 +101,8 @@ echo "| route (same hello-world script) | rps | p99 | non-2xx | vs lighttpd | vs
 echo "|---|---|---|---|---|---|"
 row() { local r=${R[$2]}; set -- "$1" $r; echo "| $1 | $2 | $3 | $4 | $(ratio "$2" "$l") | $(ratio "$2" "$s") |"; }
 row "lighttpd mod_cgi" lighttpd
-row "conductor CGI, mode single" single
+row "conductor CGI, mode single (conductor-spawner fork server)" single
+row "conductor CGI, mode single, child_process.spawn (no fork server)" nofork
 row "conductor http-stdio, mode multi (min_warm 4)" multi
 row "conductor daemon, mode parallel (min_warm 1)" parallel
 row "gateway /healthz (no function: the ceiling)" healthz
