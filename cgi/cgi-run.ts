@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ChildProcess } from 'node:child_process'
 import { BodyLimit } from './body.js'
 import { CgiHeaderParser, type CgiHead } from './cgi-response.js'
-import { CgiBadGateway, CgiError, CgiSpawnFailed } from './errors.js'
+import { CgiBadGateway, CgiClientGone, CgiError, CgiSpawnFailed } from './errors.js'
 import { killGroup, spawnFunctionProcess } from './process.js'
 import type { FunctionSpec } from './types.js'
 
@@ -139,7 +139,7 @@ export function invokeCgi (spec: FunctionSpec, env: Record<string, string>, req:
   }
   res.once('close', () => {
     // The client went away mid-response: stop the script.
-    if (!finished) fail(new CgiBadGateway('the client closed the connection'))
+    if (!finished) fail(new CgiClientGone('the client closed the connection'))
   })
 
   const procExited = new Promise<void>(resolve => {

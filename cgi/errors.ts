@@ -46,3 +46,8 @@ export class CgiClosed extends CgiError {
   override readonly code = 'CND_CGI_CLOSED'
   override readonly status = 503
 }
+/** The client went away before the response was complete: nothing to answer, nothing to log. */
+export class CgiClientGone extends CgiError {
+  override readonly code = 'CND_CGI_CLIENT_GONE'
+  override readonly status = 499
+}

@@ -1,6 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import { BodyLimit } from './body.js'
-import { CgiBadGateway, CgiError } from './errors.js'
+import { CgiBadGateway, CgiClientGone, CgiError } from './errors.js'
 import type { FunctionSpec } from './types.js'
 
 // Forwards one request over an HTTP/1.1 connection owned by an agent: a worker's stdin/stdout
@@ -50,7 +50,7 @@ export function proxyRequest (spec: FunctionSpec, agent: http.Agent, path: strin
     up.on('error', () => fail(new CgiBadGateway('the worker closed the connection mid-response')))
     up.on('aborted', () => fail(new CgiBadGateway('the worker closed the connection mid-response')))
   })
-  res.once('close', () => { if (!finished) fail(new CgiBadGateway('the client closed the connection')) })
+  res.once('close', () => { if (!finished) fail(new CgiClientGone('the client closed the connection')) })
 
   const hasBody = !(req.readableEnded || req.headers['content-length'] === '0' || (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined))
   if (hasBody) {

@@ -164,7 +164,7 @@ export class FunctionRunner {
   }
 
   private answerError (req: IncomingMessage, res: ServerResponse, error: CgiError): ServeResult {
-    if (error.status >= 500 && error.status !== 503) this.log(`${this.spec.id}: ${error.message}`, error)
+    if (error.status >= 500 && error.status !== 503 && error.status !== 499) this.log(`${this.spec.id}: ${error.message}`, error)
     if (res.headersSent || res.destroyed) {
       // Too late for a status: cut the connection so the client sees a truncated response.
       res.destroy()

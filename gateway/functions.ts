@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { Readable } from 'node:stream'
@@ -66,6 +66,9 @@ export function createFunctionsRegistry (opts: FunctionsPluginOptions, log: (msg
   // A test or rootless root gets a short tmp path: unix socket paths are limited to 107 bytes.
   const socketDir = opts.socketDir ?? (opts.roots.root === '/' ? path.join(opts.roots.run, 'functions') : mkdtempSync(path.join(os.tmpdir(), 'cnd-fn-')))
   mkdirSync(socketDir, { recursive: true, mode: 0o700 })
+  // The fork server's socket lets whoever connects run programs as the gateway: the directory
+  // stays private to the gateway's user whatever it was created with.
+  chmodSync(socketDir, 0o700)
   let closed = false
   // The fork server for single-shot CGI, when its binary is built (cgi/spawner/); else plain
   // child_process. It starts in the background; requests use it once it is up.

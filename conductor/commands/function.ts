@@ -45,7 +45,7 @@ export function registerFunctionCommands (program: Command, makeCtx: CtxFactory)
         }))))
       } else {
         ctx.io.out(renderTable(['ID', 'SERVICE', 'FORMAT', 'MODE', 'WARM', 'ROUTE', 'POLICY'],
-          fns.map(f => [f.id, f.service, f.format, f.mode, String(f.minWarm), routeText(f), f.policy ?? 'PUBLIC (no policy)'])))
+          fns.map(f => [f.id, f.service, f.mode === 'parallel' ? 'http (socket)' : f.format, f.mode, String(f.minWarm), routeText(f), f.policy ?? 'PUBLIC (no policy)'])))
       }
       for (const e of entries) if (e.error !== undefined) ctx.io.err(`conductor: ${e.error.message}\n`)
       if (entries.some(e => e.error !== undefined)) process.exitCode = EXIT.invalidInput
