@@ -1,12 +1,12 @@
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import http from 'node:http'
-import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { buildGateway, listenFunctions, type Authorizer } from '../../gateway/index.js'
 import { resolveRoots } from '../../conductor/index.js'
 import { startCaddy, type CaddyHandle } from '../harness/caddy.js'
-import { cli, repoRoot } from '../harness/cli.js'
+import { binPath, cli, repoRoot } from '../harness/cli.js'
 import { freePort, waitFor } from '../harness/ports.js'
 import { isAlive, processesWithEnv, zombieChildren } from '../harness/procs.js'
 import { tempDir, writeTree } from '../harness/tmp.js'
@@ -339,7 +339,6 @@ t.test('conductor function ls says which functions are public', async t => {
   t.equal(unknown.code, 4)
 })
 
-void freePort
 
 t.test('single-shot CGI through the conductor-spawner fork server', async t => {
   const bin = path.join(tempDir(t, 'cnd-spawner-'), 'conductor-spawner')
@@ -361,4 +360,32 @@ t.test('single-shot CGI through the conductor-spawner fork server', async t => {
   await waitFor('every storm process gone', () => processesWithEnv('CONDUCTOR_FUNCTION_ID', 'fx-storm').length === 0 && processesWithEnv('CONDUCTOR_FUNCTION_ID', 'fx-cgi').length === 0, 5000)
   t.same(processesWithEnv('CONDUCTOR_FUNCTION_ID', 'fx-storm'), [], 'no orphan left by the fork server')
   t.same(zombieChildren(process.pid), [], 'no zombie')
+})
+
+t.test('conductor gateway --functions-listen (the compiled CLI): socket 0660, functions served, cleaned up on SIGTERM', async t => {
+  if (!existsSync(binPath)) { t.skip('dist/ not built (npm run build)'); return }
+  const root = tempDir(t, 'cnd-gwcli-')
+  writeTree(root, { 'etc/conductor/services/fx/conductor-service.json': service('') })
+  const sock = path.join(tempDir(t, 'cnd-gwsock-'), 'f.sock')
+  const port = await freePort()
+  const gw = spawn(process.execPath, [binPath, '--root', root, 'gateway', '--listen', `127.0.0.1:${port}`, '--functions-listen', `unix:${sock}`, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  gw.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  t.teardown(() => { if (gw.exitCode === null) gw.kill('SIGKILL') })
+  await waitFor(`gateway socket (${stderr})`, () => existsSync(sock), 15_000)
+  t.equal(statSync(sock).mode & 0o777, 0o660)
+  const text = await new Promise<string>((resolve, reject) => {
+    http.get({ socketPath: sock, path: '/.conductor/functions/fx-stdio/over-socket' }, res => {
+      let b = ''
+      res.on('data', (c: Buffer) => { b += c.toString() })
+      res.on('end', () => resolve(b))
+    }).on('error', reject)
+  })
+  t.match(text, /target=\/.conductor\/functions\/fx-stdio\/over-socket/)
+  const exited = new Promise(resolve => gw.once('exit', resolve))
+  gw.kill('SIGTERM')
+  t.equal(await exited, 0, 'clean exit')
+  t.notOk(existsSync(sock), 'socket removed')
+  await waitFor('warm workers stopped with the gateway', () => processesWithEnv('CONDUCTOR_FUNCTION_ID', 'fx-stdio').length === 0, 5000)
+  t.same(processesWithEnv('CONDUCTOR_FUNCTION_ID', 'fx-stdio'), [], 'no worker outlives the gateway')
 })
