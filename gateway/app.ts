@@ -34,7 +34,7 @@ export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
   app.get('/healthz', async (_req, reply) => {
     return await reply.header('content-type', 'application/json').send({ ok: true, services: state.current.services.length, loaded_at: state.current.loadedAt.toISOString() })
   })
-  const fnOpts = { state, roots: { root: opts.roots.root ?? '/', run: opts.roots.run ?? '/run/conductor' }, authorize: opts.authorize, socketDir: opts.functionsSocketDir, spawner: opts.cgiSpawner }
+  const fnOpts = { state, roots: { root: opts.roots.root, run: opts.roots.run }, authorize: opts.authorize, socketDir: opts.functionsSocketDir, spawner: opts.cgiSpawner }
   const functions = createFunctionsRegistry(fnOpts, (msg, err) => app.log.warn({ err }, msg))
   await app.register(functionsPlugin, { ...fnOpts, registry: functions })
   await app.ready()

@@ -36,7 +36,7 @@ export type Authorizer = (request: AuthRequest, policyName: string, authorizatio
 
 export interface FunctionsPluginOptions {
   state: StateHolder
-  roots: Pick<Roots, 'root' | 'run'>
+  roots: Partial<Pick<Roots, 'root' | 'run'>>
   authorize?: Authorizer | undefined
   /** Where parallel daemons get their sockets (default ROOT/run/conductor/functions, else tmp). */
   socketDir?: string | undefined
@@ -64,7 +64,10 @@ export function createFunctionsRegistry (opts: FunctionsPluginOptions, log: (msg
   const registry = new Map<string, Registered>()
   let synced: GatewayState | undefined
   // A test or rootless root gets a short tmp path: unix socket paths are limited to 107 bytes.
-  const socketDir = opts.socketDir ?? (opts.roots.root === '/' ? path.join(opts.roots.run, 'functions') : mkdtempSync(path.join(os.tmpdir(), 'cnd-fn-')))
+  // Only a real host root ('/') uses /run/conductor/functions; a gateway built without roots
+  // (other areas' tests) never touches /run.
+  const isHostRoot = opts.roots.root === '/' && opts.roots.run !== undefined
+  const socketDir = opts.socketDir ?? (isHostRoot ? path.join(opts.roots.run!, 'functions') : mkdtempSync(path.join(os.tmpdir(), 'cnd-fn-')))
   mkdirSync(socketDir, { recursive: true, mode: 0o700 })
   // The fork server's socket lets whoever connects run programs as the gateway: the directory
   // stays private to the gateway's user whatever it was created with.
@@ -74,7 +77,12 @@ export function createFunctionsRegistry (opts: FunctionsPluginOptions, log: (msg
   // child_process. It starts in the background; requests use it once it is up.
   const spawnerBinary = opts.spawner === false ? undefined : opts.spawner ?? findSpawnerBinary(opts.env ?? process.env)
   const spawner = spawnerBinary === undefined ? undefined : new Spawner(spawnerBinary, socketDir)
-  spawner?.start().catch(err => log(`conductor-spawner did not start; single-shot CGI forks the gateway instead: ${String(err)}`, err))
+  let spawnerStarted = false
+  const startSpawner = (): void => {
+    if (spawner === undefined || spawnerStarted) return
+    spawnerStarted = true
+    spawner.start().catch(err => log(`conductor-spawner did not start; single-shot CGI forks the gateway instead: ${String(err)}`, err))
+  }
   // Runners outlive requests (warm pools) and are rebuilt only when a reload changes them.
   const sync = (): void => {
     const state = opts.state.current
@@ -88,13 +96,15 @@ export function createFunctionsRegistry (opts: FunctionsPluginOptions, log: (msg
       const prev = registry.get(info.id)
       if (prev !== undefined && prev.fingerprint === fingerprint) { prev.info = info; continue }
       if (prev !== undefined) void prev.runner.close()
+      // The fork server starts with the first single-shot CGI function, not before.
+      if (spec.format === 'cgi' && spec.mode === 'single') startSpawner()
       registry.set(info.id, { info, runner: new FunctionRunner(spec, log, spawner), fingerprint })
     }
     for (const [id, r] of registry) if (!seen.has(id)) { registry.delete(id); void r.runner.close() }
   }
   sync()
   return {
-    spawner: async () => { if (spawner !== undefined) await spawner.start().catch(() => {}); return spawner?.isRunning === true },
+    spawner: async () => { if (spawner !== undefined && spawnerStarted) await spawner.start().catch(() => {}); return spawner?.isRunning === true },
     get: (id: string) => { sync(); return registry.get(id) },
     all: () => { sync(); return [...registry.values()] },
     map: () => { sync(); return registry },
@@ -103,7 +113,7 @@ export function createFunctionsRegistry (opts: FunctionsPluginOptions, log: (msg
       spawner?.stop()
       await Promise.all([...registry.values()].map(async r => { await r.runner.close() }))
       registry.clear()
-      if (opts.socketDir === undefined && opts.roots.root !== '/') rmSync(socketDir, { recursive: true, force: true })
+      if (opts.socketDir === undefined && !isHostRoot) rmSync(socketDir, { recursive: true, force: true })
     }
   }
 }
@@ -178,7 +188,7 @@ async function checkPolicy (authorize: Authorizer | undefined, fn: FunctionInfo,
 }
 
 function toSpec (service: Service, info: FunctionInfo, opts: FunctionsPluginOptions, socketDir: string): FunctionSpec {
-  const env = functionVariables(serviceVariables(service, baseVariables(opts.roots, opts.env)), info.id)
+  const env = functionVariables(serviceVariables(service, baseVariables(opts.roots.root === undefined ? undefined : { root: opts.roots.root }, opts.env)), info.id)
   return {
     id: info.id,
     format: info.format,
