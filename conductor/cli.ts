@@ -10,6 +10,7 @@ import { registerKeyCommands } from './commands/key.js'
 import { registerCompletionCommands } from './commands/completion.js'
 import { registerDoctorCommand } from './commands/doctor.js'
 import { registerPolicyCommands } from './commands/policy.js'
+import { registerFunctionCommands } from './commands/function.js'
 import { registerSchemaCommand } from './commands/schema.js'
 import { registerServiceCommands } from './commands/service.js'
 import { registerSystemCommands } from './commands/system.js'
@@ -48,6 +49,7 @@ export function buildProgram (io: Io = processIo, env: NodeJS.ProcessEnv = proce
   registerRunCommands(program, makeCtx)
   registerPolicyCommands(program, makeCtx)
   registerCaddyCommands(program, makeCtx)
+  registerFunctionCommands(program, makeCtx)
 
   // Every subcommand shares the parent's output and exit behaviour.
   for (const cmd of allCommands(program)) {

@@ -18,3 +18,5 @@ export { planReconcile, describeAction, type Action, type Desired, type Observed
 export { reconcile } from './reconcile.js'
 export { systemContext, type SystemCtx, type Drivers, type CaddyDriver } from './system-context.js'
 export { readDeployments, type DeploymentState } from './deployment-store.js'
+export { describeFunction, listFunctions, literalSegments, FUNCTIONS_PREFIX, type FunctionInfo } from './functions.js'
+export { functionCaddySnippets, functionRouteId, caddyDial, type CaddySnippet } from './function-caddy.js'

@@ -54,8 +54,22 @@ export const functionSchema = z.strictObject({
   response_headers: z.array(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\r\n]*$/, 'must be "Name: value" on one line'))
     .describe('Headers ("Name: value") added to every response.').optional(),
   no_response_headers: z.boolean().describe('The process prints only a body, no CGI header block.').optional(),
-  path_info_strip: z.number().int().min(0).describe('Number of leading path segments removed to form PATH_INFO.').optional(),
-  service_directives: directives.optional()
+  path_info_strip: z.number().int().min(0).describe('Number of leading path segments removed to form PATH_INFO (the rest of the path); they form SCRIPT_NAME. Default: the route\'s own prefix (3 for /.conductor/functions/ID, the literal segments before "*" of route.path).').optional(),
+  service_directives: directives.optional(),
+  mode: z.enum(['single', 'multi', 'parallel']).describe('single: a process per request (classic CGI). multi (http-stdio only): a worker serves one request at a time and is recycled after max_requests or idle_timeout_sec. parallel: one long-lived process serving HTTP/1.1 on the unix socket named by $CONDUCTOR_FUNCTION_SOCKET, stopped after idle_timeout_sec (scale to zero) and started by the next request. Default single.').optional(),
+  min_warm: z.number().int().min(0).max(64).describe('Workers kept spawned and waiting (http-stdio single/multi), or 1 to keep the parallel daemon always up (no scale to zero), so a request never pays a cold start. Ignored for format cgi (a CGI process needs its request\'s environment; the gateway\'s fork server keeps its start cheap). Default 0.').optional(),
+  max_workers: z.number().int().min(1).max(1024).describe('Requests served at once (processes for single/multi, concurrent requests for parallel). Default 16.').optional(),
+  max_queue: z.number().int().min(0).max(100_000).describe('Requests waiting for a worker; past it the gateway answers 503 with Retry-After. Default 64.').optional(),
+  max_requests: z.number().int().min(1).describe('multi: a worker is recycled after this many requests. Default 1000.').optional(),
+  idle_timeout_sec: z.number().positive().describe('multi: an idle worker above min_warm is stopped after this; parallel: the daemon is stopped (scale to zero). Default 60.').optional(),
+  timeout_sec: z.number().positive().describe('A request taking longer gets 504 and its process group is killed (parallel: the request is cut, the daemon stays). Default 30.').optional(),
+  max_body_bytes: z.number().int().min(0).describe('Larger request bodies get 413 before the process sees them. Default 10485760 (10 MiB).').optional(),
+  policy: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'must be a policy name (letters, digits, _ . -)').describe('Policy (/etc/conductor/policies/NAME.json) a request must pass: Caddy asks the gateway\'s /auth first, and the gateway checks it again on its own listener. Without a policy the function is PUBLIC.').optional(),
+  authorization: z.string().min(1).describe('Authorization the policy must grant for this function. Default "function:ID" (ID = CONDUCTOR_FUNCTION_ID).').optional(),
+  route: z.strictObject({
+    host: z.array(z.string().min(1)).min(1).describe('Caddy host matcher values, e.g. ["api.example.org"].').optional(),
+    path: z.string().regex(/^\/[^\s]*$/, 'must be an absolute path pattern such as "/api/*"').describe('Caddy path matcher, e.g. "/api/*".').optional()
+  }).describe('Public route in Caddy instead of /.conductor/functions/ID on any host.').optional()
 })
 
 const configKey = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name (letters, digits, _)')

@@ -102,6 +102,7 @@ export async function resolveService (name: string, file: string, cache?: Valida
   const functions = (merged.functions ?? []).map((f, i) => {
     need(f.exec !== undefined, `/functions/${i}/exec`, 'missing: the program to run')
     checkName(f.name ?? '', `/functions/${i}/name`, need)
+    need(!(f.mode === 'multi' && (f.format ?? 'cgi') === 'cgi'), `/functions/${i}/mode`, 'mode "multi" needs format "http-stdio": a CGI process serves exactly one request (use mode "single")')
     return { ...f, name: f.name ?? '', format: f.format ?? 'cgi', exec: f.exec ?? [] }
   })
   if (problems.length > 0) throw ServiceInvalid.fromProblems(problems)

@@ -5,7 +5,8 @@ import type { Roots } from '../conductor/index.js'
 import type { CompileOptions } from '../policies/index.js'
 import { createAuthFastPath } from './auth-fast-path.js'
 import { authRoutes } from './auth-route.js'
-import { createAuthorizer, type Authorizer } from './authorize.js'
+import { createAuthorizer, identityHeaders, type Authorizer } from './authorize.js'
+import { createFunctionsRegistry, functionsPlugin, type Authorizer as FunctionAuthorizer, type FunctionsRegistry } from './functions.js'
 import { KEEP_ALIVE_MS, DEFAULT_MAX_EVENT_LOOP_DELAY_MS, DEFAULT_MAX_EVENT_LOOP_UTILIZATION, DEFAULT_PRESSURE_SAMPLE_MS, RETRY_AFTER_SEC } from './defaults.js'
 import { createMetrics, type GatewayMetrics } from './metrics.js'
 import { loadGatewayState, StateHolder } from './state.js'
@@ -22,13 +23,19 @@ export interface PressureOptions {
 }
 
 export interface GatewayOptions {
-  roots: Pick<Roots, 'services' | 'policies'>
+  roots: Pick<Roots, 'services' | 'policies'> & Partial<Pick<Roots, 'root' | 'run'>>
   logger?: FastifyServerOptions['logger']
   pressure?: PressureOptions | undefined
   /** Clock and fetch for policies (tests). */
   policy?: CompileOptions | undefined
   /** Answer /auth on the raw node:http fast path before Fastify (default true; false: Fastify route only). */
   fastAuth?: boolean | undefined
+  /** Policy check for functions; default: the gateway's own policies (the same decision as /auth). */
+  functionAuthorize?: FunctionAuthorizer | undefined
+  /** Directory of parallel-mode daemon sockets (default: ROOT/run/conductor/functions, else a tmp dir). */
+  functionsSocketDir?: string | undefined
+  /** conductor-spawner binary for single-shot CGI; false: fork the gateway; default: dist/cgi/conductor-spawner if built. */
+  cgiSpawner?: string | false | undefined
 }
 
 export interface Gateway {
@@ -37,6 +44,8 @@ export interface Gateway {
   /** Decides a request against a policy; for gateway plugins that protect their own routes. */
   authorize: Authorizer
   metrics: GatewayMetrics
+  /** Function runners (warm pools, daemons) by id. */
+  functions: FunctionsRegistry
 }
 
 export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
@@ -68,12 +77,23 @@ export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
   const authorize = createAuthorizer(state)
   await app.register(authRoutes, { authorize })
   if (opts.fastAuth !== false) fastAuth = createAuthFastPath({ authorize, log: app.log, isUnderPressure: () => app.isUnderPressure() })
+  const fnOpts = {
+    state,
+    roots: { root: opts.roots.root, run: opts.roots.run },
+    // No path reaches a function without its policy: the gateway checks it itself, with the
+    // same decision /auth gives Caddy.
+    authorize: opts.functionAuthorize ?? functionAuthorizer(authorize),
+    socketDir: opts.functionsSocketDir,
+    spawner: opts.cgiSpawner
+  }
+  const functions = createFunctionsRegistry(fnOpts, (msg, err) => app.log.warn({ err }, msg))
+  await app.register(functionsPlugin, { ...fnOpts, registry: functions })
   app.get('/healthz', async (_req, reply) => {
     const s = state.current
     return await reply.header('content-type', 'application/json').send({ ok: true, services: s.services.length, policies: s.policies.size, loaded_at: s.loadedAt.toISOString() })
   })
   await app.ready()
-  return { app, state, authorize, metrics }
+  return { app, state, authorize, metrics, functions }
 }
 
 /** The /metrics listener, apart from the gateway's own so no public route can reach it. */
@@ -89,4 +109,17 @@ export function createMetricsServer (metrics: GatewayMetrics): Server {
       res.writeHead(500, { 'content-type': 'text/plain' }).end(err.message)
     })
   })
+}
+
+/** The functions plugin's view of a policy decision. */
+export function functionAuthorizer (authorize: Authorizer): FunctionAuthorizer {
+  return async (req, policy, authorization) => {
+    const d = await authorize({ policy, authorization, headers: req.headers, method: req.method, uri: req.url, host: req.host })
+    if (!d.allow) {
+      const headers: Record<string, string> = {}
+      if (d.challenge !== undefined) headers['www-authenticate'] = d.challenge
+      return { allowed: false, status: d.status, headers }
+    }
+    return { allowed: true, status: 200, headers: identityHeaders(d), identity: { authType: 'Bearer', user: d.subject ?? d.meta['peer-id'] } }
+  }
 }

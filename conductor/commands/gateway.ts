@@ -13,6 +13,8 @@ interface GatewayCliOptions {
   maxEventLoopUtilization?: string
   pressureSample?: string
   fastAuth: boolean
+  functionsListen?: string
+  functionsGroup?: string
 }
 
 export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): void {
@@ -20,6 +22,8 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
     .description('Run the gateway (forward_auth target and functions); SIGHUP reloads services and policies')
     .option('--listen <addr>', 'HOST:PORT on loopback, or unix:/path', DEFAULT_LISTEN)
     .option('--metrics-listen <addr>', 'HOST:PORT (loopback) or unix:/path for Prometheus /metrics, or "none"', DEFAULT_METRICS_LISTEN)
+    .option('--functions-listen <addr>', 'also serve functions on this address, normally unix:/run/conductor/functions.sock (mode 0660) that only Caddy\'s group may open')
+    .option('--functions-group <group>', 'group (name or gid) given the --functions-listen socket, e.g. caddy')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace', 'info')
     .option('--max-event-loop-delay <ms>', `answer 503 + Retry-After when the event loop lags more than MS (0: off; default ${DEFAULT_MAX_EVENT_LOOP_DELAY_MS})`)
     .option('--max-event-loop-utilization <ratio>', 'answer 503 + Retry-After above this event-loop utilization, 0..1 (default 0: off)')
@@ -27,11 +31,12 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
     .option('--pressure-sample <ms>', `how often load is sampled (default ${DEFAULT_PRESSURE_SAMPLE_MS})`)
     .action(async function (this: Command, opts: GatewayCliOptions) {
       const ctx = makeCtx(this)
-      const { buildGateway, createMetricsServer, CLOSE_GRACE_MS, parseListen } = await import('../../gateway/index.js')
+      const { buildGateway, createMetricsServer, listenFunctions, CLOSE_GRACE_MS, parseListen } = await import('../../gateway/index.js')
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace'].includes(opts.logLevel)) throw new UsageError(`--log-level ${opts.logLevel}: expected fatal, error, warn, info, debug or trace`)
-      let listen, metricsListen
+      let listen, metricsListen, functionsListen
       try {
         listen = parseListen(opts.listen)
+        functionsListen = opts.functionsListen === undefined ? undefined : parseListen(opts.functionsListen)
         metricsListen = opts.metricsListen === 'none' ? undefined : parseListen(opts.metricsListen)
       } catch (err) { throw new UsageError((err as Error).message) }
       const pressure = {
@@ -58,16 +63,18 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
           else app.log.error({ code: (result.error as { code?: string }).code, reason: (result.error as Error).message }, 'reload failed; the previous configuration stays in force')
         })
       })
+      let closeFunctions: (() => Promise<void>) | undefined
       const stop = (signal: string): void => {
         app.log.info({ signal }, 'stopping')
         const timer = setTimeout(() => process.exit(1), CLOSE_GRACE_MS)
         timer.unref()
-        void Promise.all([app.close(), stopMetrics()]).then(() => process.exit(0))
+        void Promise.all([app.close(), stopMetrics(), closeFunctions?.()]).then(() => process.exit(0))
       }
       process.once('SIGTERM', () => stop('SIGTERM'))
       process.once('SIGINT', () => stop('SIGINT'))
       if (listen.kind === 'unix') await app.listen({ path: listen.path })
       else await app.listen({ host: listen.host, port: listen.port })
+      if (functionsListen !== undefined) closeFunctions = (await listenFunctions(app, functionsListen, { group: opts.functionsGroup })).close
       // Keep running: the action's promise resolves, but the server holds the event loop.
     })
 }

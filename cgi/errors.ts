@@ -1,0 +1,53 @@
+// cgi/ errors (leaf folder: imports nothing of ours). Each failure of a function invocation
+// maps to one HTTP status, so the gateway answers 502/503/504/413 without guessing.
+
+export class CgiError extends Error {
+  readonly code: string = 'CND_CGI'
+  /** HTTP status the client gets when this error ends a request before the headers. */
+  readonly status: number = 502
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = new.target.name
+  }
+}
+/** The process exited, crashed or closed stdout before a complete header block. */
+export class CgiBadGateway extends CgiError {
+  override readonly code: string = 'CND_CGI_BAD_GATEWAY'
+}
+/** The header block is malformed: no colon, bad name, bare CR, obs-fold, NUL (RFC 3875 §6.3). */
+export class CgiHeaderInvalid extends CgiBadGateway {
+  override readonly code = 'CND_CGI_HEADER_INVALID'
+}
+/** The header block is larger than the limit (a script printing a body without headers). */
+export class CgiHeaderTooLarge extends CgiBadGateway {
+  override readonly code = 'CND_CGI_HEADER_TOO_LARGE'
+}
+/** The process could not be started (ENOENT, EACCES...). */
+export class CgiSpawnFailed extends CgiBadGateway {
+  override readonly code = 'CND_CGI_SPAWN_FAILED'
+}
+/** The function took longer than timeout_sec; its process group was killed. */
+export class CgiTimeout extends CgiError {
+  override readonly code = 'CND_CGI_TIMEOUT'
+  override readonly status = 504
+}
+/** Every worker is busy and the queue is full. */
+export class CgiBusy extends CgiError {
+  override readonly code = 'CND_CGI_BUSY'
+  override readonly status = 503
+}
+/** The request body is larger than max_body_bytes. */
+export class CgiBodyTooLarge extends CgiError {
+  override readonly code = 'CND_CGI_BODY_TOO_LARGE'
+  override readonly status = 413
+}
+/** The runner was closed (reload removed the function, or the gateway stops). */
+export class CgiClosed extends CgiError {
+  override readonly code = 'CND_CGI_CLOSED'
+  override readonly status = 503
+}
+/** The client went away before the response was complete: nothing to answer, nothing to log. */
+export class CgiClientGone extends CgiError {
+  override readonly code = 'CND_CGI_CLIENT_GONE'
+  override readonly status = 499
+}

@@ -1,0 +1,52 @@
+import { CgiBusy, CgiClosed } from './errors.js'
+
+// Per-function concurrency limit with a bounded FIFO queue. A request past the queue gets
+// CgiBusy (503 + Retry-After) at once instead of piling up in memory.
+
+export class Limiter {
+  private active = 0
+  private readonly waiting: Array<{ resolve: () => void, reject: (e: Error) => void }> = []
+  private closed = false
+
+  constructor (private readonly max: number, private readonly maxQueue: number) {}
+
+  /** Resolves to a release function once a slot is free. */
+  async acquire (signal?: AbortSignal): Promise<() => void> {
+    if (this.closed) throw new CgiClosed('the function is being stopped')
+    if (this.active < this.max) {
+      this.active++
+      return this.releaser()
+    }
+    if (this.waiting.length >= this.maxQueue) throw new CgiBusy(`all ${this.max} workers are busy and ${this.maxQueue} requests are queued`)
+    await new Promise<void>((resolve, reject) => {
+      const entry = { resolve, reject }
+      this.waiting.push(entry)
+      signal?.addEventListener('abort', () => {
+        const i = this.waiting.indexOf(entry)
+        if (i !== -1) { this.waiting.splice(i, 1); reject(new CgiClosed('the client went away while queued')) }
+      }, { once: true })
+    })
+    return this.releaser()
+  }
+
+  get stats (): { active: number, queued: number } {
+    return { active: this.active, queued: this.waiting.length }
+  }
+
+  close (): void {
+    this.closed = true
+    for (const w of this.waiting.splice(0)) w.reject(new CgiClosed('the function is being stopped'))
+  }
+
+  private releaser (): () => void {
+    let done = false
+    return () => {
+      if (done) return
+      done = true
+      const next = this.waiting.shift()
+      // The slot passes straight to the next waiter: active stays the same.
+      if (next !== undefined) next.resolve()
+      else this.active--
+    }
+  }
+}

@@ -1,0 +1,130 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { EventEmitter } from 'node:events'
+import { existsSync, rmSync } from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+import { PassThrough, Writable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
+
+// Client of conductor-spawner (spawner/conductor-spawner.c), a tiny fork server. Forking the
+// gateway itself per CGI request costs a page-table copy of a large Node heap; asking a 20 KB
+// process to fork costs what it costs lighttpd. The connection to the spawner becomes the
+// script's stdin and stdout. Optional: without the binary, single-shot CGI uses child_process.
+
+/** The compiled helper next to this module (dist/cgi/), or $CONDUCTOR_CGI_SPAWNER. */
+export function findSpawnerBinary (env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.CONDUCTOR_CGI_SPAWNER === '') return undefined
+  const candidates = [env.CONDUCTOR_CGI_SPAWNER, path.join(path.dirname(fileURLToPath(import.meta.url)), 'conductor-spawner')]
+  return candidates.find((c): c is string => c !== undefined && existsSync(c))
+}
+
+/** What invokeCgi needs of a process: the ChildProcess surface it uses. */
+export interface SpawnedCgi extends EventEmitter {
+  stdin: Writable
+  stdout: PassThrough
+  readonly pid: number | undefined
+  exitCode: number | null
+  signalCode: NodeJS.Signals | null
+}
+
+export class Spawner {
+  private proc: ChildProcess | undefined
+  private ready: Promise<void> | undefined
+  private stopped = false
+  readonly socketPath: string
+
+  constructor (private readonly binary: string, socketDir: string) {
+    this.socketPath = path.join(socketDir, 'spawner.sock')
+  }
+
+  /** Starts the fork server (once) and resolves when it accepts connections. */
+  async start (): Promise<void> {
+    if (this.stopped) return
+    if (this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null && this.ready !== undefined) { await this.ready; return }
+    rmSync(this.socketPath, { force: true })
+    const proc = spawn(this.binary, [this.socketPath], { stdio: ['ignore', 'inherit', 'inherit'] })
+    this.proc = proc
+    proc.once('exit', () => {
+      if (this.proc !== proc) return
+      this.proc = undefined
+      this.ready = undefined
+      // Requests fall back to child_process meanwhile; the fork server comes back in a second.
+      if (!this.stopped) setTimeout(() => { this.start().catch(() => {}) }, 1000).unref()
+    })
+    this.ready = (async () => {
+      for (let i = 0; i < 500; i++) {
+        if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${this.binary} exited at start`)
+        if (await canConnect(this.socketPath)) return
+        await new Promise(resolve => setTimeout(resolve, 10))
+      }
+      throw new Error(`${this.binary} did not listen on ${this.socketPath}`)
+    })()
+    await this.ready
+  }
+
+  get isRunning (): boolean { return this.proc !== undefined && this.proc.exitCode === null }
+
+  /** Starts `exec` through the spawner; the result behaves like a ChildProcess for invokeCgi. */
+  spawn (exec: string[], cwd: string, env: Record<string, string>, stderrAsStdout: boolean): SpawnedCgi {
+    const sock = net.connect({ path: this.socketPath, allowHalfOpen: true })
+    const stdout = new PassThrough()
+    let pid: number | undefined
+    let pidBuf = Buffer.alloc(0)
+    const ev = new EventEmitter() as SpawnedCgi
+    Object.defineProperty(ev, 'pid', { get: () => pid })
+    ev.exitCode = null
+    ev.signalCode = null
+    ev.stdout = stdout
+    ev.stdin = new Writable({
+      write (chunk: Buffer, _enc, cb) { sock.write(chunk, err => cb(err ?? null)) },
+      final (cb) { sock.end(); cb() }
+    })
+    sock.write(encodeFrame(exec, cwd, env, stderrAsStdout))
+    sock.on('data', (chunk: Buffer) => {
+      if (pid === undefined) {
+        pidBuf = Buffer.concat([pidBuf, chunk])
+        if (pidBuf.length < 4) return
+        pid = pidBuf.readUInt32LE(0)
+        chunk = pidBuf.subarray(4)
+        if (chunk.length === 0) return
+      }
+      if (!stdout.write(chunk)) { sock.pause(); stdout.once('drain', () => sock.resume()) }
+    })
+    // Resume reading when invokeCgi destroys stdout (local redirect, failure).
+    stdout.on('close', () => { sock.resume(); sock.on('data', () => {}) })
+    sock.on('end', () => stdout.end())
+    sock.on('error', err => {
+      if (pid === undefined) ev.emit('error', err)
+      stdout.destroy()
+    })
+    sock.on('close', () => {
+      // The script and everything holding its stdout are done: that is its "exit".
+      if (ev.exitCode === null) ev.exitCode = 0
+      ev.emit('exit', 0, null)
+    })
+    return ev
+  }
+
+  stop (): void {
+    this.stopped = true
+    this.proc?.kill('SIGTERM')
+    this.proc = undefined
+    this.ready = undefined
+  }
+}
+
+function encodeFrame (exec: string[], cwd: string, env: Record<string, string>, stderrAsStdout: boolean): Buffer {
+  const envList = Object.entries(env).map(([k, v]) => `${k}=${v}`)
+  const strings = (xs: string[]): Buffer => Buffer.from(xs.map(x => x.replace(/\0/g, '') + '\0').join(''), 'utf8')
+  const u32 = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b }
+  const body = Buffer.concat([u32(stderrAsStdout ? 1 : 0), u32(exec.length), strings(exec), u32(envList.length), strings(envList), strings([cwd])])
+  return Buffer.concat([u32(body.length), body])
+}
+
+async function canConnect (socketPath: string): Promise<boolean> {
+  return await new Promise(resolve => {
+    const s = net.connect(socketPath)
+    s.once('connect', () => { s.destroy(); resolve(true) })
+    s.once('error', () => resolve(false))
+  })
+}

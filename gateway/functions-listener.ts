@@ -1,0 +1,41 @@
+import { chmodSync, chownSync, readFileSync, rmSync } from 'node:fs'
+import http from 'node:http'
+import type { FastifyInstance } from 'fastify'
+import { GatewayError } from './errors.js'
+import type { ListenAddress } from './listen.js'
+
+// The gateway's function listener: a second server in front of the same Fastify routes,
+// normally a unix socket that only Caddy's group may open (mode 0660, --functions-group), so
+// local users cannot reach functions without going through Caddy. The gateway checks each
+// function's policy on every listener anyway; this one narrows who can even connect.
+
+export interface FunctionsListenOptions {
+  /** Group name or gid given the socket (e.g. caddy); default: the gateway's own group. */
+  group?: string | undefined
+}
+
+/** Starts the listener; call the returned close() when the gateway stops. */
+export async function listenFunctions (app: FastifyInstance, address: ListenAddress, opts: FunctionsListenOptions = {}): Promise<{ server: http.Server, close: () => Promise<void> }> {
+  const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => { app.routing(req, res) })
+  server.keepAliveTimeout = 65_000
+  if (address.kind === 'unix') {
+    rmSync(address.path, { force: true })
+    await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(address.path, () => resolve()) })
+    chmodSync(address.path, 0o660)
+    if (opts.group !== undefined) chownSync(address.path, -1, resolveGid(opts.group))
+  } else {
+    await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(address.port, address.host, () => resolve()) })
+  }
+  const close = async (): Promise<void> => {
+    await new Promise<void>(resolve => { server.close(() => resolve()); server.closeIdleConnections() })
+    if (address.kind === 'unix') rmSync(address.path, { force: true })
+  }
+  return { server, close }
+}
+
+function resolveGid (group: string): number {
+  if (/^\d+$/.test(group)) return Number(group)
+  const line = readFileSync('/etc/group', 'utf8').split('\n').find(l => l.split(':')[0] === group)
+  if (line === undefined) throw new GatewayError(`--functions-group ${group}: no such group in /etc/group`)
+  return Number(line.split(':')[2])
+}

@@ -1,0 +1,265 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { Readable } from 'node:stream'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { FunctionRunner, Spawner, findSpawnerBinary, splitPath, defaults as cgiDefaults, type FunctionSpec, type RequestInfo } from '../cgi/index.js'
+import { baseVariables, functionVariables, listFunctions, serviceVariables, FUNCTIONS_PREFIX, type FunctionInfo, type Roots, type Service } from '../conductor/index.js'
+import type { StateHolder, GatewayState } from './state.js'
+
+// Functions in the gateway: /.conductor/functions/ID/* runs the function ID (CGI,
+// http-stdio, warm pools, daemons: cgi/). Every request passes the function's policy here,
+// whichever listener it came in on, so no path reaches a function without its policy. With a
+// policy but no authorizer wired in, the answer is 403: fail closed.
+
+/** What the policy check sees of the request (the function's public URI, not the gateway's). */
+export interface AuthRequest {
+  method: string
+  url: string
+  host: string
+  headers: Record<string, string | string[] | undefined>
+}
+
+export interface AuthResult {
+  allowed: boolean
+  /** 401/403 when denied. */
+  status: number
+  /** Identity headers (X-Conductor-*) on success; WWW-Authenticate etc. on denial. */
+  headers: Record<string, string>
+  /** Optional: what the function sees as AUTH_TYPE / REMOTE_USER. */
+  identity?: { authType?: string, user?: string } | undefined
+}
+
+/** Injected by the gateway (policies/); the functions plugin never decides access itself. */
+export type Authorizer = (request: AuthRequest, policyName: string, authorization: string) => Promise<AuthResult>
+
+export interface FunctionsPluginOptions {
+  state: StateHolder
+  roots: Partial<Pick<Roots, 'root' | 'run'>>
+  authorize?: Authorizer | undefined
+  /** Where parallel daemons get their sockets (default ROOT/run/conductor/functions, else tmp). */
+  socketDir?: string | undefined
+  /** Base environment (PATH...); default baseVariables(roots). */
+  env?: NodeJS.ProcessEnv | undefined
+  /** Path of the conductor-spawner fork server; false: never use one; default: the built one, if any. */
+  spawner?: string | false | undefined
+}
+
+interface Registered { info: FunctionInfo, runner: FunctionRunner, fingerprint: string }
+
+/** The live registry, exposed for stats (tests, metrics). */
+export interface FunctionsRegistry {
+  /** Waits for the fork server; true when single-shot CGI goes through it. */
+  spawner: () => Promise<boolean>
+  get: (id: string) => Registered | undefined
+  all: () => Registered[]
+  close: () => Promise<void>
+}
+
+const IDENTITY_PREFIX = 'x-conductor-'
+
+/** Function runners by id, built from the gateway state and rebuilt only when a reload changes a function. */
+export function createFunctionsRegistry (opts: FunctionsPluginOptions, log: (msg: string, err?: unknown) => void = () => {}): FunctionsRegistry & { map: () => Map<string, Registered> } {
+  const registry = new Map<string, Registered>()
+  let synced: GatewayState | undefined
+  // A test or rootless root gets a short tmp path: unix socket paths are limited to 107 bytes.
+  // Only a real host root ('/') uses /run/conductor/functions; a gateway built without roots
+  // (other areas' tests) never touches /run.
+  const isHostRoot = opts.roots.root === '/' && opts.roots.run !== undefined
+  const socketDir = opts.socketDir ?? (isHostRoot ? path.join(opts.roots.run!, 'functions') : mkdtempSync(path.join(os.tmpdir(), 'cnd-fn-')))
+  mkdirSync(socketDir, { recursive: true, mode: 0o700 })
+  // The fork server's socket lets whoever connects run programs as the gateway: the directory
+  // stays private to the gateway's user whatever it was created with.
+  chmodSync(socketDir, 0o700)
+  let closed = false
+  // The fork server for single-shot CGI, when its binary is built (cgi/spawner/); else plain
+  // child_process. It starts in the background; requests use it once it is up.
+  const spawnerBinary = opts.spawner === false ? undefined : opts.spawner ?? findSpawnerBinary(opts.env ?? process.env)
+  const spawner = spawnerBinary === undefined ? undefined : new Spawner(spawnerBinary, socketDir)
+  let spawnerStarted = false
+  const startSpawner = (): void => {
+    if (spawner === undefined || spawnerStarted) return
+    spawnerStarted = true
+    spawner.start().catch(err => log(`conductor-spawner did not start; single-shot CGI forks the gateway instead: ${String(err)}`, err))
+  }
+  // Runners outlive requests (warm pools) and are rebuilt only when a reload changes them.
+  const sync = (): void => {
+    const state = opts.state.current
+    if (state === synced || closed) return
+    synced = state
+    const seen = new Set<string>()
+    for (const { service, info } of listFunctions(state.services)) {
+      seen.add(info.id)
+      const spec = toSpec(service, info, opts, socketDir)
+      const fingerprint = JSON.stringify(spec)
+      const prev = registry.get(info.id)
+      if (prev !== undefined && prev.fingerprint === fingerprint) { prev.info = info; continue }
+      if (prev !== undefined) void prev.runner.close()
+      // The fork server starts with the first single-shot CGI function, not before.
+      if (spec.format === 'cgi' && spec.mode === 'single') startSpawner()
+      registry.set(info.id, { info, runner: new FunctionRunner(spec, log, spawner), fingerprint })
+    }
+    for (const [id, r] of registry) if (!seen.has(id)) { registry.delete(id); void r.runner.close() }
+  }
+  sync()
+  return {
+    spawner: async () => { if (spawner !== undefined && spawnerStarted) await spawner.start().catch(() => {}); return spawner?.isRunning === true },
+    get: (id: string) => { sync(); return registry.get(id) },
+    all: () => { sync(); return [...registry.values()] },
+    map: () => { sync(); return registry },
+    close: async () => {
+      closed = true
+      spawner?.stop()
+      await Promise.all([...registry.values()].map(async r => { await r.runner.close() }))
+      registry.clear()
+      if (opts.socketDir === undefined && !isHostRoot) rmSync(socketDir, { recursive: true, force: true })
+    }
+  }
+}
+
+export async function functionsPlugin (app: FastifyInstance, opts: FunctionsPluginOptions & { registry: ReturnType<typeof createFunctionsRegistry> }): Promise<void> {
+  const functions = opts.registry
+  app.addHook('onClose', async () => { await functions.close() })
+
+  // The body is the function's: never parsed, streamed into the process as it arrives.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', (_req, _payload, done) => { done(null) })
+
+  const handler = async (request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply): Promise<void> => {
+    const registry = functions.map()
+    const fn = registry.get(request.params.id)
+    if (fn === undefined) {
+      await reply.code(404).send({ error: 'CND_FUNCTION_NOT_FOUND', message: 'no such function' })
+      return
+    }
+    const raw = request.raw
+    const [rawPath = '/', query = ''] = splitOnce(raw.url ?? '/', '?')
+    // Client-sent identity headers are dropped: only the policy check may set them.
+    const headers: Record<string, string | string[] | undefined> = {}
+    for (const [k, v] of Object.entries(raw.headers)) if (!k.startsWith(IDENTITY_PREFIX)) headers[k] = v
+    const publicPath = fn.info.fn.route !== undefined ? (rawPath.slice(`${FUNCTIONS_PREFIX}/${fn.info.id}`.length) || '/') : rawPath
+    let identity: { authType?: string, user?: string } | undefined
+    if (fn.info.policy !== undefined) {
+      const decision = await checkPolicy(opts.authorize, fn.info, raw, publicPath, query, headers)
+      if (!decision.allowed) {
+        const body = JSON.stringify({ error: decision.status === 401 ? 'CND_AUTH_REQUIRED' : 'CND_AUTH_DENIED' })
+        await reply.code(decision.status).headers({ ...decision.headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }).send(body)
+        return
+      }
+      for (const [k, v] of Object.entries(decision.headers)) if (k.toLowerCase().startsWith(IDENTITY_PREFIX)) headers[k.toLowerCase()] = v
+      identity = decision.identity ?? {
+        authType: /^(\S+)\s/.exec(String(raw.headers.authorization ?? ''))?.[1] ?? '',
+        user: decision.headers['x-conductor-user'] ?? decision.headers['x-conductor-subject'] ?? decision.headers['x-conductor-peer-id']
+      }
+    }
+    reply.hijack()
+    let info = requestInfo(raw, publicPath, query, fn.info.pathInfoStrip, headers, identity)
+    let target = fn
+    let req: IncomingMessage = raw
+    for (let hop = 0; ; hop++) {
+      const result = await target.runner.serve(req, reply.raw, info)
+      if (result.localRedirect === undefined) return
+      // RFC 3875 §6.2.2: serve the other path ourselves when it is a function of ours
+      // (same identity, GET, no body), else tell the client to go there.
+      const next = hop < cgiDefaults.MAX_LOCAL_REDIRECTS ? resolveLocal(result.localRedirect, registry) : undefined
+      if (next === undefined || (next.fn.info.policy !== undefined && next.fn.info.policy !== target.info.policy)) {
+        reply.raw.writeHead(302, { location: result.localRedirect, 'content-length': '0' }).end()
+        return
+      }
+      target = next.fn
+      req = emptyRequest(raw, headers)
+      info = requestInfo(req, next.publicPath, next.query, target.info.pathInfoStrip, { ...headers, 'content-length': undefined, 'content-type': undefined }, identity)
+      info.method = 'GET'
+    }
+  }
+  app.all(`${FUNCTIONS_PREFIX}/:id`, handler)
+  app.all(`${FUNCTIONS_PREFIX}/:id/*`, handler)
+}
+
+async function checkPolicy (authorize: Authorizer | undefined, fn: FunctionInfo, raw: IncomingMessage, publicPath: string, query: string, headers: Record<string, string | string[] | undefined>): Promise<AuthResult> {
+  if (authorize === undefined) return { allowed: false, status: 403, headers: {} }
+  try {
+    return await authorize({ method: raw.method ?? 'GET', url: query === '' ? publicPath : `${publicPath}?${query}`, host: String(raw.headers['x-forwarded-host'] ?? raw.headers.host ?? ''), headers }, fn.policy!, fn.authorization)
+  } catch {
+    // An authorizer that fails denies.
+    return { allowed: false, status: 403, headers: {} }
+  }
+}
+
+function toSpec (service: Service, info: FunctionInfo, opts: FunctionsPluginOptions, socketDir: string): FunctionSpec {
+  const env = functionVariables(serviceVariables(service, baseVariables(opts.roots.root === undefined ? undefined : { root: opts.roots.root }, opts.env)), info.id)
+  return {
+    id: info.id,
+    format: info.format,
+    mode: info.mode,
+    exec: info.fn.exec,
+    cwd: service.dir,
+    env,
+    minWarm: info.minWarm,
+    maxWorkers: info.maxWorkers,
+    maxQueue: info.maxQueue,
+    maxRequests: info.maxRequests,
+    idleTimeoutMs: info.idleTimeoutSec * 1000,
+    timeoutMs: info.timeoutSec * 1000,
+    maxBodyBytes: info.maxBodyBytes,
+    stderrAsStdout: info.fn.stderr_as_stdout ?? false,
+    responseHeaders: (info.fn.response_headers ?? []).map(h => { const i = h.indexOf(':'); return [h.slice(0, i).trim(), h.slice(i + 1).trim()] as [string, string] }),
+    noResponseHeaders: info.fn.no_response_headers ?? false,
+    socketDir
+  }
+}
+
+function requestInfo (raw: IncomingMessage, publicPath: string, query: string, strip: number, headers: Record<string, string | string[] | undefined>, identity: { authType?: string, user?: string } | undefined): RequestInfo {
+  const { scriptName, pathInfo } = splitPath(publicPath, strip)
+  const hostHeader = String(headers['x-forwarded-host'] ?? headers.host ?? '')
+  const [hostName, hostPort] = splitHost(hostHeader)
+  const scheme = String(headers['x-forwarded-proto'] ?? 'http').split(',')[0]!.trim()
+  const xff = headers['x-forwarded-for']
+  // Caddy appends the peer address last; earlier entries are whatever the client claimed.
+  const forwarded = (Array.isArray(xff) ? xff.join(',') : xff ?? '').split(',').map(s => s.trim()).filter(s => s !== '').pop()
+  return {
+    method: raw.method ?? 'GET',
+    path: publicPath,
+    query,
+    scriptName,
+    pathInfo,
+    headers,
+    remoteAddr: forwarded ?? raw.socket.remoteAddress ?? '127.0.0.1',
+    remotePort: forwarded === undefined && raw.socket.remotePort !== undefined ? String(raw.socket.remotePort) : undefined,
+    serverName: hostName !== '' ? hostName : 'localhost',
+    serverPort: hostPort ?? String(headers['x-forwarded-port'] ?? (scheme === 'https' ? 443 : 80)),
+    protocol: `HTTP/${raw.httpVersion}`,
+    scheme,
+    authType: identity?.authType,
+    remoteUser: identity?.user
+  }
+}
+
+function resolveLocal (location: string, registry: Map<string, Registered>): { fn: Registered, publicPath: string, query: string } | undefined {
+  const [p = '/', q = ''] = splitOnce(location, '?')
+  if (!p.startsWith(FUNCTIONS_PREFIX + '/')) return undefined
+  const id = p.slice(FUNCTIONS_PREFIX.length + 1).split('/')[0]!
+  const fn = registry.get(id)
+  if (fn === undefined) return undefined
+  const publicPath = fn.info.fn.route !== undefined ? (p.slice(`${FUNCTIONS_PREFIX}/${id}`.length) || '/') : p
+  return { fn, publicPath, query: q }
+}
+
+function emptyRequest (raw: IncomingMessage, headers: Record<string, string | string[] | undefined>): IncomingMessage {
+  const r = Readable.from([]) as unknown as IncomingMessage
+  Object.assign(r, { method: 'GET', url: raw.url, httpVersion: raw.httpVersion, socket: raw.socket, headers: { ...headers, 'content-length': undefined, 'content-type': undefined, 'transfer-encoding': undefined } })
+  return r
+}
+
+function splitHost (host: string): [string, string | undefined] {
+  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(host)
+  return m === null ? [host, undefined] : [m[1]!, m[2]]
+}
+
+function splitOnce (s: string, sep: string): [string, string] {
+  const i = s.indexOf(sep)
+  return i === -1 ? [s, ''] : [s.slice(0, i), s.slice(i + 1)]
+}
+
+export type { ServerResponse }

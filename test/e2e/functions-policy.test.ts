@@ -1,0 +1,54 @@
+import t from 'tap'
+import path from 'node:path'
+import { buildGateway } from '../../gateway/index.js'
+import { resolveRoots } from '../../conductor/index.js'
+import { startCaddy } from '../harness/caddy.js'
+import { cli, repoRoot } from '../harness/cli.js'
+import { postCaddyConfig } from '../harness/forward-auth-route.js'
+import { tempDir, writeTree } from '../harness/tmp.js'
+
+// A function protected by a real policy file, end to end: Caddy -> forward_auth to the real
+// gateway /auth -> the gateway's function route, which checks the same policy itself.
+
+const cgi = path.join(repoRoot, 'test/fixtures/functions/cgi.sh')
+
+t.test('a function behind a bearer policy: 401 without, 403 without the authorization, 200 with, identity from the policy', async t => {
+  const root = tempDir(t, 'cnd-fnpol-')
+  writeTree(root, {
+    'etc/conductor/services/shop/conductor-service.json': { functions: [{ name: 'admin', exec: [cgi], policy: 'ops' }] },
+    'etc/conductor/policies/ops.json': {
+      match: [{
+        any: [
+          { meta: { 'peer-id': 'ci-runner' }, default_authorizations: { 'function:shop-admin': true }, bearer: [{ token: 'good-token-1234567890' }] },
+          { meta: { 'peer-id': 'reader' }, default_authorizations: { read: true }, bearer: [{ token: 'reader-token-1234567890' }] }
+        ]
+      }]
+    }
+  })
+  const roots = resolveRoots({ root })
+  const gw = await buildGateway({ roots, pressure: { maxEventLoopDelayMs: 0 }, cgiSpawner: false })
+  t.teardown(async () => { await gw.app.close() })
+  await gw.app.listen({ host: '127.0.0.1', port: 0 })
+  const gwPort = (gw.app.server.address() as { port: number }).port
+  const caddy = await startCaddy(t)
+  const out = await cli(['--root', root, 'function', 'caddy-config', '--gateway', `127.0.0.1:${gwPort}`], { CONDUCTOR_FUNCTION_ID: 'shop-admin' })
+  t.equal(out.code, 0, out.stderr)
+  for (const s of JSON.parse(out.stdout) as Array<{ id: string, config: object }>) await postCaddyConfig(`${caddy.adminUrl}/id/${s.id}`, s.config)
+
+  const url = `http://127.0.0.1:${caddy.httpPort}/.conductor/functions/shop-admin/env`
+  const none = await fetch(url)
+  t.equal(none.status, 401)
+  t.match(none.headers.get('www-authenticate'), /^Bearer/)
+  t.notMatch(await none.text(), /GATEWAY_INTERFACE/, 'the function did not run')
+  const reader = await fetch(url, { headers: { authorization: 'Bearer reader-token-1234567890' } })
+  t.equal(reader.status, 403, 'a valid token without the function\'s authorization')
+  const ok = await fetch(url, { headers: { authorization: 'Bearer good-token-1234567890', 'x-conductor-peer-id': 'forged', 'x-conductor-subject': 'forged' } })
+  t.equal(ok.status, 200)
+  const env = await ok.text()
+  t.match(env, /\nREMOTE_USER=ci-runner\n/, 'REMOTE_USER from the matched policy entry')
+  t.match(env, /(^|\n)AUTH_TYPE=Bearer\n/)
+  t.notMatch(env, /forged/, 'client-sent identity headers never reach the function')
+  t.notMatch(env, /good-token/, 'the credential is not in the function\'s environment')
+  const direct = await fetch(`http://127.0.0.1:${gwPort}/.conductor/functions/shop-admin/env`)
+  t.equal(direct.status, 401, 'the gateway listener checks the policy itself')
+})
