@@ -219,6 +219,17 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
   rmSync(path.join(root, 'etc/conductor/services', brokenName), { recursive: true })
   rmSync(path.join(root, 'etc/conductor/services', failingName), { recursive: true })
 
+  // 9b. service stop removes its deployments and unit; reload starts it again.
+  r = await cli(['service', 'stop', svcName], env)
+  t.equal(r.code, 0, r.stdout + r.stderr)
+  t.same(deployments(root), [], 'service stop removed the deployment')
+  t.same(podsNamed(d2.id), [], 'and its pod')
+  t.equal(sd.systemctl('is-active', `conductor-service@${svcName}.service`).stdout.trim(), 'inactive')
+  r = await cli(['reload'], env)
+  t.equal(r.code, 0, r.stdout + r.stderr)
+  const d3 = deployments(root)[0]!
+  await waitFor('page after service stop + reload', async () => (await get(d3.ports.http!)).includes(`bonjour from ${d3.id}`), 15_000, 100)
+
   step('before 10')
   // 10. disable: nothing left.
   writeFileSync(path.join(svcDir, 'conductor-service.json'), JSON.stringify(service('bonjour', true)))
@@ -237,7 +248,7 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
   const log = readFileSync(hookLog, 'utf8').trim().split('\n').map(l => l.trimEnd())
   t.same(log.slice(0, 4), ['pre-start-service service', 'post-start-service service', `pre-start ${d1.id}`, `post-start ${d1.id} ip`], 'start hooks in order')
   t.ok(log.includes(`pre-stop ${d1.id} ip`) && log.indexOf(`pre-stop ${d1.id} ip`) < log.indexOf(`post-stop ${d1.id} ip`), 'stop hooks in order')
-  t.same(log.slice(-4), [`pre-stop ${d2.id} ip`, `post-stop ${d2.id} ip`, 'pre-stop-service service', 'post-stop-service service'], 'disable runs stop hooks then service stop hooks')
+  t.same(log.slice(-4), [`pre-stop ${d3.id} ip`, `post-stop ${d3.id} ip`, 'pre-stop-service service', 'post-stop-service service'], 'disable runs stop hooks then service stop hooks')
 })
 
 interface Rec { id: string, ports: Record<string, number>, pod_ip: string }
