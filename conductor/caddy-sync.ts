@@ -4,6 +4,7 @@ import { registerSnippets, snippetAtId, snippetListSchema, snippetState, type Ca
 import type { Ctx } from './context.js'
 import { listDeploymentRecords } from './deployment-records.js'
 import { listSnippetRecords, registerServiceSnippets, renderProxySnippets, snippetOwner } from './proxy-snippets.js'
+import { portVariables } from './port-allocator.js'
 import type { Roots } from './roots.js'
 import { loadAllServices, type Service } from './service.js'
 import { baseVariables, deploymentVariables, serviceVariables, type Variables } from './variables.js'
@@ -49,7 +50,7 @@ export async function desiredSnippetSources (ctx: Pick<Ctx, 'roots' | 'env'>): P
     if (svc.proxy_config_template === undefined) continue
     const pod = svc.pods.find(p => p.name === r.part)
     if (pod === undefined) { problems.push({ owner: `deployment@${r.id}`, message: `service "${r.service}" has no pod part "${r.part}"` }); continue }
-    const vars = deploymentVariables(svc, pod, { id: r.id, podIp: r.podIp, config: r.config, extra: r.extra }, base)
+    const vars = deploymentVariables(svc, pod, { id: r.id, podIp: r.podIp, config: r.config, extra: portVariables(pod.ports ?? [], r.ports) }, base)
     sources.push({ owner: snippetOwner(svc, vars), service: svc, vars, cwd: r.dir })
   }
   return { sources, protected: listProtectedRoutes(ctx.roots), problems }

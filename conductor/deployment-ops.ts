@@ -116,14 +116,10 @@ export async function removeDeployment (sctx: SystemCtx, svc: Service | undefine
   removeDeploymentDir(sctx.roots.deployments, rec.id)
 }
 
-// Seam for Caddy (owned by caddy/): proxy_config_template output is rendered in the deployment
-// context and handed to ctx.drivers.caddy when one is configured; absent by default.
+// Proxy snippets of a deployment: rendered in its context and registered in Caddy after it
+// starts, removed before it stops (caddy-driver.ts keeps a record of what was registered).
 async function registerProxy (sctx: SystemCtx, svc: Service, vars: Variables, dir: string, op: 'register' | 'deregister'): Promise<void> {
   const caddy = sctx.drivers.caddy
   if (caddy === undefined || svc.proxy_config_template === undefined) return
-  const out = await runTemplate({ file: svc.proxy_config_template, cwd: dir, vars, timeoutSec: sctx.templateTimeoutSec ?? svc.template_timeout_sec })
-  let snippets: unknown
-  try { snippets = JSON.parse(out) } catch (err) { throw new DeploymentFailed(`proxy config template did not print JSON: ${(err as Error).message}`, svc.proxy_config_template) }
-  if (!Array.isArray(snippets)) throw new DeploymentFailed('proxy config template must print a JSON array of {id, config, register_only}', svc.proxy_config_template)
-  await caddy[op](snippets)
+  await caddy[op](svc, vars, dir)
 }

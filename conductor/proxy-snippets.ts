@@ -145,7 +145,7 @@ function writeSnippetRecord (roots: Pick<Roots, 'run'>, record: SnippetRecord): 
   renameSync(tmp, file)
 }
 
-function removeSnippetRecord (roots: Pick<Roots, 'run'>, owner: string): void {
+export function removeSnippetRecord (roots: Pick<Roots, 'run'>, owner: string): void {
   rmSync(snippetRecordFile(roots, owner), { force: true })
 }
 

@@ -6,20 +6,13 @@ import { podmanDriver, type PodmanDriver } from './podman-driver.js'
 import { resolveScope, type ScopeInfo } from './scope.js'
 import { systemdDriver, type SystemdDriver } from './systemd-driver.js'
 import { conductorCommand } from './install.js'
+import { caddyDriver, type CaddyDriver } from './caddy-driver.js'
 import type { UnitPaths } from './unit-files.js'
 
 // What commands that touch systemd and Podman need on top of Ctx: the scope, the host file and
 // the drivers. Built only by those commands, so `service ls` works without systemd.
 
-/**
- * Seam for Caddy registration (owned by caddy/, another issue): when present, the applier
- * registers a deployment's proxy snippets after it starts and deregisters them before it stops.
- * Absent by default: nothing is sent to Caddy by this module.
- */
-export interface CaddyDriver {
-  register: (snippets: unknown[]) => Promise<void>
-  deregister: (snippets: unknown[]) => Promise<void>
-}
+export type { CaddyDriver } from './caddy-driver.js'
 
 export interface Drivers {
   systemd: SystemdDriver
@@ -46,7 +39,7 @@ export function systemContext (ctx: Ctx, drivers?: Partial<Drivers>): SystemCtx 
     drivers: {
       systemd: drivers?.systemd ?? systemdDriver(scope.systemctlArgs, ctx.env),
       podman: drivers?.podman ?? podmanDriver(ctx.env),
-      caddy: drivers?.caddy
+      caddy: drivers?.caddy ?? caddyDriver(ctx)
     }
   }
 }

@@ -97,7 +97,7 @@ echo '[{"id": "conductor-server/routes", "config": {"@id": "ok"}}, {"id": "condu
 t.test('Caddy restart: status shows missing, caddy sync restores service and deployment routes', async t => {
   const caddy = await startCaddy(t)
   const root = makeHost(t)
-  writeTree(root, { 'var/lib/conductor/deployments/web-0abc/state.json': { service: 'web', part: '', id: 'web-0abc', pod_ip: '127.0.0.1' } })
+  writeTree(root, { 'var/lib/conductor/deployments/web-0abc/state.json': { version: 1, id: 'web-0abc', service: 'web', part: '', hash: 'h', desired: 'running', config: {}, ports: {}, pod_ip: '127.0.0.1', created_at: '2026-11-25T00:00:00.000Z' } })
   const env = { CONDUCTOR_CADDY_ADMIN: caddy.adminUrl }
 
   const sync1 = await cli(['--root', root, 'caddy', 'sync', '--json'], env)
