@@ -7,7 +7,8 @@ import { listSnippetRecords, registerServiceSnippets, renderProxySnippets, snipp
 import { portVariables } from './port-allocator.js'
 import type { Roots } from './roots.js'
 import { loadAllServices, type Service } from './service.js'
-import { baseVariables, deploymentVariables, serviceVariables, type Variables } from './variables.js'
+import { baseVariables, deploymentVariables, functionVariables, serviceVariables, type Variables } from './variables.js'
+import { functionId } from './units.js'
 
 // What should be in Caddy (issue 8 item 2): the snippets of every enabled, valid service (in
 // the service context), of every recorded deployment (in its context), and the routes added by
@@ -41,6 +42,12 @@ export async function desiredSnippetSources (ctx: Pick<Ctx, 'roots' | 'env'>): P
     if (e.service.proxy_config_template === undefined) continue
     const vars = serviceVariables(e.service, base)
     sources.push({ owner: snippetOwner(e.service, vars), service: e.service, vars, cwd: e.service.dir })
+    // Seed: "the proxy config template should be called for the CGI functions too", with
+    // CONDUCTOR_FUNCTION_ID set (the template then typically runs `conductor function caddy-config`).
+    for (const fn of e.service.functions) {
+      const fvars = functionVariables(vars, functionId(e.name, fn.name))
+      sources.push({ owner: snippetOwner(e.service, fvars), service: e.service, vars: fvars, cwd: e.service.dir })
+    }
   }
   const { records, problems: recordProblems } = listDeploymentRecords(ctx.roots)
   for (const p of recordProblems) problems.push({ owner: p.file, message: p.message })

@@ -49,10 +49,12 @@ export interface DeregisterOutcome {
   templateError?: string | undefined
 }
 
-/** `service@NAME`, or `deployment@ID` when the variables are those of a deployment. */
+/** `service@NAME`, `deployment@ID` for a deployment's variables, `function@ID` for a function's. */
 export function snippetOwner (service: Pick<Service, 'name'>, vars: Variables): string {
   const deployment = vars.CONDUCTOR_DEPLOYMENT
-  return deployment !== undefined && deployment !== '' ? `deployment@${deployment}` : `service@${service.name}`
+  if (deployment !== undefined && deployment !== '') return `deployment@${deployment}`
+  const fn = vars.CONDUCTOR_FUNCTION_ID
+  return fn !== undefined && fn !== '' ? `function@${fn}` : `service@${service.name}`
 }
 
 /** Runs the proxy template (if any) in the given context and returns its validated snippets. */

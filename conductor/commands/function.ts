@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import { DEFAULT_LISTEN } from '../../gateway/index.js'
 import { EXIT, ConductorError, UsageError } from '../errors.js'
@@ -8,6 +7,7 @@ import { renderJson, renderTable } from '../output.js'
 import { ctxServices } from '../context.js'
 import type { Ctx } from '../context.js'
 import type { CtxFactory } from './types.js'
+import { loadHostConfig } from '../host-schema.js'
 
 export class FunctionNotFound extends ConductorError {
   override readonly code = 'CND_FUNCTION_NOT_FOUND'
@@ -70,12 +70,7 @@ function routeText (f: FunctionInfo): string {
   return (f.route.host !== undefined ? f.route.host.join(',') : '*') + f.route.path
 }
 
-/** host.json `gateway.functions_listen` / `gateway.listen`, read loosely (its schema lives elsewhere). */
+/** host.json `gateway_listen` (the address the gateway unit serves on), else the default. */
 function gatewayFromHost (ctx: Ctx): string {
-  let host: unknown
-  try { host = JSON.parse(readFileSync(ctx.roots.hostFile, 'utf8')) } catch { return DEFAULT_LISTEN }
-  const gw = (host as { gateway?: { functions_listen?: unknown, listen?: unknown } } | null)?.gateway
-  if (typeof gw?.functions_listen === 'string') return gw.functions_listen
-  if (typeof gw?.listen === 'string') return gw.listen
-  return DEFAULT_LISTEN
+  return loadHostConfig(ctx.roots.hostFile).gateway_listen ?? DEFAULT_LISTEN
 }

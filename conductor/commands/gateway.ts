@@ -3,10 +3,11 @@ import type { Command } from 'commander'
 // (startup time), so the gateway itself is imported when this command runs.
 import { DEFAULT_LISTEN, DEFAULT_MAX_EVENT_LOOP_DELAY_MS, DEFAULT_METRICS_LISTEN, DEFAULT_PRESSURE_SAMPLE_MS } from '../../gateway/defaults.js'
 import { UsageError } from '../errors.js'
+import { loadHostConfig } from '../host-schema.js'
 import type { CtxFactory } from './types.js'
 
 interface GatewayCliOptions {
-  listen: string
+  listen?: string
   metricsListen: string
   logLevel: string
   maxEventLoopDelay?: string
@@ -20,7 +21,7 @@ interface GatewayCliOptions {
 export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): void {
   program.command('gateway')
     .description('Run the gateway (forward_auth target and functions); SIGHUP reloads services and policies')
-    .option('--listen <addr>', 'HOST:PORT on loopback, or unix:/path', DEFAULT_LISTEN)
+    .option('--listen <addr>', `HOST:PORT on loopback, or unix:/path (default: host.json gateway_listen, else ${DEFAULT_LISTEN})`)
     .option('--metrics-listen <addr>', 'HOST:PORT (loopback) or unix:/path for Prometheus /metrics, or "none"', DEFAULT_METRICS_LISTEN)
     .option('--functions-listen <addr>', 'also serve functions on this address, normally unix:/run/conductor/functions.sock (mode 0660) that only Caddy\'s group may open')
     .option('--functions-group <group>', 'group (name or gid) given the --functions-listen socket, e.g. caddy')
@@ -35,7 +36,7 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace'].includes(opts.logLevel)) throw new UsageError(`--log-level ${opts.logLevel}: expected fatal, error, warn, info, debug or trace`)
       let listen, metricsListen, functionsListen
       try {
-        listen = parseListen(opts.listen)
+        listen = parseListen(opts.listen ?? loadHostConfig(ctx.roots.hostFile).gateway_listen ?? DEFAULT_LISTEN)
         functionsListen = opts.functionsListen === undefined ? undefined : parseListen(opts.functionsListen)
         metricsListen = opts.metricsListen === 'none' ? undefined : parseListen(opts.metricsListen)
       } catch (err) { throw new UsageError((err as Error).message) }

@@ -49,5 +49,5 @@ t.test('mode multi needs http-stdio (checked after inheritance, with the JSON pa
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const file = join(dir, 'conductor-service.json')
   writeFileSync(file, JSON.stringify({ functions: [{ exec: ['/x'], mode: 'multi' }] }))
-  t.throws(() => resolveService('s', file), { code: 'CND_SERVICE_INVALID', jsonPath: '/functions/0/mode' })
+  await t.rejects(resolveService('s', file), { code: 'CND_SERVICE_INVALID', jsonPath: '/functions/0/mode' })
 })
