@@ -6,6 +6,7 @@ import { UsageError } from '../errors.js'
 import { renderEnv, renderJson } from '../output.js'
 import type { Pod, Service } from '../service.js'
 import { ctxService } from '../context.js'
+import { portVariables } from '../port-allocator.js'
 import { findPod, templateFile } from '../template-target.js'
 import { runTemplate } from '../template-runner.js'
 import { deploymentId, newDeploymentSuffix } from '../units.js'
@@ -17,7 +18,7 @@ import { deploymentVars } from '../deployment-ops.js'
 import { systemContext } from '../system-context.js'
 import { registerDeploymentLifecycle } from './lifecycle.js'
 
-interface SimOptions { part?: string, podIp?: string, id?: string, set?: string[], json?: boolean }
+interface SimOptions { part?: string, podIp?: string, id?: string, set?: string[], port?: string[], json?: boolean }
 
 export function registerDeploymentCommands (program: Command, internal: Command, makeCtx: CtxFactory): void {
   const deployment = program.command('deployment').description('Deployments (one pod part of a service): list, start, stop, inspect')
@@ -79,22 +80,26 @@ function simulationOptions (cmd: Command): Command {
     .option('--pod-ip <ip>', 'POD_IP_ADDRESS to simulate (default: empty, as before the pod runs)')
     .option('--id <id>', 'deployment id to simulate (default: a new one)')
     .option('--set <KEY=VALUE>', 'deployment config on top of the service config (repeatable)', collect, [])
+    .option('--port <NAME=PORT>', 'host port to simulate for a declared pod port (repeatable; default: 0 for each)', collect, [])
 }
 
 export function simulateDeployment (ctx: Ctx, svc: Service, opts: SimOptions): { pod: Pod, vars: Variables } {
   const pod = findPod(svc, opts.part)
   const id = opts.id ?? deploymentId(svc.name, pod.name, newDeploymentSuffix())
-  const vars = deploymentVariables(svc, pod, { id, podIp: opts.podIp, config: parseSets(opts.set ?? []) }, baseVariables(ctx.roots, ctx.env))
+  // Ports are allocated when a deployment is created; a simulation takes them from --port.
+  const given = parseSets(opts.port ?? [], '--port')
+  const ports = Object.fromEntries((pod.ports ?? []).map(n => [n, Number(given[n] ?? 0)]))
+  const vars = deploymentVariables(svc, pod, { id, podIp: opts.podIp, config: parseSets(opts.set ?? []), extra: portVariables(pod.ports ?? [], ports) }, baseVariables(ctx.roots, ctx.env))
   return { pod, vars }
 }
 
-export function parseSets (sets: string[]): Record<string, string> {
+export function parseSets (sets: string[], flag = '--set'): Record<string, string> {
   const out: Record<string, string> = {}
   for (const s of sets) {
     const eq = s.indexOf('=')
     const key = eq > 0 ? s.slice(0, eq) : ''
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) || key.startsWith('CONDUCTOR_')) {
-      throw new UsageError(`--set "${s}": expected KEY=VALUE with KEY a variable name not starting with CONDUCTOR_`)
+      throw new UsageError(`${flag} "${s}": expected KEY=VALUE with KEY a variable name not starting with CONDUCTOR_`)
     }
     out[key] = s.slice(eq + 1)
   }
