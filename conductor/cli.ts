@@ -5,6 +5,7 @@ import { processIo, type Io } from './output.js'
 import { readVersion } from './version.js'
 import { registerCaddyCommands } from './commands/caddy.js'
 import { registerDeploymentCommands } from './commands/deployment.js'
+import { registerDeployCommands } from './commands/deploy.js'
 import { registerGatewayCommand } from './commands/gateway.js'
 import { registerKeyCommands } from './commands/key.js'
 import { registerCompletionCommands } from './commands/completion.js'
@@ -39,6 +40,7 @@ export function buildProgram (io: Io = processIo, env: NodeJS.ProcessEnv = proce
 
   registerServiceCommands(program, makeCtx)
   registerDeploymentCommands(program, internal, makeCtx)
+  registerDeployCommands(program, undefined, makeCtx)
   registerSchemaCommand(program, makeCtx)
   registerGatewayCommand(program, makeCtx)
   registerKeyCommands(program, makeCtx)

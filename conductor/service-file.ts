@@ -91,7 +91,8 @@ function absolutizePaths (f: ServiceFile, dir: string): ServiceFile {
     pods: f.pods?.map(p => ({
       ...p,
       pod_template: p.pod_template !== undefined ? file(p.pod_template) : undefined,
-      config_map_template: p.config_map_template !== undefined ? file(p.config_map_template) : undefined
+      config_map_template: p.config_map_template !== undefined ? file(p.config_map_template) : undefined,
+      readiness: p.readiness !== undefined && 'exec' in p.readiness ? { ...p.readiness, exec: exec(p.readiness.exec)! } : p.readiness
     })),
     hooks: f.hooks?.map(h => ({ ...h, exec: exec(h.exec) })),
     commands: f.commands === undefined ? undefined : Object.fromEntries(Object.entries(f.commands).map(([n, c]) => [n, { ...c, exec: exec(c.exec) }])),

@@ -19,13 +19,29 @@ export const HOOK_EVENTS = [
 export const configValueSchema = z.union([z.string(), z.number(), z.boolean()])
   .describe('Numbers and booleans are turned into their string form in the environment.')
 
+const probeTiming = {
+  interval_ms: z.number().int().min(10).describe('Time between probes (default 200).').optional(),
+  timeout_sec: z.number().positive().describe('Give up (and keep the old deployment) after this long (default 60).').optional(),
+  successes: z.number().int().min(1).describe('Consecutive successful probes needed (default 1).').optional()
+}
+export const readinessSchema = z.union([
+  z.strictObject({
+    http_path: z.string().startsWith('/').describe('GET this path on 127.0.0.1:PORT; 2xx/3xx is ready.'),
+    port: z.string().describe('Named port to probe (default: the first of `ports`).').optional(),
+    ...probeTiming
+  }),
+  z.strictObject({ exec: execArray.describe('Ready when this program exits 0 (run in the deployment directory with its variables).'), ...probeTiming })
+]).describe('How `conductor deploy` knows a new deployment is ready for traffic. Default: the first port accepts connections.')
+
 export const podSchema = z.strictObject({
   name: z.string().describe('Part name, unique within the service ("" for the single main pod).').optional(),
   pod_template: nonEmpty.describe('Executable printing a Kubernetes Pod in YAML for `podman kube play`. Runs in the deployment directory.').optional(),
   config_map_template: nonEmpty.describe('Optional executable printing a ConfigMap for the pod.').optional(),
   service_directives: directives.optional(),
   ports: z.array(z.string().regex(/^[a-z][a-z0-9_]*$/, 'port names use lowercase letters, digits and _ (they become CONDUCTOR_PORT_<NAME>)'))
-    .describe('Named host ports to allocate for each deployment of this part (free loopback ports, kept until the deployment stops). Exposed as CONDUCTOR_PORT_<NAME> (upper case) and the first one also as CONDUCTOR_PORT; publish them with hostIP 127.0.0.1.').optional()
+    .describe('Named host ports to allocate for each deployment of this part (free loopback ports, kept until the deployment stops). Exposed as CONDUCTOR_PORT_<NAME> (upper case) and the first one also as CONDUCTOR_PORT; publish them with hostIP 127.0.0.1.').optional(),
+  readiness: readinessSchema.optional(),
+  drain_timeout_sec: z.number().min(0).describe('`conductor deploy`: longest wait for requests in flight to the old deployment to finish (Caddy\'s counters) before stopping it. Default 30.').optional()
 }).describe('A pod part: each part becomes one deployment when the service starts.')
 
 export const hookSchema = z.strictObject({

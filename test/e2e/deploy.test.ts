@@ -1,0 +1,113 @@
+import t from 'tap'
+import { readdirSync, readFileSync } from 'node:fs'
+import path from 'node:path'
+import { cli, cliProcess } from '../harness/cli.js'
+import { startCaddy } from '../harness/caddy.js'
+import { waitFor } from '../harness/ports.js'
+import { podsNamed, removePods, startUserManager } from '../harness/systemd.js'
+import { tempDir, writeTree } from '../harness/tmp.js'
+
+// Issue 8 for real: a systemd user manager, Podman pods of the local busybox image, a real
+// Caddy routing to them, and load sent through Caddy while `conductor deploy` runs.
+
+const svc = `dep${Math.random().toString(36).slice(2, 7)}`
+
+const podTemplate = `#!/bin/sh
+if [ -n "$BROKEN" ]; then run="sleep 1000"; else run="httpd -f -p 8080 -h /www"; fi
+cat <<YAML
+apiVersion: v1
+kind: Pod
+metadata:
+  name: \${POD_NAME}
+spec:
+  containers:
+    - name: web
+      image: localhost/busybox:latest
+      command: ["sh", "-c", "mkdir -p /www/cgi-bin && echo \\"version \${VERSION}\\" > /www/index.html && printf '#!/bin/sh\\\\nsleep 2\\\\necho Content-Type: text/plain\\\\necho\\\\necho slow \${VERSION}\\\\n' > /www/cgi-bin/slow && busybox chmod +x /www/cgi-bin/slow && exec $run"]
+      ports:
+        - containerPort: 8080
+          hostPort: \${CONDUCTOR_PORT_HTTP}
+          hostIP: 127.0.0.1
+YAML
+`
+const proxyTemplate = `#!/bin/sh
+[ -n "$CONDUCTOR_DEPLOYMENT" ] || { echo '[]'; exit 0; }
+echo '[{"id": "conductor-server/routes", "config": {"@id": "'"$CONDUCTOR_DEPLOYMENT"'", "handle": [{"handler": "reverse_proxy", "upstreams": [{"dial": "127.0.0.1:'"$CONDUCTOR_PORT_HTTP"'"}]}]}}]'
+`
+
+t.test('deploy under load: no failed request, draining of slow requests, a never-ready version keeps the old one', async t => {
+  const sd = await startUserManager(t)
+  t.teardown(() => removePods(svc + '-'))
+  const caddy = await startCaddy(t)
+  const root = tempDir(t, 'conductor-deploy-')
+  const env = { ...sd.env, CONDUCTOR_ROOT: root, CONDUCTOR_SCOPE: 'user', HOME: root }
+  writeTree(root, {
+    'etc/conductor/host.json': { scope: 'user', caddy_admin: caddy.adminUrl },
+    [`etc/conductor/services/${svc}/conductor-service.json`]: {
+      config: { VERSION: '1' },
+      pods: [{ name: '', pod_template: './pod.template', ports: ['http'], readiness: { http_path: '/', interval_ms: 100, timeout_sec: 4 }, drain_timeout_sec: 10 }],
+      proxy_config_template: './proxy.template'
+    },
+    [`etc/conductor/services/${svc}/pod.template`]: podTemplate,
+    [`etc/conductor/services/${svc}/proxy.template`]: proxyTemplate
+  })
+  // The test's Caddy is the one units depend on: a stand-in caddy.service keeps
+  // `system install` from installing (and systemd from starting) another one.
+  writeTree(sd.unitsDir, { 'caddy.service': '[Unit]\nDescription=stand-in: Caddy runs in the test\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n' })
+  t.equal((await cli(['system', 'install'], env)).code, 0)
+  let r = await cli(['reload'], env)
+  t.equal(r.code, 0, r.stdout + r.stderr)
+  const status = await cli(['caddy', 'status', '--json'], env)
+  t.match(status.stdout, /"state": "registered"/, 'reload registered the deployment\'s route')
+  const url = `http://127.0.0.1:${caddy.httpPort}/`
+  await waitFor('version 1 through Caddy', async () => (await (await fetch(url)).text()).includes('version 1'), 20_000, 100)
+
+  // Load: 4 loops of GETs through Caddy, bounded by a stop flag; every answer is recorded.
+  let stop = false
+  const answers = { ok: 0, failed: [] as string[], versions: new Set<string>() }
+  const loop = async (): Promise<void> => {
+    while (!stop) {
+      try {
+        const res = await fetch(url, { signal: AbortSignal.timeout(10_000) })
+        const text = await res.text()
+        if (res.status === 200) { answers.ok++; answers.versions.add(text.trim()) } else answers.failed.push(`${res.status} ${text.slice(0, 80)}`)
+      } catch (err) { answers.failed.push(String(err)) }
+    }
+  }
+  const loops = [loop(), loop(), loop(), loop()]
+  // Two slow requests in flight on version 1 when the deploy starts: draining must wait for them.
+  const slow = [0, 1].map(async () => { const res = await fetch(`${url}cgi-bin/slow`); return `${res.status} ${(await res.text()).trim()}` })
+  await new Promise(resolve => setTimeout(resolve, 300))
+  const deploy = await cliProcess(['deploy', svc, '--set', 'VERSION=2'], env)
+  t.equal(deploy.code, 0, deploy.stdout + deploy.stderr)
+  t.match(deploy.stderr, /✓ wait for readiness \(\d+ ms\) — GET http:\/\/127\.0\.0\.1:\d+\/ -> 200/)
+  t.match(deploy.stderr, /✓ drain old deployment \(\d+ ms\) — no request in flight/)
+  t.same(await Promise.all(slow), ['200 slow 1', '200 slow 1'], 'slow requests on the old version finished (drained, not cut)')
+  await new Promise(resolve => setTimeout(resolve, 500))
+  stop = true
+  await Promise.all(loops)
+  t.same(answers.failed, [], `no failed request during the deploy (${answers.ok} answered)`)
+  t.ok(answers.ok > 20, `load was sent throughout (${answers.ok})`)
+  t.equal(await (await fetch(url)).text(), 'version 2\n', 'every answer names version 2 after the deploy')
+  const ids = readdirSync(path.join(root, 'var/lib/conductor/deployments'))
+  t.equal(ids.length, 1, 'the old deployment is gone')
+  t.same(podsNamed(svc + '-'), ids, 'only the new pod runs')
+
+  // A version that never gets ready: the deploy fails in bounded time, version 2 keeps answering.
+  const started = Date.now()
+  const broken = await cliProcess(['deploy', svc, '--set', 'VERSION=3', '--set', 'BROKEN=1'], env)
+  t.not(broken.code, 0)
+  t.match(broken.stderr, /did not become ready; the previous deployment keeps serving\. Last readiness check: GET http:\/\/127\.0\.0\.1:\d+\/ ->/)
+  t.ok(Date.now() - started < 30_000, 'bounded by the readiness timeout')
+  t.equal(await (await fetch(url)).text(), 'version 2\n')
+  t.same(readdirSync(path.join(root, 'var/lib/conductor/deployments')), ids, 'nothing of version 3 is left')
+  t.same(podsNamed(svc + '-'), ids)
+
+  // Rollback goes back to the previous config (VERSION=1) the same way.
+  const back = await cliProcess(['deployment', 'rollback', svc], env)
+  t.equal(back.code, 0, back.stderr)
+  t.equal(await (await fetch(url)).text(), 'version 1\n')
+  t.same((JSON.parse(readFileSync(path.join(root, 'var/lib/conductor/deploys', `${svc}.json`), 'utf8')) as { parts: Record<string, Array<{ config: { VERSION?: string } }>> }).parts['']!.map(h => h.config.VERSION), [undefined, '2', undefined], 'history: reload, deploy, rollback')
+  r = await cli(['reload'], env)
+  t.match(r.stdout, /nothing to do/, 'reload after deploys has nothing to do')
+})
