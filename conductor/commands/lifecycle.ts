@@ -17,27 +17,22 @@ import type { CtxFactory } from './types.js'
 // `deployment ls|start|stop`. Each takes the reconcile lock like `reload` does.
 
 export function registerServiceLifecycle (service: Command, makeCtx: CtxFactory): void {
-  service.command('start')
-    .description('Start a service (its service unit and one deployment per pod part), like a reload limited to it')
-    .argument('<name>', 'service name')
-    .option('--json', 'print JSON')
-    .action(async function (this: Command, name: string, opts: { json?: boolean }) {
-      const sctx = systemContext(makeCtx(this))
-      const svc = await ctxService(sctx, name)
-      if (svc.disable) throw new UsageError(`service "${name}" is disabled ("disable": true in ${svc.file}); enable it first`)
-      await reportOutcome(sctx, await reconcile(sctx, { only: new Set([name]) }), opts.json)
-    })
-
-  service.command('restart')
-    .description('Replace every deployment of a service with a new one (new ones start before old ones stop)')
-    .argument('<name>', 'service name')
-    .option('--json', 'print JSON')
-    .action(async function (this: Command, name: string, opts: { json?: boolean }) {
-      const sctx = systemContext(makeCtx(this))
-      const svc = await ctxService(sctx, name)
-      if (svc.disable) throw new UsageError(`service "${name}" is disabled ("disable": true in ${svc.file}); enable it first`)
-      await reportOutcome(sctx, await reconcile(sctx, { only: new Set([name]), forceReplace: new Set([name]) }), opts.json)
-    })
+  // start and restart are a reload limited to one service; restart also replaces its deployments.
+  const reconcileOne = (command: string, description: string, replace: boolean): void => {
+    service.command(command)
+      .description(description)
+      .argument('<name>', 'service name')
+      .option('--json', 'print JSON')
+      .action(async function (this: Command, name: string, opts: { json?: boolean }) {
+        const sctx = systemContext(makeCtx(this))
+        const svc = await ctxService(sctx, name)
+        if (svc.disable) throw new UsageError(`service "${name}" is disabled ("disable": true in ${svc.file}); enable it first`)
+        const only = new Set([name])
+        await reportOutcome(sctx, await reconcile(sctx, replace ? { only, forceReplace: only } : { only }), opts.json)
+      })
+  }
+  reconcileOne('start', 'Start a service (its service unit and one deployment per pod part), like a reload limited to it', false)
+  reconcileOne('restart', 'Replace every deployment of a service with a new one (new ones start before old ones stop)', true)
 
   service.command('stop')
     .description('Stop a service: remove its deployments (with hooks) and stop its unit. `conductor reload` starts it again unless it is disabled')
