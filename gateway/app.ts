@@ -9,6 +9,7 @@ import { createAuthorizer, identityHeaders, type Authorizer } from './authorize.
 import { createFunctionsRegistry, functionsPlugin, type Authorizer as FunctionAuthorizer, type FunctionsRegistry } from './functions.js'
 import { KEEP_ALIVE_MS, DEFAULT_MAX_EVENT_LOOP_DELAY_MS, DEFAULT_MAX_EVENT_LOOP_UTILIZATION, DEFAULT_PRESSURE_SAMPLE_MS, RETRY_AFTER_SEC } from './defaults.js'
 import { createMetrics, type GatewayMetrics } from './metrics.js'
+import { measuredAuthorizer, observeGateway } from './metrics-wiring.js'
 import { loadGatewayState, StateHolder } from './state.js'
 
 // The gateway: one Fastify process, Caddy's forward_auth target and the functions runner.
@@ -74,9 +75,7 @@ export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
     sampleInterval: p.sampleIntervalMs ?? DEFAULT_PRESSURE_SAMPLE_MS,
     retryAfter: RETRY_AFTER_SEC
   })
-  const authorize = createAuthorizer(state)
-  await app.register(authRoutes, { authorize })
-  if (opts.fastAuth !== false) fastAuth = createAuthFastPath({ authorize, log: app.log, isUnderPressure: () => app.isUnderPressure() })
+  const authorize = measuredAuthorizer(createAuthorizer(state), state, metrics)
   const fnOpts = {
     state,
     roots: { root: opts.roots.root, run: opts.roots.run },
@@ -87,6 +86,10 @@ export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
     spawner: opts.cgiSpawner
   }
   const functions = createFunctionsRegistry(fnOpts, (msg, err) => app.log.warn({ err }, msg))
+  // Before the routes, so that its onResponse hook sees every one of them.
+  observeGateway(app, functions, metrics)
+  await app.register(authRoutes, { authorize })
+  if (opts.fastAuth !== false) fastAuth = createAuthFastPath({ authorize, log: app.log, isUnderPressure: () => app.isUnderPressure() })
   await app.register(functionsPlugin, { ...fnOpts, registry: functions })
   app.get('/healthz', async (_req, reply) => {
     const s = state.current
@@ -103,6 +106,7 @@ export function createMetricsServer (metrics: GatewayMetrics): Server {
       res.writeHead(404, { 'content-length': '0' }).end()
       return
     }
+    metrics.refresh?.()
     metrics.registry.metrics().then(text => {
       res.writeHead(200, { 'content-type': metrics.registry.contentType, 'content-length': Buffer.byteLength(text) }).end(text)
     }, (err: Error) => {

@@ -11,6 +11,8 @@ export interface GatewayMetrics {
   workers: Gauge<'function' | 'state'>
   queued: Gauge<'function'>
   shed: Counter<'reason'>
+  /** Called before each scrape to bring gauges up to date (set by the gateway). */
+  refresh?: () => void
 }
 
 export function createMetrics (): GatewayMetrics {
