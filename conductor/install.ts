@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { CADDY_SYNC_DROPIN, CADDY_SYNC_UNIT, caddySyncDropIn, caddySyncUnitFile } from './caddy-sync-unit.js'
 import type { Roots } from './roots.js'
 import type { ScopeInfo } from './scope.js'
 import type { SystemdDriver } from './systemd-driver.js'
@@ -19,7 +20,10 @@ export function planInstall (p: UnitPaths, scope: ScopeInfo, roots: Roots, hasCa
   const files: InstallFile[] = [
     { path: path.join(scope.unitsDir, SERVICE_TEMPLATE), content: renderServiceTemplate(p), why: 'service template unit' },
     { path: path.join(scope.unitsDir, DEPLOYMENT_TEMPLATE), content: renderDeploymentTemplate(p), why: 'deployment template unit (podman kube play)' },
-    { path: path.join(scope.unitsDir, GATEWAY_UNIT), content: renderGatewayUnit(p), why: 'gateway unit' }
+    { path: path.join(scope.unitsDir, GATEWAY_UNIT), content: renderGatewayUnit(p), why: 'gateway unit' },
+    // Caddy loses API-made routes when it restarts without --resume: re-register them each time it starts.
+    { path: path.join(scope.unitsDir, CADDY_SYNC_UNIT), content: caddySyncUnitFile({ conductor: p.conductor, environment: p.environment }), why: 'caddy sync unit (routes back after a Caddy restart)' },
+    { path: path.join(scope.unitsDir, CADDY_SYNC_DROPIN), content: caddySyncDropIn(), why: 'caddy.service pulls in the sync unit' }
   ]
   if (!hasCaddyUnit) files.push({ path: path.join(scope.unitsDir, CADDY_UNIT), content: renderCaddyUnit(p), why: 'default Caddy unit (no caddy.service found)' })
   if (!hasCaddyUnit && !hasCaddyConfig) files.push({ path: path.join(roots.etc, 'caddy.json'), content: renderCaddyConfig(p), why: 'default Caddy config (admin API only)' })

@@ -26,7 +26,7 @@ t.test('doctor runs real checks: podman run works, the gateway answers, a broken
   t.equal(checks['service files']!.ok, false)
   t.match(checks['service files']!.detail, /broken\/conductor-service\.json: \/app_nme: unknown field/)
 
-  const gw = spawn(process.execPath, [binPath, 'gateway', '--listen', `127.0.0.1:${port}`, '--metrics-listen', 'none', '--log-level', 'error'], { env: { ...process.env, ...env }, stdio: 'ignore' })
+  const gw = spawn(process.execPath, [binPath, 'gateway', '--listen', `127.0.0.1:${port}`, '--metrics-listen', 'none', '--max-event-loop-delay', '0', '--log-level', 'error'], { env: { ...process.env, ...env }, stdio: 'ignore' })
   t.teardown(() => { gw.kill('SIGKILL') })
   await waitFor('gateway', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 15_000)
   const up = await cliProcess(['doctor', '--gateway', `127.0.0.1:${port}`], env)

@@ -44,7 +44,7 @@ async function setup (t: Test, opts: { authorize?: Authorizer, caddy?: CaddyHand
   const root = tempDir(t, 'cnd-fn-')
   writeTree(root, { 'etc/conductor/services/fx/conductor-service.json': service(opts.suffix ?? '') })
   const roots = resolveRoots({ root })
-  const { app, functions, state } = await buildGateway({ roots, functionAuthorize: opts.authorize, cgiSpawner: opts.spawner ?? false })
+  const { app, functions, state } = await buildGateway({ roots, functionAuthorize: opts.authorize, cgiSpawner: opts.spawner ?? false, pressure: { maxEventLoopDelayMs: 0 } })
   t.teardown(async () => { await app.close() })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const gwPort = (app.server.address() as { port: number }).port
@@ -370,7 +370,7 @@ t.test('conductor gateway --functions-listen (the compiled CLI): socket 0660, fu
   writeTree(root, { 'etc/conductor/services/fx/conductor-service.json': service('') })
   const sock = path.join(tempDir(t, 'cnd-gwsock-'), 'f.sock')
   const port = await freePort()
-  const gw = spawn(process.execPath, [binPath, '--root', root, 'gateway', '--listen', `127.0.0.1:${port}`, '--functions-listen', `unix:${sock}`, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const gw = spawn(process.execPath, [binPath, '--root', root, 'gateway', '--listen', `127.0.0.1:${port}`, '--functions-listen', `unix:${sock}`, '--metrics-listen', 'none', '--max-event-loop-delay', '0', '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   gw.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
   t.teardown(() => { if (gw.exitCode === null) gw.kill('SIGKILL') })

@@ -13,7 +13,7 @@ t.test('the gateway serves Prometheus metrics on its own listener only', async t
   })
   const port = await freePort()
   const metricsPort = await freePort()
-  const gw = spawn(process.execPath, [binPath, 'gateway', '--listen', `127.0.0.1:${port}`, '--metrics-listen', `127.0.0.1:${metricsPort}`, '--log-level', 'error'], { env: { ...process.env, CONDUCTOR_ROOT: root, HOME: root }, stdio: 'ignore' })
+  const gw = spawn(process.execPath, [binPath, 'gateway', '--listen', `127.0.0.1:${port}`, '--metrics-listen', `127.0.0.1:${metricsPort}`, '--max-event-loop-delay', '0', '--log-level', 'error'], { env: { ...process.env, CONDUCTOR_ROOT: root, HOME: root }, stdio: 'ignore' })
   t.teardown(() => { gw.kill('SIGKILL') })
   await waitFor('gateway', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 15_000)
   const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`)

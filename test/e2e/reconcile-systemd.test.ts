@@ -241,7 +241,7 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
   const units = sd.systemctl('list-units', '--all', '--plain', '--no-legend', 'conductor-*').stdout
   t.notMatch(units, /\bactive\b.*running|conductor-deployment@.*active/, 'no conductor unit active')
   t.equal(sd.systemctl('is-active', `conductor-service@${svcName}.service`).stdout.trim(), 'inactive')
-  t.same(readdirSync(sd.unitsDir).filter(f => f.endsWith('.d')), [], 'no drop-in left')
+  t.same(readdirSync(sd.unitsDir).filter(f => f.endsWith('.d') && f.startsWith('conductor-deployment@')), [], 'no deployment drop-in left')
 
   step('end')
   // Hooks fired in order, with POD_IP_ADDRESS known after the start.

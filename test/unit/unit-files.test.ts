@@ -33,7 +33,9 @@ t.test('system-scope units: text', async t => {
   const scope = resolveScope('system', {}, {}, roots)
   const plan = planInstall(paths('system'), scope, roots, false, false)
   const byName = Object.fromEntries(plan.files.map(f => [path.basename(f.path), f.content]))
-  t.same(Object.keys(byName).sort(), ['caddy.json', 'caddy.service', 'conductor-deployment@.service', 'conductor-gateway.service', 'conductor-service@.service'])
+  t.same(Object.keys(byName).sort(), ['50-conductor-caddy-sync.conf', 'caddy.json', 'caddy.service', 'conductor-caddy-sync.service', 'conductor-deployment@.service', 'conductor-gateway.service', 'conductor-service@.service'])
+  t.match(byName['50-conductor-caddy-sync.conf']!, 'Wants=conductor-caddy-sync.service', 'caddy.service pulls the sync unit in')
+  t.match(byName['conductor-caddy-sync.service']!, /ExecStart=\/usr\/bin\/node \/usr\/lib\/conductor\/dist\/conductor\/bin\.js caddy sync --wait 30\n/)
   const depl = byName['conductor-deployment@.service']!
   t.match(depl, 'ExecStart=/usr/bin/podman kube play --replace --service-container=true /var/lib/conductor/deployments/%i/kube.yaml')
   t.match(depl, 'ExecStopPost=-/usr/bin/podman pod rm -f -t 0 %i')
@@ -52,7 +54,7 @@ t.test('system-scope units pass systemd-analyze verify', async t => {
   const dir = tempDir(t)
   const scope = { ...resolveScope('system', {}, {}, roots), unitsDir: dir }
   const plan = planInstall(paths('system'), scope, roots, false, false)
-  for (const f of plan.files) if (f.path.startsWith(dir)) writeFileSync(f.path, f.content)
+  for (const f of plan.files) if (f.path.startsWith(dir)) { mkdirSync(path.dirname(f.path), { recursive: true }); writeFileSync(f.path, f.content) }
   // Templates are verified through an instance; the drop-in rides along.
   const instances = ['conductor-deployment@web-abc.service', 'conductor-service@web.service']
   for (const [inst, tmpl] of [[instances[0]!, 'conductor-deployment@.service'], [instances[1]!, 'conductor-service@.service']] as const) {
@@ -60,7 +62,7 @@ t.test('system-scope units pass systemd-analyze verify', async t => {
   }
   mkdirSync(path.join(dir, `${instances[0]}.d`))
   writeFileSync(path.join(dir, `${instances[0]}.d/50-conductor.conf`), renderDeploymentDropIn('web', ['MemoryMax=1G']))
-  const units = [...instances, 'conductor-gateway.service', 'caddy.service'].map(u => path.join(dir, u))
+  const units = [...instances, 'conductor-gateway.service', 'caddy.service', 'conductor-caddy-sync.service'].map(u => path.join(dir, u))
   const r = spawnSync('systemd-analyze', ['verify', ...units], { encoding: 'utf8', env: { ...process.env, SYSTEMD_UNIT_PATH: `${dir}:` } })
   // verify exits 0 on some warnings: any line naming our files is a problem.
   const problems = `${r.stdout}${r.stderr}`.split('\n').filter(l => l.includes(dir) || /Unknown|Failed|Invalid/i.test(l))
