@@ -4,11 +4,13 @@ import { renderJson, renderTable } from '../output.js'
 import { deploymentInvocation, runInvocation, serviceInvocation, type CommandInvocation } from '../command-runner.js'
 import type { Service } from '../service.js'
 import { ctxService } from '../context.js'
+import { runRemote } from '../remote-command.js'
 import { systemContext } from '../system-context.js'
 import type { Ctx } from '../context.js'
 import { recordAndService } from './lifecycle.js'
 import type { CtxFactory } from './types.js'
 
+interface RemoteOptions { remote?: string, key?: string, issuer?: string, caFile?: string }
 interface RunOptions { service?: string, deployment?: string, list?: boolean, json?: boolean }
 
 export function registerRunCommands (program: Command, makeCtx: CtxFactory): void {
@@ -38,13 +40,23 @@ export function registerRunCommands (program: Command, makeCtx: CtxFactory): voi
 
   const action = program.command('action').description('Actions: declared commands of a service (seed "Actions")')
   action.command('run')
-    .description('Run a declared command of SERVICE locally (same as `conductor run -s SERVICE NAME ARGS...`)')
+    .description('Run a declared command of SERVICE locally (same as `conductor run -s SERVICE NAME ARGS...`), or with --remote on a server through its gateway (the command needs "remote"); exits with the command\'s status')
     .argument('<service>', 'service name')
     .argument('<name>', 'command name')
     .argument('[args...]', 'arguments passed to the command')
+    .option('--remote <url>', 'run on this server (https://HOST[:PORT]) through its gateway')
+    .option('--key <file>', 'with --remote: private key signing the token (conductor key generate)')
+    .option('--issuer <id>', 'with --remote: token issuer, as in the policy entry (default: the key file name without .key)')
+    .option('--ca-file <file>', 'with --remote: extra CA certificate (PEM) to trust, e.g. Caddy\'s local CA')
     .allowUnknownOption()
-    .action(async function (this: Command, service: string, name: string, args: string[]) {
+    .action(async function (this: Command, service: string, name: string, args: string[], opts: RemoteOptions) {
       const ctx = makeCtx(this)
+      if (opts.remote !== undefined) {
+        if (opts.key === undefined) throw new UsageError('--remote needs --key FILE (create one with conductor key generate NAME)')
+        process.exitCode = await runRemote({ url: opts.remote, keyFile: opts.key, issuer: opts.issuer, caFile: opts.caFile, service, command: name, args }, ctx.io)
+        return
+      }
+      if (opts.key !== undefined || opts.caFile !== undefined || opts.issuer !== undefined) throw new UsageError('--key, --issuer and --ca-file go with --remote')
       const svc = await ctxService(ctx, service)
       await execute(ctx, await serviceInvocation(ctx, svc, name, args, () => systemContext(ctx)))
     })
