@@ -1,6 +1,7 @@
 import t from 'tap'
 import { existsSync, readFileSync } from 'node:fs'
-import { request, type IncomingMessage } from 'node:https'
+import type { IncomingMessage } from 'node:http'
+import { request } from 'node:https'
 import path from 'node:path'
 import { Writable } from 'node:stream'
 import { rootCertificates } from 'node:tls'
