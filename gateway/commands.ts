@@ -63,7 +63,8 @@ export async function commandsPlugin (app: FastifyInstance, opts: CommandsPlugin
     // Returning the reply ends the request here (Fastify async hooks).
     const refuse = async (status: number, error: string, reason: string, d?: Decision, headers: Record<string, string> = {}): Promise<FastifyReply> => {
       request.log.warn({ audit: 'remote-command', service, command: name, subject: d?.subject, peer_id: d?.meta['peer-id'], status, reason, duration_ms: Date.now() - started }, 'remote command refused')
-      return await reply.code(status).headers(headers).send({ error, message: error === 'CND_COMMAND_NOT_FOUND' ? reason : undefined })
+      // The policy's reason stays in the log: a refused caller learns only the error code.
+      return await reply.code(status).headers(headers).send({ error, message: status === 404 || status === 409 ? reason : undefined })
     }
     const svc = opts.state.current.services.find(e => e.name === service)?.service
     const cmd = svc?.commands[name]
@@ -95,6 +96,8 @@ export async function commandsPlugin (app: FastifyInstance, opts: CommandsPlugin
       if (outcome === 'replayed') return await refuse(401, 'CND_TOKEN_REPLAYED', 'jti seen before', d)
       if (outcome === 'full') return await refuse(503, 'CND_BUSY', 'replay cache full', d, { 'retry-after': '60' })
     }
+    // Remote commands run in the service context only (no deployment is chosen over the network).
+    if (cmd.service !== true) return await refuse(409, 'CND_COMMAND_CONTEXT', 'remote commands run in the service context: the command needs "service": true', d)
     allowed.set(request, { svc, cmd, decision: d })
     return undefined
   }

@@ -49,7 +49,8 @@ t.test('remote commands over HTTPS through Caddy and the gateway', async t => {
         'db:migrate': { service: true, description: 'migrate', exec: ['./migrate.sh'], remote: { policy: 'ops' } },
         console: { service: true, exec: ['./migrate.sh'], remote: { policy: 'ops' } },
         sleeper: { service: true, exec: ['./sleeper.sh'], remote: { policy: 'ops', authorization: 'command:shop:db:migrate' } },
-        local: { service: true, exec: ['./migrate.sh'] }
+        local: { service: true, exec: ['./migrate.sh'] },
+        'deploy-only': { deployment: true, exec: ['./migrate.sh'], remote: { policy: 'ops', authorization: 'command:shop:db:migrate' } }
       }
     },
     'etc/conductor/services/shop/migrate.sh': MIGRATE,
@@ -133,7 +134,8 @@ t.test('remote commands over HTTPS through Caddy and the gateway', async t => {
       ['expired token', url, await sign({ now: new Date(Date.now() - 600_000), ttlSec: 60 }), 401],
       ['key not in the policy', url, await sign({ key: other.private_key_file }), 401],
       ['policy does not grant the authorization (command:shop:console)', '/.conductor/services/shop/commands/console', await sign({ command: 'console' }), 403],
-      ['a command without remote does not exist for the network', '/.conductor/services/shop/commands/local', await sign({ command: 'local' }), 404]
+      ['a command without remote does not exist for the network', '/.conductor/services/shop/commands/local', await sign({ command: 'local' }), 404],
+      ['remote commands run in the service context only', '/.conductor/services/shop/commands/deploy-only', await sign({ command: 'deploy-only' }), 409]
     ]
     for (const [what, p, token, status] of cases) {
       const r = await post(p, token)
