@@ -1,5 +1,6 @@
 import t from 'tap'
 import { existsSync, readFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
 import type { IncomingMessage } from 'node:http'
 import { request } from 'node:https'
 import path from 'node:path'
@@ -9,7 +10,7 @@ import { buildGateway } from '../../gateway/index.js'
 import { resolveRoots } from '../../conductor/index.js'
 import { signCommandToken } from '../../conductor/keys.js'
 import { startCaddy } from '../harness/caddy.js'
-import { cli } from '../harness/cli.js'
+import { cli, binPath } from '../harness/cli.js'
 import { waitFor } from '../harness/ports.js'
 import { tempDir, writeTree } from '../harness/tmp.js'
 
@@ -185,6 +186,20 @@ t.test('remote commands over HTTPS through Caddy and the gateway', async t => {
     t.equal(untrusted.code, 1, 'without the CA the certificate is not trusted (verification is never disabled)')
     t.match(untrusted.stderr, /cannot reach .*(certificate|self.signed|issuer)/i)
     t.equal(readFileSync(migrateLog, 'utf8').split('\n').length, 3, 'only the good call ran')
+  })
+
+  await t.test('the real binary prints each line as it arrives', async t => {
+    const child = spawn(process.execPath, [binPath, 'action', 'run', 'shop', 'db:migrate', '--remote', base, '--key', ci.private_key_file, '--ca-file', caFile], { env: { PATH: process.env.PATH, CONDUCTOR_ROOT: root }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let firstAt = 0
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => { if (firstAt === 0) firstAt = Date.now(); stdout += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    const code = await new Promise<number | null>(resolve => child.on('close', c => resolve(c)))
+    const gap = Date.now() - firstAt
+    t.equal(code, 3, stderr)
+    t.equal(stdout, 'step 1\ndone\n')
+    t.ok(gap >= 1500, `first line printed ${gap} ms before the client exited`)
   })
 
   await t.test('a client that disconnects kills the command\'s process group', async t => {
