@@ -70,8 +70,10 @@ function listCommands (ctx: Ctx, svc: Service, json: boolean | undefined): void 
   const rows = Object.entries(svc.commands).map(([name, c]) => ({
     name,
     contexts: [c.service === true ? 'service' : '', c.service_any_deployment === true ? 'service_any_deployment' : '', c.deployment === true ? 'deployment' : ''].filter(s => s !== ''),
-    description: c.description ?? ''
+    description: c.description ?? '',
+    // Exposed through the gateway (Remote commands): its policy, or null.
+    remote: c.remote?.policy ?? null
   }))
   if (json === true) ctx.io.out(renderJson(rows))
-  else ctx.io.out(renderTable(['COMMAND', 'CONTEXTS', 'DESCRIPTION'], rows.map(r => [r.name, r.contexts.join(','), r.description])))
+  else ctx.io.out(renderTable(['COMMAND', 'CONTEXTS', 'DESCRIPTION'], rows.map(r => [r.name, [...r.contexts, ...(r.remote !== null ? [`remote:${r.remote}`] : [])].join(','), r.description])))
 }

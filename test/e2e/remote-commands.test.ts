@@ -128,6 +128,15 @@ t.test('remote commands over HTTPS through Caddy and the gateway', async t => {
     await signCommandToken({ privateKeyFile: o.key ?? ci.private_key_file, issuer: o.key === undefined ? 'ci' : 'intruder', audience: '127.0.0.1', service: 'shop', command: o.command ?? 'db:migrate', now: o.now, ttlSec: o.ttlSec })
   const url = '/.conductor/services/shop/commands/db:migrate'
 
+  await t.test('run --list shows which commands are remote', async t => {
+    const r = await cli(['--root', root, 'run', '-s', 'shop', '--list', '--json'])
+    t.equal(r.code, 0, r.stderr)
+    const rows = JSON.parse(r.stdout) as Array<{ name: string, remote: string | null }>
+    t.equal(rows.find(x => x.name === 'db:migrate')?.remote, 'ops')
+    t.equal(rows.find(x => x.name === 'local')?.remote, null)
+    t.match((await cli(['--root', root, 'run', '-s', 'shop', '--list'])).stdout, /db:migrate\s+service,remote:ops\s+migrate/)
+  })
+
   await t.test('refused, and the command never runs', async t => {
     const cases: Array<[string, string, string | undefined, number]> = [
       ['missing credential', url, undefined, 401],
