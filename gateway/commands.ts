@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import { constants } from 'node:os'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
-import { baseVariables, commandVariables, killGroup, serviceVariables, type Command, type Roots, type Service } from '../conductor/index.js'
+import { baseVariables, commandVariables, killGroup, COMMANDS_PREFIX, serviceVariables, type Command, type Roots, type Service } from '../conductor/index.js'
 import type { Decision } from '../policies/index.js'
 import type { Authorizer } from './authorize.js'
 import { ReplayCache } from './replay-cache.js'
@@ -16,7 +16,6 @@ import type { StateHolder } from './state.js'
 // accepts each jti once. Arguments arrive as a JSON array of strings and become argv entries:
 // no shell ever sees them. A client that goes away takes the command's process group with it.
 
-export const COMMANDS_PREFIX = '/.conductor/services'
 /** Claims of a command token (conductor/keys.ts signs them). */
 export const SERVICE_CLAIM = 'conductor_service'
 export const COMMAND_CLAIM = 'conductor_command'

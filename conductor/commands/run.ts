@@ -5,6 +5,9 @@ import { deploymentInvocation, runInvocation, serviceInvocation, type CommandInv
 import type { Service } from '../service.js'
 import { ctxService } from '../context.js'
 import { runRemote } from '../remote-command.js'
+import { commandCaddySnippets } from '../command-caddy.js'
+import { loadHostConfig } from '../host-schema.js'
+import { DEFAULT_LISTEN } from '../../gateway/index.js'
 import { systemContext } from '../system-context.js'
 import type { Ctx } from '../context.js'
 import { recordAndService } from './lifecycle.js'
@@ -39,6 +42,14 @@ export function registerRunCommands (program: Command, makeCtx: CtxFactory): voi
     })
 
   const action = program.command('action').description('Actions: declared commands of a service (seed "Actions")')
+  action.command('caddy-config')
+    .description('Print the Caddy routes [{id, config}] of SERVICE\'s remote commands (for its proxy template)')
+    .argument('<service>', 'service name')
+    .option('--gateway <addr>', 'gateway address, unix:/path or HOST:PORT (default: host.json gateway_listen, else ' + DEFAULT_LISTEN + ')')
+    .option('--server-id <id>', 'Caddy @id of the HTTP server the routes go into', 'conductor-server')
+    .action(async function (this: Command, service: string, opts: { gateway?: string, serverId: string }) {
+      await printCaddyConfig(makeCtx(this), service, opts)
+    })
   action.command('run')
     .description('Run a declared command of SERVICE locally (same as `conductor run -s SERVICE NAME ARGS...`), or with --remote on a server through its gateway (the command needs "remote"); exits with the command\'s status')
     .argument('<service>', 'service name')
@@ -60,6 +71,13 @@ export function registerRunCommands (program: Command, makeCtx: CtxFactory): voi
       const svc = await ctxService(ctx, service)
       await execute(ctx, await serviceInvocation(ctx, svc, name, args, () => systemContext(ctx)))
     })
+}
+
+async function printCaddyConfig (ctx: Ctx, service: string, opts: { gateway?: string, serverId: string }): Promise<void> {
+  const svc = await ctxService(ctx, service)
+  const snippets = commandCaddySnippets(svc, opts.gateway ?? loadHostConfig(ctx.roots.hostFile).gateway_listen ?? DEFAULT_LISTEN, opts.serverId)
+  if (snippets.length === 0) throw new UsageError(`service "${service}" exposes no remote command (add "remote": {"policy": NAME} to a command)`, svc.file, '/commands')
+  ctx.io.out(renderJson(snippets))
 }
 
 async function execute (ctx: Ctx, inv: CommandInvocation): Promise<void> {

@@ -12,6 +12,7 @@ import { signCommandToken } from '../../conductor/keys.js'
 import { startCaddy } from '../harness/caddy.js'
 import { cli, binPath } from '../harness/cli.js'
 import { waitFor } from '../harness/ports.js'
+import { postCaddyConfig } from '../harness/forward-auth-route.js'
 import { tempDir, writeTree } from '../harness/tmp.js'
 
 // Remote commands end to end over HTTPS: real Caddy (`tls internal` on a loopback port, its
@@ -78,7 +79,8 @@ t.test('remote commands over HTTPS through Caddy and the gateway', async t => {
           servers: {
             conductor: {
               listen: [`127.0.0.1:${httpPort}`],
-              routes: [{ match: [{ path: ['/.conductor/services/*'] }], handle: [{ handler: 'reverse_proxy', upstreams: [{ dial: `127.0.0.1:${gwPort}` }], flush_interval: -1 }], terminal: true }],
+              routes: [],
+              '@id': 'conductor-server',
               tls_connection_policies: [{}],
               automatic_https: { disable_redirects: true }
             }
@@ -122,7 +124,11 @@ t.test('remote commands over HTTPS through Caddy and the gateway', async t => {
       req.end(payload)
     })
   }
-  await waitFor('Caddy serving TLS with its local CA', async () => (await post('/.conductor/services/shop/commands/none', undefined)).status === 404, 15_000)
+  await waitFor('Caddy serving TLS with its local CA', async () => (await post('/.conductor/services/shop/commands/none', undefined)).status > 0, 15_000)
+  // The routes as a proxy template would register them: forward_auth to /auth, then the gateway.
+  const routes = await cli(['--root', root, 'action', 'caddy-config', 'shop', '--gateway', `127.0.0.1:${gwPort}`])
+  t.equal(routes.code, 0, routes.stderr)
+  for (const r of JSON.parse(routes.stdout) as Array<{ id: string, config: object }>) await postCaddyConfig(`${caddy.adminUrl}/id/${r.id}`, r.config)
   const migrateLog = path.join(svcDir, 'migrated.log')
   const sign = async (o: { key?: string, command?: string, now?: Date, ttlSec?: number } = {}): Promise<string> =>
     await signCommandToken({ privateKeyFile: o.key ?? ci.private_key_file, issuer: o.key === undefined ? 'ci' : 'intruder', audience: '127.0.0.1', service: 'shop', command: o.command ?? 'db:migrate', now: o.now, ttlSec: o.ttlSec })
@@ -144,7 +150,6 @@ t.test('remote commands over HTTPS through Caddy and the gateway', async t => {
       ['expired token', url, await sign({ now: new Date(Date.now() - 600_000), ttlSec: 60 }), 401],
       ['key not in the policy', url, await sign({ key: other.private_key_file }), 401],
       ['policy does not grant the authorization (command:shop:console)', '/.conductor/services/shop/commands/console', await sign({ command: 'console' }), 403],
-      ['a command without remote does not exist for the network', '/.conductor/services/shop/commands/local', await sign({ command: 'local' }), 404],
       ['remote commands run in the service context only', '/.conductor/services/shop/commands/deploy-only', await sign({ command: 'deploy-only' }), 409]
     ]
     for (const [what, p, token, status] of cases) {
@@ -152,6 +157,10 @@ t.test('remote commands over HTTPS through Caddy and the gateway', async t => {
       t.equal(r.status, status, what)
       t.notMatch(r.text, /"exit"/, `${what}: no output frames`)
     }
+    const direct = await fetch(`http://127.0.0.1:${gwPort}/.conductor/services/shop/commands/local`, { method: 'POST', headers: { authorization: `Bearer ${await sign({ command: 'local' })}`, 'content-type': 'application/json' }, body: '{"args":[]}' })
+    t.equal(direct.status, 404, 'a command without remote does not exist for the network (nor has a Caddy route)')
+    const noCaddyCheck = await fetch(`http://127.0.0.1:${gwPort}${url}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"args":[]}' })
+    t.equal(noCaddyCheck.status, 401, 'the gateway checks the policy itself, whatever is in front of it')
     t.notOk(existsSync(migrateLog), 'the command never ran')
     const bad = await post(url, await sign(), { args: 'rm -rf /' })
     t.equal(bad.status, 400, 'args must be an array of strings')
