@@ -83,6 +83,8 @@ export async function commandsPlugin (app: FastifyInstance, opts: CommandsPlugin
       d = { allow: false, status: 403, policy: cmd.remote.policy, reason: 'authorizer failed', meta: {}, authorizations: [] }
     }
     if (!d.allow) return await refuse(d.status, d.status === 401 ? 'CND_AUTH_REQUIRED' : 'CND_AUTH_DENIED', d.reason, d, d.challenge !== undefined ? { 'www-authenticate': d.challenge } : {})
+    // Remote commands run in the service context only (no deployment is chosen over the network).
+    if (cmd.service !== true) return await refuse(409, 'CND_COMMAND_CONTEXT', 'remote commands run in the service context: the command needs "service": true', d)
     // validUntil is set when the allow was built on a verified JWT: its claims can be trusted.
     const claims = d.validUntil === undefined ? undefined : jwtClaims(request.headers.authorization)
     if (claims !== undefined) {
@@ -95,8 +97,6 @@ export async function commandsPlugin (app: FastifyInstance, opts: CommandsPlugin
       if (outcome === 'replayed') return await refuse(401, 'CND_TOKEN_REPLAYED', 'jti seen before', d)
       if (outcome === 'full') return await refuse(503, 'CND_BUSY', 'replay cache full', d, { 'retry-after': '60' })
     }
-    // Remote commands run in the service context only (no deployment is chosen over the network).
-    if (cmd.service !== true) return await refuse(409, 'CND_COMMAND_CONTEXT', 'remote commands run in the service context: the command needs "service": true', d)
     allowed.set(request, { svc, cmd, decision: d })
     return undefined
   }
