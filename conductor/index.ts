@@ -20,3 +20,4 @@ export { systemContext, type SystemCtx, type Drivers, type CaddyDriver } from '.
 export { readDeployments, type DeploymentState } from './deployment-store.js'
 export { describeFunction, listFunctions, literalSegments, FUNCTIONS_PREFIX, type FunctionInfo } from './functions.js'
 export { functionCaddySnippets, functionRouteId, caddyDial, type CaddySnippet } from './function-caddy.js'
+export { commandCaddySnippets, commandRouteId, COMMANDS_PREFIX } from './command-caddy.js'

@@ -59,7 +59,11 @@ export const commandSchema = z.strictObject({
   description: z.string().describe('One line shown by `conductor run --list`.').optional(),
   exec: execArray.optional(),
   help_flags: z.array(z.array(z.string())).describe('Argument lists that only print help, e.g. [["--help"], ["-h"]]: allowed in any context.').optional(),
-  help_args: z.array(z.string()).describe('Arguments appended to exec to print the command\'s help.').optional()
+  help_args: z.array(z.string()).describe('Arguments appended to exec to print the command\'s help.').optional(),
+  remote: z.strictObject({
+    policy: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'must be a policy name (letters, digits, _ . -)').describe('Policy (/etc/conductor/policies/NAME.json) a remote caller must pass.'),
+    authorization: z.string().min(1).describe('Authorization the policy must grant. Default "command:SERVICE:NAME".').optional()
+  }).describe('Expose the command (service context) at POST /.conductor/services/SERVICE/commands/NAME on the gateway; run it with `conductor action run SERVICE NAME --remote https://HOST --key FILE`. Without it the command is local only.').optional()
 })
 
 export const functionSchema = z.strictObject({

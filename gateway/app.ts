@@ -6,6 +6,7 @@ import type { CompileOptions } from '../policies/index.js'
 import { createAuthFastPath } from './auth-fast-path.js'
 import { authRoutes } from './auth-route.js'
 import { createAuthorizer, identityHeaders, type Authorizer } from './authorize.js'
+import { commandsPlugin } from './commands.js'
 import { createFunctionsRegistry, functionsPlugin, type Authorizer as FunctionAuthorizer, type FunctionsRegistry } from './functions.js'
 import { KEEP_ALIVE_MS, DEFAULT_MAX_EVENT_LOOP_DELAY_MS, DEFAULT_MAX_EVENT_LOOP_UTILIZATION, DEFAULT_PRESSURE_SAMPLE_MS, RETRY_AFTER_SEC } from './defaults.js'
 import { createMetrics, type GatewayMetrics } from './metrics.js'
@@ -37,6 +38,8 @@ export interface GatewayOptions {
   functionsSocketDir?: string | undefined
   /** conductor-spawner binary for single-shot CGI; false: fork the gateway; default: dist/cgi/conductor-spawner if built. */
   cgiSpawner?: string | false | undefined
+  /** Base environment of remote commands (PATH...); default the gateway's. */
+  commandEnv?: NodeJS.ProcessEnv | undefined
 }
 
 export interface Gateway {
@@ -91,6 +94,7 @@ export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
   await app.register(authRoutes, { authorize })
   if (opts.fastAuth !== false) fastAuth = createAuthFastPath({ authorize, log: app.log, isUnderPressure: () => app.isUnderPressure() })
   await app.register(functionsPlugin, { ...fnOpts, registry: functions })
+  await app.register(commandsPlugin, { state, authorize, roots: { root: opts.roots.root }, env: opts.commandEnv })
   app.get('/healthz', async (_req, reply) => {
     const s = state.current
     return await reply.header('content-type', 'application/json').send({ ok: true, services: s.services.length, policies: s.policies.size, loaded_at: s.loadedAt.toISOString() })

@@ -4,11 +4,16 @@ import { renderJson, renderTable } from '../output.js'
 import { deploymentInvocation, runInvocation, serviceInvocation, type CommandInvocation } from '../command-runner.js'
 import type { Service } from '../service.js'
 import { ctxService } from '../context.js'
+import { runRemote } from '../remote-command.js'
+import { commandCaddySnippets } from '../command-caddy.js'
+import { loadHostConfig } from '../host-schema.js'
+import { DEFAULT_LISTEN } from '../../gateway/index.js'
 import { systemContext } from '../system-context.js'
 import type { Ctx } from '../context.js'
 import { recordAndService } from './lifecycle.js'
 import type { CtxFactory } from './types.js'
 
+interface RemoteOptions { remote?: string, key?: string, issuer?: string, caFile?: string }
 interface RunOptions { service?: string, deployment?: string, list?: boolean, json?: boolean }
 
 export function registerRunCommands (program: Command, makeCtx: CtxFactory): void {
@@ -37,17 +42,42 @@ export function registerRunCommands (program: Command, makeCtx: CtxFactory): voi
     })
 
   const action = program.command('action').description('Actions: declared commands of a service (seed "Actions")')
+  action.command('caddy-config')
+    .description('Print the Caddy routes [{id, config}] of SERVICE\'s remote commands (for its proxy template)')
+    .argument('<service>', 'service name')
+    .option('--gateway <addr>', 'gateway address, unix:/path or HOST:PORT (default: host.json gateway_listen, else ' + DEFAULT_LISTEN + ')')
+    .option('--server-id <id>', 'Caddy @id of the HTTP server the routes go into', 'conductor-server')
+    .action(async function (this: Command, service: string, opts: { gateway?: string, serverId: string }) {
+      await printCaddyConfig(makeCtx(this), service, opts)
+    })
   action.command('run')
-    .description('Run a declared command of SERVICE locally (same as `conductor run -s SERVICE NAME ARGS...`)')
+    .description('Run a declared command of SERVICE locally (same as `conductor run -s SERVICE NAME ARGS...`), or with --remote on a server through its gateway (the command needs "remote"); exits with the command\'s status')
     .argument('<service>', 'service name')
     .argument('<name>', 'command name')
     .argument('[args...]', 'arguments passed to the command')
+    .option('--remote <url>', 'run on this server (https://HOST[:PORT]) through its gateway')
+    .option('--key <file>', 'with --remote: private key signing the token (conductor key generate)')
+    .option('--issuer <id>', 'with --remote: token issuer, as in the policy entry (default: the key file name without .key)')
+    .option('--ca-file <file>', 'with --remote: extra CA certificate (PEM) to trust, e.g. Caddy\'s local CA')
     .allowUnknownOption()
-    .action(async function (this: Command, service: string, name: string, args: string[]) {
+    .action(async function (this: Command, service: string, name: string, args: string[], opts: RemoteOptions) {
       const ctx = makeCtx(this)
+      if (opts.remote !== undefined) {
+        if (opts.key === undefined) throw new UsageError('--remote needs --key FILE (create one with conductor key generate NAME)')
+        process.exitCode = await runRemote({ url: opts.remote, keyFile: opts.key, issuer: opts.issuer, caFile: opts.caFile, service, command: name, args }, ctx.io)
+        return
+      }
+      if (opts.key !== undefined || opts.caFile !== undefined || opts.issuer !== undefined) throw new UsageError('--key, --issuer and --ca-file go with --remote')
       const svc = await ctxService(ctx, service)
       await execute(ctx, await serviceInvocation(ctx, svc, name, args, () => systemContext(ctx)))
     })
+}
+
+async function printCaddyConfig (ctx: Ctx, service: string, opts: { gateway?: string, serverId: string }): Promise<void> {
+  const svc = await ctxService(ctx, service)
+  const snippets = commandCaddySnippets(svc, opts.gateway ?? loadHostConfig(ctx.roots.hostFile).gateway_listen ?? DEFAULT_LISTEN, opts.serverId)
+  if (snippets.length === 0) throw new UsageError(`service "${service}" exposes no remote command (add "remote": {"policy": NAME} to a command)`, svc.file, '/commands')
+  ctx.io.out(renderJson(snippets))
 }
 
 async function execute (ctx: Ctx, inv: CommandInvocation): Promise<void> {
@@ -58,8 +88,10 @@ function listCommands (ctx: Ctx, svc: Service, json: boolean | undefined): void 
   const rows = Object.entries(svc.commands).map(([name, c]) => ({
     name,
     contexts: [c.service === true ? 'service' : '', c.service_any_deployment === true ? 'service_any_deployment' : '', c.deployment === true ? 'deployment' : ''].filter(s => s !== ''),
-    description: c.description ?? ''
+    description: c.description ?? '',
+    // Exposed through the gateway (Remote commands): its policy, or null.
+    remote: c.remote?.policy ?? null
   }))
   if (json === true) ctx.io.out(renderJson(rows))
-  else ctx.io.out(renderTable(['COMMAND', 'CONTEXTS', 'DESCRIPTION'], rows.map(r => [r.name, r.contexts.join(','), r.description])))
+  else ctx.io.out(renderTable(['COMMAND', 'CONTEXTS', 'DESCRIPTION'], rows.map(r => [r.name, [...r.contexts, ...(r.remote !== null ? [`remote:${r.remote}`] : [])].join(','), r.description])))
 }
