@@ -1,6 +1,7 @@
+import path from 'node:path'
 import { spawn } from 'node:child_process'
 import { startCaddy } from '../../test/harness/caddy.js'
-import { cli, cliProcess } from '../../test/harness/cli.js'
+import { cli, cliProcess, repoRoot } from '../../test/harness/cli.js'
 import { waitFor } from '../../test/harness/ports.js'
 import { removePods, startUserManager } from '../../test/harness/systemd.js'
 import { tempDir, writeTree } from '../../test/harness/tmp.js'
@@ -12,29 +13,11 @@ import { tempDir, writeTree } from '../../test/harness/tmp.js'
 const deploys = Number(process.env.DEPLOYS ?? 20)
 const teardowns: Array<() => unknown> = []
 const t = { teardown: (fn: () => unknown) => { teardowns.push(fn) } }
+// Pod (busybox httpd, a slow CGI, BROKEN=1 never ready) and proxy templates shared by the
+// deploy e2e test and bench/deploy.
+const fixtures = path.join(repoRoot, 'test/fixtures/deploy')
 const svc = `bench${Math.random().toString(36).slice(2, 6)}`
 
-const podTemplate = `#!/bin/sh
-cat <<YAML
-apiVersion: v1
-kind: Pod
-metadata:
-  name: \${POD_NAME}
-spec:
-  containers:
-    - name: web
-      image: localhost/busybox:latest
-      command: ["sh", "-c", "mkdir -p /www && echo \\"version \${VERSION}\\" > /www/index.html && exec httpd -f -p 8080 -h /www"]
-      ports:
-        - containerPort: 8080
-          hostPort: \${CONDUCTOR_PORT_HTTP}
-          hostIP: 127.0.0.1
-YAML
-`
-const proxyTemplate = `#!/bin/sh
-[ -n "$CONDUCTOR_DEPLOYMENT" ] || { echo '[]'; exit 0; }
-echo '[{"id": "conductor-server/routes", "config": {"@id": "'"$CONDUCTOR_DEPLOYMENT"'", "handle": [{"handler": "reverse_proxy", "upstreams": [{"dial": "127.0.0.1:'"$CONDUCTOR_PORT_HTTP"'"}]}]}}]'
-`
 
 async function main (): Promise<void> {
   const sd = await startUserManager(t)
@@ -46,11 +29,9 @@ async function main (): Promise<void> {
     'etc/conductor/host.json': { scope: 'user', caddy_admin: caddy.adminUrl },
     [`etc/conductor/services/${svc}/conductor-service.json`]: {
       config: { VERSION: '0' },
-      pods: [{ name: '', pod_template: './pod.template', ports: ['http'], readiness: { http_path: '/', interval_ms: 50 }, drain_timeout_sec: 5 }],
-      proxy_config_template: './proxy.template'
-    },
-    [`etc/conductor/services/${svc}/pod.template`]: podTemplate,
-    [`etc/conductor/services/${svc}/proxy.template`]: proxyTemplate
+      pods: [{ name: '', pod_template: path.join(fixtures, 'pod.template'), ports: ['http'], readiness: { http_path: '/', interval_ms: 50 }, drain_timeout_sec: 5 }],
+      proxy_config_template: path.join(fixtures, 'proxy.template')
+    }
   })
   writeTree(sd.unitsDir, { 'caddy.service': '[Unit]\nDescription=stand-in\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n' })
   await cli(['system', 'install'], env)
