@@ -6,7 +6,7 @@ import { listDeploymentRecords } from './deployment-records.js'
 import { listSnippetRecords, registerServiceSnippets, renderProxySnippets, snippetOwner } from './proxy-snippets.js'
 import { portVariables } from './port-allocator.js'
 import type { Roots } from './roots.js'
-import { loadAllServices, type Service } from './service.js'
+import { loadAllServices, type Service, type ServiceEntry } from './service.js'
 import { baseVariables, deploymentVariables, functionVariables, serviceVariables, type Variables } from './variables.js'
 import { functionId } from './units.js'
 
@@ -30,12 +30,13 @@ export interface Desired {
   problems: Array<{ owner: string, message: string }>
 }
 
-export async function desiredSnippetSources (ctx: Pick<Ctx, 'roots' | 'env'>): Promise<Desired> {
+/** `entries`: the services already loaded by the caller (reload), else read from disk. */
+export async function desiredSnippetSources (ctx: Pick<Ctx, 'roots' | 'env'>, entries?: ServiceEntry[]): Promise<Desired> {
   const base = baseVariables(ctx.roots, ctx.env)
   const sources: SnippetSource[] = []
   const problems: Desired['problems'] = []
   const services = new Map<string, Service>()
-  for (const e of await loadAllServices(ctx.roots.services)) {
+  for (const e of entries ?? await loadAllServices(ctx.roots.services)) {
     if (e.service === undefined) { problems.push({ owner: `service@${e.name}`, message: e.error?.message ?? 'invalid' }); continue }
     if (e.service.disable) continue
     services.set(e.name, e.service)
@@ -112,8 +113,8 @@ export interface OwnerSync {
   results: Array<{ id: string, at_id?: string | undefined, result: string }>
 }
 
-export async function syncSnippets (ctx: Pick<Ctx, 'roots' | 'env' | 'templateTimeoutSec'>, caddy: CaddyClient, isFatal: (err: unknown) => boolean): Promise<OwnerSync[]> {
-  const desired = await desiredSnippetSources(ctx)
+export async function syncSnippets (ctx: Pick<Ctx, 'roots' | 'env' | 'templateTimeoutSec'>, caddy: CaddyClient, isFatal: (err: unknown) => boolean, given?: Desired): Promise<OwnerSync[]> {
+  const desired = given ?? await desiredSnippetSources(ctx)
   const out: OwnerSync[] = desired.problems.map(p => ({ owner: p.owner, error: p.message, results: [] }))
   for (const src of desired.sources) {
     try {

@@ -40,7 +40,7 @@ export function buildProgram (io: Io = processIo, env: NodeJS.ProcessEnv = proce
 
   registerServiceCommands(program, makeCtx)
   registerDeploymentCommands(program, internal, makeCtx)
-  registerDeployCommands(program, undefined, makeCtx)
+  registerDeployCommands(program, makeCtx)
   registerSchemaCommand(program, makeCtx)
   registerGatewayCommand(program, makeCtx)
   registerKeyCommands(program, makeCtx)

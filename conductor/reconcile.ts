@@ -29,7 +29,7 @@ export async function reconcile (sctx: SystemCtx, opts: PlanOptions & { dryRun?:
     const results = plan.length === 0 ? [] : await applyPlan(plan, sctx, services, desired)
     if (plan.length > 0) await notifyGateway(sctx, observed).catch(() => undefined)
     // Even with nothing to do for systemd, Caddy may have lost its routes (a restart).
-    const caddy = opts.only === undefined ? await convergeCaddy(sctx) : undefined
+    const caddy = opts.only === undefined ? await convergeCaddy(sctx, entries) : undefined
     return { plan, results, broken, dryRun: false, caddy }
   } finally {
     release()

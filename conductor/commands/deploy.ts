@@ -7,7 +7,7 @@ import { systemContext } from '../system-context.js'
 import { parseSets } from './deployment.js'
 import type { CtxFactory } from './types.js'
 
-export function registerDeployCommands (program: Command, deployment: Command | undefined, makeCtx: CtxFactory): void {
+export function registerDeployCommands (program: Command, makeCtx: CtxFactory): void {
   program.command('deploy')
     .description('Zero-downtime deploy: start a new deployment beside the old one, wait until ready, switch Caddy, drain, stop the old one')
     .argument('<service>', 'service name')
@@ -20,7 +20,8 @@ export function registerDeployCommands (program: Command, deployment: Command | 
       await runAndReport(ctx, name, { config: parseSets(opts.set), part: opts.part, drainTimeoutSec: opts.drainTimeout === undefined ? undefined : positiveNumber(opts.drainTimeout, '--drain-timeout') }, opts.json === true)
     })
 
-  const rollbackParent = deployment ?? program.commands.find(c => c.name() === 'deployment')
+  // `deployment rollback` lives with the other deployment commands (registered before this).
+  const rollbackParent = program.commands.find(c => c.name() === 'deployment')
   if (rollbackParent === undefined) return
   rollbackParent.command('rollback')
     .description('Deploy the previous deployment config of SERVICE again, the same zero-downtime way')
