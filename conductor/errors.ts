@@ -157,3 +157,8 @@ export class CaddyFailed extends ConductorError {
     this.code = code
   }
 }
+
+/** A listener the gateway was told to open cannot be opened (address in use, no permission). */
+export class ListenFailed extends ConductorError {
+  override readonly code = 'CND_LISTEN_FAILED'
+}

@@ -102,7 +102,7 @@ async function main (): Promise<void> {
 
 async function startGateway (root: string, extra: string[]): Promise<number> {
   const port = await freePort()
-  const gw = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'conductor/bin.ts'), 'gateway', '--root', root, '--listen', `127.0.0.1:${port}`, '--log-level', GATEWAY_LOG, ...extra],
+  const gw = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'conductor/bin.ts'), 'gateway', '--root', root, '--listen', `127.0.0.1:${port}`, '--metrics-listen', 'none', '--log-level', GATEWAY_LOG, ...extra],
     { cwd: repo, stdio: ['ignore', 'ignore', 'inherit'] })
   teardowns.push(() => stop(gw))
   await waitFor('gateway', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 60_000)

@@ -43,14 +43,14 @@ cat > "$TMP/root/etc/conductor/services/bench/conductor-service.json" <<JSON
   { "name": "parallel", "mode": "parallel", "min_warm": 1, "max_workers": 64, "max_queue": 1024, "exec": ["$HERE/hello.sh", "--daemon"] }
 ] }
 JSON
-node dist/conductor/bin.js --root "$TMP/root" gateway --listen "127.0.0.1:$GPORT" --log-level warn & PIDS+=($!)
+node dist/conductor/bin.js --root "$TMP/root" gateway --listen "127.0.0.1:$GPORT" --metrics-listen none --log-level warn & PIDS+=($!)
 # A second gateway without the fork server: single-shot CGI forks the Node process itself.
 GPORT2=$(free_port)
 mkdir -p "$TMP/root2/etc/conductor/services/nofork"
 cat > "$TMP/root2/etc/conductor/services/nofork/conductor-service.json" <<JSON
 { "functions": [ { "name": "single", "exec": ["$HERE/hello.sh"], "max_workers": 64, "max_queue": 1024 } ] }
 JSON
-CONDUCTOR_CGI_SPAWNER= node dist/conductor/bin.js --root "$TMP/root2" gateway --listen "127.0.0.1:$GPORT2" --log-level warn & PIDS+=($!)
+CONDUCTOR_CGI_SPAWNER= node dist/conductor/bin.js --root "$TMP/root2" gateway --listen "127.0.0.1:$GPORT2" --metrics-listen none --log-level warn & PIDS+=($!)
 
 cat > "$TMP/caddy.json" <<JSON
 { "admin": { "listen": "127.0.0.1:$APORT" }, "logging": { "logs": { "default": { "level": "ERROR" } } },

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { DEFAULT_LISTEN } from '../../gateway/index.js'
+import { DEFAULT_LISTEN } from '../../gateway/defaults.js'
 import { EXIT, ConductorError, UsageError } from '../errors.js'
 import { functionCaddySnippets } from '../function-caddy.js'
 import { FUNCTIONS_PREFIX, listFunctions, type FunctionInfo } from '../functions.js'

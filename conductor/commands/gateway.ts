@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 // Only the constants: gateway/index.ts would load Fastify and its plugins for every command
 // (startup time), so the gateway itself is imported when this command runs.
 import { DEFAULT_LISTEN, DEFAULT_MAX_EVENT_LOOP_DELAY_MS, DEFAULT_METRICS_LISTEN, DEFAULT_PRESSURE_SAMPLE_MS } from '../../gateway/defaults.js'
-import { UsageError } from '../errors.js'
+import { ListenFailed, UsageError } from '../errors.js'
 import { loadHostConfig } from '../host-schema.js'
 import type { CtxFactory } from './types.js'
 
@@ -50,11 +50,11 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
       if (metricsListen !== undefined) {
         const server = createMetricsServer(metrics)
         const where = metricsListen
-        await new Promise<void>((resolve, reject) => {
+        await explainListen('--metrics-listen', opts.metricsListen, new Promise<void>((resolve, reject) => {
           server.once('error', reject)
           if (where.kind === 'unix') server.listen(where.path, resolve)
           else server.listen(where.port, where.host, resolve)
-        })
+        }), 'or "none" to serve no metrics')
         stopMetrics = async () => { await new Promise(resolve => server.close(resolve)) }
         app.log.info({ metrics: opts.metricsListen }, 'metrics listening')
       }
@@ -73,11 +73,21 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
       }
       process.once('SIGTERM', () => stop('SIGTERM'))
       process.once('SIGINT', () => stop('SIGINT'))
-      if (listen.kind === 'unix') await app.listen({ path: listen.path })
-      else await app.listen({ host: listen.host, port: listen.port })
-      if (functionsListen !== undefined) closeFunctions = (await listenFunctions(app, functionsListen, { group: opts.functionsGroup })).close
+      await explainListen('--listen', opts.listen ?? 'gateway_listen', listen.kind === 'unix' ? app.listen({ path: listen.path }) : app.listen({ host: listen.host, port: listen.port }))
+      if (functionsListen !== undefined) closeFunctions = (await explainListen('--functions-listen', opts.functionsListen ?? '', listenFunctions(app, functionsListen, { group: opts.functionsGroup }))).close
       // Keep running: the action's promise resolves, but the server holds the event loop.
     })
+}
+
+/** A listen error (EADDRINUSE, EACCES...) becomes one line naming the flag and the fix, not a stack. */
+async function explainListen<T> (flag: string, address: string, listening: Promise<T>, alternative = ''): Promise<T> {
+  try {
+    return await listening
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    const why = code === 'EADDRINUSE' ? 'the address is already in use (another gateway?)' : code === 'EACCES' ? 'permission denied' : (err as Error).message
+    throw new ListenFailed(`gateway: cannot listen on ${address} (${flag}): ${why}; pass another ${flag}${alternative !== '' ? ' ' + alternative : ''}`, undefined, undefined, { cause: err })
+  }
 }
 
 function number (value: string | undefined, flag: string, min: number, max: number): number | undefined {
