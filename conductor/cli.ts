@@ -1,27 +1,54 @@
 import { Command, CommanderError } from 'commander'
+import type { CtxFactory } from './commands/types.js'
 import { createCtx, type Ctx, type GlobalOptions } from './context.js'
 import { ConductorError, EXIT, UsageError } from './errors.js'
 import { processIo, type Io } from './output.js'
 import { readVersion } from './version.js'
-import { registerCaddyCommands } from './commands/caddy.js'
-import { registerDeploymentCommands } from './commands/deployment.js'
-import { registerDeployCommands } from './commands/deploy.js'
-import { registerGatewayCommand } from './commands/gateway.js'
-import { registerKeyCommands } from './commands/key.js'
-import { registerCompletionCommands } from './commands/completion.js'
-import { registerDoctorCommand } from './commands/doctor.js'
-import { registerPolicyCommands } from './commands/policy.js'
-import { registerFunctionCommands } from './commands/function.js'
-import { registerSchemaCommand } from './commands/schema.js'
-import { registerServiceCommands } from './commands/service.js'
-import { registerSystemCommands } from './commands/system.js'
-import { registerReloadCommand } from './commands/reload.js'
-import { registerRunCommands } from './commands/run.js'
-
 // The CLI entry: builds the commander program, runs it, and turns errors into exit codes.
 // Each area registers its own commands (commands/*.ts) so they stay small and separate.
 
-export function buildProgram (io: Io = processIo, env: NodeJS.ProcessEnv = process.env): Command {
+type Register = (program: Command, internal: Command, makeCtx: CtxFactory) => void
+
+// Every command module, in help order, with the top-level commands it registers. Startup time
+// matters (a `service ls` is typed by hand and run by scripts): loading all of them pulls in
+// zod, Caddy and reconcile code a given command never uses, so runCli loads only the module of
+// the command asked for, and all of them for help, completion and unknown commands.
+const COMMAND_MODULES: Array<{ names: string[], load: () => Promise<Register> }> = [
+  { names: ['service'], load: async () => { const m = await import('./commands/service.js'); return (p, _i, c) => m.registerServiceCommands(p, c) } },
+  { names: ['deployment', '_', 'deploy'], load: async () => { const m = await import('./commands/deployment.js'); return (p, i, c) => m.registerDeploymentCommands(p, i, c) } },
+  { names: ['deploy', 'deployment'], load: async () => { const m = await import('./commands/deploy.js'); return (p, _i, c) => m.registerDeployCommands(p, c) } },
+  { names: ['schema'], load: async () => { const m = await import('./commands/schema.js'); return (p, _i, c) => m.registerSchemaCommand(p, c) } },
+  { names: ['gateway'], load: async () => { const m = await import('./commands/gateway.js'); return (p, _i, c) => m.registerGatewayCommand(p, c) } },
+  { names: ['key'], load: async () => { const m = await import('./commands/key.js'); return (p, _i, c) => m.registerKeyCommands(p, c) } },
+  { names: [], load: async () => { const m = await import('./commands/completion.js'); return (p, _i, c) => m.registerCompletionCommands(p, c) } },
+  { names: ['doctor'], load: async () => { const m = await import('./commands/doctor.js'); return (p, _i, c) => m.registerDoctorCommand(p, c) } },
+  { names: ['system'], load: async () => { const m = await import('./commands/system.js'); return (p, _i, c) => m.registerSystemCommands(p, c) } },
+  { names: ['reload'], load: async () => { const m = await import('./commands/reload.js'); return (p, _i, c) => m.registerReloadCommand(p, c) } },
+  { names: ['run', 'action'], load: async () => { const m = await import('./commands/run.js'); return (p, _i, c) => m.registerRunCommands(p, c) } },
+  { names: ['policy'], load: async () => { const m = await import('./commands/policy.js'); return (p, _i, c) => m.registerPolicyCommands(p, c) } },
+  { names: ['caddy'], load: async () => { const m = await import('./commands/caddy.js'); return (p, _i, c) => m.registerCaddyCommands(p, c) } },
+  { names: ['function'], load: async () => { const m = await import('./commands/function.js'); return (p, _i, c) => m.registerFunctionCommands(p, c) } }
+]
+
+// Global options that take a value, to find the command word in argv.
+const GLOBAL_OPTIONS_WITH_VALUE = new Set(['--root', '--services-dir', '--scope', '--policies-dir', '--template-timeout', '--caddy-admin'])
+
+/** The top-level command word of argv, or undefined (help, version, none). */
+export function commandWord (argv: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string
+    if (GLOBAL_OPTIONS_WITH_VALUE.has(a)) { i++; continue }
+    if (a.startsWith('-')) continue
+    return a
+  }
+  return undefined
+}
+
+/**
+ * Builds the commander program. With `argv`, only the command modules that argv's command
+ * needs are loaded; without (or for an unknown command, help, completion), all of them.
+ */
+export async function buildProgram (io: Io = processIo, env: NodeJS.ProcessEnv = process.env, argv?: string[]): Promise<Command> {
   const program = new Command('conductor')
     .description('Light orchestrator for systemd + Podman + Caddy: services, deployments, functions')
     .version(readVersion(), '-V, --version')
@@ -38,20 +65,12 @@ export function buildProgram (io: Io = processIo, env: NodeJS.ProcessEnv = proce
   const makeCtx = (cmd: Command): Ctx => createCtx(cmd.optsWithGlobals<GlobalOptions>(), io, env)
   const internal = program.command('_').description('Internals: simulate templates (see `conductor _ service template --help`)')
 
-  registerServiceCommands(program, makeCtx)
-  registerDeploymentCommands(program, internal, makeCtx)
-  registerDeployCommands(program, makeCtx)
-  registerSchemaCommand(program, makeCtx)
-  registerGatewayCommand(program, makeCtx)
-  registerKeyCommands(program, makeCtx)
-  registerCompletionCommands(program, makeCtx)
-  registerDoctorCommand(program, makeCtx)
-  registerSystemCommands(program, makeCtx)
-  registerReloadCommand(program, makeCtx)
-  registerRunCommands(program, makeCtx)
-  registerPolicyCommands(program, makeCtx)
-  registerCaddyCommands(program, makeCtx)
-  registerFunctionCommands(program, makeCtx)
+  const word = argv === undefined ? undefined : commandWord(argv)
+  const wanted = word === undefined ? COMMAND_MODULES : COMMAND_MODULES.filter(m => m.names.includes(word))
+  const modules = wanted.length > 0 ? wanted : COMMAND_MODULES
+  // Loaded in parallel, registered in the table's order (help lists commands in that order).
+  const registers = await Promise.all(modules.map(async m => await m.load()))
+  for (const register of registers) register(program, internal, makeCtx)
 
   // Every subcommand shares the parent's output and exit behaviour.
   for (const cmd of allCommands(program)) {
@@ -62,7 +81,7 @@ export function buildProgram (io: Io = processIo, env: NodeJS.ProcessEnv = proce
 
 /** Runs the CLI; resolves to the exit code instead of exiting, so tests can call it. */
 export async function runCli (argv: string[], io: Io = processIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const program = buildProgram(io, env)
+  const program = await buildProgram(io, env, argv)
   process.exitCode = undefined
   try {
     await program.parseAsync(argv, { from: 'user' })

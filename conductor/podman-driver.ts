@@ -1,3 +1,4 @@
+import { runTool } from './run-tool.js'
 
 // The only code that runs podman directly (units run `podman kube play` themselves). Podman
 // reads CONTAINERS_CONF from the environment: test machines need one (ENVIRONMENT.md), and
@@ -14,7 +15,7 @@ export interface PodmanDriver {
 
 export function podmanDriver (env: NodeJS.ProcessEnv, bin = 'podman'): PodmanDriver {
   const run = async (args: string[]): Promise<{ ok: boolean, stdout: string, stderr: string }> => {
-    const r = await (await loadExeca())(bin, args, { env, extendEnv: false, reject: false, timeout: 60_000 })
+    const r = await runTool(bin, args, env, 60_000)
     return { ok: r.exitCode === 0, stdout: r.stdout, stderr: r.stderr }
   }
   return {
@@ -37,7 +38,3 @@ export function podmanDriver (env: NodeJS.ProcessEnv, bin = 'podman'): PodmanDri
   }
 }
 
-// execa costs ~100 ms to load: only commands that really call systemctl/podman pay it.
-async function loadExeca (): Promise<typeof import('execa').execa> {
-  return (await import('execa')).execa
-}

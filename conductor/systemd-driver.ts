@@ -1,4 +1,5 @@
 import { SystemdFailed } from './errors.js'
+import { runTool } from './run-tool.js'
 
 // The only code that runs systemctl. One call per verb with many units, so a reconcile of
 // 100 services costs a handful of processes, not hundreds (ENVIRONMENT.md: ~5 ms each).
@@ -24,9 +25,9 @@ export interface SystemdDriver {
 
 export function systemdDriver (scopeArgs: string[], env: NodeJS.ProcessEnv): SystemdDriver {
   const run = async (args: string[], timeoutMs = 120_000): Promise<string> => {
-    const r = await (await loadExeca())('systemctl', [...scopeArgs, ...args], { env, extendEnv: false, reject: false, timeout: timeoutMs })
+    const r = await runTool('systemctl', [...scopeArgs, ...args], env, timeoutMs)
     if (r.exitCode !== 0) {
-      const detail = (r.stderr || r.stdout || r.shortMessage || '').trim()
+      const detail = (r.stderr || r.stdout || r.failure || '').trim()
       throw new SystemdFailed(`systemctl ${[...scopeArgs, ...args].join(' ')} failed (status ${String(r.exitCode)}): ${detail}`)
     }
     return r.stdout
@@ -42,13 +43,9 @@ export function systemdDriver (scopeArgs: string[], env: NodeJS.ProcessEnv): Sys
       return rows.map(r => ({ unit: r.unit, active: r.active, sub: r.sub }))
     },
     status: async unit => {
-      const r = await (await loadExeca())('systemctl', [...scopeArgs, 'status', '--no-pager', '--lines=20', unit], { env, extendEnv: false, reject: false, timeout: 10_000 })
+      const r = await runTool('systemctl', [...scopeArgs, 'status', '--no-pager', '--lines=20', unit], env, 10_000)
       return `${r.stdout}${r.stderr}`.trim()
     }
   }
 }
 
-// execa costs ~100 ms to load: only commands that really call systemctl/podman pay it.
-async function loadExeca (): Promise<typeof import('execa').execa> {
-  return (await import('execa')).execa
-}

@@ -26,7 +26,7 @@ function brokenTree (t: Parameters<typeof tempDir>[0]): string {
 
 t.test('every command has --help', async t => {
   const walk = (cmd: Command, prefix: string[]): string[][] => cmd.commands.filter(c => c.name() !== 'help').flatMap(c => [[...prefix, c.name()], ...walk(c, [...prefix, c.name()])])
-  const commands = walk(buildProgram(), [])
+  const commands = walk(await buildProgram(), [])
   t.ok(commands.length >= 10, `found ${commands.length} commands`)
   for (const words of [[], ...commands]) {
     const r = await cli([...words, '--help'])
