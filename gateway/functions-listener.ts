@@ -18,11 +18,13 @@ export interface FunctionsListenOptions {
 export async function listenFunctions (app: FastifyInstance, address: ListenAddress, opts: FunctionsListenOptions = {}): Promise<{ server: http.Server, close: () => Promise<void> }> {
   const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => { app.routing(req, res) })
   server.keepAliveTimeout = 65_000
+  // Resolved before listening: an unknown group must not leave a socket with the wrong group.
+  const gid = opts.group !== undefined ? resolveGid(opts.group) : undefined
   if (address.kind === 'unix') {
     rmSync(address.path, { force: true })
     await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(address.path, () => resolve()) })
     chmodSync(address.path, 0o660)
-    if (opts.group !== undefined) chownSync(address.path, -1, resolveGid(opts.group))
+    if (gid !== undefined) chownSync(address.path, -1, gid)
   } else {
     await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(address.port, address.host, () => resolve()) })
   }

@@ -312,6 +312,22 @@ t.test('the function listener on a unix socket (mode 0660), dialed by Caddy', as
   t.equal(env.REMOTE_ADDR, '127.0.0.1')
 })
 
+t.test('--functions-group gives the socket to the proxy\'s group (name or gid); an unknown group is refused', async t => {
+  const s = await setup(t)
+  const dir = tempDir(t, 'cnd-sockgrp-')
+  // The caddy package creates a "caddy" group; fall back to a gid when a machine has none.
+  const line = readFileSync('/etc/group', 'utf8').split('\n').find(l => l.startsWith('caddy:'))
+  const [name, gid] = line !== undefined ? ['caddy', Number(line.split(':')[2])] : [String(process.getgid?.() ?? 0), process.getgid?.() ?? 0]
+  const byName = await listenFunctions(s.app, { kind: 'unix', path: path.join(dir, 'a.sock') }, { group: name })
+  t.teardown(byName.close)
+  t.equal(statSync(path.join(dir, 'a.sock')).gid, gid, `socket group is ${name} (gid ${gid})`)
+  t.equal(statSync(path.join(dir, 'a.sock')).mode & 0o777, 0o660)
+  const byGid = await listenFunctions(s.app, { kind: 'unix', path: path.join(dir, 'b.sock') }, { group: String(gid) })
+  t.teardown(byGid.close)
+  t.equal(statSync(path.join(dir, 'b.sock')).gid, gid, 'a numeric gid works too')
+  await t.rejects(listenFunctions(s.app, { kind: 'unix', path: path.join(dir, 'c.sock') }, { group: 'no-such-group-xyz' }), /--functions-group no-such-group-xyz: no such group/)
+})
+
 t.test('no zombie or orphan after a storm of crashing and timing-out requests', async t => {
   const s = await setup(t)
   await route(t, s, 'fx-storm')
