@@ -55,7 +55,7 @@ export class FunctionRunner {
     const program = resolveProgram(spec.exec[0]!, spec.cwd, spec.env.PATH)
     this.resolvedExec = program === undefined ? undefined : [program, ...spec.exec.slice(1)]
     if (spec.mode === 'parallel') this.daemon = new Daemon(spec)
-    else if (spec.format === 'http-stdio') this.pool = new StdioPool(spec, spec.mode === 'single' ? 1 : spec.maxRequests)
+    else if (spec.format === 'http-stdio') this.pool = new StdioPool(spec, spec.mode === 'single' ? 1 : spec.maxRequests, spawner !== undefined && this.resolvedExec !== undefined ? { spawner, exec: this.resolvedExec } : undefined)
   }
 
   /** Serves one request to completion. Never throws: failures become 413/502/503/504. */
@@ -140,7 +140,7 @@ export class FunctionRunner {
       clearTimeout(timer)
       unsubscribe()
       this.pool!.give(worker, healthy)
-      if (!healthy) await exited(worker.child)
+      if (!healthy) await worker.exited()
     }
   }
 

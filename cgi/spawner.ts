@@ -105,6 +105,35 @@ export class Spawner {
     return ev
   }
 
+  /**
+   * Starts `exec` with a connection to the gateway as its stdin and stdout, and resolves to
+   * that connection once the child is running (its pid read off the connection first). For
+   * http-stdio workers: the gateway's HTTP client then talks to the worker over a real
+   * socket, with no stream adapter between, and starting a worker costs a fork of this small
+   * server instead of a fork of the gateway.
+   */
+  async connect (exec: string[], cwd: string, env: Record<string, string>, stderrAsStdout: boolean): Promise<{ socket: net.Socket, pid: number }> {
+    const socket = net.connect({ path: this.socketPath })
+    socket.write(encodeFrame(exec, cwd, env, stderrAsStdout))
+    return await new Promise((resolve, reject) => {
+      let buf = Buffer.alloc(0)
+      const onData = (chunk: Buffer): void => {
+        buf = Buffer.concat([buf, chunk])
+        if (buf.length < 4) return
+        socket.off('data', onData).off('error', onError).off('close', onClose)
+        // Not paused: the HTTP client attaching its 'data' listener must find the stream
+        // flowing. A worker speaks only after a request, so nothing is emitted meanwhile; one
+        // that wrote first gets its bytes back in front, and the client reports them as a
+        // malformed response.
+        if (buf.length > 4) socket.unshift(buf.subarray(4))
+        resolve({ socket, pid: buf.readUInt32LE(0) })
+      }
+      const onError = (err: Error): void => { socket.destroy(); reject(err) }
+      const onClose = (): void => reject(new Error('the fork server closed the connection before starting the worker'))
+      socket.on('data', onData).once('error', onError).once('close', onClose)
+    })
+  }
+
   stop (): void {
     this.stopped = true
     this.proc?.kill('SIGTERM')

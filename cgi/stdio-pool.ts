@@ -1,3 +1,4 @@
+import type { Spawner } from './spawner.js'
 import { StdioWorker } from './stdio-worker.js'
 import type { FunctionSpec } from './types.js'
 
@@ -15,7 +16,11 @@ export class StdioPool {
   private crashes = 0
   private refillTimer: NodeJS.Timeout | undefined
 
-  constructor (private readonly spec: FunctionSpec, private readonly maxRequests: number) {
+  /**
+   * `spawner`: the fork server and the program resolved against PATH (it calls execve); used
+   * while it runs, else workers are started with child_process.
+   */
+  constructor (private readonly spec: FunctionSpec, private readonly maxRequests: number, private readonly spawner?: { spawner: Spawner, exec: string[] } | undefined) {
     this.refill()
   }
 
@@ -85,7 +90,7 @@ export class StdioPool {
   }
 
   private spawn (): StdioWorker {
-    const w = new StdioWorker(this.spec)
+    const w = new StdioWorker(this.spec, this.spawner !== undefined && this.spawner.spawner.isRunning ? this.spawner : undefined)
     this.spawned++
     this.all.add(w)
     w.onExit(() => {

@@ -73,7 +73,7 @@ export function createFunctionsRegistry (opts: FunctionsPluginOptions, log: (msg
   // stays private to the gateway's user whatever it was created with.
   chmodSync(socketDir, 0o700)
   let closed = false
-  // The fork server for single-shot CGI, when its binary is built (cgi/spawner/); else plain
+  // The fork server for CGI and http-stdio workers, when its binary is built (cgi/spawner/); else plain
   // child_process. It starts in the background; requests use it once it is up.
   const spawnerBinary = opts.spawner === false ? undefined : opts.spawner ?? findSpawnerBinary(opts.env ?? process.env)
   const spawner = spawnerBinary === undefined ? undefined : new Spawner(spawnerBinary, socketDir)
@@ -96,8 +96,9 @@ export function createFunctionsRegistry (opts: FunctionsPluginOptions, log: (msg
       const prev = registry.get(info.id)
       if (prev !== undefined && prev.fingerprint === fingerprint) { prev.info = info; continue }
       if (prev !== undefined) void prev.runner.close()
-      // The fork server starts with the first single-shot CGI function, not before.
-      if (spec.format === 'cgi' && spec.mode === 'single') startSpawner()
+      // The fork server starts with the first CGI or http-stdio function, not before (a
+      // parallel daemon is started once and lives long: it does not need it).
+      if (spec.mode !== 'parallel') startSpawner()
       registry.set(info.id, { info, runner: new FunctionRunner(spec, log, spawner), fingerprint })
     }
     for (const [id, r] of registry) if (!seen.has(id)) { registry.delete(id); void r.runner.close() }

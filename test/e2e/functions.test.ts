@@ -378,6 +378,25 @@ t.test('single-shot CGI through the conductor-spawner fork server', async t => {
   await waitFor('every storm process gone', () => processesWithEnv('CONDUCTOR_FUNCTION_ID', 'fx-storm').length === 0 && processesWithEnv('CONDUCTOR_FUNCTION_ID', 'fx-cgi').length === 0, 5000)
   t.same(processesWithEnv('CONDUCTOR_FUNCTION_ID', 'fx-storm'), [], 'no orphan left by the fork server')
   t.same(zombieChildren(process.pid), [], 'no zombie')
+
+  // http-stdio workers come from the fork server too: their stdin/stdout is one socket.
+  await route(t, s, 'fx-stdio')
+  const fn = s.functions.get('fx-stdio')!
+  await waitFor('2 warm workers', () => fn.runner.stats().pids.length === 2)
+  const warm = fn.runner.stats().pids
+  const parentOf = (pid: number): number => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1])
+  t.ok(warm.every(pid => parentOf(pid) !== process.pid), `warm workers were forked by the fork server, not the gateway (parents ${warm.map(parentOf).join(',')})`)
+  const pids: string[] = []
+  for (let i = 0; i < 4; i++) {
+    const text = await (await fetch(s.url(`/.conductor/functions/fx-stdio/item/${i}`), { method: 'POST', body: `b${i}` })).text()
+    t.match(text, new RegExp(`method=POST target=/.conductor/functions/fx-stdio/item/${i} body=b${i}$`))
+    pids.push(/pid=(\d+)/.exec(text)![1]!)
+  }
+  t.equal(new Set(pids).size, 1, `one warm process answered all four over its socket: ${pids.join(',')}`)
+  t.ok(warm.includes(Number(pids[0])), 'it was waiting before the first request')
+  await waitFor('recycled after max_requests', () => !isAlive(Number(pids[0])))
+  t.equal((await fetch(s.url('/.conductor/functions/fx-stdio/crash'))).status, 502, 'a worker dying mid-request is a 502')
+  await waitFor('2 warm workers again', () => fn.runner.stats().pids.length === 2)
 })
 
 t.test('conductor gateway --functions-listen (the compiled CLI): socket 0660, functions served, cleaned up on SIGTERM', async t => {
