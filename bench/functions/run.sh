@@ -40,17 +40,18 @@ cat > "$TMP/root/etc/conductor/services/bench/conductor-service.json" <<JSON
 { "functions": [
   { "name": "single", "exec": ["$HERE/hello.sh"], "max_workers": 64, "max_queue": 1024 },
   { "name": "multi", "format": "http-stdio", "mode": "multi", "min_warm": 4, "max_workers": 8, "max_queue": 1024, "exec": ["$HERE/hello.sh", "--http-stdio"] },
+  { "name": "multibuf", "format": "http-stdio", "mode": "multi", "min_warm": 4, "max_workers": 8, "max_queue": 1024, "exec": ["$HERE/hello.sh", "--http-stdio-buffered"] },
   { "name": "parallel", "mode": "parallel", "min_warm": 1, "max_workers": 64, "max_queue": 1024, "exec": ["$HERE/hello.sh", "--daemon"] }
 ] }
 JSON
-node dist/conductor/bin.js --root "$TMP/root" gateway --listen "127.0.0.1:$GPORT" --metrics-listen none --log-level warn & PIDS+=($!)
+node dist/conductor/bin.js --root "$TMP/root" gateway --listen "127.0.0.1:$GPORT" --metrics-listen none --max-event-loop-delay 0 --log-level warn & PIDS+=($!)
 # A second gateway without the fork server: single-shot CGI forks the Node process itself.
 GPORT2=$(free_port)
 mkdir -p "$TMP/root2/etc/conductor/services/nofork"
 cat > "$TMP/root2/etc/conductor/services/nofork/conductor-service.json" <<JSON
 { "functions": [ { "name": "single", "exec": ["$HERE/hello.sh"], "max_workers": 64, "max_queue": 1024 } ] }
 JSON
-CONDUCTOR_CGI_SPAWNER= node dist/conductor/bin.js --root "$TMP/root2" gateway --listen "127.0.0.1:$GPORT2" --metrics-listen none --log-level warn & PIDS+=($!)
+CONDUCTOR_CGI_SPAWNER= node dist/conductor/bin.js --root "$TMP/root2" gateway --listen "127.0.0.1:$GPORT2" --metrics-listen none --max-event-loop-delay 0 --log-level warn & PIDS+=($!)
 
 cat > "$TMP/caddy.json" <<JSON
 { "admin": { "listen": "127.0.0.1:$APORT" }, "logging": { "logs": { "default": { "level": "ERROR" } } },
@@ -65,7 +66,7 @@ wait_http "http://127.0.0.1:$APORT/config/"
 wait_http "http://127.0.0.1:$GPORT/healthz"
 wait_http "http://127.0.0.1:$GPORT2/healthz"
 # Routes exactly as a proxy template would get them.
-for spec in bench-single:root:$GPORT bench-multi:root:$GPORT bench-parallel:root:$GPORT nofork-single:root2:$GPORT2; do
+for spec in bench-single:root:$GPORT bench-multi:root:$GPORT bench-multibuf:root:$GPORT bench-parallel:root:$GPORT nofork-single:root2:$GPORT2; do
   IFS=: read -r id r port <<<"$spec"
   CONDUCTOR_FUNCTION_ID=$id node dist/conductor/bin.js --root "$TMP/$r" function caddy-config --gateway "127.0.0.1:$port" \
     | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{for(const x of JSON.parse(s))console.log(x.id+"\t"+JSON.stringify(x.config))})' \
@@ -89,6 +90,7 @@ R[lighttpd]=$(run lighttpd "$BASE/hello.cgi")
 R[single]=$(run single "$BASE/.conductor/functions/bench-single/")
 R[nofork]=$(run nofork "$BASE/.conductor/functions/nofork-single/")
 R[multi]=$(run multi "$BASE/.conductor/functions/bench-multi/")
+R[multibuf]=$(run multibuf "$BASE/.conductor/functions/bench-multibuf/")
 R[parallel]=$(run parallel "$BASE/.conductor/functions/bench-parallel/")
 R[healthz]=$(run healthz "$BASE/healthz" '"ok":true')
 
@@ -103,6 +105,7 @@ row() { local r=${R[$2]}; set -- "$1" $r; echo "| $1 | $2 | $3 | $4 | $(ratio "$
 row "lighttpd mod_cgi" lighttpd
 row "conductor CGI, mode single (conductor-spawner fork server)" single
 row "conductor CGI, mode single, child_process.spawn (no fork server)" nofork
-row "conductor http-stdio, mode multi (min_warm 4)" multi
+row "conductor http-stdio, mode multi, shell read loop (min_warm 4)" multi
+row "conductor http-stdio, mode multi, buffered reader (perl; min_warm 4)" multibuf
 row "conductor daemon, mode parallel (min_warm 1)" parallel
 row "gateway /healthz (no function: the ceiling)" healthz
