@@ -54,7 +54,7 @@ export function registerFunctionCommands (program: Command, makeCtx: CtxFactory)
   fn.command('caddy-config')
     .description('Print the Caddy route snippets [{id, config}] of one function (for proxy templates: `exec conductor function caddy-config`)')
     .option('--id <id>', 'function id (default: $CONDUCTOR_FUNCTION_ID)')
-    .option('--gateway <addr>', 'gateway function listener, unix:/path or HOST:PORT (default: host.json gateway.functions_listen, else gateway.listen, else ' + DEFAULT_LISTEN + ')')
+    .option('--gateway <addr>', 'gateway function listener, unix:/path or HOST:PORT (default: host.json functions_listen, else gateway_listen, else ' + DEFAULT_LISTEN + ')')
     .option('--server-id <id>', 'Caddy @id of the HTTP server the routes go into', 'conductor-server')
     .action(async function (this: Command, opts: { id?: string, gateway?: string, serverId: string }) {
       const ctx = makeCtx(this)
@@ -70,7 +70,11 @@ function routeText (f: FunctionInfo): string {
   return (f.route.host !== undefined ? f.route.host.join(',') : '*') + f.route.path
 }
 
-/** host.json `gateway_listen` (the address the gateway unit serves on), else the default. */
+/**
+ * Where Caddy reaches functions: host.json `functions_listen` (the gateway's functions-only
+ * socket), else `gateway_listen` (the address the gateway unit serves on), else the default.
+ */
 function gatewayFromHost (ctx: Ctx): string {
-  return loadHostConfig(ctx.roots.hostFile).gateway_listen ?? DEFAULT_LISTEN
+  const host = loadHostConfig(ctx.roots.hostFile)
+  return host.functions_listen ?? host.gateway_listen ?? DEFAULT_LISTEN
 }

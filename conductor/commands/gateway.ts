@@ -23,8 +23,8 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
     .description('Run the gateway (forward_auth target and functions); SIGHUP reloads services and policies')
     .option('--listen <addr>', `HOST:PORT on loopback, or unix:/path (default: host.json gateway_listen, else ${DEFAULT_LISTEN})`)
     .option('--metrics-listen <addr>', 'HOST:PORT (loopback) or unix:/path for Prometheus /metrics, or "none"', DEFAULT_METRICS_LISTEN)
-    .option('--functions-listen <addr>', 'also serve functions on this address, normally unix:/run/conductor/functions.sock (mode 0660) that only Caddy\'s group may open')
-    .option('--functions-group <group>', 'group (name or gid) given the --functions-listen socket, e.g. caddy')
+    .option('--functions-listen <addr>', 'also serve functions on this address, normally unix:/run/conductor/functions.sock (mode 0660) that only Caddy\'s group may open (default: host.json functions_listen)')
+    .option('--functions-group <group>', 'group (name or gid) given the --functions-listen socket, e.g. caddy (default: host.json functions_group)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace', 'info')
     .option('--max-event-loop-delay <ms>', `answer 503 + Retry-After when the event loop lags more than MS (0: off; default ${DEFAULT_MAX_EVENT_LOOP_DELAY_MS})`)
     .option('--max-event-loop-utilization <ratio>', 'answer 503 + Retry-After above this event-loop utilization, 0..1 (default 0: off)')
@@ -37,6 +37,9 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
       let listen, metricsListen, functionsListen
       try {
         listen = parseListen(opts.listen ?? loadHostConfig(ctx.roots.hostFile).gateway_listen ?? DEFAULT_LISTEN)
+        const host = loadHostConfig(ctx.roots.hostFile)
+        opts.functionsListen ??= host.functions_listen
+        opts.functionsGroup ??= host.functions_group
         functionsListen = opts.functionsListen === undefined ? undefined : parseListen(opts.functionsListen)
         metricsListen = opts.metricsListen === 'none' ? undefined : parseListen(opts.metricsListen)
       } catch (err) { throw new UsageError((err as Error).message) }

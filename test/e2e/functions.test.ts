@@ -402,10 +402,13 @@ t.test('single-shot CGI through the conductor-spawner fork server', async t => {
 t.test('conductor gateway --functions-listen (the compiled CLI): socket 0660, functions served, cleaned up on SIGTERM', async t => {
   if (!existsSync(binPath)) { t.skip('dist/ not built (npm run build)', () => {}); return }
   const root = tempDir(t, 'cnd-gwcli-')
-  writeTree(root, { 'etc/conductor/services/fx/conductor-service.json': service('') })
   const sock = path.join(tempDir(t, 'cnd-gwsock-'), 'f.sock')
+  // The socket comes from host.json (the installed unit runs `conductor gateway` bare).
+  writeTree(root, { 'etc/conductor/services/fx/conductor-service.json': service(''), 'etc/conductor/host.json': { functions_listen: `unix:${sock}`, functions_group: String(process.getgid?.() ?? 0) } })
+  const cfg = await cli(['--root', root, 'function', 'caddy-config', '--id', 'fx-stdio'])
+  t.match(cfg.stdout, `"dial": "unix/${sock}"`, 'function caddy-config routes to host.json functions_listen')
   const port = await freePort()
-  const gw = spawn(process.execPath, [binPath, '--root', root, 'gateway', '--listen', `127.0.0.1:${port}`, '--functions-listen', `unix:${sock}`, '--metrics-listen', 'none', '--max-event-loop-delay', '0', '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const gw = spawn(process.execPath, [binPath, '--root', root, 'gateway', '--listen', `127.0.0.1:${port}`, '--metrics-listen', 'none', '--max-event-loop-delay', '0', '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   gw.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
   t.teardown(() => { if (gw.exitCode === null) gw.kill('SIGKILL') })
