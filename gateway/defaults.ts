@@ -16,3 +16,6 @@ export const RETRY_AFTER_SEC = 2
 export const KEEP_ALIVE_MS = 65_000
 /** Prometheus /metrics, on a listener of its own (issue 9). */
 export const DEFAULT_METRICS_LISTEN = '127.0.0.1:2081'
+
+/** While shedding load, one warning per this interval (with the count), not one per request. */
+export const SHED_LOG_INTERVAL_MS = 5_000

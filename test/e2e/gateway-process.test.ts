@@ -70,4 +70,9 @@ t.test('conductor gateway: SIGHUP reload and load shedding', async t => {
   await waitFor('recovery after the load stops', async () => await status(NEW) === 200, 10_000)
   t.equal(await status(NEW), 200, 'recovered')
   t.notOk(log.includes(OLD) || log.includes(NEW), 'tokens never appear in the gateway log')
+  // Shedding is logged as a periodic warning with a count, not an error with a stack per request.
+  const shedLines = log.split('\n').filter(l => l.includes('shedding load'))
+  t.ok(shedLines.length >= 1 && shedLines.length <= 6, `about one warning per 5 s while shedding (wrk runs 6 s, recovery up to 10 s) (${shedLines.length} lines)`)
+  t.match(shedLines[0], /"level":40.*"shed":\d+/, 'at level warn, with the count')
+  t.notMatch(log, /FST_UNDER_PRESSURE/, 'no error-level stack per shed request')
 })
