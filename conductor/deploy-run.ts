@@ -86,9 +86,12 @@ async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployR
       })
       return { ready: result.ready, detail: `${result.last?.detail ?? 'no probe'} (${result.probes} probe${result.probes === 1 ? '' : 's'}, ${Math.round(result.elapsedMs)} ms)` }
     },
-    register: async d => {
-      const rec = records.get(d.id)!
-      await caddy?.register(svc, deploymentVars(sctx, svc, rec), deploymentDir(sctx.roots.deployments, rec.id))
+    switchRoutes: async (fresh, previous) => {
+      const owner = (d: DeploymentRef): { vars: ReturnType<typeof deploymentVars>, cwd: string } => {
+        const rec = records.get(d.id)!
+        return { vars: deploymentVars(sctx, svc, rec), cwd: deploymentDir(sctx.roots.deployments, rec.id) }
+      }
+      await caddy?.switch(svc, owner(fresh), previous.map(owner))
     },
     deregister: async d => {
       const rec = records.get(d.id)!
