@@ -88,7 +88,12 @@ export async function registerServiceSnippets (service: Service, vars: Variables
   }
 }
 
-export interface SnippetOwnerContext { vars: Variables, cwd: string }
+export interface SnippetOwnerContext {
+  vars: Variables
+  cwd: string
+  /** The template's output when already rendered (a deploy renders it while readiness is probed). */
+  snippets?: Snippet[] | undefined
+}
 
 export interface SwitchOutcome {
   owner: string
@@ -107,21 +112,17 @@ export interface SwitchOutcome {
  */
 export async function switchServiceSnippets (service: Service, to: SnippetOwnerContext, from: SnippetOwnerContext[], caddy: CaddyClient, ctx: Omit<SnippetContext, 'cwd'>): Promise<SwitchOutcome> {
   const owner = snippetOwner(service, to.vars)
-  const snippets = await renderProxySnippets(service, to.vars, { ...ctx, cwd: to.cwd })
+  const snippets = to.snippets ?? await renderProxySnippets(service, to.vars, { ...ctx, cwd: to.cwd })
   const leaving: Snippet[] = []
   const owners: string[] = []
   for (const f of from) {
     const o = snippetOwner(service, f.vars)
     if (o === owner) continue
     owners.push(o)
+    // What was registered is recorded (before Caddy was touched, registerServiceSnippets): the
+    // template runs only for an owner without a record, keeping a process start off the switch.
     const recorded = readSnippetRecord(ctx.roots, o)?.snippets
-    let rendered: Snippet[] = []
-    try {
-      rendered = await renderProxySnippets(service, f.vars, { ...ctx, cwd: f.cwd })
-    } catch (err) {
-      if (recorded === undefined) throw err
-    }
-    leaving.push(...union(recorded ?? [], rendered))
+    leaving.push(...(recorded ?? await renderProxySnippets(service, f.vars, { ...ctx, cwd: f.cwd })))
   }
   const previous = readSnippetRecord(ctx.roots, owner)?.snippets ?? []
   const current = new Set(snippets.map(snippetAtId).filter(id => id !== undefined))
