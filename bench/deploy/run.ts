@@ -43,7 +43,9 @@ async function main (): Promise<void> {
   const url = `http://127.0.0.1:${caddy.httpPort}/`
   await waitFor('first version', async () => (await (await fetch(url)).text()).includes('version 0'), 30_000, 100)
 
-  const duration = deploys * 10 + 30
+  // wrk stops on SIGINT (and prints its numbers) once the deploys are done: the duration is
+  // only an upper bound, far above what N deploys take on a loaded machine.
+  const duration = deploys * 120 + 60
   // Two loads at once, through Caddy: keep-alive connections (what wrk does by default) and a
   // fresh connection per request (`Connection: close`), because Caddy treats them differently
   // at a config reload (README "Zero-downtime deploys").
@@ -51,7 +53,15 @@ async function main (): Promise<void> {
     const p = spawn('wrk', ['-t1', '-c4', `-d${duration}s`, ...args, url], { stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     p.stdout.on('data', (d: Buffer) => { out += d.toString() })
-    return { stop: async () => { p.kill('SIGINT'); await new Promise(resolve => p.once('exit', resolve)); return out } }
+    const exited = new Promise(resolve => p.once('exit', resolve))
+    return {
+      stop: async () => {
+        if (p.exitCode !== null || p.signalCode !== null) throw new Error(`wrk ${args.join(' ')} ended before the deploys did: its numbers would not cover them`)
+        p.kill('SIGINT')
+        await exited
+        return out
+      }
+    }
   }
   const keepAlive = load([])
   const fresh = load(['-H', 'Connection: close'])
