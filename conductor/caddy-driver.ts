@@ -1,7 +1,7 @@
 import type { CaddyClient } from '../caddy/index.js'
 import { asConductorError, caddyClient } from './caddy-endpoint.js'
 import type { Ctx } from './context.js'
-import { deregisterServiceSnippets, registerServiceSnippets } from './proxy-snippets.js'
+import { deregisterServiceSnippets, registerServiceSnippets, switchServiceSnippets, type SnippetOwnerContext, type SwitchOutcome } from './proxy-snippets.js'
 import type { Service } from './service.js'
 import type { Variables } from './variables.js'
 
@@ -12,6 +12,8 @@ import type { Variables } from './variables.js'
 export interface CaddyDriver {
   register: (svc: Service, vars: Variables, cwd: string) => Promise<void>
   deregister: (svc: Service, vars: Variables, cwd: string) => Promise<void>
+  /** A deploy's route switch: `to` in, every `from` out, in one Caddy config change. */
+  switch: (svc: Service, to: SnippetOwnerContext, from: SnippetOwnerContext[]) => Promise<SwitchOutcome>
   client: () => CaddyClient
 }
 
@@ -26,6 +28,9 @@ export function caddyDriver (ctx: Pick<Ctx, 'roots' | 'env' | 'caddyAdmin' | 'te
     },
     deregister: async (svc, vars, cwd) => {
       try { await deregisterServiceSnippets(svc, vars, get(), opts(cwd)) } catch (err) { throw asConductorError(err) }
+    },
+    switch: async (svc, to, from) => {
+      try { return await switchServiceSnippets(svc, to, from, get(), { roots: ctx.roots, timeoutSec: ctx.templateTimeoutSec }) } catch (err) { throw asConductorError(err) }
     }
   }
 }

@@ -5,7 +5,8 @@ import { dialsOf, runDeploy, type DeployOutcome, type DeployStep, type Deploymen
 import { serviceHash } from './desired-state.js'
 import { deploymentDir, readDeployments, type DeploymentState } from './deployment-store.js'
 import { createDeployment, deploymentVars, removeDeployment, startDeployment } from './deployment-ops.js'
-import { readSnippetRecord } from './proxy-snippets.js'
+import { readSnippetRecord, renderProxySnippets, type SnippetOwnerContext } from './proxy-snippets.js'
+import type { Snippet } from '../caddy/index.js'
 import { READINESS_DEFAULTS, waitReady, type ReadinessCheck } from './readiness.js'
 import { acquireReloadLock } from './reconcile-apply.js'
 import type { Pod, Service } from './service.js'
@@ -57,6 +58,7 @@ async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployR
     upstreams: (readSnippetRecord(sctx.roots, `deployment@${rec.id}`)?.snippets ?? []).flatMap(s => dialsOf(s.config))
   })
   const old = running.map(refOf)
+  const rendered = new Map<string, Promise<Snippet[]>>()
   // The deployment started by a reload has no history entry yet: remember it, so that a
   // rollback after the first deploy goes back to it.
   const previous = running.at(-1)
@@ -76,6 +78,10 @@ async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployR
     },
     waitReady: async d => {
       const rec = records.get(d.id)!
+      // Render the new routes while the probe runs, so that only Caddy's config change sits
+      // between the first ready answer and Caddy routing to the new deployment.
+      if (caddy !== undefined) rendered.set(d.id, renderProxySnippets(svc, deploymentVars(sctx, svc, rec), { cwd: deploymentDir(sctx.roots.deployments, rec.id), timeoutSec: sctx.templateTimeoutSec }))
+      rendered.get(d.id)?.catch(() => undefined)
       const check = readinessCheck(sctx, svc, pod, rec)
       if (check === undefined) return { ready: true, detail: 'no port and no readiness check: ready once the unit is active' }
       const r = pod.readiness
@@ -86,9 +92,12 @@ async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployR
       })
       return { ready: result.ready, detail: `${result.last?.detail ?? 'no probe'} (${result.probes} probe${result.probes === 1 ? '' : 's'}, ${Math.round(result.elapsedMs)} ms)` }
     },
-    register: async d => {
-      const rec = records.get(d.id)!
-      await caddy?.register(svc, deploymentVars(sctx, svc, rec), deploymentDir(sctx.roots.deployments, rec.id))
+    switchRoutes: async (fresh, previous) => {
+      const owner = (d: DeploymentRef): SnippetOwnerContext => {
+        const rec = records.get(d.id)!
+        return { vars: deploymentVars(sctx, svc, rec), cwd: deploymentDir(sctx.roots.deployments, rec.id) }
+      }
+      await caddy?.switch(svc, { ...owner(fresh), snippets: await rendered.get(fresh.id) }, previous.map(owner))
     },
     deregister: async d => {
       const rec = records.get(d.id)!

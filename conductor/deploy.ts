@@ -4,10 +4,10 @@ import { ConductorError } from './errors.js'
 // ordering — the part where requests get dropped when it is wrong — is tested on its own:
 //   1. start the new deployment beside the old one (its own ports)
 //   2. wait until it is ready (readiness probe); if it never is: stop it, keep the old one
-//   3. register the new deployment's Caddy snippets (now both receive traffic)
-//   4. deregister the old deployment's snippets (new requests go to the new one only)
-//   5. drain: wait until Caddy reports no request in flight to the old upstreams
-//   6. stop the old deployment
+//   3. switch routes: the new deployment's Caddy snippets in, the old one's out, in one Caddy
+//      config change (every change reloads Caddy's servers: see caddy/swap.ts)
+//   4. drain: wait until Caddy reports no request in flight to the old upstreams
+//   5. stop the old deployment
 // The lock (deploy-lock.ts) around it is taken by the caller.
 
 export class DeployFailed extends ConductorError {
@@ -26,7 +26,9 @@ export interface DeployDrivers {
   start: () => Promise<DeploymentRef>
   /** Waits for readiness; resolves false (with the last probe output) when it never comes. */
   waitReady: (d: DeploymentRef) => Promise<{ ready: boolean, detail: string }>
-  register: (d: DeploymentRef) => Promise<void>
+  /** New routes in, old routes out, as one Caddy config change. */
+  switchRoutes: (fresh: DeploymentRef, old: DeploymentRef[]) => Promise<void>
+  /** Removes a deployment's routes (clean-up after a failed switch). */
   deregister: (d: DeploymentRef) => Promise<void>
   /** Requests in flight per upstream address, from Caddy's GET /reverse_proxy/upstreams. */
   inFlight: (upstreams: string[]) => Promise<number>
@@ -71,13 +73,13 @@ export async function runDeploy (old: DeploymentRef[], drivers: DeployDrivers, o
     throw new DeployFailed(`new deployment ${fresh.id} did not become ready; the previous deployment keeps serving. Last readiness check: ${readiness.detail}`)
   }
   try {
-    await step('register new routes', async () => await drivers.register(fresh))
+    await step('switch routes', async () => await drivers.switchRoutes(fresh, old), () => old.length === 0 ? fresh.id : `${old.map(o => o.id).join(', ')} -> ${fresh.id}`)
   } catch (err) {
+    // The switch is one config change: when it fails, Caddy still routes to the old deployment.
     await drivers.deregister(fresh).catch(() => {})
     await drivers.stop(fresh)
-    throw new DeployFailed(`registering the routes of ${fresh.id} failed; the previous deployment keeps serving: ${(err as Error).message}`, undefined, undefined, { cause: err })
+    throw new DeployFailed(`switching the routes to ${fresh.id} failed; the previous deployment keeps serving: ${(err as Error).message}`, undefined, undefined, { cause: err })
   }
-  for (const o of old) await step('deregister old routes', async () => await drivers.deregister(o), () => o.id)
   const upstreams = old.flatMap(o => o.upstreams).filter(u => !fresh.upstreams.includes(u))
   const drained = await step('drain old deployment', async () => await drain(upstreams, drivers, opts), ok => ok ? 'no request in flight' : `drain timeout (${opts.drainTimeoutMs} ms) reached`)
   for (const o of old) await step('stop old deployment', async () => await drivers.stop(o), () => o.id)

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import {
-  deregisterSnippets, parseSnippets, registerSnippets, snippetAtId, snippetListSchema,
+  deregisterSnippets, parseSnippets, registerSnippets, snippetAtId, snippetListSchema, swapSnippets,
   type CaddyClient, type DeregisterResult, type RegisterResult, type Snippet
 } from '../caddy/index.js'
 import type { Roots } from './roots.js'
@@ -86,6 +86,54 @@ export async function registerServiceSnippets (service: Service, vars: Variables
     results: snippets.map((s, i) => ({ id: s.id, atId: snippetAtId(s), result: results[i]! })),
     removed: stale.map(s => snippetAtId(s)!)
   }
+}
+
+export interface SnippetOwnerContext {
+  vars: Variables
+  cwd: string
+  /** The template's output when already rendered (a deploy renders it while readiness is probed). */
+  snippets?: Snippet[] | undefined
+}
+
+export interface SwitchOutcome {
+  owner: string
+  snippets: Snippet[]
+  /** Owners whose snippets left Caddy (their records are removed). */
+  replaced: string[]
+  /** Caddy config changes made: 1 for a switch (0 when nothing changed). */
+  changes: number
+}
+
+/**
+ * The route switch of a deploy: registers the snippets of `to` and removes those of every
+ * `from` owner in ONE Caddy config change (caddy/swap.ts says why one matters). Records are
+ * kept as registerServiceSnippets / deregisterServiceSnippets keep them: the union is recorded
+ * for `to` before Caddy is touched, the old owners' records are removed after.
+ */
+export async function switchServiceSnippets (service: Service, to: SnippetOwnerContext, from: SnippetOwnerContext[], caddy: CaddyClient, ctx: Omit<SnippetContext, 'cwd'>): Promise<SwitchOutcome> {
+  const owner = snippetOwner(service, to.vars)
+  const snippets = to.snippets ?? await renderProxySnippets(service, to.vars, { ...ctx, cwd: to.cwd })
+  const leaving: Snippet[] = []
+  const owners: string[] = []
+  for (const f of from) {
+    const o = snippetOwner(service, f.vars)
+    if (o === owner) continue
+    owners.push(o)
+    // What was registered is recorded (before Caddy was touched, registerServiceSnippets): the
+    // template runs only for an owner without a record, keeping a process start off the switch.
+    const recorded = readSnippetRecord(ctx.roots, o)?.snippets
+    leaving.push(...(recorded ?? await renderProxySnippets(service, f.vars, { ...ctx, cwd: f.cwd })))
+  }
+  const previous = readSnippetRecord(ctx.roots, owner)?.snippets ?? []
+  const current = new Set(snippets.map(snippetAtId).filter(id => id !== undefined))
+  const stale = previous.filter(s => s.register_only !== true && snippetAtId(s) !== undefined && !current.has(snippetAtId(s)!))
+  const base = { owner, service: service.name, deployment: to.vars.CONDUCTOR_DEPLOYMENT || undefined, template: service.proxy_config_template, caddy_admin: caddy.adminUrl }
+  if (snippets.length > 0 || previous.length > 0) writeSnippetRecord(ctx.roots, { ...base, updated_at: new Date().toISOString(), snippets: union(previous, snippets) })
+  const outcome = await swapSnippets(caddy, snippets, [...leaving, ...stale])
+  if (snippets.length > 0) writeSnippetRecord(ctx.roots, { ...base, updated_at: new Date().toISOString(), snippets })
+  else removeSnippetRecord(ctx.roots, owner)
+  for (const o of owners) removeSnippetRecord(ctx.roots, o)
+  return { owner, snippets, replaced: owners, changes: outcome.changes }
 }
 
 /**

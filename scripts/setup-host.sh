@@ -35,3 +35,13 @@ if ! podman image exists localhost/busybox:latest 2>/dev/null; then
   tar -C "$rootfs" -c . | podman import --change 'ENV=PATH=/bin' - localhost/busybox:latest >/dev/null
   rm -rf "$rootfs"
 fi
+
+# Caddy 2.6 opens a new listening socket (SO_REUSEPORT) on every config change and closes the
+# old one; connections still in the old socket's accept queue are reset unless the kernel
+# migrates them to the new socket (Linux >= 5.14). Without it ~1 request in 1000 got a reset at
+# a deploy's route switch (BENCHMARKS.md "Deploys"). Production hosts: README "Zero-downtime deploys".
+migrate=/proc/sys/net/ipv4/tcp_migrate_req
+if [ -w "$migrate" ] && [ "$(cat "$migrate")" != 1 ]; then
+  echo "setup: net.ipv4.tcp_migrate_req=1 (Caddy reloads without connection resets)" >&2
+  echo 1 > "$migrate"
+fi

@@ -1,6 +1,6 @@
 import t from 'tap'
 import {
-  CaddyClient, CaddyUnreachable, CaddyNotFound, deregisterSnippets, registerSnippet, registerSnippets, snippetState, type Snippet
+  CaddyClient, CaddyUnreachable, CaddyNotFound, deregisterSnippets, registerSnippet, registerSnippets, snippetState, swapSnippets, type Snippet
 } from '../../caddy/index.js'
 import { startCaddy } from '../harness/caddy.js'
 import { freePort } from '../harness/ports.js'
@@ -35,6 +35,22 @@ t.test('CRUD by path and by @id', async t => {
   const secret = await c.post(ROUTES, { handle: [{ handler: 'static_response', headers: { Authorization: ['Bearer sekret-token-1'] }, body: 'sekret-body', bogus: 1 }] }).catch((e: unknown) => e) as Error
   t.match(secret.message, /unknown field "bogus"/)
   t.notMatch(secret.message, /sekret/, 'the request body never appears in the error')
+})
+
+t.test('a deploy\'s route switch is one config change: the new route takes the old one\'s place', async t => {
+  const caddy = await startCaddy(t)
+  const c = new CaddyClient({ adminUrl: caddy.adminUrl })
+  const at = (id: string, body: string): Snippet => ({ id: 'conductor-server/routes', config: { ...route(id, body), match: [{ path: ['/'] }] } })
+  await registerSnippets(c, [at('web-1', 'v1'), { id: 'conductor-server/routes', config: route('fallback', 'fallback') }])
+  t.equal((await httpRequest(`http://127.0.0.1:${caddy.httpPort}/`)).body, 'v1')
+  const out = await swapSnippets(c, [at('web-2', 'v2')], [at('web-1', 'v1')])
+  t.same(out, { added: ['created'], removed: ['replaced'], changes: 1 })
+  t.same((await c.get<Array<{ '@id': string }>>(ROUTES)).map(r => r['@id']), ['web-2', 'fallback'], 'order kept: the new route did not land behind the catch-all')
+  t.equal((await httpRequest(`http://127.0.0.1:${caddy.httpPort}/`)).body, 'v2')
+  t.same(await swapSnippets(c, [at('web-2', 'v2')], [at('web-1', 'v1')]), { added: ['unchanged'], removed: ['absent'], changes: 0 }, 'repeating it changes nothing')
+  const created = await swapSnippets(c, [{ id: '/config/apps/http/servers/conductor/logs', config: {}, register_only: true }], [at('web-2', 'v2')])
+  t.same(created, { added: ['created'], removed: ['deleted'], changes: 1 }, 'a missing key is created (POST semantics), the old route removed, still one change')
+  t.same((await c.get<Array<{ '@id': string }>>(ROUTES)).map(r => r['@id']), ['fallback'])
 })
 
 t.test('registering twice replaces, never duplicates; register_only survives deregister', async t => {

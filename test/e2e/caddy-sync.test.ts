@@ -6,11 +6,14 @@ import { deregisterServiceSnippets, loadService, type Service, registerServiceSn
 import { startCaddy, type CaddyHandle } from '../harness/caddy.js'
 import { cli } from '../harness/cli.js'
 import { httpRequest } from '../harness/http.js'
+import { freePort, waitFor } from '../harness/ports.js'
+import { startUserManager } from '../harness/systemd.js'
 import { tempDir, writeTree } from '../harness/tmp.js'
 
 // Proxy snippets of services and deployments through a real Caddy: registration from the
 // proxy template, idempotence, stale @ids removed, register_only kept on deregistration, and
-// a Caddy restart repaired by `conductor caddy sync` (status missing before, registered after).
+// a Caddy restart repaired by `conductor caddy sync` (status missing before, registered after),
+// and the same repair done by conductor-caddy-sync.service under a real systemd user manager.
 
 const TEMPLATE = `#!/bin/bash
 if [[ -n "\${POD_IP_ADDRESS+x}" ]]; then
@@ -167,4 +170,57 @@ t.test('one broken service does not stop the others', async t => {
   t.equal(status.code, 1)
   t.match(status.stdout, /service@broken\s+ERROR/)
   t.match(status.stdout, /service@web\s+conductor-server\/routes\s+web-route\s+registered/)
+})
+
+t.test('Caddy restarted mid-life under systemd: conductor-caddy-sync.service brings the routes back, no conductor command run', async t => {
+  const sd = await startUserManager(t)
+  const root = makeHost(t)
+  const adminPort = await freePort()
+  const httpPort = await freePort()
+  const env = { ...sd.env, CONDUCTOR_ROOT: root, CONDUCTOR_SCOPE: 'user' }
+  // Conductor's Caddy config with the server routes are added to (install keeps an existing one).
+  const caddyJson = path.join(root, 'etc/conductor/caddy.json')
+  writeTree(root, {
+    'etc/conductor/host.json': { scope: 'user', caddy_admin: `127.0.0.1:${adminPort}` },
+    'etc/conductor/caddy.json': {
+      admin: { listen: `127.0.0.1:${adminPort}` },
+      logging: { logs: { default: { level: 'WARN' } } },
+      apps: { http: { servers: { conductor: { '@id': 'conductor-server', listen: [`127.0.0.1:${httpPort}`], automatic_https: { disable: true }, routes: [] } } } }
+    }
+  })
+  // The service without its pod part: its service-context route is enough here, no Podman needed.
+  writeTree(root, { 'etc/conductor/services/web/conductor-service.json': { config: { ROUTE_ID: 'web-route' }, proxy_config_template: './proxy.template' } })
+
+  const install = await cli(['system', 'install'], env)
+  t.equal(install.code, 0, install.stdout + install.stderr)
+  const unit = readFileSync(path.join(sd.unitsDir, 'caddy.service'), 'utf8')
+  t.match(unit, /ExecStart=\S*caddy run --resume --config /, 'system install wrote the default caddy.service')
+  t.match(readFileSync(path.join(sd.unitsDir, 'caddy.service.d/50-conductor-caddy-sync.conf'), 'utf8'), /Wants=conductor-caddy-sync\.service/)
+  // Caddy started WITHOUT --resume (as Debian's own caddy.service does): a restart forgets
+  // every route added through the admin API. Only this drop-in is the test's.
+  writeTree(sd.unitsDir, { 'caddy.service.d/10-test-no-resume.conf': `[Service]\nExecStart=\nExecStart=${unit.match(/ExecStart=(\S*caddy) run/)![1]!} run --config ${caddyJson}\n` })
+  t.equal(sd.systemctl('daemon-reload').code, 0)
+
+  const reload = await cli(['reload'], env)
+  t.equal(reload.code, 0, reload.stdout + reload.stderr)
+  t.equal(sd.systemctl('is-active', 'caddy.service').stdout.trim(), 'active', 'caddy.service started with the services')
+  const url = `http://127.0.0.1:${httpPort}/svc`
+  await waitFor('the route through Caddy', async () => (await httpRequest(url)).body === 'service web web-route', 20_000, 100)
+  const invocation = (): string => sd.systemctl('show', '-p', 'InvocationID', '--value', 'conductor-caddy-sync.service').stdout.trim()
+  await waitFor('the sync unit ran once', () => sd.systemctl('is-active', 'conductor-caddy-sync.service').stdout.trim() === 'active', 20_000, 100)
+  const firstSync = invocation()
+  const caddyPid = (): string => sd.systemctl('show', '-p', 'MainPID', '--value', 'caddy.service').stdout.trim()
+  const firstPid = caddyPid()
+
+  // The restart: from here on the test runs no conductor command, it only asks.
+  t.equal(sd.systemctl('restart', 'caddy.service').code, 0)
+  t.not(caddyPid(), firstPid, 'a new Caddy process')
+  await waitFor('the route back through the restarted Caddy', async () => (await httpRequest(url)).body === 'service web web-route', 30_000, 100)
+  t.equal(await body({ httpPort } as CaddyHandle, '/svc'), 'service web web-route', 'the service route answers again')
+  t.equal(await body({ httpPort } as CaddyHandle, '/kept'), 'kept', 'the register_only snippet too')
+  t.not(invocation(), firstSync, 'conductor-caddy-sync.service ran again, pulled in by caddy.service')
+  t.same((JSON.parse(readFileSync(caddyJson, 'utf8')) as { apps: { http: { servers: { conductor: { routes: unknown[] } } } } }).apps.http.servers.conductor.routes, [], 'Caddy\'s own config holds no route: the sync unit put them back')
+  t.equal(sd.systemctl('is-active', 'conductor-caddy-sync.service').stdout.trim(), 'active')
+  const client = new CaddyClient({ adminUrl: `http://127.0.0.1:${adminPort}` })
+  t.same((await client.get<Array<{ '@id'?: string }>>('conductor-server/routes')).map(r => r['@id']), ['web-route', undefined], 'exactly the routes of before, none duplicated')
 })

@@ -42,25 +42,21 @@ t.test('deploy under load: no failed request, draining of slow requests, a never
   await waitFor('version 1 through Caddy', async () => (await (await fetch(url)).text()).includes('version 1'), 20_000, 100)
 
   // Load: 4 loops of GETs through Caddy, bounded by a stop flag; every answer is recorded, on a
-  // fresh connection each. A connection reset before any response (no HTTP answer at all) is
-  // retried once, as browsers and HTTP clients do for idempotent requests, and counted apart:
-  // 1 in ~1000 was seen under heavy load, at Caddy's config swap (issue 8 note). Every HTTP
-  // answer must be a 200, and no request may fail twice.
+  // fresh connection each, and nothing is retried: a connection reset is a failed request.
+  // Caddy 2.6 reloads its servers on the route switch; with net.ipv4.tcp_migrate_req=1 (set by
+  // scripts/setup-host.sh, README "Zero-downtime deploys") the connections queued on the old
+  // listening socket move to the new one instead of being reset. Keep-alive connections idle
+  // at the switch are closed by Caddy whatever we do (README): the loops do not reuse them.
+  t.equal(readFileSync('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8').trim(), '1', 'host prepared by scripts/setup-host.sh (net.ipv4.tcp_migrate_req=1)')
   let stop = false
-  const answers = { ok: 0, resets: 0, failed: [] as string[], versions: new Set<string>() }
-  const get = async (): Promise<Response> => await fetch(url, { signal: AbortSignal.timeout(10_000), headers: { connection: 'close' } })
+  const answers = { ok: 0, failed: [] as string[], versions: new Set<string>() }
   const loop = async (): Promise<void> => {
     while (!stop) {
       try {
-        let res: Response
-        try { res = await get() } catch (err) {
-          if ((err as Error).name === 'TimeoutError') throw err
-          answers.resets++
-          res = await get()
-        }
+        const res = await fetch(url, { signal: AbortSignal.timeout(10_000), headers: { connection: 'close' } })
         const text = await res.text()
         if (res.status === 200) { answers.ok++; answers.versions.add(text.trim()) } else answers.failed.push(`${res.status} ${text.slice(0, 80)}`)
-      } catch (err) { answers.failed.push(String(err)) }
+      } catch (err) { answers.failed.push(`${String(err)} ${String((err as Error).cause ?? '')}`) }
     }
   }
   const loops = [loop(), loop(), loop(), loop()]
@@ -75,9 +71,8 @@ t.test('deploy under load: no failed request, draining of slow requests, a never
   await new Promise(resolve => setTimeout(resolve, 500))
   stop = true
   await Promise.all(loops)
-  t.same(answers.failed, [], `no failed request during the deploy (${answers.ok} answered)`)
-  t.comment(`connection resets retried once: ${answers.resets}`)
-  t.ok(answers.resets <= 2, `at most 2 connection resets before any answer (${answers.resets})`)
+  t.same(answers.failed, [], `no failed request, no connection reset, no retry during the deploy (${answers.ok} answered)`)
+  t.same([...answers.versions].sort(), ['version 1', 'version 2'], 'the load saw the old version, then the new one')
   t.ok(answers.ok > 20, `load was sent throughout (${answers.ok})`)
   t.equal(await (await fetch(url)).text(), 'version 2\n', 'every answer names version 2 after the deploy')
   const ids = readdirSync(path.join(root, 'var/lib/conductor/deployments'))
