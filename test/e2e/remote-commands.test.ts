@@ -40,10 +40,10 @@ interface Frame { stream?: string, data?: string, exit?: number, at: number }
 t.test('remote commands over HTTPS through Caddy and the gateway', async t => {
   const root = tempDir(t, 'cnd-remote-')
   const keys = path.join(root, 'keys')
-  const gen = await cli(['--root', root, 'key', 'generate', 'ci', '--dir', keys, '--json'])
+  const gen = await cli(['--root', root, 'key', 'generate', 'ci', '--dir', keys, '--audience', '127.0.0.1', '--json'])
   t.equal(gen.code, 0, gen.stderr)
   const ci = JSON.parse(gen.stdout) as { private_key_file: string, policy_entry: object }
-  const other = JSON.parse((await cli(['--root', root, 'key', 'generate', 'intruder', '--dir', keys, '--json'])).stdout) as { private_key_file: string }
+  const other = JSON.parse((await cli(['--root', root, 'key', 'generate', 'intruder', '--dir', keys, '--audience', '127.0.0.1', '--json'])).stdout) as { private_key_file: string }
   const svcDir = path.join(root, 'etc/conductor/services/shop')
   writeTree(root, {
     'etc/conductor/services/shop/conductor-service.json': {
@@ -130,8 +130,8 @@ t.test('remote commands over HTTPS through Caddy and the gateway', async t => {
   t.equal(routes.code, 0, routes.stderr)
   for (const r of JSON.parse(routes.stdout) as Array<{ id: string, config: object }>) await postCaddyConfig(`${caddy.adminUrl}/id/${r.id}`, r.config)
   const migrateLog = path.join(svcDir, 'migrated.log')
-  const sign = async (o: { key?: string, command?: string, now?: Date, ttlSec?: number } = {}): Promise<string> =>
-    await signCommandToken({ privateKeyFile: o.key ?? ci.private_key_file, issuer: o.key === undefined ? 'ci' : 'intruder', audience: '127.0.0.1', service: 'shop', command: o.command ?? 'db:migrate', now: o.now, ttlSec: o.ttlSec })
+  const sign = async (o: { key?: string, command?: string, now?: Date, ttlSec?: number, audience?: string } = {}): Promise<string> =>
+    await signCommandToken({ privateKeyFile: o.key ?? ci.private_key_file, issuer: o.key === undefined ? 'ci' : 'intruder', audience: o.audience ?? '127.0.0.1', service: 'shop', command: o.command ?? 'db:migrate', now: o.now, ttlSec: o.ttlSec })
   const url = '/.conductor/services/shop/commands/db:migrate'
 
   await t.test('run --list shows which commands are remote', async t => {
@@ -147,6 +147,7 @@ t.test('remote commands over HTTPS through Caddy and the gateway', async t => {
     const cases: Array<[string, string, string | undefined, number]> = [
       ['missing credential', url, undefined, 401],
       ['token for another command', url, await sign({ command: 'console' }), 403],
+      ['token for another server (aud)', url, await sign({ audience: 'other.example.org' }), 401],
       ['expired token', url, await sign({ now: new Date(Date.now() - 600_000), ttlSec: 60 }), 401],
       ['key not in the policy', url, await sign({ key: other.private_key_file }), 401],
       ['policy does not grant the authorization (command:shop:console)', '/.conductor/services/shop/commands/console', await sign({ command: 'console' }), 403],
