@@ -73,11 +73,12 @@ export async function commandsPlugin (app: FastifyInstance, opts: CommandsPlugin
   const allowed = new WeakMap<FastifyRequest, Allowed>()
   const admit = createAdmit(opts, replay)
   // Interactive commands arrive as WebSocket upgrades, which never reach Fastify's routes.
-  attachInteractive(app.server, { admit, running, roots: opts.roots, env: opts.env, log: app.log })
+  const sessions = attachInteractive(app.server, { admit, running, roots: opts.roots, env: opts.env, log: app.log })
   // A command must not outlive the gateway (its process group is detached from ours).
   app.addHook('preClose', async () => {
     if (running.size > 0) app.log.warn({ running: running.size }, 'gateway stopping: killing the remote commands still running')
     await running.stopAll('gateway-stopping')
+    sessions.closeAll()
   })
 
   // The policy is checked before the body is read: a refused caller never gets to send one.

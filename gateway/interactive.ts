@@ -33,7 +33,12 @@ const PING_MS = 15_000
 
 const COMMAND_PATH = new RegExp(`^${COMMANDS_PREFIX.replace(/\./g, '\\.')}/([^/?]+)/commands/([^/?]+)$`)
 
-export function attachInteractive (server: Server, deps: InteractiveDeps): void {
+export interface InteractiveSessions {
+  /** Closes every WebSocket still open (after the commands were stopped): the gateway is going away. */
+  closeAll: () => void
+}
+
+export function attachInteractive (server: Server, deps: InteractiveDeps): InteractiveSessions {
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: MAX_FRAME_BYTES,
@@ -66,6 +71,7 @@ export function attachInteractive (server: Server, deps: InteractiveDeps): void 
       refuseHttp(socket, 403, { error: 'CND_AUTH_DENIED' })
     })
   })
+  return { closeAll: () => { for (const ws of wss.clients) ws.close(1001, 'gateway stopping') } }
 }
 
 function session (ws: WebSocket, { svc, cmd, decision }: Allowed, name: string, deps: InteractiveDeps): void {

@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
 import { existsSync, readFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
 import { request as httpRequest } from 'node:http'
 import path from 'node:path'
 import { Writable } from 'node:stream'
@@ -8,9 +9,9 @@ import { buildGateway } from '../../gateway/index.js'
 import { INTERACTIVE_SUBPROTOCOL, resolveRoots } from '../../conductor/index.js'
 import { signCommandToken } from '../../conductor/keys.js'
 import { startTlsCaddy } from '../harness/caddy.js'
-import { cli } from '../harness/cli.js'
+import { binPath, cli } from '../harness/cli.js'
 import { postCaddyConfig } from '../harness/forward-auth-route.js'
-import { waitFor } from '../harness/ports.js'
+import { freePort, waitFor } from '../harness/ports.js'
 import { isAlive } from '../harness/procs.js'
 import { driveCli } from '../harness/pty.js'
 import { tempDir, writeTree } from '../harness/tmp.js'
@@ -39,7 +40,7 @@ while :; do
 done
 `
 const SLEEPER = `#!/bin/sh
-echo $$ > sleeper.pid
+echo $$ > sleeper$1.pid
 echo started
 sleep 60
 `
@@ -61,7 +62,8 @@ t.test('interactive commands: local and remote (WebSocket through Caddy and the 
         batch: { service: true, exec: ['./shell.sh'], remote },
         slow: { service: true, exec: ['./sleeper.sh'], remote: { ...remote, timeout_sec: 1 } },
         islow: { service: true, interactive: true, exec: ['./sleeper.sh'], remote: { ...remote, timeout_sec: 1 } },
-        isleeper: { service: true, interactive: true, exec: ['./sleeper.sh'], remote }
+        isleeper: { service: true, interactive: true, exec: ['./sleeper.sh'], remote },
+        sleeper: { service: true, exec: ['./sleeper.sh'], remote }
       }
     },
     'etc/conductor/services/shop/shell.sh': SHELL,
@@ -246,5 +248,39 @@ t.test('interactive commands: local and remote (WebSocket through Caddy and the 
     await closed
     t.notOk(isAlive(pid), 'the command is gone once the gateway has closed')
     t.same(frames.map(f => JSON.parse(f) as object).at(-1), { type: 'exit', code: 143, reason: 'gateway-stopping' }, 'the client is told why')
+  })
+
+  await t.test('conductor gateway (the real process): SIGTERM kills the commands still running', async t => {
+    const port = await freePort()
+    const proc = spawn(process.execPath, [binPath, 'gateway', '--root', root, '--listen', `127.0.0.1:${port}`, '--metrics-listen', 'none'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let gwLog = ''
+    proc.stdout.on('data', (d: Buffer) => { gwLog += d.toString() })
+    proc.stderr.on('data', (d: Buffer) => { gwLog += d.toString() })
+    const exited = new Promise<number | null>(resolve => proc.once('exit', code => resolve(code)))
+    t.teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') })
+    const gwBase = `http://127.0.0.1:${port}`
+    await waitFor(`gateway on ${gwBase}`, async () => (await fetch(`${gwBase}/healthz`)).ok, 30_000)
+    // One streamed (POST) and one interactive command, both left running.
+    const res = await fetch(`${gwBase}/.conductor/services/shop/commands/sleeper`, { method: 'POST', headers: { authorization: `Bearer ${await sign('sleeper')}`, 'content-type': 'application/json' }, body: '{"args":["-post"]}' })
+    t.equal(res.status, 200)
+    const body = res.text()
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/.conductor/services/shop/commands/isleeper`, [INTERACTIVE_SUBPROTOCOL], { headers: { authorization: `Bearer ${await sign('isleeper')}` } })
+    const frames: string[] = []
+    ws.on('message', (d: Buffer, isBinary: boolean) => { if (!isBinary) frames.push(d.toString()) })
+    await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject) })
+    ws.send(JSON.stringify({ type: 'start', args: ['-ws'], cols: 80, rows: 24 }))
+    const pidOf = (which: string): number => Number(readFileSync(path.join(svcDir, `sleeper${which}.pid`), 'utf8'))
+    await waitFor('both commands running', () => existsSync(path.join(svcDir, 'sleeper-post.pid')) && existsSync(path.join(svcDir, 'sleeper-ws.pid')), 10_000)
+    const pids = [pidOf('-post'), pidOf('-ws')]
+    t.ok(pids.every(isAlive), `running: ${pids.join(', ')}`)
+    const stopAt = Date.now()
+    proc.kill('SIGTERM')
+    t.equal(await exited, 0, `the gateway stopped cleanly (log: ${gwLog.slice(-500)})`)
+    // Exit 0 means app.close() finished: the 10 s close grace (exit 1) was not what ended them.
+    t.ok(Date.now() - stopAt < 9000, `stopped in ${Date.now() - stopAt} ms`)
+    t.same(pids.filter(isAlive), [], 'no command outlived the gateway')
+    t.match(await body, /"exit":143,"reason":"gateway-stopping"/, 'the POST client got the reason in its last frame')
+    t.match(frames.at(-1), /"reason":"gateway-stopping"/, 'so did the interactive client')
+    t.match(gwLog, /killing the remote commands still running/)
   })
 })
