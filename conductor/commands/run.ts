@@ -105,8 +105,10 @@ function listCommands (ctx: Ctx, svc: Service, json: boolean | undefined): void 
     contexts: [c.service === true ? 'service' : '', c.service_any_deployment === true ? 'service_any_deployment' : '', c.deployment === true ? 'deployment' : ''].filter(s => s !== ''),
     description: c.description ?? '',
     // Exposed through the gateway (Remote commands): its policy, or null.
-    remote: c.remote?.policy ?? null
+    remote: c.remote?.policy ?? null,
+    // Runs under a pty: `conductor action run -it`.
+    interactive: c.interactive === true
   }))
   if (json === true) ctx.io.out(renderJson(rows))
-  else ctx.io.out(renderTable(['COMMAND', 'CONTEXTS', 'DESCRIPTION'], rows.map(r => [r.name, [...r.contexts, ...(r.remote !== null ? [`remote:${r.remote}`] : [])].join(','), r.description])))
+  else ctx.io.out(renderTable(['COMMAND', 'CONTEXTS', 'DESCRIPTION'], rows.map(r => [r.name, [...r.contexts, ...(r.interactive ? ['interactive'] : []), ...(r.remote !== null ? [`remote:${r.remote}`] : [])].join(','), r.description])))
 }

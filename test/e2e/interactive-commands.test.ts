@@ -119,6 +119,14 @@ t.test('interactive commands: local and remote (WebSocket through Caddy and the 
     t.equal(started().length, before + 1, 'the command ran once')
   }
 
+  await t.test('run --list shows which commands are interactive', async t => {
+    const r = await cli(['--root', root, 'run', '-s', 'shop', '--list', '--json'])
+    const rows = JSON.parse(r.stdout) as Array<{ name: string, interactive: boolean }>
+    t.equal(rows.find(x => x.name === 'console')?.interactive, true)
+    t.equal(rows.find(x => x.name === 'batch')?.interactive, false)
+    t.match((await cli(['--root', root, 'run', '-s', 'shop', '--list'])).stdout, /console\s+service,interactive,remote:ops/)
+  })
+
   await t.test('local: conductor action run -it', async t => {
     await session(t, ['action', 'run', '-it', 'shop', 'console', 'a1'], 'a1')
   })
