@@ -32,6 +32,7 @@ while :; do
   if IFS= read -r line; then
     case "$line" in
       exit) echo bye; exit 7 ;;
+      ok) echo fine; exit 0 ;;
       size) stty size ;;
       tty) [ -t 0 ] && echo "stdin is a tty" ;;
       *) echo "echo:$line" ;;
@@ -149,6 +150,14 @@ t.test('interactive commands: local and remote (WebSocket through Caddy and the 
     const audit = log.map(l => JSON.parse(l) as Record<string, unknown>).filter(l => l.audit === 'remote-command' && l.exit !== undefined && l.interactive === true)
     t.equal(audit.length, 1)
     t.match(audit[0], { subject: 'ci', peer_id: 'ci', service: 'shop', command: 'console', exit: 7, args_sha256: /^[0-9a-f]{64}$/ })
+  })
+
+  await t.test('remote: a command exiting 0 ends the client with 0 (nothing left holding it)', async t => {
+    const d = driveCli(t, ['action', 'run', '-it', 'shop', 'console', 'r2', ...remoteArgs], env)
+    await d.until('ready r2')
+    d.type('ok\r')
+    await d.until('fine')
+    t.equal((await d.exited).exitCode, 0)
   })
 
   /** A WebSocket upgrade through Caddy; resolves with the HTTP status of a refusal, or 101. */
