@@ -1,4 +1,4 @@
-import { ServerResponse, STATUS_CODES, type IncomingMessage, type Server } from 'node:http'
+import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger } from 'fastify'
 import { WebSocketServer, type WebSocket } from 'ws'
@@ -46,15 +46,16 @@ export function attachInteractive (server: Server, deps: InteractiveDeps): Inter
     handleProtocols: protocols => protocols.has(INTERACTIVE_SUBPROTOCOL) ? INTERACTIVE_SUBPROTOCOL : false
   })
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => socket.destroy())
     const path = (req.url ?? '').split('?')[0]!
     const m = COMMAND_PATH.exec(path)
-    if (m === null) {
+    if (m === null || String(req.headers.upgrade).toLowerCase() !== 'websocket') {
       // With an 'upgrade' listener, Node hands every request carrying Upgrade here, such as
-      // Caddy's forward_auth subrequest for a protected WebSocket route: serve it as usual.
-      answerAsRequest(server, req, socket)
+      // Caddy's forward_auth subrequest for a protected WebSocket route (it copies the
+      // client's Connection/Upgrade headers to /auth), or a POST offering h2c: serve it as usual.
+      reparseWithoutUpgrade(server, req, socket, head)
       return
     }
+    socket.on('error', () => socket.destroy())
     let service: string, name: string
     try { service = decodeURIComponent(m[1]!); name = decodeURIComponent(m[2]!) } catch { refuseHttp(socket, 400, { error: 'CND_BAD_REQUEST' }); return }
     // Checked before admission, so that a malformed request does not use up its token's jti.
@@ -164,11 +165,26 @@ function refuseHttp (socket: Duplex, status: number, body: { error: string, mess
   socket.end(lines.join('\r\n') + '\r\n\r\n' + text)
 }
 
-/** Serves an upgrade request that is not ours through the normal request handler, on its socket. */
-function answerAsRequest (server: Server, req: IncomingMessage, socket: Duplex): void {
-  const res = new ServerResponse(req)
-  res.shouldKeepAlive = false
-  res.assignSocket(socket as import('node:net').Socket)
-  res.on('finish', () => { res.detachSocket(socket as import('node:net').Socket); socket.end() })
-  server.emit('request', req, res)
+/**
+ * Serves a request that carries Upgrade but is not ours as an ordinary request: its head is
+ * written again without the upgrade headers and put back in front of what the socket still
+ * holds (the body, pipelined requests), and the socket is handed to the HTTP server as a new
+ * connection, whose parser reads it from the start: bodies, keep-alive and every route work.
+ */
+function reparseWithoutUpgrade (server: Server, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  const lines = [`${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/${req.httpVersion}`]
+  const raw = req.rawHeaders
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!
+    const lower = name.toLowerCase()
+    if (lower === 'upgrade') continue
+    if (lower === 'connection') {
+      const tokens = raw[i + 1]!.split(',').map(v => v.trim()).filter(v => v !== '' && v.toLowerCase() !== 'upgrade')
+      if (tokens.length > 0) lines.push(`${name}: ${tokens.join(', ')}`)
+      continue
+    }
+    lines.push(`${name}: ${raw[i + 1]!}`)
+  }
+  socket.unshift(Buffer.concat([Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1'), head]))
+  server.emit('connection', socket)
 }

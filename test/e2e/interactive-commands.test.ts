@@ -245,6 +245,22 @@ t.test('interactive commands: local and remote (WebSocket through Caddy and the 
       req.end()
     })
     t.equal(status, 401, 'the policy decision, not a hung or reset connection')
+    // A POST offering h2c (curl --http2 on http://) is an ordinary request too, body included.
+    const token = await sign('slow')
+    const answer = await new Promise<{ status: number, text: string }>((resolve, reject) => {
+      const body = JSON.stringify({ args: ['-h2c'] })
+      const req = httpRequest({ host: '127.0.0.1', port: gwPort, method: 'POST', path: '/.conductor/services/shop/commands/slow', headers: { connection: 'Upgrade, HTTP2-Settings', upgrade: 'h2c', 'http2-settings': 'AAMAAABkAARAAAAAAAIAAAAA', 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), authorization: `Bearer ${token}` } }, res => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (c: string) => { text += c })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }))
+      })
+      req.on('error', reject)
+      req.end(body)
+    })
+    t.equal(answer.status, 200, answer.text)
+    t.match(answer.text, /"exit":124,"reason":"timeout"/, 'the body reached the route: the command ran with its arguments')
+    t.ok(existsSync(path.join(svcDir, 'sleeper-h2c.pid')), 'its argument came from the body')
   })
 
   await t.test('commands still running when the gateway stops are killed', async t => {
