@@ -5,11 +5,10 @@ import type { IncomingMessage } from 'node:http'
 import { request } from 'node:https'
 import path from 'node:path'
 import { Writable } from 'node:stream'
-import { rootCertificates } from 'node:tls'
 import { buildGateway } from '../../gateway/index.js'
 import { resolveRoots } from '../../conductor/index.js'
 import { signCommandToken } from '../../conductor/keys.js'
-import { startCaddy } from '../harness/caddy.js'
+import { startTlsCaddy } from '../harness/caddy.js'
 import { cli, binPath } from '../harness/cli.js'
 import { waitFor } from '../harness/ports.js'
 import { postCaddyConfig } from '../harness/forward-auth-route.js'
@@ -68,33 +67,7 @@ t.test('remote commands over HTTPS through Caddy and the gateway', async t => {
   await gw.app.listen({ host: '127.0.0.1', port: 0 })
   const gwPort = (gw.app.server.address() as { port: number }).port
 
-  const storage = tempDir(t, 'cnd-remote-caddy-')
-  const caddy = await startCaddy(t, {
-    config: ({ adminPort, httpPort }) => ({
-      admin: { listen: `127.0.0.1:${adminPort}` },
-      logging: { logs: { default: { level: 'WARN' } } },
-      storage: { module: 'file_system', root: storage },
-      apps: {
-        http: {
-          servers: {
-            conductor: {
-              listen: [`127.0.0.1:${httpPort}`],
-              routes: [],
-              '@id': 'conductor-server',
-              tls_connection_policies: [{}],
-              automatic_https: { disable_redirects: true }
-            }
-          }
-        },
-        tls: { certificates: { automate: ['127.0.0.1'] }, automation: { policies: [{ subjects: ['127.0.0.1'], issuers: [{ module: 'internal' }] }] } },
-        pki: { certificate_authorities: { local: { install_trust: false } } }
-      }
-    })
-  })
-  const caFile = path.join(storage, 'pki/authorities/local/root.crt')
-  await waitFor('Caddy local CA', () => existsSync(caFile), 15_000)
-  const ca = [...rootCertificates, readFileSync(caFile, 'utf8')]
-  const base = `https://127.0.0.1:${caddy.httpPort}`
+  const { caddy, base, caFile, ca } = await startTlsCaddy(t)
 
   const post = async (urlPath: string, token: string | undefined, body: unknown = { args: [] }, onFrame?: (f: Frame, res: IncomingMessage) => void): Promise<{ status: number, frames: Frame[], text: string }> => {
     return await new Promise((resolve, reject) => {
@@ -124,7 +97,6 @@ t.test('remote commands over HTTPS through Caddy and the gateway', async t => {
       req.end(payload)
     })
   }
-  await waitFor('Caddy serving TLS with its local CA', async () => (await post('/.conductor/services/shop/commands/none', undefined)).status > 0, 15_000)
   // The routes as a proxy template would register them: forward_auth to /auth, then the gateway.
   const routes = await cli(['--root', root, 'action', 'caddy-config', 'shop', '--gateway', `127.0.0.1:${gwPort}`])
   t.equal(routes.code, 0, routes.stderr)
