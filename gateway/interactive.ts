@@ -100,7 +100,7 @@ function session (ws: WebSocket, { svc, cmd, decision }: Allowed, name: string, 
       pty = await spawnPty({ argv: commandArgv(cmd, c.args), cwd: svc.dir, env: commandEnv(svc, name, deps), cols: c.cols, rows: c.rows, term: c.term })
     } catch (err) {
       const message = err instanceof PtySpawnFailed ? err.message : `cannot start a pty: ${(err as Error).message}`
-      ws.send(Buffer.from(message + '\r\n'))
+      if (ws.readyState === ws.OPEN) ws.send(Buffer.from(message + '\r\n'))
       finish(127, undefined, audit)
       return
     }
@@ -147,7 +147,10 @@ function session (ws: WebSocket, { svc, cmd, decision }: Allowed, name: string, 
     if (isStarted) { fail('CND_BAD_FRAME', 'start was already sent'); return }
     isStarted = true
     clearTimeout(startTimer)
-    void start(c)
+    start(c).catch((err: unknown) => {
+      deps.log.error({ err, service: svc.name, command: name }, 'interactive command failed')
+      fail('CND_INTERNAL', 'the session failed')
+    })
   })
   ws.on('close', () => {
     clearTimeout(startTimer)

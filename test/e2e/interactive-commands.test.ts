@@ -64,7 +64,8 @@ t.test('interactive commands: local and remote (WebSocket through Caddy and the 
         slow: { service: true, exec: ['./sleeper.sh'], remote: { ...remote, timeout_sec: 1 } },
         islow: { service: true, interactive: true, exec: ['./sleeper.sh'], remote: { ...remote, timeout_sec: 1 } },
         isleeper: { service: true, interactive: true, exec: ['./sleeper.sh'], remote },
-        sleeper: { service: true, exec: ['./sleeper.sh'], remote }
+        sleeper: { service: true, exec: ['./sleeper.sh'], remote },
+        missing: { service: true, interactive: true, exec: ['./nope.sh'], remote }
       }
     },
     'etc/conductor/services/shop/shell.sh': SHELL,
@@ -158,6 +159,15 @@ t.test('interactive commands: local and remote (WebSocket through Caddy and the 
     d.type('ok\r')
     await d.until('fine')
     t.equal((await d.exited).exitCode, 0)
+  })
+
+  await t.test('a program that cannot start: exit 127 remotely, exit 4 (not found) locally, with the reason', async t => {
+    const r = driveCli(t, ['action', 'run', '-it', 'shop', 'missing', ...remoteArgs], env)
+    t.equal((await r.exited).exitCode, 127)
+    t.match(r.output(), /cannot run \S*\/nope\.sh: no such file/)
+    const l = driveCli(t, ['action', 'run', '-it', 'shop', 'missing'], env)
+    t.equal((await l.exited).exitCode, 4)
+    t.match(l.output(), /cannot run \S*\/nope\.sh: no such file/)
   })
 
   /** A WebSocket upgrade through Caddy; resolves with the HTTP status of a refusal, or 101. */
