@@ -6,3 +6,4 @@ export type { FunctionSpec, FunctionFormat, FunctionMode, RequestInfo } from './
 export * as defaults from './defaults.js'
 export { CgiError, CgiBadGateway, CgiHeaderInvalid, CgiHeaderTooLarge, CgiSpawnFailed, CgiTimeout, CgiBusy, CgiBodyTooLarge, CgiClosed, CgiClientGone } from './errors.js'
 export { Spawner, findSpawnerBinary } from './spawner.js'
+export { spawnPty, PtySpawnFailed, type PtyOptions, type PtySession } from './pty-session.js'

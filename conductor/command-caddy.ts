@@ -7,6 +7,10 @@ import type { Service } from './service.js'
 // authorization (an early answer: the gateway checks again, plus the token's command claims
 // and its jti), then reverse_proxy to the gateway with flush_interval -1 so each output frame
 // reaches the client as it is written.
+// The same route carries interactive commands (`-it`): reverse_proxy passes the WebSocket
+// upgrade through, and forward_auth's GET subrequest copies the client's headers (the
+// Authorization, and Connection/Upgrade too), which the gateway answers as a plain /auth
+// request (gateway/interactive.ts) so the decision works the same for both.
 
 export const COMMANDS_PREFIX = '/.conductor/services'
 

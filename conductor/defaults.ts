@@ -16,3 +16,5 @@ export const KILL_GRACE_MS = 2000
 export const NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/
 /** Deployments started or stopped at once by one reconcile (each is mostly waiting on podman). */
 export const RECONCILE_CONCURRENCY = 4
+/** A remote command (POST or interactive) is killed after this long unless its remote.timeout_sec says otherwise. */
+export const DEFAULT_REMOTE_TIMEOUT_SEC = 3600

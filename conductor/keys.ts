@@ -45,15 +45,33 @@ export function readPublicKey (keysDir: string, name: string): string {
   try { return readFileSync(publicKey, 'utf8') } catch { throw new KeyNotFound(`no key "${name}"; create it with: conductor key generate ${name}`, publicKey) }
 }
 
-/** The bearer entry to paste into a policy's `bearer` list. */
-export function policyEntry (publicPem: string, issuer: string): { public_key: string, issuer: string } {
-  return { public_key: publicPem.trim(), issuer }
+export interface PolicyEntry { public_key: string, issuer: string, audience: string[], max_lifetime_sec: number }
+
+/**
+ * The bearer entry to paste into a policy's `bearer` list. `audience` makes the gateway check
+ * `aud`: the client signs aud = the host name of --remote, so a token made for one server is
+ * refused by every other server that trusts the same key (each gateway has its own jti cache,
+ * so without it a token could be replayed once on each of them within its 5 minutes).
+ * `max_lifetime_sec` refuses tokens longer-lived than the client ever signs.
+ */
+export function policyEntry (publicPem: string, issuer: string, audiences: string[]): PolicyEntry {
+  return { public_key: publicPem.trim(), issuer, audience: normalizeAudiences(audiences), max_lifetime_sec: MAX_COMMAND_TOKEN_TTL_SEC }
+}
+
+/** --audience values: host names or IP addresses as written in --remote https://HOST[:PORT], without scheme or port. */
+export function normalizeAudiences (values: string[]): string[] {
+  if (values.length === 0) throw new UsageError('give --audience HOST: the host name clients use in --remote https://HOST (repeat it for several names of the same server); the gateway then refuses tokens made for another server')
+  return [...new Set(values.map(v => {
+    const host = v.replace(/^\[|\]$/g, '')
+    if (!/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host) && !/^[0-9A-Fa-f:.]+$/.test(host)) throw new UsageError(`--audience ${v}: expected a host name or IP address (no scheme, no port)`)
+    return host.toLowerCase()
+  }))]
 }
 
 export interface CommandTokenRequest {
   privateKeyFile: string
   issuer: string
-  /** The remote host: the gateway checks `aud` against the Host it is reached on. */
+  /** The remote host name: policy entries made by `conductor key generate --audience HOST` require it. */
   audience: string
   service: string
   command: string

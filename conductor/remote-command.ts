@@ -26,8 +26,18 @@ export interface RemoteRun {
   ttlSec?: number | undefined
 }
 
-/** Runs the command remotely; resolves to its exit status. */
-export async function runRemote (opts: RemoteRun, io: Io): Promise<number> {
+export interface PreparedRemote {
+  base: URL
+  /** The command's URL on the gateway (https: or, for loopback only, http:). */
+  url: URL
+  /** A freshly signed single-use token bound to this command. */
+  token: string
+  /** Trusted CAs when --ca-file is given (system ones plus it), else undefined (system ones). */
+  ca: string[] | undefined
+}
+
+/** Checks the URL, reads the CA file and signs the token: shared by the POST and the WebSocket (-it) clients. */
+export async function prepareRemote (opts: RemoteRun): Promise<PreparedRemote> {
   let base: URL
   try { base = new URL(opts.url) } catch { throw new UsageError(`--remote must be a URL like https://host[:port], got "${opts.url}"`) }
   // Plain HTTP only to this machine (development): a token must never cross a network in clear.
@@ -42,17 +52,31 @@ export async function runRemote (opts: RemoteRun, io: Io): Promise<number> {
     ttlSec: opts.ttlSec
   })
   const url = new URL(`${base.pathname.replace(/\/$/, '')}/.conductor/services/${encodeURIComponent(opts.service)}/commands/${encodeURIComponent(opts.command)}`, base)
+  return { base, url, token, ca }
+}
+
+/** The error for a refused or failed request (401/403/404/409/...), with the gateway's error code. */
+export function remoteHttpError (opts: RemoteRun, base: URL, status: number | undefined, text: string): ConductorError {
+  let code = ''
+  let message = ''
+  try {
+    const body = JSON.parse(text) as { error?: string, message?: string }
+    code = String(body.error ?? '')
+    message = typeof body.message === 'string' ? `: ${body.message}` : ''
+  } catch { /* not JSON */ }
+  const what = `${opts.service} ${opts.command} on ${base.host}`
+  if (status === 401 || status === 403) return new RemoteRefused(`remote refused ${what}: HTTP ${status} ${code}; check the key is in the command's policy with its authorization (conductor key show), and the clocks of both machines`)
+  if (status === 404) return new RemoteRefused(`remote has no remote command ${what}: HTTP 404 (the command needs a "remote" field)`)
+  if (status === 409) return new RemoteRefused(`remote refused ${what}: HTTP 409 ${code}${message}`)
+  return new RemoteFailed(`remote ${what} failed: HTTP ${status ?? '?'} ${code}`)
+}
+
+/** Runs the command remotely; resolves to its exit status. */
+export async function runRemote (opts: RemoteRun, io: Io): Promise<number> {
+  const { base, url, token, ca } = await prepareRemote(opts)
   const body = JSON.stringify({ args: opts.args })
   const res = await post(url, body, token, ca)
-  if (res.statusCode !== 200) {
-    const text = await readAll(res)
-    let code = ''
-    try { code = String((JSON.parse(text) as { error?: string }).error ?? '') } catch { /* not JSON */ }
-    const what = `${opts.service} ${opts.command} on ${base.host}`
-    if (res.statusCode === 401 || res.statusCode === 403) throw new RemoteRefused(`remote refused ${what}: HTTP ${res.statusCode} ${code}; check the key is in the command's policy with its authorization (conductor key show), and the clocks of both machines`)
-    if (res.statusCode === 404) throw new RemoteRefused(`remote has no remote command ${what}: HTTP 404 (the command needs a "remote" field)`)
-    throw new RemoteFailed(`remote ${what} failed: HTTP ${res.statusCode ?? '?'} ${code}`)
-  }
+  if (res.statusCode !== 200) throw remoteHttpError(opts, base, res.statusCode, await readAll(res))
   return await new Promise((resolve, reject) => {
     let buf = ''
     let exit: number | undefined
@@ -64,9 +88,12 @@ export async function runRemote (opts: RemoteRun, io: Io): Promise<number> {
         const line = buf.slice(0, nl)
         buf = buf.slice(nl + 1)
         if (line === '') continue
-        let f: { stream?: string, data?: string, exit?: number }
+        let f: { stream?: string, data?: string, exit?: number, reason?: string }
         try { f = JSON.parse(line) } catch { continue }
-        if (typeof f.exit === 'number') exit = f.exit
+        if (typeof f.exit === 'number') {
+          exit = f.exit
+          if (typeof f.reason === 'string') io.err(`conductor: remote ${opts.service} ${opts.command} ${describeReason(f.reason)}\n`)
+        }
         else if (f.stream === 'stdout' && typeof f.data === 'string') io.out(f.data)
         else if (f.stream === 'stderr' && typeof f.data === 'string') io.err(f.data)
       }
@@ -88,6 +115,13 @@ async function post (url: URL, body: string, token: string, ca: string[] | undef
   })
 }
 
+/** What an exit frame's reason means, for the user. */
+export function describeReason (reason: string): string {
+  if (reason === 'timeout') return 'ran past its timeout_sec: its process group was killed'
+  if (reason === 'gateway-stopping') return 'was killed: the gateway is stopping'
+  return `ended: ${reason}`
+}
+
 function readCa (file: string): string[] {
   let pem: string
   try { pem = readFileSync(file, 'utf8') } catch { throw new UsageError('cannot read the CA file', file) }
@@ -95,7 +129,7 @@ function readCa (file: string): string[] {
   return [...rootCertificates, pem]
 }
 
-async function readAll (res: IncomingMessage): Promise<string> {
+export async function readAll (res: IncomingMessage): Promise<string> {
   let text = ''
   res.setEncoding('utf8')
   for await (const chunk of res) { text += chunk as string; if (text.length > 65536) break }

@@ -60,9 +60,11 @@ export const commandSchema = z.strictObject({
   exec: execArray.optional(),
   help_flags: z.array(z.array(z.string())).describe('Argument lists that only print help, e.g. [["--help"], ["-h"]]: allowed in any context.').optional(),
   help_args: z.array(z.string()).describe('Arguments appended to exec to print the command\'s help.').optional(),
+  interactive: z.boolean().describe('Runs under a pseudo-terminal: `conductor action run -it SERVICE NAME` (locally, or with --remote over a WebSocket) gives a working terminal (raw keys, Ctrl-C, window size). A remote interactive command is reachable only with -it, and a non-interactive one only without it.').optional(),
   remote: z.strictObject({
     policy: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'must be a policy name (letters, digits, _ . -)').describe('Policy (/etc/conductor/policies/NAME.json) a remote caller must pass.'),
-    authorization: z.string().min(1).describe('Authorization the policy must grant. Default "command:SERVICE:NAME".').optional()
+    authorization: z.string().min(1).describe('Authorization the policy must grant. Default "command:SERVICE:NAME".').optional(),
+    timeout_sec: z.number().positive().max(604_800).describe('Longest run of one remote invocation; past it the process group is killed (SIGTERM, SIGKILL 2 s later) and the client gets exit status 124 with reason "timeout". Default 3600.').optional()
   }).describe('Expose the command (service context) at POST /.conductor/services/SERVICE/commands/NAME on the gateway; run it with `conductor action run SERVICE NAME --remote https://HOST --key FILE`. Without it the command is local only.').optional()
 })
 

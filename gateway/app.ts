@@ -7,6 +7,7 @@ import { createAuthFastPath } from './auth-fast-path.js'
 import { authRoutes } from './auth-route.js'
 import { createAuthorizer, identityHeaders, type Authorizer } from './authorize.js'
 import { commandsPlugin } from './commands.js'
+import { RunningCommands } from './running-commands.js'
 import { createFunctionsRegistry, functionsPlugin, type Authorizer as FunctionAuthorizer, type FunctionsRegistry } from './functions.js'
 import { KEEP_ALIVE_MS, DEFAULT_MAX_EVENT_LOOP_DELAY_MS, DEFAULT_MAX_EVENT_LOOP_UTILIZATION, DEFAULT_PRESSURE_SAMPLE_MS, RETRY_AFTER_SEC, SHED_LOG_INTERVAL_MS } from './defaults.js'
 import { createMetrics, type GatewayMetrics } from './metrics.js'
@@ -50,6 +51,8 @@ export interface Gateway {
   metrics: GatewayMetrics
   /** Function runners (warm pools, daemons) by id. */
   functions: FunctionsRegistry
+  /** Remote commands in flight (stopped by app.close(); killAllNow() on process exit). */
+  commands: RunningCommands
 }
 
 export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
@@ -111,13 +114,14 @@ export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
   await app.register(authRoutes, { authorize })
   if (opts.fastAuth !== false) fastAuth = createAuthFastPath({ authorize, log: app.log, isUnderPressure: () => app.isUnderPressure() })
   await app.register(functionsPlugin, { ...fnOpts, registry: functions })
-  await app.register(commandsPlugin, { state, authorize, roots: { root: opts.roots.root }, env: opts.commandEnv })
+  const commands = new RunningCommands()
+  await app.register(commandsPlugin, { state, authorize, roots: { root: opts.roots.root }, env: opts.commandEnv, running: commands })
   app.get('/healthz', async (_req, reply) => {
     const s = state.current
     return await reply.header('content-type', 'application/json').send({ ok: true, services: s.services.length, policies: s.policies.size, loaded_at: s.loadedAt.toISOString() })
   })
   await app.ready()
-  return { app, state, authorize, metrics, functions }
+  return { app, state, authorize, metrics, functions, commands }
 }
 
 /** The /metrics listener, apart from the gateway's own so no public route can reach it. */

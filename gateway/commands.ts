@@ -3,10 +3,13 @@ import { createHash } from 'node:crypto'
 import { constants } from 'node:os'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
-import { baseVariables, commandVariables, killGroup, COMMANDS_PREFIX, serviceVariables, type Command, type Roots, type Service } from '../conductor/index.js'
+import type { IncomingHttpHeaders } from 'node:http'
+import { baseVariables, commandVariables, COMMANDS_PREFIX, DEFAULT_REMOTE_TIMEOUT_SEC, MAX_ARG_CHARS, MAX_ARGS as PROTOCOL_MAX_ARGS, serviceVariables, TIMEOUT_EXIT, type Command, type Roots, type Service, type Variables } from '../conductor/index.js'
 import type { Decision } from '../policies/index.js'
 import type { Authorizer } from './authorize.js'
+import { attachInteractive } from './interactive.js'
 import { ReplayCache } from './replay-cache.js'
+import { RunningCommands } from './running-commands.js'
 import type { StateHolder } from './state.js'
 
 // Remote commands (issue 7): POST /.conductor/services/SERVICE/commands/NAME runs a command the
@@ -20,8 +23,8 @@ import type { StateHolder } from './state.js'
 export const SERVICE_CLAIM = 'conductor_service'
 export const COMMAND_CLAIM = 'conductor_command'
 /** Arguments: enough for any migration tool, small enough that a body is never a memory problem. */
-export const MAX_ARGS = 256
-export const MAX_ARG_BYTES = 4096
+export const MAX_ARGS = PROTOCOL_MAX_ARGS
+export const MAX_ARG_BYTES = MAX_ARG_CHARS
 export const MAX_BODY_BYTES = 64 * 1024
 /** jti entries remembered at once; past it new tokens are refused until old ones expire. */
 export const REPLAY_CACHE_MAX = 100_000
@@ -32,8 +35,6 @@ const REPLAY_MARGIN_MS = 300_000
  * client went away only when it next writes, and only then closes our connection.
  */
 export const HEARTBEAT_MS = 1000
-/** SIGTERM first; SIGKILL the group if it is still there after this. */
-const KILL_GRACE_MS = 2000
 
 const bodySchema = z.strictObject({
   args: z.array(z.string().max(MAX_ARG_BYTES, `an argument is at most ${MAX_ARG_BYTES} characters`)).max(MAX_ARGS, `at most ${MAX_ARGS} arguments`).optional()
@@ -46,58 +47,46 @@ export interface CommandsPluginOptions {
   /** Base environment (PATH...); default the gateway's. */
   env?: NodeJS.ProcessEnv | undefined
   replay?: ReplayCache | undefined
+  /** Commands in flight; the gateway's close stops them. */
+  running?: RunningCommands | undefined
 }
 
 interface Params { service: string, name: string }
-interface Allowed { svc: Service, cmd: Command, decision: Decision }
+export interface Allowed { svc: Service, cmd: Command, decision: Decision }
+
+export interface AdmitInput {
+  service: string
+  name: string
+  headers: IncomingHttpHeaders
+  method: string
+  url: string
+  /** POST (streamed output) or a WebSocket upgrade (-it): each is refused for the other kind of command. */
+  interactive: boolean
+  log: FastifyRequest['log']
+}
+export type Admission = { ok: true, allowed: Allowed } | { ok: false, status: number, body: { error: string, message?: string | undefined }, headers: Record<string, string> }
+export type Admit = (input: AdmitInput) => Promise<Admission>
 
 export async function commandsPlugin (app: FastifyInstance, opts: CommandsPluginOptions): Promise<void> {
   const replay = opts.replay ?? new ReplayCache(REPLAY_CACHE_MAX)
+  const running = opts.running ?? new RunningCommands()
   const allowed = new WeakMap<FastifyRequest, Allowed>()
+  const admit = createAdmit(opts, replay)
+  // Interactive commands arrive as WebSocket upgrades, which never reach Fastify's routes.
+  const sessions = attachInteractive(app.server, { admit, running, roots: opts.roots, env: opts.env, log: app.log })
+  // A command must not outlive the gateway (its process group is detached from ours).
+  app.addHook('preClose', async () => {
+    if (running.size > 0) app.log.warn({ running: running.size }, 'gateway stopping: killing the remote commands still running')
+    await running.stopAll('gateway-stopping')
+    sessions.closeAll()
+  })
 
   // The policy is checked before the body is read: a refused caller never gets to send one.
   const check = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<FastifyReply | undefined> => {
-    const { service, name } = request.params
-    const started = Date.now()
+    const a = await admit({ ...request.params, headers: request.headers, method: request.method, url: request.url, interactive: false, log: request.log })
     // Returning the reply ends the request here (Fastify async hooks).
-    const refuse = async (status: number, error: string, reason: string, d?: Decision, headers: Record<string, string> = {}): Promise<FastifyReply> => {
-      request.log.warn({ audit: 'remote-command', service, command: name, subject: d?.subject, peer_id: d?.meta['peer-id'], status, reason, duration_ms: Date.now() - started }, 'remote command refused')
-      // The policy's reason stays in the log: a refused caller learns only the error code.
-      return await reply.code(status).headers(headers).send({ error, message: status === 404 || status === 409 ? reason : undefined })
-    }
-    const svc = opts.state.current.services.find(e => e.name === service)?.service
-    const cmd = svc?.commands[name]
-    // A command without `remote` does not exist for the network.
-    if (svc === undefined || cmd?.remote === undefined) return await refuse(404, 'CND_COMMAND_NOT_FOUND', `service "${service}" exposes no remote command "${name}"`)
-    let d: Decision
-    try {
-      d = await opts.authorize({
-        policy: cmd.remote.policy,
-        authorization: cmd.remote.authorization ?? `command:${service}:${name}`,
-        headers: request.headers,
-        method: request.method,
-        uri: request.url,
-        host: String(request.headers['x-forwarded-host'] ?? request.headers.host ?? '')
-      })
-    } catch {
-      d = { allow: false, status: 403, policy: cmd.remote.policy, reason: 'authorizer failed', meta: {}, authorizations: [] }
-    }
-    if (!d.allow) return await refuse(d.status, d.status === 401 ? 'CND_AUTH_REQUIRED' : 'CND_AUTH_DENIED', d.reason, d, d.challenge !== undefined ? { 'www-authenticate': d.challenge } : {})
-    // Remote commands run in the service context only (no deployment is chosen over the network).
-    if (cmd.service !== true) return await refuse(409, 'CND_COMMAND_CONTEXT', 'remote commands run in the service context: the command needs "service": true', d)
-    // validUntil is set when the allow was built on a verified JWT: its claims can be trusted.
-    const claims = d.validUntil === undefined ? undefined : jwtClaims(request.headers.authorization)
-    if (claims !== undefined) {
-      // A token is for one command of one service: a token for db:migrate cannot run console.
-      if (claims[SERVICE_CLAIM] !== service || claims[COMMAND_CLAIM] !== name) return await refuse(403, 'CND_AUTH_DENIED', 'token is bound to another service or command', d)
-      const jti = claims.jti
-      if (typeof jti !== 'string' || jti === '' || jti.length > 256) return await refuse(403, 'CND_AUTH_DENIED', 'command token has no jti', d)
-      const expMs = d.validUntil ?? (typeof claims.exp === 'number' ? claims.exp * 1000 : Date.now())
-      const outcome = replay.claim(`${String(claims.iss)}\u0000${jti}`, expMs + REPLAY_MARGIN_MS)
-      if (outcome === 'replayed') return await refuse(401, 'CND_TOKEN_REPLAYED', 'jti seen before', d)
-      if (outcome === 'full') return await refuse(503, 'CND_BUSY', 'replay cache full', d, { 'retry-after': '60' })
-    }
-    allowed.set(request, { svc, cmd, decision: d })
+    if (!a.ok) return await reply.code(a.status).headers(a.headers).send(a.body)
+    allowed.set(request, a.allowed)
     return undefined
   }
 
@@ -109,17 +98,82 @@ export async function commandsPlugin (app: FastifyInstance, opts: CommandsPlugin
       await reply.code(400).send({ error: 'CND_BAD_ARGS', message: 'body must be {"args": ["..."]}: ' + parsed.error.issues.map(i => `/${i.path.join('/')}: ${i.message}`).join('; ') })
       return
     }
-    run(request, reply, ok, parsed.data.args ?? [], opts)
+    run(request, reply, ok, parsed.data.args ?? [], opts, running)
   })
 }
 
-function run (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply, { svc, cmd, decision }: Allowed, args: string[], opts: CommandsPluginOptions): void {
+/** Policy, context, kind (interactive or not), token binding and jti: the same for POST and WebSocket. */
+export function createAdmit (opts: CommandsPluginOptions, replay: ReplayCache): Admit {
+  return async ({ service, name, headers, method, url, interactive, log }) => {
+    const started = Date.now()
+    const refuse = (status: number, error: string, reason: string, d?: Decision, extra: Record<string, string> = {}): Admission => {
+      log.warn({ audit: 'remote-command', service, command: name, interactive, subject: d?.subject, peer_id: d?.meta['peer-id'], status, reason, duration_ms: Date.now() - started }, 'remote command refused')
+      // The policy's reason stays in the log: a refused caller learns only the error code.
+      return { ok: false, status, body: { error, message: status === 404 || status === 409 ? reason : undefined }, headers: extra }
+    }
+    const svc = opts.state.current.services.find(e => e.name === service)?.service
+    const cmd = svc?.commands[name]
+    // A command without `remote` does not exist for the network.
+    if (svc === undefined || cmd?.remote === undefined) return refuse(404, 'CND_COMMAND_NOT_FOUND', `service "${service}" exposes no remote command "${name}"`)
+    let d: Decision
+    try {
+      d = await opts.authorize({
+        policy: cmd.remote.policy,
+        authorization: cmd.remote.authorization ?? `command:${service}:${name}`,
+        headers,
+        method,
+        uri: url,
+        host: String(headers['x-forwarded-host'] ?? headers.host ?? '')
+      })
+    } catch {
+      d = { allow: false, status: 403, policy: cmd.remote.policy, reason: 'authorizer failed', meta: {}, authorizations: [] }
+    }
+    if (!d.allow) return refuse(d.status, d.status === 401 ? 'CND_AUTH_REQUIRED' : 'CND_AUTH_DENIED', d.reason, d, d.challenge !== undefined ? { 'www-authenticate': d.challenge } : {})
+    // Remote commands run in the service context only (no deployment is chosen over the network).
+    if (cmd.service !== true) return refuse(409, 'CND_COMMAND_CONTEXT', 'remote commands run in the service context: the command needs "service": true', d)
+    // A terminal program fed by a pipe, or a batch command given a terminal, would both misbehave.
+    if (interactive && cmd.interactive !== true) return refuse(409, 'CND_COMMAND_NOT_INTERACTIVE', `command "${name}" is not interactive: run it without -it (or declare "interactive": true)`, d)
+    if (!interactive && cmd.interactive === true) return refuse(409, 'CND_COMMAND_INTERACTIVE', `command "${name}" is interactive: run it with conductor action run -it`, d)
+    // validUntil is set when the allow was built on a verified JWT: its claims can be trusted.
+    const claims = d.validUntil === undefined ? undefined : jwtClaims(headers.authorization)
+    if (claims !== undefined) {
+      // A token is for one command of one service: a token for db:migrate cannot run console.
+      if (claims[SERVICE_CLAIM] !== service || claims[COMMAND_CLAIM] !== name) return refuse(403, 'CND_AUTH_DENIED', 'token is bound to another service or command', d)
+      const jti = claims.jti
+      if (typeof jti !== 'string' || jti === '' || jti.length > 256) return refuse(403, 'CND_AUTH_DENIED', 'command token has no jti', d)
+      const expMs = d.validUntil ?? (typeof claims.exp === 'number' ? claims.exp * 1000 : Date.now())
+      const outcome = replay.claim(`${String(claims.iss)}\u0000${jti}`, expMs + REPLAY_MARGIN_MS)
+      if (outcome === 'replayed') return refuse(401, 'CND_TOKEN_REPLAYED', 'jti seen before', d)
+      if (outcome === 'full') return refuse(503, 'CND_BUSY', 'replay cache full', d, { 'retry-after': '60' })
+    }
+    return { ok: true, allowed: { svc, cmd, decision: d } }
+  }
+}
+
+/** argv of an admitted invocation: help_flags give help_args, else the arguments as argv entries. */
+export function commandArgv (cmd: Command, args: string[]): string[] {
+  const help = (cmd.help_flags ?? []).some(f => f.length === args.length && f.every((a, i) => a === args[i]))
+  return [...cmd.exec, ...(help && cmd.help_args !== undefined ? cmd.help_args : args)]
+}
+
+export function commandEnv (svc: Service, name: string, opts: Pick<CommandsPluginOptions, 'roots' | 'env'>): Variables {
+  return commandVariables(serviceVariables(svc, baseVariables(opts.roots.root === undefined ? undefined : { root: opts.roots.root }, opts.env)), name, svc.dir)
+}
+
+export function commandTimeoutMs (cmd: Command): number {
+  return (cmd.remote?.timeout_sec ?? DEFAULT_REMOTE_TIMEOUT_SEC) * 1000
+}
+
+export function auditFields (svc: Service, name: string, decision: Decision, args: string[]): Record<string, unknown> {
+  return { audit: 'remote-command', subject: decision.subject, peer_id: decision.meta['peer-id'], service: svc.name, command: name, args_sha256: createHash('sha256').update(JSON.stringify(args)).digest('hex') }
+}
+
+function run (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply, { svc, cmd, decision }: Allowed, args: string[], opts: CommandsPluginOptions, running: RunningCommands): void {
   const { name } = request.params
   const started = Date.now()
-  const help = (cmd.help_flags ?? []).some(f => f.length === args.length && f.every((a, i) => a === args[i]))
-  const [file, ...argv] = [...cmd.exec, ...(help && cmd.help_args !== undefined ? cmd.help_args : args)]
-  const env = commandVariables(serviceVariables(svc, baseVariables(opts.roots.root === undefined ? undefined : { root: opts.roots.root }, opts.env)), name, svc.dir)
-  const audit = { audit: 'remote-command', subject: decision.subject, peer_id: decision.meta['peer-id'], service: svc.name, command: name, args_sha256: createHash('sha256').update(JSON.stringify(args)).digest('hex') }
+  const [file, ...argv] = commandArgv(cmd, args)
+  const env = commandEnv(svc, name, opts)
+  const audit = auditFields(svc, name, decision, args)
   reply.hijack()
   const res = reply.raw
   res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store', 'x-accel-buffering': 'no' })
@@ -127,18 +181,23 @@ function run (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply, 
   const frame = (f: object): void => { if (!res.writableEnded && !res.destroyed) res.write(JSON.stringify(f) + '\n') }
   // Its own process group (detached), so a disconnect kills the command and everything it started.
   const child = spawn(file!, argv, { cwd: svc.dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+  const entry = child.pid === undefined ? undefined : running.add(child.pid, commandTimeoutMs(cmd))
   let done = false
   const heartbeat = setInterval(() => frame({ heartbeat: true }), HEARTBEAT_MS)
   child.stdout.setEncoding('utf8').on('data', (data: string) => frame({ stream: 'stdout', data }))
   child.stderr.setEncoding('utf8').on('data', (data: string) => frame({ stream: 'stderr', data }))
-  const finish = (exit: number, error?: string): void => {
+  const finish = (status: number, error?: string): void => {
     if (done) return
     done = true
     clearInterval(heartbeat)
+    entry?.exited()
+    const reason = entry?.reason === 'timeout' || entry?.reason === 'gateway-stopping' ? entry.reason : undefined
+    // A timeout reports 124 (as timeout(1) does), whatever signal ended the group.
+    const exit = reason === 'timeout' ? TIMEOUT_EXIT : status
     if (error !== undefined) frame({ stream: 'stderr', data: error + '\n' })
-    frame({ exit })
+    frame(reason !== undefined ? { exit, reason } : { exit })
     res.end()
-    request.log.info({ ...audit, exit, disconnected: res.destroyed && !res.writableFinished, duration_ms: Date.now() - started }, 'remote command')
+    request.log.info({ ...audit, exit, ...(reason !== undefined ? { reason } : {}), disconnected: res.destroyed && !res.writableFinished, duration_ms: Date.now() - started }, 'remote command')
   }
   child.on('error', err => finish(127, `cannot run ${file!}: ${err.message}`))
   child.on('close', (code, signal) => finish(code ?? 128 + (signal !== null ? (constants.signals[signal] ?? 0) : 0)))
@@ -146,10 +205,7 @@ function run (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply, 
     clearInterval(heartbeat)
     if (done || child.exitCode !== null || child.signalCode !== null) return
     request.log.warn({ ...audit }, 'remote command: client went away, killing its process group')
-    killGroup(child.pid, 'SIGTERM')
-    const timer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS)
-    timer.unref()
-    child.once('close', () => clearTimeout(timer))
+    entry?.stop('disconnected')
   })
 }
 

@@ -11,3 +11,4 @@ export { functionsPlugin, type Authorizer as FunctionAuthorizer, type AuthReques
 export { listenFunctions } from './functions-listener.js'
 export { commandsPlugin, type CommandsPluginOptions } from './commands.js'
 export { ReplayCache } from './replay-cache.js'
+export { RunningCommands, KILL_GRACE_MS } from './running-commands.js'

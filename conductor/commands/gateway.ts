@@ -48,7 +48,7 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
         maxEventLoopUtilization: number(opts.maxEventLoopUtilization, '--max-event-loop-utilization', 0, 1),
         sampleIntervalMs: number(opts.pressureSample, '--pressure-sample', 1, 60_000)
       }
-      const { app, state, metrics } = await buildGateway({ roots: ctx.roots, logger: { level: opts.logLevel }, pressure, fastAuth: opts.fastAuth })
+      const { app, state, metrics, commands } = await buildGateway({ roots: ctx.roots, logger: { level: opts.logLevel }, pressure, fastAuth: opts.fastAuth })
       let stopMetrics = async (): Promise<void> => {}
       if (metricsListen !== undefined) {
         const server = createMetricsServer(metrics)
@@ -74,6 +74,9 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
         timer.unref()
         void Promise.all([app.close(), stopMetrics(), closeFunctions?.()]).then(() => process.exit(0))
       }
+      // Remote commands run in process groups of their own: none may outlive the gateway, even
+      // when the close grace runs out (app.close() stops them first, with SIGTERM then SIGKILL).
+      process.on('exit', () => commands.killAllNow())
       process.once('SIGTERM', () => stop('SIGTERM'))
       process.once('SIGINT', () => stop('SIGINT'))
       await explainListen('--listen', opts.listen ?? 'gateway_listen', listen.kind === 'unix' ? app.listen({ path: listen.path }) : app.listen({ host: listen.host, port: listen.port }))

@@ -13,14 +13,19 @@ import type { Ctx } from '../context.js'
 import { recordAndService } from './lifecycle.js'
 import type { CtxFactory } from './types.js'
 
-interface RemoteOptions { remote?: string, key?: string, issuer?: string, caFile?: string }
-interface RunOptions { service?: string, deployment?: string, list?: boolean, json?: boolean }
+interface TtyOptions { interactive?: boolean, tty?: boolean }
+interface RemoteOptions extends TtyOptions { remote?: string, key?: string, issuer?: string, caFile?: string }
+interface RunOptions extends TtyOptions { service?: string, deployment?: string, list?: boolean, json?: boolean }
+
+const INTERACTIVE_HELP = 'run the command under a pseudo-terminal (it needs "interactive": true): raw keys, Ctrl-C and window size reach it; -i and -t mean the same, -it is the usual spelling'
 
 export function registerRunCommands (program: Command, makeCtx: CtxFactory): void {
   program.command('run')
     .description('Run a declared command in the context of a service (-s) or a deployment (-d); its exit status is conductor\'s. Put -- before arguments that look like options')
     .option('-s, --service <name>', 'service context (or any running deployment, for service_any_deployment commands)')
     .option('-d, --deployment <id>', 'deployment context')
+    .option('-i, --interactive', INTERACTIVE_HELP)
+    .option('-t, --tty', 'same as -i')
     .option('--list', 'list the commands the service declares')
     .option('--json', 'with --list: print JSON')
     .argument('[command]', 'command name')
@@ -33,12 +38,12 @@ export function registerRunCommands (program: Command, makeCtx: CtxFactory): voi
         const sctx = systemContext(ctx)
         const { rec, svc } = await recordAndService(sctx, opts.deployment)
         if (opts.list === true || name === undefined) { listCommands(ctx, svc, opts.json); return }
-        await execute(ctx, deploymentInvocation(sctx, svc, rec, name, args))
+        await execute(ctx, deploymentInvocation(sctx, svc, rec, name, args), svc, isTty(opts))
         return
       }
       const svc = await ctxService(ctx, opts.service!)
       if (opts.list === true || name === undefined) { listCommands(ctx, svc, opts.json); return }
-      await execute(ctx, await serviceInvocation(ctx, svc, name, args, () => systemContext(ctx)))
+      await execute(ctx, await serviceInvocation(ctx, svc, name, args, () => systemContext(ctx)), svc, isTty(opts))
     })
 
   const action = program.command('action').description('Actions: declared commands of a service (seed "Actions")')
@@ -55,6 +60,8 @@ export function registerRunCommands (program: Command, makeCtx: CtxFactory): voi
     .argument('<service>', 'service name')
     .argument('<name>', 'command name')
     .argument('[args...]', 'arguments passed to the command')
+    .option('-i, --interactive', INTERACTIVE_HELP + '; with --remote, over a WebSocket')
+    .option('-t, --tty', 'same as -i')
     .option('--remote <url>', 'run on this server (https://HOST[:PORT]) through its gateway')
     .option('--key <file>', 'with --remote: private key signing the token (conductor key generate)')
     .option('--issuer <id>', 'with --remote: token issuer, as in the policy entry (default: the key file name without .key)')
@@ -64,12 +71,13 @@ export function registerRunCommands (program: Command, makeCtx: CtxFactory): voi
       const ctx = makeCtx(this)
       if (opts.remote !== undefined) {
         if (opts.key === undefined) throw new UsageError('--remote needs --key FILE (create one with conductor key generate NAME)')
-        process.exitCode = await runRemote({ url: opts.remote, keyFile: opts.key, issuer: opts.issuer, caFile: opts.caFile, service, command: name, args }, ctx.io)
+        const remote = { url: opts.remote, keyFile: opts.key, issuer: opts.issuer, caFile: opts.caFile, service, command: name, args }
+        process.exitCode = isTty(opts) ? await (await import('../interactive-remote.js')).runInteractiveRemote(remote) : await runRemote(remote, ctx.io)
         return
       }
       if (opts.key !== undefined || opts.caFile !== undefined || opts.issuer !== undefined) throw new UsageError('--key, --issuer and --ca-file go with --remote')
       const svc = await ctxService(ctx, service)
-      await execute(ctx, await serviceInvocation(ctx, svc, name, args, () => systemContext(ctx)))
+      await execute(ctx, await serviceInvocation(ctx, svc, name, args, () => systemContext(ctx)), svc, isTty(opts))
     })
 }
 
@@ -80,8 +88,15 @@ async function printCaddyConfig (ctx: Ctx, service: string, opts: { gateway?: st
   ctx.io.out(renderJson(snippets))
 }
 
-async function execute (ctx: Ctx, inv: CommandInvocation): Promise<void> {
-  process.exitCode = await runInvocation(inv, ctx.io)
+async function execute (ctx: Ctx, inv: CommandInvocation, svc: Service, tty: boolean): Promise<void> {
+  if (!tty) { process.exitCode = await runInvocation(inv, ctx.io); return }
+  // The same rule as over the network: -it is for commands declared interactive.
+  if (svc.commands[inv.name]?.interactive !== true) throw new UsageError(`command "${inv.name}" of service "${svc.name}" is not interactive: run it without -it, or declare "interactive": true`, svc.file, `/commands/${inv.name}`)
+  process.exitCode = await (await import('../interactive-local.js')).runInteractiveLocal(inv)
+}
+
+function isTty (opts: TtyOptions): boolean {
+  return opts.interactive === true || opts.tty === true
 }
 
 function listCommands (ctx: Ctx, svc: Service, json: boolean | undefined): void {
@@ -90,8 +105,10 @@ function listCommands (ctx: Ctx, svc: Service, json: boolean | undefined): void 
     contexts: [c.service === true ? 'service' : '', c.service_any_deployment === true ? 'service_any_deployment' : '', c.deployment === true ? 'deployment' : ''].filter(s => s !== ''),
     description: c.description ?? '',
     // Exposed through the gateway (Remote commands): its policy, or null.
-    remote: c.remote?.policy ?? null
+    remote: c.remote?.policy ?? null,
+    // Runs under a pty: `conductor action run -it`.
+    interactive: c.interactive === true
   }))
   if (json === true) ctx.io.out(renderJson(rows))
-  else ctx.io.out(renderTable(['COMMAND', 'CONTEXTS', 'DESCRIPTION'], rows.map(r => [r.name, [...r.contexts, ...(r.remote !== null ? [`remote:${r.remote}`] : [])].join(','), r.description])))
+  else ctx.io.out(renderTable(['COMMAND', 'CONTEXTS', 'DESCRIPTION'], rows.map(r => [r.name, [...r.contexts, ...(r.interactive ? ['interactive'] : []), ...(r.remote !== null ? [`remote:${r.remote}`] : [])].join(','), r.description])))
 }

@@ -5,11 +5,10 @@ import type { IncomingMessage } from 'node:http'
 import { request } from 'node:https'
 import path from 'node:path'
 import { Writable } from 'node:stream'
-import { rootCertificates } from 'node:tls'
 import { buildGateway } from '../../gateway/index.js'
 import { resolveRoots } from '../../conductor/index.js'
 import { signCommandToken } from '../../conductor/keys.js'
-import { startCaddy } from '../harness/caddy.js'
+import { startTlsCaddy } from '../harness/caddy.js'
 import { cli, binPath } from '../harness/cli.js'
 import { waitFor } from '../harness/ports.js'
 import { postCaddyConfig } from '../harness/forward-auth-route.js'
@@ -40,10 +39,10 @@ interface Frame { stream?: string, data?: string, exit?: number, at: number }
 t.test('remote commands over HTTPS through Caddy and the gateway', async t => {
   const root = tempDir(t, 'cnd-remote-')
   const keys = path.join(root, 'keys')
-  const gen = await cli(['--root', root, 'key', 'generate', 'ci', '--dir', keys, '--json'])
+  const gen = await cli(['--root', root, 'key', 'generate', 'ci', '--dir', keys, '--audience', '127.0.0.1', '--json'])
   t.equal(gen.code, 0, gen.stderr)
   const ci = JSON.parse(gen.stdout) as { private_key_file: string, policy_entry: object }
-  const other = JSON.parse((await cli(['--root', root, 'key', 'generate', 'intruder', '--dir', keys, '--json'])).stdout) as { private_key_file: string }
+  const other = JSON.parse((await cli(['--root', root, 'key', 'generate', 'intruder', '--dir', keys, '--audience', '127.0.0.1', '--json'])).stdout) as { private_key_file: string }
   const svcDir = path.join(root, 'etc/conductor/services/shop')
   writeTree(root, {
     'etc/conductor/services/shop/conductor-service.json': {
@@ -68,33 +67,7 @@ t.test('remote commands over HTTPS through Caddy and the gateway', async t => {
   await gw.app.listen({ host: '127.0.0.1', port: 0 })
   const gwPort = (gw.app.server.address() as { port: number }).port
 
-  const storage = tempDir(t, 'cnd-remote-caddy-')
-  const caddy = await startCaddy(t, {
-    config: ({ adminPort, httpPort }) => ({
-      admin: { listen: `127.0.0.1:${adminPort}` },
-      logging: { logs: { default: { level: 'WARN' } } },
-      storage: { module: 'file_system', root: storage },
-      apps: {
-        http: {
-          servers: {
-            conductor: {
-              listen: [`127.0.0.1:${httpPort}`],
-              routes: [],
-              '@id': 'conductor-server',
-              tls_connection_policies: [{}],
-              automatic_https: { disable_redirects: true }
-            }
-          }
-        },
-        tls: { certificates: { automate: ['127.0.0.1'] }, automation: { policies: [{ subjects: ['127.0.0.1'], issuers: [{ module: 'internal' }] }] } },
-        pki: { certificate_authorities: { local: { install_trust: false } } }
-      }
-    })
-  })
-  const caFile = path.join(storage, 'pki/authorities/local/root.crt')
-  await waitFor('Caddy local CA', () => existsSync(caFile), 15_000)
-  const ca = [...rootCertificates, readFileSync(caFile, 'utf8')]
-  const base = `https://127.0.0.1:${caddy.httpPort}`
+  const { caddy, base, caFile, ca } = await startTlsCaddy(t)
 
   const post = async (urlPath: string, token: string | undefined, body: unknown = { args: [] }, onFrame?: (f: Frame, res: IncomingMessage) => void): Promise<{ status: number, frames: Frame[], text: string }> => {
     return await new Promise((resolve, reject) => {
@@ -124,14 +97,13 @@ t.test('remote commands over HTTPS through Caddy and the gateway', async t => {
       req.end(payload)
     })
   }
-  await waitFor('Caddy serving TLS with its local CA', async () => (await post('/.conductor/services/shop/commands/none', undefined)).status > 0, 15_000)
   // The routes as a proxy template would register them: forward_auth to /auth, then the gateway.
   const routes = await cli(['--root', root, 'action', 'caddy-config', 'shop', '--gateway', `127.0.0.1:${gwPort}`])
   t.equal(routes.code, 0, routes.stderr)
   for (const r of JSON.parse(routes.stdout) as Array<{ id: string, config: object }>) await postCaddyConfig(`${caddy.adminUrl}/id/${r.id}`, r.config)
   const migrateLog = path.join(svcDir, 'migrated.log')
-  const sign = async (o: { key?: string, command?: string, now?: Date, ttlSec?: number } = {}): Promise<string> =>
-    await signCommandToken({ privateKeyFile: o.key ?? ci.private_key_file, issuer: o.key === undefined ? 'ci' : 'intruder', audience: '127.0.0.1', service: 'shop', command: o.command ?? 'db:migrate', now: o.now, ttlSec: o.ttlSec })
+  const sign = async (o: { key?: string, command?: string, now?: Date, ttlSec?: number, audience?: string } = {}): Promise<string> =>
+    await signCommandToken({ privateKeyFile: o.key ?? ci.private_key_file, issuer: o.key === undefined ? 'ci' : 'intruder', audience: o.audience ?? '127.0.0.1', service: 'shop', command: o.command ?? 'db:migrate', now: o.now, ttlSec: o.ttlSec })
   const url = '/.conductor/services/shop/commands/db:migrate'
 
   await t.test('run --list shows which commands are remote', async t => {
@@ -147,6 +119,7 @@ t.test('remote commands over HTTPS through Caddy and the gateway', async t => {
     const cases: Array<[string, string, string | undefined, number]> = [
       ['missing credential', url, undefined, 401],
       ['token for another command', url, await sign({ command: 'console' }), 403],
+      ['token for another server (aud)', url, await sign({ audience: 'other.example.org' }), 401],
       ['expired token', url, await sign({ now: new Date(Date.now() - 600_000), ttlSec: 60 }), 401],
       ['key not in the policy', url, await sign({ key: other.private_key_file }), 401],
       ['policy does not grant the authorization (command:shop:console)', '/.conductor/services/shop/commands/console', await sign({ command: 'console' }), 403],

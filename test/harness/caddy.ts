@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { request as httpsRequest } from 'node:https'
+import { rootCertificates } from 'node:tls'
 import path from 'node:path'
 import { freePort, waitFor } from './ports.js'
 import { tempDir } from './tmp.js'
@@ -70,4 +72,55 @@ export async function startCaddy (t: { teardown: (fn: () => Promise<void> | void
   const adminUrl = `http://127.0.0.1:${adminPort}`
   await waitFor(`caddy admin API on ${adminUrl} (log: ${log})`, async () => (await fetch(`${adminUrl}/config/`)).ok, 15_000)
   return { adminUrl, adminPort, httpPort, dir, process: proc, log: () => log, stop }
+}
+
+export interface TlsCaddy {
+  caddy: CaddyHandle
+  /** https://127.0.0.1:PORT */
+  base: string
+  /** Caddy's local CA (`tls internal`), for --ca-file. */
+  caFile: string
+  /** System CAs plus Caddy's local one, for node:https / ws clients. */
+  ca: string[]
+}
+
+/**
+ * Caddy serving HTTPS on a loopback port with `tls internal` (its own local CA, nothing
+ * installed into the system trust store) and an empty server "@id": "conductor-server".
+ */
+export async function startTlsCaddy (t: { teardown: (fn: () => Promise<void> | void) => void }): Promise<TlsCaddy> {
+  const storage = tempDir(t, 'cnd-caddy-tls-')
+  const caddy = await startCaddy(t, {
+    config: ({ adminPort, httpPort }) => ({
+      admin: { listen: `127.0.0.1:${adminPort}` },
+      logging: { logs: { default: { level: 'WARN' } } },
+      storage: { module: 'file_system', root: storage },
+      apps: {
+        http: {
+          servers: {
+            conductor: {
+              listen: [`127.0.0.1:${httpPort}`],
+              routes: [],
+              '@id': 'conductor-server',
+              tls_connection_policies: [{}],
+              automatic_https: { disable_redirects: true }
+            }
+          }
+        },
+        tls: { certificates: { automate: ['127.0.0.1'] }, automation: { policies: [{ subjects: ['127.0.0.1'], issuers: [{ module: 'internal' }] }] } },
+        pki: { certificate_authorities: { local: { install_trust: false } } }
+      }
+    })
+  })
+  const caFile = path.join(storage, 'pki/authorities/local/root.crt')
+  await waitFor('Caddy local CA', () => existsSync(caFile), 15_000)
+  const ca = [...rootCertificates, readFileSync(caFile, 'utf8')]
+  const base = `https://127.0.0.1:${caddy.httpPort}`
+  // The certificate is issued asynchronously: wait until a TLS handshake with it succeeds.
+  await waitFor('Caddy serving TLS with its local CA', async () => await new Promise<boolean>(resolve => {
+    const req = httpsRequest(`${base}/`, { ca, agent: false }, res => { res.resume(); resolve(true) })
+    req.on('error', () => resolve(false))
+    req.end()
+  }), 15_000)
+  return { caddy, base, caFile, ca }
 }
