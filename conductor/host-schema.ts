@@ -13,6 +13,7 @@ export const hostSchema = z.strictObject({
   resources: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'resource names use letters, digits and _ . -'), z.number().nonnegative())
     .describe('Abstract resources this machine offers for scheduling, e.g. {"VCPU": 4, "GBRAM": 100}.').optional(),
   gateway_listen: z.string().min(1).describe('Where the gateway listens: HOST:PORT on loopback or unix:/path (default 127.0.0.1:2080).').optional(),
+  gateway_metrics_listen: z.string().min(1).describe('Where the gateway serves Prometheus /metrics: HOST:PORT on loopback, unix:/path, or "none" (default 127.0.0.1:2081).').optional(),
   caddy_admin: z.string().min(1).describe('Caddy admin API endpoint: http://HOST:PORT or unix//PATH (default http://localhost:2019).').optional(),
   scope: z.enum(['system', 'user']).describe('systemd scope: "system" (servers, /etc/systemd/system) or "user" (rootless hosts, systemctl --user).').optional()
 }).describe('This machine (host.json).')

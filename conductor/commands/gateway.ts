@@ -8,7 +8,7 @@ import type { CtxFactory } from './types.js'
 
 interface GatewayCliOptions {
   listen?: string
-  metricsListen: string
+  metricsListen?: string
   logLevel: string
   maxEventLoopDelay?: string
   maxEventLoopUtilization?: string
@@ -22,7 +22,7 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
   program.command('gateway')
     .description('Run the gateway (forward_auth target and functions); SIGHUP reloads services and policies')
     .option('--listen <addr>', `HOST:PORT on loopback, or unix:/path (default: host.json gateway_listen, else ${DEFAULT_LISTEN})`)
-    .option('--metrics-listen <addr>', 'HOST:PORT (loopback) or unix:/path for Prometheus /metrics, or "none"', DEFAULT_METRICS_LISTEN)
+    .option('--metrics-listen <addr>', `HOST:PORT (loopback) or unix:/path for Prometheus /metrics, or "none" (default: host.json gateway_metrics_listen, else ${DEFAULT_METRICS_LISTEN})`)
     .option('--functions-listen <addr>', 'also serve functions on this address, normally unix:/run/conductor/functions.sock (mode 0660) that only Caddy\'s group may open')
     .option('--functions-group <group>', 'group (name or gid) given the --functions-listen socket, e.g. caddy')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace', 'info')
@@ -35,8 +35,11 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
       const { buildGateway, createMetricsServer, listenFunctions, CLOSE_GRACE_MS, parseListen } = await import('../../gateway/index.js')
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace'].includes(opts.logLevel)) throw new UsageError(`--log-level ${opts.logLevel}: expected fatal, error, warn, info, debug or trace`)
       let listen, metricsListen, functionsListen
+      // The unit runs `conductor gateway` without flags: host.json holds this host's addresses.
+      const host = loadHostConfig(ctx.roots.hostFile)
+      opts.metricsListen ??= host.gateway_metrics_listen ?? DEFAULT_METRICS_LISTEN
       try {
-        listen = parseListen(opts.listen ?? loadHostConfig(ctx.roots.hostFile).gateway_listen ?? DEFAULT_LISTEN)
+        listen = parseListen(opts.listen ?? host.gateway_listen ?? DEFAULT_LISTEN)
         functionsListen = opts.functionsListen === undefined ? undefined : parseListen(opts.functionsListen)
         metricsListen = opts.metricsListen === 'none' ? undefined : parseListen(opts.metricsListen)
       } catch (err) { throw new UsageError((err as Error).message) }
