@@ -32,7 +32,7 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
     .option('--pressure-sample <ms>', `how often load is sampled (default ${DEFAULT_PRESSURE_SAMPLE_MS})`)
     .action(async function (this: Command, opts: GatewayCliOptions) {
       const ctx = makeCtx(this)
-      const { buildGateway, createMetricsServer, listenFunctions, CLOSE_GRACE_MS, parseListen } = await import('../../gateway/index.js')
+      const { buildGateway, createMetricsServer, listenFunctions, CLOSE_GRACE_MS, parseListen, takeInheritedListenFd } = await import('../../gateway/index.js')
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace'].includes(opts.logLevel)) throw new UsageError(`--log-level ${opts.logLevel}: expected fatal, error, warn, info, debug or trace`)
       let listen, metricsListen, functionsListen
       // The unit runs `conductor gateway` without flags: host.json holds this host's addresses.
@@ -76,7 +76,17 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
       }
       process.once('SIGTERM', () => stop('SIGTERM'))
       process.once('SIGINT', () => stop('SIGINT'))
-      await explainListen('--listen', opts.listen ?? 'gateway_listen', listen.kind === 'unix' ? app.listen({ path: listen.path }) : app.listen({ host: listen.host, port: listen.port }))
+      // Under conductor-gateway.socket, systemd holds the listening socket: connections that
+      // arrive while the gateway restarts wait in its backlog instead of being refused.
+      const inheritedFd = takeInheritedListenFd()
+      if (inheritedFd !== undefined) {
+        // Node's listen({fd}) takes the socket as is; the host only keeps Fastify from binding
+        // extra "localhost" addresses.
+        await app.listen({ fd: inheritedFd, host: '127.0.0.1' } as unknown as Parameters<typeof app.listen>[0])
+        app.log.info({ fd: inheritedFd }, 'listening on the socket passed by systemd (conductor-gateway.socket)')
+      } else {
+        await explainListen('--listen', opts.listen ?? 'gateway_listen', listen.kind === 'unix' ? app.listen({ path: listen.path }) : app.listen({ host: listen.host, port: listen.port }))
+      }
       if (functionsListen !== undefined) closeFunctions = (await explainListen('--functions-listen', opts.functionsListen ?? '', listenFunctions(app, functionsListen, { group: opts.functionsGroup }))).close
       // Keep running: the action's promise resolves, but the server holds the event loop.
     })

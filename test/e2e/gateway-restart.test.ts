@@ -1,5 +1,5 @@
 import t from 'tap'
-import path from 'node:path'
+import os from 'node:os'
 import { cliProcess } from '../harness/cli.js'
 import { startCaddy } from '../harness/caddy.js'
 import { forwardAuthRoute, postCaddyConfig } from '../harness/forward-auth-route.js'
@@ -10,8 +10,10 @@ import { tempDir, writeTree } from '../harness/tmp.js'
 // Issue 9 fault test: the gateway runs as conductor-gateway.service (installed by `conductor
 // system install`, as scripts/demo.sh does) under a real systemd user manager, behind a real
 // Caddy forward_auth route. It is killed with SIGKILL under load: systemd must restart it
-// (Restart=on-failure, RestartSec=200ms) and requests through Caddy must succeed again. No timing
-// is asserted beyond a bounded wait; the measured outage is printed (BENCHMARKS.md records it).
+// (Restart=on-failure, RestartSec=200ms) and requests through Caddy must succeed again. The
+// listening socket belongs to conductor-gateway.socket, so requests sent while the gateway is
+// down wait in the backlog rather than fail; only a request in flight at the kill can get a 502.
+// No timing is asserted beyond bounded waits; the measured times are printed (BENCHMARKS.md).
 
 const KILLS = 3
 
@@ -42,26 +44,28 @@ t.test('kill -9 of the gateway unit under load: systemd restarts it, forward_aut
   const url = `http://127.0.0.1:${caddy.httpPort}/x`
   await waitFor('route through Caddy', async () => (await fetch(url, { headers: { authorization: `Bearer ${token}` } })).status === 200, 10_000)
 
-  // Load: 4 authenticated loops, 1 loop without credentials; each answer is stamped.
-  type Answer = { at: number, status: number | string }
+  // Load: 4 authenticated loops, 1 loop without credentials; each answer is stamped with the
+  // time its request started and ended.
+  type Answer = { start: number, at: number, status: number | string }
   const withToken: Answer[] = []
   const anonymous: Answer[] = []
   let stop = false
   const loop = async (into: Answer[], auth: boolean): Promise<void> => {
     while (!stop) {
       let status: number | string
+      const start = performance.now()
       try {
-        const res = await fetch(url, { signal: AbortSignal.timeout(5000), headers: { connection: 'close', ...(auth ? { authorization: `Bearer ${token}` } : {}) } })
+        const res = await fetch(url, { signal: AbortSignal.timeout(15_000), headers: { connection: 'close', ...(auth ? { authorization: `Bearer ${token}` } : {}) } })
         const body = await res.text()
         status = res.status === 200 && body !== 'through\n' ? `200 with body ${body.slice(0, 40)}` : res.status
       } catch (err) { status = String((err as Error).cause ?? err) }
-      into.push({ at: performance.now(), status })
+      into.push({ start, at: performance.now(), status })
     }
   }
   const loops = [loop(withToken, true), loop(withToken, true), loop(withToken, true), loop(withToken, true), loop(anonymous, false)]
   const mainPid = (): number => Number(/MainPID=(\d+)/.exec(sd.systemctl('show', '-p', 'MainPID', 'conductor-gateway.service').stdout)?.[1] ?? 0)
 
-  const outages: Array<{ killToGood: number, failedSpan: number, lastFailedToGood: number, failures: number }> = []
+  const outages: Array<{ recovery: number, longestWait: number, failures: number, statuses: string }> = []
   try {
     for (let k = 0; k < KILLS; k++) {
       await new Promise(resolve => setTimeout(resolve, 1000))
@@ -70,22 +74,24 @@ t.test('kill -9 of the gateway unit under load: systemd restarts it, forward_aut
       const killedAt = performance.now()
       process.kill(pid, 'SIGKILL')
       await waitFor('systemd restarted the gateway', () => { const p = mainPid(); return p > 0 && p !== pid }, 15_000, 20)
-      const restartedAt = performance.now()
-      await waitFor('an authenticated request through Caddy succeeds again', () => { const last = withToken.at(-1); return last !== undefined && last.at > restartedAt && last.status === 200 }, 15_000, 20)
+      // Recovered: a request that started after the kill got its 200 (so the new process served it).
+      await waitFor('a request sent after the kill succeeds through Caddy', () => withToken.some(a => a.start > killedAt && a.status === 200), 20_000, 20)
       // Let requests run on the new process a while, so "recovered" is not one lucky answer.
       await new Promise(resolve => setTimeout(resolve, 500))
       const after = withToken.filter(a => a.at > killedAt)
+      const firstGood = after.filter(a => a.start > killedAt && a.status === 200).sort((x, y) => x.at - y.at)[0]!
       const failed = after.filter(a => a.status !== 200)
-      const lastFailed = failed.at(-1)
-      const firstGood = after.find(a => a.status === 200 && (lastFailed === undefined || a.at > lastFailed.at))
-      t.ok(firstGood !== undefined, 'requests succeed after the restart')
       outages.push({
-        killToGood: Math.round(firstGood!.at - killedAt),
-        failedSpan: failed.length === 0 ? 0 : Math.round(lastFailed!.at - failed[0]!.at),
-        lastFailedToGood: lastFailed === undefined ? 0 : Math.round(firstGood!.at - lastFailed.at),
-        failures: failed.length
+        recovery: Math.round(firstGood.at - killedAt),
+        longestWait: Math.round(Math.max(...after.map(a => a.at - a.start))),
+        failures: failed.length,
+        statuses: [...new Set(failed.map(a => String(a.status)))].join('/')
       })
-      t.same(after.filter(a => a.at > firstGood!.at && a.status !== 200), [], 'no failure once it answered again')
+      t.same(after.filter(a => a.start > firstGood.at && a.status !== 200), [], 'no failure once it answered again')
+      // 502: in flight at the kill (Caddy's upstream connection reset). 503: the restarted gateway
+      // shedding the backlog that queued up while it was down, until its event loop catches up
+      // (@fastify/under-pressure, as designed). Anything else is a bug.
+      t.same(failed.filter(a => a.status !== 502 && a.status !== 503), [], 'a failed request is a 502 (caught by the kill) or a 503 (load shedding at restart), nothing else')
     }
   } finally {
     stop = true
@@ -95,12 +101,11 @@ t.test('kill -9 of the gateway unit under load: systemd restarts it, forward_aut
   t.equal(show, `NRestarts=${KILLS}`, 'systemd restarted it once per kill')
   // While the gateway was down Caddy answered 502 (forward_auth upstream gone): never the
   // protected content to a request without credentials.
-  t.same(anonymous.filter(a => a.status !== 401 && a.status !== 502), [], `anonymous requests: only 401 (gateway up) or 502 (gateway down), ${anonymous.length} sent`)
+  t.same(anonymous.filter(a => a.status !== 401 && a.status !== 502 && a.status !== 503), [], `anonymous requests: only 401, or 502/503 around the restart, never the protected answer (${anonymous.length} sent)`)
   t.ok(anonymous.some(a => a.status === 401), 'anonymous requests were refused by the gateway')
-  t.same([...new Set(withToken.filter(a => a.status !== 200).map(a => a.status))].filter(s => s !== 502), [], 'authenticated failures were 502 from Caddy only (no other error)')
   t.ok(withToken.filter(a => a.status === 200).length > 50, `load ran (${withToken.filter(a => a.status === 200).length} good answers)`)
   for (const [i, o] of outages.entries()) {
-    t.comment(`kill ${i + 1}: kill -> first good ${o.killToGood} ms; failed answers ${o.failures} over ${o.failedSpan} ms; last failed -> first good ${o.lastFailedToGood} ms`)
+    t.comment(`kill ${i + 1}: kill -> first good answer to a request sent after it ${o.recovery} ms; longest request ${o.longestWait} ms; failed answers ${o.failures}${o.failures > 0 ? ` (${o.statuses})` : ''}`)
   }
-  t.comment(`gateway restart outage (kill -> first good answer), ms: ${outages.map(o => o.killToGood).join(', ')}; unit ${path.join(sd.unitsDir, 'conductor-gateway.service')}`)
+  t.comment(`gateway restart (kill -> served again), ms: ${outages.map(o => o.recovery).join(', ')}; failed requests: ${outages.map(o => o.failures).join(', ')}; load average ${os.loadavg().map(l => l.toFixed(1)).join(' ')}`)
 })
