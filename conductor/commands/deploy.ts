@@ -74,6 +74,7 @@ function pauseHook (ctx: Ctx): ((name: string) => Promise<void>) | undefined {
   const name = (DEPLOY_STEPS as Record<string, string>)[at]
   if (name === undefined) throw new UsageError(`CONDUCTOR_DEPLOY_PAUSE_AT=${at}: expected one of ${Object.keys(DEPLOY_STEPS).join(', ')}`)
   const seconds = Number(ctx.env.CONDUCTOR_DEPLOY_PAUSE_SEC ?? '600')
+  if (!Number.isFinite(seconds) || seconds < 0) throw new UsageError(`CONDUCTOR_DEPLOY_PAUSE_SEC=${ctx.env.CONDUCTOR_DEPLOY_PAUSE_SEC ?? ''}: expected a number of seconds`)
   return async step => {
     if (step !== name) return
     ctx.io.err(`conductor: CONDUCTOR_DEPLOY_PAUSE_AT=${at}: paused before "${name}" (pid ${process.pid}) for ${seconds} s\n`)

@@ -32,7 +32,7 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
     .option('--pressure-sample <ms>', `how often load is sampled (default ${DEFAULT_PRESSURE_SAMPLE_MS})`)
     .action(async function (this: Command, opts: GatewayCliOptions) {
       const ctx = makeCtx(this)
-      const { buildGateway, createMetricsServer, listenFunctions, CLOSE_GRACE_MS, parseListen, takeInheritedListenFd } = await import('../../gateway/index.js')
+      const { buildGateway, createMetricsServer, listenFunctions, CLOSE_GRACE_MS, parseListen, isLoopback, takeInheritedListenFd } = await import('../../gateway/index.js')
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace'].includes(opts.logLevel)) throw new UsageError(`--log-level ${opts.logLevel}: expected fatal, error, warn, info, debug or trace`)
       let listen, metricsListen, functionsListen
       // The unit runs `conductor gateway` without flags: host.json holds this host's addresses.
@@ -83,7 +83,14 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
         // Node's listen({fd}) takes the socket as is; the host only keeps Fastify from binding
         // extra "localhost" addresses.
         await app.listen({ fd: inheritedFd, host: '127.0.0.1' } as unknown as Parameters<typeof app.listen>[0])
-        app.log.info({ fd: inheritedFd }, 'listening on the socket passed by systemd (conductor-gateway.socket)')
+        // The socket unit's address came from host.json unchecked: the loopback-only rule of
+        // --listen holds for it too, or /auth and functions would be reachable around Caddy.
+        const bound = app.server.address()
+        if (bound !== null && typeof bound === 'object' && !isLoopback(bound.address.replace(/^::ffff:/, ''))) {
+          await app.close()
+          throw new UsageError(`gateway: the socket passed by systemd listens on ${bound.address}:${bound.port}; the gateway listens on loopback only (set gateway_listen in host.json, then conductor system install)`)
+        }
+        app.log.info({ fd: inheritedFd, address: bound }, 'listening on the socket passed by systemd (conductor-gateway.socket)')
       } else {
         await explainListen('--listen', opts.listen ?? 'gateway_listen', listen.kind === 'unix' ? app.listen({ path: listen.path }) : app.listen({ host: listen.host, port: listen.port }))
       }
