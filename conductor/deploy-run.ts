@@ -25,6 +25,7 @@ export interface DeployRequest {
   part?: string | undefined
   drainTimeoutSec?: number | undefined
   onStep?: (part: string, step: DeployStep) => void
+  beforeStep?: (name: string) => Promise<void>
 }
 
 export interface PartOutcome { part: string, outcome: DeployOutcome, config: Record<string, string> }
@@ -114,7 +115,8 @@ async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployR
   }, {
     drainTimeoutMs: (req.drainTimeoutSec ?? pod.drain_timeout_sec ?? DEFAULT_DRAIN_TIMEOUT_SEC) * 1000,
     drainPollMs: 100,
-    onStep: step => req.onStep?.(pod.name, step)
+    onStep: step => req.onStep?.(pod.name, step),
+    beforeStep: req.beforeStep
   })
   recordHistory(sctx, svc.name, pod.name, config)
   return { part: pod.name, outcome, config }

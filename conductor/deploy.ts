@@ -41,7 +41,19 @@ export interface DeployOptions {
   drainTimeoutMs: number
   drainPollMs: number
   onStep?: (step: DeployStep) => void
+  /** Awaited before each step starts (fault tests pause here to kill the deploy). */
+  beforeStep?: (name: string) => Promise<void>
 }
+
+/** Short names of the steps, for CONDUCTOR_DEPLOY_PAUSE_AT (commands/deploy.ts). */
+export const DEPLOY_STEPS = {
+  start: 'start new deployment',
+  ready: 'wait for readiness',
+  register: 'register new routes',
+  deregister: 'deregister old routes',
+  drain: 'drain old deployment',
+  stop: 'stop old deployment'
+} as const
 
 export interface DeployStep { name: string, ms: number, detail?: string }
 
@@ -55,6 +67,7 @@ export interface DeployOutcome {
 export async function runDeploy (old: DeploymentRef[], drivers: DeployDrivers, opts: DeployOptions): Promise<DeployOutcome> {
   const steps: DeployStep[] = []
   const step = async <T>(name: string, fn: () => Promise<T>, detail?: (r: T) => string | undefined): Promise<T> => {
+    await opts.beforeStep?.(name)
     const t0 = drivers.now()
     const result = await fn()
     const s: DeployStep = { name, ms: drivers.now() - t0 }

@@ -15,6 +15,7 @@ export const hostSchema = z.strictObject({
   gateway_listen: z.string().min(1).describe('Where the gateway listens: HOST:PORT on loopback or unix:/path (default 127.0.0.1:2080).').optional(),
   functions_listen: z.string().min(1).describe('A second gateway listener for functions only, normally unix:/run/conductor/functions.sock (mode 0660); `function caddy-config` routes to it when set.').optional(),
   functions_group: z.string().min(1).describe('Group (name or gid) given the functions_listen socket, normally Caddy\'s ("caddy"), so only Caddy can reach functions locally.').optional(),
+  gateway_metrics_listen: z.string().min(1).describe('Where the gateway serves Prometheus /metrics: HOST:PORT on loopback, unix:/path, or "none" (default 127.0.0.1:2081).').optional(),
   caddy_admin: z.string().min(1).describe('Caddy admin API endpoint: http://HOST:PORT or unix//PATH (default http://localhost:2019).').optional(),
   scope: z.enum(['system', 'user']).describe('systemd scope: "system" (servers, /etc/systemd/system) or "user" (rootless hosts, systemctl --user).').optional()
 }).describe('This machine (host.json).')

@@ -6,8 +6,8 @@ import type { Roots } from './roots.js'
 import type { ScopeInfo } from './scope.js'
 import type { SystemdDriver } from './systemd-driver.js'
 import {
-  CADDY_UNIT, DEPLOYMENT_TEMPLATE, GATEWAY_UNIT, SERVICE_TEMPLATE,
-  renderCaddyConfig, renderCaddyUnit, renderDeploymentTemplate, renderGatewayUnit, renderServiceTemplate, type UnitPaths
+  CADDY_UNIT, DEPLOYMENT_TEMPLATE, GATEWAY_SOCKET, GATEWAY_UNIT, SERVICE_TEMPLATE,
+  renderCaddyConfig, renderCaddyUnit, renderDeploymentTemplate, renderGatewaySocket, renderGatewayUnit, renderServiceTemplate, type UnitPaths
 } from './unit-files.js'
 
 // `conductor system install`: a pure plan of files (so --dry-run prints exactly what would be
@@ -21,6 +21,7 @@ export function planInstall (p: UnitPaths, scope: ScopeInfo, roots: Roots, hasCa
     { path: path.join(scope.unitsDir, SERVICE_TEMPLATE), content: renderServiceTemplate(p), why: 'service template unit' },
     { path: path.join(scope.unitsDir, DEPLOYMENT_TEMPLATE), content: renderDeploymentTemplate(p), why: 'deployment template unit (podman kube play)' },
     { path: path.join(scope.unitsDir, GATEWAY_UNIT), content: renderGatewayUnit(p), why: 'gateway unit' },
+    { path: path.join(scope.unitsDir, GATEWAY_SOCKET), content: renderGatewaySocket(p), why: 'gateway socket (connections wait while the gateway restarts)' },
     // Caddy loses API-made routes when it restarts without --resume: re-register them each time it starts.
     { path: path.join(scope.unitsDir, CADDY_SYNC_UNIT), content: caddySyncUnitFile({ conductor: p.conductor, environment: p.environment }), why: 'caddy sync unit (routes back after a Caddy restart)' },
     { path: path.join(scope.unitsDir, CADDY_SYNC_DROPIN), content: caddySyncDropIn(), why: 'caddy.service pulls in the sync unit' }
@@ -42,7 +43,7 @@ export async function applyInstall (plan: InstallPlan, systemd: SystemdDriver): 
     writeAtomic(f.path, f.content)
     written.push(f.path)
   }
-  const reloaded = written.some(f => f.endsWith('.service'))
+  const reloaded = written.some(f => f.endsWith('.service') || f.endsWith('.socket'))
   if (reloaded) await systemd.daemonReload()
   return { written, unchanged, reloaded }
 }

@@ -3,6 +3,7 @@ import path from 'node:path'
 import { ConductorError, ReloadLocked } from './errors.js'
 import { RECONCILE_CONCURRENCY } from './defaults.js'
 import { readDeployments, removeDeploymentDir, type DeploymentState } from './deployment-store.js'
+import { listSnippetRecords } from './proxy-snippets.js'
 import { createDeployment, removeDeployment, removeDropIn, startDeployment, writeDropIn } from './deployment-ops.js'
 import { runHooks } from './hooks.js'
 import type { Action, Desired, Observed } from './reconcile-plan.js'
@@ -28,7 +29,8 @@ export async function observe (sctx: SystemCtx): Promise<Observed> {
   const { records, strays } = readDeployments(sctx.roots.deployments)
   const units = await sctx.drivers.systemd.list(['conductor-*'])
   const activeUnits = new Set(units.filter(u => u.active === 'active' || u.active === 'activating' || u.active === 'reloading').map(u => u.unit))
-  return { records, strays, activeUnits }
+  const registered = new Set(listSnippetRecords(sctx.roots).map(r => /^deployment@(.+)$/.exec(r.owner)?.[1]).filter((id): id is string => id !== undefined))
+  return { records, strays, activeUnits, registered }
 }
 
 export async function applyPlan (plan: Action[], sctx: SystemCtx, services: ReadonlyMap<string, Service>, desired: Desired): Promise<ActionResult[]> {

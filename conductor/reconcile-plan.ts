@@ -37,6 +37,8 @@ export interface Observed {
   strays: string[]
   /** Active (or activating) units by name. */
   activeUnits: Set<string>
+  /** Deployments whose proxy snippets are (being) registered in Caddy (a snippet record exists). */
+  registered?: ReadonlySet<string>
 }
 
 export type Action =
@@ -73,10 +75,18 @@ export function planReconcile (desired: Desired, observed: Observed, opts: PlanO
     for (const part of svc.parts) {
       const current = records.filter(r => r.part === part && r.hash === svc.hash && !force)
       const running = current.filter(r => r.desired === 'running').sort(newestFirst)
-      if (running.length > 0) {
-        for (const r of running) {
-          if (!observed.activeUnits.has(deploymentUnit(r.id))) creates.push({ kind: 'start-deployment', service: svc.name, id: r.id, reason: 'recorded as running but its unit is not active' })
-        }
+      if (running.length > 1) {
+        // A deploy interrupted between starting the new deployment and stopping the old one
+        // (kill -9, reboot) leaves two. Keep the newest one whose routes were registered: the
+        // deploy only registers a deployment that passed readiness, and after it deregistered
+        // the old one the new one is all Caddy knows. None registered (no proxy template, or
+        // killed before registering): keep the oldest, which served before the deploy began.
+        const keep = running.find(r => observed.registered?.has(r.id) === true) ?? running.at(-1)!
+        if (!observed.activeUnits.has(deploymentUnit(keep.id))) creates.push({ kind: 'start-deployment', service: svc.name, id: keep.id, reason: 'recorded as running but its unit is not active' })
+        for (const r of running) if (r !== keep) removes.push({ kind: 'remove-deployment', service: svc.name, id: r.id, reason: `interrupted deploy, ${keep.id} kept` })
+      } else if (running.length === 1) {
+        const r = running[0]!
+        if (!observed.activeUnits.has(deploymentUnit(r.id))) creates.push({ kind: 'start-deployment', service: svc.name, id: r.id, reason: 'recorded as running but its unit is not active' })
       } else if (current.length === 0) {
         const old = records.some(r => r.part === part)
         creates.push({ kind: 'create-deployment', service: svc.name, part, reason: force ? 'restart' : old ? 'config or templates changed' : 'new' })

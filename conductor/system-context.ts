@@ -8,6 +8,8 @@ import { systemdDriver, type SystemdDriver } from './systemd-driver.js'
 import { conductorCommand } from './install.js'
 import { caddyDriver, type CaddyDriver } from './caddy-driver.js'
 import type { UnitPaths } from './unit-files.js'
+// Only the constant (commands/function.ts does the same): no Fastify is loaded.
+import { DEFAULT_LISTEN } from '../gateway/defaults.js'
 
 // What commands that touch systemd and Podman need on top of Ctx: the scope, the host file and
 // the drivers. Built only by those commands, so `service ls` works without systemd.
@@ -57,7 +59,8 @@ export function unitPaths (sctx: SystemCtx): UnitPaths {
     caddy: which('caddy', sctx.env) ?? '/usr/bin/caddy',
     conductor: conductorCommand(),
     environment,
-    caddyAdmin: caddyAdminListen(sctx.host.caddy_admin)
+    caddyAdmin: caddyAdminListen(sctx.host.caddy_admin),
+    gatewayListen: sctx.host.gateway_listen ?? DEFAULT_LISTEN
   }
 }
 

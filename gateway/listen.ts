@@ -24,3 +24,19 @@ export function parseListen (value: string): ListenAddress {
 export function isLoopback (host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
 }
+
+/**
+ * The listening socket systemd passes (socket activation, sd_listen_fds(3)): fd 3 when
+ * LISTEN_PID is this process and LISTEN_FDS >= 1. The variables are removed, as
+ * sd_listen_fds(unset_environment=1) does, so processes the gateway starts (functions, hooks)
+ * never believe the socket is theirs.
+ */
+export function takeInheritedListenFd (env: NodeJS.ProcessEnv = process.env, pid = process.pid): number | undefined {
+  const mine = env.LISTEN_PID === String(pid) && Number(env.LISTEN_FDS ?? '0') >= 1
+  delete env.LISTEN_PID
+  delete env.LISTEN_FDS
+  delete env.LISTEN_FDNAMES
+  return mine ? SD_LISTEN_FDS_START : undefined
+}
+
+const SD_LISTEN_FDS_START = 3

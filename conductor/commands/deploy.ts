@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import { ctxService, positiveNumber, type Ctx } from '../context.js'
+import { DEPLOY_STEPS } from '../deploy.js'
 import { readHistory, deployService, type DeployRequest, type PartOutcome } from '../deploy-run.js'
 import { ConductorError, UsageError } from '../errors.js'
 import { renderJson } from '../output.js'
@@ -47,6 +48,7 @@ async function runAndReport (ctx: Ctx, name: string, req: DeployRequest, json: b
   try {
     outcome = await deployService(sctx, svc, {
       ...req,
+      beforeStep: pauseHook(ctx),
       onStep: (part, s) => { if (!json) ctx.io.err(`✓ ${part === '' ? '' : part + ': '}${s.name} (${Math.round(s.ms)} ms)${s.detail !== undefined ? ' — ' + s.detail : ''}\n`) }
     })
   } catch (err) {
@@ -57,5 +59,25 @@ async function runAndReport (ctx: Ctx, name: string, req: DeployRequest, json: b
     ctx.io.out(renderJson(outcome.map(o => ({ part: o.part, deployed: o.outcome.deployed.id, stopped: o.outcome.stopped.map(s => s.id), drained: o.outcome.drained, config: o.config, steps: o.outcome.steps }))))
   } else {
     for (const o of outcome) ctx.io.out(`deployed ${o.outcome.deployed.id}${o.outcome.stopped.length > 0 ? ` (replaced ${o.outcome.stopped.map(s => s.id).join(', ')})` : ''} in ${Math.round(performance.now() - started)} ms\n`)
+  }
+}
+
+/**
+ * CONDUCTOR_DEPLOY_PAUSE_AT=STEP (start, ready, register, deregister, drain, stop): a debugging
+ * and fault-testing aid. The deploy stops just before that step, says so on stderr with its
+ * pid, and waits CONDUCTOR_DEPLOY_PAUSE_SEC (default 600) before going on, so that a test (or an
+ * operator rehearsing a crash) can kill -9 it there and check that `conductor reload` converges.
+ */
+function pauseHook (ctx: Ctx): ((name: string) => Promise<void>) | undefined {
+  const at = ctx.env.CONDUCTOR_DEPLOY_PAUSE_AT
+  if (at === undefined || at === '') return undefined
+  const name = (DEPLOY_STEPS as Record<string, string>)[at]
+  if (name === undefined) throw new UsageError(`CONDUCTOR_DEPLOY_PAUSE_AT=${at}: expected one of ${Object.keys(DEPLOY_STEPS).join(', ')}`)
+  const seconds = Number(ctx.env.CONDUCTOR_DEPLOY_PAUSE_SEC ?? '600')
+  if (!Number.isFinite(seconds) || seconds < 0) throw new UsageError(`CONDUCTOR_DEPLOY_PAUSE_SEC=${ctx.env.CONDUCTOR_DEPLOY_PAUSE_SEC ?? ''}: expected a number of seconds`)
+  return async step => {
+    if (step !== name) return
+    ctx.io.err(`conductor: CONDUCTOR_DEPLOY_PAUSE_AT=${at}: paused before "${name}" (pid ${process.pid}) for ${seconds} s\n`)
+    await new Promise(resolve => setTimeout(resolve, seconds * 1000))
   }
 }

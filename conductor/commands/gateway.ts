@@ -8,7 +8,7 @@ import type { CtxFactory } from './types.js'
 
 interface GatewayCliOptions {
   listen?: string
-  metricsListen: string
+  metricsListen?: string
   logLevel: string
   maxEventLoopDelay?: string
   maxEventLoopUtilization?: string
@@ -22,7 +22,7 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
   program.command('gateway')
     .description('Run the gateway (forward_auth target and functions); SIGHUP reloads services and policies')
     .option('--listen <addr>', `HOST:PORT on loopback, or unix:/path (default: host.json gateway_listen, else ${DEFAULT_LISTEN})`)
-    .option('--metrics-listen <addr>', 'HOST:PORT (loopback) or unix:/path for Prometheus /metrics, or "none"', DEFAULT_METRICS_LISTEN)
+    .option('--metrics-listen <addr>', `HOST:PORT (loopback) or unix:/path for Prometheus /metrics, or "none" (default: host.json gateway_metrics_listen, else ${DEFAULT_METRICS_LISTEN})`)
     .option('--functions-listen <addr>', 'also serve functions on this address, normally unix:/run/conductor/functions.sock (mode 0660) that only Caddy\'s group may open (default: host.json functions_listen)')
     .option('--functions-group <group>', 'group (name or gid) given the --functions-listen socket, e.g. caddy (default: host.json functions_group)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace', 'info')
@@ -32,12 +32,14 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
     .option('--pressure-sample <ms>', `how often load is sampled (default ${DEFAULT_PRESSURE_SAMPLE_MS})`)
     .action(async function (this: Command, opts: GatewayCliOptions) {
       const ctx = makeCtx(this)
-      const { buildGateway, createMetricsServer, listenFunctions, CLOSE_GRACE_MS, parseListen } = await import('../../gateway/index.js')
+      const { buildGateway, createMetricsServer, listenFunctions, CLOSE_GRACE_MS, parseListen, isLoopback, takeInheritedListenFd } = await import('../../gateway/index.js')
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace'].includes(opts.logLevel)) throw new UsageError(`--log-level ${opts.logLevel}: expected fatal, error, warn, info, debug or trace`)
       let listen, metricsListen, functionsListen
+      // The unit runs `conductor gateway` without flags: host.json holds this host's addresses.
+      const host = loadHostConfig(ctx.roots.hostFile)
+      opts.metricsListen ??= host.gateway_metrics_listen ?? DEFAULT_METRICS_LISTEN
       try {
-        listen = parseListen(opts.listen ?? loadHostConfig(ctx.roots.hostFile).gateway_listen ?? DEFAULT_LISTEN)
-        const host = loadHostConfig(ctx.roots.hostFile)
+        listen = parseListen(opts.listen ?? host.gateway_listen ?? DEFAULT_LISTEN)
         opts.functionsListen ??= host.functions_listen
         opts.functionsGroup ??= host.functions_group
         functionsListen = opts.functionsListen === undefined ? undefined : parseListen(opts.functionsListen)
@@ -79,7 +81,24 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
       process.on('exit', () => commands.killAllNow())
       process.once('SIGTERM', () => stop('SIGTERM'))
       process.once('SIGINT', () => stop('SIGINT'))
-      await explainListen('--listen', opts.listen ?? 'gateway_listen', listen.kind === 'unix' ? app.listen({ path: listen.path }) : app.listen({ host: listen.host, port: listen.port }))
+      // Under conductor-gateway.socket, systemd holds the listening socket: connections that
+      // arrive while the gateway restarts wait in its backlog instead of being refused.
+      const inheritedFd = takeInheritedListenFd()
+      if (inheritedFd !== undefined) {
+        // Node's listen({fd}) takes the socket as is; the host only keeps Fastify from binding
+        // extra "localhost" addresses.
+        await app.listen({ fd: inheritedFd, host: '127.0.0.1' } as unknown as Parameters<typeof app.listen>[0])
+        // The socket unit's address came from host.json unchecked: the loopback-only rule of
+        // --listen holds for it too, or /auth and functions would be reachable around Caddy.
+        const bound = app.server.address()
+        if (bound !== null && typeof bound === 'object' && !isLoopback(bound.address.replace(/^::ffff:/, ''))) {
+          await app.close()
+          throw new UsageError(`gateway: the socket passed by systemd listens on ${bound.address}:${bound.port}; the gateway listens on loopback only (set gateway_listen in host.json, then conductor system install)`)
+        }
+        app.log.info({ fd: inheritedFd, address: bound }, 'listening on the socket passed by systemd (conductor-gateway.socket)')
+      } else {
+        await explainListen('--listen', opts.listen ?? 'gateway_listen', listen.kind === 'unix' ? app.listen({ path: listen.path }) : app.listen({ host: listen.host, port: listen.port }))
+      }
       if (functionsListen !== undefined) closeFunctions = (await explainListen('--functions-listen', opts.functionsListen ?? '', listenFunctions(app, functionsListen, { group: opts.functionsGroup }))).close
       // Keep running: the action's promise resolves, but the server holds the event loop.
     })

@@ -1,9 +1,13 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
 import path from 'node:path'
 import { podmanFix } from '../../conductor/doctor.js'
 import { binPath, cliProcess, repoRoot } from '../harness/cli.js'
+import { startCaddy } from '../harness/caddy.js'
 import { freePort, waitFor } from '../harness/ports.js'
+import { startUserManager } from '../harness/systemd.js'
 import { tempDir, writeTree } from '../harness/tmp.js'
 
 const containersConf = path.join(repoRoot, 'test/fixtures/containers.conf')
@@ -40,4 +44,75 @@ t.test('podman failures seen on minimal VMs map to their containers.conf fix', a
   t.match(podmanFix("crun: setrlimit 'RLIMIT_NOFILE': Operation not permitted"), /default_ulimits/)
   t.match(podmanFix('crun: cgroups in hybrid mode not supported, drop all controllers from cgroupv2'), /runtime = "runc".*cgroupfs/)
   t.match(podmanFix('something else'), /by hand/)
+})
+
+t.test('doctor with a real Caddy and a real user manager: Caddy and its running version, units installed and current, policies valid; every ✗ has its fix', async t => {
+  const sd = await startUserManager(t)
+  const caddy = await startCaddy(t)
+  const root = tempDir(t)
+  writeTree(root, {
+    'etc/conductor/host.json': { scope: 'user', caddy_admin: caddy.adminUrl },
+    'etc/conductor/policies/good.json': { match: [{ bearer: [{ token: 'a-long-enough-static-token' }] }] },
+    'etc/conductor/policies/broken.json': { match: [{ bearer: [{ tokn: 'x' }] }] }
+  })
+  // The test's Caddy is the one units would depend on: a stand-in caddy.service (as in the
+  // deploy test) keeps `system install` from writing and starting another one.
+  writeTree(sd.unitsDir, { 'caddy.service': '[Unit]\nDescription=stand-in: Caddy runs in the test\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n' })
+  const env = { ...sd.env, CONDUCTOR_ROOT: root, HOME: root }
+  const doctor = async (): Promise<{ code: number, checks: Record<string, { ok: boolean, detail: string, fix?: string }> }> => {
+    const r = await cliProcess(['doctor', '--json'], env)
+    const parsed = JSON.parse(r.stdout) as { checks: Array<{ name: string, ok: boolean, detail: string, fix?: string }> }
+    return { code: r.code, checks: Object.fromEntries(parsed.checks.map(c => [c.name, c])) }
+  }
+
+  let d = await doctor()
+  t.equal(d.code, 1)
+  t.equal(d.checks['systemd (user)']!.ok, true, d.checks['systemd (user)']!.detail)
+  t.equal(d.checks.caddy!.ok, true, d.checks.caddy!.detail)
+  t.match(d.checks.caddy!.detail, new RegExp(`admin API ${caddy.adminUrl} \\(from host\\.json\\) answers; Caddy 2\\.\\d+\\.\\d+ \\(pid ${caddy.process.pid!}, /\\S*caddy\\)`), 'the version of the process that holds the admin port')
+  t.equal(d.checks.units!.ok, false)
+  t.match(d.checks.units!.detail, /not installed: .*conductor-gateway\.service/)
+  t.match(d.checks.units!.fix, /^conductor system install --scope user --root /)
+  t.equal(d.checks.policies!.ok, false)
+  t.match(d.checks.policies!.detail, /broken\.json: \/match\/0\/bearer\/0\/tokn: unknown field; did you mean "token"\?/)
+  t.match(d.checks.policies!.fix, /conductor policy ls/)
+
+  const install = await cliProcess(['system', 'install'], env)
+  t.equal(install.code, 0, install.stderr)
+  writeTree(root, { 'etc/conductor/policies/broken.json': { match: [{ always: true }] } })
+  d = await doctor()
+  t.same(Object.entries(d.checks).filter(([, c]) => !c.ok).map(([n]) => n).sort(), ['gateway'], 'only the gateway (not started) fails once units are installed and policies fixed')
+  t.match(d.checks.units!.detail, /file\(s\) installed and current/)
+  t.match(d.checks.policies!.detail, /2 policies valid/)
+
+  // A unit edited by hand (or written by an older Conductor) is out of date, with the line; and
+  // something else than Caddy on the admin port (one doctor run for both: each costs a podman run).
+  const gwUnit = path.join(sd.unitsDir, 'conductor-gateway.service')
+  writeFileSync(gwUnit, readFileSync(gwUnit, 'utf8').replace(/^RestartSec=.*$/m, 'RestartSec=30'))
+  await caddy.stop()
+  const impostor = http.createServer((_req, res) => { res.writeHead(404, { 'content-length': '9' }); res.end('not here\n') })
+  await new Promise<void>(resolve => impostor.listen(caddy.adminPort, '127.0.0.1', resolve))
+  d = await doctor()
+  t.equal(d.checks.units!.ok, false)
+  t.match(d.checks.units!.detail, /out of date: .*conductor-gateway\.service \(line \d+: `RestartSec=30` on disk, `RestartSec=[^`]+` expected\)/)
+  t.equal(d.checks.caddy!.ok, false)
+  t.match(d.checks.caddy!.detail, /GET \/config\/ -> 404/)
+  t.match(d.checks.caddy!.fix, /admin API/)
+  await new Promise(resolve => impostor.close(resolve))
+  const text = await cliProcess(['doctor'], env)
+  t.equal(text.code, 1)
+  t.match(text.stdout, new RegExp(`✗ caddy: ${caddy.adminUrl} \\(from host\\.json\\) not reachable: ECONNREFUSED\\n    fix: start Caddy`))
+  t.match(text.stdout, /✗ units: out of date: /)
+  t.match(text.stdout, /✓ policies: 2 policies valid/)
+})
+
+t.test('doctor with a broken host.json names it and still checks what does not depend on it', async t => {
+  const root = tempDir(t)
+  writeTree(root, { 'etc/conductor/host.json': { scope: 'moon' } })
+  const r = await cliProcess(['doctor', '--json'], { CONDUCTOR_ROOT: root, CONTAINERS_CONF: containersConf, HOME: root })
+  t.equal(r.code, 1)
+  const checks = (JSON.parse(r.stdout) as { checks: Array<{ name: string, ok: boolean, detail: string, fix?: string }> }).checks
+  t.same(checks.map(c => c.name), ['podman', 'host.json', 'service files', 'policies'])
+  t.match(checks[1]!.detail, /host\.json.*\/scope/)
+  t.match(checks[1]!.fix, /checks that depend on it were skipped/)
 })

@@ -72,3 +72,20 @@ t.test('restart forces a replacement; only limits the plan to one service', asyn
 t.test('a service without pods has no deployment', async t => {
   t.same(kinds(planReconcile(desired([{ name: 'fn', hash: 'h', parts: [] }]), observed([], []))), ['start service fn'])
 })
+
+t.test('an interrupted deploy left two running deployments of one part: one is kept, by where Caddy routes', async t => {
+  const svc = desired([{ name: 'web', hash: 'h1', parts: [''] }])
+  const recs = [rec('web-a', 'web', 'h1'), rec('web-b', 'web', 'h1')]
+  const active = ['conductor-service@web.service', 'conductor-deployment@web-a.service', 'conductor-deployment@web-b.service']
+  const cases: Array<[string, string[], string[], string[]]> = [
+    // [what, registered, active units, expected plan]
+    ['killed before registering the new one: the old one (still routed) stays', ['web-a'], active, ['remove deployment web-b (interrupted deploy, web-a kept)']],
+    ['killed with both registered: the new one (it passed readiness) stays', ['web-a', 'web-b'], active, ['remove deployment web-a (interrupted deploy, web-b kept)']],
+    ['killed after deregistering the old one: the new one stays', ['web-b'], active, ['remove deployment web-a (interrupted deploy, web-b kept)']],
+    ['nothing registered (no proxy template): the oldest stays', [], active, ['remove deployment web-b (interrupted deploy, web-a kept)']],
+    ['the kept one is started again if its unit is down', ['web-b'], active.filter(u => !u.includes('web-b')), ['start deployment web-b (recorded as running but its unit is not active)', 'remove deployment web-a (interrupted deploy, web-b kept)']]
+  ]
+  for (const [what, registered, units, expected] of cases) {
+    t.same(kinds(planReconcile(svc, { ...observed(recs, units), registered: new Set(registered) })), expected, what)
+  }
+})

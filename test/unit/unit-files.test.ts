@@ -5,7 +5,7 @@ import path from 'node:path'
 import { resolveRoots } from '../../conductor/roots.js'
 import { resolveScope } from '../../conductor/scope.js'
 import { planInstall } from '../../conductor/install.js'
-import { renderDeploymentDropIn, type UnitPaths } from '../../conductor/unit-files.js'
+import { renderDeploymentDropIn, renderGatewaySocket, type UnitPaths } from '../../conductor/unit-files.js'
 import { portVariables } from '../../conductor/port-allocator.js'
 import { tempDir } from '../harness/tmp.js'
 
@@ -15,7 +15,7 @@ import { tempDir } from '../harness/tmp.js'
 const roots = resolveRoots({ root: '/' }, {})
 const paths = (scope: 'system' | 'user'): UnitPaths => ({
   scope, deploymentsDir: roots.deployments, etcDir: roots.etc, libDir: roots.lib, podman: '/usr/bin/podman', caddy: '/usr/bin/caddy',
-  conductor: ['/usr/bin/node', '/usr/lib/conductor/dist/conductor/bin.js'], environment: {}, caddyAdmin: 'localhost:2019'
+  conductor: ['/usr/bin/node', '/usr/lib/conductor/dist/conductor/bin.js'], environment: {}, caddyAdmin: 'localhost:2019', gatewayListen: '127.0.0.1:2080'
 })
 
 t.test('scope resolution: flag, env, host.json, default', async t => {
@@ -33,18 +33,22 @@ t.test('system-scope units: text', async t => {
   const scope = resolveScope('system', {}, {}, roots)
   const plan = planInstall(paths('system'), scope, roots, false, false)
   const byName = Object.fromEntries(plan.files.map(f => [path.basename(f.path), f.content]))
-  t.same(Object.keys(byName).sort(), ['50-conductor-caddy-sync.conf', 'caddy.json', 'caddy.service', 'conductor-caddy-sync.service', 'conductor-deployment@.service', 'conductor-gateway.service', 'conductor-service@.service'])
+  t.same(Object.keys(byName).sort(), ['50-conductor-caddy-sync.conf', 'caddy.json', 'caddy.service', 'conductor-caddy-sync.service', 'conductor-deployment@.service', 'conductor-gateway.service', 'conductor-gateway.socket', 'conductor-service@.service'])
   t.match(byName['50-conductor-caddy-sync.conf']!, 'Wants=conductor-caddy-sync.service', 'caddy.service pulls the sync unit in')
   t.match(byName['conductor-caddy-sync.service']!, /ExecStart=\/usr\/bin\/node \/usr\/lib\/conductor\/dist\/conductor\/bin\.js caddy sync --wait 30\n/)
   const depl = byName['conductor-deployment@.service']!
   t.match(depl, 'ExecStart=/usr/bin/podman kube play --replace --service-container=true /var/lib/conductor/deployments/%i/kube.yaml')
   t.match(depl, 'ExecStopPost=-/usr/bin/podman pod rm -f -t 0 %i')
   for (const unit of ['conductor-deployment@.service', 'conductor-service@.service', 'conductor-gateway.service']) {
-    t.match(byName[unit]!, /After=caddy\.service\nRequires=caddy\.service/, `${unit} depends on caddy`)
+    t.match(byName[unit]!, /After=caddy\.service( conductor-gateway\.socket)?\nRequires=caddy\.service( conductor-gateway\.socket)?\n/, `${unit} depends on caddy`)
     t.match(byName[unit]!, 'WantedBy=multi-user.target')
   }
   t.match(byName['conductor-gateway.service']!, 'ExecStart=/usr/bin/node /usr/lib/conductor/dist/conductor/bin.js gateway')
   t.match(byName['conductor-gateway.service']!, 'ExecReload=/bin/kill -HUP $MAINPID')
+  t.match(byName['conductor-gateway.service']!, /^Requires=caddy\.service conductor-gateway\.socket$/m, 'the gateway takes its listening socket from systemd')
+  t.match(byName['conductor-gateway.service']!, /^Restart=on-failure\nRestartSec=200ms$/m)
+  t.match(byName['conductor-gateway.socket']!, /^\[Socket\]\nListenStream=127\.0\.0\.1:2080\n/m)
+  t.match(renderGatewaySocket({ ...paths('system'), gatewayListen: 'unix:/run/conductor/gateway.sock' }), /^ListenStream=\/run\/conductor\/gateway\.sock\nSocketMode=0660$/m)
   t.same(JSON.parse(byName['caddy.json']!), { admin: { listen: 'localhost:2019' } })
   t.notOk(planInstall(paths('system'), scope, roots, true, false).files.some(f => f.path.endsWith('caddy.service')), 'an existing caddy.service is kept')
   t.match(renderDeploymentDropIn('web', ['MemoryMax=1G']), /PartOf=conductor-service@web\.service\n\n\[Service\]\nMemoryMax=1G\n/)
@@ -62,7 +66,7 @@ t.test('system-scope units pass systemd-analyze verify', async t => {
   }
   mkdirSync(path.join(dir, `${instances[0]}.d`))
   writeFileSync(path.join(dir, `${instances[0]}.d/50-conductor.conf`), renderDeploymentDropIn('web', ['MemoryMax=1G']))
-  const units = [...instances, 'conductor-gateway.service', 'caddy.service', 'conductor-caddy-sync.service'].map(u => path.join(dir, u))
+  const units = [...instances, 'conductor-gateway.service', 'conductor-gateway.socket', 'caddy.service', 'conductor-caddy-sync.service'].map(u => path.join(dir, u))
   const r = spawnSync('systemd-analyze', ['verify', ...units], { encoding: 'utf8', env: { ...process.env, SYSTEMD_UNIT_PATH: `${dir}:` } })
   // verify exits 0 on some warnings: any line naming our files is a problem.
   const problems = `${r.stdout}${r.stderr}`.split('\n').filter(l => l.includes(dir) || /Unknown|Failed|Invalid/i.test(l))

@@ -1,0 +1,77 @@
+import t from 'tap'
+import { execFile, spawnSync } from 'node:child_process'
+import { accessSync, constants, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs'
+import path from 'node:path'
+import { repoRoot } from '../harness/cli.js'
+import { tempDir } from '../harness/tmp.js'
+
+// Packaging (issue 9): `npm pack`, then `npm i -g --prefix TMP` of the tarball with --offline
+// (everything must come from the npm cache `npm ci` filled: no network), then the installed
+// `conductor` runs. The pack happens in a copy of the sources, so nothing rewrites the dist/
+// other test files are running at the same time.
+//
+// In the suite the copy gets the dist/ that scripts/test.sh just built and packs with
+// --ignore-scripts (the TypeScript build costs ~1 min on the loaded test machine);
+// CONDUCTOR_TEST_PACK_BUILD=1 (scripts/pack-check.sh) lets prepack build it from nothing instead.
+
+t.setTimeout(400_000)
+const withPrepack = process.env.CONDUCTOR_TEST_PACK_BUILD === '1'
+
+const run = async (file: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<{ code: number, stdout: string, stderr: string }> =>
+  await new Promise(resolve => {
+    execFile(file, args, { cwd, env, maxBuffer: 64 * 1024 * 1024, timeout: 300_000 }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1, stdout, stderr })
+    })
+  })
+
+t.test('npm pack builds and ships dist, schema and README; the tarball installs offline into a prefix and its conductor runs', async t => {
+  const work = tempDir(t, 'conductor-pack-')
+  const src = path.join(work, 'src')
+  // The sources as git sees them (tracked and new files, nothing ignored: no dist/, no *.tgz).
+  const files = spawnSync('git', ['ls-files', '-co', '--exclude-standard'], { cwd: repoRoot, encoding: 'utf8' }).stdout.split('\n').filter(Boolean)
+  t.ok(files.includes('package.json'), 'git lists the sources')
+  for (const f of files) {
+    if (!existsSync(path.join(repoRoot, f))) continue // deleted in the work tree
+    mkdirSync(path.dirname(path.join(src, f)), { recursive: true })
+    copyFileSync(path.join(repoRoot, f), path.join(src, f))
+  }
+  symlinkSync(path.join(repoRoot, 'node_modules'), path.join(src, 'node_modules'))
+  const pkgJson = JSON.parse(readFileSync(path.join(src, 'package.json'), 'utf8')) as { scripts: Record<string, string>, files: string[] }
+  t.equal(pkgJson.scripts.prepack, 'npm run build', 'prepack builds')
+  t.same(pkgJson.files.sort(), ['README.md', 'dist/', 'schema/'])
+  if (withPrepack) t.notOk(existsSync(path.join(src, 'dist')), 'no dist/ before packing: prepack must build it')
+  else cpSync(path.join(repoRoot, 'dist'), path.join(src, 'dist'), { recursive: true })
+
+  const pack = await run('npm', ['pack', '--json', ...(withPrepack ? [] : ['--ignore-scripts'])], src)
+  t.equal(pack.code, 0, pack.stderr.slice(-2000))
+  const info = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as Array<{ filename: string, files: Array<{ path: string, mode: number }> }>
+  const shipped = new Map(info[0]!.files.map(f => [f.path, f.mode]))
+  for (const f of ['package.json', 'README.md', 'dist/conductor/bin.js', 'dist/gateway/index.js', 'dist/policies/index.js', 'dist/cgi/index.js', 'dist/caddy/index.js', 'schema/conductor-service.schema.json']) {
+    t.ok(shipped.has(f), `ships ${f}`)
+  }
+  const hasCompiler = spawnSync('cc', ['--version']).status === 0
+  if (hasCompiler) t.ok(((shipped.get('dist/cgi/conductor-spawner') ?? 0) & 0o111) !== 0, 'ships the fork server, executable')
+  t.same([...shipped.keys()].filter(f => /^(test|bench|scripts|examples)\//.test(f) || (f.endsWith('.ts') && !f.endsWith('.d.ts'))), [], 'no tests, benches or TypeScript sources')
+
+  const prefix = path.join(work, 'prefix')
+  const tarball = path.join(src, info[0]!.filename)
+  // --offline: dependencies come from the npm cache only; a missing one fails here (ENOTCACHED).
+  const install = await run('npm', ['install', '--global', '--prefix', prefix, '--offline', '--no-audit', '--no-fund', tarball], work)
+  t.equal(install.code, 0, install.stderr.slice(-2000))
+  const bin = path.join(prefix, 'bin/conductor')
+  const env = { PATH: `${path.join(prefix, 'bin')}:${process.env.PATH ?? ''}`, HOME: work }
+  const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }
+  const version = await run(bin, ['--version'], work, env)
+  t.equal(version.code, 0, version.stderr)
+  t.equal(version.stdout.trim(), pkg.version)
+  const help = await run(bin, ['--help'], work, env)
+  t.equal(help.code, 0, help.stderr)
+  for (const cmd of ['service', 'deploy', 'gateway', 'doctor', 'schema']) t.match(help.stdout, new RegExp(`^  ${cmd}\\b`, 'm'), `--help lists ${cmd}`)
+  const schema = await run(bin, ['schema', 'service'], work, env)
+  t.equal(schema.code, 0, schema.stderr)
+  t.match(JSON.parse(schema.stdout), { type: 'object', properties: { pods: {}, functions: {} } })
+  const installed = path.join(prefix, 'lib/node_modules/conductor')
+  t.ok(readdirSync(path.join(installed, 'node_modules')).includes('fastify'), 'runtime dependencies installed')
+  t.notOk(existsSync(path.join(installed, 'node_modules/tap')), 'no dev dependencies')
+  if (hasCompiler) t.doesNotThrow(() => { accessSync(path.join(installed, 'dist/cgi/conductor-spawner'), constants.X_OK) }, 'installed fork server is executable')
+})
