@@ -49,8 +49,7 @@ export interface DeployOptions {
 export const DEPLOY_STEPS = {
   start: 'start new deployment',
   ready: 'wait for readiness',
-  register: 'register new routes',
-  deregister: 'deregister old routes',
+  switch: 'switch routes',
   drain: 'drain old deployment',
   stop: 'stop old deployment'
 } as const

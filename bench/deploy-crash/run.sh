@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fault test of `conductor deploy` at every step (issue 9): the e2e test test/e2e/deploy-crash.test.ts
-# with all six steps (start, ready, register, deregister, drain, stop) instead of the suite's two.
+# with all five steps (start, ready, switch, drain, stop) instead of the suite's one (drain).
 # Each step: deploy paused there by CONDUCTOR_DEPLOY_PAUSE_AT, kill -9, `conductor reload`; load
 # through Caddy the whole time. Needs what the suite needs (scripts/setup-host.sh). ~4 min.
 set -euo pipefail

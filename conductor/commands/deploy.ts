@@ -63,7 +63,7 @@ async function runAndReport (ctx: Ctx, name: string, req: DeployRequest, json: b
 }
 
 /**
- * CONDUCTOR_DEPLOY_PAUSE_AT=STEP (start, ready, register, deregister, drain, stop): a debugging
+ * CONDUCTOR_DEPLOY_PAUSE_AT=STEP (start, ready, switch, drain, stop): a debugging
  * and fault-testing aid. The deploy stops just before that step, says so on stderr with its
  * pid, and waits CONDUCTOR_DEPLOY_PAUSE_SEC (default 600) before going on, so that a test (or an
  * operator rehearsing a crash) can kill -9 it there and check that `conductor reload` converges.

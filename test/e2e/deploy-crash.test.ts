@@ -18,17 +18,17 @@ import { tempDir, writeTree } from '../harness/tmp.js'
 // passed readiness: it is kept, the old one removed while the load runs). The other outcome
 // (killed before routing the new one: the old one is kept) is covered by the planner's unit
 // test; CONDUCTOR_TEST_DEPLOY_CRASH_STEPS=all (bench/deploy-crash/run.sh) runs all six steps
-// for real: start, ready, register, deregister, drain, stop.
+// for real: start, ready, switch, drain, stop.
 
 t.setTimeout(600_000)
 
 const fixtures = path.join(repoRoot, 'test/fixtures/deploy')
 const svc = `crash${Math.random().toString(36).slice(2, 7)}`
-const ALL = ['start', 'ready', 'register', 'deregister', 'drain', 'stop'] as const
+const ALL = ['start', 'ready', 'switch', 'drain', 'stop'] as const
 type Step = typeof ALL[number]
-const steps: readonly Step[] = process.env.CONDUCTOR_TEST_DEPLOY_CRASH_STEPS === 'all' ? ALL : ['deregister']
+const steps: readonly Step[] = process.env.CONDUCTOR_TEST_DEPLOY_CRASH_STEPS === 'all' ? ALL : ['drain']
 // Which version serves after the reload: before registering, the new one was never routed.
-const keepsNew = (s: Step): boolean => ['deregister', 'drain', 'stop'].includes(s)
+const keepsNew = (s: Step): boolean => ['drain', 'stop'].includes(s)
 
 t.test(`deploy killed at ${steps.join(', ')}: the next reload converges, the service answers throughout`, async t => {
   const sd = await startUserManager(t)
