@@ -31,6 +31,8 @@ export class Spawner {
   private proc: ChildProcess | undefined
   private ready: Promise<void> | undefined
   private stopped = false
+  /** True once the fork server accepts connections, until it exits. */
+  private listening = false
   readonly socketPath: string
 
   constructor (private readonly binary: string, socketDir: string) {
@@ -46,6 +48,7 @@ export class Spawner {
     this.proc = proc
     proc.once('exit', () => {
       if (this.proc !== proc) return
+      this.listening = false
       this.proc = undefined
       this.ready = undefined
       // Requests fall back to child_process meanwhile; the fork server comes back in a second.
@@ -54,7 +57,7 @@ export class Spawner {
     this.ready = (async () => {
       for (let i = 0; i < 500; i++) {
         if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${this.binary} exited at start`)
-        if (await canConnect(this.socketPath)) return
+        if (await canConnect(this.socketPath)) { if (this.proc === proc) this.listening = true; return }
         await new Promise(resolve => setTimeout(resolve, 10))
       }
       throw new Error(`${this.binary} did not listen on ${this.socketPath}`)
@@ -62,7 +65,8 @@ export class Spawner {
     await this.ready
   }
 
-  get isRunning (): boolean { return this.proc !== undefined && this.proc.exitCode === null }
+  /** Listening: requests and workers may use it (before that they start with child_process). */
+  get isRunning (): boolean { return this.listening && this.proc !== undefined && this.proc.exitCode === null }
 
   /** Starts `exec` through the spawner; the result behaves like a ChildProcess for invokeCgi. */
   spawn (exec: string[], cwd: string, env: Record<string, string>, stderrAsStdout: boolean): SpawnedCgi {
@@ -136,6 +140,7 @@ export class Spawner {
 
   stop (): void {
     this.stopped = true
+    this.listening = false
     this.proc?.kill('SIGTERM')
     this.proc = undefined
     this.ready = undefined

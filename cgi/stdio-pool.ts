@@ -21,7 +21,11 @@ export class StdioPool {
    * while it runs, else workers are started with child_process.
    */
   constructor (private readonly spec: FunctionSpec, private readonly maxRequests: number, private readonly spawner?: { spawner: Spawner, exec: string[] } | undefined) {
-    this.refill()
+    // The first warm workers wait for the fork server (it starts with the gateway, in tens of
+    // milliseconds) so they are forked by it; without it they start right away. A request
+    // meanwhile gets a worker started with child_process.
+    if (spawner === undefined) this.refill()
+    else void spawner.spawner.start().catch(() => {}).finally(() => this.refill())
   }
 
   /** An idle live worker, or a fresh one when none is idle. */

@@ -7,6 +7,7 @@ import { buildGateway, listenFunctions, type FunctionAuthorizer as Authorizer, t
 import { resolveRoots } from '../../conductor/index.js'
 import { startCaddy, type CaddyHandle } from '../harness/caddy.js'
 import { binPath, cli, repoRoot } from '../harness/cli.js'
+import { httpRequest } from '../harness/http.js'
 import { freePort, waitFor } from '../harness/ports.js'
 import { isAlive, processesWithEnv, zombieChildren } from '../harness/procs.js'
 import { tempDir, writeTree } from '../harness/tmp.js'
@@ -388,14 +389,15 @@ t.test('single-shot CGI through the conductor-spawner fork server', async t => {
   t.ok(warm.every(pid => parentOf(pid) !== process.pid), `warm workers were forked by the fork server, not the gateway (parents ${warm.map(parentOf).join(',')})`)
   const pids: string[] = []
   for (let i = 0; i < 4; i++) {
-    const text = await (await fetch(s.url(`/.conductor/functions/fx-stdio/item/${i}`), { method: 'POST', body: `b${i}` })).text()
+    // Fresh connections: the route change just before closed Caddy's idle keep-alive ones.
+    const text = (await httpRequest(s.url(`/.conductor/functions/fx-stdio/item/${i}`), { method: 'POST', body: `b${i}` })).body
     t.match(text, new RegExp(`method=POST target=/.conductor/functions/fx-stdio/item/${i} body=b${i}$`))
     pids.push(/pid=(\d+)/.exec(text)![1]!)
   }
   t.equal(new Set(pids).size, 1, `one warm process answered all four over its socket: ${pids.join(',')}`)
   t.ok(warm.includes(Number(pids[0])), 'it was waiting before the first request')
   await waitFor('recycled after max_requests', () => !isAlive(Number(pids[0])))
-  t.equal((await fetch(s.url('/.conductor/functions/fx-stdio/crash'))).status, 502, 'a worker dying mid-request is a 502')
+  t.equal((await httpRequest(s.url('/.conductor/functions/fx-stdio/crash'))).status, 502, 'a worker dying mid-request is a 502')
   await waitFor('2 warm workers again', () => fn.runner.stats().pids.length === 2)
 })
 
