@@ -52,7 +52,7 @@ export function createAuthFastPath (opts: FastPathOptions): (req: IncomingMessag
 
 // `policy=NAME[&authorization=AUTHZ]` and nothing else; anything unexpected (repeated or
 // unknown keys, empty or oversized values, bad percent-encoding) goes to Fastify, whose
-// schema answers 400 where needed.
+// route (checkAuthQuery) answers 400 where needed.
 function parseQuery (url: string, from: number): { policy: string, authorization: string | undefined } | undefined {
   let policy: string | undefined
   let authorization: string | undefined
