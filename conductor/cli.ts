@@ -15,7 +15,7 @@ type Register = (program: Command, internal: Command, makeCtx: CtxFactory) => vo
 // the command asked for, and all of them for help, completion and unknown commands.
 const COMMAND_MODULES: Array<{ names: string[], load: () => Promise<Register> }> = [
   { names: ['service'], load: async () => { const m = await import('./commands/service.js'); return (p, _i, c) => m.registerServiceCommands(p, c) } },
-  { names: ['deployment', '_', 'deploy'], load: async () => { const m = await import('./commands/deployment.js'); return (p, i, c) => m.registerDeploymentCommands(p, i, c) } },
+  { names: ['deployment', '_'], load: async () => { const m = await import('./commands/deployment.js'); return (p, i, c) => m.registerDeploymentCommands(p, i, c) } },
   { names: ['deploy', 'deployment'], load: async () => { const m = await import('./commands/deploy.js'); return (p, _i, c) => m.registerDeployCommands(p, c) } },
   { names: ['schema'], load: async () => { const m = await import('./commands/schema.js'); return (p, _i, c) => m.registerSchemaCommand(p, c) } },
   { names: ['gateway'], load: async () => { const m = await import('./commands/gateway.js'); return (p, _i, c) => m.registerGatewayCommand(p, c) } },

@@ -1,5 +1,6 @@
+import type { IncomingHttpHeaders } from 'node:http'
 import type { Decision } from '../policies/index.js'
-import { identityHeaders } from './authorize.js'
+import { identityHeaders, type AuthorizeInput } from './authorize.js'
 
 // What /auth answers for a decision, shared by the Fastify route and the raw fast path so
 // both give byte-identical answers: an empty body with `content-length: 0` (a chunked auth
@@ -8,6 +9,18 @@ import { identityHeaders } from './authorize.js'
 
 export const AUTH_PATH = '/auth'
 export const MAX_QUERY_VALUE = 200
+
+/** What the authorizer is asked for one /auth request: Caddy's X-Forwarded-* say what the client asked. */
+export function authInput (policy: string, authorization: string | undefined, h: IncomingHttpHeaders): AuthorizeInput {
+  return {
+    policy,
+    authorization,
+    headers: h,
+    method: h['x-forwarded-method'] as string | undefined,
+    uri: h['x-forwarded-uri'] as string | undefined,
+    host: (h['x-forwarded-host'] as string | undefined) ?? h.host
+  }
+}
 
 // Repeated requests get the same (cached) Decision object from policies/, so its headers are
 // built once and reused.

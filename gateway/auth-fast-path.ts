@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
-import { accessLine, answerHeaders, AUTH_PATH, infoEnabled, MAX_QUERY_VALUE } from './auth-answer.js'
+import { accessLine, answerHeaders, authInput, AUTH_PATH, infoEnabled, MAX_QUERY_VALUE } from './auth-answer.js'
 import type { Authorizer } from './authorize.js'
 
 // The raw node:http fast path for /auth, in front of Fastify. forward_auth sits in front of
@@ -28,14 +28,7 @@ export function createAuthFastPath (opts: FastPathOptions): (req: IncomingMessag
     if (q === undefined || opts.isUnderPressure()) return false
     const started = performance.now()
     const h = req.headers
-    authorize({
-      policy: q.policy,
-      authorization: q.authorization,
-      headers: h,
-      method: h['x-forwarded-method'] as string | undefined,
-      uri: h['x-forwarded-uri'] as string | undefined,
-      host: (h['x-forwarded-host'] as string | undefined) ?? h.host
-    }).then(d => {
+    authorize(authInput(q.policy, q.authorization, h)).then(d => {
       res.writeHead(d.status, answerHeaders(d))
       res.end()
       if (d.reason === 'unknown policy') log.warn(accessLine(d, h, performance.now() - started), 'auth: unknown policy')

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { accessLine, answerHeaders, AUTH_PATH, infoEnabled, MAX_QUERY_VALUE } from './auth-answer.js'
+import { accessLine, answerHeaders, authInput, AUTH_PATH, infoEnabled, MAX_QUERY_VALUE } from './auth-answer.js'
 import type { Authorizer } from './authorize.js'
 
 // GET/HEAD /auth?policy=NAME[&authorization=AUTHZ]: Caddy's forward_auth target, as an
@@ -19,14 +19,7 @@ export async function authRoutes (app: FastifyInstance, opts: AuthRouteOptions):
       return await reply.code(400).header('content-type', 'application/json').send({ statusCode: 400, error: 'Bad Request', message: query })
     }
     const h = req.headers
-    const d = await opts.authorize({
-      policy: query.policy,
-      authorization: query.authorization,
-      headers: h,
-      method: h['x-forwarded-method'] as string | undefined,
-      uri: h['x-forwarded-uri'] as string | undefined,
-      host: (h['x-forwarded-host'] as string | undefined) ?? h.host
-    })
+    const d = await opts.authorize(authInput(query.policy, query.authorization, h))
     reply.code(d.status).headers(answerHeaders(d))
     if (d.reason === 'unknown policy') req.log.warn(accessLine(d, h, performance.now() - started), 'auth: unknown policy')
     else if (infoEnabled(req.log)) req.log.info(accessLine(d, h, performance.now() - started), 'auth')
