@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process'
 import http from 'node:http'
 import type net from 'node:net'
 import { Duplex } from 'node:stream'
-import { killGroup, spawnFunctionProcess } from './process.js'
+import { exited, killGroup, spawnFunctionProcess } from './process.js'
 import type { Spawner } from './spawner.js'
 import type { FunctionSpec } from './types.js'
 
@@ -87,8 +87,7 @@ export class StdioWorker {
   /** Resolves when the process is gone (a spawned child has exited; a socket is closed). */
   async exited (): Promise<void> {
     await this.gonePromise
-    const child = this.child
-    if (child !== undefined && child.exitCode === null && child.signalCode === null) await new Promise<void>(resolve => child.once('exit', () => resolve()))
+    if (this.child !== undefined) await exited(this.child)
   }
 
   /** Kills the worker's whole process group. */
