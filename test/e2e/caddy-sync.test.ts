@@ -220,6 +220,8 @@ t.test('Caddy restarted mid-life under systemd: conductor-caddy-sync.service bri
   t.equal(await body({ httpPort } as CaddyHandle, '/kept'), 'kept', 'the register_only snippet too')
   t.not(invocation(), firstSync, 'conductor-caddy-sync.service ran again, pulled in by caddy.service')
   t.same((JSON.parse(readFileSync(caddyJson, 'utf8')) as { apps: { http: { servers: { conductor: { routes: unknown[] } } } } }).apps.http.servers.conductor.routes, [], 'Caddy\'s own config holds no route: the sync unit put them back')
+  // The routes can answer while the oneshot unit is still finishing ("activating"): wait, not assume.
+  await waitFor('the sync unit finished again', () => sd.systemctl('is-active', 'conductor-caddy-sync.service').stdout.trim() === 'active', 20_000, 100)
   t.equal(sd.systemctl('is-active', 'conductor-caddy-sync.service').stdout.trim(), 'active')
   const client = new CaddyClient({ adminUrl: `http://127.0.0.1:${adminPort}` })
   t.same((await client.get<Array<{ '@id'?: string }>>('conductor-server/routes')).map(r => r['@id']), ['web-route', undefined], 'exactly the routes of before, none duplicated')
