@@ -147,7 +147,7 @@ export class Spawner {
   }
 }
 
-function encodeFrame (exec: string[], cwd: string, env: Record<string, string>, stderrAsStdout: boolean): Buffer {
+export function encodeFrame (exec: string[], cwd: string, env: Record<string, string>, stderrAsStdout: boolean): Buffer {
   const envList = Object.entries(env).map(([k, v]) => `${k}=${v}`)
   const strings = (xs: string[]): Buffer => Buffer.from(xs.map(x => x.replace(/\0/g, '') + '\0').join(''), 'utf8')
   const u32 = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b }

@@ -1,8 +1,9 @@
 /*
- * conductor-spawner: a tiny fork server for single-shot CGI (cgi/spawner.ts talks to it).
+ * conductor-spawner: a tiny fork server for single-shot CGI and http-stdio workers
+ * (cgi/spawner.ts talks to it).
  *
  * Why: forking the gateway (a Node process with a large heap) costs far more than forking
- * this 20 KB process; lighttpd mod_cgi wins on exactly that. The gateway connects to the
+ * this small process; lighttpd mod_cgi wins on exactly that. The gateway connects to the
  * spawner's unix socket per request, sends one frame, and the connection itself becomes the
  * CGI's stdin and stdout: no copying through the spawner.
  *
@@ -11,12 +12,22 @@
  * Answer: u32 pid of the child (its own process group, so the gateway can kill the group),
  * then whatever the CGI prints. The request body follows the frame on the same connection.
  *
+ * How it spawns, and why so: the server reads every frame itself (a poll loop over the
+ * connections that have not sent a whole frame yet, so one slow client stalls nobody) and
+ * starts the program with vfork, not fork. On the Firecracker/PVM guests Conductor was measured
+ * on, page-table work is what process creation costs: fork copies the page tables, every
+ * page the child then writes faults copy-on-write, and exec tears the copy down again. With
+ * vfork the child borrows this process's memory until execve, so none of that happens;
+ * BENCHMARKS.md has the numbers. The child only makes system calls before execve (no malloc,
+ * no stdio), and the binary is linked with -z now so no lazy symbol binding runs in it.
+ *
  * Children are reaped automatically (SIGCHLD ignored) and the spawner is a child subreaper,
  * so whatever a script leaves behind is reparented here and reaped too: no zombies.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -28,16 +39,31 @@
 #include <unistd.h>
 
 #define MAX_FRAME (1024 * 1024)
+/* Connections accepted but still sending their frame; beyond this, accepting waits. */
+#define MAX_PENDING 1024
 
-static int read_full(int fd, void *buf, size_t n) {
-  size_t got = 0;
-  while (got < n) {
-    ssize_t r = read(fd, (char *)buf + got, n - got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return -1;
-    got += (size_t)r;
+struct pending {
+  int fd;
+  uint32_t len;   /* frame length once its 4-byte prefix is in */
+  uint32_t got;   /* bytes of prefix (got < 4) or of frame (got >= 4: got - 4) read so far */
+  char *frame;
+};
+
+static struct pending pend[MAX_PENDING];
+static int npend;
+
+/* Splits count NUL-terminated strings starting at *p (bounded by end) into a NULL-ended array. */
+static char **take_strings(char **p, char *end, uint32_t count) {
+  if (count > 65536) return NULL;
+  char **out = calloc((size_t)count + 1, sizeof(char *));
+  if (!out) return NULL;
+  for (uint32_t i = 0; i < count; i++) {
+    char *nul = memchr(*p, 0, (size_t)(end - *p));
+    if (!nul) { free(out); return NULL; }
+    out[i] = *p;
+    *p = nul + 1;
   }
-  return 0;
+  return out;
 }
 
 static int write_full(int fd, const void *buf, size_t n) {
@@ -51,48 +77,74 @@ static int write_full(int fd, const void *buf, size_t n) {
   return 0;
 }
 
-/* Splits count NUL-terminated strings starting at *p (bounded by end) into a NULL-ended array. */
-static char **take_strings(char **p, char *end, uint32_t count) {
-  if (count > 65536) return NULL;
-  char **out = calloc((size_t)count + 1, sizeof(char *));
-  if (!out) return NULL;
-  for (uint32_t i = 0; i < count; i++) {
-    char *nul = memchr(*p, 0, (size_t)(end - *p));
-    if (!nul) return NULL;
-    out[i] = *p;
-    *p = nul + 1;
-  }
-  return out;
-}
-
-static void serve(int conn) {
-  uint32_t len;
-  if (read_full(conn, &len, 4) < 0 || len < 12 || len > MAX_FRAME) _exit(1);
-  char *frame = malloc(len);
-  if (!frame || read_full(conn, frame, len) < 0) _exit(1);
+/* Starts the frame's program with conn as its stdin and stdout. Runs in the server. */
+static void spawn(int conn, char *frame, uint32_t len) {
   char *p = frame, *end = frame + len;
   uint32_t flags, argc, envc;
   memcpy(&flags, p, 4); p += 4;
   memcpy(&argc, p, 4); p += 4;
   char **argv = take_strings(&p, end, argc);
-  if (!argv || argc == 0 || end - p < 4) _exit(1);
+  if (!argv || argc == 0 || end - p < 4) { free(argv); return; }
   memcpy(&envc, p, 4); p += 4;
   char **envp = take_strings(&p, end, envc);
-  char **cwd = take_strings(&p, end, 1);
-  if (!envp || !cwd) _exit(1);
+  char **cwd = envp ? take_strings(&p, end, 1) : NULL;
+  if (!envp || !cwd) { free(argv); free(envp); return; }
 
-  setpgid(0, 0);
-  signal(SIGCHLD, SIG_DFL);
-  signal(SIGPIPE, SIG_DFL);
-  uint32_t pid = (uint32_t)getpid();
-  if (write_full(conn, &pid, 4) < 0) _exit(1);
-  if (cwd[0][0] != 0 && chdir(cwd[0]) < 0) _exit(126);
-  dup2(conn, 0);
-  dup2(conn, 1);
-  if (flags & 1) dup2(conn, 2);
-  if (conn > 2) close(conn);
-  execve(argv[0], argv, envp);
-  _exit(127);
+  sigset_t none;
+  sigemptyset(&none);
+  pid_t child = vfork();
+  if (child == 0) {
+    /* The child shares our memory until execve: system calls only, and _exit. Signal
+     * dispositions and the mask are its own (no CLONE_SIGHAND). */
+    signal(SIGCHLD, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    setpgid(0, 0);
+    uint32_t pid = (uint32_t)getpid();
+    if (write_full(conn, &pid, 4) < 0) _exit(1);
+    if (cwd[0][0] != 0 && chdir(cwd[0]) < 0) _exit(126);
+    dup2(conn, 0);
+    dup2(conn, 1);
+    if (flags & 1) dup2(conn, 2);
+    execve(argv[0], argv, envp);
+    _exit(127);
+  }
+  /* child < 0 (no process): closing conn tells the gateway, which answers 502. */
+  free(argv);
+  free(envp);
+  free(cwd);
+}
+
+static void drop(int i) {
+  close(pend[i].fd);
+  free(pend[i].frame);
+  pend[i] = pend[--npend];
+}
+
+/* Reads what pend[i] has sent, without blocking and without reading past the frame: the
+ * request body that follows belongs to the script. Returns 1 when pend[i] was consumed. */
+static int advance(int i) {
+  struct pending *c = &pend[i];
+  for (;;) {
+    ssize_t r;
+    if (c->got < 4) {
+      r = recv(c->fd, (char *)&c->len + c->got, 4 - c->got, MSG_DONTWAIT);
+    } else {
+      r = recv(c->fd, c->frame + (c->got - 4), c->len - (c->got - 4), MSG_DONTWAIT);
+    }
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+    if (r <= 0) { drop(i); return 1; }
+    c->got += (uint32_t)r;
+    if (c->got == 4) {
+      if (c->len < 12 || c->len > MAX_FRAME || !(c->frame = malloc(c->len))) { drop(i); return 1; }
+    }
+    if (c->got >= 4 && c->got - 4 == c->len) {
+      spawn(c->fd, c->frame, c->len);
+      drop(i);
+      return 1;
+    }
+  }
 }
 
 int main(int argc, char **argv) {
@@ -102,7 +154,7 @@ int main(int argc, char **argv) {
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   signal(SIGCHLD, SIG_IGN);
   signal(SIGPIPE, SIG_IGN);
-  int srv = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int srv = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   struct sockaddr_un addr = { .sun_family = AF_UNIX };
   if (strlen(argv[1]) >= sizeof addr.sun_path) return 2;
   strcpy(addr.sun_path, argv[1]);
@@ -110,11 +162,36 @@ int main(int argc, char **argv) {
   mode_t old = umask(0077);
   if (bind(srv, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(srv, 1024) < 0) return 1;
   umask(old);
+  /* malloc's first-use setup runs here once, not in the loop. */
+  free(malloc(1));
+
+  static struct pollfd fds[MAX_PENDING + 1];
   for (;;) {
-    int conn = accept4(srv, NULL, NULL, 0);
-    if (conn < 0) { if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE) continue; return 1; }
-    pid_t child = fork();
-    if (child == 0) { close(srv); serve(conn); }
-    close(conn);
+    int n = 0;
+    /* Pending connections first: fds[k] is pend[k]. */
+    for (int i = 0; i < npend; i++) fds[n++] = (struct pollfd){ .fd = pend[i].fd, .events = POLLIN };
+    int srv_at = -1;
+    if (npend < MAX_PENDING) { srv_at = n; fds[n++] = (struct pollfd){ .fd = srv, .events = POLLIN }; }
+    if (poll(fds, (nfds_t)n, -1) < 0) { if (errno == EINTR) continue; return 1; }
+    /* Backwards: advance() may move the last pending entry into slot i. */
+    for (int i = npend - 1; i >= 0; i--) {
+      if (fds[i].revents != 0) advance(i);
+    }
+    if (srv_at >= 0 && fds[srv_at].revents != 0) {
+      while (npend < MAX_PENDING) {
+        /* Blocking sockets (the script reads and writes them as it likes), closed on exec
+         * until dup2 makes one the script's stdin/stdout. */
+        int conn = accept4(srv, NULL, NULL, SOCK_CLOEXEC);
+        if (conn < 0) {
+          if (errno == EINTR || errno == ECONNABORTED) continue;
+          if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EMFILE || errno == ENFILE) break;
+          return 1;
+        }
+        pend[npend] = (struct pending){ .fd = conn };
+        npend++;
+        /* The gateway usually wrote its frame already: try at once, saving a poll round. */
+        advance(npend - 1);
+      }
+    }
   }
 }

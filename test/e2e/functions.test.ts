@@ -361,7 +361,7 @@ t.test('conductor function ls says which functions are public', async t => {
 
 t.test('single-shot CGI through the conductor-spawner fork server', async t => {
   const bin = path.join(tempDir(t, 'cnd-spawner-'), 'conductor-spawner')
-  const cc = spawnSync('cc', ['-O2', '-o', bin, path.join(repoRoot, 'cgi/spawner/conductor-spawner.c')], { encoding: 'utf8' })
+  const cc = spawnSync('cc', ['-O2', '-Wl,-z,now', '-o', bin, path.join(repoRoot, 'cgi/spawner/conductor-spawner.c')], { encoding: 'utf8' })
   if (cc.status !== 0) { t.skip(`no C compiler: ${cc.stderr ?? cc.error?.message}`, () => {}); return }
   const s = await setup(t, { spawner: bin })
   t.ok(await s.functions.spawner(), 'the fork server is up')
