@@ -10,6 +10,16 @@ export class Limiter {
 
   constructor (private readonly max: number, private readonly maxQueue: number) {}
 
+  /**
+   * A release function when a slot is free right now, else undefined (then `acquire` queues).
+   * The common case needs no promise and no AbortSignal: both cost measurable CPU per request.
+   */
+  tryAcquire (): (() => void) | undefined {
+    if (this.closed || this.active >= this.max) return undefined
+    this.active++
+    return this.releaser()
+  }
+
   /** Resolves to a release function once a slot is free. */
   async acquire (signal?: AbortSignal): Promise<() => void> {
     if (this.closed) throw new CgiClosed('the function is being stopped')

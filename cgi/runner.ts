@@ -62,14 +62,19 @@ export class FunctionRunner {
     if (declaredTooLarge(req.headers['content-length'], this.spec.maxBodyBytes)) {
       return this.answerError(req, res, new CgiBodyTooLarge(`the request body is larger than ${this.spec.maxBodyBytes} bytes`))
     }
-    const gone = new AbortController()
-    const onClose = (): void => { if (!res.writableFinished) gone.abort() }
-    res.once('close', onClose)
-    let release: () => void
-    try {
-      release = await this.limiter.acquire(gone.signal)
-    } catch (err) {
-      return this.answerError(req, res, err as CgiError)
+    let release = this.limiter.tryAcquire()
+    let onClose: (() => void) | undefined
+    if (release === undefined) {
+      // Queued: a client that goes away meanwhile leaves the queue.
+      const gone = new AbortController()
+      onClose = (): void => { if (!res.writableFinished) gone.abort() }
+      res.once('close', onClose)
+      try {
+        release = await this.limiter.acquire(gone.signal)
+      } catch (err) {
+        res.off('close', onClose)
+        return this.answerError(req, res, err as CgiError)
+      }
     }
     try {
       if (this.daemon !== undefined) return await this.serveDaemon(req, res, info)
@@ -77,7 +82,7 @@ export class FunctionRunner {
       return await this.serveCgi(req, res, info)
     } finally {
       release()
-      res.off('close', onClose)
+      if (onClose !== undefined) res.off('close', onClose)
     }
   }
 

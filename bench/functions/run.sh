@@ -44,14 +44,16 @@ cat > "$TMP/root/etc/conductor/services/bench/conductor-service.json" <<JSON
   { "name": "parallel", "mode": "parallel", "min_warm": 1, "max_workers": 64, "max_queue": 1024, "exec": ["$HERE/hello.sh", "--daemon"] }
 ] }
 JSON
-node dist/conductor/bin.js --root "$TMP/root" gateway --listen "127.0.0.1:$GPORT" --metrics-listen none --max-event-loop-delay 0 --log-level warn & PIDS+=($!)
+# Caddy reaches functions as in production: over the gateway's function socket
+# (functions_listen, unix:/run/conductor/functions.sock on a server), not over TCP.
+node dist/conductor/bin.js --root "$TMP/root" gateway --listen "127.0.0.1:$GPORT" --functions-listen "unix:$TMP/functions.sock" --metrics-listen none --max-event-loop-delay 0 --log-level warn & PIDS+=($!)
 # A second gateway without the fork server: single-shot CGI forks the Node process itself.
 GPORT2=$(free_port)
 mkdir -p "$TMP/root2/etc/conductor/services/nofork"
 cat > "$TMP/root2/etc/conductor/services/nofork/conductor-service.json" <<JSON
 { "functions": [ { "name": "single", "exec": ["$HERE/hello.sh"], "max_workers": 64, "max_queue": 1024 } ] }
 JSON
-CONDUCTOR_CGI_SPAWNER= node dist/conductor/bin.js --root "$TMP/root2" gateway --listen "127.0.0.1:$GPORT2" --metrics-listen none --max-event-loop-delay 0 --log-level warn & PIDS+=($!)
+CONDUCTOR_CGI_SPAWNER= node dist/conductor/bin.js --root "$TMP/root2" gateway --listen "127.0.0.1:$GPORT2" --functions-listen "unix:$TMP/functions2.sock" --metrics-listen none --max-event-loop-delay 0 --log-level warn & PIDS+=($!)
 
 cat > "$TMP/caddy.json" <<JSON
 { "admin": { "listen": "127.0.0.1:$APORT" }, "logging": { "logs": { "default": { "level": "ERROR" } } },
@@ -66,9 +68,10 @@ wait_http "http://127.0.0.1:$APORT/config/"
 wait_http "http://127.0.0.1:$GPORT/healthz"
 wait_http "http://127.0.0.1:$GPORT2/healthz"
 # Routes exactly as a proxy template would get them.
-for spec in bench-single:root:$GPORT bench-multi:root:$GPORT bench-multibuf:root:$GPORT bench-parallel:root:$GPORT nofork-single:root2:$GPORT2; do
-  IFS=: read -r id r port <<<"$spec"
-  CONDUCTOR_FUNCTION_ID=$id node dist/conductor/bin.js --root "$TMP/$r" function caddy-config --gateway "127.0.0.1:$port" \
+for _ in $(seq 200); do [ -S "$TMP/functions.sock" ] && [ -S "$TMP/functions2.sock" ] && break; sleep 0.05; done
+for spec in bench-single:root:functions.sock bench-multi:root:functions.sock bench-multibuf:root:functions.sock bench-parallel:root:functions.sock nofork-single:root2:functions2.sock; do
+  IFS=: read -r id r sock <<<"$spec"
+  CONDUCTOR_FUNCTION_ID=$id node dist/conductor/bin.js --root "$TMP/$r" function caddy-config --gateway "unix:$TMP/$sock" \
     | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{for(const x of JSON.parse(s))console.log(x.id+"\t"+JSON.stringify(x.config))})' \
     | while IFS=$'\t' read -r at cfg; do curl -sf -H 'content-type: application/json' -H 'connection: close' -d "$cfg" "http://127.0.0.1:$APORT/id/$at" >/dev/null; done
 done
