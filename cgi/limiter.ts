@@ -20,23 +20,30 @@ export class Limiter {
     return this.releaser()
   }
 
+  /**
+   * Waits for a slot: `slot` resolves to a release function once one is free. `cancel` takes
+   * the request out of the queue (its client went away); `slot` then rejects with CgiClosed.
+   */
+  enqueue (): { slot: Promise<() => void>, cancel: () => void } {
+    const now = this.tryAcquire()
+    if (now !== undefined) return { slot: Promise.resolve(now), cancel: () => {} }
+    if (this.closed) return { slot: Promise.reject(new CgiClosed('the function is being stopped')), cancel: () => {} }
+    if (this.waiting.length >= this.maxQueue) return { slot: Promise.reject(new CgiBusy(`all ${this.max} workers are busy and ${this.maxQueue} requests are queued`)), cancel: () => {} }
+    let entry!: { resolve: () => void, reject: (e: Error) => void }
+    const queued = new Promise<void>((resolve, reject) => { entry = { resolve, reject } })
+    this.waiting.push(entry)
+    const cancel = (): void => {
+      const i = this.waiting.indexOf(entry)
+      if (i !== -1) { this.waiting.splice(i, 1); entry.reject(new CgiClosed('the client went away while queued')) }
+    }
+    return { slot: queued.then(() => this.releaser()), cancel }
+  }
+
   /** Resolves to a release function once a slot is free. */
   async acquire (signal?: AbortSignal): Promise<() => void> {
-    if (this.closed) throw new CgiClosed('the function is being stopped')
-    if (this.active < this.max) {
-      this.active++
-      return this.releaser()
-    }
-    if (this.waiting.length >= this.maxQueue) throw new CgiBusy(`all ${this.max} workers are busy and ${this.maxQueue} requests are queued`)
-    await new Promise<void>((resolve, reject) => {
-      const entry = { resolve, reject }
-      this.waiting.push(entry)
-      signal?.addEventListener('abort', () => {
-        const i = this.waiting.indexOf(entry)
-        if (i !== -1) { this.waiting.splice(i, 1); reject(new CgiClosed('the client went away while queued')) }
-      }, { once: true })
-    })
-    return this.releaser()
+    const { slot, cancel } = this.enqueue()
+    signal?.addEventListener('abort', cancel, { once: true })
+    return await slot
   }
 
   get stats (): { active: number, queued: number } {

@@ -66,11 +66,11 @@ export class FunctionRunner {
     let onClose: (() => void) | undefined
     if (release === undefined) {
       // Queued: a client that goes away meanwhile leaves the queue.
-      const gone = new AbortController()
-      onClose = (): void => { if (!res.writableFinished) gone.abort() }
+      const { slot, cancel } = this.limiter.enqueue()
+      onClose = (): void => { if (!res.writableFinished) cancel() }
       res.once('close', onClose)
       try {
-        release = await this.limiter.acquire(gone.signal)
+        release = await slot
       } catch (err) {
         res.off('close', onClose)
         return this.answerError(req, res, err as CgiError)
