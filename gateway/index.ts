@@ -7,6 +7,7 @@ export { parseListen, isLoopback, takeInheritedListenFd, type ListenAddress } fr
 export { DEFAULT_LISTEN, CLOSE_GRACE_MS, DEFAULT_MAX_EVENT_LOOP_DELAY_MS, DEFAULT_MAX_EVENT_LOOP_UTILIZATION, DEFAULT_PRESSURE_SAMPLE_MS, RETRY_AFTER_SEC } from './defaults.js'
 export { GatewayError, ListenNotAllowed } from './errors.js'
 export type { Decision } from '../policies/index.js'
+export { preloadJwtLibrary } from '../policies/index.js'
 export { functionsPlugin, type Authorizer as FunctionAuthorizer, type AuthRequest, type AuthResult, type FunctionsPluginOptions, type FunctionsRegistry } from './functions.js'
 export { listenFunctions } from './functions-listener.js'
 export { commandsPlugin, type CommandsPluginOptions } from './commands.js'

@@ -1,7 +1,7 @@
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger } from 'fastify'
-import { WebSocketServer, type WebSocket } from 'ws'
+import type { WebSocketServer, WebSocket } from 'ws'
 import { spawnPty, PtySpawnFailed, type PtySession } from '../cgi/index.js'
 import { COMMANDS_PREFIX, INTERACTIVE_SUBPROTOCOL, TIMEOUT_EXIT, encodeControl, parseClientControl, type ExitReason, type ServerControl } from '../conductor/index.js'
 import { auditFields, commandArgv, commandEnv, commandTimeoutMs, type Admit, type Allowed, type CommandsPluginOptions } from './commands.js'
@@ -39,12 +39,19 @@ export interface InteractiveSessions {
 }
 
 export function attachInteractive (server: Server, deps: InteractiveDeps): InteractiveSessions {
-  const wss = new WebSocketServer({
-    noServer: true,
-    maxPayload: MAX_FRAME_BYTES,
-    perMessageDeflate: false,
-    handleProtocols: protocols => protocols.has(INTERACTIVE_SUBPROTOCOL) ? INTERACTIVE_SUBPROTOCOL : false
-  })
+  // ws is loaded with the first admitted session, not at start: the gateway's cold start is
+  // its crash-recovery time, and most gateways never see an interactive command.
+  let wss: WebSocketServer | undefined
+  let loading: Promise<WebSocketServer> | undefined
+  const webSockets = async (): Promise<WebSocketServer> => await (loading ??= import('ws').then(({ WebSocketServer }) => {
+    wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: MAX_FRAME_BYTES,
+      perMessageDeflate: false,
+      handleProtocols: protocols => protocols.has(INTERACTIVE_SUBPROTOCOL) ? INTERACTIVE_SUBPROTOCOL : false
+    })
+    return wss
+  }))
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (req.url ?? '').split('?')[0]!
     const m = COMMAND_PATH.exec(path)
@@ -64,15 +71,16 @@ export function attachInteractive (server: Server, deps: InteractiveDeps): Inter
       refuseHttp(socket, 400, { error: 'CND_BAD_UPGRADE', message: `expected a WebSocket upgrade (GET) with subprotocol ${INTERACTIVE_SUBPROTOCOL}` })
       return
     }
-    deps.admit({ service, name, headers: req.headers, method: req.method, url: req.url ?? path, interactive: true, log: deps.log }).then(a => {
+    deps.admit({ service, name, headers: req.headers, method: req.method, url: req.url ?? path, interactive: true, log: deps.log }).then(async a => {
       if (!a.ok) { refuseHttp(socket, a.status, a.body, a.headers); return }
-      wss.handleUpgrade(req, socket, head, ws => { session(ws, a.allowed, name, deps) })
-    }, (err: unknown) => {
-      deps.log.error({ err }, 'interactive command: admission failed')
+      const server = await webSockets()
+      server.handleUpgrade(req, socket, head, ws => { session(ws, a.allowed, name, deps) })
+    }).catch((err: unknown) => {
+      deps.log.error({ err }, 'interactive command: admission or upgrade failed')
       refuseHttp(socket, 403, { error: 'CND_AUTH_DENIED' })
     })
   })
-  return { closeAll: () => { for (const ws of wss.clients) ws.close(1001, 'gateway stopping') } }
+  return { closeAll: () => { for (const ws of wss?.clients ?? []) ws.close(1001, 'gateway stopping') } }
 }
 
 function session (ws: WebSocket, { svc, cmd, decision }: Allowed, name: string, deps: InteractiveDeps): void {

@@ -32,7 +32,7 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
     .option('--pressure-sample <ms>', `how often load is sampled (default ${DEFAULT_PRESSURE_SAMPLE_MS})`)
     .action(async function (this: Command, opts: GatewayCliOptions) {
       const ctx = makeCtx(this)
-      const { buildGateway, createMetricsServer, listenFunctions, CLOSE_GRACE_MS, parseListen, isLoopback, takeInheritedListenFd } = await import('../../gateway/index.js')
+      const { buildGateway, createMetricsServer, listenFunctions, CLOSE_GRACE_MS, parseListen, isLoopback, takeInheritedListenFd, preloadJwtLibrary } = await import('../../gateway/index.js')
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace'].includes(opts.logLevel)) throw new UsageError(`--log-level ${opts.logLevel}: expected fatal, error, warn, info, debug or trace`)
       let listen, metricsListen, functionsListen
       // The unit runs `conductor gateway` without flags: host.json holds this host's addresses.
@@ -100,6 +100,8 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
         await explainListen('--listen', opts.listen ?? 'gateway_listen', listen.kind === 'unix' ? app.listen({ path: listen.path }) : app.listen({ host: listen.host, port: listen.port }))
       }
       if (functionsListen !== undefined) closeFunctions = (await explainListen('--functions-listen', opts.functionsListen ?? '', listenFunctions(app, functionsListen, { group: opts.functionsGroup }))).close
+      // Serving now; the JWT library was left out of the start (policies/jwt.ts) and loads here.
+      preloadJwtLibrary().catch((err: unknown) => { app.log.error({ err }, 'cannot load the JWT library (jose): JWT policies will refuse tokens') })
       // Keep running: the action's promise resolves, but the server holds the event loop.
     })
 }
