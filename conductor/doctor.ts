@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { runBounded } from './bounded-process.js'
@@ -79,6 +79,26 @@ export function gatewayCheck (listen: string): Check {
     } catch (err) {
       return { name: 'gateway', ok: false, detail: `${url} -> ${((err as { cause?: { code?: string } }).cause?.code) ?? (err as Error).message}`, fix: 'start it: systemctl start conductor-gateway.service (or conductor gateway)' }
     }
+  }
+}
+
+/**
+ * net.ipv4.tcp_migrate_req = 1: when Caddy applies a config change (every deploy's route
+ * switch) it closes its old listening socket; without this sysctl the connections queued on
+ * it are reset (bench/deploy/reload-resets.ts: ~250 resets in 200 changes; 0 with it).
+ * `procSys` is /proc/sys, a parameter for tests.
+ */
+export function migrateReqCheck (procSys = '/proc/sys'): Check {
+  return async function kernel () {
+    const name = 'kernel (deploys)'
+    const file = path.join(procSys, 'net/ipv4/tcp_migrate_req')
+    const persist = 'echo net.ipv4.tcp_migrate_req=1 > /etc/sysctl.d/60-conductor-caddy.conf && sysctl --system'
+    let value: string
+    try { value = readFileSync(file, 'utf8').trim() } catch {
+      return { name, ok: false, detail: `${file} does not exist (Linux < 5.14, or /proc/sys not mounted): every Caddy config change, such as a deploy's route switch, resets the connections waiting in Caddy's accept queue`, fix: 'run Caddy hosts on Linux >= 5.14 and set net.ipv4.tcp_migrate_req=1' }
+    }
+    if (value === '1') return { name, ok: true, detail: 'net.ipv4.tcp_migrate_req=1: connections queued on Caddy\'s old socket move to the new one at a config change' }
+    return { name, ok: false, detail: `net.ipv4.tcp_migrate_req=${value}: every Caddy config change, such as a deploy's route switch, resets the connections waiting in Caddy's accept queue`, fix: persist }
   }
 }
 

@@ -4,7 +4,7 @@ import path from 'node:path'
 import { DEFAULT_LISTEN } from '../../gateway/defaults.js'
 import { resolveCaddyAdmin } from '../caddy-endpoint.js'
 import { ctxServices } from '../context.js'
-import { gatewayCheck, podmanCheck, runChecks, systemdCheck, type Check } from '../doctor.js'
+import { gatewayCheck, migrateReqCheck, podmanCheck, runChecks, systemdCheck, type Check } from '../doctor.js'
 import { caddyCheck } from '../doctor-caddy.js'
 import { policiesCheck, unitsCheck } from '../doctor-install.js'
 import { EXIT } from '../errors.js'
@@ -16,7 +16,7 @@ import type { CtxFactory } from './types.js'
 
 export function registerDoctorCommand (program: Command, makeCtx: CtxFactory): void {
   program.command('doctor')
-    .description('Check this host: Podman, systemd, installed units, Caddy, the gateway, service and policy files; a fix for every failure (exit 1 if any)')
+    .description('Check this host: Podman, the kernel setting deploys need, systemd, installed units, Caddy, the gateway, service and policy files; a fix for every failure (exit 1 if any)')
     .option('--scope <scope>', 'systemd scope to check: system | user (default: --scope, CONDUCTOR_SCOPE, host.json "scope", else system)')
     .option('--gateway <addr>', `gateway listen address (default: host.json gateway_listen, else ${DEFAULT_LISTEN})`)
     .option('--json', 'print JSON')
@@ -24,7 +24,7 @@ export function registerDoctorCommand (program: Command, makeCtx: CtxFactory): v
       const base = makeCtx(this)
       const ctx = { ...base, scopeFlag: opts.scope ?? base.scopeFlag }
       const env = Object.fromEntries(Object.entries(ctx.env).filter((e): e is [string, string] => e[1] !== undefined))
-      const checks: Check[] = [podmanCheck(env)]
+      const checks: Check[] = [podmanCheck(env), migrateReqCheck()]
       // host.json decides the scope, the Caddy endpoint and the gateway address: when it is
       // broken, say so once and run the checks that do not need it.
       let host: HostConfig | undefined

@@ -1,9 +1,9 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import path from 'node:path'
-import { podmanFix } from '../../conductor/doctor.js'
+import { migrateReqCheck, podmanFix } from '../../conductor/doctor.js'
 import { binPath, cliProcess, repoRoot } from '../harness/cli.js'
 import { startCaddy } from '../harness/caddy.js'
 import { freePort, waitFor } from '../harness/ports.js'
@@ -112,7 +112,24 @@ t.test('doctor with a broken host.json names it and still checks what does not d
   const r = await cliProcess(['doctor', '--json'], { CONDUCTOR_ROOT: root, CONTAINERS_CONF: containersConf, HOME: root })
   t.equal(r.code, 1)
   const checks = (JSON.parse(r.stdout) as { checks: Array<{ name: string, ok: boolean, detail: string, fix?: string }> }).checks
-  t.same(checks.map(c => c.name), ['podman', 'host.json', 'service files', 'policies'])
-  t.match(checks[1]!.detail, /host\.json.*\/scope/)
-  t.match(checks[1]!.fix, /checks that depend on it were skipped/)
+  t.same(checks.map(c => c.name), ['podman', 'kernel (deploys)', 'host.json', 'service files', 'policies'])
+  const hostCheck = checks.find(c => c.name === 'host.json')!
+  t.match(hostCheck.detail, /host\.json.*\/scope/)
+  t.match(hostCheck.fix, /checks that depend on it were skipped/)
+})
+
+t.test('doctor checks net.ipv4.tcp_migrate_req, which zero-downtime route switches need', async t => {
+  const real = await migrateReqCheck()()
+  t.same({ ok: real.ok, detail: real.detail }, { ok: true, detail: 'net.ipv4.tcp_migrate_req=1: connections queued on Caddy\'s old socket move to the new one at a config change' }, 'this host (scripts/setup-host.sh sets it)')
+  const procSys = tempDir(t)
+  const off = path.join(procSys, 'net/ipv4')
+  mkdirSync(off, { recursive: true })
+  const missing = await migrateReqCheck(procSys)()
+  t.equal(missing.ok, false, 'an old kernel without the setting')
+  t.match(missing.fix, /Linux >= 5\.14/)
+  writeFileSync(path.join(off, 'tcp_migrate_req'), '0\n')
+  const zero = await migrateReqCheck(procSys)()
+  t.equal(zero.ok, false)
+  t.match(zero.detail, /tcp_migrate_req=0: every Caddy config change/)
+  t.equal(zero.fix, 'echo net.ipv4.tcp_migrate_req=1 > /etc/sysctl.d/60-conductor-caddy.conf && sysctl --system')
 })

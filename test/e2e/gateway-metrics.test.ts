@@ -29,7 +29,13 @@ t.test('the gateway serves Prometheus metrics on its own listener only', async t
   await fetch(`http://127.0.0.1:${port}/auth?policy=ops`)
   await fetch(`http://127.0.0.1:${port}/auth?policy=made-up-by-a-client`)
   t.equal((await fetch(`http://127.0.0.1:${port}/.conductor/functions/svc-hello/x`)).status, 200)
-  const after = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
+  // The answer can reach the client a moment before the script's process is gone, and the
+  // slot (the "busy" gauge) is held until then: poll, do not assume.
+  let after = ''
+  await waitFor('the function slot released once its process is gone', async () => {
+    after = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
+    return /conductor_function_workers\{function="svc-hello",state="busy"\} 0/.test(after)
+  }, 5000)
   t.match(after, /conductor_auth_decisions_total\{policy="ops",result="allow"\} 1/)
   t.match(after, /conductor_auth_decisions_total\{policy="ops",result="deny"\} 1/)
   t.match(after, /conductor_auth_decisions_total\{policy="\(unknown\)",result="unknown_policy"\} 1/)
