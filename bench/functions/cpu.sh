@@ -9,26 +9,18 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 DUR=${1:-8}; CONNS=${2:-8}; ROUNDS=${3:-2}
 HERE=$PWD/bench/functions
+# shellcheck source=bench/functions/lib.sh
+source "$HERE/lib.sh"
 for tool in lighttpd wrk node curl; do command -v "$tool" >/dev/null || { echo "missing $tool (scripts/setup-host.sh installs it)" >&2; exit 1; }; done
 [ -f dist/conductor/bin.js ] || npm run build >/dev/null
 TMP=$(mktemp -d /tmp/cnd-bench-cpu.XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
 trap cleanup EXIT
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 LPORT=$(free_port); GPORT=$(free_port)
 
-mkdir -p "$TMP/www"; cp "$HERE/hello.sh" "$TMP/www/hello.cgi"
-cat > "$TMP/lighttpd.conf" <<CONF
-server.modules = ("mod_cgi")
-server.document-root = "$TMP/www"
-server.bind = "127.0.0.1"
-server.port = $LPORT
-server.errorlog = "$TMP/lighttpd.err"
-server.max-connections = 1024
-cgi.assign = (".cgi" => "")
-CONF
-lighttpd -D -f "$TMP/lighttpd.conf" & LPID=$!; PIDS+=($LPID)
+LCONF=$(lighttpd_cgi "$TMP" "$LPORT")
+lighttpd -D -f "$LCONF" & LPID=$!; PIDS+=($LPID)
 mkdir -p "$TMP/root/etc/conductor/services/bench"
 cat > "$TMP/root/etc/conductor/services/bench/conductor-service.json" <<JSON
 { "functions": [ { "name": "single", "exec": ["$HERE/hello.sh"], "max_workers": 64, "max_queue": 1024 } ] }

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/../.."
 DUR=${1:-10}
 CONNS=${2:-32}
 HERE=$PWD/bench/functions
+# shellcheck source=bench/functions/lib.sh
+source "$HERE/lib.sh"
 for tool in caddy lighttpd wrk node; do command -v "$tool" >/dev/null || { echo "missing $tool (scripts/setup-host.sh installs it)" >&2; exit 1; }; done
 [ -f dist/conductor/bin.js ] || npm run build >/dev/null
 
@@ -16,23 +18,13 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
 trap cleanup EXIT
 
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 wait_http() { for _ in $(seq 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; echo "timeout waiting for $1" >&2; exit 1; }
 
 LPORT=$(free_port); GPORT=$(free_port); CPORT=$(free_port); APORT=$(free_port)
 
 # lighttpd with mod_cgi, the reference: the same script as /hello.cgi.
-mkdir -p "$TMP/www"; cp "$HERE/hello.sh" "$TMP/www/hello.cgi"
-cat > "$TMP/lighttpd.conf" <<CONF
-server.modules = ("mod_cgi")
-server.document-root = "$TMP/www"
-server.bind = "127.0.0.1"
-server.port = $LPORT
-server.errorlog = "$TMP/lighttpd.err"
-server.max-connections = 1024
-cgi.assign = (".cgi" => "")
-CONF
-lighttpd -D -f "$TMP/lighttpd.conf" & PIDS+=($!)
+LCONF=$(lighttpd_cgi "$TMP" "$LPORT")
+lighttpd -D -f "$LCONF" & PIDS+=($!)
 
 # The gateway, with one service declaring the same script in each mode.
 mkdir -p "$TMP/root/etc/conductor/services/bench"
