@@ -73,7 +73,7 @@ export async function commandsPlugin (app: FastifyInstance, opts: CommandsPlugin
   const allowed = new WeakMap<FastifyRequest, Allowed>()
   const admit = createAdmit(opts, replay)
   // Interactive commands arrive as WebSocket upgrades, which never reach Fastify's routes.
-  const sessions = attachInteractive(app.server, { admit, running, roots: opts.roots, env: opts.env, log: app.log })
+  const sessions = attachInteractive(app.server, { admit, running, roots: opts.roots, env: opts.env, log: app.log, isUnderPressure: () => (app as { isUnderPressure?: () => boolean }).isUnderPressure?.() === true })
   // A command must not outlive the gateway (its process group is detached from ours).
   app.addHook('preClose', async () => {
     if (running.size > 0) app.log.warn({ running: running.size }, 'gateway stopping: killing the remote commands still running')

@@ -5,6 +5,7 @@ import type { WebSocketServer, WebSocket } from 'ws'
 import { spawnPty, PtySpawnFailed, type PtySession } from '../cgi/index.js'
 import { COMMANDS_PREFIX, INTERACTIVE_SUBPROTOCOL, TIMEOUT_EXIT, encodeControl, parseClientControl, type ExitReason, type ServerControl } from '../conductor/index.js'
 import { auditFields, commandArgv, commandEnv, commandTimeoutMs, type Admit, type Allowed, type CommandsPluginOptions } from './commands.js'
+import { RETRY_AFTER_SEC } from './defaults.js'
 import type { RunningCommands } from './running-commands.js'
 
 // Interactive remote commands (issue 7, item 5): a WebSocket upgrade of
@@ -20,6 +21,8 @@ export interface InteractiveDeps {
   roots: CommandsPluginOptions['roots']
   env: CommandsPluginOptions['env']
   log: FastifyBaseLogger
+  /** @fastify/under-pressure's state: upgrades never reach Fastify's hooks, so they are shed here. */
+  isUnderPressure?: () => boolean
 }
 
 /** The client must send its start frame within this. */
@@ -69,6 +72,13 @@ export function attachInteractive (server: Server, deps: InteractiveDeps): Inter
     const protocols = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map(p => p.trim())
     if (req.method !== 'GET' || String(req.headers.upgrade).toLowerCase() !== 'websocket' || !protocols.includes(INTERACTIVE_SUBPROTOCOL)) {
       refuseHttp(socket, 400, { error: 'CND_BAD_UPGRADE', message: `expected a WebSocket upgrade (GET) with subprotocol ${INTERACTIVE_SUBPROTOCOL}` })
+      return
+    }
+    // Shed like every other request when the gateway is overloaded (each session starts a
+    // pty); before admission, so the token's jti stays unused for the retry.
+    if (deps.isUnderPressure?.() === true) {
+      deps.log.warn({ service, command: name }, 'shedding load: interactive command refused with 503 + Retry-After')
+      refuseHttp(socket, 503, { error: 'overloaded', message: 'the gateway is overloaded, retry later' }, { 'retry-after': String(RETRY_AFTER_SEC) })
       return
     }
     deps.admit({ service, name, headers: req.headers, method: req.method, url: req.url ?? path, interactive: true, log: deps.log }).then(async a => {

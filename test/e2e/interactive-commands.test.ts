@@ -219,6 +219,39 @@ t.test('interactive commands: local and remote (WebSocket through Caddy and the 
     t.equal(started().length, before, 'none of these requests ran the command')
   })
 
+  await t.test('an upgrade while the gateway sheds load: 503 + Retry-After before admission, the token stays usable', async t => {
+    const before = started().length
+    const token = await sign('console')
+    // Straight to the gateway: through Caddy, forward_auth's /auth would be shed first.
+    const direct = async (): Promise<{ status: number, retryAfter?: string | undefined, body: string, ws?: WebSocket }> => {
+      const ws = new WebSocket(`ws://127.0.0.1:${gwPort}/.conductor/services/shop/commands/console`, [INTERACTIVE_SUBPROTOCOL], { headers: { authorization: `Bearer ${token}` } })
+      return await new Promise((resolve, reject) => {
+        ws.once('unexpected-response', (_req, res) => {
+          let body = ''
+          res.setEncoding('utf8')
+          res.on('data', (c: string) => { body += c })
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], body }))
+        })
+        ws.once('open', () => resolve({ status: 101, body: '', ws }))
+        ws.once('error', err => { if (!String(err.message).includes('Unexpected server response')) reject(err) })
+      })
+    }
+    // @fastify/under-pressure's verdict, forced: its thresholds are off in this gateway.
+    const app = gw.app as unknown as { isUnderPressure: () => boolean }
+    const verdict = app.isUnderPressure
+    app.isUnderPressure = () => true
+    let shed
+    try { shed = await direct() } finally { app.isUnderPressure = verdict }
+    t.equal(shed.status, 503, 'shed')
+    t.equal(shed.retryAfter, '2', 'with Retry-After')
+    t.match(shed.body, /"error":"overloaded"/)
+    const ok = await direct()
+    t.equal(ok.status, 101, 'the same token works once the pressure is gone: its jti was not used')
+    ok.ws?.terminate()
+    await new Promise(resolve => setTimeout(resolve, 300))
+    t.equal(started().length, before, 'nothing ran (the client left without a start frame)')
+  })
+
   await t.test('remote: a client that goes away kills the command\'s process group', async t => {
     const pidFile = path.join(svcDir, 'sleeper.pid')
     const r = await upgrade('isleeper', await sign('isleeper'))
