@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import underPressure from '@fastify/under-pressure'
-import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import type { Roots } from '../conductor/index.js'
 import type { CompileOptions } from '../policies/index.js'
 import { createAuthFastPath } from './auth-fast-path.js'
@@ -9,7 +9,7 @@ import { createAuthorizer, identityHeaders, type Authorizer } from './authorize.
 import { commandsPlugin } from './commands.js'
 import { RunningCommands } from './running-commands.js'
 import { createFunctionsRegistry, functionsPlugin, type Authorizer as FunctionAuthorizer, type FunctionsRegistry } from './functions.js'
-import { KEEP_ALIVE_MS, DEFAULT_MAX_EVENT_LOOP_DELAY_MS, DEFAULT_MAX_EVENT_LOOP_UTILIZATION, DEFAULT_PRESSURE_SAMPLE_MS, RETRY_AFTER_SEC, SHED_LOG_INTERVAL_MS } from './defaults.js'
+import { KEEP_ALIVE_MS, DEFAULT_MAX_EVENT_LOOP_DELAY_MS, DEFAULT_MAX_EVENT_LOOP_UTILIZATION, DEFAULT_PRESSURE_SAMPLE_MS, OVERLOADED_ANSWER, RETRY_AFTER_SEC, SHED_LOG_INTERVAL_MS } from './defaults.js'
 import { createMetrics, type GatewayMetrics } from './metrics.js'
 import { measuredAuthorizer, observeGateway } from './metrics-wiring.js'
 import { loadGatewayState, StateHolder } from './state.js'
@@ -76,6 +76,16 @@ export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
   for (const p of initial.policies.problems) app.log.error({ file: p.file, path: p.jsonPath }, `policy left out: ${p.message}`)
   const p = opts.pressure ?? {}
   const shedLog = { count: 0, since: 0 }
+  // Every shed request, whatever path refused it: one warning per interval with the count.
+  const noteShed = (log: FastifyBaseLogger, fields: Record<string, unknown>): void => {
+    shedLog.count++
+    const now = Date.now()
+    if (now - shedLog.since >= SHED_LOG_INTERVAL_MS) {
+      log.warn({ shed: shedLog.count, ...fields }, 'shedding load: answering 503 + Retry-After')
+      shedLog.count = 0
+      shedLog.since = now
+    }
+  }
   await app.register(underPressure, {
     maxEventLoopDelay: p.maxEventLoopDelayMs ?? DEFAULT_MAX_EVENT_LOOP_DELAY_MS,
     maxEventLoopUtilization: p.maxEventLoopUtilization ?? DEFAULT_MAX_EVENT_LOOP_UTILIZATION,
@@ -87,15 +97,9 @@ export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
     // returned value is sent as the reply (under-pressure 9 handlePressure; its types say
     // void, hence the cast): returning nothing would let the request through.
     pressureHandler: ((req: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => {
-      shedLog.count++
-      const now = Date.now()
-      if (now - shedLog.since >= SHED_LOG_INTERVAL_MS) {
-        req.log.warn({ shed: shedLog.count, type, value }, 'shedding load: answering 503 + Retry-After')
-        shedLog.count = 0
-        shedLog.since = now
-      }
+      noteShed(req.log, { type, value })
       void reply.code(503).header('retry-after', String(RETRY_AFTER_SEC))
-      return { error: 'overloaded', message: 'the gateway is overloaded, retry later' }
+      return OVERLOADED_ANSWER
     }) as unknown as (req: FastifyRequest, reply: FastifyReply) => void
   })
   const authorize = measuredAuthorizer(createAuthorizer(state), state, metrics)
@@ -115,7 +119,15 @@ export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
   if (opts.fastAuth !== false) fastAuth = createAuthFastPath({ authorize, log: app.log, isUnderPressure: () => app.isUnderPressure() })
   await app.register(functionsPlugin, { ...fnOpts, registry: functions })
   const commands = new RunningCommands()
-  await app.register(commandsPlugin, { state, authorize, roots: { root: opts.roots.root }, env: opts.commandEnv, running: commands })
+  // WebSocket upgrades never pass through Fastify's hooks, where under-pressure sheds: the
+  // interactive command handler asks here, and a refusal is logged and counted like the rest.
+  const shedUpgrade = (): boolean => {
+    if (!app.isUnderPressure()) return false
+    noteShed(app.log, { type: 'upgrade' })
+    metrics.shed.inc({ reason: 'under_pressure' })
+    return true
+  }
+  await app.register(commandsPlugin, { state, authorize, roots: { root: opts.roots.root }, env: opts.commandEnv, running: commands, shedUpgrade })
   app.get('/healthz', async (_req, reply) => {
     const s = state.current
     return await reply.header('content-type', 'application/json').send({ ok: true, services: s.services.length, policies: s.policies.size, loaded_at: s.loadedAt.toISOString() })

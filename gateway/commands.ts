@@ -49,6 +49,8 @@ export interface CommandsPluginOptions {
   replay?: ReplayCache | undefined
   /** Commands in flight; the gateway's close stops them. */
   running?: RunningCommands | undefined
+  /** True (and the refusal logged and counted) when an interactive upgrade must be shed. */
+  shedUpgrade?: (() => boolean) | undefined
 }
 
 interface Params { service: string, name: string }
@@ -73,7 +75,7 @@ export async function commandsPlugin (app: FastifyInstance, opts: CommandsPlugin
   const allowed = new WeakMap<FastifyRequest, Allowed>()
   const admit = createAdmit(opts, replay)
   // Interactive commands arrive as WebSocket upgrades, which never reach Fastify's routes.
-  const sessions = attachInteractive(app.server, { admit, running, roots: opts.roots, env: opts.env, log: app.log, isUnderPressure: () => (app as { isUnderPressure?: () => boolean }).isUnderPressure?.() === true })
+  const sessions = attachInteractive(app.server, { admit, running, roots: opts.roots, env: opts.env, log: app.log, shedUpgrade: opts.shedUpgrade })
   // A command must not outlive the gateway (its process group is detached from ours).
   app.addHook('preClose', async () => {
     if (running.size > 0) app.log.warn({ running: running.size }, 'gateway stopping: killing the remote commands still running')

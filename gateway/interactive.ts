@@ -5,7 +5,7 @@ import type { WebSocketServer, WebSocket } from 'ws'
 import { spawnPty, PtySpawnFailed, type PtySession } from '../cgi/index.js'
 import { COMMANDS_PREFIX, INTERACTIVE_SUBPROTOCOL, TIMEOUT_EXIT, encodeControl, parseClientControl, type ExitReason, type ServerControl } from '../conductor/index.js'
 import { auditFields, commandArgv, commandEnv, commandTimeoutMs, type Admit, type Allowed, type CommandsPluginOptions } from './commands.js'
-import { RETRY_AFTER_SEC } from './defaults.js'
+import { OVERLOADED_ANSWER, RETRY_AFTER_SEC } from './defaults.js'
 import type { RunningCommands } from './running-commands.js'
 
 // Interactive remote commands (issue 7, item 5): a WebSocket upgrade of
@@ -21,8 +21,8 @@ export interface InteractiveDeps {
   roots: CommandsPluginOptions['roots']
   env: CommandsPluginOptions['env']
   log: FastifyBaseLogger
-  /** @fastify/under-pressure's state: upgrades never reach Fastify's hooks, so they are shed here. */
-  isUnderPressure?: () => boolean
+  /** True when the gateway sheds load (app.ts logs and counts it): upgrades never reach Fastify's hooks. */
+  shedUpgrade?: (() => boolean) | undefined
 }
 
 /** The client must send its start frame within this. */
@@ -45,16 +45,16 @@ export function attachInteractive (server: Server, deps: InteractiveDeps): Inter
   // ws is loaded with the first admitted session, not at start: the gateway's cold start is
   // its crash-recovery time, and most gateways never see an interactive command.
   let wss: WebSocketServer | undefined
-  let loading: Promise<WebSocketServer> | undefined
-  const webSockets = async (): Promise<WebSocketServer> => await (loading ??= import('ws').then(({ WebSocketServer }) => {
-    wss = new WebSocketServer({
+  const webSockets = async (): Promise<WebSocketServer> => {
+    const { WebSocketServer } = await import('ws')
+    // Two first sessions at once both get here: the first one's server is kept.
+    return (wss ??= new WebSocketServer({
       noServer: true,
       maxPayload: MAX_FRAME_BYTES,
       perMessageDeflate: false,
       handleProtocols: protocols => protocols.has(INTERACTIVE_SUBPROTOCOL) ? INTERACTIVE_SUBPROTOCOL : false
-    })
-    return wss
-  }))
+    }))
+  }
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (req.url ?? '').split('?')[0]!
     const m = COMMAND_PATH.exec(path)
@@ -76,9 +76,8 @@ export function attachInteractive (server: Server, deps: InteractiveDeps): Inter
     }
     // Shed like every other request when the gateway is overloaded (each session starts a
     // pty); before admission, so the token's jti stays unused for the retry.
-    if (deps.isUnderPressure?.() === true) {
-      deps.log.warn({ service, command: name }, 'shedding load: interactive command refused with 503 + Retry-After')
-      refuseHttp(socket, 503, { error: 'overloaded', message: 'the gateway is overloaded, retry later' }, { 'retry-after': String(RETRY_AFTER_SEC) })
+    if (deps.shedUpgrade?.() === true) {
+      refuseHttp(socket, 503, OVERLOADED_ANSWER, { 'retry-after': String(RETRY_AFTER_SEC) })
       return
     }
     deps.admit({ service, name, headers: req.headers, method: req.method, url: req.url ?? path, interactive: true, log: deps.log }).then(async a => {
