@@ -14,6 +14,7 @@ import { postCaddyConfig } from '../harness/forward-auth-route.js'
 import { freePort, waitFor } from '../harness/ports.js'
 import { isAlive } from '../harness/procs.js'
 import { driveCli } from '../harness/pty.js'
+import { ciAndIntruderKeys } from '../harness/keys.js'
 import { tempDir, writeTree } from '../harness/tmp.js'
 
 // Interactive commands (issue 7, item 5), through the real path: the compiled CLI runs under
@@ -48,11 +49,7 @@ sleep 60
 
 t.test('interactive commands: local and remote (WebSocket through Caddy and the gateway) under a pty', async t => {
   const root = tempDir(t, 'cnd-it-')
-  const keys = path.join(root, 'keys')
-  const gen = await cli(['--root', root, 'key', 'generate', 'ci', '--dir', keys, '--audience', '127.0.0.1', '--json'])
-  t.equal(gen.code, 0, gen.stderr)
-  const ci = JSON.parse(gen.stdout) as { private_key_file: string, policy_entry: object }
-  const intruder = JSON.parse((await cli(['--root', root, 'key', 'generate', 'intruder', '--dir', keys, '--audience', '127.0.0.1', '--json'])).stdout) as { private_key_file: string }
+  const { ci, intruder } = await ciAndIntruderKeys(t, root)
   const svcDir = path.join(root, 'etc/conductor/services/shop')
   const remote = { policy: 'ops', authorization: 'shop' }
   writeTree(root, {
@@ -171,14 +168,15 @@ t.test('interactive commands: local and remote (WebSocket through Caddy and the 
   })
 
   /** A WebSocket upgrade through Caddy; resolves with the HTTP status of a refusal, or 101. */
-  const upgrade = async (command: string, token: string | undefined, protocol = INTERACTIVE_SUBPROTOCOL): Promise<{ status: number, body: string, ws?: WebSocket }> => {
-    const ws = new WebSocket(`${base.replace('https:', 'wss:')}/.conductor/services/shop/commands/${command}`, [protocol], { ca, headers: token !== undefined ? { authorization: `Bearer ${token}` } : {} })
+  /** A WebSocket upgrade to `origin` (through Caddy by default): 101 with the socket, or the refusal. */
+  const upgrade = async (command: string, token: string | undefined, protocol = INTERACTIVE_SUBPROTOCOL, origin = base.replace('https:', 'wss:')): Promise<{ status: number, retryAfter?: string | undefined, body: string, ws?: WebSocket }> => {
+    const ws = new WebSocket(`${origin}/.conductor/services/shop/commands/${command}`, [protocol], { ca, headers: token !== undefined ? { authorization: `Bearer ${token}` } : {} })
     return await new Promise((resolve, reject) => {
       ws.once('unexpected-response', (_req, res) => {
         let body = ''
         res.setEncoding('utf8')
         res.on('data', (c: string) => { body += c })
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], body }))
       })
       ws.once('open', () => resolve({ status: 101, body: '', ws }))
       ws.once('error', err => { if (!String(err.message).includes('Unexpected server response')) reject(err) })
@@ -223,19 +221,9 @@ t.test('interactive commands: local and remote (WebSocket through Caddy and the 
     const before = started().length
     const token = await sign('console')
     // Straight to the gateway: through Caddy, forward_auth's /auth would be shed first.
-    const direct = async (): Promise<{ status: number, retryAfter?: string | undefined, body: string, ws?: WebSocket }> => {
-      const ws = new WebSocket(`ws://127.0.0.1:${gwPort}/.conductor/services/shop/commands/console`, [INTERACTIVE_SUBPROTOCOL], { headers: { authorization: `Bearer ${token}` } })
-      return await new Promise((resolve, reject) => {
-        ws.once('unexpected-response', (_req, res) => {
-          let body = ''
-          res.setEncoding('utf8')
-          res.on('data', (c: string) => { body += c })
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], body }))
-        })
-        ws.once('open', () => resolve({ status: 101, body: '', ws }))
-        ws.once('error', err => { if (!String(err.message).includes('Unexpected server response')) reject(err) })
-      })
-    }
+    const direct = async (): Promise<Awaited<ReturnType<typeof upgrade>>> => await upgrade('console', token, INTERACTIVE_SUBPROTOCOL, `ws://127.0.0.1:${gwPort}`)
+    const shedCount = async (): Promise<number> => Number(/conductor_shed_requests_total\{reason="under_pressure"\} (\d+)/.exec(await gw.metrics.registry.metrics())?.[1] ?? 0)
+    const shedBefore = await shedCount()
     // @fastify/under-pressure's verdict, forced: its thresholds are off in this gateway.
     const app = gw.app as unknown as { isUnderPressure: () => boolean }
     const verdict = app.isUnderPressure
@@ -245,6 +233,7 @@ t.test('interactive commands: local and remote (WebSocket through Caddy and the 
     t.equal(shed.status, 503, 'shed')
     t.equal(shed.retryAfter, '2', 'with Retry-After')
     t.match(shed.body, /"error":"overloaded"/)
+    t.equal(await shedCount(), shedBefore + 1, 'counted in conductor_shed_requests_total like other shed requests')
     const ok = await direct()
     t.equal(ok.status, 101, 'the same token works once the pressure is gone: its jti was not used')
     ok.ws?.terminate()

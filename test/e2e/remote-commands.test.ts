@@ -12,6 +12,7 @@ import { startTlsCaddy } from '../harness/caddy.js'
 import { cli, binPath } from '../harness/cli.js'
 import { waitFor } from '../harness/ports.js'
 import { postCaddyConfig } from '../harness/forward-auth-route.js'
+import { ciAndIntruderKeys } from '../harness/keys.js'
 import { tempDir, writeTree } from '../harness/tmp.js'
 
 // Remote commands end to end over HTTPS: real Caddy (`tls internal` on a loopback port, its
@@ -38,11 +39,7 @@ interface Frame { stream?: string, data?: string, exit?: number, at: number }
 
 t.test('remote commands over HTTPS through Caddy and the gateway', async t => {
   const root = tempDir(t, 'cnd-remote-')
-  const keys = path.join(root, 'keys')
-  const gen = await cli(['--root', root, 'key', 'generate', 'ci', '--dir', keys, '--audience', '127.0.0.1', '--json'])
-  t.equal(gen.code, 0, gen.stderr)
-  const ci = JSON.parse(gen.stdout) as { private_key_file: string, policy_entry: object }
-  const other = JSON.parse((await cli(['--root', root, 'key', 'generate', 'intruder', '--dir', keys, '--audience', '127.0.0.1', '--json'])).stdout) as { private_key_file: string }
+  const { ci, intruder: other } = await ciAndIntruderKeys(t, root)
   const svcDir = path.join(root, 'etc/conductor/services/shop')
   writeTree(root, {
     'etc/conductor/services/shop/conductor-service.json': {
