@@ -11,7 +11,7 @@ export class Limiter {
   constructor (private readonly max: number, private readonly maxQueue: number) {}
 
   /**
-   * A release function when a slot is free right now, else undefined (then `acquire` queues).
+   * A release function when a slot is free right now, else undefined (then `enqueue` waits).
    * The common case needs no promise and no AbortSignal: both cost measurable CPU per request.
    */
   tryAcquire (): (() => void) | undefined {
@@ -37,13 +37,6 @@ export class Limiter {
       if (i !== -1) { this.waiting.splice(i, 1); entry.reject(new CgiClosed('the client went away while queued')) }
     }
     return { slot: queued.then(() => this.releaser()), cancel }
-  }
-
-  /** Resolves to a release function once a slot is free. */
-  async acquire (signal?: AbortSignal): Promise<() => void> {
-    const { slot, cancel } = this.enqueue()
-    signal?.addEventListener('abort', cancel, { once: true })
-    return await slot
   }
 
   get stats (): { active: number, queued: number } {

@@ -92,13 +92,13 @@ export function migrateReqCheck (procSys = '/proc/sys'): Check {
   return async function kernel () {
     const name = 'kernel (deploys)'
     const file = path.join(procSys, 'net/ipv4/tcp_migrate_req')
-    const persist = 'echo net.ipv4.tcp_migrate_req=1 > /etc/sysctl.d/60-conductor-caddy.conf && sysctl --system'
+    const harm = 'every Caddy config change, such as a deploy\'s route switch, resets the connections waiting in Caddy\'s accept queue'
     let value: string
     try { value = readFileSync(file, 'utf8').trim() } catch {
-      return { name, ok: false, detail: `${file} does not exist (Linux < 5.14, or /proc/sys not mounted): every Caddy config change, such as a deploy's route switch, resets the connections waiting in Caddy's accept queue`, fix: 'run Caddy hosts on Linux >= 5.14 and set net.ipv4.tcp_migrate_req=1' }
+      return { name, ok: false, detail: `${file} does not exist (Linux < 5.14, or /proc/sys not mounted): ${harm}`, fix: 'run Caddy hosts on Linux >= 5.14 and set net.ipv4.tcp_migrate_req=1' }
     }
     if (value === '1') return { name, ok: true, detail: 'net.ipv4.tcp_migrate_req=1: connections queued on Caddy\'s old socket move to the new one at a config change' }
-    return { name, ok: false, detail: `net.ipv4.tcp_migrate_req=${value}: every Caddy config change, such as a deploy's route switch, resets the connections waiting in Caddy's accept queue`, fix: persist }
+    return { name, ok: false, detail: `net.ipv4.tcp_migrate_req=${value}: ${harm}`, fix: 'echo net.ipv4.tcp_migrate_req=1 > /etc/sysctl.d/60-conductor-caddy.conf && sysctl --system' }
   }
 }
 

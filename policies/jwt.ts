@@ -15,7 +15,8 @@ import type { VerifyKey } from './jwt-key.js'
 // and one that has them starts listening ~80 ms sooner (its cold start is its crash recovery
 // time). The gateway calls preloadJwtLibrary() once it listens.
 let jose: Promise<typeof import('jose')> | undefined
-export async function preloadJwtLibrary (): Promise<void> { await (jose ??= import('jose')) }
+const loadJose = async (): Promise<typeof import('jose')> => await (jose ??= import('jose'))
+export async function preloadJwtLibrary (): Promise<void> { await loadJose() }
 
 export interface JwtEntryOptions {
   issuer?: string | string[] | undefined
@@ -67,7 +68,7 @@ export class JwtEntry {
     const nowMs = this.now()
     let payload: JWTPayload
     try {
-      const { jwtVerify } = await (jose ??= import('jose'))
+      const { jwtVerify } = await loadJose()
       const verified = await jwtVerify(token, key.key, {
         algorithms: [key.alg],
         issuer: this.opts.issuer,

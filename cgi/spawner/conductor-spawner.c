@@ -122,8 +122,9 @@ static void drop(int i) {
 }
 
 /* Reads what pend[i] has sent, without blocking and without reading past the frame: the
- * request body that follows belongs to the script. Returns 1 when pend[i] was consumed. */
-static int advance(int i) {
+ * request body that follows belongs to the script. A complete frame is spawned and pend[i]
+ * dropped (the last entry moves into slot i). */
+static void advance(int i) {
   struct pending *c = &pend[i];
   for (;;) {
     ssize_t r;
@@ -133,16 +134,16 @@ static int advance(int i) {
       r = recv(c->fd, c->frame + (c->got - 4), c->len - (c->got - 4), MSG_DONTWAIT);
     }
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
-    if (r <= 0) { drop(i); return 1; }
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (r <= 0) { drop(i); return; }
     c->got += (uint32_t)r;
     if (c->got == 4) {
-      if (c->len < 12 || c->len > MAX_FRAME || !(c->frame = malloc(c->len))) { drop(i); return 1; }
+      if (c->len < 12 || c->len > MAX_FRAME || !(c->frame = malloc(c->len))) { drop(i); return; }
     }
     if (c->got >= 4 && c->got - 4 == c->len) {
       spawn(c->fd, c->frame, c->len);
       drop(i);
-      return 1;
+      return;
     }
   }
 }

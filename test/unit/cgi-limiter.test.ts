@@ -9,8 +9,8 @@ t.test('slots taken at once, then a bounded FIFO queue', async t => {
   t.type(b, 'function', 'second slot free at once')
   t.equal(l.tryAcquire(), undefined, 'no third slot without queueing')
   const order: string[] = []
-  const queued = l.acquire().then(release => { order.push('queued'); return release })
-  await t.rejects(l.acquire(), { code: 'CND_CGI_BUSY' }, 'past the queue: busy at once')
+  const queued = l.enqueue().slot.then(release => { order.push('queued'); return release })
+  await t.rejects(l.enqueue().slot, { code: 'CND_CGI_BUSY' }, 'past the queue: busy at once')
   t.same(l.stats, { active: 2, queued: 1 })
   a!()
   a!()
@@ -25,12 +25,11 @@ t.test('slots taken at once, then a bounded FIFO queue', async t => {
 t.test('a queued request whose client went away leaves the queue; close rejects waiters', async t => {
   const l = new Limiter(1, 5)
   const hold = l.tryAcquire()!
-  const gone = new AbortController()
-  const p = l.acquire(gone.signal)
-  gone.abort()
-  await t.rejects(p, { code: 'CND_CGI_CLOSED' })
+  const queued = l.enqueue()
+  queued.cancel()
+  await t.rejects(queued.slot, { code: 'CND_CGI_CLOSED' })
   t.same(l.stats, { active: 1, queued: 0 })
-  const waiting = l.acquire()
+  const waiting = l.enqueue().slot
   l.close()
   await t.rejects(waiting, { code: 'CND_CGI_CLOSED' })
   t.equal(l.tryAcquire(), undefined, 'no slot once closed')
