@@ -11,12 +11,7 @@ DUR=${1:-8}; CONNS=${2:-8}; ROUNDS=${3:-2}
 HERE=$PWD/bench/functions
 # shellcheck source=bench/functions/lib.sh
 source "$HERE/lib.sh"
-for tool in lighttpd wrk node curl; do command -v "$tool" >/dev/null || { echo "missing $tool (scripts/setup-host.sh installs it)" >&2; exit 1; }; done
-[ -f dist/conductor/bin.js ] || npm run build >/dev/null
-TMP=$(mktemp -d /tmp/cnd-bench-cpu.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
-trap cleanup EXIT
+bench_setup cpu lighttpd wrk node curl
 LPORT=$(free_port); GPORT=$(free_port)
 
 LCONF=$(lighttpd_cgi "$TMP" "$LPORT")

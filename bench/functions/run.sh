@@ -10,13 +10,7 @@ CONNS=${2:-32}
 HERE=$PWD/bench/functions
 # shellcheck source=bench/functions/lib.sh
 source "$HERE/lib.sh"
-for tool in caddy lighttpd wrk node; do command -v "$tool" >/dev/null || { echo "missing $tool (scripts/setup-host.sh installs it)" >&2; exit 1; }; done
-[ -f dist/conductor/bin.js ] || npm run build >/dev/null
-
-TMP=$(mktemp -d /tmp/cnd-bench-fn.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
-trap cleanup EXIT
+bench_setup fn caddy lighttpd wrk node curl
 
 wait_http() { for _ in $(seq 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; echo "timeout waiting for $1" >&2; exit 1; }
 
