@@ -3,7 +3,6 @@ import { existsSync, readFileSync } from 'node:fs'
 import { spawn } from 'node:child_process'
 import { request as httpRequest } from 'node:http'
 import path from 'node:path'
-import { Writable } from 'node:stream'
 import { WebSocket } from 'ws'
 import { buildGateway } from '../../gateway/index.js'
 import { INTERACTIVE_SUBPROTOCOL, resolveRoots } from '../../conductor/index.js'
@@ -14,6 +13,7 @@ import { postCaddyConfig } from '../harness/forward-auth-route.js'
 import { freePort, waitFor } from '../harness/ports.js'
 import { isAlive } from '../harness/procs.js'
 import { driveCli } from '../harness/pty.js'
+import { startLoggedGateway } from '../harness/gateway.js'
 import { ciAndIntruderKeys } from '../harness/keys.js'
 import { tempDir, writeTree } from '../harness/tmp.js'
 
@@ -72,12 +72,7 @@ t.test('interactive commands: local and remote (WebSocket through Caddy and the 
     }
   })
   const started = (): string[] => existsSync(path.join(svcDir, 'started.log')) ? readFileSync(path.join(svcDir, 'started.log'), 'utf8').split('\n').filter(Boolean) : []
-  const log: string[] = []
-  const stream = new Writable({ write (chunk, _enc, cb) { log.push(String(chunk)); cb() } })
-  const gw = await buildGateway({ roots: resolveRoots({ root }), pressure: { maxEventLoopDelayMs: 0 }, cgiSpawner: false, logger: { level: 'info', stream } })
-  t.teardown(async () => { await gw.app.close() })
-  await gw.app.listen({ host: '127.0.0.1', port: 0 })
-  const gwPort = (gw.app.server.address() as { port: number }).port
+  const { gw, gwPort, log } = await startLoggedGateway(t, root)
   const { caddy, base, caFile, ca } = await startTlsCaddy(t)
   // The routes as a proxy template registers them: forward_auth to /auth, then the gateway.
   const routes = await cli(['--root', root, 'action', 'caddy-config', 'shop', '--gateway', `127.0.0.1:${gwPort}`])

@@ -4,14 +4,12 @@ import { spawn } from 'node:child_process'
 import type { IncomingMessage } from 'node:http'
 import { request } from 'node:https'
 import path from 'node:path'
-import { Writable } from 'node:stream'
-import { buildGateway } from '../../gateway/index.js'
-import { resolveRoots } from '../../conductor/index.js'
 import { signCommandToken } from '../../conductor/keys.js'
 import { startTlsCaddy } from '../harness/caddy.js'
 import { cli, binPath } from '../harness/cli.js'
 import { waitFor } from '../harness/ports.js'
 import { postCaddyConfig } from '../harness/forward-auth-route.js'
+import { startLoggedGateway } from '../harness/gateway.js'
 import { ciAndIntruderKeys } from '../harness/keys.js'
 import { tempDir, writeTree } from '../harness/tmp.js'
 
@@ -57,12 +55,7 @@ t.test('remote commands over HTTPS through Caddy and the gateway', async t => {
       match: [{ any: [{ meta: { 'peer-id': 'ci' }, default_authorizations: { 'command:shop:db:migrate': true }, bearer: [ci.policy_entry] }] }]
     }
   })
-  const log: string[] = []
-  const stream = new Writable({ write (chunk, _enc, cb) { log.push(String(chunk)); cb() } })
-  const gw = await buildGateway({ roots: resolveRoots({ root }), pressure: { maxEventLoopDelayMs: 0 }, cgiSpawner: false, logger: { level: 'info', stream } })
-  t.teardown(async () => { await gw.app.close() })
-  await gw.app.listen({ host: '127.0.0.1', port: 0 })
-  const gwPort = (gw.app.server.address() as { port: number }).port
+  const { gw, gwPort, log } = await startLoggedGateway(t, root)
 
   const { caddy, base, caFile, ca } = await startTlsCaddy(t)
 

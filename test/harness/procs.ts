@@ -17,18 +17,29 @@ export function processesWithEnv (name: string, value: string): number[] {
   return out
 }
 
-/** Zombie children of a process. */
-export function zombieChildren (ppid: number): number[] {
-  const out: number[] = []
+/** Every process now: pid, state letter (Z = zombie), parent and process group, from /proc/PID/stat. */
+function processTable (): Array<{ pid: number, state: string, ppid: number, pgid: number }> {
+  const out: Array<{ pid: number, state: string, ppid: number, pgid: number }> = []
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'latin1')
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      if (fields[0] === 'Z' && Number(fields[1]) === ppid) out.push(Number(entry))
+      // After the command name in parentheses: state, ppid, pgrp.
+      const [state, ppid, pgid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      out.push({ pid: Number(entry), state: state!, ppid: Number(ppid), pgid: Number(pgid) })
     } catch { /* gone */ }
   }
   return out
+}
+
+/** Zombie children of a process. */
+export function zombieChildren (ppid: number): number[] {
+  return processTable().filter(p => p.state === 'Z' && p.ppid === ppid).map(p => p.pid)
+}
+
+/** Live (non-zombie) processes of a process group. */
+export function groupMembers (pgid: number): number[] {
+  return processTable().filter(p => p.state !== 'Z' && p.pgid === pgid).map(p => p.pid)
 }
 
 export function isAlive (pid: number): boolean {

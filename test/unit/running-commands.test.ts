@@ -1,26 +1,11 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
 import { KILL_GRACE_MS, RunningCommands } from '../../gateway/running-commands.js'
-import { isAlive } from '../harness/procs.js'
+import { groupMembers, isAlive } from '../harness/procs.js'
 import { waitFor } from '../harness/ports.js'
 
 // The gateway's registry of remote commands in flight: timeout and stopAll kill whole
 // process groups (the leader and what it started), SIGKILL when SIGTERM is ignored.
-
-/** Live (non-zombie) processes of a process group. */
-function groupMembers (pgid: number): number[] {
-  const out: number[] = []
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'latin1')
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      if (f[0] !== 'Z' && Number(f[2]) === pgid) out.push(Number(e))
-    } catch { /* gone */ }
-  }
-  return out
-}
 
 const startGroup = (script: string): { pid: number, exited: Promise<void> } => {
   const child = spawn('/bin/sh', ['-c', script], { detached: true, stdio: 'ignore' })
