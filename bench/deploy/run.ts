@@ -1,11 +1,8 @@
-import path from 'node:path'
 import { execFileSync, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { startCaddy } from '../../test/harness/caddy.js'
-import { cli, cliProcess, repoRoot } from '../../test/harness/cli.js'
+import { cli, cliProcess } from '../../test/harness/cli.js'
+import { startDeployHost } from '../../test/harness/deploy-host.js'
 import { waitFor } from '../../test/harness/ports.js'
-import { removePods, startUserManager } from '../../test/harness/systemd.js'
-import { tempDir, writeTree } from '../../test/harness/tmp.js'
 
 // For each deploy: total time, time from the new deployment's first ready answer to Caddy
 // routing to it (the "switch routes" step, which starts when the readiness probe got its first
@@ -16,27 +13,11 @@ import { tempDir, writeTree } from '../../test/harness/tmp.js'
 const deploys = Number(process.env.DEPLOYS ?? 20)
 const teardowns: Array<() => unknown> = []
 const t = { teardown: (fn: () => unknown) => { teardowns.push(fn) } }
-// Pod (busybox httpd, a slow CGI, BROKEN=1 never ready) and proxy templates shared by the
-// deploy e2e test and bench/deploy.
-const fixtures = path.join(repoRoot, 'test/fixtures/deploy')
 const svc = `bench${Math.random().toString(36).slice(2, 6)}`
 
 
 async function main (): Promise<void> {
-  const sd = await startUserManager(t)
-  t.teardown(() => removePods(svc + '-'))
-  const caddy = await startCaddy(t)
-  const root = tempDir(t, 'conductor-bench-deploy-')
-  const env = { ...sd.env, CONDUCTOR_ROOT: root, CONDUCTOR_SCOPE: 'user', HOME: root }
-  writeTree(root, {
-    'etc/conductor/host.json': { scope: 'user', caddy_admin: caddy.adminUrl },
-    [`etc/conductor/services/${svc}/conductor-service.json`]: {
-      config: { VERSION: '0' },
-      pods: [{ name: '', pod_template: path.join(fixtures, 'pod.template'), ports: ['http'], readiness: { http_path: '/', interval_ms: 50 }, drain_timeout_sec: 5 }],
-      proxy_config_template: path.join(fixtures, 'proxy.template')
-    }
-  })
-  writeTree(sd.unitsDir, { 'caddy.service': '[Unit]\nDescription=stand-in\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n' })
+  const { caddy, env } = await startDeployHost(t, { svc, rootPrefix: 'conductor-bench-deploy-', version: '0', readiness: { http_path: '/', interval_ms: 50 }, drainTimeoutSec: 5 })
   await cli(['system', 'install'], env)
   const r = await cli(['reload'], env)
   if (r.code !== 0) throw new Error(r.stdout + r.stderr)

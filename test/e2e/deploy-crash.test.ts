@@ -2,11 +2,10 @@ import t from 'tap'
 import { spawn } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import path from 'node:path'
-import { binPath, cliProcess, repoRoot } from '../harness/cli.js'
-import { startCaddy } from '../harness/caddy.js'
+import { binPath, cliProcess } from '../harness/cli.js'
+import { startDeployHost } from '../harness/deploy-host.js'
 import { waitFor } from '../harness/ports.js'
-import { podsNamed, removePods, startUserManager } from '../harness/systemd.js'
-import { tempDir, writeTree } from '../harness/tmp.js'
+import { podsNamed } from '../harness/systemd.js'
 
 // Issue 9 fault test: `conductor deploy` killed with SIGKILL at a step (CONDUCTOR_DEPLOY_PAUSE_AT
 // stops it just before that step), under load through a real Caddy, on a real user manager and
@@ -22,7 +21,6 @@ import { tempDir, writeTree } from '../harness/tmp.js'
 
 t.setTimeout(600_000)
 
-const fixtures = path.join(repoRoot, 'test/fixtures/deploy')
 const svc = `crash${Math.random().toString(36).slice(2, 7)}`
 const ALL = ['start', 'ready', 'switch', 'drain', 'stop'] as const
 type Step = typeof ALL[number]
@@ -31,20 +29,7 @@ const steps: readonly Step[] = process.env.CONDUCTOR_TEST_DEPLOY_CRASH_STEPS ===
 const keepsNew = (s: Step): boolean => ['drain', 'stop'].includes(s)
 
 t.test(`deploy killed at ${steps.join(', ')}: the next reload converges, the service answers throughout`, async t => {
-  const sd = await startUserManager(t)
-  t.teardown(() => removePods(svc + '-'))
-  const caddy = await startCaddy(t)
-  const root = tempDir(t, 'conductor-crash-')
-  const env = { ...sd.env, CONDUCTOR_ROOT: root, CONDUCTOR_SCOPE: 'user', HOME: root }
-  writeTree(root, {
-    'etc/conductor/host.json': { scope: 'user', caddy_admin: caddy.adminUrl },
-    [`etc/conductor/services/${svc}/conductor-service.json`]: {
-      config: { VERSION: '1' },
-      pods: [{ name: '', pod_template: path.join(fixtures, 'pod.template'), ports: ['http'], readiness: { http_path: '/', interval_ms: 100, timeout_sec: 20 }, drain_timeout_sec: 10 }],
-      proxy_config_template: path.join(fixtures, 'proxy.template')
-    }
-  })
-  writeTree(sd.unitsDir, { 'caddy.service': '[Unit]\nDescription=stand-in: Caddy runs in the test\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n' })
+  const { caddy, root, env } = await startDeployHost(t, { svc, rootPrefix: 'conductor-crash-', version: '1', readiness: { http_path: '/', interval_ms: 100, timeout_sec: 20 }, drainTimeoutSec: 10 })
   t.equal((await cliProcess(['system', 'install'], env)).code, 0)
   const first = await cliProcess(['reload'], env)
   t.equal(first.code, 0, first.stdout + first.stderr)

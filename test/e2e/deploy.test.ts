@@ -1,38 +1,19 @@
 import t from 'tap'
 import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
-import { cli, cliProcess, repoRoot } from '../harness/cli.js'
-import { startCaddy } from '../harness/caddy.js'
+import { cli, cliProcess } from '../harness/cli.js'
+import { startDeployHost } from '../harness/deploy-host.js'
 import { waitFor } from '../harness/ports.js'
-import { podsNamed, removePods, startUserManager } from '../harness/systemd.js'
-import { tempDir, writeTree } from '../harness/tmp.js'
+import { podsNamed } from '../harness/systemd.js'
 
 // Issue 8 for real: a systemd user manager, Podman pods of the local busybox image, a real
 // Caddy routing to them, and load sent through Caddy while `conductor deploy` runs.
 
-// Pod (busybox httpd, a slow CGI, BROKEN=1 never ready) and proxy templates shared by the
-// deploy e2e test and bench/deploy.
-const fixtures = path.join(repoRoot, 'test/fixtures/deploy')
 const svc = `dep${Math.random().toString(36).slice(2, 7)}`
 
 
 t.test('deploy under load: no failed request, draining of slow requests, a never-ready version keeps the old one', async t => {
-  const sd = await startUserManager(t)
-  t.teardown(() => removePods(svc + '-'))
-  const caddy = await startCaddy(t)
-  const root = tempDir(t, 'conductor-deploy-')
-  const env = { ...sd.env, CONDUCTOR_ROOT: root, CONDUCTOR_SCOPE: 'user', HOME: root }
-  writeTree(root, {
-    'etc/conductor/host.json': { scope: 'user', caddy_admin: caddy.adminUrl },
-    [`etc/conductor/services/${svc}/conductor-service.json`]: {
-      config: { VERSION: '1' },
-      pods: [{ name: '', pod_template: path.join(fixtures, 'pod.template'), ports: ['http'], readiness: { http_path: '/', interval_ms: 100, timeout_sec: 4 }, drain_timeout_sec: 10 }],
-      proxy_config_template: path.join(fixtures, 'proxy.template')
-    }
-  })
-  // The test's Caddy is the one units depend on: a stand-in caddy.service keeps
-  // `system install` from installing (and systemd from starting) another one.
-  writeTree(sd.unitsDir, { 'caddy.service': '[Unit]\nDescription=stand-in: Caddy runs in the test\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n' })
+  const { caddy, root, env } = await startDeployHost(t, { svc, rootPrefix: 'conductor-deploy-', version: '1', readiness: { http_path: '/', interval_ms: 100, timeout_sec: 4 }, drainTimeoutSec: 10 })
   t.equal((await cli(['system', 'install'], env)).code, 0)
   let r = await cli(['reload'], env)
   t.equal(r.code, 0, r.stdout + r.stderr)

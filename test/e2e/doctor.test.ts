@@ -7,7 +7,7 @@ import { migrateReqCheck, podmanFix } from '../../conductor/doctor.js'
 import { binPath, cliProcess, repoRoot } from '../harness/cli.js'
 import { startCaddy } from '../harness/caddy.js'
 import { freePort, waitFor } from '../harness/ports.js'
-import { startUserManager } from '../harness/systemd.js'
+import { standInCaddyUnit, startUserManager } from '../harness/systemd.js'
 import { tempDir, writeTree } from '../harness/tmp.js'
 
 const containersConf = path.join(repoRoot, 'test/fixtures/containers.conf')
@@ -57,7 +57,7 @@ t.test('doctor with a real Caddy and a real user manager: Caddy and its running 
   })
   // The test's Caddy is the one units would depend on: a stand-in caddy.service (as in the
   // deploy test) keeps `system install` from writing and starting another one.
-  writeTree(sd.unitsDir, { 'caddy.service': '[Unit]\nDescription=stand-in: Caddy runs in the test\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n' })
+  standInCaddyUnit(sd)
   const env = { ...sd.env, CONDUCTOR_ROOT: root, HOME: root }
   const doctor = async (): Promise<{ code: number, checks: Record<string, { ok: boolean, detail: string, fix?: string }> }> => {
     const r = await cliProcess(['doctor', '--json'], env)

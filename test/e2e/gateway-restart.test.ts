@@ -4,7 +4,7 @@ import { cliProcess } from '../harness/cli.js'
 import { startCaddy } from '../harness/caddy.js'
 import { forwardAuthRoute, postCaddyConfig } from '../harness/forward-auth-route.js'
 import { freePort, waitFor } from '../harness/ports.js'
-import { startUserManager } from '../harness/systemd.js'
+import { standInCaddyUnit, startUserManager } from '../harness/systemd.js'
 import { tempDir, writeTree } from '../harness/tmp.js'
 
 // Issue 9 fault test: the gateway runs as conductor-gateway.service (installed by `conductor
@@ -28,7 +28,7 @@ t.test('kill -9 of the gateway unit under load: systemd restarts it, forward_aut
     'etc/conductor/policies/fault.json': { match: [{ meta: { 'peer-id': 'load' }, bearer: [{ token }] }] }
   })
   // The test's Caddy is the one the gateway unit Requires=: a stand-in caddy.service.
-  writeTree(sd.unitsDir, { 'caddy.service': '[Unit]\nDescription=stand-in: Caddy runs in the test\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n' })
+  standInCaddyUnit(sd)
   const env = { ...sd.env, CONDUCTOR_ROOT: root, HOME: root }
   const install = await cliProcess(['system', 'install'], env)
   t.equal(install.code, 0, install.stderr)

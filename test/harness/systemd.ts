@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { repoRoot } from './cli.js'
 import { waitFor } from './ports.js'
-import { tempDir } from './tmp.js'
+import { tempDir, writeTree } from './tmp.js'
 
 // Starts a REAL systemd user manager (`/lib/systemd/systemd --user`) for one test file, with its
 // own XDG_RUNTIME_DIR and XDG_CONFIG_HOME, so `systemctl --user` and Conductor's user scope talk
@@ -31,6 +31,14 @@ export interface UserManager {
 }
 
 export const containersConf = path.join(repoRoot, 'test/fixtures/containers.conf')
+
+/**
+ * A stand-in caddy.service for tests whose Caddy the test itself runs: units that depend on
+ * caddy.service find it, and `system install` neither writes nor starts another Caddy.
+ */
+export function standInCaddyUnit (sd: UserManager): void {
+  writeTree(sd.unitsDir, { 'caddy.service': '[Unit]\nDescription=stand-in: Caddy runs in the test\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n' })
+}
 
 export async function startUserManager (t: { teardown: (fn: () => Promise<void> | void) => void }): Promise<UserManager> {
   const base = tempDir(t, 'conductor-sd-')
