@@ -27,6 +27,7 @@ cleanup() {
   if [ "$scope" = user ] && [ -n "$sd_pid" ]; then
     systemctl --user stop 'conductor-*' caddy.service >/dev/null 2>&1
     kill "$sd_pid" 2>/dev/null; wait "$sd_pid" 2>/dev/null
+    bash scripts/user-manager.sh cleanup "conductor-demo-$$"
   fi
   for pod in $(podman pod ls --format '{{.Name}}' 2>/dev/null | grep -E '^(hello|functions)-'); do podman pod rm -f -t 0 "$pod" >/dev/null 2>&1; done
   [ -n "$created_marker" ] && rmdir /run/systemd/system 2>/dev/null
@@ -35,12 +36,13 @@ cleanup() {
 trap cleanup EXIT
 
 if [ "$(cat /proc/1/comm)" != systemd ]; then
-  # No systemd as PID 1 (containers, these VMs): a real systemd user manager, as the tests use.
+  # No systemd as PID 1 (containers, these VMs): a real systemd user manager, as the tests use,
+  # in a cgroup of its own so that it manages the demo's units and not every process here.
   scope=user
   [ -d /run/systemd/system ] || { mkdir -p /run/systemd/system; created_marker=1; }
   export XDG_RUNTIME_DIR=$demo/xdg-runtime XDG_CONFIG_HOME=$demo/xdg-config
   mkdir -p "$XDG_RUNTIME_DIR" "$XDG_CONFIG_HOME"; chmod 700 "$XDG_RUNTIME_DIR"
-  /lib/systemd/systemd --user >"$demo/systemd.log" 2>&1 &
+  bash scripts/user-manager.sh run "conductor-demo-$$" >"$demo/systemd.log" 2>&1 &
   sd_pid=$!
   for _ in $(seq 100); do systemctl --user is-system-running >/dev/null 2>&1 && break; state=$(systemctl --user is-system-running 2>/dev/null || true); [ "$state" = degraded ] && break; sleep 0.1; done
   systemctl --user import-environment PATH CONTAINERS_CONF CONDUCTOR_ROOT HOME

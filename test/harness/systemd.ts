@@ -7,7 +7,10 @@ import { tempDir, writeTree } from './tmp.js'
 
 // Starts a REAL systemd user manager (`/lib/systemd/systemd --user`) for one test file, with its
 // own XDG_RUNTIME_DIR and XDG_CONFIG_HOME, so `systemctl --user` and Conductor's user scope talk
-// to it and nothing else (ENVIRONMENT.md "systemd — a real one, without PID 1").
+// to it and nothing else (ENVIRONMENT.md "systemd — a real one, without PID 1"), and its own
+// cgroup (scripts/user-manager.sh: started where it stands, a manager takes over every process
+// of the cgroup it starts in, here the whole machine, and shares one tree with the manager of
+// the test file running beside it).
 //
 // The manager refuses to run unless /run/systemd/system exists (systemd's "booted" marker). Two
 // test files may run at once (tap jobs=2), so the marker is shared: a holders file under /tmp,
@@ -15,6 +18,8 @@ import { tempDir, writeTree } from './tmp.js'
 // and only if a harness created it (a real systemd host keeps its own).
 
 const MARKER = '/run/systemd/system'
+const USER_MANAGER = path.join(repoRoot, 'scripts/user-manager.sh')
+let started = 0
 const HOLDERS = '/tmp/conductor-test-systemd-marker.holders'
 const LOCK = '/tmp/conductor-test-systemd-marker.lock'
 
@@ -58,7 +63,8 @@ export async function startUserManager (t: { teardown: (fn: () => Promise<void> 
 
   acquireMarker()
   let log = ''
-  const proc = spawn('/lib/systemd/systemd', ['--user'], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: false })
+  const cgroup = `conductor-test-${process.pid}-${++started}`
+  const proc = spawn('bash', [USER_MANAGER, 'run', cgroup], { env, stdio: ['ignore', 'pipe', 'pipe'] })
   proc.stdout?.on('data', (d: Buffer) => { log += d.toString() })
   proc.stderr?.on('data', (d: Buffer) => { log += d.toString() })
   const systemctl = (...args: string[]): { code: number, stdout: string, stderr: string } => {
@@ -81,6 +87,7 @@ export async function startUserManager (t: { teardown: (fn: () => Promise<void> 
         clearTimeout(timer)
       }
     } finally {
+      spawnSync('bash', [USER_MANAGER, 'cleanup', cgroup], { stdio: 'ignore', timeout: 30_000 })
       releaseMarker()
     }
   }
