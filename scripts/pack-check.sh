@@ -5,4 +5,5 @@
 # --version, --help and schema service. ~1-2 min.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/cache-runtime-deps.sh
 CONDUCTOR_TEST_PACK_BUILD=1 exec npx tap --reporter=tap test/e2e/package.test.ts

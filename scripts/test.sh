@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-host.sh
 npm ci --no-audit --no-fund
+bash scripts/cache-runtime-deps.sh
 npm run build
 log=$(mktemp)
 set +e

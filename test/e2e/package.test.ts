@@ -6,7 +6,8 @@ import { repoRoot } from '../harness/cli.js'
 import { tempDir } from '../harness/tmp.js'
 
 // Packaging (issue 9): `npm pack`, then `npm i -g --prefix TMP` of the tarball with --offline
-// (everything must come from the npm cache `npm ci` filled: no network), then the installed
+// (everything must come from the npm cache: no network; scripts/cache-runtime-deps.sh, run by
+// scripts/test.sh, fills it with what a fresh machine's install resolves), then the installed
 // `conductor` runs. The pack happens in a copy of the sources, so nothing rewrites the dist/
 // other test files are running at the same time.
 //
@@ -56,8 +57,12 @@ t.test('npm pack builds and ships dist, schema and README; the tarball installs 
   const prefix = path.join(work, 'prefix')
   const tarball = path.join(src, info[0]!.filename)
   // --offline: dependencies come from the npm cache only; a missing one fails here (ENOTCACHED).
-  const install = await run('npm', ['install', '--global', '--prefix', prefix, '--offline', '--no-audit', '--no-fund', tarball], work)
-  t.equal(install.code, 0, install.stderr.slice(-2000))
+  // --allow-scripts=node-pty, as the README tells operators: npm 11 runs node-pty's native build
+  // in a global install but warns that nothing approved it (a project's allowScripts does not
+  // carry over to a global install), and an npm that enforces allowScripts would skip it.
+  const install = await run('npm', ['install', '--global', '--allow-scripts=node-pty', '--prefix', prefix, '--offline', '--no-audit', '--no-fund', tarball], work)
+  t.equal(install.code, 0, `${install.stderr.slice(-2000)}${/ENOTCACHED/.test(install.stderr) ? '\n(the npm cache lacks a dependency: run scripts/cache-runtime-deps.sh, as scripts/test.sh does)' : ''}`)
+  t.notMatch(install.stderr, /install-scripts/, 'no install script left unapproved')
   const bin = path.join(prefix, 'bin/conductor')
   const env = { PATH: `${path.join(prefix, 'bin')}:${process.env.PATH ?? ''}`, HOME: work }
   const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }
@@ -73,5 +78,8 @@ t.test('npm pack builds and ships dist, schema and README; the tarball installs 
   const installed = path.join(prefix, 'lib/node_modules/conductor')
   t.ok(readdirSync(path.join(installed, 'node_modules')).includes('fastify'), 'runtime dependencies installed')
   t.notOk(existsSync(path.join(installed, 'node_modules/tap')), 'no dev dependencies')
+  // Interactive commands need node-pty's native addon, built by its install script.
+  const pty = await run(process.execPath, ['--input-type=module', '-e', "const p = await import('node-pty'); const t = p.spawn('/bin/echo', ['pty works'], {}); t.onData(d => process.stdout.write(d)); t.onExit(() => process.exit(0))"], installed)
+  t.match(pty.stdout, /pty works/, `the installed node-pty opens a pseudo-terminal ${pty.stderr.slice(-500)}`)
   if (hasCompiler) t.doesNotThrow(() => { accessSync(path.join(installed, 'dist/cgi/conductor-spawner'), constants.X_OK) }, 'installed fork server is executable')
 })
