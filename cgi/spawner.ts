@@ -120,21 +120,20 @@ export class Spawner {
     const socket = net.connect({ path: this.socketPath })
     socket.write(encodeFrame(exec, cwd, env, stderrAsStdout))
     return await new Promise((resolve, reject) => {
-      let buf = Buffer.alloc(0)
-      const onData = (chunk: Buffer): void => {
-        buf = Buffer.concat([buf, chunk])
-        if (buf.length < 4) return
-        socket.off('data', onData).off('error', onError).off('close', onClose)
-        // Not paused: the HTTP client attaching its 'data' listener must find the stream
-        // flowing. A worker speaks only after a request, so nothing is emitted meanwhile; one
-        // that wrote first gets its bytes back in front, and the client reports them as a
-        // malformed response.
-        if (buf.length > 4) socket.unshift(buf.subarray(4))
-        resolve({ socket, pid: buf.readUInt32LE(0) })
+      // The pid is read with 'readable' + read(4), not with a 'data' listener: whatever the
+      // program printed right behind it stays buffered for the next reader. (Unshifted back
+      // into a flowing stream with no 'data' listener left, those bytes were emitted to nobody
+      // and lost.) Once the last 'readable' listener is gone the stream is neither paused nor
+      // flowing, so the HTTP client's 'data' listener starts it.
+      const onReadable = (): void => {
+        const head = socket.read(4) as Buffer | null
+        if (head === null || head.length < 4) return // not yet, or ended without one (onClose)
+        socket.off('readable', onReadable).off('error', onError).off('close', onClose)
+        resolve({ socket, pid: head.readUInt32LE(0) })
       }
       const onError = (err: Error): void => { socket.destroy(); reject(err) }
       const onClose = (): void => reject(new Error('the fork server closed the connection before starting the worker'))
-      socket.on('data', onData).once('error', onError).once('close', onClose)
+      socket.on('readable', onReadable).once('error', onError).once('close', onClose)
     })
   }
 

@@ -44,6 +44,14 @@ t.test('conductor-spawner: half-sent frames stall nobody, the body after a frame
   t.equal(fast.text, 'fast\n', 'a second client is served while the first has sent 3 bytes')
   t.ok(pid > 0, 'its pid came first')
 
+  // A program that prints at once: its output lands in the same read as its pid (the event
+  // loop is held until both are in the socket), and must reach whoever reads the connection.
+  const early = spawner.connect(['/bin/echo', 'early'], '/', {}, false)
+  for (let i = 0; i < 3; i++) await new Promise(resolve => setImmediate(resolve)) // connected, frame sent
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200)
+  const earlyOut = await output((await early).socket)
+  t.equal(earlyOut.text, 'early\n', 'output that came with the pid is kept for the reader')
+
   // The rest of the frame in two writes, the request body right behind it.
   slow.write(frame.subarray(3, 20))
   await new Promise(resolve => setTimeout(resolve, 50))
