@@ -5,6 +5,7 @@
 #   user-manager.sh run NAME       exec `systemd --user` inside the new cgroup NAME
 #   user-manager.sh cleanup NAME   kill whatever is left in NAME and remove its cgroups
 #
+# Both find NAME from the cgroups of their caller: run cleanup from where run was started.
 # Why not just run `systemd --user`: a user manager takes the cgroup it starts in as the root of
 # everything it manages and moves every process it finds there into its init.scope. Started in
 # the root cgroup (these VMs: PID 1 is not systemd, every process lives in /), it takes the whole
@@ -72,7 +73,8 @@ cgroup_dirs() {
   ' /proc/self/mountinfo /proc/self/cgroup
 }
 
-with_lock() { exec 9>"$LOCK"; flock 9; "$@"; flock -u 9; }
+# Explicit returns: errexit does not apply where these run (an `if !` condition).
+with_lock() { exec 9>"$LOCK" && flock 9 || return 1; "$@"; local rc=$?; flock -u 9; return $rc; }
 
 enter_cgroups() {
   local dir parent created
@@ -80,9 +82,9 @@ enter_cgroups() {
     # Record the ancestors this creates, so that a cleanup can remove them once empty.
     parent=$(dirname "$dir") created=
     while [ ! -d "$parent" ]; do created="$parent $created"; parent=$(dirname "$parent"); done
-    mkdir -p "$dir"
+    mkdir -p "$dir" || return 1
     for d in $created; do echo "$d" >> "$CREATED"; done
-    echo $$ > "$dir/cgroup.procs"
+    echo $$ > "$dir/cgroup.procs" || return 1
   done
 }
 
@@ -109,10 +111,11 @@ remove_cgroups() {
 
 case "$action" in
   run)
-    if ! (with_lock enter_cgroups) 2>/tmp/conductor-user-manager.$$.err; then
-      echo "user-manager: could not give the manager a cgroup of its own ($(tr '\n' ' ' < /tmp/conductor-user-manager.$$.err)); it will manage the cgroup it starts in" >&2
+    # In a subshell: the lock's descriptor is not handed down to the manager ($$ is still
+    # this shell, the one that becomes the manager).
+    if ! err=$( (with_lock enter_cgroups) 2>&1); then
+      echo "user-manager: could not give the manager a cgroup of its own (${err%%$'\n'*}); it will manage the cgroup it starts in" >&2
     fi
-    rm -f /tmp/conductor-user-manager.$$.err
     exec /lib/systemd/systemd --user
     ;;
   cleanup) with_lock remove_cgroups ;;
