@@ -85,3 +85,8 @@ export function killGroup (pid: number | undefined, signal: NodeJS.Signals): voi
   if (pid === undefined) return
   try { process.kill(-pid, signal) } catch { /* group already gone */ }
 }
+
+/** Whether process PID exists (EPERM: it does, as another user's). */
+export function isProcessAlive (pid: number): boolean {
+  try { process.kill(pid, 0); return true } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM' }
+}

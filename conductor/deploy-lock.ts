@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
+import { isProcessAlive } from './bounded-process.js'
 import { ConductorError } from './errors.js'
 
 // Serialises deploys of one service (issue 8). The lock is a file created exclusively and
@@ -15,7 +16,7 @@ export interface LockInfo { pid: number, since: string, command: string }
 
 export interface DeployLock { file: string, release: () => void }
 
-export function acquireDeployLock (locksDir: string, service: string, command: string, isAlive: (pid: number) => boolean = processAlive): DeployLock {
+export function acquireDeployLock (locksDir: string, service: string, command: string, isAlive: (pid: number) => boolean = isProcessAlive): DeployLock {
   mkdirSync(locksDir, { recursive: true })
   const file = path.join(locksDir, `deploy-${service}.lock`)
   const info: LockInfo = { pid: process.pid, since: new Date().toISOString(), command }
@@ -43,8 +44,4 @@ export function readLock (file: string): LockInfo | undefined {
 
 function releaseIfOwned (file: string): void {
   if (readLock(file)?.pid === process.pid) rmSync(file, { force: true })
-}
-
-function processAlive (pid: number): boolean {
-  try { process.kill(pid, 0); return true } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM' }
 }

@@ -1,5 +1,6 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
 import path from 'node:path'
+import { isProcessAlive } from './bounded-process.js'
 import { ConductorError, ReloadLocked } from './errors.js'
 import { RECONCILE_CONCURRENCY } from './defaults.js'
 import { readDeployments, removeDeploymentDir, type DeploymentState } from './deployment-store.js'
@@ -165,7 +166,7 @@ export function acquireReloadLock (runDir: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
       const pid = Number(readFileOr(file))
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isProcessAlive(pid)) {
         throw new ReloadLocked(`another conductor (pid ${pid}) is reconciling; try again when it is done`, file)
       }
       rmSync(file, { force: true })
@@ -176,10 +177,6 @@ export function acquireReloadLock (runDir: string): () => void {
 
 function readFileOr (file: string): string {
   try { return readFileSync(file, 'utf8').trim() } catch { return '' }
-}
-
-function isAlive (pid: number): boolean {
-  try { process.kill(pid, 0); return true } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM' }
 }
 
 /** Runs fn over items, at most `limit` at a time (order of completion is not kept). */

@@ -1,11 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { FunctionRunner, Spawner, findSpawnerBinary, splitPath, defaults as cgiDefaults, type FunctionSpec, type RequestInfo } from '../cgi/index.js'
-import { baseVariables, functionVariables, listFunctions, serviceVariables, FUNCTIONS_PREFIX, type FunctionInfo, type Roots, type Service } from '../conductor/index.js'
+import { baseVariables, functionVariables, isProcessAlive, listFunctions, serviceVariables, FUNCTIONS_PREFIX, type FunctionInfo, type Roots, type Service } from '../conductor/index.js'
 import type { StateHolder, GatewayState } from './state.js'
 
 // Functions in the gateway: /.conductor/functions/ID/* runs the function ID (CGI,
@@ -67,7 +67,7 @@ export function createFunctionsRegistry (opts: FunctionsPluginOptions, log: (msg
   // Only a real host root ('/') uses /run/conductor/functions; a gateway built without roots
   // (other areas' tests) never touches /run.
   const isHostRoot = opts.roots.root === '/' && opts.roots.run !== undefined
-  const socketDir = opts.socketDir ?? (isHostRoot ? path.join(opts.roots.run!, 'functions') : mkdtempSync(path.join(os.tmpdir(), 'cnd-fn-')))
+  const socketDir = opts.socketDir ?? (isHostRoot ? path.join(opts.roots.run!, 'functions') : tmpSocketDir())
   mkdirSync(socketDir, { recursive: true, mode: 0o700 })
   // The fork server's socket lets whoever connects run programs as the gateway: the directory
   // stays private to the gateway's user whatever it was created with.
@@ -186,6 +186,26 @@ async function checkPolicy (authorize: Authorizer | undefined, fn: FunctionInfo,
     // An authorizer that fails denies.
     return { allowed: false, status: 403, headers: {} }
   }
+}
+
+const TMP_SOCKET_DIR = /^cnd-fn-(\d+)-/
+
+/**
+ * A short private directory in /tmp for a gateway's sockets, named after its process. A gateway
+ * removes its own when it closes; one killed (SIGKILL, a crash) cannot, so each new one first
+ * removes those of this user whose process is gone.
+ */
+function tmpSocketDir (): string {
+  const tmp = os.tmpdir()
+  for (const name of readdirSync(tmp)) {
+    const pid = TMP_SOCKET_DIR.exec(name)?.[1]
+    if (pid === undefined || isProcessAlive(Number(pid))) continue
+    const dir = path.join(tmp, name)
+    try {
+      if (statSync(dir).uid === process.getuid?.()) rmSync(dir, { recursive: true, force: true })
+    } catch { /* removed meanwhile by another gateway */ }
+  }
+  return mkdtempSync(path.join(tmp, `cnd-fn-${process.pid}-`))
 }
 
 function toSpec (service: Service, info: FunctionInfo, opts: FunctionsPluginOptions, socketDir: string): FunctionSpec {

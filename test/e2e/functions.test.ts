@@ -1,6 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import http from 'node:http'
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { buildGateway, listenFunctions, type FunctionAuthorizer as Authorizer, type AuthResult } from '../../gateway/index.js'
@@ -430,4 +431,31 @@ t.test('conductor gateway --functions-listen (the compiled CLI): socket 0660, fu
   t.notOk(existsSync(sock), 'socket removed')
   await waitFor('warm workers stopped with the gateway', () => processesWithEnv('CONDUCTOR_FUNCTION_ID', 'fx-stdio').length === 0, 5000)
   t.same(processesWithEnv('CONDUCTOR_FUNCTION_ID', 'fx-stdio'), [], 'no worker outlives the gateway')
+})
+
+t.test('a gateway killed with SIGKILL leaves its socket directory behind; the next gateway removes it', async t => {
+  if (!existsSync(binPath)) { t.skip('dist/ not built (npm run build)', () => {}); return }
+  const root = tempDir(t, 'cnd-gwkill-')
+  writeTree(root, { 'etc/conductor/services/fx/conductor-service.json': service('') })
+  const socketDirsOf = (pid: number): string[] => readdirSync(os.tmpdir()).filter(n => n.startsWith(`cnd-fn-${pid}-`))
+  const start = async (): Promise<ReturnType<typeof spawn>> => {
+    const port = await freePort()
+    const gw = spawn(process.execPath, [binPath, '--root', root, 'gateway', '--listen', `127.0.0.1:${port}`, '--metrics-listen', 'none', '--max-event-loop-delay', '0', '--log-level', 'warn'], { stdio: 'ignore' })
+    t.teardown(() => { if (gw.exitCode === null && gw.signalCode === null) gw.kill('SIGKILL') })
+    await waitFor('gateway /healthz', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 15_000)
+    return gw
+  }
+  const first = await start()
+  t.equal(socketDirsOf(first.pid!).length, 1, 'a gateway keeps its sockets in /tmp/cnd-fn-PID-*')
+  const killed = new Promise(resolve => first.once('exit', resolve))
+  first.kill('SIGKILL')
+  await killed
+  t.equal(socketDirsOf(first.pid!).length, 1, 'killed, it could not remove it')
+  const second = await start()
+  t.same(socketDirsOf(first.pid!), [], 'the next gateway removed the dead one\'s directory')
+  t.equal(socketDirsOf(second.pid!).length, 1, 'and has its own')
+  const exited = new Promise(resolve => second.once('exit', resolve))
+  second.kill('SIGTERM')
+  t.equal(await exited, 0, 'clean exit')
+  t.same(socketDirsOf(second.pid!), [], 'a gateway that stops removes its own')
 })
