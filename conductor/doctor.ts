@@ -61,7 +61,7 @@ export function systemdCheck (scope: 'system' | 'user', env: Record<string, stri
       name: `systemd (${scope})`,
       ok: false,
       detail: `systemctl ${args.join(' ')}: ${lastLine(r.out) || 'no answer'}`,
-      fix: scope === 'system' ? 'systemd is not PID 1 here: use --scope user (rootless, runs a user manager) or boot with systemd' : 'start a user manager (loginctl enable-linger USER, or systemd --user with XDG_RUNTIME_DIR set)'
+      fix: scope === 'system' ? 'systemd is not PID 1 here: use --scope user (rootless, runs a user manager) or boot with systemd' : 'start a user manager: loginctl enable-linger USER where systemd is PID 1; elsewhere systemd --user with XDG_RUNTIME_DIR set, in a cgroup of its own (README "Scopes": started in place it takes over every process of its cgroup)'
     }
   }
 }
