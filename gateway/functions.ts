@@ -188,7 +188,8 @@ async function checkPolicy (authorize: Authorizer | undefined, fn: FunctionInfo,
   }
 }
 
-const TMP_SOCKET_DIR = /^cnd-fn-(\d+)-/
+const TMP_SOCKET_PREFIX = 'cnd-fn-'
+const TMP_SOCKET_DIR = new RegExp(`^${TMP_SOCKET_PREFIX}(\\d+)-`)
 
 /**
  * A short private directory in /tmp for a gateway's sockets, named after its process. A gateway
@@ -205,7 +206,7 @@ function tmpSocketDir (): string {
       if (statSync(dir).uid === process.getuid?.()) rmSync(dir, { recursive: true, force: true })
     } catch { /* removed meanwhile by another gateway */ }
   }
-  return mkdtempSync(path.join(tmp, `cnd-fn-${process.pid}-`))
+  return mkdtempSync(path.join(tmp, `${TMP_SOCKET_PREFIX}${process.pid}-`))
 }
 
 function toSpec (service: Service, info: FunctionInfo, opts: FunctionsPluginOptions, socketDir: string): FunctionSpec {

@@ -89,14 +89,15 @@ enter_cgroups() {
 }
 
 remove_cgroups() {
-  local dir pids d
+  local dir dirs pids d
+  dirs=$(cgroup_dirs)
   for _ in $(seq 50); do
-    pids=$(for dir in $(cgroup_dirs); do [ -d "$dir" ] && find "$dir" -name cgroup.procs -exec cat {} +; done | sort -u)
+    pids=$(for dir in $dirs; do [ -d "$dir" ] && find "$dir" -name cgroup.procs -exec cat {} +; done | sort -u)
     [ -z "$pids" ] && break
     kill -9 $pids 2>/dev/null || true
     sleep 0.1
   done
-  for dir in $(cgroup_dirs); do
+  for dir in $dirs; do
     [ -d "$dir" ] && find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null || true
   done
   if [ -f "$CREATED" ]; then
