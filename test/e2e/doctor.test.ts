@@ -1,12 +1,12 @@
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import path from 'node:path'
 import { migrateReqCheck, podmanFix } from '../../conductor/doctor.js'
-import { binPath, cliProcess, repoRoot } from '../harness/cli.js'
+import { cliProcess, repoRoot } from '../harness/cli.js'
 import { startCaddy } from '../harness/caddy.js'
-import { freePort, waitFor } from '../harness/ports.js'
+import { startGatewayProcess } from '../harness/gateway.js'
+import { freePort } from '../harness/ports.js'
 import { standInCaddyUnit, startUserManager } from '../harness/systemd.js'
 import { tempDir, writeTree } from '../harness/tmp.js'
 
@@ -30,9 +30,7 @@ t.test('doctor runs real checks: podman run works, the gateway answers, a broken
   t.equal(checks['service files']!.ok, false)
   t.match(checks['service files']!.detail, /broken\/conductor-service\.json: \/app_nme: unknown field/)
 
-  const gw = spawn(process.execPath, [binPath, 'gateway', '--listen', `127.0.0.1:${port}`, '--metrics-listen', 'none', '--max-event-loop-delay', '0', '--log-level', 'error'], { env: { ...process.env, ...env }, stdio: 'ignore' })
-  t.teardown(() => { gw.kill('SIGKILL') })
-  await waitFor('gateway', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 15_000)
+  await startGatewayProcess(t, { env, port })
   const up = await cliProcess(['doctor', '--gateway', `127.0.0.1:${port}`], env)
   t.match(up.stdout, new RegExp(`✓ gateway: http://127.0.0.1:${port}/healthz -> 200`))
   t.match(up.stdout, /✓ podman: podman [\d.]+, podman run works/)

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import http from 'node:http'
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
@@ -8,6 +8,7 @@ import { buildGateway, listenFunctions, type FunctionAuthorizer as Authorizer, t
 import { resolveRoots } from '../../conductor/index.js'
 import { startCaddy, type CaddyHandle } from '../harness/caddy.js'
 import { binPath, cli, repoRoot } from '../harness/cli.js'
+import { startGatewayProcess } from '../harness/gateway.js'
 import { httpRequest } from '../harness/http.js'
 import { freePort, waitFor } from '../harness/ports.js'
 import { isAlive, processesWithEnv, zombieChildren } from '../harness/procs.js'
@@ -438,13 +439,7 @@ t.test('a gateway killed with SIGKILL leaves its socket directory behind; the ne
   const root = tempDir(t, 'cnd-gwkill-')
   writeTree(root, { 'etc/conductor/services/fx/conductor-service.json': service('') })
   const socketDirsOf = (pid: number): string[] => readdirSync(os.tmpdir()).filter(n => n.startsWith(`cnd-fn-${pid}-`))
-  const start = async (): Promise<ReturnType<typeof spawn>> => {
-    const port = await freePort()
-    const gw = spawn(process.execPath, [binPath, '--root', root, 'gateway', '--listen', `127.0.0.1:${port}`, '--metrics-listen', 'none', '--max-event-loop-delay', '0', '--log-level', 'warn'], { stdio: 'ignore' })
-    t.teardown(() => { if (gw.exitCode === null && gw.signalCode === null) gw.kill('SIGKILL') })
-    await waitFor('gateway /healthz', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 15_000)
-    return gw
-  }
+  const start = async (): Promise<ChildProcess> => (await startGatewayProcess(t, { env: { CONDUCTOR_ROOT: root } })).proc
   const first = await start()
   t.equal(socketDirsOf(first.pid!).length, 1, 'a gateway keeps its sockets in /tmp/cnd-fn-PID-*')
   const killed = new Promise(resolve => first.once('exit', resolve))

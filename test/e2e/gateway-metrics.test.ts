@@ -1,6 +1,7 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { binPath } from '../harness/cli.js'
+import { startGatewayProcess } from '../harness/gateway.js'
 import { freePort, waitFor } from '../harness/ports.js'
 import { tempDir, writeTree } from '../harness/tmp.js'
 
@@ -11,11 +12,8 @@ t.test('the gateway serves Prometheus metrics on its own listener only', async t
     'etc/conductor/services/svc/conductor-service.json': { functions: [{ name: 'hello', exec: ['./hello.cgi'] }] },
     'etc/conductor/services/svc/hello.cgi': '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\nhi\\n"\n'
   })
-  const port = await freePort()
   const metricsPort = await freePort()
-  const gw = spawn(process.execPath, [binPath, 'gateway', '--listen', `127.0.0.1:${port}`, '--metrics-listen', `127.0.0.1:${metricsPort}`, '--max-event-loop-delay', '0', '--log-level', 'error'], { env: { ...process.env, CONDUCTOR_ROOT: root, HOME: root }, stdio: 'ignore' })
-  t.teardown(() => { gw.kill('SIGKILL') })
-  await waitFor('gateway', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 15_000)
+  const { port } = await startGatewayProcess(t, { env: { CONDUCTOR_ROOT: root, HOME: root }, metricsListen: `127.0.0.1:${metricsPort}` })
   const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`)
   t.match(res.headers.get('content-type'), /^text\/plain/)
   const text = await res.text()

@@ -1,7 +1,32 @@
+import { spawn, type ChildProcess } from 'node:child_process'
 import { Writable } from 'node:stream'
 import type { Test } from 'tap'
 import { resolveRoots } from '../../conductor/index.js'
 import { buildGateway, type Gateway } from '../../gateway/index.js'
+import { binPath } from './cli.js'
+import { freePort, waitFor } from './ports.js'
+
+export interface GatewayProcessOptions {
+  /** Added to this process's environment (CONDUCTOR_ROOT...). */
+  env?: NodeJS.ProcessEnv
+  /** The loopback port to listen on; default a free one. */
+  port?: number
+  /** --metrics-listen; default none. */
+  metricsListen?: string
+  logLevel?: string
+}
+
+/**
+ * The compiled `conductor gateway` as its own process on loopback, without load shedding,
+ * answering /healthz when this resolves. Killed at the end of the test if still running.
+ */
+export async function startGatewayProcess (t: Test, o: GatewayProcessOptions = {}): Promise<{ proc: ChildProcess, port: number }> {
+  const port = o.port ?? await freePort()
+  const proc = spawn(process.execPath, [binPath, 'gateway', '--listen', `127.0.0.1:${port}`, '--metrics-listen', o.metricsListen ?? 'none', '--max-event-loop-delay', '0', '--log-level', o.logLevel ?? 'error'], { env: { ...process.env, ...o.env }, stdio: 'ignore' })
+  t.teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') })
+  await waitFor('gateway /healthz', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 15_000)
+  return { proc, port }
+}
 
 /**
  * The real gateway, in this process, on a free loopback port, for the root ROOT: no load
