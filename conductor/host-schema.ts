@@ -11,8 +11,9 @@ import { describeIssues } from './zod-issues.js'
 export const hostSchema = z.strictObject({
   $schema: z.string().describe('Optional JSON Schema reference for editors; ignored.').optional(),
   hostname: z.string().min(1).describe('This machine\'s name in the fleet (default: the OS hostname).').optional(),
-  resources: resourceUnitsSchema
-    .describe('Abstract resources this machine offers for fleet placement, e.g. {"vcpu": 4, "ram_gb": 100, "ports": 10}; a unit it does not declare counts 0 (README "Fleet placement").').optional(),
+  resources: resourceUnitsSchema.describe('Abstract resources this machine offers for fleet placement, e.g. ' +
+    '{"vcpu": 4, "ram_gb": 100, "ports": 10}; a unit it does not declare counts 0 (README "Fleet placement").')
+    .optional(),
   gateway_listen: z.string().min(1).describe('Where the gateway listens: HOST:PORT on loopback or unix:/path (default 127.0.0.1:2080).').optional(),
   functions_listen: z.string().min(1).describe('A second gateway listener for functions only, normally unix:/run/conductor/functions.sock (mode 0660); `function caddy-config` routes to it when set.').optional(),
   functions_group: z.string().min(1).describe('Group (name or gid) given the functions_listen socket, normally Caddy\'s ("caddy"), so only Caddy can reach functions locally.').optional(),

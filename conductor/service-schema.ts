@@ -100,35 +100,52 @@ export const functionSchema = z.strictObject({
 // are `instances` and `hosts`: an inheriting file that sets `resources` or `fleet` replaces it
 // whole (a child giving only `best` means min = best, not the base's min).
 export const resourcesSchema = z.strictObject({
-  best: resourceUnitsSchema.describe('Amount of each unit the service should have to run well, e.g. {"vcpu": 2, "ram_gb": 4}. Default: equal to min.').optional(),
-  min: resourceUnitsSchema.describe('Amount of each unit below which the service cannot run: a machine where the sum of min over its services would exceed its capacity is never chosen. Default: equal to best.').optional()
+  best: resourceUnitsSchema.describe('Amount of each unit the service should have to run well, ' +
+    'e.g. {"vcpu": 2, "ram_gb": 4}. Default: equal to min.').optional(),
+  min: resourceUnitsSchema.describe('Amount of each unit below which the service cannot run: a machine where the ' +
+    'sum of min over its services would exceed its capacity is never chosen. Default: equal to best.').optional()
 }).superRefine((r, ctx) => {
   if (r.best === undefined && r.min === undefined) {
-    ctx.addIssue({ code: 'custom', input: r, message: 'declares neither best nor min: give best, min or both (e.g. {"best": {"vcpu": 1}}), or remove "resources"' })
+    const message = 'declares neither best nor min: give best, min or both (e.g. {"best": {"vcpu": 1}}), ' +
+      'or remove "resources"'
+    ctx.addIssue({ code: 'custom', input: r, message })
   }
   if (r.best === undefined || r.min === undefined) return
   for (const [unit, min] of Object.entries(r.min)) {
     const best = r.best[unit] ?? 0
-    if (min > best) {
-      ctx.addIssue({ code: 'custom', input: r, path: ['min', unit], message: `${min} is above best (${unit in r.best ? best : `0: best does not name ${unit}`}): the minimum cannot exceed the best amount; raise best.${unit} or lower min.${unit}` })
-    }
+    if (min <= best) continue
+    const shown = unit in r.best ? best : `0: best does not name ${unit}`
+    const message = `${min} is above best (${shown}): the minimum cannot exceed the best amount; ` +
+      `raise best.${unit} or lower min.${unit}`
+    ctx.addIssue({ code: 'custom', input: r, path: ['min', unit], message })
   }
-}).describe('Abstract resources the service needs on the machine it runs on, in the units of host.json "resources"; a unit it does not name counts 0. Give best, min or both (one alone: the other equals it). Used by fleet placement (README "Fleet placement").')
+}).describe('Abstract resources the service needs on the machine it runs on, in the units of host.json ' +
+  '"resources"; a unit it does not name counts 0. Give best, min or both (one alone: the other equals it). ' +
+  'Used by fleet placement (README "Fleet placement").')
 
 export const fleetSchema = z.strictObject({
-  instances: z.number().int().min(1).describe('Copies of the service the scheduler places, each on a different machine. Default 1 (with hosts: its length).').optional(),
+  instances: z.number().int().min(1)
+    .describe('Copies of the service the scheduler places, each on a different machine. ' +
+      'Default 1 (with hosts: its length).')
+    .optional(),
   hosts: z.array(z.string().regex(PEER_ID_PATTERN, 'must be a peer id (a hostname: letters, digits and _ . -)')).min(1)
-    .describe('Manual placement: the peer ids of the machines the service runs on. When set, the scheduler leaves this service where it is told (its resources still count on those machines); without it, the scheduler places `instances` copies by the placement rule.').optional()
+    .describe('Manual placement: the peer ids of the machines the service runs on. When set, the scheduler leaves ' +
+      'this service where it is told (its resources still count on those machines); without it, the scheduler ' +
+      'places `instances` copies by the placement rule.').optional()
 }).superRefine((f, ctx) => {
   const seen = new Set<string>()
   for (const [i, host] of (f.hosts ?? []).entries()) {
-    if (seen.has(host)) ctx.addIssue({ code: 'custom', input: f, path: ['hosts', i], message: `"${host}" is listed twice: a machine runs at most one copy of a service` })
+    const message = `"${host}" is listed twice: a machine runs at most one copy of a service`
+    if (seen.has(host)) ctx.addIssue({ code: 'custom', input: f, path: ['hosts', i], message })
     seen.add(host)
   }
   if (f.hosts !== undefined && f.instances !== undefined && f.instances !== f.hosts.length) {
-    ctx.addIssue({ code: 'custom', input: f, path: ['instances'], message: `is ${f.instances} but hosts names ${f.hosts.length} machine(s): with manual placement the copies are the hosts; remove instances or make them agree` })
+    const message = `is ${f.instances} but hosts names ${f.hosts.length} machine(s): with manual placement ` +
+      'the copies are the hosts; remove instances or make them agree'
+    ctx.addIssue({ code: 'custom', input: f, path: ['instances'], message })
   }
-}).describe('Where the service runs in a fleet: on the machines of `hosts` (manual placement), else on `instances` machines chosen by the scheduler (README "Fleet placement").')
+}).describe('Where the service runs in a fleet: on the machines of `hosts` (manual placement), else on ' +
+  '`instances` machines chosen by the scheduler (README "Fleet placement").')
 
 const configKey = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name (letters, digits, _)')
   .refine(k => !k.startsWith('CONDUCTOR_') && k !== 'POD_NAME' && k !== 'POD_IP_ADDRESS', 'is reserved for the variables Conductor sets; rename it')

@@ -42,7 +42,8 @@ function fleet (seed: number, load: number, instances: number): PlanInput {
   const services: Demand[] = Array.from({ length: SERVICES }, (_, i) => {
     const best: Record<string, number> = {}
     const min: Record<string, number> = {}
-    for (const [unit, total] of [['vcpu', 32 * MACHINES], ['ram_gb', 128 * MACHINES], ['ports', 64 * MACHINES]] as const) {
+    const totals = [['vcpu', 32 * MACHINES], ['ram_gb', 128 * MACHINES], ['ports', 64 * MACHINES]] as const
+    for (const [unit, total] of totals) {
       best[unit] = Math.round(mean(total) * 2 * rnd() * 100) / 100
       min[unit] = Math.round(best[unit] * rnd() * 100) / 100
     }
@@ -52,7 +53,9 @@ function fleet (seed: number, load: number, instances: number): PlanInput {
   return { machines, services }
 }
 
-function time (input: PlanInput): { ms: number[], copies: number, bestFit: number, overCommit: number, unplaceable: number } {
+interface Timing { ms: number[], copies: number, bestFit: number, overCommit: number, unplaceable: number }
+
+function time (input: PlanInput): Timing {
   for (let i = 0; i < 3; i++) planPlacements(input) // warm-up: V8 compiles the hot loop
   const ms: number[] = []
   let plan = planPlacements(input)
@@ -81,27 +84,35 @@ function main (): void {
   for (const [name, input] of cases) {
     const r = time(input)
     const med = median(r.ms)
-    rows.push([name, String(r.copies), `${r.bestFit} / ${r.overCommit} / ${r.unplaceable}`, ms(med), ms(Math.min(...r.ms)), ms(Math.max(...r.ms)), String(Math.round(r.copies / (med / 1000)))])
+    const spread = [ms(med), ms(Math.min(...r.ms)), ms(Math.max(...r.ms))]
+    const perSecond = String(Math.round(r.copies / (med / 1000)))
+    rows.push([name, String(r.copies), `${r.bestFit} / ${r.overCommit} / ${r.unplaceable}`, ...spread, perSecond])
   }
   const cli = cliRuns(cases[0]![1])
   const load = os.loadavg().map(l => l.toFixed(2)).join(' ')
-  console.log(`${SERVICES} services on ${MACHINES} machines; ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; ` +
-    `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC; load average ${load}; ${RUNS} runs after 3 warm-up runs\n`)
-  console.log('| fleet | copies placed | best fit / over-commit / unplaceable | median | min | max | placements/s (median) |')
+  const cpu = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}`
+  const when = new Date().toISOString().slice(0, 16).replace('T', ' ')
+  console.log(`${SERVICES} services on ${MACHINES} machines; ${cpu}, Node ${process.version}; ` +
+    `${when} UTC; load average ${load}; ${RUNS} runs after 3 warm-up runs\n`)
+  console.log('| fleet | copies placed | best fit / over-commit / unplaceable | median | min | max | placements/s |')
   console.log('|---|---:|---|---:|---:|---:|---:|')
   for (const r of rows) console.log(`| ${r.join(' | ')} |`)
-  console.log(`\n\`conductor fleet plan --json\` as a process on the roomy fleet (${SERVICES} service files, first run validates with zod, ` +
-    `the next ones hit the validation cache): first ${ms(cli.first)}, then median ${ms(median(cli.rest))} of ${cli.rest.length}`)
+  console.log(`\n\`conductor fleet plan --json\` as a process on the roomy fleet (${SERVICES} service files, ` +
+    'first run validates with zod, the next ones hit the validation cache): ' +
+    `first ${ms(cli.first)}, then median ${ms(median(cli.rest))} of ${cli.rest.length}`)
 }
 
 function cliRuns (input: PlanInput): { first: number, rest: number[] } {
   const root = tempDir(t, 'conductor-bench-')
   const files: Record<string, object> = {}
-  for (const s of input.services) files[`services/${s.name}/conductor-service.json`] = { resources: { best: s.best, min: s.min } }
+  for (const s of input.services) {
+    files[`services/${s.name}/conductor-service.json`] = { resources: { best: s.best, min: s.min } }
+  }
   files['hosts.json'] = input.machines.map(m => ({ id: m.id, resources: m.capacity, services: m.services }))
   writeTree(root, files)
   const env = { PATH: process.env.PATH, CONDUCTOR_CACHE_DIR: path.join(root, 'cache') }
-  const args = [binPath, 'fleet', 'plan', '--hosts', path.join(root, 'hosts.json'), '--services', path.join(root, 'services'), '--json']
+  const hosts = path.join(root, 'hosts.json')
+  const args = [binPath, 'fleet', 'plan', '--hosts', hosts, '--services', path.join(root, 'services'), '--json']
   const run = (): number => {
     const s = performance.now()
     execFileSync(process.execPath, args, { env, stdio: 'ignore' })

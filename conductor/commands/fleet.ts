@@ -1,7 +1,9 @@
 import { statSync } from 'node:fs'
 import type { Command } from 'commander'
 import { EXIT, FleetHostsInvalid, FleetUnknownService, UsageError } from '../errors.js'
-import { formatRatio, planPlacements, readHostsFile, serviceDemand, type MachineSpec, type Plan } from '../fleet/index.js'
+import {
+  formatRatio, planPlacements, readHostsFile, serviceDemand, type MachineSpec, type Plan
+} from '../fleet/index.js'
 import { renderJson, renderTable } from '../output.js'
 import { loadAllServices, type ServiceEntry } from '../service.js'
 import type { CtxFactory } from './types.js'
@@ -16,14 +18,19 @@ export function registerFleetCommands (program: Command, makeCtx: CtxFactory): v
   const fleet = program.command('fleet').description('Fleet placement: where services run across machines')
 
   fleet.command('plan')
-    .description('Place every service that is on no machine of HOSTS.json by the placement rule and print the placements; exit 1 if a service cannot be placed, 3 if a service is invalid, 4 if HOSTS.json names an unknown service')
-    .requiredOption('--hosts <file>', 'JSON array of machines: [{"id": "a", "resources": {"vcpu": 4}, "services": ["already-placed"]}]')
+    .description('Place every service that is on no machine of HOSTS.json by the placement rule and print the ' +
+      'placements; exit 1 if a service cannot be placed, 3 if a service is invalid, ' +
+      '4 if HOSTS.json names an unknown service')
+    .requiredOption('--hosts <file>',
+      'JSON array of machines: [{"id": "a", "resources": {"vcpu": 4}, "services": ["already-placed"]}]')
     .option('--services <dir>', 'services directory (default: --services-dir, else ROOT/etc/conductor/services)')
     .option('--json', 'print {"placements": {"SERVICE": ["HOST", ...]}, "unplaceable": {"SERVICE": "reason"}}')
     .action(async function (this: Command, opts: { hosts: string, services?: string, json?: boolean }) {
       const ctx = makeCtx(this)
       const dir = opts.services ?? ctx.roots.services
-      if (opts.services !== undefined && !isDirectory(opts.services)) throw new UsageError(`--services ${opts.services}: not a directory`)
+      if (opts.services !== undefined && !isDirectory(opts.services)) {
+        throw new UsageError(`--services ${opts.services}: not a directory`)
+      }
       const machines = await readHostsFile(opts.hosts)
       let entries: ServiceEntry[]
       try { entries = await loadAllServices(dir, ctx.validationCache) } finally { ctx.validationCache.save() }
@@ -35,7 +42,8 @@ export function registerFleetCommands (program: Command, makeCtx: CtxFactory): v
       const services = entries.flatMap(e => e.service !== undefined ? [serviceDemand(e.service)] : [])
       const plan = planPlacements({ machines, services })
       if (opts.json === true) {
-        ctx.io.out(renderJson({ placements: plan.placements, unplaceable: Object.fromEntries(Object.entries(plan.unplaceable).map(([s, u]) => [s, u.reason])) }))
+        const unplaceable = Object.fromEntries(Object.entries(plan.unplaceable).map(([s, u]) => [s, u.reason]))
+        ctx.io.out(renderJson({ placements: plan.placements, unplaceable }))
       } else {
         ctx.io.out(renderPlan(plan))
         ctx.io.err(summary(plan, services.length, services.filter(s => s.disabled === true).length) + '\n')
@@ -55,8 +63,14 @@ function checkPlacedServices (file: string, machines: MachineSpec[], entries: Se
   machines.forEach((m, i) => m.services.forEach((name, j) => {
     const where = `${file}: /${i}/services/${j}: `
     const entry = byName.get(name)
-    if (entry === undefined) unknown.push(`${where}service "${name}" is not in ${dir}: its resources are unknown; add its directory there (or point --services at the right one) or remove it from machine "${m.id}"`)
-    else if (entry.service === undefined) invalid.push(`${where}service "${name}" is invalid (reported above): its resources are unknown; fix ${entry.file} or remove it from machine "${m.id}"`)
+    const remove = `or remove it from machine "${m.id}"`
+    if (entry === undefined) {
+      unknown.push(`${where}service "${name}" is not in ${dir}: its resources are unknown; ` +
+        `add its directory there (or point --services at the right one) ${remove}`)
+    } else if (entry.service === undefined) {
+      invalid.push(`${where}service "${name}" is invalid (reported above): its resources are unknown; ` +
+        `fix ${entry.file} ${remove}`)
+    }
   }))
   if (unknown.length > 0) throw withLines(new FleetUnknownService(unknown[0]!), [...unknown, ...invalid])
   if (invalid.length > 0) throw withLines(new FleetHostsInvalid(invalid[0]!), invalid)
@@ -79,8 +93,8 @@ function summary (plan: Plan, services: number, disabled: number): string {
   const placed = Object.keys(plan.placements).length
   const unplaceable = Object.values(plan.unplaceable).reduce((n, u) => n + u.copies, 0)
   const untouched = services - disabled - plan.order.filter(s => s in plan.placements || s in plan.unplaceable).length
-  return `${services} service(s): ${plan.decisions.length} copy(ies) of ${placed} placed, ${unplaceable} copy(ies) unplaceable, ` +
-    `${untouched} already placed, ${disabled} disabled (not placed)`
+  return `${services} service(s): ${plan.decisions.length} copy(ies) of ${placed} placed, ` +
+    `${unplaceable} copy(ies) unplaceable, ${untouched} already placed, ${disabled} disabled (not placed)`
 }
 
 function isDirectory (p: string): boolean {

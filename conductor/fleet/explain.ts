@@ -1,5 +1,8 @@
 import { PlacementInputInvalid } from '../errors.js'
-import { byId, chooseMachine, describeShortfall, evaluate, fromMicro, toMicro, type Demand, type DemandVec, type Fleet, type MachineSpec, type MachineVec, type Units } from './placement.js'
+import {
+  byId, chooseMachine, describeShortfall, evaluate, fromMicro, toMicro, unknownService,
+  type Demand, type DemandVec, type Evaluation, type Fleet, type MachineSpec, type MachineVec, type Units
+} from './placement.js'
 
 // Why a service goes (or would go) where it goes: each machine's B, N and C per unit with the
 // service added, and the reason it was chosen, passed over or excluded. The choice itself is
@@ -59,19 +62,19 @@ export function explain (service: Demand, machines: readonly MachineLoad[]): Exp
   const mode = chosen === undefined ? 'unplaceable' : choice.fit
   const out: MachineExplanation[] = fleet.machines.map(m => {
     const e = evaluate(x, m)
-    const units: Record<string, UnitFigures> = {}
-    fleet.units.forEach((unit, u) => {
-      const b = m.best[u]! + x.best[u]!
-      const c = m.capacity[u]!
-      units[unit] = { best: fromMicro(b), min: fromMicro(m.min[u]! + x.min[u]!), capacity: fromMicro(c), ratio: b === 0 ? 0 : c === 0 ? Infinity : b / c }
-    })
-    const base = { id: m.id, units, load: e.load, bestFit: e.fits, excludedBy: e.excludedBy.map(u => fleet.units[u]!) }
-    if (m.holds.has(service.name)) return { ...base, verdict: 'holds a copy', why: 'runs a copy already: copies go to distinct machines' }
-    if (e.excludedBy.length > 0) {
-      return { ...base, verdict: 'excluded', why: 'excluded: ' + e.excludedBy.map(u => describeShortfall(fleet, m, x, u)).join(', ') }
+    const excludedBy = e.excludedBy.map(u => fleet.units[u]!)
+    const base = { id: m.id, units: figures(fleet, x, m), load: e.load, bestFit: e.fits, excludedBy }
+    if (m.holds.has(service.name)) {
+      return { ...base, verdict: 'holds a copy', why: 'runs a copy already: copies go to distinct machines' }
     }
-    if (chosen === m) return { ...base, verdict: 'chosen', why: whyChosen(mode, e.load, tiedWith(fleet, x, m, mode, e.load)) }
-    return { ...base, verdict: 'not chosen', why: whyNot(fleet, x, m, e.fits, e.load, mode, chosen!) }
+    if (e.excludedBy.length > 0) {
+      const why = 'excluded: ' + e.excludedBy.map(u => describeShortfall(fleet, m, x, u)).join(', ')
+      return { ...base, verdict: 'excluded', why }
+    }
+    if (chosen === m) {
+      return { ...base, verdict: 'chosen', why: whyChosen(mode, e.load, tiedWith(fleet, x, m, mode, e.load)) }
+    }
+    return { ...base, verdict: 'not chosen', why: whyNot(fleet, x, m, e, mode, chosen!) }
   })
   return { service: service.name, fit: mode, chosen: chosen?.id ?? null, machines: out }
 }
@@ -80,7 +83,9 @@ export function explain (service: Demand, machines: readonly MachineLoad[]): Exp
  * Loads of machines given as service lists (a hosts file), for explaining `service`: sums over
  * the other services on each machine, and `holds` where it runs already.
  */
-export function machineLoads (service: string, machines: readonly MachineSpec[], services: readonly Demand[]): MachineLoad[] {
+export function machineLoads (
+  service: string, machines: readonly MachineSpec[], services: readonly Demand[]
+): MachineLoad[] {
   const byName = new Map(services.map(d => [d.name, d]))
   return machines.map(m => {
     const best: Record<string, number> = {}
@@ -88,7 +93,7 @@ export function machineLoads (service: string, machines: readonly MachineSpec[],
     for (const name of m.services) {
       if (name === service) continue
       const d = byName.get(name)
-      if (d === undefined) throw new PlacementInputInvalid(`machine "${m.id}" runs service "${name}", which is not among the services: its resources are unknown`)
+      if (d === undefined) throw unknownService(m.id, name)
       // Summed in millionths, as the planner does, so the figures match its own exactly.
       for (const [u, a] of Object.entries(d.best)) best[u] = fromMicro(toMicro(best[u] ?? 0) + toMicro(a))
       for (const [u, a] of Object.entries(d.min)) min[u] = fromMicro(toMicro(min[u] ?? 0) + toMicro(a))
@@ -104,14 +109,31 @@ export function formatRatio (r: number): string {
 
 // Private
 
+function figures (fleet: Fleet, x: DemandVec, m: MachineVec): Record<string, UnitFigures> {
+  const units: Record<string, UnitFigures> = {}
+  fleet.units.forEach((unit, u) => {
+    const b = m.best[u]! + x.best[u]!
+    const c = m.capacity[u]!
+    const ratio = b === 0 ? 0 : c === 0 ? Infinity : b / c
+    units[unit] = { best: fromMicro(b), min: fromMicro(m.min[u]! + x.min[u]!), capacity: fromMicro(c), ratio }
+  })
+  return units
+}
+
 function whyChosen (mode: Explanation['fit'], load: number, tied: string[]): string {
-  const what = mode === 'best-fit' ? `best fit with the lowest load (max B/C ${formatRatio(load)})` : `no machine is a best fit; lowest over-commit (max B/C ${formatRatio(load)})`
+  const what = mode === 'best-fit'
+    ? `best fit with the lowest load (max B/C ${formatRatio(load)})`
+    : `no machine is a best fit; lowest over-commit (max B/C ${formatRatio(load)})`
   return `chosen: ${what}${tied.length > 0 ? `, tied with ${tied.join(', ')} and first by peer id` : ''}`
 }
 
-function whyNot (fleet: Fleet, x: DemandVec, m: MachineVec, fits: boolean, load: number, mode: Explanation['fit'], chosen: MachineVec): string {
+function whyNot (
+  fleet: Fleet, x: DemandVec, m: MachineVec, { fits, load }: Evaluation, mode: Explanation['fit'], chosen: MachineVec
+): string {
   const chosenLoad = evaluate(x, chosen).load
-  const against = load === chosenLoad ? `the same as ${chosen.id}, which comes first by peer id` : `above ${formatRatio(chosenLoad)} on ${chosen.id}`
+  const against = load === chosenLoad
+    ? `the same as ${chosen.id}, which comes first by peer id`
+    : `above ${formatRatio(chosenLoad)} on ${chosen.id}`
   if (fits) return `best fit, load ${formatRatio(load)}: ${against}`
   const over = fleet.units.flatMap((unit, u) => {
     const b = m.best[u]! + x.best[u]!
@@ -132,13 +154,17 @@ function tiedWith (fleet: Fleet, x: DemandVec, chosen: MachineVec, mode: Explana
 // The explained service and the machines' sums as the planner's vectors.
 function fleetOf (service: Demand, machines: readonly MachineLoad[]): Fleet {
   const unitSet = new Set([...Object.keys(service.best), ...Object.keys(service.min)])
-  for (const m of machines) for (const u of [...Object.keys(m.capacity), ...Object.keys(m.best), ...Object.keys(m.min)]) unitSet.add(u)
+  for (const m of machines) {
+    for (const u of [...Object.keys(m.capacity), ...Object.keys(m.best), ...Object.keys(m.min)]) unitSet.add(u)
+  }
   const units = [...unitSet].sort(byId)
   const index = new Map(units.map((u, i) => [u, i]))
   const vec = (amounts: Units): Float64Array => {
     const v = new Float64Array(units.length)
     for (const [u, a] of Object.entries(amounts)) {
-      if (!Number.isFinite(a) || a < 0) throw new PlacementInputInvalid(`${u}: ${String(a)} is not a non-negative finite number`)
+      if (!Number.isFinite(a) || a < 0) {
+        throw new PlacementInputInvalid(`${u}: ${String(a)} is not a non-negative finite number`)
+      }
       v[index.get(u)!] = toMicro(a)
     }
     return v
@@ -156,5 +182,6 @@ function fleetOf (service: Demand, machines: readonly MachineLoad[]): Fleet {
       declared: new Set(Object.keys(m.capacity).map(u => index.get(u)!))
     }
   })
-  return { units, machines: vecs, demands: new Map([[service.name, { demand: service, best: vec(service.best), min: vec(service.min) }]]) }
+  const x = { demand: service, best: vec(service.best), min: vec(service.min) }
+  return { units, machines: vecs, demands: new Map([[service.name, x]]) }
 }

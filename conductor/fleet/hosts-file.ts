@@ -11,20 +11,27 @@ import type { MachineSpec } from './placement.js'
 // peer id, capacity (the units of host.json "resources") and the services already on it.
 // Loaded only by that command (zod costs CLI start-up time).
 
-export const hostsFileSchema = z.array(z.strictObject({
-  id: z.string().regex(PEER_ID_PATTERN, 'must be a peer id (a hostname: letters, digits and _ . -)').describe('Peer id of the machine (host.json hostname).'),
-  resources: resourceUnitsSchema.describe('Its capacity, as host.json "resources"; a unit not declared counts 0.').optional(),
+const machineSchema = z.strictObject({
+  id: z.string().regex(PEER_ID_PATTERN, 'must be a peer id (a hostname: letters, digits and _ . -)')
+    .describe('Peer id of the machine (host.json hostname).'),
+  resources: resourceUnitsSchema
+    .describe('Its capacity, as host.json "resources"; a unit not declared counts 0.').optional(),
   services: z.array(z.string().regex(NAME_PATTERN, 'must be a service name (letters, digits and _ . -)'))
     .describe('Services already placed on it: their resources count, and they are not placed again.').optional()
-}).describe('One machine of the fleet.')).superRefine((machines, ctx) => {
+}).describe('One machine of the fleet.')
+
+export const hostsFileSchema = z.array(machineSchema).superRefine((machines, ctx) => {
   const ids = new Map<string, number>()
   for (const [i, m] of machines.entries()) {
     const first = ids.get(m.id)
-    if (first !== undefined) ctx.addIssue({ code: 'custom', input: m.id, path: [i, 'id'], message: `"${m.id}" is already the id of machine /${first}: peer ids are unique` })
-    else ids.set(m.id, i)
+    if (first !== undefined) {
+      const message = `"${m.id}" is already the id of machine /${first}: peer ids are unique`
+      ctx.addIssue({ code: 'custom', input: m.id, path: [i, 'id'], message })
+    } else ids.set(m.id, i)
     const seen = new Set<string>()
     for (const [j, s] of (m.services ?? []).entries()) {
-      if (seen.has(s)) ctx.addIssue({ code: 'custom', input: s, path: [i, 'services', j], message: `"${s}" is listed twice: a machine runs at most one copy of a service` })
+      const message = `"${s}" is listed twice: a machine runs at most one copy of a service`
+      if (seen.has(s)) ctx.addIssue({ code: 'custom', input: s, path: [i, 'services', j], message })
       seen.add(s)
     }
   }
@@ -36,7 +43,8 @@ export function readHostsFile (file: string): MachineSpec[] {
   try {
     text = readFileSync(file, 'utf8')
   } catch (err) {
-    throw new UsageError(`--hosts ${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`, undefined, undefined, { cause: err })
+    const code = (err as NodeJS.ErrnoException).code ?? String(err)
+    throw new UsageError(`--hosts ${file}: cannot read (${code})`, undefined, undefined, { cause: err })
   }
   const parsed = hostsFileSchema.safeParse(parseJsonc(text, file, FleetHostsSyntax))
   if (!parsed.success) {

@@ -161,7 +161,9 @@ export function chooseMachine (fleet: Fleet, x: DemandVec): Choice {
   // Reasons are written only now: most choices succeed, and strings cost more than the rule.
   const why: Record<string, string> = {}
   for (const m of fleet.machines) {
-    why[m.id] = m.holds.has(x.demand.name) ? HOLDS : evaluate(x, m).excludedBy.map(u => describeShortfall(fleet, m, x, u)).join(', ')
+    why[m.id] = m.holds.has(x.demand.name)
+      ? HOLDS
+      : evaluate(x, m).excludedBy.map(u => describeShortfall(fleet, m, x, u)).join(', ')
   }
   return { machine: undefined, machines: why }
 }
@@ -172,7 +174,8 @@ export function describeShortfall (fleet: Fleet, m: MachineVec, x: DemandVec, u:
   const c = m.capacity[u]!
   const there = m.min[u]!
   const sum = there === 0 ? '' : ` (${fromMicro(x.min[u]!)} + ${fromMicro(there)} of the services there)`
-  return `${unit} min ${fromMicro(there + x.min[u]!)}${sum} > capacity ${fromMicro(c)}${c === 0 && !m.declared.has(u) ? ' (not declared)' : ''}`
+  const undeclared = c === 0 && !m.declared.has(u) ? ' (not declared)' : ''
+  return `${unit} min ${fromMicro(there + x.min[u]!)}${sum} > capacity ${fromMicro(c)}${undeclared}`
 }
 
 /**
@@ -195,8 +198,16 @@ export function placementOrder (fleet: Fleet): Demand[] {
     }
     return s
   }
-  const keyed = [...fleet.demands.values()].map(d => ({ d: d.demand, pinned: d.demand.hosts !== undefined, best: share(d.best), min: share(d.min) }))
-  keyed.sort((a, b) => Number(b.pinned) - Number(a.pinned) || (a.pinned ? 0 : b.best - a.best || b.min - a.min) || byId(a.d.name, b.d.name))
+  const keyed = [...fleet.demands.values()].map(d => ({
+    d: d.demand,
+    pinned: d.demand.hosts !== undefined,
+    best: share(d.best),
+    min: share(d.min)
+  }))
+  // Infinity - Infinity is NaN, which is falsy: two infinite shares fall through to the next key.
+  keyed.sort((a, b) => Number(b.pinned) - Number(a.pinned) ||
+    (a.pinned ? 0 : b.best - a.best || b.min - a.min) ||
+    byId(a.d.name, b.d.name))
   return keyed.map(k => k.d)
 }
 
@@ -206,11 +217,17 @@ export function buildFleet (input: PlanInput): Fleet {
   const demands = new Map<string, Demand>()
   for (const d of input.services) {
     if (demands.has(d.name)) throw new PlacementInputInvalid(`service "${d.name}" is given twice`)
-    if (!Number.isSafeInteger(d.instances) || d.instances < 1) throw new PlacementInputInvalid(`service "${d.name}": instances must be an integer >= 1, got ${d.instances}`)
+    if (!Number.isSafeInteger(d.instances) || d.instances < 1) {
+      throw new PlacementInputInvalid(`service "${d.name}": instances must be an integer >= 1, got ${d.instances}`)
+    }
     demands.set(d.name, d)
-    for (const [u, v] of [...Object.entries(d.best), ...Object.entries(d.min)]) { checkAmount(v, `service "${d.name}" ${u}`); unitSet.add(u) }
+    for (const [u, v] of [...Object.entries(d.best), ...Object.entries(d.min)]) {
+      checkAmount(v, `service "${d.name}" ${u}`)
+      unitSet.add(u)
+    }
     for (const [u, v] of Object.entries(d.min)) {
-      if (v > (d.best[u] ?? 0)) throw new PlacementInputInvalid(`service "${d.name}": min ${u} ${v} is above best ${d.best[u] ?? 0}`)
+      const best = d.best[u] ?? 0
+      if (v > best) throw new PlacementInputInvalid(`service "${d.name}": min ${u} ${v} is above best ${best}`)
     }
   }
   const ids = new Set<string>()
@@ -226,7 +243,8 @@ export function buildFleet (input: PlanInput): Fleet {
     for (const [u, a] of Object.entries(amounts)) v[index.get(u)!] = toMicro(a)
     return v
   }
-  const demandVecs = new Map([...demands.values()].sort((a, b) => byId(a.name, b.name)).map(d => [d.name, { demand: d, best: vec(d.best), min: vec(d.min) }]))
+  const sorted = [...demands.values()].sort((a, b) => byId(a.name, b.name))
+  const demandVecs = new Map(sorted.map(d => [d.name, { demand: d, best: vec(d.best), min: vec(d.min) }]))
   const machines = [...input.machines].sort((a, b) => byId(a.id, b.id)).map(m => {
     const mv: MachineVec = {
       id: m.id,
@@ -238,7 +256,7 @@ export function buildFleet (input: PlanInput): Fleet {
     }
     for (const name of [...m.services].sort(byId)) {
       const d = demandVecs.get(name)
-      if (d === undefined) throw new PlacementInputInvalid(`machine "${m.id}" runs service "${name}", which is not among the services: its resources are unknown`)
+      if (d === undefined) throw unknownService(m.id, name)
       if (mv.holds.has(name)) throw new PlacementInputInvalid(`machine "${m.id}" lists service "${name}" twice`)
       add(mv, d)
     }
@@ -265,10 +283,18 @@ export function byId (a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
 }
 
+/** A machine lists a service the input does not declare (the CLI reports it with file paths first). */
+export function unknownService (machine: string, service: string): PlacementInputInvalid {
+  const why = 'which is not among the services: its resources are unknown'
+  return new PlacementInputInvalid(`machine "${machine}" runs service "${service}", ${why}`)
+}
+
 // Private
 
 function checkAmount (v: number, what: string): void {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new PlacementInputInvalid(`${what}: ${String(v)} is not a non-negative finite number`)
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+    throw new PlacementInputInvalid(`${what}: ${String(v)} is not a non-negative finite number`)
+  }
 }
 
 function placeManual (fleet: Fleet, d: Demand, plan: Plan): void {
@@ -300,7 +326,8 @@ function placeScheduled (fleet: Fleet, d: Demand, plan: Plan): void {
       // Nothing changed since this copy failed, so every later copy would fail the same way.
       const missing = d.instances - copy + 1
       const prefix = d.instances > 1 ? `${missing} of ${d.instances} copies unplaced: ` : ''
-      plan.unplaceable[d.name] = { copies: missing, reason: prefix + unplaceableReason(choice.machines), machines: choice.machines }
+      const reason = prefix + unplaceableReason(choice.machines)
+      plan.unplaceable[d.name] = { copies: missing, reason, machines: choice.machines }
       return
     }
     add(choice.machine, x)
@@ -312,8 +339,11 @@ function unplaceableReason (machines: Record<string, string>): string {
   const why = Object.entries(machines)
   if (why.length === 0) return 'the fleet has no machine'
   const list = why.map(([id, r]) => `${id}: ${r}`).join('; ')
-  if (why.every(([, r]) => r === HOLDS)) return `every machine holds a copy already (${why.length} machine(s), copies go to distinct machines)`
-  return why.some(([, r]) => r === HOLDS) ? `no machine can take it: ${list}` : `no machine can hold its minimum: ${list}`
+  if (why.every(([, r]) => r === HOLDS)) {
+    return `every machine holds a copy already (${why.length} machine(s), copies go to distinct machines)`
+  }
+  const holds = why.some(([, r]) => r === HOLDS)
+  return holds ? `no machine can take it: ${list}` : `no machine can hold its minimum: ${list}`
 }
 
 function record (plan: Plan, service: string, host: string, fit: Fit, load: number): void {
