@@ -27,7 +27,14 @@ const COMMAND_MODULES: Array<{ names: string[], load: () => Promise<Register> }>
   { names: ['run', 'action'], load: async () => { const m = await import('./commands/run.js'); return (p, _i, c) => m.registerRunCommands(p, c) } },
   { names: ['policy'], load: async () => { const m = await import('./commands/policy.js'); return (p, _i, c) => m.registerPolicyCommands(p, c) } },
   { names: ['caddy'], load: async () => { const m = await import('./commands/caddy.js'); return (p, _i, c) => m.registerCaddyCommands(p, c) } },
-  { names: ['function'], load: async () => { const m = await import('./commands/function.js'); return (p, _i, c) => m.registerFunctionCommands(p, c) } }
+  { names: ['function'], load: async () => { const m = await import('./commands/function.js'); return (p, _i, c) => m.registerFunctionCommands(p, c) } },
+  {
+    names: ['fleet'],
+    load: async () => {
+      const m = await import('./commands/fleet.js')
+      return (p, _i, c) => m.registerFleetCommands(p, c)
+    }
+  }
 ]
 
 // Global options that take a value, to find the command word in argv.

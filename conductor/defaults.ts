@@ -14,6 +14,8 @@ export const DEFAULT_HOOK_TIMEOUT_SEC = 60
 export const KILL_GRACE_MS = 2000
 /** Names become systemd instance names and directory names: keep them plain. */
 export const NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/
+/** Peer ids name machines of the fleet: a hostname or FQDN (issue 17), never a path or a pattern. */
+export const PEER_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
 /** Deployments started or stopped at once by one reconcile (each is mostly waiting on podman). */
 export const RECONCILE_CONCURRENCY = 4
 /** A remote command (POST or interactive) is killed after this long unless its remote.timeout_sec says otherwise. */

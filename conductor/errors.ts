@@ -162,3 +162,24 @@ export class CaddyFailed extends ConductorError {
 export class ListenFailed extends ConductorError {
   override readonly code = 'CND_LISTEN_FAILED'
 }
+
+// Fleet placement (issue 19).
+/** The pure planner was given what the loaders should have refused (an API misuse, not a file). */
+export class PlacementInputInvalid extends ConductorError {
+  override readonly code = 'CND_FLEET_INPUT_INVALID'
+  override readonly exitCode = 3
+}
+/** `fleet plan`'s hosts file cannot be read, parsed or validated. */
+export class FleetHostsInvalid extends ConductorError {
+  override readonly code: string = 'CND_FLEET_HOSTS_INVALID'
+  override readonly exitCode = 3
+}
+/** FleetHostsInvalid for JSON syntax errors (parseJsonc needs a class taking (message, file)). */
+export class FleetHostsSyntax extends FleetHostsInvalid {
+  override readonly code = 'CND_FLEET_HOSTS_SYNTAX'
+}
+/** The hosts file says a machine runs a service the services directory does not have. */
+export class FleetUnknownService extends ConductorError {
+  override readonly code = 'CND_FLEET_UNKNOWN_SERVICE'
+  override readonly exitCode = 4
+}

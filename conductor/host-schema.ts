@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { z } from 'zod'
 import { HostInvalid, HostSyntax } from './errors.js'
 import { parseJsonc } from './jsonc.js'
+import { resourceUnitsSchema } from './resource-units.js'
 import { describeIssues } from './zod-issues.js'
 
 // <roots.etc>/host.json describes this machine (ARCHITECTURE.md "Files on the host"). The zod
@@ -10,8 +11,9 @@ import { describeIssues } from './zod-issues.js'
 export const hostSchema = z.strictObject({
   $schema: z.string().describe('Optional JSON Schema reference for editors; ignored.').optional(),
   hostname: z.string().min(1).describe('This machine\'s name in the fleet (default: the OS hostname).').optional(),
-  resources: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'resource names use letters, digits and _ . -'), z.number().nonnegative())
-    .describe('Abstract resources this machine offers for scheduling, e.g. {"VCPU": 4, "GBRAM": 100}.').optional(),
+  resources: resourceUnitsSchema.describe('Abstract resources this machine offers for fleet placement, e.g. ' +
+    '{"vcpu": 4, "ram_gb": 100, "ports": 10}; a unit it does not declare counts 0 (README "Fleet placement").')
+    .optional(),
   gateway_listen: z.string().min(1).describe('Where the gateway listens: HOST:PORT on loopback or unix:/path (default 127.0.0.1:2080).').optional(),
   functions_listen: z.string().min(1).describe('A second gateway listener for functions only, normally unix:/run/conductor/functions.sock (mode 0660); `function caddy-config` routes to it when set.').optional(),
   functions_group: z.string().min(1).describe('Group (name or gid) given the functions_listen socket, normally Caddy\'s ("caddy"), so only Caddy can reach functions locally.').optional(),

@@ -1,4 +1,6 @@
 import { z } from 'zod'
+import { PEER_ID_PATTERN } from './defaults.js'
+import { resourceUnitsSchema } from './resource-units.js'
 
 // The zod schema is the single source of truth for conductor-service.json: the TypeScript
 // types are inferred from it, `conductor schema` prints its JSON Schema, and the loader
@@ -94,6 +96,57 @@ export const functionSchema = z.strictObject({
   }).describe('Public route in Caddy instead of /.conductor/functions/ID on any host.').optional()
 })
 
+// Fleet placement (issue 19, README "Fleet placement"). `best` and `min` are one decision, and so
+// are `instances` and `hosts`: an inheriting file that sets `resources` or `fleet` replaces it
+// whole (a child giving only `best` means min = best, not the base's min).
+export const resourcesSchema = z.strictObject({
+  best: resourceUnitsSchema.describe('Amount of each unit the service should have to run well, ' +
+    'e.g. {"vcpu": 2, "ram_gb": 4}. Default: equal to min.').optional(),
+  min: resourceUnitsSchema.describe('Amount of each unit below which the service cannot run: a machine where the ' +
+    'sum of min over its services would exceed its capacity is never chosen. Default: equal to best.').optional()
+}).superRefine((r, ctx) => {
+  if (r.best === undefined && r.min === undefined) {
+    const message = 'declares neither best nor min: give best, min or both (e.g. {"best": {"vcpu": 1}}), ' +
+      'or remove "resources"'
+    ctx.addIssue({ code: 'custom', input: r, message })
+  }
+  if (r.best === undefined || r.min === undefined) return
+  for (const [unit, min] of Object.entries(r.min)) {
+    const best = r.best[unit] ?? 0
+    if (min <= best) continue
+    const shown = unit in r.best ? best : `0: best does not name ${unit}`
+    const message = `${min} is above best (${shown}): the minimum cannot exceed the best amount; ` +
+      `raise best.${unit} or lower min.${unit}`
+    ctx.addIssue({ code: 'custom', input: r, path: ['min', unit], message })
+  }
+}).describe('Abstract resources the service needs on the machine it runs on, in the units of host.json ' +
+  '"resources"; a unit it does not name counts 0. Give best, min or both (one alone: the other equals it). ' +
+  'Used by fleet placement (README "Fleet placement").')
+
+export const fleetSchema = z.strictObject({
+  instances: z.number().int().min(1)
+    .describe('Copies of the service the scheduler places, each on a different machine. ' +
+      'Default 1 (with hosts: its length).')
+    .optional(),
+  hosts: z.array(z.string().regex(PEER_ID_PATTERN, 'must be a peer id (a hostname: letters, digits and _ . -)')).min(1)
+    .describe('Manual placement: the peer ids of the machines the service runs on. When set, the scheduler leaves ' +
+      'this service where it is told (its resources still count on those machines); without it, the scheduler ' +
+      'places `instances` copies by the placement rule.').optional()
+}).superRefine((f, ctx) => {
+  const seen = new Set<string>()
+  for (const [i, host] of (f.hosts ?? []).entries()) {
+    const message = `"${host}" is listed twice: a machine runs at most one copy of a service`
+    if (seen.has(host)) ctx.addIssue({ code: 'custom', input: f, path: ['hosts', i], message })
+    seen.add(host)
+  }
+  if (f.hosts !== undefined && f.instances !== undefined && f.instances !== f.hosts.length) {
+    const message = `is ${f.instances} but hosts names ${f.hosts.length} machine(s): with manual placement ` +
+      'the copies are the hosts; remove instances or make them agree'
+    ctx.addIssue({ code: 'custom', input: f, path: ['instances'], message })
+  }
+}).describe('Where the service runs in a fleet: on the machines of `hosts` (manual placement), else on ' +
+  '`instances` machines chosen by the scheduler (README "Fleet placement").')
+
 const configKey = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name (letters, digits, _)')
   .refine(k => !k.startsWith('CONDUCTOR_') && k !== 'POD_NAME' && k !== 'POD_IP_ADDRESS', 'is reserved for the variables Conductor sets; rename it')
 
@@ -103,6 +156,8 @@ export const serviceFileSchema = z.strictObject({
   app_name: z.string().describe('Application name (CONDUCTOR_APP).').optional(),
   instance_name: z.string().describe('Instance name, e.g. production, staging (CONDUCTOR_INSTANCE).').optional(),
   disable: z.boolean().describe('A disabled service is not started by `conductor reload` (and stopped if it runs).').optional(),
+  resources: resourcesSchema.optional(),
+  fleet: fleetSchema.optional(),
   config: z.record(configKey, configValueSchema).describe('Variables given to templates, hooks, commands and functions. Merged key by key with inherited files.').optional(),
   template_timeout_sec: z.number().positive().describe('Kill templates after this many seconds (default 30).').optional(),
   pods: z.array(podSchema).optional(),

@@ -52,15 +52,18 @@ function readEntries (file: string, version: string): string[] {
 
 /**
  * The cache for this process: under $CONDUCTOR_CACHE_DIR, else $XDG_CACHE_HOME/conductor or
- * ~/.cache/conductor. Its key is the version plus the schema module's size and mtime, so a
+ * ~/.cache/conductor. Its key is the version plus the schema modules' sizes and mtimes, so a
  * changed schema (an upgrade, or a development build) never trusts an old verdict.
  */
 export function openValidationCache (env: NodeJS.ProcessEnv, version: string): ValidationCache {
   const dir = env.CONDUCTOR_CACHE_DIR ?? (env.XDG_CACHE_HOME !== undefined ? path.join(env.XDG_CACHE_HOME, 'conductor') : env.HOME !== undefined ? path.join(env.HOME, '.cache/conductor') : undefined)
   let fingerprint = version
   try {
-    const st = statSync(new URL('./service-schema.js', import.meta.url))
-    fingerprint += `:${st.size}:${Math.trunc(st.mtimeMs)}`
+    // resource-units.js holds the amount rules the service schema imports.
+    for (const module of ['./service-schema.js', './resource-units.js']) {
+      const st = statSync(new URL(module, import.meta.url))
+      fingerprint += `:${st.size}:${Math.trunc(st.mtimeMs)}`
+    }
   } catch {
     // Running from the TypeScript sources (tests): no stable fingerprint, so no cache.
     return new ValidationCache(undefined, version)
