@@ -174,8 +174,10 @@ export class FunctionRunner {
       res.destroy()
       return { status: 0, error }
     }
-    // Any body bytes still unread would be taken as the next request on a kept-alive connection.
-    const close = !req.readableEnded
+    // A body still arriving is not worth reading to its end (an upload past max_body_bytes):
+    // close. A request received whole (every GET) keeps its connection: Node frames the next
+    // request itself and discards what the function did not read.
+    const close = !req.readableEnded && !req.complete
     const body = JSON.stringify({ error: error.code, message: publicMessage(error) })
     res.writeHead(error.status, {
       'content-type': 'application/json',

@@ -9,7 +9,7 @@ import { resolveRoots } from '../../conductor/index.js'
 import { startCaddy, type CaddyHandle } from '../harness/caddy.js'
 import { binPath, cli, repoRoot } from '../harness/cli.js'
 import { startGatewayProcess } from '../harness/gateway.js'
-import { httpRequest } from '../harness/http.js'
+import { httpRequest, keptAliveGets } from '../harness/http.js'
 import { freePort, waitFor } from '../harness/ports.js'
 import { isAlive, processesWithEnv, zombieChildren } from '../harness/procs.js'
 import { tempDir, writeTree } from '../harness/tmp.js'
@@ -453,4 +453,25 @@ t.test('a gateway killed with SIGKILL leaves its socket directory behind; the ne
   second.kill('SIGTERM')
   t.equal(await exited, 0, 'clean exit')
   t.same(socketDirsOf(second.pid!), [], 'a gateway that stops removes its own')
+})
+
+t.test('a final status outside 200-599 is a 502 and the kept-alive connection stays in step (CGI, http-stdio)', async t => {
+  const s = await setup(t)
+  await route(t, s, 'fx-cgi')
+  await route(t, s, 'fx-stdio')
+  const cgiPaths = ['status/100', 'status/101', 'status/103', 'status/199', 'status/600', 'env'].map(p => `/.conductor/functions/fx-cgi/${p}`)
+  // A worker's interim answers before its final one are legitimate: that one comes through.
+  const stdioPaths = ['status/101', 'status/600', 'status/099', 'interim', 'after'].map(p => `/.conductor/functions/fx-stdio/${p}`)
+  for (const [via, base] of [['the gateway', s.gw('')], ['Caddy', s.url('')]] as const) {
+    const cgiAnswers = await keptAliveGets(base, cgiPaths, 3000)
+    t.same(cgiAnswers.map(a => a.status), [502, 502, 502, 502, 502, 200], `via ${via}: CGI Status 100/101/103/199/600 are 502, the next request is answered`)
+    t.same(cgiAnswers.flatMap(a => a.interim), [], `via ${via}: no 1xx reached the client`)
+    t.match(cgiAnswers.at(-1)!.body, /GATEWAY_INTERFACE=CGI\/1\.1/, `via ${via}: the last answer is the last request's own`)
+    t.equal(new Set(cgiAnswers.map(a => a.localPort)).size, 1, `via ${via}: all on one connection`)
+    const stdioAnswers = await keptAliveGets(base, stdioPaths, 3000)
+    t.same(stdioAnswers.map(a => a.status), [502, 502, 502, 200, 200], `via ${via}: worker status 101/600/099 are 502; 100+103 then 200 is a 200`)
+    t.match(stdioAnswers[3]!.body, /target=\/.conductor\/functions\/fx-stdio\/interim /)
+    t.match(stdioAnswers[4]!.body, /target=\/.conductor\/functions\/fx-stdio\/after /)
+    t.equal(new Set(stdioAnswers.map(a => a.localPort)).size, 1, `via ${via}: all on one connection`)
+  }
 })
