@@ -70,7 +70,9 @@ export function parseHeaderBlock (block: string): Omit<CgiHead, 'rest'> {
       status = Number(m[1])
       // The script's status is the final answer: a 1xx would be read by the client as an
       // interim one, and it would take the next response on the connection for this one.
-      if (status < 200 || status > 599) throw new CgiHeaderInvalid(`CGI Status header "${value}": the final status must be 200-599`)
+      if (status < 200 || status > 599) {
+        throw new CgiHeaderInvalid(`CGI Status header "${value}": the final status must be 200-599`)
+      }
       reason = m[2]
       continue
     }

@@ -1,4 +1,6 @@
-import { closeSync, constants, fchmodSync, fsyncSync, lstatSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs'
+import {
+  closeSync, constants, fchmodSync, fsyncSync, lstatSync, openSync, renameSync, statSync, unlinkSync, writeSync
+} from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { ConductorError } from './errors.js'
@@ -24,10 +26,13 @@ export function checkKeysDir (dir: string): void {
   const uid = process.getuid?.()
   if (uid === undefined) return // no uids on this platform
   if (st.uid !== uid && st.uid !== 0) {
-    throw new KeyDirUnsafe(`the keys directory is owned by uid ${st.uid}, not by this user (uid ${uid}): another user could replace the keys; fix: chown ${uid} ${dir} && chmod 700 ${dir}, or choose another --dir`, dir)
+    throw new KeyDirUnsafe(`the keys directory is owned by uid ${st.uid}, not by this user (uid ${uid}): ` +
+      `another user could replace the keys; fix: chown ${uid} ${dir} && chmod 700 ${dir}, or choose another --dir`, dir)
   }
   if ((st.mode & 0o022) !== 0) {
-    throw new KeyDirUnsafe(`the keys directory is writable by ${(st.mode & 0o020) !== 0 ? 'its group' : 'others'} (mode ${(st.mode & 0o777).toString(8)}): another user could replace the keys; fix: chmod 700 ${dir}`, dir)
+    const who = (st.mode & 0o020) !== 0 ? 'its group' : 'others'
+    throw new KeyDirUnsafe(`the keys directory is writable by ${who} (mode ${(st.mode & 0o777).toString(8)}): ` +
+      `another user could replace the keys; fix: chmod 700 ${dir}`, dir)
   }
 }
 
@@ -35,7 +40,9 @@ export function checkKeysDir (dir: string): void {
 export function refuseSymlink (file: string): void {
   let isLink = false
   try { isLink = lstatSync(file).isSymbolicLink() } catch { return }
-  if (isLink) throw new KeyPathSymlink(`is a symbolic link; conductor does not write keys through links: remove it (rm ${file}) or give --dir the real directory`, file)
+  if (!isLink) return
+  throw new KeyPathSymlink('is a symbolic link; conductor does not write keys through links: ' +
+    `remove it (rm ${file}) or give --dir the real directory`, file)
 }
 
 /** Whether anything (a file, a link, even a dangling one) has that name. */

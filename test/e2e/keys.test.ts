@@ -1,5 +1,8 @@
 import t from 'tap'
-import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync,
+  writeFileSync
+} from 'node:fs'
 import path from 'node:path'
 import { decodeJwt, importSPKI, jwtVerify } from 'jose'
 import { generateKeyPair, signCommandToken, COMMAND_CLAIMS } from '../../conductor/keys.js'
@@ -56,10 +59,13 @@ t.test('bad key input is refused with clear errors', async t => {
 
 // Issue 13 item 10: `key generate --force` must never write the private key into a file
 // someone else created, nor through a link, nor into a directory others can change.
-const generateArgs = (dir: string, name = 'ci'): string[] => ['key', 'generate', name, '--dir', dir, '--audience', 'h.example.org', '--force', '--json']
+const generateArgs = (dir: string, name = 'ci'): string[] =>
+  ['key', 'generate', name, '--dir', dir, '--audience', 'h.example.org', '--force', '--json']
 const isRoot = process.getuid?.() === 0
 
-t.test('key generate --force replaces a file another user owns with a new one of ours; that user\'s file is not written into', { skip: isRoot ? false : 'needs root to chown a file to another uid' }, async t => {
+const needsRoot = { skip: isRoot ? false : 'needs root to chown a file to another uid' }
+
+t.test('key generate --force replaces a file another user owns with a new one of ours', needsRoot, async t => {
   const dir = path.join(tempDir(t), 'keys')
   mkdirSync(dir, { mode: 0o700 })
   const keyFile = path.join(dir, 'ci.key')
@@ -78,10 +84,11 @@ t.test('key generate --force replaces a file another user owns with a new one of
   t.equal(after.uid, process.getuid!(), 'the key file is ours now')
   t.equal(after.mode & 0o777, 0o600)
   t.not(after.ino, before.ino, 'a new file, not the planted one rewritten')
-  t.equal(readFileSync(theirs, 'utf8'), 'planted by uid 65534\n', 'the other user\'s file still holds only what they wrote')
+  t.equal(readFileSync(theirs, 'utf8'), 'planted by uid 65534\n', 'the other user\'s file holds only what they wrote')
   t.equal(statSync(theirs).uid, 65534)
   t.match(readFileSync(keyFile, 'utf8'), /^-----BEGIN PRIVATE KEY-----/)
-  t.equal(statSync(path.join(dir, 'ci.pub')).uid, process.getuid!(), 'the public key file is replaced too (its owner could swap the key a policy trusts)')
+  t.equal(statSync(path.join(dir, 'ci.pub')).uid, process.getuid!(),
+    'the public key file is replaced too (its owner could swap the key a policy trusts)')
   t.equal(statSync(path.join(dir, 'ci.pub')).mode & 0o777, 0o644)
   t.same(readdirSync(dir).sort(), ['ci.key', 'ci.pub'], 'no temporary file left behind')
 })
@@ -113,7 +120,9 @@ t.test('key generate does not follow a symbolic link at a key path', async t => 
   const elsewhere = tempDir(t)
   const target = path.join(elsewhere, 'target')
   writeFileSync(target, 'not a key\n')
-  for (const [file, points, force] of [['ci.key', target, true], ['ci.key', path.join(elsewhere, 'dangling'), false], ['ci.pub', target, true]] as const) {
+  const dangling = path.join(elsewhere, 'dangling')
+  const cases = [['ci.key', target, true], ['ci.key', dangling, false], ['ci.pub', target, true]] as const
+  for (const [file, points, force] of cases) {
     const dir = path.join(tempDir(t), 'keys')
     mkdirSync(dir, { mode: 0o700 })
     symlinkSync(points, path.join(dir, file))
@@ -124,5 +133,5 @@ t.test('key generate does not follow a symbolic link at a key path', async t => 
     t.ok(lstatSync(path.join(dir, file)).isSymbolicLink(), 'the link is left as it was')
   }
   t.equal(readFileSync(target, 'utf8'), 'not a key\n', 'the link target was not written')
-  t.notOk(existsSync(path.join(elsewhere, 'dangling')), 'a dangling link did not create its target')
+  t.notOk(existsSync(dangling), 'a dangling link did not create its target')
 })

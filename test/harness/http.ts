@@ -41,7 +41,10 @@ export async function keptAliveGets (base: string, paths: string[], timeoutMs = 
           res.on('end', () => resolve({ status: res.statusCode ?? 0, interim, body, localPort }))
         })
         req.on('information', info => interim.push(info.statusCode))
-        req.setTimeout(timeoutMs, () => { resolve({ status: 0, interim, body: '', localPort: req.socket?.localPort }); req.destroy() })
+        req.setTimeout(timeoutMs, () => {
+          resolve({ status: 0, interim, body: '', localPort: req.socket?.localPort })
+          req.destroy()
+        })
         req.on('error', () => resolve({ status: 0, interim, body: '', localPort: undefined }))
       }))
     }
