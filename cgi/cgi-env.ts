@@ -1,3 +1,4 @@
+import { CgiBadRequest } from './errors.js'
 import type { RequestInfo } from './types.js'
 
 // RFC 3875 §4.1 meta-variables. Pure: the same request gives the same environment, so this is
@@ -45,6 +46,49 @@ export function buildCgiEnv (req: RequestInfo, base: Record<string, string>): Re
   return env
 }
 
+/** How a function receives the request: CGI in its environment, the others over HTTP. */
+export type RequestTransport = 'env' | 'http'
+
+/**
+ * Refuses, before any process is started, a request the function cannot be given as is
+ * (issue 13 item 6). PATH_INFO is decoded, so `%00` becomes a NUL byte, which no environment
+ * variable can hold (execve takes C strings: child_process throws, a C fork server would cut
+ * the value short). Over HTTP, PATH_INFO and REMOTE_USER travel in X-Conductor-* headers,
+ * which cannot hold CR, LF or any other control either. The client and the token holder
+ * chose these bytes, so the answer is 400, for every transport alike.
+ */
+export function checkPassable (req: RequestInfo, transport: RequestTransport): void {
+  if (transport === 'env') {
+    for (const [name, value] of metaValues(req)) {
+      if (!value.includes('\0')) continue
+      throw new CgiBadRequest(`${name} holds a NUL byte (%00): a process cannot receive it in its environment`)
+    }
+    return
+  }
+  const sent: Array<[string, string | undefined]> = [
+    ['PATH_INFO', req.pathInfo], ['SCRIPT_NAME', req.scriptName], ['REMOTE_USER', req.remoteUser]
+  ]
+  for (const [name, value] of sent) {
+    // Controls only: other non-ASCII text is sent as its UTF-8 bytes (headerBytes).
+    if (value === undefined || !/[\0-\x08\x0a-\x1f\x7f]/.test(value)) continue
+    throw new CgiBadRequest(`${name} holds a NUL, CR, LF or other control character: ` +
+      'it cannot be sent to the function in a header')
+  }
+  // A local redirect's Location may name a path the client could not have sent (a space).
+  if (!/^[\x21-\x7e]*$/.test(req.path + req.query)) {
+    throw new CgiBadRequest('the request target holds a space, a control or a non-ASCII character')
+  }
+}
+
+/**
+ * A header value carrying `text` as its UTF-8 bytes: Node writes header strings as Latin-1,
+ * one byte per character, and refuses characters above U+00FF. The receiver gets the same
+ * bytes a CGI finds in its environment.
+ */
+export function headerBytes (text: string): string {
+  return /^[\x00-\x7f]*$/.test(text) ? text : Buffer.from(text, 'utf8').toString('latin1')
+}
+
 /**
  * Splits a request path into SCRIPT_NAME and PATH_INFO: the first `strip` segments select the
  * function, the rest is PATH_INFO (decoded, RFC 3875 §4.1.5). `/a/b/c`, strip 1 -> `/a`, `/b/c`.
@@ -65,4 +109,19 @@ function safeDecode (s: string): string {
 
 function single (v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v
+}
+
+/** Every request-derived value buildCgiEnv puts in the environment, by meta-variable. */
+function metaValues (req: RequestInfo): Array<[string, string]> {
+  const values: Array<[string, string | undefined]> = [
+    ['REQUEST_METHOD', req.method], ['REQUEST_URI', req.path], ['QUERY_STRING', req.query],
+    ['SCRIPT_NAME', req.scriptName], ['PATH_INFO', req.pathInfo], ['REMOTE_ADDR', req.remoteAddr],
+    ['REMOTE_PORT', req.remotePort], ['SERVER_NAME', req.serverName], ['SERVER_PORT', req.serverPort],
+    ['SERVER_PROTOCOL', req.protocol], ['REQUEST_SCHEME', req.scheme], ['AUTH_TYPE', req.authType],
+    ['REMOTE_USER', req.remoteUser]
+  ]
+  for (const [name, value] of Object.entries(req.headers)) {
+    for (const v of Array.isArray(value) ? value : [value]) values.push([`the ${name} header`, v])
+  }
+  return values.filter((e): e is [string, string] => e[1] !== undefined)
 }

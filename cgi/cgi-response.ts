@@ -65,9 +65,14 @@ export function parseHeaderBlock (block: string): Omit<CgiHead, 'rest'> {
     if (!VALUE.test(value)) throw new CgiHeaderInvalid(`CGI header "${name}": the value contains CR, NUL or another control character`)
     const lower = name.toLowerCase()
     if (lower === 'status') {
-      const m = /^([1-5]\d\d)(?: (.*))?$/.exec(value)
+      const m = /^(\d\d\d)(?: (.*))?$/.exec(value)
       if (m === null) throw new CgiHeaderInvalid(`CGI Status header "${value}": expected "NNN reason"`)
       status = Number(m[1])
+      // The script's status is the final answer: a 1xx would be read by the client as an
+      // interim one, and it would take the next response on the connection for this one.
+      if (status < 200 || status > 599) {
+        throw new CgiHeaderInvalid(`CGI Status header "${value}": the final status must be 200-599`)
+      }
       reason = m[2]
       continue
     }

@@ -26,6 +26,14 @@ export class CgiHeaderTooLarge extends CgiBadGateway {
 export class CgiSpawnFailed extends CgiBadGateway {
   override readonly code = 'CND_CGI_SPAWN_FAILED'
 }
+/**
+ * The request holds something no function process can be given: a NUL byte (`%00` in the
+ * path) cannot be in an environment variable, nor a CR, LF or other control in a header.
+ */
+export class CgiBadRequest extends CgiError {
+  override readonly code = 'CND_CGI_BAD_REQUEST'
+  override readonly status = 400
+}
 /** The function took longer than timeout_sec; its process group was killed. */
 export class CgiTimeout extends CgiError {
   override readonly code = 'CND_CGI_TIMEOUT'

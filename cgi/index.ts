@@ -1,9 +1,12 @@
 // Public surface of cgi/: RFC 3875 CGI, http-stdio and warm worker pools.
 export { FunctionRunner, type ServeResult, type RunnerStats } from './runner.js'
-export { buildCgiEnv, splitPath } from './cgi-env.js'
+export { buildCgiEnv, checkPassable, splitPath } from './cgi-env.js'
 export { CgiHeaderParser, parseHeaderBlock, type CgiHead, type CgiResponseKind } from './cgi-response.js'
 export type { FunctionSpec, FunctionFormat, FunctionMode, RequestInfo } from './types.js'
 export * as defaults from './defaults.js'
-export { CgiError, CgiBadGateway, CgiHeaderInvalid, CgiHeaderTooLarge, CgiSpawnFailed, CgiTimeout, CgiBusy, CgiBodyTooLarge, CgiClosed, CgiClientGone } from './errors.js'
+export {
+  CgiError, CgiBadGateway, CgiBadRequest, CgiHeaderInvalid, CgiHeaderTooLarge, CgiSpawnFailed, CgiTimeout, CgiBusy,
+  CgiBodyTooLarge, CgiClosed, CgiClientGone
+} from './errors.js'
 export { Spawner, findSpawnerBinary } from './spawner.js'
 export { spawnPty, PtySpawnFailed, type PtyOptions, type PtySession } from './pty-session.js'

@@ -1,4 +1,5 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
 import { BodyLimit } from './body.js'
 import { CgiBadGateway, CgiClientGone, CgiError } from './errors.js'
 import type { FunctionSpec } from './types.js'
@@ -29,9 +30,23 @@ export function proxyRequest (spec: FunctionSpec, agent: http.Agent, path: strin
     settle({ ok: false, error, headersSent: res.headersSent })
   }
   upstream.on('error', err => fail(err instanceof CgiError ? err : new CgiBadGateway(`the worker failed: ${err.message}`, { cause: err })))
+  // Interim answers (100 Continue, 103...) are legitimate HTTP: Node's client reads them and
+  // waits for the final one, which alone is relayed. A 101 (the gateway never asks to
+  // upgrade) or a final status outside 200-599 would desynchronise the client's connection
+  // (a 1xx is interim to it) or throw in writeHead (< 100): 502, and the worker is recycled.
+  upstream.on('upgrade', (_up: IncomingMessage, socket: Duplex) => {
+    socket.destroy()
+    fail(new CgiBadGateway('the worker answered 101 Switching Protocols to a request that did not ask to upgrade'))
+  })
   upstream.on('response', (up: IncomingMessage) => {
     if (finished) { up.resume(); return }
-    res.statusCode = up.statusCode ?? 502
+    const status = up.statusCode ?? 0
+    if (status < 200 || status > 599) {
+      up.resume()
+      fail(new CgiBadGateway(`the worker answered status ${status}: a final status must be 200-599`))
+      return
+    }
+    res.statusCode = status
     if (up.statusMessage !== undefined && up.statusMessage !== '') res.statusMessage = up.statusMessage
     for (const [name, value] of spec.responseHeaders) res.setHeader(name, value)
     for (const [name, value] of Object.entries(up.headers)) {

@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { declaredTooLarge } from './body.js'
-import { buildCgiEnv } from './cgi-env.js'
+import { buildCgiEnv, checkPassable, headerBytes } from './cgi-env.js'
 import { invokeCgi } from './cgi-run.js'
 import { Daemon } from './daemon.js'
 import { RETRY_AFTER_SEC } from './defaults.js'
-import { CgiBodyTooLarge, CgiError, CgiTimeout } from './errors.js'
+import { CgiBadGateway, CgiBodyTooLarge, CgiError, CgiTimeout } from './errors.js'
 import { Limiter } from './limiter.js'
 import { proxyRequest } from './proxy.js'
 import { StdioPool } from './stdio-pool.js'
@@ -57,8 +57,13 @@ export class FunctionRunner {
     else if (spec.format === 'http-stdio') this.pool = new StdioPool(spec, spec.mode === 'single' ? 1 : spec.maxRequests, spawner !== undefined && this.resolvedExec !== undefined ? { spawner, exec: this.resolvedExec } : undefined)
   }
 
-  /** Serves one request to completion. Never throws: failures become 413/502/503/504. */
+  /** Serves one request to completion. Never throws: failures become 400/413/502/503/504. */
   async serve (req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<ServeResult> {
+    try {
+      checkPassable(info, this.daemon === undefined && this.pool === undefined ? 'env' : 'http')
+    } catch (err) {
+      return this.answerError(req, res, err as CgiError)
+    }
     if (declaredTooLarge(req.headers['content-length'], this.spec.maxBodyBytes)) {
       return this.answerError(req, res, new CgiBodyTooLarge(`the request body is larger than ${this.spec.maxBodyBytes} bytes`))
     }
@@ -80,6 +85,12 @@ export class FunctionRunner {
       if (this.daemon !== undefined) return await this.serveDaemon(req, res, info)
       if (this.pool !== undefined) return await this.serveStdio(req, res, info)
       return await this.serveCgi(req, res, info)
+    } catch (err) {
+      // A synchronous throw on the way to the process (child_process or the HTTP client
+      // refusing an argument) comes after the gateway took the reply over: answer it, or the
+      // client waits forever (fail closed).
+      const error = err instanceof CgiError ? err : new CgiBadGateway(`${this.spec.id}: ${String(err)}`, { cause: err })
+      return this.answerError(req, res, error)
     } finally {
       release()
       if (onClose !== undefined) res.off('close', onClose)
@@ -128,17 +139,22 @@ export class FunctionRunner {
 
   private async serveStdio (req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<ServeResult> {
     const worker = this.pool!.take()
-    let healthy = true
-    const outcome = proxyRequest(this.spec, worker.agent, requestTarget(info), forwardHeaders(info), req, res)
-    const timer = setTimeout(() => {
-      healthy = false
-      worker.stop()
-      outcome.abort(new CgiTimeout(`${this.spec.id} took longer than ${this.spec.timeoutMs} ms; its process group was killed`))
-    }, this.spec.timeoutMs)
-    const unsubscribe = worker.onExit(() => outcome.abort(new CgiError(`${this.spec.id}: the worker exited before answering`)))
+    // Unhealthy until it answered: a worker whose request failed, even before it was sent, is
+    // recycled rather than kept in the pool in an unknown state.
+    let healthy = false
+    let timer: NodeJS.Timeout | undefined
+    let unsubscribe = (): void => {}
     try {
+      const outcome = proxyRequest(this.spec, worker.agent, requestTarget(info), forwardHeaders(info), req, res)
+      const { id, timeoutMs } = this.spec
+      timer = setTimeout(() => {
+        worker.stop()
+        outcome.abort(new CgiTimeout(`${id} took longer than ${timeoutMs} ms; its process group was killed`))
+      }, timeoutMs)
+      unsubscribe = worker.onExit(() => outcome.abort(new CgiBadGateway(`${id}: the worker exited before answering`)))
       const r = await outcome.done
-      if (!r.ok) { healthy = false; return this.answerError(req, res, r.error) }
+      if (!r.ok) return this.answerError(req, res, r.error)
+      healthy = true
       return { status: res.statusCode }
     } finally {
       clearTimeout(timer)
@@ -174,8 +190,10 @@ export class FunctionRunner {
       res.destroy()
       return { status: 0, error }
     }
-    // Any body bytes still unread would be taken as the next request on a kept-alive connection.
-    const close = !req.readableEnded
+    // A body still arriving is not worth reading to its end (an upload past max_body_bytes):
+    // close. A request received whole (every GET) keeps its connection: Node frames the next
+    // request itself and discards what the function did not read.
+    const close = !req.readableEnded && !req.complete
     const body = JSON.stringify({ error: error.code, message: publicMessage(error) })
     res.writeHead(error.status, {
       'content-type': 'application/json',
@@ -189,9 +207,13 @@ export class FunctionRunner {
   }
 }
 
-/** What the client sees: the kind of failure, never paths or script output (they go to the log). */
+/**
+ * What the client sees: the kind of failure, never paths or script output (they go to the log).
+ * A 400 says what in the client's own request cannot be passed on (never its value).
+ */
 function publicMessage (e: CgiError): string {
   switch (e.status) {
+    case 400: return e.message
     case 413: return 'request body too large'
     case 503: return 'function busy, retry later'
     case 504: return 'function timed out'
@@ -208,9 +230,11 @@ function forwardHeaders (info: RequestInfo): Record<string, string | string[]> {
   const h: Record<string, string | string[]> = {}
   for (const [k, v] of Object.entries(info.headers)) if (v !== undefined) h[k] = v
   h['x-forwarded-for'] ??= info.remoteAddr
-  h['x-conductor-script-name'] = info.scriptName
-  h['x-conductor-path-info'] = info.pathInfo
-  if (info.remoteUser !== undefined && info.remoteUser !== '') h['x-conductor-remote-user'] = info.remoteUser
+  h['x-conductor-script-name'] = headerBytes(info.scriptName)
+  h['x-conductor-path-info'] = headerBytes(info.pathInfo)
+  if (info.remoteUser !== undefined && info.remoteUser !== '') {
+    h['x-conductor-remote-user'] = headerBytes(info.remoteUser)
+  }
   return h
 }
 

@@ -5,6 +5,7 @@ import net from 'node:net'
 import path from 'node:path'
 import { PassThrough, Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
+import { CgiSpawnFailed } from './errors.js'
 
 // Client of conductor-spawner (spawner/conductor-spawner.c), a tiny fork server. Forking the
 // gateway itself per CGI request costs a page-table copy of a large Node heap; asking a 20 KB
@@ -70,6 +71,8 @@ export class Spawner {
 
   /** Starts `exec` through the spawner; the result behaves like a ChildProcess for invokeCgi. */
   spawn (exec: string[], cwd: string, env: Record<string, string>, stderrAsStdout: boolean): SpawnedCgi {
+    // Encoded first: a frame that cannot be sent throws before a connection is opened.
+    const frame = encodeFrame(exec, cwd, env, stderrAsStdout)
     const sock = net.connect({ path: this.socketPath, allowHalfOpen: true })
     const stdout = new PassThrough()
     let pid: number | undefined
@@ -83,7 +86,7 @@ export class Spawner {
       write (chunk: Buffer, _enc, cb) { sock.write(chunk, err => cb(err ?? null)) },
       final (cb) { sock.end(); cb() }
     })
-    sock.write(encodeFrame(exec, cwd, env, stderrAsStdout))
+    sock.write(frame)
     sock.on('data', (chunk: Buffer) => {
       if (pid === undefined) {
         pidBuf = Buffer.concat([pidBuf, chunk])
@@ -117,8 +120,9 @@ export class Spawner {
    * server instead of a fork of the gateway.
    */
   async connect (exec: string[], cwd: string, env: Record<string, string>, stderrAsStdout: boolean): Promise<{ socket: net.Socket, pid: number }> {
+    const frame = encodeFrame(exec, cwd, env, stderrAsStdout)
     const socket = net.connect({ path: this.socketPath })
-    socket.write(encodeFrame(exec, cwd, env, stderrAsStdout))
+    socket.write(frame)
     return await new Promise((resolve, reject) => {
       // The pid is read with 'readable' + read(4), not with a 'data' listener: whatever the
       // program printed right behind it stays buffered for the next reader. (Unshifted back
@@ -146,9 +150,19 @@ export class Spawner {
   }
 }
 
+/**
+ * The request to the fork server: argv, environment and cwd as NUL-terminated strings. A
+ * string holding a NUL cannot be sent: it throws, as child_process.spawn does, rather than
+ * being cut or altered (the gateway refuses such requests before, with 400).
+ */
 export function encodeFrame (exec: string[], cwd: string, env: Record<string, string>, stderrAsStdout: boolean): Buffer {
   const envList = Object.entries(env).map(([k, v]) => `${k}=${v}`)
-  const strings = (xs: string[]): Buffer => Buffer.from(xs.map(x => x.replace(/\0/g, '') + '\0').join(''), 'utf8')
+  for (const x of [...exec, ...envList, cwd]) {
+    if (!x.includes('\0')) continue
+    throw new CgiSpawnFailed(`cannot start ${exec[0] ?? 'the function'}: ` +
+      'an argument, variable or the working directory holds a NUL byte')
+  }
+  const strings = (xs: string[]): Buffer => Buffer.from(xs.map(x => x + '\0').join(''), 'utf8')
   const u32 = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b }
   const body = Buffer.concat([u32(stderrAsStdout ? 1 : 0), u32(exec.length), strings(exec), u32(envList.length), strings(envList), strings([cwd])])
   return Buffer.concat([u32(body.length), body])

@@ -1,8 +1,9 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { randomUUID } from 'node:crypto'
 import path from 'node:path'
 import { ConductorError, UsageError } from './errors.js'
 import { NAME_PATTERN } from './defaults.js'
+import { checkKeysDir, pathTaken, refuseSymlink, replaceFiles } from './key-files.js'
 
 // Operator key pairs for remote commands (issue 7): the private key stays on the operator's
 // machine (mode 0600) and signs short-lived JWTs; the public key goes into a policy entry.
@@ -28,15 +29,20 @@ export function keyFiles (keysDir: string, name: string): KeyFiles {
 
 export async function generateKeyPair (keysDir: string, name: string, alg: KeyAlgorithm, force = false): Promise<{ files: KeyFiles, publicPem: string }> {
   const files = keyFiles(keysDir, name)
-  if (!force && existsSync(files.privateKey)) throw new KeyExists(`key "${name}" already exists; use --force to replace it (tokens signed with the old key will stop working)`, files.privateKey)
+  mkdirSync(keysDir, { recursive: true, mode: 0o700 })
+  // Checked before anything is written (key-files.ts says why).
+  checkKeysDir(keysDir)
+  refuseSymlink(files.privateKey)
+  refuseSymlink(files.publicKey)
+  if (!force && pathTaken(files.privateKey)) throw new KeyExists(`key "${name}" already exists; use --force to replace it (tokens signed with the old key will stop working)`, files.privateKey)
   const { generateKeyPair: generate, exportPKCS8, exportSPKI } = await import('jose')
   const { privateKey, publicKey } = await generate(alg, { extractable: true, ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}) })
-  mkdirSync(keysDir, { recursive: true, mode: 0o700 })
   const publicPem = await exportSPKI(publicKey)
-  // Create with 0600 from the start: the private key must never be readable by others, even briefly.
-  writeFileSync(files.privateKey, await exportPKCS8(privateKey), { mode: 0o600 })
-  chmodSync(files.privateKey, 0o600)
-  writeFileSync(files.publicKey, publicPem, { mode: 0o644 })
+  // Both files new, the private one 0600 from its creation: never readable by others, even briefly.
+  replaceFiles([
+    { file: files.privateKey, data: await exportPKCS8(privateKey), mode: 0o600 },
+    { file: files.publicKey, data: publicPem, mode: 0o644 }
+  ])
   return { files, publicPem }
 }
 

@@ -155,23 +155,35 @@ export async function functionsPlugin (app: FastifyInstance, opts: FunctionsPlug
       }
     }
     reply.hijack()
-    let info = requestInfo(raw, publicPath, query, fn.info.pathInfoStrip, headers, identity)
-    let target = fn
-    let req: IncomingMessage = raw
-    for (let hop = 0; ; hop++) {
-      const result = await target.runner.serve(req, reply.raw, info)
-      if (result.localRedirect === undefined) return
-      // RFC 3875 §6.2.2: serve the other path ourselves when it is a function of ours
-      // (same identity, GET, no body), else tell the client to go there.
-      const next = hop < cgiDefaults.MAX_LOCAL_REDIRECTS ? resolveLocal(result.localRedirect, registry) : undefined
-      if (next === undefined || (next.fn.info.policy !== undefined && next.fn.info.policy !== target.info.policy)) {
-        reply.raw.writeHead(302, { location: result.localRedirect, 'content-length': '0' }).end()
-        return
+    try {
+      let info = requestInfo(raw, publicPath, query, fn.info.pathInfoStrip, headers, identity)
+      let target = fn
+      let req: IncomingMessage = raw
+      for (let hop = 0; ; hop++) {
+        const result = await target.runner.serve(req, reply.raw, info)
+        if (result.localRedirect === undefined) return
+        // RFC 3875 §6.2.2: serve the other path ourselves when it is a function of ours
+        // (same identity, GET, no body), else tell the client to go there.
+        const next = hop < cgiDefaults.MAX_LOCAL_REDIRECTS ? resolveLocal(result.localRedirect, registry) : undefined
+        if (next === undefined || (next.fn.info.policy !== undefined && next.fn.info.policy !== target.info.policy)) {
+          reply.raw.writeHead(302, { location: result.localRedirect, 'content-length': '0' }).end()
+          return
+        }
+        target = next.fn
+        req = emptyRequest(raw, headers)
+        const nextHeaders = { ...headers, 'content-length': undefined, 'content-type': undefined }
+        info = requestInfo(req, next.publicPath, next.query, target.info.pathInfoStrip, nextHeaders, identity)
+        info.method = 'GET'
       }
-      target = next.fn
-      req = emptyRequest(raw, headers)
-      info = requestInfo(req, next.publicPath, next.query, target.info.pathInfoStrip, { ...headers, 'content-length': undefined, 'content-type': undefined }, identity)
-      info.method = 'GET'
+    } catch (err) {
+      // Fastify no longer answers a hijacked reply: whatever threw, the client gets a 502
+      // (or a cut connection once headers are out) instead of waiting forever. Fail closed.
+      request.log.error({ err }, `function ${fn.info.id}: ${String(err)}`)
+      if (reply.raw.headersSent || reply.raw.destroyed) { reply.raw.destroy(); return }
+      const body = JSON.stringify({ error: 'CND_CGI_BAD_GATEWAY', message: 'function failed' })
+      reply.raw.writeHead(502, {
+        'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close'
+      }).end(body)
     }
   }
   app.all(`${FUNCTIONS_PREFIX}/:id`, handler)

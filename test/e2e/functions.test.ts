@@ -9,7 +9,7 @@ import { resolveRoots } from '../../conductor/index.js'
 import { startCaddy, type CaddyHandle } from '../harness/caddy.js'
 import { binPath, cli, repoRoot } from '../harness/cli.js'
 import { startGatewayProcess } from '../harness/gateway.js'
-import { httpRequest } from '../harness/http.js'
+import { httpRequest, keptAliveGets } from '../harness/http.js'
 import { freePort, waitFor } from '../harness/ports.js'
 import { isAlive, processesWithEnv, zombieChildren } from '../harness/procs.js'
 import { tempDir, writeTree } from '../harness/tmp.js'
@@ -454,3 +454,117 @@ t.test('a gateway killed with SIGKILL leaves its socket directory behind; the ne
   t.equal(await exited, 0, 'clean exit')
   t.same(socketDirsOf(second.pid!), [], 'a gateway that stops removes its own')
 })
+
+t.test('a final status outside 200-599 is a 502; the kept-alive connection stays in step', async t => {
+  const s = await setup(t)
+  await route(t, s, 'fx-cgi')
+  await route(t, s, 'fx-stdio')
+  const cgiPaths = ['status/100', 'status/101', 'status/103', 'status/199', 'status/600', 'env']
+    .map(p => `/.conductor/functions/fx-cgi/${p}`)
+  // A worker's interim answers before its final one are legitimate: that one comes through.
+  const stdioPaths = ['status/101', 'status/600', 'status/099', 'interim', 'after']
+    .map(p => `/.conductor/functions/fx-stdio/${p}`)
+  for (const [via, base] of [['the gateway', s.gw('')], ['Caddy', s.url('')]] as const) {
+    const cgiAnswers = await keptAliveGets(base, cgiPaths, 3000)
+    t.same(cgiAnswers.map(a => a.status), [502, 502, 502, 502, 502, 200],
+      `via ${via}: CGI Status 100/101/103/199/600 are 502, the next request is answered`)
+    t.same(cgiAnswers.flatMap(a => a.interim), [], `via ${via}: no 1xx reached the client`)
+    t.match(cgiAnswers.at(-1)!.body, /GATEWAY_INTERFACE=CGI\/1\.1/,
+      `via ${via}: the last answer is the last request's own`)
+    t.equal(new Set(cgiAnswers.map(a => a.localPort)).size, 1, `via ${via}: all on one connection`)
+    const stdioAnswers = await keptAliveGets(base, stdioPaths, 3000)
+    t.same(stdioAnswers.map(a => a.status), [502, 502, 502, 200, 200],
+      `via ${via}: worker status 101/600/099 are 502; 100+103 then 200 is a 200`)
+    t.match(stdioAnswers[3]!.body, /target=\/.conductor\/functions\/fx-stdio\/interim /)
+    t.match(stdioAnswers[4]!.body, /target=\/.conductor\/functions\/fx-stdio\/after /)
+    t.equal(new Set(stdioAnswers.map(a => a.localPort)).size, 1, `via ${via}: all on one connection`)
+  }
+})
+
+/** A GET that gives up after `ms` (status 0): a request never answered fails the test, not hangs it. */
+async function getWithin (url: string, ms = 5000): Promise<{ status: number, body: string }> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(ms) })
+    return { status: res.status, body: await res.text() }
+  } catch {
+    return { status: 0, body: '' }
+  }
+}
+
+/** The fork server built into a temp directory, or undefined without a C compiler. */
+function buildSpawner (t: Test): string | undefined {
+  const bin = path.join(tempDir(t, 'cnd-spawner-'), 'conductor-spawner')
+  const source = path.join(repoRoot, 'cgi/spawner/conductor-spawner.c')
+  const cc = spawnSync('cc', ['-O2', '-Wl,-z,now', '-o', bin, source], { encoding: 'utf8' })
+  return cc.status === 0 ? bin : undefined
+}
+
+for (const via of ['child_process', 'the fork server'] as const) {
+  t.test(`a request a function cannot be given is a 400 before anything runs (CGI through ${via})`, async t => {
+    const bin = via === 'the fork server' ? buildSpawner(t) : false
+    if (bin === undefined) { t.skip('no C compiler', () => {}); return }
+    const s = await setup(t, { spawner: bin })
+    t.equal(await s.functions.spawner(), bin !== false, `single-shot CGI goes through ${via}`)
+    for (const id of ['fx-cgi', 'fx-stdio', 'fx-daemon']) await route(t, s, id)
+    const cgiRunner = s.functions.get('fx-cgi')!.runner
+    const daemonRunner = s.functions.get('fx-daemon')!.runner
+    for (const [name, base] of [['the gateway', s.gw('')], ['Caddy', s.url('')]] as const) {
+      const fn = `${base}/.conductor/functions`
+      const spawned = cgiRunner.stats().spawned
+      const daemonStarts = daemonRunner.stats().spawned
+      for (const p of ['/env%00', '/env%00x?a=1', '/%00/env']) {
+        const r = await getWithin(`${fn}/fx-cgi${p}`)
+        t.equal(r.status, 400, `via ${name}: fx-cgi${p} is answered 400`)
+        t.match(r.body, /"error":"CND_CGI_BAD_REQUEST".*PATH_INFO holds a NUL byte/)
+      }
+      t.equal(cgiRunner.stats().spawned, spawned, `via ${name}: no process was started for them`)
+      // Over HTTP (http-stdio, daemons) PATH_INFO travels in a header: no control may be in it.
+      const controls = ['fx-stdio/a%00b', 'fx-stdio/a%0D%0AX-Evil:%201', 'fx-stdio/a%7F', 'fx-daemon/a%00b',
+        'fx-daemon/a%0Ab']
+      for (const p of controls) {
+        const r = await getWithin(`${fn}/${p}`)
+        t.equal(r.status, 400, `via ${name}: ${p} is answered 400`)
+        t.match(r.body, /"error":"CND_CGI_BAD_REQUEST".*PATH_INFO holds a NUL, CR, LF or other control/)
+      }
+      t.equal(daemonRunner.stats().spawned, daemonStarts, `via ${name}: no daemon was started for them`)
+      // What can be passed is: a CGI gets a CR/LF or UTF-8 in PATH_INFO (the fixture echoes
+      // an unknown path), and http-stdio workers and daemons get UTF-8 in X-Conductor-Path-Info.
+      t.match(await getWithin(`${fn}/fx-cgi/a%0Ab`), { status: 400, body: 'unknown fixture path /a\nb\n' },
+        `via ${name}: a CGI receives a decoded LF (its own 400)`)
+      t.equal((await getWithin(`${fn}/fx-cgi/caf%C3%A9`)).body, 'unknown fixture path /café\n',
+        `via ${name}: a CGI receives PATH_INFO's UTF-8`)
+      t.match(await getWithin(`${fn}/fx-stdio/%E2%82%AC`),
+        { status: 200, body: /target=\/.conductor\/functions\/fx-stdio\/%E2%82%AC / },
+        `via ${name}: an http-stdio worker gets a non-Latin-1 PATH_INFO`)
+      t.match(await getWithin(`${fn}/fx-daemon/caf%C3%A9/%E2%82%AC`), { status: 200, body: /path_info=\/café\/€$/ },
+        `via ${name}: X-Conductor-Path-Info holds PATH_INFO's UTF-8 bytes`)
+    }
+  })
+
+  t.test(`a function whose process cannot be started gets 502 at once, never a hang (through ${via})`, async t => {
+    const bin = via === 'the fork server' ? buildSpawner(t) : false
+    if (bin === undefined) { t.skip('no C compiler', () => {}); return }
+    const root = tempDir(t, 'cnd-fn-')
+    // A NUL in a service variable: child_process.spawn throws synchronously, after the gateway
+    // took the reply over; the fork server's frame cannot carry it either.
+    writeTree(root, {
+      'etc/conductor/services/nul/conductor-service.json': {
+        config: { BROKEN: 'a\u0000b' },
+        functions: [{ name: 'cgi', exec: [cgi] }, { name: 'stdio', format: 'http-stdio', exec: [stdio] }]
+      }
+    })
+    const roots = resolveRoots({ root })
+    const gw = await buildGateway({ roots, cgiSpawner: bin, pressure: { maxEventLoopDelayMs: 0 } })
+    t.teardown(async () => { await gw.app.close() })
+    await gw.app.listen({ host: '127.0.0.1', port: 0 })
+    t.equal(await gw.functions.spawner(), bin !== false)
+    const base = `http://127.0.0.1:${(gw.app.server.address() as { port: number }).port}`
+    for (const id of ['nul-cgi', 'nul-stdio']) {
+      const r = await getWithin(`${base}/.conductor/functions/${id}/env`)
+      t.equal(r.status, 502, `${id}: answered 502`)
+      t.match(r.body, /"error":"CND_CGI_/)
+      t.notMatch(r.body, /BROKEN|a\u0000b/, 'the variable is not shown to the client')
+    }
+    t.equal((await getWithin(`${base}/healthz`)).status, 200, 'the gateway still serves')
+  })
+}

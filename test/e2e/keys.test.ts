@@ -1,8 +1,11 @@
 import t from 'tap'
-import { readFileSync, statSync } from 'node:fs'
+import {
+  chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync,
+  writeFileSync
+} from 'node:fs'
 import path from 'node:path'
 import { decodeJwt, importSPKI, jwtVerify } from 'jose'
-import { signCommandToken, COMMAND_CLAIMS } from '../../conductor/keys.js'
+import { generateKeyPair, signCommandToken, COMMAND_CLAIMS } from '../../conductor/keys.js'
 import { cli, cliProcess } from '../harness/cli.js'
 import { tempDir } from '../harness/tmp.js'
 
@@ -52,4 +55,83 @@ t.test('bad key input is refused with clear errors', async t => {
   await t.rejects(signCommandToken({ privateKeyFile: path.join(root, 'none.key'), issuer: 'i', audience: 'a', service: 's', command: 'c' }), { code: 'CND_KEY_NOT_FOUND' })
   await t.rejects(signCommandToken({ privateKeyFile: '/etc/hostname', issuer: 'i', audience: 'a', service: 's', command: 'c' }), { code: 'CND_USAGE' })
   await t.rejects(signCommandToken({ privateKeyFile: '/etc/hostname', issuer: 'i', audience: 'a', service: 's', command: 'c', ttlSec: 3600 }), { message: /between 1 and 300/ })
+})
+
+// Issue 13 item 10: `key generate --force` must never write the private key into a file
+// someone else created, nor through a link, nor into a directory others can change.
+const generateArgs = (dir: string, name = 'ci'): string[] =>
+  ['key', 'generate', name, '--dir', dir, '--audience', 'h.example.org', '--force', '--json']
+const isRoot = process.getuid?.() === 0
+
+const needsRoot = { skip: isRoot ? false : 'needs root to chown a file to another uid' }
+
+t.test('key generate --force replaces a file another user owns with a new one of ours', needsRoot, async t => {
+  const dir = path.join(tempDir(t), 'keys')
+  mkdirSync(dir, { mode: 0o700 })
+  const keyFile = path.join(dir, 'ci.key')
+  writeFileSync(keyFile, 'planted by uid 65534\n', { mode: 0o644 })
+  chownSync(keyFile, 65534, 65534)
+  writeFileSync(path.join(dir, 'ci.pub'), 'planted public key\n', { mode: 0o666 })
+  chownSync(path.join(dir, 'ci.pub'), 65534, 65534)
+  // A second name for the planted inode: what its owner can still read after the command.
+  const theirs = path.join(tempDir(t), 'their-view')
+  linkSync(keyFile, theirs)
+  const before = statSync(keyFile)
+
+  const r = await cliProcess(generateArgs(dir))
+  t.equal(r.code, 0, r.stderr)
+  const after = statSync(keyFile)
+  t.equal(after.uid, process.getuid!(), 'the key file is ours now')
+  t.equal(after.mode & 0o777, 0o600)
+  t.not(after.ino, before.ino, 'a new file, not the planted one rewritten')
+  t.equal(readFileSync(theirs, 'utf8'), 'planted by uid 65534\n', 'the other user\'s file holds only what they wrote')
+  t.equal(statSync(theirs).uid, 65534)
+  t.match(readFileSync(keyFile, 'utf8'), /^-----BEGIN PRIVATE KEY-----/)
+  t.equal(statSync(path.join(dir, 'ci.pub')).uid, process.getuid!(),
+    'the public key file is replaced too (its owner could swap the key a policy trusts)')
+  t.equal(statSync(path.join(dir, 'ci.pub')).mode & 0o777, 0o644)
+  t.same(readdirSync(dir).sort(), ['ci.key', 'ci.pub'], 'no temporary file left behind')
+})
+
+t.test('key generate refuses a keys directory others can write or another user owns', async t => {
+  for (const mode of [0o777, 0o770, 0o1777]) {
+    const dir = path.join(tempDir(t), 'keys')
+    mkdirSync(dir)
+    chmodSync(dir, mode)
+    const r = await cliProcess(generateArgs(dir))
+    t.equal(r.code, 1, `mode ${mode.toString(8)}: refused`)
+    t.match(r.stderr, `${dir}: the keys directory is writable by`, 'the error names the directory')
+    t.match(r.stderr, `fix: chmod 700 ${dir}`, 'and the fix')
+    await t.rejects(generateKeyPair(dir, 'ci', 'ES256', true), { code: 'CND_KEY_DIR_UNSAFE' })
+    t.same(readdirSync(dir), [], 'nothing was written')
+  }
+  if (!isRoot) return
+  const owned = path.join(tempDir(t), 'keys')
+  mkdirSync(owned, { mode: 0o700 })
+  chownSync(owned, 65534, 65534)
+  const r = await cliProcess(generateArgs(owned))
+  t.equal(r.code, 1, 'a directory owned by another user: refused')
+  t.match(r.stderr, `${owned}: the keys directory is owned by uid 65534`)
+  t.match(r.stderr, `chown ${process.getuid!()} ${owned}`)
+  t.same(readdirSync(owned), [])
+})
+
+t.test('key generate does not follow a symbolic link at a key path', async t => {
+  const elsewhere = tempDir(t)
+  const target = path.join(elsewhere, 'target')
+  writeFileSync(target, 'not a key\n')
+  const dangling = path.join(elsewhere, 'dangling')
+  const cases = [['ci.key', target, true], ['ci.key', dangling, false], ['ci.pub', target, true]] as const
+  for (const [file, points, force] of cases) {
+    const dir = path.join(tempDir(t), 'keys')
+    mkdirSync(dir, { mode: 0o700 })
+    symlinkSync(points, path.join(dir, file))
+    const r = await cliProcess(force ? generateArgs(dir) : generateArgs(dir).filter(a => a !== '--force'))
+    t.equal(r.code, 1, `${file} -> ${points}: refused`)
+    t.match(r.stderr, `${path.join(dir, file)}: is a symbolic link`)
+    await t.rejects(generateKeyPair(dir, 'ci', 'ES256', force), { code: 'CND_KEY_SYMLINK' })
+    t.ok(lstatSync(path.join(dir, file)).isSymbolicLink(), 'the link is left as it was')
+  }
+  t.equal(readFileSync(target, 'utf8'), 'not a key\n', 'the link target was not written')
+  t.notOk(existsSync(dangling), 'a dangling link did not create its target')
 })

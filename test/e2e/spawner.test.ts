@@ -73,3 +73,15 @@ t.test('conductor-spawner: half-sent frames stall nobody, the body after a frame
   const again = await spawner.connect(['/bin/echo', 'still', 'serving'], '/', {}, false)
   t.equal((await output(again.socket)).text, 'still serving\n', 'the server survived bad frames')
 })
+
+t.test('a frame cannot carry a NUL: encodeFrame throws instead of cutting the string', async t => {
+  // The fork server reads NUL-terminated strings: "A=x\0y" would arrive as "A=x" (issue 13 item 6).
+  const frames = [
+    [['/bin/echo', 'a\0b'], {}, '/'], [['/bin/echo'], { A: 'x\0y' }, '/'], [['/bin/echo'], {}, '/tm\0p']
+  ] as const
+  for (const [exec, env, cwd] of frames) {
+    t.throws(() => encodeFrame([...exec], cwd, { ...env }, false),
+      { code: 'CND_CGI_SPAWN_FAILED', message: /holds a NUL byte/ }, JSON.stringify({ exec, env, cwd }))
+  }
+  t.ok(encodeFrame(['/bin/echo', 'ok'], '/', { A: 'x' }, false).length > 0, 'a frame without NUL encodes')
+})

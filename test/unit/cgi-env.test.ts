@@ -1,5 +1,6 @@
 import t from 'tap'
-import { buildCgiEnv, splitPath, type RequestInfo } from '../../cgi/index.js'
+import { buildCgiEnv, checkPassable, splitPath, type RequestInfo } from '../../cgi/index.js'
+import { headerBytes } from '../../cgi/cgi-env.js'
 
 const req = (over: Partial<RequestInfo> = {}): RequestInfo => ({
   method: 'POST',
@@ -60,4 +61,37 @@ t.test('splitPath', async t => {
     ['/a', 5, '/a', '']
   ]
   for (const [p, n, script, info] of cases) t.same(splitPath(p, n), { scriptName: script, pathInfo: info }, `${p} strip ${n}`)
+})
+
+t.test('checkPassable: a NUL cannot be in the environment, a control cannot be in a header', async t => {
+  t.doesNotThrow(() => checkPassable(req(), 'env'))
+  t.doesNotThrow(() => checkPassable(req(), 'http'))
+  const nul: Array<[Partial<RequestInfo>, RegExp]> = [
+    [{ pathInfo: '/a\0b' }, /^PATH_INFO holds a NUL byte/],
+    [{ remoteUser: 'a\0' }, /^REMOTE_USER holds a NUL byte/],
+    // Node's parser refuses a NUL in a client's header; the check does not rely on it.
+    [{ headers: { 'x-a': ['ok', 'b\0'] } }, /^the x-a header holds a NUL byte/]
+  ]
+  for (const [over, message] of nul) {
+    t.throws(() => checkPassable(req(over), 'env'), { code: 'CND_CGI_BAD_REQUEST', status: 400, message },
+      JSON.stringify(over))
+  }
+  t.throws(() => checkPassable(req({ pathInfo: '/a\0b' }), 'http'), { code: 'CND_CGI_BAD_REQUEST' }, 'over HTTP too')
+  t.throws(() => checkPassable(req({ remoteUser: 'a\0' }), 'http'), { code: 'CND_CGI_BAD_REQUEST' }, 'over HTTP too')
+  for (const pathInfo of ['/a\nb', '/a\rb', '/a\x7f', '/a\x1b[0m']) {
+    const shown = JSON.stringify(pathInfo)
+    t.doesNotThrow(() => checkPassable(req({ pathInfo }), 'env'), `${shown}: an environment variable holds it`)
+    t.throws(() => checkPassable(req({ pathInfo }), 'http'),
+      { message: /^PATH_INFO holds a NUL, CR, LF or other control/ }, `${shown}: a header cannot`)
+  }
+  t.doesNotThrow(() => checkPassable(req({ pathInfo: '/café/€\tx', remoteUser: 'zoë' }), 'http'),
+    'tab and non-ASCII text pass')
+  t.throws(() => checkPassable(req({ path: '/f/a b' }), 'http'), { message: /request target holds a space/ },
+    'a local redirect to a path with a space')
+})
+
+t.test('headerBytes: non-ASCII text as its UTF-8 bytes, one Latin-1 character each', async t => {
+  t.equal(headerBytes('/plain'), '/plain')
+  t.equal(headerBytes('/café/€'), '/caf\u00c3\u00a9/\u00e2\u0082\u00ac')
+  t.equal(Buffer.from(headerBytes('/café/€'), 'latin1').toString('utf8'), '/café/€')
 })

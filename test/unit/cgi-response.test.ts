@@ -41,3 +41,19 @@ t.test('an oversized header block is refused', async t => {
   const p = new CgiHeaderParser(100)
   t.throws(() => p.push(Buffer.from('X: ' + 'a'.repeat(200))), { code: 'CND_CGI_HEADER_TOO_LARGE' })
 })
+
+t.test('the Status a script prints is the final answer: 200-599 only', async t => {
+  // A 1xx sent as the final answer is interim to the client, which then takes the next
+  // response on its connection for this one (issue 13 item 8).
+  const refused = ['100', '100 Continue', '101 Switching Protocols', '103 Early Hints', '199', '000', '099', '600',
+    '999 Odd']
+  for (const value of refused) {
+    t.throws(() => parseHeaderBlock(`Status: ${value}\nContent-Type: text/plain`),
+      { code: 'CND_CGI_HEADER_INVALID', message: /final status must be 200-599/ }, value)
+  }
+  t.throws(() => new CgiHeaderParser().push(Buffer.from('Status: 100\r\n\r\nbody')), { code: 'CND_CGI_HEADER_INVALID' },
+    'through the incremental parser too')
+  t.match(parseHeaderBlock('Status: 200'), { status: 200 })
+  t.match(parseHeaderBlock('Status: 599 Odd'), { status: 599, reason: 'Odd' })
+  t.match(parseHeaderBlock('Status: 204 No Content'), { status: 204 })
+})
