@@ -7,6 +7,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { baseVariables, commandVariables, COMMANDS_PREFIX, DEFAULT_REMOTE_TIMEOUT_SEC, MAX_ARG_CHARS, MAX_ARGS as PROTOCOL_MAX_ARGS, serviceVariables, TIMEOUT_EXIT, type Command, type Roots, type Service, type Variables } from '../conductor/index.js'
 import type { Decision } from '../policies/index.js'
 import type { Authorizer } from './authorize.js'
+import { commandTokenBinding } from './command-token.js'
 import { attachInteractive } from './interactive.js'
 import { ReplayCache } from './replay-cache.js'
 import { RunningCommands } from './running-commands.js'
@@ -15,13 +16,11 @@ import type { StateHolder } from './state.js'
 // Remote commands (issue 7): POST /.conductor/services/SERVICE/commands/NAME runs a command the
 // service exposes with `remote`, in the service context, and streams its output back as NDJSON
 // frames while it runs. The gateway checks the command's policy itself (whatever Caddy did),
-// binds a JWT to this one command through its conductor_service/conductor_command claims, and
-// accepts each jti once. Arguments arrive as a JSON array of strings and become argv entries:
+// accepts only a verified JWT, bound to this one command by its conductor_service and
+// conductor_command claims, and accepts each jti once (command-token.ts). Arguments arrive as a JSON array of strings and become argv entries:
 // no shell ever sees them. A client that goes away takes the command's process group with it.
 
-/** Claims of a command token (conductor/keys.ts signs them). */
-export const SERVICE_CLAIM = 'conductor_service'
-export const COMMAND_CLAIM = 'conductor_command'
+export { SERVICE_CLAIM, COMMAND_CLAIM } from './command-token.js'
 /** Arguments: enough for any migration tool, small enough that a body is never a memory problem. */
 export const MAX_ARGS = PROTOCOL_MAX_ARGS
 export const MAX_ARG_BYTES = MAX_ARG_CHARS
@@ -136,18 +135,13 @@ export function createAdmit (opts: CommandsPluginOptions, replay: ReplayCache): 
     // A terminal program fed by a pipe, or a batch command given a terminal, would both misbehave.
     if (interactive && cmd.interactive !== true) return refuse(409, 'CND_COMMAND_NOT_INTERACTIVE', `command "${name}" is not interactive: run it without -it (or declare "interactive": true)`, d)
     if (!interactive && cmd.interactive === true) return refuse(409, 'CND_COMMAND_INTERACTIVE', `command "${name}" is interactive: run it with conductor action run -it`, d)
-    // validUntil is set when the allow was built on a verified JWT: its claims can be trusted.
-    const claims = d.validUntil === undefined ? undefined : jwtClaims(headers.authorization)
-    if (claims !== undefined) {
-      // A token is for one command of one service: a token for db:migrate cannot run console.
-      if (claims[SERVICE_CLAIM] !== service || claims[COMMAND_CLAIM] !== name) return refuse(403, 'CND_AUTH_DENIED', 'token is bound to another service or command', d)
-      const jti = claims.jti
-      if (typeof jti !== 'string' || jti === '' || jti.length > 256) return refuse(403, 'CND_AUTH_DENIED', 'command token has no jti', d)
-      const expMs = d.validUntil ?? (typeof claims.exp === 'number' ? claims.exp * 1000 : Date.now())
-      const outcome = replay.claim(`${String(claims.iss)}\u0000${jti}`, expMs + REPLAY_MARGIN_MS)
-      if (outcome === 'replayed') return refuse(401, 'CND_TOKEN_REPLAYED', 'jti seen before', d)
-      if (outcome === 'full') return refuse(503, 'CND_BUSY', 'replay cache full', d, { 'retry-after': '60' })
-    }
+    // The token is for one command of one service (a token for db:migrate cannot run console),
+    // and its jti runs once: all from the claims the policy verified.
+    const binding = commandTokenBinding(d, service, name)
+    if (!binding.ok) return refuse(403, 'CND_AUTH_DENIED', binding.reason, d)
+    const outcome = replay.claim(binding.replayKey, binding.expMs + REPLAY_MARGIN_MS)
+    if (outcome === 'replayed') return refuse(401, 'CND_TOKEN_REPLAYED', 'jti seen before', d)
+    if (outcome === 'full') return refuse(503, 'CND_BUSY', 'replay cache full', d, { 'retry-after': '60' })
     return { ok: true, allowed: { svc, cmd, decision: d } }
   }
 }
@@ -209,18 +203,4 @@ function run (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply, 
     request.log.warn({ ...audit }, 'remote command: client went away, killing its process group')
     entry?.stop('disconnected')
   })
-}
-
-/**
- * The payload of a compact JWT credential, or undefined when the credential is not one. Read
- * only after the policy accepted the credential, so its signature has been verified.
- */
-function jwtClaims (authorization: string | string[] | undefined): Record<string, unknown> | undefined {
-  if (typeof authorization !== 'string') return undefined
-  const m = /^bearer ([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/i.exec(authorization.trim())
-  if (m === null) return undefined
-  try {
-    const v: unknown = JSON.parse(Buffer.from(m[2]!, 'base64url').toString('utf8'))
-    return v !== null && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, unknown> : {}
-  } catch { return {} }
 }
