@@ -2,9 +2,8 @@ import t from 'tap'
 import path from 'node:path'
 import { buildGateway } from '../../gateway/index.js'
 import { resolveRoots } from '../../conductor/index.js'
-import { startCaddy } from '../harness/caddy.js'
+import { postCaddyConfig, startCaddy } from '../harness/caddy.js'
 import { cli, repoRoot } from '../harness/cli.js'
-import { postCaddyConfig } from '../harness/forward-auth-route.js'
 import { tempDir, writeTree } from '../harness/tmp.js'
 
 // A function protected by a real policy file, end to end: Caddy -> forward_auth to the real
