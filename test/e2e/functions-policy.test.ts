@@ -4,6 +4,7 @@ import { buildGateway } from '../../gateway/index.js'
 import { resolveRoots } from '../../conductor/index.js'
 import { postCaddyConfig, startCaddy } from '../harness/caddy.js'
 import { cli, repoRoot } from '../harness/cli.js'
+import { httpRequest } from '../harness/http.js'
 import { tempDir, writeTree } from '../harness/tmp.js'
 
 // A function protected by a real policy file, end to end: Caddy -> forward_auth to the real
@@ -50,4 +51,63 @@ t.test('a function behind a bearer policy: 401 without, 403 without the authoriz
   t.notMatch(env, /good-token/, 'the credential is not in the function\'s environment')
   const direct = await fetch(`http://127.0.0.1:${gwPort}/.conductor/functions/shop-admin/env`)
   t.equal(direct.status, 401, 'the gateway listener checks the policy itself')
+})
+
+t.test('issue 13: http-stdio and daemons get no credential', async t => {
+  const root = tempDir(t, 'cnd-fnpol13-')
+  const stdio = path.join(repoRoot, 'test/fixtures/functions/stdio.sh')
+  const daemon = path.join(repoRoot, 'test/fixtures/functions/daemon.mjs')
+  writeTree(root, {
+    'etc/conductor/services/shop/conductor-service.json': {
+      functions: [
+        { name: 'a', exec: [cgi], policy: 'ops' },
+        { name: 'b', exec: [cgi], policy: 'ops' },
+        { name: 'pub', exec: [cgi] },
+        { name: 'stdio', format: 'http-stdio', exec: [stdio], policy: 'ops' },
+        { name: 'daemon', mode: 'parallel', exec: [daemon], policy: 'ops' },
+        { name: 'pubstdio', format: 'http-stdio', exec: [stdio] }
+      ]
+    },
+    'etc/conductor/policies/ops.json': {
+      match: [{
+        any: [
+          { meta: { 'peer-id': 'only-a' }, default_authorizations: { 'function:shop-a': true }, bearer: [{ token: 'only-a-token-1234567890' }] },
+          {
+            meta: { 'peer-id': 'all' },
+            default_authorizations: { 'function:shop-a': true, 'function:shop-b': true, 'function:shop-stdio': true, 'function:shop-daemon': true },
+            bearer: [{ token: 'all-token-1234567890' }]
+          }
+        ]
+      }]
+    }
+  })
+  const gw = await buildGateway({ roots: resolveRoots({ root }), pressure: { maxEventLoopDelayMs: 0 }, cgiSpawner: false })
+  t.teardown(async () => { await gw.app.close() })
+  await gw.app.listen({ host: '127.0.0.1', port: 0 })
+  const gwPort = (gw.app.server.address() as { port: number }).port
+  const caddy = await startCaddy(t)
+  for (const id of ['shop-a', 'shop-b', 'shop-pub', 'shop-stdio', 'shop-daemon', 'shop-pubstdio']) {
+    const out = await cli(['--root', root, 'function', 'caddy-config', '--gateway', `127.0.0.1:${gwPort}`], { CONDUCTOR_FUNCTION_ID: id })
+    t.equal(out.code, 0, out.stderr)
+    for (const s of JSON.parse(out.stdout) as Array<{ id: string, config: object }>) await postCaddyConfig(`${caddy.adminUrl}/id/${s.id}`, s.config)
+  }
+  const viaCaddy = (p: string): string => `http://127.0.0.1:${caddy.httpPort}/.conductor/functions/${p}`
+  const direct = (p: string): string => `http://127.0.0.1:${gwPort}/.conductor/functions/${p}`
+  const onlyA = { authorization: 'Bearer only-a-token-1234567890' }
+  const all = { authorization: 'Bearer all-token-1234567890' }
+
+  await t.test('http-stdio workers and daemons never receive Authorization or Proxy (as CGI\'s environment)', async t => {
+    const headers = { ...all, proxy: 'http://attacker.example:3128', 'x-custom': 'kept' }
+    for (const [what, id] of [['http-stdio', 'shop-stdio'], ['parallel daemon', 'shop-daemon'], ['public http-stdio', 'shop-pubstdio']]) {
+      for (const [where, url] of [['through Caddy', viaCaddy(`${id!}/headers`)], ['on the gateway listener', direct(`${id!}/headers`)]]) {
+        const res = await httpRequest(url!, { headers: { ...headers, 'proxy-authorization': 'Basic eDp5' } })
+        t.equal(res.status, 200, `${what} ${where}: ${res.body}`)
+        const names = (/headers=(.*)$/.exec(res.body)?.[1] ?? '').toLowerCase().split(/\s+/)
+        t.ok(names.includes('x-custom'), `${what} ${where}: other headers pass (${names.join(' ')})`)
+        t.notOk(names.includes('authorization'), `${what} ${where}: no Authorization`)
+        t.notOk(names.includes('proxy'), `${what} ${where}: no Proxy (httpoxy)`)
+        t.notOk(names.includes('proxy-authorization'), `${what} ${where}: no Proxy-Authorization`)
+      }
+    }
+  })
 })
