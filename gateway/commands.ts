@@ -8,6 +8,7 @@ import { baseVariables, commandVariables, COMMANDS_PREFIX, DEFAULT_REMOTE_TIMEOU
 import type { Decision } from '../policies/index.js'
 import type { Authorizer } from './authorize.js'
 import { commandTokenBinding } from './command-token.js'
+import { repeatedDecisionHeader } from './repeated-headers.js'
 import { attachInteractive } from './interactive.js'
 import { ReplayCache } from './replay-cache.js'
 import { RunningCommands } from './running-commands.js'
@@ -59,6 +60,8 @@ export interface AdmitInput {
   service: string
   name: string
   headers: IncomingHttpHeaders
+  /** The request's raw header list: a header the decision reads must not come twice. */
+  rawHeaders: readonly string[]
   method: string
   url: string
   /** POST (streamed output) or a WebSocket upgrade (-it): each is refused for the other kind of command. */
@@ -84,7 +87,7 @@ export async function commandsPlugin (app: FastifyInstance, opts: CommandsPlugin
 
   // The policy is checked before the body is read: a refused caller never gets to send one.
   const check = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<FastifyReply | undefined> => {
-    const a = await admit({ ...request.params, headers: request.headers, method: request.method, url: request.url, interactive: false, log: request.log })
+    const a = await admit({ ...request.params, headers: request.headers, rawHeaders: request.raw.rawHeaders, method: request.method, url: request.url, interactive: false, log: request.log })
     // Returning the reply ends the request here (Fastify async hooks).
     if (!a.ok) return await reply.code(a.status).headers(a.headers).send(a.body)
     allowed.set(request, a.allowed)
@@ -105,13 +108,16 @@ export async function commandsPlugin (app: FastifyInstance, opts: CommandsPlugin
 
 /** Policy, context, kind (interactive or not), token binding and jti: the same for POST and WebSocket. */
 export function createAdmit (opts: CommandsPluginOptions, replay: ReplayCache): Admit {
-  return async ({ service, name, headers, method, url, interactive, log }) => {
+  return async ({ service, name, headers, rawHeaders, method, url, interactive, log }) => {
     const started = Date.now()
     const refuse = (status: number, error: string, reason: string, d?: Decision, extra: Record<string, string> = {}): Admission => {
       log.warn({ audit: 'remote-command', service, command: name, interactive, subject: d?.subject, peer_id: d?.meta['peer-id'], status, reason, duration_ms: Date.now() - started }, 'remote command refused')
       // The policy's reason stays in the log: a refused caller learns only the error code.
-      return { ok: false, status, body: { error, message: status === 404 || status === 409 ? reason : undefined }, headers: extra }
+      return { ok: false, status, body: { error, message: status === 400 || status === 404 || status === 409 ? reason : undefined }, headers: extra }
     }
+    // A header the decision reads, sent twice: Node decides on one copy (repeated-headers.ts).
+    const repeated = repeatedDecisionHeader(rawHeaders)
+    if (repeated !== undefined) return refuse(400, 'CND_HEADER_REPEATED', `repeated ${repeated} header`)
     const svc = opts.state.current.services.find(e => e.name === service)?.service
     const cmd = svc?.commands[name]
     // A command without `remote` does not exist for the network.

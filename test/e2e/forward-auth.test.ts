@@ -5,6 +5,7 @@ import { buildGateway } from '../../gateway/index.js'
 import { sha256 } from '../../policies/index.js'
 import { protectedRoute } from '../../caddy/index.js'
 import { postCaddyConfig, startCaddy } from '../harness/caddy.js'
+import { httpRequest as plainRequest } from '../harness/http.js'
 import { hsWithPublicKeyToken, makeKey, noneToken, nowSec, signToken, tamper } from '../harness/jwt.js'
 import { tempDir, writeTree } from '../harness/tmp.js'
 
@@ -139,6 +140,17 @@ t.test('Caddy -> forward_auth -> gateway -> upstream', async t => {
     req.end()
   })
   t.ok(big >= 400, `64 KiB header refused (status ${big}), upstream not reached`)
+
+  // Two Authorization headers: Caddy forwards both to /auth and to the upstream; the gateway
+  // must not decide on the first while the upstream may read another (issue 13).
+  for (const pair of [[`Bearer ${STATIC}`, 'Bearer attacker-chosen-0123456789'], ['Bearer attacker-chosen-0123456789', `Bearer ${STATIC}`]]) {
+    const before = seen.length
+    const r = await plainRequest(`${base}/hello`, { headers: { authorization: pair } })
+    t.equal(r.status, 400, `two Authorization headers (${pair[0] === `Bearer ${STATIC}` ? 'good one first' : 'good one last'}): 400`)
+    t.equal(seen.length, before, 'the upstream is not reached')
+  }
+  const origins = await plainRequest(`${base}/hello`, { headers: { authorization: `Bearer ${STATIC}`, origin: ['https://a.example', 'https://b.example'] } })
+  t.equal(origins.status, 400, 'two Origin headers: 400')
   const placeholder = await call('/hello', { authorization: `Bearer ${STATIC}` })
   t.equal(placeholder.reached?.['x-conductor-subject'], undefined, 'the product route deletes an identity header the gateway did not send (no placeholder text)')
 })

@@ -53,7 +53,7 @@ t.test('a function behind a bearer policy: 401 without, 403 without the authoriz
   t.equal(direct.status, 401, 'the gateway listener checks the policy itself')
 })
 
-t.test('issue 13: http-stdio and daemons get no credential', async t => {
+t.test('issue 13: a local redirect checks the target\'s own authorization; repeated Authorization refused; http-stdio and daemons get no credential', async t => {
   const root = tempDir(t, 'cnd-fnpol13-')
   const stdio = path.join(repoRoot, 'test/fixtures/functions/stdio.sh')
   const daemon = path.join(repoRoot, 'test/fixtures/functions/daemon.mjs')
@@ -95,6 +95,41 @@ t.test('issue 13: http-stdio and daemons get no credential', async t => {
   const direct = (p: string): string => `http://127.0.0.1:${gwPort}/.conductor/functions/${p}`
   const onlyA = { authorization: 'Bearer only-a-token-1234567890' }
   const all = { authorization: 'Bearer all-token-1234567890' }
+
+  await t.test('local redirect from A to B (same policy)', async t => {
+    t.equal((await fetch(viaCaddy('shop-a/env'), { headers: onlyA })).status, 200, 'the token grants function:shop-a')
+    t.equal((await fetch(viaCaddy('shop-b/env'), { headers: onlyA })).status, 403, 'but not function:shop-b')
+    for (const [where, url] of [['through Caddy', viaCaddy('shop-a/to/shop-b/env')], ['on the gateway listener', direct('shop-a/to/shop-b/env')]]) {
+      const res = await fetch(url!, { headers: onlyA, redirect: 'manual' })
+      const body = await res.text()
+      t.equal(res.status, 302, `${where}: B is not served in place to a token without function:shop-b`)
+      t.equal(res.headers.get('location'), '/.conductor/functions/shop-b/env?from=shop-a', `${where}: the client is sent there instead`)
+      t.notMatch(body, /CONDUCTOR_FUNCTION_ID=shop-b/, `${where}: B did not run`)
+    }
+    const followed = await fetch(viaCaddy('shop-b/env?from=shop-a'), { headers: onlyA })
+    t.equal(followed.status, 403, 'following the redirect meets B\'s own policy')
+    const allowed = await fetch(viaCaddy('shop-a/to/shop-b/env'), { headers: all, redirect: 'manual' })
+    t.equal(allowed.status, 200, 'a token granting both gets B in place')
+    const env = await allowed.text()
+    t.match(env, /\nCONDUCTOR_FUNCTION_ID=shop-b\n/)
+    t.match(env, /\nQUERY_STRING=from=shop-a\n/)
+    t.match(env, /\nREMOTE_USER=all\n/, 'identity from B\'s own decision')
+    const toPublic = await fetch(viaCaddy('shop-a/to/shop-pub/env'), { headers: onlyA, redirect: 'manual' })
+    t.equal(toPublic.status, 200, 'a public function is served in place, as before')
+    t.match(await toPublic.text(), /\nCONDUCTOR_FUNCTION_ID=shop-pub\n/)
+  })
+
+  await t.test('two Authorization headers are refused, not decided on the first', async t => {
+    const twice = { authorization: ['Bearer all-token-1234567890', 'Bearer only-a-token-1234567890'] }
+    const caddyAnswer = await httpRequest(viaCaddy('shop-b/env'), { headers: twice })
+    t.equal(caddyAnswer.status, 400, 'through Caddy: its forward_auth asks /auth, which refuses')
+    t.notMatch(caddyAnswer.body, /GATEWAY_INTERFACE/, 'the function did not run')
+    const gatewayAnswer = await httpRequest(direct('shop-b/env'), { headers: twice })
+    t.equal(gatewayAnswer.status, 400, 'on the gateway listener')
+    t.match(JSON.parse(gatewayAnswer.body), { error: 'CND_HEADER_REPEATED', message: 'repeated authorization header' })
+    t.equal((await httpRequest(direct('shop-b/env'), { headers: { ...all, origin: ['https://a.example', 'https://b.example'] } })).status, 400, 'Origin too')
+    t.equal((await httpRequest(viaCaddy('shop-b/env'), { headers: all })).status, 200, 'one Authorization header passes')
+  })
 
   await t.test('http-stdio workers and daemons never receive Authorization or Proxy (as CGI\'s environment)', async t => {
     const headers = { ...all, proxy: 'http://attacker.example:3128', 'x-custom': 'kept' }

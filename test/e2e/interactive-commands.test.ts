@@ -237,6 +237,11 @@ t.test('interactive commands: local and remote (WebSocket through Caddy and the 
       t.equal(r.status, status, what)
       r.ws?.terminate()
     }
+    const twice = [`Bearer ${await sign('console')}`, `Bearer ${await sign('console')}`]
+    t.equal((await upgrade('console', undefined, INTERACTIVE_SUBPROTOCOL, undefined, twice)).status, 400, 'two Authorization headers through Caddy: refused')
+    const direct = await upgrade('console', undefined, INTERACTIVE_SUBPROTOCOL, `ws://127.0.0.1:${gwPort}`, twice)
+    t.equal(direct.status, 400, 'and by the gateway itself')
+    t.match(direct.body, /CND_HEADER_REPEATED/)
     await new Promise(resolve => setTimeout(resolve, 300))
     t.equal(started().length, before, 'nothing ran')
   })

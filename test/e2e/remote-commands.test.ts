@@ -10,6 +10,7 @@ import { postCaddyConfig, startTlsCaddy } from '../harness/caddy.js'
 import { cli, binPath } from '../harness/cli.js'
 import { waitFor } from '../harness/ports.js'
 import { startLoggedGateway } from '../harness/gateway.js'
+import { httpRequest } from '../harness/http.js'
 import { ciAndIntruderKeys, padded, signWithKeyFile } from '../harness/keys.js'
 import { tempDir, writeTree } from '../harness/tmp.js'
 
@@ -237,6 +238,11 @@ t.test('remote commands over HTTPS through Caddy and the gateway', async t => {
     }
     const direct = await fetch(`http://127.0.0.1:${gwPort}${seed}`, { method: 'POST', headers: { authorization: `Bearer ${await signWithKeyFile(ci.private_key_file, claims)}`, 'content-type': 'application/json' }, body: '{"args":[]}' })
     t.equal(direct.status, 403, 'the gateway refuses a token without jti itself, whatever is in front of it')
+    const twice = await post(seed, undefined, { args: [] }, undefined, [`Bearer ${await sign({ command: 'db:seed' })}`, `Bearer ${await sign({ command: 'db:seed' })}`])
+    t.equal(twice.status, 400, 'two Authorization headers through Caddy: refused, not decided on the first')
+    const twiceDirect = await httpRequest(`http://127.0.0.1:${gwPort}${seed}`, { method: 'POST', headers: { authorization: [`Bearer ${await sign({ command: 'db:seed' })}`, 'Bearer x'], 'content-type': 'application/json' }, body: '{"args":[]}' })
+    t.equal(twiceDirect.status, 400, 'and by the gateway itself')
+    t.match(JSON.parse(twiceDirect.body), { error: 'CND_HEADER_REPEATED' })
     t.equal(ran(), 1, 'none of them ran the command')
     const audit = log.map(l => JSON.parse(l) as Record<string, unknown>).filter(l => l.audit === 'remote-command' && l.command === 'static-run')
     t.match(audit.at(-1), { status: 403, reason: /verified JWT/ }, 'the refusal says why in the log')
