@@ -39,7 +39,10 @@ export interface ProtectedRouteOptions {
   host?: string[] | undefined
   path?: string[] | undefined
   upstream: Upstream
-  /** Identity headers copied from the gateway's 2xx answer (default IDENTITY_HEADERS; [] when the upstream is the gateway, which sets them itself). */
+  /**
+   * Identity headers copied from the gateway's 2xx answer (default IDENTITY_HEADERS; [] when the
+   * upstream is the gateway, which sets them itself).
+   */
   copyHeaders?: readonly string[] | undefined
   /** URI the request is rewritten to once allowed, before the upstream (Caddy placeholders allowed). */
   rewrite?: string | undefined
@@ -55,8 +58,9 @@ export function protectedRoute (opts: ProtectedRouteOptions): CaddyRoute {
   check(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(opts.policy), 'policy', `"${opts.policy}" is not a policy name (letters, digits, _ . -)`)
   // Any name a service file may give (it is query-encoded, so neither "&" nor a Caddy
   // placeholder survives), up to what the gateway's /auth accepts in a query value.
-  check(opts.authorization === undefined || (opts.authorization.length > 0 && opts.authorization.length <= MAX_AUTHORIZATION_CHARS && !/[\u0000-\u001f\u007f]/.test(opts.authorization)),
-    'authorization', `"${opts.authorization ?? ''}" is not an authorization name (1 to ${MAX_AUTHORIZATION_CHARS} characters, no control characters)`)
+  check(opts.authorization === undefined || isAuthorizationName(opts.authorization), 'authorization',
+    `"${opts.authorization ?? ''}" is not an authorization name ` +
+    `(1 to ${MAX_AUTHORIZATION_CHARS} characters, no control characters)`)
   check(isDial(opts.gateway), 'gateway', `"${opts.gateway}" is not a dial address: expected HOST:PORT or unix//PATH`)
   const copy = [...(opts.copyHeaders ?? IDENTITY_HEADERS)]
   for (const h of copy) check(/^X-Conductor-[A-Za-z0-9-]+$/i.test(h), 'copyHeaders', `"${h}": only X-Conductor-* headers carry identity`)
@@ -133,6 +137,10 @@ export function upstreamHandler (upstream: Upstream): { [k: string]: Json } {
 /** HOST:PORT ([v6]:PORT) or unix//PATH, as Caddy's `dial`. */
 export function isDial (s: string): boolean {
   return /^unix\/\/?\/\S+$/.test(s) || /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(s)
+}
+
+function isAuthorizationName (name: string): boolean {
+  return name.length > 0 && name.length <= MAX_AUTHORIZATION_CHARS && !/[\u0000-\u001f\u007f]/.test(name)
 }
 
 function check (ok: boolean, field: string, message: string): void {

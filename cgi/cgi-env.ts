@@ -12,7 +12,10 @@ import type { RequestInfo } from './types.js'
 export const WITHHELD_HEADERS: ReadonlySet<string> = new Set(['authorization', 'proxy-authorization', 'proxy'])
 
 /** Headers the environment never carries: the withheld ones, framing (RFC 3875 §4.1.18), hop-by-hop. */
-const SKIPPED_HEADERS = new Set([...WITHHELD_HEADERS, 'content-type', 'content-length', 'connection', 'keep-alive', 'transfer-encoding', 'te', 'upgrade', 'trailer'])
+const SKIPPED_HEADERS = new Set([
+  ...WITHHELD_HEADERS,
+  'content-type', 'content-length', 'connection', 'keep-alive', 'transfer-encoding', 'te', 'upgrade', 'trailer'
+])
 
 export function buildCgiEnv (req: RequestInfo, base: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = { ...base }

@@ -39,6 +39,8 @@ export function functionCaddySnippets (info: FunctionInfo, gatewayListen: string
   }
   // The upstream is the gateway, which sets the function's identity after its own check:
   // nothing is copied from the /auth answer.
-  const config = info.policy === undefined ? publicRoute(route) : protectedRoute({ ...route, policy: info.policy, gateway: dial, copyHeaders: [] })
+  const config = info.policy === undefined
+    ? publicRoute(route)
+    : protectedRoute({ ...route, policy: info.policy, gateway: dial, copyHeaders: [] })
   return [{ id: `${serverId}/routes`, config }]
 }

@@ -1,5 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { accessLine, answerHeaders, authInput, AUTH_PATH, infoEnabled, MAX_QUERY_VALUE, repeatedLine, REPEATED_HEADER_HEADERS, REPEATED_HEADER_STATUS } from './auth-answer.js'
+import {
+  accessLine, answerHeaders, authInput, AUTH_PATH, infoEnabled, MAX_QUERY_VALUE, repeatedLine, REPEATED_HEADER_HEADERS,
+  REPEATED_HEADER_STATUS
+} from './auth-answer.js'
 import type { Authorizer } from './authorize.js'
 import { repeatedDecisionHeader } from './repeated-headers.js'
 

@@ -20,13 +20,19 @@ export function commandTokenBinding (d: Decision, service: string, command: stri
   const c = d.claims
   // Only a verified JWT can name its command and be used once. An allow from a static token or
   // from a matcher without a credential (always, origin) has neither: refused (fail closed).
-  if (c === undefined) return { ok: false, reason: 'remote commands need a verified JWT; this allow came from a static token or a matcher without one' }
+  if (c === undefined) return refused('remote commands need a verified JWT (the allow came from a static token or no credential)')
   // Also refuses a missing claim or one of another type (an array, a number).
-  if (c[SERVICE_CLAIM] !== service || c[COMMAND_CLAIM] !== command) return { ok: false, reason: 'token is bound to another service or command' }
+  const bound = c[SERVICE_CLAIM] === service && c[COMMAND_CLAIM] === command
+  if (!bound) return refused('token is bound to another service or command')
   const { jti, iss, exp } = c
-  if (typeof jti !== 'string' || jti === '' || jti.length > MAX_JTI_CHARS) return { ok: false, reason: 'command token has no usable jti' }
-  if (iss !== undefined && typeof iss !== 'string') return { ok: false, reason: 'command token iss is not a string' }
+  const usableJti = typeof jti === 'string' && jti !== '' && jti.length <= MAX_JTI_CHARS
+  if (!usableJti) return refused('command token has no usable jti')
+  if (iss !== undefined && typeof iss !== 'string') return refused('command token iss is not a string')
   // jose required exp and checked it is a number; checked again so the replay horizon is never NaN.
-  if (typeof exp !== 'number' || !Number.isFinite(exp)) return { ok: false, reason: 'command token exp is not a number' }
+  if (typeof exp !== 'number' || !Number.isFinite(exp)) return refused('command token exp is not a number')
   return { ok: true, replayKey: `${iss ?? ''}\u0000${jti}`, expMs: exp * 1000 }
+}
+
+function refused (reason: string): TokenBinding {
+  return { ok: false, reason }
 }

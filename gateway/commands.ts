@@ -18,8 +18,9 @@ import type { StateHolder } from './state.js'
 // service exposes with `remote`, in the service context, and streams its output back as NDJSON
 // frames while it runs. The gateway checks the command's policy itself (whatever Caddy did),
 // accepts only a verified JWT, bound to this one command by its conductor_service and
-// conductor_command claims, and accepts each jti once (command-token.ts). Arguments arrive as a JSON array of strings and become argv entries:
-// no shell ever sees them. A client that goes away takes the command's process group with it.
+// conductor_command claims, and accepts each jti once (command-token.ts). Arguments arrive as
+// a JSON array of strings and become argv entries: no shell ever sees them. A client that goes
+// away takes the command's process group with it.
 
 export { SERVICE_CLAIM, COMMAND_CLAIM } from './command-token.js'
 /** Arguments: enough for any migration tool, small enough that a body is never a memory problem. */
@@ -87,7 +88,15 @@ export async function commandsPlugin (app: FastifyInstance, opts: CommandsPlugin
 
   // The policy is checked before the body is read: a refused caller never gets to send one.
   const check = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<FastifyReply | undefined> => {
-    const a = await admit({ ...request.params, headers: request.headers, rawHeaders: request.raw.rawHeaders, method: request.method, url: request.url, interactive: false, log: request.log })
+    const a = await admit({
+      ...request.params,
+      headers: request.headers,
+      rawHeaders: request.raw.rawHeaders,
+      method: request.method,
+      url: request.url,
+      interactive: false,
+      log: request.log
+    })
     // Returning the reply ends the request here (Fastify async hooks).
     if (!a.ok) return await reply.code(a.status).headers(a.headers).send(a.body)
     allowed.set(request, a.allowed)
@@ -113,7 +122,8 @@ export function createAdmit (opts: CommandsPluginOptions, replay: ReplayCache): 
     const refuse = (status: number, error: string, reason: string, d?: Decision, extra: Record<string, string> = {}): Admission => {
       log.warn({ audit: 'remote-command', service, command: name, interactive, subject: d?.subject, peer_id: d?.meta['peer-id'], status, reason, duration_ms: Date.now() - started }, 'remote command refused')
       // The policy's reason stays in the log: a refused caller learns only the error code.
-      return { ok: false, status, body: { error, message: status === 400 || status === 404 || status === 409 ? reason : undefined }, headers: extra }
+      const message = status === 400 || status === 404 || status === 409 ? reason : undefined
+      return { ok: false, status, body: { error, message }, headers: extra }
     }
     // A header the decision reads, sent twice: Node decides on one copy (repeated-headers.ts).
     const repeated = repeatedDecisionHeader(rawHeaders)

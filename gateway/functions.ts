@@ -146,10 +146,16 @@ export async function functionsPlugin (app: FastifyInstance, opts: FunctionsPlug
     const admit = async (target: Registered, method: string, publicPath: string, q: string): Promise<Admitted> => {
       if (target.info.policy === undefined) return { ok: true, headers: clientHeaders, identity: undefined }
       // A header the decision reads, sent twice: Node decides on one copy, the function could read another.
-      if (repeated !== undefined) return { ok: false, status: 400, headers: {}, error: 'CND_HEADER_REPEATED', message: `repeated ${repeated} header` }
+      if (repeated !== undefined) {
+        const message = `repeated ${repeated} header`
+        return { ok: false, status: 400, headers: {}, error: 'CND_HEADER_REPEATED', message }
+      }
       const headers = { ...clientHeaders }
       const decision = await checkPolicy(opts.authorize, target.info, raw, method, publicPath, q, headers)
-      if (!decision.allowed) return { ok: false, status: decision.status, headers: decision.headers, error: decision.status === 401 ? 'CND_AUTH_REQUIRED' : 'CND_AUTH_DENIED' }
+      if (!decision.allowed) {
+        const error = decision.status === 401 ? 'CND_AUTH_REQUIRED' : 'CND_AUTH_DENIED'
+        return { ok: false, status: decision.status, headers: decision.headers, error }
+      }
       for (const [k, v] of Object.entries(decision.headers)) if (k.toLowerCase().startsWith(IDENTITY_PREFIX)) headers[k.toLowerCase()] = v
       const identity = decision.identity ?? {
         authType: /^(\S+)\s/.exec(String(raw.headers.authorization ?? ''))?.[1] ?? '',
@@ -160,8 +166,11 @@ export async function functionsPlugin (app: FastifyInstance, opts: FunctionsPlug
     const publicPath = fn.info.fn.route !== undefined ? (rawPath.slice(`${FUNCTIONS_PREFIX}/${fn.info.id}`.length) || '/') : rawPath
     const first = await admit(fn, raw.method ?? 'GET', publicPath, query)
     if (!first.ok) {
-      const body = JSON.stringify({ error: first.error, ...(first.message !== undefined ? { message: first.message } : {}) })
-      await reply.code(first.status).headers({ ...first.headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }).send(body)
+      const { error, message } = first
+      const body = JSON.stringify(message !== undefined ? { error, message } : { error })
+      const length = String(Buffer.byteLength(body))
+      const headers = { ...first.headers, 'content-type': 'application/json', 'content-length': length }
+      await reply.code(first.status).headers(headers).send(body)
       return
     }
     reply.hijack()
@@ -176,7 +185,8 @@ export async function functionsPlugin (app: FastifyInstance, opts: FunctionsPlug
       // this request's credentials; else tell the client to go there, where the target's own
       // route and policy answer. Sharing a policy does not share authorizations (issue 13).
       const next = hop < cgiDefaults.MAX_LOCAL_REDIRECTS ? resolveLocal(result.localRedirect, registry) : undefined
-      const candidate = next !== undefined && (next.fn.info.policy === undefined || next.fn.info.policy === target.info.policy)
+      const policy = next?.fn.info.policy
+      const candidate = next !== undefined && (policy === undefined || policy === target.info.policy)
       const admitted = candidate ? await admit(next.fn, 'GET', next.publicPath, next.query) : undefined
       if (next === undefined || admitted === undefined || !admitted.ok) {
         reply.raw.writeHead(302, { location: result.localRedirect, 'content-length': '0' }).end()
@@ -184,7 +194,8 @@ export async function functionsPlugin (app: FastifyInstance, opts: FunctionsPlug
       }
       target = next.fn
       req = emptyRequest(raw, admitted.headers)
-      info = requestInfo(req, next.publicPath, next.query, target.info.pathInfoStrip, { ...admitted.headers, 'content-length': undefined, 'content-type': undefined }, admitted.identity)
+      const headers = { ...admitted.headers, 'content-length': undefined, 'content-type': undefined }
+      info = requestInfo(req, next.publicPath, next.query, target.info.pathInfoStrip, headers, admitted.identity)
       info.method = 'GET'
     }
   }
@@ -192,14 +203,20 @@ export async function functionsPlugin (app: FastifyInstance, opts: FunctionsPlug
   app.all(`${FUNCTIONS_PREFIX}/:id/*`, handler)
 }
 
+type Identity = { authType?: string, user?: string } | undefined
 type Admitted =
-  | { ok: true, headers: Record<string, string | string[] | undefined>, identity: { authType?: string, user?: string } | undefined }
+  | { ok: true, headers: Record<string, string | string[] | undefined>, identity: Identity }
   | { ok: false, status: number, headers: Record<string, string>, error: string, message?: string | undefined }
 
-async function checkPolicy (authorize: Authorizer | undefined, fn: FunctionInfo, raw: IncomingMessage, method: string, publicPath: string, query: string, headers: Record<string, string | string[] | undefined>): Promise<AuthResult> {
+async function checkPolicy (
+  authorize: Authorizer | undefined, fn: FunctionInfo, raw: IncomingMessage,
+  method: string, publicPath: string, query: string, headers: Record<string, string | string[] | undefined>
+): Promise<AuthResult> {
   if (authorize === undefined) return { allowed: false, status: 403, headers: {} }
   try {
-    return await authorize({ method, url: query === '' ? publicPath : `${publicPath}?${query}`, host: String(raw.headers['x-forwarded-host'] ?? raw.headers.host ?? ''), headers }, fn.policy!, fn.authorization)
+    const host = String(raw.headers['x-forwarded-host'] ?? raw.headers.host ?? '')
+    const url = query === '' ? publicPath : `${publicPath}?${query}`
+    return await authorize({ method, url, host, headers }, fn.policy!, fn.authorization)
   } catch {
     // An authorizer that fails denies.
     return { allowed: false, status: 403, headers: {} }

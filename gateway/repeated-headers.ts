@@ -5,9 +5,13 @@
 // (RFC 6750 §3.1 invalid_request: "repeats the same parameter").
 
 /** Request headers a policy decision reads (Node's lower-case names). */
-export const DECISION_HEADERS = ['host', 'origin', 'authorization', 'x-forwarded-uri', 'x-forwarded-host', 'x-forwarded-method'] as const
+export const DECISION_HEADERS = [
+  'host', 'origin', 'authorization', 'x-forwarded-uri', 'x-forwarded-host', 'x-forwarded-method'
+] as const
 /** The same names as Caddy (Go) writes them: most requests match these without lower-casing. */
-const CANONICAL = ['Host', 'Origin', 'Authorization', 'X-Forwarded-Uri', 'X-Forwarded-Host', 'X-Forwarded-Method'] as const
+const CANONICAL = [
+  'Host', 'Origin', 'Authorization', 'X-Forwarded-Uri', 'X-Forwarded-Host', 'X-Forwarded-Method'
+] as const
 
 /**
  * The first decision header present more than once in `rawHeaders` (lower-case), or undefined.
