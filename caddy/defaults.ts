@@ -15,6 +15,8 @@ export const RETRY_BASE_MS = 5
 export const MAX_CADDY_MESSAGE = 500
 /** The gateway's forward_auth endpoint. */
 export const AUTH_PATH = '/auth'
+/** The gateway's /auth refuses longer query values (gateway/auth-answer.ts MAX_QUERY_VALUE). */
+export const MAX_AUTHORIZATION_CHARS = 200
 /**
  * Identity headers copied from the gateway's 2xx answer to the upstream request. Caddy 2.6.2
  * cannot copy by wildcard, so the list is explicit; every client-sent X-Conductor-* header is

@@ -1,4 +1,4 @@
-import { AUTH_PATH, IDENTITY_HEADERS } from './defaults.js'
+import { AUTH_PATH, IDENTITY_HEADERS, MAX_AUTHORIZATION_CHARS } from './defaults.js'
 import { RouteInvalid } from './errors.js'
 
 // The route of a policy-protected endpoint (ARCHITECTURE.md "Caddy contract"), as the JSON
@@ -9,7 +9,9 @@ import { RouteInvalid } from './errors.js'
 //    ("{http.reverse_proxy.header.X}"), so such values are deleted right after the copy.
 // Non-2xx answers of the gateway (401 with WWW-Authenticate, 403) are not handled, which makes
 // reverse_proxy pass them to the client as they are; a gateway that is down gives a 502:
-// both deny. Pure: returns JSON, talks to nobody.
+// both deny. Pure: returns JSON, talks to nobody. The one builder of such routes: `caddy
+// protect`, function routes and remote command routes all use it (publicRoute: the same route
+// without the question to the gateway, for public functions).
 
 /**
  * Client headers deleted before anything else. Caddy matches these prefixes against Go's
@@ -20,7 +22,8 @@ import { RouteInvalid } from './errors.js'
 export const STRIPPED_HEADERS = ['X-Conductor-*', 'X-Conductor_*', 'X_conductor*'] as const
 
 export type Upstream =
-  | { dial: string | string[] }
+  /** flushInterval: Caddy's flush_interval (-1: write each chunk as it comes, for streamed output). */
+  | { dial: string | string[], flushInterval?: number | undefined }
   | { static: { status?: number, body?: string, headers?: Record<string, string[]> } }
 
 export interface ProtectedRouteOptions {
@@ -36,37 +39,52 @@ export interface ProtectedRouteOptions {
   host?: string[] | undefined
   path?: string[] | undefined
   upstream: Upstream
-  /** Identity headers copied from the gateway's 2xx answer (default IDENTITY_HEADERS). */
+  /**
+   * Identity headers copied from the gateway's 2xx answer (default IDENTITY_HEADERS; [] when the
+   * upstream is the gateway, which sets them itself).
+   */
   copyHeaders?: readonly string[] | undefined
+  /** URI the request is rewritten to once allowed, before the upstream (Caddy placeholders allowed). */
+  rewrite?: string | undefined
 }
+
+/** A route without a policy: no question to the gateway. */
+export type PublicRouteOptions = Omit<ProtectedRouteOptions, 'policy' | 'authorization' | 'gateway' | 'copyHeaders'>
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
 export type CaddyRoute = { [k: string]: Json }
 
 export function protectedRoute (opts: ProtectedRouteOptions): CaddyRoute {
-  check(opts.id !== '' && !/[\s/]/.test(opts.id), 'id', `"${opts.id}" is not a usable @id: no spaces or "/"`)
   check(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(opts.policy), 'policy', `"${opts.policy}" is not a policy name (letters, digits, _ . -)`)
-  check(opts.authorization === undefined || /^[A-Za-z0-9_][A-Za-z0-9_.:-]*$/.test(opts.authorization), 'authorization', `"${opts.authorization ?? ''}" is not an authorization name`)
+  // Any name a service file may give (it is query-encoded, so neither "&" nor a Caddy
+  // placeholder survives), up to what the gateway's /auth accepts in a query value.
+  check(opts.authorization === undefined || isAuthorizationName(opts.authorization), 'authorization',
+    `"${opts.authorization ?? ''}" is not an authorization name ` +
+    `(1 to ${MAX_AUTHORIZATION_CHARS} characters, no control characters)`)
   check(isDial(opts.gateway), 'gateway', `"${opts.gateway}" is not a dial address: expected HOST:PORT or unix//PATH`)
   const copy = [...(opts.copyHeaders ?? IDENTITY_HEADERS)]
   for (const h of copy) check(/^X-Conductor-[A-Za-z0-9-]+$/i.test(h), 'copyHeaders', `"${h}": only X-Conductor-* headers carry identity`)
 
   const query = new URLSearchParams({ policy: opts.policy })
   if (opts.authorization !== undefined) query.set('authorization', opts.authorization)
+  return buildRoute(opts, authHandler(opts.gateway, `${AUTH_PATH}?${query.toString()}`, copy))
+}
 
+/** The same route for an endpoint without a policy (a public function): strip, rewrite, upstream. */
+export function publicRoute (opts: PublicRouteOptions): CaddyRoute {
+  return buildRoute(opts, undefined)
+}
+
+function buildRoute (opts: PublicRouteOptions, auth: { [k: string]: Json } | undefined): CaddyRoute {
+  check(opts.id !== '' && !/[\s/]/.test(opts.id), 'id', `"${opts.id}" is not a usable @id: no spaces or "/"`)
   const match: { [k: string]: Json } = {}
   if (opts.host !== undefined && opts.host.length > 0) match.host = opts.host
   if (opts.path !== undefined && opts.path.length > 0) match.path = opts.path
-
-  const route: CaddyRoute = {
-    '@id': opts.id,
-    handle: [
-      { handler: 'headers', request: { delete: [...STRIPPED_HEADERS] } },
-      authHandler(opts.gateway, `${AUTH_PATH}?${query.toString()}`, copy),
-      upstreamHandler(opts.upstream)
-    ],
-    terminal: true
-  }
+  const handle: Json[] = [{ handler: 'headers', request: { delete: [...STRIPPED_HEADERS] } }]
+  if (auth !== undefined) handle.push(auth)
+  if (opts.rewrite !== undefined) handle.push({ handler: 'rewrite', uri: opts.rewrite })
+  handle.push(upstreamHandler(opts.upstream))
+  const route: CaddyRoute = { '@id': opts.id, handle, terminal: true }
   if (Object.keys(match).length > 0) route.match = [match]
   return route
 }
@@ -111,12 +129,18 @@ export function upstreamHandler (upstream: Upstream): { [k: string]: Json } {
   }
   const dials = Array.isArray(upstream.dial) ? upstream.dial : [upstream.dial]
   check(dials.length > 0 && dials.every(isDial), 'upstream', `"${dials.join(', ')}" is not a dial address: expected HOST:PORT or unix//PATH`)
-  return { handler: 'reverse_proxy', upstreams: dials.map(dial => ({ dial })) }
+  const out: { [k: string]: Json } = { handler: 'reverse_proxy', upstreams: dials.map(dial => ({ dial })) }
+  if (upstream.flushInterval !== undefined) out.flush_interval = upstream.flushInterval
+  return out
 }
 
 /** HOST:PORT ([v6]:PORT) or unix//PATH, as Caddy's `dial`. */
 export function isDial (s: string): boolean {
   return /^unix\/\/?\/\S+$/.test(s) || /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(s)
+}
+
+function isAuthorizationName (name: string): boolean {
+  return name.length > 0 && name.length <= MAX_AUTHORIZATION_CHARS && !/[\u0000-\u001f\u007f]/.test(name)
 }
 
 function check (ok: boolean, field: string, message: string): void {

@@ -5,8 +5,18 @@ import type { RequestInfo } from './types.js'
 // unit tested field by field. The service's variables come first and the meta-variables
 // override them: a config key named like a meta-variable cannot lie to the script.
 
-/** Headers the environment never carries: RFC 3875 §4.1.18 (credentials, framing), hop-by-hop. */
-const SKIPPED_HEADERS = new Set(['authorization', 'proxy-authorization', 'content-type', 'content-length', 'connection', 'keep-alive', 'transfer-encoding', 'te', 'upgrade', 'proxy', 'trailer'])
+/**
+ * Headers no function process receives, whatever its format: the credential the gateway already
+ * checked (RFC 3875 §4.1.18), and `Proxy`, which a program would read as HTTP_PROXY (httpoxy).
+ * CGI leaves them out of the environment; http-stdio workers and daemons out of the request.
+ */
+export const WITHHELD_HEADERS: ReadonlySet<string> = new Set(['authorization', 'proxy-authorization', 'proxy'])
+
+/** Headers the environment never carries: the withheld ones, framing (RFC 3875 §4.1.18), hop-by-hop. */
+const SKIPPED_HEADERS = new Set([
+  ...WITHHELD_HEADERS,
+  'content-type', 'content-length', 'connection', 'keep-alive', 'transfer-encoding', 'te', 'upgrade', 'trailer'
+])
 
 export function buildCgiEnv (req: RequestInfo, base: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = { ...base }

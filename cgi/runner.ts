@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { declaredTooLarge } from './body.js'
-import { buildCgiEnv, checkPassable, headerBytes } from './cgi-env.js'
+import { buildCgiEnv, checkPassable, headerBytes, WITHHELD_HEADERS } from './cgi-env.js'
 import { invokeCgi } from './cgi-run.js'
 import { Daemon } from './daemon.js'
 import { RETRY_AFTER_SEC } from './defaults.js'
@@ -226,9 +226,10 @@ function requestTarget (info: RequestInfo): string {
   return info.query === '' ? info.path : `${info.path}?${info.query}`
 }
 
+/** The request's headers as an http-stdio worker or a daemon gets them: the same rule as CGI's environment. */
 function forwardHeaders (info: RequestInfo): Record<string, string | string[]> {
   const h: Record<string, string | string[]> = {}
-  for (const [k, v] of Object.entries(info.headers)) if (v !== undefined) h[k] = v
+  for (const [k, v] of Object.entries(info.headers)) if (v !== undefined && !WITHHELD_HEADERS.has(k)) h[k] = v
   h['x-forwarded-for'] ??= info.remoteAddr
   h['x-conductor-script-name'] = headerBytes(info.scriptName)
   h['x-conductor-path-info'] = headerBytes(info.pathInfo)

@@ -1,9 +1,10 @@
+import { protectedRoute } from '../caddy/index.js'
 import { caddyDial, type CaddySnippet } from './function-caddy.js'
 import type { Service } from './service.js'
 
 // Caddy routes of a service's remote commands (`conductor action caddy-config SERVICE`), in
-// the proxy template's snippet format. Per command: exact path match, client-sent
-// X-Conductor-* headers dropped, forward_auth to /auth with the command's policy and
+// the proxy template's snippet format, built by caddy/routes.ts protectedRoute. Per command:
+// exact path match, client-sent X-Conductor-* headers dropped, forward_auth to /auth with the command's policy and
 // authorization (an early answer: the gateway checks again, plus the token's command claims
 // and its jti), then reverse_proxy to the gateway with flush_interval -1 so each output frame
 // reaches the client as it is written.
@@ -23,25 +24,18 @@ export function commandCaddySnippets (svc: Service, gatewayListen: string, serve
   const out: CaddySnippet[] = []
   for (const [name, cmd] of Object.entries(svc.commands)) {
     if (cmd.remote === undefined) continue
-    const query = new URLSearchParams({ policy: cmd.remote.policy, authorization: cmd.remote.authorization ?? `command:${svc.name}:${name}` })
     out.push({
       id: `${serverId}/routes`,
-      config: {
-        '@id': commandRouteId(svc.name, name),
-        match: [{ path: [`${COMMANDS_PREFIX}/${svc.name}/commands/${name}`] }],
-        handle: [
-          { handler: 'headers', request: { delete: ['X-Conductor-*'] } },
-          {
-            handler: 'reverse_proxy',
-            upstreams: [{ dial }],
-            rewrite: { method: 'GET', uri: `/auth?${query.toString()}` },
-            headers: { request: { set: { 'X-Forwarded-Method': ['{http.request.method}'], 'X-Forwarded-Uri': ['{http.request.uri}'], 'X-Forwarded-Host': ['{http.request.host}'] } } },
-            handle_response: [{ match: { status_code: [2] }, routes: [{ handle: [{ handler: 'headers', request: {} }] }] }]
-          },
-          { handler: 'reverse_proxy', upstreams: [{ dial }], flush_interval: -1 }
-        ],
-        terminal: true
-      }
+      config: protectedRoute({
+        id: commandRouteId(svc.name, name),
+        path: [`${COMMANDS_PREFIX}/${svc.name}/commands/${name}`],
+        policy: cmd.remote.policy,
+        authorization: cmd.remote.authorization ?? `command:${svc.name}:${name}`,
+        gateway: dial,
+        // The upstream is the gateway, which decides again and keeps the identity itself.
+        copyHeaders: [],
+        upstream: { dial, flushInterval: -1 }
+      })
     })
   }
   return out

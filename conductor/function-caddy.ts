@@ -1,15 +1,17 @@
+import { protectedRoute, publicRoute } from '../caddy/index.js'
 import { FUNCTIONS_PREFIX, type FunctionInfo } from './functions.js'
 
 // The Caddy route of one function (`conductor function caddy-config`), in the proxy
 // template's snippet format [{id, config}]. The route, in order:
 //   1. match host/path (route.host, route.path; default /.conductor/functions/ID/* on any host)
-//   2. strip client-sent X-Conductor-* headers, so no identity header can be forged
+//   2. strip client-sent X-Conductor-* headers (and their _ spellings), so no identity header can be forged
 //   3. with a policy: forward_auth to the gateway's /auth?policy=NAME (GET, X-Forwarded-*);
 //      a non-2xx answer (401/403) goes back to the client as is
 //   4. with a route: rewrite to /.conductor/functions/ID + the public URI (the gateway finds
 //      the function by id and still sees the public path for PATH_INFO)
 //   5. reverse_proxy to the gateway's function listener (a unix socket when configured)
 // The gateway checks the policy again itself, so step 3 is an early answer, not the only guard.
+// Built by caddy/routes.ts (protectedRoute, or publicRoute without a policy): one route builder.
 
 export interface CaddySnippet {
   id: string
@@ -27,27 +29,18 @@ export function functionRouteId (id: string): string {
 
 export function functionCaddySnippets (info: FunctionInfo, gatewayListen: string, serverId = 'conductor-server'): CaddySnippet[] {
   const dial = caddyDial(gatewayListen)
-  const match: Record<string, unknown> = info.route.host !== undefined || info.route.path !== `${FUNCTIONS_PREFIX}/${info.id}/*`
-    ? { ...(info.route.host !== undefined ? { host: info.route.host } : {}), path: [info.route.path] }
-    : { path: [`${FUNCTIONS_PREFIX}/${info.id}`, `${FUNCTIONS_PREFIX}/${info.id}/*`] }
-  const handle: unknown[] = [
-    { handler: 'headers', request: { delete: ['X-Conductor-*'] } }
-  ]
-  if (info.policy !== undefined) {
-    handle.push({
-      handler: 'reverse_proxy',
-      upstreams: [{ dial }],
-      rewrite: { method: 'GET', uri: `/auth?policy=${encodeURIComponent(info.policy)}` },
-      headers: { request: { set: { 'X-Forwarded-Method': ['{http.request.method}'], 'X-Forwarded-Uri': ['{http.request.uri}'], 'X-Forwarded-Host': ['{http.request.host}'] } } },
-      handle_response: [{ match: { status_code: [2] }, routes: [{ handle: [{ handler: 'headers', request: {} }] }] }]
-    })
+  const declared = info.route.host !== undefined || info.route.path !== `${FUNCTIONS_PREFIX}/${info.id}/*`
+  const route = {
+    id: functionRouteId(info.id),
+    host: info.route.host,
+    path: declared ? [info.route.path] : [`${FUNCTIONS_PREFIX}/${info.id}`, `${FUNCTIONS_PREFIX}/${info.id}/*`],
+    rewrite: info.fn.route !== undefined ? `${FUNCTIONS_PREFIX}/${info.id}{http.request.uri}` : undefined,
+    upstream: { dial, flushInterval: -1 }
   }
-  if (info.fn.route !== undefined) {
-    handle.push({ handler: 'rewrite', uri: `${FUNCTIONS_PREFIX}/${info.id}{http.request.uri}` })
-  }
-  handle.push({ handler: 'reverse_proxy', upstreams: [{ dial }], flush_interval: -1 })
-  return [{
-    id: `${serverId}/routes`,
-    config: { '@id': functionRouteId(info.id), match: [match], handle, terminal: true }
-  }]
+  // The upstream is the gateway, which sets the function's identity after its own check:
+  // nothing is copied from the /auth answer.
+  const config = info.policy === undefined
+    ? publicRoute(route)
+    : protectedRoute({ ...route, policy: info.policy, gateway: dial, copyHeaders: [] })
+  return [{ id: `${serverId}/routes`, config }]
 }

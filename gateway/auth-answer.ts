@@ -22,6 +22,16 @@ export function authInput (policy: string, authorization: string | undefined, h:
   }
 }
 
+/** An /auth request repeating a header the decision reads (repeated-headers.ts): 400, empty like every /auth answer. */
+export const REPEATED_HEADER_STATUS = 400
+export const REPEATED_HEADER_HEADERS: Readonly<Record<string, string>> =
+  Object.freeze({ 'content-length': '0', 'cache-control': 'no-store' })
+
+/** The access-log line of an /auth request refused for a repeated header (its name, never a value). */
+export function repeatedLine (header: string, ms: number): Record<string, unknown> {
+  return { decision: 'deny', status: REPEATED_HEADER_STATUS, ms, reason: `repeated ${header} header` }
+}
+
 // Repeated requests get the same (cached) Decision object from policies/, so its headers are
 // built once and reused.
 const built = new WeakMap<Decision, Record<string, string>>()

@@ -1,7 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
-import { accessLine, answerHeaders, authInput, AUTH_PATH, infoEnabled, MAX_QUERY_VALUE } from './auth-answer.js'
+import {
+  accessLine, answerHeaders, authInput, AUTH_PATH, infoEnabled, MAX_QUERY_VALUE, repeatedLine, REPEATED_HEADER_HEADERS,
+  REPEATED_HEADER_STATUS
+} from './auth-answer.js'
 import type { Authorizer } from './authorize.js'
+import { repeatedDecisionHeader } from './repeated-headers.js'
 
 // The raw node:http fast path for /auth, in front of Fastify. forward_auth sits in front of
 // every protected request, so its cost is Caddy's throughput: Fastify's routing, hooks,
@@ -27,6 +31,13 @@ export function createAuthFastPath (opts: FastPathOptions): (req: IncomingMessag
     const q = parseQuery(url, AUTH_PATH.length + 1)
     if (q === undefined || opts.isUnderPressure()) return false
     const started = performance.now()
+    const repeated = repeatedDecisionHeader(req.rawHeaders)
+    if (repeated !== undefined) {
+      res.writeHead(REPEATED_HEADER_STATUS, REPEATED_HEADER_HEADERS)
+      res.end()
+      if (infoEnabled(log)) log.info(repeatedLine(repeated, performance.now() - started), 'auth')
+      return true
+    }
     const h = req.headers
     authorize(authInput(q.policy, q.authorization, h)).then(d => {
       res.writeHead(d.status, answerHeaders(d))

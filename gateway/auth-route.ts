@@ -1,6 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { accessLine, answerHeaders, authInput, AUTH_PATH, infoEnabled, MAX_QUERY_VALUE } from './auth-answer.js'
+import {
+  accessLine, answerHeaders, authInput, AUTH_PATH, infoEnabled, MAX_QUERY_VALUE, repeatedLine, REPEATED_HEADER_HEADERS,
+  REPEATED_HEADER_STATUS
+} from './auth-answer.js'
 import type { Authorizer } from './authorize.js'
+import { repeatedDecisionHeader } from './repeated-headers.js'
 
 // GET/HEAD /auth?policy=NAME[&authorization=AUTHZ]: Caddy's forward_auth target, as an
 // encapsulated Fastify plugin. 2xx with identity headers, 401 with WWW-Authenticate, 403
@@ -17,6 +21,11 @@ export async function authRoutes (app: FastifyInstance, opts: AuthRouteOptions):
     const query = checkAuthQuery(req.query)
     if (typeof query === 'string') {
       return await reply.code(400).header('content-type', 'application/json').send({ statusCode: 400, error: 'Bad Request', message: query })
+    }
+    const repeated = repeatedDecisionHeader(req.raw.rawHeaders)
+    if (repeated !== undefined) {
+      if (infoEnabled(req.log)) req.log.info(repeatedLine(repeated, performance.now() - started), 'auth')
+      return await reply.code(REPEATED_HEADER_STATUS).headers(REPEATED_HEADER_HEADERS).send()
     }
     const h = req.headers
     const d = await opts.authorize(authInput(query.policy, query.authorization, h))

@@ -43,7 +43,9 @@ export function identityHeaders (d: Decision): Record<string, string> {
   return h
 }
 
-// A repeated header (two Authorization lines) is ambiguous: refuse rather than pick one.
+// A header given as several values is ambiguous: refuse rather than pick one. (Node never gives
+// Authorization as an array: it keeps the first line. HTTP requests are refused on their raw
+// headers before any decision, repeated-headers.ts; this guards callers' own header records.)
 function single (v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? (v.length === 1 ? v[0] : '\u0000') : v
 }

@@ -7,6 +7,8 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { baseVariables, commandVariables, COMMANDS_PREFIX, DEFAULT_REMOTE_TIMEOUT_SEC, MAX_ARG_CHARS, MAX_ARGS as PROTOCOL_MAX_ARGS, serviceVariables, TIMEOUT_EXIT, type Command, type Roots, type Service, type Variables } from '../conductor/index.js'
 import type { Decision } from '../policies/index.js'
 import type { Authorizer } from './authorize.js'
+import { commandTokenBinding } from './command-token.js'
+import { repeatedDecisionHeader } from './repeated-headers.js'
 import { attachInteractive } from './interactive.js'
 import { ReplayCache } from './replay-cache.js'
 import { RunningCommands } from './running-commands.js'
@@ -15,13 +17,12 @@ import type { StateHolder } from './state.js'
 // Remote commands (issue 7): POST /.conductor/services/SERVICE/commands/NAME runs a command the
 // service exposes with `remote`, in the service context, and streams its output back as NDJSON
 // frames while it runs. The gateway checks the command's policy itself (whatever Caddy did),
-// binds a JWT to this one command through its conductor_service/conductor_command claims, and
-// accepts each jti once. Arguments arrive as a JSON array of strings and become argv entries:
-// no shell ever sees them. A client that goes away takes the command's process group with it.
+// accepts only a verified JWT, bound to this one command by its conductor_service and
+// conductor_command claims, and accepts each jti once (command-token.ts). Arguments arrive as
+// a JSON array of strings and become argv entries: no shell ever sees them. A client that goes
+// away takes the command's process group with it.
 
-/** Claims of a command token (conductor/keys.ts signs them). */
-export const SERVICE_CLAIM = 'conductor_service'
-export const COMMAND_CLAIM = 'conductor_command'
+export { SERVICE_CLAIM, COMMAND_CLAIM } from './command-token.js'
 /** Arguments: enough for any migration tool, small enough that a body is never a memory problem. */
 export const MAX_ARGS = PROTOCOL_MAX_ARGS
 export const MAX_ARG_BYTES = MAX_ARG_CHARS
@@ -60,6 +61,8 @@ export interface AdmitInput {
   service: string
   name: string
   headers: IncomingHttpHeaders
+  /** The request's raw header list: a header the decision reads must not come twice. */
+  rawHeaders: readonly string[]
   method: string
   url: string
   /** POST (streamed output) or a WebSocket upgrade (-it): each is refused for the other kind of command. */
@@ -85,7 +88,15 @@ export async function commandsPlugin (app: FastifyInstance, opts: CommandsPlugin
 
   // The policy is checked before the body is read: a refused caller never gets to send one.
   const check = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<FastifyReply | undefined> => {
-    const a = await admit({ ...request.params, headers: request.headers, method: request.method, url: request.url, interactive: false, log: request.log })
+    const a = await admit({
+      ...request.params,
+      headers: request.headers,
+      rawHeaders: request.raw.rawHeaders,
+      method: request.method,
+      url: request.url,
+      interactive: false,
+      log: request.log
+    })
     // Returning the reply ends the request here (Fastify async hooks).
     if (!a.ok) return await reply.code(a.status).headers(a.headers).send(a.body)
     allowed.set(request, a.allowed)
@@ -106,13 +117,17 @@ export async function commandsPlugin (app: FastifyInstance, opts: CommandsPlugin
 
 /** Policy, context, kind (interactive or not), token binding and jti: the same for POST and WebSocket. */
 export function createAdmit (opts: CommandsPluginOptions, replay: ReplayCache): Admit {
-  return async ({ service, name, headers, method, url, interactive, log }) => {
+  return async ({ service, name, headers, rawHeaders, method, url, interactive, log }) => {
     const started = Date.now()
     const refuse = (status: number, error: string, reason: string, d?: Decision, extra: Record<string, string> = {}): Admission => {
       log.warn({ audit: 'remote-command', service, command: name, interactive, subject: d?.subject, peer_id: d?.meta['peer-id'], status, reason, duration_ms: Date.now() - started }, 'remote command refused')
       // The policy's reason stays in the log: a refused caller learns only the error code.
-      return { ok: false, status, body: { error, message: status === 404 || status === 409 ? reason : undefined }, headers: extra }
+      const message = status === 400 || status === 404 || status === 409 ? reason : undefined
+      return { ok: false, status, body: { error, message }, headers: extra }
     }
+    // A header the decision reads, sent twice: Node decides on one copy (repeated-headers.ts).
+    const repeated = repeatedDecisionHeader(rawHeaders)
+    if (repeated !== undefined) return refuse(400, 'CND_HEADER_REPEATED', `repeated ${repeated} header`)
     const svc = opts.state.current.services.find(e => e.name === service)?.service
     const cmd = svc?.commands[name]
     // A command without `remote` does not exist for the network.
@@ -136,18 +151,13 @@ export function createAdmit (opts: CommandsPluginOptions, replay: ReplayCache): 
     // A terminal program fed by a pipe, or a batch command given a terminal, would both misbehave.
     if (interactive && cmd.interactive !== true) return refuse(409, 'CND_COMMAND_NOT_INTERACTIVE', `command "${name}" is not interactive: run it without -it (or declare "interactive": true)`, d)
     if (!interactive && cmd.interactive === true) return refuse(409, 'CND_COMMAND_INTERACTIVE', `command "${name}" is interactive: run it with conductor action run -it`, d)
-    // validUntil is set when the allow was built on a verified JWT: its claims can be trusted.
-    const claims = d.validUntil === undefined ? undefined : jwtClaims(headers.authorization)
-    if (claims !== undefined) {
-      // A token is for one command of one service: a token for db:migrate cannot run console.
-      if (claims[SERVICE_CLAIM] !== service || claims[COMMAND_CLAIM] !== name) return refuse(403, 'CND_AUTH_DENIED', 'token is bound to another service or command', d)
-      const jti = claims.jti
-      if (typeof jti !== 'string' || jti === '' || jti.length > 256) return refuse(403, 'CND_AUTH_DENIED', 'command token has no jti', d)
-      const expMs = d.validUntil ?? (typeof claims.exp === 'number' ? claims.exp * 1000 : Date.now())
-      const outcome = replay.claim(`${String(claims.iss)}\u0000${jti}`, expMs + REPLAY_MARGIN_MS)
-      if (outcome === 'replayed') return refuse(401, 'CND_TOKEN_REPLAYED', 'jti seen before', d)
-      if (outcome === 'full') return refuse(503, 'CND_BUSY', 'replay cache full', d, { 'retry-after': '60' })
-    }
+    // The token is for one command of one service (a token for db:migrate cannot run console),
+    // and its jti runs once: all from the claims the policy verified.
+    const binding = commandTokenBinding(d, service, name)
+    if (!binding.ok) return refuse(403, 'CND_AUTH_DENIED', binding.reason, d)
+    const outcome = replay.claim(binding.replayKey, binding.expMs + REPLAY_MARGIN_MS)
+    if (outcome === 'replayed') return refuse(401, 'CND_TOKEN_REPLAYED', 'jti seen before', d)
+    if (outcome === 'full') return refuse(503, 'CND_BUSY', 'replay cache full', d, { 'retry-after': '60' })
     return { ok: true, allowed: { svc, cmd, decision: d } }
   }
 }
@@ -209,18 +219,4 @@ function run (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply, 
     request.log.warn({ ...audit }, 'remote command: client went away, killing its process group')
     entry?.stop('disconnected')
   })
-}
-
-/**
- * The payload of a compact JWT credential, or undefined when the credential is not one. Read
- * only after the policy accepted the credential, so its signature has been verified.
- */
-function jwtClaims (authorization: string | string[] | undefined): Record<string, unknown> | undefined {
-  if (typeof authorization !== 'string') return undefined
-  const m = /^bearer ([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/i.exec(authorization.trim())
-  if (m === null) return undefined
-  try {
-    const v: unknown = JSON.parse(Buffer.from(m[2]!, 'base64url').toString('utf8'))
-    return v !== null && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, unknown> : {}
-  } catch { return {} }
 }

@@ -6,6 +6,7 @@ import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { FunctionRunner, Spawner, findSpawnerBinary, splitPath, defaults as cgiDefaults, type FunctionSpec, type RequestInfo } from '../cgi/index.js'
 import { baseVariables, functionVariables, isProcessAlive, listFunctions, serviceVariables, FUNCTIONS_PREFIX, type FunctionInfo, type Roots, type Service } from '../conductor/index.js'
+import { repeatedDecisionHeader } from './repeated-headers.js'
 import type { StateHolder, GatewayState } from './state.js'
 
 // Functions in the gateway: /.conductor/functions/ID/* runs the function ID (CGI,
@@ -137,42 +138,65 @@ export async function functionsPlugin (app: FastifyInstance, opts: FunctionsPlug
     const raw = request.raw
     const [rawPath = '/', query = ''] = splitOnce(raw.url ?? '/', '?')
     // Client-sent identity headers are dropped: only the policy check may set them.
-    const headers: Record<string, string | string[] | undefined> = {}
-    for (const [k, v] of Object.entries(raw.headers)) if (!k.startsWith(IDENTITY_PREFIX)) headers[k] = v
-    const publicPath = fn.info.fn.route !== undefined ? (rawPath.slice(`${FUNCTIONS_PREFIX}/${fn.info.id}`.length) || '/') : rawPath
-    let identity: { authType?: string, user?: string } | undefined
-    if (fn.info.policy !== undefined) {
-      const decision = await checkPolicy(opts.authorize, fn.info, raw, publicPath, query, headers)
+    const clientHeaders: Record<string, string | string[] | undefined> = {}
+    for (const [k, v] of Object.entries(raw.headers)) if (!k.startsWith(IDENTITY_PREFIX)) clientHeaders[k] = v
+    const repeated = repeatedDecisionHeader(raw.rawHeaders)
+    // The policy decision of one function for this request (its credentials, this method and
+    // path): the headers and identity the function then sees, or the refusal.
+    const admit = async (target: Registered, method: string, publicPath: string, q: string): Promise<Admitted> => {
+      if (target.info.policy === undefined) return { ok: true, headers: clientHeaders, identity: undefined }
+      // A header the decision reads, sent twice: Node decides on one copy, the function could read another.
+      if (repeated !== undefined) {
+        const message = `repeated ${repeated} header`
+        return { ok: false, status: 400, headers: {}, error: 'CND_HEADER_REPEATED', message }
+      }
+      const headers = { ...clientHeaders }
+      const decision = await checkPolicy(opts.authorize, target.info, raw, method, publicPath, q, headers)
       if (!decision.allowed) {
-        const body = JSON.stringify({ error: decision.status === 401 ? 'CND_AUTH_REQUIRED' : 'CND_AUTH_DENIED' })
-        await reply.code(decision.status).headers({ ...decision.headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }).send(body)
-        return
+        const error = decision.status === 401 ? 'CND_AUTH_REQUIRED' : 'CND_AUTH_DENIED'
+        return { ok: false, status: decision.status, headers: decision.headers, error }
       }
       for (const [k, v] of Object.entries(decision.headers)) if (k.toLowerCase().startsWith(IDENTITY_PREFIX)) headers[k.toLowerCase()] = v
-      identity = decision.identity ?? {
+      const identity = decision.identity ?? {
         authType: /^(\S+)\s/.exec(String(raw.headers.authorization ?? ''))?.[1] ?? '',
         user: decision.headers['x-conductor-user'] ?? decision.headers['x-conductor-subject'] ?? decision.headers['x-conductor-peer-id']
       }
+      return { ok: true, headers, identity }
+    }
+    const publicPath = fn.info.fn.route !== undefined ? (rawPath.slice(`${FUNCTIONS_PREFIX}/${fn.info.id}`.length) || '/') : rawPath
+    const first = await admit(fn, raw.method ?? 'GET', publicPath, query)
+    if (!first.ok) {
+      const { error, message } = first
+      const body = JSON.stringify(message !== undefined ? { error, message } : { error })
+      const length = String(Buffer.byteLength(body))
+      const headers = { ...first.headers, 'content-type': 'application/json', 'content-length': length }
+      await reply.code(first.status).headers(headers).send(body)
+      return
     }
     reply.hijack()
     try {
-      let info = requestInfo(raw, publicPath, query, fn.info.pathInfoStrip, headers, identity)
+      let info = requestInfo(raw, publicPath, query, fn.info.pathInfoStrip, first.headers, first.identity)
       let target = fn
       let req: IncomingMessage = raw
       for (let hop = 0; ; hop++) {
         const result = await target.runner.serve(req, reply.raw, info)
         if (result.localRedirect === undefined) return
-        // RFC 3875 §6.2.2: serve the other path ourselves when it is a function of ours
-        // (same identity, GET, no body), else tell the client to go there.
+        // RFC 3875 §6.2.2: serve the other path ourselves when it is a function of ours with the
+        // same policy (GET, no body) whose own decision (its authorization: function:OTHER) allows
+        // this request's credentials; else tell the client to go there, where the target's own
+        // route and policy answer. Sharing a policy does not share authorizations (issue 13).
         const next = hop < cgiDefaults.MAX_LOCAL_REDIRECTS ? resolveLocal(result.localRedirect, registry) : undefined
-        if (next === undefined || (next.fn.info.policy !== undefined && next.fn.info.policy !== target.info.policy)) {
+        const policy = next?.fn.info.policy
+        const candidate = next !== undefined && (policy === undefined || policy === target.info.policy)
+        const admitted = candidate ? await admit(next.fn, 'GET', next.publicPath, next.query) : undefined
+        if (next === undefined || admitted === undefined || !admitted.ok) {
           reply.raw.writeHead(302, { location: result.localRedirect, 'content-length': '0' }).end()
           return
         }
         target = next.fn
-        req = emptyRequest(raw, headers)
-        const nextHeaders = { ...headers, 'content-length': undefined, 'content-type': undefined }
-        info = requestInfo(req, next.publicPath, next.query, target.info.pathInfoStrip, nextHeaders, identity)
+        req = emptyRequest(raw, admitted.headers)
+        const headers = { ...admitted.headers, 'content-length': undefined, 'content-type': undefined }
+        info = requestInfo(req, next.publicPath, next.query, target.info.pathInfoStrip, headers, admitted.identity)
         info.method = 'GET'
       }
     } catch (err) {
@@ -190,10 +214,20 @@ export async function functionsPlugin (app: FastifyInstance, opts: FunctionsPlug
   app.all(`${FUNCTIONS_PREFIX}/:id/*`, handler)
 }
 
-async function checkPolicy (authorize: Authorizer | undefined, fn: FunctionInfo, raw: IncomingMessage, publicPath: string, query: string, headers: Record<string, string | string[] | undefined>): Promise<AuthResult> {
+type Identity = { authType?: string, user?: string } | undefined
+type Admitted =
+  | { ok: true, headers: Record<string, string | string[] | undefined>, identity: Identity }
+  | { ok: false, status: number, headers: Record<string, string>, error: string, message?: string | undefined }
+
+async function checkPolicy (
+  authorize: Authorizer | undefined, fn: FunctionInfo, raw: IncomingMessage,
+  method: string, publicPath: string, query: string, headers: Record<string, string | string[] | undefined>
+): Promise<AuthResult> {
   if (authorize === undefined) return { allowed: false, status: 403, headers: {} }
   try {
-    return await authorize({ method: raw.method ?? 'GET', url: query === '' ? publicPath : `${publicPath}?${query}`, host: String(raw.headers['x-forwarded-host'] ?? raw.headers.host ?? ''), headers }, fn.policy!, fn.authorization)
+    const host = String(raw.headers['x-forwarded-host'] ?? raw.headers.host ?? '')
+    const url = query === '' ? publicPath : `${publicPath}?${query}`
+    return await authorize({ method, url, host, headers }, fn.policy!, fn.authorization)
   } catch {
     // An authorizer that fails denies.
     return { allowed: false, status: 403, headers: {} }

@@ -80,7 +80,9 @@ export function attachInteractive (server: Server, deps: InteractiveDeps): Inter
       refuseHttp(socket, 503, OVERLOADED_ANSWER, { 'retry-after': String(RETRY_AFTER_SEC) })
       return
     }
-    deps.admit({ service, name, headers: req.headers, method: req.method, url: req.url ?? path, interactive: true, log: deps.log }).then(async a => {
+    const { headers, rawHeaders, method } = req
+    const url = req.url ?? path
+    deps.admit({ service, name, headers, rawHeaders, method, url, interactive: true, log: deps.log }).then(async a => {
       if (!a.ok) { refuseHttp(socket, a.status, a.body, a.headers); return }
       const server = await webSockets()
       server.handleUpgrade(req, socket, head, ws => { session(ws, a.allowed, name, deps) })

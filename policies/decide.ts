@@ -1,7 +1,7 @@
 import { bearerCredential, digestEquals, sha256 } from './bearer.js'
 import type { CompiledNode, CompiledPolicy } from './compile.js'
 import { MAX_CREDENTIAL_BYTES } from './defaults.js'
-import { parseJwtHeader, type ParsedHeader } from './jwt.js'
+import { parseJwtHeader, type JwtClaims, type ParsedHeader } from './jwt.js'
 
 // Decides one request against a compiled policy. Deny by default: only a matched entry that
 // grants the requested authorization allows. The decision carries the matched entry's meta
@@ -36,6 +36,12 @@ export interface Decision {
   challenge?: string | undefined
   /** An allow built on a JWT holds until the token's exp (ms since the epoch); absent: until the policies change. */
   validUntil?: number | undefined
+  /**
+   * The payload of the JWT the match was built on, as verified (deep-frozen); absent when no
+   * JWT took part (static token, `always`, `origin`). Callers that need claims read them here,
+   * never by decoding the Authorization header again.
+   */
+  claims?: JwtClaims | undefined
 }
 
 interface Match {
@@ -44,6 +50,7 @@ interface Match {
   subject?: string | undefined
   narrow?: ReadonlySet<string> | undefined
   validUntil?: number | undefined
+  claims?: JwtClaims | undefined
   entry: string
 }
 
@@ -85,7 +92,7 @@ export async function decide (policy: CompiledPolicy, req: AuthRequest): Promise
     if (m.authz[name] === true && (m.narrow === undefined || m.narrow.has(name))) authorizations.push(name)
   }
   authorizations.sort()
-  const base = { policy: policy.name, meta: m.meta, authorizations, subject: m.subject ?? m.meta.subject, entry: m.entry, validUntil: m.validUntil }
+  const base = { policy: policy.name, meta: m.meta, authorizations, subject: m.subject ?? m.meta.subject, entry: m.entry, validUntil: m.validUntil, claims: m.claims }
   if (req.authorization !== undefined && !authorizations.includes(req.authorization)) {
     return { ...base, allow: false, status: 403, reason: `matched ${m.entry} but it does not grant "${req.authorization}"` }
   }
@@ -150,6 +157,7 @@ async function evalNode (node: CompiledNode, st: EvalState): Promise<Match | nul
     subject: inner.subject,
     narrow: inner.narrow,
     validUntil: inner.validUntil,
+    claims: inner.claims,
     entry: acc === null ? node.path : inner.entry
   }
 }
@@ -171,7 +179,7 @@ async function evalBearer (node: CompiledNode, st: EvalState): Promise<Match | n
       if (typeof st.header === 'string') { st.refused ??= `${entry.path}: ${st.header}`; continue }
       out = await entry.jwt.verify(token, st.header)
     }
-    if (out.ok) return { meta: {}, authz: {}, subject: out.subject, narrow: out.narrow, validUntil: out.expMs, entry: node.path }
+    if (out.ok) return { meta: {}, authz: {}, subject: out.subject, narrow: out.narrow, validUntil: out.expMs, claims: out.claims, entry: node.path }
     // An entry whose key has another algorithm says little; prefer the reason of a key that was tried.
     if (out.weak === true) st.weakRefusal ??= `${entry.path}: ${out.reason}`
     else st.refused ??= `${entry.path}: ${out.reason}`
@@ -188,6 +196,8 @@ function merge (a: Match | null, b: Match): Match {
     subject: b.subject ?? a.subject,
     validUntil: a.validUntil === undefined ? b.validUntil : b.validUntil === undefined ? a.validUntil : Math.min(a.validUntil, b.validUntil),
     narrow: a.narrow === undefined ? b.narrow : b.narrow === undefined ? a.narrow : new Set([...a.narrow].filter(x => b.narrow!.has(x))),
+    // One request carries one credential: every JWT match in a tree is the same token.
+    claims: b.claims ?? a.claims,
     entry: b.entry
   }
 }

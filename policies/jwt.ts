@@ -27,11 +27,14 @@ export interface JwtEntryOptions {
   authorizationsClaim?: string | undefined
 }
 
+/** A verified token's payload, deep-frozen: every decision built on the token shares it. */
+export type JwtClaims = Readonly<Record<string, unknown>>
+
 export type JwtOutcome =
-  | { ok: true, subject: string | undefined, narrow: ReadonlySet<string> | undefined, cached: boolean, expMs: number }
+  | { ok: true, subject: string | undefined, narrow: ReadonlySet<string> | undefined, cached: boolean, expMs: number, claims: JwtClaims }
   | { ok: false, reason: string, weak?: boolean }
 
-interface Verified { expMs: number, subject: string | undefined, narrow: ReadonlySet<string> | undefined }
+interface Verified { expMs: number, subject: string | undefined, narrow: ReadonlySet<string> | undefined, claims: JwtClaims }
 
 export interface ParsedHeader { alg: string, kid: string | undefined }
 
@@ -56,7 +59,7 @@ export class JwtEntry {
       this.cache.delete(token)
       return undefined
     }
-    return { ok: true, subject: hit.subject, narrow: hit.narrow, cached: true, expMs: hit.expMs }
+    return { ok: true, subject: hit.subject, narrow: hit.narrow, cached: true, expMs: hit.expMs, claims: hit.claims }
   }
 
   async verify (token: string, header: ParsedHeader): Promise<JwtOutcome> {
@@ -89,19 +92,22 @@ export class JwtEntry {
     if (exp - start > this.maxLifetimeSec) return { ok: false, reason: `token lifetime ${Math.round(exp - start)} s exceeds ${this.maxLifetimeSec} s` }
     const narrow = narrowing(payload[this.claim])
     if (narrow === null) return { ok: false, reason: `claim "${this.claim}" must be an array of names or a space-separated string` }
-    const verified: Verified = { expMs: exp * 1000, subject: typeof payload.sub === 'string' ? payload.sub : undefined, narrow }
+    // The payload travels with the decision (gateway plugins read their own claims from it,
+    // never from the header again): frozen, since cached decisions are shared by every caller.
+    const verified: Verified = { expMs: exp * 1000, subject: typeof payload.sub === 'string' ? payload.sub : undefined, narrow, claims: deepFreeze(payload) }
     // Cache until exp (not beyond): lru-cache drops it then, and cached() re-checks the clock anyway.
     this.cache.set(token, verified, { ttl: Math.max(1, exp * 1000 - nowMs) })
-    return { ok: true, subject: verified.subject, narrow, cached: false, expMs: verified.expMs }
+    return { ok: true, subject: verified.subject, narrow, cached: false, expMs: verified.expMs, claims: verified.claims }
   }
 }
 
 /** Parses the protected header without trusting it: only alg and kid are read. */
 export function parseJwtHeader (token: string): ParsedHeader | string {
-  const dot = token.indexOf('.')
-  if (dot <= 0 || token.indexOf('.', dot + 1) < 0 || token.split('.').length !== 3) return 'not a compact JWS (three base64url parts)'
-  const part = token.slice(0, dot)
-  if (!/^[A-Za-z0-9_-]+$/.test(part)) return 'header is not base64url'
+  // RFC 7515 §7.1: three base64url parts without padding. A static token may end in "="
+  // (RFC 6750 b64token), a JWS never does; jose would accept a padded signature, so one token
+  // would have two spellings. (An empty signature gets as far as the alg check, for its reason.)
+  if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token)) return 'not a compact JWS (three unpadded base64url parts)'
+  const part = token.slice(0, token.indexOf('.'))
   let header: unknown
   try { header = JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) } catch { return 'header is not base64url JSON' }
   if (header === null || typeof header !== 'object' || Array.isArray(header)) return 'header is not a JSON object'
@@ -110,6 +116,14 @@ export function parseJwtHeader (token: string): ParsedHeader | string {
   if (h.alg === 'none' || h.alg.startsWith('HS')) return `algorithm ${h.alg.slice(0, 16)} is never accepted`
   if (h.kid !== undefined && typeof h.kid !== 'string') return 'kid is not a string'
   return { alg: h.alg.slice(0, 16), kid: h.kid as string | undefined }
+}
+
+function deepFreeze<T> (value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v)
+    Object.freeze(value)
+  }
+  return value
 }
 
 function narrowing (value: unknown): ReadonlySet<string> | undefined | null {

@@ -3,8 +3,8 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { startCaddy } from '../../test/harness/caddy.js'
-import { forwardAuthRoute, postCaddyConfig as post } from '../../test/harness/forward-auth-route.js'
+import { protectedRoute } from '../../caddy/index.js'
+import { postCaddyConfig as post, startCaddy } from '../../test/harness/caddy.js'
 import { makeKey, signToken } from '../../test/harness/jwt.js'
 import { freePort, waitFor } from '../../test/harness/ports.js'
 import { tempDir } from '../../test/harness/tmp.js'
@@ -57,14 +57,15 @@ async function main (): Promise<void> {
     routes: [{ handle: [{ handler: 'static_response', status_code: 200, headers: { 'X-Conductor-Subject': ['bench'] } }] }]
   })
   const gateway = `127.0.0.1:${gwPort}`
-  const ok = { body: 'ok' }
+  const ok = { static: { body: 'ok' } }
+  // The product's route (caddy/routes.ts), as `caddy protect` and the function/command routes build it.
   await post(`${caddy.adminUrl}/config/apps/http/servers/conductor/routes/...`, [
     { '@id': 'a', match: [{ path: ['/a'] }], handle: [{ handler: 'static_response', status_code: 200, body: 'ok' }], terminal: true },
-    { ...forwardAuthRoute({ id: 'b', gateway: `127.0.0.1:${staticPort}`, policy: 'bench', upstream: ok, authUri: '/auth' }), match: [{ path: ['/b'] }] },
-    { ...forwardAuthRoute({ id: 'c', gateway, policy: 'bench', upstream: ok }), match: [{ path: ['/c'] }] },
-    { ...forwardAuthRoute({ id: 'd', gateway, policy: 'bench', upstream: ok }), match: [{ path: ['/d'] }] },
-    { ...forwardAuthRoute({ id: 'e', gateway, policy: 'bench', upstream: ok }), match: [{ path: ['/e'] }] },
-    { ...forwardAuthRoute({ id: 'c-fastify', gateway: `127.0.0.1:${slowPort}`, policy: 'bench', upstream: ok }), match: [{ path: ['/c-fastify'] }] }
+    protectedRoute({ id: 'b', path: ['/b'], gateway: `127.0.0.1:${staticPort}`, policy: 'bench', upstream: ok }),
+    protectedRoute({ id: 'c', path: ['/c'], gateway, policy: 'bench', upstream: ok }),
+    protectedRoute({ id: 'd', path: ['/d'], gateway, policy: 'bench', upstream: ok }),
+    protectedRoute({ id: 'e', path: ['/e'], gateway, policy: 'bench', upstream: ok }),
+    protectedRoute({ id: 'c-fastify', path: ['/c-fastify'], gateway: `127.0.0.1:${slowPort}`, policy: 'bench', upstream: ok })
   ])
   const base = `http://127.0.0.1:${caddy.httpPort}`
   const cases = [

@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { startCaddy } from '../../test/harness/caddy.js'
-import { forwardAuthRoute, postCaddyConfig } from '../../test/harness/forward-auth-route.js'
+import { protectedRoute } from '../../caddy/index.js'
+import { postCaddyConfig, startCaddy } from '../../test/harness/caddy.js'
 import { makeKey, signToken } from '../../test/harness/jwt.js'
 import { freePort, waitFor } from '../../test/harness/ports.js'
 import { tempDir } from '../../test/harness/tmp.js'
@@ -29,7 +29,7 @@ try {
   const gw = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--import', 'tsx', path.join(repo, 'conductor/bin.ts'), 'gateway', '--root', root, '--listen', `127.0.0.1:${port}`, '--log-level', 'warn'], { cwd: repo, stdio: ['ignore', 'ignore', 'inherit'] })
   await waitFor('gateway', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 60_000)
   const caddy = await startCaddy(t)
-  await postCaddyConfig(`${caddy.adminUrl}/config/apps/http/servers/conductor/routes`, forwardAuthRoute({ id: 'c', gateway: `127.0.0.1:${port}`, policy: 'bench', upstream: { body: 'ok' } }))
+  await postCaddyConfig(`${caddy.adminUrl}/config/apps/http/servers/conductor/routes`, protectedRoute({ id: 'c', gateway: `127.0.0.1:${port}`, policy: 'bench', upstream: { static: { body: 'ok' } } }))
   await new Promise<void>(resolve => {
     const w = spawn('wrk', ['-t2', '-c32', '-d10s', '-H', `Authorization: Bearer ${credential}`, `http://127.0.0.1:${caddy.httpPort}/c`], { stdio: ['ignore', 'inherit', 'inherit'] })
     w.on('exit', () => resolve())

@@ -3,8 +3,8 @@ import { readdirSync, readFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { startCaddy } from '../../test/harness/caddy.js'
-import { forwardAuthRoute, postCaddyConfig as post } from '../../test/harness/forward-auth-route.js'
+import { protectedRoute } from '../../caddy/index.js'
+import { postCaddyConfig as post, startCaddy } from '../../test/harness/caddy.js'
 import { makeKey, signToken } from '../../test/harness/jwt.js'
 import { freePort, waitFor } from '../../test/harness/ports.js'
 import { tempDir, writeTree } from '../../test/harness/tmp.js'
@@ -58,8 +58,8 @@ async function main (): Promise<void> {
   const caddy = await startCaddy(t)
   const gateway = `127.0.0.1:${gwPort}`
   await post(`${caddy.adminUrl}/config/apps/http/servers/conductor/routes/...`, [
-    forwardAuthRoute({ id: 'auth-bearer', path: '/auth-bearer', gateway, policy: 'soak', authorization: 'read', upstream: { body: 'ok\n' } }),
-    forwardAuthRoute({ id: 'auth-jwt', path: '/auth-jwt', gateway, policy: 'soak', authorization: 'read', upstream: { body: 'ok\n' } })
+    protectedRoute({ id: 'auth-bearer', path: ['/auth-bearer'], gateway, policy: 'soak', authorization: 'read', upstream: { static: { body: 'ok\n' } } }),
+    protectedRoute({ id: 'auth-jwt', path: ['/auth-jwt'], gateway, policy: 'soak', authorization: 'read', upstream: { static: { body: 'ok\n' } } })
   ])
   // Function routes exactly as a proxy template gets them.
   for (const id of ['soak-single', 'soak-multi', 'soak-parallel']) {

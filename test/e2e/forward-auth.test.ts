@@ -3,14 +3,15 @@ import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { buildGateway } from '../../gateway/index.js'
 import { sha256 } from '../../policies/index.js'
-import { startCaddy } from '../harness/caddy.js'
-import { forwardAuthRoute, postCaddyConfig } from '../harness/forward-auth-route.js'
+import { protectedRoute } from '../../caddy/index.js'
+import { postCaddyConfig, startCaddy } from '../harness/caddy.js'
+import { httpRequest as plainRequest } from '../harness/http.js'
 import { hsWithPublicKeyToken, makeKey, noneToken, nowSec, signToken, tamper } from '../harness/jwt.js'
 import { tempDir, writeTree } from '../harness/tmp.js'
 
-// Real path: client -> Caddy (route JSON posted to its admin API) -> forward_auth -> the real
-// gateway (Fastify on a free loopback port) -> upstream (a node server on loopback that
-// records what reaches it). Good credentials get through with identity headers; every attack
+// Real path: client -> Caddy (the product's route, caddy/routes.ts protectedRoute, posted to
+// its admin API) -> forward_auth -> the real gateway (Fastify on a free loopback port) ->
+// upstream (a node server on loopback that records what reaches it). Good credentials get through with identity headers; every attack
 // of issue 5 is stopped before the upstream; forged identity headers never reach it.
 
 const STATIC = 'static-token-for-e2e-0123456789'
@@ -66,9 +67,9 @@ t.test('Caddy -> forward_auth -> gateway -> upstream', async t => {
   const caddy = await startCaddy(t)
   // One POST of all routes ("routes/..." appends an array elements).
   const routes = [
-    forwardAuthRoute({ id: 'write', path: '/write/*', gateway, policy: 'api', authorization: 'write', upstream: { dial: upstreamDial } }),
-    forwardAuthRoute({ id: 'nopolicy', path: '/nopolicy/*', gateway, policy: 'does-not-exist', upstream: { dial: upstreamDial } }),
-    forwardAuthRoute({ id: 'api', gateway, policy: 'api', upstream: { dial: upstreamDial } })
+    protectedRoute({ id: 'write', path: ['/write/*'], gateway, policy: 'api', authorization: 'write', upstream: { dial: upstreamDial } }),
+    protectedRoute({ id: 'nopolicy', path: ['/nopolicy/*'], gateway, policy: 'does-not-exist', upstream: { dial: upstreamDial } }),
+    protectedRoute({ id: 'api', gateway, policy: 'api', upstream: { dial: upstreamDial } })
   ]
   await postCaddyConfig(`${caddy.adminUrl}/config/apps/http/servers/conductor/routes/...`, routes)
   t.pass('routes accepted by the admin API')
@@ -139,4 +140,17 @@ t.test('Caddy -> forward_auth -> gateway -> upstream', async t => {
     req.end()
   })
   t.ok(big >= 400, `64 KiB header refused (status ${big}), upstream not reached`)
+
+  // Two Authorization headers: Caddy forwards both to /auth and to the upstream; the gateway
+  // must not decide on the first while the upstream may read another (issue 13).
+  for (const pair of [[`Bearer ${STATIC}`, 'Bearer attacker-chosen-0123456789'], ['Bearer attacker-chosen-0123456789', `Bearer ${STATIC}`]]) {
+    const before = seen.length
+    const r = await plainRequest(`${base}/hello`, { headers: { authorization: pair } })
+    t.equal(r.status, 400, `two Authorization headers (${pair[0] === `Bearer ${STATIC}` ? 'good one first' : 'good one last'}): 400`)
+    t.equal(seen.length, before, 'the upstream is not reached')
+  }
+  const origins = await plainRequest(`${base}/hello`, { headers: { authorization: `Bearer ${STATIC}`, origin: ['https://a.example', 'https://b.example'] } })
+  t.equal(origins.status, 400, 'two Origin headers: 400')
+  const placeholder = await call('/hello', { authorization: `Bearer ${STATIC}` })
+  t.equal(placeholder.reached?.['x-conductor-subject'], undefined, 'the product route deletes an identity header the gateway did not send (no placeholder text)')
 })

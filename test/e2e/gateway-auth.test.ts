@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net'
+import { connect, type AddressInfo } from 'node:net'
 import t from 'tap'
 import { buildGateway } from '../../gateway/index.js'
 import { makeKey, signToken } from '../harness/jwt.js'
@@ -94,4 +94,41 @@ t.test('a hostile JWT sub cannot split or break identity headers', async t => {
   t.equal(res.status, 200)
   t.equal(res.headers.get('x-conductor-subject'), 'eve%0D%0AX-Conductor-Authorizations%3A%20root', 'percent-encoded, one header')
   t.equal(res.headers.get('x-conductor-authorizations'), '')
+})
+
+/** One request written as raw bytes (header names spelled and repeated exactly as given); resolves with the status line's code. */
+async function rawStatus (port: number, head: string): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(head + '\r\n'))
+    let text = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (d: string) => { text += d; if (text.includes('\r\n\r\n')) { socket.destroy(); resolve(Number(text.split(' ')[1])) } })
+    socket.on('error', reject)
+  })
+}
+
+t.test('a header the decision reads, sent twice, is a bad request on both paths (issue 13)', async t => {
+  const root = tempDir(t)
+  writeTree(root, { 'policies/p.json': { match: [{ bearer: [{ token: TOKEN }] }] }, 'policies/open.json': { match: [{ always: true }] } })
+  for (const fastAuth of [true, false]) {
+    const gw = await buildGateway({ roots: { services: `${root}/services`, policies: `${root}/policies` }, fastAuth, pressure: { maxEventLoopDelayMs: 0 } })
+    t.teardown(async () => { await gw.app.close() })
+    await gw.app.listen({ host: '127.0.0.1', port: 0 })
+    const port = (gw.app.server.address() as AddressInfo).port
+    const ask = async (policy: string, ...lines: string[]): Promise<number> =>
+      await rawStatus(port, [`GET /auth?policy=${policy} HTTP/1.1`, 'Host: 127.0.0.1', ...lines, 'Connection: close', ''].join('\r\n'))
+    const path = fastAuth ? 'fast path' : 'Fastify route'
+    t.equal(await ask('p', `Authorization: Bearer ${TOKEN}`), 200, `${path}: one Authorization`)
+    t.equal(await ask('p', `Authorization: Bearer ${TOKEN}`, 'Authorization: Bearer other-token-0123456789'), 400, `${path}: two Authorization headers (Node would keep the first)`)
+    t.equal(await ask('p', 'Authorization: Bearer other-token-0123456789', `authorization: Bearer ${TOKEN}`), 400, `${path}: in any spelling of the name`)
+    const repeated: Array<[string, string]> = [
+      ['Origin', 'Origin: https://a.example\r\nOrigin: https://b.example'],
+      ['Host', 'Host: other.example'],
+      ['X-Forwarded-Method', 'X-Forwarded-Method: GET\r\nx-forwarded-method: POST'],
+      ['X-Forwarded-Uri', 'X-Forwarded-Uri: /a\r\nX-Forwarded-Uri: /b'],
+      ['X-Forwarded-Host', 'X-Forwarded-Host: a.example\r\nX-FORWARDED-HOST: b.example']
+    ]
+    for (const [name, lines] of repeated) t.equal(await ask('open', lines), 400, `${path}: repeated ${name}, even where the policy allows anyone`)
+    t.equal(await ask('open', 'Accept: a', 'Accept: b', 'X-Forwarded-For: 1.2.3.4', 'X-Forwarded-For: 5.6.7.8'), 200, `${path}: other repeated headers are not the decision's business`)
+  }
 })

@@ -1,8 +1,8 @@
 import t from 'tap'
 import os from 'node:os'
 import { cliProcess } from '../harness/cli.js'
-import { startCaddy } from '../harness/caddy.js'
-import { forwardAuthRoute, postCaddyConfig } from '../harness/forward-auth-route.js'
+import { protectedRoute } from '../../caddy/index.js'
+import { postCaddyConfig, startCaddy } from '../harness/caddy.js'
 import { freePort, waitFor } from '../harness/ports.js'
 import { standInCaddyUnit, startUserManager } from '../harness/systemd.js'
 import { tempDir, writeTree } from '../harness/tmp.js'
@@ -10,7 +10,8 @@ import { tempDir, writeTree } from '../harness/tmp.js'
 // Issue 9 fault test: the gateway runs as conductor-gateway.service (installed by `conductor
 // system install`, as scripts/demo.sh does) under a real systemd user manager, behind a real
 // Caddy forward_auth route. It is killed with SIGKILL under load: systemd must restart it
-// (Restart=on-failure, RestartSec=200ms) and requests through Caddy must succeed again. The
+// (Restart=on-failure, RestartSec=200ms) and requests through Caddy (the product's route,
+// caddy/routes.ts protectedRoute) must succeed again. The
 // listening socket belongs to conductor-gateway.socket, so requests sent while the gateway is
 // down wait in the backlog rather than fail; only a request in flight at the kill can get a 502.
 // No timing is asserted beyond bounded waits; the measured times are printed (BENCHMARKS.md).
@@ -39,7 +40,7 @@ t.test('kill -9 of the gateway unit under load: systemd restarts it, forward_aut
   t.equal(sd.systemctl('start', 'conductor-gateway.service').code, 0)
   await waitFor('gateway unit answering /healthz', async () => (await fetch(`http://127.0.0.1:${gwPort}/healthz`)).ok, 30_000, 100)
   await postCaddyConfig(`${caddy.adminUrl}/config/apps/http/servers/conductor/routes/...`, [
-    forwardAuthRoute({ id: 'protected', gateway: `127.0.0.1:${gwPort}`, policy: 'fault', upstream: { body: 'through\n' } })
+    protectedRoute({ id: 'protected', gateway: `127.0.0.1:${gwPort}`, policy: 'fault', upstream: { static: { body: 'through\n' } } })
   ])
   const url = `http://127.0.0.1:${caddy.httpPort}/x`
   await waitFor('route through Caddy', async () => (await fetch(url, { headers: { authorization: `Bearer ${token}` } })).status === 200, 10_000)

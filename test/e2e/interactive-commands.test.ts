@@ -7,14 +7,13 @@ import { WebSocket } from 'ws'
 import { buildGateway } from '../../gateway/index.js'
 import { INTERACTIVE_SUBPROTOCOL, resolveRoots } from '../../conductor/index.js'
 import { signCommandToken } from '../../conductor/keys.js'
-import { startTlsCaddy } from '../harness/caddy.js'
+import { postCaddyConfig, startTlsCaddy } from '../harness/caddy.js'
 import { binPath, cli } from '../harness/cli.js'
-import { postCaddyConfig } from '../harness/forward-auth-route.js'
 import { freePort, waitFor } from '../harness/ports.js'
 import { isAlive } from '../harness/procs.js'
 import { driveCli } from '../harness/pty.js'
 import { startLoggedGateway } from '../harness/gateway.js'
-import { ciAndIntruderKeys } from '../harness/keys.js'
+import { ciAndIntruderKeys, padded, signWithKeyFile } from '../harness/keys.js'
 import { tempDir, writeTree } from '../harness/tmp.js'
 
 // Interactive commands (issue 7, item 5), through the real path: the compiled CLI runs under
@@ -164,8 +163,11 @@ t.test('interactive commands: local and remote (WebSocket through Caddy and the 
 
   /** A WebSocket upgrade through Caddy; resolves with the HTTP status of a refusal, or 101. */
   /** A WebSocket upgrade to `origin` (through Caddy by default): 101 with the socket, or the refusal. */
-  const upgrade = async (command: string, token: string | undefined, protocol = INTERACTIVE_SUBPROTOCOL, origin = base.replace('https:', 'wss:')): Promise<{ status: number, retryAfter?: string | undefined, body: string, ws?: WebSocket }> => {
-    const ws = new WebSocket(`${origin}/.conductor/services/shop/commands/${command}`, [protocol], { ca, headers: token !== undefined ? { authorization: `Bearer ${token}` } : {} })
+  // `authorization` replaces the header built from the token (odd spellings, repeated headers).
+  const upgrade = async (command: string, token: string | undefined, protocol = INTERACTIVE_SUBPROTOCOL, origin = base.replace('https:', 'wss:'), authorization: string | string[] | undefined = token === undefined ? undefined : `Bearer ${token}`): Promise<{ status: number, retryAfter?: string | undefined, body: string, ws?: WebSocket }> => {
+    const headers: Record<string, string | string[]> = {}
+    if (authorization !== undefined) headers.authorization = authorization
+    const ws = new WebSocket(`${origin}/.conductor/services/shop/commands/${command}`, [protocol], { ca, headers: headers as Record<string, string> })
     return await new Promise((resolve, reject) => {
       ws.once('unexpected-response', (_req, res) => {
         let body = ''
@@ -210,6 +212,38 @@ t.test('interactive commands: local and remote (WebSocket through Caddy and the 
     t.match(noIt.stderr, /HTTP 409 CND_COMMAND_INTERACTIVE/)
     await new Promise(resolve => setTimeout(resolve, 300))
     t.equal(started().length, before, 'none of these requests ran the command')
+  })
+
+  await t.test('remote: claims come from the verified token; other spellings of it and unusable claims start nothing (issue 13)', async t => {
+    const before = started().length
+    const token = await sign('console')
+    const ok = await upgrade('console', token)
+    t.equal(ok.status, 101, 'a good token is admitted')
+    ok.ws?.terminate()
+    const otherToken = await sign('other')
+    const noJti = await signWithKeyFile(ci.private_key_file, { iss: 'ci', sub: 'ci', aud: '127.0.0.1', conductor_service: 'shop', conductor_command: 'console' })
+    const cases: Array<[string, string, number]> = [
+      ['replay, two spaces after Bearer', `Bearer  ${token}`, 401],
+      ['replay, signature padded with "="', `Bearer ${padded(token)}`, 401],
+      ['a token for "other" on console (same authorization)', `Bearer ${otherToken}`, 403],
+      ['a token for "other" on console, two spaces', `Bearer  ${otherToken}`, 401],
+      ['a token for "other" on console, padded', `Bearer ${padded(otherToken)}`, 401],
+      ['a token without jti', `Bearer ${noJti}`, 403],
+      ['a token without jti, two spaces', `Bearer  ${noJti}`, 401],
+      ['a token without jti, padded', `Bearer ${padded(noJti)}`, 401]
+    ]
+    for (const [what, authorization, status] of cases) {
+      const r = await upgrade('console', undefined, INTERACTIVE_SUBPROTOCOL, undefined, authorization)
+      t.equal(r.status, status, what)
+      r.ws?.terminate()
+    }
+    const twice = [`Bearer ${await sign('console')}`, `Bearer ${await sign('console')}`]
+    t.equal((await upgrade('console', undefined, INTERACTIVE_SUBPROTOCOL, undefined, twice)).status, 400, 'two Authorization headers through Caddy: refused')
+    const direct = await upgrade('console', undefined, INTERACTIVE_SUBPROTOCOL, `ws://127.0.0.1:${gwPort}`, twice)
+    t.equal(direct.status, 400, 'and by the gateway itself')
+    t.match(direct.body, /CND_HEADER_REPEATED/)
+    await new Promise(resolve => setTimeout(resolve, 300))
+    t.equal(started().length, before, 'nothing ran')
   })
 
   await t.test('an upgrade while the gateway sheds load: 503 + Retry-After before admission, the token stays usable', async t => {

@@ -1,16 +1,17 @@
 import t from 'tap'
 import { existsSync, readFileSync } from 'node:fs'
 import { spawn } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { request } from 'node:https'
 import path from 'node:path'
 import { signCommandToken } from '../../conductor/keys.js'
-import { startTlsCaddy } from '../harness/caddy.js'
+import { postCaddyConfig, startTlsCaddy } from '../harness/caddy.js'
 import { cli, binPath } from '../harness/cli.js'
 import { waitFor } from '../harness/ports.js'
-import { postCaddyConfig } from '../harness/forward-auth-route.js'
 import { startLoggedGateway } from '../harness/gateway.js'
-import { ciAndIntruderKeys } from '../harness/keys.js'
+import { httpRequest } from '../harness/http.js'
+import { ciAndIntruderKeys, padded, signWithKeyFile } from '../harness/keys.js'
 import { tempDir, writeTree } from '../harness/tmp.js'
 
 // Remote commands end to end over HTTPS: real Caddy (`tls internal` on a loopback port, its
@@ -32,6 +33,11 @@ echo started
 sleep 30
 echo never
 `
+const RECORD = `#!/bin/sh
+echo "$CONDUCTOR_COMMAND $*" >> ran.log
+echo ran
+`
+const STATIC_TOKEN = 'static-command-token-0123456789'
 
 interface Frame { stream?: string, data?: string, exit?: number, at: number }
 
@@ -46,23 +52,33 @@ t.test('remote commands over HTTPS through Caddy and the gateway', async t => {
         console: { service: true, exec: ['./migrate.sh'], remote: { policy: 'ops' } },
         sleeper: { service: true, exec: ['./sleeper.sh'], remote: { policy: 'ops', authorization: 'command:shop:db:migrate' } },
         local: { service: true, exec: ['./migrate.sh'] },
-        'deploy-only': { deployment: true, exec: ['./migrate.sh'], remote: { policy: 'ops', authorization: 'command:shop:db:migrate' } }
+        'deploy-only': { deployment: true, exec: ['./migrate.sh'], remote: { policy: 'ops', authorization: 'command:shop:db:migrate' } },
+        // Same authorization as db:migrate: only the token's command claim tells them apart.
+        'db:seed': { service: true, exec: ['./record.sh'], remote: { policy: 'ops', authorization: 'command:shop:db:migrate' } },
+        'static-run': { service: true, exec: ['./record.sh'], remote: { policy: 'static' } }
       }
     },
     'etc/conductor/services/shop/migrate.sh': MIGRATE,
     'etc/conductor/services/shop/sleeper.sh': SLEEPER,
+    'etc/conductor/services/shop/record.sh': RECORD,
     'etc/conductor/policies/ops.json': {
       match: [{ any: [{ meta: { 'peer-id': 'ci' }, default_authorizations: { 'command:shop:db:migrate': true }, bearer: [ci.policy_entry] }] }]
+    },
+    'etc/conductor/policies/static.json': {
+      match: [{ meta: { 'peer-id': 'static' }, default_authorizations: { 'command:shop:static-run': true }, bearer: [{ token: STATIC_TOKEN }] }]
     }
   })
   const { gw, gwPort, log } = await startLoggedGateway(t, root)
 
   const { caddy, base, caFile, ca } = await startTlsCaddy(t)
 
-  const post = async (urlPath: string, token: string | undefined, body: unknown = { args: [] }, onFrame?: (f: Frame, res: IncomingMessage) => void): Promise<{ status: number, frames: Frame[], text: string }> => {
+  // `authorization` replaces the header built from the token (odd spellings, repeated headers).
+  const post = async (urlPath: string, token: string | undefined, body: unknown = { args: [] }, onFrame?: (f: Frame, res: IncomingMessage) => void, authorization: string | string[] | undefined = token === undefined ? undefined : `Bearer ${token}`): Promise<{ status: number, frames: Frame[], text: string }> => {
     return await new Promise((resolve, reject) => {
       const payload = typeof body === 'string' ? body : JSON.stringify(body)
-      const req = request(`${base}${urlPath}`, { method: 'POST', ca, agent: false, headers: { 'content-type': 'application/json', ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}) } }, res => {
+      const headers: Record<string, string | string[]> = { 'content-type': 'application/json' }
+      if (authorization !== undefined) headers.authorization = authorization
+      const req = request(`${base}${urlPath}`, { method: 'POST', ca, agent: false, headers }, res => {
         const frames: Frame[] = []
         let buf = ''
         let text = ''
@@ -189,5 +205,46 @@ t.test('remote commands over HTTPS through Caddy and the gateway', async t => {
     const pid = Number(readFileSync(pidFile, 'utf8'))
     await waitFor('the command to be killed', () => { try { process.kill(pid, 0); return false } catch { return true } }, 10_000)
     t.pass(`process ${pid} is gone`)
+  })
+
+  await t.test('claims come from the verified token: other spellings of it and unusable claims are refused (issue 13)', async t => {
+    const ranLog = path.join(svcDir, 'ran.log')
+    const ran = (): number => existsSync(ranLog) ? readFileSync(ranLog, 'utf8').split('\n').filter(Boolean).length : 0
+    const seed = '/.conductor/services/shop/commands/db:seed'
+    const token = await sign({ command: 'db:seed' })
+    const first = await post(seed, token)
+    t.equal(first.status, 200, 'a good token runs db:seed')
+    t.equal(ran(), 1)
+    const claims = { iss: 'ci', sub: 'ci', aud: '127.0.0.1', conductor_service: 'shop', conductor_command: 'db:seed' }
+    const noJti = await signWithKeyFile(ci.private_key_file, claims)
+    const migrateToken = await sign()
+    const cases: Array<[string, string, string | string[], number]> = [
+      ['replay, two spaces after Bearer', seed, `Bearer  ${token}`, 401],
+      ['replay, signature padded with "="', seed, `Bearer ${padded(token)}`, 401],
+      ['a db:migrate token on db:seed', seed, `Bearer ${migrateToken}`, 403],
+      ['a db:migrate token on db:seed, two spaces', seed, `Bearer  ${migrateToken}`, 401],
+      ['a db:migrate token on db:seed, padded', seed, `Bearer ${padded(migrateToken)}`, 401],
+      ['a token without jti', seed, `Bearer ${noJti}`, 403],
+      ['a token without jti, two spaces', seed, `Bearer  ${noJti}`, 401],
+      ['a token without jti, padded', seed, `Bearer ${padded(noJti)}`, 401],
+      ['conductor_command of another type (array)', seed, `Bearer ${await signWithKeyFile(ci.private_key_file, { ...claims, conductor_command: ['db:seed'], jti: randomUUID() })}`, 403],
+      ['jti of another type (number)', seed, `Bearer ${await signWithKeyFile(ci.private_key_file, { ...claims, jti: 42 })}`, 403],
+      ['a static token its policy accepts: no claims to bind, refused', '/.conductor/services/shop/commands/static-run', `Bearer ${STATIC_TOKEN}`, 403]
+    ]
+    for (const [what, p, authorization, status] of cases) {
+      const r = await post(p, undefined, { args: [] }, undefined, authorization)
+      t.equal(r.status, status, what)
+      t.notMatch(r.text, /"exit"/, `${what}: no output frames`)
+    }
+    const direct = await fetch(`http://127.0.0.1:${gwPort}${seed}`, { method: 'POST', headers: { authorization: `Bearer ${await signWithKeyFile(ci.private_key_file, claims)}`, 'content-type': 'application/json' }, body: '{"args":[]}' })
+    t.equal(direct.status, 403, 'the gateway refuses a token without jti itself, whatever is in front of it')
+    const twice = await post(seed, undefined, { args: [] }, undefined, [`Bearer ${await sign({ command: 'db:seed' })}`, `Bearer ${await sign({ command: 'db:seed' })}`])
+    t.equal(twice.status, 400, 'two Authorization headers through Caddy: refused, not decided on the first')
+    const twiceDirect = await httpRequest(`http://127.0.0.1:${gwPort}${seed}`, { method: 'POST', headers: { authorization: [`Bearer ${await sign({ command: 'db:seed' })}`, 'Bearer x'], 'content-type': 'application/json' }, body: '{"args":[]}' })
+    t.equal(twiceDirect.status, 400, 'and by the gateway itself')
+    t.match(JSON.parse(twiceDirect.body), { error: 'CND_HEADER_REPEATED' })
+    t.equal(ran(), 1, 'none of them ran the command')
+    const audit = log.map(l => JSON.parse(l) as Record<string, unknown>).filter(l => l.audit === 'remote-command' && l.command === 'static-run')
+    t.match(audit.at(-1), { status: 403, reason: /verified JWT/ }, 'the refusal says why in the log')
   })
 })

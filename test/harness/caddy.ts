@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { rootCertificates } from 'node:tls'
 import path from 'node:path'
@@ -123,4 +124,21 @@ export async function startTlsCaddy (t: { teardown: (fn: () => Promise<void> | v
     req.end()
   }), 15_000)
   return { caddy, base, caFile, ca }
+}
+
+/**
+ * POSTs JSON to Caddy's admin API on a fresh connection: Caddy closes kept-alive admin
+ * connections when it reloads its config, and fetch would reuse such a socket ("other side closed").
+ */
+export async function postCaddyConfig (url: string, body: unknown): Promise<void> {
+  const payload = JSON.stringify(body)
+  await new Promise<void>((resolve, reject) => {
+    const req = httpRequest(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, res => {
+      let text = ''
+      res.on('data', (d: Buffer) => { text += d.toString() })
+      res.on('end', () => res.statusCode === 200 ? resolve() : reject(new Error(`POST ${url}: ${res.statusCode} ${text}`)))
+    })
+    req.on('error', reject)
+    req.end(payload)
+  })
 }

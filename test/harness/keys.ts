@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import type { Test } from 'tap'
 import { cli } from './cli.js'
@@ -17,4 +18,21 @@ export async function ciAndIntruderKeys (t: Test, root: string): Promise<{ ci: G
     return JSON.parse(r.stdout) as GeneratedKey
   }
   return { ci: await generate('ci'), intruder: await generate('intruder') }
+}
+
+/**
+ * A token signed with a key made by `conductor key generate` (ES256), with exactly the claims
+ * given: what a key holder could sign by hand (no jti, another command, odd types...).
+ */
+export async function signWithKeyFile (privateKeyFile: string, claims: Record<string, unknown>): Promise<string> {
+  const { importPKCS8, SignJWT } = await import('jose')
+  const now = Math.floor(Date.now() / 1000)
+  const key = await importPKCS8(readFileSync(privateKeyFile, 'utf8'), 'ES256')
+  return await new SignJWT({ iat: now, exp: now + 120, ...claims }).setProtectedHeader({ alg: 'ES256', typ: 'JWT' }).sign(key)
+}
+
+/** The same token with its signature padded to a multiple of 4 ("=="): jose accepts it, RFC 7515 does not. */
+export function padded (token: string): string {
+  const sig = token.slice(token.lastIndexOf('.') + 1)
+  return token + '='.repeat((4 - sig.length % 4) % 4)
 }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { IDENTITY_HEADERS, protectedRoute, RouteInvalid } from '../../caddy/index.js'
+import { IDENTITY_HEADERS, protectedRoute, publicRoute, RouteInvalid } from '../../caddy/index.js'
 
 const base = { id: 'api', policy: 'ci', gateway: '127.0.0.1:2080', host: ['api.example.org'], path: ['/deploy/*'], upstream: { dial: '127.0.0.1:9000' } }
 
@@ -43,7 +43,9 @@ t.test('the policy name is query-encoded and validated', async t => {
     [{ gateway: 'http://x' }, /gateway: "http:\/\/x" is not a dial address/],
     [{ upstream: { dial: 'nope' } }, /upstream/],
     [{ copyHeaders: ['Authorization'] }, /only X-Conductor-\* headers/],
-    [{ authorization: 'a b' }, /authorization/]
+    [{ authorization: 'a\nb' }, /authorization/],
+    [{ authorization: '' }, /authorization/],
+    [{ authorization: 'x'.repeat(201) }, /authorization: .*\(1 to 200 characters/]
   ]
   for (const [over, re] of cases) t.throws(() => protectedRoute({ ...base, ...over } as any), { code: 'CND_CADDY_ROUTE_INVALID', message: re }, re.source)
   t.throws(() => protectedRoute({ ...base, policy: '' }), RouteInvalid)
@@ -51,4 +53,23 @@ t.test('the policy name is query-encoded and validated', async t => {
 
 t.test('pure: same input, same JSON', async t => {
   t.same(protectedRoute(base), protectedRoute(base))
+})
+
+t.test('an authorization name is any service-file name, query-encoded: no "&" or Caddy placeholder survives', async t => {
+  const route = protectedRoute({ ...base, authorization: 'service write&x={http.request.header.A}' }) as any
+  t.equal(route.handle[1].rewrite.uri, '/auth?policy=ci&authorization=service+write%26x%3D%7Bhttp.request.header.A%7D')
+})
+
+t.test('the same builder for function and command routes: rewrite, streamed upstream, nothing copied; public routes', async t => {
+  const route = protectedRoute({ ...base, copyHeaders: [], rewrite: '/.conductor/functions/web-api{http.request.uri}', upstream: { dial: 'unix//run/f.sock', flushInterval: -1 } }) as any
+  t.same(route.handle.map((h: { handler: string }) => h.handler), ['headers', 'reverse_proxy', 'rewrite', 'reverse_proxy'])
+  t.same(route.handle[1].handle_response[0].routes, [{ handle: [{ handler: 'headers', request: { set: {} } }] }], 'a 2xx continues to the upstream, copying nothing')
+  t.same(route.handle[2], { handler: 'rewrite', uri: '/.conductor/functions/web-api{http.request.uri}' })
+  t.same(route.handle[3], { handler: 'reverse_proxy', upstreams: [{ dial: 'unix//run/f.sock' }], flush_interval: -1 })
+  const open = publicRoute({ id: 'pub', path: ['/p/*'], upstream: { dial: '127.0.0.1:2080' } }) as any
+  t.same(open.handle, [
+    { handler: 'headers', request: { delete: ['X-Conductor-*', 'X-Conductor_*', 'X_conductor*'] } },
+    { handler: 'reverse_proxy', upstreams: [{ dial: '127.0.0.1:2080' }] }
+  ], 'no question to the gateway, identity headers still stripped')
+  t.throws(() => publicRoute({ id: 'a/b', upstream: { dial: '127.0.0.1:1' } }), { code: 'CND_CADDY_ROUTE_INVALID' })
 })

@@ -29,6 +29,21 @@ t.test('a protected, routed function: forward_auth, rewrite, unix socket upstrea
   t.same(config.handle.map(h => h.handler), ['headers', 'reverse_proxy', 'rewrite', 'reverse_proxy'])
   t.match(config.handle[1], { rewrite: { method: 'GET', uri: '/auth?policy=ops' }, upstreams: [{ dial: 'unix//run/conductor/functions.sock' }] })
   t.match(config.handle[2], { uri: '/.conductor/functions/web-hook{http.request.uri}' })
+  t.match(config.handle[3], { flush_interval: -1 })
+})
+
+t.test('function and command routes come from the product\'s one route builder (caddy/routes.ts)', async t => {
+  const { protectedRoute, publicRoute } = await import('../../caddy/index.js')
+  const { commandCaddySnippets } = await import('../../conductor/index.js')
+  const info = describeFunction(svc, fn({ policy: 'ops' }))
+  const path = ['/.conductor/functions/web-hook', '/.conductor/functions/web-hook/*']
+  const upstream = { dial: '127.0.0.1:2080', flushInterval: -1 }
+  t.same(functionCaddySnippets(info, '127.0.0.1:2080')[0]!.config, protectedRoute({ id: 'conductor-function-web-hook', path, policy: 'ops', gateway: '127.0.0.1:2080', copyHeaders: [], upstream }))
+  t.same(functionCaddySnippets(describeFunction(svc, fn({})), '127.0.0.1:2080')[0]!.config, publicRoute({ id: 'conductor-function-web-hook', path, upstream }))
+  const shop = { name: 'shop', commands: { 'db:migrate': { service: true, exec: ['./m'], remote: { policy: 'ops' } }, local: { exec: ['./l'] } } } as unknown as Service
+  const snippets = commandCaddySnippets(shop, '127.0.0.1:2080')
+  t.equal(snippets.length, 1, 'only remote commands get a route')
+  t.same(snippets[0]!.config, protectedRoute({ id: 'conductor-command-shop-db_migrate', path: ['/.conductor/services/shop/commands/db:migrate'], policy: 'ops', authorization: 'command:shop:db:migrate', gateway: '127.0.0.1:2080', copyHeaders: [], upstream }))
 })
 
 t.test('schema: the new function fields', async t => {

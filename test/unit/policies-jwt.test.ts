@@ -146,3 +146,40 @@ t.test('subject, issuer lists and audience lists are enforced per entry', async 
   t.equal(await ask({ sub: 'deployer', iss: 'https://a.example', aud: ['z', 'x'] }), 200, 'one of the token audiences is accepted')
   t.equal(await ask({ sub: 'deployer', iss: 'https://a.example', aud: 'z' }), 401, 'audience not in the list')
 })
+
+t.test('an allow built on a JWT carries its verified claims, frozen; other allows carry none (issue 13)', async t => {
+  const STATIC = 'static-token-0123456789abcdef'
+  const p = build([
+    { meta: { 'peer-id': 'jwt' }, default_authorizations: { read: true }, bearer: [{ public_key: es.pem }] },
+    { meta: { 'peer-id': 'static' }, default_authorizations: { read: true }, bearer: [{ token: STATIC }] }
+  ])
+  const token = await signToken(es, { jti: 'j-1', conductor_command: 'db:migrate', nested: { a: [1] } })
+  const first = await p.decide('p', { credential: `Bearer ${token}`, authorization: 'read' })
+  t.equal(first.allow, true)
+  t.match(first.claims, { jti: 'j-1', conductor_command: 'db:migrate', sub: 'alice', nested: { a: [1] } })
+  t.ok(Object.isFrozen(first.claims) && Object.isFrozen((first.claims!.nested as { a: unknown[] }).a), 'deep-frozen: a caller cannot alter what others read')
+  const cachedToken = await p.decide('p', { credential: `Bearer ${token}`, authorization: 'write' })
+  t.equal(cachedToken.claims, first.claims, 'from the verified-token cache: the same claims')
+  t.equal((await p.decide('p', { credential: `Bearer ${STATIC}` })).claims, undefined, 'a static token has no claims')
+  const nested = build([{ all: [{ always: true }, { any: [{ bearer: [{ public_key: es.pem }] }] }], authorizations: { read: true } }])
+  t.match((await nested.decide('p', { credential: `Bearer ${token}` })).claims, { jti: 'j-1' }, 'claims pass through all/any')
+  const viaPolicy = compilePolicies([
+    { name: 'inner', file: 'inner.json', data: { match: [{ bearer: [{ public_key: es.pem }], authorizations: { x: true } }] } },
+    { name: 'outer', file: 'outer.json', data: { match: [{ policy: { name: 'inner', map: { x: 'read' } } }] } }
+  ])
+  t.match((await new PolicySet(viaPolicy.policies).decide('outer', { credential: `Bearer ${token}` })).claims, { jti: 'j-1' }, 'and through a mapped policy reference')
+})
+
+t.test('one spelling per credential: exactly one space after Bearer, no padding in a JWT (issue 13)', async t => {
+  const p = build([{ always: true, bearer: [{ public_key: es.pem }, { token: 'c3RhdGljLXRva2VuLXdpdGgtcGFkZGluZw==' }] }])
+  const token = await signToken(es, {})
+  const ask = async (credential: string): Promise<{ status: number, reason: string }> => await p.decide('p', { credential })
+  t.equal((await ask(`Bearer ${token}`)).status, 200)
+  t.equal((await ask(`bearer ${token}`)).status, 200, 'the scheme is case-insensitive (RFC 7235)')
+  t.match(await ask(`Bearer  ${token}`), { status: 401, reason: /exactly one space/ })
+  t.match(await ask(`Bearer ${token}==`), { status: 401, reason: /unpadded base64url/ }, 'a padded signature, which jose would accept')
+  t.match(await ask(`Bearer ${token}=`), { status: 401 })
+  const [h, pl, s] = token.split('.')
+  t.match(await ask(`Bearer ${h}==.${pl}.${s}`), { status: 401 }, 'padded header')
+  t.equal((await ask('Bearer c3RhdGljLXRva2VuLXdpdGgtcGFkZGluZw==')).status, 200, 'a static token may end in "=" (RFC 6750 b64token)')
+})
