@@ -31,9 +31,12 @@ export const IDENTITY_HEADERS = [
   'X-Conductor-Meta'
 ] as const
 /**
- * Where `conductor caddy protect` adds routes by default: the routes of the Caddy server whose
- * "@id" is "conductor-server" (the server Conductor's Caddy config declares for its routes).
+ * The "@id" of the HTTP server Conductor's routes go into: `conductor system install` declares
+ * it in caddy.json, proxy snippets, `caddy protect` and the function and command routes address
+ * its routes as `conductor-server/routes`, and `conductor doctor` checks it exists.
  */
-export const DEFAULT_ROUTES_TARGET = 'conductor-server/routes'
+export const CONDUCTOR_SERVER_ID = 'conductor-server'
+/** Where `conductor caddy protect` adds routes by default: the routes of that server. */
+export const DEFAULT_ROUTES_TARGET = `${CONDUCTOR_SERVER_ID}/routes`
 /** Where the gateway listens by default (same as gateway/defaults.ts DEFAULT_LISTEN). */
 export const DEFAULT_GATEWAY_DIAL = '127.0.0.1:2080'

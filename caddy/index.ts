@@ -11,4 +11,6 @@ export {
   type ProtectedRouteOptions, type PublicRouteOptions, type Upstream, type CaddyRoute, type Json
 } from './routes.js'
 export { CaddyError, CaddyUnreachable, CaddyHttpError, CaddyNotFound, CaddyConflict, SnippetInvalid, RouteInvalid } from './errors.js'
-export { DEFAULT_ADMIN_URL, DEFAULT_ROUTES_TARGET, DEFAULT_GATEWAY_DIAL, IDENTITY_HEADERS, AUTH_PATH } from './defaults.js'
+export {
+  DEFAULT_ADMIN_URL, CONDUCTOR_SERVER_ID, DEFAULT_ROUTES_TARGET, DEFAULT_GATEWAY_DIAL, IDENTITY_HEADERS, AUTH_PATH
+} from './defaults.js'

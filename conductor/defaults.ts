@@ -20,3 +20,9 @@ export const PEER_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
 export const RECONCILE_CONCURRENCY = 4
 /** A remote command (POST or interactive) is killed after this long unless its remote.timeout_sec says otherwise. */
 export const DEFAULT_REMOTE_TIMEOUT_SEC = 3600
+/**
+ * Where the HTTP server of Conductor's routes listens when host.json has no caddy_listen: the
+ * standard HTTP and HTTPS ports on every interface, as a Caddy site would (HTTPS with Caddy's
+ * automatic certificates for the hosts routes match).
+ */
+export const DEFAULT_CADDY_LISTEN: readonly string[] = [':80', ':443']

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { CaddyClient } from '../caddy/index.js'
+import { CaddyClient, CONDUCTOR_SERVER_ID } from '../caddy/index.js'
 import { runBounded } from './bounded-process.js'
 import type { Check } from './doctor.js'
 
@@ -21,6 +21,20 @@ export interface CaddyCheckOptions {
   /** Where the endpoint came from (flag, env, host.json, default), shown in the line. */
   source: string
   env: Record<string, string>
+  /** What the check expects of the HTTP server "conductor-server" and the fixes it prints. */
+  server: ServerExpectation
+}
+
+export interface ServerExpectation {
+  /**
+   * The listen addresses the server must have: host.json caddy_listen (or its default) when
+   * Conductor writes caddy.json; undefined when Caddy's config is the operator's.
+   */
+  listen?: readonly string[] | undefined
+  /** Printed when the running Caddy has no such server. */
+  missingFix: string
+  /** Printed when it listens elsewhere than `listen`. */
+  listenFix: string
 }
 
 export function caddyCheck (o: CaddyCheckOptions): Check {
@@ -44,9 +58,48 @@ export function caddyCheck (o: CaddyCheckOptions): Check {
       }
     }
     const version = await runningCaddyVersion(o.adminUrl, o.env)
-    return { name, ok: true, detail: `admin API ${client.adminUrl} (from ${o.source}) answers; ${version}` }
+    const head = `admin API ${client.adminUrl} (from ${o.source}) answers; ${version}`
+    const server = await serverState(client, o.server)
+    return { name, ...server, detail: `${head}; ${server.detail}` }
   }
 }
+
+/**
+ * The HTTP server every route goes into (proxy snippets, `caddy protect`, function and command
+ * routes: `conductor-server/routes`). Without it each registration fails; with other listen
+ * addresses than host.json asks for, the routes answer elsewhere than expected.
+ */
+async function serverState (
+  client: CaddyClient, want: ServerExpectation
+): Promise<{ ok: boolean, detail: string, fix?: string }> {
+  const res = await client.request('GET', `/id/${CONDUCTOR_SERVER_ID}`)
+  if (res.status !== 200) {
+    const why = res.status === 404
+      ? ''
+      : ` (GET /id/${CONDUCTOR_SERVER_ID} -> ${res.status} ${res.body.trim().slice(0, 200)})`
+    return {
+      ok: false,
+      detail: `no HTTP server with "@id": "${CONDUCTOR_SERVER_ID}"${why}: ` +
+        'the routes of services, functions and caddy protect have nowhere to go',
+      fix: want.missingFix
+    }
+  }
+  let listen: string[] = []
+  try {
+    const parsed = (JSON.parse(res.body) as { listen?: unknown }).listen
+    if (Array.isArray(parsed)) listen = parsed.map(String)
+  } catch { /* shown as listening nowhere */ }
+  const shown = (l: readonly string[]): string => l.length === 0 ? 'nothing' : l.join(', ')
+  const detail = `HTTP server "${CONDUCTOR_SERVER_ID}" listens on ${shown(listen)}`
+  if (want.listen !== undefined && !sameSet(listen, want.listen)) {
+    const asked = `host.json caddy_listen asks for ${shown(want.listen)}`
+    return { ok: false, detail: `${detail}, ${asked}`, fix: want.listenFix }
+  }
+  return { ok: true, detail }
+}
+
+const sameSet = (a: readonly string[], b: readonly string[]): boolean =>
+  a.length === b.length && a.every(x => b.includes(x))
 
 /** "Caddy 2.6.2 (pid 123, /usr/bin/caddy)" or the PATH fallback, with why. */
 export async function runningCaddyVersion (adminUrl: string, env: Record<string, string>): Promise<string> {

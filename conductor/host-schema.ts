@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { z } from 'zod'
+import { isCaddyListenAddress } from './caddy-config.js'
 import { HostInvalid, HostSyntax } from './errors.js'
 import { parseJsonc } from './jsonc.js'
 import { resourceUnitsSchema } from './resource-units.js'
@@ -7,6 +8,16 @@ import { describeIssues } from './zod-issues.js'
 
 // <roots.etc>/host.json describes this machine (ARCHITECTURE.md "Files on the host"). The zod
 // schema is the single source of truth; every field is optional so a fresh host needs no file.
+
+// host.json caddy_listen: the listen addresses of the server Conductor's routes go into.
+const caddyListenSchema = z.array(z.string().refine(isCaddyListenAddress, {
+  error: iss => `"${String(iss.input)}" is not a Caddy listen address: ` +
+    'expected ":PORT", "HOST:PORT", "[IPV6]:PORT" or "unix//PATH"'
+})).min(1, 'at least one address').superRefine((list, ctx) => {
+  const twice = list.findIndex((a, i) => list.indexOf(a) !== i)
+  if (twice >= 0) ctx.addIssue({ code: 'custom', path: [twice], message: `"${list[twice]!}" is listed twice` })
+}).describe('Where the HTTP server of Conductor\'s routes ("@id": "conductor-server") listens, written into the ' +
+  'caddy.json of `system install` (default [":80", ":443"]; automatic HTTPS only when one has port 443).')
 
 export const hostSchema = z.strictObject({
   $schema: z.string().describe('Optional JSON Schema reference for editors; ignored.').optional(),
@@ -19,6 +30,7 @@ export const hostSchema = z.strictObject({
   functions_group: z.string().min(1).describe('Group (name or gid) given the functions_listen socket, normally Caddy\'s ("caddy"), so only Caddy can reach functions locally.').optional(),
   gateway_metrics_listen: z.string().min(1).describe('Where the gateway serves Prometheus /metrics: HOST:PORT on loopback, unix:/path, or "none" (default 127.0.0.1:2081).').optional(),
   caddy_admin: z.string().min(1).describe('Caddy admin API endpoint: http://HOST:PORT or unix//PATH (default http://localhost:2019).').optional(),
+  caddy_listen: caddyListenSchema.optional(),
   scope: z.enum(['system', 'user']).describe('systemd scope: "system" (servers, /etc/systemd/system) or "user" (rootless hosts, systemctl --user).').optional()
 }).describe('This machine (host.json).')
 

@@ -1,13 +1,15 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { isConductorCaddyConfig, renderCaddyConfig } from './caddy-config.js'
 import { CADDY_SYNC_DROPIN, CADDY_SYNC_UNIT, caddySyncDropIn, caddySyncUnitFile } from './caddy-sync-unit.js'
 import type { Roots } from './roots.js'
 import type { ScopeInfo } from './scope.js'
 import type { SystemdDriver } from './systemd-driver.js'
 import {
   CADDY_UNIT, DEPLOYMENT_TEMPLATE, GATEWAY_SOCKET, GATEWAY_UNIT, SERVICE_TEMPLATE,
-  renderCaddyConfig, renderCaddyUnit, renderDeploymentTemplate, renderGatewaySocket, renderGatewayUnit, renderServiceTemplate, type UnitPaths
+  renderCaddyUnit, renderDeploymentTemplate, renderGatewaySocket, renderGatewayUnit, renderServiceTemplate,
+  type UnitPaths
 } from './unit-files.js'
 
 // `conductor system install`: a pure plan of files (so --dry-run prints exactly what would be
@@ -16,7 +18,14 @@ import {
 export interface InstallFile { path: string, content: string, why: string }
 export interface InstallPlan { dirs: string[], files: InstallFile[] }
 
-export function planInstall (p: UnitPaths, scope: ScopeInfo, roots: Roots, hasCaddyUnit: boolean, hasCaddyConfig: boolean): InstallPlan {
+/**
+ * `hasCaddyUnit`: another caddy.service exists (then Caddy and its config are the operator's).
+ * `keepCaddyConfig`: ROOT/etc/conductor/caddy.json exists and is not one Conductor wrote
+ * (`caddyConfigIsForeign`): it is kept as is.
+ */
+export function planInstall (
+  p: UnitPaths, scope: ScopeInfo, roots: Roots, hasCaddyUnit: boolean, keepCaddyConfig: boolean
+): InstallPlan {
   const files: InstallFile[] = [
     { path: path.join(scope.unitsDir, SERVICE_TEMPLATE), content: renderServiceTemplate(p), why: 'service template unit' },
     { path: path.join(scope.unitsDir, DEPLOYMENT_TEMPLATE), content: renderDeploymentTemplate(p), why: 'deployment template unit (podman kube play)' },
@@ -27,7 +36,10 @@ export function planInstall (p: UnitPaths, scope: ScopeInfo, roots: Roots, hasCa
     { path: path.join(scope.unitsDir, CADDY_SYNC_DROPIN), content: caddySyncDropIn(), why: 'caddy.service pulls in the sync unit' }
   ]
   if (!hasCaddyUnit) files.push({ path: path.join(scope.unitsDir, CADDY_UNIT), content: renderCaddyUnit(p), why: 'default Caddy unit (no caddy.service found)' })
-  if (!hasCaddyUnit && !hasCaddyConfig) files.push({ path: path.join(roots.etc, 'caddy.json'), content: renderCaddyConfig(p), why: 'default Caddy config (admin API only)' })
+  if (!hasCaddyUnit && !keepCaddyConfig) {
+    const why = 'default Caddy config (admin API, the "conductor-server" HTTP server)'
+    files.push({ path: caddyConfigPath(roots), content: renderCaddyConfig(p), why })
+  }
   return { dirs: [roots.services, roots.policies, roots.deployments, roots.run, scope.unitsDir], files }
 }
 
@@ -46,6 +58,14 @@ export async function applyInstall (plan: InstallPlan, systemd: SystemdDriver): 
   const reloaded = written.some(f => f.endsWith('.service') || f.endsWith('.socket'))
   if (reloaded) await systemd.daemonReload()
   return { written, unchanged, reloaded }
+}
+
+export const caddyConfigPath = (roots: Roots): string => path.join(roots.etc, 'caddy.json')
+
+/** caddy.json exists and is not one `system install` wrote (an operator's own): never overwritten. */
+export function caddyConfigIsForeign (roots: Roots): boolean {
+  const text = readOr(caddyConfigPath(roots))
+  return text !== undefined && !isConductorCaddyConfig(text)
 }
 
 /** caddy.service in the scope's unit directory or a vendor directory (Debian's caddy package). */

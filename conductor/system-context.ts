@@ -8,6 +8,7 @@ import { systemdDriver, type SystemdDriver } from './systemd-driver.js'
 import { conductorCommand } from './install.js'
 import { caddyDriver, type CaddyDriver } from './caddy-driver.js'
 import type { UnitPaths } from './unit-files.js'
+import { DEFAULT_CADDY_LISTEN } from './defaults.js'
 // Only the constant (commands/function.ts does the same): no Fastify is loaded.
 import { DEFAULT_LISTEN } from '../gateway/defaults.js'
 
@@ -60,6 +61,7 @@ export function unitPaths (sctx: SystemCtx): UnitPaths {
     conductor: conductorCommand(),
     environment,
     caddyAdmin: caddyAdminListen(sctx.host.caddy_admin),
+    caddyListen: sctx.host.caddy_listen ?? DEFAULT_CADDY_LISTEN,
     gatewayListen: sctx.host.gateway_listen ?? DEFAULT_LISTEN
   }
 }

@@ -28,6 +28,8 @@ export interface UnitPaths {
   environment: Record<string, string>
   /** Caddy admin address for the default caddy.json. */
   caddyAdmin: string
+  /** Listen addresses of the default caddy.json's HTTP server (host.json caddy_listen). */
+  caddyListen: readonly string[]
   /** Where the gateway listens (host.json gateway_listen): the socket unit's ListenStream. */
   gatewayListen: string
 }
@@ -128,9 +130,14 @@ WantedBy=sockets.target
 `
 }
 
+/** XDG_DATA_HOME and XDG_CONFIG_HOME of the default caddy.service: Caddy's storage and autosave. */
+const caddyHome = (libDir: string): string => path.join(libDir, 'caddy')
+/** Where that Caddy autosaves its config ($XDG_CONFIG_HOME/caddy/autosave.json), which --resume loads. */
+export const caddyAutosavePath = (libDir: string): string => path.join(caddyHome(libDir), 'caddy', 'autosave.json')
+
 /** Installed only when no caddy.service exists (seed "Fleet": a default Caddy unit). */
 export function renderCaddyUnit (p: UnitPaths): string {
-  const data = path.join(p.libDir, 'caddy')
+  const data = caddyHome(p.libDir)
   return `${HEADER}[Unit]
 Description=Caddy for Conductor (admin API on ${p.caddyAdmin})
 
@@ -146,11 +153,6 @@ Restart=on-failure
 [Install]
 WantedBy=${wantedBy(p.scope)}
 `
-}
-
-/** Default caddy.json: only the admin API; routes are added through it. */
-export function renderCaddyConfig (p: UnitPaths): string {
-  return JSON.stringify({ admin: { listen: p.caddyAdmin } }, null, 2) + '\n'
 }
 
 /** Drop-in of one deployment instance: the service it belongs to and the pod's directives. */

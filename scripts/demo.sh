@@ -49,12 +49,15 @@ if [ "$(cat /proc/1/comm)" != systemd ]; then
 fi
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+# host.json: where Caddy's admin API and the HTTP server of the routes listen (caddy_listen;
+# `system install` writes them into the caddy.json its caddy.service loads) and the gateway.
 mkdir -p "$demo/etc/conductor/policies"
 cp -r examples/base "$demo/etc/conductor/base"
 cp -r examples/services "$demo/etc/conductor/services"
 rm -rf "$demo/etc/conductor/services/hello-staging"
 cat > "$demo/etc/conductor/host.json" <<JSON
-{ "scope": "$scope", "caddy_admin": "127.0.0.1:$admin_port", "gateway_listen": "127.0.0.1:$gw_port" }
+{ "scope": "$scope", "caddy_admin": "127.0.0.1:$admin_port", "caddy_listen": ["127.0.0.1:$http_port"],
+  "gateway_listen": "127.0.0.1:$gw_port" }
 JSON
 token=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
 cat > "$demo/etc/conductor/policies/demo.json" <<JSON
@@ -72,9 +75,6 @@ step conductor system install --scope "$scope"
 systemctl_() { if [ "$scope" = user ]; then systemctl --user "$@"; else systemctl "$@"; fi; }
 systemctl_ start caddy.service
 for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$admin_port/config/" >/dev/null 2>&1 && break; sleep 0.1; done
-# The HTTP server the example routes go into (its @id is what the proxy templates name).
-curl -fsS -X POST -H 'content-type: application/json' "http://127.0.0.1:$admin_port/config/apps" \
-  -d "{\"http\": {\"servers\": {\"conductor\": {\"@id\": \"conductor-server\", \"listen\": [\"127.0.0.1:$http_port\"], \"automatic_https\": {\"disable\": true}, \"routes\": []}}}}" >/dev/null
 systemctl_ start conductor-gateway.service
 for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$gw_port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 step conductor reload

@@ -4,9 +4,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-host.sh
 npm ci --no-audit --no-fund
-bash scripts/cache-runtime-deps.sh
-npm run build
+# The packaging test installs offline from a private npm cache, warmed here (online) by the same
+# install: nothing else on the machine reads or writes it (scripts/cache-runtime-deps.sh).
+CONDUCTOR_TEST_NPM_CACHE=$(mktemp -d /tmp/conductor-test-npm-cache.XXXXXX)
+export CONDUCTOR_TEST_NPM_CACHE
 log=$(mktemp)
+trap 'rm -rf "$CONDUCTOR_TEST_NPM_CACHE" "$log"' EXIT
+bash scripts/cache-runtime-deps.sh "$CONDUCTOR_TEST_NPM_CACHE"
+npm run build
 set +e
 npx tap 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
@@ -16,7 +21,6 @@ summary=$(grep -E '^# \{ total:' "$log" | tail -n 1 || true)
 pass=$(sed -nE 's/.*pass: ([0-9]+).*/\1/p' <<<"$summary"); pass=${pass:-0}
 fail=$(sed -nE 's/.*fail: ([0-9]+).*/\1/p' <<<"$summary"); fail=${fail:-0}
 skip=$(sed -nE 's/.*skip: ([0-9]+).*/\1/p' <<<"$summary"); skip=${skip:-0}
-rm -f "$log"
 echo "$pass passed, $fail failed, $skip skipped"
 if [ "$pass" -eq 0 ]; then echo "no test ran" >&2; exit 1; fi
 exit "$status"

@@ -2,6 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import os from 'node:os'
 import { runCli } from '../../conductor/cli.js'
 import { binPath } from '../../test/harness/cli.js'
+import { freePort } from '../../test/harness/ports.js'
 import { removePods, startUserManager } from '../../test/harness/systemd.js'
 import { tempDir, writeTree } from '../../test/harness/tmp.js'
 
@@ -28,6 +29,11 @@ async function main (): Promise<void> {
       t.teardown(() => removePods(prefix))
       const env = { ...sd.env, CONDUCTOR_ROOT: root, CONDUCTOR_SCOPE: 'user' }
       const files: Record<string, string | object> = {
+        // The Caddy that services require, on loopback (it would take :80, :443 and localhost:2019).
+        'etc/conductor/host.json': {
+          caddy_admin: `127.0.0.1:${await freePort()}`,
+          caddy_listen: [`127.0.0.1:${await freePort()}`]
+        },
         'base/pod.template': '#!/bin/sh\nprintf "apiVersion: v1\\nkind: Pod\\nmetadata:\\n  name: %s\\nspec:\\n  containers:\\n    - name: main\\n      image: localhost/busybox:latest\\n      command: [\\"sleep\\", \\"3600\\"]\\n" "$POD_NAME"\n',
         'base/conductor-service.json': { config: { A: '1', B: 'two' }, display_service_config: ['A'] }
       }

@@ -1,17 +1,16 @@
 import type { Command } from 'commander'
-import { existsSync } from 'node:fs'
-import path from 'node:path'
 import { DEFAULT_LISTEN } from '../../gateway/defaults.js'
 import { resolveCaddyAdmin } from '../caddy-endpoint.js'
 import { ctxServices } from '../context.js'
 import { gatewayCheck, migrateReqCheck, podmanCheck, runChecks, systemdCheck, type Check } from '../doctor.js'
-import { caddyCheck } from '../doctor-caddy.js'
+import { CONDUCTOR_SERVER_KEY, conductorServer } from '../caddy-config.js'
+import { caddyCheck, type ServerExpectation } from '../doctor-caddy.js'
 import { policiesCheck, unitsCheck } from '../doctor-install.js'
 import { EXIT } from '../errors.js'
-import { loadHostConfig, type HostConfig } from '../host-schema.js'
-import { caddyUnitExists, planInstall } from '../install.js'
+import { hostSchema, loadHostConfig, type HostConfig } from '../host-schema.js'
+import { caddyConfigIsForeign, caddyConfigPath, caddyUnitExists, planInstall, type InstallPlan } from '../install.js'
 import { renderJson } from '../output.js'
-import { systemContext, unitPaths } from '../system-context.js'
+import { systemContext, unitPaths, type SystemCtx } from '../system-context.js'
 import type { CtxFactory } from './types.js'
 
 export function registerDoctorCommand (program: Command, makeCtx: CtxFactory): void {
@@ -30,16 +29,22 @@ export function registerDoctorCommand (program: Command, makeCtx: CtxFactory): v
       let host: HostConfig | undefined
       try { host = loadHostConfig(ctx.roots.hostFile) } catch (err) {
         const message = (err as Error).message
-        checks.push(async function hostFile () { return { name: 'host.json', ok: false, detail: message, fix: `fix ${ctx.roots.hostFile} (fields: hostname, resources, gateway_listen, caddy_admin, scope); the checks that depend on it were skipped` } })
+        const fields = Object.keys(hostSchema.shape).filter(k => k !== '$schema').join(', ')
+        const fix = `fix ${ctx.roots.hostFile} (fields: ${fields}); the checks that depend on it were skipped`
+        checks.push(async function hostFile () { return { name: 'host.json', ok: false, detail: message, fix } })
       }
       if (host !== undefined) {
         const sctx = systemContext(ctx)
         const scope = sctx.scope.scope
         checks.push(systemdCheck(scope, env))
-        const plan = planInstall(unitPaths(sctx), sctx.scope, sctx.roots, caddyUnitExists(sctx.scope), existsSync(path.join(sctx.roots.etc, 'caddy.json')))
-        checks.push(unitsCheck(plan, `conductor system install --scope ${scope}${ctx.roots.root !== '/' ? ` --root ${ctx.roots.root}` : ''}`))
+        const paths = unitPaths(sctx)
+        const plan = planInstall(paths, sctx.scope, sctx.roots, caddyUnitExists(sctx.scope),
+          caddyConfigIsForeign(sctx.roots))
+        const rootFlag = ctx.roots.root !== '/' ? ` --root ${ctx.roots.root}` : ''
+        checks.push(unitsCheck(plan, `conductor system install --scope ${scope}${rootFlag}`))
         const admin = resolveCaddyAdmin(ctx)
-        checks.push(caddyCheck({ adminUrl: admin.url, source: admin.source, env }))
+        const server = serverExpectation(sctx, plan, paths.caddyListen, rootFlag)
+        checks.push(caddyCheck({ adminUrl: admin.url, source: admin.source, env, server }))
         checks.push(gatewayCheck(opts.gateway ?? host.gateway_listen ?? DEFAULT_LISTEN))
       }
       checks.push(async function services () {
@@ -60,4 +65,37 @@ export function registerDoctorCommand (program: Command, makeCtx: CtxFactory): v
       }
       if (results.some(r => !r.ok)) process.exitCode = EXIT.failure
     })
+}
+
+/**
+ * What `doctor` expects of Caddy's "conductor-server" and how to fix it. When Conductor writes
+ * caddy.json (its own caddy.service), the running server must listen where host.json says, and
+ * the fix loads caddy.json: the unit starts Caddy with --resume, so the config Caddy autosaved
+ * wins over caddy.json at every start; `systemctl reload caddy.service` runs `caddy reload
+ * --config caddy.json`, which has no routes, and `conductor caddy sync` registers them again.
+ * Otherwise Caddy's config is the operator's: say what to declare in it.
+ */
+function serverExpectation (
+  sctx: SystemCtx, plan: InstallPlan, listen: readonly string[], rootFlag: string
+): ServerExpectation {
+  const file = caddyConfigPath(sctx.roots)
+  const systemctl = `systemctl${sctx.scope.scope === 'user' ? ' --user' : ''}`
+  const load = `${systemctl} reload caddy.service && conductor caddy sync${rootFlag}`
+  const install = `conductor system install --scope ${sctx.scope.scope}${rootFlag}`
+  if (plan.files.some(f => f.path === file)) {
+    return {
+      listen,
+      missingFix: `${install} (its ${file} declares the server), then load that file: ${load} ` +
+        '(Caddy runs with --resume: a config it autosaved before the server existed wins over caddy.json)',
+      listenFix: `${install} (rewrites ${file} with host.json caddy_listen), then load it: ${load} ` +
+        '(with --resume Caddy keeps the listen addresses it autosaved, also across restarts)'
+    }
+  }
+  const server = JSON.stringify({ [CONDUCTOR_SERVER_KEY]: conductorServer(listen) })
+  return {
+    missingFix: `declare it in the config your Caddy loads (a caddy.service or a ${file} that Conductor did not ` +
+      `write, so it left them alone): "apps": {"http": {"servers": ${server}}}; a Caddyfile cannot set "@id": ` +
+      'convert it with `caddy adapt` and load the JSON',
+    listenFix: ''
+  }
 }

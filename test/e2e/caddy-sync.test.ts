@@ -4,7 +4,8 @@ import t, { type Test } from 'tap'
 import { CaddyClient } from '../../caddy/index.js'
 import { deregisterServiceSnippets, loadService, type Service, registerServiceSnippets, resolveRoots, serviceVariables, baseVariables } from '../../conductor/index.js'
 import { startCaddy, type CaddyHandle } from '../harness/caddy.js'
-import { cli } from '../harness/cli.js'
+import { cli, cliProcess } from '../harness/cli.js'
+import { startGatewayProcess } from '../harness/gateway.js'
 import { httpRequest } from '../harness/http.js'
 import { freePort, waitFor } from '../harness/ports.js'
 import { startUserManager } from '../harness/systemd.js'
@@ -14,6 +15,9 @@ import { tempDir, writeTree } from '../harness/tmp.js'
 // proxy template, idempotence, stale @ids removed, register_only kept on deregistration, and
 // a Caddy restart repaired by `conductor caddy sync` (status missing before, registered after),
 // and the same repair done by conductor-caddy-sync.service under a real systemd user manager.
+// Then the Caddy config `system install` writes, as a new host gets it: its "conductor-server"
+// serves the routes of reload and caddy protect, and `doctor` checks that server (its fixes
+// are applied and work).
 
 const TEMPLATE = `#!/bin/bash
 if [[ -n "\${POD_IP_ADDRESS+x}" ]]; then
@@ -178,15 +182,11 @@ t.test('Caddy restarted mid-life under systemd: conductor-caddy-sync.service bri
   const adminPort = await freePort()
   const httpPort = await freePort()
   const env = { ...sd.env, CONDUCTOR_ROOT: root, CONDUCTOR_SCOPE: 'user' }
-  // Conductor's Caddy config with the server routes are added to (install keeps an existing one).
+  // system install writes Caddy's config: the admin API and the server routes are added to,
+  // listening where host.json caddy_listen says.
   const caddyJson = path.join(root, 'etc/conductor/caddy.json')
   writeTree(root, {
-    'etc/conductor/host.json': { scope: 'user', caddy_admin: `127.0.0.1:${adminPort}` },
-    'etc/conductor/caddy.json': {
-      admin: { listen: `127.0.0.1:${adminPort}` },
-      logging: { logs: { default: { level: 'WARN' } } },
-      apps: { http: { servers: { conductor: { '@id': 'conductor-server', listen: [`127.0.0.1:${httpPort}`], automatic_https: { disable: true }, routes: [] } } } }
-    }
+    'etc/conductor/host.json': { scope: 'user', caddy_admin: `127.0.0.1:${adminPort}`, caddy_listen: [`127.0.0.1:${httpPort}`] }
   })
   // The service without its pod part: its service-context route is enough here, no Podman needed.
   writeTree(root, { 'etc/conductor/services/web/conductor-service.json': { config: { ROUTE_ID: 'web-route' }, proxy_config_template: './proxy.template' } })
@@ -195,6 +195,8 @@ t.test('Caddy restarted mid-life under systemd: conductor-caddy-sync.service bri
   t.equal(install.code, 0, install.stdout + install.stderr)
   const unit = readFileSync(path.join(sd.unitsDir, 'caddy.service'), 'utf8')
   t.match(unit, /ExecStart=\S*caddy run --resume --config /, 'system install wrote the default caddy.service')
+  const server = { '@id': 'conductor-server', listen: [`127.0.0.1:${httpPort}`] }
+  t.match(JSON.parse(readFileSync(caddyJson, 'utf8')), { apps: { http: { servers: { conductor: server } } } }, 'and its caddy.json')
   t.match(readFileSync(path.join(sd.unitsDir, 'caddy.service.d/50-conductor-caddy-sync.conf'), 'utf8'), /Wants=conductor-caddy-sync\.service/)
   // Caddy started WITHOUT --resume (as Debian's own caddy.service does): a restart forgets
   // every route added through the admin API. Only this drop-in is the test's.
@@ -225,4 +227,117 @@ t.test('Caddy restarted mid-life under systemd: conductor-caddy-sync.service bri
   t.equal(sd.systemctl('is-active', 'conductor-caddy-sync.service').stdout.trim(), 'active')
   const client = new CaddyClient({ adminUrl: `http://127.0.0.1:${adminPort}` })
   t.same((await client.get<Array<{ '@id'?: string }>>('conductor-server/routes')).map(r => r['@id']), ['web-route', undefined], 'exactly the routes of before, none duplicated')
+})
+
+t.test('system install declares "conductor-server" on caddy_listen: Caddy started from it serves the routes of ' +
+  'reload and caddy protect; doctor checks the server, and its fixes work', async t => {
+  const sd = await startUserManager(t)
+  const root = makeHost(t)
+  const [adminPort, httpPort, otherPort] = [await freePort(), await freePort(), await freePort()]
+  const token = 'a-long-enough-static-token'
+  const host = (listen: number): object =>
+    ({ scope: 'user', caddy_admin: `127.0.0.1:${adminPort}`, caddy_listen: [`127.0.0.1:${listen}`] })
+  writeTree(root, {
+    'etc/conductor/host.json': host(httpPort),
+    'etc/conductor/services/web/conductor-service.json': {
+      config: { ROUTE_ID: 'web-route' }, proxy_config_template: './proxy.template'
+    },
+    'etc/conductor/policies/ci.json': { match: [{ bearer: [{ token }] }] }
+  })
+  const env = { ...sd.env, CONDUCTOR_ROOT: root, CONDUCTOR_SCOPE: 'user', HOME: root }
+  const gw = await startGatewayProcess(t, { env: { CONDUCTOR_ROOT: root } })
+  const client = new CaddyClient({ adminUrl: `http://127.0.0.1:${adminPort}` })
+  const svc = async (port: number): Promise<string> => (await httpRequest(`http://127.0.0.1:${port}/svc`)).body
+  const protectedStatus = async (port: number, auth?: string): Promise<number> =>
+    (await httpRequest(`http://127.0.0.1:${port}/p`, auth === undefined ? {} : { headers: { authorization: auth } }))
+      .status
+  const doctor = async (): Promise<{ ok: boolean, detail: string, fix?: string }> => {
+    const r = await cliProcess(['doctor', '--json', '--gateway', `127.0.0.1:${gw.port}`], env)
+    type Checks = { checks: Array<{ name: string, ok: boolean, detail: string, fix?: string }> }
+    const checks = (JSON.parse(r.stdout) as Checks).checks
+    return checks.find(c => c.name === 'caddy')!
+  }
+
+  // A first start (no autosaved config yet): Caddy loads caddy.json, server included.
+  const install = await cli(['system', 'install'], env)
+  t.equal(install.code, 0, install.stdout + install.stderr)
+  t.same(JSON.parse(readFileSync(path.join(root, 'etc/conductor/caddy.json'), 'utf8')).apps.http.servers.conductor,
+    { '@id': 'conductor-server', listen: [`127.0.0.1:${httpPort}`], routes: [], automatic_https: { disable: true } })
+  const reload = await cli(['reload'], env)
+  t.equal(reload.code, 0, reload.stdout + reload.stderr)
+  t.equal(sd.systemctl('is-active', 'caddy.service').stdout.trim(), 'active',
+    'the installed caddy.service, started by reload')
+  await waitFor('the route through Caddy', async () => (await svc(httpPort)) === 'service web web-route', 20_000, 100)
+  t.equal(await svc(httpPort), 'service web web-route', 'the route reload registered answers through the server')
+  const protect = await cli(['caddy', 'protect', '--policy', 'ci', '--path', '/p', '--upstream', 'static:protected',
+    '--gateway', `127.0.0.1:${gw.port}`, '--id', 'p-route'], env)
+  t.equal(protect.code, 0, protect.stderr)
+  t.equal(await protectedStatus(httpPort), 401, 'caddy protect\'s route asks the gateway: no token, 401')
+  t.equal(await protectedStatus(httpPort, `Bearer ${token}`), 200, 'with the token, 200')
+  let check = await doctor()
+  t.equal(check.ok, true, check.detail)
+  t.match(check.detail, `; HTTP server "conductor-server" listens on 127.0.0.1:${httpPort}`)
+
+  // Later starts resume the autosaved config: server and routes are there at once.
+  t.equal(sd.systemctl('restart', 'caddy.service').code, 0)
+  await waitFor('Caddy back', async () => (await svc(httpPort)) === 'service web web-route', 20_000, 100)
+  t.match(JSON.parse(readFileSync(path.join(root, 'var/lib/conductor/caddy/caddy/autosave.json'), 'utf8')),
+    { apps: { http: { servers: { conductor: { '@id': 'conductor-server' } } } } },
+    'the config Caddy autosaved holds the server')
+
+  // No server in the running Caddy (as after an upgrade from a version that did not declare it,
+  // whose autosaved config --resume keeps loading): doctor says so, and its fix works.
+  const res = await client.request('DELETE', '/id/conductor-server')
+  t.equal(res.status, 200, res.body)
+  check = await doctor()
+  t.equal(check.ok, false)
+  t.match(check.detail,
+    'no HTTP server with "@id": "conductor-server": the routes of services, functions and caddy protect have nowhere to go')
+  t.match(check.fix, `conductor system install --scope user --root ${root} (its ${root}/etc/conductor/caddy.json ` +
+    `declares the server), then load that file: systemctl --user reload caddy.service && conductor caddy sync --root ${root}`)
+  t.equal(sd.systemctl('reload', 'caddy.service').code, 0, 'the fix: reload caddy.service (caddy.json)...')
+  const sync = await cli(['caddy', 'sync'], env)
+  t.equal(sync.code, 0, sync.stdout + sync.stderr)
+  t.equal(await svc(httpPort), 'service web web-route', '... and caddy sync: the routes answer again')
+  t.equal(await protectedStatus(httpPort, `Bearer ${token}`), 200, 'caddy protect\'s route too')
+  check = await doctor()
+  t.equal(check.ok, true, check.detail)
+
+  // caddy_listen changes: install rewrites caddy.json and says how to load it; the running
+  // Caddy keeps the old addresses until then, which doctor reports with the same fix.
+  writeTree(root, { 'etc/conductor/host.json': host(otherPort) })
+  const again = await cli(['system', 'install'], env)
+  t.equal(again.code, 0, again.stderr)
+  t.match(again.stdout,
+    /note: .*caddy\.json changed; a running Caddy keeps its config .*: load it with systemctl --user reload caddy\.service && conductor caddy sync/)
+  check = await doctor()
+  t.equal(check.ok, false)
+  t.match(check.detail,
+    `HTTP server "conductor-server" listens on 127.0.0.1:${httpPort}, host.json caddy_listen asks for 127.0.0.1:${otherPort}`)
+  t.match(check.fix, 'then load it: systemctl --user reload caddy.service && conductor caddy sync')
+  t.equal(sd.systemctl('reload', 'caddy.service').code, 0)
+  t.equal((await cli(['caddy', 'sync'], env)).code, 0)
+  t.equal(await svc(otherPort), 'service web web-route', 'the routes answer on the new address')
+  t.equal(await protectedStatus(otherPort), 401)
+  check = await doctor()
+  t.equal(check.ok, true, check.detail)
+  t.match(check.detail, `listens on 127.0.0.1:${otherPort}`)
+
+  // caddy_admin changes: `caddy reload` would knock at the new address, so the note says to start
+  // Caddy from caddy.json; conductor-caddy-sync then registers the routes, no conductor command run.
+  const newAdmin = await freePort()
+  writeTree(root, { 'etc/conductor/host.json': { ...host(otherPort), caddy_admin: `127.0.0.1:${newAdmin}` } })
+  const moved = await cli(['system', 'install'], env)
+  t.equal(moved.code, 0, moved.stderr)
+  const autosave = path.join(root, 'var/lib/conductor/caddy/caddy/autosave.json')
+  t.match(moved.stdout,
+    `its admin address changed: start it from caddy.json with rm -f ${autosave} && systemctl --user restart caddy.service`)
+  rmSync(autosave)
+  t.equal(sd.systemctl('restart', 'caddy.service').code, 0)
+  await waitFor('the routes back through the restarted Caddy',
+    async () => (await svc(otherPort)) === 'service web web-route', 30_000, 100)
+  t.equal(await protectedStatus(otherPort, `Bearer ${token}`), 200, 'caddy protect\'s route too')
+  check = await doctor()
+  t.equal(check.ok, true, check.detail)
+  t.match(check.detail, `admin API http://127.0.0.1:${newAdmin} (from host.json) answers`)
 })

@@ -2,6 +2,7 @@ import t from 'tap'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import path from 'node:path'
+import { CaddyClient } from '../../caddy/index.js'
 import { migrateReqCheck, podmanFix } from '../../conductor/doctor.js'
 import { cliProcess, repoRoot } from '../harness/cli.js'
 import { startCaddy } from '../harness/caddy.js'
@@ -44,7 +45,8 @@ t.test('podman failures seen on minimal VMs map to their containers.conf fix', a
   t.match(podmanFix('something else'), /by hand/)
 })
 
-t.test('doctor with a real Caddy and a real user manager: Caddy and its running version, units installed and current, policies valid; every ✗ has its fix', async t => {
+t.test('doctor with a real Caddy and a real user manager: Caddy, its running version and its "conductor-server", ' +
+  'units installed and current, policies valid; every ✗ has its fix', async t => {
   const sd = await startUserManager(t)
   const caddy = await startCaddy(t)
   const root = tempDir(t)
@@ -82,6 +84,20 @@ t.test('doctor with a real Caddy and a real user manager: Caddy and its running 
   t.same(Object.entries(d.checks).filter(([, c]) => !c.ok).map(([n]) => n).sort(), ['gateway'], 'only the gateway (not started) fails once units are installed and policies fixed')
   t.match(d.checks.units!.detail, /file\(s\) installed and current/)
   t.match(d.checks.policies!.detail, /2 policies valid/)
+  t.match(d.checks.caddy!.detail, `; HTTP server "conductor-server" listens on 127.0.0.1:${caddy.httpPort}`,
+    'the server routes go into is there')
+
+  // Without that server every route registration fails: ✗, and since this Caddy's config is not
+  // Conductor's (a caddy.service it did not write), the fix says what to declare in it.
+  t.equal((await new CaddyClient({ adminUrl: caddy.adminUrl }).request('DELETE', '/id/conductor-server')).status, 200)
+  d = await doctor()
+  t.equal(d.checks.caddy!.ok, false)
+  t.match(d.checks.caddy!.detail,
+    /answers; Caddy 2\.\d+\.\d+ .*; no HTTP server with "@id": "conductor-server": the routes of services, functions and caddy protect/)
+  t.match(d.checks.caddy!.fix, 'declare it in the config your Caddy loads (a caddy.service or a ')
+  t.match(d.checks.caddy!.fix,
+    '"apps": {"http": {"servers": {"conductor":{"@id":"conductor-server","listen":[":80",":443"],"routes":[]}}}}')
+  t.match(d.checks.caddy!.fix, /a Caddyfile cannot set "@id": convert it with `caddy adapt`/)
 
   // A unit edited by hand (or written by an older Conductor) is out of date, with the line; and
   // something else than Caddy on the admin port (one doctor run for both: each costs a podman run).

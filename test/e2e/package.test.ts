@@ -6,10 +6,16 @@ import { repoRoot } from '../harness/cli.js'
 import { tempDir } from '../harness/tmp.js'
 
 // Packaging (issue 9): `npm pack`, then `npm i -g --prefix TMP` of the tarball with --offline
-// (everything must come from the npm cache: no network; scripts/cache-runtime-deps.sh, run by
-// scripts/test.sh, fills it with what a fresh machine's install resolves), then the installed
-// `conductor` runs. The pack happens in a copy of the sources, so nothing rewrites the dist/
-// other test files are running at the same time.
+// (tests send nothing beyond loopback), then the installed `conductor` runs. The pack happens in
+// a copy of the sources, so nothing rewrites the dist/ other test files are running at the same
+// time.
+//
+// Every npm command here uses the private npm cache named by CONDUCTOR_TEST_NPM_CACHE, never the
+// machine's shared ~/.npm (issue 13: another npm refreshing the shared cache between warm-up and
+// test made this install want versions nobody had fetched). scripts/cache-runtime-deps.sh, run
+// online by scripts/test.sh and scripts/pack-check.sh before the tests, warms it with exactly the
+// install done here. Without the variable (a test file run alone) the test is skipped, saying
+// how to run it; the suite always sets it.
 //
 // In the suite the copy gets the dist/ that scripts/test.sh just built and packs with
 // --ignore-scripts (the TypeScript build costs ~1 min on the loaded test machine);
@@ -17,6 +23,11 @@ import { tempDir } from '../harness/tmp.js'
 
 t.setTimeout(400_000)
 const withPrepack = process.env.CONDUCTOR_TEST_PACK_BUILD === '1'
+const npmCache = process.env.CONDUCTOR_TEST_NPM_CACHE
+const noCache = npmCache === undefined || npmCache === ''
+  ? 'CONDUCTOR_TEST_NPM_CACHE is unset: this test installs offline from a private npm cache warmed beforehand; ' +
+    'run it with scripts/pack-check.sh (or scripts/cache-runtime-deps.sh DIR, then CONDUCTOR_TEST_NPM_CACHE=DIR)'
+  : false
 
 const run = async (file: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<{ code: number, stdout: string, stderr: string }> =>
   await new Promise(resolve => {
@@ -25,7 +36,15 @@ const run = async (file: string, args: string[], cwd: string, env: NodeJS.Proces
     })
   })
 
-t.test('npm pack builds and ships dist, schema and README; the tarball installs offline into a prefix and its conductor runs', async t => {
+t.test('npm pack builds and ships dist, schema and README; the tarball installs offline into a prefix and its conductor runs', { skip: noCache }, async t => {
+  const cache = npmCache!
+  // The cache was warmed for these dependencies (a stale one would fail below with ENOTCACHED).
+  const readDeps = (file: string): unknown => existsSync(file)
+    ? (JSON.parse(readFileSync(file, 'utf8')) as { dependencies?: unknown }).dependencies
+    : undefined
+  const warmHint = `scripts/cache-runtime-deps.sh ${cache}`
+  t.same(readDeps(path.join(cache, 'conductor-warmed.json')), readDeps(path.join(repoRoot, 'package.json')),
+    `${cache} is warmed for this package.json (else run ${warmHint})`)
   const work = tempDir(t, 'conductor-pack-')
   const src = path.join(work, 'src')
   // The sources as git sees them (tracked and new files, nothing ignored: no dist/, no *.tgz).
@@ -43,7 +62,7 @@ t.test('npm pack builds and ships dist, schema and README; the tarball installs 
   if (withPrepack) t.notOk(existsSync(path.join(src, 'dist')), 'no dist/ before packing: prepack must build it')
   else cpSync(path.join(repoRoot, 'dist'), path.join(src, 'dist'), { recursive: true })
 
-  const pack = await run('npm', ['pack', '--json', ...(withPrepack ? [] : ['--ignore-scripts'])], src)
+  const pack = await run('npm', ['pack', '--json', '--cache', cache, ...(withPrepack ? [] : ['--ignore-scripts'])], src)
   t.equal(pack.code, 0, pack.stderr.slice(-2000))
   const info = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as Array<{ filename: string, files: Array<{ path: string, mode: number }> }>
   const shipped = new Map(info[0]!.files.map(f => [f.path, f.mode]))
@@ -56,12 +75,16 @@ t.test('npm pack builds and ships dist, schema and README; the tarball installs 
 
   const prefix = path.join(work, 'prefix')
   const tarball = path.join(src, info[0]!.filename)
-  // --offline: dependencies come from the npm cache only; a missing one fails here (ENOTCACHED).
+  // --offline --cache: dependencies come from the private cache only; a missing one fails here (ENOTCACHED).
   // --allow-scripts=node-pty, as the README tells operators: npm 11 runs node-pty's native build
   // in a global install but warns that nothing approved it (a project's allowScripts does not
   // carry over to a global install), and an npm that enforces allowScripts would skip it.
-  const install = await run('npm', ['install', '--global', '--allow-scripts=node-pty', '--prefix', prefix, '--offline', '--no-audit', '--no-fund', tarball], work)
-  t.equal(install.code, 0, `${install.stderr.slice(-2000)}${/ENOTCACHED/.test(install.stderr) ? '\n(the npm cache lacks a dependency: run scripts/cache-runtime-deps.sh, as scripts/test.sh does)' : ''}`)
+  const install = await run('npm', ['install', '--global', '--allow-scripts=node-pty', '--prefix', prefix,
+    '--offline', '--cache', cache, '--no-audit', '--no-fund', tarball], work)
+  const notCached = /ENOTCACHED/.test(install.stderr)
+    ? `\n(the private npm cache lacks a dependency: warm it with ${warmHint}, as scripts/test.sh does)`
+    : ''
+  t.equal(install.code, 0, `${install.stderr.slice(-2000)}${notCached}`)
   t.notMatch(install.stderr, /install-scripts/, 'no install script left unapproved')
   const bin = path.join(prefix, 'bin/conductor')
   const env = { PATH: `${path.join(prefix, 'bin')}:${process.env.PATH ?? ''}`, HOME: work }

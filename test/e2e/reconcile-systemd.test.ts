@@ -58,7 +58,9 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
     },
     display_deployment_config: ['GREETING', 'CONDUCTOR_PORT']
   })
-  writeTree(root, { 'etc/conductor/host.json': { scope: 'user', caddy_admin: caddyAdmin } })
+  // Caddy's server on a loopback port (the default, :80 and :443, is for servers).
+  const caddyListen = `127.0.0.1:${await freePort()}`
+  writeTree(root, { 'etc/conductor/host.json': { scope: 'user', caddy_admin: caddyAdmin, caddy_listen: [caddyListen] } })
   writeTree(svcDir, {
     'conductor-service.json': service('hello'),
     'pod.template': podTemplate,
@@ -74,7 +76,12 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
   for (const unit of ['conductor-service@.service', 'conductor-deployment@.service', 'conductor-gateway.service', 'caddy.service']) {
     t.ok(existsSync(path.join(sd.unitsDir, unit)), `${unit} installed`)
   }
-  t.match(readFileSync(path.join(root, 'etc/conductor/caddy.json'), 'utf8'), caddyAdmin, 'default caddy.json uses host.json caddy_admin')
+  t.match(JSON.parse(readFileSync(path.join(root, 'etc/conductor/caddy.json'), 'utf8')),
+    {
+      admin: { listen: caddyAdmin },
+      apps: { http: { servers: { conductor: { '@id': 'conductor-server', listen: [caddyListen] } } } }
+    },
+    'default caddy.json uses host.json caddy_admin and caddy_listen')
   r = await cli(['system', 'install'], env)
   t.match(r.stdout, /nothing written/, 'install is idempotent')
 

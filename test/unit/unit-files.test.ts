@@ -15,7 +15,8 @@ import { tempDir } from '../harness/tmp.js'
 const roots = resolveRoots({ root: '/' }, {})
 const paths = (scope: 'system' | 'user'): UnitPaths => ({
   scope, deploymentsDir: roots.deployments, etcDir: roots.etc, libDir: roots.lib, podman: '/usr/bin/podman', caddy: '/usr/bin/caddy',
-  conductor: ['/usr/bin/node', '/usr/lib/conductor/dist/conductor/bin.js'], environment: {}, caddyAdmin: 'localhost:2019', gatewayListen: '127.0.0.1:2080'
+  conductor: ['/usr/bin/node', '/usr/lib/conductor/dist/conductor/bin.js'], environment: {}, caddyAdmin: 'localhost:2019',
+  caddyListen: [':80', ':443'], gatewayListen: '127.0.0.1:2080'
 })
 
 t.test('scope resolution: flag, env, host.json, default', async t => {
@@ -49,7 +50,12 @@ t.test('system-scope units: text', async t => {
   t.match(byName['conductor-gateway.service']!, /^Restart=on-failure\nRestartSec=200ms$/m)
   t.match(byName['conductor-gateway.socket']!, /^\[Socket\]\nListenStream=127\.0\.0\.1:2080\n/m)
   t.match(renderGatewaySocket({ ...paths('system'), gatewayListen: 'unix:/run/conductor/gateway.sock' }), /^ListenStream=\/run\/conductor\/gateway\.sock\nSocketMode=0660$/m)
-  t.same(JSON.parse(byName['caddy.json']!), { admin: { listen: 'localhost:2019' } })
+  t.same(JSON.parse(byName['caddy.json']!), {
+    admin: { listen: 'localhost:2019' },
+    apps: { http: { servers: { conductor: { '@id': 'conductor-server', listen: [':80', ':443'], routes: [] } } } }
+  }, 'caddy.json: the admin API and the server routes go into, on :80 and :443 with automatic HTTPS')
+  t.notOk(planInstall(paths('system'), scope, roots, false, true).files.some(f => f.path.endsWith('caddy.json')),
+    'an operator\'s caddy.json is kept')
   t.notOk(planInstall(paths('system'), scope, roots, true, false).files.some(f => f.path.endsWith('caddy.service')), 'an existing caddy.service is kept')
   t.match(renderDeploymentDropIn('web', ['MemoryMax=1G']), /PartOf=conductor-service@web\.service\n\n\[Service\]\nMemoryMax=1G\n/)
 })
