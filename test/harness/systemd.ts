@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { chmodSync, mkdirSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { repoRoot } from './cli.js'
@@ -16,6 +16,11 @@ import { tempDir, writeTree } from './tmp.js'
 // test files may run at once (tap jobs=2), so the marker is shared: a holders file under /tmp,
 // updated under flock, lists the processes that need it; the last one out removes the marker,
 // and only if a harness created it (a real systemd host keeps its own).
+//
+// For the fleet tests, `netns` starts the manager inside a test host's network namespace
+// (`nsenter --net=...`, never `ip netns exec`: that remounts /sys and hides /sys/fs/cgroup, and the
+// manager never comes up), with the host's own XDG dirs (`env`): its units see only that host's
+// interfaces, and `systemctl --user` still reaches it from here through $XDG_RUNTIME_DIR.
 
 const MARKER = '/run/systemd/system'
 const USER_MANAGER = path.join(repoRoot, 'scripts/user-manager.sh')
@@ -45,32 +50,54 @@ export function standInCaddyUnit (sd: UserManager): void {
   writeTree(sd.unitsDir, { 'caddy.service': '[Unit]\nDescription=stand-in: Caddy runs in the test\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n' })
 }
 
-export async function startUserManager (t: { teardown: (fn: () => Promise<void> | void) => void }): Promise<UserManager> {
-  const base = tempDir(t, 'conductor-sd-')
-  const runtimeDir = path.join(base, 'runtime')
-  const configHome = path.join(base, 'config')
+export interface UserManagerOptions {
+  /** A network namespace file (/run/netns/NAME): the manager and its units run in it. */
+  netns?: string
+  /**
+   * The manager's environment, over the defaults; its units inherit it. XDG_RUNTIME_DIR and
+   * XDG_CONFIG_HOME given here are used (created if absent) instead of fresh temporary ones.
+   */
+  env?: Record<string, string>
+  /** Name of its cgroup (scripts/user-manager.sh NAME); default conductor-test-PID-N. */
+  cgroup?: string
+}
+
+export async function startUserManager (
+  t: { teardown: (fn: () => Promise<void> | void) => void }, opts: UserManagerOptions = {}
+): Promise<UserManager> {
+  const ownDirs = opts.env?.XDG_RUNTIME_DIR !== undefined && opts.env.XDG_CONFIG_HOME !== undefined
+  const base = ownDirs ? undefined : tempDir(t, 'conductor-sd-')
+  const runtimeDir = opts.env?.XDG_RUNTIME_DIR ?? path.join(base!, 'runtime')
+  const configHome = opts.env?.XDG_CONFIG_HOME ?? path.join(base!, 'config')
   mkdirSync(runtimeDir, { recursive: true })
   chmodSync(runtimeDir, 0o700)
   mkdirSync(path.join(configHome, 'systemd/user'), { recursive: true })
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     HOME: process.env.HOME ?? '/root',
-    XDG_RUNTIME_DIR: runtimeDir,
-    XDG_CONFIG_HOME: configHome,
     CONTAINERS_CONF: containersConf,
-    LANG: 'C.UTF-8'
+    LANG: 'C.UTF-8',
+    ...opts.env,
+    XDG_RUNTIME_DIR: runtimeDir,
+    XDG_CONFIG_HOME: configHome
   }
 
   acquireMarker()
   let log = ''
-  const cgroup = `conductor-test-${process.pid}-${++started}`
-  const proc = spawn('bash', [USER_MANAGER, 'run', cgroup], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const cgroup = opts.cgroup ?? `conductor-test-${process.pid}-${++started}`
+  const command = opts.netns !== undefined ? ['nsenter', `--net=${opts.netns}`, '--', 'bash'] : ['bash']
+  const proc = spawn(command[0]!, [...command.slice(1), USER_MANAGER, 'run', cgroup], {
+    env, stdio: ['ignore', 'pipe', 'pipe']
+  })
   proc.stdout?.on('data', (d: Buffer) => { log += d.toString() })
   proc.stderr?.on('data', (d: Buffer) => { log += d.toString() })
   const systemctl = (...args: string[]): { code: number, stdout: string, stderr: string } => {
     const r = spawnSync('systemctl', ['--user', ...args], { env, encoding: 'utf8', timeout: 30_000 })
     return { code: r.status ?? 1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' }
   }
+  // The harness's own waits and stops do not block the event loop: several managers (one per
+  // test host) start and stop side by side.
+  const systemctlAsync = async (...args: string[]): Promise<string> => await run('systemctl', ['--user', ...args], env)
 
   let stopped = false
   const stop = async (): Promise<void> => {
@@ -79,7 +106,7 @@ export async function startUserManager (t: { teardown: (fn: () => Promise<void> 
     try {
       if (proc.exitCode === null && proc.signalCode === null) {
         // Stop Conductor's units first (their ExecStop removes the pods), then the manager.
-        systemctl('stop', 'conductor-*', 'caddy.service')
+        await systemctlAsync('stop', 'conductor-*', 'caddy.service')
         const exited = new Promise<void>(resolve => proc.once('exit', () => resolve()))
         proc.kill('SIGTERM')
         const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000)
@@ -87,18 +114,26 @@ export async function startUserManager (t: { teardown: (fn: () => Promise<void> 
         clearTimeout(timer)
       }
     } finally {
-      spawnSync('bash', [USER_MANAGER, 'cleanup', cgroup], { stdio: 'ignore', timeout: 30_000 })
+      await run('bash', [USER_MANAGER, 'cleanup', cgroup], env)
       releaseMarker()
     }
   }
   t.teardown(stop)
   try {
-    await waitFor(`systemd user manager (log: ${log})`, () => systemctl('is-system-running').stdout.trim() === 'running', 15_000, 50)
+    await waitFor(`systemd user manager (log: ${log})`, async () =>
+      (await systemctlAsync('is-system-running')).trim() === 'running', 15_000, 50)
   } catch (err) {
     await stop()
     throw err
   }
   return { env, runtimeDir, configHome, unitsDir: path.join(configHome, 'systemd/user'), process: proc, systemctl, stop }
+}
+
+/** Runs a command to its end; its stdout (whatever its exit status). */
+async function run (cmd: string, args: string[], env: Record<string, string>): Promise<string> {
+  return await new Promise(resolve => {
+    execFile(cmd, args, { env, encoding: 'utf8', timeout: 30_000 }, (_err, stdout) => resolve(stdout ?? ''))
+  })
 }
 
 /** Pods (by name prefix) still present; tests assert none are left. */
