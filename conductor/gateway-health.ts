@@ -29,6 +29,8 @@ export async function gatewayHealth (listen: string, timeoutMs = 1000): Promise<
           resolve(ok ? { stale_policies: [], ...h } as GatewayHealth : undefined)
         } catch { resolve(undefined) }
       })
+      // A response cut short (timeout, reset) ends here; after 'end' this is a no-op.
+      res.on('close', () => resolve(undefined))
       res.on('error', () => resolve(undefined))
     })
     req.on('timeout', () => req.destroy())
