@@ -1,4 +1,6 @@
+import path from 'node:path'
 import type { Check, CheckResult } from './doctor.js'
+import { gatewayHealth } from './gateway-health.js'
 import { readOr, type InstallPlan } from './install.js'
 
 // `conductor doctor`: are the units that `conductor system install` writes on disk, and are they
@@ -37,18 +39,41 @@ export function firstDifference (onDisk: string, expected: string): string {
 
 const show = (line: string | undefined): string => line === undefined ? 'nothing' : `\`${line.length > 120 ? line.slice(0, 117) + '...' : line}\``
 
-/** Every policy file parses, validates and compiles (references, keys). */
-export function policiesCheck (dir: string): Check {
+/**
+ * Every policy file parses, validates and compiles (references, keys); no plaintext token is
+ * readable by others; and the running gateway (when it answers on `gatewayListen`) serves no
+ * policy from a last good version, i.e. what is on disk is what it enforces.
+ */
+export function policiesCheck (dir: string, gatewayListen?: string): Check {
   return async function policies (): Promise<CheckResult> {
     // policies/ (zod, jose) is loaded only when the check runs (CLI startup time).
     const { loadPolicySet, formatLocation } = await import('../policies/index.js')
     const set = loadPolicySet(dir)
-    if (set.problems.length === 0) return { name: 'policies', ok: true, detail: `${set.size} polic${set.size === 1 ? 'y' : 'ies'} valid in ${dir}` }
-    return {
-      name: 'policies',
-      ok: false,
-      detail: set.problems.map(p => `${formatLocation(p.file, p.jsonPath)}${p.message}`).join('\n'),
-      fix: 'fix the files named above (conductor policy ls lists every problem). Until then a gateway that starts serves the valid policies only (403 for the broken one), and a running one refuses SIGHUP reloads, keeping its previous policies'
+    const health = gatewayListen === undefined ? undefined : await gatewayHealth(gatewayListen)
+    const stale = (health?.stale_policies ?? []).filter(s => path.dirname(s.file) === path.resolve(dir))
+    const lines = set.problems.map(p => `${formatLocation(p.file, p.jsonPath)}${p.message}`)
+    for (const s of stale) {
+      const serves = `the running gateway serves policy "${s.name}" from`
+      lines.push(set.problems.some(p => p.file === s.file)
+        ? `${serves} its last good version (loaded ${s.since}) until ${s.file} is fixed`
+        : `${serves} an older version (loaded ${s.since}): ${s.file} is valid now but not reloaded`)
     }
+    const fixes: string[] = []
+    if (set.problems.length > 0) {
+      fixes.push('fix the files named above (conductor policy ls lists every problem), then reload the gateway ' +
+        '(SIGHUP). Until then a running gateway keeps the last good version of each broken file, and a gateway ' +
+        'that starts leaves it out (403)')
+    } else if (stale.length > 0) {
+      fixes.push('reload the gateway: systemctl [--user] reload conductor-gateway.service (or kill -HUP its pid)')
+    }
+    for (const w of set.warnings) lines.push(`${formatLocation(w.file, w.jsonPath)}${w.message}`)
+    if (set.warnings.length > 0) {
+      fixes.push('chmod 600 each file named (the gateway reads it as root, or as the user with --scope user), ' +
+        'or replace "token" with "token_sha256"')
+    }
+    if (lines.length === 0) {
+      return { name: 'policies', ok: true, detail: `${set.size} polic${set.size === 1 ? 'y' : 'ies'} valid in ${dir}` }
+    }
+    return { name: 'policies', ok: false, detail: lines.join('\n'), fix: fixes.join('; ') }
   }
 }

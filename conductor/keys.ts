@@ -51,17 +51,31 @@ export function readPublicKey (keysDir: string, name: string): string {
   try { return readFileSync(publicKey, 'utf8') } catch { throw new KeyNotFound(`no key "${name}"; create it with: conductor key generate ${name}`, publicKey) }
 }
 
-export interface PolicyEntry { public_key: string, issuer: string, audience: string[], max_lifetime_sec: number }
+export interface PolicyEntry {
+  public_key: string
+  issuer: string
+  subject: string
+  audience: string[]
+  max_lifetime_sec: number
+}
 
 /**
  * The bearer entry to paste into a policy's `bearer` list. `audience` makes the gateway check
  * `aud`: the client signs aud = the host name of --remote, so a token made for one server is
  * refused by every other server that trusts the same key (each gateway has its own jti cache,
  * so without it a token could be replayed once on each of them within its 5 minutes).
- * `max_lifetime_sec` refuses tokens longer-lived than the client ever signs.
+ * `max_lifetime_sec` refuses tokens longer-lived than the client ever signs. `subject` pins
+ * the subject (X-Conductor-Subject, audit) to the key's name: the client signs sub = issuer,
+ * and without it the key holder could sign any sub and pass for someone else in the logs.
  */
 export function policyEntry (publicPem: string, issuer: string, audiences: string[]): PolicyEntry {
-  return { public_key: publicPem.trim(), issuer, audience: normalizeAudiences(audiences), max_lifetime_sec: MAX_COMMAND_TOKEN_TTL_SEC }
+  return {
+    public_key: publicPem.trim(),
+    issuer,
+    subject: issuer,
+    audience: normalizeAudiences(audiences),
+    max_lifetime_sec: MAX_COMMAND_TOKEN_TTL_SEC
+  }
 }
 
 /** --audience values: host names or IP addresses as written in --remote https://HOST[:PORT], without scheme or port. */

@@ -12,7 +12,7 @@ import { createFunctionsRegistry, functionsPlugin, type Authorizer as FunctionAu
 import { KEEP_ALIVE_MS, DEFAULT_MAX_EVENT_LOOP_DELAY_MS, DEFAULT_MAX_EVENT_LOOP_UTILIZATION, DEFAULT_PRESSURE_SAMPLE_MS, OVERLOADED_ANSWER, RETRY_AFTER_SEC, SHED_LOG_INTERVAL_MS } from './defaults.js'
 import { createMetrics, type GatewayMetrics } from './metrics.js'
 import { measuredAuthorizer, observeGateway } from './metrics-wiring.js'
-import { loadGatewayState, StateHolder } from './state.js'
+import { loadGatewayState, logPolicyProblems, StateHolder } from './state.js'
 
 // The gateway: one Fastify process, Caddy's forward_auth target and the functions runner.
 // Each area is an encapsulated plugin registered here (STYLE habit 9).
@@ -58,8 +58,9 @@ export interface Gateway {
 export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
   const metrics = createMetrics()
   const initial = await loadGatewayState(opts.roots, { policy: opts.policy })
-  // A reload is all-or-nothing: a broken policy file keeps the previous state in force.
-  const state = new StateHolder(initial, async () => await loadGatewayState(opts.roots, { strict: true, policy: opts.policy }))
+  // A reload isolates broken policy files: each keeps the version in force, everything else reloads.
+  const state = new StateHolder(initial, async current =>
+    await loadGatewayState(opts.roots, { previous: current, policy: opts.policy }))
   // The HTTP server is ours so that /auth can be answered before Fastify (auth-fast-path.ts).
   let fastAuth: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined
   const app = Fastify({
@@ -73,7 +74,7 @@ export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
     // /auth writes its own access line (policy, decision, duration); the generic pair of lines would double the cost.
     logController: new LogController({ disableRequestLogging: (req: { url?: string }) => req.url?.startsWith('/auth') === true })
   })
-  for (const p of initial.policies.problems) app.log.error({ file: p.file, path: p.jsonPath }, `policy left out: ${p.message}`)
+  logPolicyProblems(app.log, initial.policies)
   const p = opts.pressure ?? {}
   const shedLog = { count: 0, since: 0 }
   // Every shed request, whatever path refused it: one warning per interval with the count.
@@ -130,7 +131,16 @@ export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
   await app.register(commandsPlugin, { state, authorize, roots: { root: opts.roots.root }, env: opts.commandEnv, running: commands, shedUpgrade })
   app.get('/healthz', async (_req, reply) => {
     const s = state.current
-    return await reply.header('content-type', 'application/json').send({ ok: true, services: s.services.length, policies: s.policies.size, loaded_at: s.loadedAt.toISOString() })
+    // stale_policies: what `conductor doctor` and `policy ls` report as served from a last good version.
+    const stale = s.policies.stale.map(p => ({ name: p.name, file: p.file, since: p.since.toISOString() }))
+    return await reply.header('content-type', 'application/json')
+      .send({
+        ok: true,
+        services: s.services.length,
+        policies: s.policies.size,
+        loaded_at: s.loadedAt.toISOString(),
+        stale_policies: stale
+      })
   })
   await app.ready()
   return { app, state, authorize, metrics, functions, commands }

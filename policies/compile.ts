@@ -4,7 +4,7 @@ import { sha256 } from './bearer.js'
 import { JwksCache, type FetchFn } from './jwks.js'
 import { importDerBase64, importJwk, importPem } from './jwt-key.js'
 import { JwtEntry } from './jwt.js'
-import type { BearerEntryFile, MatcherFile, PolicyFile } from './schema.js'
+import { listProblems, type BearerEntryFile, type MatcherFile, type PolicyFile } from './schema.js'
 
 // Turns validated policy files into a tree of compiled nodes, once per load: keys imported,
 // algorithms fixed, static tokens hashed, `policy` references resolved and checked for
@@ -33,6 +33,8 @@ export interface CompiledNode {
   origin?: ReadonlySet<string> | undefined
   policy?: { name: string, map?: Record<string, string> | undefined, target?: CompiledPolicy } | undefined
   meta?: Record<string, string> | undefined
+  /** pin_subject: this meta.subject is the decision's subject, whatever a JWT below says. */
+  pinSubject?: string | undefined
   defaults?: Record<string, boolean> | undefined
   authz?: Record<string, boolean> | undefined
   /** true when the node defines at least one clause (one that defines none never matches). */
@@ -47,7 +49,13 @@ export interface CompiledPolicy {
   jwks: JwksCache[]
 }
 
-export interface PolicySource { name: string, file: string, data: PolicyFile }
+export interface PolicySource {
+  name: string
+  file: string
+  data: PolicyFile
+  /** File mode when read from disk (for the plaintext-token warning). */
+  mode?: number | undefined
+}
 
 /** Compiles each source; a policy whose keys or references are broken is left out and reported. */
 export function compilePolicies (sources: PolicySource[], opts: CompileOptions = {}): { policies: Map<string, CompiledPolicy>, problems: PolicyProblem[] } {
@@ -85,6 +93,12 @@ export function compilePolicies (sources: PolicySource[], opts: CompileOptions =
 interface NodeCtx { now: () => number, fetch: FetchFn | undefined, jwks: JwksCache[] }
 
 function compileNode (m: MatcherFile, path: string, file: string, ctx: NodeCtx): CompiledNode {
+  // The schema refuses these in files; sources built in code (tests, other callers) get the same rule.
+  const empty = listProblems(m)[0]
+  if (empty !== undefined) throw new PolicyInvalid(empty.message, file, `${path}/${empty.key}`)
+  if (m.pin_subject === true && m.meta?.subject === undefined) {
+    throw new PolicyInvalid('pin_subject needs meta.subject', file, `${path}/pin_subject`)
+  }
   const policy = m.policy === undefined ? undefined : typeof m.policy === 'string' ? { name: m.policy } : { name: m.policy.name, map: m.policy.map }
   const node: CompiledNode = {
     path,
@@ -98,6 +112,7 @@ function compileNode (m: MatcherFile, path: string, file: string, ctx: NodeCtx):
     origin: m.origin === undefined ? undefined : new Set(m.origin.map(o => o.toLowerCase())),
     policy,
     meta: m.meta,
+    pinSubject: m.pin_subject === true ? m.meta?.subject : undefined,
     defaults: m.default_authorizations,
     authz: m.authorizations,
     hasClause: false

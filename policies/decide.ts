@@ -1,7 +1,7 @@
 import { bearerCredential, digestEquals, sha256 } from './bearer.js'
 import type { CompiledNode, CompiledPolicy } from './compile.js'
 import { MAX_CREDENTIAL_BYTES } from './defaults.js'
-import { parseJwtHeader, type JwtClaims, type ParsedHeader } from './jwt.js'
+import { parseJwtHeader, readPayloadHint, type JwtClaims, type ParsedHeader, type PayloadHint } from './jwt.js'
 
 // Decides one request against a compiled policy. Deny by default: only a matched entry that
 // grants the requested authorization allows. The decision carries the matched entry's meta
@@ -48,6 +48,8 @@ interface Match {
   meta: Record<string, string>
   authz: Record<string, boolean>
   subject?: string | undefined
+  /** The subject comes from a pin_subject matcher: a JWT's sub merged later does not replace it. */
+  pinned?: boolean | undefined
   narrow?: ReadonlySet<string> | undefined
   validUntil?: number | undefined
   claims?: JwtClaims | undefined
@@ -58,6 +60,10 @@ interface EvalState {
   cred: ReturnType<typeof bearerCredential>
   digest: Buffer | undefined
   header: ParsedHeader | string | undefined
+  /** Unverified payload claims, read once when a JWT entry is first reached; null: unusable. */
+  hint: PayloadHint | null | undefined
+  /** false: verify every entry (tests compare both ways). */
+  useHints: boolean
   origin: string | undefined
   /** First reason a presented credential was refused. */
   refused: string | undefined
@@ -68,11 +74,18 @@ interface EvalState {
 
 const REALM = 'Bearer realm="conductor"'
 
-export async function decide (policy: CompiledPolicy, req: AuthRequest): Promise<Decision> {
+export interface DecideOptions {
+  /** Skip JWT entries by the token's unverified iss (default true; false only to compare in tests). */
+  hints?: boolean | undefined
+}
+
+export async function decide (policy: CompiledPolicy, req: AuthRequest, opts: DecideOptions = {}): Promise<Decision> {
   const st: EvalState = {
     cred: bearerCredential(req.credential, MAX_CREDENTIAL_BYTES),
     digest: undefined,
     header: undefined,
+    hint: undefined,
+    useHints: opts.hints !== false,
     origin: req.origin?.toLowerCase(),
     refused: undefined,
     weakRefusal: undefined,
@@ -154,7 +167,8 @@ async function evalNode (node: CompiledNode, st: EvalState): Promise<Match | nul
   return {
     meta: node.meta === undefined ? inner.meta : { ...node.meta, ...inner.meta },
     authz: node.defaults === undefined && node.authz === undefined ? inner.authz : { ...node.defaults, ...inner.authz, ...node.authz },
-    subject: inner.subject,
+    subject: node.pinSubject ?? inner.subject,
+    pinned: node.pinSubject !== undefined || inner.pinned === true ? true : undefined,
     narrow: inner.narrow,
     validUntil: inner.validUntil,
     claims: inner.claims,
@@ -177,6 +191,14 @@ async function evalBearer (node: CompiledNode, st: EvalState): Promise<Match | n
     if (out === undefined) {
       st.header ??= parseJwtHeader(token)
       if (typeof st.header === 'string') { st.refused ??= `${entry.path}: ${st.header}`; continue }
+      // A flood of bad tokens must not cost one signature check per entry: an entry the
+      // unverified claims already rule out is skipped (jwt.ts excludes: it would refuse anyway).
+      if (st.useHints) {
+        st.hint ??= readPayloadHint(token) ?? null
+        const ruledOut = st.hint === null ? undefined : entry.jwt.excludes(st.hint)
+        // Weak, like a key of another algorithm: the reason of an entry really tried is better.
+        if (ruledOut !== undefined) { st.weakRefusal ??= `${entry.path}: ${ruledOut}`; continue }
+      }
       out = await entry.jwt.verify(token, st.header)
     }
     if (out.ok) return { meta: {}, authz: {}, subject: out.subject, narrow: out.narrow, validUntil: out.expMs, claims: out.claims, entry: node.path }
@@ -193,7 +215,8 @@ function merge (a: Match | null, b: Match): Match {
   return {
     meta: { ...a.meta, ...b.meta },
     authz: { ...a.authz, ...b.authz },
-    subject: b.subject ?? a.subject,
+    subject: a.pinned === true && b.pinned !== true ? a.subject : b.subject ?? a.subject,
+    pinned: a.pinned === true || b.pinned === true ? true : undefined,
     validUntil: a.validUntil === undefined ? b.validUntil : b.validUntil === undefined ? a.validUntil : Math.min(a.validUntil, b.validUntil),
     narrow: a.narrow === undefined ? b.narrow : b.narrow === undefined ? a.narrow : new Set([...a.narrow].filter(x => b.narrow!.has(x))),
     // One request carries one credential: every JWT match in a tree is the same token.

@@ -1,7 +1,10 @@
 // Public surface of policies/ (a pure decision library; imports nothing of ours).
-export { PolicySet, loadPolicySet, readPolicySource } from './load.js'
+export {
+  PolicySet, loadPolicySet, readPolicySource, plaintextTokenWarning,
+  type LoadedSource, type StalePolicy, type PolicySetInfo
+} from './load.js'
 export { compilePolicies, type CompileOptions, type CompiledPolicy, type PolicySource } from './compile.js'
-export { decide, type AuthRequest, type Decision } from './decide.js'
+export { decide, type AuthRequest, type Decision, type DecideOptions } from './decide.js'
 export { policyFileSchema, policyJsonSchema, bearerEntrySchema, matcherSchema, JWT_ALGORITHMS, type PolicyFile, type BearerEntryFile, type MatcherFile, type JwtAlgorithm } from './schema.js'
 export { PolicyError, PolicyInvalid, PolicySyntax, PolicyKeyInvalid, PolicyCycle, PolicyReferenceMissing, PolicyNotFound, JwksFetchFailed, formatLocation, type PolicyProblem } from './errors.js'
 export { sha256 } from './bearer.js'

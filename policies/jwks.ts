@@ -60,11 +60,16 @@ export class JwksCache {
     // The attempt counts for the cool-down even when it fails: a dead JWKS server must not be hammered.
     this.fetchedAt = this.now()
     this.fetches++
+    // Aborted on the timeout, and as soon as the body passes the size limit: a huge (or
+    // endless) key set costs JWKS_MAX_BYTES of memory, not its size.
+    const abort = new AbortController()
     try {
-      const res = await this.fetchFn(this.url, { signal: AbortSignal.timeout(JWKS_FETCH_TIMEOUT_MS), headers: { accept: 'application/jwk-set+json, application/json' } })
+      const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(JWKS_FETCH_TIMEOUT_MS)])
+      const headers = { accept: 'application/jwk-set+json, application/json' }
+      const res = await this.fetchFn(this.url, { signal, headers })
       if (!res.ok) throw new JwksFetchFailed(`${this.url}: HTTP ${res.status}`)
-      const text = await res.text()
-      if (text.length > JWKS_MAX_BYTES) throw new JwksFetchFailed(`${this.url}: key set larger than ${JWKS_MAX_BYTES} bytes`)
+      const tooLarge = (): Error => new JwksFetchFailed(`${this.url}: key set larger than ${JWKS_MAX_BYTES} bytes`)
+      const text = await readCapped(res, JWKS_MAX_BYTES, tooLarge)
       const body = JSON.parse(text) as { keys?: unknown }
       if (!Array.isArray(body.keys)) throw new JwksFetchFailed(`${this.url}: no "keys" array`)
       const keys = new Map<string, VerifyKey>()
@@ -84,6 +89,30 @@ export class JwksCache {
     } catch (err) {
       // Keep the previous keys: a JWKS outage must not lock everyone out before maxAge elapses again.
       this.lastError = err instanceof Error ? err.message : String(err)
+    } finally {
+      // Whatever is left of the response (an error page, the rest of an oversized body) is not read.
+      abort.abort()
     }
   }
+}
+
+/** The body as text, refusing it (declared or counted) beyond `max` bytes without reading further. */
+async function readCapped (res: Response, max: number, tooLarge: () => Error): Promise<string> {
+  const declared = Number(res.headers.get('content-length') ?? NaN)
+  if (declared > max) throw tooLarge()
+  if (res.body === null) return ''
+  const reader = res.body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > max) {
+      await reader.cancel().catch(() => {})
+      throw tooLarge()
+    }
+    chunks.push(value)
+  }
+  return Buffer.concat(chunks).toString('utf8')
 }

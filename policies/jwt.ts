@@ -38,17 +38,40 @@ interface Verified { expMs: number, subject: string | undefined, narrow: Readonl
 
 export interface ParsedHeader { alg: string, kid: string | undefined }
 
+/**
+ * Claims read from a token's payload before any verification, to skip the entries that would
+ * refuse it anyway (readPayloadHint). Attacker-controlled: used only to skip, never to accept.
+ */
+export interface PayloadHint { iss: unknown }
+
 export class JwtEntry {
   private readonly cache = new LRUCache<string, Verified>({ max: VERIFIED_CACHE_MAX })
   private readonly skewSec: number
   private readonly maxLifetimeSec: number
   private readonly claim: string
+  private readonly issuers: readonly unknown[] | undefined
+  /** Signature checks attempted (tests and benchmarks count what the hints saved). */
+  verifications = 0
 
   /** `keys` is a fixed key, or a JWKS cache resolved by kid. */
   constructor (private readonly keys: VerifyKey | JwksCache, private readonly opts: JwtEntryOptions, private readonly now: () => number) {
     this.skewSec = opts.clockSkewSec ?? DEFAULT_CLOCK_SKEW_SEC
     this.maxLifetimeSec = opts.maxLifetimeSec ?? DEFAULT_MAX_LIFETIME_SEC
     this.claim = opts.authorizationsClaim ?? DEFAULT_AUTHORIZATIONS_CLAIM
+    this.issuers = opts.issuer === undefined ? undefined : Array.isArray(opts.issuer) ? opts.issuer : [opts.issuer]
+  }
+
+  /**
+   * Why this entry refuses a token whose unverified payload reads `hint`, without crypto or
+   * I/O; undefined when only verification can tell. Exact for every token it can say no to:
+   * jose refuses the same tokens (jwt_claims_set.js: an issuer option must include the verified
+   * payload's iss, by ===), and that payload is these same bytes once the signature holds.
+   */
+  excludes (hint: PayloadHint): string | undefined {
+    if (this.issuers !== undefined && !this.issuers.includes(hint.iss)) {
+      return 'the token\'s (unverified) iss is not one of this entry\'s issuers'
+    }
+    return undefined
   }
 
   /** Synchronous cache probe: the hot path for a token seen before. */
@@ -70,6 +93,7 @@ export class JwtEntry {
     if (header.alg !== key.alg) return { ok: false, reason: `algorithm ${header.alg} refused (this key verifies ${key.alg} only)`, weak: true }
     const nowMs = this.now()
     let payload: JWTPayload
+    this.verifications++
     try {
       const { jwtVerify } = await loadJose()
       const verified = await jwtVerify(token, key.key, {
@@ -124,6 +148,26 @@ function deepFreeze<T> (value: T): T {
     Object.freeze(value)
   }
   return value
+}
+
+/**
+ * The payload's claims, unverified, or undefined when the payload is not something jose would
+ * decode the same way (then no entry is skipped). jose (Node 20) decodes with atob after mapping
+ * the base64url alphabet, and the bytes with a fatal UTF-8 decoder that strips a BOM: on the
+ * base64url alphabet with a valid length Buffer gives the same bytes, and a payload that is not
+ * valid UTF-8 is refused by jose for every entry (so skipping changes nothing); a BOM makes
+ * JSON.parse fail here, so such a token is simply verified as before.
+ */
+export function readPayloadHint (token: string): PayloadHint | undefined {
+  const first = token.indexOf('.')
+  const second = token.indexOf('.', first + 1)
+  if (first < 0 || second < 0) return undefined
+  const part = token.slice(first + 1, second)
+  if (part.length % 4 === 1 || !/^[A-Za-z0-9_-]+$/.test(part)) return undefined
+  let claims: unknown
+  try { claims = JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) } catch { return undefined }
+  if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) return undefined
+  return { iss: Object.hasOwn(claims, 'iss') ? (claims as Record<string, unknown>).iss : undefined }
 }
 
 function narrowing (value: unknown): ReadonlySet<string> | undefined | null {

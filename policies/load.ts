@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { readdirSync, readFileSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync } from 'node:fs'
 import { LRUCache } from 'lru-cache'
 import path from 'node:path'
 import { compilePolicies, type CompileOptions, type CompiledPolicy, type PolicySource } from './compile.js'
@@ -7,10 +7,23 @@ import { decide, type AuthRequest, type Decision } from './decide.js'
 import { PolicyInvalid, PolicyNotFound, type PolicyProblem } from './errors.js'
 import { DECISION_CACHE_MAX, MAX_CREDENTIAL_BYTES } from './defaults.js'
 import { describePolicyIssues, parsePolicyJsonc } from './issues.js'
-import { POLICY_NAME_RE, policyFileSchema } from './schema.js'
+import { POLICY_NAME_RE, policyFileSchema, type MatcherFile } from './schema.js'
 
 // Reads <roots.policies>/NAME.json (JSON with comments), validates and compiles them into a
 // PolicySet: the immutable object the gateway swaps on SIGHUP.
+
+/** A policy as it was compiled, kept so that the next reload can fall back to it. */
+export interface LoadedSource { source: PolicySource, loadedAt: Date }
+
+/** A policy whose file is broken now, served from the last version that loaded. */
+export interface StalePolicy { name: string, file: string, since: Date }
+
+export interface PolicySetInfo {
+  sources?: ReadonlyMap<string, LoadedSource> | undefined
+  stale?: readonly StalePolicy[] | undefined
+  /** Not errors, but worth fixing: a plaintext token in a file others can read. */
+  warnings?: readonly PolicyProblem[] | undefined
+}
 
 export class PolicySet {
   // Allow decisions by (policy, hash of the Authorization header, authorization, origin): a
@@ -20,9 +33,20 @@ export class PolicySet {
   // its cache with it.
   private readonly allowed = new LRUCache<string, Decision>({ max: DECISION_CACHE_MAX })
   private readonly now: () => number
+  readonly sources: ReadonlyMap<string, LoadedSource>
+  readonly stale: readonly StalePolicy[]
+  readonly warnings: readonly PolicyProblem[]
 
-  constructor (private readonly policies: ReadonlyMap<string, CompiledPolicy>, readonly problems: readonly PolicyProblem[] = [], now?: () => number) {
+  constructor (
+    private readonly policies: ReadonlyMap<string, CompiledPolicy>,
+    readonly problems: readonly PolicyProblem[] = [],
+    now?: () => number,
+    info: PolicySetInfo = {}
+  ) {
     this.now = now ?? Date.now
+    this.sources = info.sources ?? new Map()
+    this.stale = info.stale ?? []
+    this.warnings = info.warnings ?? []
   }
 
   get names (): string[] { return [...this.policies.keys()].sort() }
@@ -63,7 +87,15 @@ function cacheKey (policy: string, req: AuthRequest): string | undefined {
 export function readPolicySource (file: string): PolicySource {
   const name = path.basename(file, '.json')
   let text: string
-  try { text = readFileSync(file, 'utf8') } catch (err) {
+  let mode: number
+  try {
+    // One open for the mode and the text: they describe the same file even if it is replaced meanwhile.
+    const fd = openSync(file, 'r')
+    try {
+      mode = fstatSync(fd).mode
+      text = readFileSync(fd, 'utf8')
+    } finally { closeSync(fd) }
+  } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'ENOENT') throw new PolicyNotFound(`no policy "${name}" (file not found)`, file)
     throw new PolicyInvalid(`cannot read file (${code ?? String(err)})`, file, undefined, { cause: err })
@@ -72,28 +104,122 @@ export function readPolicySource (file: string): PolicySource {
   const raw = parsePolicyJsonc(text, file)
   const parsed = policyFileSchema.safeParse(raw)
   if (!parsed.success) throw PolicyInvalid.fromProblems(describePolicyIssues(file, policyFileSchema, parsed.error.issues))
-  return { name, file, data: parsed.data }
+  return { name, file, data: parsed.data, mode }
 }
 
 /**
- * Loads every NAME.json of a directory. Broken policies are left out and listed in
- * `problems` (a missing directory is an empty set): the caller decides whether a problem is
- * fatal (SIGHUP reload: keep the old set) or a warning (first start: serve the valid ones).
+ * A plaintext `token` in a file that group or others may read: anyone with a shell account can
+ * use it. Names the file and the first token's JSON path, never the token.
  */
-export function loadPolicySet (dir: string, opts: CompileOptions = {}): PolicySet {
+export function plaintextTokenWarning (src: PolicySource): PolicyProblem | undefined {
+  if (src.mode === undefined || (src.mode & 0o044) === 0) return undefined
+  const paths: string[] = []
+  const walk = (nodes: MatcherFile[], at: string): void => {
+    nodes.forEach((m, i) => {
+      const here = `${at}/${i}`
+      m.bearer?.forEach((b, j) => { if (b.token !== undefined) paths.push(`${here}/bearer/${j}/token`) })
+      for (const key of ['all', 'any', 'none'] as const) if (m[key] !== undefined) walk(m[key], `${here}/${key}`)
+    })
+  }
+  walk(src.data.match, '/match')
+  if (paths.length === 0) return undefined
+  const who = (src.mode & 0o004) !== 0 ? 'everyone' : 'its group'
+  const more = paths.length > 1 ? ` (and ${paths.length - 1} more)` : ''
+  return {
+    file: src.file,
+    jsonPath: paths[0],
+    message: `plaintext token${more} in a file ${who} can read (mode ${octal(src.mode)}): ` +
+      `chmod 600 ${src.file}, or replace "token" with "token_sha256" (printf %s TOKEN | sha256sum)`
+  }
+}
+
+const octal = (mode: number): string => (mode & 0o777).toString(8).padStart(4, '0')
+
+/**
+ * Loads every NAME.json of a directory. Broken policies are listed in `problems` (a missing
+ * directory is an empty set). Without `previous` (first start, CLI) a broken policy is left
+ * out. With it (SIGHUP reload) a policy whose file broke keeps the version `previous` served
+ * (listed in `stale`), so one bad edit takes nothing down: the other policies (and what refers
+ * to the broken one) reload as usual. A deleted file is gone.
+ */
+export function loadPolicySet (dir: string, opts: CompileOptions = {}, previous?: PolicySet): PolicySet {
   let files: string[]
   try { files = readdirSync(dir).filter(f => f.endsWith('.json')).sort() } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new PolicySet(new Map())
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new PolicySet(new Map(), [], opts.now)
     throw new PolicyInvalid(`cannot list policies (${(err as NodeJS.ErrnoException).code ?? String(err)})`, dir)
   }
-  const sources: PolicySource[] = []
+  const loadedAt = new Date()
+  const fresh = new Map<string, PolicySource>()
+  const warnings: PolicyProblem[] = []
+  // Problems of the files as they are now, by policy name; kept ones are served from `previous`.
+  const broken = new Map<string, PolicyProblem[]>()
   const problems: PolicyProblem[] = []
   for (const f of files) {
-    try { sources.push(readPolicySource(path.join(dir, f))) } catch (err) {
-      if (err instanceof PolicyInvalid) problems.push(...err.allProblems())
-      else throw err
+    const name = path.basename(f, '.json')
+    try {
+      const src = readPolicySource(path.join(dir, f))
+      fresh.set(name, src)
+      const warning = plaintextTokenWarning(src)
+      if (warning !== undefined) warnings.push(warning)
+    } catch (err) {
+      if (!(err instanceof PolicyInvalid)) throw err
+      if (previous?.sources.has(name) === true) broken.set(name, err.allProblems())
+      else problems.push(...err.allProblems())
     }
   }
-  const compiled = compilePolicies(sources, opts)
-  return new PolicySet(compiled.policies, [...problems, ...compiled.problems], opts.now)
+  const kept = (): Set<string> => new Set(broken.keys())
+  const names = files.map(f => path.basename(f, '.json'))
+  const sourceOf = (n: string, keep: Set<string>): PolicySource[] =>
+    keep.has(n) ? [previous!.sources.get(n)!.source] : fresh.has(n) ? [fresh.get(n)!] : []
+  const compile = (keep: Set<string>): ReturnType<typeof compilePolicies> =>
+    compilePolicies(names.flatMap(n => sourceOf(n, keep)), opts)
+  const failing = (r: ReturnType<typeof compilePolicies>): Map<string, PolicyProblem[]> => {
+    const byName = new Map<string, PolicyProblem[]>()
+    for (const p of r.problems) {
+      const name = path.basename(p.file ?? '', '.json')
+      byName.set(name, [...(byName.get(name) ?? []), p])
+    }
+    return byName
+  }
+  let result = compile(kept())
+  if (previous !== undefined) {
+    // A file that parses but does not compile (a bad key, a reference to nothing) keeps its
+    // last good version too; repeat, since keeping one can change what the others resolve to.
+    for (;;) {
+      const more = [...failing(result)].filter(([n]) => !broken.has(n) && fresh.has(n) && previous.sources.has(n))
+      if (more.length === 0) break
+      for (const [n, p] of more) broken.set(n, p)
+      result = compile(kept())
+    }
+    // Some were kept only because another policy they refer to failed at the same time: give
+    // each new version another try now that the others have settled, and keep it if nothing
+    // that compiled stops compiling.
+    for (const n of [...broken.keys()].filter(n => fresh.has(n))) {
+      const keep = kept()
+      keep.delete(n)
+      const trial = compile(keep)
+      if ([...result.policies.keys()].every(k => trial.policies.has(k))) {
+        broken.delete(n)
+        result = trial
+      }
+    }
+  }
+  const sources = new Map<string, LoadedSource>()
+  const stale: StalePolicy[] = []
+  for (const name of result.policies.keys()) {
+    const old = broken.has(name) ? previous!.sources.get(name)! : undefined
+    if (old !== undefined) stale.push({ name, file: old.source.file, since: old.loadedAt })
+    sources.set(name, old ?? { source: fresh.get(name)!, loadedAt })
+  }
+  // A kept file's own problems come first; its last good version may fail now as well (a policy
+  // it refers to was deleted), then that is listed too, once.
+  for (const p of broken.values()) problems.push(...p)
+  const seen = new Set<string>()
+  const all = [...problems, ...result.problems].filter(p => {
+    const key = `${p.file ?? ''}\n${p.jsonPath ?? ''}\n${p.message}`
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
+  return new PolicySet(result.policies, all, opts.now, { sources, stale, warnings })
 }

@@ -1,3 +1,4 @@
+import { isIPv4 } from 'node:net'
 import { z } from 'zod'
 import { MAX_CLOCK_SKEW_SEC } from './defaults.js'
 
@@ -27,7 +28,8 @@ export const bearerEntrySchema = z.strictObject({
   public_key: z.union([z.string().min(1), jwkSchema])
     .describe('Public key verifying JWTs: a PEM "-----BEGIN PUBLIC KEY-----" block or a JWK object.').optional(),
   jwks_url: z.url({ protocol: /^https?$/ })
-    .describe('URL of a JWK Set; keys are picked by the token\'s kid, cached, and refetched (with a cool-down) on an unknown kid.').optional(),
+    .describe('URL of a JWK Set (https://; http:// only on loopback); keys are picked by the token\'s kid, ' +
+      'cached, and refetched (with a cool-down) on an unknown kid.').optional(),
   jwt_key_base64: z.string().regex(/^[A-Za-z0-9+/]+=*$/, 'must be standard base64 (DER SubjectPublicKeyInfo)')
     .describe('Public key as base64 of its DER SubjectPublicKeyInfo (the original Go implementation\'s form); use with jwt_alg.').optional(),
   jwt_alg: z.enum(JWT_ALGORITHMS)
@@ -53,6 +55,11 @@ export const bearerEntrySchema = z.strictObject({
     }
   }
   if (entry.jwt_key_base64 !== undefined && entry.jwt_alg === undefined) ctx.addIssue({ code: 'custom', path: ['jwt_alg'], message: 'jwt_key_base64 needs jwt_alg' })
+  if (entry.jwks_url !== undefined && !jwksUrlAcceptable(entry.jwks_url)) {
+    const message = 'http:// is accepted only on loopback (127.0.0.0/8, [::1], localhost): ' +
+      'anyone on the path could swap the keys; use https://'
+    ctx.addIssue({ code: 'custom', path: ['jwks_url'], message })
+  }
 }).describe('One accepted credential: a static token (or its SHA-256), or a JWT public key (PEM/JWK, JWKS URL, or jwt_alg + jwt_key_base64).')
 
 export interface MatcherFile {
@@ -67,17 +74,43 @@ export interface MatcherFile {
   never?: boolean | undefined
   skip?: boolean | undefined
   meta?: Record<string, string> | undefined
+  pin_subject?: boolean | undefined
   default_authorizations?: Record<string, boolean> | undefined
   authorizations?: Record<string, boolean> | undefined
+}
+
+// An empty list (or one of skip: true entries only) is neutral in the grammar, which made
+// `{"none": []}` match every request, anonymous ones included, while `{"all": []}` matched none.
+// Both are refused at load time so no policy depends on that corner.
+const NEEDS_ONE = 'needs at least one matcher that is not skip: true'
+const EMPTY_LIST = {
+  all: `"all" ${NEEDS_ONE} (empty, it would never match); remove it or add matchers`,
+  any: `"any" ${NEEDS_ONE} (empty, it would never match); remove it or add matchers`,
+  none: `"none" ${NEEDS_ONE} (empty, it would match every request, anonymous ones included); ` +
+    'remove it or list what to exclude'
+} as const
+
+/** The all/any/none lists of a matcher that are empty or hold skip: true matchers only (compile.ts checks it too). */
+export function listProblems (m: MatcherFile): Array<{ key: 'all' | 'any' | 'none', message: string }> {
+  const out: Array<{ key: 'all' | 'any' | 'none', message: string }> = []
+  for (const key of ['all', 'any', 'none'] as const) {
+    const list = m[key]
+    if (list !== undefined && list.every(c => c.skip === true)) out.push({ key, message: EMPTY_LIST[key] })
+  }
+  return out
 }
 
 const policyName = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'policy names use letters, digits and _ . -')
 
 export const matcherSchema: z.ZodType<MatcherFile> = z.lazy(() => z.strictObject({
   description: z.string().describe('Free text for operators.').optional(),
-  all: z.array(matcherSchema).describe('Matches when every sub-matcher matches.').optional(),
-  any: z.array(matcherSchema).describe('Matches when one sub-matcher matches; the first one (in order) is the matched entry.').optional(),
-  none: z.array(matcherSchema).describe('Matches when no sub-matcher matches.').optional(),
+  all: z.array(matcherSchema).min(1, EMPTY_LIST.all)
+    .describe('Matches when every sub-matcher matches (at least one that is not skip).').optional(),
+  any: z.array(matcherSchema).min(1, EMPTY_LIST.any)
+    .describe('Matches when one sub-matcher matches; the first one (in order) is the matched entry. ' +
+      'At least one that is not skip.').optional(),
+  none: z.array(matcherSchema).min(1, EMPTY_LIST.none)
+    .describe('Matches when no sub-matcher matches (at least one that is not skip).').optional(),
   bearer: z.array(bearerEntrySchema).describe('Matches when the request\'s "Authorization: Bearer" credential matches one entry.').optional(),
   origin: z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'must be an origin like "https://example.org" (scheme://host[:port], no path)'))
     .describe('Matches when the Origin header is one of these.').optional(),
@@ -90,9 +123,30 @@ export const matcherSchema: z.ZodType<MatcherFile> = z.lazy(() => z.strictObject
   skip: z.boolean().describe('true: the entry is ignored as if absent (neutral in all/any/none).').optional(),
   meta: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, 'meta keys use letters, digits and - (they become X-Conductor-* headers)'), z.string().regex(/^[^\r\n]*$/, 'must be one line'))
     .describe('Returned with the decision (e.g. peer-id, peer-hostname, subject); the gateway sends them as X-Conductor-<Key> headers.').optional(),
+  pin_subject: z.literal(true)
+    .describe('The decision\'s subject (X-Conductor-Subject, REMOTE_USER, audit) is this matcher\'s ' +
+      'meta.subject, whatever "sub" a JWT matched below it carries. Needs meta.subject.').optional(),
   default_authorizations: authzMap.describe('Authorizations granted by this entry and inherited by its sub-matchers.').optional(),
   authorizations: authzMap.describe('Authorizations of this entry; override default_authorizations and anything below.').optional()
+}).superRefine((m, ctx) => {
+  // Empty lists are reported by .min(1) (which also gives editors minItems).
+  for (const p of listProblems(m)) {
+    if (m[p.key]!.length > 0) ctx.addIssue({ code: 'custom', path: [p.key], message: p.message })
+  }
+  if (m.pin_subject === true && m.meta?.subject === undefined) {
+    const message = 'pin_subject needs meta.subject (the subject to pin) in the same matcher'
+    ctx.addIssue({ code: 'custom', path: ['pin_subject'], message })
+  }
 }).describe('A matcher: matches when every clause it defines matches (one that defines none does not match).'))
+
+/** https://, or http:// to a loopback address (a JWKS served on the same host, tests). */
+export function jwksUrlAcceptable (url: string): boolean {
+  let u: URL
+  try { u = new URL(url) } catch { return true } // z.url() reports it
+  if (u.protocol === 'https:') return true
+  const host = u.hostname.toLowerCase()
+  return host === 'localhost' || host === '[::1]' || (isIPv4(host) && host.startsWith('127.'))
+}
 
 export const policyFileSchema = z.strictObject({
   $schema: z.string().describe('Optional JSON Schema reference for editors; ignored.').optional(),

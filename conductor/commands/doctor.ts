@@ -54,7 +54,8 @@ export function registerDoctorCommand (program: Command, makeCtx: CtxFactory): v
           ? { name: 'service files', ok: true, detail: `${entries.length} service(s) valid in ${ctx.roots.services}` }
           : { name: 'service files', ok: false, detail: bad.map(e => e.error!.message).join('\n'), fix: 'fix the files named above (conductor service check lists every problem)' }
       })
-      checks.push(policiesCheck(ctx.roots.policies))
+      // The gateway's address also tells the policies check which policies it serves from a last good version.
+      checks.push(policiesCheck(ctx.roots.policies, opts.gateway ?? host?.gateway_listen ?? DEFAULT_LISTEN))
       const results = await runChecks(checks)
       if (opts.json === true) ctx.io.out(renderJson({ ok: results.every(r => r.ok), checks: results }))
       else {

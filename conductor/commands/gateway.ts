@@ -32,7 +32,10 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
     .option('--pressure-sample <ms>', `how often load is sampled (default ${DEFAULT_PRESSURE_SAMPLE_MS})`)
     .action(async function (this: Command, opts: GatewayCliOptions) {
       const ctx = makeCtx(this)
-      const { buildGateway, createMetricsServer, listenFunctions, CLOSE_GRACE_MS, parseListen, isLoopback, takeInheritedListenFd, preloadJwtLibrary } = await import('../../gateway/index.js')
+      const {
+        buildGateway, createMetricsServer, listenFunctions, CLOSE_GRACE_MS, parseListen, isLoopback,
+        takeInheritedListenFd, preloadJwtLibrary, logPolicyProblems
+      } = await import('../../gateway/index.js')
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace'].includes(opts.logLevel)) throw new UsageError(`--log-level ${opts.logLevel}: expected fatal, error, warn, info, debug or trace`)
       let listen, metricsListen, functionsListen
       // The unit runs `conductor gateway` without flags: host.json holds this host's addresses.
@@ -65,8 +68,15 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
       }
       process.on('SIGHUP', () => {
         void state.reload().then(result => {
-          if (result.ok) app.log.info({ services: result.state.services.length, policies: result.state.policies.names }, 'reloaded')
-          else app.log.error({ code: (result.error as { code?: string }).code, reason: (result.error as Error).message }, 'reload failed; the previous configuration stays in force')
+          if (result.ok) {
+            const set = result.state.policies
+            const stale = set.stale.map(s => s.name)
+            app.log.info({ services: result.state.services.length, policies: set.names, stale_policies: stale }, 'reloaded')
+            logPolicyProblems(app.log, set)
+          } else {
+            const fields = { code: (result.error as { code?: string }).code, reason: (result.error as Error).message }
+            app.log.error(fields, 'reload failed; the previous configuration stays in force')
+          }
         })
       })
       let closeFunctions: (() => Promise<void>) | undefined

@@ -2,8 +2,11 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import type { Command } from 'commander'
 // policies/ (zod, jose) is loaded only when a policy command runs (startup time).
-import type { Decision } from '../../policies/index.js'
+import type { Decision, PolicyProblem } from '../../policies/index.js'
+import { DEFAULT_LISTEN } from '../../gateway/defaults.js'
 import { EXIT, formatLocation, UsageError } from '../errors.js'
+import { gatewayHealth, type StalePolicyInfo } from '../gateway-health.js'
+import { loadHostConfig } from '../host-schema.js'
 import { renderJson, renderTable } from '../output.js'
 import type { CtxFactory } from './types.js'
 
@@ -14,18 +17,29 @@ export function registerPolicyCommands (program: Command, makeCtx: CtxFactory): 
   const policy = program.command('policy').description('Inspect policies (ROOT/etc/conductor/policies/NAME.json) and explain decisions')
 
   policy.command('ls')
-    .description('List policies; broken ones are printed with file, JSON path and reason (exit 3 if any)')
+    .description('List policies; broken ones are printed with file, JSON path and reason (exit 3 if any), and those ' +
+      'the running gateway serves from a last good version')
+    .option('--gateway <addr>', 'gateway to ask which policies it serves from a last good version ' +
+      `(default: host.json gateway_listen, else ${DEFAULT_LISTEN})`)
     .option('--json', 'print JSON')
-    .action(async function (this: Command, opts: { json?: boolean }) {
+    .action(async function (this: Command, opts: { json?: boolean, gateway?: string }) {
       const ctx = makeCtx(this)
       const { loadPolicySet } = await import('../../policies/index.js')
       const set = loadPolicySet(ctx.roots.policies)
+      const stale = await staleInGateway(opts.gateway ?? gatewayListen(ctx.roots.hostFile), ctx.roots.policies)
       const problems = set.problems.map(p => ({ file: p.file, path: p.jsonPath, message: p.message }))
+      const warnings = set.warnings.map(p => ({ file: p.file, path: p.jsonPath, message: p.message }))
       if (opts.json === true) {
-        ctx.io.out(renderJson({ dir: ctx.roots.policies, policies: set.names.map(n => ({ name: n, file: set.get(n)!.file })), problems }))
+        const policies = set.names.map(n => ({ name: n, file: set.get(n)!.file }))
+        ctx.io.out(renderJson({ dir: ctx.roots.policies, policies, problems, warnings, gateway_stale: stale }))
       } else {
         ctx.io.out(renderTable(['NAME', 'FILE'], set.names.map(n => [n, set.get(n)!.file])))
         for (const p of set.problems) ctx.io.err(`conductor: ${formatLocation(p.file, p.jsonPath)}${p.message}\n`)
+        for (const s of stale) {
+          ctx.io.err(`conductor: the running gateway serves policy "${s.name}" from the version it loaded ${s.since} ` +
+            `(${s.file} broke or changed since; fix it, then reload the gateway)\n`)
+        }
+        printWarnings(ctx.io, set.warnings)
       }
       if (set.problems.length > 0) process.exitCode = EXIT.invalidInput
     })
@@ -49,6 +63,7 @@ export function registerPolicyCommands (program: Command, makeCtx: CtxFactory): 
       }
       const { loadPolicySet } = await import('../../policies/index.js')
       const set = loadPolicySet(ctx.roots.policies)
+      printWarnings(ctx.io, set.warnings)
       if (!set.has(name)) {
         const file = path.join(ctx.roots.policies, `${name}.json`)
         // Problems in other files can break this one through a `policy` reference: show them all.
@@ -66,6 +81,20 @@ export function registerPolicyCommands (program: Command, makeCtx: CtxFactory): 
       ctx.io.out(opts.json === true ? renderJson(d) : renderDecision(d))
       process.exitCode = d.allow ? EXIT.ok : EXIT.failure
     })
+}
+
+function printWarnings (io: { err: (s: string) => void }, warnings: readonly PolicyProblem[]): void {
+  for (const w of warnings) io.err(`conductor: warning: ${formatLocation(w.file, w.jsonPath)}${w.message}\n`)
+}
+
+function gatewayListen (hostFile: string): string {
+  try { return loadHostConfig(hostFile).gateway_listen ?? DEFAULT_LISTEN } catch { return DEFAULT_LISTEN }
+}
+
+/** Policies of `dir` the gateway at `listen` serves from a last good version; none if it does not answer. */
+async function staleInGateway (listen: string, dir: string): Promise<StalePolicyInfo[]> {
+  const health = await gatewayHealth(listen)
+  return (health?.stale_policies ?? []).filter(s => path.dirname(s.file) === path.resolve(dir))
 }
 
 function renderDecision (d: Decision): string {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import path from 'node:path'
 import { CaddyClient } from '../../caddy/index.js'
@@ -55,6 +55,7 @@ t.test('doctor with a real Caddy and a real user manager: Caddy, its running ver
     'etc/conductor/policies/good.json': { match: [{ bearer: [{ token: 'a-long-enough-static-token' }] }] },
     'etc/conductor/policies/broken.json': { match: [{ bearer: [{ tokn: 'x' }] }] }
   })
+  chmodSync(path.join(root, 'etc/conductor/policies/good.json'), 0o644)
   // The test's Caddy is the one units would depend on: a stand-in caddy.service (as in the
   // deploy test) keeps `system install` from writing and starting another one.
   standInCaddyUnit(sd)
@@ -76,10 +77,15 @@ t.test('doctor with a real Caddy and a real user manager: Caddy, its running ver
   t.equal(d.checks.policies!.ok, false)
   t.match(d.checks.policies!.detail, /broken\.json: \/match\/0\/bearer\/0\/tokn: unknown field; did you mean "token"\?/)
   t.match(d.checks.policies!.fix, /conductor policy ls/)
+  // issue 13 item 11: a plaintext token others can read is named, with the fix, never printed.
+  t.match(d.checks.policies!.detail, /good\.json: \/match\/0\/bearer\/0\/token: plaintext token in a file everyone can read/)
+  t.match(d.checks.policies!.fix, /chmod 600 each file named .*or replace "token" with "token_sha256"/)
+  t.notMatch(JSON.stringify(d.checks), /a-long-enough-static-token/)
 
   const install = await cliProcess(['system', 'install'], env)
   t.equal(install.code, 0, install.stderr)
   writeTree(root, { 'etc/conductor/policies/broken.json': { match: [{ always: true }] } })
+  chmodSync(path.join(root, 'etc/conductor/policies/good.json'), 0o600)
   d = await doctor()
   t.same(Object.entries(d.checks).filter(([, c]) => !c.ok).map(([n]) => n).sort(), ['gateway'], 'only the gateway (not started) fails once units are installed and policies fixed')
   t.match(d.checks.units!.detail, /file\(s\) installed and current/)

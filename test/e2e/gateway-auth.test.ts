@@ -1,7 +1,12 @@
+import { chmodSync, readFileSync } from 'node:fs'
+import { createServer } from 'node:http'
 import { connect, type AddressInfo } from 'node:net'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { buildGateway } from '../../gateway/index.js'
+import { startGatewayProcess, startLoggedGateway } from '../harness/gateway.js'
+import { startHugeJwks } from '../harness/huge-jwks.js'
 import { makeKey, signToken } from '../harness/jwt.js'
+import { waitFor } from '../harness/ports.js'
 import { tempDir, writeTree } from '../harness/tmp.js'
 
 // /auth over real HTTP, with the raw fast path and with the Fastify route only: both must
@@ -131,4 +136,113 @@ t.test('a header the decision reads, sent twice, is a bad request on both paths 
     for (const [name, lines] of repeated) t.equal(await ask('open', lines), 400, `${path}: repeated ${name}, even where the policy allows anyone`)
     t.equal(await ask('open', 'Accept: a', 'Accept: b', 'X-Forwarded-For: 1.2.3.4', 'X-Forwarded-For: 5.6.7.8'), 200, `${path}: other repeated headers are not the decision's business`)
   }
+})
+
+/** A loopback JWKS server holding `keys`; `hits()` counts its fetches. */
+async function jwksServer (t: Test, keys: object[]): Promise<{ url: string, hits: () => number }> {
+  let hits = 0
+  const srv = createServer((_req, res) => { hits++; res.end(JSON.stringify({ keys })) })
+  await new Promise<void>(resolve => srv.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { srv.close() })
+  return { url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}/jwks.json`, hits: () => hits }
+}
+
+const bearerHeader = (token: string): { headers: Record<string, string> } =>
+  ({ headers: { authorization: `Bearer ${token}` } })
+
+t.test('a flood of bad JWTs costs one signature check per token, whatever other issuers (item 5)', async t => {
+  const ci = makeKey('ES256')
+  const idp = makeKey('ES256', 'idp-1')
+  const attacker = makeKey('ES256')
+  const jwks = await jwksServer(t, [idp.jwk])
+  const others = Array.from({ length: 29 }, (_, i) => ({ public_key: makeKey('ES256').pem, issuer: `issuer-${i}` }))
+  const root = tempDir(t)
+  writeTree(root, {
+    'policies/p.json': {
+      match: [{
+        any: [
+          { meta: { 'peer-id': 'idp' }, bearer: [{ jwks_url: jwks.url, issuer: 'https://idp' }] },
+          { meta: { 'peer-id': 'others' }, bearer: others },
+          { meta: { 'peer-id': 'ci' }, bearer: [{ public_key: ci.pem, issuer: 'ci' }] }
+        ]
+      }]
+    }
+  })
+  const roots = { services: `${root}/services`, policies: `${root}/policies` }
+  const gw = await buildGateway({ roots, pressure: { maxEventLoopDelayMs: 0 } })
+  t.teardown(async () => { await gw.app.close() })
+  await gw.app.listen({ host: '127.0.0.1', port: 0 })
+  const base = `http://127.0.0.1:${(gw.app.server.address() as AddressInfo).port}`
+  const auth = async (token: string): Promise<Response> => await fetch(`${base}/auth?policy=p`, bearerHeader(token))
+  const bad = await Promise.all(Array.from({ length: 100 }, async (_, i) =>
+    await signToken(attacker, { iss: 'ci', jti: String(i) })))
+  for (const token of bad) {
+    const res = await auth(token)
+    t.equal(res.status, 401)
+    t.match(res.headers.get('www-authenticate'), /error="invalid_token"/)
+  }
+  const matchers = gw.state.current.policies.get('p')!.match[0]!.any!
+  const checked = matchers.flatMap(m => m.bearer!.flatMap(b => b.kind === 'jwt' ? [b.jwt.verifications] : []))
+  t.same(checked, [0, ...Array(29).fill(0), 100], 'only the "ci" entry checked signatures')
+  t.equal(jwks.hits(), 0, 'the other issuer\'s JWKS was not fetched for tokens that do not claim it')
+  const good = await auth(await signToken(ci, { iss: 'ci' }))
+  t.same([good.status, good.headers.get('x-conductor-peer-id')], [200, 'ci'])
+  const fromIdp = await auth(await signToken(idp, { iss: 'https://idp' }, { kid: 'idp-1' }))
+  t.same([fromIdp.status, fromIdp.headers.get('x-conductor-peer-id'), jwks.hits()], [200, 'idp', 1])
+})
+
+t.test('JWKS: a 64 MiB key set does not grow the gateway process (issue 13 item 7)', async t => {
+  const huge = await startHugeJwks(t)
+  const key = makeKey('ES256', 'k1')
+  const small = await jwksServer(t, [key.jwk])
+  const root = tempDir(t)
+  writeTree(root, {
+    'etc/conductor/policies/p.json': { match: [{ bearer: [{ jwks_url: huge.url }] }] },
+    'etc/conductor/policies/warm.json': { match: [{ bearer: [{ jwks_url: small.url }] }] }
+  })
+  const { proc, port } = await startGatewayProcess(t, { env: { CONDUCTOR_ROOT: root } })
+  const auth = async (policy: string): Promise<number> => {
+    const token = await signToken(key, {}, { kid: 'k1' })
+    return (await fetch(`http://127.0.0.1:${port}/auth?policy=${policy}`, bearerHeader(token))).status
+  }
+  // A JWKS fetch of normal size first, so that what loads on first use (fetch, jose) is not counted.
+  t.equal(await auth('warm'), 200)
+  const peakKiB = (): number => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${proc.pid!}/status`, 'utf8'))![1])
+  const before = peakKiB()
+  t.equal(await auth('p'), 401, 'no key: the token is refused')
+  await waitFor('the JWKS connection closed', () => huge.served.closed >= 1)
+  t.equal(huge.served.requests, 1)
+  const sent = huge.served.bytes
+  t.ok(sent < 16 * 1024 * 1024, `the gateway stopped reading (${sent} bytes of 64 MiB sent, socket buffers included)`)
+  const grown = peakKiB() - before
+  t.ok(grown < 32 * 1024, `peak RSS grew by ${grown} KiB (< 32 MiB)`)
+})
+
+t.test('empty none is a load error; pin_subject fixes the subject; readable tokens are logged (items 11, 12)', async t => {
+  const es = makeKey('ES256')
+  const root = tempDir(t)
+  const dir = `${root}/etc/conductor/policies`
+  writeTree(dir, {
+    'open.json': { match: [{ none: [], authorizations: { read: true } }] },
+    'skipped.json': { match: [{ none: [{ skip: true, bearer: [{ token: TOKEN }] }] }] },
+    'pinned.json': { match: [{ meta: { subject: 'ci-bot' }, pin_subject: true, bearer: [{ public_key: es.pem }] }] },
+    'tokens.json': { match: [{ bearer: [{ token: TOKEN }] }] }
+  })
+  chmodSync(`${dir}/tokens.json`, 0o644)
+  const { gwPort, log } = await startLoggedGateway(t, root)
+  const base = `http://127.0.0.1:${gwPort}`
+  for (const name of ['open', 'skipped']) {
+    const res = await fetch(`${base}/auth?policy=${name}`)
+    t.equal(res.status, 403, `${name}: anonymous request refused (the policy was left out)`)
+  }
+  const text = log.join('')
+  // (JSON log lines: the quotes are escaped.)
+  t.match(text, /policy left out: \S*open\.json: \/match\/0\/none: \\"none\\" needs at least one matcher/)
+  t.match(text, /policy left out: \S*skipped\.json: \/match\/0\/none: \\"none\\" needs/)
+  const forged = await fetch(`${base}/auth?policy=pinned`, bearerHeader(await signToken(es, { sub: 'admin' })))
+  t.equal(forged.status, 200)
+  t.equal(forged.headers.get('x-conductor-subject'), 'ci-bot', 'the key holder\'s sub does not become the subject')
+  t.match(text, new RegExp('"level":40.*policy warning: \\S*tokens\\.json: /match/0/bearer/0/token: ' +
+    'plaintext token in a file everyone can read \\(mode 0644\\): chmod 600'))
+  t.notOk(text.includes(TOKEN), 'the token is never logged')
 })

@@ -4,10 +4,12 @@ import {
   writeFileSync
 } from 'node:fs'
 import path from 'node:path'
-import { decodeJwt, importSPKI, jwtVerify } from 'jose'
+import { createPrivateKey } from 'node:crypto'
+import { decodeJwt, importSPKI, jwtVerify, SignJWT } from 'jose'
 import { generateKeyPair, signCommandToken, COMMAND_CLAIMS } from '../../conductor/keys.js'
 import { cli, cliProcess } from '../harness/cli.js'
-import { tempDir } from '../harness/tmp.js'
+import { startLoggedGateway } from '../harness/gateway.js'
+import { tempDir, writeTree } from '../harness/tmp.js'
 
 for (const alg of ['ES256', 'EdDSA']) {
   t.test(`key generate (${alg}) writes a 0600 private key and prints a policy entry that verifies its tokens`, async t => {
@@ -21,6 +23,7 @@ for (const alg of ['ES256', 'EdDSA']) {
     t.equal(out.policy_entry.issuer, 'ci-bot')
     t.same(out.policy_entry.audience, ['srv.example.org', 'srv2.example.org'], 'the gateway checks aud')
     t.equal(out.policy_entry.max_lifetime_sec, 300)
+    t.equal(out.policy_entry.subject, 'ci-bot', 'the entry pins the subject to the key name')
     t.notMatch(r.stdout + r.stderr, /BEGIN PRIVATE KEY/, 'the private key is never printed')
 
     const token = await signCommandToken({ privateKeyFile: out.private_key_file, issuer: 'ci-bot', audience: 'srv.example.org', service: 'shop', command: 'db:migrate' })
@@ -42,6 +45,30 @@ for (const alg of ['ES256', 'EdDSA']) {
     t.equal(readFileSync(out.public_key_file, 'utf8').trim(), out.policy_entry.public_key, 'refusing did not overwrite')
   })
 }
+
+t.test('the printed entry pins the subject: another sub, though signed by the key, is refused (item 12)', async t => {
+  const root = tempDir(t)
+  const env = { CONDUCTOR_ROOT: root }
+  const r = await cliProcess(['key', 'generate', 'ci-bot', '--audience', 'srv.example.org', '--json'], env)
+  t.equal(r.code, 0, r.stderr)
+  const out = JSON.parse(r.stdout)
+  const ops = { match: [{ meta: { 'peer-id': 'ci' }, bearer: [out.policy_entry] }] }
+  writeTree(root, { 'etc/conductor/policies/ops.json': ops })
+  const { gwPort } = await startLoggedGateway(t, root)
+  const auth = async (token: string): Promise<Response> =>
+    await fetch(`http://127.0.0.1:${gwPort}/auth?policy=ops`, { headers: { authorization: `Bearer ${token}` } })
+  const privateKeyFile = out.private_key_file as string
+  const claims = { issuer: 'ci-bot', audience: 'srv.example.org', service: 's', command: 'c' }
+  const signed = await signCommandToken({ privateKeyFile, ...claims })
+  const ok = await auth(signed)
+  t.same([ok.status, ok.headers.get('x-conductor-subject')], [200, 'ci-bot'], 'conductor signs sub = the key name')
+  const now = Math.floor(Date.now() / 1000)
+  const forged = await new SignJWT({ sub: 'admin' }).setProtectedHeader({ alg: 'ES256' })
+    .setIssuer('ci-bot').setAudience('srv.example.org').setIssuedAt(now).setExpirationTime(now + 60)
+    .sign(createPrivateKey(readFileSync(privateKeyFile)))
+  const refused = await auth(forged)
+  t.equal(refused.status, 401, 'another sub, even signed by the key, is refused')
+})
 
 t.test('bad key input is refused with clear errors', async t => {
   const root = tempDir(t)

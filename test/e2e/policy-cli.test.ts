@@ -1,3 +1,4 @@
+import { chmodSync } from 'node:fs'
 import t from 'tap'
 import { cli } from '../harness/cli.js'
 import { makeKey, signToken } from '../harness/jwt.js'
@@ -50,6 +51,31 @@ t.test('policy check explains a decision and never echoes the token', async t =>
   const ls = await cli(['policy', 'ls', '--json'], env)
   t.equal(ls.code, 3, 'ls exits 3 when a policy is broken')
   t.same((JSON.parse(ls.stdout) as { policies: Array<{ name: string }> }).policies.map(p => p.name), ['api'])
+})
+
+t.test('policy ls and check warn about a plaintext token others can read, with the fix, not the token (item 11)', async t => {
+  const root = tempDir(t)
+  writeTree(root, {
+    'etc/conductor/policies/api.json': { match: [{ bearer: [{ token_sha256: 'a'.repeat(64) }, { token: TOKEN }] }] },
+    'etc/conductor/policies/hashed.json': { match: [{ bearer: [{ token_sha256: 'a'.repeat(64) }] }] }
+  })
+  const file = `${root}/etc/conductor/policies/api.json`
+  chmodSync(file, 0o644)
+  const env = { CONDUCTOR_ROOT: root }
+  const warning = new RegExp('conductor: warning: \\S*api\\.json: /match/0/bearer/1/token: plaintext token in a file everyone can ' +
+    'read \\(mode 0644\\): chmod 600 \\S*api\\.json, or replace "token" with "token_sha256"')
+  const ls = await cli(['policy', 'ls'], env)
+  t.equal(ls.code, 0, 'a warning, not an error')
+  t.match(ls.stderr, warning)
+  type Listed = { warnings: Array<{ file: string, path: string }> }
+  const json = JSON.parse((await cli(['policy', 'ls', '--json'], env)).stdout) as Listed
+  t.same(json.warnings.map(w => [w.file, w.path]), [[file, '/match/0/bearer/1/token']])
+  const check = await cli(['policy', 'check', 'api', '--token', TOKEN], env)
+  t.equal(check.code, 0)
+  t.match(check.stderr, warning)
+  t.notOk([ls, check].some(r => (r.stdout + r.stderr).includes(TOKEN)), 'the token is never printed')
+  chmodSync(file, 0o600)
+  t.equal((await cli(['policy', 'ls'], env)).stderr, '', 'chmod 600: no warning')
 })
 
 t.test('schema policy prints the JSON Schema', async t => {

@@ -16,16 +16,26 @@ export interface GatewayProcessOptions {
   logLevel?: string
 }
 
+export interface GatewayProcess { proc: ChildProcess, port: number, output: () => string }
+
 /**
  * The compiled `conductor gateway` as its own process on loopback, without load shedding,
  * answering /healthz when this resolves. Killed at the end of the test if still running.
+ * `output()` is what it printed (its JSON log lines), the last MiB of it.
  */
-export async function startGatewayProcess (t: Test, o: GatewayProcessOptions = {}): Promise<{ proc: ChildProcess, port: number }> {
+export async function startGatewayProcess (t: Test, o: GatewayProcessOptions = {}): Promise<GatewayProcess> {
   const port = o.port ?? await freePort()
-  const proc = spawn(process.execPath, [binPath, 'gateway', '--listen', `127.0.0.1:${port}`, '--metrics-listen', o.metricsListen ?? 'none', '--max-event-loop-delay', '0', '--log-level', o.logLevel ?? 'error'], { env: { ...process.env, ...o.env }, stdio: 'ignore' })
+  const args = [binPath, 'gateway', '--listen', `127.0.0.1:${port}`, '--metrics-listen', o.metricsListen ?? 'none',
+    '--max-event-loop-delay', '0', '--log-level', o.logLevel ?? 'error']
+  const proc = spawn(process.execPath, args, { env: { ...process.env, ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  // Always read: a full pipe would block the gateway's logging.
+  const keep = (d: Buffer): void => { out = (out + d.toString()).slice(-1024 * 1024) }
+  proc.stdout.on('data', keep)
+  proc.stderr.on('data', keep)
   t.teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') })
   await waitFor('gateway /healthz', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 15_000)
-  return { proc, port }
+  return { proc, port, output: () => out }
 }
 
 /**

@@ -1,7 +1,9 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
-import { compilePolicies, PolicySet, type PolicyFile } from '../../policies/index.js'
+import { compilePolicies, JwksCache, PolicySet, type PolicyFile } from '../../policies/index.js'
+import { startHugeJwks } from '../harness/huge-jwks.js'
+import { waitFor } from '../harness/ports.js'
 import { hsWithPublicKeyToken, makeKey, noneToken, nowSec, rawSigned, signToken, tamper, tamperPayload } from '../harness/jwt.js'
 
 // JWT verification, table-driven: good tokens for each key form and algorithm, and every
@@ -49,7 +51,7 @@ const cases: Case[] = [
   ['nbf in the future', async () => await signToken(es, { ...good, nbf: nowSec() + 120 }), 401, /"nbf" claim/],
   ['iat in the future', async () => await signToken(es, { ...good, iat: nowSec() + 120 }), 401, /iat is in the future/],
   ['wrong audience', async () => await signToken(es, { ...good, aud: 'someone-else' }), 401, /"aud" claim/],
-  ['wrong issuer', async () => await signToken(es, { ...good, iss: 'https://evil.example' }), 401, /"iss" claim/],
+  ['wrong issuer', async () => await signToken(es, { ...good, iss: 'https://evil.example' }), 401, /iss is not one of this entry's issuers/],
   ['no exp', async () => await signToken(es, { ...good, exp: undefined }), 401, /"exp" claim/],
   ['lifetime above max_lifetime_sec', async () => await signToken(ps, { ...good, exp: nowSec() + 3600 }), 401, /lifetime/],
   ['lifetime above the 24 h default', async () => await signToken(es, { ...good, exp: nowSec() + 2 * 86400 }), 401, /lifetime/],
@@ -182,4 +184,41 @@ t.test('one spelling per credential: exactly one space after Bearer, no padding 
   const [h, pl, s] = token.split('.')
   t.match(await ask(`Bearer ${h}==.${pl}.${s}`), { status: 401 }, 'padded header')
   t.equal((await ask('Bearer c3RhdGljLXRva2VuLXdpdGgtcGFkZGluZw==')).status, 200, 'a static token may end in "=" (RFC 6750 b64token)')
+})
+
+t.test('pin_subject: the matcher\'s meta.subject is the subject, whatever sub the key holder signs', async t => {
+  const forged = await signToken(es, { sub: 'admin' })
+  const jwt = { bearer: [{ public_key: es.pem }] }
+  const files: Record<string, PolicyFile['match']> = {
+    loose: [{ meta: { subject: 'ci-bot' }, ...jwt }],
+    pinned: [{ meta: { subject: 'ci-bot' }, pin_subject: true, ...jwt }],
+    // The pin holds when a JWT is merged after it (all), and through a policy reference.
+    merged: [{ all: [{ meta: { subject: 'ops' }, pin_subject: true, always: true }, jwt] }],
+    outer: [{ meta: { subject: 'outer' }, pin_subject: true, policy: 'loose' }],
+    inner: [{ all: [{ policy: 'pinned' }, jwt] }]
+  }
+  const sources = Object.entries(files).map(([name, match]) => ({ name, file: `${name}.json`, data: { match } }))
+  const { policies, problems } = compilePolicies(sources)
+  t.same(problems, [])
+  const set = new PolicySet(policies)
+  const subject = async (name: string): Promise<string | undefined> =>
+    (await set.decide(name, { credential: `Bearer ${forged}` })).subject
+  t.equal(await subject('loose'), 'admin', 'without the pin a JWT sub replaces meta.subject (as documented)')
+  t.equal(await subject('pinned'), 'ci-bot')
+  t.equal(await subject('merged'), 'ops')
+  t.equal(await subject('outer'), 'outer')
+  t.equal(await subject('inner'), 'ci-bot')
+})
+
+t.test('JWKS: a key set over 512 KiB is refused without reading it whole (real server, 64 MiB body)', async t => {
+  const huge = await startHugeJwks(t)
+  for (const url of [huge.url, `${huge.url}?declared`]) {
+    const before = { bytes: huge.served.bytes, closed: huge.served.closed }
+    const jwks = new JwksCache(url)
+    t.equal(await jwks.get('k1'), undefined, 'no key')
+    t.match(jwks.lastError, /key set larger than 524288 bytes/)
+    await waitFor('the server sees the connection closed', () => huge.served.closed > before.closed)
+    const read = huge.served.bytes - before.bytes
+    t.ok(read < 16 * 1024 * 1024, `${url}: the fetch stopped early (${read} bytes of 64 MiB sent, socket buffers too)`)
+  }
 })
