@@ -98,8 +98,9 @@ async function checkService (dir: string, name: string, label: string): Promise<
     await resolveService(name, file)
   } catch (err) {
     if (!(err instanceof ServiceInvalid)) throw err
-    // The temporary path means nothing to whoever reads the error: show NAME/... instead.
-    const shown = (s: string): string => s.replaceAll(dir, name)
+    // The temporary path means nothing to whoever reads the error: show NAME/... instead (and
+    // NAME/../x for a file beside it, e.g. an inherited base the archive does not hold).
+    const shown = (s: string): string => s.replaceAll(dir, name).replaceAll(path.dirname(dir) + '/', `${name}/../`)
     const problems = err.allProblems()
       .map(p => ({ ...p, file: p.file !== undefined ? shown(p.file) : undefined, message: shown(p.message) }))
     throw Object.assign(ServiceInvalid.fromProblems(problems), { cause: err })

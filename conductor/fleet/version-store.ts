@@ -60,16 +60,26 @@ export function versionsDir (servicesDir: string): string {
 }
 
 /**
- * Makes `unpackedDir` (moved, not copied, when on the same file system) version `version` of
- * NAME and switches NAME to it. The version replaced becomes the previous one; older ones are
- * removed. Same version as now: nothing changes (`changed: false`) and `unpackedDir` is removed.
+ * Makes `unpackedDir` version `version` of NAME and switches NAME to it. The version replaced
+ * becomes the previous one; older ones are removed. Same version as now: nothing changes
+ * (`changed: false`). `unpackedDir` is consumed whatever happens: moved into place (copied when
+ * on another file system), or removed.
  */
 export async function installServiceVersion (servicesDir: string, name: string, unpackedDir: string, version: string,
   options: InstallOptions = {}): Promise<InstallResult> {
-  checkServiceName(name)
-  checkVersion(version)
+  try {
+    checkServiceName(name)
+    checkVersion(version)
+    await removeStaleUnpacks(versionsDir(servicesDir))
+    return await install(servicesDir, name, unpackedDir, version, options)
+  } finally {
+    await rm(unpackedDir, { recursive: true, force: true })
+  }
+}
+
+async function install (servicesDir: string, name: string, unpackedDir: string, version: string,
+  options: InstallOptions): Promise<InstallResult> {
   const step = options.onStep ?? (() => {})
-  await removeStaleUnpacks(versionsDir(servicesDir))
   return await withStore(servicesDir, name, `install ${name} ${version}`, async s => {
     let current = await readCurrent(s)
     let adopted: string | undefined
@@ -79,10 +89,7 @@ export async function installServiceVersion (servicesDir: string, name: string, 
     }
     if (current.kind === 'directory' || current.kind === 'other') throw notManaged(s, current.kind)
     const from = current.kind === 'version' ? current.version : undefined
-    if (from === version) {
-      await rm(unpackedDir, { recursive: true, force: true })
-      return { name, version, previous: await readPointer(s, '.previous'), changed: false, pruned: [] }
-    }
+    if (from === version) return { name, version, previous: await readPointer(s, '.previous'), changed: false, pruned: [] }
     await step('stage')
     await placeVersion(s, unpackedDir, version)
     await step('mark')
@@ -208,10 +215,7 @@ async function placeVersion (s: Store, unpackedDir: string, version: string): Pr
   const target = path.join(s.dir, version)
   // A version names one content (the fleet's record of versions enforces it) and a version
   // directory only ever appears whole, so one already there is reused.
-  if (await exists(target)) {
-    await rm(unpackedDir, { recursive: true, force: true })
-    return
-  }
+  if (await exists(target)) return
   try {
     await rename(unpackedDir, target)
   } catch (err) {
@@ -220,7 +224,6 @@ async function placeVersion (s: Store, unpackedDir: string, version: string): Pr
     const staging = tempName(s, 'staging')
     await cp(unpackedDir, staging, { recursive: true, verbatimSymlinks: true, errorOnExist: true, force: false })
     await rename(staging, target)
-    await rm(unpackedDir, { recursive: true, force: true })
   }
 }
 
