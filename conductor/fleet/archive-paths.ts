@@ -21,7 +21,8 @@ export function pathProblem (p: string): string | undefined {
 /**
  * Why the symlink at `linkPath` with `target` does not stay inside the tree; undefined when it
  * does. `links` maps every symlink of the tree to its target. The walk substitutes symlinks as
- * the kernel would: a lexical check alone is fooled by `s -> a/b/c` then `x -> s/../../../..`.
+ * the kernel would: a lexical check alone is fooled by `a/b/s -> ../..` (the top) then
+ * `x -> a/b/s/../etc` (lexically a/b/etc, really ../etc).
  * A component that does not exist is taken as a plain directory (the kernel would stop there).
  */
 export function symlinkProblem (links: ReadonlyMap<string, string>, linkPath: string, target: string):

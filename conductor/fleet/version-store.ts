@@ -89,7 +89,11 @@ async function install (servicesDir: string, name: string, unpackedDir: string, 
     }
     if (current.kind === 'directory' || current.kind === 'other') throw notManaged(s, current.kind)
     const from = current.kind === 'version' ? current.version : undefined
-    if (from === version) return { name, version, previous: await readPointer(s, '.previous'), changed: false, pruned: [] }
+    if (from === version) {
+      // Nothing to switch; pruning still runs, so that a re-run after a crash converges.
+      const previous = await readPointer(s, '.previous')
+      return { name, version, previous, changed: false, pruned: await prune(s, [version, previous]) }
+    }
     await step('stage')
     await placeVersion(s, unpackedDir, version)
     await step('mark')

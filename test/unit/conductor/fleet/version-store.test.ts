@@ -16,7 +16,7 @@ import { tempDir, writeTree } from '../../../harness/tmp.js'
 // Installed versions of synced services (issue 18): SERVICES/NAME a symlink switched by
 // rename(2), the previous version kept for rollback, older ones pruned, operators' own
 // directories left alone, and recovery from every state a crash can leave (the kill -9 test
-// itself is test/e2e/fleet-install-crash.test.ts).
+// itself is test/e2e/fleet-install.test.ts).
 
 type T = Parameters<typeof tempDir>[0]
 
@@ -172,13 +172,14 @@ t.test('recovery finishes or undoes what a crash left, and removes dead leftover
   const web = path.join(into, 'web')
   const dead = spawnSync(process.execPath, ['-e', '0']).pid!
 
-  // Killed after the switch, before .swap became .previous: finished.
+  // Killed before the switch (an install of v3 had marked v2, the current one, as the next previous).
   symlinkSync('v2', path.join(web, '.swap'))
-  // (NAME -> v2 and .swap -> v2 is "killed before the switch" seen from an install of v3.)
   await recoverServiceVersions(services)
   t.same(store(services), ['.previous', 'v1', 'v2'], 'a .swap equal to the current version is dropped')
   t.equal(readlinkSync(path.join(web, '.previous')), 'v1')
 
+  // Killed after the switch to v2, before .swap (v1) became .previous (the first install had none).
+  rmSync(path.join(web, '.previous'))
   symlinkSync('v1', path.join(web, '.swap'))
   symlinkSync('.conductor-versions/web/v1', path.join(web, '.link-1-x'))
   mkdirSync(path.join(web, '.staging-1-x'))
