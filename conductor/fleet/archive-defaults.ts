@@ -9,6 +9,11 @@ export const MAX_ARCHIVE_ENTRIES = 10_000
 export const MAX_ARCHIVE_PATH_BYTES = 4096
 /** Symlinks followed while resolving one symlink's target; more is a loop (Linux's own limit). */
 export const MAX_SYMLINK_HOPS = 40
+/**
+ * Files read (packing) or written (unpacking) at once. One at a time, the per-file latency of
+ * the thread pool dominates a tree of many small files; a few in flight hide it.
+ */
+export const FILES_IN_FLIGHT = 16
 /** Every entry's mtime: a fixed time makes the archive depend on content only. */
 export const ARCHIVE_MTIME = new Date(0)
 /** Beside the services, hidden from the loader (no conductor-service.json directly inside). */

@@ -2,7 +2,7 @@ import { lstat, readdir, readFile, readlink, realpath } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
 import path from 'node:path'
 import { ConductorError, FleetArchiveTooLarge, FleetPackRefused } from '../errors.js'
-import { MAX_ARCHIVE_BYTES, MAX_ARCHIVE_ENTRIES } from './archive-defaults.js'
+import { FILES_IN_FLIGHT, MAX_ARCHIVE_BYTES, MAX_ARCHIVE_ENTRIES } from './archive-defaults.js'
 import {
   ARCHIVE_END, encodeEntry, normalMode, sha256Hex, type ArchiveEntry, type ArchiveLimits
 } from './archive-format.js'
@@ -54,13 +54,17 @@ async function encodeTree (root: string, entries: ArchiveEntry[], maxBytes: numb
 Promise<Buffer> {
   const blocks: Buffer[] = []
   let size = ARCHIVE_END.length
-  for (const entry of entries) {
-    // The size is what was read, not what lstat said: a file may change while we pack.
-    const content = entry.type === 'file' ? await readFile(path.join(root, entry.path)) : undefined
-    entry.size = content?.length ?? 0
-    for (const block of encodeEntry(entry, content)) {
-      size += block.length
-      blocks.push(block)
+  for (let i = 0; i < entries.length; i += FILES_IN_FLIGHT) {
+    const batch = entries.slice(i, i + FILES_IN_FLIGHT)
+    const contents = await Promise.all(batch.map(async e =>
+      e.type === 'file' ? await readFile(path.join(root, e.path)) : undefined))
+    for (const [j, entry] of batch.entries()) {
+      // The size is what was read, not what lstat said: a file may change while we pack.
+      entry.size = contents[j]?.length ?? 0
+      for (const block of encodeEntry(entry, contents[j])) {
+        size += block.length
+        blocks.push(block)
+      }
     }
     if (size > maxBytes) {
       const fix = 'move large data out of the service directory'

@@ -4,7 +4,7 @@ import path from 'node:path'
 import { SERVICE_FILE_NAME } from '../defaults.js'
 import { FleetArchiveInvalid, FleetArchiveTooLarge, FleetDigestMismatch, ServiceInvalid } from '../errors.js'
 import { resolveService } from '../service.js'
-import { MAX_ARCHIVE_BYTES, MAX_ARCHIVE_ENTRIES } from './archive-defaults.js'
+import { FILES_IN_FLIGHT, MAX_ARCHIVE_BYTES, MAX_ARCHIVE_ENTRIES } from './archive-defaults.js'
 import { sha256Hex, type ArchiveEntry, type ArchiveLimits } from './archive-format.js'
 import { checkServiceName } from './archive-paths.js'
 import { readArchive, type ArchiveFile } from './archive-read.js'
@@ -83,9 +83,12 @@ async function writeTree (dir: string, files: ArchiveFile[]): Promise<void> {
     await mkdir(path.join(dir, d))
     await chmod(path.join(dir, d), 0o755)
   }
-  for (const f of files.filter(f => f.type === 'file')) {
-    await writeFile(path.join(dir, f.path), f.content ?? Buffer.alloc(0), { flag: 'wx', mode: f.mode })
-    await chmod(path.join(dir, f.path), f.mode)
+  const plain = files.filter(f => f.type === 'file')
+  for (let i = 0; i < plain.length; i += FILES_IN_FLIGHT) {
+    await Promise.all(plain.slice(i, i + FILES_IN_FLIGHT).map(async f => {
+      await writeFile(path.join(dir, f.path), f.content ?? Buffer.alloc(0), { flag: 'wx', mode: f.mode })
+      await chmod(path.join(dir, f.path), f.mode)
+    }))
   }
   for (const f of files.filter(f => f.type === 'symlink')) await symlink(f.target!, path.join(dir, f.path))
 }

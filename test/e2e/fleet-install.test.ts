@@ -33,7 +33,9 @@ function startChild (args: string[], pauseAt?: string): Child {
   let stderr = ''
   proc.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
   proc.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  const exited = new Promise<number | string>(resolve => proc.once('exit', (code, signal) => resolve(signal ?? code ?? -1)))
+  const exited = new Promise<number | string>(resolve => {
+    proc.once('exit', (code, signal) => resolve(signal ?? code ?? -1))
+  })
   return { exited, stdout: () => stdout, stderr: () => stderr, kill: () => { proc.kill('SIGKILL') } }
 }
 
@@ -84,7 +86,8 @@ async function labelLoaded (services: string): Promise<string | undefined> {
 
 const INSTALL_STEPS = [
   // [step, the version NAME must hold right after the kill]
-  ['write', 'v1'], ['validate', 'v1'], ['stage', 'v1'], ['mark', 'v1'], ['switch', 'v1'], ['previous', 'v2'], ['prune', 'v2']
+  ['write', 'v1'], ['validate', 'v1'], ['stage', 'v1'], ['mark', 'v1'], ['switch', 'v1'],
+  ['previous', 'v2'], ['prune', 'v2']
 ] as const
 
 for (const [step, holds] of INSTALL_STEPS) {
@@ -106,7 +109,7 @@ for (const [step, holds] of INSTALL_STEPS) {
 }
 
 for (const [step, holds, previous] of [['switch', 'v2', 'v1'], ['previous', 'v1', 'v2']] as const) {
-  t.test(`rollback killed before "${step}": NAME holds ${holds}, recovery leaves ${previous} to roll back to`, async t => {
+  t.test(`rollback killed before "${step}": NAME holds ${holds}, recovery leaves ${previous} as previous`, async t => {
     const src = sources(t)
     const services = path.join(tempDir(t), 'services')
     await install(services, src.v1, 'v1')
@@ -144,7 +147,7 @@ t.test('adoption killed before each of its two renames: recovery restores the op
   }
 })
 
-t.test('service ls and service check of the compiled CLI: NAME a symlink, the versions directory no service', async t => {
+t.test('service ls and check of the compiled CLI: NAME a symlink, the versions directory no service', async t => {
   const src = sources(t)
   const root = tempDir(t)
   const services = path.join(root, 'etc/conductor/services')

@@ -38,6 +38,10 @@ function servicesRoot (t: T): string {
   return services
 }
 
+/** What an install of NAME "web" returns. */
+const result = (version: string, previous: string | undefined, changed = true, pruned: string[] = []): object =>
+  ({ name: 'web', version, previous, changed, pruned })
+
 /** Everything under .conductor-versions/web, dot names included (what a crash could leave). */
 const store = (services: string): string[] => readdirSync(path.join(versionsDir(services), 'web')).sort()
 
@@ -45,27 +49,28 @@ t.test('install: NAME becomes a relative symlink to the version; the previous ke
   const services = servicesRoot(t)
   const into = versionsDir(services)
   const v1 = await unpacked(t, 'one', into)
-  t.same(await installServiceVersion(services, 'web', v1.dir, 'v1'), { name: 'web', version: 'v1', previous: undefined, changed: true, pruned: [] })
+  t.same(await installServiceVersion(services, 'web', v1.dir, 'v1'), result('v1', undefined))
   t.equal(readlinkSync(path.join(services, 'web')), '.conductor-versions/web/v1')
   t.same(snapshotTree(path.join(services, 'web')), v1.tree)
   t.notOk(existsSync(v1.dir), 'the unpacked directory was moved')
 
   const v2 = await unpacked(t, 'two', into)
-  t.same(await installServiceVersion(services, 'web', v2.dir, 'v2'), { name: 'web', version: 'v2', previous: 'v1', changed: true, pruned: [] })
+  t.same(await installServiceVersion(services, 'web', v2.dir, 'v2'), result('v2', 'v1'))
   const v3 = await unpacked(t, 'three', into)
-  t.same(await installServiceVersion(services, 'web', v3.dir, 'v3'), { name: 'web', version: 'v3', previous: 'v2', changed: true, pruned: ['v1'] })
+  t.same(await installServiceVersion(services, 'web', v3.dir, 'v3'), result('v3', 'v2', true, ['v1']))
   t.same(snapshotTree(path.join(services, 'web')), v3.tree)
   t.same(store(services), ['.previous', 'v2', 'v3'], 'no lock, no temporary name left')
   t.same(readdirSync(into).sort(), ['web'], 'no unpack directory left')
   t.same(await serviceVersions(services, 'web'), { managed: true, current: 'v3', previous: 'v2', kept: ['v2', 'v3'] })
 
   const again = await unpacked(t, 'three', into)
-  t.same(await installServiceVersion(services, 'web', again.dir, 'v3'), { name: 'web', version: 'v3', previous: 'v2', changed: false, pruned: [] },
+  t.same(await installServiceVersion(services, 'web', again.dir, 'v3'), result('v3', 'v2', false),
     'the same version again: nothing to do')
   t.notOk(existsSync(again.dir), 'and its unpacked copy is removed')
 
   const entries = await loadAllServices(services)
-  t.same(entries.map(e => [e.name, e.error?.message]), [['plain', undefined], ['web', undefined]], 'the versions directory is not a service')
+  t.same(entries.map(e => [e.name, e.error?.message]), [['plain', undefined], ['web', undefined]],
+    'the versions directory is not a service')
   const web = entries.find(e => e.name === 'web')!.service!
   t.equal(web.dir, path.join(services, 'web'), 'the service dir is the symlink, so a switch is seen by the next load')
   t.same(web.config, { LABEL: 'three' })
@@ -75,19 +80,22 @@ t.test('install: NAME becomes a relative symlink to the version; the previous ke
 t.test('rollback switches to the previous version and back; refused with nothing to roll back to', async t => {
   const services = servicesRoot(t)
   const into = versionsDir(services)
-  await t.rejects(rollbackServiceVersion(services, 'web'), { code: 'CND_FLEET_NO_PREVIOUS_VERSION', message: /no version of "web" is installed/ })
+  const none = 'CND_FLEET_NO_PREVIOUS_VERSION'
+  await t.rejects(rollbackServiceVersion(services, 'web'), { code: none, message: /no version of "web" is installed/ })
   const v1 = await unpacked(t, 'one', into)
   await installServiceVersion(services, 'web', v1.dir, 'v1')
-  await t.rejects(rollbackServiceVersion(services, 'web'), { code: 'CND_FLEET_NO_PREVIOUS_VERSION', message: /"web" has no previous version to roll back to \(current: v1\)/ })
+  await t.rejects(rollbackServiceVersion(services, 'web'),
+    { code: none, message: /"web" has no previous version to roll back to \(current: v1\)/ })
   const v2 = await unpacked(t, 'two', into)
   await installServiceVersion(services, 'web', v2.dir, 'v2')
   t.same(await rollbackServiceVersion(services, 'web'), { name: 'web', version: 'v1', previous: 'v2' })
   t.same(snapshotTree(path.join(services, 'web')), v1.tree)
-  t.same(await rollbackServiceVersion(services, 'web'), { name: 'web', version: 'v2', previous: 'v1' }, 'a second rollback undoes the first')
+  t.same(await rollbackServiceVersion(services, 'web'), { name: 'web', version: 'v2', previous: 'v1' },
+    'a second rollback undoes the first')
   t.same(snapshotTree(path.join(services, 'web')), v2.tree)
   const v3 = await unpacked(t, 'three', into)
   const r = await installServiceVersion(services, 'web', v3.dir, 'v1')
-  t.same(r, { name: 'web', version: 'v1', previous: 'v2', changed: true, pruned: [] }, 'a kept version is reused, not unpacked again')
+  t.same(r, result('v1', 'v2'), 'a kept version is reused, not unpacked again')
   t.same(snapshotTree(path.join(services, 'web')), v1.tree, 'a version names one content')
   await t.rejects(rollbackServiceVersion(services, 'plain'), { code: 'CND_FLEET_SERVICE_NOT_MANAGED' })
 })
@@ -99,7 +107,8 @@ t.test('an operator\'s own directory is refused, untouched, unless adopted as th
   const v1 = await unpacked(t, 'one', into)
   await t.rejects(installServiceVersion(services, 'plain', v1.dir, 'v1'), {
     code: 'CND_FLEET_SERVICE_NOT_MANAGED',
-    message: `${path.join(services, 'plain')}: is a directory of your own, not installed by fleet sync: move it away first, or adopt it (it becomes the previous version)`
+    message: `${path.join(services, 'plain')}: is a directory of your own, not installed by fleet sync: ` +
+      'move it away first, or adopt it (it becomes the previous version)'
   })
   t.ok(lstatSync(path.join(services, 'plain')).isDirectory())
   t.same(snapshotTree(path.join(services, 'plain')), before)
@@ -116,7 +125,8 @@ t.test('an operator\'s own directory is refused, untouched, unless adopted as th
   symlinkSync('/srv/elsewhere', path.join(services, 'mine'))
   const v1c = await unpacked(t, 'one', into)
   await t.rejects(installServiceVersion(services, 'mine', v1c.dir, 'v1', { adopt: true }), {
-    code: 'CND_FLEET_SERVICE_NOT_MANAGED', message: /mine: is not a symlink into \.conductor-versions\/mine\/ \(not installed by fleet sync\)/
+    code: 'CND_FLEET_SERVICE_NOT_MANAGED',
+    message: /mine: is not a symlink into \.conductor-versions\/mine\/ \(not installed by fleet sync\)/
   }, 'a symlink of the operator\'s own is never adopted')
   t.equal(readlinkSync(path.join(services, 'mine')), '/srv/elsewhere')
 })
@@ -126,7 +136,8 @@ t.test('names and versions must be plain; a live lock refuses, a dead one is tak
   const into = versionsDir(services)
   for (const version of ['', '.hidden', '../x', 'a/b', '-x', 'x'.repeat(129)]) {
     const u = await unpacked(t, 'one', into)
-    await t.rejects(installServiceVersion(services, 'web', u.dir, version), { code: 'CND_FLEET_NAME_INVALID', message: /is not a plain name/ }, JSON.stringify(version))
+    await t.rejects(installServiceVersion(services, 'web', u.dir, version),
+      { code: 'CND_FLEET_NAME_INVALID', message: /is not a plain name/ }, JSON.stringify(version))
   }
   const u = await unpacked(t, 'one', into)
   await t.rejects(installServiceVersion(services, '../web', u.dir, 'v1'), { code: 'CND_FLEET_NAME_INVALID' })
@@ -136,12 +147,14 @@ t.test('names and versions must be plain; a live lock refuses, a dead one is tak
   writeFileSync(lock, JSON.stringify({ pid: process.pid, since: 'now', command: 'install web v0' }))
   const held = await unpacked(t, 'one', into)
   await t.rejects(installServiceVersion(services, 'web', held.dir, 'v1'), {
-    code: 'CND_FLEET_INSTALL_LOCKED', message: new RegExp(`another process changes "web" \\(pid ${process.pid}, install web v0, since now\\)`)
+    code: 'CND_FLEET_INSTALL_LOCKED',
+    message: new RegExp(`another process changes "web" \\(pid ${process.pid}, install web v0, since now\\)`)
   })
   const dead = spawnSync(process.execPath, ['-e', '0']).pid!
   writeFileSync(lock, JSON.stringify({ pid: dead, since: 'then', command: 'install web v0' }))
   const free = await unpacked(t, 'one', into)
-  t.match(await installServiceVersion(services, 'web', free.dir, 'v1'), { changed: true }, 'the lock of a dead process is taken over')
+  t.match(await installServiceVersion(services, 'web', free.dir, 'v1'), { changed: true },
+    'the lock of a dead process is taken over')
   t.notOk(existsSync(lock), 'and released')
 })
 
@@ -156,7 +169,7 @@ t.test('unpacked on another file system: copied beside the services, modes kept,
   t.teardown(() => rmSync(into, { recursive: true, force: true }))
   const services = servicesRoot(t)
   const v1 = await unpacked(t, 'one', into)
-  t.same(await installServiceVersion(services, 'web', v1.dir, 'v1'), { name: 'web', version: 'v1', previous: undefined, changed: true, pruned: [] })
+  t.same(await installServiceVersion(services, 'web', v1.dir, 'v1'), result('v1', undefined))
   t.same(snapshotTree(path.join(services, 'web')), v1.tree, 'contents and modes (pod.sh 755) intact')
   t.notOk(existsSync(v1.dir))
   t.same(store(services), ['v1'])
@@ -188,9 +201,11 @@ t.test('recovery finishes or undoes what a crash left, and removes dead leftover
   mkdirSync(path.join(into, `.unpack-${process.pid}-abc`))
   await recoverServiceVersions(services)
   t.equal(readlinkSync(path.join(services, 'web')), '.conductor-versions/web/v2', 'NAME untouched')
-  t.equal(readlinkSync(path.join(web, '.previous')), 'v1', '.swap (v1) differs from NAME (v2): the switch happened, it is the previous')
+  t.equal(readlinkSync(path.join(web, '.previous')), 'v1',
+    '.swap (v1) differs from NAME (v2): the switch happened, it is the previous')
   t.same(store(services), ['.previous', 'v1', 'v2'], 'temporary names removed')
-  t.same(readdirSync(into).sort(), [`.unpack-${process.pid}-abc`, 'web'], 'the unpack of a live process is kept, a dead one removed')
+  t.same(readdirSync(into).sort(), [`.unpack-${process.pid}-abc`, 'web'],
+    'the unpack of a live process is kept, a dead one removed')
 
   // Killed while adopting, between the two renames: NAME absent, the directory already moved.
   const plainVersion = 'adopted-20250101T000000000Z'
@@ -198,6 +213,7 @@ t.test('recovery finishes or undoes what a crash left, and removes dead leftover
   renameSync(path.join(services, 'plain'), path.join(into, 'plain', plainVersion))
   symlinkSync(plainVersion, path.join(into, 'plain/.adopting'))
   await recoverServiceVersions(services)
-  t.equal(readlinkSync(path.join(services, 'plain')), `.conductor-versions/plain/${plainVersion}`, 'recovery puts the link in place')
+  t.equal(readlinkSync(path.join(services, 'plain')), `.conductor-versions/plain/${plainVersion}`,
+    'recovery puts the link in place')
   t.same(readdirSync(path.join(into, 'plain')), [plainVersion])
 })
