@@ -183,3 +183,42 @@ export class FleetUnknownService extends ConductorError {
   override readonly code = 'CND_FLEET_UNKNOWN_SERVICE'
   override readonly exitCode = 4
 }
+
+// Fleet service archives and their installation (issue 18).
+/** A service directory that cannot be packed: a device file, FIFO or socket, a symlink leaving it. */
+export class FleetPackRefused extends ConductorError {
+  override readonly code = 'CND_FLEET_PACK_REFUSED'
+  override readonly exitCode = 3
+}
+/** An archive refused before anything is written: a bad entry (`..`, absolute, link outside, device...). */
+export class FleetArchiveInvalid extends ConductorError {
+  override readonly code: string = 'CND_FLEET_ARCHIVE_INVALID'
+  override readonly exitCode = 3
+}
+/** Over the size or entry limit, packed or unpacked (a tar bomb). */
+export class FleetArchiveTooLarge extends FleetArchiveInvalid {
+  override readonly code = 'CND_FLEET_ARCHIVE_TOO_LARGE'
+}
+/** The archive's SHA-256 is not the one it was announced with: corrupted or tampered with in transit. */
+export class FleetDigestMismatch extends FleetArchiveInvalid {
+  override readonly code = 'CND_FLEET_DIGEST_MISMATCH'
+}
+/** A service name or version string that is not a plain name (they become directory names). */
+export class FleetNameInvalid extends ConductorError {
+  override readonly code = 'CND_FLEET_NAME_INVALID'
+  override readonly exitCode = 3
+}
+/** SERVICES/NAME exists but was not installed by fleet sync (an operator's own directory). */
+export class FleetServiceNotManaged extends ConductorError {
+  override readonly code = 'CND_FLEET_SERVICE_NOT_MANAGED'
+}
+/** `rollback` with no previous version kept. */
+export class FleetNoPreviousVersion extends ConductorError {
+  override readonly code = 'CND_FLEET_NO_PREVIOUS_VERSION'
+  override readonly exitCode = 4
+}
+/** Another process installs or rolls back the same service right now. */
+export class FleetInstallLocked extends ConductorError {
+  override readonly code = 'CND_FLEET_INSTALL_LOCKED'
+  override readonly exitCode = 8
+}
