@@ -6,7 +6,7 @@ import type { Decision } from '../policies/index.js'
 // header a second time: a second parser disagreeing with the first (two spaces after "Bearer",
 // a padded signature) skipped every check here (issue 13). Anything unusable refuses.
 
-/** Claims of a command token (conductor/keys.ts signs them). */
+/** Claims of a command token (conductor/run/keys.ts signs them). */
 export const SERVICE_CLAIM = 'conductor_service'
 export const COMMAND_CLAIM = 'conductor_command'
 /** Longer jti values are refused: the replay cache holds 100 000 of them. */

@@ -12,7 +12,7 @@ import type { RunningCommands } from './running-commands.js'
 // GET /.conductor/services/SERVICE/commands/NAME, admitted exactly like the POST (policy,
 // service context, token bound to the command, jti once) before the handshake completes, so a
 // refused client gets a plain HTTP 401/403/404/409 and no process ever starts. Then the
-// command runs under a pty and the protocol of conductor/interactive-protocol.ts applies.
+// command runs under a pty and the protocol of conductor/model/remote-protocol.ts applies.
 // Disconnect, timeout_sec and the gateway stopping all kill the command's process group.
 
 export interface InteractiveDeps {

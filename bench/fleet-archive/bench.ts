@@ -3,7 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {
   installServiceVersion, packServiceDir, unpackServiceArchive, versionsDir
-} from '../../conductor/fleet/index.js'
+} from '../../conductor/archive/index.js'
 import { makeServiceDir } from './service-dir.js'
 
 // Pack, unpack (digest, entry checks, writing, validation with the service loader) and install

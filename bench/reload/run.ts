@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process'
 import os from 'node:os'
-import { runCli } from '../../conductor/cli.js'
+import { runCli } from '../../conductor/cli/program.js'
 import { binPath } from '../../test/harness/cli.js'
 import { freePort } from '../../test/harness/ports.js'
 import { removePods, startUserManager } from '../../test/harness/systemd.js'

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import os from 'node:os'
 import path from 'node:path'
-import { planPlacements, type Demand, type MachineSpec, type PlanInput } from '../../conductor/fleet/index.js'
+import { planPlacements, type Demand, type MachineSpec, type PlanInput } from '../../conductor/placement/index.js'
 import { binPath } from '../../test/harness/cli.js'
 import { tempDir, writeTree } from '../../test/harness/tmp.js'
 

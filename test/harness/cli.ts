@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { runCli } from '../../conductor/cli.js'
+import { runCli } from '../../conductor/cli/program.js'
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 /** The compiled CLI (`npm test` builds it first), for tests that go through the real binary. */

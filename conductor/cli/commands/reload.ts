@@ -1,0 +1,20 @@
+import type { Command } from 'commander'
+import { EXIT } from '../../errors.js'
+import { renderJson } from '../../output.js'
+import { outcomeFailed, outcomeJson, reconcile, renderOutcome } from '../../reconcile/reconcile.js'
+import { systemContext } from '../../reconcile/context.js'
+import type { CtxFactory } from './types.js'
+
+export function registerReloadCommand (program: Command, makeCtx: CtxFactory): void {
+  program.command('reload')
+    .description('Reconcile: compare the service directories with systemd units and recorded deployments, print the plan and apply it. Exit 1 if an action failed, 3 if a service does not load')
+    .option('--dry-run', 'print the plan only')
+    .option('--json', 'print JSON')
+    .action(async function (this: Command, opts: { dryRun?: boolean, json?: boolean }) {
+      const sctx = systemContext(makeCtx(this))
+      const outcome = await reconcile(sctx, { dryRun: opts.dryRun === true })
+      sctx.io.out(opts.json === true ? renderJson(outcomeJson(outcome)) : renderOutcome(outcome))
+      if (outcome.results.some(r => !r.ok)) process.exitCode = EXIT.failure
+      else if (outcomeFailed(outcome)) process.exitCode = EXIT.invalidInput
+    })
+}

@@ -1,0 +1,21 @@
+import type { Command } from 'commander'
+import { UsageError } from '../../errors.js'
+import { renderJson } from '../../output.js'
+import type { CtxFactory } from './types.js'
+
+// zod (and jose, through policies/) are loaded only when a schema is asked for (startup time).
+const SCHEMAS: Record<string, () => Promise<unknown>> = {
+  service: async () => (await import('../../model/service-schema.js')).serviceJsonSchema(),
+  policy: async () => (await import('../../../policies/index.js')).policyJsonSchema()
+}
+
+export function registerSchemaCommand (program: Command, makeCtx: CtxFactory): void {
+  program.command('schema')
+    .description('Print the JSON Schema of conductor-service.json (service) or of a policy file (policy), for editors: "$schema"')
+    .argument('[kind]', Object.keys(SCHEMAS).join(' | '), 'service')
+    .action(async function (this: Command, kind: string) {
+      const schema = SCHEMAS[kind]
+      if (schema === undefined) throw new UsageError(`unknown schema "${kind}"; known: ${Object.keys(SCHEMAS).join(', ')}`)
+      makeCtx(this).io.out(renderJson(await schema()))
+    })
+}

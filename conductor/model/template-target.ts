@@ -1,0 +1,35 @@
+import path from 'node:path'
+import { PartNotFound, UsageError } from '../errors.js'
+import type { Pod, Service } from './service.js'
+
+// Which file `conductor _ service|deployment template NAME KIND` runs: a named kind of the
+// service, or any path (relative to where the operator stands) to try a template out.
+
+export const TEMPLATE_KINDS = ['pod', 'config-map', 'proxy'] as const
+
+export function findPod (service: Service, part: string | undefined): Pod {
+  if (part === undefined) {
+    if (service.pods.length === 1) return service.pods[0]!
+    if (service.pods.length === 0) throw new PartNotFound(`service "${service.name}" declares no pods`, service.file, '/pods')
+    throw new UsageError(`service "${service.name}" has ${service.pods.length} pod parts (${service.pods.map(p => p.name === '' ? '""' : p.name).join(', ')}); choose one with --part`)
+  }
+  const pod = service.pods.find(p => p.name === part)
+  if (pod === undefined) throw new PartNotFound(`service "${service.name}" has no pod part "${part}" (parts: ${service.pods.map(p => p.name === '' ? '""' : p.name).join(', ') || 'none'})`, service.file, '/pods')
+  return pod
+}
+
+export function templateFile (service: Service, kind: string, pod: Pod | undefined, invocationDir: string): string {
+  switch (kind) {
+    case 'pod':
+      if (pod === undefined) throw new UsageError('the pod template needs a pod part')
+      return pod.pod_template
+    case 'config-map':
+      if (pod?.config_map_template === undefined) throw new PartNotFound(`pod part "${pod?.name ?? ''}" has no config_map_template`, service.file, '/pods')
+      return pod.config_map_template
+    case 'proxy':
+      if (service.proxy_config_template === undefined) throw new PartNotFound(`service "${service.name}" has no proxy_config_template`, service.file, '/proxy_config_template')
+      return service.proxy_config_template
+    default:
+      return path.resolve(invocationDir, kind)
+  }
+}

@@ -1,0 +1,192 @@
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
+import path from 'node:path'
+import { isProcessAlive } from '../process/bounded.js'
+import { ConductorError, ReloadLocked } from '../errors.js'
+import { RECONCILE_CONCURRENCY } from '../model/defaults.js'
+import { readDeployments, removeDeploymentDir, type DeploymentState } from '../state/deployments.js'
+import { listSnippetRecords } from '../proxy/snippets.js'
+import { createDeployment, removeDeployment, removeDropIn, startDeployment, writeDropIn } from './deployment-ops.js'
+import { runHooks } from '../process/hooks.js'
+import type { Action, Desired, Observed } from './plan.js'
+import type { Service } from '../model/service.js'
+import type { SystemCtx } from './context.js'
+import { GATEWAY_UNIT, serviceUnit } from '../model/names.js'
+import { baseVariables, serviceVariables } from '../model/variables.js'
+
+// Applies a plan (the only part of reconcile that does I/O). Order: prepare new deployments
+// (render, record, drop-ins) -> one daemon-reload -> start services and deployments -> remove
+// replaced/unwanted deployments -> stop services and strays. A failure is recorded for its
+// action and the rest goes on; a service whose new deployment failed keeps its old one.
+
+export interface ActionResult {
+  action: Action
+  ok: boolean
+  error?: string | undefined
+  /** The deployment created or started. */
+  deployment?: string | undefined
+}
+
+export async function observe (sctx: SystemCtx): Promise<Observed> {
+  const { records, strays } = readDeployments(sctx.roots.deployments)
+  const units = await sctx.drivers.systemd.list(['conductor-*'])
+  const activeUnits = new Set(units.filter(u => u.active === 'active' || u.active === 'activating' || u.active === 'reloading').map(u => u.unit))
+  const registered = new Set(listSnippetRecords(sctx.roots).map(r => /^deployment@(.+)$/.exec(r.owner)?.[1]).filter((id): id is string => id !== undefined))
+  return { records, strays, activeUnits, registered }
+}
+
+export async function applyPlan (plan: Action[], sctx: SystemCtx, services: ReadonlyMap<string, Service>, desired: Desired): Promise<ActionResult[]> {
+  const results: ActionResult[] = []
+  const hashOf = new Map(desired.services.map(s => [s.name, s.hash]))
+  const records = new Map(readDeployments(sctx.roots.deployments).records.map(r => [r.id, r]))
+  const failedServices = new Set<string>()
+  const fail = (action: Action, err: unknown, service?: string): void => {
+    if (service !== undefined) failedServices.add(service)
+    results.push({ action, ok: false, error: err instanceof Error ? err.message : String(err) })
+    if (!(err instanceof ConductorError)) sctx.io.err(`conductor: internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+  }
+
+  // 1. Prepare: render and record new deployments, write drop-ins.
+  const toStart: Array<{ action: Action, rec: DeploymentState }> = []
+  let dropInsChanged = false
+  for (const a of plan) {
+    if (a.kind !== 'create-deployment' && a.kind !== 'start-deployment') continue
+    const svc = services.get(a.service)!
+    try {
+      if (a.kind === 'create-deployment') {
+        const rec = await createDeployment(sctx, svc, a.part, hashOf.get(a.service) ?? '')
+        dropInsChanged = true
+        toStart.push({ action: a, rec })
+      } else {
+        const rec = records.get(a.id)!
+        if (writeDropIn(sctx, svc, rec)) dropInsChanged = true
+        toStart.push({ action: a, rec })
+      }
+    } catch (err) { fail(a, err, a.service) }
+  }
+  if (dropInsChanged) await sctx.drivers.systemd.daemonReload()
+
+  // 2. Services (one systemctl call for those without service hooks), then deployments.
+  const serviceStarts = plan.filter((a): a is Extract<Action, { kind: 'start-service' }> => a.kind === 'start-service')
+  const hasServiceHooks = (svc: Service): boolean => svc.hooks.some(h => h.when === 'pre-start-service' || h.when === 'post-start-service')
+  const plain = serviceStarts.filter(a => !hasServiceHooks(services.get(a.service)!))
+  try {
+    await sctx.drivers.systemd.start(plain.map(a => serviceUnit(a.service)))
+    for (const a of plain) results.push({ action: a, ok: true })
+  } catch {
+    // One bad unit fails the batch: retry one by one to find which.
+    for (const a of plain) {
+      try { await sctx.drivers.systemd.start([serviceUnit(a.service)]); results.push({ action: a, ok: true }) } catch (err) { fail(a, err, a.service) }
+    }
+  }
+  for (const a of serviceStarts.filter(a => hasServiceHooks(services.get(a.service)!))) {
+    const svc = services.get(a.service)!
+    try {
+      const vars = serviceVariables(svc, baseVariables(sctx.roots, sctx.env))
+      await runHooks(svc, 'pre-start-service', vars, svc.dir)
+      await sctx.drivers.systemd.start([serviceUnit(svc.name)])
+      await runHooks(svc, 'post-start-service', vars, svc.dir)
+      results.push({ action: a, ok: true })
+    } catch (err) { fail(a, err, a.service) }
+  }
+  const serviceFailed = (service: string): boolean => results.some(r => !r.ok && r.action.kind === 'start-service' && r.action.service === service)
+  await eachLimit(toStart, RECONCILE_CONCURRENCY, async ({ action, rec }) => {
+    const svc = services.get(rec.service)!
+    if (action.kind === 'create-deployment' && serviceFailed(rec.service)) {
+      await forget(sctx, rec)
+      results.push({ action, ok: false, error: `not started: service ${rec.service} failed to start` })
+      return
+    }
+    try {
+      await startDeployment(sctx, svc, rec)
+      results.push({ action, ok: true, deployment: rec.id })
+    } catch (err) {
+      // A new deployment that could not start is forgotten (the old one keeps serving); an
+      // existing one stays recorded so the next reload tries again.
+      if (action.kind === 'create-deployment') await forget(sctx, rec)
+      fail(action, err, rec.service)
+    }
+  })
+
+  // 3. Removals (after the replacements run), then services and strays.
+  const removals = plan.filter((a): a is Extract<Action, { kind: 'remove-deployment' }> => a.kind === 'remove-deployment')
+  await eachLimit(removals, RECONCILE_CONCURRENCY, async a => {
+    if (failedServices.has(a.service) && hashOf.has(a.service)) {
+      results.push({ action: a, ok: false, error: `kept: the replacement of service ${a.service} failed` })
+      return
+    }
+    const rec = records.get(a.id)
+    try {
+      if (rec !== undefined) await removeDeployment(sctx, services.get(a.service), rec)
+      results.push({ action: a, ok: true })
+    } catch (err) { fail(a, err) }
+  })
+  for (const a of plan) {
+    try {
+      if (a.kind === 'stop-service') {
+        const svc = services.get(a.service)
+        const vars = svc === undefined ? undefined : serviceVariables(svc, baseVariables(sctx.roots, sctx.env))
+        if (svc !== undefined && vars !== undefined) await runHooks(svc, 'pre-stop-service', vars, svc.dir)
+        await sctx.drivers.systemd.stop([serviceUnit(a.service)])
+        if (svc !== undefined && vars !== undefined) await runHooks(svc, 'post-stop-service', vars, svc.dir)
+      } else if (a.kind === 'stop-unit') {
+        await sctx.drivers.systemd.stop([a.unit])
+      } else if (a.kind === 'remove-stray') {
+        removeDropIn(sctx, a.id)
+        removeDeploymentDir(sctx.roots.deployments, a.id)
+      } else continue
+      results.push({ action: a, ok: true })
+    } catch (err) { fail(a, err) }
+  }
+  return results
+}
+
+/** SIGHUP to the gateway (ExecReload) so it re-reads services; only when it runs. */
+export async function notifyGateway (sctx: SystemCtx, observed: Observed): Promise<void> {
+  if (observed.activeUnits.has(GATEWAY_UNIT)) await sctx.drivers.systemd.reload(GATEWAY_UNIT)
+}
+
+async function forget (sctx: SystemCtx, rec: DeploymentState): Promise<void> {
+  removeDropIn(sctx, rec.id)
+  removeDeploymentDir(sctx.roots.deployments, rec.id)
+}
+
+/**
+ * One reconcile at a time per host. The lock file holds the owner's pid; a lock whose owner is
+ * dead (kill -9) is taken over, so an interrupted reload never blocks the next one.
+ */
+export function acquireReloadLock (runDir: string): () => void {
+  mkdirSync(runDir, { recursive: true })
+  const file = path.join(runDir, 'reconcile.lock')
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(file, 'wx')
+      writeSync(fd, String(process.pid))
+      closeSync(fd)
+      return () => { rmSync(file, { force: true }) }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      const pid = Number(readFileOr(file))
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isProcessAlive(pid)) {
+        throw new ReloadLocked(`another conductor (pid ${pid}) is reconciling; try again when it is done`, file)
+      }
+      rmSync(file, { force: true })
+    }
+  }
+  throw new ReloadLocked('cannot take the reconcile lock', file)
+}
+
+function readFileOr (file: string): string {
+  try { return readFileSync(file, 'utf8').trim() } catch { return '' }
+}
+
+/** Runs fn over items, at most `limit` at a time (order of completion is not kept). */
+export async function eachLimit<T> (items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++]!
+      await fn(item)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+}

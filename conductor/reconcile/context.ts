@@ -1,0 +1,77 @@
+import { accessSync, constants } from 'node:fs'
+import path from 'node:path'
+import type { Ctx } from '../context.js'
+import { caddyAdminListen, loadHostFile, type HostFile } from '../model/host-file.js'
+import { podmanDriver, type PodmanDriver } from '../host/podman.js'
+import { resolveScope, type ScopeInfo } from '../host/scope.js'
+import { systemdDriver, type SystemdDriver } from '../host/systemd.js'
+import { conductorCommand } from '../host/install.js'
+import { caddyDriver, type CaddyDriver } from '../proxy/driver.js'
+import type { UnitPaths } from '../host/unit-files.js'
+import { DEFAULT_CADDY_LISTEN } from '../model/defaults.js'
+// Only the constant (commands/function.ts does the same): no Fastify is loaded.
+import { DEFAULT_LISTEN } from '../../gateway/defaults.js'
+
+// What commands that touch systemd and Podman need on top of Ctx: the scope, the host file and
+// the drivers. Built only by those commands, so `service ls` works without systemd.
+
+export type { CaddyDriver } from '../proxy/driver.js'
+
+export interface Drivers {
+  systemd: SystemdDriver
+  podman: PodmanDriver
+  caddy?: CaddyDriver | undefined
+}
+
+export interface SystemCtx extends Ctx {
+  host: HostFile
+  scope: ScopeInfo
+  drivers: Drivers
+  /** Environment of hooks and units: CONTAINERS_CONF and such pass through. */
+  clock: () => number
+}
+
+export function systemContext (ctx: Ctx, drivers?: Partial<Drivers>): SystemCtx {
+  const host = loadHostFile(ctx.roots.hostFile)
+  const scope = resolveScope(ctx.scopeFlag, ctx.env, host, ctx.roots)
+  return {
+    ...ctx,
+    host,
+    scope,
+    clock: Date.now,
+    drivers: {
+      systemd: drivers?.systemd ?? systemdDriver(scope.systemctlArgs, ctx.env),
+      podman: drivers?.podman ?? podmanDriver(ctx.env),
+      caddy: drivers?.caddy ?? caddyDriver(ctx)
+    }
+  }
+}
+
+export function unitPaths (sctx: SystemCtx): UnitPaths {
+  const environment: Record<string, string> = {}
+  if (sctx.roots.root !== '/') environment.CONDUCTOR_ROOT = sctx.roots.root
+  if (sctx.env.CONTAINERS_CONF !== undefined) environment.CONTAINERS_CONF = sctx.env.CONTAINERS_CONF
+  return {
+    scope: sctx.scope.scope,
+    deploymentsDir: sctx.roots.deployments,
+    etcDir: sctx.roots.etc,
+    libDir: sctx.roots.lib,
+    podman: which('podman', sctx.env) ?? '/usr/bin/podman',
+    caddy: which('caddy', sctx.env) ?? '/usr/bin/caddy',
+    conductor: conductorCommand(),
+    environment,
+    caddyAdmin: caddyAdminListen(sctx.host.caddy_admin),
+    caddyListen: sctx.host.caddy_listen ?? DEFAULT_CADDY_LISTEN,
+    gatewayListen: sctx.host.gateway_listen ?? DEFAULT_LISTEN
+  }
+}
+
+// PATH lookup without spawning a shell: unit files need absolute program paths.
+function which (bin: string, env: NodeJS.ProcessEnv): string | undefined {
+  for (const dir of (env.PATH ?? '').split(':')) {
+    if (!dir.startsWith('/')) continue
+    const file = path.join(dir, bin)
+    try { accessSync(file, constants.X_OK); return file } catch { /* next */ }
+  }
+  return undefined
+}

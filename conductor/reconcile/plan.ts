@@ -1,0 +1,156 @@
+import type { DeploymentState } from '../state/deployments.js'
+import { deploymentUnit, serviceUnit } from '../model/names.js'
+
+// The reconcile planner: desired state (services) vs observed state (recorded deployments,
+// systemd units) -> actions. Pure: no I/O, no clock, so every rule below is tested with plain
+// objects (STYLE habit 2); applyPlan does the I/O.
+//
+// Rules:
+// - an enabled, valid service has its service unit active and, for each pod part, one running
+//   deployment whose hash matches the service's current hash (config + template contents);
+// - a matching deployment that should run but whose unit is not active is started again
+//   (recovery after a crash, a reboot or a kill -9 in the middle of a reload);
+// - a part without a matching deployment gets a new one; deployments with an old hash are
+//   removed *after* the new ones started (replace = start new, then stop old);
+// - a deployment the operator stopped (`deployment stop`) with the current hash is left alone;
+// - deployments and units of services that are gone or disabled are removed;
+// - a broken service is left exactly as it runs (no action touches it);
+// - an active deployment unit with no record, and deployment directories without state, are
+//   cleaned up.
+
+export interface DesiredService {
+  name: string
+  hash: string
+  parts: string[]
+}
+
+export interface Desired {
+  services: DesiredService[]
+  /** Services present but disabled: stopped, with their hooks (they still load). */
+  disabled: string[]
+  /** Services that failed to load: not touched. */
+  broken: string[]
+}
+
+export interface Observed {
+  records: DeploymentState[]
+  strays: string[]
+  /** Active (or activating) units by name. */
+  activeUnits: Set<string>
+  /** Deployments whose proxy snippets are (being) registered in Caddy (a snippet record exists). */
+  registered?: ReadonlySet<string>
+}
+
+export type Action =
+  | { kind: 'start-service', service: string }
+  | { kind: 'create-deployment', service: string, part: string, reason: string }
+  | { kind: 'start-deployment', service: string, id: string, reason: string }
+  | { kind: 'remove-deployment', service: string, id: string, reason: string }
+  | { kind: 'stop-service', service: string }
+  | { kind: 'stop-unit', unit: string, reason: string }
+  | { kind: 'remove-stray', id: string }
+
+export interface PlanOptions {
+  /** Services whose deployments are replaced even when unchanged (`service restart`). */
+  forceReplace?: ReadonlySet<string>
+  /** Only these services are planned (`service start|stop|restart NAME`); strays are left. */
+  only?: ReadonlySet<string>
+}
+
+export function planReconcile (desired: Desired, observed: Observed, opts: PlanOptions = {}): Action[] {
+  const inScope = (s: string): boolean => opts.only === undefined || opts.only.has(s)
+  const starts: Action[] = []
+  const creates: Action[] = []
+  const removes: Action[] = []
+  const stops: Action[] = []
+  const wanted = new Map(desired.services.map(s => [s.name, s]))
+  const broken = new Set(desired.broken)
+  const byService = groupBy(observed.records, r => r.service)
+
+  for (const svc of desired.services) {
+    if (!inScope(svc.name)) continue
+    if (!observed.activeUnits.has(serviceUnit(svc.name))) starts.push({ kind: 'start-service', service: svc.name })
+    const records = byService.get(svc.name) ?? []
+    const force = opts.forceReplace?.has(svc.name) === true
+    for (const part of svc.parts) {
+      const current = records.filter(r => r.part === part && r.hash === svc.hash && !force)
+      const running = current.filter(r => r.desired === 'running').sort(newestFirst)
+      if (running.length > 1) {
+        // A deploy interrupted between starting the new deployment and stopping the old one
+        // (kill -9, reboot) leaves two. Keep the newest one whose routes were registered: the
+        // deploy only registers a deployment that passed readiness, and after it deregistered
+        // the old one the new one is all Caddy knows. None registered (no proxy template, or
+        // killed before registering): keep the oldest, which served before the deploy began.
+        const keep = running.find(r => observed.registered?.has(r.id) === true) ?? running.at(-1)!
+        if (!observed.activeUnits.has(deploymentUnit(keep.id))) creates.push({ kind: 'start-deployment', service: svc.name, id: keep.id, reason: 'recorded as running but its unit is not active' })
+        for (const r of running) if (r !== keep) removes.push({ kind: 'remove-deployment', service: svc.name, id: r.id, reason: `interrupted deploy, ${keep.id} kept` })
+      } else if (running.length === 1) {
+        const r = running[0]!
+        if (!observed.activeUnits.has(deploymentUnit(r.id))) creates.push({ kind: 'start-deployment', service: svc.name, id: r.id, reason: 'recorded as running but its unit is not active' })
+      } else if (current.length === 0) {
+        const old = records.some(r => r.part === part)
+        creates.push({ kind: 'create-deployment', service: svc.name, part, reason: force ? 'restart' : old ? 'config or templates changed' : 'new' })
+      }
+      for (const r of records) {
+        if (r.part === part && (r.hash !== svc.hash || force)) removes.push({ kind: 'remove-deployment', service: svc.name, id: r.id, reason: force ? 'restart' : 'replaced' })
+      }
+    }
+    for (const r of records) {
+      if (!svc.parts.includes(r.part)) removes.push({ kind: 'remove-deployment', service: svc.name, id: r.id, reason: `pod part "${r.part}" no longer declared` })
+    }
+  }
+
+  // Services that should not run: disabled ones, and recorded ones that are gone.
+  const gone = new Set<string>([...desired.disabled, ...byService.keys()].filter(s => !wanted.has(s) && !broken.has(s)))
+  for (const s of [...gone].sort()) {
+    if (!inScope(s)) continue
+    for (const r of byService.get(s) ?? []) removes.push({ kind: 'remove-deployment', service: s, id: r.id, reason: desired.disabled.includes(s) ? 'service disabled' : 'service removed' })
+  }
+  for (const unit of [...observed.activeUnits].sort()) {
+    const svc = /^conductor-service@(.+)\.service$/.exec(unit)?.[1]
+    if (svc !== undefined && !wanted.has(svc) && !broken.has(svc) && inScope(svc)) stops.push({ kind: 'stop-service', service: svc })
+  }
+
+  if (opts.only === undefined) {
+    const known = new Set(observed.records.map(r => r.id))
+    for (const unit of [...observed.activeUnits].sort()) {
+      const id = /^conductor-deployment@(.+)\.service$/.exec(unit)?.[1]
+      if (id !== undefined && !known.has(id) && !ownedByBroken(id, broken)) stops.push({ kind: 'stop-unit', unit, reason: 'no recorded deployment' })
+    }
+    for (const id of observed.strays) if (!ownedByBroken(id, broken)) stops.push({ kind: 'remove-stray', id })
+  }
+  return [...starts, ...creates, ...removes, ...stops]
+}
+
+/** One line per action, for `reload` output and --dry-run. */
+export function describeAction (a: Action): string {
+  switch (a.kind) {
+    case 'start-service': return `start service ${a.service}`
+    case 'create-deployment': return `create deployment of ${a.service}${a.part === '' ? '' : ` part ${a.part}`} (${a.reason})`
+    case 'start-deployment': return `start deployment ${a.id} (${a.reason})`
+    case 'remove-deployment': return `remove deployment ${a.id} (${a.reason})`
+    case 'stop-service': return `stop service ${a.service}`
+    case 'stop-unit': return `stop ${a.unit} (${a.reason})`
+    case 'remove-stray': return `remove interrupted deployment directory ${a.id}`
+  }
+}
+
+function ownedByBroken (id: string, broken: ReadonlySet<string>): boolean {
+  for (const b of broken) if (id.startsWith(b + '-')) return true
+  return false
+}
+
+function newestFirst (a: DeploymentState, b: DeploymentState): number {
+  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0
+}
+
+function groupBy<T> (xs: T[], key: (x: T) => string): Map<string, T[]> {
+  const m = new Map<string, T[]>()
+  for (const x of xs) {
+    const k = key(x)
+    const list = m.get(k)
+    if (list === undefined) m.set(k, [x])
+    else list.push(x)
+  }
+  return m
+}

@@ -1,0 +1,91 @@
+import t from 'tap'
+import { describeAction, planReconcile, type Desired, type Observed } from '../../../../conductor/reconcile/plan.js'
+import type { DeploymentState } from '../../../../conductor/state/deployments.js'
+
+// The planner's rules, table-driven with plain objects (no systemd, no files).
+
+const rec = (id: string, service: string, hash: string, extra: Partial<DeploymentState> = {}): DeploymentState => ({
+  version: 1, id, service, part: '', hash, desired: 'running', config: {}, ports: {}, pod_ip: '', created_at: '', ...extra
+})
+const desired = (services: Desired['services'], extra: Partial<Desired> = {}): Desired => ({ services, disabled: [], broken: [], ...extra })
+const observed = (records: DeploymentState[], active: string[], strays: string[] = []): Observed => ({ records, strays, activeUnits: new Set(active) })
+const kinds = (plan: ReturnType<typeof planReconcile>): string[] => plan.map(describeAction)
+
+t.test('new service: start its unit and create one deployment per part', async t => {
+  const plan = planReconcile(desired([{ name: 'web', hash: 'h1', parts: ['', 'worker'] }]), observed([], []))
+  t.same(kinds(plan), ['start service web', 'create deployment of web (new)', 'create deployment of web part worker (new)'])
+})
+
+t.test('converged: nothing to do', async t => {
+  const plan = planReconcile(desired([{ name: 'web', hash: 'h1', parts: [''] }]),
+    observed([rec('web-a', 'web', 'h1')], ['conductor-service@web.service', 'conductor-deployment@web-a.service']))
+  t.same(plan, [])
+})
+
+t.test('hash changed: create first, remove after', async t => {
+  const plan = planReconcile(desired([{ name: 'web', hash: 'h2', parts: [''] }]),
+    observed([rec('web-a', 'web', 'h1')], ['conductor-service@web.service', 'conductor-deployment@web-a.service']))
+  t.same(kinds(plan), ['create deployment of web (config or templates changed)', 'remove deployment web-a (replaced)'])
+})
+
+t.test('recorded running but unit inactive (crash, kill -9): start it again', async t => {
+  const plan = planReconcile(desired([{ name: 'web', hash: 'h1', parts: [''] }]), observed([rec('web-a', 'web', 'h1')], ['conductor-service@web.service']))
+  t.same(kinds(plan), ['start deployment web-a (recorded as running but its unit is not active)'])
+})
+
+t.test('operator-stopped deployment with the current hash is left alone', async t => {
+  const plan = planReconcile(desired([{ name: 'web', hash: 'h1', parts: [''] }]),
+    observed([rec('web-a', 'web', 'h1', { desired: 'stopped' })], ['conductor-service@web.service']))
+  t.same(plan, [])
+})
+
+t.test('disabled and removed services: deployments removed, service unit stopped', async t => {
+  const plan = planReconcile(desired([], { disabled: ['old'] }),
+    observed([rec('old-a', 'old', 'h1'), rec('gone-b', 'gone', 'h1')], ['conductor-service@old.service', 'conductor-service@gone.service', 'conductor-deployment@old-a.service']))
+  t.same(kinds(plan), ['remove deployment gone-b (service removed)', 'remove deployment old-a (service disabled)', 'stop service gone', 'stop service old'])
+})
+
+t.test('a broken service is left exactly as it runs', async t => {
+  const plan = planReconcile(desired([{ name: 'ok', hash: 'h', parts: [] }], { broken: ['bad'] }),
+    observed([rec('bad-a', 'bad', 'h1')], ['conductor-service@ok.service', 'conductor-service@bad.service', 'conductor-deployment@bad-a.service', 'conductor-deployment@bad-x.service'], ['bad-y']))
+  t.same(plan, [])
+})
+
+t.test('strays: unknown active deployment units and interrupted directories are cleaned', async t => {
+  const plan = planReconcile(desired([]), observed([], ['conductor-deployment@x-1.service'], ['y-2']))
+  t.same(kinds(plan), ['stop conductor-deployment@x-1.service (no recorded deployment)', 'remove interrupted deployment directory y-2'])
+})
+
+t.test('a removed pod part loses its deployment', async t => {
+  const plan = planReconcile(desired([{ name: 'web', hash: 'h1', parts: [''] }]),
+    observed([rec('web-a', 'web', 'h1'), rec('web-w-b', 'web', 'h1', { part: 'w' })], ['conductor-service@web.service', 'conductor-deployment@web-a.service', 'conductor-deployment@web-w-b.service']))
+  t.same(kinds(plan), ['remove deployment web-w-b (pod part "w" no longer declared)'])
+})
+
+t.test('restart forces a replacement; only limits the plan to one service', async t => {
+  const d = desired([{ name: 'web', hash: 'h1', parts: [''] }, { name: 'api', hash: 'h1', parts: [''] }])
+  const o = observed([rec('web-a', 'web', 'h1')], ['conductor-service@web.service', 'conductor-deployment@web-a.service', 'conductor-deployment@zz-1.service'])
+  t.same(kinds(planReconcile(d, o, { only: new Set(['web']), forceReplace: new Set(['web']) })), ['create deployment of web (restart)', 'remove deployment web-a (restart)'])
+  t.same(kinds(planReconcile(d, o, { only: new Set(['api']) })), ['start service api', 'create deployment of api (new)'])
+})
+
+t.test('a service without pods has no deployment', async t => {
+  t.same(kinds(planReconcile(desired([{ name: 'fn', hash: 'h', parts: [] }]), observed([], []))), ['start service fn'])
+})
+
+t.test('an interrupted deploy left two running deployments of one part: one is kept, by where Caddy routes', async t => {
+  const svc = desired([{ name: 'web', hash: 'h1', parts: [''] }])
+  const recs = [rec('web-a', 'web', 'h1'), rec('web-b', 'web', 'h1')]
+  const active = ['conductor-service@web.service', 'conductor-deployment@web-a.service', 'conductor-deployment@web-b.service']
+  const cases: Array<[string, string[], string[], string[]]> = [
+    // [what, registered, active units, expected plan]
+    ['killed before registering the new one: the old one (still routed) stays', ['web-a'], active, ['remove deployment web-b (interrupted deploy, web-a kept)']],
+    ['killed with both registered: the new one (it passed readiness) stays', ['web-a', 'web-b'], active, ['remove deployment web-a (interrupted deploy, web-b kept)']],
+    ['killed after deregistering the old one: the new one stays', ['web-b'], active, ['remove deployment web-a (interrupted deploy, web-b kept)']],
+    ['nothing registered (no proxy template): the oldest stays', [], active, ['remove deployment web-b (interrupted deploy, web-a kept)']],
+    ['the kept one is started again if its unit is down', ['web-b'], active.filter(u => !u.includes('web-b')), ['start deployment web-b (recorded as running but its unit is not active)', 'remove deployment web-a (interrupted deploy, web-b kept)']]
+  ]
+  for (const [what, registered, units, expected] of cases) {
+    t.same(kinds(planReconcile(svc, { ...observed(recs, units), registered: new Set(registered) })), expected, what)
+  }
+})
