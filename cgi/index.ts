@@ -10,3 +10,4 @@ export {
 } from './errors.js'
 export { Spawner, findSpawnerBinary } from './spawner.js'
 export { spawnPty, PtySpawnFailed, type PtyOptions, type PtySession } from './pty-session.js'
+export { killGroup, isProcessAlive } from './process.js'

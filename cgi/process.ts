@@ -36,3 +36,8 @@ export async function exited (child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   await new Promise<void>(resolve => child.once('exit', () => resolve()))
 }
+
+/** Whether process PID exists (EPERM: it does, as another user's). */
+export function isProcessAlive (pid: number): boolean {
+  try { process.kill(pid, 0); return true } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM' }
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { runCli } from './cli/program.js'
+import { runCli } from './cli/index.js'
 
 // Thin entry point: everything testable lives in cli.ts.
 const code = await runCli(process.argv.slice(2))

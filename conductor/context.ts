@@ -1,9 +1,9 @@
-import { resolveRoots, type RootOverrides, type Roots } from './model/roots.js'
+import { resolveRoots, type RootOverrides, type Roots } from './model/index.js'
 import { processIo, type Io } from './output.js'
-import { UsageError } from './errors.js'
-import { loadAllServices, loadService, type Service, type ServiceEntry } from './model/service.js'
-import { openValidationCache, type ValidationCache } from './model/validation-cache.js'
-import { readVersion } from './cli/version.js'
+import { UsageError } from '../errors/index.js'
+import { loadAllServices, loadService, type Service, type ServiceEntry } from './model/index.js'
+import { openValidationCache, type ValidationCache } from './model/index.js'
+import { readVersion } from './model/index.js'
 
 // One context object passed down to every command (STYLE habit 6): roots, output, options
 // shared by all commands. Tests build their own with temporary roots and captured output.

@@ -1,6 +1,5 @@
 import { createRequire } from 'node:module'
 import type * as Jsonc from 'jsonc-parser'
-import { ServiceSyntax } from '../conductor/errors.js'
 
 // Service and policy files are JSON with comments and trailing commas (ARCHITECTURE.md).
 // Plain JSON goes through the native parser; only files that need it load jsonc-parser
@@ -9,7 +8,7 @@ import { ServiceSyntax } from '../conductor/errors.js'
 const require = createRequire(import.meta.url)
 let jsonc: typeof Jsonc | undefined
 
-export function parseJsonc (text: string, file: string, ErrorClass: new (message: string, file?: string) => Error = ServiceSyntax): unknown {
+export function parseJsonc (text: string, file: string, ErrorClass: new (message: string, file?: string) => Error): unknown {
   // Strict JSON is a subset of JSONC with the same meaning, so JSON.parse is exact when it
   // succeeds; comments, trailing commas and errors go to jsonc-parser.
   try { return JSON.parse(text) } catch { /* fall through */ }

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import underPressure from '@fastify/under-pressure'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
-import type { Roots } from '../conductor/index.js'
+import type { Roots } from '../conductor/model/index.js'
 import type { CompileOptions } from '../policies/index.js'
 import { createAuthFastPath } from './auth-fast-path.js'
 import { authRoutes } from './auth-route.js'

@@ -1,5 +1,5 @@
-/** The gateway listens on loopback only: Caddy is its only client (ARCHITECTURE.md). */
-export const DEFAULT_LISTEN = '127.0.0.1:2080'
+// The gateway's own defaults; its listen addresses are host.json's (conductor/model/defaults.ts).
+export { DEFAULT_GATEWAY_LISTEN as DEFAULT_LISTEN, DEFAULT_GATEWAY_METRICS_LISTEN as DEFAULT_METRICS_LISTEN } from '../conductor/model/index.js'
 /** Grace given to in-flight requests when the gateway stops. */
 export const CLOSE_GRACE_MS = 10_000
 /**
@@ -16,8 +16,6 @@ export const RETRY_AFTER_SEC = 2
 export const OVERLOADED_ANSWER = { error: 'overloaded', message: 'the gateway is overloaded, retry later' } as const
 /** Keep-alive of connections from Caddy (which pools them): longer than Caddy's idle timeout, so Caddy closes first. */
 export const KEEP_ALIVE_MS = 65_000
-/** Prometheus /metrics, on a listener of its own (issue 9). */
-export const DEFAULT_METRICS_LISTEN = '127.0.0.1:2081'
 
 /** While shedding load, one warning per this interval (with the count), not one per request. */
 export const SHED_LOG_INTERVAL_MS = 5_000

@@ -10,3 +10,7 @@ export class GatewayError extends Error {
 export class ListenNotAllowed extends GatewayError {
   override readonly code = 'CND_GATEWAY_LISTEN_NOT_ALLOWED'
 }
+/** A listener the gateway was told to open cannot be opened (address in use, no permission). */
+export class ListenFailed extends GatewayError {
+  override readonly code = 'CND_LISTEN_FAILED'
+}

@@ -40,3 +40,14 @@ export function takeInheritedListenFd (env: NodeJS.ProcessEnv = process.env, pid
 }
 
 const SD_LISTEN_FDS_START = 3
+
+/** Parses every address before anything starts: a bad one is refused with nothing listening. */
+export function parseServeAddresses (o: { listen: string, metricsListen?: string | undefined, functionsListen?: string | undefined }): {
+  listen: ListenAddress, metrics?: ListenAddress | undefined, functions?: ListenAddress | undefined
+} {
+  return {
+    listen: parseListen(o.listen),
+    metrics: o.metricsListen === undefined ? undefined : parseListen(o.metricsListen),
+    functions: o.functionsListen === undefined ? undefined : parseListen(o.functionsListen)
+  }
+}

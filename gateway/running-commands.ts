@@ -1,4 +1,5 @@
-import { killGroup, type ExitReason } from '../conductor/index.js'
+import { killGroup } from '../cgi/index.js'
+import type { ExitReason } from '../conductor/model/index.js'
 
 // Remote commands in flight (POST and interactive), each the leader of its own process group.
 // Commands are started detached from the gateway, so nothing kills them when the gateway goes

@@ -1,4 +1,4 @@
-import { loadAllServices, type Roots, type ServiceEntry } from '../conductor/index.js'
+import { loadAllServices, type Roots, type ServiceEntry } from '../conductor/model/index.js'
 import { formatLocation, loadPolicySet, type CompileOptions, type PolicySet } from '../policies/index.js'
 
 // What the gateway serves from: services and policies, loaded together and swapped as one

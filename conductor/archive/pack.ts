@@ -1,7 +1,7 @@
 import { lstat, readdir, readFile, readlink, realpath } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
 import path from 'node:path'
-import { ConductorError, FleetArchiveTooLarge, FleetPackRefused } from '../errors.js'
+import { ConductorError, FleetArchiveTooLarge, FleetPackRefused } from '../../errors/index.js'
 import { FILES_IN_FLIGHT, MAX_ARCHIVE_BYTES, MAX_ARCHIVE_ENTRIES } from './defaults.js'
 import {
   ARCHIVE_END, encodeEntry, normalMode, sha256Hex, type ArchiveEntry, type ArchiveLimits

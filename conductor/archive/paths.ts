@@ -1,5 +1,5 @@
-import { NAME_PATTERN } from '../model/defaults.js'
-import { FleetNameInvalid } from '../errors.js'
+import { NAME_PATTERN } from '../model/index.js'
+import { FleetNameInvalid } from '../../errors/index.js'
 import { MAX_ARCHIVE_PATH_BYTES, MAX_SYMLINK_HOPS, VERSION_PATTERN } from './defaults.js'
 
 // The path and name rules shared by packing, unpacking and installing, so that what one

@@ -1,5 +1,5 @@
 import { Parser, type ReadEntry } from 'tar'
-import { FleetArchiveInvalid, FleetArchiveTooLarge } from '../errors.js'
+import { FleetArchiveInvalid, FleetArchiveTooLarge } from '../../errors/index.js'
 import { MAX_ARCHIVE_PATH_BYTES } from './defaults.js'
 import { normalMode, type ArchiveEntry } from './format.js'
 import { pathProblem, symlinkProblem } from './paths.js'

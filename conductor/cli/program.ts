@@ -1,9 +1,9 @@
 import { Command, CommanderError } from 'commander'
 import type { CtxFactory } from './commands/types.js'
 import { createCtx, type Ctx, type GlobalOptions } from '../context.js'
-import { ConductorError, EXIT, UsageError } from '../errors.js'
+import { ConductorError, EXIT, UsageError } from '../../errors/index.js'
 import { processIo, type Io } from '../output.js'
-import { readVersion } from './version.js'
+import { readVersion } from '../model/index.js'
 // The CLI entry: builds the commander program, runs it, and turns errors into exit codes.
 // Each area registers its own commands (commands/*.ts) so they stay small and separate.
 

@@ -1,5 +1,5 @@
 import net from 'node:net'
-import { runBounded } from '../process/bounded.js'
+import { runBounded } from '../process/index.js'
 
 // Readiness of a new deployment before Caddy sends it traffic (issue 8). Kamal polls once a
 // second; we poll every interval_ms (default 200 ms) so the switch happens soon after the

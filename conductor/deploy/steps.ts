@@ -1,4 +1,4 @@
-import { ConductorError } from '../errors.js'
+import { ConductorError } from '../../errors/index.js'
 
 // Zero-downtime deploy of one service (issue 8), as a sequence over injected drivers so the
 // ordering — the part where requests get dropped when it is wrong — is tested on its own:

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { CaddyClient, CONDUCTOR_SERVER_ID } from '../../caddy/index.js'
-import { runBounded } from '../process/bounded.js'
+import { runBounded } from '../process/index.js'
 import type { Check } from './checks.js'
 
 // `conductor doctor`: is Caddy's admin API reachable where this host says, and which Caddy is it.

@@ -1,7 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { runBounded } from '../process/bounded.js'
+import { runBounded } from '../process/index.js'
 
 // `conductor doctor` (issue 9): one line per check, each failure with the fix. Checks are
 // plain async functions returning a result, so the command can run them in parallel and new

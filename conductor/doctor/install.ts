@@ -1,7 +1,8 @@
 import path from 'node:path'
 import type { Check, CheckResult } from './checks.js'
 import { gatewayHealth } from './gateway-health.js'
-import { readOr, type InstallPlan } from '../host/install.js'
+import type { InstallPlan } from '../host/index.js'
+import { readOr } from '../state/index.js'
 
 // `conductor doctor`: are the units that `conductor system install` writes on disk, and are they
 // the ones this version of Conductor would write now (same paths, same environment, same

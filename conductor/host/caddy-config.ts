@@ -1,7 +1,8 @@
 import { isDeepStrictEqual } from 'node:util'
 // Only the constant (as commands/function.ts takes gateway/defaults.js): host-schema.ts imports
 // this module, and caddy/index.ts would load the admin client on every host.json read.
-import { CONDUCTOR_SERVER_ID } from '../../caddy/defaults.js'
+import { CONDUCTOR_SERVER_ID } from '../../caddy/index.js'
+import { listenPort } from '../model/index.js'
 
 // The caddy.json `conductor system install` writes next to its default caddy.service: the admin
 // API and the HTTP server every route is registered into (`"@id": "conductor-server"`, listening
@@ -55,17 +56,4 @@ export function isConductorCaddyConfig (text: string): boolean {
   const listen = servers?.[CONDUCTOR_SERVER_KEY]?.listen
   if (!Array.isArray(listen) || !listen.every(a => typeof a === 'string')) return false
   return isDeepStrictEqual(parsed, JSON.parse(renderCaddyConfig({ caddyAdmin: admin, caddyListen: listen })))
-}
-
-/** Caddy listen address syntax accepted in host.json: [tcp|tcp4|tcp6/]HOST:PORT, :PORT, [V6]:PORT, unix//PATH. */
-export function isCaddyListenAddress (s: string): boolean {
-  if (/^unix\/\/\S+$/.test(s)) return true
-  const port = listenPort(s)
-  return port !== undefined && port >= 1 && port <= 65535
-}
-
-/** The TCP port of a listen address, undefined for a unix socket or anything unparsable. */
-export function listenPort (address: string): number | undefined {
-  const m = /^(?:tcp[46]?\/)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]*):(\d{1,5})$/.exec(address)
-  return m === null ? undefined : Number(m[1])
 }

@@ -1,4 +1,4 @@
-import { CADDY_UNIT } from '../model/names.js'
+import { CADDY_UNIT } from '../model/index.js'
 
 // Caddy forgets routes added through its admin API when it restarts without --resume (issue 8
 // item 2). This unit, started with caddy.service (WantedBy) and restarted with it (PartOf +

@@ -3,9 +3,10 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { isConductorCaddyConfig, renderCaddyConfig } from './caddy-config.js'
 import { CADDY_SYNC_DROPIN, CADDY_SYNC_UNIT, caddySyncDropIn, caddySyncUnitFile } from './caddy-sync-unit.js'
-import type { Roots } from '../model/roots.js'
+import type { Roots } from '../model/index.js'
 import type { ScopeInfo } from './scope.js'
 import type { SystemdDriver } from './systemd.js'
+import { readOr, writeAtomic } from '../state/index.js'
 import {
   CADDY_UNIT, DEPLOYMENT_TEMPLATE, GATEWAY_SOCKET, GATEWAY_UNIT, SERVICE_TEMPLATE,
   renderCaddyUnit, renderDeploymentTemplate, renderGatewaySocket, renderGatewayUnit, renderServiceTemplate,
@@ -84,12 +85,3 @@ export function conductorCommand (): string[] {
   return [process.execPath, bin]
 }
 
-export function readOr (file: string): string | undefined {
-  try { return readFileSync(file, 'utf8') } catch { return undefined }
-}
-
-export function writeAtomic (file: string, content: string): void {
-  const tmp = `${file}.tmp-${process.pid}`
-  writeFileSync(tmp, content)
-  renameSync(tmp, file)
-}

@@ -1,4 +1,4 @@
-import { runTool } from '../process/tool.js'
+import { runTool } from '../process/index.js'
 
 // The only code that runs podman directly (units run `podman kube play` themselves). Podman
 // reads CONTAINERS_CONF from the environment: test machines need one (ENVIRONMENT.md), and

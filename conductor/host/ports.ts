@@ -1,5 +1,5 @@
 import net from 'node:net'
-import { PortsExhausted } from '../errors.js'
+import { PortsExhausted } from '../../errors/index.js'
 
 // Host ports of deployments (pods publish them on 127.0.0.1, behind Caddy): free loopback
 // ports chosen by the kernel, skipping those already held by recorded deployments (a stopped

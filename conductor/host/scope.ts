@@ -1,8 +1,8 @@
 import os from 'node:os'
 import path from 'node:path'
-import { UsageError } from '../errors.js'
-import { SCOPES, type HostFile, type Scope } from '../model/host-file.js'
-import type { Roots } from '../model/roots.js'
+import { UsageError } from '../../errors/index.js'
+import { SCOPES, type HostConfig, type Scope } from '../model/index.js'
+import type { Roots } from '../model/index.js'
 
 // The two systemd scopes share all code but the unit directory and the `--user` flag
 // (ENVIRONMENT.md): system for servers, user for rootless hosts and the end-to-end tests.
@@ -23,7 +23,7 @@ export interface ScopeInfo {
   vendorUnitDirs: string[]
 }
 
-export function resolveScope (flag: string | undefined, env: NodeJS.ProcessEnv, host: HostFile, roots: Roots): ScopeInfo {
+export function resolveScope (flag: string | undefined, env: NodeJS.ProcessEnv, host: HostConfig, roots: Roots): ScopeInfo {
   const chosen = flag ?? env.CONDUCTOR_SCOPE ?? host.scope ?? 'system'
   if (!(SCOPES as readonly string[]).includes(chosen)) {
     const from = flag !== undefined ? '--scope' : env.CONDUCTOR_SCOPE !== undefined ? 'CONDUCTOR_SCOPE' : 'host.json scope'

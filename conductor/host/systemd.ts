@@ -1,5 +1,5 @@
-import { SystemdFailed } from '../errors.js'
-import { runTool } from '../process/tool.js'
+import { SystemdFailed } from '../../errors/index.js'
+import { runTool } from '../process/index.js'
 
 // The only code that runs systemctl. One call per verb with many units, so a reconcile of
 // 100 services costs a handful of processes, not hundreds (ENVIRONMENT.md: ~5 ms each).

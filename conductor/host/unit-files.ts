@@ -1,6 +1,6 @@
 import path from 'node:path'
-import type { Scope } from '../model/host-file.js'
-import { CADDY_UNIT, GATEWAY_UNIT } from '../model/names.js'
+import type { Scope } from '../model/index.js'
+import { CADDY_UNIT, GATEWAY_UNIT } from '../model/index.js'
 
 // Unit file text, pure (tested as text and with `systemd-analyze verify`). Template instances
 // carry the identity (%i = service name or deployment id), so starting a deployment writes no

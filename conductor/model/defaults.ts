@@ -26,3 +26,7 @@ export const DEFAULT_REMOTE_TIMEOUT_SEC = 3600
  * automatic certificates for the hosts routes match).
  */
 export const DEFAULT_CADDY_LISTEN: readonly string[] = [':80', ':443']
+/** The gateway listens on loopback only: Caddy is its only client (host.json gateway_listen). */
+export const DEFAULT_GATEWAY_LISTEN = '127.0.0.1:2080'
+/** Prometheus /metrics of the gateway, on a listener of its own (host.json gateway_metrics_listen). */
+export const DEFAULT_GATEWAY_METRICS_LISTEN = '127.0.0.1:2081'

@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs'
 import { z } from 'zod'
-import { isCaddyListenAddress } from '../host/caddy-config.js'
-import { HostInvalid, HostSyntax } from '../errors.js'
-import { parseJsonc } from '../../errors/jsonc.js'
+import { HostInvalid, HostSyntax } from '../../errors/index.js'
+import { parseJsonc } from '../../errors/index.js'
 import { resourceUnitsSchema } from './resource-units.js'
-import { describeIssues } from '../../errors/zod-issues.js'
+import { describeIssues } from '../../errors/index.js'
 
 // <roots.etc>/host.json describes this machine (ARCHITECTURE.md "Files on the host"). The zod
 // schema is the single source of truth; every field is optional so a fresh host needs no file.
@@ -58,4 +57,30 @@ export function loadHostConfig (file: string): HostConfig {
 
 export function hostJsonSchema (): unknown {
   return z.toJSONSchema(hostSchema, { target: 'draft-2020-12', io: 'input' })
+}
+
+export const SCOPES = ['system', 'user'] as const
+export type Scope = typeof SCOPES[number]
+
+/**
+ * The listen address for Caddy's own config (`admin.listen`), from host.json's caddy_admin,
+ * which is a URL for the client side (http://HOST:PORT) or a unix socket (unix//PATH).
+ */
+export function caddyAdminListen (caddyAdmin: string | undefined): string {
+  if (caddyAdmin === undefined || caddyAdmin === '') return 'localhost:2019'
+  if (caddyAdmin.startsWith('unix//')) return `unix/${caddyAdmin.slice('unix/'.length)}`
+  return caddyAdmin.replace(/^https?:\/\//, '').replace(/\/+$/, '')
+}
+
+/** Caddy listen address syntax accepted in host.json: [tcp|tcp4|tcp6/]HOST:PORT, :PORT, [V6]:PORT, unix//PATH. */
+export function isCaddyListenAddress (s: string): boolean {
+  if (/^unix\/\/\S+$/.test(s)) return true
+  const port = listenPort(s)
+  return port !== undefined && port >= 1 && port <= 65535
+}
+
+/** The TCP port of a listen address, undefined for a unix socket or anything unparsable. */
+export function listenPort (address: string): number | undefined {
+  const m = /^(?:tcp[46]?\/)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]*):(\d{1,5})$/.exec(address)
+  return m === null ? undefined : Number(m[1])
 }

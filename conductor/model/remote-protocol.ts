@@ -94,3 +94,6 @@ function parseObject (text: string): Record<string, unknown> | undefined {
     return v !== null && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, unknown> : undefined
   } catch { return undefined }
 }
+
+/** Where the gateway serves remote commands: PREFIX/SERVICE/commands/NAME (POST, or a WebSocket for -it). */
+export const COMMANDS_PREFIX = '/.conductor/services'

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
-import { ServiceInheritCycle, ServiceInheritMissing, ServiceInvalid } from '../errors.js'
-import { parseJsonc } from '../../errors/jsonc.js'
+import { ServiceInheritCycle, ServiceInheritMissing, ServiceInvalid, ServiceSyntax } from '../../errors/index.js'
+import { parseJsonc } from '../../errors/index.js'
 import { mergeServiceFiles } from './service-merge.js'
 import type { ServiceFile } from './service-schema.js'
 import type { ValidationCache } from './validation-cache.js'
@@ -15,7 +15,7 @@ export async function readServiceFile (file: string, cache?: ValidationCache): P
     const code = (err as NodeJS.ErrnoException).code
     throw new ServiceInvalid(code === 'ENOENT' ? 'file not found' : `cannot read file (${code ?? String(err)})`, file, undefined, { cause: err })
   }
-  const raw = parseJsonc(text, file)
+  const raw = parseJsonc(text, file, ServiceSyntax)
   const data = cache?.isKnownValid(text) === true ? raw as ServiceFile : await validate(raw, file)
   const duplicates = findDuplicates(data)
   if (duplicates.length > 0) throw ServiceInvalid.fromProblems(duplicates.map(l => ({ file, ...l })))
@@ -27,7 +27,7 @@ export async function readServiceFile (file: string, cache?: ValidationCache): P
 // ~100 ms, half of a CLI start (issue 3: `service ls` well under 200 ms). The schema has no
 // transforms or defaults, so a valid document is its own parsed value.
 async function validate (raw: unknown, file: string): Promise<ServiceFile> {
-  const [{ serviceFileSchema }, { describeIssues }] = await Promise.all([import('./service-schema.js'), import('../../errors/zod-issues.js')])
+  const [{ serviceFileSchema }, { describeIssues }] = await Promise.all([import('./service-schema.js'), import('../../errors/index.js')])
   const parsed = serviceFileSchema.safeParse(raw)
   if (!parsed.success) {
     throw ServiceInvalid.fromProblems(describeIssues(serviceFileSchema, parsed.error.issues).map(l => ({ file, ...l })))

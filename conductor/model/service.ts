@@ -1,6 +1,6 @@
 import { readdirSync, statSync } from 'node:fs'
 import path from 'node:path'
-import { ConductorError, ServiceInvalid, ServiceNotFound, type Problem } from '../errors.js'
+import { ConductorError, ServiceInvalid, ServiceNotFound, type Problem } from '../../errors/index.js'
 import { NAME_PATTERN, SERVICE_FILE_NAME } from './defaults.js'
 import { loadServiceTree } from './service-file.js'
 import type { ValidationCache } from './validation-cache.js'

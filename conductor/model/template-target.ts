@@ -1,5 +1,5 @@
 import path from 'node:path'
-import { PartNotFound, UsageError } from '../errors.js'
+import { PartNotFound, UsageError } from '../../errors/index.js'
 import type { Pod, Service } from './service.js'
 
 // Which file `conductor _ service|deployment template NAME KIND` runs: a named kind of the

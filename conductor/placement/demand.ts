@@ -1,4 +1,4 @@
-import type { Service } from '../model/service.js'
+import type { Service } from '../model/index.js'
 import type { Demand } from './placement.js'
 
 // A resolved service as the planner sees it. The defaults of issue 19 live here: only one of

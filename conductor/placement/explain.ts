@@ -1,4 +1,4 @@
-import { PlacementInputInvalid } from '../errors.js'
+import { PlacementInputInvalid } from '../../errors/index.js'
 import {
   byId, chooseMachine, describeShortfall, evaluate, fromMicro, toMicro, unknownService,
   type Demand, type DemandVec, type Evaluation, type Fleet, type MachineSpec, type MachineVec, type Units

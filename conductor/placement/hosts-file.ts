@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs'
 import { z } from 'zod'
-import { NAME_PATTERN, PEER_ID_PATTERN } from '../model/defaults.js'
-import { FleetHostsInvalid, FleetHostsSyntax, UsageError } from '../errors.js'
-import { parseJsonc } from '../../errors/jsonc.js'
-import { resourceUnitsSchema } from '../model/resource-units.js'
-import { describeIssues } from '../../errors/zod-issues.js'
+import { NAME_PATTERN, PEER_ID_PATTERN } from '../model/index.js'
+import { FleetHostsInvalid, FleetHostsSyntax, UsageError } from '../../errors/index.js'
+import { parseJsonc } from '../../errors/index.js'
+import { resourceUnitsSchema } from '../model/index.js'
+import { describeIssues } from '../../errors/index.js'
 import type { MachineSpec } from './placement.js'
 
 // The fleet `conductor fleet plan --hosts FILE` plans for, without a cluster: each machine's

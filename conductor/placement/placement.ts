@@ -1,4 +1,4 @@
-import { PlacementInputInvalid } from '../errors.js'
+import { PlacementInputInvalid } from '../../errors/index.js'
 
 // The seed's placement rule (spec "Orchestration strategies", issue 19, README "Fleet
 // placement"), pure: no I/O, no clock, no randomness, so the same fleet always gives the same

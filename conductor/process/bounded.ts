@@ -1,4 +1,5 @@
-import { KILL_GRACE_MS } from '../model/defaults.js'
+import { killGroup } from '../../cgi/index.js'
+import { KILL_GRACE_MS } from '../model/index.js'
 
 // Runs a program with a hard time limit and output cap. The child leads its own process group
 // (detached), so a timeout kills the whole group: a template that runs `sleep 1000 | cat` or
@@ -79,14 +80,4 @@ export async function runBounded (opts: BoundedRun): Promise<BoundedResult> {
     spawnError,
     durationMs: performance.now() - started
   }
-}
-
-export function killGroup (pid: number | undefined, signal: NodeJS.Signals): void {
-  if (pid === undefined) return
-  try { process.kill(-pid, signal) } catch { /* group already gone */ }
-}
-
-/** Whether process PID exists (EPERM: it does, as another user's). */
-export function isProcessAlive (pid: number): boolean {
-  try { process.kill(pid, 0); return true } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM' }
 }

@@ -1,9 +1,9 @@
 import { runBounded } from './bounded.js'
-import { DEFAULT_HOOK_TIMEOUT_SEC, STDERR_TAIL_BYTES } from '../model/defaults.js'
-import { HookFailed } from '../errors.js'
-import type { HOOK_EVENTS } from '../model/service-schema.js'
-import type { Service } from '../model/service.js'
-import type { Variables } from '../model/variables.js'
+import { DEFAULT_HOOK_TIMEOUT_SEC, STDERR_TAIL_BYTES } from '../model/index.js'
+import { HookFailed } from '../../errors/index.js'
+import type { HOOK_EVENTS } from '../model/index.js'
+import type { Service } from '../model/index.js'
+import type { Variables } from '../model/index.js'
 
 // Hooks (seed "Hooks"): programs run with the variables as environment, each bounded by its
 // timeout_sec (process group killed). Deployment hooks (pre/post-start, pre/post-stop) run in

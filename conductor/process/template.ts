@@ -1,7 +1,7 @@
-import { DEFAULT_TEMPLATE_MAX_OUTPUT_BYTES, DEFAULT_TEMPLATE_TIMEOUT_SEC, STDERR_TAIL_BYTES } from '../model/defaults.js'
-import { TemplateFailed, TemplateOutputTooLarge, TemplateTimeout } from '../errors.js'
+import { DEFAULT_TEMPLATE_MAX_OUTPUT_BYTES, DEFAULT_TEMPLATE_TIMEOUT_SEC, STDERR_TAIL_BYTES } from '../model/index.js'
+import { TemplateFailed, TemplateOutputTooLarge, TemplateTimeout } from '../../errors/index.js'
 import { runBounded } from './bounded.js'
-import type { Variables } from '../model/variables.js'
+import type { Variables } from '../model/index.js'
 
 // A template is any executable (seed "Templates"): the variables come in its environment
 // and, as the original implementation did, as KEY=VALUE arguments; its stdout is the document.

@@ -1,6 +1,6 @@
 import { protectedRoute } from '../../caddy/index.js'
 import { caddyDial, type CaddySnippet } from './function-routes.js'
-import type { Service } from '../model/service.js'
+import { COMMANDS_PREFIX, type Service } from '../model/index.js'
 
 // Caddy routes of a service's remote commands (`conductor action caddy-config SERVICE`), in
 // the proxy template's snippet format, built by caddy/routes.ts protectedRoute. Per command:
@@ -13,7 +13,6 @@ import type { Service } from '../model/service.js'
 // Authorization, and Connection/Upgrade too), which the gateway answers as a plain /auth
 // request (gateway/interactive.ts) so the decision works the same for both.
 
-export const COMMANDS_PREFIX = '/.conductor/services'
 
 export function commandRouteId (service: string, name: string): string {
   return `conductor-command-${service}-${name.replace(/[^A-Za-z0-9_.-]/g, '_')}`

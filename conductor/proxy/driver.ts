@@ -2,8 +2,8 @@ import type { CaddyClient } from '../../caddy/index.js'
 import { asConductorError, caddyClient } from './endpoint.js'
 import type { Ctx } from '../context.js'
 import { deregisterServiceSnippets, registerServiceSnippets, switchServiceSnippets, type SnippetOwnerContext, type SwitchOutcome } from './snippets.js'
-import type { Service } from '../model/service.js'
-import type { Variables } from '../model/variables.js'
+import type { Service } from '../model/index.js'
+import type { Variables } from '../model/index.js'
 
 // The reconciler's Caddy driver: a deployment's (or service's) proxy snippets are rendered in
 // its context and registered through caddy/, with a record so they can always be removed.

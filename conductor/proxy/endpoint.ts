@@ -1,7 +1,7 @@
 import { CaddyClient, CaddyError, DEFAULT_ADMIN_URL } from '../../caddy/index.js'
 import type { Ctx } from '../context.js'
-import { CaddyFailed } from '../errors.js'
-import { loadHostConfig } from '../model/host.js'
+import { CaddyFailed } from '../../errors/index.js'
+import { loadHostConfig } from '../model/index.js'
 
 // Which Caddy admin API this command talks to (issue 8 item 0), first found wins:
 // --caddy-admin, CONDUCTOR_CADDY_ADMIN, host.json "caddy_admin", Caddy's default.

@@ -1,5 +1,5 @@
 import { protectedRoute, publicRoute } from '../../caddy/index.js'
-import { FUNCTIONS_PREFIX, type FunctionInfo } from '../model/functions.js'
+import { FUNCTIONS_PREFIX, type FunctionInfo } from '../model/index.js'
 
 // The Caddy route of one function (`conductor function caddy-config`), in the proxy
 // template's snippet format [{id, config}]. The route, in order:

@@ -4,10 +4,10 @@ import {
   deregisterSnippets, parseSnippets, registerSnippets, snippetAtId, snippetListSchema, swapSnippets,
   type CaddyClient, type DeregisterResult, type RegisterResult, type Snippet
 } from '../../caddy/index.js'
-import type { Roots } from '../model/roots.js'
-import type { Service } from '../model/service.js'
-import { runTemplate } from '../process/template.js'
-import type { Variables } from '../model/variables.js'
+import type { Roots } from '../model/index.js'
+import type { Service } from '../model/index.js'
+import { runTemplate } from '../process/index.js'
+import type { Variables } from '../model/index.js'
 
 // Registers and removes the Caddy snippets of a service or a deployment (issue 8 item 1): runs
 // the proxy_config_template in that context, validates its JSON, and applies it through caddy/.

@@ -2,13 +2,13 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync
 import path from 'node:path'
 import { registerSnippets, snippetAtId, snippetListSchema, snippetState, type CaddyClient, type Snippet, type SnippetState } from '../../caddy/index.js'
 import type { Ctx } from '../context.js'
-import { listDeploymentRecords } from '../state/deployment-records.js'
+import { listDeploymentRecords } from '../state/index.js'
 import { listSnippetRecords, registerServiceSnippets, renderProxySnippets, snippetOwner } from './snippets.js'
-import { portVariables } from '../host/ports.js'
-import type { Roots } from '../model/roots.js'
-import { loadAllServices, type Service, type ServiceEntry } from '../model/service.js'
-import { baseVariables, deploymentVariables, functionVariables, serviceVariables, type Variables } from '../model/variables.js'
-import { functionId } from '../model/names.js'
+import { portVariables } from '../host/index.js'
+import type { Roots } from '../model/index.js'
+import { loadAllServices, type Service, type ServiceEntry } from '../model/index.js'
+import { baseVariables, deploymentVariables, functionVariables, serviceVariables, type Variables } from '../model/index.js'
+import { functionId } from '../model/index.js'
 
 // What should be in Caddy (issue 8 item 2): the snippets of every enabled, valid service (in
 // the service context), of every recorded deployment (in its context), and the routes added by

@@ -1,21 +1,20 @@
 import { accessSync, constants } from 'node:fs'
 import path from 'node:path'
 import type { Ctx } from '../context.js'
-import { caddyAdminListen, loadHostFile, type HostFile } from '../model/host-file.js'
-import { podmanDriver, type PodmanDriver } from '../host/podman.js'
-import { resolveScope, type ScopeInfo } from '../host/scope.js'
-import { systemdDriver, type SystemdDriver } from '../host/systemd.js'
-import { conductorCommand } from '../host/install.js'
-import { caddyDriver, type CaddyDriver } from '../proxy/driver.js'
-import type { UnitPaths } from '../host/unit-files.js'
-import { DEFAULT_CADDY_LISTEN } from '../model/defaults.js'
+import { caddyAdminListen, loadHostConfig, type HostConfig } from '../model/index.js'
+import { podmanDriver, type PodmanDriver } from '../host/index.js'
+import { resolveScope, type ScopeInfo } from '../host/index.js'
+import { systemdDriver, type SystemdDriver } from '../host/index.js'
+import { conductorCommand } from '../host/index.js'
+import { caddyDriver, type CaddyDriver } from '../proxy/index.js'
+import type { UnitPaths } from '../host/index.js'
+import { DEFAULT_CADDY_LISTEN, DEFAULT_GATEWAY_LISTEN } from '../model/index.js'
 // Only the constant (commands/function.ts does the same): no Fastify is loaded.
-import { DEFAULT_LISTEN } from '../../gateway/defaults.js'
 
 // What commands that touch systemd and Podman need on top of Ctx: the scope, the host file and
 // the drivers. Built only by those commands, so `service ls` works without systemd.
 
-export type { CaddyDriver } from '../proxy/driver.js'
+export type { CaddyDriver } from '../proxy/index.js'
 
 export interface Drivers {
   systemd: SystemdDriver
@@ -24,7 +23,7 @@ export interface Drivers {
 }
 
 export interface SystemCtx extends Ctx {
-  host: HostFile
+  host: HostConfig
   scope: ScopeInfo
   drivers: Drivers
   /** Environment of hooks and units: CONTAINERS_CONF and such pass through. */
@@ -32,7 +31,7 @@ export interface SystemCtx extends Ctx {
 }
 
 export function systemContext (ctx: Ctx, drivers?: Partial<Drivers>): SystemCtx {
-  const host = loadHostFile(ctx.roots.hostFile)
+  const host = loadHostConfig(ctx.roots.hostFile)
   const scope = resolveScope(ctx.scopeFlag, ctx.env, host, ctx.roots)
   return {
     ...ctx,
@@ -62,7 +61,7 @@ export function unitPaths (sctx: SystemCtx): UnitPaths {
     environment,
     caddyAdmin: caddyAdminListen(sctx.host.caddy_admin),
     caddyListen: sctx.host.caddy_listen ?? DEFAULT_CADDY_LISTEN,
-    gatewayListen: sctx.host.gateway_listen ?? DEFAULT_LISTEN
+    gatewayListen: sctx.host.gateway_listen ?? DEFAULT_GATEWAY_LISTEN
   }
 }
 

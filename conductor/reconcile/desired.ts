@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { loadAllServices, type Service, type ServiceEntry } from '../model/service.js'
-import type { ValidationCache } from '../model/validation-cache.js'
+import { loadAllServices, type Service, type ServiceEntry } from '../model/index.js'
+import type { ValidationCache } from '../model/index.js'
 import type { Desired } from './plan.js'
 
 // Desired state from the service directories. The hash that decides "replace the deployments"

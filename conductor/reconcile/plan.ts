@@ -1,5 +1,5 @@
-import type { DeploymentState } from '../state/deployments.js'
-import { deploymentUnit, serviceUnit } from '../model/names.js'
+import type { DeploymentState } from '../state/index.js'
+import { deploymentUnit, serviceUnit } from '../model/index.js'
 
 // The reconcile planner: desired state (services) vs observed state (recorded deployments,
 // systemd units) -> actions. Pure: no I/O, no clock, so every rule below is tested with plain

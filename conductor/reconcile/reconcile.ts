@@ -1,8 +1,8 @@
-import { convergeCaddy, type CaddyConvergence } from '../proxy/converge.js'
+import { convergeCaddy, type CaddyConvergence } from './caddy.js'
 import { loadDesired } from './desired.js'
 import { acquireReloadLock, applyPlan, notifyGateway, observe, type ActionResult } from './apply.js'
 import { describeAction, planReconcile, type Action, type PlanOptions } from './plan.js'
-import type { ServiceEntry } from '../model/service.js'
+import type { ServiceEntry } from '../model/index.js'
 import type { SystemCtx } from './context.js'
 
 // `conductor reload` and the service lifecycle commands: desired vs observed -> plan -> apply,

@@ -1,7 +1,7 @@
 import type { CommandInvocation } from './command.js'
-import { CommandNotFound } from '../errors.js'
+import { CommandNotFound } from '../../errors/index.js'
 import { CTRL_D, attachTerminal } from './terminal.js'
-import { DEFAULT_TERM, TERM_PATTERN } from '../model/remote-protocol.js'
+import { DEFAULT_TERM, TERM_PATTERN } from '../model/index.js'
 
 // `conductor action run -it SERVICE NAME` (and `run -s SERVICE -it NAME`) on this machine:
 // the command runs under a pty (cgi/pty-session.ts) wired to the user's terminal. Ctrl-C is a

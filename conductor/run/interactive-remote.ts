@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import { prepareRemote, readAll, remoteHttpError, describeReason, RemoteFailed, type RemoteRun } from './remote.js'
 import { CTRL_D, attachTerminal } from './terminal.js'
-import { DEFAULT_TERM, INTERACTIVE_SUBPROTOCOL, MAX_ARG_CHARS, MAX_ARGS, TERM_PATTERN, encodeControl, parseServerControl } from '../model/remote-protocol.js'
+import { DEFAULT_TERM, INTERACTIVE_SUBPROTOCOL, MAX_ARG_CHARS, MAX_ARGS, TERM_PATTERN, encodeControl, parseServerControl } from '../model/index.js'
 
 // `conductor action run -it SERVICE NAME --remote https://HOST --key FILE`: the same signed,
 // single-use token as the POST client, sent on a WebSocket upgrade of the command's URL

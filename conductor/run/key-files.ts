@@ -3,7 +3,7 @@ import {
 } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
-import { ConductorError } from '../errors.js'
+import { ConductorError } from '../../errors/index.js'
 
 // Writing key files where nobody else can have a hand in them (issue 13 item 10). A private
 // key written into an existing file keeps that file's owner: whoever created it first could

@@ -1,8 +1,8 @@
 import { mkdirSync, readFileSync } from 'node:fs'
 import { randomUUID } from 'node:crypto'
 import path from 'node:path'
-import { ConductorError, UsageError } from '../errors.js'
-import { NAME_PATTERN } from '../model/defaults.js'
+import { ConductorError, UsageError } from '../../errors/index.js'
+import { NAME_PATTERN } from '../model/index.js'
 import { checkKeysDir, pathTaken, refuseSymlink, replaceFiles } from './key-files.js'
 
 // Operator key pairs for remote commands (issue 7): the private key stays on the operator's

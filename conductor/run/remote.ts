@@ -3,7 +3,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import path from 'node:path'
 import { rootCertificates } from 'node:tls'
-import { ConductorError, UsageError } from '../errors.js'
+import { ConductorError, UsageError } from '../../errors/index.js'
 import { signCommandToken } from './keys.js'
 import type { Io } from '../output.js'
 

@@ -1,4 +1,4 @@
-import { terminalSize } from '../model/remote-protocol.js'
+import { terminalSize } from '../model/index.js'
 
 // The client's own terminal for `conductor action run -it`, local or remote: stdin in raw
 // mode when it is a TTY (so Ctrl-C, Ctrl-D, arrows... reach the command as bytes instead of

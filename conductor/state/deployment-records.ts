@@ -1,6 +1,6 @@
 import path from 'node:path'
 import { readDeployments } from './deployments.js'
-import type { Roots } from '../model/roots.js'
+import type { Roots } from '../model/index.js'
 
 // The recorded deployments as `conductor caddy status|sync` needs them (to re-register their
 // snippets after a Caddy restart), read through deployment-store.ts: one format, one reader.

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
-import { writeAtomic } from '../host/install.js'
+import { writeAtomic } from './atomic.js'
 
 // Recorded deployments: ROOT/var/lib/conductor/deployments/<ID>/ holds the rendered pod.yaml,
 // config-map.yaml, kube.yaml (what the unit plays) and state.json below. state.json is written

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
-import { isProcessAlive } from '../process/bounded.js'
-import { ConductorError } from '../errors.js'
+import { isProcessAlive } from '../../cgi/index.js'
+import { ConductorError } from '../../errors/index.js'
 import { acquirePidLock, type PidLock } from './pid-lock.js'
 
 // Serialises deploys of one service (issue 8), with a pid lock file (pid-lock.ts): a lock

@@ -1,5 +1,5 @@
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
-import { isProcessAlive } from '../process/bounded.js'
+import { isProcessAlive } from '../../cgi/index.js'
 
 // A lock file created exclusively and holding its owner's pid. A lock whose owner is dead
 // (kill -9, reboot) is taken over, so a crashed holder never blocks the next one forever.

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { Writable } from 'node:stream'
 import type { Test } from 'tap'
-import { resolveRoots } from '../../conductor/index.js'
+import { resolveRoots } from '../../conductor/model/index.js'
 import { buildGateway, type Gateway } from '../../gateway/index.js'
 import { binPath } from './cli.js'
 import { freePort, waitFor } from './ports.js'

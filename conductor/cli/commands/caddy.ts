@@ -3,11 +3,11 @@ import {
   CaddyUnreachable, DEFAULT_GATEWAY_DIAL, DEFAULT_ROUTES_TARGET, isDial, protectedRoute, registerSnippet,
   deregisterSnippet, type Upstream
 } from '../../../caddy/index.js'
-import { asConductorError, caddyClient, resolveCaddyAdmin } from '../../proxy/endpoint.js'
-import { listProtectedRoutes, removeProtectedRoute, saveProtectedRoute, snippetStatus, syncSnippets } from '../../proxy/sync.js'
+import { asConductorError, caddyClient, resolveCaddyAdmin } from '../../proxy/index.js'
+import { listProtectedRoutes, removeProtectedRoute, saveProtectedRoute, snippetStatus, syncSnippets } from '../../proxy/index.js'
 import { positiveNumber, type Ctx } from '../../context.js'
-import { EXIT, UsageError } from '../../errors.js'
-import { loadHostConfig } from '../../model/host.js'
+import { EXIT, UsageError } from '../../../errors/index.js'
+import { loadHostConfig } from '../../model/index.js'
 import { renderJson, renderTable } from '../../output.js'
 import type { CtxFactory } from './types.js'
 

@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { readdirSync } from 'node:fs'
 import { bashScript, complete, zshScript } from '../completion.js'
 import { ctxServices } from '../../context.js'
-import { UsageError } from '../../errors.js'
+import { UsageError } from '../../../errors/index.js'
 import type { CtxFactory } from './types.js'
 
 export function registerCompletionCommands (program: Command, makeCtx: CtxFactory): void {

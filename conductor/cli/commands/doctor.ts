@@ -1,23 +1,23 @@
 import type { Command } from 'commander'
-import { DEFAULT_LISTEN } from '../../../gateway/defaults.js'
-import { resolveCaddyAdmin } from '../../proxy/endpoint.js'
+import { DEFAULT_GATEWAY_LISTEN } from '../../model/index.js'
+import { resolveCaddyAdmin } from '../../proxy/index.js'
 import { ctxServices } from '../../context.js'
-import { gatewayCheck, migrateReqCheck, podmanCheck, runChecks, systemdCheck, type Check } from '../../doctor/checks.js'
-import { CONDUCTOR_SERVER_KEY, conductorServer } from '../../host/caddy-config.js'
-import { caddyCheck, type ServerExpectation } from '../../doctor/caddy.js'
-import { policiesCheck, unitsCheck } from '../../doctor/install.js'
-import { EXIT } from '../../errors.js'
-import { hostSchema, loadHostConfig, type HostConfig } from '../../model/host.js'
-import { caddyConfigIsForeign, caddyConfigPath, caddyUnitExists, planInstall, type InstallPlan } from '../../host/install.js'
+import { gatewayCheck, migrateReqCheck, podmanCheck, runChecks, systemdCheck, type Check } from '../../doctor/index.js'
+import { CONDUCTOR_SERVER_KEY, conductorServer } from '../../host/index.js'
+import { caddyCheck, type ServerExpectation } from '../../doctor/index.js'
+import { policiesCheck, unitsCheck } from '../../doctor/index.js'
+import { EXIT } from '../../../errors/index.js'
+import { hostSchema, loadHostConfig, type HostConfig } from '../../model/index.js'
+import { caddyConfigIsForeign, caddyConfigPath, caddyUnitExists, planInstall, type InstallPlan } from '../../host/index.js'
 import { renderJson } from '../../output.js'
-import { systemContext, unitPaths, type SystemCtx } from '../../reconcile/context.js'
+import { systemContext, unitPaths, type SystemCtx } from '../../reconcile/index.js'
 import type { CtxFactory } from './types.js'
 
 export function registerDoctorCommand (program: Command, makeCtx: CtxFactory): void {
   program.command('doctor')
     .description('Check this host: Podman, the kernel setting deploys need, systemd, installed units, Caddy, the gateway, service and policy files; a fix for every failure (exit 1 if any)')
     .option('--scope <scope>', 'systemd scope to check: system | user (default: --scope, CONDUCTOR_SCOPE, host.json "scope", else system)')
-    .option('--gateway <addr>', `gateway listen address (default: host.json gateway_listen, else ${DEFAULT_LISTEN})`)
+    .option('--gateway <addr>', `gateway listen address (default: host.json gateway_listen, else ${DEFAULT_GATEWAY_LISTEN})`)
     .option('--json', 'print JSON')
     .action(async function (this: Command, opts: { scope?: string, gateway?: string, json?: boolean }) {
       const base = makeCtx(this)
@@ -45,7 +45,7 @@ export function registerDoctorCommand (program: Command, makeCtx: CtxFactory): v
         const admin = resolveCaddyAdmin(ctx)
         const server = serverExpectation(sctx, plan, paths.caddyListen, rootFlag)
         checks.push(caddyCheck({ adminUrl: admin.url, source: admin.source, env, server }))
-        checks.push(gatewayCheck(opts.gateway ?? host.gateway_listen ?? DEFAULT_LISTEN))
+        checks.push(gatewayCheck(opts.gateway ?? host.gateway_listen ?? DEFAULT_GATEWAY_LISTEN))
       }
       checks.push(async function services () {
         const entries = await ctxServices(ctx)
@@ -55,7 +55,7 @@ export function registerDoctorCommand (program: Command, makeCtx: CtxFactory): v
           : { name: 'service files', ok: false, detail: bad.map(e => e.error!.message).join('\n'), fix: 'fix the files named above (conductor service check lists every problem)' }
       })
       // The gateway's address also tells the policies check which policies it serves from a last good version.
-      checks.push(policiesCheck(ctx.roots.policies, opts.gateway ?? host?.gateway_listen ?? DEFAULT_LISTEN))
+      checks.push(policiesCheck(ctx.roots.policies, opts.gateway ?? host?.gateway_listen ?? DEFAULT_GATEWAY_LISTEN))
       const results = await runChecks(checks)
       if (opts.json === true) ctx.io.out(renderJson({ ok: results.every(r => r.ok), checks: results }))
       else {

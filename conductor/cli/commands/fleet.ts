@@ -1,11 +1,11 @@
 import { statSync } from 'node:fs'
 import type { Command } from 'commander'
-import { EXIT, FleetHostsInvalid, FleetUnknownService, UsageError } from '../../errors.js'
+import { EXIT, FleetHostsInvalid, FleetUnknownService, UsageError } from '../../../errors/index.js'
 import {
   formatRatio, planPlacements, readHostsFile, serviceDemand, type MachineSpec, type Plan
 } from '../../placement/index.js'
 import { renderJson, renderTable } from '../../output.js'
-import { loadAllServices, type ServiceEntry } from '../../model/service.js'
+import { loadAllServices, type ServiceEntry } from '../../model/index.js'
 import type { CtxFactory } from './types.js'
 
 // `conductor fleet plan`: the placement rule (README "Fleet placement") on a fleet described in

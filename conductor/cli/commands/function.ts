@@ -1,13 +1,13 @@
 import type { Command } from 'commander'
-import { DEFAULT_LISTEN } from '../../../gateway/defaults.js'
-import { EXIT, ConductorError, UsageError } from '../../errors.js'
-import { functionCaddySnippets } from '../../proxy/function-routes.js'
-import { FUNCTIONS_PREFIX, listFunctions, type FunctionInfo } from '../../model/functions.js'
+import { DEFAULT_GATEWAY_LISTEN } from '../../model/index.js'
+import { EXIT, ConductorError, UsageError } from '../../../errors/index.js'
+import { functionCaddySnippets } from '../../proxy/index.js'
+import { FUNCTIONS_PREFIX, listFunctions, type FunctionInfo } from '../../model/index.js'
 import { renderJson, renderTable } from '../../output.js'
 import { ctxServices } from '../../context.js'
 import type { Ctx } from '../../context.js'
 import type { CtxFactory } from './types.js'
-import { loadHostConfig } from '../../model/host.js'
+import { loadHostConfig } from '../../model/index.js'
 
 export class FunctionNotFound extends ConductorError {
   override readonly code = 'CND_FUNCTION_NOT_FOUND'
@@ -54,7 +54,7 @@ export function registerFunctionCommands (program: Command, makeCtx: CtxFactory)
   fn.command('caddy-config')
     .description('Print the Caddy route snippets [{id, config}] of one function (for proxy templates: `exec conductor function caddy-config`)')
     .option('--id <id>', 'function id (default: $CONDUCTOR_FUNCTION_ID)')
-    .option('--gateway <addr>', 'gateway function listener, unix:/path or HOST:PORT (default: host.json functions_listen, else gateway_listen, else ' + DEFAULT_LISTEN + ')')
+    .option('--gateway <addr>', 'gateway function listener, unix:/path or HOST:PORT (default: host.json functions_listen, else gateway_listen, else ' + DEFAULT_GATEWAY_LISTEN + ')')
     .option('--server-id <id>', 'Caddy @id of the HTTP server the routes go into', 'conductor-server')
     .action(async function (this: Command, opts: { id?: string, gateway?: string, serverId: string }) {
       const ctx = makeCtx(this)
@@ -76,5 +76,5 @@ function routeText (f: FunctionInfo): string {
  */
 function gatewayFromHost (ctx: Ctx): string {
   const host = loadHostConfig(ctx.roots.hostFile)
-  return host.functions_listen ?? host.gateway_listen ?? DEFAULT_LISTEN
+  return host.functions_listen ?? host.gateway_listen ?? DEFAULT_GATEWAY_LISTEN
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import path from 'node:path'
-import { UsageError } from '../../errors.js'
-import { KEY_ALGORITHMS, generateKeyPair, normalizeAudiences, policyEntry, readPublicKey, type KeyAlgorithm } from '../../run/keys.js'
+import { UsageError } from '../../../errors/index.js'
+import { KEY_ALGORITHMS, generateKeyPair, normalizeAudiences, policyEntry, readPublicKey, type KeyAlgorithm } from '../../run/index.js'
 import { renderJson } from '../../output.js'
 import type { CtxFactory } from './types.js'
 

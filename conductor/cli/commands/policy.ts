@@ -3,10 +3,10 @@ import path from 'node:path'
 import type { Command } from 'commander'
 // policies/ (zod, jose) is loaded only when a policy command runs (startup time).
 import type { Decision, PolicyProblem } from '../../../policies/index.js'
-import { DEFAULT_LISTEN } from '../../../gateway/defaults.js'
-import { EXIT, formatLocation, UsageError } from '../../errors.js'
-import { gatewayHealth, type StalePolicyInfo } from '../../doctor/gateway-health.js'
-import { loadHostConfig } from '../../model/host.js'
+import { DEFAULT_GATEWAY_LISTEN } from '../../model/index.js'
+import { EXIT, formatLocation, UsageError } from '../../../errors/index.js'
+import { gatewayHealth, type StalePolicyInfo } from '../../doctor/index.js'
+import { loadHostConfig } from '../../model/index.js'
 import { renderJson, renderTable } from '../../output.js'
 import type { CtxFactory } from './types.js'
 
@@ -20,7 +20,7 @@ export function registerPolicyCommands (program: Command, makeCtx: CtxFactory): 
     .description('List policies; broken ones are printed with file, JSON path and reason (exit 3 if any), and those ' +
       'the running gateway serves from a last good version')
     .option('--gateway <addr>', 'gateway to ask which policies it serves from a last good version ' +
-      `(default: host.json gateway_listen, else ${DEFAULT_LISTEN})`)
+      `(default: host.json gateway_listen, else ${DEFAULT_GATEWAY_LISTEN})`)
     .option('--json', 'print JSON')
     .action(async function (this: Command, opts: { json?: boolean, gateway?: string }) {
       const ctx = makeCtx(this)
@@ -88,7 +88,7 @@ function printWarnings (io: { err: (s: string) => void }, warnings: readonly Pol
 }
 
 function gatewayListen (hostFile: string): string {
-  try { return loadHostConfig(hostFile).gateway_listen ?? DEFAULT_LISTEN } catch { return DEFAULT_LISTEN }
+  try { return loadHostConfig(hostFile).gateway_listen ?? DEFAULT_GATEWAY_LISTEN } catch { return DEFAULT_GATEWAY_LISTEN }
 }
 
 /** Policies of `dir` the gateway at `listen` serves from a last good version; none if it does not answer. */

@@ -1,8 +1,8 @@
 import type { Command } from 'commander'
-import { EXIT } from '../../errors.js'
+import { EXIT } from '../../../errors/index.js'
 import { renderJson } from '../../output.js'
-import { outcomeFailed, outcomeJson, reconcile, renderOutcome } from '../../reconcile/reconcile.js'
-import { systemContext } from '../../reconcile/context.js'
+import { outcomeFailed, outcomeJson, reconcile, renderOutcome } from '../../reconcile/index.js'
+import { systemContext } from '../../reconcile/index.js'
 import type { CtxFactory } from './types.js'
 
 export function registerReloadCommand (program: Command, makeCtx: CtxFactory): void {

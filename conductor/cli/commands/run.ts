@@ -1,14 +1,14 @@
 import type { Command } from 'commander'
-import { UsageError } from '../../errors.js'
+import { UsageError } from '../../../errors/index.js'
 import { renderJson, renderTable } from '../../output.js'
-import { deploymentInvocation, runInvocation, serviceInvocation, type CommandInvocation } from '../../run/command.js'
-import type { Service } from '../../model/service.js'
+import { deploymentInvocation, runInvocation, serviceInvocation, type CommandInvocation } from '../../run/index.js'
+import type { Service } from '../../model/index.js'
 import { ctxService } from '../../context.js'
-import { runRemote } from '../../run/remote.js'
-import { commandCaddySnippets } from '../../proxy/command-routes.js'
-import { loadHostConfig } from '../../model/host.js'
-import { DEFAULT_LISTEN } from '../../../gateway/defaults.js'
-import { systemContext } from '../../reconcile/context.js'
+import { runInteractiveLocal, runInteractiveRemote, runRemote } from '../../run/index.js'
+import { commandCaddySnippets } from '../../proxy/index.js'
+import { loadHostConfig } from '../../model/index.js'
+import { DEFAULT_GATEWAY_LISTEN } from '../../model/index.js'
+import { systemContext } from '../../reconcile/index.js'
 import type { Ctx } from '../../context.js'
 import { recordAndService } from './lifecycle.js'
 import type { CtxFactory } from './types.js'
@@ -50,7 +50,7 @@ export function registerRunCommands (program: Command, makeCtx: CtxFactory): voi
   action.command('caddy-config')
     .description('Print the Caddy routes [{id, config}] of SERVICE\'s remote commands (for its proxy template)')
     .argument('<service>', 'service name')
-    .option('--gateway <addr>', 'gateway address, unix:/path or HOST:PORT (default: host.json gateway_listen, else ' + DEFAULT_LISTEN + ')')
+    .option('--gateway <addr>', 'gateway address, unix:/path or HOST:PORT (default: host.json gateway_listen, else ' + DEFAULT_GATEWAY_LISTEN + ')')
     .option('--server-id <id>', 'Caddy @id of the HTTP server the routes go into', 'conductor-server')
     .action(async function (this: Command, service: string, opts: { gateway?: string, serverId: string }) {
       await printCaddyConfig(makeCtx(this), service, opts)
@@ -72,7 +72,7 @@ export function registerRunCommands (program: Command, makeCtx: CtxFactory): voi
       if (opts.remote !== undefined) {
         if (opts.key === undefined) throw new UsageError('--remote needs --key FILE (create one with conductor key generate NAME)')
         const remote = { url: opts.remote, keyFile: opts.key, issuer: opts.issuer, caFile: opts.caFile, service, command: name, args }
-        process.exitCode = isTty(opts) ? await (await import('../../run/interactive-remote.js')).runInteractiveRemote(remote) : await runRemote(remote, ctx.io)
+        process.exitCode = isTty(opts) ? await runInteractiveRemote(remote) : await runRemote(remote, ctx.io)
         return
       }
       if (opts.key !== undefined || opts.caFile !== undefined || opts.issuer !== undefined) throw new UsageError('--key, --issuer and --ca-file go with --remote')
@@ -83,7 +83,7 @@ export function registerRunCommands (program: Command, makeCtx: CtxFactory): voi
 
 async function printCaddyConfig (ctx: Ctx, service: string, opts: { gateway?: string, serverId: string }): Promise<void> {
   const svc = await ctxService(ctx, service)
-  const snippets = commandCaddySnippets(svc, opts.gateway ?? loadHostConfig(ctx.roots.hostFile).gateway_listen ?? DEFAULT_LISTEN, opts.serverId)
+  const snippets = commandCaddySnippets(svc, opts.gateway ?? loadHostConfig(ctx.roots.hostFile).gateway_listen ?? DEFAULT_GATEWAY_LISTEN, opts.serverId)
   if (snippets.length === 0) throw new UsageError(`service "${service}" exposes no remote command (add "remote": {"policy": NAME} to a command)`, svc.file, '/commands')
   ctx.io.out(renderJson(snippets))
 }
@@ -92,7 +92,7 @@ async function execute (ctx: Ctx, inv: CommandInvocation, svc: Service, tty: boo
   if (!tty) { process.exitCode = await runInvocation(inv, ctx.io); return }
   // The same rule as over the network: -it is for commands declared interactive.
   if (svc.commands[inv.name]?.interactive !== true) throw new UsageError(`command "${inv.name}" of service "${svc.name}" is not interactive: run it without -it, or declare "interactive": true`, svc.file, `/commands/${inv.name}`)
-  process.exitCode = await (await import('../../run/interactive-local.js')).runInteractiveLocal(inv)
+  process.exitCode = await runInteractiveLocal(inv)
 }
 
 function isTty (opts: TtyOptions): boolean {

@@ -1,7 +1,7 @@
 import type { Ctx } from '../../context.js'
-import { systemContext } from '../../reconcile/context.js'
-import { deploymentUnit, serviceUnit } from '../../model/names.js'
-import { readDeployments } from '../../state/deployments.js'
+import { systemContext } from '../../reconcile/index.js'
+import { deploymentUnit, serviceUnit } from '../../model/index.js'
+import { readDeployments } from '../../state/index.js'
 
 /**
  * Running state per service for `service ls`: best effort. Where systemd cannot be asked (no

@@ -1,11 +1,12 @@
 import type { Command } from 'commander'
-import { UsageError } from '../../errors.js'
+import { UsageError } from '../../../errors/index.js'
 import { renderJson } from '../../output.js'
+import { serviceJsonSchema } from '../../model/index.js'
 import type { CtxFactory } from './types.js'
 
 // zod (and jose, through policies/) are loaded only when a schema is asked for (startup time).
 const SCHEMAS: Record<string, () => Promise<unknown>> = {
-  service: async () => (await import('../../model/service-schema.js')).serviceJsonSchema(),
+  service: async () => await serviceJsonSchema(),
   policy: async () => (await import('../../../policies/index.js')).policyJsonSchema()
 }
 

@@ -1,11 +1,12 @@
 import type { Command } from 'commander'
 import {
-  applyInstall, caddyConfigIsForeign, caddyConfigPath, caddyUnitExists, planInstall, readOr
-} from '../../host/install.js'
+  applyInstall, caddyConfigIsForeign, caddyConfigPath, caddyUnitExists, planInstall
+} from '../../host/index.js'
 import { renderJson } from '../../output.js'
-import { systemContext, unitPaths } from '../../reconcile/context.js'
-import { caddyAutosavePath, type UnitPaths } from '../../host/unit-files.js'
+import { systemContext, unitPaths } from '../../reconcile/index.js'
+import { caddyAutosavePath, type UnitPaths } from '../../host/index.js'
 import type { CtxFactory } from './types.js'
+import { readOr } from '../../state/index.js'
 
 export function registerSystemCommands (program: Command, makeCtx: CtxFactory): void {
   const system = program.command('system').description('Host setup: systemd units, directories')

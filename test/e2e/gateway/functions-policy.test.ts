@@ -1,7 +1,7 @@
 import t from 'tap'
 import path from 'node:path'
 import { buildGateway } from '../../../gateway/index.js'
-import { resolveRoots } from '../../../conductor/index.js'
+import { resolveRoots } from '../../../conductor/model/index.js'
 import { postCaddyConfig, startCaddy } from '../../harness/caddy.js'
 import { cli, repoRoot } from '../../harness/cli.js'
 import { httpRequest } from '../../harness/http.js'

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { conductorServer, isCaddyListenAddress, isConductorCaddyConfig, listenPort, renderCaddyConfig } from '../../../../conductor/host/caddy-config.js'
+import { conductorServer, isConductorCaddyConfig, renderCaddyConfig } from '../../../../conductor/host/caddy-config.js'
+import { isCaddyListenAddress, listenPort } from '../../../../conductor/model/host.js'
 
 // The caddy.json `system install` writes: the server every route goes into, on host.json
 // caddy_listen, and which existing caddy.json files are Conductor's to rewrite.

@@ -1,7 +1,7 @@
 import t from 'tap'
 import path from 'node:path'
 import { loadAllServices, loadService } from '../../../../conductor/model/service.js'
-import { ServiceInvalid } from '../../../../conductor/errors.js'
+import { ServiceInvalid } from '../../../../errors/conductor.js'
 import { tempDir, writeTree } from '../../../harness/tmp.js'
 
 // The loader reads real files from a temporary tree: inheritance across directories, path

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { describeFunction, functionCaddySnippets, literalSegments, type Service, type ServiceFunction } from '../../../../conductor/index.js'
+import { describeFunction, literalSegments, type Service, type ServiceFunction } from '../../../../conductor/model/index.js'
+import { functionCaddySnippets } from '../../../../conductor/proxy/index.js'
 import { serviceFileSchema, serviceJsonSchema } from '../../../../conductor/model/service-schema.js'
 
 const svc = { name: 'web', functions: [] } as unknown as Service
@@ -34,7 +35,7 @@ t.test('a protected, routed function: forward_auth, rewrite, unix socket upstrea
 
 t.test('function and command routes come from the product\'s one route builder (caddy/routes.ts)', async t => {
   const { protectedRoute, publicRoute } = await import('../../../../caddy/index.js')
-  const { commandCaddySnippets } = await import('../../../../conductor/index.js')
+  const { commandCaddySnippets } = await import('../../../../conductor/proxy/index.js')
   const info = describeFunction(svc, fn({ policy: 'ops' }))
   const path = ['/.conductor/functions/web-hook', '/.conductor/functions/web-hook/*']
   const upstream = { dial: '127.0.0.1:2080', flushInterval: -1 }
@@ -59,7 +60,7 @@ t.test('mode multi needs http-stdio (checked after inheritance, with the JSON pa
   const { writeFileSync, mkdtempSync, rmSync } = await import('node:fs')
   const { join } = await import('node:path')
   const { tmpdir } = await import('node:os')
-  const { resolveService } = await import('../../../../conductor/index.js')
+  const { resolveService } = await import('../../../../conductor/model/index.js')
   const dir = mkdtempSync(join(tmpdir(), 'cnd-mm-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const file = join(dir, 'conductor-service.json')

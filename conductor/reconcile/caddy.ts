@@ -1,8 +1,7 @@
 import { CaddyUnreachable, deregisterSnippets, snippetAtId } from '../../caddy/index.js'
-import { syncSnippets, desiredSnippetSources } from './sync.js'
-import { listSnippetRecords, removeSnippetRecord } from './snippets.js'
-import type { ServiceEntry } from '../model/service.js'
-import type { SystemCtx } from '../reconcile/context.js'
+import { desiredSnippetSources, listSnippetRecords, removeSnippetRecord, syncSnippets } from '../proxy/index.js'
+import type { ServiceEntry } from '../model/index.js'
+import type { SystemCtx } from './context.js'
 
 // `conductor reload` converges Caddy too (issue 8 item 2): every snippet that should be there
 // is (re-)registered — which also repairs a Caddy that restarted and lost API-made routes —

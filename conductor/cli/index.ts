@@ -1,0 +1,2 @@
+// Public surface of conductor/cli/.
+export { runCli } from './program.js'

@@ -1,0 +1,8 @@
+// Public surface of conductor/host/.
+export { CONDUCTOR_SERVER_KEY, conductorServer } from './caddy-config.js'
+export { type InstallPlan, applyInstall, caddyConfigIsForeign, caddyConfigPath, caddyUnitExists, conductorCommand, planInstall } from './install.js'
+export { type PodmanDriver, podmanDriver } from './podman.js'
+export { allocatePorts, portVariables } from './ports.js'
+export { type ScopeInfo, resolveScope } from './scope.js'
+export { type SystemdDriver, systemdDriver } from './systemd.js'
+export { type UnitPaths, caddyAutosavePath, dropInPath, renderDeploymentDropIn } from './unit-files.js'

@@ -1,0 +1,4 @@
+// Public surface of errors/.
+export { parseJsonc } from './jsonc.js'
+export { describeIssues } from './zod-issues.js'
+export { CaddyFailed, CommandContextRefused, CommandNotFound, ConductorError, DeploymentFailed, DeploymentNotFound, EXIT, FleetArchiveInvalid, FleetArchiveTooLarge, FleetDigestMismatch, FleetHostsInvalid, FleetHostsSyntax, FleetInstallLocked, FleetNameInvalid, FleetNoPreviousVersion, FleetPackRefused, FleetServiceNotManaged, FleetUnknownService, HookFailed, HostInvalid, HostSyntax, ListenFailed, NoRunningDeployment, PartNotFound, PlacementInputInvalid, PortsExhausted, type Problem, ReloadLocked, ServiceInheritCycle, ServiceInheritMissing, ServiceInvalid, ServiceNotFound, ServiceSyntax, SystemdFailed, TemplateFailed, TemplateOutputTooLarge, TemplateTimeout, UsageError, formatLocation } from './conductor.js'
