@@ -3,7 +3,7 @@ import { processIo, type Io } from './output.js'
 import { UsageError } from '../errors/index.js'
 import { loadAllServices, loadService, type Service, type ServiceEntry } from './model/index.js'
 import { openValidationCache, type ValidationCache } from './model/index.js'
-import { readVersion } from './model/index.js'
+import { loadHostConfig, readVersion, type HostConfig } from './model/index.js'
 
 // One context object passed down to every command (STYLE habit 6): roots, output, options
 // shared by all commands. Tests build their own with temporary roots and captured output.
@@ -18,8 +18,10 @@ export interface Ctx {
   validationCache: ValidationCache
   /** --scope (system|user); resolved with CONDUCTOR_SCOPE and host.json by systemContext. */
   scopeFlag?: string | undefined
-  /** --caddy-admin as given (resolved with env and host.json by caddy-endpoint.ts). */
+  /** --caddy-admin as given (resolved with env and host.json by proxy/endpoint.ts). */
   caddyAdmin?: string | undefined
+  /** host.json, read and validated once per command, on first use (an absent file is {}). */
+  host: () => Promise<HostConfig>
 }
 
 export interface GlobalOptions extends RootOverrides {
@@ -29,14 +31,18 @@ export interface GlobalOptions extends RootOverrides {
 }
 
 export function createCtx (opts: GlobalOptions, io: Io = processIo, env: NodeJS.ProcessEnv = process.env): Ctx {
+  const roots = resolveRoots(opts, env)
+  const validationCache = openValidationCache(env, readVersion())
+  let host: Promise<HostConfig> | undefined
   return {
-    roots: resolveRoots(opts, env),
+    roots,
     io,
     env,
     templateTimeoutSec: opts.templateTimeout === undefined ? undefined : positiveNumber(opts.templateTimeout, '--template-timeout'),
-    validationCache: openValidationCache(env, readVersion()),
+    validationCache,
     scopeFlag: opts.scope,
-    caddyAdmin: opts.caddyAdmin
+    caddyAdmin: opts.caddyAdmin,
+    host: async () => await (host ??= loadHostConfig(roots.hostFile, validationCache).finally(() => validationCache.save()))
   }
 }
 

@@ -79,8 +79,9 @@ export function caddyUnitExists (scope: ScopeInfo): boolean {
 
 /** How units run the CLI: this Node and the compiled bin.js next to this module (or in dist/). */
 export function conductorCommand (): string[] {
+  // This module is dist/conductor/host/install.js (or conductor/host/install.ts under tsx).
   const here = path.dirname(fileURLToPath(import.meta.url))
-  const candidates = [path.join(here, 'bin.js'), path.resolve(here, '../dist/conductor/bin.js')]
+  const candidates = [path.resolve(here, '../bin.js'), path.resolve(here, '../../dist/conductor/bin.js')]
   const bin = candidates.find(c => existsSync(c)) ?? candidates[0]!
   return [process.execPath, bin]
 }

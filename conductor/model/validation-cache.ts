@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 
-// Remembers the SHA-256 of service file contents that passed schema validation, per
+// Remembers the SHA-256 of service file and host.json contents that passed schema validation, per
 // Conductor version, so that commands (`service ls`, the gateway's reload) skip loading zod
 // when nothing changed. Only a content hash is stored: no path, no config value. A cache
 // that cannot be read or written is simply not used.
@@ -15,12 +15,13 @@ export class ValidationCache {
     this.known = new Set(file === undefined ? [] : readEntries(file, version))
   }
 
-  isKnownValid (content: string): boolean {
-    return this.known.has(digest(content))
+  /** `kind` keeps verdicts apart: a content valid as a service file says nothing of host.json. */
+  isKnownValid (content: string, kind: DocumentKind = 'service'): boolean {
+    return this.known.has(digest(kind, content))
   }
 
-  markValid (content: string): void {
-    const d = digest(content)
+  markValid (content: string, kind: DocumentKind = 'service'): void {
+    const d = digest(kind, content)
     if (!this.known.has(d)) { this.known.add(d); this.dirty = true }
   }
 
@@ -39,8 +40,10 @@ export class ValidationCache {
   }
 }
 
-function digest (content: string): string {
-  return createHash('sha256').update(content).digest('base64url')
+export type DocumentKind = 'service' | 'host'
+
+function digest (kind: DocumentKind, content: string): string {
+  return createHash('sha256').update(kind).update('\0').update(content).digest('base64url')
 }
 
 function readEntries (file: string, version: string): string[] {
@@ -59,8 +62,8 @@ export function openValidationCache (env: NodeJS.ProcessEnv, version: string): V
   const dir = env.CONDUCTOR_CACHE_DIR ?? (env.XDG_CACHE_HOME !== undefined ? path.join(env.XDG_CACHE_HOME, 'conductor') : env.HOME !== undefined ? path.join(env.HOME, '.cache/conductor') : undefined)
   let fingerprint = version
   try {
-    // resource-units.js holds the amount rules the service schema imports.
-    for (const module of ['./service-schema.js', './resource-units.js']) {
+    // resource-units.js holds the amount rules both schemas import.
+    for (const module of ['./service-schema.js', './host-schema.js', './resource-units.js', './caddy-address.js']) {
       const st = statSync(new URL(module, import.meta.url))
       fingerprint += `:${st.size}:${Math.trunc(st.mtimeMs)}`
     }

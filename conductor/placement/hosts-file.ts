@@ -3,9 +3,13 @@ import { z } from 'zod'
 import { NAME_PATTERN, PEER_ID_PATTERN } from '../model/index.js'
 import { FleetHostsInvalid, FleetHostsSyntax, UsageError } from '../../errors/index.js'
 import { parseJsonc } from '../../errors/index.js'
-import { resourceUnitsSchema } from '../model/index.js'
+import { loadModelSchemas } from '../model/index.js'
 import { describeIssues } from '../../errors/index.js'
 import type { MachineSpec } from './placement.js'
+
+// This module is itself loaded on demand (placement/index.ts), so waiting here for the model's
+// schemas costs nothing to commands that never read a hosts file.
+const { resourceUnitsSchema } = await loadModelSchemas()
 
 // The fleet `conductor fleet plan --hosts FILE` plans for, without a cluster: each machine's
 // peer id, capacity (the units of host.json "resources") and the services already on it.

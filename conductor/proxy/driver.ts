@@ -3,7 +3,7 @@ import { asConductorError, caddyClient } from './endpoint.js'
 import type { Ctx } from '../context.js'
 import { deregisterServiceSnippets, registerServiceSnippets, switchServiceSnippets, type SnippetOwnerContext, type SwitchOutcome } from './snippets.js'
 import type { Service } from '../model/index.js'
-import type { Variables } from '../model/index.js'
+import type { HostConfig, Variables } from '../model/index.js'
 
 // The reconciler's Caddy driver: a deployment's (or service's) proxy snippets are rendered in
 // its context and registered through caddy/, with a record so they can always be removed.
@@ -17,9 +17,9 @@ export interface CaddyDriver {
   client: () => CaddyClient
 }
 
-export function caddyDriver (ctx: Pick<Ctx, 'roots' | 'env' | 'caddyAdmin' | 'templateTimeoutSec'>): CaddyDriver {
+export function caddyDriver (ctx: Pick<Ctx, 'roots' | 'env' | 'caddyAdmin' | 'templateTimeoutSec'>, host: HostConfig): CaddyDriver {
   let client: CaddyClient | undefined
-  const get = (): CaddyClient => (client ??= caddyClient(ctx))
+  const get = (): CaddyClient => (client ??= caddyClient(ctx, host))
   const opts = (cwd: string): Parameters<typeof registerServiceSnippets>[3] => ({ roots: ctx.roots, cwd, timeoutSec: ctx.templateTimeoutSec })
   return {
     client: get,

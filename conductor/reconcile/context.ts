@@ -1,7 +1,7 @@
 import { accessSync, constants } from 'node:fs'
 import path from 'node:path'
 import type { Ctx } from '../context.js'
-import { caddyAdminListen, loadHostConfig, type HostConfig } from '../model/index.js'
+import { caddyAdminListen, type HostConfig } from '../model/index.js'
 import { podmanDriver, type PodmanDriver } from '../host/index.js'
 import { resolveScope, type ScopeInfo } from '../host/index.js'
 import { systemdDriver, type SystemdDriver } from '../host/index.js'
@@ -23,25 +23,26 @@ export interface Drivers {
 }
 
 export interface SystemCtx extends Ctx {
-  host: HostConfig
+  /** host.json as Ctx.host() read it. */
+  hostConfig: HostConfig
   scope: ScopeInfo
   drivers: Drivers
   /** Environment of hooks and units: CONTAINERS_CONF and such pass through. */
   clock: () => number
 }
 
-export function systemContext (ctx: Ctx, drivers?: Partial<Drivers>): SystemCtx {
-  const host = loadHostConfig(ctx.roots.hostFile)
+export async function systemContext (ctx: Ctx, drivers?: Partial<Drivers>): Promise<SystemCtx> {
+  const host = await ctx.host()
   const scope = resolveScope(ctx.scopeFlag, ctx.env, host, ctx.roots)
   return {
     ...ctx,
-    host,
+    hostConfig: host,
     scope,
     clock: Date.now,
     drivers: {
       systemd: drivers?.systemd ?? systemdDriver(scope.systemctlArgs, ctx.env),
       podman: drivers?.podman ?? podmanDriver(ctx.env),
-      caddy: drivers?.caddy ?? caddyDriver(ctx)
+      caddy: drivers?.caddy ?? caddyDriver(ctx, host)
     }
   }
 }
@@ -59,9 +60,9 @@ export function unitPaths (sctx: SystemCtx): UnitPaths {
     caddy: which('caddy', sctx.env) ?? '/usr/bin/caddy',
     conductor: conductorCommand(),
     environment,
-    caddyAdmin: caddyAdminListen(sctx.host.caddy_admin),
-    caddyListen: sctx.host.caddy_listen ?? DEFAULT_CADDY_LISTEN,
-    gatewayListen: sctx.host.gateway_listen ?? DEFAULT_GATEWAY_LISTEN
+    caddyAdmin: caddyAdminListen(sctx.hostConfig.caddy_admin),
+    caddyListen: sctx.hostConfig.caddy_listen ?? DEFAULT_CADDY_LISTEN,
+    gatewayListen: sctx.hostConfig.gateway_listen ?? DEFAULT_GATEWAY_LISTEN
   }
 }
 

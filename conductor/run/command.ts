@@ -43,7 +43,7 @@ function argvOf (cmd: Command, args: string[], help: boolean): string[] {
 }
 
 /** `run -s SERVICE NAME`: service context, or any running deployment for service_any_deployment. */
-export async function serviceInvocation (ctx: Ctx, svc: Service, name: string, args: string[], sctx: () => SystemCtx): Promise<CommandInvocation> {
+export async function serviceInvocation (ctx: Ctx, svc: Service, name: string, args: string[], sctx: () => Promise<SystemCtx>): Promise<CommandInvocation> {
   const cmd = findCommand(svc, name)
   const help = isHelpCall(cmd, args)
   const invocationDir = process.cwd()
@@ -52,7 +52,7 @@ export async function serviceInvocation (ctx: Ctx, svc: Service, name: string, a
     return { name, argv: argvOf(cmd, args, help), cwd: svc.dir, env, context: 'service' }
   }
   if (cmd.service_any_deployment === true) {
-    const s = sctx()
+    const s = await sctx()
     const rec = await anyRunningDeployment(s, svc)
     return deploymentInvocationOf(s, svc, rec, name, cmd, args, help)
   }

@@ -49,14 +49,14 @@ export function registerCaddyCommands (program: Command, makeCtx: CtxFactory): v
         id: opts.id ?? defaultRouteId(opts.policy, opts.host, opts.path),
         policy: opts.policy,
         authorization: opts.authorization,
-        gateway: opts.gateway ?? gatewayDial(ctx),
+        gateway: opts.gateway ?? await gatewayDial(ctx),
         host: opts.host,
         path: opts.path,
         upstream: parseUpstream(opts.upstream)
       })
       if (opts.print === true) { ctx.io.out(renderJson(route)); return }
       const snippet = { id: opts.into, config: route }
-      const result = await withCaddy(async () => await registerSnippet(caddyClient(ctx), snippet))
+      const result = await withCaddy(async () => await registerSnippet(caddyClient(ctx, await ctx.host()), snippet))
       saveProtectedRoute(ctx.roots, snippet)
       if (opts.json === true) ctx.io.out(renderJson({ id: route['@id'], into: opts.into, result }))
       else ctx.io.out(`route ${String(route['@id'])} ${result} in ${opts.into} (policy ${opts.policy})\n`)
@@ -68,7 +68,7 @@ export function registerCaddyCommands (program: Command, makeCtx: CtxFactory): v
     .action(async function (this: Command, id: string) {
       const ctx = makeCtx(this)
       const known = listProtectedRoutes(ctx.roots).find(s => (s.config as Record<string, unknown>)['@id'] === id)
-      const result = await withCaddy(async () => await deregisterSnippet(caddyClient(ctx), known ?? { id: DEFAULT_ROUTES_TARGET, config: { '@id': id } }))
+      const result = await withCaddy(async () => await deregisterSnippet(caddyClient(ctx, await ctx.host()), known ?? { id: DEFAULT_ROUTES_TARGET, config: { '@id': id } }))
       removeProtectedRoute(ctx.roots, id)
       ctx.io.out(`route ${id} ${result}\n`)
     })
@@ -78,7 +78,7 @@ export function registerCaddyCommands (program: Command, makeCtx: CtxFactory): v
     .option('--json', 'print JSON')
     .action(async function (this: Command, opts: { json?: boolean }) {
       const ctx = makeCtx(this)
-      const client = caddyClient(ctx)
+      const client = caddyClient(ctx, await ctx.host())
       // Ask Caddy even when nothing is declared: "all registered" must not hide "Caddy is down".
       await withCaddy(async () => await client.waitReachable(0))
       const owners = await withCaddy(async () => await snippetStatus(ctx, client))
@@ -101,7 +101,7 @@ export function registerCaddyCommands (program: Command, makeCtx: CtxFactory): v
     .option('--json', 'print JSON')
     .action(async function (this: Command, opts: { json?: boolean, wait?: string }) {
       const ctx = makeCtx(this)
-      const client = caddyClient(ctx)
+      const client = caddyClient(ctx, await ctx.host())
       const waitMs = opts.wait === undefined ? 0 : positiveNumber(opts.wait, '--wait') * 1000
       await withCaddy(async () => await client.waitReachable(waitMs))
       const owners = await withCaddy(async () => await syncSnippets(ctx, client, err => err instanceof CaddyUnreachable))
@@ -119,9 +119,9 @@ export function registerCaddyCommands (program: Command, makeCtx: CtxFactory): v
   caddy.command('endpoint')
     .description('Print the Caddy admin endpoint this host uses and where it comes from')
     .option('--json', 'print JSON')
-    .action(function (this: Command, opts: { json?: boolean }) {
+    .action(async function (this: Command, opts: { json?: boolean }) {
       const ctx = makeCtx(this)
-      const r = resolveCaddyAdmin(ctx)
+      const r = resolveCaddyAdmin(ctx, await ctx.host())
       ctx.io.out(opts.json === true ? renderJson(r) : `${r.url} (${r.source})\n`)
     })
 }
@@ -142,8 +142,8 @@ export function parseUpstream (value: string): Upstream {
 }
 
 /** The gateway's dial address from host.json gateway_listen ("unix:/p" becomes "unix//p"). */
-function gatewayDial (ctx: Ctx): string {
-  const listen = loadHostConfig(ctx.roots.hostFile).gateway_listen
+async function gatewayDial (ctx: Ctx): Promise<string> {
+  const listen = (await ctx.host()).gateway_listen
   if (listen === undefined) return DEFAULT_GATEWAY_DIAL
   return listen.startsWith('unix:') ? `unix/${listen.slice(5)}` : listen
 }

@@ -31,7 +31,7 @@ export function registerDeployCommands (program: Command, makeCtx: CtxFactory): 
     .option('--json', 'print the outcome as JSON')
     .action(async function (this: Command, name: string, opts: { part?: string, json?: boolean }) {
       const ctx = makeCtx(this)
-      const history = readHistory(systemContext(ctx), name)
+      const history = readHistory(await systemContext(ctx), name)
       const parts = Object.entries(history.parts).filter(([p, h]) => (opts.part === undefined || p === opts.part) && h.length >= 2)
       if (parts.length === 0) throw new UsageError(`no previous deploy of "${name}" to go back to (conductor deploy records one per run)`)
       for (const [part, h] of parts) await runAndReport(ctx, name, { config: h[h.length - 2]!.config, exact: true, part }, opts.json === true)
@@ -42,7 +42,7 @@ async function runAndReport (ctx: Ctx, name: string, req: DeployRequest, json: b
   const svc = await ctxService(ctx, name)
   if (svc.pods.length === 0) throw new UsageError(`service "${name}" has no pods: nothing to deploy`)
   if (req.part !== undefined && !svc.pods.some(p => p.name === req.part)) throw new UsageError(`service "${name}" has no pod part "${req.part}"`)
-  const sctx = systemContext(ctx)
+  const sctx = await systemContext(ctx)
   const started = performance.now()
   let outcome: PartOutcome[]
   try {

@@ -31,7 +31,7 @@ export function registerDeploymentCommands (program: Command, internal: Command,
       const ctx = makeCtx(this)
       const rec = readDeployment(ctx.roots.deployments, name)
       if (rec !== undefined) {
-        const sctx = systemContext(ctx)
+        const sctx = await systemContext(ctx)
         const recVars = deploymentVars(sctx, await ctxService(ctx, rec.service), rec)
         ctx.io.out(opts.json === true ? renderJson(recVars) : renderEnv(recVars))
         return

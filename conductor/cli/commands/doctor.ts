@@ -7,7 +7,7 @@ import { CONDUCTOR_SERVER_KEY, conductorServer } from '../../host/index.js'
 import { caddyCheck, type ServerExpectation } from '../../doctor/index.js'
 import { policiesCheck, unitsCheck } from '../../doctor/index.js'
 import { EXIT } from '../../../errors/index.js'
-import { hostSchema, loadHostConfig, type HostConfig } from '../../model/index.js'
+import { loadModelSchemas, type HostConfig } from '../../model/index.js'
 import { caddyConfigIsForeign, caddyConfigPath, caddyUnitExists, planInstall, type InstallPlan } from '../../host/index.js'
 import { renderJson } from '../../output.js'
 import { systemContext, unitPaths, type SystemCtx } from '../../reconcile/index.js'
@@ -27,14 +27,14 @@ export function registerDoctorCommand (program: Command, makeCtx: CtxFactory): v
       // host.json decides the scope, the Caddy endpoint and the gateway address: when it is
       // broken, say so once and run the checks that do not need it.
       let host: HostConfig | undefined
-      try { host = loadHostConfig(ctx.roots.hostFile) } catch (err) {
+      try { host = await ctx.host() } catch (err) {
         const message = (err as Error).message
-        const fields = Object.keys(hostSchema.shape).filter(k => k !== '$schema').join(', ')
+        const fields = (await loadModelSchemas()).hostFieldNames().join(', ')
         const fix = `fix ${ctx.roots.hostFile} (fields: ${fields}); the checks that depend on it were skipped`
         checks.push(async function hostFile () { return { name: 'host.json', ok: false, detail: message, fix } })
       }
       if (host !== undefined) {
-        const sctx = systemContext(ctx)
+        const sctx = await systemContext(ctx)
         const scope = sctx.scope.scope
         checks.push(systemdCheck(scope, env))
         const paths = unitPaths(sctx)
@@ -42,7 +42,7 @@ export function registerDoctorCommand (program: Command, makeCtx: CtxFactory): v
           caddyConfigIsForeign(sctx.roots))
         const rootFlag = ctx.roots.root !== '/' ? ` --root ${ctx.roots.root}` : ''
         checks.push(unitsCheck(plan, `conductor system install --scope ${scope}${rootFlag}`))
-        const admin = resolveCaddyAdmin(ctx)
+        const admin = resolveCaddyAdmin(ctx, await ctx.host())
         const server = serverExpectation(sctx, plan, paths.caddyListen, rootFlag)
         checks.push(caddyCheck({ adminUrl: admin.url, source: admin.source, env, server }))
         checks.push(gatewayCheck(opts.gateway ?? host.gateway_listen ?? DEFAULT_GATEWAY_LISTEN))

@@ -62,7 +62,7 @@ export function registerFunctionCommands (program: Command, makeCtx: CtxFactory)
       if (id === undefined || id === '') throw new UsageError('no function: pass --id or set CONDUCTOR_FUNCTION_ID')
       const found = listFunctions(await ctxServices(ctx)).find(f => f.info.id === id)
       if (found === undefined) throw new FunctionNotFound(`no function "${id}" (see \`conductor function ls\`)`)
-      ctx.io.out(renderJson(functionCaddySnippets(found.info, opts.gateway ?? gatewayFromHost(ctx), opts.serverId)))
+      ctx.io.out(renderJson(functionCaddySnippets(found.info, opts.gateway ?? await gatewayFromHost(ctx), opts.serverId)))
     })
 }
 
@@ -74,7 +74,7 @@ function routeText (f: FunctionInfo): string {
  * Where Caddy reaches functions: host.json `functions_listen` (the gateway's functions-only
  * socket), else `gateway_listen` (the address the gateway unit serves on), else the default.
  */
-function gatewayFromHost (ctx: Ctx): string {
-  const host = loadHostConfig(ctx.roots.hostFile)
+async function gatewayFromHost (ctx: Ctx): Promise<string> {
+  const host = await ctx.host()
   return host.functions_listen ?? host.gateway_listen ?? DEFAULT_GATEWAY_LISTEN
 }

@@ -38,7 +38,7 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
       const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace']
       if (!levels.includes(opts.logLevel)) throw new UsageError(`--log-level ${opts.logLevel}: expected ${levels.join(', ')}`)
       // The unit runs `conductor gateway` without flags: host.json holds this host's addresses.
-      const host = loadHostConfig(ctx.roots.hostFile)
+      const host = await ctx.host()
       const metricsListen = opts.metricsListen ?? host.gateway_metrics_listen ?? DEFAULT_GATEWAY_METRICS_LISTEN
       const serve = {
         roots: ctx.roots,

@@ -24,7 +24,7 @@ export function registerServiceLifecycle (service: Command, makeCtx: CtxFactory)
       .argument('<name>', 'service name')
       .option('--json', 'print JSON')
       .action(async function (this: Command, name: string, opts: { json?: boolean }) {
-        const sctx = systemContext(makeCtx(this))
+        const sctx = await systemContext(makeCtx(this))
         const svc = await ctxService(sctx, name)
         if (svc.disable) throw new UsageError(`service "${name}" is disabled ("disable": true in ${svc.file}); enable it first`)
         const only = new Set([name])
@@ -39,7 +39,7 @@ export function registerServiceLifecycle (service: Command, makeCtx: CtxFactory)
     .argument('<name>', 'service name')
     .option('--json', 'print JSON')
     .action(async function (this: Command, name: string, opts: { json?: boolean }) {
-      const sctx = systemContext(makeCtx(this))
+      const sctx = await systemContext(makeCtx(this))
       const svc = await ctxService(sctx, name)
       const release = acquireReloadLock(sctx.roots.run)
       try {
@@ -58,7 +58,7 @@ export function registerServiceLifecycle (service: Command, makeCtx: CtxFactory)
     .argument('<name>', 'service name')
     .option('--json', 'print JSON')
     .action(async function (this: Command, name: string, opts: { json?: boolean }) {
-      const sctx = systemContext(makeCtx(this))
+      const sctx = await systemContext(makeCtx(this))
       const svc = await ctxService(sctx, name)
       const active = await activeUnits(sctx)
       const deployments = readDeployments(sctx.roots.deployments).records.filter(r => r.service === name).map(r => describeDeployment(r, active))
@@ -74,7 +74,7 @@ export function registerServiceLifecycle (service: Command, makeCtx: CtxFactory)
     .argument('<name>', 'service name')
     .option('--tail <n>', 'last N lines of each container')
     .action(async function (this: Command, name: string, opts: { tail?: string }) {
-      const sctx = systemContext(makeCtx(this))
+      const sctx = await systemContext(makeCtx(this))
       await ctxService(sctx, name)
       const tail = opts.tail === undefined ? undefined : Number(opts.tail)
       if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) throw new UsageError(`--tail ${opts.tail}: expected a whole number`)
@@ -90,7 +90,7 @@ export function registerDeploymentLifecycle (deployment: Command, makeCtx: CtxFa
     .argument('[service]', 'only this service')
     .option('--json', 'print JSON')
     .action(async function (this: Command, only: string | undefined, opts: { json?: boolean }) {
-      const sctx = systemContext(makeCtx(this))
+      const sctx = await systemContext(makeCtx(this))
       const { services } = await loadDesired(sctx.roots.services, sctx.validationCache)
       const active = await activeUnits(sctx)
       const recs = readDeployments(sctx.roots.deployments).records.filter(r => only === undefined || r.service === only)
@@ -112,7 +112,7 @@ export function registerDeploymentLifecycle (deployment: Command, makeCtx: CtxFa
     .description('Start a recorded deployment again (same id, ports and rendered files), with its hooks')
     .argument('<id>', 'deployment id')
     .action(async function (this: Command, id: string) {
-      const sctx = systemContext(makeCtx(this))
+      const sctx = await systemContext(makeCtx(this))
       const { rec, svc } = await recordAndService(sctx, id)
       const release = acquireReloadLock(sctx.roots.run)
       try {
@@ -126,7 +126,7 @@ export function registerDeploymentLifecycle (deployment: Command, makeCtx: CtxFa
     .description('Stop a deployment (with its hooks) and keep its record: `reload` leaves it stopped until it is replaced; `deployment start` resumes it')
     .argument('<id>', 'deployment id')
     .action(async function (this: Command, id: string) {
-      const sctx = systemContext(makeCtx(this))
+      const sctx = await systemContext(makeCtx(this))
       const { rec, svc } = await recordAndService(sctx, id)
       const release = acquireReloadLock(sctx.roots.run)
       try {

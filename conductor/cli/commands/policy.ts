@@ -6,7 +6,7 @@ import type { Decision, PolicyProblem } from '../../../policies/index.js'
 import { DEFAULT_GATEWAY_LISTEN } from '../../model/index.js'
 import { EXIT, formatLocation, UsageError } from '../../../errors/index.js'
 import { gatewayHealth, type StalePolicyInfo } from '../../doctor/index.js'
-import { loadHostConfig } from '../../model/index.js'
+import type { Ctx } from '../../context.js'
 import { renderJson, renderTable } from '../../output.js'
 import type { CtxFactory } from './types.js'
 
@@ -26,7 +26,7 @@ export function registerPolicyCommands (program: Command, makeCtx: CtxFactory): 
       const ctx = makeCtx(this)
       const { loadPolicySet } = await import('../../../policies/index.js')
       const set = loadPolicySet(ctx.roots.policies)
-      const stale = await staleInGateway(opts.gateway ?? gatewayListen(ctx.roots.hostFile), ctx.roots.policies)
+      const stale = await staleInGateway(opts.gateway ?? await gatewayListen(ctx), ctx.roots.policies)
       const problems = set.problems.map(p => ({ file: p.file, path: p.jsonPath, message: p.message }))
       const warnings = set.warnings.map(p => ({ file: p.file, path: p.jsonPath, message: p.message }))
       if (opts.json === true) {
@@ -87,8 +87,8 @@ function printWarnings (io: { err: (s: string) => void }, warnings: readonly Pol
   for (const w of warnings) io.err(`conductor: warning: ${formatLocation(w.file, w.jsonPath)}${w.message}\n`)
 }
 
-function gatewayListen (hostFile: string): string {
-  try { return loadHostConfig(hostFile).gateway_listen ?? DEFAULT_GATEWAY_LISTEN } catch { return DEFAULT_GATEWAY_LISTEN }
+async function gatewayListen (ctx: Ctx): Promise<string> {
+  try { return (await ctx.host()).gateway_listen ?? DEFAULT_GATEWAY_LISTEN } catch { return DEFAULT_GATEWAY_LISTEN }
 }
 
 /** Policies of `dir` the gateway at `listen` serves from a last good version; none if it does not answer. */

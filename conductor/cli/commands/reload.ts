@@ -11,7 +11,7 @@ export function registerReloadCommand (program: Command, makeCtx: CtxFactory): v
     .option('--dry-run', 'print the plan only')
     .option('--json', 'print JSON')
     .action(async function (this: Command, opts: { dryRun?: boolean, json?: boolean }) {
-      const sctx = systemContext(makeCtx(this))
+      const sctx = await systemContext(makeCtx(this))
       const outcome = await reconcile(sctx, { dryRun: opts.dryRun === true })
       sctx.io.out(opts.json === true ? renderJson(outcomeJson(outcome)) : renderOutcome(outcome))
       if (outcome.results.some(r => !r.ok)) process.exitCode = EXIT.failure

@@ -35,7 +35,7 @@ export function registerRunCommands (program: Command, makeCtx: CtxFactory): voi
       const ctx = makeCtx(this)
       if ((opts.service === undefined) === (opts.deployment === undefined)) throw new UsageError('give exactly one of -s SERVICE or -d DEPLOYMENT')
       if (opts.deployment !== undefined) {
-        const sctx = systemContext(ctx)
+        const sctx = await systemContext(ctx)
         const { rec, svc } = await recordAndService(sctx, opts.deployment)
         if (opts.list === true || name === undefined) { listCommands(ctx, svc, opts.json); return }
         await execute(ctx, deploymentInvocation(sctx, svc, rec, name, args), svc, isTty(opts))
@@ -83,7 +83,7 @@ export function registerRunCommands (program: Command, makeCtx: CtxFactory): voi
 
 async function printCaddyConfig (ctx: Ctx, service: string, opts: { gateway?: string, serverId: string }): Promise<void> {
   const svc = await ctxService(ctx, service)
-  const snippets = commandCaddySnippets(svc, opts.gateway ?? loadHostConfig(ctx.roots.hostFile).gateway_listen ?? DEFAULT_GATEWAY_LISTEN, opts.serverId)
+  const snippets = commandCaddySnippets(svc, opts.gateway ?? (await ctx.host()).gateway_listen ?? DEFAULT_GATEWAY_LISTEN, opts.serverId)
   if (snippets.length === 0) throw new UsageError(`service "${service}" exposes no remote command (add "remote": {"policy": NAME} to a command)`, svc.file, '/commands')
   ctx.io.out(renderJson(snippets))
 }

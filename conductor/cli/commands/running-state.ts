@@ -12,7 +12,7 @@ export async function runningStates (ctx: Ctx, names: string[]): Promise<Map<str
   const out = new Map<string, { active: boolean, deployments: number }>()
   let active: Set<string>
   try {
-    const sctx = systemContext(ctx)
+    const sctx = await systemContext(ctx)
     const units = await sctx.drivers.systemd.list(['conductor-*'])
     active = new Set(units.filter(u => u.active === 'active').map(u => u.unit))
   } catch { return out }

@@ -17,7 +17,7 @@ export function registerSystemCommands (program: Command, makeCtx: CtxFactory): 
     .option('--dry-run', 'print the files that would be written, write nothing')
     .option('--json', 'print JSON')
     .action(async function (this: Command, opts: { dryRun?: boolean, json?: boolean }) {
-      const sctx = systemContext(makeCtx(this))
+      const sctx = await systemContext(makeCtx(this))
       const paths = unitPaths(sctx)
       const plan = planInstall(paths, sctx.scope, sctx.roots, caddyUnitExists(sctx.scope),
         caddyConfigIsForeign(sctx.roots))

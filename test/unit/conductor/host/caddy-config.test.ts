@@ -1,6 +1,6 @@
 import t from 'tap'
 import { conductorServer, isConductorCaddyConfig, renderCaddyConfig } from '../../../../conductor/host/caddy-config.js'
-import { isCaddyListenAddress, listenPort } from '../../../../conductor/model/host.js'
+import { isCaddyListenAddress, listenPort } from '../../../../conductor/model/caddy-address.js'
 
 // The caddy.json `system install` writes: the server every route goes into, on host.json
 // caddy_listen, and which existing caddy.json files are Conductor's to rewrite.

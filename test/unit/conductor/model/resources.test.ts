@@ -78,13 +78,13 @@ t.test('host.json resources: the same units and the same refusals', async t => {
   const root = tempDir(t)
   const file = path.join(root, 'host.json')
   writeTree(root, { 'host.json': { resources: { vcpu: 4, ram_gb: 100, ports: 10 } } })
-  t.same(loadHostConfig(file).resources, { vcpu: 4, ram_gb: 100, ports: 10 })
+  t.same((await loadHostConfig(file)).resources, { vcpu: 4, ram_gb: 100, ports: 10 })
   const refused = [
     [{ vcpu: -4 }, /host\.json: \/resources\/vcpu: must not be negative/],
     [{ vcpu: '4' }, /host\.json: \/resources\/vcpu: must be a number of abstract units, got "4"/]
   ] as const
   for (const [resources, message] of refused) {
     writeTree(root, { 'host.json': { resources } })
-    t.throws(() => loadHostConfig(file), { code: 'CND_HOST_INVALID', message }, message.source)
+    await t.rejects(loadHostConfig(file), { code: 'CND_HOST_INVALID', message }, message.source)
   }
 })
