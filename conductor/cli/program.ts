@@ -28,6 +28,7 @@ const COMMAND_MODULES: Array<{ names: string[], load: () => Promise<Register> }>
   { names: ['policy'], load: async () => { const m = await import('./commands/policy.js'); return (p, _i, c) => m.registerPolicyCommands(p, c) } },
   { names: ['caddy'], load: async () => { const m = await import('./commands/caddy.js'); return (p, _i, c) => m.registerCaddyCommands(p, c) } },
   { names: ['function'], load: async () => { const m = await import('./commands/function.js'); return (p, _i, c) => m.registerFunctionCommands(p, c) } },
+  { names: ['peer', 'peers', '_'], load: async () => { const m = await import('./commands/peer.js'); return (p, i, c) => m.registerPeerCommands(p, i, c) } },
   {
     names: ['fleet'],
     load: async () => {

@@ -1,22 +1,23 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { isConductorCaddyConfig, renderCaddyConfig } from './caddy-config.js'
 import { CADDY_SYNC_DROPIN, CADDY_SYNC_UNIT, caddySyncDropIn, caddySyncUnitFile } from './caddy-sync-unit.js'
+import { renderPeersService } from './builtin-service.js'
 import type { Roots } from '../model/index.js'
 import type { ScopeInfo } from './scope.js'
 import type { SystemdDriver } from './systemd.js'
 import { readOr, writeAtomic } from '../state/index.js'
 import {
-  CADDY_UNIT, DEPLOYMENT_TEMPLATE, GATEWAY_SOCKET, GATEWAY_UNIT, SERVICE_TEMPLATE,
-  renderCaddyUnit, renderDeploymentTemplate, renderGatewaySocket, renderGatewayUnit, renderServiceTemplate,
-  type UnitPaths
+  CADDY_UNIT, DEPLOYMENT_TEMPLATE, GATEWAY_SOCKET, GATEWAY_UNIT, NATS_UNIT, SERVICE_TEMPLATE, SYNC_UNIT,
+  renderCaddyUnit, renderDeploymentTemplate, renderGatewaySocket, renderGatewayUnit, renderNatsUnit, renderServiceTemplate,
+  renderSyncUnit, type UnitPaths
 } from './unit-files.js'
 
 // `conductor system install`: a pure plan of files (so --dry-run prints exactly what would be
 // written), then an applier that writes only what differs and daemon-reloads at most once.
 
-export interface InstallFile { path: string, content: string, why: string }
+export interface InstallFile { path: string, content: string, why: string, mode?: number | undefined }
 export interface InstallPlan { dirs: string[], files: InstallFile[] }
 
 /**
@@ -34,7 +35,11 @@ export function planInstall (
     { path: path.join(scope.unitsDir, GATEWAY_SOCKET), content: renderGatewaySocket(p), why: 'gateway socket (connections wait while the gateway restarts)' },
     // Caddy loses API-made routes when it restarts without --resume: re-register them each time it starts.
     { path: path.join(scope.unitsDir, CADDY_SYNC_UNIT), content: caddySyncUnitFile({ conductor: p.conductor, environment: p.environment }), why: 'caddy sync unit (routes back after a Caddy restart)' },
-    { path: path.join(scope.unitsDir, CADDY_SYNC_DROPIN), content: caddySyncDropIn(), why: 'caddy.service pulls in the sync unit' }
+    { path: path.join(scope.unitsDir, CADDY_SYNC_DROPIN), content: caddySyncDropIn(), why: 'caddy.service pulls in the sync unit' },
+    // The cluster (issue 17): its NATS server, the fleet daemon, the built-in peer functions.
+    { path: path.join(scope.unitsDir, NATS_UNIT), content: renderNatsUnit(p), why: 'NATS server of the cluster' },
+    { path: path.join(scope.unitsDir, SYNC_UNIT), content: renderSyncUnit(p), why: 'fleet daemon (peers, routes, heartbeats)' },
+    ...renderPeersService(p, roots.services).map(f => ({ ...f, why: 'built-in peer functions (add-peer, remove-peer, list-peers, identity)' }))
   ]
   if (!hasCaddyUnit) files.push({ path: path.join(scope.unitsDir, CADDY_UNIT), content: renderCaddyUnit(p), why: 'default Caddy unit (no caddy.service found)' })
   if (!hasCaddyUnit && !keepCaddyConfig) {
@@ -54,6 +59,7 @@ export async function applyInstall (plan: InstallPlan, systemd: SystemdDriver): 
     if (readOr(f.path) === f.content) { unchanged.push(f.path); continue }
     mkdirSync(path.dirname(f.path), { recursive: true })
     writeAtomic(f.path, f.content)
+    if (f.mode !== undefined) chmodSync(f.path, f.mode)
     written.push(f.path)
   }
   const reloaded = written.some(f => f.endsWith('.service') || f.endsWith('.socket'))

@@ -17,6 +17,22 @@ const caddyListenSchema = z.array(z.string().refine(isCaddyListenAddress, {
 }).describe('Where the HTTP server of Conductor\'s routes ("@id": "conductor-server") listens, written into the ' +
   'caddy.json of `system install` (default [":80", ":443"]; automatic HTTPS only when one has port 443).')
 
+// host.json cluster: how this host takes part in the fleet's NATS cluster (issue 17).
+const port = z.number().int().min(1).max(65535)
+const clusterSchema = z.strictObject({
+  hostname: z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$|^[0-9A-Fa-f:.]+$/,
+    'must be a host name or an IP address (no scheme, no port)')
+    .describe('Name (DNS name or IP address) the other peers reach this host by: https://HOSTNAME (its Caddy) and ' +
+      'HOSTNAME:PORT (NATS routes); its route certificate is made for it. Default: the peer id (hostname).').optional(),
+  listen: z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/, 'must be HOST:PORT')
+    .describe('Where the NATS server listens for routes of the other peers (default "0.0.0.0:6222"); the peers dial ' +
+      'HOSTNAME and this port.').optional(),
+  client_port: port.describe('Loopback port of the NATS server for Conductor\'s own clients (default 4222).').optional(),
+  monitor_port: z.number().int().min(0).max(65535)
+    .describe('Loopback port of the NATS server\'s monitoring endpoint (/varz, /routez, /jsz) that `conductor doctor` ' +
+      'reads (default 8222; 0: none).').optional()
+}).describe('This host in the fleet\'s NATS cluster (README "Cluster: peers"); every field optional.')
+
 export const hostSchema = z.strictObject({
   $schema: z.string().describe('Optional JSON Schema reference for editors; ignored.').optional(),
   hostname: z.string().min(1).describe('This machine\'s name in the fleet (default: the OS hostname).').optional(),
@@ -29,6 +45,7 @@ export const hostSchema = z.strictObject({
   gateway_metrics_listen: z.string().min(1).describe('Where the gateway serves Prometheus /metrics: HOST:PORT on loopback, unix:/path, or "none" (default 127.0.0.1:2081).').optional(),
   caddy_admin: z.string().min(1).describe('Caddy admin API endpoint: http://HOST:PORT or unix//PATH (default http://localhost:2019).').optional(),
   caddy_listen: caddyListenSchema.optional(),
+  cluster: clusterSchema.optional(),
   scope: z.enum(['system', 'user']).describe('systemd scope: "system" (servers, /etc/systemd/system) or "user" (rootless hosts, systemctl --user).').optional()
 }).describe('This machine (host.json).')
 

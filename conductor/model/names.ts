@@ -3,6 +3,12 @@
 
 export const GATEWAY_UNIT = 'conductor-gateway.service'
 export const CADDY_UNIT = 'caddy.service'
+/** The NATS server of the cluster (issue 17): config written by conductor from the peer list. */
+export const NATS_UNIT = 'conductor-nats.service'
+/** The fleet daemon (peers now; service sync and scheduling later): `conductor _ fleet-daemon`. */
+export const SYNC_UNIT = 'conductor-sync.service'
+/** The built-in service of the peer functions (add-peer, remove-peer, list-peers, identity). */
+export const PEERS_SERVICE = 'conductor-peers'
 
 export const serviceUnit = (service: string): string => `conductor-service@${service}.service`
 export const serviceConfigUnit = (service: string): string => `conductor-service-config@${service}.service`

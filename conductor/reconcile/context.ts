@@ -58,6 +58,7 @@ export function unitPaths (sctx: SystemCtx): UnitPaths {
     libDir: sctx.roots.lib,
     podman: which('podman', sctx.env) ?? '/usr/bin/podman',
     caddy: which('caddy', sctx.env) ?? '/usr/bin/caddy',
+    nats: which('nats-server', sctx.env) ?? '/usr/sbin/nats-server',
     conductor: conductorCommand(),
     environment,
     caddyAdmin: caddyAdminListen(sctx.hostConfig.caddy_admin),

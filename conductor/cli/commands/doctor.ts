@@ -12,6 +12,7 @@ import { caddyConfigIsForeign, caddyConfigPath, caddyUnitExists, planInstall, ty
 import { renderJson } from '../../output.js'
 import { systemContext, unitPaths, type SystemCtx } from '../../reconcile/index.js'
 import type { CtxFactory } from './types.js'
+import { checkNats, clusterContext } from '../../cluster/index.js'
 
 export function registerDoctorCommand (program: Command, makeCtx: CtxFactory): void {
   program.command('doctor')
@@ -46,6 +47,13 @@ export function registerDoctorCommand (program: Command, makeCtx: CtxFactory): v
         const server = serverExpectation(sctx, plan, paths.caddyListen, rootFlag)
         checks.push(caddyCheck({ adminUrl: admin.url, source: admin.source, env, server }))
         checks.push(gatewayCheck(opts.gateway ?? host.gateway_listen ?? DEFAULT_GATEWAY_LISTEN))
+        // The cluster's NATS server (issue 17): running, JetStream on, a route to every peer.
+        checks.push(async function nats () {
+          const systemctl = `systemctl${scope === 'user' ? ' --user' : ''}`
+          try { return await checkNats(await clusterContext(ctx), systemctl) } catch (err) {
+            return { name: 'nats', ok: false, detail: (err as Error).message, fix: `conductor system install --scope ${scope}${rootFlag}` }
+          }
+        })
       }
       checks.push(async function services () {
         const entries = await ctxServices(ctx)

@@ -34,7 +34,19 @@ t.test('system-scope units: text', async t => {
   const scope = resolveScope('system', {}, {}, roots)
   const plan = planInstall(paths('system'), scope, roots, false, false)
   const byName = Object.fromEntries(plan.files.map(f => [path.basename(f.path), f.content]))
-  t.same(Object.keys(byName).sort(), ['50-conductor-caddy-sync.conf', 'caddy.json', 'caddy.service', 'conductor-caddy-sync.service', 'conductor-deployment@.service', 'conductor-gateway.service', 'conductor-gateway.socket', 'conductor-service@.service'])
+  t.same(Object.keys(byName).sort(), ['50-conductor-caddy-sync.conf', 'caddy.json', 'caddy.service', 'conductor-caddy-sync.service',
+    'conductor-deployment@.service', 'conductor-gateway.service', 'conductor-gateway.socket', 'conductor-nats.service',
+    'conductor-service.json', 'conductor-service@.service', 'conductor-sync.service', 'proxy-config.template'])
+  // The cluster (issue 17): NATS reloads on SIGHUP; the fleet daemon runs the CLI; the built-in peer functions.
+  t.match(byName['conductor-nats.service']!, 'ExecStart=/usr/sbin/nats-server -c /etc/conductor/nats.conf\nExecReload=/bin/kill -HUP $MAINPID\n')
+  t.match(byName['conductor-sync.service']!, /After=conductor-nats\.service\nWants=conductor-nats\.service\n/)
+  t.match(byName['conductor-sync.service']!, 'ExecStart=/usr/bin/node /usr/lib/conductor/dist/conductor/bin.js _ fleet-daemon\nRestart=always\n')
+  const peers = JSON.parse(byName['conductor-service.json']!) as { functions: Array<{ name: string, exec: string[], policy?: string, authorization?: string }> }
+  t.same(peers.functions.map(f => [f.name, f.policy ?? null, f.authorization ?? null]), [
+    ['add-peer', 'peers', 'peer-add'], ['remove-peer', 'peers', 'peer-list-write'], ['list-peers', 'peers', 'peer-list-read'], ['identity', null, null]
+  ], 'the seed\'s peer functions behind the peers policy, identity public')
+  t.same(peers.functions[0]!.exec, ['/usr/bin/node', '/usr/lib/conductor/dist/conductor/bin.js', '_', 'builtin', 'add-peer'])
+  t.equal(plan.files.find(f => f.path.endsWith('proxy-config.template'))!.mode, 0o755, 'the proxy template is executable')
   t.match(byName['50-conductor-caddy-sync.conf']!, 'Wants=conductor-caddy-sync.service', 'caddy.service pulls the sync unit in')
   t.match(byName['conductor-caddy-sync.service']!, /ExecStart=\/usr\/bin\/node \/usr\/lib\/conductor\/dist\/conductor\/bin\.js caddy sync --wait 30\n/)
   const depl = byName['conductor-deployment@.service']!
@@ -72,7 +84,8 @@ t.test('system-scope units pass systemd-analyze verify', async t => {
   }
   mkdirSync(path.join(dir, `${instances[0]}.d`))
   writeFileSync(path.join(dir, `${instances[0]}.d/50-conductor.conf`), renderDeploymentDropIn('web', ['MemoryMax=1G']))
-  const units = [...instances, 'conductor-gateway.service', 'conductor-gateway.socket', 'caddy.service', 'conductor-caddy-sync.service'].map(u => path.join(dir, u))
+  const units = [...instances, 'conductor-gateway.service', 'conductor-gateway.socket', 'caddy.service', 'conductor-caddy-sync.service',
+    'conductor-nats.service', 'conductor-sync.service'].map(u => path.join(dir, u))
   const r = spawnSync('systemd-analyze', ['verify', ...units], { encoding: 'utf8', env: { ...process.env, SYSTEMD_UNIT_PATH: `${dir}:` } })
   // verify exits 0 on some warnings: any line naming our files is a problem.
   const problems = `${r.stdout}${r.stderr}`.split('\n').filter(l => l.includes(dir) || /Unknown|Failed|Invalid/i.test(l))
