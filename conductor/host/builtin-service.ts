@@ -15,10 +15,10 @@ export interface BuiltinFile { path: string, content: string, mode: number }
 
 export function renderPeersService (p: UnitPaths, servicesDir: string): BuiltinFile[] {
   const dir = path.join(servicesDir, PEERS_SERVICE)
-  const run = (name: string): string[] => [...p.conductor, '_', 'builtin', name]
+  // Function names take no "-" (it separates deployment id parts): add_peer, whose id is conductor-peers-add_peer.
   const fn = (name: string, policy: string | undefined, authorization?: string): Record<string, unknown> => ({
-    name,
-    exec: run(name),
+    name: name.replace(/-/g, '_'),
+    exec: [...p.conductor, '_', 'builtin', name],
     ...(policy !== undefined ? { policy } : {}),
     ...(authorization !== undefined ? { authorization } : {}),
     // A join carries the members' route certificates (~1.5 KiB each).

@@ -43,7 +43,7 @@ t.test('system-scope units: text', async t => {
   t.match(byName['conductor-sync.service']!, 'ExecStart=/usr/bin/node /usr/lib/conductor/dist/conductor/bin.js _ fleet-daemon\nRestart=always\n')
   const peers = JSON.parse(byName['conductor-service.json']!) as { functions: Array<{ name: string, exec: string[], policy?: string, authorization?: string }> }
   t.same(peers.functions.map(f => [f.name, f.policy ?? null, f.authorization ?? null]), [
-    ['add-peer', 'peers', 'peer-add'], ['remove-peer', 'peers', 'peer-list-write'], ['list-peers', 'peers', 'peer-list-read'], ['identity', null, null]
+    ['add_peer', 'peers', 'peer-add'], ['remove_peer', 'peers', 'peer-list-write'], ['list_peers', 'peers', 'peer-list-read'], ['identity', null, null]
   ], 'the seed\'s peer functions behind the peers policy, identity public')
   t.same(peers.functions[0]!.exec, ['/usr/bin/node', '/usr/lib/conductor/dist/conductor/bin.js', '_', 'builtin', 'add-peer'])
   t.equal(plan.files.find(f => f.path.endsWith('proxy-config.template'))!.mode, 0o755, 'the proxy template is executable')
