@@ -87,22 +87,38 @@ const REMOTE_ERRORS: Record<string, new (message: string) => ConductorError> = {
   CND_PEER_INPUT_INVALID: PeerInputInvalid
 }
 
-/** POSTs (GETs without a body) to the built-in FN of the target; its JSON answer, or the cluster error. */
+/**
+ * POSTs (GETs without a body) to the built-in FN of the target; its JSON answer, or the cluster
+ * error. A gateway shedding load answers 503 "overloaded" before any function runs: that is
+ * tried again (three times, after its Retry-After, at most 2 s), nothing else is.
+ */
 export async function callBuiltin<T> (o: CallOptions): Promise<T> {
-  const url = new URL(`/.conductor/functions/${functionId(PEERS_SERVICE, o.fn)}/`, o.target.url)
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await callOnce<T>(o)
+    } catch (err) {
+      const retryAfter = (err as { retryAfterSec?: number }).retryAfterSec
+      if (retryAfter === undefined || attempt >= 4) throw err
+      await new Promise(resolve => setTimeout(resolve, Math.min(2000, retryAfter * 1000)))
+    }
+  }
+}
+
+async function callOnce<T> (o: CallOptions): Promise<T> {
+  const url = new URL(`/.conductor/functions/${functionId(PEERS_SERVICE, o.fn.replace(/-/g, '_'))}/`, o.target.url)
   const body = o.body === undefined ? undefined : JSON.stringify(o.body)
   const headers: Record<string, string> = { accept: 'application/json' }
   if (o.token !== undefined) headers.authorization = `Bearer ${o.token}`
   if (body !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) })
   const where = o.target.url.host
-  const { status, text } = await new Promise<{ status: number, text: string }>((resolve, reject) => {
+  const { status, text, retryAfter } = await new Promise<{ status: number, text: string, retryAfter: string | undefined }>((resolve, reject) => {
     const req = httpsRequest(url, {
       method: body === undefined ? 'GET' : 'POST', headers, timeout: o.timeoutMs ?? REMOTE_TIMEOUT_MS, ...(o.ca !== undefined ? { ca: o.ca } : {})
     }, res => {
       let t = ''
       res.setEncoding('utf8')
       res.on('data', (d: string) => { if (t.length < 1024 * 1024) t += d })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: t }))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: t, retryAfter: res.headers['retry-after'] }))
       res.on('error', reject)
     })
     req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })))
@@ -114,6 +130,9 @@ export async function callBuiltin<T> (o: CallOptions): Promise<T> {
   try { parsed = JSON.parse(text) as typeof parsed } catch { /* not JSON */ }
   if (status >= 200 && status < 300) return parsed as T
   const code = typeof parsed.error === 'string' ? parsed.error : ''
+  if (status === 503 && code === 'overloaded') {
+    throw Object.assign(new PeerRefused(`${where} is overloaded (HTTP 503): try again in a moment`, code), { retryAfterSec: Number(retryAfter ?? 1) || 1 })
+  }
   const message = typeof parsed.message === 'string' ? parsed.message : ''
   const Known = REMOTE_ERRORS[code]
   if (Known !== undefined) return await Promise.reject(new Known(`${where} refused ${o.fn}: ${message || code}`))
