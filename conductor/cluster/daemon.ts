@@ -68,6 +68,11 @@ class FleetDaemon {
   private applyTimer: NodeJS.Timeout | undefined
   private restartFailedAt = 0
   private lastScale = 0
+  /** The watch delivered its first values (until then `members` may be partial: no scaling). */
+  private snapshotDone = false
+  /** Last revision of the member list the watch delivered, and when the watchdog last saw it move. */
+  private watched = { revision: 0, checkedAt: 0, behindSince: 0 }
+  private restartWatch: (() => void) | undefined
   private readonly logged = new Map<string, number>()
 
   constructor (private readonly cc: ClusterCtx, private readonly o: DaemonOptions) {
@@ -90,7 +95,8 @@ class FleetDaemon {
   private async tick (): Promise<void> {
     await this.convergeLocal()
     if (this.conn === undefined && !this.connecting) await this.connect()
-    if (this.conn !== undefined && this.removals.size === 0 && Date.now() - this.lastScale > 5000) await this.scale()
+    if (this.conn !== undefined && this.removals.size === 0 && Date.now() - this.lastScale > 5000) await this.scale(false)
+    if (this.conn !== undefined) await this.watchdog(this.conn.buckets.peers)
     const s = readState(this.cc.identity.paths)
     writeStatus(this.cc.identity.paths.status, {
       updated_at: Date.now(),
@@ -112,11 +118,12 @@ class FleetDaemon {
         s.members = [...this.members.values()].sort((a, b) => a.id < b.id ? -1 : 1)
       }
       s.invites = liveInvites(s.invites, this.cc.now())
+      // Trust first: a restart of the NATS server (a join) takes seconds, a policy milliseconds.
+      const written = await convergePolicies(this.cc, s)
+      if (written.length > 0) this.cc.log(`policies written: ${written.join(', ')} (gateway reloaded)`)
       const action = convergeNatsFiles(this.cc.identity, s)
       if (action === 'restart') await this.restartNats(s)
       else if (action === 'reload') this.reloadNats()
-      const written = await convergePolicies(this.cc, s)
-      if (written.length > 0) this.cc.log(`policies written: ${written.join(', ')} (gateway reloaded)`)
     })
   }
 
@@ -197,6 +204,8 @@ class FleetDaemon {
     const c = this.conn
     if (c === undefined) return
     this.conn = undefined
+    this.snapshotDone = false
+    this.watched = { revision: 0, checkedAt: 0, behindSince: 0 }
     c.abort.abort()
     void c.nc.close().catch(() => {})
     void c.sys.close().catch(() => {})
@@ -233,50 +242,90 @@ class FleetDaemon {
     }
   }
 
+  /**
+   * Watches the member list. The watch is an ordered consumer on the bucket's stream: when that
+   * stream's leader moves (a scale, a host lost), nats.js may leave it waiting without an end;
+   * the watchdog (below) then starts a new one, which delivers the current values again.
+   */
   private async watch (kv: KV, signal: AbortSignal): Promise<void> {
-    try {
-      const iter = await kv.watch()
-      signal.addEventListener('abort', () => iter.stop())
-      const members = new Map<string, PeerRecord>()
-      let snapshot = true
-      for await (const e of iter) {
-        if (e.operation === 'PUT') {
-          try { members.set(e.key, checkRecord(e.json(), `conductor-peers/${e.key}`)) } catch (err) {
-            this.warn(`record ${e.key}`, `ignored: ${(err as Error).message}`)
+    for (;;) {
+      const again = new AbortController()
+      this.restartWatch = () => again.abort()
+      const stop = (): void => again.abort()
+      signal.addEventListener('abort', stop)
+      try {
+        const iter = await kv.watch()
+        again.signal.addEventListener('abort', () => iter.stop())
+        const members = new Map<string, PeerRecord>()
+        const previous = this.members
+        let snapshot = true
+        for await (const e of iter) {
+          this.watched.revision = Math.max(this.watched.revision, e.revision)
+          if (e.operation === 'PUT') {
+            try { members.set(e.key, checkRecord(e.json(), `conductor-peers/${e.key}`)) } catch (err) {
+              this.warn(`record ${e.key}`, `ignored: ${(err as Error).message}`)
+            }
+          } else {
+            // A live deletion, or one found while re-reading after a restart of the watch.
+            const was = members.delete(e.key) || (snapshot && previous?.has(e.key) === true)
+            if (e.key === this.self) {
+              // Deleted while it was a member (or found deleted at a start with no join pending): removed.
+              if (e.isUpdate ? was : previous === undefined || was) this.leaving = true
+            } else if (was) {
+              this.removals.add(e.key)
+            }
           }
-        } else {
-          const was = members.delete(e.key)
-          if (e.key === this.self) {
-            // Deleted while it was a member (or found deleted at a start with no join pending): removed.
-            if (e.isUpdate ? was : true) this.leaving = true
-          } else if (e.isUpdate && was) {
-            this.removals.add(e.key)
+          if (e.isUpdate) { snapshot = false; this.snapshotDone = true }
+          // Published once the first values are all in: a partial list would drop members for a moment.
+          if (!snapshot) {
+            this.members = new Map(members)
+            this.scheduleApply()
           }
         }
-        if (e.isUpdate) snapshot = false
-        this.members = new Map(members)
-        this.scheduleApply(snapshot)
+      } catch (err) {
+        if (!signal.aborted && !again.signal.aborted) this.warn('watch', (err as Error).message)
+      } finally {
+        signal.removeEventListener('abort', stop)
       }
-    } catch (err) {
-      if (!signal.aborted) this.warn('watch', (err as Error).message)
+      if (signal.aborted) return
+      if (!again.signal.aborted) {
+        // The watch ended by itself (connection lost, stream gone): reconnect from scratch.
+        this.natsError = 'member list watch ended'
+        this.disconnect()
+        return
+      }
+      this.cc.log('member list watch restarted (it fell behind the bucket)')
     }
-    // The watch ended (connection lost, stream gone): reconnect from scratch.
-    if (!signal.aborted) { this.natsError = 'member list watch ended'; this.disconnect() }
   }
 
-  /** Members changed: converge soon (a burst of entries, e.g. the watch's first values, gives one converge). */
-  private scheduleApply (snapshot: boolean): void {
+  /** Every 2 s: a watch behind the bucket's last revision for more than 3 s is started again. */
+  private async watchdog (kv: KV): Promise<void> {
+    const now = Date.now()
+    if (now - this.watched.checkedAt < 2000) return
+    this.watched.checkedAt = now
+    let last = 0
+    try { last = (await kv.status()).streamInfo.state.last_seq } catch { return }
+    if (last <= this.watched.revision) { this.watched.behindSince = 0; return }
+    if (this.watched.behindSince === 0) { this.watched.behindSince = now; return }
+    if (now - this.watched.behindSince > 3000) {
+      this.watched.behindSince = 0
+      this.restartWatch?.()
+    }
+  }
+
+  /** Members changed: converge soon (a burst of entries gives one converge). */
+  private scheduleApply (): void {
     if (this.applyTimer !== undefined) return
     this.applyTimer = setTimeout(() => {
       this.applyTimer = undefined
       void this.apply().catch(err => this.warn('apply', (err as Error).message))
-    }, snapshot ? 100 : 20)
+    }, 20)
   }
 
   private async apply (): Promise<void> {
     await this.convergeLocal()
     for (const id of [...this.removals]) void this.removeFromMeta(id)
-    await this.scale()
+    await this.scale(false)
   }
 
   /** A deleted member's server out of the JetStream meta group (any host may do it first; it is idempotent). */
@@ -289,7 +338,7 @@ class FleetDaemon {
         if (r.ok || /not (a )?(member|found)|unknown|no (such )?peer/i.test(r.error ?? '')) {
           this.cc.log(`server ${id} ${r.ok ? 'removed from' : 'no longer in'} the JetStream meta group`)
           this.removals.delete(id)
-          await this.scale()
+          await this.scale(true)
           return
         }
         this.warn(`remove ${id}`, r.error ?? '')
@@ -299,13 +348,17 @@ class FleetDaemon {
     this.removals.delete(id)
   }
 
-  /** Buckets at min(3, members) replicas; a scale the cluster cannot do yet is tried again later. */
-  private async scale (): Promise<void> {
+  /**
+   * Buckets at min(3, members) replicas; a scale the cluster cannot do yet is tried again later.
+   * Only up, except right after a removed member left the meta group (DOWN): scaling down while
+   * a gone server still holds a replica could drop a live one instead.
+   */
+  private async scale (down: boolean): Promise<void> {
     const c = this.conn
-    if (c === undefined || this.members === undefined || this.removals.size > 0) return
+    if (c === undefined || this.members === undefined || !this.snapshotDone || this.removals.size > 0) return
     this.lastScale = Date.now()
     try {
-      const changed = await scaleBuckets(c.nc, desiredReplicas(routeable([...this.members.values()])))
+      const changed = await scaleBuckets(c.nc, desiredReplicas(routeable([...this.members.values()])), down)
       if (changed.length > 0) this.cc.log(`buckets scaled: ${changed.join(', ')}`)
     } catch (err) {
       this.warn('scale', (err as Error).message)

@@ -72,7 +72,7 @@ export async function jetStreamReady (nc: NatsConnection, timeoutMs = 3000): Pro
  * removed from the meta group). Returns the buckets changed; a scale the cluster cannot do yet
  * (a new member not in the meta group) throws, and the daemon tries again later.
  */
-export async function scaleBuckets (nc: NatsConnection, replicas: number): Promise<string[]> {
+export async function scaleBuckets (nc: NatsConnection, replicas: number, down = true): Promise<string[]> {
   const { jetstreamManager } = await import('@nats-io/jetstream')
   const jsm = await jetstreamManager(nc, { timeout: 5000 })
   const changed: string[] = []
@@ -80,7 +80,7 @@ export async function scaleBuckets (nc: NatsConnection, replicas: number): Promi
     const stream = `KV_${bucket}`
     let info
     try { info = await jsm.streams.info(stream) } catch { continue }
-    if (info.config.num_replicas === replicas) continue
+    if (info.config.num_replicas === replicas || (!down && info.config.num_replicas > replicas)) continue
     await jsm.streams.update(stream, { ...info.config, num_replicas: replicas })
     changed.push(`${bucket} R${info.config.num_replicas}->R${replicas}`)
   }
