@@ -34,6 +34,13 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
     .option('--no-fast-auth', 'answer /auth through the Fastify route only, without the raw node:http fast path (for comparisons)')
     .option('--pressure-sample <ms>', `how often load is sampled (default ${DEFAULT_PRESSURE_SAMPLE_MS})`)
     .action(async function (this: Command, opts: GatewayCliOptions) {
+      // A SIGHUP before the gateway's own handler exists (it loads Fastify and the state first,
+      // seconds on a loaded host) would end the process (Node's default): a policy change
+      // written by the fleet daemon while the unit starts must not kill it. Remembered, and
+      // replayed once the gateway serves (its handler reloads then).
+      let reloadAsked = false
+      const early = (): void => { reloadAsked = true }
+      process.on('SIGHUP', early)
       const ctx = makeCtx(this)
       const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace']
       if (!levels.includes(opts.logLevel)) throw new UsageError(`--log-level ${opts.logLevel}: expected ${levels.join(', ')}`)
@@ -58,6 +65,8 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
       try { parseServeAddresses(serve) } catch (err) { throw new UsageError((err as Error).message) }
       try {
         await serveGateway(serve)
+        process.off('SIGHUP', early)
+        if (reloadAsked) process.kill(process.pid, 'SIGHUP')
       } catch (err) {
         if (err instanceof ListenNotAllowed) throw new UsageError(err.message, undefined, undefined, { cause: err })
         if (err instanceof GatewayListenFailed) throw new ListenFailed(err.message, undefined, undefined, { cause: err })

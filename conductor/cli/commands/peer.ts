@@ -143,7 +143,9 @@ export function registerPeerCommands (program: Command, internal: Command, makeC
   internal.command('fleet-daemon')
     .description('The fleet daemon (conductor-sync.service runs it): peers and NATS routes from the member list, heartbeats')
     .action(async function (this: Command) {
-      const log = (msg: string): void => { process.stdout.write(`${msg}\n`) }
+      // Under journald (JOURNAL_STREAM set) lines get their time there; elsewhere they carry it.
+      const stamp = process.env.JOURNAL_STREAM === undefined
+      const log = (msg: string): void => { process.stdout.write(`${stamp ? new Date().toISOString() + ' ' : ''}${msg}\n`) }
       const cc = await clusterContext(makeCtx(this), log)
       const abort = new AbortController()
       for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => abort.abort())
