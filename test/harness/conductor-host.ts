@@ -1,0 +1,121 @@
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { binPath } from './cli.js'
+import { startHostCaddy, startHostUserManager, type HostCaddy } from './fleet-host.js'
+import type { ExecResult, TestHost } from './netns.js'
+import { waitFor } from './ports.js'
+import { standInCaddyUnit, type UserManager } from './systemd.js'
+import { writeTree } from './tmp.js'
+
+// A test host (test/harness/netns.ts) running Conductor the way a server does: its own user
+// manager, its Caddy (tls internal on its IP; a stand-in caddy.service so the units that
+// Require= it start), then `conductor system install` (units, the peer identity, the NATS config)
+// and the units enabled and started: conductor-nats.service (the product's own config),
+// conductor-sync.service (the fleet daemon), conductor-gateway.socket/.service; finally
+// `conductor reload`, which registers the built-in peer functions' routes in Caddy.
+// Used by the peers e2e test and bench/peers.
+
+type Teardown = { teardown: (fn: () => Promise<void> | void) => void }
+
+export const CONDUCTOR_UNITS = ['conductor-nats.service', 'conductor-sync.service', 'conductor-gateway.socket', 'conductor-gateway.service']
+
+export interface ConductorHost {
+  host: TestHost
+  /** The peer id (host.json hostname). */
+  id: string
+  sd: UserManager
+  caddy: HostCaddy
+  /** CONDUCTOR_ROOT */
+  root: string
+  /** The compiled CLI run inside the host (its namespace, its env). */
+  cnd: (...args: string[]) => Promise<ExecResult>
+  /** cluster.json as the host's daemon and commands left it. */
+  state: () => { cluster_name: string, clustered: boolean, members: Array<{ id: string }>, seeds: unknown[] }
+  /** ROOT/etc/conductor/policies/peers.json, parsed (undefined when absent). */
+  peersPolicy: () => { match: Array<{ any?: Array<{ meta?: Record<string, string> }> }> } | undefined
+  keyFile: string
+  /** The output of the host's Conductor units so far (the test's diagnostics). */
+  logs: () => string
+  /** Starts the host's user manager and Caddy again (after host.kill()); the enabled units come up with it. */
+  restart: (t: Teardown) => Promise<void>
+}
+
+export async function startConductorHost (t: Teardown, host: TestHost, id: string): Promise<ConductorHost> {
+  const root = host.env.CONDUCTOR_ROOT!
+  writeTree(root, {
+    'etc/conductor/host.json': {
+      hostname: id,
+      scope: 'user',
+      caddy_admin: 'http://127.0.0.1:2019',
+      cluster: { hostname: host.ip }
+    }
+  })
+  const [sd, caddy] = await Promise.all([startHostUserManager(t, host), startHostCaddy(t, host, { routes: [] })])
+  const cnd = async (...args: string[]): Promise<ExecResult> => await host.exec(process.execPath, [binPath, ...args], { timeoutMs: 60_000 })
+  const h: ConductorHost = {
+    host,
+    id,
+    sd,
+    caddy,
+    root,
+    cnd,
+    state: () => JSON.parse(readFileSync(path.join(root, 'var/lib/conductor/cluster/cluster.json'), 'utf8')),
+    peersPolicy: () => {
+      try { return JSON.parse(readFileSync(path.join(root, 'etc/conductor/policies/peers.json'), 'utf8')) } catch { return undefined }
+    },
+    keyFile: path.join(root, 'var/lib/conductor/keys/conductor-peer.key'),
+    logs: () => CONDUCTOR_UNITS.filter(u => u.endsWith('.service')).map(u => {
+      try { return `--- ${u}\n${readFileSync(path.join(host.dir, `${u}.log`), 'utf8').slice(-4000)}` } catch { return '' }
+    }).join('\n'),
+    restart: async t => {
+      const [sd2, caddy2] = await Promise.all([startHostUserManager(t, host), startHostCaddy(t, host, { routes: [] })])
+      h.sd = sd2
+      h.caddy = caddy2
+      await startUnits(h)
+      // Caddy lost its routes with its process: put them back (what conductor-caddy-sync does after a restart).
+      const sync = await cnd('caddy', 'sync', '--wait', '10')
+      if (sync.code !== 0) throw new Error(`caddy sync on ${id}: ${sync.stderr}`)
+    }
+  }
+  standInCaddyUnit(sd)
+  // The user manager has no journal here: each unit's output goes to a file of the host (logs()).
+  for (const unit of CONDUCTOR_UNITS.filter(u => u.endsWith('.service'))) {
+    const log = path.join(host.dir, `${unit}.log`)
+    writeTree(sd.unitsDir, { [`${unit}.d/90-test-log.conf`]: `[Service]\nStandardOutput=append:${log}\nStandardError=append:${log}\n` })
+  }
+  const install = await cnd('system', 'install')
+  if (install.code !== 0) throw new Error(`system install on ${id}: ${install.stderr}`)
+  const enable = sd.systemctl('enable', ...CONDUCTOR_UNITS)
+  if (enable.code !== 0) throw new Error(`enable on ${id}: ${enable.stderr}`)
+  await startUnits(h)
+  const reload = await cnd('reload')
+  if (reload.code !== 0) throw new Error(`reload on ${id}: ${reload.stdout}${reload.stderr}`)
+  return h
+}
+
+async function startUnits (h: ConductorHost): Promise<void> {
+  const r = h.sd.systemctl('start', ...CONDUCTOR_UNITS)
+  if (r.code !== 0) throw new Error(`start on ${h.id}: ${r.stderr}`)
+  // The daemon writes its status once connected to its NATS server.
+  let status = ''
+  try {
+    await waitFor(`${h.id}: fleet daemon connected to NATS`, () => {
+      status = readFileSync(path.join(h.root, 'run/conductor/fleet-status.json'), 'utf8')
+      const s = JSON.parse(status) as { nats: { ok: boolean }, updated_at: number }
+      return s.nats.ok && Date.now() - s.updated_at < 5000
+    }, 180_000, 100)
+  } catch (err) {
+    const units = h.sd.systemctl('status', '--no-pager', '--lines=30', 'conductor-sync.service', 'conductor-nats.service').stdout
+    throw new Error(`${(err as Error).message}; status file: ${status}; units: ${units}; logs: ${h.logs()}`)
+  }
+  // The gateway (socket-activated, started above) serves once its /healthz answers.
+  const gw = await h.host.forward(2080)
+  await waitFor(`${h.id}: gateway /healthz`, async () =>
+    (await fetch(`http://127.0.0.1:${gw}/healthz`, { signal: AbortSignal.timeout(5000) })).ok, 180_000, 200)
+}
+
+/** Peer ids in a host's peers policy (its trust, as the gateway loads it). */
+export function policyPeers (h: ConductorHost): string[] {
+  const any = h.peersPolicy()?.match[0]?.any ?? []
+  return any.map(e => e.meta?.['peer-id']).filter((x): x is string => x !== undefined).sort()
+}
