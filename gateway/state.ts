@@ -1,5 +1,6 @@
+import { formatLocation } from '../errors/index.js'
 import { loadAllServices, type Roots, type ServiceEntry } from '../conductor/model/index.js'
-import { formatLocation, loadPolicySet, type CompileOptions, type PolicySet } from '../policies/index.js'
+import { loadPolicySet, type CompileOptions, type PolicySet } from '../policies/index.js'
 
 // What the gateway serves from: services and policies, loaded together and swapped as one
 // object on SIGHUP, so a request never sees half of a reload.

@@ -11,7 +11,6 @@ import { loadHostConfig } from '../../model/index.js'
 
 export class FunctionNotFound extends ConductorError {
   override readonly code = 'CND_FUNCTION_NOT_FOUND'
-  override readonly exitCode = 4
 }
 
 export function registerFunctionCommands (program: Command, makeCtx: CtxFactory): void {
