@@ -6,7 +6,8 @@ import {
 import { caddyClient, resolveCaddyAdmin } from '../../proxy/index.js'
 import { listProtectedRoutes, removeProtectedRoute, saveProtectedRoute, snippetStatus, syncSnippets } from '../../proxy/index.js'
 import { positiveNumber, type Ctx } from '../../context.js'
-import { EXIT, UsageError } from '../../../errors/index.js'
+import { UsageError } from '../../../errors/index.js'
+import { Reported } from '../exit.js'
 import { loadHostConfig } from '../../model/index.js'
 import { renderJson, renderTable } from '../../output.js'
 import type { CtxFactory } from './types.js'
@@ -92,7 +93,7 @@ export function registerCaddyCommands (program: Command, makeCtx: CtxFactory): v
         ctx.io.out(renderTable(['OWNER', 'TARGET', '@ID', 'STATE'], rows))
         for (const o of owners) if (o.error !== undefined) ctx.io.err(`conductor: ${o.owner}: ${o.error}\n`)
       }
-      if (bad) process.exitCode = EXIT.failure
+      if (bad) throw new Reported('CND_SNIPPETS_FAILED')
     })
 
   caddy.command('sync')
@@ -113,7 +114,7 @@ export function registerCaddyCommands (program: Command, makeCtx: CtxFactory): v
         ctx.io.out(renderTable(['OWNER', 'TARGET', '@ID', 'RESULT'], rows))
         for (const o of owners) if (o.error !== undefined) ctx.io.err(`conductor: ${o.owner}: ${o.error}\n`)
       }
-      if (bad) process.exitCode = EXIT.failure
+      if (bad) throw new Reported('CND_SNIPPETS_FAILED')
     })
 
   caddy.command('endpoint')

@@ -4,7 +4,8 @@ import type { Command } from 'commander'
 // policies/ (zod, jose) is loaded only when a policy command runs (startup time).
 import type { Decision, PolicyProblem } from '../../../policies/index.js'
 import { DEFAULT_GATEWAY_LISTEN } from '../../model/index.js'
-import { EXIT, formatLocation, UsageError } from '../../../errors/index.js'
+import { formatLocation, UsageError } from '../../../errors/index.js'
+import { Reported } from '../exit.js'
 import { gatewayHealth, type StalePolicyInfo } from '../../doctor/index.js'
 import type { Ctx } from '../../context.js'
 import { renderJson, renderTable } from '../../output.js'
@@ -41,7 +42,7 @@ export function registerPolicyCommands (program: Command, makeCtx: CtxFactory): 
         }
         printWarnings(ctx.io, set.warnings)
       }
-      if (set.problems.length > 0) process.exitCode = EXIT.invalidInput
+      if (set.problems.length > 0) throw new Reported('CND_POLICY_INVALID')
     })
 
   policy.command('check')
@@ -61,7 +62,7 @@ export function registerPolicyCommands (program: Command, makeCtx: CtxFactory): 
           throw new UsageError(`--token-file ${opts.tokenFile}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
         }
       }
-      const { loadPolicySet } = await import('../../../policies/index.js')
+      const { loadPolicySet, PolicyNotFound } = await import('../../../policies/index.js')
       const set = loadPolicySet(ctx.roots.policies)
       printWarnings(ctx.io, set.warnings)
       if (!set.has(name)) {
@@ -70,16 +71,13 @@ export function registerPolicyCommands (program: Command, makeCtx: CtxFactory): 
         const related = set.problems.filter(p => p.file === file || p.message.includes(`"${name}"`))
         if (related.length > 0 || set.problems.some(p => p.file === file)) {
           for (const p of set.problems) ctx.io.err(`conductor: ${formatLocation(p.file, p.jsonPath)}${p.message}\n`)
-          process.exitCode = EXIT.invalidInput
-          return
+          throw new Reported('CND_POLICY_INVALID')
         }
-        ctx.io.err(`conductor: error: no policy "${name}" in ${ctx.roots.policies} (known: ${set.names.join(', ') || 'none'})\n`)
-        process.exitCode = EXIT.notFound
-        return
+        throw new PolicyNotFound(`no policy "${name}" in ${ctx.roots.policies} (known: ${set.names.join(', ') || 'none'})`)
       }
       const d = await set.decide(name, { credential: token === undefined ? undefined : `Bearer ${token}`, authorization: opts.authorization, origin: opts.origin })
       ctx.io.out(opts.json === true ? renderJson(d) : renderDecision(d))
-      process.exitCode = d.allow ? EXIT.ok : EXIT.failure
+      if (!d.allow) throw new Reported('CND_POLICY_DENIED')
     })
 }
 
