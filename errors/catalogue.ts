@@ -34,7 +34,7 @@ export interface CatalogueEntry {
 
 const { failure, usage, invalidInput, notFound, template, system, hook, locked } = EXIT
 
-export const CATALOGUE = {
+const ENTRIES = {
   // General
   CND_USAGE: {
     exit: usage,
@@ -321,7 +321,10 @@ export const CATALOGUE = {
 } as const satisfies Record<`CND_${string}`, CatalogueEntry>
 
 /** Every error code Conductor gives. */
-export type ErrorCode = keyof typeof CATALOGUE
+export type ErrorCode = keyof typeof ENTRIES
+
+/** The catalogue, by code. */
+export const CATALOGUE: Readonly<Record<ErrorCode, CatalogueEntry>> = ENTRIES
 
 export function isErrorCode (value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.hasOwn(CATALOGUE, value)
@@ -329,6 +332,5 @@ export function isErrorCode (value: unknown): value is ErrorCode {
 
 /** The HTTP status of a code; a code that names no HTTP answer is a 500 if it ever becomes one. */
 export function httpStatusOf (code: ErrorCode): number {
-  const entry: CatalogueEntry = CATALOGUE[code]
-  return entry.http ?? 500
+  return CATALOGUE[code].http ?? 500
 }

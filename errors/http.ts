@@ -7,7 +7,7 @@ import { httpStatusOf, type ErrorCode } from './catalogue.js'
 
 export interface ErrorAnswer {
   status: number
-  headers: { 'content-type': 'application/json', 'content-length': string }
+  headers: { 'content-type': 'application/json; charset=utf-8', 'content-length': string }
   /** `{"error": CODE, "message"?: text}`, serialised. */
   body: string
 }
@@ -21,7 +21,7 @@ export function errorAnswer (error: ErrorCode | ConductorError, message?: string
   const body = JSON.stringify(message !== undefined ? { error: code, message } : { error: code })
   return {
     status: httpStatusOf(code),
-    headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) },
+    headers: { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)) },
     body
   }
 }
