@@ -18,7 +18,11 @@ t.test('gateway error answers: one body shape, the catalogue\'s status', async t
       commands: { 'db:migrate': { service: true, exec: ['/bin/true'], remote: { policy: 'ops' } } }
     },
     'etc/conductor/policies/ops.json': {
-      match: [{ meta: { 'peer-id': 'ci' }, default_authorizations: { 'command:shop:db:migrate': true }, bearer: [ci.policy_entry] }]
+      match: [{
+        meta: { 'peer-id': 'ci' },
+        default_authorizations: { 'command:shop:db:migrate': true },
+        bearer: [ci.policy_entry]
+      }]
     }
   })
   const { gwPort } = await startLoggedGateway(t, root)
@@ -34,7 +38,8 @@ t.test('gateway error answers: one body shape, the catalogue\'s status', async t
     t.equal(r.status, CATALOGUE[code].http, `${what}: status ${String(CATALOGUE[code].http)}`)
     t.match(r.headers['content-type'], /^application\/json/, `${what}: JSON`)
     const body = JSON.parse(r.body) as Record<string, unknown>
-    t.same(Object.keys(body).sort(), message === undefined ? ['error'] : ['error', 'message'], `${what}: error and message only`)
+    const keys = message === undefined ? ['error'] : ['error', 'message']
+    t.same(Object.keys(body).sort(), keys, `${what}: error and message only`)
     t.equal(body.error, code, `${what}: ${code}`)
     if (message !== undefined) t.match(body.message, message, `${what}: the message`)
   }
@@ -56,7 +61,8 @@ t.test('gateway error answers: one body shape, the catalogue\'s status', async t
     'CND_BODY_TOO_LARGE', /too large/, 'a body over 64 KiB')
   expectError(await post({ 'content-type': 'application/octet-stream' }, 'hello'), 'CND_UNSUPPORTED_MEDIA_TYPE',
     /Unsupported Media Type/, 'a body of a content type no parser takes')
-  expectError(await post({ 'content-type': json }, '{"args": [1]}'), 'CND_BAD_ARGS', /\/args\/0/, 'args that are not strings')
+  expectError(await post({ 'content-type': json }, '{"args": [1]}'), 'CND_BAD_ARGS', /\/args\/0/,
+    'args that are not strings')
 
   // forward_auth's answers are decisions, not errors: no body at all.
   for (const headers of [{}, { authorization: 'Bearer not-a-token' }] as Array<Record<string, string>>) {
