@@ -1,4 +1,4 @@
-import { formatLocation } from '../errors/index.js'
+import { formatLocation, formatProblem } from '../errors/index.js'
 import { loadAllServices, type Roots, type ServiceEntry } from '../conductor/model/index.js'
 import { loadPolicySet, type CompileOptions, type PolicySet } from '../policies/index.js'
 
@@ -64,6 +64,6 @@ export function logPolicyProblems (log: PolicyLog, set: PolicySet): void {
     }
   }
   for (const w of set.warnings) {
-    log.warn({ file: w.file, path: w.jsonPath }, `policy warning: ${formatLocation(w.file, w.jsonPath)}${w.message}`)
+    log.warn({ file: w.file, path: w.jsonPath }, `policy warning: ${formatProblem(w)}`)
   }
 }

@@ -4,7 +4,7 @@ import type { Command } from 'commander'
 // policies/ (zod, jose) is loaded only when a policy command runs (startup time).
 import type { Decision, PolicyProblem } from '../../../policies/index.js'
 import { DEFAULT_GATEWAY_LISTEN } from '../../model/index.js'
-import { formatLocation, UsageError } from '../../../errors/index.js'
+import { formatProblem, UsageError } from '../../../errors/index.js'
 import { Reported } from '../exit.js'
 import { gatewayHealth, type StalePolicyInfo } from '../../doctor/index.js'
 import type { Ctx } from '../../context.js'
@@ -35,7 +35,7 @@ export function registerPolicyCommands (program: Command, makeCtx: CtxFactory): 
         ctx.io.out(renderJson({ dir: ctx.roots.policies, policies, problems, warnings, gateway_stale: stale }))
       } else {
         ctx.io.out(renderTable(['NAME', 'FILE'], set.names.map(n => [n, set.get(n)!.file])))
-        for (const p of set.problems) ctx.io.err(`conductor: ${formatLocation(p.file, p.jsonPath)}${p.message}\n`)
+        for (const p of set.problems) ctx.io.err(`conductor: ${formatProblem(p)}\n`)
         for (const s of stale) {
           ctx.io.err(`conductor: the running gateway serves policy "${s.name}" from the version it loaded ${s.since} ` +
             `(${s.file} broke or changed since; fix it, then reload the gateway)\n`)
@@ -70,7 +70,7 @@ export function registerPolicyCommands (program: Command, makeCtx: CtxFactory): 
         // Problems in other files can break this one through a `policy` reference: show them all.
         const related = set.problems.filter(p => p.file === file || p.message.includes(`"${name}"`))
         if (related.length > 0 || set.problems.some(p => p.file === file)) {
-          for (const p of set.problems) ctx.io.err(`conductor: ${formatLocation(p.file, p.jsonPath)}${p.message}\n`)
+          for (const p of set.problems) ctx.io.err(`conductor: ${formatProblem(p)}\n`)
           throw new Reported('CND_POLICY_INVALID')
         }
         throw new PolicyNotFound(`no policy "${name}" in ${ctx.roots.policies} (known: ${set.names.join(', ') || 'none'})`)
@@ -82,7 +82,7 @@ export function registerPolicyCommands (program: Command, makeCtx: CtxFactory): 
 }
 
 function printWarnings (io: { err: (s: string) => void }, warnings: readonly PolicyProblem[]): void {
-  for (const w of warnings) io.err(`conductor: warning: ${formatLocation(w.file, w.jsonPath)}${w.message}\n`)
+  for (const w of warnings) io.err(`conductor: warning: ${formatProblem(w)}\n`)
 }
 
 async function gatewayListen (ctx: Ctx): Promise<string> {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { formatLocation, ServiceInvalid } from '../../../errors/index.js'
+import { formatProblem, ServiceInvalid } from '../../../errors/index.js'
 import { Reported } from '../exit.js'
 import { renderEnv, renderJson, renderTable } from '../../output.js'
 import type { Service, ServiceEntry } from '../../model/index.js'
@@ -77,7 +77,7 @@ export function registerServiceCommands (program: Command, makeCtx: CtxFactory):
       if (opts.json === true) {
         ctx.io.out(renderJson({ services: entries.length, valid: entries.filter(e => e.service !== undefined).map(e => e.name), problems }))
       } else {
-        for (const p of problems) ctx.io.out(`${formatLocation(p.file, p.jsonPath)}${p.message}\n`)
+        for (const p of problems) ctx.io.out(`${formatProblem(p)}\n`)
         const bad = entries.filter(e => e.error !== undefined).length
         ctx.io.err(`${entries.length} service(s) checked, ${bad} invalid, ${problems.length} problem(s)\n`)
       }
