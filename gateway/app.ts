@@ -10,6 +10,7 @@ import { commandsPlugin } from './commands.js'
 import { RunningCommands } from './running-commands.js'
 import { createFunctionsRegistry, functionsPlugin, type Authorizer as FunctionAuthorizer, type FunctionsRegistry } from './functions.js'
 import { KEEP_ALIVE_MS, DEFAULT_MAX_EVENT_LOOP_DELAY_MS, DEFAULT_MAX_EVENT_LOOP_UTILIZATION, DEFAULT_PRESSURE_SAMPLE_MS, RETRY_AFTER_SEC, SHED_LOG_INTERVAL_MS } from './defaults.js'
+import { errorAnswer, type ErrorAnswer } from '../errors/index.js'
 import { installErrorAnswers, overloadedAnswer } from './error-reply.js'
 import { createMetrics, type GatewayMetrics } from './metrics.js'
 import { measuredAuthorizer, observeGateway } from './metrics-wiring.js'
@@ -153,15 +154,17 @@ export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
 /** The /metrics listener, apart from the gateway's own so no public route can reach it. */
 export function createMetricsServer (metrics: GatewayMetrics): Server {
   return createServer((req, res) => {
+    const fail = (a: ErrorAnswer): void => { res.writeHead(a.status, a.headers).end(a.body) }
     if (req.method !== 'GET' || req.url !== '/metrics') {
-      res.writeHead(404, { 'content-length': '0' }).end()
+      fail(errorAnswer('CND_NOT_FOUND', 'only GET /metrics here'))
       return
     }
     metrics.refresh?.()
     metrics.registry.metrics().then(text => {
       res.writeHead(200, { 'content-type': metrics.registry.contentType, 'content-length': Buffer.byteLength(text) }).end(text)
     }, (err: Error) => {
-      res.writeHead(500, { 'content-type': 'text/plain' }).end(err.message)
+      // A private listener (the scraper's): the reason helps whoever reads it, and holds no secret.
+      fail(errorAnswer('CND_INTERNAL', err.message))
     })
   })
 }
