@@ -9,7 +9,10 @@ import { createAuthorizer, identityHeaders, type Authorizer } from './authorize.
 import { commandsPlugin } from './commands.js'
 import { RunningCommands } from './running-commands.js'
 import { createFunctionsRegistry, functionsPlugin, type Authorizer as FunctionAuthorizer, type FunctionsRegistry } from './functions.js'
-import { KEEP_ALIVE_MS, DEFAULT_MAX_EVENT_LOOP_DELAY_MS, DEFAULT_MAX_EVENT_LOOP_UTILIZATION, DEFAULT_PRESSURE_SAMPLE_MS, RETRY_AFTER_SEC, SHED_LOG_INTERVAL_MS } from './defaults.js'
+import {
+  KEEP_ALIVE_MS, DEFAULT_MAX_EVENT_LOOP_DELAY_MS, DEFAULT_MAX_EVENT_LOOP_UTILIZATION, DEFAULT_PRESSURE_SAMPLE_MS,
+  RETRY_AFTER_SEC, SHED_LOG_INTERVAL_MS
+} from './defaults.js'
 import { errorAnswer, type ErrorAnswer } from '../errors/index.js'
 import { installErrorAnswers, overloadedAnswer } from './error-reply.js'
 import { createMetrics, type GatewayMetrics } from './metrics.js'

@@ -71,7 +71,9 @@ export function createAdmit (opts: CommandsPluginOptions, replay: ReplayCache): 
     const svc = opts.state.current.services.find(e => e.name === service)?.service
     const cmd = svc?.commands[name]
     // A command without `remote` does not exist for the network.
-    if (svc === undefined || cmd?.remote === undefined) return refuse('CND_COMMAND_NOT_FOUND', `service "${service}" exposes no remote command "${name}"`)
+    if (svc === undefined || cmd?.remote === undefined) {
+      return refuse('CND_COMMAND_NOT_FOUND', `service "${service}" exposes no remote command "${name}"`)
+    }
     let d: Decision
     try {
       d = await opts.authorize({
@@ -85,12 +87,24 @@ export function createAdmit (opts: CommandsPluginOptions, replay: ReplayCache): 
     } catch {
       d = { allow: false, status: 403, policy: cmd.remote.policy, reason: 'authorizer failed', meta: {}, authorizations: [] }
     }
-    if (!d.allow) return refuse(d.status === 401 ? 'CND_AUTH_REQUIRED' : 'CND_AUTH_DENIED', d.reason, d, d.challenge !== undefined ? { 'www-authenticate': d.challenge } : {})
+    if (!d.allow) {
+      const challenge: Record<string, string> = d.challenge !== undefined ? { 'www-authenticate': d.challenge } : {}
+      return refuse(d.status === 401 ? 'CND_AUTH_REQUIRED' : 'CND_AUTH_DENIED', d.reason, d, challenge)
+    }
     // Remote commands run in the service context only (no deployment is chosen over the network).
-    if (cmd.service !== true) return refuse('CND_COMMAND_CONTEXT', 'remote commands run in the service context: the command needs "service": true', d)
+    if (cmd.service !== true) {
+      const why = 'remote commands run in the service context: the command needs "service": true'
+      return refuse('CND_COMMAND_CONTEXT', why, d)
+    }
     // A terminal program fed by a pipe, or a batch command given a terminal, would both misbehave.
-    if (interactive && cmd.interactive !== true) return refuse('CND_COMMAND_NOT_INTERACTIVE', `command "${name}" is not interactive: run it without -it (or declare "interactive": true)`, d)
-    if (!interactive && cmd.interactive === true) return refuse('CND_COMMAND_INTERACTIVE', `command "${name}" is interactive: run it with conductor action run -it`, d)
+    if (interactive && cmd.interactive !== true) {
+      const how = 'run it without -it (or declare "interactive": true)'
+      return refuse('CND_COMMAND_NOT_INTERACTIVE', `command "${name}" is not interactive: ${how}`, d)
+    }
+    if (!interactive && cmd.interactive === true) {
+      const how = 'run it with conductor action run -it'
+      return refuse('CND_COMMAND_INTERACTIVE', `command "${name}" is interactive: ${how}`, d)
+    }
     // The token is for one command of one service (a token for db:migrate cannot run console),
     // and its jti runs once: all from the claims the policy verified.
     const binding = commandTokenBinding(d, service, name)

@@ -6,7 +6,9 @@ import { ConductorError, errorAnswer, type ErrorAnswer, type ErrorCode } from '.
 // (no route, a body that does not parse) and load shedding. /auth's decisions are not errors of
 // this kind and stay empty-bodied (Caddy's forward_auth passes them on).
 
-export async function sendError (reply: FastifyReply, answer: ErrorAnswer, headers: Record<string, string> = {}): Promise<FastifyReply> {
+export async function sendError (
+  reply: FastifyReply, answer: ErrorAnswer, headers: Record<string, string> = {}
+): Promise<FastifyReply> {
   return await reply.code(answer.status).headers({ ...headers, ...answer.headers }).send(answer.body)
 }
 
@@ -30,7 +32,9 @@ export function installErrorAnswers (app: FastifyInstance): void {
     return await sendError(reply, errorAnswer('CND_NOT_FOUND', `no route ${req.method} ${path}`))
   })
   app.setErrorHandler(async (err: FastifyError | ConductorError, req, reply) => {
-    const code = err instanceof ConductorError ? err.code : FASTIFY_STATUS_CODES[err.statusCode ?? 500] ?? 'CND_INTERNAL'
+    const code = err instanceof ConductorError
+      ? err.code
+      : FASTIFY_STATUS_CODES[err.statusCode ?? 500] ?? 'CND_INTERNAL'
     const answer = errorAnswer(code)
     // A client's mistake is said back to it; an internal failure only to the log (paths, stacks).
     if (answer.status >= 500) {

@@ -69,7 +69,10 @@ export function attachInteractive (server: Server, deps: InteractiveDeps): Inter
     }
     socket.on('error', () => socket.destroy())
     let service: string, name: string
-    try { service = decodeURIComponent(m[1]!); name = decodeURIComponent(m[2]!) } catch { refuseHttp(socket, errorAnswer('CND_BAD_REQUEST')); return }
+    try {
+      service = decodeURIComponent(m[1]!)
+      name = decodeURIComponent(m[2]!)
+    } catch { refuseHttp(socket, errorAnswer('CND_BAD_REQUEST')); return }
     // Checked before admission, so that a malformed request does not use up its token's jti.
     const protocols = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map(p => p.trim())
     if (req.method !== 'GET' || String(req.headers.upgrade).toLowerCase() !== 'websocket' || !protocols.includes(INTERACTIVE_SUBPROTOCOL)) {

@@ -22,7 +22,9 @@ export function caddyClient (ctx: Pick<Ctx, 'env' | 'caddyAdmin'>, host: HostCon
     return new CaddyClient({ adminUrl: url })
   } catch (err) {
     // An unusable admin URL: say where it came from.
-    if (err instanceof CaddyError) throw new CaddyError(`${err.message} (from ${source})`, undefined, undefined, { cause: err })
+    if (err instanceof CaddyError) {
+      throw new CaddyError(`${err.message} (from ${source})`, undefined, undefined, { cause: err })
+    }
     throw err
   }
 }

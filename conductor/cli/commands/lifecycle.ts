@@ -144,7 +144,9 @@ export async function recordAndService (sctx: SystemCtx, id: string): Promise<{ 
   return { rec, svc: await ctxService(sctx, rec.service) }
 }
 
-export async function reportOutcome (sctx: SystemCtx, outcome: Parameters<typeof renderOutcome>[0], json: boolean | undefined): Promise<void> {
+export async function reportOutcome (
+  sctx: SystemCtx, outcome: Parameters<typeof renderOutcome>[0], json: boolean | undefined
+): Promise<void> {
   sctx.io.out(json === true ? renderJson(outcomeJson(outcome)) : renderOutcome(outcome))
   // Printed above; the exit code says the worst of it (an action failed, else something not applied).
   if (outcome.results.some(r => !r.ok)) throw new Reported('CND_ACTIONS_FAILED')

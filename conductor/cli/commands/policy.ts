@@ -73,7 +73,8 @@ export function registerPolicyCommands (program: Command, makeCtx: CtxFactory): 
           for (const p of set.problems) ctx.io.err(`conductor: ${formatProblem(p)}\n`)
           throw new Reported('CND_POLICY_INVALID')
         }
-        throw new PolicyNotFound(`no policy "${name}" in ${ctx.roots.policies} (known: ${set.names.join(', ') || 'none'})`)
+        const known = set.names.join(', ') || 'none'
+        throw new PolicyNotFound(`no policy "${name}" in ${ctx.roots.policies} (known: ${known})`)
       }
       const d = await set.decide(name, { credential: token === undefined ? undefined : `Bearer ${token}`, authorization: opts.authorization, origin: opts.origin })
       ctx.io.out(opts.json === true ? renderJson(d) : renderDecision(d))
