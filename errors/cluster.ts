@@ -1,34 +1,29 @@
-import { ConductorError } from './conductor.js'
+import { ConductorError } from './base.js'
 
-// Errors of the cluster (issue 17: peers, invites, the NATS server), in the style of
-// conductor.ts: a stable `code`, an exit code, a message naming what to fix. Kept together so
-// the error model can take them over in one move. No message ever carries a secret (an invite
-// secret, a private key, a NATS password): callers pass names and paths only.
+// Errors of the cluster (issue 17: peers, invites, the NATS server): one class per catalogue
+// code (exit code and HTTP status are the catalogue's), a message naming what to fix. No
+// message ever carries a secret (an invite secret, a private key, a NATS password): callers
+// pass names and paths only.
 
 /** This host has no peer identity yet (no key pair, no cluster state): `conductor system install` makes it. */
 export class PeerIdentityMissing extends ConductorError {
   override readonly code = 'CND_PEER_IDENTITY_MISSING'
-  override readonly exitCode = 4
 }
 /** A file of the cluster state (cluster.json) cannot be read or is not what Conductor wrote. */
 export class ClusterStateInvalid extends ConductorError {
   override readonly code = 'CND_CLUSTER_STATE_INVALID'
-  override readonly exitCode = 3
 }
 /** Another process holds the cluster state lock for too long. */
 export class ClusterLocked extends ConductorError {
   override readonly code = 'CND_CLUSTER_LOCKED'
-  override readonly exitCode = 8
 }
 /** The local NATS server does not answer (or JetStream is off): membership cannot be read or changed. */
 export class NatsUnavailable extends ConductorError {
   override readonly code = 'CND_NATS_UNAVAILABLE'
-  override readonly exitCode = 6
 }
 /** An invite secret or a public key given on the command line is not one (or is the other kind). */
 export class PeerCredentialInvalid extends ConductorError {
   override readonly code = 'CND_PEER_CREDENTIAL_INVALID'
-  override readonly exitCode = 2
 }
 /** The invite is past its expiry. */
 export class PeerInviteExpired extends ConductorError {
@@ -53,11 +48,10 @@ export class PeerConflict extends ConductorError {
 /** No peer with that id. */
 export class PeerNotFound extends ConductorError {
   override readonly code = 'CND_PEER_NOT_FOUND'
-  override readonly exitCode = 4
 }
 /** The remote host refused the call (401/403 or a refusal code of its built-in function). */
 export class PeerRefused extends ConductorError {
-  override readonly code: string = 'CND_PEER_REFUSED'
+  override readonly code = 'CND_PEER_REFUSED'
   constructor (message: string, readonly remoteCode?: string, options?: ErrorOptions) {
     super(message, undefined, undefined, options)
   }
@@ -73,5 +67,4 @@ export class PeerTlsFailed extends ConductorError {
 /** A body sent to a built-in function is not what it accepts. */
 export class PeerInputInvalid extends ConductorError {
   override readonly code = 'CND_PEER_INPUT_INVALID'
-  override readonly exitCode = 2
 }

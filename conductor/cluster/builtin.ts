@@ -37,13 +37,13 @@ export async function runBuiltin (cc: ClusterCtx, name: BuiltinName, req: CgiReq
       const policy = req.query.get('policy') ?? undefined
       return { status: 200, body: { peers: listPeers(cc, policy) } }
     }
-    if (req.method !== 'POST') return fail(405, 'CND_METHOD', `${name} takes a POST with a JSON body`)
+    if (req.method !== 'POST') return fail(405, 'CND_PEER_METHOD', `${name} takes a POST with a JSON body`)
     let raw: unknown
     try { raw = JSON.parse(req.body) } catch { throw new PeerInputInvalid('the body is not JSON') }
     if (name === 'add-peer') return { status: 200, body: await addPeer(cc, caller, raw) }
     return { status: 200, body: await removePeer(cc, caller, raw) }
   } catch (err) {
-    if (err instanceof ConductorError) return fail(statusOf(err), err.code, err.message)
+    if (err instanceof ConductorError) return fail(err.httpStatus, err.code, err.message)
     cc.log(`${name}: ${(err as Error).stack ?? String(err)}`)
     return fail(500, 'CND_INTERNAL', 'internal error (see the gateway log)')
   }
@@ -164,17 +164,6 @@ async function removePeer (cc: ClusterCtx, caller: Caller, raw: unknown): Promis
     return { removed: req.peerId, gossip: true }
   } finally {
     await store.close()
-  }
-}
-
-function statusOf (err: ConductorError): number {
-  switch (err.code) {
-    case 'CND_PEER_INPUT_INVALID': return 400
-    case 'CND_PEER_NOT_FOUND': return 404
-    case 'CND_PEER_CONFLICT': return 409
-    case 'CND_NATS_UNAVAILABLE': case 'CND_CLUSTER_LOCKED': return 503
-    case 'CND_PEER_INVITE_EXPIRED': case 'CND_PEER_INVITE_USED': case 'CND_PEER_INVITE_SCOPE': case 'CND_PEER_MISMATCH': return 403
-    default: return 500
   }
 }
 

@@ -130,7 +130,7 @@ async function callOnce<T> (o: CallOptions): Promise<T> {
   try { parsed = JSON.parse(text) as typeof parsed } catch { /* not JSON */ }
   if (status >= 200 && status < 300) return parsed as T
   const code = typeof parsed.error === 'string' ? parsed.error : ''
-  if (status === 503 && code === 'overloaded') {
+  if (status === 503 && code === 'CND_GATEWAY_OVERLOADED') {
     throw Object.assign(new PeerRefused(`${where} is overloaded (HTTP 503): try again in a moment`, code), { retryAfterSec: Number(retryAfter ?? 1) || 1 })
   }
   const message = typeof parsed.message === 'string' ? parsed.message : ''

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { UsageError } from '../../../errors/index.js'
+import { ConductorError, UsageError } from '../../../errors/index.js'
 import {
   addPeer, clusterContext, createInvite, daemonState, listPeers, peerPubkey, removePeer, runBuiltin, runFleetDaemon,
   waitForState, type BuiltinName, type ClusterCtx
@@ -167,8 +167,12 @@ export function registerPeerCommands (program: Command, internal: Command, makeC
           method: ctx.env.REQUEST_METHOD ?? 'GET', query: new URLSearchParams(ctx.env.QUERY_STRING ?? ''), body, env: ctx.env
         })
       } catch (err) {
-        const e = err as { code?: string, message?: string }
-        answer = { status: 503, body: { error: e.code ?? 'CND_INTERNAL', message: e.message ?? String(err) } }
+        // No identity yet, a damaged state: the catalogue's status; anything else is logged, not sent.
+        if (err instanceof ConductorError) answer = { status: err.httpStatus, body: { error: err.code, message: err.message } }
+        else {
+          log((err as Error).stack ?? String(err))
+          answer = { status: 500, body: { error: 'CND_INTERNAL', message: 'internal error (see the gateway log)' } }
+        }
       }
       const text = JSON.stringify(answer.body) + '\n'
       process.stdout.write(`Status: ${answer.status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`)

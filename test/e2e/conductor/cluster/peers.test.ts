@@ -40,7 +40,7 @@ async function call (from: ConductorHost, to: ConductorHost, fn: string, token: 
   // A gateway shedding load (this machine is shared) says so before any function runs: asked again, as a client should.
   for (let i = 0; ; i++) {
     const a = await callOnce(from, to, fn, token, body)
-    if (a.status !== 503 || !a.body.includes('overloaded') || i === 10) return a
+    if (a.status !== 503 || !a.body.includes('CND_GATEWAY_OVERLOADED') || i === 10) return a
     await new Promise(resolve => setTimeout(resolve, 1000))
   }
 }
