@@ -3,7 +3,7 @@ import path from 'node:path'
 import type { ChildProcess } from 'node:child_process'
 import type { ExecResult, TestHost } from './netns.js'
 import { waitFor } from './ports.js'
-import { startUserManager, type UserManager } from './systemd.js'
+import { startUserManager, type UserManager, type UserManagerOptions } from './systemd.js'
 
 // What a test host runs besides its network (test/harness/netns.ts): its own Podman image, its
 // own systemd user manager, its own Caddy. Every one of them lives inside the host's namespace
@@ -60,10 +60,12 @@ export async function hostPods (host: TestHost): Promise<string[]> {
  * cgroup is named after the namespace and recorded in the host's directory, so a reaper or sweep
  * can remove it after a killed run.
  */
-export async function startHostUserManager (t: Teardown, host: TestHost): Promise<UserManager> {
+export async function startHostUserManager (
+  t: Teardown, host: TestHost, o: Pick<UserManagerOptions, 'startTimeoutMs' | 'degradedOk'> = {}
+): Promise<UserManager> {
   const marker = path.join(host.dir, 'user-manager.cgroup')
   writeFileSync(marker, host.netns)
-  const sd = await startUserManager(t, { netns: host.netnsPath, env: host.env, cgroup: host.netns })
+  const sd = await startUserManager(t, { netns: host.netnsPath, env: host.env, cgroup: host.netns, ...o })
   // Stopped cleanly (its cgroup removed): the fleet's cleanup need not look for it again.
   const stop = async (): Promise<void> => { await sd.stop(); rmSync(marker, { force: true }) }
   t.teardown(stop)
