@@ -60,7 +60,10 @@ export async function startConductorHost (t: Teardown, host: TestHost, id: strin
       cluster: { hostname: host.ip }
     }
   })
-  const [sd, caddy] = await Promise.all([startHostUserManager(t, host), startHostCaddy(t, host, { routes: [] })])
+  // Generous start bounds: several hosts start at once on a machine other runs share.
+  const [sd, caddy] = await Promise.all([
+    startHostUserManager(t, host, { startTimeoutMs: 60_000 }), startHostCaddy(t, host, { routes: [] })
+  ])
   const cnd = async (...args: string[]): Promise<ExecResult> => await host.exec(process.execPath, [binPath, ...args], { timeoutMs: 60_000 })
   const h: ConductorHost = {
     host,

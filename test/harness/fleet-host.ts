@@ -148,11 +148,11 @@ export async function startHostCaddy (t: Teardown, host: TestHost, o: HostCaddyO
     // Each try bounded: with three Caddies starting at once, a request sent while one was
     // starting once stayed unanswered for good.
     await waitFor(`caddy admin API of ${host.name}`, async () =>
-      (await fetch(`${adminUrl}/config/`, { signal: AbortSignal.timeout(1000) })).ok, 15_000)
-    await waitFor(`Caddy local CA of ${host.name} (${caFile})`, () => existsSync(caFile), 15_000)
+      (await fetch(`${adminUrl}/config/`, { signal: AbortSignal.timeout(1000) })).ok, 60_000)
+    await waitFor(`Caddy local CA of ${host.name} (${caFile})`, () => existsSync(caFile), 60_000)
     // The certificate is issued asynchronously: wait until a verified handshake succeeds.
     await waitFor(`${host.name} serving ${url} with its local CA`, async () =>
-      (await host.request(`${url}/`, { caFile, timeoutMs: 2000 })).status > 0, 15_000, 100)
+      (await host.request(`${url}/`, { caFile, timeoutMs: 2000 })).status > 0, 60_000, 100)
   } catch (err) {
     throw new Error(`${(err as Error).message}; caddy log: ${log}`)
   }
