@@ -83,10 +83,14 @@ class FleetDaemon {
   async run (): Promise<void> {
     this.cc.log(`fleet daemon of ${this.self} (${this.cc.identity.hostname}) starting`)
     const tick = this.o.tickMs ?? 500
+    // The status (peer ls's liveness) on a timer of its own: a tick can wait seconds on NATS
+    // (a stream without its leader), and a status that old reads as "daemon not running".
+    const status = setInterval(() => { try { this.writeStatusNow() } catch (err) { this.warn('status', (err as Error).message) } }, 1000)
     while (this.o.signal?.aborted !== true) {
       try { await this.tick() } catch (err) { this.warn('tick', `${(err as Error).message}`) }
       await sleep(tick)
     }
+    clearInterval(status)
     this.disconnect()
     if (this.applyTimer !== undefined) clearTimeout(this.applyTimer)
   }
@@ -97,6 +101,10 @@ class FleetDaemon {
     if (this.conn === undefined && !this.connecting) await this.connect()
     if (this.conn !== undefined && this.removals.size === 0 && Date.now() - this.lastScale > 5000) await this.scale(false)
     if (this.conn !== undefined) await this.watchdog(this.conn.buckets.peers)
+    this.writeStatusNow()
+  }
+
+  private writeStatusNow (): void {
     const s = readState(this.cc.identity.paths)
     writeStatus(this.cc.identity.paths.status, {
       updated_at: Date.now(),

@@ -54,7 +54,7 @@ export const PEER_TOKEN_TTL_SEC = 60
 export const PEER_TOKEN_MAX_LIFETIME_SEC = 300
 
 /** A call to another host's built-in function gives up after this long. */
-export const REMOTE_TIMEOUT_MS = 15_000
+export const REMOTE_TIMEOUT_MS = 30_000
 /** How long the cluster state lock is waited for. */
 export const LOCK_WAIT_MS = 15_000
 /** `peer add` / `peer remove` wait this long for the local daemon to apply the change. */

@@ -105,7 +105,10 @@ export async function startConductorHost (t: Teardown, host: TestHost, id: strin
   const install = await cnd('system', 'install')
   if (install.code !== 0) throw new Error(`system install on ${id}: ${install.stderr}`)
   const enable = sd.systemctl('enable', ...CONDUCTOR_UNITS)
-  if (enable.code !== 0) throw new Error(`enable on ${id}: ${enable.stderr}`)
+  // Under a heavy load systemctl may be cut off by its 30 s bound after its work is done: what counts is the result.
+  if (enable.code !== 0 && sd.systemctl('is-enabled', ...CONDUCTOR_UNITS).code !== 0) {
+    throw new Error(`enable on ${id}: ${enable.stderr}`)
+  }
   await startUnits(h)
   const reload = await cnd('reload')
   if (reload.code !== 0) throw new Error(`reload on ${id}: ${reload.stdout}${reload.stderr}`)

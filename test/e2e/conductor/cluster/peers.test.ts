@@ -229,6 +229,8 @@ t.test('peers: invite, add, replicate, refuse, remove across three hosts', async
     timings.ciOnC = await within(t, 'ci replicated to C', addedCi, () => policyPeers(C).includes('ci'), 20)
     const ciPem = ci.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
     const asCi = await peerToken(ciPem, 'ES256', 'ci', 'ci', A.host.ip)
+    // `peer add` returns once A's policy file has ci; its gateway reloads right after (seconds here).
+    await waitFor('A\'s gateway knows ci', async () => await authStatus(A, asCi) === 200, 30_000, 100)
     const refused = await call(B, A, 'deployer-push', asCi)
     t.equal(refused.status, 403, 'ci lacks service-write: refused')
     t.equal((await call(B, C, 'conductor-peers-list_peers', await peerToken(ciPem, 'ES256', 'ci', 'ci', C.host.ip))).status, 200,
@@ -257,8 +259,9 @@ t.test('peers: invite, add, replicate, refuse, remove across three hosts', async
     const inv = JSON.parse((await C.cnd('peer', 'invite', '--json')).stdout) as { secret: string }
     const add = await A.cnd('peer', 'add', C.host.ip, inv.secret, '--ca-file', C.caddy.caFile)
     t.equal(add.code, 6, 'add: NATS down')
-    const invite = C.state() as unknown as { invites: Array<{ used_at?: string }> }
-    t.notOk(invite.invites.at(-1)!.used_at, 'the invite was not used up')
+    const invites = (C.state() as unknown as { invites: Array<{ id: string, used_at?: string }> }).invites
+    t.match(invites.find(i => i.id === inviteKey(inv.secret).id), { id: String }, 'C still holds that invite')
+    t.notOk(invites.find(i => i.id === inviteKey(inv.secret).id)?.used_at, 'the invite was not used up')
     await waitFor('A\'s daemon notices', async () => /nats:/.test((await peerLs(A)).stderr), 10_000, 300)
     const ls = await peerLs(A)
     t.equal(ls.code, 0, 'peer ls still lists (the last members seen)')
