@@ -125,7 +125,7 @@ async function startUnits (h: ConductorHost): Promise<void> {
       status = readFileSync(path.join(h.root, 'run/conductor/fleet-status.json'), 'utf8')
       const s = JSON.parse(status) as { nats: { ok: boolean }, updated_at: number }
       return s.nats.ok && Date.now() - s.updated_at < 5000
-    }, 180_000, 100)
+    }, 300_000, 100)
   } catch (err) {
     const units = h.sd.systemctl('status', '--no-pager', '--lines=30', 'conductor-sync.service', 'conductor-nats.service').stdout
     throw new Error(`${(err as Error).message}; status file: ${status}; units: ${units}; logs: ${h.logs()}`)
@@ -133,7 +133,7 @@ async function startUnits (h: ConductorHost): Promise<void> {
   // The gateway (socket-activated, started above) serves once its /healthz answers.
   const gw = await h.host.forward(2080)
   await waitFor(`${h.id}: gateway /healthz`, async () =>
-    (await fetch(`http://127.0.0.1:${gw}/healthz`, { signal: AbortSignal.timeout(5000) })).ok, 180_000, 200)
+    (await fetch(`http://127.0.0.1:${gw}/healthz`, { signal: AbortSignal.timeout(5000) })).ok, 300_000, 200)
 }
 
 /** Peer ids in a host's peers policy (its trust, as the gateway loads it). */
