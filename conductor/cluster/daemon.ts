@@ -64,6 +64,8 @@ class FleetDaemon {
   /** The bucket's members as the watch delivered them (undefined until it did). */
   private members: Map<string, PeerRecord> | undefined
   private readonly removals = new Set<string>()
+  /** Peers a member announced as deleted (conductor.removed.ID), with the deletion's revision (0: unknown). */
+  private readonly noticedRemoved = new Map<string, number>()
   private leaving = false
   private applyTimer: NodeJS.Timeout | undefined
   private restartFailedAt = 0
@@ -285,8 +287,13 @@ class FleetDaemon {
           }
           if (e.isUpdate) { snapshot = false; this.snapshotDone = true }
           // Published once the first values are all in: a partial list would drop members for a moment.
+          const noticed = this.noticedRemoved.get(e.key)
+          if (noticed !== undefined && (e.operation !== 'PUT' || (noticed > 0 && e.revision > noticed))) {
+            this.noticedRemoved.delete(e.key)
+          }
           if (!snapshot) {
-            this.members = new Map(members)
+            // A deletion some member announced and this watch has not reached yet stays out.
+            this.members = new Map([...members].filter(([id]) => !this.noticedRemoved.has(id)))
             this.scheduleApply()
           }
         }
@@ -386,8 +393,34 @@ class FleetDaemon {
     }
     beat()
     const timer = setInterval(beat, HEARTBEAT_INTERVAL_MS)
-    const removed = nc.subscribe(`${REMOVED_SUBJECT}.${this.self}`, { callback: (err) => { if (err === null) void this.removedNotice() } })
+    const removed = nc.subscribe(`${REMOVED_SUBJECT}.*`, {
+      callback: (err, m) => {
+        if (err !== null) return
+        const id = m.subject.slice(REMOVED_SUBJECT.length + 1)
+        if (id === this.self) void this.removedNotice()
+        else {
+          let rev = 0
+          try { rev = Number((m.json() as { revision?: unknown }).revision) || 0 } catch { /* no revision given */ }
+          this.peerRemovedNotice(id, rev)
+        }
+      }
+    })
     signal.addEventListener('abort', () => { clearInterval(timer); sub.unsubscribe(); removed.unsubscribe() })
+  }
+
+  /**
+   * A member deleted peer ID (at bucket revision REV): dropped from the list at once, so its key
+   * is refused without waiting for the watch (which lags after a stream leader moved). Any
+   * member may delete any other, so the notice carries no more power than the deletion. The
+   * watch's records of ID up to REV are ignored from now on; a newer PUT (added again) counts.
+   */
+  private peerRemovedNotice (id: string, rev: number): void {
+    this.noticedRemoved.set(id, rev)
+    if (this.members?.delete(id) === true) {
+      this.cc.log(`a member deleted ${id} from the member list`)
+      this.removals.add(id)
+      this.scheduleApply()
+    }
   }
 
   /**

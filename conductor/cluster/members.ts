@@ -47,8 +47,10 @@ export async function deleteMember (m: MemberStore, id: string): Promise<PeerRec
   const r = await getMember(m, id)
   if (r === undefined) throw new PeerNotFound(`no peer "${id}" in the cluster (conductor peer ls lists them)`)
   await m.peers.delete(id)
-  // Told at once, over routes still up: its daemon leaves even if its watch missed the deletion.
-  m.nc.publish(`${REMOVED_SUBJECT}.${id}`)
+  // Told at once, over routes still up: its daemon leaves, and every member's daemon drops it,
+  // even where the watch lags. The deletion's revision lets a daemon tell a later re-add apart.
+  const revision = await m.peers.get(id).then(e => e?.revision ?? 0, () => 0)
+  m.nc.publish(`${REMOVED_SUBJECT}.${id}`, JSON.stringify({ revision }))
   await m.heartbeats.purge(id).catch(() => {})
   await m.nc.flush().catch(() => {})
   return r
