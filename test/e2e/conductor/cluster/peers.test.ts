@@ -39,10 +39,13 @@ interface Answer { status: number, body: string, json: () => Record<string, unkn
 
 /** An HTTPS request from FROM to TO's Caddy (verified with TO's CA), as a peer or an invite holder would make it. */
 async function call (from: ConductorHost, to: ConductorHost, fn: string, token: string | undefined, body?: unknown): Promise<Answer> {
-  // A gateway shedding load (this machine is shared) says so before any function runs: asked again, as a client should.
+  // A gateway shedding load (this machine is shared) says so before any function runs, and a
+  // function process that could not even start within its timeout_sec (a Node start took
+  // minutes at load 100-240) is a 504: asked again (a GET only), as a client should.
   for (let i = 0; ; i++) {
     const a = await callOnce(from, to, fn, token, body)
-    if (a.status !== 503 || !a.body.includes('CND_GATEWAY_OVERLOADED') || i === 10) return a
+    const busy = (a.status === 503 && a.body.includes('CND_GATEWAY_OVERLOADED')) || (a.status === 504 && body === undefined)
+    if (!busy || i === 10) return a
     await new Promise(resolve => setTimeout(resolve, 1000))
   }
 }
