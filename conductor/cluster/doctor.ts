@@ -11,6 +11,9 @@ import { liveness, readStatus } from './status.js'
 
 export interface NatsCheckResult { name: string, ok: boolean, detail: string, fix?: string }
 
+/** Each NATS step's bound: a busy host answers in seconds; a stopped server refuses at once. */
+const STEP_MS = 5000
+
 export async function checkNats (cc: ClusterCtx, systemctl: string): Promise<NatsCheckResult> {
   const name = 'nats'
   const s = readState(cc.identity.paths)
@@ -18,13 +21,13 @@ export async function checkNats (cc: ClusterCtx, systemctl: string): Promise<Nat
   const start = `${systemctl} start ${NATS_UNIT} (journalctl${systemctl.includes('--user') ? ' --user' : ''} -u ${NATS_UNIT} says why it stopped)`
   let nc
   try {
-    nc = await connectLocal({ clientPort: port, auth: s.nats_auth }, { system: true, timeoutMs: 2000 })
+    nc = await connectLocal({ clientPort: port, auth: s.nats_auth }, { system: true, timeoutMs: STEP_MS })
   } catch (err) {
     return { name, ok: false, detail: (err as Error).message.split(':')[0] + `: 127.0.0.1:${port} does not answer`, fix: start }
   }
   try {
-    const app = await connectLocal({ clientPort: port, auth: s.nats_auth }, { timeoutMs: 2000 })
-    try { await jetStreamReady(app, 2000) } catch (err) {
+    const app = await connectLocal({ clientPort: port, auth: s.nats_auth }, { timeoutMs: STEP_MS })
+    try { await jetStreamReady(app, STEP_MS) } catch (err) {
       return {
         name,
         ok: false,
