@@ -397,12 +397,10 @@ class FleetDaemon {
       callback: (err, m) => {
         if (err !== null) return
         const id = m.subject.slice(REMOVED_SUBJECT.length + 1)
-        if (id === this.self) void this.removedNotice()
-        else {
-          let rev = 0
-          try { rev = Number((m.json() as { revision?: unknown }).revision) || 0 } catch { /* no revision given */ }
-          this.peerRemovedNotice(id, rev)
-        }
+        let rev = 0
+        try { rev = Number((m.json() as { revision?: unknown }).revision) || 0 } catch { /* no revision given */ }
+        if (id === this.self) void this.removedNotice(rev)
+        else this.peerRemovedNotice(id, rev)
       }
     })
     signal.addEventListener('abort', () => { clearInterval(timer); sub.unsubscribe(); removed.unsubscribe() })
@@ -428,11 +426,16 @@ class FleetDaemon {
    * loopback with a password), and any member may delete any other, so the notice is believed,
    * unless the bucket still holds this host's record (it was added again since).
    */
-  private async removedNotice (): Promise<void> {
+  private async removedNotice (rev: number): Promise<void> {
     const kv = this.conn?.buckets.peers
     try {
       const own = await Promise.race([kv?.get(this.self), new Promise<undefined>(resolve => setTimeout(() => resolve(undefined), 1500))])
-      if (own !== undefined && own !== null && own.operation === 'PUT') return
+      // A get may be answered by this host's own replica, behind the deletion: only a record
+      // newer than the deletion (added again) outweighs the notice.
+      if (own !== undefined && own !== null && own.operation === 'PUT' && (rev === 0 || own.revision > rev)) {
+        this.cc.log(`a member said ${this.self} was deleted (revision ${rev}), but the bucket holds it at revision ${own.revision}: staying`)
+        return
+      }
     } catch { /* the bucket does not answer (routes closing): the notice stands */ }
     if (this.leaving || (readState(this.cc.identity.paths).clustered === false)) return
     this.cc.log(`a member deleted ${this.self} from the member list`)
