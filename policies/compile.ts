@@ -4,7 +4,8 @@ import { sha256 } from './bearer.js'
 import { JwksCache, type FetchFn } from './jwks.js'
 import { importDerBase64, importJwk, importPem } from './jwt-key.js'
 import { JwtEntry } from './jwt.js'
-import { listProblems, type BearerEntryFile, type MatcherFile, type PolicyFile } from './schema.js'
+import type { BearerEntryFile, MatcherFile, PolicyFile } from './schema.js'
+import { listProblems } from './shape.js'
 
 // Turns validated policy files into a tree of compiled nodes, once per load: keys imported,
 // algorithms fixed, static tokens hashed, `policy` references resolved and checked for

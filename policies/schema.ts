@@ -1,13 +1,15 @@
 import { isIPv4 } from 'node:net'
 import { z } from 'zod'
 import { MAX_CLOCK_SKEW_SEC } from './defaults.js'
+import { EMPTY_LIST, JWT_ALGORITHMS, listProblems } from './shape.js'
+
+export { EMPTY_LIST, JWT_ALGORITHMS, listProblems, POLICY_NAME_RE, type JwtAlgorithm } from './shape.js'
 
 // The zod schema is the single source of truth for policy files (<roots.policies>/NAME.json):
 // types are inferred from it, the loader validates with it, and `conductor schema policy`
-// prints its JSON Schema. Shape: ARCHITECTURE.md "Policy shape".
+// prints its JSON Schema. Shape: ARCHITECTURE.md "Policy shape". Loaded only when a file's
+// content must be validated (load.ts): what the rest of policies/ needs without zod is in shape.ts.
 
-export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const
-export type JwtAlgorithm = typeof JWT_ALGORITHMS[number]
 
 const stringOrList = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)])
 const authzName = z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'authorization names use letters, digits and _ . : -')
@@ -79,27 +81,6 @@ export interface MatcherFile {
   authorizations?: Record<string, boolean> | undefined
 }
 
-// An empty list (or one of skip: true entries only) is neutral in the grammar, which made
-// `{"none": []}` match every request, anonymous ones included, while `{"all": []}` matched none.
-// Both are refused at load time so no policy depends on that corner.
-const NEEDS_ONE = 'needs at least one matcher that is not skip: true'
-const EMPTY_LIST = {
-  all: `"all" ${NEEDS_ONE} (empty, it would never match); remove it or add matchers`,
-  any: `"any" ${NEEDS_ONE} (empty, it would never match); remove it or add matchers`,
-  none: `"none" ${NEEDS_ONE} (empty, it would match every request, anonymous ones included); ` +
-    'remove it or list what to exclude'
-} as const
-
-/** The all/any/none lists of a matcher that are empty or hold skip: true matchers only (compile.ts checks it too). */
-export function listProblems (m: MatcherFile): Array<{ key: 'all' | 'any' | 'none', message: string }> {
-  const out: Array<{ key: 'all' | 'any' | 'none', message: string }> = []
-  for (const key of ['all', 'any', 'none'] as const) {
-    const list = m[key]
-    if (list !== undefined && list.every(c => c.skip === true)) out.push({ key, message: EMPTY_LIST[key] })
-  }
-  return out
-}
-
 const policyName = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'policy names use letters, digits and _ . -')
 
 export const matcherSchema: z.ZodType<MatcherFile> = z.lazy(() => z.strictObject({
@@ -156,7 +137,6 @@ export const policyFileSchema = z.strictObject({
 
 export type PolicyFile = z.infer<typeof policyFileSchema>
 export type BearerEntryFile = z.infer<typeof bearerEntrySchema>
-export const POLICY_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/
 
 /** JSON Schema for editors (`conductor schema policy`). */
 export function policyJsonSchema (): unknown {

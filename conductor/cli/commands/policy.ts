@@ -25,7 +25,7 @@ export function registerPolicyCommands (program: Command, makeCtx: CtxFactory): 
     .action(async function (this: Command, opts: { json?: boolean, gateway?: string }) {
       const ctx = makeCtx(this)
       const { loadPolicySet } = await import('../../../policies/index.js')
-      const set = loadPolicySet(ctx.roots.policies)
+      const set = await loadPolicySet(ctx.roots.policies)
       const stale = await staleInGateway(opts.gateway ?? await gatewayListen(ctx), ctx.roots.policies)
       const problems = set.problems.map(p => ({ file: p.file, path: p.jsonPath, message: p.message }))
       const warnings = set.warnings.map(p => ({ file: p.file, path: p.jsonPath, message: p.message }))
@@ -62,7 +62,7 @@ export function registerPolicyCommands (program: Command, makeCtx: CtxFactory): 
         }
       }
       const { loadPolicySet } = await import('../../../policies/index.js')
-      const set = loadPolicySet(ctx.roots.policies)
+      const set = await loadPolicySet(ctx.roots.policies)
       printWarnings(ctx.io, set.warnings)
       if (!set.has(name)) {
         const file = path.join(ctx.roots.policies, `${name}.json`)
