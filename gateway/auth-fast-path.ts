@@ -26,6 +26,14 @@ export interface FastPathOptions {
 /** Returns a handler that answers /auth and returns true, or returns false to let Fastify handle the request. */
 export function createAuthFastPath (opts: FastPathOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
   const { decide } = opts
+  // Whether the logger in force writes info lines, asked once per logger (pino's level getter
+  // and a set lookup per request otherwise). Nothing in the gateway changes a logger's level.
+  let known: AuthLog | undefined
+  let info = false
+  const infoOn = (log: AuthLog): boolean => {
+    if (log !== known) { known = log; info = infoEnabled(log) }
+    return info
+  }
   return function fastAuth (req, res) {
     const url = req.url
     if (url === undefined || !url.startsWith(AUTH_PATH) || url.charCodeAt(AUTH_PATH.length) !== 63 /* ? */) return false
@@ -38,7 +46,7 @@ export function createAuthFastPath (opts: FastPathOptions): (req: IncomingMessag
       res.writeHead(REPEATED_HEADER_STATUS, REPEATED_HEADER_HEADERS)
       res.end()
       const log = opts.log()
-      if (infoEnabled(log)) log.info(repeatedLine(repeated, performance.now() - started), 'auth')
+      if (infoOn(log)) log.info(repeatedLine(repeated, performance.now() - started), 'auth')
       return true
     }
     const h = req.headers
@@ -56,17 +64,18 @@ export function createAuthFastPath (opts: FastPathOptions): (req: IncomingMessag
       failClosed(res, opts.log(), err)
       return true
     }
-    if (d instanceof Promise) d.then(x => { answer(res, x, h, started, opts.log()) }, (err: unknown) => { failClosed(res, opts.log(), err) })
-    else answer(res, d, h, started, opts.log())
+    if (d instanceof Promise) d.then(x => { answer(res, x, h, started, opts.log(), infoOn) }, (err: unknown) => { failClosed(res, opts.log(), err) })
+    else answer(res, d, h, started, opts.log(), infoOn)
     return true
   }
 }
 
-function answer (res: ServerResponse, d: Decision, h: IncomingMessage['headers'], started: number, log: AuthLog): void {
+function answer (res: ServerResponse, d: Decision, h: IncomingMessage['headers'], started: number, log: AuthLog,
+  infoOn: (log: AuthLog) => boolean): void {
   res.writeHead(d.status, answerHeaders(d))
   res.end()
   if (d.reason === 'unknown policy') log.warn(accessLine(d, h, performance.now() - started), 'auth: unknown policy')
-  else if (infoEnabled(log)) log.info(accessLine(d, h, performance.now() - started), 'auth')
+  else if (infoOn(log)) log.info(accessLine(d, h, performance.now() - started), 'auth')
 }
 
 // Fail closed: an unexpected error is a denial, logged without the request's credential.

@@ -54,12 +54,13 @@ function readEntries (file: string, version: string): string[] {
 }
 
 /**
- * The cache for this process: under $CONDUCTOR_CACHE_DIR, else $XDG_CACHE_HOME/conductor or
- * ~/.cache/conductor. Its key is the version plus the schema modules' sizes and mtimes, so a
+ * The cache for this process: under $CONDUCTOR_CACHE_DIR, else $CACHE_DIRECTORY (systemd's
+ * CacheDirectory= of the gateway unit), else $XDG_CACHE_HOME/conductor or ~/.cache/conductor. Its key is the version plus the schema modules' sizes and mtimes, so a
  * changed schema (an upgrade, or a development build) never trusts an old verdict.
  */
 export function openValidationCache (env: NodeJS.ProcessEnv, version: string): ValidationCache {
-  const dir = env.CONDUCTOR_CACHE_DIR ?? (env.XDG_CACHE_HOME !== undefined ? path.join(env.XDG_CACHE_HOME, 'conductor') : env.HOME !== undefined ? path.join(env.HOME, '.cache/conductor') : undefined)
+  const dir = env.CONDUCTOR_CACHE_DIR ?? env.CACHE_DIRECTORY?.split(':')[0] ??
+    (env.XDG_CACHE_HOME !== undefined ? path.join(env.XDG_CACHE_HOME, 'conductor') : env.HOME !== undefined ? path.join(env.HOME, '.cache/conductor') : undefined)
   let fingerprint = version
   try {
     // resource-units.js holds the amount rules both schemas import. The policy schema is
