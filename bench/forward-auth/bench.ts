@@ -52,6 +52,9 @@ async function main (): Promise<void> {
 
   const floorPort = await startFloor()
   const gwPort = await startGateway(root, [])
+  // BENCH_BEFORE=DIR: another checkout (with node_modules) whose gateway runs beside this one, as c-before and d-before.
+  const before = process.env.BENCH_BEFORE
+  const beforePort = before === undefined ? undefined : await startGateway(root, [], before)
   // The same gateway without the raw fast path: what Fastify's own request handling costs.
   const slowPort = await startGateway(root, ['--no-fast-auth'])
 
@@ -72,7 +75,9 @@ async function main (): Promise<void> {
     protectedRoute({ id: 'c', path: ['/c'], gateway, policy: 'bench', upstream: ok }),
     protectedRoute({ id: 'd', path: ['/d'], gateway, policy: 'bench', upstream: ok }),
     protectedRoute({ id: 'e', path: ['/e'], gateway, policy: 'bench', upstream: ok }),
-    protectedRoute({ id: 'c-fastify', path: ['/c-fastify'], gateway: `127.0.0.1:${slowPort}`, policy: 'bench', upstream: ok })
+    protectedRoute({ id: 'c-fastify', path: ['/c-fastify'], gateway: `127.0.0.1:${slowPort}`, policy: 'bench', upstream: ok }),
+    ...(beforePort === undefined ? [] : ['c-before', 'd-before'].map(id =>
+      protectedRoute({ id, path: [`/${id}`], gateway: `127.0.0.1:${beforePort}`, policy: 'bench', upstream: ok })))
   ])
   const base = `http://127.0.0.1:${caddy.httpPort}`
   const all = [
@@ -82,7 +87,11 @@ async function main (): Promise<void> {
     { id: 'c', what: 'forward_auth -> gateway, static bearer', auth: token },
     { id: 'd', what: 'forward_auth -> gateway, JWT ES256', auth: esToken },
     { id: 'e', what: 'forward_auth -> gateway, JWT RS256', auth: rsToken },
-    { id: 'c-fastify', what: 'as c, Fastify route only (--no-fast-auth)', auth: token }
+    { id: 'c-fastify', what: 'as c, Fastify route only (--no-fast-auth)', auth: token },
+    ...(beforePort === undefined ? [] : [
+      { id: 'c-before', what: `as c, the gateway of ${before ?? ''}`, auth: token },
+      { id: 'd-before', what: `as d, the gateway of ${before ?? ''}`, auth: esToken }
+    ])
   ]
   // BENCH_CASES=b,f,c,d runs only those (f and b always: the ratios need them).
   const only = process.env.BENCH_CASES?.split(',')
@@ -113,7 +122,7 @@ async function main (): Promise<void> {
     '|---|---|---:|---:|---:|---:|---:|',
     ...cases.map(c => { const r = results[c.id]!; return `| ${c.id} | ${c.what} | ${Math.round(r.rps)} | ${r.p99} | ${r.non2xx} | ${(r.rps / b).toFixed(2)} | ${(r.rps / f).toFixed(2)} |` }),
     '',
-    ['c', 'd', 'e', 'c-fastify'].filter(id => results[id] !== undefined)
+    ['c', 'd', 'e', 'c-fastify', 'c-before', 'd-before'].filter(id => results[id] !== undefined)
       .map(id => `${id}/f = ${(results[id]!.rps / f).toFixed(2)}, p99 added ${added(id)} ms`).join('; ') +
       ` (goals: c/f ≥ 0.95, d/f ≥ 0.90, p99 added ≤ 1 ms); f/b = ${(f / b).toFixed(2)}`
   ]
@@ -133,10 +142,10 @@ async function startFloor (): Promise<number> {
   return port
 }
 
-async function startGateway (root: string, extra: string[]): Promise<number> {
+async function startGateway (root: string, extra: string[], from = repo): Promise<number> {
   const port = await freePort()
-  const gw = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'conductor/bin.ts'), 'gateway', '--root', root, '--listen', `127.0.0.1:${port}`, '--metrics-listen', 'none', '--log-level', GATEWAY_LOG, ...extra],
-    { cwd: repo, stdio: ['ignore', 'ignore', 'inherit'] })
+  const gw = spawn(process.execPath, ['--import', 'tsx', path.join(from, 'conductor/bin.ts'), 'gateway', '--root', root, '--listen', `127.0.0.1:${port}`, '--metrics-listen', 'none', '--log-level', GATEWAY_LOG, ...extra],
+    { cwd: from, stdio: ['ignore', 'ignore', 'inherit'] })
   teardowns.push(() => stop(gw))
   await waitFor('gateway', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 60_000)
   return port

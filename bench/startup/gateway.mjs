@@ -6,7 +6,7 @@
 // Fastify answers, sent right after the first /healthz, answered).
 // The host has one policy and SERVICES services (10), validated once before the runs (the
 // validation cache: a restart reads the same files); one more row starts with an empty cache.
-// Usage: node bench/startup/gateway.mjs [RUNS=9]   (after npm run build)
+// Usage: node bench/startup/gateway.mjs [RUNS=9]   (after npm run build; env SERVICES, BENCH_BEFORE_BIN)
 import { spawn } from 'node:child_process'
 import { chmodSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
@@ -39,6 +39,15 @@ const commands = {
   'node:http server (floor)': { make: port => [process.execPath, ['-e', bare, String(port)]] },
   'conductor gateway': { make: gateway, env: { CONDUCTOR_CACHE_DIR: warmCache }, gateway: true },
   'conductor gateway, empty validation cache': { make: gateway, env: { CONDUCTOR_CACHE_DIR: path.join(root, 'cache-cold') }, gateway: true, cold: true }
+}
+// BENCH_BEFORE_BIN=.../dist/conductor/bin.js: another build's gateway beside this one.
+const beforeBin = process.env.BENCH_BEFORE_BIN
+if (beforeBin !== undefined) {
+  commands[`gateway of ${beforeBin}`] = {
+    make: port => [process.execPath, [beforeBin, '--root', root, 'gateway', '--listen', `127.0.0.1:${port}`, '--metrics-listen', 'none', '--log-level', 'warn']],
+    env: { CONDUCTOR_CACHE_DIR: warmCache },
+    gateway: true
+  }
 }
 
 async function once ({ make, env, gateway, cold }) {
