@@ -10,7 +10,11 @@ import { createAuthorizer, createDecider, identityHeaders, type Authorizer } fro
 import { commandsPlugin } from './commands.js'
 import { RunningCommands } from './running-commands.js'
 import { createFunctionsRegistry, functionsPlugin, type Authorizer as FunctionAuthorizer, type FunctionsRegistry } from './functions.js'
-import { DEFAULT_MAX_EVENT_LOOP_DELAY_MS, DEFAULT_MAX_EVENT_LOOP_UTILIZATION, DEFAULT_PRESSURE_SAMPLE_MS, OVERLOADED_ANSWER, RETRY_AFTER_SEC, SHED_LOG_INTERVAL_MS } from './defaults.js'
+import {
+  DEFAULT_MAX_EVENT_LOOP_DELAY_MS, DEFAULT_MAX_EVENT_LOOP_UTILIZATION, DEFAULT_PRESSURE_SAMPLE_MS,
+  RETRY_AFTER_SEC, SHED_LOG_INTERVAL_MS
+} from './defaults.js'
+import { installErrorAnswers, overloadedAnswer } from './error-reply.js'
 import { createMetrics, type GatewayMetrics } from './metrics.js'
 import { Front } from './front.js'
 import { observeGateway } from './metrics-wiring.js'
@@ -88,6 +92,8 @@ export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
     logController: new LogController({ disableRequestLogging: (req: { url?: string }) => req.url?.startsWith('/auth') === true })
   })
   if (opts.serving === undefined) logPolicyProblems(app.log, state.current.policies)
+  // Before any route: every error answer, Fastify's own included, in the one shape.
+  installErrorAnswers(app)
   const p = opts.pressure ?? {}
   const shedLog = { count: 0, since: 0 }
   // Every shed request, whatever path refused it: one warning per interval with the count.
@@ -112,8 +118,9 @@ export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
     // void, hence the cast): returning nothing would let the request through.
     pressureHandler: ((req: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => {
       noteShed(req.log, { type, value })
-      void reply.code(503).header('retry-after', String(RETRY_AFTER_SEC))
-      return OVERLOADED_ANSWER
+      const answer = overloadedAnswer()
+      void reply.code(answer.status).headers({ ...answer.headers, 'retry-after': String(RETRY_AFTER_SEC) })
+      return answer.body
     }) as unknown as (req: FastifyRequest, reply: FastifyReply) => void
   })
   const decide = createDecider(state, metrics.auth)

@@ -1,6 +1,6 @@
-// Public surface of policies/ (a pure decision library; imports nothing of ours). Light: the zod
-// schema of policy files loads only when a file's content must be validated (load.ts), or on
-// the calls below.
+// Public surface of policies/ (a pure decision library; of ours it imports only errors/). Light:
+// the zod schema of policy files loads only when a file's content must be validated (load.ts),
+// or on the calls below.
 import type * as Schema from './schema.js'
 export {
   PolicySet, loadPolicySet, readPolicySource, plaintextTokenWarning,
@@ -10,7 +10,10 @@ export { compilePolicies, type CompileOptions, type CompiledPolicy, type PolicyS
 export { decide, type AuthRequest, type Decision, type DecideOptions } from './decide.js'
 export { JWT_ALGORITHMS, type JwtAlgorithm } from './shape.js'
 export type { PolicyFile, BearerEntryFile, MatcherFile } from './schema.js'
-export { PolicyError, PolicyInvalid, PolicySyntax, PolicyKeyInvalid, PolicyCycle, PolicyReferenceMissing, PolicyNotFound, JwksFetchFailed, formatLocation, type PolicyProblem } from './errors.js'
+export {
+  PolicyError, PolicyInvalid, PolicySyntax, PolicyKeyInvalid, PolicyCycle, PolicyReferenceMissing, PolicyNotFound,
+  JwksFetchFailed, type PolicyProblem
+} from './errors.js'
 export { sha256 } from './bearer.js'
 export { preloadJwtLibrary, type JwtClaims } from './jwt.js'
 export { JwksCache, type FetchFn } from './jwks.js'

@@ -4,9 +4,9 @@ import { LRUCache } from 'lru-cache'
 import path from 'node:path'
 import { compilePolicies, type CompileOptions, type CompiledPolicy, type PolicySource } from './compile.js'
 import { decide, type AuthRequest, type Decision } from './decide.js'
-import { PolicyInvalid, PolicyNotFound, type PolicyProblem } from './errors.js'
+import { describeIssues, parseJsonc } from '../errors/index.js'
+import { PolicyInvalid, PolicyNotFound, PolicySyntax, type PolicyProblem } from './errors.js'
 import { DECISION_CACHE_MAX, MAX_CREDENTIAL_BYTES } from './defaults.js'
-import { describePolicyIssues, parsePolicyJsonc } from './issues.js'
 import type { MatcherFile, PolicyFile } from './schema.js'
 import { POLICY_NAME_RE } from './shape.js'
 
@@ -134,7 +134,7 @@ function readPolicyFile (file: string): ReadPolicy {
     throw new PolicyInvalid(`cannot read file (${code ?? String(err)})`, file, undefined, { cause: err })
   }
   if (!POLICY_NAME_RE.test(name)) throw new PolicyInvalid('policy file names use letters, digits and _ . - (NAME.json)', file)
-  return { name, file, text, mode, raw: parsePolicyJsonc(text, file) }
+  return { name, file, text, mode, raw: parseJsonc(text, file, PolicySyntax) }
 }
 
 type Schemas = typeof import('./schema.js')
@@ -143,7 +143,9 @@ function validated (r: ReadPolicy, schemas: Schemas | undefined, cache: Validate
   if (schemas === undefined) return { name: r.name, file: r.file, data: r.raw as PolicyFile, mode: r.mode }
   const { policyFileSchema } = schemas
   const parsed = policyFileSchema.safeParse(r.raw)
-  if (!parsed.success) throw PolicyInvalid.fromProblems(describePolicyIssues(r.file, policyFileSchema, parsed.error.issues))
+  if (!parsed.success) {
+    throw PolicyInvalid.fromProblems(describeIssues(policyFileSchema, parsed.error.issues).map(l => ({ file: r.file, ...l })))
+  }
   cache?.markValid(r.text, 'policy')
   return { name: r.name, file: r.file, data: parsed.data, mode: r.mode }
 }

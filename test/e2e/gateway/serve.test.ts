@@ -44,7 +44,7 @@ t.test('a restarted gateway loads zod for no file it validated before; requests 
     t.equal(auth.status, 200, `${run}: /auth allowed`)
     t.equal(auth.headers.get('x-conductor-peer-id'), 'x')
     t.equal(other.status, 404, `${run}: a request only Fastify answers is answered`)
-    t.match(await other.json(), { message: 'Route GET:/nothing-here not found' }, 'by Fastify')
+    t.same(await other.json(), { error: 'CND_NOT_FOUND', message: 'no route GET /nothing-here' }, 'by Fastify, in the one error body')
     return {
       loaded: () => readFileSync(loaded, 'utf8').split('\n').filter(l => l !== ''),
       stop: async () => {
