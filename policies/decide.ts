@@ -34,7 +34,11 @@ export interface Decision {
   entry?: string | undefined
   /** WWW-Authenticate value for a 401. */
   challenge?: string | undefined
-  /** An allow built on a JWT holds until the token's exp (ms since the epoch); absent: until the policies change. */
+  /**
+   * An allow built on a JWT holds until the token's exp (ms since the epoch), or, for a key of a
+   * JWK Set, until that set is due for a refetch (which may remove the key); absent: until the
+   * policies change.
+   */
   validUntil?: number | undefined
   /**
    * The payload of the JWT the match was built on, as verified (deep-frozen); absent when no
@@ -201,7 +205,10 @@ async function evalBearer (node: CompiledNode, st: EvalState): Promise<Match | n
       }
       out = await entry.jwt.verify(token, st.header)
     }
-    if (out.ok) return { meta: {}, authz: {}, subject: out.subject, narrow: out.narrow, validUntil: out.expMs, claims: out.claims, entry: node.path }
+    if (out.ok) {
+      const { subject, narrow, validUntil, claims } = out
+      return { meta: {}, authz: {}, subject, narrow, validUntil, claims, entry: node.path }
+    }
     // An entry whose key has another algorithm says little; prefer the reason of a key that was tried.
     if (out.weak === true) st.weakRefusal ??= `${entry.path}: ${out.reason}`
     else st.refused ??= `${entry.path}: ${out.reason}`

@@ -42,7 +42,8 @@ export class PolicySet {
   // repeated request costs one SHA-256 and one map lookup. Keyed by the hash, not the token,
   // so the lookup reveals nothing about stored secrets; allows only, so a refused token is
   // re-examined every time (e.g. after a JWKS refresh). The set is replaced on reload, and
-  // its cache with it.
+  // its cache with it. An allow built on a JWK Set's key holds until that set is due for a
+  // refetch (its validUntil), and the whole cache is dropped when a refetch removes a key.
   private readonly allowed = new LRUCache<string, Decision>({ max: DECISION_CACHE_MAX })
   private readonly now: () => number
   readonly sources: ReadonlyMap<string, LoadedSource>
@@ -59,6 +60,8 @@ export class PolicySet {
     this.sources = info.sources ?? new Map()
     this.stale = info.stale ?? []
     this.warnings = info.warnings ?? []
+    // Key removals are rare: forgetting every cached allow costs each credential one evaluation.
+    for (const p of policies.values()) for (const jwks of p.jwks) jwks.onKeysRemoved(() => { this.allowed.clear() })
   }
 
   get names (): string[] { return [...this.policies.keys()].sort() }
