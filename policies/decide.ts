@@ -1,6 +1,7 @@
 import { bearerCredential, digestEquals, sha256 } from './bearer.js'
 import type { CompiledNode, CompiledPolicy } from './compile.js'
 import { MAX_CREDENTIAL_BYTES } from './defaults.js'
+import { originMatches } from './origin.js'
 import { parseJwtHeader, readPayloadHint, type JwtClaims, type ParsedHeader, type PayloadHint } from './jwt.js'
 
 // Decides one request against a compiled policy. Deny by default: only a matched entry that
@@ -132,7 +133,7 @@ async function firstMatch (nodes: CompiledNode[], st: EvalState): Promise<Match 
 async function evalNode (node: CompiledNode, st: EvalState): Promise<Match | null> {
   if (!node.hasClause || node.never) return null
   let acc: Match | null = null
-  if (node.origin !== undefined && (st.origin === undefined || !node.origin.has(st.origin))) return null
+  if (node.origin !== undefined && (st.origin === undefined || !originMatches(node.origin, st.origin))) return null
   if (node.all !== undefined) {
     let any = false
     for (const child of node.all) {

@@ -1,6 +1,7 @@
 import { isIPv4 } from 'node:net'
 import { z } from 'zod'
 import { MAX_CLOCK_SKEW_SEC } from './defaults.js'
+import { originProblem } from './origin.js'
 import { EMPTY_LIST, JWT_ALGORITHMS, listProblems } from './shape.js'
 
 export { EMPTY_LIST, JWT_ALGORITHMS, listProblems, POLICY_NAME_RE, type JwtAlgorithm } from './shape.js'
@@ -11,6 +12,17 @@ export { EMPTY_LIST, JWT_ALGORITHMS, listProblems, POLICY_NAME_RE, type JwtAlgor
 // content must be validated (load.ts): what the rest of policies/ needs without zod is in shape.ts.
 
 
+// The pattern is the general shape (also for editors, in the JSON Schema); originProblem (which
+// compile.ts applies too) has the wildcard rule.
+const originEntry = z.string()
+  .regex(/^https?:\/\/[^/\s]+$/, {
+    message: 'must be an origin like "https://example.org" (scheme://host[:port], no path)',
+    abort: true
+  })
+  .superRefine((o, ctx) => {
+    const problem = originProblem(o)
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem })
+  })
 const stringOrList = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)])
 const authzName = z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'authorization names use letters, digits and _ . : -')
 const authzMap = z.record(authzName, z.boolean())
@@ -93,8 +105,10 @@ export const matcherSchema: z.ZodType<MatcherFile> = z.lazy(() => z.strictObject
   none: z.array(matcherSchema).min(1, EMPTY_LIST.none)
     .describe('Matches when no sub-matcher matches (at least one that is not skip).').optional(),
   bearer: z.array(bearerEntrySchema).describe('Matches when the request\'s "Authorization: Bearer" credential matches one entry.').optional(),
-  origin: z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'must be an origin like "https://example.org" (scheme://host[:port], no path)'))
-    .describe('Matches when the Origin header is one of these.').optional(),
+  origin: z.array(originEntry)
+    .describe('Matches when the Origin header is one of these: "scheme://host[:port]" exactly, or ' +
+      '"scheme://*.domain[:port]" for any one label in place of the * ("https://*.example.org" matches ' +
+      '"https://a.example.org", not "https://example.org", "https://a.b.example.org" or another port).').optional(),
   policy: z.union([policyName, z.strictObject({
     name: policyName.describe('The other policy.'),
     map: z.record(authzName, authzName).describe('Renames the other policy\'s authorizations ({"theirs": "ours"}); unmapped ones are dropped.').optional()

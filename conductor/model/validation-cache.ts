@@ -66,7 +66,7 @@ export function openValidationCache (env: NodeJS.ProcessEnv, version: string): V
     // resource-units.js holds the amount rules both schemas import. The policy schema is
     // policies/ (a folder this one may not import): only its file is looked at, never loaded.
     for (const module of ['./service-schema.js', './host-schema.js', './resource-units.js', './caddy-address.js', '../../policies/schema.js', '../../policies/shape.js',
-      '../../policies/defaults.js']) {
+      '../../policies/defaults.js', '../../policies/origin.js']) {
       const st = statSync(new URL(module, import.meta.url))
       fingerprint += `:${st.size}:${Math.trunc(st.mtimeMs)}`
     }

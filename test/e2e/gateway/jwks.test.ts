@@ -44,12 +44,16 @@ t.test('a key removed from a JWK Set is refused by the running gateway at the ne
       match: [{ meta: { 'peer-id': 'idp' }, bearer: [{ jwks_url: aged.url, jwks_max_age_sec: 1 }] }]
     },
     'etc/conductor/policies/kid.json': {
-      match: [{ meta: { 'peer-id': 'idp' }, bearer: [{ jwks_url: byKid.url, jwks_max_age_sec: 600, jwks_cooldown_sec: 1 }] }]
+      match: [{
+        meta: { 'peer-id': 'idp' },
+        bearer: [{ jwks_url: byKid.url, jwks_max_age_sec: 600, jwks_cooldown_sec: 1 }]
+      }]
     }
   })
   const { port } = await startGatewayProcess(t, { env: { CONDUCTOR_ROOT: root } })
   const auth = async (policy: string, token: string): Promise<[number, string | null, string | null]> => {
-    const res = await fetch(`http://127.0.0.1:${port}/auth?policy=${policy}`, { headers: { authorization: `Bearer ${token}` } })
+    const headers = { authorization: `Bearer ${token}` }
+    const res = await fetch(`http://127.0.0.1:${port}/auth?policy=${policy}`, { headers })
     return [res.status, res.headers.get('x-conductor-peer-id'), res.headers.get('www-authenticate')]
   }
   const t1 = await signToken(k1, {}, { kid: 'k1' })

@@ -60,7 +60,7 @@ t.test('a key removed from the set is refused once the set is due for a refetch 
 
   jwks.serve([k2])
   now += 30_000
-  t.equal((await set.decide('p', bearer(t1))).status, 200, 'before the refetch is due the set as fetched still holds k1')
+  t.equal((await set.decide('p', bearer(t1))).status, 200, 'before the refetch is due, the set as fetched holds k1')
   t.equal(jwks.hits(), 1, 'and nothing was fetched')
 
   now += 31_000
@@ -82,7 +82,8 @@ t.test('a refetch on an unknown kid drops a removed key at once, decision cache 
   const k2 = makeKey('RS256', 'k2')
   const jwks = await jwksServer(t, [k1])
   let now = Date.now()
-  const set = build([{ always: true, bearer: [{ jwks_url: jwks.url, jwks_max_age_sec: 600, jwks_cooldown_sec: 5 }] }], () => now)
+  const entry = { jwks_url: jwks.url, jwks_max_age_sec: 600, jwks_cooldown_sec: 5 }
+  const set = build([{ always: true, bearer: [entry] }], () => now)
   const t1 = await signToken(k1, {}, { kid: 'k1' })
   t.equal((await set.decide('p', bearer(t1))).status, 200)
   t.notOk(set.decideNow('p', bearer(t1)) instanceof Promise, 'cached allow')
