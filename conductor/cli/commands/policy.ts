@@ -106,5 +106,7 @@ function renderDecision (d: Decision): string {
   if (d.allow) rows.push(['authorizations', d.authorizations.join(',') || '(none)'])
   for (const [k, v] of Object.entries(d.meta)) rows.push([`meta.${k}`, v])
   if (d.challenge !== undefined) rows.push(['www-authenticate', d.challenge])
-  return rows.map(([k, v]) => `${k!.padEnd(16)}${v}`).join('\n') + '\n'
+  // One column for the values, past the longest label (a meta key can be longer than the others).
+  const width = Math.max(...rows.map(([k]) => k!.length)) + 2
+  return rows.map(([k, v]) => `${k!.padEnd(width)}${v}`).join('\n') + '\n'
 }
