@@ -55,7 +55,8 @@ export const bearerEntrySchema = z.strictObject({
   clock_skew_sec: z.number().min(0).max(MAX_CLOCK_SKEW_SEC).describe(`Tolerance for exp/nbf/iat, in seconds. Default 30, at most ${MAX_CLOCK_SKEW_SEC}.`).optional(),
   authorizations_claim: z.string().min(1)
     .describe('JWT claim (array of names or space-separated string) that narrows the entry\'s authorizations; it never grants more. Default "authorizations".').optional(),
-  jwks_max_age_sec: z.number().positive().describe('Refetch the JWK Set after this many seconds. Default 600.').optional(),
+  jwks_max_age_sec: z.number().positive().describe('Refetch the JWK Set after this many seconds. Default 600. A key ' +
+    'removed from the set is refused from the next refetch on, tokens verified and cached before included.').optional(),
   jwks_cooldown_sec: z.number().positive().describe('Refetch on an unknown kid at most once per this many seconds. Default 30.').optional()
 }).superRefine((entry, ctx) => {
   const kinds = (['token', 'token_sha256', 'public_key', 'jwks_url', 'jwt_key_base64'] as const).filter(k => entry[k] !== undefined)
