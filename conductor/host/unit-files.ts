@@ -95,6 +95,9 @@ export function renderGatewayUnit (p: UnitPaths): string {
   // is an outage until it is back: restart it after 200 ms rather than the 2 s of deployments
   // (issue 9 fault test: back in well under 2 s). systemd's default start limit (5 starts in
   // 10 s) still ends a crash loop, so a gateway that cannot start does not spin.
+  // CacheDirectory: where the gateway remembers the service and policy files it validated
+  // ($CACHE_DIRECTORY), so a restart does not load zod for files it has seen (a system
+  // service has no HOME to keep them under).
   return `${HEADER}[Unit]
 Description=Conductor gateway (forward_auth target, functions, commands)
 After=${CADDY_UNIT} ${GATEWAY_SOCKET}
@@ -106,6 +109,7 @@ ${envLines(p.environment)}ExecStart=${p.conductor.join(' ')} gateway
 ExecReload=/bin/kill -HUP $MAINPID
 Restart=on-failure
 RestartSec=200ms
+CacheDirectory=conductor
 
 [Install]
 WantedBy=${wantedBy(p.scope)}

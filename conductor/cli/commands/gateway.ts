@@ -47,6 +47,8 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
         functionsGroup: opts.functionsGroup ?? host.functions_group,
         logLevel: opts.logLevel,
         fastAuth: opts.fastAuth,
+        // Service and policy files validated before (by any conductor command) skip zod at start.
+        validationCache: ctx.validationCache,
         pressure: {
           maxEventLoopDelayMs: number(opts.maxEventLoopDelay, '--max-event-loop-delay', 0, 60_000),
           maxEventLoopUtilization: number(opts.maxEventLoopUtilization, '--max-event-loop-utilization', 0, 1),

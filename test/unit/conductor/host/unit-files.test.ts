@@ -48,6 +48,7 @@ t.test('system-scope units: text', async t => {
   t.match(byName['conductor-gateway.service']!, 'ExecReload=/bin/kill -HUP $MAINPID')
   t.match(byName['conductor-gateway.service']!, /^Requires=caddy\.service conductor-gateway\.socket$/m, 'the gateway takes its listening socket from systemd')
   t.match(byName['conductor-gateway.service']!, /^Restart=on-failure\nRestartSec=200ms$/m)
+  t.match(byName['conductor-gateway.service']!, /^CacheDirectory=conductor$/m, 'a restart finds the files it validated')
   t.match(byName['conductor-gateway.socket']!, /^\[Socket\]\nListenStream=127\.0\.0\.1:2080\n/m)
   t.match(renderGatewaySocket({ ...paths('system'), gatewayListen: 'unix:/run/conductor/gateway.sock' }), /^ListenStream=\/run\/conductor\/gateway\.sock\nSocketMode=0660$/m)
   t.same(JSON.parse(byName['caddy.json']!), {
