@@ -145,7 +145,7 @@ export class FunctionRunner {
     let timer: NodeJS.Timeout | undefined
     let unsubscribe = (): void => {}
     try {
-      const outcome = proxyRequest(this.spec, worker.agent, requestTarget(info), forwardHeaders(info), req, res)
+      const outcome = proxyRequest(this.spec, worker.agent, requestTarget(info, this.spec.stripPrefix), forwardHeaders(info), req, res)
       const { id, timeoutMs } = this.spec
       timer = setTimeout(() => {
         worker.stop()
@@ -169,7 +169,7 @@ export class FunctionRunner {
     d.begin()
     try {
       await d.ensure()
-      const outcome = proxyRequest(this.spec, d.agent, requestTarget(info), forwardHeaders(info), req, res, d.socketPath)
+      const outcome = proxyRequest(this.spec, d.agent, requestTarget(info, this.spec.stripPrefix), forwardHeaders(info), req, res, d.socketPath)
       // A daemon serves others at the same time: a slow request is cut, the daemon stays.
       const timer = setTimeout(() => outcome.abort(new CgiTimeout(`${this.spec.id} took longer than ${this.spec.timeoutMs} ms`)), this.spec.timeoutMs)
       const r = await outcome.done
@@ -221,9 +221,17 @@ function publicMessage (e: CgiError): string {
   }
 }
 
-/** http-stdio and daemons see the public path (SCRIPT_NAME + PATH_INFO) and query. */
-function requestTarget (info: RequestInfo): string {
-  return info.query === '' ? info.path : `${info.path}?${info.query}`
+/**
+ * http-stdio and daemons see the public path (SCRIPT_NAME + PATH_INFO) and query, or with
+ * strip_prefix the path after SCRIPT_NAME, still as sent (percent-encoded), "/" when empty.
+ */
+export function requestTarget (info: RequestInfo, stripPrefix: boolean): string {
+  let p = info.path
+  if (stripPrefix) {
+    p = p.slice(info.scriptName.length)
+    if (!p.startsWith('/')) p = '/' + p
+  }
+  return info.query === '' ? p : `${p}?${info.query}`
 }
 
 /** The request's headers as an http-stdio worker or a daemon gets them: the same rule as CGI's environment. */

@@ -29,6 +29,11 @@ export interface FunctionSpec {
   responseHeaders: Array<[string, string]>
   /** The process prints only a body (`no_response_headers`). */
   noResponseHeaders: boolean
+  /**
+   * http-stdio and parallel: the request target the process gets is the path without
+   * SCRIPT_NAME (Caddy's handle_path), the query kept; else the public path.
+   */
+  stripPrefix: boolean
   /** parallel: directory where the daemon's unix socket is created. */
   socketDir: string
 }

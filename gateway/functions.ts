@@ -275,6 +275,7 @@ function toSpec (service: Service, info: FunctionInfo, opts: FunctionsPluginOpti
     stderrAsStdout: info.fn.stderr_as_stdout ?? false,
     responseHeaders: (info.fn.response_headers ?? []).map(h => { const i = h.indexOf(':'); return [h.slice(0, i).trim(), h.slice(i + 1).trim()] as [string, string] }),
     noResponseHeaders: info.fn.no_response_headers ?? false,
+    stripPrefix: info.fn.strip_prefix ?? false,
     socketDir
   }
 }
