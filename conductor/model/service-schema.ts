@@ -66,7 +66,8 @@ export const commandSchema = z.strictObject({
   remote: z.strictObject({
     policy: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'must be a policy name (letters, digits, _ . -)').describe('Policy (/etc/conductor/policies/NAME.json) a remote caller must pass.'),
     authorization: z.string().min(1).describe('Authorization the policy must grant. Default "command:SERVICE:NAME".').optional(),
-    timeout_sec: z.number().positive().max(604_800).describe('Longest run of one remote invocation; past it the process group is killed (SIGTERM, SIGKILL 2 s later) and the client gets exit status 124 with reason "timeout". Default 3600.').optional()
+    timeout_sec: z.number().positive().max(604_800).describe('Longest run of one remote invocation; past it the process group is killed (SIGTERM, SIGKILL 2 s later) and the client gets exit status 124 with reason "timeout". Default 3600.').optional(),
+    max_output_bytes: z.number().int().min(1).describe('Output one remote invocation may stream (stdout and stderr together; the terminal\'s bytes for an interactive one); the bytes up to it are sent, then the process group is killed (SIGTERM, SIGKILL 2 s later) and the client gets exit status 141 with reason "output-limit". Default 67108864 (64 MiB).').optional()
   }).describe('Expose the command (service context) at POST /.conductor/services/SERVICE/commands/NAME on the gateway; run it with `conductor action run SERVICE NAME --remote https://HOST --key FILE`. Without it the command is local only.').optional()
 })
 
