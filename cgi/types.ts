@@ -1,6 +1,8 @@
 // What the runner needs to know about a function and a request. The gateway fills these from
 // the service file and the HTTP request; cgi/ never reads a service file itself.
 
+import type { FunctionLimits } from './limits.js'
+
 export type FunctionFormat = 'cgi' | 'http-stdio'
 export type FunctionMode = 'single' | 'multi' | 'parallel'
 
@@ -36,6 +38,11 @@ export interface FunctionSpec {
   stripPrefix: boolean
   /** parallel: directory where the daemon's unix socket is created. */
   socketDir: string
+  /**
+   * service_directives, parsed (cgi/limits.ts): every process of the function is started by a
+   * fork server of its own, in a systemd scope with these properties, with these rlimits.
+   */
+  limits?: FunctionLimits | undefined
 }
 
 /** The request as the CGI sees it (RFC 3875 §4.1), computed by the gateway. */

@@ -23,13 +23,15 @@ export interface ServeOptions {
   logLevel: string
   pressure: PressureOptions
   fastAuth: boolean
+  /** The systemd manager of this host (host.json scope): it creates the scopes of functions with service_directives. */
+  systemdScope?: 'system' | 'user' | undefined
 }
 
 /** Starts the gateway and keeps it running until SIGTERM/SIGINT; resolves once it serves. */
 export async function serveGateway (o: ServeOptions): Promise<void> {
   const where = parseServeAddresses(o)
   const { app, state, metrics, commands } = await buildGateway({
-    roots: o.roots, logger: { level: o.logLevel }, pressure: o.pressure, fastAuth: o.fastAuth
+    roots: o.roots, logger: { level: o.logLevel }, pressure: o.pressure, fastAuth: o.fastAuth, systemdScope: o.systemdScope
   })
   let stopMetrics = async (): Promise<void> => {}
   if (where.metrics !== undefined) {
