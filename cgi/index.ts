@@ -11,7 +11,7 @@ export {
 export {
   CGROUP_DIRECTIVES, RLIMIT_DIRECTIVES, parseFunctionDirectives, type DirectiveProblem, type FunctionLimits, type Rlimit
 } from './limits.js'
-export { FUNCTIONS_SLICE, type SystemdManager } from './scope.js'
+export { functionsSlice, type SystemdManager } from './scope.js'
 export { Spawner, findSpawnerBinary } from './spawner.js'
 export { spawnPty, PtySpawnFailed, type PtyOptions, type PtySession } from './pty-session.js'
 export { killGroup, isProcessAlive } from './process.js'

@@ -7,14 +7,19 @@ import { execFile } from 'node:child_process'
 // (BENCHMARKS.md "Functions"): a `systemd-run --scope` per request instead costs tens of
 // milliseconds each, more than the CGI itself.
 //
-// The scope goes into conductor-functions.slice (systemd nests it in conductor.slice), away from
-// the gateway's own cgroup: a function reaching its MemoryMax= or TasksMax= stops there, and
-// neither the gateway nor other functions feel it.
+// The scope goes into a slice of its own, away from the gateway's cgroup: a function reaching
+// its MemoryMax= or TasksMax= stops there, and neither the gateway nor other functions feel it.
+// That slice sits where services do (system.slice, or the user manager's app.slice; a "-" in a
+// slice name nests it): under CPU contention a function weighs like one more service, not like
+// a top-level slice beside all the system's services together.
 
 /** The manager to ask: the system one (`systemctl`), or the user's (`systemctl --user`). */
 export type SystemdManager = 'system' | 'user'
 
-export const FUNCTIONS_SLICE = 'conductor-functions.slice'
+/** The slice of function scopes: system.slice/system-conductor.slice/system-conductor-functions.slice, or app.slice/... */
+export function functionsSlice (manager: SystemdManager): string {
+  return `${manager === 'user' ? 'app' : 'system'}-conductor-functions.slice`
+}
 
 export interface ScopeOptions {
   manager: SystemdManager
@@ -47,7 +52,7 @@ export function functionScope (o: ScopeOptions): FunctionScope {
       const unit = `conductor-function-${o.id}-${process.pid}-${++scopes}.scope`
       started.push(unit)
       return [
-        'systemd-run', ...manager, '--scope', '--quiet', '--collect', `--unit=${unit}`, `--slice=${FUNCTIONS_SLICE}`,
+        'systemd-run', ...manager, '--scope', '--quiet', '--collect', `--unit=${unit}`, `--slice=${functionsSlice(o.manager)}`,
         `--description=Conductor function ${o.id}`, ...o.properties.flatMap(p => ['-p', p]), '--'
       ]
     },

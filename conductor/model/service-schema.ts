@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { CGROUP_DIRECTIVES, FUNCTIONS_SLICE, RLIMIT_DIRECTIVES, parseFunctionDirectives } from '../../cgi/index.js'
+import { CGROUP_DIRECTIVES, RLIMIT_DIRECTIVES, functionsSlice, parseFunctionDirectives } from '../../cgi/index.js'
 import { PEER_ID_PATTERN } from './defaults.js'
 import { resourceUnitsSchema } from './resource-units.js'
 
@@ -19,7 +19,7 @@ const functionDirectives = z.array(z.string()).superRefine((list, ctx) => {
   for (const p of parseFunctionDirectives(list).problems) ctx.addIssue({ code: 'custom', input: list, path: [p.index], message: p.message })
 }).describe('Limits ("Key=Value") applied to every process of the function together (its CGI processes, warm workers and daemon): ' +
   `resource control (${CGROUP_DIRECTIVES.map(k => k + '=').join(', ')}), properties of a systemd scope the gateway creates ` +
-  `for the function (in ${FUNCTIONS_SLICE}), and process limits (${Object.keys(RLIMIT_DIRECTIVES).map(k => k + '=').join(', ')}), ` +
+  `for the function (in ${functionsSlice('system')}, or ${functionsSlice('user')} for a user manager), and process limits (${Object.keys(RLIMIT_DIRECTIVES).map(k => k + '=').join(', ')}), ` +
   'set in each process before it starts (a hard limit can only be lowered without CAP_SYS_RESOURCE). Anything else ' +
   '(ExecStart=, Restart=, User=...) is refused. Cgroup limits need the gateway to reach a systemd manager (the host\'s scope); ' +
   'where it cannot, the function answers 503 rather than run without them.')
