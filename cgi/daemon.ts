@@ -41,7 +41,10 @@ export class Daemon {
    * `spawner`: a function with service_directives starts its daemon through its own fork
    * server, which runs in the function's scope (cgi/scope.ts) and sets its rlimits.
    */
-  constructor (private readonly spec: FunctionSpec, private readonly spawner?: Spawner | undefined, private readonly exec?: string[] | undefined) {
+  constructor (
+    private readonly spec: FunctionSpec, private readonly spawner?: Spawner | undefined,
+    private readonly exec?: string[] | undefined
+  ) {
     this.socketPath = path.join(spec.socketDir, `${spec.id}.sock`)
     this.agent = new http.Agent({ keepAlive: true, maxSockets: spec.maxWorkers })
     if (spec.minWarm > 0) this.ensure().catch(() => {})
@@ -100,13 +103,17 @@ export class Daemon {
   }
 
   private startChild (env: Record<string, string>): DaemonProcess {
-    const child = spawnFunctionProcess({ exec: this.spec.exec, cwd: this.spec.cwd, env, stderrAsStdout: false, stdin: 'ignore' })
+    const { exec, cwd } = this.spec
+    const child = spawnFunctionProcess({ exec, cwd, env, stderrAsStdout: false, stdin: 'ignore' })
     child.stdout?.resume()
+    const failed = new Promise<never>((_resolve, reject) => {
+      child.once('error', err => reject(new CgiBadGateway(`cannot start ${exec[0]}: ${err.message}`)))
+    })
     return {
       pid: child.pid,
       get gone () { return child.exitCode !== null || child.signalCode !== null },
       exited: exited(child),
-      failed: new Promise<never>((_resolve, reject) => child.once('error', err => reject(new CgiBadGateway(`cannot start ${this.spec.exec[0]}: ${err.message}`))))
+      failed
     }
   }
 

@@ -15,10 +15,12 @@
 
 /** Resource-control directives passed as properties of the function's scope. */
 export const CGROUP_DIRECTIVES: readonly string[] = [
-  'CPUAccounting', 'CPUWeight', 'StartupCPUWeight', 'CPUQuota', 'CPUQuotaPeriodSec', 'AllowedCPUs', 'AllowedMemoryNodes',
+  'CPUAccounting', 'CPUWeight', 'StartupCPUWeight', 'CPUQuota', 'CPUQuotaPeriodSec', 'AllowedCPUs',
+  'AllowedMemoryNodes',
   'MemoryAccounting', 'MemoryMin', 'MemoryLow', 'MemoryHigh', 'MemoryMax', 'MemorySwapMax',
   'TasksAccounting', 'TasksMax',
-  'IOAccounting', 'IOWeight', 'IODeviceWeight', 'IOReadBandwidthMax', 'IOWriteBandwidthMax', 'IOReadIOPSMax', 'IOWriteIOPSMax'
+  'IOAccounting', 'IOWeight', 'IODeviceWeight', 'IOReadBandwidthMax', 'IOWriteBandwidthMax', 'IOReadIOPSMax',
+  'IOWriteIOPSMax'
 ]
 
 /** Limit*= directive -> the resource name the fork server takes (RLIMIT_<NAME>). */
@@ -45,7 +47,9 @@ export const RLIMIT_DIRECTIVES: Readonly<Record<string, string>> = {
 const BYTE_RLIMITS = new Set(['FSIZE', 'DATA', 'STACK', 'CORE', 'RSS', 'AS', 'MEMLOCK', 'MSGQUEUE'])
 
 /** Well-known directives of a service's own process, named in the refusal so the reason is clear. */
-const SERVICE_ONLY = /^(Exec|Restart|Type$|User$|Group$|Environment|WorkingDirectory|RootDirectory|Timeout|Kill|Remain|PIDFile|Nice$|OOMScore|Standard|Protect|Private|ReadOnly|ReadWrite|Capability|AmbientCapabilities|NoNewPrivileges|Slice$|Delegate)/
+const SERVICE_ONLY = new RegExp('^(Exec|Restart|Type$|User$|Group$|Environment|WorkingDirectory|RootDirectory|' +
+  'Timeout|Kill|Remain|PIDFile|Nice$|OOMScore|Standard|Protect|Private|ReadOnly|ReadWrite|Capability|' +
+  'AmbientCapabilities|NoNewPrivileges|Slice$|Delegate)')
 
 export interface Rlimit {
   /** NOFILE, CPU... (RLIMIT_NOFILE...). */
@@ -65,7 +69,10 @@ export interface FunctionLimits {
 export interface DirectiveProblem { index: number, message: string }
 
 /** Splits a function's service_directives into scope properties and rlimits, or says what is wrong with each entry. */
-export function parseFunctionDirectives (list: readonly string[]): { limits: FunctionLimits, problems: DirectiveProblem[] } {
+export function parseFunctionDirectives (list: readonly string[]): {
+  limits: FunctionLimits
+  problems: DirectiveProblem[]
+} {
   const properties: string[] = []
   const rlimits = new Map<string, Rlimit>()
   const problems: DirectiveProblem[] = []
@@ -100,25 +107,36 @@ function refusal (key: string): string {
   const sameButCase = all.find(k => k.toLowerCase() === key.toLowerCase())
   if (sameButCase !== undefined) return `"${key}=": unknown directive; did you mean "${sameButCase}="?`
   const why = SERVICE_ONLY.test(key)
-    ? `"${key}=" cannot apply to a function: it configures a service's own process, and a function's processes are started by the gateway`
+    ? `"${key}=" cannot apply to a function: it configures a service's own process, ` +
+      'and a function\'s processes are started by the gateway'
     : `"${key}=" is not a directive a function's processes can be given`
-  return `${why}; allowed: resource control (${CGROUP_DIRECTIVES.map(k => k + '=').join(', ')}) and process limits (${Object.keys(RLIMIT_DIRECTIVES).map(k => k + '=').join(', ')})`
+  const list = (keys: readonly string[]): string => keys.map(k => k + '=').join(', ')
+  return `${why}; allowed: resource control (${list(CGROUP_DIRECTIVES)}) ` +
+    `and process limits (${list(Object.keys(RLIMIT_DIRECTIVES))})`
 }
 
 const BYTES = /^(infinity|\d+(\.\d+)?[KMGTPE]?|\d+(\.\d+)?%)$/
-const SUFFIX: Record<string, bigint> = { K: 1n << 10n, M: 1n << 20n, G: 1n << 30n, T: 1n << 40n, P: 1n << 50n, E: 1n << 60n }
+const SUFFIX: Record<string, bigint> = {
+  K: 1n << 10n, M: 1n << 20n, G: 1n << 30n, T: 1n << 40n, P: 1n << 50n, E: 1n << 60n
+}
 
 // A light check of the values systemd is most often given, so that a typo fails at load with its
 // path; systemd still parses every property itself when the scope is created.
 function checkCgroupValue (key: string, value: string): string | undefined {
   if (value === '') return 'a value is required (an empty value would reset the setting)'
   if (/^Memory(Min|Low|High|Max|SwapMax)$/.test(key) && !BYTES.test(value)) {
-    return 'expected bytes with an optional K, M, G, T, P or E suffix (e.g. 256M), a percentage of RAM (e.g. 10%), or infinity'
+    return 'expected bytes with an optional K, M, G, T, P or E suffix (e.g. 256M), ' +
+      'a percentage of RAM (e.g. 10%), or infinity'
   }
-  if (key === 'TasksMax' && !/^(infinity|\d+|\d+(\.\d+)?%)$/.test(value)) return 'expected a number of tasks (e.g. 64), a percentage, or infinity'
-  if (key === 'CPUQuota' && !/^\d+(\.\d+)?%$/.test(value)) return 'expected a percentage of one CPU (e.g. 50%, or 200% for two CPUs)'
-  if (/^(Startup)?CPUWeight$|^IOWeight$/.test(key) && !(/^\d+$/.test(value) && Number(value) >= 1 && Number(value) <= 10000) && !(key.endsWith('CPUWeight') && value === 'idle')) {
-    return 'expected a weight from 1 to 10000'
+  if (key === 'TasksMax' && !/^(infinity|\d+|\d+(\.\d+)?%)$/.test(value)) {
+    return 'expected a number of tasks (e.g. 64), a percentage, or infinity'
+  }
+  if (key === 'CPUQuota' && !/^\d+(\.\d+)?%$/.test(value)) {
+    return 'expected a percentage of one CPU (e.g. 50%, or 200% for two CPUs)'
+  }
+  if (/^(Startup)?CPUWeight$|^IOWeight$/.test(key)) {
+    const isWeight = /^\d+$/.test(value) && Number(value) >= 1 && Number(value) <= 10000
+    if (!isWeight && !(key.endsWith('CPUWeight') && value === 'idle')) return 'expected a weight from 1 to 10000'
   }
   if (key.endsWith('Accounting') && !/^(yes|no|true|false|on|off|1|0)$/.test(value)) return 'expected yes or no'
   return undefined

@@ -75,8 +75,8 @@ export class FunctionRunner {
     this.resolvedExec = program === undefined ? undefined : [program, ...spec.exec.slice(1)]
     if (spec.limits !== undefined) {
       if (isolation?.spawnerBinary === undefined) {
-        this.limitsError = new CgiLimitsUnavailable(`${spec.id}: service_directives need the conductor-spawner fork server, ` +
-          'which is not built (npm run build needs a C compiler) or disabled (CONDUCTOR_CGI_SPAWNER=)')
+        this.limitsError = new CgiLimitsUnavailable(`${spec.id}: service_directives need the conductor-spawner ` +
+          'fork server, which is not built (npm run build needs a C compiler) or disabled (CONDUCTOR_CGI_SPAWNER=)')
         this.log(`function ${this.limitsError.message}; its requests get 503`)
       } else {
         this.own = ownSpawner(spec, spec.limits, isolation)
@@ -92,7 +92,9 @@ export class FunctionRunner {
     // (limitsError, or a program not found), no pool or daemon is made, and serve() refuses.
     const mayStart = spec.limits === undefined || forks?.required === true
     if (spec.mode === 'parallel') this.daemon = mayStart ? new Daemon(spec, this.own, this.resolvedExec) : undefined
-    else if (spec.format === 'http-stdio') this.pool = mayStart ? new StdioPool(spec, spec.mode === 'single' ? 1 : spec.maxRequests, forks) : undefined
+    else if (spec.format === 'http-stdio') {
+      this.pool = mayStart ? new StdioPool(spec, spec.mode === 'single' ? 1 : spec.maxRequests, forks) : undefined
+    }
     else this.pool = undefined
   }
 
@@ -130,7 +132,7 @@ export class FunctionRunner {
     try {
       if (this.daemon !== undefined) return await this.serveDaemon(req, res, info)
       if (this.pool !== undefined) return await this.serveStdio(req, res, info)
-      if (this.spec.format === 'http-stdio' || this.spec.mode === 'parallel') throw new CgiSpawnFailed(`${this.spec.id}: cannot find ${this.spec.exec[0]!} in PATH`)
+      if (this.spec.format === 'http-stdio' || this.spec.mode === 'parallel') throw this.notFound()
       return await this.serveCgi(req, res, info)
     } catch (err) {
       // A synchronous throw on the way to the process (child_process or the HTTP client
@@ -180,12 +182,17 @@ export class FunctionRunner {
     }
   }
 
+  private notFound (): CgiSpawnFailed {
+    return new CgiSpawnFailed(`${this.spec.id}: cannot find ${this.spec.exec[0]!} in PATH`)
+  }
+
   /** Once per failed start of the fork server (the next attempt is seconds away), not per request. */
   private logLimitsError (err: unknown): void {
     if (err === this.loggedLimitsError) return
     this.loggedLimitsError = err
     this.log(`function ${this.spec.id}: its service_directives cannot be applied, so its requests get 503 ` +
-      `(run the gateway under systemd, conductor-gateway.service, or change the directives): ${(err as Error).message}`, err)
+      '(run the gateway under systemd, conductor-gateway.service, or change the directives): ' +
+      (err as Error).message, err)
   }
 
   private async serveCgi (req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<ServeResult> {
@@ -193,8 +200,10 @@ export class FunctionRunner {
     this.cgiSpawned++
     if (this.own !== undefined) {
       // Never a fallback to child_process: that process would run outside the scope.
-      if (this.resolvedExec === undefined) throw new CgiSpawnFailed(`${this.spec.id}: cannot find ${this.spec.exec[0]!} in PATH`)
-      if (!this.own.isRunning) throw new CgiLimitsUnavailable(`${this.spec.id}: the function's fork server stopped; it is being restarted`)
+      if (this.resolvedExec === undefined) throw this.notFound()
+      if (!this.own.isRunning) {
+        throw new CgiLimitsUnavailable(`${this.spec.id}: the function's fork server stopped; it is being restarted`)
+      }
     }
     const forks = this.own ?? this.spawner
     const viaSpawner = forks !== undefined && forks.isRunning && this.resolvedExec !== undefined
@@ -223,7 +232,8 @@ export class FunctionRunner {
     let timer: NodeJS.Timeout | undefined
     let unsubscribe = (): void => {}
     try {
-      const outcome = proxyRequest(this.spec, worker.agent, requestTarget(info, this.spec.stripPrefix), forwardHeaders(info), req, res)
+      const target = requestTarget(info, this.spec.stripPrefix)
+      const outcome = proxyRequest(this.spec, worker.agent, target, forwardHeaders(info), req, res)
       const { id, timeoutMs } = this.spec
       timer = setTimeout(() => {
         worker.stop()
@@ -247,7 +257,8 @@ export class FunctionRunner {
     d.begin()
     try {
       await d.ensure()
-      const outcome = proxyRequest(this.spec, d.agent, requestTarget(info, this.spec.stripPrefix), forwardHeaders(info), req, res, d.socketPath)
+      const target = requestTarget(info, this.spec.stripPrefix)
+      const outcome = proxyRequest(this.spec, d.agent, target, forwardHeaders(info), req, res, d.socketPath)
       // A daemon serves others at the same time: a slow request is cut, the daemon stays.
       const timer = setTimeout(() => outcome.abort(new CgiTimeout(`${this.spec.id} took longer than ${this.spec.timeoutMs} ms`)), this.spec.timeoutMs)
       const r = await outcome.done
@@ -290,7 +301,9 @@ export class FunctionRunner {
  * A 400 says what in the client's own request cannot be passed on (never its value).
  */
 function publicMessage (e: CgiError): string {
-  if (e instanceof CgiLimitsUnavailable) return 'the function\'s service_directives cannot be applied on this host (the gateway log says why)'
+  if (e instanceof CgiLimitsUnavailable) {
+    return 'the function\'s service_directives cannot be applied on this host (the gateway log says why)'
+  }
   switch (e.status) {
     case 400: return e.message
     case 413: return 'request body too large'
@@ -351,7 +364,8 @@ function ownSpawner (spec: FunctionSpec, limits: FunctionLimits, isolation: Func
     socketName: `${spec.id}.spawner.sock`,
     onStop: scope?.stop,
     describe: scope !== undefined
-      ? `systemd-run${isolation.manager === 'user' ? ' --user' : ''} --scope, creating the function's scope (${limits.properties.join(' ')}),`
-      : `conductor-spawner, setting the function's process limits,`
+      ? `systemd-run${isolation.manager === 'user' ? ' --user' : ''} --scope, creating the function's scope ` +
+        `(${limits.properties.join(' ')}),`
+      : 'conductor-spawner, setting the function\'s process limits,'
   })
 }

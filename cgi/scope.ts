@@ -16,7 +16,7 @@ import { execFile } from 'node:child_process'
 /** The manager to ask: the system one (`systemctl`), or the user's (`systemctl --user`). */
 export type SystemdManager = 'system' | 'user'
 
-/** The slice of function scopes: system.slice/system-conductor.slice/system-conductor-functions.slice, or app.slice/... */
+/** Slice of the function scopes: system-conductor-functions.slice in system.slice (app-... in app.slice for user). */
 export function functionsSlice (manager: SystemdManager): string {
   return `${manager === 'user' ? 'app' : 'system'}-conductor-functions.slice`
 }
@@ -52,8 +52,9 @@ export function functionScope (o: ScopeOptions): FunctionScope {
       const unit = `conductor-function-${o.id}-${process.pid}-${++scopes}.scope`
       started.push(unit)
       return [
-        'systemd-run', ...manager, '--scope', '--quiet', '--collect', `--unit=${unit}`, `--slice=${functionsSlice(o.manager)}`,
-        `--description=Conductor function ${o.id}`, ...o.properties.flatMap(p => ['-p', p]), '--'
+        'systemd-run', ...manager, '--scope', '--quiet', '--collect', `--unit=${unit}`,
+        `--slice=${functionsSlice(o.manager)}`, `--description=Conductor function ${o.id}`,
+        ...o.properties.flatMap(p => ['-p', p]), '--'
       ]
     },
     units: () => [...started],
@@ -61,7 +62,8 @@ export function functionScope (o: ScopeOptions): FunctionScope {
       if (started.length === 0) return
       await new Promise<void>(resolve => {
         // Scopes already gone (emptied and collected) make systemctl fail: nothing to do then.
-        execFile('systemctl', [...manager, 'kill', '--signal=SIGKILL', ...started], { env: o.env, timeout: 10_000 }, () => resolve())
+        const args = [...manager, 'kill', '--signal=SIGKILL', ...started]
+        execFile('systemctl', args, { env: o.env, timeout: 10_000 }, () => resolve())
       })
     }
   }

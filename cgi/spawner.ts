@@ -94,7 +94,8 @@ export class Spawner {
       // fork server comes back in a second.
       if (!this.stopped && wasListening) setTimeout(() => { this.start().catch(() => {}) }, 1000).unref()
     })
-    const what = this.options.describe ?? (command === this.binary ? this.binary : `${command} (starting ${this.binary})`)
+    const what = this.options.describe ??
+      (command === this.binary ? this.binary : `${command} (starting ${this.binary})`)
     // One that fails at start is tried again after 1, 2, 4... s (at most a minute), not in a loop.
     const failed = (reason: string): Error => {
       this.failures++
@@ -109,7 +110,9 @@ export class Spawner {
         if (proc.exitCode !== null || proc.signalCode !== null) {
           // Its last words may still be in the pipe.
           await new Promise(resolve => setTimeout(resolve, 20))
-          throw failed(`exited at start${stderr.trim() !== '' ? `: ${stderr.trim()}` : ` with status ${String(proc.exitCode ?? proc.signalCode)}`}`)
+          const said = stderr.trim()
+          const status = String(proc.exitCode ?? proc.signalCode)
+          throw failed(`exited at start${said !== '' ? `: ${said}` : ` with status ${status}`}`)
         }
         if (await canConnect(this.socketPath)) {
           if (this.proc === proc) this.listening = true
@@ -117,7 +120,8 @@ export class Spawner {
           this.lastError = undefined
           return
         }
-        const err = await Promise.race([spawnError, new Promise<undefined>(resolve => setTimeout(() => resolve(undefined), 10))])
+        const tick = new Promise<undefined>(resolve => setTimeout(() => resolve(undefined), 10))
+        const err = await Promise.race([spawnError, tick])
         if (err !== undefined) throw failed(`could not be started: ${err.message}`)
       }
       proc.kill('SIGKILL')

@@ -21,7 +21,10 @@ export class StdioPool {
    * while it runs, else workers are started with child_process. `required`: the function's own
    * fork server (service_directives), the only way its workers may start.
    */
-  constructor (private readonly spec: FunctionSpec, private readonly maxRequests: number, private readonly spawner?: { spawner: Spawner, exec: string[], required?: boolean } | undefined) {
+  constructor (
+    private readonly spec: FunctionSpec, private readonly maxRequests: number,
+    private readonly spawner?: { spawner: Spawner, exec: string[], required?: boolean } | undefined
+  ) {
     // The first warm workers wait for the fork server (it starts with the gateway, in tens of
     // milliseconds) so they are forked by it; without it they start right away. A request
     // meanwhile gets a worker started with child_process.

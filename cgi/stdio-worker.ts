@@ -39,7 +39,9 @@ export class StdioWorker {
     let connection: Promise<Duplex>
     if (spawner !== undefined) {
       const ready = spawner.required === true ? spawner.spawner.start() : Promise.resolve()
-      connection = ready.then(async () => await spawner.spawner.connect(spawner.exec, spec.cwd, spec.env, spec.stderrAsStdout)).then(({ socket, pid }) => {
+      const { exec } = spawner
+      const connected = ready.then(async () => await spawner.spawner.connect(exec, spec.cwd, spec.env, spec.stderrAsStdout))
+      connection = connected.then(({ socket, pid }) => {
         this.socket = socket
         this.pidValue = pid
         // The worker's end of the socket closes when it exits (or closes stdout): its "exit".

@@ -39,7 +39,7 @@ export interface GatewayOptions {
   functionsSocketDir?: string | undefined
   /** conductor-spawner binary for single-shot CGI; false: fork the gateway; default: dist/cgi/conductor-spawner if built. */
   cgiSpawner?: string | false | undefined
-  /** The systemd manager that creates the scopes of functions with service_directives (host.json scope); default system. */
+  /** The systemd manager that makes the scopes of functions with service_directives (host.json scope); default system. */
   systemdScope?: 'system' | 'user' | undefined
   /** Base environment of remote commands (PATH...); default the gateway's. */
   commandEnv?: NodeJS.ProcessEnv | undefined

@@ -4,9 +4,12 @@ import type { Readable } from 'node:stream'
 import { StringDecoder } from 'node:string_decoder'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
-import { COMMANDS_PREFIX, MAX_ARG_CHARS, MAX_ARGS as PROTOCOL_MAX_ARGS, exitStatusFor } from '../conductor/model/index.js'
 import {
-  auditFields, commandArgv, commandEnv, commandMaxOutputBytes, commandTimeoutMs, createAdmit, type Allowed, type CommandsPluginOptions
+  COMMANDS_PREFIX, MAX_ARG_CHARS, MAX_ARGS as PROTOCOL_MAX_ARGS, exitStatusFor
+} from '../conductor/model/index.js'
+import {
+  auditFields, commandArgv, commandEnv, commandMaxOutputBytes, commandTimeoutMs, createAdmit,
+  type Allowed, type CommandsPluginOptions
 } from './command-admission.js'
 import { attachInteractive } from './interactive.js'
 import { OutputBudget } from './output-budget.js'

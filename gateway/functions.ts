@@ -53,7 +53,7 @@ export interface FunctionsPluginOptions {
    * through a fork server of its own: this path, else the built one.
    */
   spawner?: string | false | undefined
-  /** The systemd manager that creates the scopes of functions with service_directives (host.json scope); default system. */
+  /** The systemd manager that makes the scopes of functions with service_directives (host.json scope); default system. */
   systemdScope?: SystemdManager | undefined
 }
 
@@ -271,6 +271,7 @@ function tmpSocketDir (): string {
 }
 
 function toSpec (service: Service, info: FunctionInfo, opts: FunctionsPluginOptions, socketDir: string): FunctionSpec {
+  const directives = info.fn.service_directives ?? []
   const env = functionVariables(serviceVariables(service, baseVariables(opts.roots.root === undefined ? undefined : { root: opts.roots.root }, opts.env)), info.id)
   return {
     id: info.id,
@@ -291,8 +292,8 @@ function toSpec (service: Service, info: FunctionInfo, opts: FunctionsPluginOpti
     noResponseHeaders: info.fn.no_response_headers ?? false,
     stripPrefix: info.fn.strip_prefix ?? false,
     socketDir,
-    // Checked at load (service-schema.ts), so only the split into scope properties and rlimits is used here.
-    limits: (info.fn.service_directives ?? []).length > 0 ? parseFunctionDirectives(info.fn.service_directives!).limits : undefined
+    // Checked at load (service-schema.ts): only the split into scope properties and rlimits is used here.
+    limits: directives.length > 0 ? parseFunctionDirectives(directives).limits : undefined
   }
 }
 

@@ -4,10 +4,12 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocketServer, WebSocket } from 'ws'
 import { spawnPty, PtySpawnFailed, type PtySession } from '../cgi/index.js'
 import {
-  COMMANDS_PREFIX, INTERACTIVE_SUBPROTOCOL, encodeControl, exitStatusFor, parseClientControl, type ExitReason, type ServerControl
+  COMMANDS_PREFIX, INTERACTIVE_SUBPROTOCOL, encodeControl, exitStatusFor, parseClientControl,
+  type ExitReason, type ServerControl
 } from '../conductor/model/index.js'
 import {
-  auditFields, commandArgv, commandEnv, commandMaxOutputBytes, commandTimeoutMs, type Admit, type Allowed, type CommandsPluginOptions
+  auditFields, commandArgv, commandEnv, commandMaxOutputBytes, commandTimeoutMs,
+  type Admit, type Allowed, type CommandsPluginOptions
 } from './command-admission.js'
 import { OVERLOADED_ANSWER, RETRY_AFTER_SEC } from './defaults.js'
 import { OutputBudget } from './output-budget.js'

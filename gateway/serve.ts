@@ -31,7 +31,8 @@ export interface ServeOptions {
 export async function serveGateway (o: ServeOptions): Promise<void> {
   const where = parseServeAddresses(o)
   const { app, state, metrics, commands } = await buildGateway({
-    roots: o.roots, logger: { level: o.logLevel }, pressure: o.pressure, fastAuth: o.fastAuth, systemdScope: o.systemdScope
+    roots: o.roots, logger: { level: o.logLevel }, pressure: o.pressure, fastAuth: o.fastAuth,
+    systemdScope: o.systemdScope
   })
   let stopMetrics = async (): Promise<void> => {}
   if (where.metrics !== undefined) {

@@ -11,7 +11,10 @@ const file = process.argv[2]
 if (file === undefined) { console.error('usage: user-manager.ts ENV_FILE'); process.exit(2) }
 const teardowns: Array<() => unknown> = []
 const sd = await startUserManager({ teardown: fn => { teardowns.push(fn) } })
-writeFileSync(file, `XDG_RUNTIME_DIR=${sd.runtimeDir}\nXDG_CONFIG_HOME=${sd.configHome}\nBENCH_MANAGER_PID=${sd.process.pid ?? ''}\n`)
+const lines = [
+  `XDG_RUNTIME_DIR=${sd.runtimeDir}`, `XDG_CONFIG_HOME=${sd.configHome}`, `BENCH_MANAGER_PID=${sd.process.pid ?? ''}`
+]
+writeFileSync(file, lines.join('\n') + '\n')
 const stop = async (): Promise<void> => {
   for (const fn of teardowns.reverse()) await fn()
   process.exit(0)

@@ -95,12 +95,15 @@ static int add_limit(const char *arg) {
   const char *eq = strchr(arg, '='), *colon = eq ? strchr(eq, ':') : NULL;
   if (!eq || !colon || nlimits == MAX_RLIMITS) return -1;
   int resource = -1;
+  size_t name_len = (size_t)(eq - arg);
   for (size_t i = 0; i < sizeof rlimit_names / sizeof rlimit_names[0]; i++) {
-    if (strlen(rlimit_names[i].name) == (size_t)(eq - arg) && strncmp(arg, rlimit_names[i].name, (size_t)(eq - arg)) == 0) resource = rlimit_names[i].resource;
+    const char *name = rlimit_names[i].name;
+    if (strlen(name) == name_len && strncmp(arg, name, name_len) == 0) resource = rlimit_names[i].resource;
   }
   if (resource < 0) return -1;
   struct rlimit v;
-  if (parse_limit_value(eq + 1, colon, &v.rlim_cur) < 0 || parse_limit_value(colon + 1, colon + 1 + strlen(colon + 1), &v.rlim_max) < 0) return -1;
+  const char *hard = colon + 1;
+  if (parse_limit_value(eq + 1, colon, &v.rlim_cur) < 0 || parse_limit_value(hard, hard + strlen(hard), &v.rlim_max) < 0) return -1;
   limits[nlimits].resource = resource;
   limits[nlimits].value = v;
   limits[nlimits].arg = arg;
@@ -131,7 +134,8 @@ static int probe_limits(void) {
     getrlimit(limits[i].resource, &now);
     char cur[32] = "infinity";
     if (now.rlim_max != RLIM_INFINITY) snprintf(cur, sizeof cur, "%llu", (unsigned long long)now.rlim_max);
-    fprintf(stderr, "conductor-spawner: cannot set Limit%s: the hard limit here is %s, and raising a hard limit needs CAP_SYS_RESOURCE (lower the value)\n", limits[i].arg, cur);
+    fprintf(stderr, "conductor-spawner: cannot set Limit%s: the hard limit here is %s, "
+            "and raising a hard limit needs CAP_SYS_RESOURCE (lower the value)\n", limits[i].arg, cur);
   }
   return -1;
 }

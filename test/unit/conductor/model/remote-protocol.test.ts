@@ -1,5 +1,7 @@
 import t from 'tap'
-import { DEFAULT_TERM, MAX_TERMINAL_SIZE, encodeControl, exitStatusFor, parseClientControl, parseServerControl, terminalSize } from '../../../../conductor/model/remote-protocol.js'
+import {
+  DEFAULT_TERM, MAX_TERMINAL_SIZE, encodeControl, exitStatusFor, parseClientControl, parseServerControl, terminalSize
+} from '../../../../conductor/model/remote-protocol.js'
 
 // The interactive WebSocket protocol's control frames (conductor/model/remote-protocol.ts).
 
@@ -37,7 +39,12 @@ t.test('client control frames: refused with a reason', async t => {
 })
 
 t.test('server control frames round-trip; unknown ones are ignored', async t => {
-  for (const c of [{ type: 'exit', code: 0 }, { type: 'exit', code: 124, reason: 'timeout' }, { type: 'exit', code: 141, reason: 'output-limit' }, { type: 'exit', code: 143, reason: 'gateway-stopping' }, { type: 'error', error: 'CND_BAD_FRAME', message: 'x' }, { type: 'error', error: 'CND_NO_START' }] as const) {
+  const controls = [
+    { type: 'exit', code: 0 }, { type: 'exit', code: 124, reason: 'timeout' }, { type: 'exit', code: 141, reason: 'output-limit' },
+    { type: 'exit', code: 143, reason: 'gateway-stopping' }, { type: 'error', error: 'CND_BAD_FRAME', message: 'x' },
+    { type: 'error', error: 'CND_NO_START' }
+  ] as const
+  for (const c of controls) {
     t.same(parseServerControl(encodeControl(c)), c, JSON.stringify(c))
   }
   t.same(parseServerControl('{"type":"exit","code":1,"reason":"bogus"}'), { type: 'exit', code: 1 }, 'an unknown reason is dropped')
