@@ -6,12 +6,12 @@ export type { FunctionSpec, FunctionFormat, FunctionMode, RequestInfo } from './
 export * as defaults from './defaults.js'
 export {
   CgiError, CgiBadGateway, CgiBadRequest, CgiHeaderInvalid, CgiHeaderTooLarge, CgiSpawnFailed, CgiTimeout, CgiBusy,
-  CgiBodyTooLarge, CgiClosed, CgiClientGone, CgiLimitsUnavailable
+  CgiBodyTooLarge, CgiClosed, CgiClientGone, CgiLimitsUnavailable, PtySpawnFailed
 } from './errors.js'
 export {
   CGROUP_DIRECTIVES, RLIMIT_DIRECTIVES, parseFunctionDirectives, type DirectiveProblem, type FunctionLimits, type Rlimit
 } from './limits.js'
 export { functionsSlice, type SystemdManager } from './scope.js'
 export { Spawner, findSpawnerBinary } from './spawner.js'
-export { spawnPty, PtySpawnFailed, type PtyOptions, type PtySession } from './pty-session.js'
+export { spawnPty, type PtyOptions, type PtySession } from './pty-session.js'
 export { killGroup, isProcessAlive } from './process.js'

@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream'
 import { StringDecoder } from 'node:string_decoder'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
+import { errorAnswer } from '../errors/index.js'
 import {
   COMMANDS_PREFIX, MAX_ARG_CHARS, MAX_ARGS as PROTOCOL_MAX_ARGS, exitStatusFor
 } from '../conductor/model/index.js'
@@ -11,6 +12,7 @@ import {
   auditFields, commandArgv, commandEnv, commandMaxOutputBytes, commandTimeoutMs, createAdmit,
   type Allowed, type CommandsPluginOptions
 } from './command-admission.js'
+import { sendError } from './error-reply.js'
 import { attachInteractive } from './interactive.js'
 import { OutputBudget } from './output-budget.js'
 import { ReplayCache } from './replay-cache.js'
@@ -70,17 +72,18 @@ export async function commandsPlugin (app: FastifyInstance, opts: CommandsPlugin
       log: request.log
     })
     // Returning the reply ends the request here (Fastify async hooks).
-    if (!a.ok) return await reply.code(a.status).headers(a.headers).send(a.body)
+    if (!a.ok) return await sendError(reply, a.answer, a.headers)
     allowed.set(request, a.allowed)
     return undefined
   }
 
   app.post<{ Params: Params }>(`${COMMANDS_PREFIX}/:service/commands/:name`, { onRequest: check, bodyLimit: MAX_BODY_BYTES }, async (request, reply) => {
     const ok = allowed.get(request)
-    if (ok === undefined) { await reply.code(403).send({ error: 'CND_AUTH_DENIED' }); return }
+    if (ok === undefined) { await sendError(reply, errorAnswer('CND_AUTH_DENIED')); return }
     const parsed = bodySchema.safeParse(request.body ?? {})
     if (!parsed.success) {
-      await reply.code(400).send({ error: 'CND_BAD_ARGS', message: 'body must be {"args": ["..."]}: ' + parsed.error.issues.map(i => `/${i.path.join('/')}: ${i.message}`).join('; ') })
+      const issues = parsed.error.issues.map(i => `/${i.path.join('/')}: ${i.message}`).join('; ')
+      await sendError(reply, errorAnswer('CND_BAD_ARGS', 'body must be {"args": ["..."]}: ' + issues))
       return
     }
     run(request, reply, ok, parsed.data.args ?? [], opts, running)
