@@ -265,6 +265,10 @@ const ENTRIES = {
   },
   CND_CGI_BUSY: { exit: failure, http: 503, description: 'every worker of the function is busy and its queue is full' },
   CND_CGI_BODY_TOO_LARGE: { exit: failure, http: 413, description: 'the request body is over max_body_bytes' },
+  CND_CGI_LIMITS_UNAVAILABLE: {
+    exit: failure, http: 503,
+    description: 'the function\'s service_directives cannot be applied here (no systemd manager, a limit it cannot set)'
+  },
   CND_CGI_CLOSED: {
     exit: failure, http: 503,
     description: 'the function was removed by a reload, or the gateway stops'

@@ -45,6 +45,8 @@ export interface GatewayOptions {
   functionsSocketDir?: string | undefined
   /** conductor-spawner binary for single-shot CGI; false: fork the gateway; default: dist/cgi/conductor-spawner if built. */
   cgiSpawner?: string | false | undefined
+  /** The systemd manager that makes the scopes of functions with service_directives (host.json scope); default system. */
+  systemdScope?: 'system' | 'user' | undefined
   /** Base environment of remote commands (PATH...); default the gateway's. */
   commandEnv?: NodeJS.ProcessEnv | undefined
   /**
@@ -132,7 +134,8 @@ export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
     // same decision /auth gives Caddy.
     authorize: opts.functionAuthorize ?? functionAuthorizer(authorize),
     socketDir: opts.functionsSocketDir,
-    spawner: opts.cgiSpawner
+    spawner: opts.cgiSpawner,
+    systemdScope: opts.systemdScope
   }
   const functions = createFunctionsRegistry(fnOpts, (msg, err) => app.log.warn({ err }, msg))
   // Before the routes, so that its onResponse hook sees every one of them.

@@ -4,7 +4,10 @@ import os from 'node:os'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { FunctionRunner, Spawner, findSpawnerBinary, splitPath, defaults as cgiDefaults, type FunctionSpec, type RequestInfo } from '../cgi/index.js'
+import {
+  FunctionRunner, Spawner, findSpawnerBinary, parseFunctionDirectives, splitPath, defaults as cgiDefaults,
+  type FunctionSpec, type RequestInfo, type SystemdManager
+} from '../cgi/index.js'
 import { baseVariables, functionVariables, listFunctions, serviceVariables, FUNCTIONS_PREFIX, type FunctionInfo, type Roots, type Service } from '../conductor/model/index.js'
 import { isProcessAlive } from '../cgi/index.js'
 import { errorAnswer, type ErrorCode } from '../errors/index.js'
@@ -46,8 +49,14 @@ export interface FunctionsPluginOptions {
   socketDir?: string | undefined
   /** Base environment (PATH...); default baseVariables(roots). */
   env?: NodeJS.ProcessEnv | undefined
-  /** Path of the conductor-spawner fork server; false: never use one; default: the built one, if any. */
+  /**
+   * Path of the conductor-spawner fork server; false: no shared one (single-shot CGI forks the
+   * gateway); default: the built one, if any. A function with service_directives always runs
+   * through a fork server of its own: this path, else the built one.
+   */
   spawner?: string | false | undefined
+  /** The systemd manager that makes the scopes of functions with service_directives (host.json scope); default system. */
+  systemdScope?: SystemdManager | undefined
 }
 
 interface Registered { info: FunctionInfo, runner: FunctionRunner, fingerprint: string }
@@ -82,6 +91,11 @@ export function createFunctionsRegistry (opts: FunctionsPluginOptions, log: (msg
   const spawnerBinary = opts.spawner === false ? undefined : opts.spawner ?? findSpawnerBinary(opts.env ?? process.env)
   const spawner = spawnerBinary === undefined ? undefined : new Spawner(spawnerBinary, socketDir)
   let spawnerStarted = false
+  const isolation = {
+    spawnerBinary: typeof opts.spawner === 'string' ? opts.spawner : findSpawnerBinary(opts.env ?? process.env),
+    manager: opts.systemdScope ?? 'system',
+    env: opts.env ?? process.env
+  }
   const startSpawner = (): void => {
     if (spawner === undefined || spawnerStarted) return
     spawnerStarted = true
@@ -103,7 +117,7 @@ export function createFunctionsRegistry (opts: FunctionsPluginOptions, log: (msg
       // The fork server starts with the first CGI or http-stdio function, not before (a
       // parallel daemon is started once and lives long: it does not need it).
       if (spec.mode !== 'parallel') startSpawner()
-      registry.set(info.id, { info, runner: new FunctionRunner(spec, log, spawner), fingerprint })
+      registry.set(info.id, { info, runner: new FunctionRunner(spec, log, spawner, isolation), fingerprint })
     }
     for (const [id, r] of registry) if (!seen.has(id)) { registry.delete(id); void r.runner.close() }
   }
@@ -115,7 +129,7 @@ export function createFunctionsRegistry (opts: FunctionsPluginOptions, log: (msg
     map: () => { sync(); return registry },
     close: async () => {
       closed = true
-      spawner?.stop()
+      await spawner?.stop()
       await Promise.all([...registry.values()].map(async r => { await r.runner.close() }))
       registry.clear()
       if (opts.socketDir === undefined && !isHostRoot) rmSync(socketDir, { recursive: true, force: true })
@@ -253,6 +267,7 @@ function tmpSocketDir (): string {
 }
 
 function toSpec (service: Service, info: FunctionInfo, opts: FunctionsPluginOptions, socketDir: string): FunctionSpec {
+  const directives = info.fn.service_directives ?? []
   const env = functionVariables(serviceVariables(service, baseVariables(opts.roots.root === undefined ? undefined : { root: opts.roots.root }, opts.env)), info.id)
   return {
     id: info.id,
@@ -271,7 +286,10 @@ function toSpec (service: Service, info: FunctionInfo, opts: FunctionsPluginOpti
     stderrAsStdout: info.fn.stderr_as_stdout ?? false,
     responseHeaders: (info.fn.response_headers ?? []).map(h => { const i = h.indexOf(':'); return [h.slice(0, i).trim(), h.slice(i + 1).trim()] as [string, string] }),
     noResponseHeaders: info.fn.no_response_headers ?? false,
-    socketDir
+    stripPrefix: info.fn.strip_prefix ?? false,
+    socketDir,
+    // Checked at load (service-schema.ts): only the split into scope properties and rlimits is used here.
+    limits: directives.length > 0 ? parseFunctionDirectives(directives).limits : undefined
   }
 }
 

@@ -40,6 +40,8 @@ export interface ServeOptions {
   fastAuth: boolean
   /** Service and policy contents already validated (the CLI's cache): zod loads only for new content. */
   validationCache?: ValidationCache | undefined
+  /** The systemd manager of this host (host.json scope): it creates the scopes of functions with service_directives. */
+  systemdScope?: 'system' | 'user' | undefined
 }
 
 /** Starts the gateway and keeps it running until SIGTERM/SIGINT; resolves once it serves. */
@@ -114,7 +116,8 @@ export async function serveGateway (o: ServeOptions): Promise<void> {
   await front.whenQuiet(STARTUP_QUIET_MS, STARTUP_QUIET_MAX_MS)
   const { buildGateway } = await import('./app.js')
   const gw = await buildGateway({
-    roots: o.roots, logger: { level: o.logLevel }, pressure: o.pressure, fastAuth: o.fastAuth, serving: { front, state, stats }
+    roots: o.roots, logger: { level: o.logLevel }, pressure: o.pressure, fastAuth: o.fastAuth, serving: { front, state, stats },
+    systemdScope: o.systemdScope
   })
   const { app } = gw
   commands = gw.commands
