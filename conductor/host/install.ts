@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { isConductorCaddyConfig, renderCaddyConfig } from './caddy-config.js'
 import { CADDY_SYNC_DROPIN, CADDY_SYNC_UNIT, caddySyncDropIn, caddySyncUnitFile } from './caddy-sync-unit.js'
 import type { Roots } from '../model/index.js'
-import type { ScopeInfo } from './scope.js'
+import type { ScopeInfo } from '../model/index.js'
 import type { SystemdDriver } from './systemd.js'
 import { readOr, writeAtomic } from '../state/index.js'
 import {

@@ -22,3 +22,4 @@ export async function loadModelSchemas (): Promise<typeof import('./schemas.js')
 export async function serviceJsonSchema (): Promise<unknown> {
   return (await loadModelSchemas()).serviceJsonSchema()
 }
+export { type ScopeInfo, resolveScope } from './scope.js'

@@ -6,7 +6,7 @@ import {
 } from '../../../gateway/index.js'
 import { UsageError } from '../../../errors/index.js'
 import { DEFAULT_GATEWAY_LISTEN, DEFAULT_GATEWAY_METRICS_LISTEN, loadHostConfig } from '../../model/index.js'
-import { resolveScope } from '../../host/index.js'
+import { resolveScope } from '../../model/index.js'
 import type { CtxFactory } from './types.js'
 
 interface GatewayCliOptions {
