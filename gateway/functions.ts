@@ -344,5 +344,3 @@ function splitOnce (s: string, sep: string): [string, string] {
   const i = s.indexOf(sep)
   return i === -1 ? [s, ''] : [s.slice(0, i), s.slice(i + 1)]
 }
-
-export type { ServerResponse }

@@ -7,8 +7,6 @@ import type { Pod, Service } from './service.js'
 // every path of a service file is (`./proxy.sh` names the file next to conductor-service.json),
 // wherever the operator stands.
 
-export const TEMPLATE_KINDS = ['pod', 'config-map', 'proxy'] as const
-
 export function findPod (service: Service, part: string | undefined): Pod {
   if (part === undefined) {
     if (service.pods.length === 1) return service.pods[0]!

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
 import { writeAtomic } from './atomic.js'
@@ -68,8 +68,4 @@ export function writeDeployment (deploymentsDir: string, state: DeploymentState)
 
 export function removeDeploymentDir (deploymentsDir: string, id: string): void {
   rmSync(deploymentDir(deploymentsDir, id), { recursive: true, force: true })
-}
-
-export function deploymentExists (deploymentsDir: string, id: string): boolean {
-  return existsSync(path.join(deploymentsDir, id, STATE_FILE))
 }
