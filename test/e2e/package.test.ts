@@ -135,7 +135,7 @@ t.test('npm pack builds and ships the bundle, schema and README; the tarball ins
   gw.kill('SIGTERM')
   t.equal(await gwExit, 0, 'the installed gateway stops cleanly')
   // jose (a lazy chunk) signs: a key pair for remote commands.
-  const key = await run(bin, ['key', 'generate', 'ci', '--dir', path.join(work, 'keys'), '--json'], work, env)
+  const key = await run(bin, ['key', 'generate', 'ci', '--audience', 'ci.example', '--dir', path.join(work, 'keys'), '--json'], work, env)
   t.equal(key.code, 0, key.stderr)
   t.match(JSON.parse(key.stdout), { name: 'ci', alg: 'ES256' }, 'key generate (jose) works installed')
   t.notOk(existsSync(path.join(installed, 'node_modules/tap')), 'no dev dependencies')
