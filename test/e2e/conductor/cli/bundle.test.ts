@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { execFile } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import path from 'node:path'
@@ -47,7 +47,7 @@ async function runBundle (args: string[], env: NodeJS.ProcessEnv, nodeArgs: stri
 }
 
 /** Runs the bundle and returns the names of the dist/conductor/ files it loaded. */
-async function loadedBy (t: Tap.Test, args: string[], env: NodeJS.ProcessEnv): Promise<string[]> {
+async function loadedBy (t: Test, args: string[], env: NodeJS.ProcessEnv): Promise<string[]> {
   const log = path.join(tempDir(t, 'cnd-loaded-'), 'loaded')
   const r = await runBundle(args, { ...env, CONDUCTOR_TEST_LOADED: log }, ['--import', recordLoads])
   t.equal(r.code, 0, `conductor ${args.join(' ')}: ${r.stderr}`)
@@ -94,7 +94,7 @@ t.test('an internal error\'s stack trace names the TypeScript sources', { skip: 
 
 t.test('the bundled gateway starts the fork server built next to the chunks', { skip: notBuilt }, async t => {
   const spawner = path.join(dist, 'conductor-spawner')
-  if (!existsSync(spawner)) { t.skip('no C compiler: dist/conductor/conductor-spawner was not built'); return }
+  if (!existsSync(spawner)) { t.skip('no C compiler: dist/conductor/conductor-spawner was not built', () => {}); return }
   const root = tempDir(t, 'cnd-bundle-gw-')
   const cgi = path.join(repoRoot, 'test/fixtures/functions/cgi.sh')
   writeTree(root, { 'etc/conductor/services/fx/conductor-service.json': { app_name: 'fx', functions: [{ name: 'cgi', exec: [cgi] }] } })
