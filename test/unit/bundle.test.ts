@@ -1,7 +1,8 @@
 import t from 'tap'
-import * as esbuild from 'esbuild'
+import type * as esbuild from 'esbuild'
 // @ts-expect-error: a plain ES module without types (the build script)
-import { bundleOptions, EXTERNAL, OUT_DIR } from '../../scripts/bundle.mjs'
+import { EXTERNAL, OUT_DIR } from '../../scripts/bundle.mjs'
+import { bundleMetafile } from '../harness/bundle.js'
 
 // The shipped CLI is an esbuild bundle split at every dynamic import() (scripts/bundle.mjs). A
 // start reads only the entry and the chunks it imports statically, so what a command never
@@ -17,9 +18,7 @@ type Output = Metafile['outputs'][string]
 /** Packages no command may load at its start: each is loaded by the import() that needs it. */
 const HEAVY = ['zod', 'jose', 'tar', 'ws', 'node-pty', 'fastify', '@fastify/', 'pino', 'prom-client', 'execa', '@nats-io/', 'avvio', 'ajv']
 
-const result = await esbuild.build({ ...(bundleOptions() as esbuild.BuildOptions), write: false })
-const meta = result.metafile as Metafile
-const outputs = meta.outputs
+const outputs = (await bundleMetafile()).outputs
 const entry = `${OUT_DIR as string}/bin.js`
 
 /** The files a start reads when it loads `file`: it and, recursively, its static imports. */
@@ -64,7 +63,7 @@ function heavyInputs (files: Set<string>, allowGatewaySurface = false): string[]
 
 const kib = (files: Set<string>): number => Math.round([...files].reduce((n, f) => n + (outputs[f]?.bytes ?? 0), 0) / 1024)
 
-const start = new Set([...staticClosure(entry), ...staticClosure(chunkOf('conductor/cli/index.ts'))])
+const start = staticClosure(entry)
 
 t.test('the heavy packages are bundled, into chunks of their own (the test is not vacuous)', async t => {
   const bundled = new Set(Object.values(outputs).flatMap(o => Object.keys(o.inputs)).map(packageOf).filter(p => p !== undefined))

@@ -2,9 +2,7 @@ import t, { type Test } from 'tap'
 import { execFile } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import path from 'node:path'
-import * as esbuild from 'esbuild'
-// @ts-expect-error: a plain ES module without types (the build script)
-import { bundleOptions, OUT_DIR } from '../../../../scripts/bundle.mjs'
+import { bundleMetafile, chunksHolding } from '../../../harness/bundle.js'
 import { binPath, repoRoot, type CliResult } from '../../../harness/cli.js'
 import { startGatewayProcess } from '../../../harness/gateway.js'
 import { waitFor } from '../../../harness/ports.js'
@@ -15,17 +13,13 @@ import { tempDir, writeTree } from '../../../harness/tmp.js'
 // of its files a command reads (no zod once the validation cache knows the service files); stack
 // traces name the TypeScript sources; the gateway finds the C fork server next to the chunks.
 
-const dist = path.join(repoRoot, OUT_DIR as string)
+const dist = path.dirname(binPath)
 const built = existsSync(binPath)
 const notBuilt = built ? false : 'dist/conductor/bin.js is missing: npm run build (or npm run bundle)'
 
-const result = await esbuild.build({ ...(bundleOptions() as esbuild.BuildOptions), write: false })
-const outputs = (result.metafile as esbuild.Metafile).outputs
-const expected = Object.keys(outputs).filter(f => f.endsWith('.js')).map(f => path.basename(f)).sort()
-/** The chunks holding zod (the model schemas, state, snippets, policies load it through import()). */
-const zodChunks = new Set(Object.entries(outputs)
-  .filter(([, o]) => Object.keys(o.inputs).some(i => i.includes('node_modules/zod/')))
-  .map(([f]) => path.basename(f)))
+const expected = Object.keys((await bundleMetafile()).outputs).filter(f => f.endsWith('.js')).map(f => path.basename(f)).sort()
+/** The chunks holding zod (the model schemas, snippets, policies load it through import()). */
+const zodChunks = new Set(await chunksHolding('zod'))
 
 // A module loader hook that appends every URL Node loads to $CONDUCTOR_TEST_LOADED.
 const hooks = 'data:text/javascript,' + encodeURIComponent(
