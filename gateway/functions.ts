@@ -7,6 +7,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { FunctionRunner, Spawner, findSpawnerBinary, splitPath, defaults as cgiDefaults, type FunctionSpec, type RequestInfo } from '../cgi/index.js'
 import { baseVariables, functionVariables, listFunctions, serviceVariables, FUNCTIONS_PREFIX, type FunctionInfo, type Roots, type Service } from '../conductor/model/index.js'
 import { isProcessAlive } from '../cgi/index.js'
+import { errorAnswer, type ErrorCode } from '../errors/index.js'
+import { sendError } from './error-reply.js'
 import { repeatedDecisionHeader } from './repeated-headers.js'
 import type { StateHolder, GatewayState } from './state.js'
 
@@ -133,7 +135,7 @@ export async function functionsPlugin (app: FastifyInstance, opts: FunctionsPlug
     const registry = functions.map()
     const fn = registry.get(request.params.id)
     if (fn === undefined) {
-      await reply.code(404).send({ error: 'CND_FUNCTION_NOT_FOUND', message: 'no such function' })
+      await sendError(reply, errorAnswer('CND_FUNCTION_NOT_FOUND', 'no such function'))
       return
     }
     const raw = request.raw
@@ -149,13 +151,13 @@ export async function functionsPlugin (app: FastifyInstance, opts: FunctionsPlug
       // A header the decision reads, sent twice: Node decides on one copy, the function could read another.
       if (repeated !== undefined) {
         const message = `repeated ${repeated} header`
-        return { ok: false, status: 400, headers: {}, error: 'CND_HEADER_REPEATED', message }
+        return { ok: false, headers: {}, error: 'CND_HEADER_REPEATED', message }
       }
       const headers = { ...clientHeaders }
       const decision = await checkPolicy(opts.authorize, target.info, raw, method, publicPath, q, headers)
       if (!decision.allowed) {
         const error = decision.status === 401 ? 'CND_AUTH_REQUIRED' : 'CND_AUTH_DENIED'
-        return { ok: false, status: decision.status, headers: decision.headers, error }
+        return { ok: false, headers: decision.headers, error }
       }
       for (const [k, v] of Object.entries(decision.headers)) if (k.toLowerCase().startsWith(IDENTITY_PREFIX)) headers[k.toLowerCase()] = v
       const identity = decision.identity ?? {
@@ -167,11 +169,7 @@ export async function functionsPlugin (app: FastifyInstance, opts: FunctionsPlug
     const publicPath = fn.info.fn.route !== undefined ? (rawPath.slice(`${FUNCTIONS_PREFIX}/${fn.info.id}`.length) || '/') : rawPath
     const first = await admit(fn, raw.method ?? 'GET', publicPath, query)
     if (!first.ok) {
-      const { error, message } = first
-      const body = JSON.stringify(message !== undefined ? { error, message } : { error })
-      const length = String(Buffer.byteLength(body))
-      const headers = { ...first.headers, 'content-type': 'application/json', 'content-length': length }
-      await reply.code(first.status).headers(headers).send(body)
+      await sendError(reply, errorAnswer(first.error, first.message), first.headers)
       return
     }
     reply.hijack()
@@ -205,10 +203,8 @@ export async function functionsPlugin (app: FastifyInstance, opts: FunctionsPlug
       // (or a cut connection once headers are out) instead of waiting forever. Fail closed.
       request.log.error({ err }, `function ${fn.info.id}: ${String(err)}`)
       if (reply.raw.headersSent || reply.raw.destroyed) { reply.raw.destroy(); return }
-      const body = JSON.stringify({ error: 'CND_CGI_BAD_GATEWAY', message: 'function failed' })
-      reply.raw.writeHead(502, {
-        'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close'
-      }).end(body)
+      const answer = errorAnswer('CND_CGI_BAD_GATEWAY', 'function failed')
+      reply.raw.writeHead(answer.status, { ...answer.headers, connection: 'close' }).end(answer.body)
     }
   }
   app.all(`${FUNCTIONS_PREFIX}/:id`, handler)
@@ -218,7 +214,7 @@ export async function functionsPlugin (app: FastifyInstance, opts: FunctionsPlug
 type Identity = { authType?: string, user?: string } | undefined
 type Admitted =
   | { ok: true, headers: Record<string, string | string[] | undefined>, identity: Identity }
-  | { ok: false, status: number, headers: Record<string, string>, error: string, message?: string | undefined }
+  | { ok: false, headers: Record<string, string>, error: ErrorCode, message?: string | undefined }
 
 async function checkPolicy (
   authorize: Authorizer | undefined, fn: FunctionInfo, raw: IncomingMessage,

@@ -1,5 +1,5 @@
 import type { CaddyClient } from '../../caddy/index.js'
-import { asConductorError, caddyClient } from './endpoint.js'
+import { caddyClient } from './endpoint.js'
 import type { Ctx } from '../context.js'
 import { deregisterServiceSnippets, registerServiceSnippets, switchServiceSnippets, type SnippetOwnerContext, type SwitchOutcome } from './snippets.js'
 import type { Service } from '../model/index.js'
@@ -23,14 +23,9 @@ export function caddyDriver (ctx: Pick<Ctx, 'roots' | 'env' | 'caddyAdmin' | 'te
   const opts = (cwd: string): Parameters<typeof registerServiceSnippets>[3] => ({ roots: ctx.roots, cwd, timeoutSec: ctx.templateTimeoutSec })
   return {
     client: get,
-    register: async (svc, vars, cwd) => {
-      try { await registerServiceSnippets(svc, vars, get(), opts(cwd)) } catch (err) { throw asConductorError(err) }
-    },
-    deregister: async (svc, vars, cwd) => {
-      try { await deregisterServiceSnippets(svc, vars, get(), opts(cwd)) } catch (err) { throw asConductorError(err) }
-    },
-    switch: async (svc, to, from) => {
-      try { return await switchServiceSnippets(svc, to, from, get(), { roots: ctx.roots, timeoutSec: ctx.templateTimeoutSec }) } catch (err) { throw asConductorError(err) }
-    }
+    register: async (svc, vars, cwd) => { await registerServiceSnippets(svc, vars, get(), opts(cwd)) },
+    deregister: async (svc, vars, cwd) => { await deregisterServiceSnippets(svc, vars, get(), opts(cwd)) },
+    switch: async (svc, to, from) =>
+      await switchServiceSnippets(svc, to, from, get(), { roots: ctx.roots, timeoutSec: ctx.templateTimeoutSec })
   }
 }
