@@ -4,7 +4,9 @@ import { acquireDeployLock } from '../state/index.js'
 import { dialsOf, runDeploy, type DeployOutcome, type DeployStep, type DeploymentRef } from './steps.js'
 import { serviceHash } from '../reconcile/index.js'
 import { deploymentDir, readDeployments, type DeploymentState } from '../state/index.js'
-import { createDeployment, deploymentVars, removeDeployment, startDeployment } from '../reconcile/index.js'
+import {
+  createDeployment, deploymentVars, loadNewDeploymentUnit, removeDeployment, startDeployment
+} from '../reconcile/index.js'
 import { readSnippetRecord, renderProxySnippets, type SnippetOwnerContext } from '../proxy/index.js'
 import type { Snippet } from '../../caddy/index.js'
 import { READINESS_DEFAULTS, waitReady, type ReadinessCheck } from './readiness.js'
@@ -67,7 +69,7 @@ async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployR
   const outcome = await runDeploy(old, {
     start: async () => {
       const created = await createDeployment(quiet, svc, pod.name, serviceHash(svc), config)
-      await sctx.drivers.systemd.daemonReload()
+      await loadNewDeploymentUnit(sctx, created.id)
       try {
         const started = await startDeployment(quiet, svc, created)
         records.set(started.id, started)
@@ -110,6 +112,12 @@ async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployR
       return all.filter(u => upstreams.includes(u.address)).reduce((n, u) => n + u.num_requests, 0)
     },
     stop: async d => { await removeDeployment(quiet, svc, records.get(d.id)!) },
+    // Drained and out of Caddy: systemd stops it while the command ends (a failure leaves the
+    // unit "failed": `deployment ls` and the next reload show it). Post-stop hooks need the wait.
+    retire: async d => {
+      const queued = await removeDeployment(quiet, svc, records.get(d.id)!, { noBlock: true })
+      return queued ? ' (stop queued in systemd, not waited for)' : ' (stopped: post-stop hooks ran after the stop)'
+    },
     sleep: async ms => await new Promise(resolve => setTimeout(resolve, ms)),
     now: () => performance.now()
   }, {

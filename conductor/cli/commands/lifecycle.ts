@@ -103,6 +103,10 @@ export function registerDeploymentLifecycle (deployment: Command, makeCtx: CtxFa
         for (const k of svc?.display_deployment_config ?? []) columns[k] = vars[k] ?? ''
         return { ...describeDeployment(r, active), columns }
       })
+      // A deploy forgets the old deployment while systemd still stops it (--no-block): its unit,
+      // stopping or failed, is listed until it is gone (a failure until the next reload).
+      const gone = removedUnits(active, new Set(recs.map(r => r.id)), [...services.keys()], only)
+      rows.push(...gone.map(d => ({ ...d, columns: {} })))
       if (opts.json === true) { sctx.io.out(renderJson(rows)); return }
       const extra = [...new Set(rows.flatMap(r => Object.keys(r.columns)))]
       sctx.io.out(renderTable(['ID', 'SERVICE', 'PART', 'DESIRED', 'UNIT', 'PORTS', ...extra],
@@ -162,6 +166,25 @@ export async function activeUnits (sctx: SystemCtx): Promise<Map<string, string>
 function describeDeployment (r: DeploymentState, active: Map<string, string>): { id: string, service: string, part: string, desired: string, unit: string, unit_state: string, ports: Record<string, number>, pod_ip: string, created_at: string } {
   const unit = deploymentUnit(r.id)
   return { id: r.id, service: r.service, part: r.part, desired: r.desired, unit, unit_state: active.get(unit) ?? 'inactive', ports: r.ports, pod_ip: r.pod_ip, created_at: r.created_at }
+}
+
+/** Deployment units with no record that are still stopping or failed to stop. */
+type DeploymentRow = ReturnType<typeof describeDeployment>
+function removedUnits (
+  active: Map<string, string>, recorded: Set<string>, services: string[], only: string | undefined
+): DeploymentRow[] {
+  const out: DeploymentRow[] = []
+  for (const [unit, state] of [...active].sort()) {
+    const id = /^conductor-deployment@(.+)\.service$/.exec(unit)?.[1]
+    if (id === undefined || recorded.has(id) || (state !== 'deactivating' && state !== 'failed')) continue
+    const service = services.filter(s => id.startsWith(s + '-')).sort((x, y) => y.length - x.length)[0] ?? '?'
+    if (only !== undefined && service !== only) continue
+    out.push({
+      id, service, part: '?', desired: 'removed', unit,
+      unit_state: state, ports: {}, pod_ip: '', created_at: ''
+    })
+  }
+  return out
 }
 
 function safeVars (sctx: SystemCtx, svc: Service, r: DeploymentState): Record<string, string> {
