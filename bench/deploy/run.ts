@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { binPath, cli } from '../../test/harness/cli.js'
 import { startDeployHost } from '../../test/harness/deploy-host.js'
 import { waitFor } from '../../test/harness/ports.js'
+import { podsNamed } from '../../test/harness/systemd.js'
 
 // For each deploy: total time, time from the new deployment's first ready answer to Caddy
 // routing to it (the "switch routes" step, which starts when the readiness probe got its first
@@ -72,6 +73,10 @@ async function main (): Promise<void> {
       // Each round starts with a different build, so a load that drifts weighs on both alike.
       const k = (b + i) % builds.length
       const [label, bin] = builds[k]!
+      // A deploy no longer waits for the old pod's removal (systemd does it): let it finish
+      // first, as it would between real deploys, so that Podman's work for the one before does
+      // not count in this one.
+      await waitFor('the previous old pod removed', async () => podsNamed(`${svc}-`).length <= 1, 120_000, 100)
       const t0 = performance.now()
       const d = await deployWith(bin, ['deploy', svc, '--set', `VERSION=${++version}`, '--json'], env)
       const wall = performance.now() - t0

@@ -89,6 +89,12 @@ export function removeDropIn (sctx: SystemCtx, id: string): void {
 
 /** pre-start hooks, unit start, pod IP, post-start hooks, proxy registration. */
 export async function startDeployment (sctx: SystemCtx, svc: Service, rec: DeploymentState): Promise<DeploymentState> {
+  await startDeploymentUnit(sctx, svc, rec)
+  return await finishStart(sctx, svc, rec)
+}
+
+/** The first half of startDeployment: pre-start hooks and the unit start (the pod runs). */
+export async function startDeploymentUnit (sctx: SystemCtx, svc: Service, rec: DeploymentState): Promise<void> {
   const dir = deploymentDir(sctx.roots.deployments, rec.id)
   await runHooks(svc, 'pre-start', deploymentVars(sctx, svc, { ...rec, pod_ip: '' }), dir, rec.part)
   const unit = deploymentUnit(rec.id)
@@ -98,14 +104,28 @@ export async function startDeployment (sctx: SystemCtx, svc: Service, rec: Deplo
     const status = await sctx.drivers.systemd.status(unit).catch(() => '')
     // A failed unit stays "failed" until reset; stop it so the next attempt starts clean.
     await sctx.drivers.systemd.stop([unit]).catch(() => undefined)
-    throw new DeploymentFailed(`deployment ${rec.id} did not start: ${(err as Error).message}${status === '' ? '' : '\n' + status}`, path.join(dir, 'kube.yaml'))
+    const detail = `${(err as Error).message}${status === '' ? '' : '\n' + status}`
+    throw new DeploymentFailed(`deployment ${rec.id} did not start: ${detail}`, path.join(dir, 'kube.yaml'))
   }
+}
+
+/**
+ * The second half: the pod IP (two podman processes) recorded, post-start hooks, proxy
+ * registration. A deploy runs it beside the readiness probe when no post-start hook waits for it.
+ */
+export async function finishStart (sctx: SystemCtx, svc: Service, rec: DeploymentState): Promise<DeploymentState> {
+  const dir = deploymentDir(sctx.roots.deployments, rec.id)
   const started: DeploymentState = { ...rec, desired: 'running', pod_ip: await sctx.drivers.podman.podIp(rec.id) }
   writeDeployment(sctx.roots.deployments, started)
   const vars = deploymentVars(sctx, svc, started)
   await runHooks(svc, 'post-start', vars, dir, rec.part)
   await registerProxy(sctx, svc, vars, dir, 'register')
   return started
+}
+
+/** Whether the part has hooks of this kind (hooks without `parts` apply to every part). */
+export function hasHooks (svc: Service, when: string, part: string): boolean {
+  return svc.hooks.some(h => h.when === when && (h.parts === undefined || h.parts.includes(part)))
 }
 
 export interface StopOptions {
@@ -130,8 +150,7 @@ export async function stopDeployment (
     await runHooks(svc, 'pre-stop', vars, dir, rec.part)
     await registerProxy(sctx, svc, vars, dir, 'deregister')
   }
-  const postStop = known &&
-    svc.hooks.some(h => h.when === 'post-stop' && (h.parts === undefined || h.parts.includes(rec.part)))
+  const postStop = known && hasHooks(svc, 'post-stop', rec.part)
   if (opts.noBlock === true && !postStop) {
     await sctx.drivers.systemd.stopNoBlock([deploymentUnit(rec.id)])
     return true

@@ -2,8 +2,8 @@
 export { acquireReloadLock, applyPlan } from './apply.js'
 export { type SystemCtx, systemContext, unitPaths } from './context.js'
 export {
-  createDeployment, deploymentVars, loadNewDeploymentUnit, removeDeployment, startDeployment, stopDeployment,
-  writeDropIn
+  createDeployment, deploymentVars, finishStart, hasHooks, loadNewDeploymentUnit, removeDeployment, startDeployment,
+  startDeploymentUnit, stopDeployment, writeDropIn
 } from './deployment-ops.js'
 export { loadDesired, serviceHash } from './desired.js'
 export { type Action } from './plan.js'

@@ -61,6 +61,10 @@ t.test('deploy under load: no failed request, draining of slow requests, a never
   t.equal(await (await fetch(url)).text(), 'version 2\n', 'every answer names version 2 after the deploy')
   const ids = readdirSync(path.join(root, 'var/lib/conductor/deployments'))
   t.equal(ids.length, 1, 'the old deployment is gone')
+  // The pod IP is looked up beside the readiness probe (no post-start hook waits for it): recorded.
+  const stateFile = path.join(root, 'var/lib/conductor/deployments', ids[0]!, 'state.json')
+  const state = JSON.parse(readFileSync(stateFile, 'utf8')) as { pod_ip: string }
+  t.match(state.pod_ip, /^\d+\.\d+\.\d+\.\d+$/, 'the new deployment\'s pod IP is recorded')
   await waitFor('systemd has stopped the old unit and removed its pod', async () => podsNamed(svc + '-').length === 1, 60_000, 200)
   t.same(podsNamed(svc + '-'), ids, 'only the new pod runs')
   // The new unit was started without a daemon-reload: systemd read its drop-in on first use.
