@@ -116,6 +116,8 @@ async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployR
         })
       try {
         await finished
+        // The switch step then holds only Caddy's config change (a failed render fails there).
+        await rendered.get(d.id)?.catch(() => undefined)
       } catch (err) {
         abort.abort()
         await probing
