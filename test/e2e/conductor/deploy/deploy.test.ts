@@ -47,6 +47,16 @@ t.test('deploy under load: no failed request, draining of slow requests, a never
   await new Promise(resolve => setTimeout(resolve, 300))
   const deploy = await cliProcess(['deploy', svc, '--set', 'VERSION=2'], env)
   t.equal(deploy.code, 0, deploy.stdout + deploy.stderr)
+  // Right after: the old deployment's record is gone; while systemd still stops its unit,
+  // `deployment ls` lists it as removed (deactivating), never as running.
+  const oldId = /\(replaced (\S+)\)/.exec(deploy.stdout)?.[1]
+  type Row = { id: string, desired: string, unit_state: string }
+  const listed = JSON.parse((await cli(['deployment', 'ls', '--json'], env)).stdout) as Row[]
+  for (const row of listed.filter(d => d.id === oldId)) {
+    const what = `listed while its unit stops: ${JSON.stringify(row)}`
+    t.match(row, { desired: 'removed', unit_state: /^(deactivating|failed)$/ }, what)
+  }
+  t.equal(listed.filter(d => d.desired === 'running').length, 1, 'one running deployment')
   t.match(deploy.stderr, /✓ wait for readiness \(\d+ ms\) — GET http:\/\/127\.0\.0\.1:\d+\/ -> 200/)
   t.match(deploy.stderr, /✓ drain old deployment \(\d+ ms\) — no request in flight/)
   // The command does not wait for the old unit's stop (issue 15): systemd carries it out.
