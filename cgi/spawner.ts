@@ -12,7 +12,7 @@ import { CgiSpawnFailed } from './errors.js'
 // process to fork costs what it costs lighttpd. The connection to the spawner becomes the
 // script's stdin and stdout. Optional: without the binary, single-shot CGI uses child_process.
 
-/** The compiled helper next to this module (dist/cgi/), or $CONDUCTOR_CGI_SPAWNER. */
+/** The compiled helper next to this module (the bundle's folder, dist/conductor/), or $CONDUCTOR_CGI_SPAWNER. */
 export function findSpawnerBinary (env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (env.CONDUCTOR_CGI_SPAWNER === '') return undefined
   const candidates = [env.CONDUCTOR_CGI_SPAWNER, path.join(path.dirname(fileURLToPath(import.meta.url)), 'conductor-spawner')]

@@ -75,7 +75,10 @@ export async function buildProgram (io: Io = processIo, env: NodeJS.ProcessEnv =
 
   const word = argv === undefined ? undefined : commandWord(argv)
   const wanted = word === undefined ? COMMAND_MODULES : COMMAND_MODULES.filter(m => m.names.includes(word))
-  const modules = wanted.length > 0 ? wanted : COMMAND_MODULES
+  // `conductor --version` (what scripts and installers run first) prints before any command exists.
+  const versionOnly = word === undefined && argv !== undefined && argv.some(a => a === '-V' || a === '--version') &&
+    !argv.some(a => a === '-h' || a === '--help')
+  const modules = versionOnly ? [] : wanted.length > 0 ? wanted : COMMAND_MODULES
   // Loaded in parallel, registered in the table's order (help lists commands in that order).
   const registers = await Promise.all(modules.map(async m => await m.load()))
   for (const register of registers) register(program, internal, makeCtx)

@@ -4,7 +4,9 @@ import { acquireDeployLock } from '../state/index.js'
 import { dialsOf, runDeploy, type DeployOutcome, type DeployStep, type DeploymentRef } from './steps.js'
 import { serviceHash } from '../reconcile/index.js'
 import { deploymentDir, readDeployments, type DeploymentState } from '../state/index.js'
-import { createDeployment, deploymentVars, removeDeployment, startDeployment } from '../reconcile/index.js'
+import {
+  createDeployment, deploymentVars, finishStart, hasHooks, loadNewDeploymentUnit, removeDeployment, startDeploymentUnit
+} from '../reconcile/index.js'
 import { readSnippetRecord, renderProxySnippets, type SnippetOwnerContext } from '../proxy/index.js'
 import type { Snippet } from '../../caddy/index.js'
 import { READINESS_DEFAULTS, waitReady, type ReadinessCheck } from './readiness.js'
@@ -60,6 +62,7 @@ async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployR
   })
   const old = running.map(refOf)
   const rendered = new Map<string, Promise<Snippet[]>>()
+  const finishing = new Map<string, Promise<DeploymentState>>()
   // The deployment started by a reload has no history entry yet: remember it, so that a
   // rollback after the first deploy goes back to it.
   const previous = running.at(-1)
@@ -67,31 +70,66 @@ async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployR
   const outcome = await runDeploy(old, {
     start: async () => {
       const created = await createDeployment(quiet, svc, pod.name, serviceHash(svc), config)
-      await sctx.drivers.systemd.daemonReload()
+      await loadNewDeploymentUnit(sctx, created.id)
       try {
-        const started = await startDeployment(quiet, svc, created)
-        records.set(started.id, started)
-        return { id: started.id, upstreams: [] }
+        await startDeploymentUnit(quiet, svc, created)
+        records.set(created.id, created)
+        if (hasHooks(svc, 'post-start', pod.name)) {
+          records.set(created.id, await finishStart(quiet, svc, created))
+        } else {
+          // Nothing waits for the pod IP (two podman processes) before readiness: look it up
+          // while the probe runs; waitReady awaits it, and a failure is a failed readiness.
+          const later = finishStart(quiet, svc, created)
+          later.catch(() => undefined)
+          finishing.set(created.id, later)
+        }
+        return { id: created.id, upstreams: [] }
       } catch (err) {
         await removeDeployment(quiet, svc, created).catch(() => undefined)
         throw err
       }
     },
     waitReady: async d => {
-      const rec = records.get(d.id)!
-      // Render the new routes while the probe runs, so that only Caddy's config change sits
-      // between the first ready answer and Caddy routing to the new deployment.
-      if (caddy !== undefined) rendered.set(d.id, renderProxySnippets(svc, deploymentVars(sctx, svc, rec), { cwd: deploymentDir(sctx.roots.deployments, rec.id), timeoutSec: sctx.templateTimeoutSec }))
-      rendered.get(d.id)?.catch(() => undefined)
-      const check = readinessCheck(sctx, svc, pod, rec)
-      if (check === undefined) return { ready: true, detail: 'no port and no readiness check: ready once the unit is active' }
-      const r = pod.readiness
-      const result = await waitReady(check, {
-        intervalMs: r?.interval_ms ?? READINESS_DEFAULTS.intervalMs,
-        timeoutMs: (r?.timeout_sec ?? READINESS_DEFAULTS.timeoutMs / 1000) * 1000,
-        successes: r?.successes ?? READINESS_DEFAULTS.successes
+      // The record with its pod IP, then the new routes rendered from it while the probe runs,
+      // so that only Caddy's config change sits between the first ready answer and Caddy
+      // routing to the new deployment.
+      const finished = (finishing.get(d.id) ?? Promise.resolve(records.get(d.id)!)).then(rec => {
+        records.set(rec.id, rec)
+        const cwd = deploymentDir(sctx.roots.deployments, rec.id)
+        if (caddy !== undefined) {
+          const vars = deploymentVars(sctx, svc, rec)
+          const snippets = renderProxySnippets(svc, vars, { cwd, timeoutSec: sctx.templateTimeoutSec })
+          snippets.catch(() => undefined)
+          rendered.set(rec.id, snippets)
+        }
       })
-      return { ready: result.ready, detail: `${result.last?.detail ?? 'no probe'} (${result.probes} probe${result.probes === 1 ? '' : 's'}, ${Math.round(result.elapsedMs)} ms)` }
+      const check = readinessCheck(sctx, svc, pod, records.get(d.id)!)
+      const r = pod.readiness
+      const abort = new AbortController()
+      const probing = check === undefined
+        ? undefined
+        : waitReady(check, {
+          intervalMs: r?.interval_ms ?? READINESS_DEFAULTS.intervalMs,
+          timeoutMs: (r?.timeout_sec ?? READINESS_DEFAULTS.timeoutMs / 1000) * 1000,
+          successes: r?.successes ?? READINESS_DEFAULTS.successes,
+          signal: abort.signal
+        })
+      try {
+        await finished
+        // The switch step then holds only Caddy's config change (a failed render fails there).
+        await rendered.get(d.id)?.catch(() => undefined)
+      } catch (err) {
+        abort.abort()
+        await probing
+        return { ready: false, detail: `recording the started deployment failed: ${(err as Error).message}` }
+      }
+      if (probing === undefined) {
+        return { ready: true, detail: 'no port and no readiness check: ready once the unit is active' }
+      }
+      const result = await probing
+      const probes = `${result.probes} probe${result.probes === 1 ? '' : 's'}`
+      const detail = `${result.last?.detail ?? 'no probe'} (${probes}, ${Math.round(result.elapsedMs)} ms)`
+      return { ready: result.ready, detail }
     },
     switchRoutes: async (fresh, previous) => {
       const owner = (d: DeploymentRef): SnippetOwnerContext => {
@@ -110,6 +148,12 @@ async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployR
       return all.filter(u => upstreams.includes(u.address)).reduce((n, u) => n + u.num_requests, 0)
     },
     stop: async d => { await removeDeployment(quiet, svc, records.get(d.id)!) },
+    // Drained and out of Caddy: systemd stops it while the command ends (a failure leaves the
+    // unit "failed": `deployment ls` and the next reload show it). Post-stop hooks need the wait.
+    retire: async d => {
+      const queued = await removeDeployment(quiet, svc, records.get(d.id)!, { noBlock: true })
+      return queued ? ' (stop queued in systemd, not waited for)' : ' (stopped: post-stop hooks ran after the stop)'
+    },
     sleep: async ms => await new Promise(resolve => setTimeout(resolve, ms)),
     now: () => performance.now()
   }, {

@@ -77,11 +77,12 @@ export function caddyUnitExists (scope: ScopeInfo): boolean {
   return scope.vendorUnitDirs.some(d => existsSync(path.join(d, CADDY_UNIT)))
 }
 
-/** How units run the CLI: this Node and the compiled bin.js next to this module (or in dist/). */
+/** How units run the CLI: this Node and the shipped bin.js (the bundle's entry, or in dist/). */
 export function conductorCommand (): string[] {
-  // This module is dist/conductor/host/install.js (or conductor/host/install.ts under tsx).
+  // This module is bundled into dist/conductor/, next to bin.js (or is conductor/host/install.ts
+  // under tsx, and the bundle is in dist/conductor/).
   const here = path.dirname(fileURLToPath(import.meta.url))
-  const candidates = [path.resolve(here, '../bin.js'), path.resolve(here, '../../dist/conductor/bin.js')]
+  const candidates = [path.join(here, 'bin.js'), path.resolve(here, '../../dist/conductor/bin.js')]
   const bin = candidates.find(c => existsSync(c)) ?? candidates[0]!
   return [process.execPath, bin]
 }

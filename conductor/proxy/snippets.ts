@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import {
-  deregisterSnippets, parseSnippets, registerSnippets, snippetAtId, snippetListSchema, swapSnippets,
+  deregisterSnippets, isSnippetList, parseSnippets, registerSnippets, snippetAtId, swapSnippets,
   type CaddyClient, type DeregisterResult, type RegisterResult, type Snippet
 } from '../../caddy/index.js'
 import type { Roots } from '../model/index.js'
@@ -62,7 +62,7 @@ export async function renderProxySnippets (service: Service, vars: Variables, ct
   const file = service.proxy_config_template
   if (file === undefined) return []
   const out = await runTemplate({ file, cwd: ctx.cwd ?? service.dir, vars, timeoutSec: ctx.timeoutSec ?? service.template_timeout_sec, signal: ctx.signal })
-  return parseSnippets(out, file)
+  return await parseSnippets(out, file)
 }
 
 export async function registerServiceSnippets (service: Service, vars: Variables, caddy: CaddyClient, ctx: SnippetContext): Promise<RegisterOutcome> {
@@ -172,8 +172,7 @@ export function readSnippetRecord (roots: Pick<Roots, 'run'>, owner: string): Sn
     return undefined
   }
   const rec = raw as SnippetRecord
-  const parsed = snippetListSchema.safeParse(rec?.snippets)
-  return parsed.success ? { ...rec, snippets: parsed.data } : undefined
+  return isSnippetList(rec?.snippets) ? rec : undefined
 }
 
 export function listSnippetRecords (roots: Pick<Roots, 'run'>): SnippetRecord[] {

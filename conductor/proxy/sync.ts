@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { registerSnippets, snippetAtId, snippetListSchema, snippetState, type CaddyClient, type Snippet, type SnippetState } from '../../caddy/index.js'
+import { isSnippetList, registerSnippets, snippetAtId, snippetState, type CaddyClient, type Snippet, type SnippetState } from '../../caddy/index.js'
 import type { Ctx } from '../context.js'
 import { listDeploymentRecords } from '../state/index.js'
 import { listSnippetRecords, registerServiceSnippets, renderProxySnippets, snippetOwner } from './snippets.js'
@@ -162,8 +162,8 @@ export function listProtectedRoutes (roots: Pick<Roots, 'lib'>): Snippet[] {
   const out: Snippet[] = []
   for (const n of names) {
     try {
-      const parsed = snippetListSchema.safeParse([JSON.parse(readFileSync(path.join(dir, n), 'utf8'))])
-      if (parsed.success) out.push(parsed.data[0]!)
+      const parsed: unknown = [JSON.parse(readFileSync(path.join(dir, n), 'utf8'))]
+      if (isSnippetList(parsed)) out.push(parsed[0]!)
     } catch { /* a broken file is skipped; `caddy status` will show the route missing */ }
   }
   return out

@@ -30,8 +30,9 @@ export async function observe (sctx: SystemCtx): Promise<Observed> {
   const { records, strays } = readDeployments(sctx.roots.deployments)
   const units = await sctx.drivers.systemd.list(['conductor-*'])
   const activeUnits = new Set(units.filter(u => u.active === 'active' || u.active === 'activating' || u.active === 'reloading').map(u => u.unit))
+  const failedUnits = new Set(units.filter(u => u.active === 'failed').map(u => u.unit))
   const registered = new Set(listSnippetRecords(sctx.roots).map(r => /^deployment@(.+)$/.exec(r.owner)?.[1]).filter((id): id is string => id !== undefined))
-  return { records, strays, activeUnits, registered }
+  return { records, strays, activeUnits, failedUnits, registered }
 }
 
 export async function applyPlan (plan: Action[], sctx: SystemCtx, services: ReadonlyMap<string, Service>, desired: Desired): Promise<ActionResult[]> {
@@ -130,6 +131,8 @@ export async function applyPlan (plan: Action[], sctx: SystemCtx, services: Read
         if (svc !== undefined && vars !== undefined) await runHooks(svc, 'post-stop-service', vars, svc.dir)
       } else if (a.kind === 'stop-unit') {
         await sctx.drivers.systemd.stop([a.unit])
+      } else if (a.kind === 'reset-failed-unit') {
+        await sctx.drivers.systemd.resetFailed([a.unit])
       } else if (a.kind === 'remove-stray') {
         removeDropIn(sctx, a.id)
         removeDeploymentDir(sctx.roots.deployments, a.id)

@@ -71,12 +71,30 @@ export function writeDropIn (sctx: SystemCtx, svc: Service, rec: DeploymentState
   return true
 }
 
+/**
+ * Makes systemd see a just-created deployment's drop-in before its unit starts. The instance
+ * was never loaded, so systemd reads it and its drop-in from disk at first use: one `systemctl
+ * show` checks that it did. A daemon-reload (every unit re-read, the generators rerun: 1–5 s on
+ * a loaded machine) only when it did not, e.g. an instance loaded before its drop-in existed.
+ */
+export async function loadNewDeploymentUnit (sctx: SystemCtx, id: string): Promise<void> {
+  const unit = deploymentUnit(id)
+  const seen = await sctx.drivers.systemd.seesDropIn(unit, dropInPath(sctx.scope.unitsDir, unit)).catch(() => false)
+  if (!seen) await sctx.drivers.systemd.daemonReload()
+}
+
 export function removeDropIn (sctx: SystemCtx, id: string): void {
   rmSync(path.dirname(dropInPath(sctx.scope.unitsDir, deploymentUnit(id))), { recursive: true, force: true })
 }
 
 /** pre-start hooks, unit start, pod IP, post-start hooks, proxy registration. */
 export async function startDeployment (sctx: SystemCtx, svc: Service, rec: DeploymentState): Promise<DeploymentState> {
+  await startDeploymentUnit(sctx, svc, rec)
+  return await finishStart(sctx, svc, rec)
+}
+
+/** The first half of startDeployment: pre-start hooks and the unit start (the pod runs). */
+export async function startDeploymentUnit (sctx: SystemCtx, svc: Service, rec: DeploymentState): Promise<void> {
   const dir = deploymentDir(sctx.roots.deployments, rec.id)
   await runHooks(svc, 'pre-start', deploymentVars(sctx, svc, { ...rec, pod_ip: '' }), dir, rec.part)
   const unit = deploymentUnit(rec.id)
@@ -86,8 +104,17 @@ export async function startDeployment (sctx: SystemCtx, svc: Service, rec: Deplo
     const status = await sctx.drivers.systemd.status(unit).catch(() => '')
     // A failed unit stays "failed" until reset; stop it so the next attempt starts clean.
     await sctx.drivers.systemd.stop([unit]).catch(() => undefined)
-    throw new DeploymentFailed(`deployment ${rec.id} did not start: ${(err as Error).message}${status === '' ? '' : '\n' + status}`, path.join(dir, 'kube.yaml'))
+    const detail = `${(err as Error).message}${status === '' ? '' : '\n' + status}`
+    throw new DeploymentFailed(`deployment ${rec.id} did not start: ${detail}`, path.join(dir, 'kube.yaml'))
   }
+}
+
+/**
+ * The second half: the pod IP (two podman processes) recorded, post-start hooks, proxy
+ * registration. A deploy runs it beside the readiness probe when no post-start hook waits for it.
+ */
+export async function finishStart (sctx: SystemCtx, svc: Service, rec: DeploymentState): Promise<DeploymentState> {
+  const dir = deploymentDir(sctx.roots.deployments, rec.id)
   const started: DeploymentState = { ...rec, desired: 'running', pod_ip: await sctx.drivers.podman.podIp(rec.id) }
   writeDeployment(sctx.roots.deployments, started)
   const vars = deploymentVars(sctx, svc, started)
@@ -96,8 +123,26 @@ export async function startDeployment (sctx: SystemCtx, svc: Service, rec: Deplo
   return started
 }
 
-/** pre-stop hooks (a failure aborts), proxy deregistration, unit stop, post-stop hooks. */
-export async function stopDeployment (sctx: SystemCtx, svc: Service | undefined, rec: DeploymentState): Promise<void> {
+/** Whether the part has hooks of this kind (hooks without `parts` apply to every part). */
+export function hasHooks (svc: Service, when: string, part: string): boolean {
+  return svc.hooks.some(h => h.when === when && (h.parts === undefined || h.parts.includes(part)))
+}
+
+export interface StopOptions {
+  /**
+   * Queue the unit's stop and return (`systemctl stop --no-block`), unless post-stop hooks must
+   * run after it: what `conductor deploy` does with the old deployment once it is drained.
+   */
+  noBlock?: boolean
+}
+
+/**
+ * pre-stop hooks (a failure aborts), proxy deregistration, unit stop, post-stop hooks. Returns
+ * true when the stop was only queued (`noBlock` and no post-stop hook to run after it).
+ */
+export async function stopDeployment (
+  sctx: SystemCtx, svc: Service | undefined, rec: DeploymentState, opts: StopOptions = {}
+): Promise<boolean> {
   const dir = deploymentDir(sctx.roots.deployments, rec.id)
   const known = svc !== undefined && svc.pods.some(p => p.name === rec.part)
   const vars = known ? deploymentVars(sctx, svc, rec) : undefined
@@ -105,15 +150,28 @@ export async function stopDeployment (sctx: SystemCtx, svc: Service | undefined,
     await runHooks(svc, 'pre-stop', vars, dir, rec.part)
     await registerProxy(sctx, svc, vars, dir, 'deregister')
   }
+  const postStop = known && hasHooks(svc, 'post-stop', rec.part)
+  if (opts.noBlock === true && !postStop) {
+    await sctx.drivers.systemd.stopNoBlock([deploymentUnit(rec.id)])
+    return true
+  }
   await sctx.drivers.systemd.stop([deploymentUnit(rec.id)])
   if (known && vars !== undefined) await runHooks(svc, 'post-stop', vars, dir, rec.part)
+  return false
 }
 
-/** Stops (if a service definition is known, with hooks) and forgets a deployment. */
-export async function removeDeployment (sctx: SystemCtx, svc: Service | undefined, rec: DeploymentState): Promise<void> {
-  await stopDeployment(sctx, svc, rec)
+/**
+ * Stops (if a service definition is known, with hooks) and forgets a deployment. With `noBlock`
+ * the record, drop-in and directory go at once while systemd stops the unit: the unit keeps
+ * the configuration it was loaded with, and its ExecStopPost (`podman pod rm`) needs none of them.
+ */
+export async function removeDeployment (
+  sctx: SystemCtx, svc: Service | undefined, rec: DeploymentState, opts: StopOptions = {}
+): Promise<boolean> {
+  const queued = await stopDeployment(sctx, svc, rec, opts)
   removeDropIn(sctx, rec.id)
   removeDeploymentDir(sctx.roots.deployments, rec.id)
+  return queued
 }
 
 // Proxy snippets of a deployment: rendered in its context and registered in Caddy after it

@@ -16,7 +16,10 @@ import { deploymentUnit, serviceUnit } from '../model/index.js'
 // - deployments and units of services that are gone or disabled are removed;
 // - a broken service is left exactly as it runs (no action touches it);
 // - an active deployment unit with no record, and deployment directories without state, are
-//   cleaned up.
+//   cleaned up;
+// - a failed deployment unit with no record is reported and its failure reset: a deploy removes
+//   the old deployment's record while systemd still stops its unit (`systemctl stop
+//   --no-block`), so a stop that failed shows up here (and in `deployment ls` until then).
 
 export interface DesiredService {
   name: string
@@ -37,6 +40,8 @@ export interface Observed {
   strays: string[]
   /** Active (or activating) units by name. */
   activeUnits: Set<string>
+  /** Units in the "failed" state by name. */
+  failedUnits?: ReadonlySet<string>
   /** Deployments whose proxy snippets are (being) registered in Caddy (a snippet record exists). */
   registered?: ReadonlySet<string>
 }
@@ -48,6 +53,7 @@ export type Action =
   | { kind: 'remove-deployment', service: string, id: string, reason: string }
   | { kind: 'stop-service', service: string }
   | { kind: 'stop-unit', unit: string, reason: string }
+  | { kind: 'reset-failed-unit', unit: string, reason: string }
   | { kind: 'remove-stray', id: string }
 
 export interface PlanOptions {
@@ -117,6 +123,13 @@ export function planReconcile (desired: Desired, observed: Observed, opts: PlanO
       const id = /^conductor-deployment@(.+)\.service$/.exec(unit)?.[1]
       if (id !== undefined && !known.has(id) && !ownedByBroken(id, broken)) stops.push({ kind: 'stop-unit', unit, reason: 'no recorded deployment' })
     }
+    for (const unit of [...(observed.failedUnits ?? [])].sort()) {
+      const id = /^conductor-deployment@(.+)\.service$/.exec(unit)?.[1]
+      if (id !== undefined && !known.has(id) && !ownedByBroken(id, broken)) {
+        const reason = `the stop of a removed deployment failed: see journalctl -u ${unit}`
+        stops.push({ kind: 'reset-failed-unit', unit, reason })
+      }
+    }
     for (const id of observed.strays) if (!ownedByBroken(id, broken)) stops.push({ kind: 'remove-stray', id })
   }
   return [...starts, ...creates, ...removes, ...stops]
@@ -131,6 +144,7 @@ export function describeAction (a: Action): string {
     case 'remove-deployment': return `remove deployment ${a.id} (${a.reason})`
     case 'stop-service': return `stop service ${a.service}`
     case 'stop-unit': return `stop ${a.unit} (${a.reason})`
+    case 'reset-failed-unit': return `reset failed ${a.unit} (${a.reason})`
     case 'remove-stray': return `remove interrupted deployment directory ${a.id}`
   }
 }

@@ -105,6 +105,10 @@ export function registerDeploymentLifecycle (deployment: Command, makeCtx: CtxFa
         for (const k of svc?.display_deployment_config ?? []) columns[k] = vars[k] ?? ''
         return { ...describeDeployment(r, active), columns }
       })
+      // A deploy forgets the old deployment while systemd still stops it (--no-block): its unit,
+      // stopping or failed, is listed until it is gone (a failure until the next reload).
+      const gone = removedUnits(active, new Set(recs.map(r => r.id)), [...services.keys()], only)
+      rows.push(...gone.map(d => ({ ...d, columns: {} })))
       if (opts.json === true) { sctx.io.out(renderJson(rows)); return }
       const extra = [...new Set(rows.flatMap(r => Object.keys(r.columns)))]
       sctx.io.out(renderTable(['ID', 'SERVICE', 'PART', 'DESIRED', 'UNIT', 'PORTS', ...extra],
@@ -172,6 +176,25 @@ function describeDeployment (r: DeploymentState, active: Map<string, string> | u
   const unit = deploymentUnit(r.id)
   const state = active === undefined ? null : active.get(unit) ?? 'inactive'
   return { id: r.id, service: r.service, part: r.part, desired: r.desired, unit, unit_state: state, ports: r.ports, pod_ip: r.pod_ip, created_at: r.created_at }
+}
+
+/** Deployment units with no record that are still stopping or failed to stop (none known without systemd). */
+function removedUnits (
+  active: Map<string, string> | undefined, recorded: Set<string>, services: string[], only: string | undefined
+): DeploymentRow[] {
+  const out: DeploymentRow[] = []
+  if (active === undefined) return out
+  for (const [unit, state] of [...active].sort()) {
+    const id = /^conductor-deployment@(.+)\.service$/.exec(unit)?.[1]
+    if (id === undefined || recorded.has(id) || (state !== 'deactivating' && state !== 'failed')) continue
+    const service = services.filter(s => id.startsWith(s + '-')).sort((x, y) => y.length - x.length)[0] ?? '?'
+    if (only !== undefined && service !== only) continue
+    out.push({
+      id, service, part: '?', desired: 'removed', unit,
+      unit_state: state, ports: {}, pod_ip: '', created_at: ''
+    })
+  }
+  return out
 }
 
 function safeVars (sctx: SystemCtx, svc: Service, r: DeploymentState): Record<string, string> {

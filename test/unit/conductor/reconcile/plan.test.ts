@@ -51,6 +51,17 @@ t.test('a broken service is left exactly as it runs', async t => {
   t.same(plan, [])
 })
 
+t.test('a failed deployment unit without a record (a deploy queued its stop, which failed) is reported and reset', async t => {
+  const running = ['conductor-service@web.service', 'conductor-deployment@web-b.service']
+  const failed = (units: string[]): Observed => ({ ...observed([rec('web-b', 'web', 'h')], running), failedUnits: new Set(units) })
+  const plan = planReconcile(desired([{ name: 'web', hash: 'h', parts: [''] }], { broken: ['bad'] }),
+    failed(['conductor-deployment@web-a.service', 'conductor-deployment@web-b.service', 'conductor-deployment@bad-c.service']))
+  t.same(kinds(plan), ['reset failed conductor-deployment@web-a.service (the stop of a removed deployment failed: see journalctl -u conductor-deployment@web-a.service)'])
+  const only = { only: new Set(['web']) }
+  t.same(planReconcile(desired([{ name: 'web', hash: 'h', parts: [''] }]), failed(['conductor-deployment@web-a.service']), only), [],
+    'not by service start|stop NAME')
+})
+
 t.test('strays: unknown active deployment units and interrupted directories are cleaned', async t => {
   const plan = planReconcile(desired([]), observed([], ['conductor-deployment@x-1.service'], ['y-2']))
   t.same(kinds(plan), ['stop conductor-deployment@x-1.service (no recorded deployment)', 'remove interrupted deployment directory y-2'])
