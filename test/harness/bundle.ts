@@ -21,3 +21,11 @@ export async function chunksHolding (pkg: string): Promise<string[]> {
     .filter(([f, o]) => f.endsWith('.js') && Object.keys(o.inputs).some(i => i.includes(`node_modules/${pkg}/`)))
     .map(([f]) => path.basename(f))
 }
+
+/** File names (in dist/conductor/) of the chunks that hold this source file (e.g. "gateway/app.ts"). */
+export async function chunksOfSource (source: string): Promise<string[]> {
+  const { outputs } = await bundleMetafile()
+  return Object.entries(outputs)
+    .filter(([f, o]) => f.endsWith('.js') && Object.keys(o.inputs).includes(source))
+    .map(([f]) => path.basename(f))
+}

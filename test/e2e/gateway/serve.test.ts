@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
+import { chunksHolding, chunksOfSource } from '../../harness/bundle.js'
 import { binPath } from '../../harness/cli.js'
 import { freePort, waitFor } from '../../harness/ports.js'
 import { tempDir, writeTree } from '../../harness/tmp.js'
@@ -54,20 +55,27 @@ t.test('a restarted gateway loads zod for no file it validated before; requests 
       }
     }
   }
-  // Modules loaded before the listen: app.js (Fastify and the routes) is imported after it.
-  const beforeListen = (mods: string[]): string[] => mods.slice(0, mods.findIndex(m => m.endsWith('/dist/gateway/app.js')))
+  // What ships is a bundle (scripts/bundle.mjs): modules are chunks of dist/conductor/, named by
+  // what they hold. Chunks loaded before the listen: the one holding app.ts (Fastify and the
+  // routes) is imported after it.
+  const appChunks = new Set(await chunksOfSource('gateway/app.ts'))
+  const zodChunks = new Set(await chunksHolding('zod'))
+  const fastifyChunks = new Set([...await chunksHolding('fastify'), ...await chunksHolding('prom-client')])
+  const schemaChunks = new Set([...await chunksOfSource('policies/schema.ts'), ...await chunksOfSource('conductor/model/schemas.ts')])
+  const base = (m: string): string => path.basename(m)
+  const beforeListen = (mods: string[]): string[] => mods.slice(0, mods.findIndex(m => appChunks.has(base(m))))
 
   const first = await start('first')
   t.equal(await first.stop(), 0, 'stopped cleanly')
   const cold = beforeListen(first.loaded())
-  t.ok(cold.length > 0, 'app.js loads after the listen')
-  t.ok(cold.some(m => m.includes('/node_modules/zod/')), 'the first start validated the files (zod)')
-  t.notOk(cold.some(m => m.includes('/node_modules/fastify/') || m.includes('/node_modules/prom-client/')), 'no Fastify or prom-client before the listen')
+  t.ok(appChunks.size > 0 && first.loaded().some(m => appChunks.has(base(m))) && cold.length > 0, 'app.ts\'s chunk loads, after the listen')
+  t.ok(cold.some(m => zodChunks.has(base(m))), 'the first start validated the files (zod)')
+  t.notOk(cold.some(m => fastifyChunks.has(base(m))), 'no Fastify or prom-client before the listen')
   t.ok(existsSync(path.join(cache, 'validated-services.json')), 'in the directory systemd gives')
 
   const second = await start('second')
   t.equal(await second.stop(), 0)
   const warm = beforeListen(second.loaded())
-  t.notOk(warm.some(m => m.includes('/node_modules/zod/')), 'the restart loads no zod before it listens')
-  t.notOk(warm.some(m => m.endsWith('/dist/policies/schema.js') || m.endsWith('/dist/conductor/model/schemas.js')), 'nor the schemas')
+  t.notOk(warm.some(m => zodChunks.has(base(m))), 'the restart loads no zod before it listens')
+  t.notOk(warm.some(m => schemaChunks.has(base(m))), 'nor the schemas')
 })
