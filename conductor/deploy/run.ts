@@ -37,8 +37,11 @@ export async function deployService (sctx: SystemCtx, svc: Service, req: DeployR
     // A reload during a deploy would see two deployments of one part and remove one.
     releaseReload = acquireReloadLock(sctx.roots.run)
     const parts = svc.pods.filter(p => req.part === undefined || p.name === req.part)
+    // Read once (under both locks: nobody else creates or removes deployments meanwhile); each
+    // part adds what it creates, so the next one does not take its ports.
+    const known = new Map(readDeployments(sctx.roots.deployments).records.map(r => [r.id, r]))
     const out: PartOutcome[] = []
-    for (const pod of parts) out.push(await deployPart(sctx, svc, pod, req))
+    for (const pod of parts) out.push(await deployPart(sctx, svc, pod, req, known))
     return out
   } finally {
     releaseReload?.()
@@ -46,8 +49,10 @@ export async function deployService (sctx: SystemCtx, svc: Service, req: DeployR
   }
 }
 
-async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployRequest): Promise<PartOutcome> {
-  const running = readDeployments(sctx.roots.deployments).records.filter(r => r.service === svc.name && r.part === pod.name && r.desired === 'running')
+async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployRequest,
+  known: Map<string, DeploymentState>): Promise<PartOutcome> {
+  const running = [...known.values()]
+    .filter(r => r.service === svc.name && r.part === pod.name && r.desired === 'running')
   const config = req.exact === true ? req.config : { ...running.at(-1)?.config, ...req.config }
   // Steps that start and stop deployments must not touch Caddy on their own: deploy.ts decides
   // when routes switch.
@@ -66,14 +71,18 @@ async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployR
   if (previous !== undefined && (readHistory(sctx, svc.name).parts[pod.name] ?? []).length === 0) recordHistory(sctx, svc.name, pod.name, previous.config)
   const outcome = await runDeploy(old, {
     start: async () => {
-      const created = await createDeployment(quiet, svc, pod.name, serviceHash(svc), config)
+      const taken = new Set([...known.values()].flatMap(r => Object.values(r.ports)))
+      const created = await createDeployment(quiet, svc, pod.name, serviceHash(svc), config, taken)
+      known.set(created.id, created)
       await sctx.drivers.systemd.daemonReload()
       try {
         const started = await startDeployment(quiet, svc, created)
         records.set(started.id, started)
+        known.set(started.id, started)
         return { id: started.id, upstreams: [] }
       } catch (err) {
         await removeDeployment(quiet, svc, created).catch(() => undefined)
+        known.delete(created.id)
         throw err
       }
     },
@@ -109,7 +118,7 @@ async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployR
       const all = await caddy.client().upstreams()
       return all.filter(u => upstreams.includes(u.address)).reduce((n, u) => n + u.num_requests, 0)
     },
-    stop: async d => { await removeDeployment(quiet, svc, records.get(d.id)!) },
+    stop: async d => { await removeDeployment(quiet, svc, records.get(d.id)!); known.delete(d.id) },
     sleep: async ms => await new Promise(resolve => setTimeout(resolve, ms)),
     now: () => performance.now()
   }, {

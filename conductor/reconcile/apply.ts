@@ -4,19 +4,22 @@ import { isProcessAlive } from '../../cgi/index.js'
 import { ConductorError, ReloadLocked } from '../../errors/index.js'
 import { RECONCILE_CONCURRENCY } from '../model/index.js'
 import { readDeployments, removeDeploymentDir, type DeploymentState } from '../state/index.js'
-import { listSnippetRecords } from '../proxy/index.js'
+import { readSnippetRecords, recordsOver } from '../proxy/index.js'
 import { createDeployment, removeDeployment, removeDropIn, startDeployment, writeDropIn } from './deployment-ops.js'
 import { runHooks } from '../process/index.js'
 import type { Action, Desired, Observed } from './plan.js'
 import type { Service } from '../model/index.js'
 import type { SystemCtx } from './context.js'
-import { GATEWAY_UNIT, serviceUnit } from '../model/index.js'
+import { GATEWAY_UNIT, deploymentUnit, serviceUnit } from '../model/index.js'
 import { baseVariables, serviceVariables } from '../model/index.js'
 
 // Applies a plan (the only part of reconcile that does I/O). Order: prepare new deployments
 // (render, record, drop-ins) -> one daemon-reload -> start services and deployments -> remove
 // replaced/unwanted deployments -> stop services and strays. A failure is recorded for its
 // action and the rest goes on; a service whose new deployment failed keeps its old one.
+// `observed` is what the plan was made from; the apply keeps it current (deployments created,
+// started, removed; snippet records written) so what runs after it (the Caddy step) reads it
+// instead of the disk.
 
 export interface ActionResult {
   action: Action
@@ -26,18 +29,38 @@ export interface ActionResult {
   deployment?: string | undefined
 }
 
+const ACTIVE = new Set(['active', 'activating', 'reloading'])
+
+/** The one read of this host's state per reconcile: deployment records, snippet records, units. */
 export async function observe (sctx: SystemCtx): Promise<Observed> {
   const { records, strays } = readDeployments(sctx.roots.deployments)
   const units = await sctx.drivers.systemd.list(['conductor-*'])
-  const activeUnits = new Set(units.filter(u => u.active === 'active' || u.active === 'activating' || u.active === 'reloading').map(u => u.unit))
-  const registered = new Set(listSnippetRecords(sctx.roots).map(r => /^deployment@(.+)$/.exec(r.owner)?.[1]).filter((id): id is string => id !== undefined))
-  return { records, strays, activeUnits, registered }
+  const activeUnits = new Set(units.filter(u => ACTIVE.has(u.active)).map(u => u.unit))
+  return { records, strays, activeUnits, snippets: readSnippetRecords(sctx.roots) }
 }
 
-export async function applyPlan (plan: Action[], sctx: SystemCtx, services: ReadonlyMap<string, Service>, desired: Desired): Promise<ActionResult[]> {
+export async function applyPlan (plan: Action[], sctx: SystemCtx, services: ReadonlyMap<string, Service>,
+  desired: Desired, observed: Observed): Promise<ActionResult[]> {
   const results: ActionResult[] = []
   const hashOf = new Map(desired.services.map(s => [s.name, s.hash]))
-  const records = new Map(readDeployments(sctx.roots.deployments).records.map(r => [r.id, r]))
+  const records = new Map(observed.records.map(r => [r.id, r]))
+  const strays = new Set(observed.strays)
+  // Snippet records are read and written through observed.snippets (a deployment's start
+  // registers its routes, its removal deregisters them).
+  const actx: SystemCtx = { ...sctx, snippetRecords: recordsOver(sctx.roots, observed.snippets) }
+  try {
+    await applyActions(plan, actx, services, hashOf, records, strays, results)
+  } finally {
+    // Also when something threw half-way: what is left in `observed` is what the disk holds.
+    observed.records = [...records.values()].sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+    observed.strays = observed.strays.filter(id => strays.has(id))
+  }
+  return results
+}
+
+async function applyActions (plan: Action[], sctx: SystemCtx, services: ReadonlyMap<string, Service>,
+  hashOf: ReadonlyMap<string, string>, records: Map<string, DeploymentState>, strays: Set<string>,
+  results: ActionResult[]): Promise<void> {
   const failedServices = new Set<string>()
   const fail = (action: Action, err: unknown, service?: string): void => {
     if (service !== undefined) failedServices.add(service)
@@ -53,7 +76,10 @@ export async function applyPlan (plan: Action[], sctx: SystemCtx, services: Read
     const svc = services.get(a.service)!
     try {
       if (a.kind === 'create-deployment') {
-        const rec = await createDeployment(sctx, svc, a.part, hashOf.get(a.service) ?? '')
+        // Ports of every recorded deployment, those created just before included, are taken.
+        const taken = new Set([...records.values()].flatMap(r => Object.values(r.ports)))
+        const rec = await createDeployment(sctx, svc, a.part, hashOf.get(a.service) ?? '', {}, taken)
+        records.set(rec.id, rec)
         dropInsChanged = true
         toStart.push({ action: a, rec })
       } else {
@@ -93,16 +119,17 @@ export async function applyPlan (plan: Action[], sctx: SystemCtx, services: Read
     const svc = services.get(rec.service)!
     if (action.kind === 'create-deployment' && serviceFailed(rec.service)) {
       await forget(sctx, rec)
+      records.delete(rec.id)
       results.push({ action, ok: false, error: `not started: service ${rec.service} failed to start` })
       return
     }
     try {
-      await startDeployment(sctx, svc, rec)
+      records.set(rec.id, await startDeployment(sctx, svc, rec))
       results.push({ action, ok: true, deployment: rec.id })
     } catch (err) {
       // A new deployment that could not start is forgotten (the old one keeps serving); an
       // existing one stays recorded so the next reload tries again.
-      if (action.kind === 'create-deployment') await forget(sctx, rec)
+      if (action.kind === 'create-deployment') { await forget(sctx, rec); records.delete(rec.id) }
       fail(action, err, rec.service)
     }
   })
@@ -117,6 +144,7 @@ export async function applyPlan (plan: Action[], sctx: SystemCtx, services: Read
     const rec = records.get(a.id)
     try {
       if (rec !== undefined) await removeDeployment(sctx, services.get(a.service), rec)
+      records.delete(a.id)
       results.push({ action: a, ok: true })
     } catch (err) { fail(a, err) }
   })
@@ -133,11 +161,11 @@ export async function applyPlan (plan: Action[], sctx: SystemCtx, services: Read
       } else if (a.kind === 'remove-stray') {
         removeDropIn(sctx, a.id)
         removeDeploymentDir(sctx.roots.deployments, a.id)
+        strays.delete(a.id)
       } else continue
       results.push({ action: a, ok: true })
     } catch (err) { fail(a, err) }
   }
-  return results
 }
 
 /** SIGHUP to the gateway (ExecReload) so it re-reads services; only when it runs. */
@@ -146,6 +174,9 @@ export async function notifyGateway (sctx: SystemCtx, observed: Observed): Promi
 }
 
 async function forget (sctx: SystemCtx, rec: DeploymentState): Promise<void> {
+  // Its unit may be running: a post-start hook or the route registration failed after the
+  // start. Stopped first, so nothing of a forgotten deployment is left (no-op when it never ran).
+  await sctx.drivers.systemd.stop([deploymentUnit(rec.id)]).catch(() => undefined)
   removeDropIn(sctx, rec.id)
   removeDeploymentDir(sctx.roots.deployments, rec.id)
 }

@@ -1,4 +1,5 @@
 import type { DeploymentState } from '../state/index.js'
+import type { SnippetRecord } from '../proxy/index.js'
 import { deploymentUnit, serviceUnit } from '../model/index.js'
 
 // The reconcile planner: desired state (services) vs observed state (recorded deployments,
@@ -32,13 +33,18 @@ export interface Desired {
   broken: string[]
 }
 
+/**
+ * What the host holds, read once per reconcile (apply.ts observe) and kept current by the apply
+ * (a created deployment is added, a removed one dropped, snippet records as they are written),
+ * so the Caddy step after it reads this, not the disk again.
+ */
 export interface Observed {
   records: DeploymentState[]
   strays: string[]
   /** Active (or activating) units by name. */
   activeUnits: Set<string>
-  /** Deployments whose proxy snippets are (being) registered in Caddy (a snippet record exists). */
-  registered?: ReadonlySet<string>
+  /** Snippet records by owner: `deployment@ID` means its routes are (being) registered in Caddy. */
+  snippets: Map<string, SnippetRecord>
 }
 
 export type Action =
@@ -81,7 +87,7 @@ export function planReconcile (desired: Desired, observed: Observed, opts: PlanO
         // deploy only registers a deployment that passed readiness, and after it deregistered
         // the old one the new one is all Caddy knows. None registered (no proxy template, or
         // killed before registering): keep the oldest, which served before the deploy began.
-        const keep = running.find(r => observed.registered?.has(r.id) === true) ?? running.at(-1)!
+        const keep = running.find(r => observed.snippets.has(`deployment@${r.id}`)) ?? running.at(-1)!
         if (!observed.activeUnits.has(deploymentUnit(keep.id))) creates.push({ kind: 'start-deployment', service: svc.name, id: keep.id, reason: 'recorded as running but its unit is not active' })
         for (const r of running) if (r !== keep) removes.push({ kind: 'remove-deployment', service: svc.name, id: r.id, reason: `interrupted deploy, ${keep.id} kept` })
       } else if (running.length === 1) {

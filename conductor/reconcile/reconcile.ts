@@ -26,10 +26,11 @@ export async function reconcile (sctx: SystemCtx, opts: PlanOptions & { dryRun?:
     const plan = planReconcile(desired, observed, opts)
     const broken = entries.filter(e => e.error !== undefined && (opts.only === undefined || opts.only.has(e.name)))
     if (opts.dryRun === true) return { plan, results: [], broken, dryRun: true }
-    const results = plan.length === 0 ? [] : await applyPlan(plan, sctx, services, desired)
+    const results = plan.length === 0 ? [] : await applyPlan(plan, sctx, services, desired, observed)
     if (plan.length > 0) await notifyGateway(sctx, observed).catch(() => undefined)
-    // Even with nothing to do for systemd, Caddy may have lost its routes (a restart).
-    const caddy = opts.only === undefined ? await convergeCaddy(sctx, entries) : undefined
+    // Even with nothing to do for systemd, Caddy may have lost its routes (a restart). The
+    // Caddy step plans from `observed` as the apply left it: no second read of the host.
+    const caddy = opts.only === undefined ? await convergeCaddy(sctx, entries, observed) : undefined
     return { plan, results, broken, dryRun: false, caddy }
   } finally {
     release()

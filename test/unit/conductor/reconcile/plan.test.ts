@@ -8,7 +8,16 @@ const rec = (id: string, service: string, hash: string, extra: Partial<Deploymen
   version: 1, id, service, part: '', hash, desired: 'running', config: {}, ports: {}, pod_ip: '', created_at: '', ...extra
 })
 const desired = (services: Desired['services'], extra: Partial<Desired> = {}): Desired => ({ services, disabled: [], broken: [], ...extra })
-const observed = (records: DeploymentState[], active: string[], strays: string[] = []): Observed => ({ records, strays, activeUnits: new Set(active) })
+const observed = (records: DeploymentState[], active: string[], strays: string[] = [],
+  registered: string[] = []): Observed => ({
+  records,
+  strays,
+  activeUnits: new Set(active),
+  // A deployment whose routes are registered has a snippet record.
+  snippets: new Map(registered.map(id => [`deployment@${id}`, {
+    owner: `deployment@${id}`, service: id.split('-')[0]!, deployment: id, caddy_admin: '', updated_at: '', snippets: []
+  }]))
+})
 const kinds = (plan: ReturnType<typeof planReconcile>): string[] => plan.map(describeAction)
 
 t.test('new service: start its unit and create one deployment per part', async t => {
@@ -86,6 +95,6 @@ t.test('an interrupted deploy left two running deployments of one part: one is k
     ['the kept one is started again if its unit is down', ['web-b'], active.filter(u => !u.includes('web-b')), ['start deployment web-b (recorded as running but its unit is not active)', 'remove deployment web-a (interrupted deploy, web-b kept)']]
   ]
   for (const [what, registered, units, expected] of cases) {
-    t.same(kinds(planReconcile(svc, { ...observed(recs, units), registered: new Set(registered) })), expected, what)
+    t.same(kinds(planReconcile(svc, observed(recs, units, [], registered))), expected, what)
   }
 })

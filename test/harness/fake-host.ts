@@ -1,0 +1,64 @@
+import { SystemdFailed } from '../../errors/index.js'
+import type { PodmanDriver, SystemdDriver } from '../../conductor/host/index.js'
+
+// Drivers that stand in for systemd and Podman in the reconcile's unit tests (applyPlan with
+// `systemContext(ctx, drivers)`): units are a map of states, every call is logged, and a test
+// can make a call fail or never return (a process killed at that point). Files (deployment
+// records, drop-ins, snippet records) are real, under the test's temporary root.
+
+export interface FakeSystemd extends SystemdDriver {
+  /** Unit name -> active | inactive | failed. */
+  units: Map<string, string>
+  /** `verb unit...` per call, in order. */
+  calls: string[]
+  /** Throw from this call instead (a unit that does not start, a manager that fails). */
+  failOn?: ((verb: string, units: string[]) => boolean) | undefined
+  /** Never return from this call (the process was killed while it ran). */
+  hangOn?: ((verb: string, units: string[]) => boolean) | undefined
+}
+
+export function fakeSystemd (): FakeSystemd {
+  const fake: FakeSystemd = {
+    units: new Map(),
+    calls: [],
+    daemonReload: async () => { await call('daemon-reload', []) },
+    start: async units => {
+      await call('start', units)
+      for (const u of units) fake.units.set(u, 'active')
+    },
+    stop: async units => {
+      await call('stop', units)
+      for (const u of units) fake.units.set(u, 'inactive')
+    },
+    reload: async unit => { await call('reload', [unit]) },
+    list: async patterns => {
+      await call('list', patterns)
+      const globs = patterns.map(p => new RegExp(`^${p.replace(/[.]/g, '\\.').replace(/\*/g, '.*')}$`))
+      return [...fake.units].filter(([u]) => globs.some(g => g.test(u)))
+        .map(([unit, active]) => ({ unit, active, sub: active === 'active' ? 'running' : 'dead' }))
+    },
+    status: async unit => `${unit}: ${fake.units.get(unit) ?? 'not loaded'}`
+  }
+  const call = async (verb: string, units: string[]): Promise<void> => {
+    fake.calls.push([verb, ...units].join(' '))
+    if (fake.hangOn?.(verb, units) === true) await new Promise(() => {})
+    if (fake.failOn?.(verb, units) === true) {
+      for (const u of units) if (verb === 'start') fake.units.set(u, 'failed')
+      throw new SystemdFailed(`systemctl ${verb} ${units.join(' ')} failed (status 1): fake failure`)
+    }
+  }
+  return fake
+}
+
+export function fakePodman (): PodmanDriver & { ips: Map<string, string> } {
+  const ips = new Map<string, string>()
+  return {
+    ips,
+    podIp: async pod => {
+      if (!ips.has(pod)) ips.set(pod, `10.88.0.${ips.size + 2}`)
+      return ips.get(pod)!
+    },
+    pods: async () => [],
+    logs: async () => ''
+  }
+}
