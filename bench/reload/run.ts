@@ -56,9 +56,10 @@ async function main (): Promise<void> {
       writeTree(root, files)
       await runCli(['system', 'install'], silent, env)
       const startedAt = performance.now()
-      const first = await runCli(['reload'], silent, env)
+      let firstOut = ''
+      const first = await runCli(['reload'], { out: s => { firstOut += s }, err: silent.err }, env)
       const convergeMs = performance.now() - startedAt
-      if (first !== 0) throw new Error(`first reload failed (${first})`)
+      if (first !== 0) throw new Error(`first reload failed (${first}):\n${firstOut}`)
       if (withProxy) {
         const caddy = new CaddyClient({ adminUrl: (files['etc/conductor/host.json'] as { caddy_admin: string }).caddy_admin })
         const routes = await caddy.get<unknown[]>('conductor-server/routes')
