@@ -98,26 +98,36 @@ export async function registerServiceSnippets (service: Service, vars: Variables
 /**
  * Registers `register` (all of the owner's snippets, or those a reload found missing in Caddy),
  * deletes `stale`, and leaves `next` as the owner's record. The record is written only when it
- * changes: before Caddy is touched, as the union of old and new (if Caddy fails half-way, a
- * later deregistration still knows every @id that may be there) unless the record already is
- * that union, and afterwards only when the union still holds @ids the owner dropped. Nothing
- * changed: nothing written; one change: one write (two when @ids are both added and dropped).
+ * changes: once before Caddy is touched (interimRecord), and a second time only when the owner
+ * dropped @ids. Nothing changed: nothing written.
  */
 export async function registerOwner (caddy: CaddyClient, records: SnippetRecordStore,
   next: Omit<SnippetRecord, 'updated_at'>, register: Snippet[],
   stale: Snippet[]): Promise<{ results: RegisterResult[], removed: DeregisterResult[] }> {
   const before = records.get(next.owner)
-  const previous = before?.snippets ?? []
   const changed = !sameRecord(before, next)
-  const first = { ...next, snippets: union(previous, next.snippets) }
-  // The union is already the record when the owner only dropped @ids: no need to write it.
-  if (changed && first.snippets.length > 0 && !sameRecord(before, first)) records.put(stamped(first))
+  const interim = changed ? interimRecord(before, next) : undefined
+  if (interim !== undefined) records.put(stamped(interim))
   const results = await registerSnippets(caddy, register)
   const removed = await deregisterSnippets(caddy, stale)
   if (next.snippets.length === 0) {
-    if (before !== undefined || first.snippets.length > 0) records.remove(next.owner)
-  } else if (changed && !sameJson(first.snippets, next.snippets)) records.put(stamped(next))
+    if (before !== undefined || interim !== undefined) records.remove(next.owner)
+  } else if (changed && !sameRecord(interim ?? before, next)) records.put(stamped(next))
   return { results, removed }
+}
+
+/**
+ * The record written before Caddy is touched: the union of what was recorded and what comes,
+ * so that if Caddy fails half-way a later deregistration still knows every @id that may be
+ * there. While that union holds @ids the owner dropped it carries no inputs hash: a crash
+ * before the final write makes the next reload run the template again (and remove them)
+ * instead of taking the union for the template's output. Undefined: nothing to write first.
+ */
+function interimRecord (before: SnippetRecord | undefined,
+  next: Omit<SnippetRecord, 'updated_at'>): Omit<SnippetRecord, 'updated_at'> | undefined {
+  const snippets = union(before?.snippets ?? [], next.snippets)
+  const interim = sameJson(snippets, next.snippets) ? next : { ...next, snippets, inputs: undefined }
+  return interim.snippets.length === 0 || sameRecord(before, interim) ? undefined : interim
 }
 
 export interface SnippetOwnerContext {
@@ -159,13 +169,12 @@ export async function switchServiceSnippets (service: Service, to: SnippetOwnerC
     leaving.push(...(recorded ?? await renderProxySnippets(service, f.vars, { ...ctx, cwd: f.cwd })))
   }
   const before = records.get(next.owner)
-  const previous = before?.snippets ?? []
   const changed = !sameRecord(before, next)
-  const first = { ...next, snippets: union(previous, snippets) }
-  if (changed && first.snippets.length > 0 && !sameRecord(before, first)) records.put(stamped(first))
-  const outcome = await swapSnippets(caddy, snippets, [...leaving, ...staleSnippets(previous, snippets)])
+  const interim = changed ? interimRecord(before, next) : undefined
+  if (interim !== undefined) records.put(stamped(interim))
+  const outcome = await swapSnippets(caddy, snippets, [...leaving, ...staleSnippets(before?.snippets ?? [], snippets)])
   if (snippets.length === 0) records.remove(next.owner)
-  else if (changed && !sameJson(first.snippets, snippets)) records.put(stamped(next))
+  else if (changed && !sameRecord(interim ?? before, next)) records.put(stamped(next))
   for (const o of owners) records.remove(o)
   return { owner: next.owner, snippets, replaced: owners, changes: outcome.changes }
 }
