@@ -79,9 +79,10 @@ async function main (): Promise<void> {
       rows.push([fleet, 'no-op reload, `node dist/conductor/bin.js reload`', ms(median(cliProcess)), ratio(median(cliProcess), median(listUnits))])
       rows.push([fleet, '`node dist/conductor/bin.js --version` (CLI start, no work)', ms(median(startOnly)), ratio(median(startOnly), median(listUnits))])
       rows.push([fleet, '`systemctl --user list-units` alone (floor)', ms(median(listUnits)), '1.00×'])
-      // Stop this fleet before the next one.
+      // Stop this fleet before the next one, Caddy too: the next fleet's `system install` gives
+      // it another config (admin port), which only a new start loads.
       await runCli(['reload'], silent, env).catch(() => 0)
-      spawnSync('systemctl', ['--user', 'stop', 'conductor-*'], { env })
+      spawnSync('systemctl', ['--user', 'stop', 'conductor-*', 'caddy.service'], { env })
     }
   } finally {
     for (const fn of teardowns.reverse()) await fn()

@@ -3,7 +3,7 @@ import path from 'node:path'
 import { isProcessAlive } from '../../cgi/index.js'
 import { ConductorError, ReloadLocked } from '../../errors/index.js'
 import { RECONCILE_CONCURRENCY } from '../model/index.js'
-import { readDeployments, removeDeploymentDir, type DeploymentState } from '../state/index.js'
+import { readDeployment, readDeployments, removeDeploymentDir, type DeploymentState } from '../state/index.js'
 import { readSnippetRecords, recordsOver } from '../proxy/index.js'
 import { createDeployment, removeDeployment, removeDropIn, startDeployment, writeDropIn } from './deployment-ops.js'
 import { runHooks } from '../process/index.js'
@@ -128,8 +128,12 @@ async function applyActions (plan: Action[], sctx: SystemCtx, services: Readonly
       results.push({ action, ok: true, deployment: rec.id })
     } catch (err) {
       // A new deployment that could not start is forgotten (the old one keeps serving); an
-      // existing one stays recorded so the next reload tries again.
-      if (action.kind === 'create-deployment') { await forget(sctx, rec); records.delete(rec.id) }
+      // existing one stays recorded so the next reload tries again (as far as it got: a
+      // post-start hook fails after its new pod IP was recorded).
+      if (action.kind === 'create-deployment') { await forget(sctx, rec); records.delete(rec.id) } else {
+        const now = readDeployment(sctx.roots.deployments, rec.id)
+        if (now !== undefined) records.set(rec.id, now)
+      }
       fail(action, err, rec.service)
     }
   })
