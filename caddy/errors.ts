@@ -1,16 +1,12 @@
-// Errors of the Caddy admin client (leaf folder: imports nothing of ours). Callers branch on
-// `code`; messages name the admin URL, the method and path, and Caddy's own error text, but
-// never a request body (snippets may carry credentials) nor URL userinfo.
+import { ConductorError, type ErrorCode } from '../errors/index.js'
 
-export class CaddyError extends Error {
-  readonly code: string = 'CND_CADDY'
-  /** The message without the file/path prefix. */
-  readonly reason: string
-  constructor (message: string, readonly file?: string, readonly jsonPath?: string, options?: ErrorOptions) {
-    super([file, jsonPath].filter(Boolean).join(': ') + (file !== undefined || jsonPath !== undefined ? ': ' : '') + message, options)
-    this.reason = message
-    this.name = new.target.name
-  }
+// Errors of the Caddy admin client. Callers branch on `code` (CND_CADDY and CND_CADDY_..., exit
+// 6 in the catalogue); messages name the admin URL, the method and path, and Caddy's own error
+// text, but never a request body (snippets may carry credentials) nor URL userinfo.
+
+/** An admin URL that cannot be used, or an answer from Caddy that is not what it should be. */
+export class CaddyError extends ConductorError {
+  override readonly code: ErrorCode = 'CND_CADDY'
 }
 
 /** The admin API cannot be reached at all (connection refused, timeout, DNS...). */
@@ -24,7 +20,7 @@ export class CaddyUnreachable extends CaddyError {
 
 /** Caddy answered with an error status; `caddyMessage` is Caddy's own `error` text. */
 export class CaddyHttpError extends CaddyError {
-  override readonly code: string = 'CND_CADDY_HTTP'
+  override readonly code: ErrorCode = 'CND_CADDY_HTTP'
   constructor (readonly status: number, readonly method: string, readonly path: string, readonly caddyMessage: string, hint = '') {
     super(`Caddy admin API answered ${status} to ${method} ${path}: ${caddyMessage}${hint === '' ? '' : `; ${hint}`}`)
   }

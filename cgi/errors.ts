@@ -1,18 +1,18 @@
-// cgi/ errors (leaf folder: imports nothing of ours). Each failure of a function invocation
-// maps to one HTTP status, so the gateway answers 502/503/504/413 without guessing.
+import { ConductorError, type ErrorCode } from '../errors/index.js'
 
-export class CgiError extends Error {
-  readonly code: string = 'CND_CGI'
-  /** HTTP status the client gets when this error ends a request before the headers. */
-  readonly status: number = 502
+// cgi/ errors. Each failure of a function invocation has one code, and the catalogue
+// (errors/catalogue.ts) one HTTP status for it, so the gateway answers 502/503/504/413 without
+// guessing. `httpStatus` is what the client gets when the error ends a request before the headers.
+
+export class CgiError extends ConductorError {
+  override readonly code: ErrorCode = 'CND_CGI'
   constructor (message: string, options?: ErrorOptions) {
-    super(message, options)
-    this.name = new.target.name
+    super(message, undefined, undefined, options)
   }
 }
 /** The process exited, crashed or closed stdout before a complete header block. */
 export class CgiBadGateway extends CgiError {
-  override readonly code: string = 'CND_CGI_BAD_GATEWAY'
+  override readonly code: ErrorCode = 'CND_CGI_BAD_GATEWAY'
 }
 /** The header block is malformed: no colon, bad name, bare CR, obs-fold, NUL (RFC 3875 §6.3). */
 export class CgiHeaderInvalid extends CgiBadGateway {
@@ -32,30 +32,31 @@ export class CgiSpawnFailed extends CgiBadGateway {
  */
 export class CgiBadRequest extends CgiError {
   override readonly code = 'CND_CGI_BAD_REQUEST'
-  override readonly status = 400
 }
 /** The function took longer than timeout_sec; its process group was killed. */
 export class CgiTimeout extends CgiError {
   override readonly code = 'CND_CGI_TIMEOUT'
-  override readonly status = 504
 }
 /** Every worker is busy and the queue is full. */
 export class CgiBusy extends CgiError {
   override readonly code = 'CND_CGI_BUSY'
-  override readonly status = 503
 }
 /** The request body is larger than max_body_bytes. */
 export class CgiBodyTooLarge extends CgiError {
   override readonly code = 'CND_CGI_BODY_TOO_LARGE'
-  override readonly status = 413
 }
 /** The runner was closed (reload removed the function, or the gateway stops). */
 export class CgiClosed extends CgiError {
   override readonly code = 'CND_CGI_CLOSED'
-  override readonly status = 503
 }
 /** The client went away before the response was complete: nothing to answer, nothing to log. */
 export class CgiClientGone extends CgiError {
   override readonly code = 'CND_CGI_CLIENT_GONE'
-  override readonly status = 499
+}
+/** An interactive command's program cannot be started under a pty (missing, not executable). */
+export class PtySpawnFailed extends ConductorError {
+  override readonly code = 'CND_PTY_SPAWN_FAILED'
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, undefined, undefined, options)
+  }
 }

@@ -6,8 +6,8 @@ export type { FunctionSpec, FunctionFormat, FunctionMode, RequestInfo } from './
 export * as defaults from './defaults.js'
 export {
   CgiError, CgiBadGateway, CgiBadRequest, CgiHeaderInvalid, CgiHeaderTooLarge, CgiSpawnFailed, CgiTimeout, CgiBusy,
-  CgiBodyTooLarge, CgiClosed, CgiClientGone
+  CgiBodyTooLarge, CgiClosed, CgiClientGone, PtySpawnFailed
 } from './errors.js'
 export { Spawner, findSpawnerBinary } from './spawner.js'
-export { spawnPty, PtySpawnFailed, type PtyOptions, type PtySession } from './pty-session.js'
+export { spawnPty, type PtyOptions, type PtySession } from './pty-session.js'
 export { killGroup, isProcessAlive } from './process.js'

@@ -1,5 +1,6 @@
 import { accessSync, constants as fsConstants } from 'node:fs'
 import path from 'node:path'
+import { PtySpawnFailed } from './errors.js'
 import { killGroup } from './process.js'
 
 // A command under a pseudo-terminal (node-pty), for interactive commands (issue 7, item 5),
@@ -31,12 +32,6 @@ export interface PtySession {
   resume: () => void
   /** Resolves with the exit status (128+N when killed by signal N) once the program exited and its output was read. */
   exited: Promise<number>
-}
-
-/** The program cannot be started (missing, not executable). */
-export class PtySpawnFailed extends Error {
-  readonly code = 'CND_PTY_SPAWN_FAILED'
-  constructor (message: string, options?: ErrorOptions) { super(message, options); this.name = 'PtySpawnFailed' }
 }
 
 /** Exit status after the program's output has drained: the last bytes arrive just after the exit. */

@@ -4,6 +4,7 @@ import { buildCgiEnv, checkPassable, headerBytes, WITHHELD_HEADERS } from './cgi
 import { invokeCgi } from './cgi-run.js'
 import { Daemon } from './daemon.js'
 import { RETRY_AFTER_SEC } from './defaults.js'
+import { errorAnswer } from '../errors/index.js'
 import { CgiBadGateway, CgiBodyTooLarge, CgiError, CgiTimeout } from './errors.js'
 import { Limiter } from './limiter.js'
 import { proxyRequest } from './proxy.js'
@@ -184,7 +185,8 @@ export class FunctionRunner {
   }
 
   private answerError (req: IncomingMessage, res: ServerResponse, error: CgiError): ServeResult {
-    if (error.status >= 500 && error.status !== 503 && error.status !== 499) this.log(`${this.spec.id}: ${error.message}`, error)
+    const status = error.httpStatus
+    if (status >= 500 && status !== 503 && status !== 499) this.log(`${this.spec.id}: ${error.message}`, error)
     if (res.headersSent || res.destroyed) {
       // Too late for a status: cut the connection so the client sees a truncated response.
       res.destroy()
@@ -194,16 +196,15 @@ export class FunctionRunner {
     // close. A request received whole (every GET) keeps its connection: Node frames the next
     // request itself and discards what the function did not read.
     const close = !req.readableEnded && !req.complete
-    const body = JSON.stringify({ error: error.code, message: publicMessage(error) })
-    res.writeHead(error.status, {
-      'content-type': 'application/json',
-      'content-length': Buffer.byteLength(body),
-      ...(error.status === 503 ? { 'retry-after': String(RETRY_AFTER_SEC) } : {}),
+    const answer = errorAnswer(error, publicMessage(error))
+    res.writeHead(answer.status, {
+      ...answer.headers,
+      ...(status === 503 ? { 'retry-after': String(RETRY_AFTER_SEC) } : {}),
       ...(close ? { connection: 'close' } : {})
     })
-    res.end(body)
+    res.end(answer.body)
     if (close) req.resume()
-    return { status: error.status, error }
+    return { status, error }
   }
 }
 
@@ -212,7 +213,7 @@ export class FunctionRunner {
  * A 400 says what in the client's own request cannot be passed on (never its value).
  */
 function publicMessage (e: CgiError): string {
-  switch (e.status) {
+  switch (e.httpStatus) {
     case 400: return e.message
     case 413: return 'request body too large'
     case 503: return 'function busy, retry later'

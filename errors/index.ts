@@ -1,4 +1,17 @@
-// Public surface of errors/.
+// Public surface of errors/: the one error model (base class, catalogue, exit codes, HTTP error
+// answers) and the formatters of file problems (JSONC syntax, zod issues).
+export { ConductorError, formatLocation, formatProblem, type Problem } from './base.js'
+export {
+  CATALOGUE, EXIT, isErrorCode, httpStatusOf, type CatalogueEntry, type ErrorCode, type ExitCode
+} from './catalogue.js'
+export { errorAnswer, type ErrorAnswer } from './http.js'
 export { parseJsonc } from './jsonc.js'
-export { describeIssues } from './zod-issues.js'
-export { CaddyFailed, CommandContextRefused, CommandNotFound, ConductorError, DeploymentFailed, DeploymentNotFound, EXIT, FleetArchiveInvalid, FleetArchiveTooLarge, FleetDigestMismatch, FleetHostsInvalid, FleetHostsSyntax, FleetInstallLocked, FleetNameInvalid, FleetNoPreviousVersion, FleetPackRefused, FleetServiceNotManaged, FleetUnknownService, HookFailed, HostInvalid, HostSyntax, ListenFailed, NoRunningDeployment, PartNotFound, PlacementInputInvalid, PortsExhausted, type Problem, ReloadLocked, ServiceInheritCycle, ServiceInheritMissing, ServiceInvalid, ServiceNotFound, ServiceSyntax, SystemdFailed, TemplateFailed, TemplateOutputTooLarge, TemplateTimeout, UsageError, formatLocation } from './conductor.js'
+export { describeIssues, jsonPointer, type IssueLine } from './issues.js'
+export {
+  CommandContextRefused, CommandNotFound, DeploymentFailed, DeploymentNotFound, FleetArchiveInvalid,
+  FleetArchiveTooLarge, FleetDigestMismatch, FleetHostsInvalid, FleetHostsSyntax, FleetInstallLocked, FleetNameInvalid,
+  FleetNoPreviousVersion, FleetPackRefused, FleetServiceNotManaged, FleetUnknownService, HookFailed, HostInvalid,
+  HostSyntax, NoRunningDeployment, PartNotFound, PlacementInputInvalid, PortsExhausted, ReloadLocked,
+  ServiceInheritCycle, ServiceInheritMissing, ServiceInvalid, ServiceNotFound, ServiceSyntax, SystemdFailed,
+  TemplateFailed, TemplateOutputTooLarge, TemplateTimeout, UsageError
+} from './conductor.js'

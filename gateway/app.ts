@@ -9,7 +9,12 @@ import { createAuthorizer, type Authorizer } from './authorize.js'
 import { commandsPlugin } from './commands.js'
 import { RunningCommands } from './running-commands.js'
 import { createFunctionsRegistry, functionsPlugin, type FunctionsRegistry } from './functions.js'
-import { KEEP_ALIVE_MS, DEFAULT_MAX_EVENT_LOOP_DELAY_MS, DEFAULT_MAX_EVENT_LOOP_UTILIZATION, DEFAULT_PRESSURE_SAMPLE_MS, OVERLOADED_ANSWER, RETRY_AFTER_SEC, SHED_LOG_INTERVAL_MS } from './defaults.js'
+import {
+  KEEP_ALIVE_MS, DEFAULT_MAX_EVENT_LOOP_DELAY_MS, DEFAULT_MAX_EVENT_LOOP_UTILIZATION, DEFAULT_PRESSURE_SAMPLE_MS,
+  RETRY_AFTER_SEC, SHED_LOG_INTERVAL_MS
+} from './defaults.js'
+import { errorAnswer, type ErrorAnswer } from '../errors/index.js'
+import { installErrorAnswers, overloadedAnswer } from './error-reply.js'
 import { createMetrics, type GatewayMetrics } from './metrics.js'
 import { measuredAuthorizer, observeGateway } from './metrics-wiring.js'
 import { loadGatewayState, logPolicyProblems, StateHolder } from './state.js'
@@ -75,6 +80,8 @@ export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
     logController: new LogController({ disableRequestLogging: (req: { url?: string }) => req.url?.startsWith('/auth') === true })
   })
   logPolicyProblems(app.log, initial.policies)
+  // Before any route: every error answer, Fastify's own included, in the one shape.
+  installErrorAnswers(app)
   const p = opts.pressure ?? {}
   const shedLog = { count: 0, since: 0 }
   // Every shed request, whatever path refused it: one warning per interval with the count.
@@ -99,8 +106,9 @@ export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
     // void, hence the cast): returning nothing would let the request through.
     pressureHandler: ((req: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => {
       noteShed(req.log, { type, value })
-      void reply.code(503).header('retry-after', String(RETRY_AFTER_SEC))
-      return OVERLOADED_ANSWER
+      const answer = overloadedAnswer()
+      void reply.code(answer.status).headers({ ...answer.headers, 'retry-after': String(RETRY_AFTER_SEC) })
+      return answer.body
     }) as unknown as (req: FastifyRequest, reply: FastifyReply) => void
   })
   const authorize = measuredAuthorizer(createAuthorizer(state), state, metrics)
@@ -149,15 +157,17 @@ export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
 /** The /metrics listener, apart from the gateway's own so no public route can reach it. */
 export function createMetricsServer (metrics: GatewayMetrics): Server {
   return createServer((req, res) => {
+    const fail = (a: ErrorAnswer): void => { res.writeHead(a.status, a.headers).end(a.body) }
     if (req.method !== 'GET' || req.url !== '/metrics') {
-      res.writeHead(404, { 'content-length': '0' }).end()
+      fail(errorAnswer('CND_NOT_FOUND', 'only GET /metrics here'))
       return
     }
     metrics.refresh?.()
     metrics.registry.metrics().then(text => {
       res.writeHead(200, { 'content-type': metrics.registry.contentType, 'content-length': Buffer.byteLength(text) }).end(text)
     }, (err: Error) => {
-      res.writeHead(500, { 'content-type': 'text/plain' }).end(err.message)
+      // A private listener (the scraper's): the reason helps whoever reads it, and holds no secret.
+      fail(errorAnswer('CND_INTERNAL', err.message))
     })
   })
 }

@@ -4,6 +4,8 @@ import {
   REPEATED_HEADER_STATUS
 } from './auth-answer.js'
 import type { Authorizer } from './authorize.js'
+import { sendError } from './error-reply.js'
+import { errorAnswer } from '../errors/index.js'
 import { repeatedDecisionHeader } from './repeated-headers.js'
 
 // GET/HEAD /auth?policy=NAME[&authorization=AUTHZ]: Caddy's forward_auth target, as an
@@ -20,7 +22,7 @@ export async function authRoutes (app: FastifyInstance, opts: AuthRouteOptions):
     const started = performance.now()
     const query = checkAuthQuery(req.query)
     if (typeof query === 'string') {
-      return await reply.code(400).header('content-type', 'application/json').send({ statusCode: 400, error: 'Bad Request', message: query })
+      return await sendError(reply, errorAnswer('CND_BAD_REQUEST', query))
     }
     const repeated = repeatedDecisionHeader(req.raw.rawHeaders)
     if (repeated !== undefined) {

@@ -5,6 +5,7 @@ import {
   baseVariables, commandVariables, DEFAULT_REMOTE_TIMEOUT_SEC, serviceVariables,
   type Command, type Roots, type Service, type Variables
 } from '../conductor/model/index.js'
+import { errorAnswer, httpStatusOf, type ErrorAnswer, type ErrorCode } from '../errors/index.js'
 import type { Decision } from '../policies/index.js'
 import type { Authorizer } from './authorize.js'
 import { commandTokenBinding } from './command-token.js'
@@ -48,26 +49,31 @@ export interface AdmitInput {
   interactive: boolean
   log: FastifyRequest['log']
 }
-export type Admission = { ok: true, allowed: Allowed } | { ok: false, status: number, body: { error: string, message?: string | undefined }, headers: Record<string, string> }
+export type Admission =
+  | { ok: true, allowed: Allowed }
+  | { ok: false, answer: ErrorAnswer, headers: Record<string, string> }
 export type Admit = (input: AdmitInput) => Promise<Admission>
 
 /** Policy, context, kind (interactive or not), token binding and jti: the same for POST and WebSocket. */
 export function createAdmit (opts: CommandsPluginOptions, replay: ReplayCache): Admit {
   return async ({ service, name, headers, rawHeaders, method, url, interactive, log }) => {
     const started = Date.now()
-    const refuse = (status: number, error: string, reason: string, d?: Decision, extra: Record<string, string> = {}): Admission => {
+    const refuse = (error: ErrorCode, reason: string, d?: Decision, extra: Record<string, string> = {}): Admission => {
+      const status = httpStatusOf(error)
       log.warn({ audit: 'remote-command', service, command: name, interactive, subject: d?.subject, peer_id: d?.meta['peer-id'], status, reason, duration_ms: Date.now() - started }, 'remote command refused')
       // The policy's reason stays in the log: a refused caller learns only the error code.
       const message = status === 400 || status === 404 || status === 409 ? reason : undefined
-      return { ok: false, status, body: { error, message }, headers: extra }
+      return { ok: false, answer: errorAnswer(error, message), headers: extra }
     }
     // A header the decision reads, sent twice: Node decides on one copy (repeated-headers.ts).
     const repeated = repeatedDecisionHeader(rawHeaders)
-    if (repeated !== undefined) return refuse(400, 'CND_HEADER_REPEATED', `repeated ${repeated} header`)
+    if (repeated !== undefined) return refuse('CND_HEADER_REPEATED', `repeated ${repeated} header`)
     const svc = opts.state.current.services.find(e => e.name === service)?.service
     const cmd = svc?.commands[name]
     // A command without `remote` does not exist for the network.
-    if (svc === undefined || cmd?.remote === undefined) return refuse(404, 'CND_COMMAND_NOT_FOUND', `service "${service}" exposes no remote command "${name}"`)
+    if (svc === undefined || cmd?.remote === undefined) {
+      return refuse('CND_COMMAND_NOT_FOUND', `service "${service}" exposes no remote command "${name}"`)
+    }
     let d: Decision
     try {
       d = await opts.authorize({
@@ -81,19 +87,31 @@ export function createAdmit (opts: CommandsPluginOptions, replay: ReplayCache): 
     } catch {
       d = { allow: false, status: 403, policy: cmd.remote.policy, reason: 'authorizer failed', meta: {}, authorizations: [] }
     }
-    if (!d.allow) return refuse(d.status, d.status === 401 ? 'CND_AUTH_REQUIRED' : 'CND_AUTH_DENIED', d.reason, d, d.challenge !== undefined ? { 'www-authenticate': d.challenge } : {})
+    if (!d.allow) {
+      const challenge: Record<string, string> = d.challenge !== undefined ? { 'www-authenticate': d.challenge } : {}
+      return refuse(d.status === 401 ? 'CND_AUTH_REQUIRED' : 'CND_AUTH_DENIED', d.reason, d, challenge)
+    }
     // Remote commands run in the service context only (no deployment is chosen over the network).
-    if (cmd.service !== true) return refuse(409, 'CND_COMMAND_CONTEXT', 'remote commands run in the service context: the command needs "service": true', d)
+    if (cmd.service !== true) {
+      const why = 'remote commands run in the service context: the command needs "service": true'
+      return refuse('CND_COMMAND_CONTEXT', why, d)
+    }
     // A terminal program fed by a pipe, or a batch command given a terminal, would both misbehave.
-    if (interactive && cmd.interactive !== true) return refuse(409, 'CND_COMMAND_NOT_INTERACTIVE', `command "${name}" is not interactive: run it without -it (or declare "interactive": true)`, d)
-    if (!interactive && cmd.interactive === true) return refuse(409, 'CND_COMMAND_INTERACTIVE', `command "${name}" is interactive: run it with conductor action run -it`, d)
+    if (interactive && cmd.interactive !== true) {
+      const how = 'run it without -it (or declare "interactive": true)'
+      return refuse('CND_COMMAND_NOT_INTERACTIVE', `command "${name}" is not interactive: ${how}`, d)
+    }
+    if (!interactive && cmd.interactive === true) {
+      const how = 'run it with conductor action run -it'
+      return refuse('CND_COMMAND_INTERACTIVE', `command "${name}" is interactive: ${how}`, d)
+    }
     // The token is for one command of one service (a token for db:migrate cannot run console),
     // and its jti runs once: all from the claims the policy verified.
     const binding = commandTokenBinding(d, service, name)
-    if (!binding.ok) return refuse(403, 'CND_AUTH_DENIED', binding.reason, d)
+    if (!binding.ok) return refuse('CND_AUTH_DENIED', binding.reason, d)
     const outcome = replay.claim(binding.replayKey, binding.expMs + REPLAY_MARGIN_MS)
-    if (outcome === 'replayed') return refuse(401, 'CND_TOKEN_REPLAYED', 'jti seen before', d)
-    if (outcome === 'full') return refuse(503, 'CND_BUSY', 'replay cache full', d, { 'retry-after': '60' })
+    if (outcome === 'replayed') return refuse('CND_TOKEN_REPLAYED', 'jti seen before', d)
+    if (outcome === 'full') return refuse('CND_BUSY', 'replay cache full', d, { 'retry-after': '60' })
     return { ok: true, allowed: { svc, cmd, decision: d } }
   }
 }

@@ -2,8 +2,10 @@ import { spawn } from 'node:child_process'
 import { constants } from 'node:os'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
+import { errorAnswer } from '../errors/index.js'
 import { COMMANDS_PREFIX, MAX_ARG_CHARS, MAX_ARGS as PROTOCOL_MAX_ARGS, TIMEOUT_EXIT } from '../conductor/model/index.js'
 import { auditFields, commandArgv, commandEnv, commandTimeoutMs, createAdmit, type Allowed, type CommandsPluginOptions } from './command-admission.js'
+import { sendError } from './error-reply.js'
 import { attachInteractive } from './interactive.js'
 import { ReplayCache } from './replay-cache.js'
 import { RunningCommands } from './running-commands.js'
@@ -62,17 +64,18 @@ export async function commandsPlugin (app: FastifyInstance, opts: CommandsPlugin
       log: request.log
     })
     // Returning the reply ends the request here (Fastify async hooks).
-    if (!a.ok) return await reply.code(a.status).headers(a.headers).send(a.body)
+    if (!a.ok) return await sendError(reply, a.answer, a.headers)
     allowed.set(request, a.allowed)
     return undefined
   }
 
   app.post<{ Params: Params }>(`${COMMANDS_PREFIX}/:service/commands/:name`, { onRequest: check, bodyLimit: MAX_BODY_BYTES }, async (request, reply) => {
     const ok = allowed.get(request)
-    if (ok === undefined) { await reply.code(403).send({ error: 'CND_AUTH_DENIED' }); return }
+    if (ok === undefined) { await sendError(reply, errorAnswer('CND_AUTH_DENIED')); return }
     const parsed = bodySchema.safeParse(request.body ?? {})
     if (!parsed.success) {
-      await reply.code(400).send({ error: 'CND_BAD_ARGS', message: 'body must be {"args": ["..."]}: ' + parsed.error.issues.map(i => `/${i.path.join('/')}: ${i.message}`).join('; ') })
+      const issues = parsed.error.issues.map(i => `/${i.path.join('/')}: ${i.message}`).join('; ')
+      await sendError(reply, errorAnswer('CND_BAD_ARGS', 'body must be {"args": ["..."]}: ' + issues))
       return
     }
     run(request, reply, ok, parsed.data.args ?? [], opts, running)

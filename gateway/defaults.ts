@@ -12,8 +12,6 @@ export const DEFAULT_MAX_EVENT_LOOP_UTILIZATION = 0
 export const DEFAULT_PRESSURE_SAMPLE_MS = 250
 /** Seconds a shed client is told to wait (Retry-After). */
 export const RETRY_AFTER_SEC = 2
-/** The body of every 503 the gateway sheds (Fastify routes and WebSocket upgrades alike). */
-export const OVERLOADED_ANSWER = { error: 'overloaded', message: 'the gateway is overloaded, retry later' } as const
 /** Keep-alive of connections from Caddy (which pools them): longer than Caddy's idle timeout, so Caddy closes first. */
 export const KEEP_ALIVE_MS = 65_000
 

@@ -1,12 +1,16 @@
-// Gateway errors (leaf folder: no imports of ours).
-export class GatewayError extends Error {
-  readonly code: string = 'CND_GATEWAY'
+import { ConductorError, type ErrorCode } from '../errors/index.js'
+
+// Errors of starting the gateway (its HTTP error answers are codes of the catalogue, sent by
+// errors/http.ts errorAnswer).
+
+/** The gateway cannot start for a reason none of the classes below names. */
+export class GatewayError extends ConductorError {
+  override readonly code: ErrorCode = 'CND_GATEWAY'
   constructor (message: string, options?: ErrorOptions) {
-    super(message, options)
-    this.name = new.target.name
+    super(message, undefined, undefined, options)
   }
 }
-/** --listen is not loopback or a unix socket. */
+/** --listen is not loopback or a unix socket (a usage error: exit 2). */
 export class ListenNotAllowed extends GatewayError {
   override readonly code = 'CND_GATEWAY_LISTEN_NOT_ALLOWED'
 }

@@ -9,6 +9,8 @@ import { baseVariables, functionVariables, listFunctions, serviceVariables, FUNC
 import { isProcessAlive } from '../cgi/index.js'
 import type { Decision } from '../policies/index.js'
 import { identityHeaders, type Authorizer } from './authorize.js'
+import { errorAnswer, type ErrorCode } from '../errors/index.js'
+import { sendError } from './error-reply.js'
 import { repeatedDecisionHeader } from './repeated-headers.js'
 import type { StateHolder, GatewayState } from './state.js'
 
@@ -118,7 +120,7 @@ export async function functionsPlugin (app: FastifyInstance, opts: FunctionsPlug
     const registry = functions.map()
     const fn = registry.get(request.params.id)
     if (fn === undefined) {
-      await reply.code(404).send({ error: 'CND_FUNCTION_NOT_FOUND', message: 'no such function' })
+      await sendError(reply, errorAnswer('CND_FUNCTION_NOT_FOUND', 'no such function'))
       return
     }
     const raw = request.raw
@@ -134,7 +136,7 @@ export async function functionsPlugin (app: FastifyInstance, opts: FunctionsPlug
       // A header the decision reads, sent twice: Node decides on one copy, the function could read another.
       if (repeated !== undefined) {
         const message = `repeated ${repeated} header`
-        return { ok: false, status: 400, headers: {}, error: 'CND_HEADER_REPEATED', message }
+        return { ok: false, headers: {}, error: 'CND_HEADER_REPEATED', message }
       }
       const headers = { ...clientHeaders }
       const decision = await decide(opts.authorize, target.info, raw, method, publicPath, q, headers)
@@ -142,7 +144,7 @@ export async function functionsPlugin (app: FastifyInstance, opts: FunctionsPlug
         const error = decision.status === 401 ? 'CND_AUTH_REQUIRED' : 'CND_AUTH_DENIED'
         const refusal: Record<string, string> = {}
         if (decision.challenge !== undefined) refusal['www-authenticate'] = decision.challenge
-        return { ok: false, status: decision.status, headers: refusal, error }
+        return { ok: false, headers: refusal, error }
       }
       const identity = identityOf(decision)
       return { ok: true, headers: { ...headers, ...identity.headers }, identity }
@@ -150,11 +152,7 @@ export async function functionsPlugin (app: FastifyInstance, opts: FunctionsPlug
     const publicPath = fn.info.fn.route !== undefined ? (rawPath.slice(`${FUNCTIONS_PREFIX}/${fn.info.id}`.length) || '/') : rawPath
     const first = await admit(fn, raw.method ?? 'GET', publicPath, query)
     if (!first.ok) {
-      const { error, message } = first
-      const body = JSON.stringify(message !== undefined ? { error, message } : { error })
-      const length = String(Buffer.byteLength(body))
-      const headers = { ...first.headers, 'content-type': 'application/json', 'content-length': length }
-      await reply.code(first.status).headers(headers).send(body)
+      await sendError(reply, errorAnswer(first.error, first.message), first.headers)
       return
     }
     reply.hijack()
@@ -188,10 +186,8 @@ export async function functionsPlugin (app: FastifyInstance, opts: FunctionsPlug
       // (or a cut connection once headers are out) instead of waiting forever. Fail closed.
       request.log.error({ err }, `function ${fn.info.id}: ${String(err)}`)
       if (reply.raw.headersSent || reply.raw.destroyed) { reply.raw.destroy(); return }
-      const body = JSON.stringify({ error: 'CND_CGI_BAD_GATEWAY', message: 'function failed' })
-      reply.raw.writeHead(502, {
-        'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close'
-      }).end(body)
+      const answer = errorAnswer('CND_CGI_BAD_GATEWAY', 'function failed')
+      reply.raw.writeHead(answer.status, { ...answer.headers, connection: 'close' }).end(answer.body)
     }
   }
   app.all(`${FUNCTIONS_PREFIX}/:id`, handler)
@@ -209,7 +205,7 @@ interface Identity {
 
 type Admitted =
   | { ok: true, headers: Record<string, string | string[] | undefined>, identity: Identity | undefined }
-  | { ok: false, status: number, headers: Record<string, string>, error: string, message?: string | undefined }
+  | { ok: false, headers: Record<string, string>, error: ErrorCode, message?: string | undefined }
 
 function identityOf (d: Decision): Identity {
   return { headers: identityHeaders(d), authType: 'Bearer', user: d.subject ?? d.meta['peer-id'] }

@@ -3,9 +3,11 @@ import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocketServer, WebSocket } from 'ws'
 import { spawnPty, PtySpawnFailed, type PtySession } from '../cgi/index.js'
+import { errorAnswer, type ErrorAnswer, type ErrorCode } from '../errors/index.js'
 import { COMMANDS_PREFIX, INTERACTIVE_SUBPROTOCOL, TIMEOUT_EXIT, encodeControl, parseClientControl, type ExitReason, type ServerControl } from '../conductor/model/index.js'
 import { auditFields, commandArgv, commandEnv, commandTimeoutMs, type Admit, type Allowed, type CommandsPluginOptions } from './command-admission.js'
-import { OVERLOADED_ANSWER, RETRY_AFTER_SEC } from './defaults.js'
+import { RETRY_AFTER_SEC } from './defaults.js'
+import { overloadedAnswer } from './error-reply.js'
 import type { RunningCommands } from './running-commands.js'
 
 // Interactive remote commands (issue 7, item 5): a WebSocket upgrade of
@@ -67,28 +69,32 @@ export function attachInteractive (server: Server, deps: InteractiveDeps): Inter
     }
     socket.on('error', () => socket.destroy())
     let service: string, name: string
-    try { service = decodeURIComponent(m[1]!); name = decodeURIComponent(m[2]!) } catch { refuseHttp(socket, 400, { error: 'CND_BAD_REQUEST' }); return }
+    try {
+      service = decodeURIComponent(m[1]!)
+      name = decodeURIComponent(m[2]!)
+    } catch { refuseHttp(socket, errorAnswer('CND_BAD_REQUEST')); return }
     // Checked before admission, so that a malformed request does not use up its token's jti.
     const protocols = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map(p => p.trim())
     if (req.method !== 'GET' || String(req.headers.upgrade).toLowerCase() !== 'websocket' || !protocols.includes(INTERACTIVE_SUBPROTOCOL)) {
-      refuseHttp(socket, 400, { error: 'CND_BAD_UPGRADE', message: `expected a WebSocket upgrade (GET) with subprotocol ${INTERACTIVE_SUBPROTOCOL}` })
+      const expected = `expected a WebSocket upgrade (GET) with subprotocol ${INTERACTIVE_SUBPROTOCOL}`
+      refuseHttp(socket, errorAnswer('CND_BAD_UPGRADE', expected))
       return
     }
     // Shed like every other request when the gateway is overloaded (each session starts a
     // pty); before admission, so the token's jti stays unused for the retry.
     if (deps.shedUpgrade?.() === true) {
-      refuseHttp(socket, 503, OVERLOADED_ANSWER, { 'retry-after': String(RETRY_AFTER_SEC) })
+      refuseHttp(socket, overloadedAnswer(), { 'retry-after': String(RETRY_AFTER_SEC) })
       return
     }
     const { headers, rawHeaders, method } = req
     const url = req.url ?? path
     deps.admit({ service, name, headers, rawHeaders, method, url, interactive: true, log: deps.log }).then(async a => {
-      if (!a.ok) { refuseHttp(socket, a.status, a.body, a.headers); return }
+      if (!a.ok) { refuseHttp(socket, a.answer, a.headers); return }
       const server = await webSockets()
       server.handleUpgrade(req, socket, head, ws => { session(ws, a.allowed, name, deps) })
     }).catch((err: unknown) => {
       deps.log.error({ err }, 'interactive command: admission or upgrade failed')
-      refuseHttp(socket, 403, { error: 'CND_AUTH_DENIED' })
+      refuseHttp(socket, errorAnswer('CND_AUTH_DENIED'))
     })
   })
   return { closeAll: () => { for (const ws of wss?.clients ?? []) ws.close(1001, 'gateway stopping') } }
@@ -100,7 +106,7 @@ function session (ws: WebSocket, { svc, cmd, decision }: Allowed, name: string, 
   let isStarted = false
   let finished = false
   const control = (c: ServerControl): void => { if (ws.readyState === ws.OPEN) ws.send(encodeControl(c)) }
-  const fail = (error: string, message: string): void => {
+  const fail = (error: ErrorCode, message: string): void => {
     control({ type: 'error', error, message })
     ws.close(1008, error)
   }
@@ -179,12 +185,13 @@ function session (ws: WebSocket, { svc, cmd, decision }: Allowed, name: string, 
 }
 
 /** An HTTP answer on a socket whose upgrade is refused (the client sees an ordinary 4xx). */
-function refuseHttp (socket: Duplex, status: number, body: { error: string, message?: string | undefined }, headers: Record<string, string> = {}): void {
+function refuseHttp (socket: Duplex, answer: ErrorAnswer, headers: Record<string, string> = {}): void {
   if (!socket.writable) { socket.destroy(); return }
-  const text = JSON.stringify(body)
-  const lines = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`, 'content-type: application/json; charset=utf-8', `content-length: ${Buffer.byteLength(text)}`, 'connection: close', 'cache-control: no-store',
-    ...Object.entries(headers).map(([k, v]) => `${k}: ${v.replace(/[\r\n]/g, '')}`)]
-  socket.end(lines.join('\r\n') + '\r\n\r\n' + text)
+  const { status } = answer
+  const all = { ...answer.headers, connection: 'close', 'cache-control': 'no-store', ...headers }
+  const lines = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`,
+    ...Object.entries(all).map(([k, v]) => `${k}: ${v.replace(/[\r\n]/g, '')}`)]
+  socket.end(lines.join('\r\n') + '\r\n\r\n' + answer.body)
 }
 
 /**

@@ -1,5 +1,6 @@
+import { formatLocation, formatProblem } from '../errors/index.js'
 import { loadAllServices, type Roots, type ServiceEntry } from '../conductor/model/index.js'
-import { formatLocation, loadPolicySet, type CompileOptions, type PolicySet } from '../policies/index.js'
+import { loadPolicySet, type CompileOptions, type PolicySet } from '../policies/index.js'
 
 // What the gateway serves from: services and policies, loaded together and swapped as one
 // object on SIGHUP, so a request never sees half of a reload.
@@ -63,6 +64,6 @@ export function logPolicyProblems (log: PolicyLog, set: PolicySet): void {
     }
   }
   for (const w of set.warnings) {
-    log.warn({ file: w.file, path: w.jsonPath }, `policy warning: ${formatLocation(w.file, w.jsonPath)}${w.message}`)
+    log.warn({ file: w.file, path: w.jsonPath }, `policy warning: ${formatProblem(w)}`)
   }
 }

@@ -68,9 +68,8 @@ export function compilePolicies (sources: PolicySource[], opts: CompileOptions =
       const match = src.data.match.map((m, i) => compileNode(m, `/match/${i}`, src.file, { now, fetch: opts.fetch, jwks }))
       compiled.set(src.name, { name: src.name, file: src.file, match, jwks })
     } catch (err) {
-      if (err instanceof PolicyInvalid) problems.push(...err.allProblems())
-      else if (err instanceof PolicyError) problems.push({ file: err.file, jsonPath: err.jsonPath, message: err.reason })
-      else throw err
+      if (!(err instanceof PolicyError)) throw err
+      problems.push(...err.allProblems())
     }
   }
   // Resolve `policy` references; drop policies that reach a missing policy or a cycle (repeat

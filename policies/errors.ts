@@ -1,41 +1,15 @@
-// Policy errors (leaf folder: imports nothing of ours). Every error has a stable `code`
-// (CND_POLICY_*) and a message `FILE: /json/path: reason`. Secrets never appear in them.
+import { ConductorError, type ErrorCode, type Problem } from '../errors/index.js'
 
-export interface PolicyProblem { file?: string | undefined, jsonPath?: string | undefined, message: string }
+// Policy errors: codes CND_POLICY_INVALID and its kin (errors/catalogue.ts), messages
+// `FILE: /json/path: reason`, several problems one per line (the base class). Secrets never
+// appear in them.
 
-export class PolicyError extends Error {
-  readonly code: string = 'CND_POLICY'
-  /** The message without the file/path prefix. */
-  readonly reason: string
-  constructor (message: string, readonly file?: string, readonly jsonPath?: string, options?: ErrorOptions) {
-    super(formatLocation(file, jsonPath) + message, options)
-    this.reason = message
-    this.name = new.target.name
-  }
-}
+export type PolicyProblem = Problem
 
-export function formatLocation (file?: string, jsonPath?: string): string {
-  const parts = [file, jsonPath].filter((p): p is string => Boolean(p))
-  return parts.length > 0 ? parts.join(': ') + ': ' : ''
-}
+export abstract class PolicyError extends ConductorError {}
 
 /** A policy file that cannot be read, parsed, validated or compiled; `problems` lists every one. */
-export class PolicyInvalid extends PolicyError {
-  override readonly code: string = 'CND_POLICY_INVALID'
-  problems: PolicyProblem[] = []
-
-  static fromProblems (problems: PolicyProblem[]): PolicyInvalid {
-    const first = problems[0] ?? { message: 'invalid policy' }
-    const err = new PolicyInvalid(first.message, first.file, first.jsonPath)
-    err.problems = problems
-    if (problems.length > 1) err.message = problems.map(p => formatLocation(p.file, p.jsonPath) + p.message).join('\n')
-    return err
-  }
-
-  allProblems (): PolicyProblem[] {
-    return this.problems.length > 0 ? this.problems : [{ file: this.file, jsonPath: this.jsonPath, message: this.reason }]
-  }
-}
+export class PolicyInvalid extends PolicyError { override readonly code: ErrorCode = 'CND_POLICY_INVALID' }
 /** JSON(C) syntax error, with line and column. */
 export class PolicySyntax extends PolicyInvalid { override readonly code = 'CND_POLICY_SYNTAX' }
 /** A key (PEM, JWK, DER) that cannot be imported, or whose type does not fit jwt_alg. */

@@ -4,9 +4,9 @@ import { LRUCache } from 'lru-cache'
 import path from 'node:path'
 import { compilePolicies, type CompileOptions, type CompiledPolicy, type PolicySource } from './compile.js'
 import { decide, type AuthRequest, type Decision } from './decide.js'
-import { PolicyInvalid, PolicyNotFound, type PolicyProblem } from './errors.js'
+import { describeIssues, parseJsonc } from '../errors/index.js'
+import { PolicyInvalid, PolicyNotFound, PolicySyntax, type PolicyProblem } from './errors.js'
 import { DECISION_CACHE_MAX, MAX_CREDENTIAL_BYTES } from './defaults.js'
-import { describePolicyIssues, parsePolicyJsonc } from './issues.js'
 import { POLICY_NAME_RE, policyFileSchema, type MatcherFile } from './schema.js'
 
 // Reads <roots.policies>/NAME.json (JSON with comments), validates and compiles them into a
@@ -101,9 +101,11 @@ export function readPolicySource (file: string): PolicySource {
     throw new PolicyInvalid(`cannot read file (${code ?? String(err)})`, file, undefined, { cause: err })
   }
   if (!POLICY_NAME_RE.test(name)) throw new PolicyInvalid('policy file names use letters, digits and _ . - (NAME.json)', file)
-  const raw = parsePolicyJsonc(text, file)
+  const raw = parseJsonc(text, file, PolicySyntax)
   const parsed = policyFileSchema.safeParse(raw)
-  if (!parsed.success) throw PolicyInvalid.fromProblems(describePolicyIssues(file, policyFileSchema, parsed.error.issues))
+  if (!parsed.success) {
+    throw PolicyInvalid.fromProblems(describeIssues(policyFileSchema, parsed.error.issues).map(l => ({ file, ...l })))
+  }
   return { name, file, data: parsed.data, mode }
 }
 

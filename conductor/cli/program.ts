@@ -1,7 +1,8 @@
 import { Command, CommanderError } from 'commander'
 import type { CtxFactory } from './commands/types.js'
 import { createCtx, type Ctx, type GlobalOptions } from '../context.js'
-import { ConductorError, EXIT, UsageError } from '../../errors/index.js'
+import { ConductorError, EXIT } from '../../errors/index.js'
+import { ExitStatus, Reported } from './exit.js'
 import { processIo, type Io } from '../output.js'
 import { readVersion } from '../model/index.js'
 // The CLI entry: builds the commander program, runs it, and turns errors into exit codes.
@@ -89,31 +90,29 @@ export async function buildProgram (io: Io = processIo, env: NodeJS.ProcessEnv =
 /** Runs the CLI; resolves to the exit code instead of exiting, so tests can call it. */
 export async function runCli (argv: string[], io: Io = processIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const program = await buildProgram(io, env, argv)
-  process.exitCode = undefined
   try {
     await program.parseAsync(argv, { from: 'user' })
-    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok
+    return EXIT.ok
   } catch (err) {
     return reportError(err, io)
-  } finally {
-    process.exitCode = undefined
   }
 }
 
+/**
+ * The one place a command's end becomes the exit code (exit.ts): an error's code from the
+ * catalogue (its message printed unless the command reported it already), a program's status
+ * as it is, anything else an internal error with its stack.
+ */
 export function reportError (err: unknown, io: Io): number {
   if (err instanceof CommanderError) {
     // Help and version "errors" are normal exits.
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok
     return err.exitCode === 0 ? EXIT.ok : EXIT.usage
   }
+  if (err instanceof ExitStatus) return err.status
   if (err instanceof ConductorError) {
-    io.err(`conductor: error: ${err.message}\n`)
-    return err instanceof UsageError ? EXIT.usage : err.exitCode
-  }
-  if (err instanceof Error && String((err as { code?: unknown }).code ?? '').startsWith('CND_')) {
-    // A typed error of a leaf folder (caddy/, policies/, cgi/): its message is for operators.
-    io.err(`conductor: error: ${err.message}\n`)
-    return EXIT.failure
+    if (!(err instanceof Reported)) io.err(`conductor: error: ${err.message}\n`)
+    return err.exitCode
   }
   io.err(`conductor: internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
   return EXIT.failure

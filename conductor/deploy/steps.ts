@@ -12,7 +12,6 @@ import { ConductorError } from '../../errors/index.js'
 
 export class DeployFailed extends ConductorError {
   override readonly code = 'CND_DEPLOY_FAILED'
-  override readonly exitCode = 7
 }
 
 export interface DeploymentRef {

@@ -3,6 +3,7 @@ import type { Check, CheckResult } from './checks.js'
 import { gatewayHealth } from './gateway-health.js'
 import type { InstallPlan } from '../host/index.js'
 import { readOr } from '../state/index.js'
+import { formatProblem } from '../../errors/index.js'
 
 // `conductor doctor`: are the units that `conductor system install` writes on disk, and are they
 // the ones this version of Conductor would write now (same paths, same environment, same
@@ -48,11 +49,11 @@ const show = (line: string | undefined): string => line === undefined ? 'nothing
 export function policiesCheck (dir: string, gatewayListen?: string): Check {
   return async function policies (): Promise<CheckResult> {
     // policies/ (zod, jose) is loaded only when the check runs (CLI startup time).
-    const { loadPolicySet, formatLocation } = await import('../../policies/index.js')
+    const { loadPolicySet } = await import('../../policies/index.js')
     const set = loadPolicySet(dir)
     const health = gatewayListen === undefined ? undefined : await gatewayHealth(gatewayListen)
     const stale = (health?.stale_policies ?? []).filter(s => path.dirname(s.file) === path.resolve(dir))
-    const lines = set.problems.map(p => `${formatLocation(p.file, p.jsonPath)}${p.message}`)
+    const lines = set.problems.map(formatProblem)
     for (const s of stale) {
       const serves = `the running gateway serves policy "${s.name}" from`
       lines.push(set.problems.some(p => p.file === s.file)
@@ -67,7 +68,7 @@ export function policiesCheck (dir: string, gatewayListen?: string): Check {
     } else if (stale.length > 0) {
       fixes.push('reload the gateway: systemctl [--user] reload conductor-gateway.service (or kill -HUP its pid)')
     }
-    for (const w of set.warnings) lines.push(`${formatLocation(w.file, w.jsonPath)}${w.message}`)
+    for (const w of set.warnings) lines.push(formatProblem(w))
     if (set.warnings.length > 0) {
       fixes.push('chmod 600 each file named (the gateway reads it as root, or as the user with --scope user), ' +
         'or replace "token" with "token_sha256"')

@@ -1,5 +1,5 @@
 import type { CaddyClient } from '../../caddy/index.js'
-import { asConductorError, caddyClient } from './endpoint.js'
+import { caddyClient } from './endpoint.js'
 import type { Ctx } from '../context.js'
 import type { SnippetRecordStore } from './records.js'
 import {
@@ -26,19 +26,15 @@ export function caddyDriver (ctx: Pick<Ctx, 'roots' | 'env' | 'caddyAdmin' | 'te
   const get = (): CaddyClient => (client ??= caddyClient(ctx, host))
   const opts = (cwd: string | undefined, records?: SnippetRecordStore): SnippetContext =>
     ({ roots: ctx.roots, cwd, timeoutSec: ctx.templateTimeoutSec, records, host })
-  // caddy/ errors keep their code and get the CLI's exit code (endpoint.ts).
-  const converted = async <T>(fn: () => Promise<T>): Promise<T> => {
-    try { return await fn() } catch (err) { throw asConductorError(err) }
-  }
   return {
     client: get,
     register: async (svc, vars, cwd, records) => {
-      await converted(async () => await registerServiceSnippets(svc, vars, get(), opts(cwd, records)))
+      await registerServiceSnippets(svc, vars, get(), opts(cwd, records))
     },
     deregister: async (svc, vars, cwd, records) => {
-      await converted(async () => await deregisterServiceSnippets(svc, vars, get(), opts(cwd, records)))
+      await deregisterServiceSnippets(svc, vars, get(), opts(cwd, records))
     },
     switch: async (svc, to, from) =>
-      await converted(async () => await switchServiceSnippets(svc, to, from, get(), opts(undefined)))
+      await switchServiceSnippets(svc, to, from, get(), opts(undefined))
   }
 }

@@ -1,6 +1,5 @@
 import { CaddyClient, CaddyError, DEFAULT_ADMIN_URL } from '../../caddy/index.js'
 import type { Ctx } from '../context.js'
-import { CaddyFailed } from '../../errors/index.js'
 import type { HostConfig } from '../model/index.js'
 
 // Which Caddy admin API this command talks to (issue 8 item 0), first found wins:
@@ -22,12 +21,10 @@ export function caddyClient (ctx: Pick<Ctx, 'env' | 'caddyAdmin'>, host: HostCon
   try {
     return new CaddyClient({ adminUrl: url })
   } catch (err) {
-    throw asConductorError(err, `(from ${source})`)
+    // An unusable admin URL: say where it came from.
+    if (err instanceof CaddyError) {
+      throw new CaddyError(`${err.message} (from ${source})`, undefined, undefined, { cause: err })
+    }
+    throw err
   }
-}
-
-/** caddy/ errors keep their code and get the CLI's exit code 6. */
-export function asConductorError (err: unknown, suffix = ''): unknown {
-  if (err instanceof CaddyError) return new CaddyFailed(err.message + (suffix === '' ? '' : ' ' + suffix), err.code, { cause: err })
-  return err
 }

@@ -1,7 +1,7 @@
 // Public surface of conductor/proxy/.
 export { commandCaddySnippets } from './command-routes.js'
 export { type CaddyDriver, caddyDriver } from './driver.js'
-export { asConductorError, caddyClient, resolveCaddyAdmin } from './endpoint.js'
+export { caddyClient, resolveCaddyAdmin } from './endpoint.js'
 export { functionCaddySnippets } from './function-routes.js'
 export { listProtectedRoutes, removeProtectedRoute, saveProtectedRoute } from './protected.js'
 export {

@@ -17,7 +17,6 @@ export const MAX_COMMAND_TOKEN_TTL_SEC = 300
 export class KeyExists extends ConductorError { override readonly code = 'CND_KEY_EXISTS' }
 export class KeyNotFound extends ConductorError {
   override readonly code = 'CND_KEY_NOT_FOUND'
-  override readonly exitCode = 4
 }
 
 export interface KeyFiles { privateKey: string, publicKey: string }

@@ -11,7 +11,6 @@ export { readLock, type LockInfo } from './pid-lock.js'
 
 export class DeployLocked extends ConductorError {
   override readonly code = 'CND_DEPLOY_LOCKED'
-  override readonly exitCode = 6
 }
 
 export type DeployLock = PidLock

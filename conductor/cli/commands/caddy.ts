@@ -3,10 +3,11 @@ import {
   CaddyUnreachable, DEFAULT_GATEWAY_DIAL, DEFAULT_ROUTES_TARGET, isDial, protectedRoute, registerSnippet,
   deregisterSnippet, type Upstream
 } from '../../../caddy/index.js'
-import { asConductorError, caddyClient, resolveCaddyAdmin } from '../../proxy/index.js'
+import { caddyClient, resolveCaddyAdmin } from '../../proxy/index.js'
 import { listProtectedRoutes, removeProtectedRoute, saveProtectedRoute, snippetStatus, syncSnippets } from '../../proxy/index.js'
 import { positiveNumber, type Ctx } from '../../context.js'
-import { EXIT, UsageError } from '../../../errors/index.js'
+import { UsageError } from '../../../errors/index.js'
+import { Reported } from '../exit.js'
 import { loadHostConfig } from '../../model/index.js'
 import { renderJson, renderTable } from '../../output.js'
 import type { CtxFactory } from './types.js'
@@ -56,7 +57,7 @@ export function registerCaddyCommands (program: Command, makeCtx: CtxFactory): v
       })
       if (opts.print === true) { ctx.io.out(renderJson(route)); return }
       const snippet = { id: opts.into, config: route }
-      const result = await withCaddy(async () => await registerSnippet(caddyClient(ctx, await ctx.host()), snippet))
+      const result = await registerSnippet(caddyClient(ctx, await ctx.host()), snippet)
       saveProtectedRoute(ctx.roots, snippet)
       if (opts.json === true) ctx.io.out(renderJson({ id: route['@id'], into: opts.into, result }))
       else ctx.io.out(`route ${String(route['@id'])} ${result} in ${opts.into} (policy ${opts.policy})\n`)
@@ -68,7 +69,7 @@ export function registerCaddyCommands (program: Command, makeCtx: CtxFactory): v
     .action(async function (this: Command, id: string) {
       const ctx = makeCtx(this)
       const known = listProtectedRoutes(ctx.roots).find(s => (s.config as Record<string, unknown>)['@id'] === id)
-      const result = await withCaddy(async () => await deregisterSnippet(caddyClient(ctx, await ctx.host()), known ?? { id: DEFAULT_ROUTES_TARGET, config: { '@id': id } }))
+      const result = await deregisterSnippet(caddyClient(ctx, await ctx.host()), known ?? { id: DEFAULT_ROUTES_TARGET, config: { '@id': id } })
       removeProtectedRoute(ctx.roots, id)
       ctx.io.out(`route ${id} ${result}\n`)
     })
@@ -80,8 +81,8 @@ export function registerCaddyCommands (program: Command, makeCtx: CtxFactory): v
       const ctx = makeCtx(this)
       const client = caddyClient(ctx, await ctx.host())
       // Ask Caddy even when nothing is declared: "all registered" must not hide "Caddy is down".
-      await withCaddy(async () => await client.waitReachable(0))
-      const owners = await withCaddy(async () => await snippetStatus(ctx, client))
+      await client.waitReachable(0)
+      const owners = await snippetStatus(ctx, client)
       const bad = owners.some(o => o.error !== undefined || o.snippets.some(s => s.state !== 'registered'))
       if (opts.json === true) {
         ctx.io.out(renderJson({ caddy_admin: client.adminUrl, ok: !bad, owners }))
@@ -92,7 +93,7 @@ export function registerCaddyCommands (program: Command, makeCtx: CtxFactory): v
         ctx.io.out(renderTable(['OWNER', 'TARGET', '@ID', 'STATE'], rows))
         for (const o of owners) if (o.error !== undefined) ctx.io.err(`conductor: ${o.owner}: ${o.error}\n`)
       }
-      if (bad) process.exitCode = EXIT.failure
+      if (bad) throw new Reported('CND_SNIPPETS_FAILED')
     })
 
   caddy.command('sync')
@@ -103,8 +104,8 @@ export function registerCaddyCommands (program: Command, makeCtx: CtxFactory): v
       const ctx = makeCtx(this)
       const client = caddyClient(ctx, await ctx.host())
       const waitMs = opts.wait === undefined ? 0 : positiveNumber(opts.wait, '--wait') * 1000
-      await withCaddy(async () => await client.waitReachable(waitMs))
-      const owners = await withCaddy(async () => await syncSnippets(ctx, client, err => err instanceof CaddyUnreachable))
+      await client.waitReachable(waitMs)
+      const owners = await syncSnippets(ctx, client, err => err instanceof CaddyUnreachable)
       const bad = owners.some(o => o.error !== undefined)
       if (opts.json === true) {
         ctx.io.out(renderJson({ caddy_admin: client.adminUrl, ok: !bad, owners }))
@@ -113,7 +114,7 @@ export function registerCaddyCommands (program: Command, makeCtx: CtxFactory): v
         ctx.io.out(renderTable(['OWNER', 'TARGET', '@ID', 'RESULT'], rows))
         for (const o of owners) if (o.error !== undefined) ctx.io.err(`conductor: ${o.owner}: ${o.error}\n`)
       }
-      if (bad) process.exitCode = EXIT.failure
+      if (bad) throw new Reported('CND_SNIPPETS_FAILED')
     })
 
   caddy.command('endpoint')
@@ -124,14 +125,6 @@ export function registerCaddyCommands (program: Command, makeCtx: CtxFactory): v
       const r = resolveCaddyAdmin(ctx, await ctx.host())
       ctx.io.out(opts.json === true ? renderJson(r) : `${r.url} (${r.source})\n`)
     })
-}
-
-async function withCaddy<T> (fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn()
-  } catch (err) {
-    throw asConductorError(err)
-  }
 }
 
 export function parseUpstream (value: string): Upstream {

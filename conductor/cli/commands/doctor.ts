@@ -6,7 +6,7 @@ import { gatewayCheck, migrateReqCheck, podmanCheck, runChecks, systemdCheck, ty
 import { CONDUCTOR_SERVER_KEY, conductorServer } from '../../host/index.js'
 import { caddyCheck, type ServerExpectation } from '../../doctor/index.js'
 import { policiesCheck, unitsCheck } from '../../doctor/index.js'
-import { EXIT } from '../../../errors/index.js'
+import { Reported } from '../exit.js'
 import { loadModelSchemas, type HostConfig } from '../../model/index.js'
 import { caddyConfigIsForeign, caddyConfigPath, caddyUnitExists, planInstall, type InstallPlan } from '../../host/index.js'
 import { renderJson } from '../../output.js'
@@ -64,7 +64,7 @@ export function registerDoctorCommand (program: Command, makeCtx: CtxFactory): v
           if (!r.ok && r.fix !== undefined) ctx.io.out(`    fix: ${r.fix}\n`)
         }
       }
-      if (results.some(r => !r.ok)) process.exitCode = EXIT.failure
+      if (results.some(r => !r.ok)) throw new Reported('CND_DOCTOR_FAILED')
     })
 }
 

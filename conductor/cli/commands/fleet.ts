@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs'
 import type { Command } from 'commander'
-import { EXIT, FleetHostsInvalid, FleetUnknownService, UsageError } from '../../../errors/index.js'
+import { FleetHostsInvalid, FleetUnknownService, UsageError } from '../../../errors/index.js'
+import { Reported } from '../exit.js'
 import {
   formatRatio, planPlacements, readHostsFile, serviceDemand, type MachineSpec, type Plan
 } from '../../placement/index.js'
@@ -48,9 +49,8 @@ export function registerFleetCommands (program: Command, makeCtx: CtxFactory): v
         ctx.io.out(renderPlan(plan))
         ctx.io.err(summary(plan, services.length, services.filter(s => s.disabled === true).length) + '\n')
       }
-      const invalid = entries.some(e => e.error !== undefined)
-      if (invalid) process.exitCode = EXIT.invalidInput
-      else if (Object.keys(plan.unplaceable).length > 0) process.exitCode = EXIT.failure
+      if (entries.some(e => e.error !== undefined)) throw new Reported('CND_SERVICE_INVALID')
+      if (Object.keys(plan.unplaceable).length > 0) throw new Reported('CND_FLEET_UNPLACEABLE')
     })
 }
 

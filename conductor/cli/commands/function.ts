@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { DEFAULT_GATEWAY_LISTEN } from '../../model/index.js'
-import { EXIT, ConductorError, UsageError } from '../../../errors/index.js'
+import { ConductorError, UsageError } from '../../../errors/index.js'
+import { Reported } from '../exit.js'
 import { functionCaddySnippets } from '../../proxy/index.js'
 import { FUNCTIONS_PREFIX, listFunctions, type FunctionInfo } from '../../model/index.js'
 import { renderJson, renderTable } from '../../output.js'
@@ -11,7 +12,6 @@ import { loadHostConfig } from '../../model/index.js'
 
 export class FunctionNotFound extends ConductorError {
   override readonly code = 'CND_FUNCTION_NOT_FOUND'
-  override readonly exitCode = 4
 }
 
 export function registerFunctionCommands (program: Command, makeCtx: CtxFactory): void {
@@ -48,7 +48,7 @@ export function registerFunctionCommands (program: Command, makeCtx: CtxFactory)
           fns.map(f => [f.id, f.service, f.mode === 'parallel' ? 'http (socket)' : f.format, f.mode, String(f.minWarm), routeText(f), f.policy ?? 'PUBLIC (no policy)'])))
       }
       for (const e of entries) if (e.error !== undefined) ctx.io.err(`conductor: ${e.error.message}\n`)
-      if (entries.some(e => e.error !== undefined)) process.exitCode = EXIT.invalidInput
+      if (entries.some(e => e.error !== undefined)) throw new Reported('CND_SERVICE_INVALID')
     })
 
   fn.command('caddy-config')

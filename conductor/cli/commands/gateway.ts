@@ -2,10 +2,9 @@ import type { Command } from 'commander'
 // gateway/index.ts is light (constants, and the gateway itself loaded on first use): the
 // process lifecycle lives in gateway/serve.ts, and Fastify loads only when this command runs.
 import {
-  DEFAULT_MAX_EVENT_LOOP_DELAY_MS, DEFAULT_PRESSURE_SAMPLE_MS, ListenFailed as GatewayListenFailed, ListenNotAllowed,
-  parseServeAddresses, serveGateway
+  DEFAULT_MAX_EVENT_LOOP_DELAY_MS, DEFAULT_PRESSURE_SAMPLE_MS, parseServeAddresses, serveGateway
 } from '../../../gateway/index.js'
-import { ListenFailed, UsageError } from '../../../errors/index.js'
+import { UsageError } from '../../../errors/index.js'
 import { DEFAULT_GATEWAY_LISTEN, DEFAULT_GATEWAY_METRICS_LISTEN, loadHostConfig } from '../../model/index.js'
 import type { CtxFactory } from './types.js'
 
@@ -54,15 +53,9 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
           sampleIntervalMs: number(opts.pressureSample, '--pressure-sample', 1, 60_000)
         }
       }
-      // A bad address is a usage error (exit 2), found before anything starts.
-      try { parseServeAddresses(serve) } catch (err) { throw new UsageError((err as Error).message) }
-      try {
-        await serveGateway(serve)
-      } catch (err) {
-        if (err instanceof ListenNotAllowed) throw new UsageError(err.message, undefined, undefined, { cause: err })
-        if (err instanceof GatewayListenFailed) throw new ListenFailed(err.message, undefined, undefined, { cause: err })
-        throw err
-      }
+      // A bad address (CND_GATEWAY_LISTEN_NOT_ALLOWED, a usage error: exit 2) is found before anything starts.
+      parseServeAddresses(serve)
+      await serveGateway(serve)
     })
 }
 

@@ -1,12 +1,13 @@
 import type { Command } from 'commander'
-import { DeploymentNotFound, EXIT, UsageError } from '../../../errors/index.js'
+import { DeploymentNotFound, UsageError } from '../../../errors/index.js'
+import { Reported } from '../exit.js'
 import { readDeployment, readDeployments, writeDeployment, type DeploymentState } from '../../state/index.js'
 import { deploymentVars, startDeployment, stopDeployment, writeDropIn } from '../../reconcile/index.js'
 import { loadDesired } from '../../reconcile/index.js'
 import { renderJson, renderTable } from '../../output.js'
 import { acquireReloadLock, applyPlan, observe } from '../../reconcile/index.js'
 import type { Action } from '../../reconcile/index.js'
-import { outcomeFailed, outcomeJson, reconcile, renderOutcome } from '../../reconcile/index.js'
+import { outcomeJson, reconcile, renderOutcome } from '../../reconcile/index.js'
 import type { Service } from '../../model/index.js'
 import { ctxService } from '../../context.js'
 import { systemContext, type SystemCtx } from '../../reconcile/index.js'
@@ -145,10 +146,14 @@ export async function recordAndService (sctx: SystemCtx, id: string): Promise<{ 
   return { rec, svc: await ctxService(sctx, rec.service) }
 }
 
-async function reportOutcome (sctx: SystemCtx, outcome: Parameters<typeof renderOutcome>[0], json: boolean | undefined): Promise<void> {
+export async function reportOutcome (
+  sctx: SystemCtx, outcome: Parameters<typeof renderOutcome>[0], json: boolean | undefined
+): Promise<void> {
   sctx.io.out(json === true ? renderJson(outcomeJson(outcome)) : renderOutcome(outcome))
-  if (outcome.results.some(r => !r.ok)) process.exitCode = EXIT.failure
-  else if (outcomeFailed(outcome)) process.exitCode = EXIT.invalidInput
+  // Printed above; the exit code says the worst of it (an action failed, else something not applied).
+  if (outcome.results.some(r => !r.ok)) throw new Reported('CND_ACTIONS_FAILED')
+  if (outcome.broken.length > 0) throw new Reported('CND_SERVICE_INVALID')
+  if ((outcome.caddy?.errors.length ?? 0) > 0) throw new Reported('CND_CADDY_CONVERGE_FAILED')
 }
 
 export async function activeUnits (sctx: SystemCtx): Promise<Map<string, string>> {

@@ -4,7 +4,8 @@ import type { Command } from 'commander'
 // policies/ (zod, jose) is loaded only when a policy command runs (startup time).
 import type { Decision, PolicyProblem } from '../../../policies/index.js'
 import { DEFAULT_GATEWAY_LISTEN } from '../../model/index.js'
-import { EXIT, formatLocation, UsageError } from '../../../errors/index.js'
+import { formatProblem, UsageError } from '../../../errors/index.js'
+import { Reported } from '../exit.js'
 import { gatewayHealth, type StalePolicyInfo } from '../../doctor/index.js'
 import type { Ctx } from '../../context.js'
 import { renderJson, renderTable } from '../../output.js'
@@ -34,14 +35,14 @@ export function registerPolicyCommands (program: Command, makeCtx: CtxFactory): 
         ctx.io.out(renderJson({ dir: ctx.roots.policies, policies, problems, warnings, gateway_stale: stale }))
       } else {
         ctx.io.out(renderTable(['NAME', 'FILE'], set.names.map(n => [n, set.get(n)!.file])))
-        for (const p of set.problems) ctx.io.err(`conductor: ${formatLocation(p.file, p.jsonPath)}${p.message}\n`)
+        for (const p of set.problems) ctx.io.err(`conductor: ${formatProblem(p)}\n`)
         for (const s of stale) {
           ctx.io.err(`conductor: the running gateway serves policy "${s.name}" from the version it loaded ${s.since} ` +
             `(${s.file} broke or changed since; fix it, then reload the gateway)\n`)
         }
         printWarnings(ctx.io, set.warnings)
       }
-      if (set.problems.length > 0) process.exitCode = EXIT.invalidInput
+      if (set.problems.length > 0) throw new Reported('CND_POLICY_INVALID')
     })
 
   policy.command('check')
@@ -61,7 +62,7 @@ export function registerPolicyCommands (program: Command, makeCtx: CtxFactory): 
           throw new UsageError(`--token-file ${opts.tokenFile}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
         }
       }
-      const { loadPolicySet } = await import('../../../policies/index.js')
+      const { loadPolicySet, PolicyNotFound } = await import('../../../policies/index.js')
       const set = loadPolicySet(ctx.roots.policies)
       printWarnings(ctx.io, set.warnings)
       if (!set.has(name)) {
@@ -69,22 +70,20 @@ export function registerPolicyCommands (program: Command, makeCtx: CtxFactory): 
         // Problems in other files can break this one through a `policy` reference: show them all.
         const related = set.problems.filter(p => p.file === file || p.message.includes(`"${name}"`))
         if (related.length > 0 || set.problems.some(p => p.file === file)) {
-          for (const p of set.problems) ctx.io.err(`conductor: ${formatLocation(p.file, p.jsonPath)}${p.message}\n`)
-          process.exitCode = EXIT.invalidInput
-          return
+          for (const p of set.problems) ctx.io.err(`conductor: ${formatProblem(p)}\n`)
+          throw new Reported('CND_POLICY_INVALID')
         }
-        ctx.io.err(`conductor: error: no policy "${name}" in ${ctx.roots.policies} (known: ${set.names.join(', ') || 'none'})\n`)
-        process.exitCode = EXIT.notFound
-        return
+        const known = set.names.join(', ') || 'none'
+        throw new PolicyNotFound(`no policy "${name}" in ${ctx.roots.policies} (known: ${known})`)
       }
       const d = await set.decide(name, { credential: token === undefined ? undefined : `Bearer ${token}`, authorization: opts.authorization, origin: opts.origin })
       ctx.io.out(opts.json === true ? renderJson(d) : renderDecision(d))
-      process.exitCode = d.allow ? EXIT.ok : EXIT.failure
+      if (!d.allow) throw new Reported('CND_POLICY_DENIED')
     })
 }
 
 function printWarnings (io: { err: (s: string) => void }, warnings: readonly PolicyProblem[]): void {
-  for (const w of warnings) io.err(`conductor: warning: ${formatLocation(w.file, w.jsonPath)}${w.message}\n`)
+  for (const w of warnings) io.err(`conductor: warning: ${formatProblem(w)}\n`)
 }
 
 async function gatewayListen (ctx: Ctx): Promise<string> {

@@ -1,8 +1,7 @@
 import type { Command } from 'commander'
-import { EXIT } from '../../../errors/index.js'
-import { renderJson } from '../../output.js'
-import { outcomeFailed, outcomeJson, reconcile, renderOutcome } from '../../reconcile/index.js'
+import { reconcile } from '../../reconcile/index.js'
 import { systemContext } from '../../reconcile/index.js'
+import { reportOutcome } from './lifecycle.js'
 import type { CtxFactory } from './types.js'
 
 export function registerReloadCommand (program: Command, makeCtx: CtxFactory): void {
@@ -13,8 +12,6 @@ export function registerReloadCommand (program: Command, makeCtx: CtxFactory): v
     .action(async function (this: Command, opts: { dryRun?: boolean, json?: boolean }) {
       const sctx = await systemContext(makeCtx(this))
       const outcome = await reconcile(sctx, { dryRun: opts.dryRun === true })
-      sctx.io.out(opts.json === true ? renderJson(outcomeJson(outcome)) : renderOutcome(outcome))
-      if (outcome.results.some(r => !r.ok)) process.exitCode = EXIT.failure
-      else if (outcomeFailed(outcome)) process.exitCode = EXIT.invalidInput
+      await reportOutcome(sctx, outcome, opts.json)
     })
 }

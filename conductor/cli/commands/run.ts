@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import { UsageError } from '../../../errors/index.js'
+import { exitWith } from '../exit.js'
 import { renderJson, renderTable } from '../../output.js'
 import { deploymentInvocation, runInvocation, serviceInvocation, type CommandInvocation } from '../../run/index.js'
 import type { Service } from '../../model/index.js'
@@ -72,7 +73,7 @@ export function registerRunCommands (program: Command, makeCtx: CtxFactory): voi
       if (opts.remote !== undefined) {
         if (opts.key === undefined) throw new UsageError('--remote needs --key FILE (create one with conductor key generate NAME)')
         const remote = { url: opts.remote, keyFile: opts.key, issuer: opts.issuer, caFile: opts.caFile, service, command: name, args }
-        process.exitCode = isTty(opts) ? await runInteractiveRemote(remote) : await runRemote(remote, ctx.io)
+        exitWith(isTty(opts) ? await runInteractiveRemote(remote) : await runRemote(remote, ctx.io))
         return
       }
       if (opts.key !== undefined || opts.caFile !== undefined || opts.issuer !== undefined) throw new UsageError('--key, --issuer and --ca-file go with --remote')
@@ -89,10 +90,10 @@ async function printCaddyConfig (ctx: Ctx, service: string, opts: { gateway?: st
 }
 
 async function execute (ctx: Ctx, inv: CommandInvocation, svc: Service, tty: boolean): Promise<void> {
-  if (!tty) { process.exitCode = await runInvocation(inv, ctx.io); return }
+  if (!tty) { exitWith(await runInvocation(inv, ctx.io)); return }
   // The same rule as over the network: -it is for commands declared interactive.
   if (svc.commands[inv.name]?.interactive !== true) throw new UsageError(`command "${inv.name}" of service "${svc.name}" is not interactive: run it without -it, or declare "interactive": true`, svc.file, `/commands/${inv.name}`)
-  process.exitCode = await runInteractiveLocal(inv)
+  exitWith(await runInteractiveLocal(inv))
 }
 
 function isTty (opts: TtyOptions): boolean {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
-import { EXIT, formatLocation, ServiceInvalid } from '../../../errors/index.js'
+import { formatProblem, ServiceInvalid } from '../../../errors/index.js'
+import { Reported } from '../exit.js'
 import { renderEnv, renderJson, renderTable } from '../../output.js'
 import type { Service, ServiceEntry } from '../../model/index.js'
 import { ctxService, ctxServices, type Ctx } from '../../context.js'
@@ -36,7 +37,7 @@ export function registerServiceCommands (program: Command, makeCtx: CtxFactory):
         ctx.io.out(renderTable(['NAME', 'APP', 'INSTANCE', 'STATE', 'RUNNING', ...columns], rows))
         for (const e of entries) if (e.error !== undefined) ctx.io.err(`conductor: ${e.error.message}\n`)
       }
-      if (entries.some(e => e.error !== undefined)) process.exitCode = EXIT.invalidInput
+      if (entries.some(e => e.error !== undefined)) throw new Reported('CND_SERVICE_INVALID')
     })
 
   registerServiceLifecycle(service, makeCtx)
@@ -76,11 +77,11 @@ export function registerServiceCommands (program: Command, makeCtx: CtxFactory):
       if (opts.json === true) {
         ctx.io.out(renderJson({ services: entries.length, valid: entries.filter(e => e.service !== undefined).map(e => e.name), problems }))
       } else {
-        for (const p of problems) ctx.io.out(`${formatLocation(p.file, p.jsonPath)}${p.message}\n`)
+        for (const p of problems) ctx.io.out(`${formatProblem(p)}\n`)
         const bad = entries.filter(e => e.error !== undefined).length
         ctx.io.err(`${entries.length} service(s) checked, ${bad} invalid, ${problems.length} problem(s)\n`)
       }
-      if (problems.length > 0) process.exitCode = EXIT.invalidInput
+      if (problems.length > 0) throw new Reported('CND_SERVICE_INVALID')
     })
 }
 

@@ -42,7 +42,9 @@ t.test('the gateway serves Prometheus metrics on its own listener only', async t
   t.match(after, /conductor_function_invocations_total\{function="svc-hello",status="200"\} 1/)
   t.match(after, /conductor_function_workers\{function="svc-hello",state="busy"\} 0/)
   t.notMatch(after, /good-token/, 'no credential in the metrics')
-  t.equal((await fetch(`http://127.0.0.1:${metricsPort}/other`)).status, 404)
+  const other = await fetch(`http://127.0.0.1:${metricsPort}/other`)
+  t.equal(other.status, 404)
+  t.same(await other.json(), { error: 'CND_NOT_FOUND', message: 'only GET /metrics here' }, 'the one error body')
   const bad = spawn(process.execPath, [binPath, 'gateway', '--metrics-listen', '0.0.0.0:9999'], { env: { ...process.env, CONDUCTOR_ROOT: root }, stdio: ['ignore', 'ignore', 'pipe'] })
   let err = ''
   bad.stderr.on('data', (d: Buffer) => { err += d.toString() })

@@ -73,7 +73,7 @@ t.test('checkPassable: a NUL cannot be in the environment, a control cannot be i
     [{ headers: { 'x-a': ['ok', 'b\0'] } }, /^the x-a header holds a NUL byte/]
   ]
   for (const [over, message] of nul) {
-    t.throws(() => checkPassable(req(over), 'env'), { code: 'CND_CGI_BAD_REQUEST', status: 400, message },
+    t.throws(() => checkPassable(req(over), 'env'), { code: 'CND_CGI_BAD_REQUEST', httpStatus: 400, message },
       JSON.stringify(over))
   }
   t.throws(() => checkPassable(req({ pathInfo: '/a\0b' }), 'http'), { code: 'CND_CGI_BAD_REQUEST' }, 'over HTTP too')

@@ -63,7 +63,7 @@ t.test('deploy under load: no failed request, draining of slow requests, a never
   // A version that never gets ready: the deploy fails in bounded time, version 2 keeps answering.
   const started = Date.now()
   const broken = await cliProcess(['deploy', svc, '--set', 'VERSION=3', '--set', 'BROKEN=1'], env)
-  t.not(broken.code, 0)
+  t.equal(broken.code, 6, 'a failed deploy exits 6 (CND_DEPLOY_FAILED): a deployment failure, not a hook one')
   t.match(broken.stderr, /did not become ready; the previous deployment keeps serving\. Last readiness check: GET http:\/\/127\.0\.0\.1:\d+\/ ->/)
   t.ok(Date.now() - started < 30_000, 'bounded by the readiness timeout')
   t.equal(await (await fetch(url)).text(), 'version 2\n')

@@ -4,7 +4,7 @@ import t, { type Test } from 'tap'
 import { CaddyClient, CaddyUnreachable } from '../../../../caddy/index.js'
 import { createCtx } from '../../../../conductor/context.js'
 import { deploymentUnit, serviceUnit } from '../../../../conductor/model/index.js'
-import { asConductorError, type CaddyDriver } from '../../../../conductor/proxy/index.js'
+import { type CaddyDriver } from '../../../../conductor/proxy/index.js'
 import { applyPlan, observe, type ActionResult } from '../../../../conductor/reconcile/apply.js'
 import { systemContext, type SystemCtx } from '../../../../conductor/reconcile/context.js'
 import { loadDesired } from '../../../../conductor/reconcile/desired.js'
@@ -105,7 +105,7 @@ t.test('a failing Caddy is reported; the units are converged all the same', asyn
   const sd = fakeSystemd()
   const adminUrl = `http://127.0.0.1:${await freePort()}`
   // Nothing listens there: every admin request fails as it does when Caddy is down.
-  const down = (): Error => asConductorError(new CaddyUnreachable(adminUrl, 'ECONNREFUSED')) as Error
+  const down = (): Error => new CaddyUnreachable(adminUrl, 'ECONNREFUSED')
   const caddy: CaddyDriver = {
     register: async () => { throw down() },
     deregister: async () => { throw down() },

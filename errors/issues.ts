@@ -1,8 +1,9 @@
 import { closest, distance } from 'fastest-levenshtein'
 import type { z } from 'zod'
 
-// Turns zod issues into operator-facing lines: "/pods/0/pod_tmplate: unknown field; did you
-// mean "pod_template"?". The JSON path is a JSON Pointer so it can be pasted into jq/editors.
+// Turns zod issues into operator-facing lines, for service, host, hosts and policy files alike:
+// "/pods/0/pod_tmplate: unknown field; did you mean "pod_template"?". The JSON path is a JSON
+// Pointer so it can be pasted into jq or an editor.
 
 export interface IssueLine { jsonPath: string, message: string }
 
@@ -20,13 +21,15 @@ export function describeIssues (schema: z.ZodType, issues: ReadonlyArray<z.core.
         lines.push({ jsonPath: jsonPointer([...issue.path, key]), message: 'unknown field' + suggestion(key, known) })
       }
     } else if (issue.code === 'invalid_key') {
+      // A record key refused by its key schema: say it is the key, not the value.
       const inner = issue.issues[0]
       lines.push({ jsonPath: jsonPointer(issue.path), message: `key ${inner?.message ?? issue.message}` })
     } else if (issue.code === 'invalid_union' && issue.errors.length > 0) {
       // Report the branch that got furthest instead of "Invalid input".
       const best = issue.errors.slice().sort((a, b) => depth(b) - depth(a))[0] ?? []
       if (best.length === 0) lines.push({ jsonPath: jsonPointer(issue.path), message: issue.message })
-      for (const sub of best) lines.push(...describeIssues(schema, [{ ...sub, path: [...issue.path, ...sub.path] } as z.core.$ZodIssue]))
+      const nested = best.map(sub => ({ ...sub, path: [...issue.path, ...sub.path] }) as z.core.$ZodIssue)
+      lines.push(...describeIssues(schema, nested))
     } else {
       lines.push({ jsonPath: jsonPointer(issue.path), message: issue.message })
     }
@@ -38,6 +41,7 @@ function depth (issues: ReadonlyArray<z.core.$ZodIssue>): number {
   return Math.max(0, ...issues.map(i => i.path.length))
 }
 
+/** `; did you mean "x"?` for a near miss, else the list of known fields. */
 export function suggestion (key: string, known: string[]): string {
   if (known.length === 0) return ''
   const best = closest(key, known)
@@ -45,8 +49,9 @@ export function suggestion (key: string, known: string[]): string {
   return distance(key, best) <= limit ? `; did you mean "${best}"?` : `; known fields: ${known.join(', ')}`
 }
 
-// Walks the schema along a data path to the object whose keys were rejected. Uses zod 4's
-// `_zod.def`, which is stable across zod 4 minors.
+// Walks the schema along a data path (through optional, lazy and union wrappers) to the object
+// whose keys were rejected, to suggest the closest known key. Uses zod 4's `_zod.def`, which is
+// stable across zod 4 minors.
 function objectKeysAt (schema: z.ZodType, path: ReadonlyArray<PropertyKey>): string[] {
   let node: any = unwrap(schema)
   for (const segment of path) {
@@ -61,9 +66,20 @@ function objectKeysAt (schema: z.ZodType, path: ReadonlyArray<PropertyKey>): str
   return def?.type === 'object' ? Object.keys(def.shape) : []
 }
 
+// Bounded: a lazy schema may refer to itself (policy matchers nest).
 function unwrap (node: any): any {
-  while (node?._zod?.def !== undefined && ['optional', 'default', 'nullable', 'prefault', 'pipe'].includes(node._zod.def.type)) {
-    node = node._zod.def.innerType ?? node._zod.def.in
+  for (let i = 0; i < 20; i++) {
+    const def = node?._zod?.def
+    if (def === undefined) return node
+    if (def.type === 'lazy') node = def.getter()
+    else if (def.type === 'union') node = def.options.find((o: any) => isObject(unwrap(o))) ?? def.options[0]
+    else if (['optional', 'default', 'nullable', 'prefault'].includes(def.type)) node = def.innerType
+    else if (def.type === 'pipe') node = def.in
+    else return node
   }
   return node
+}
+
+function isObject (node: any): boolean {
+  return node?._zod?.def?.type === 'object'
 }
