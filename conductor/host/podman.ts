@@ -1,3 +1,4 @@
+import { DeploymentFailed } from '../../errors/index.js'
 import { runTool } from '../process/index.js'
 
 // The only code that runs podman directly (units run `podman kube play` themselves). Podman
@@ -7,16 +8,25 @@ import { runTool } from '../process/index.js'
 export interface PodmanDriver {
   /** IP of the pod's infra container on its network, or '' when the pod has none. */
   podIp: (pod: string) => Promise<string>
-  /** Names of every pod, with its status (Running, Exited...). */
-  pods: () => Promise<Array<{ name: string, status: string }>>
+  /** Every pod (its labels tell Conductor's own, pod-mark.ts); undefined when podman cannot be asked. */
+  pods: () => Promise<PodInfo[] | undefined>
+  /** Removes a pod and its containers at once; a pod already gone is no error. */
+  removePod: (name: string) => Promise<void>
   /** Container logs of a pod (all containers, with their names). */
   logs: (pod: string, tail: number | undefined) => Promise<string>
 }
 
+export interface PodInfo {
+  name: string
+  /** Running, Exited, Degraded... */
+  status: string
+  labels: Record<string, string>
+}
+
 export function podmanDriver (env: NodeJS.ProcessEnv, bin = 'podman'): PodmanDriver {
-  const run = async (args: string[]): Promise<{ ok: boolean, stdout: string, stderr: string }> => {
+  const run = async (args: string[]): Promise<{ ok: boolean, stdout: string, stderr: string, exitCode: number | null, failure?: string | undefined }> => {
     const r = await runTool(bin, args, env, 60_000)
-    return { ok: r.exitCode === 0, stdout: r.stdout, stderr: r.stderr }
+    return { ok: r.exitCode === 0, stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode, failure: r.failure }
   }
   return {
     podIp: async pod => {
@@ -27,9 +37,18 @@ export function podmanDriver (env: NodeJS.ProcessEnv, bin = 'podman'): PodmanDri
     },
     pods: async () => {
       const r = await run(['pod', 'ps', '--format', 'json'])
-      if (!r.ok) return []
-      const rows = JSON.parse(r.stdout === '' ? '[]' : r.stdout) as Array<{ Name: string, Status: string }>
-      return rows.map(p => ({ name: p.Name, status: p.Status }))
+      if (!r.ok) return undefined
+      try {
+        const rows = JSON.parse(r.stdout === '' ? '[]' : r.stdout) as Array<{ Name: string, Status: string, Labels?: Record<string, string> | null }>
+        return rows.map(p => ({ name: p.Name, status: p.Status, labels: p.Labels ?? {} }))
+      } catch { return undefined }
+    },
+    removePod: async name => {
+      const r = await run(['pod', 'rm', '-f', '-t', '0', name])
+      // Gone already (its unit's ExecStopPost, or a deploy, removed it in between): converged.
+      if (!r.ok && !/no pod with name or ID|no such pod/i.test(r.stderr)) {
+        throw new DeploymentFailed(`podman pod rm ${name} failed: ${r.stderr.trim() || r.failure || `exit ${String(r.exitCode)}`}`)
+      }
     },
     logs: async (pod, tail) => {
       const r = await run(['pod', 'logs', ...(tail !== undefined ? ['--tail', String(tail)] : []), pod])

@@ -7,6 +7,7 @@ import { readDeployment, readDeployments, removeDeploymentDir, type DeploymentSt
 import { readSnippetRecords, recordsOver } from '../proxy/index.js'
 import { createDeployment, removeDeployment, removeDropIn, startDeployment, writeDropIn } from './deployment-ops.js'
 import { runHooks } from '../process/index.js'
+import { markedDeployment } from '../host/index.js'
 import type { Action, Desired, Observed } from './plan.js'
 import type { Service } from '../model/index.js'
 import type { SystemCtx } from './context.js'
@@ -31,12 +32,22 @@ export interface ActionResult {
 
 const ACTIVE = new Set(['active', 'activating', 'reloading'])
 
-/** The one read of this host's state per reconcile: deployment records, snippet records, units. */
-export async function observe (sctx: SystemCtx): Promise<Observed> {
+/**
+ * The one read of this host's state per reconcile: deployment records, snippet records, units
+ * and (`pods: false` skips them, for a plan limited to some services) Podman's pods. systemctl
+ * and podman are asked at once; both run before the records are read, so a pod or unit seen
+ * already has its record (a deploy writes it first, and holds the reconcile lock anyway).
+ */
+export async function observe (sctx: SystemCtx, opts: { pods?: boolean } = {}): Promise<Observed> {
+  const [units, pods] = await Promise.all([
+    sctx.drivers.systemd.list(['conductor-*']),
+    opts.pods === false ? undefined : sctx.drivers.podman.pods()
+  ])
   const { records, strays } = readDeployments(sctx.roots.deployments)
-  const units = await sctx.drivers.systemd.list(['conductor-*'])
   const activeUnits = new Set(units.filter(u => ACTIVE.has(u.active)).map(u => u.unit))
-  return { records, strays, activeUnits, snippets: readSnippetRecords(sctx.roots) }
+  const activatingUnits = new Set(units.filter(u => u.active === 'activating').map(u => u.unit))
+  const observedPods = pods?.map(p => ({ name: p.name, deployment: markedDeployment(p.labels, sctx.roots.root) }))
+  return { records, strays, activeUnits, activatingUnits, snippets: readSnippetRecords(sctx.roots), pods: observedPods }
 }
 
 export async function applyPlan (plan: Action[], sctx: SystemCtx, services: ReadonlyMap<string, Service>,
@@ -85,6 +96,8 @@ async function applyActions (plan: Action[], sctx: SystemCtx, services: Readonly
       } else {
         const rec = records.get(a.id)!
         if (writeDropIn(sctx, svc, rec)) dropInsChanged = true
+        // Its unit is active without its pod: stopped first, so the start plays the pod again.
+        if (a.restart === true) await sctx.drivers.systemd.stop([deploymentUnit(a.id)])
         toStart.push({ action: a, rec })
       }
     } catch (err) { fail(a, err, a.service) }
@@ -162,6 +175,8 @@ async function applyActions (plan: Action[], sctx: SystemCtx, services: Readonly
         if (svc !== undefined && vars !== undefined) await runHooks(svc, 'post-stop-service', vars, svc.dir)
       } else if (a.kind === 'stop-unit') {
         await sctx.drivers.systemd.stop([a.unit])
+      } else if (a.kind === 'remove-pod') {
+        await sctx.drivers.podman.removePod(a.pod)
       } else if (a.kind === 'remove-stray') {
         removeDropIn(sctx, a.id)
         removeDeploymentDir(sctx.roots.deployments, a.id)

@@ -4,7 +4,7 @@ import { DeploymentFailed, PartNotFound } from '../../errors/index.js'
 import { deploymentDir, removeDeploymentDir, writeDeployment, type DeploymentState } from '../state/index.js'
 import { runHooks } from '../process/index.js'
 import { writeAtomic, readOr } from '../state/index.js'
-import { allocatePorts, portVariables } from '../host/index.js'
+import { LABEL_DEPLOYMENT, LABEL_ROOT, allocatePorts, markPodYaml, portVariables } from '../host/index.js'
 import type { Pod, Service } from '../model/index.js'
 import type { SystemCtx } from './context.js'
 import { runTemplate } from '../process/index.js'
@@ -49,8 +49,11 @@ export async function createDeployment (sctx: SystemCtx, svc: Service, part: str
     const podYaml = await runTemplate({ file: pod.pod_template, cwd: dir, vars, timeoutSec })
     if (configMap !== '') writeFileSync(path.join(dir, 'config-map.yaml'), configMap)
     writeFileSync(path.join(dir, 'pod.yaml'), podYaml)
-    // What the unit plays: the ConfigMap and the Pod as one YAML stream.
-    writeFileSync(path.join(dir, 'kube.yaml'), configMap === '' ? podYaml : `${configMap.trimEnd()}\n---\n${podYaml}`)
+    // What the unit plays: the ConfigMap and the Pod as one YAML stream, the Pod carrying
+    // Conductor's mark (host/pod-mark.ts) so a pod a crash leaves behind is known as ours.
+    const kube = configMap === '' ? podYaml : `${configMap.trimEnd()}\n---\n${podYaml}`
+    const mark = { [LABEL_DEPLOYMENT]: id, [LABEL_ROOT]: sctx.roots.root }
+    writeFileSync(path.join(dir, 'kube.yaml'), markPodYaml(kube, mark, `${pod.pod_template} (output)`))
     writeDropIn(sctx, svc, rec)
     writeDeployment(sctx.roots.deployments, rec)
   } catch (err) {

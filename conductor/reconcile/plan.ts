@@ -17,7 +17,10 @@ import { deploymentUnit, serviceUnit } from '../model/index.js'
 // - deployments and units of services that are gone or disabled are removed;
 // - a broken service is left exactly as it runs (no action touches it);
 // - an active deployment unit with no record, and deployment directories without state, are
-//   cleaned up.
+//   cleaned up;
+// - a pod carrying this Conductor root's mark that no active unit and no running record own (a
+//   crash left it) is removed; a pod without the mark is never touched (operators run their
+//   own); a recorded running deployment whose unit is active but whose pod is gone is restarted.
 
 export interface DesiredService {
   name: string
@@ -45,16 +48,30 @@ export interface Observed {
   activeUnits: Set<string>
   /** Snippet records by owner: `deployment@ID` means its routes are (being) registered in Caddy. */
   snippets: Map<string, SnippetRecord>
+  /**
+   * Every pod on the host, and for those carrying this Conductor root's mark (host/pod-mark.ts)
+   * the deployment it names. Undefined when Podman could not be asked: no rule on pods applies.
+   */
+  pods?: ObservedPod[] | undefined
+  /** Units still activating (a subset of activeUnits): a pod of theirs may not exist yet. */
+  activatingUnits?: Set<string> | undefined
+}
+
+export interface ObservedPod {
+  name: string
+  /** Set only when the pod carries this root's mark: a pod without it is never touched. */
+  deployment?: string | undefined
 }
 
 export type Action =
   | { kind: 'start-service', service: string }
   | { kind: 'create-deployment', service: string, part: string, reason: string }
-  | { kind: 'start-deployment', service: string, id: string, reason: string }
+  | { kind: 'start-deployment', service: string, id: string, reason: string, restart?: true }
   | { kind: 'remove-deployment', service: string, id: string, reason: string }
   | { kind: 'stop-service', service: string }
   | { kind: 'stop-unit', unit: string, reason: string }
   | { kind: 'remove-stray', id: string }
+  | { kind: 'remove-pod', pod: string, id: string, reason: string }
 
 export interface PlanOptions {
   /** Services whose deployments are replaced even when unchanged (`service restart`). */
@@ -93,6 +110,9 @@ export function planReconcile (desired: Desired, observed: Observed, opts: PlanO
       } else if (running.length === 1) {
         const r = running[0]!
         if (!observed.activeUnits.has(deploymentUnit(r.id))) creates.push({ kind: 'start-deployment', service: svc.name, id: r.id, reason: 'recorded as running but its unit is not active' })
+        else if (podGone(r.id, observed)) {
+          creates.push({ kind: 'start-deployment', service: svc.name, id: r.id, reason: 'its unit is active but its pod is gone', restart: true })
+        }
       } else if (current.length === 0) {
         const old = records.some(r => r.part === part)
         creates.push({ kind: 'create-deployment', service: svc.name, part, reason: force ? 'restart' : old ? 'config or templates changed' : 'new' })
@@ -124,8 +144,37 @@ export function planReconcile (desired: Desired, observed: Observed, opts: PlanO
       if (id !== undefined && !known.has(id) && !ownedByBroken(id, broken)) stops.push({ kind: 'stop-unit', unit, reason: 'no recorded deployment' })
     }
     for (const id of observed.strays) if (!ownedByBroken(id, broken)) stops.push({ kind: 'remove-stray', id })
+    stops.push(...orphanPods(observed, removes, broken))
   }
   return [...starts, ...creates, ...removes, ...stops]
+}
+
+/**
+ * Pods of ours that nothing manages any more (a crash left them): carrying this root's mark,
+ * their unit not active, and no record that wants them running (none, stopped, or removed by
+ * this plan; a recorded running deployment is started again instead, and `kube play --replace`
+ * takes its pod over). A pod whose unit is active is its unit's to stop.
+ */
+function orphanPods (observed: Observed, removes: Action[], broken: ReadonlySet<string>): Action[] {
+  if (observed.pods === undefined) return []
+  const records = new Map(observed.records.map(r => [r.id, r]))
+  const removed = new Set(removes.map(a => a.kind === 'remove-deployment' ? a.id : ''))
+  const out: Action[] = []
+  for (const pod of [...observed.pods].sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0)) {
+    const id = pod.deployment
+    if (id === undefined || ownedByBroken(id, broken) || observed.activeUnits.has(deploymentUnit(id))) continue
+    const rec = records.get(id)
+    if (rec !== undefined && rec.desired === 'running' && !removed.has(id)) continue
+    const reason = rec === undefined ? 'no deployment record' : removed.has(id) ? 'its deployment is removed' : 'its deployment is stopped'
+    out.push({ kind: 'remove-pod', pod: pod.name, id, reason })
+  }
+  return out
+}
+
+/** A deployment whose unit is active (not still activating) while Podman has no pod of its name. */
+function podGone (id: string, observed: Observed): boolean {
+  if (observed.pods === undefined || observed.activatingUnits?.has(deploymentUnit(id)) === true) return false
+  return !observed.pods.some(p => p.name === id)
 }
 
 /** One line per action, for `reload` output and --dry-run. */
@@ -138,6 +187,7 @@ export function describeAction (a: Action): string {
     case 'stop-service': return `stop service ${a.service}`
     case 'stop-unit': return `stop ${a.unit} (${a.reason})`
     case 'remove-stray': return `remove interrupted deployment directory ${a.id}`
+    case 'remove-pod': return `remove orphaned pod ${a.pod} (${a.reason})`
   }
 }
 

@@ -22,7 +22,8 @@ export async function reconcile (sctx: SystemCtx, opts: PlanOptions & { dryRun?:
   const release = opts.dryRun === true ? () => {} : acquireReloadLock(sctx.roots.run)
   try {
     const { desired, entries, services } = await loadDesired(sctx.roots.services, sctx.validationCache)
-    const observed = await observe(sctx)
+    // A plan limited to some services leaves strays and orphaned pods alone: no pod listing.
+    const observed = await observe(sctx, { pods: opts.only === undefined })
     const plan = planReconcile(desired, observed, opts)
     const broken = entries.filter(e => e.error !== undefined && (opts.only === undefined || opts.only.has(e.name)))
     if (opts.dryRun === true) return { plan, results: [], broken, dryRun: true }

@@ -1,5 +1,5 @@
 import { SystemdFailed } from '../../errors/index.js'
-import type { PodmanDriver, SystemdDriver } from '../../conductor/host/index.js'
+import type { PodInfo, PodmanDriver, SystemdDriver } from '../../conductor/host/index.js'
 
 // Drivers that stand in for systemd and Podman in the reconcile's unit tests (applyPlan with
 // `systemContext(ctx, drivers)`): units are a map of states, every call is logged, and a test
@@ -50,15 +50,19 @@ export function fakeSystemd (): FakeSystemd {
   return fake
 }
 
-export function fakePodman (): PodmanDriver & { ips: Map<string, string> } {
+/** `pods`: what `podman pod ps` answers (undefined: Podman cannot be asked, no rule on pods applies). */
+export function fakePodman (pods?: () => PodInfo[]): PodmanDriver & { ips: Map<string, string>, removed: string[] } {
   const ips = new Map<string, string>()
+  const removed: string[] = []
   return {
     ips,
+    removed,
     podIp: async pod => {
       if (!ips.has(pod)) ips.set(pod, `10.88.0.${ips.size + 2}`)
       return ips.get(pod)!
     },
-    pods: async () => [],
+    pods: async () => pods?.(),
+    removePod: async name => { removed.push(name) },
     logs: async () => ''
   }
 }

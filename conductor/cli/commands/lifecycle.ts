@@ -44,7 +44,7 @@ export function registerServiceLifecycle (service: Command, makeCtx: CtxFactory)
       const svc = await ctxService(sctx, name)
       const release = acquireReloadLock(sctx.roots.run)
       try {
-        const observed = await observe(sctx)
+        const observed = await observe(sctx, { pods: false })
         const recs = observed.records.filter(r => r.service === name)
         const plan: Action[] = [
           ...recs.map(r => ({ kind: 'remove-deployment' as const, service: name, id: r.id, reason: 'service stop' })),

@@ -4,6 +4,7 @@ import t, { type Test } from 'tap'
 import { CaddyClient, CaddyUnreachable } from '../../../../caddy/index.js'
 import { createCtx } from '../../../../conductor/context.js'
 import { deploymentUnit, serviceUnit } from '../../../../conductor/model/index.js'
+import type { PodInfo } from '../../../../conductor/host/index.js'
 import { type CaddyDriver } from '../../../../conductor/proxy/index.js'
 import { applyPlan, observe, type ActionResult } from '../../../../conductor/reconcile/apply.js'
 import { systemContext, type SystemCtx } from '../../../../conductor/reconcile/context.js'
@@ -170,4 +171,26 @@ t.test('a reconcile killed in the middle of its plan: the next plan converges fr
       }
     })
   }
+})
+
+t.test('kube.yaml carries the mark; a marked orphan pod is removed, an unmarked one or another root\'s is not', async t => {
+  const h = makeHost(t, { web: service('v1') })
+  const sd = fakeSystemd()
+  const pods: PodInfo[] = []
+  const podman = fakePodman(() => pods)
+  const sctx = await h.sctx({ systemd: sd, podman })
+  t.same((await round(sctx)).results.filter(r => !r.ok), [])
+  const [id] = recorded(h.root)
+  const kube = readFileSync(path.join(h.root, 'var/lib/conductor/deployments', id!, 'kube.yaml'), 'utf8')
+  t.match(kube, `  labels:\n    io.conductor.deployment: "${id!}"\n    io.conductor.root: ${JSON.stringify(h.root)}\n`)
+  const mark = (dep: string, root = h.root): Record<string, string> =>
+    ({ 'io.conductor.deployment': dep, 'io.conductor.root': root })
+  pods.push({ name: id!, status: 'Running', labels: mark(id!) },
+    { name: 'web-crashed', status: 'Running', labels: mark('web-crashed') },
+    { name: 'web-other', status: 'Running', labels: mark('web-other', '/elsewhere') },
+    { name: 'db', status: 'Running', labels: { app: 'db' } })
+  const r = await round(sctx)
+  t.same(r.plan, ['remove orphaned pod web-crashed (no deployment record)'])
+  t.same(r.results.map(line), ['ok remove orphaned pod web-crashed (no deployment record)'])
+  t.same(podman.removed, ['web-crashed'], 'only the pod with this root\'s mark and nothing owning it')
 })

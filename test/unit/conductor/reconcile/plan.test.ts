@@ -98,3 +98,63 @@ t.test('an interrupted deploy left two running deployments of one part: one is k
     t.same(kinds(planReconcile(svc, observed(recs, units, [], registered))), expected, what)
   }
 })
+
+// Pods (issue 16: orphans). `deployment` is set only on pods carrying this root's mark.
+const withPods = (o: Observed, pods: Array<{ name: string, deployment?: string }>, activating: string[] = []): Observed =>
+  ({ ...o, pods, activatingUnits: new Set(activating) })
+const WEB = desired([{ name: 'web', hash: 'h1', parts: [''] }])
+const WEB_UP = ['conductor-service@web.service', 'conductor-deployment@web-a.service']
+
+t.test('a marked pod without record or active unit is removed; unmarked pods are never touched', async t => {
+  const o = withPods(observed([rec('web-a', 'web', 'h1')], WEB_UP), [
+    { name: 'web-a', deployment: 'web-a' },
+    { name: 'web-old', deployment: 'web-old' },
+    { name: 'operator-db' },
+    { name: 'web-z' }
+  ])
+  t.same(kinds(planReconcile(WEB, o)), ['remove orphaned pod web-old (no deployment record)'])
+  const action = planReconcile(WEB, o)[0]
+  t.same(action, { kind: 'remove-pod', pod: 'web-old', id: 'web-old', reason: 'no deployment record' })
+})
+
+t.test('a marked pod whose unit is active is its unit\'s: the stop-unit rule stops it, no pod removal', async t => {
+  const o = withPods(observed([rec('web-a', 'web', 'h1')], [...WEB_UP, 'conductor-deployment@web-old.service']),
+    [{ name: 'web-a', deployment: 'web-a' }, { name: 'web-old', deployment: 'web-old' }])
+  t.same(kinds(planReconcile(WEB, o)), ['stop conductor-deployment@web-old.service (no recorded deployment)'])
+})
+
+t.test('a recorded running deployment whose unit is down keeps its pod (the start replaces it)', async t => {
+  const o = withPods(observed([rec('web-a', 'web', 'h1')], ['conductor-service@web.service']),
+    [{ name: 'web-a', deployment: 'web-a' }])
+  t.same(kinds(planReconcile(WEB, o)), ['start deployment web-a (recorded as running but its unit is not active)'])
+})
+
+t.test('pods of a stopped, a removed and a replaced deployment go with them', async t => {
+  const recs = [rec('web-a', 'web', 'h1', { desired: 'stopped' }), rec('gone-b', 'gone', 'h1'), rec('web-c', 'web', 'h0')]
+  const o = withPods(observed(recs, ['conductor-service@web.service']), [
+    { name: 'web-a', deployment: 'web-a' }, { name: 'gone-b', deployment: 'gone-b' }, { name: 'web-c', deployment: 'web-c' }
+  ])
+  t.same(kinds(planReconcile(WEB, o)).filter(k => k.startsWith('remove orphaned')), [
+    'remove orphaned pod gone-b (its deployment is removed)',
+    'remove orphaned pod web-a (its deployment is stopped)',
+    'remove orphaned pod web-c (its deployment is removed)'
+  ])
+})
+
+t.test('a broken service\'s pods, and every pod when the plan is limited to some services, are left', async t => {
+  const o = withPods(observed([], []), [{ name: 'api-x', deployment: 'api-x' }])
+  t.same(planReconcile(desired([], { broken: ['api'] }), o), [])
+  t.same(planReconcile(desired([]), o, { only: new Set(['web']) }), [])
+})
+
+t.test('a record whose unit is active but whose pod is gone is restarted; not while activating', async t => {
+  const o = withPods(observed([rec('web-a', 'web', 'h1')], WEB_UP), [{ name: 'operator-db' }])
+  const plan = planReconcile(WEB, o)
+  t.same(kinds(plan), ['start deployment web-a (its unit is active but its pod is gone)'])
+  t.equal(plan[0]?.kind === 'start-deployment' && plan[0].restart, true, 'the unit is stopped before it starts')
+  t.same(planReconcile(WEB, withPods(observed([rec('web-a', 'web', 'h1')], WEB_UP), [], ['conductor-deployment@web-a.service'])), [])
+})
+
+t.test('Podman could not be asked: no rule on pods applies', async t => {
+  t.same(planReconcile(WEB, observed([rec('web-a', 'web', 'h1')], WEB_UP)), [])
+})
