@@ -15,7 +15,9 @@ export const LABEL_DEPLOYMENT = 'io.conductor.deployment'
 export const LABEL_ROOT = 'io.conductor.root'
 
 /** The deployment a pod belongs to when it carries this root's mark, else undefined. */
-export function markedDeployment (labels: Readonly<Record<string, string>> | undefined, root: string): string | undefined {
+export function markedDeployment (
+  labels: Readonly<Record<string, string>> | undefined, root: string
+): string | undefined {
   if (labels?.[LABEL_ROOT] !== root) return undefined
   const id = labels[LABEL_DEPLOYMENT]
   return id === undefined || id === '' ? undefined : id
@@ -82,7 +84,8 @@ function markDocument (body: string, labels: Readonly<Record<string, string>>, f
   }
   const at = meta + 1 + labelsAt
   if (!/^\s*labels:\s*(#.*)?$/.test(lines[at]!)) {
-    throw new PodUnmarkable('the Pod\'s `metadata.labels` is in flow style: print it block-style so Conductor can add its labels', file)
+    throw new PodUnmarkable(
+      'the Pod\'s `metadata.labels` is in flow style: print it block-style so Conductor can add its labels', file)
   }
   // The existing labels block: lines more indented than `labels:`.
   let lend = at + 1

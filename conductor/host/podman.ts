@@ -23,8 +23,10 @@ export interface PodInfo {
   labels: Record<string, string>
 }
 
+interface Ran { ok: boolean, stdout: string, stderr: string, exitCode: number | null, failure?: string | undefined }
+
 export function podmanDriver (env: NodeJS.ProcessEnv, bin = 'podman'): PodmanDriver {
-  const run = async (args: string[]): Promise<{ ok: boolean, stdout: string, stderr: string, exitCode: number | null, failure?: string | undefined }> => {
+  const run = async (args: string[]): Promise<Ran> => {
     const r = await runTool(bin, args, env, 60_000)
     return { ok: r.exitCode === 0, stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode, failure: r.failure }
   }
@@ -39,7 +41,8 @@ export function podmanDriver (env: NodeJS.ProcessEnv, bin = 'podman'): PodmanDri
       const r = await run(['pod', 'ps', '--format', 'json'])
       if (!r.ok) return undefined
       try {
-        const rows = JSON.parse(r.stdout === '' ? '[]' : r.stdout) as Array<{ Name: string, Status: string, Labels?: Record<string, string> | null }>
+        type Row = { Name: string, Status: string, Labels?: Record<string, string> | null }
+        const rows = JSON.parse(r.stdout === '' ? '[]' : r.stdout) as Row[]
         return rows.map(p => ({ name: p.Name, status: p.Status, labels: p.Labels ?? {} }))
       } catch { return undefined }
     },
@@ -47,7 +50,8 @@ export function podmanDriver (env: NodeJS.ProcessEnv, bin = 'podman'): PodmanDri
       const r = await run(['pod', 'rm', '-f', '-t', '0', name])
       // Gone already (its unit's ExecStopPost, or a deploy, removed it in between): converged.
       if (!r.ok && !/no pod with name or ID|no such pod/i.test(r.stderr)) {
-        throw new DeploymentFailed(`podman pod rm ${name} failed: ${r.stderr.trim() || r.failure || `exit ${String(r.exitCode)}`}`)
+        const why = r.stderr.trim() || r.failure || `exit ${String(r.exitCode)}`
+        throw new DeploymentFailed(`podman pod rm ${name} failed: ${why}`)
       }
     },
     logs: async (pod, tail) => {

@@ -111,7 +111,8 @@ export function planReconcile (desired: Desired, observed: Observed, opts: PlanO
         const r = running[0]!
         if (!observed.activeUnits.has(deploymentUnit(r.id))) creates.push({ kind: 'start-deployment', service: svc.name, id: r.id, reason: 'recorded as running but its unit is not active' })
         else if (podGone(r.id, observed)) {
-          creates.push({ kind: 'start-deployment', service: svc.name, id: r.id, reason: 'its unit is active but its pod is gone', restart: true })
+          const reason = 'its unit is active but its pod is gone'
+          creates.push({ kind: 'start-deployment', service: svc.name, id: r.id, reason, restart: true })
         }
       } else if (current.length === 0) {
         const old = records.some(r => r.part === part)
@@ -165,7 +166,9 @@ function orphanPods (observed: Observed, removes: Action[], broken: ReadonlySet<
     if (id === undefined || ownedByBroken(id, broken) || observed.activeUnits.has(deploymentUnit(id))) continue
     const rec = records.get(id)
     if (rec !== undefined && rec.desired === 'running' && !removed.has(id)) continue
-    const reason = rec === undefined ? 'no deployment record' : removed.has(id) ? 'its deployment is removed' : 'its deployment is stopped'
+    const reason = rec === undefined
+      ? 'no deployment record'
+      : removed.has(id) ? 'its deployment is removed' : 'its deployment is stopped'
     out.push({ kind: 'remove-pod', pod: pod.name, id, reason })
   }
   return out

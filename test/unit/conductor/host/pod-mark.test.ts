@@ -14,7 +14,8 @@ t.test('a block-style Pod gains a labels mapping under metadata', async t => {
 })
 
 t.test('existing labels are kept, a template\'s own value for a Conductor key is replaced', async t => {
-  const pod = 'kind: Pod\nmetadata:\n  name: x # the pod\n  labels:\n    app: web\n    io.conductor.root: "/elsewhere"\n' +
+  const pod = 'kind: Pod\nmetadata:\n  name: x # the pod\n  labels:\n    app: web\n' +
+    '    io.conductor.root: "/elsewhere"\n' +
     '  annotations:\n    a: |\n      text\nspec: {}\n'
   const out = markPodYaml(pod, MARK, 'f')
   t.equal(out, 'kind: Pod\nmetadata:\n  name: x # the pod\n  labels:\n' +
