@@ -8,8 +8,11 @@ import { runTool } from '../process/index.js'
 export interface PodmanDriver {
   /** IP of the pod's infra container on its network, or '' when the pod has none. */
   podIp: (pod: string) => Promise<string>
-  /** Every pod (its labels tell Conductor's own, pod-mark.ts); undefined when podman cannot be asked. */
-  pods: () => Promise<PodInfo[] | undefined>
+  /**
+   * Pods (with `label`, `KEY=VALUE`, only those carrying it: Podman then reads no other pod);
+   * undefined when podman cannot be asked.
+   */
+  pods: (label?: string) => Promise<PodInfo[] | undefined>
   /** Removes a pod and its containers at once; a pod already gone is no error. */
   removePod: (name: string) => Promise<void>
   /** Container logs of a pod (all containers, with their names). */
@@ -37,8 +40,9 @@ export function podmanDriver (env: NodeJS.ProcessEnv, bin = 'podman'): PodmanDri
       const ip = await run(['inspect', '--format', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}{{.NetworkSettings.IPAddress}}', infra.stdout.trim()])
       return ip.ok ? (ip.stdout.trim().split(/\s+/).find(s => s !== '') ?? '') : ''
     },
-    pods: async () => {
-      const r = await run(['pod', 'ps', '--format', 'json'])
+    pods: async label => {
+      const filter = label === undefined ? [] : ['--filter', `label=${label}`]
+      const r = await run(['pod', 'ps', ...filter, '--format', 'json'])
       if (!r.ok) return undefined
       try {
         type Row = { Name: string, Status: string, Labels?: Record<string, string> | null }

@@ -7,7 +7,7 @@ import { readDeployment, readDeployments, removeDeploymentDir, type DeploymentSt
 import { readSnippetRecords, recordsOver } from '../proxy/index.js'
 import { createDeployment, removeDeployment, removeDropIn, startDeployment, writeDropIn } from './deployment-ops.js'
 import { runHooks } from '../process/index.js'
-import { markedDeployment } from '../host/index.js'
+import { LABEL_ROOT, markedDeployment, type PodInfo } from '../host/index.js'
 import type { Action, Desired, Observed } from './plan.js'
 import type { Service } from '../model/index.js'
 import type { SystemCtx } from './context.js'
@@ -33,15 +33,25 @@ export interface ActionResult {
 const ACTIVE = new Set(['active', 'activating', 'reloading'])
 
 /**
- * The one read of this host's state per reconcile: deployment records, snippet records, units
- * and (`pods: false` skips them, for a plan limited to some services) Podman's pods. systemctl
- * and podman are asked at once; both run before the records are read, so a pod or unit seen
- * already has its record (a deploy writes it first, and holds the reconcile lock anyway).
+ * Podman's pods carrying this root's mark: only those, so Podman reads no operator's pod (its
+ * cost grows with the pods it lists). Started before the services load, since it is the
+ * slowest read of a no-op reload.
  */
-export async function observe (sctx: SystemCtx, opts: { pods?: boolean } = {}): Promise<Observed> {
+export async function listMarkedPods (sctx: SystemCtx): Promise<PodInfo[] | undefined> {
+  return await sctx.drivers.podman.pods(`${LABEL_ROOT}=${sctx.roots.root}`)
+}
+
+/**
+ * The one read of this host's state per reconcile: deployment records, snippet records, units
+ * and the pods of `listMarkedPods` (`pods: false` for a plan limited to some services, which
+ * leaves pods alone). Pods and units are read before the records, so a pod or unit seen already
+ * has its record (a deploy writes it first, and holds the reconcile lock anyway).
+ */
+export async function observe (sctx: SystemCtx,
+  opts: { pods?: false | Promise<PodInfo[] | undefined> } = {}): Promise<Observed> {
   const [units, pods] = await Promise.all([
     sctx.drivers.systemd.list(['conductor-*']),
-    opts.pods === false ? undefined : sctx.drivers.podman.pods()
+    opts.pods === false ? undefined : opts.pods ?? listMarkedPods(sctx)
   ])
   const { records, strays } = readDeployments(sctx.roots.deployments)
   const activeUnits = new Set(units.filter(u => ACTIVE.has(u.active)).map(u => u.unit))

@@ -38,7 +38,8 @@ export async function createDeployment (sctx: SystemCtx, svc: Service, part: str
   const id = deploymentId(svc.name, part, newDeploymentSuffix(sctx.clock()))
   const rec: DeploymentState = {
     version: 1, id, service: svc.name, part, hash, desired: 'running', config,
-    ports: await allocatePorts(pod.ports ?? [], taken), pod_ip: '', created_at: new Date(sctx.clock()).toISOString()
+    ports: await allocatePorts(pod.ports ?? [], taken), pod_ip: '', created_at: new Date(sctx.clock()).toISOString(),
+    marked: true
   }
   const dir = deploymentDir(sctx.roots.deployments, id)
   mkdirSync(dir, { recursive: true })

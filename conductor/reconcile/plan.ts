@@ -49,8 +49,8 @@ export interface Observed {
   /** Snippet records by owner: `deployment@ID` means its routes are (being) registered in Caddy. */
   snippets: Map<string, SnippetRecord>
   /**
-   * Every pod on the host, and for those carrying this Conductor root's mark (host/pod-mark.ts)
-   * the deployment it names. Undefined when Podman could not be asked: no rule on pods applies.
+   * Pods carrying this Conductor root's mark (host/pod-mark.ts), with the deployment it names
+   * (no other pod is even listed). Undefined when Podman could not be asked: no rule on pods applies.
    */
   pods?: ObservedPod[] | undefined
   /** Units still activating (a subset of activeUnits): a pod of theirs may not exist yet. */
@@ -59,7 +59,7 @@ export interface Observed {
 
 export interface ObservedPod {
   name: string
-  /** Set only when the pod carries this root's mark: a pod without it is never touched. */
+  /** The deployment this root's mark names (a pod without the mark is never touched). */
   deployment?: string | undefined
 }
 
@@ -110,7 +110,7 @@ export function planReconcile (desired: Desired, observed: Observed, opts: PlanO
       } else if (running.length === 1) {
         const r = running[0]!
         if (!observed.activeUnits.has(deploymentUnit(r.id))) creates.push({ kind: 'start-deployment', service: svc.name, id: r.id, reason: 'recorded as running but its unit is not active' })
-        else if (podGone(r.id, observed)) {
+        else if (podGone(r, observed)) {
           const reason = 'its unit is active but its pod is gone'
           creates.push({ kind: 'start-deployment', service: svc.name, id: r.id, reason, restart: true })
         }
@@ -174,10 +174,14 @@ function orphanPods (observed: Observed, removes: Action[], broken: ReadonlySet<
   return out
 }
 
-/** A deployment whose unit is active (not still activating) while Podman has no pod of its name. */
-function podGone (id: string, observed: Observed): boolean {
-  if (observed.pods === undefined || observed.activatingUnits?.has(deploymentUnit(id)) === true) return false
-  return !observed.pods.some(p => p.name === id)
+/**
+ * A marked deployment whose unit is active (not still activating) while Podman has no marked pod
+ * of its name. Deployments made before the mark are not judged: their pods are not listed.
+ */
+function podGone (r: DeploymentState, observed: Observed): boolean {
+  if (observed.pods === undefined || r.marked !== true) return false
+  if (observed.activatingUnits?.has(deploymentUnit(r.id)) === true) return false
+  return !observed.pods.some(p => p.name === r.id)
 }
 
 /** One line per action, for `reload` output and --dry-run. */

@@ -24,7 +24,9 @@ export const deploymentStateSchema = z.strictObject({
   /** Allocated loopback host ports by name. */
   ports: z.record(z.string(), z.number().int()),
   pod_ip: z.string(),
-  created_at: z.string()
+  created_at: z.string(),
+  /** Its pod carries Conductor's mark (host/pod-mark.ts); absent on deployments made before the mark. */
+  marked: z.boolean().optional()
 })
 
 export type DeploymentState = z.infer<typeof deploymentStateSchema>

@@ -61,7 +61,10 @@ export function fakePodman (pods?: () => PodInfo[]): PodmanDriver & { ips: Map<s
       if (!ips.has(pod)) ips.set(pod, `10.88.0.${ips.size + 2}`)
       return ips.get(pod)!
     },
-    pods: async () => pods?.(),
+    pods: async label => {
+      const [k, v] = label?.split('=', 2) ?? []
+      return pods?.().filter(p => k === undefined || p.labels[k] === v)
+    },
     removePod: async name => { removed.push(name) },
     logs: async () => ''
   }

@@ -147,12 +147,19 @@ t.test('a broken service\'s pods, and every pod when the plan is limited to some
   t.same(planReconcile(desired([]), o, { only: new Set(['web']) }), [])
 })
 
-t.test('a record whose unit is active but whose pod is gone is restarted; not while activating', async t => {
-  const o = withPods(observed([rec('web-a', 'web', 'h1')], WEB_UP), [{ name: 'operator-db' }])
+t.test('a marked record whose unit is active but whose pod is gone is restarted; not while activating', async t => {
+  const marked = rec('web-a', 'web', 'h1', { marked: true })
+  const o = withPods(observed([marked], WEB_UP), [{ name: 'web-b', deployment: 'web-b' }])
   const plan = planReconcile(WEB, o)
-  t.same(kinds(plan), ['start deployment web-a (its unit is active but its pod is gone)'])
+  t.same(kinds(plan), [
+    'start deployment web-a (its unit is active but its pod is gone)',
+    'remove orphaned pod web-b (no deployment record)'
+  ])
   t.equal(plan[0]?.kind === 'start-deployment' && plan[0].restart, true, 'the unit is stopped before it starts')
-  t.same(planReconcile(WEB, withPods(observed([rec('web-a', 'web', 'h1')], WEB_UP), [], ['conductor-deployment@web-a.service'])), [])
+  const activating = ['conductor-deployment@web-a.service']
+  t.same(planReconcile(WEB, withPods(observed([marked], WEB_UP), [], activating)), [], 'its pod may not exist yet')
+  t.same(planReconcile(WEB, withPods(observed([rec('web-a', 'web', 'h1')], WEB_UP), [])), [],
+    'a deployment made before the mark: its pod is not listed, so not judged')
 })
 
 t.test('Podman could not be asked: no rule on pods applies', async t => {
