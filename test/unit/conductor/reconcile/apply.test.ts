@@ -173,7 +173,7 @@ t.test('a reconcile killed in the middle of its plan: the next plan converges fr
   }
 })
 
-t.test('kube.yaml carries the mark; a marked orphan pod is removed, an unmarked one or another root\'s is not', async t => {
+t.test('kube.yaml carries the mark; a marked orphan is removed, not an unmarked pod or another root\'s', async t => {
   const h = makeHost(t, { web: service('v1') })
   const sd = fakeSystemd()
   const pods: PodInfo[] = []

@@ -100,7 +100,8 @@ t.test('an interrupted deploy left two running deployments of one part: one is k
 })
 
 // Pods (issue 16: orphans). `deployment` is set only on pods carrying this root's mark.
-const withPods = (o: Observed, pods: Array<{ name: string, deployment?: string }>, activating: string[] = []): Observed =>
+type Pods = Array<{ name: string, deployment?: string }>
+const withPods = (o: Observed, pods: Pods, activating: string[] = []): Observed =>
   ({ ...o, pods, activatingUnits: new Set(activating) })
 const WEB = desired([{ name: 'web', hash: 'h1', parts: [''] }])
 const WEB_UP = ['conductor-service@web.service', 'conductor-deployment@web-a.service']
@@ -130,9 +131,11 @@ t.test('a recorded running deployment whose unit is down keeps its pod (the star
 })
 
 t.test('pods of a stopped, a removed and a replaced deployment go with them', async t => {
-  const recs = [rec('web-a', 'web', 'h1', { desired: 'stopped' }), rec('gone-b', 'gone', 'h1'), rec('web-c', 'web', 'h0')]
+  const recs = [rec('web-a', 'web', 'h1', { desired: 'stopped' }), rec('gone-b', 'gone', 'h1'),
+    rec('web-c', 'web', 'h0')]
   const o = withPods(observed(recs, ['conductor-service@web.service']), [
-    { name: 'web-a', deployment: 'web-a' }, { name: 'gone-b', deployment: 'gone-b' }, { name: 'web-c', deployment: 'web-c' }
+    { name: 'web-a', deployment: 'web-a' }, { name: 'gone-b', deployment: 'gone-b' },
+    { name: 'web-c', deployment: 'web-c' }
   ])
   t.same(kinds(planReconcile(WEB, o)).filter(k => k.startsWith('remove orphaned')), [
     'remove orphaned pod gone-b (its deployment is removed)',
