@@ -13,7 +13,7 @@ import { tempDir, writeTree } from '../../test/harness/tmp.js'
 // registers one route each in Caddy (the Caddy that `system install` declares, started by the
 // reload under the user manager). Side by side: the in-process reconcile, the
 // compiled CLI as a process (what an operator runs), and a bare `systemctl --user list-units`
-// (the one systemd query a reload makes) as the floor.
+// (the one systemd query a reload makes) as the floor, and the pod listing it makes beside it.
 
 const N = Number(process.env.SERVICES ?? 100)
 const RUNS = Number(process.env.RUNS ?? 10)
@@ -73,12 +73,17 @@ async function main (): Promise<void> {
       const cliProcess = await timeRuns(() => { execFileSync(process.execPath, [binPath, 'reload'], { env, stdio: 'ignore' }) })
       const startOnly = await timeRuns(() => { execFileSync(process.execPath, [binPath, '--version'], { env, stdio: 'ignore' }) })
       const listUnits = await timeRuns(() => { spawnSync('systemctl', ['--user', 'list-units', '--all', '--output=json', 'conductor-*'], { env, stdio: 'ignore' }) })
+      // The other read a reload makes of the host, asked beside list-units and the services' load.
+      const podArgs = ['pod', 'ps', '--filter', `label=io.conductor.root=${root}`, '--format', 'json']
+      const listPods = await timeRuns(() => { spawnSync('podman', podArgs, { env, stdio: 'ignore' }) })
       const fleet = `${N} services, ${withPods ? `${N} running pods` : withProxy ? `no pods, ${N} proxy routes` : 'no pods'}`
       rows.push([fleet, 'first reload (converge from nothing)', ms(convergeMs), '-'])
       rows.push([fleet, 'no-op reload, in-process', ms(median(inProcess)), ratio(median(inProcess), median(listUnits))])
       rows.push([fleet, 'no-op reload, `node dist/conductor/bin.js reload`', ms(median(cliProcess)), ratio(median(cliProcess), median(listUnits))])
       rows.push([fleet, '`node dist/conductor/bin.js --version` (CLI start, no work)', ms(median(startOnly)), ratio(median(startOnly), median(listUnits))])
       rows.push([fleet, '`systemctl --user list-units` alone (floor)', ms(median(listUnits)), '1.00×'])
+      rows.push([fleet, '`podman pod ps --filter label=io.conductor.root=ROOT` alone', ms(median(listPods)),
+        ratio(median(listPods), median(listUnits))])
       // Stop this fleet before the next one, Caddy too: the next fleet's `system install` gives
       // it another config (admin port), which only a new start loads.
       await runCli(['reload'], silent, env).catch(() => 0)
