@@ -6,6 +6,7 @@ export {
   type Snippet, type RegisterResult, type DeregisterResult, type SnippetState
 } from './snippets.js'
 export { swapSnippets, planSwap, type SwapOutcome, type SwapPlan } from './swap.js'
+export { snippetStateIn } from './config-path.js'
 export {
   protectedRoute, publicRoute, STRIPPED_HEADERS, authHandler, upstreamHandler, isDial,
   type ProtectedRouteOptions, type PublicRouteOptions, type Upstream, type CaddyRoute, type Json

@@ -144,7 +144,7 @@ function isPreconditionFailed (err: unknown): boolean {
 }
 
 /** The target already holds the value: it is that value, or an array containing it. */
-function holds (target: unknown, value: unknown): boolean {
+export function holds (target: unknown, value: unknown): boolean {
   if (Array.isArray(target) && !Array.isArray(value)) return target.some(x => sameJson(x, value))
   return sameJson(target, value)
 }

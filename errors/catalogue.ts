@@ -69,6 +69,10 @@ const ENTRIES = {
   CND_TEMPLATE_FAILED: { exit: template, description: 'a template exited non-zero' },
   CND_TEMPLATE_TIMEOUT: { exit: template, description: 'a template ran past its timeout and was killed' },
   CND_TEMPLATE_OUTPUT_TOO_LARGE: { exit: template, description: 'a template printed more than the output limit' },
+  CND_TEMPLATE_POD_UNMARKABLE: {
+    exit: template,
+    description: 'a pod template printed no Pod Conductor can label (block-style YAML or JSON needed)'
+  },
 
   // Reconciliation, deployments, deploys, hooks (conductor/reconcile, conductor/deploy, conductor/state)
   CND_SYSTEMD_FAILED: {

@@ -6,10 +6,10 @@ import type { CompileOptions } from '../policies/index.js'
 import { createAuthFastPath } from './auth-fast-path.js'
 import { authRoutes } from './auth-route.js'
 import { AuthStats } from './auth-stats.js'
-import { createAuthorizer, createDecider, identityHeaders, type Authorizer } from './authorize.js'
+import { createAuthorizer, createDecider, type Authorizer } from './authorize.js'
 import { commandsPlugin } from './commands.js'
 import { RunningCommands } from './running-commands.js'
-import { createFunctionsRegistry, functionsPlugin, type Authorizer as FunctionAuthorizer, type FunctionsRegistry } from './functions.js'
+import { createFunctionsRegistry, functionsPlugin, type FunctionsRegistry } from './functions.js'
 import {
   DEFAULT_MAX_EVENT_LOOP_DELAY_MS, DEFAULT_MAX_EVENT_LOOP_UTILIZATION, DEFAULT_PRESSURE_SAMPLE_MS,
   RETRY_AFTER_SEC, SHED_LOG_INTERVAL_MS
@@ -39,8 +39,8 @@ export interface GatewayOptions {
   policy?: CompileOptions | undefined
   /** Answer /auth on the raw node:http fast path before Fastify (default true; false: Fastify route only). */
   fastAuth?: boolean | undefined
-  /** Policy check for functions; default: the gateway's own policies (the same decision as /auth). */
-  functionAuthorize?: FunctionAuthorizer | undefined
+  /** Policy decision for functions; default: the gateway's own policies (the same decision as /auth). */
+  functionAuthorize?: Authorizer | undefined
   /** Directory of parallel-mode daemon sockets (default: ROOT/run/conductor/functions, else a tmp dir). */
   functionsSocketDir?: string | undefined
   /** conductor-spawner binary for single-shot CGI; false: fork the gateway; default: dist/cgi/conductor-spawner if built. */
@@ -131,8 +131,8 @@ export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
     state,
     roots: { root: opts.roots.root, run: opts.roots.run },
     // No path reaches a function without its policy: the gateway checks it itself, with the
-    // same decision /auth gives Caddy.
-    authorize: opts.functionAuthorize ?? functionAuthorizer(authorize),
+    // same decision /auth gives Caddy, and the function route gets that Decision.
+    authorize: opts.functionAuthorize ?? authorize,
     socketDir: opts.functionsSocketDir,
     spawner: opts.cgiSpawner,
     systemdScope: opts.systemdScope
@@ -164,15 +164,3 @@ export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
   return { app, state, authorize, metrics, functions, commands }
 }
 
-/** The functions plugin's view of a policy decision. */
-export function functionAuthorizer (authorize: Authorizer): FunctionAuthorizer {
-  return async (req, policy, authorization) => {
-    const d = await authorize({ policy, authorization, headers: req.headers, method: req.method, uri: req.url, host: req.host })
-    if (!d.allow) {
-      const headers: Record<string, string> = {}
-      if (d.challenge !== undefined) headers['www-authenticate'] = d.challenge
-      return { allowed: false, status: d.status, headers }
-    }
-    return { allowed: true, status: 200, headers: identityHeaders(d), identity: { authType: 'Bearer', user: d.subject ?? d.meta['peer-id'] } }
-  }
-}

@@ -39,8 +39,11 @@ export async function deployService (sctx: SystemCtx, svc: Service, req: DeployR
     // A reload during a deploy would see two deployments of one part and remove one.
     releaseReload = acquireReloadLock(sctx.roots.run)
     const parts = svc.pods.filter(p => req.part === undefined || p.name === req.part)
+    // Read once (under both locks: nobody else creates or removes deployments meanwhile); each
+    // part adds what it creates, so the next one does not take its ports.
+    const known = new Map(readDeployments(sctx.roots.deployments).records.map(r => [r.id, r]))
     const out: PartOutcome[] = []
-    for (const pod of parts) out.push(await deployPart(sctx, svc, pod, req))
+    for (const pod of parts) out.push(await deployPart(sctx, svc, pod, req, known))
     return out
   } finally {
     releaseReload?.()
@@ -48,8 +51,10 @@ export async function deployService (sctx: SystemCtx, svc: Service, req: DeployR
   }
 }
 
-async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployRequest): Promise<PartOutcome> {
-  const running = readDeployments(sctx.roots.deployments).records.filter(r => r.service === svc.name && r.part === pod.name && r.desired === 'running')
+async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployRequest,
+  known: Map<string, DeploymentState>): Promise<PartOutcome> {
+  const running = [...known.values()]
+    .filter(r => r.service === svc.name && r.part === pod.name && r.desired === 'running')
   const config = req.exact === true ? req.config : { ...running.at(-1)?.config, ...req.config }
   // Steps that start and stop deployments must not touch Caddy on their own: deploy.ts decides
   // when routes switch.
@@ -69,7 +74,9 @@ async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployR
   if (previous !== undefined && (readHistory(sctx, svc.name).parts[pod.name] ?? []).length === 0) recordHistory(sctx, svc.name, pod.name, previous.config)
   const outcome = await runDeploy(old, {
     start: async () => {
-      const created = await createDeployment(quiet, svc, pod.name, serviceHash(svc), config)
+      const taken = new Set([...known.values()].flatMap(r => Object.values(r.ports)))
+      const created = await createDeployment(quiet, svc, pod.name, serviceHash(svc), config, taken)
+      known.set(created.id, created)
       await loadNewDeploymentUnit(sctx, created.id)
       try {
         await startDeploymentUnit(quiet, svc, created)
@@ -83,9 +90,11 @@ async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployR
           later.catch(() => undefined)
           finishing.set(created.id, later)
         }
+        known.set(created.id, records.get(created.id)!)
         return { id: created.id, upstreams: [] }
       } catch (err) {
         await removeDeployment(quiet, svc, created).catch(() => undefined)
+        known.delete(created.id)
         throw err
       }
     },
@@ -95,6 +104,7 @@ async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployR
       // routing to the new deployment.
       const finished = (finishing.get(d.id) ?? Promise.resolve(records.get(d.id)!)).then(rec => {
         records.set(rec.id, rec)
+        known.set(rec.id, rec)
         const cwd = deploymentDir(sctx.roots.deployments, rec.id)
         if (caddy !== undefined) {
           const vars = deploymentVars(sctx, svc, rec)
@@ -147,11 +157,12 @@ async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployR
       const all = await caddy.client().upstreams()
       return all.filter(u => upstreams.includes(u.address)).reduce((n, u) => n + u.num_requests, 0)
     },
-    stop: async d => { await removeDeployment(quiet, svc, records.get(d.id)!) },
+    stop: async d => { await removeDeployment(quiet, svc, records.get(d.id)!); known.delete(d.id) },
     // Drained and out of Caddy: systemd stops it while the command ends (a failure leaves the
     // unit "failed": `deployment ls` and the next reload show it). Post-stop hooks need the wait.
     retire: async d => {
       const queued = await removeDeployment(quiet, svc, records.get(d.id)!, { noBlock: true })
+      known.delete(d.id)
       return queued ? ' (stop queued in systemd, not waited for)' : ' (stopped: post-stop hooks ran after the stop)'
     },
     sleep: async ms => await new Promise(resolve => setTimeout(resolve, ms)),

@@ -6,7 +6,7 @@ import { podmanDriver, type PodmanDriver } from '../host/index.js'
 import { resolveScope, type ScopeInfo } from '../model/index.js'
 import { systemdDriver, type SystemdDriver } from '../host/index.js'
 import { conductorCommand } from '../host/index.js'
-import { caddyDriver, type CaddyDriver } from '../proxy/index.js'
+import { caddyDriver, type CaddyDriver, type SnippetRecordStore } from '../proxy/index.js'
 import type { UnitPaths } from '../host/index.js'
 import { DEFAULT_CADDY_LISTEN, DEFAULT_GATEWAY_LISTEN } from '../model/index.js'
 // Only the constant (commands/function.ts does the same): no Fastify is loaded.
@@ -29,6 +29,11 @@ export interface SystemCtx extends Ctx {
   drivers: Drivers
   /** Environment of hooks and units: CONTAINERS_CONF and such pass through. */
   clock: () => number
+  /**
+   * Snippet records as this command already read them (a reload's Observed); deployment starts
+   * and stops register through them. Absent: each registration reads its owner's record.
+   */
+  snippetRecords?: SnippetRecordStore | undefined
 }
 
 export async function systemContext (ctx: Ctx, drivers?: Partial<Drivers>): Promise<SystemCtx> {

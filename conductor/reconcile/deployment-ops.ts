@@ -1,10 +1,10 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { DeploymentFailed, PartNotFound } from '../../errors/index.js'
-import { deploymentDir, readDeployments, removeDeploymentDir, writeDeployment, type DeploymentState } from '../state/index.js'
+import { deploymentDir, removeDeploymentDir, writeDeployment, type DeploymentState } from '../state/index.js'
 import { runHooks } from '../process/index.js'
 import { writeAtomic, readOr } from '../state/index.js'
-import { allocatePorts, portVariables } from '../host/index.js'
+import { LABEL_DEPLOYMENT, LABEL_ROOT, allocatePorts, markPodYaml, portVariables } from '../host/index.js'
 import type { Pod, Service } from '../model/index.js'
 import type { SystemCtx } from './context.js'
 import { runTemplate } from '../process/index.js'
@@ -30,14 +30,16 @@ export function deploymentVars (sctx: SystemCtx, svc: Service, rec: DeploymentSt
 /**
  * Renders a new deployment into its directory and records it (state.json last). Returns the
  * record; the unit is not started yet (the caller daemon-reloads once for all drop-ins first).
+ * `taken`: host ports of the recorded deployments, from the caller's read of them.
  */
-export async function createDeployment (sctx: SystemCtx, svc: Service, part: string, hash: string, config: Record<string, string> = {}): Promise<DeploymentState> {
+export async function createDeployment (sctx: SystemCtx, svc: Service, part: string, hash: string,
+  config: Record<string, string>, taken: ReadonlySet<number>): Promise<DeploymentState> {
   const pod = podOf(svc, part)
   const id = deploymentId(svc.name, part, newDeploymentSuffix(sctx.clock()))
-  const taken = new Set(readDeployments(sctx.roots.deployments).records.flatMap(r => Object.values(r.ports)))
   const rec: DeploymentState = {
     version: 1, id, service: svc.name, part, hash, desired: 'running', config,
-    ports: await allocatePorts(pod.ports ?? [], taken), pod_ip: '', created_at: new Date(sctx.clock()).toISOString()
+    ports: await allocatePorts(pod.ports ?? [], taken), pod_ip: '', created_at: new Date(sctx.clock()).toISOString(),
+    marked: true
   }
   const dir = deploymentDir(sctx.roots.deployments, id)
   mkdirSync(dir, { recursive: true })
@@ -48,8 +50,11 @@ export async function createDeployment (sctx: SystemCtx, svc: Service, part: str
     const podYaml = await runTemplate({ file: pod.pod_template, cwd: dir, vars, timeoutSec })
     if (configMap !== '') writeFileSync(path.join(dir, 'config-map.yaml'), configMap)
     writeFileSync(path.join(dir, 'pod.yaml'), podYaml)
-    // What the unit plays: the ConfigMap and the Pod as one YAML stream.
-    writeFileSync(path.join(dir, 'kube.yaml'), configMap === '' ? podYaml : `${configMap.trimEnd()}\n---\n${podYaml}`)
+    // What the unit plays: the ConfigMap and the Pod as one YAML stream, the Pod carrying
+    // Conductor's mark (host/pod-mark.ts) so a pod a crash leaves behind is known as ours.
+    const kube = configMap === '' ? podYaml : `${configMap.trimEnd()}\n---\n${podYaml}`
+    const mark = { [LABEL_DEPLOYMENT]: id, [LABEL_ROOT]: sctx.roots.root }
+    writeFileSync(path.join(dir, 'kube.yaml'), markPodYaml(kube, mark, `${pod.pod_template} (output)`))
     writeDropIn(sctx, svc, rec)
     writeDeployment(sctx.roots.deployments, rec)
   } catch (err) {
@@ -175,9 +180,9 @@ export async function removeDeployment (
 }
 
 // Proxy snippets of a deployment: rendered in its context and registered in Caddy after it
-// starts, removed before it stops (caddy-driver.ts keeps a record of what was registered).
+// starts, removed before it stops (proxy/driver.ts keeps a record of what was registered).
 async function registerProxy (sctx: SystemCtx, svc: Service, vars: Variables, dir: string, op: 'register' | 'deregister'): Promise<void> {
   const caddy = sctx.drivers.caddy
   if (caddy === undefined || svc.proxy_config_template === undefined) return
-  await caddy[op](svc, vars, dir)
+  await caddy[op](svc, vars, dir, sctx.snippetRecords)
 }

@@ -1,5 +1,5 @@
 // Public surface of conductor/reconcile/.
-export { acquireReloadLock, applyPlan } from './apply.js'
+export { acquireReloadLock, applyPlan, observe } from './apply.js'
 export { type SystemCtx, systemContext, unitPaths } from './context.js'
 export {
   createDeployment, deploymentVars, finishStart, hasHooks, loadNewDeploymentUnit, removeDeployment, startDeployment,

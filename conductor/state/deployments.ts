@@ -25,13 +25,15 @@ export interface DeploymentState {
   ports: Record<string, number>
   pod_ip: string
   created_at: string
+  /** Its pod carries Conductor's mark (host/pod-mark.ts); absent on deployments made before the mark. */
+  marked?: boolean
 }
 
 // state.json is Conductor's own record, never an operator's file: a record is whole or it is a
 // stray (no message to give), so it is checked here by hand, without loading zod (~100 ms of a
 // start) into every command that lists deployments (`service ls`, `reload`).
 const STRING_FIELDS = ['id', 'service', 'part', 'hash', 'pod_ip', 'created_at'] as const
-const FIELDS = new Set<string>(['version', 'desired', 'config', 'ports', ...STRING_FIELDS])
+const FIELDS = new Set<string>(['version', 'desired', 'config', 'ports', 'marked', ...STRING_FIELDS])
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v)
@@ -46,7 +48,8 @@ export function isDeploymentState (v: unknown): v is DeploymentState {
     STRING_FIELDS.every(k => typeof v[k] === 'string') &&
     (v.desired === 'running' || v.desired === 'stopped') &&
     isRecordOf(v.config, x => typeof x === 'string') &&
-    isRecordOf(v.ports, x => Number.isSafeInteger(x))
+    isRecordOf(v.ports, x => Number.isSafeInteger(x)) &&
+    (v.marked === undefined || typeof v.marked === 'boolean')
 }
 
 export interface StoredDeployments {

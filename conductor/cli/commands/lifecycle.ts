@@ -5,7 +5,7 @@ import { readDeployment, readDeployments, writeDeployment, type DeploymentState 
 import { deploymentVars, startDeployment, stopDeployment, writeDropIn } from '../../reconcile/index.js'
 import { loadDesired } from '../../reconcile/index.js'
 import { renderJson, renderTable } from '../../output.js'
-import { acquireReloadLock, applyPlan } from '../../reconcile/index.js'
+import { acquireReloadLock, applyPlan, observe } from '../../reconcile/index.js'
 import type { Action } from '../../reconcile/index.js'
 import { outcomeJson, reconcile, renderOutcome } from '../../reconcile/index.js'
 import type { Service } from '../../model/index.js'
@@ -45,12 +45,14 @@ export function registerServiceLifecycle (service: Command, makeCtx: CtxFactory)
       const svc = await ctxService(sctx, name)
       const release = acquireReloadLock(sctx.roots.run)
       try {
-        const recs = readDeployments(sctx.roots.deployments).records.filter(r => r.service === name)
+        const observed = await observe(sctx, { pods: false })
+        const recs = observed.records.filter(r => r.service === name)
         const plan: Action[] = [
           ...recs.map(r => ({ kind: 'remove-deployment' as const, service: name, id: r.id, reason: 'service stop' })),
           { kind: 'stop-service', service: name }
         ]
-        const results = await applyPlan(plan, sctx, new Map([[name, svc]]), { services: [], disabled: [], broken: [] })
+        const nothing = { services: [], disabled: [], broken: [] }
+        const results = await applyPlan(plan, sctx, new Map([[name, svc]]), nothing, observed)
         await reportOutcome(sctx, { plan, results, broken: [], dryRun: false }, opts.json)
       } finally { release() }
     })

@@ -17,7 +17,8 @@ const reference = z.strictObject({
   config: z.record(z.string(), z.string()),
   ports: z.record(z.string(), z.number().int()),
   pod_ip: z.string(),
-  created_at: z.string()
+  created_at: z.string(),
+  marked: z.boolean().optional()
 })
 
 const good: DeploymentState = {
@@ -28,6 +29,8 @@ const good: DeploymentState = {
 const variants: Array<[string, unknown]> = [
   ['whole', good],
   ['stopped', { ...good, desired: 'stopped' }],
+  ['marked', { ...good, marked: true }],
+  ['marked not a boolean', { ...good, marked: 'yes' }],
   ['empty maps', { ...good, config: {}, ports: {} }],
   ['extra key', { ...good, extra: 1 }],
   ['missing key', (({ pod_ip: _, ...rest }) => rest)(good)],
