@@ -7,7 +7,7 @@ import { deploymentDir, readDeployments, type DeploymentState } from '../state/i
 import { createDeployment, deploymentVars, removeDeployment, startDeployment } from '../reconcile/index.js'
 import { readSnippetRecord, renderProxySnippets, type SnippetOwnerContext } from '../proxy/index.js'
 import type { Snippet } from '../../caddy/index.js'
-import { READINESS_DEFAULTS, waitReady, type ReadinessCheck } from './readiness.js'
+import { waitDeploymentReady } from './deployment-ready.js'
 import { acquireReloadLock } from '../reconcile/index.js'
 import type { Pod, Service } from '../model/index.js'
 import type { SystemCtx } from '../reconcile/index.js'
@@ -83,15 +83,7 @@ async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployR
       // between the first ready answer and Caddy routing to the new deployment.
       if (caddy !== undefined) rendered.set(d.id, renderProxySnippets(svc, deploymentVars(sctx, svc, rec), { cwd: deploymentDir(sctx.roots.deployments, rec.id), timeoutSec: sctx.templateTimeoutSec }))
       rendered.get(d.id)?.catch(() => undefined)
-      const check = readinessCheck(sctx, svc, pod, rec)
-      if (check === undefined) return { ready: true, detail: 'no port and no readiness check: ready once the unit is active' }
-      const r = pod.readiness
-      const result = await waitReady(check, {
-        intervalMs: r?.interval_ms ?? READINESS_DEFAULTS.intervalMs,
-        timeoutMs: (r?.timeout_sec ?? READINESS_DEFAULTS.timeoutMs / 1000) * 1000,
-        successes: r?.successes ?? READINESS_DEFAULTS.successes
-      })
-      return { ready: result.ready, detail: `${result.last?.detail ?? 'no probe'} (${result.probes} probe${result.probes === 1 ? '' : 's'}, ${Math.round(result.elapsedMs)} ms)` }
+      return await waitDeploymentReady(sctx, svc, pod, rec)
     },
     switchRoutes: async (fresh, previous) => {
       const owner = (d: DeploymentRef): SnippetOwnerContext => {
@@ -120,18 +112,6 @@ async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployR
   })
   recordHistory(sctx, svc.name, pod.name, config)
   return { part: pod.name, outcome, config }
-}
-
-function readinessCheck (sctx: SystemCtx, svc: Service, pod: Pod, rec: DeploymentState): ReadinessCheck | undefined {
-  const r = pod.readiness
-  if (r !== undefined && 'exec' in r) {
-    return { kind: 'exec', argv: r.exec, cwd: deploymentDir(sctx.roots.deployments, rec.id), env: deploymentVars(sctx, svc, rec) }
-  }
-  const portName = r?.port ?? pod.ports?.[0]
-  const port = portName === undefined ? undefined : rec.ports[portName]
-  if (port === undefined) return undefined
-  if (r !== undefined) return { kind: 'http', url: `http://127.0.0.1:${port}${r.http_path}` }
-  return { kind: 'tcp', host: '127.0.0.1', port }
 }
 
 // Deploy history per service part, newest last, so `deployment rollback` can go back.
