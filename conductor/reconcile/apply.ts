@@ -10,6 +10,7 @@ import { runHooks } from '../process/index.js'
 import type { Action, Desired, Observed } from './plan.js'
 import type { Service } from '../model/index.js'
 import type { SystemCtx } from './context.js'
+import { startAttached, stopAttached } from './attached.js'
 import { GATEWAY_UNIT, serviceUnit } from '../model/index.js'
 import { baseVariables, serviceVariables } from '../model/index.js'
 
@@ -65,17 +66,23 @@ export async function applyPlan (plan: Action[], sctx: SystemCtx, services: Read
   }
   if (dropInsChanged) await sctx.drivers.systemd.daemonReload()
 
-  // 2. Services (one systemctl call for those without service hooks), then deployments.
+  // 2. Services (one systemctl call for those without service hooks), then deployments. Their
+  // config units start alongside and leave the hooks and routes to this code (attached.ts).
   const serviceStarts = plan.filter((a): a is Extract<Action, { kind: 'start-service' }> => a.kind === 'start-service')
   const hasServiceHooks = (svc: Service): boolean => svc.hooks.some(h => h.when === 'pre-start-service' || h.when === 'post-start-service')
   const plain = serviceStarts.filter(a => !hasServiceHooks(services.get(a.service)!))
+  const started: Service[] = []
   try {
-    await sctx.drivers.systemd.start(plain.map(a => serviceUnit(a.service)))
-    for (const a of plain) results.push({ action: a, ok: true })
+    await startAttached(sctx, plain.map(a => serviceUnit(a.service)))
+    for (const a of plain) { results.push({ action: a, ok: true }); started.push(services.get(a.service)!) }
   } catch {
     // One bad unit fails the batch: retry one by one to find which.
     for (const a of plain) {
-      try { await sctx.drivers.systemd.start([serviceUnit(a.service)]); results.push({ action: a, ok: true }) } catch (err) { fail(a, err, a.service) }
+      try {
+        await startAttached(sctx, [serviceUnit(a.service)])
+        results.push({ action: a, ok: true })
+        started.push(services.get(a.service)!)
+      } catch (err) { fail(a, err, a.service) }
     }
   }
   for (const a of serviceStarts.filter(a => hasServiceHooks(services.get(a.service)!))) {
@@ -83,10 +90,21 @@ export async function applyPlan (plan: Action[], sctx: SystemCtx, services: Read
     try {
       const vars = serviceVariables(svc, baseVariables(sctx.roots, sctx.env))
       await runHooks(svc, 'pre-start-service', vars, svc.dir)
-      await sctx.drivers.systemd.start([serviceUnit(svc.name)])
+      await startAttached(sctx, [serviceUnit(svc.name)])
       await runHooks(svc, 'post-start-service', vars, svc.dir)
       results.push({ action: a, ok: true })
+      started.push(svc)
     } catch (err) { fail(a, err, a.service) }
+  }
+  // The service's own snippets (the config unit's other half). A failure is reported; its
+  // deployments still start, as they did when only the reload's Caddy convergence registered them.
+  for (const svc of started) {
+    try {
+      await registerServiceProxy(sctx, svc, 'register')
+    } catch (err) {
+      const a: Action = { kind: 'start-service', service: svc.name }
+      results.push({ action: a, ok: false, error: `routes: ${err instanceof Error ? err.message : String(err)}` })
+    }
   }
   const serviceFailed = (service: string): boolean => results.some(r => !r.ok && r.action.kind === 'start-service' && r.action.service === service)
   await eachLimit(toStart, RECONCILE_CONCURRENCY, async ({ action, rec }) => {
@@ -125,8 +143,14 @@ export async function applyPlan (plan: Action[], sctx: SystemCtx, services: Read
       if (a.kind === 'stop-service') {
         const svc = services.get(a.service)
         const vars = svc === undefined ? undefined : serviceVariables(svc, baseVariables(sctx.roots, sctx.env))
-        if (svc !== undefined && vars !== undefined) await runHooks(svc, 'pre-stop-service', vars, svc.dir)
-        await sctx.drivers.systemd.stop([serviceUnit(a.service)])
+        if (svc !== undefined && vars !== undefined) {
+          await runHooks(svc, 'pre-stop-service', vars, svc.dir)
+          await registerServiceProxy(sctx, svc, 'deregister')
+          await stopAttached(sctx, [serviceUnit(a.service)])
+        } else {
+          // No definition: no hook ran here; the config unit removes the routes it recorded.
+          await sctx.drivers.systemd.stop([serviceUnit(a.service)])
+        }
         if (svc !== undefined && vars !== undefined) await runHooks(svc, 'post-stop-service', vars, svc.dir)
       } else if (a.kind === 'stop-unit') {
         await sctx.drivers.systemd.stop([a.unit])
@@ -138,6 +162,13 @@ export async function applyPlan (plan: Action[], sctx: SystemCtx, services: Read
     } catch (err) { fail(a, err) }
   }
   return results
+}
+
+/** The service-context snippets of the proxy template (not its functions'), in or out of Caddy. */
+async function registerServiceProxy (sctx: SystemCtx, svc: Service, op: 'register' | 'deregister'): Promise<void> {
+  const caddy = sctx.drivers.caddy
+  if (caddy === undefined || svc.proxy_config_template === undefined) return
+  await caddy[op](svc, serviceVariables(svc, baseVariables(sctx.roots, sctx.env)), svc.dir)
 }
 
 /** SIGHUP to the gateway (ExecReload) so it re-reads services; only when it runs. */

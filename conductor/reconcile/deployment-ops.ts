@@ -7,6 +7,7 @@ import { writeAtomic, readOr } from '../state/index.js'
 import { allocatePorts, portVariables } from '../host/index.js'
 import type { Pod, Service } from '../model/index.js'
 import type { SystemCtx } from './context.js'
+import { startAttached, stopAttached } from './attached.js'
 import { runTemplate } from '../process/index.js'
 import { dropInPath, renderDeploymentDropIn } from '../host/index.js'
 import { deploymentId, deploymentUnit, newDeploymentSuffix } from '../model/index.js'
@@ -15,6 +16,8 @@ import { baseVariables, deploymentVariables, type Variables } from '../model/ind
 // One deployment's life: create (render templates into its directory), start (pre-start hooks,
 // unit start, pod IP, post-start hooks, proxy registration), stop (the reverse). The reconcile
 // applier and the lifecycle commands (`deployment start|stop`, `service stop`) both use these.
+// The deployment's config unit does the same work when systemd starts or stops the deployment
+// on its own; here it is told (attached.ts) that we did it.
 
 export function podOf (svc: Service, part: string): Pod {
   const pod = svc.pods.find(p => p.name === part)
@@ -81,7 +84,8 @@ export async function startDeployment (sctx: SystemCtx, svc: Service, rec: Deplo
   await runHooks(svc, 'pre-start', deploymentVars(sctx, svc, { ...rec, pod_ip: '' }), dir, rec.part)
   const unit = deploymentUnit(rec.id)
   try {
-    await sctx.drivers.systemd.start([unit])
+    // Its config unit starts too and leaves the post-start hooks and routes to us (below).
+    await startAttached(sctx, [unit])
   } catch (err) {
     const status = await sctx.drivers.systemd.status(unit).catch(() => '')
     // A failed unit stays "failed" until reset; stop it so the next attempt starts clean.
@@ -105,7 +109,10 @@ export async function stopDeployment (sctx: SystemCtx, svc: Service | undefined,
     await runHooks(svc, 'pre-stop', vars, dir, rec.part)
     await registerProxy(sctx, svc, vars, dir, 'deregister')
   }
-  await sctx.drivers.systemd.stop([deploymentUnit(rec.id)])
+  // Hooks and routes done here: the config unit's stop is told so. Without a service
+  // definition nothing was done, and the config unit does what it still can (its routes).
+  if (known) await stopAttached(sctx, [deploymentUnit(rec.id)])
+  else await sctx.drivers.systemd.stop([deploymentUnit(rec.id)])
   if (known && vars !== undefined) await runHooks(svc, 'post-stop', vars, dir, rec.part)
 }
 
