@@ -44,6 +44,14 @@ export function writeReceipt (runDir: string, unit: string, kind: ReceiptKind): 
   writeFileSync(receiptPath(runDir, unit, kind), `${process.pid}\n`)
 }
 
+/**
+ * Receipts are written only under the reconcile lock, each removed by its writer once its
+ * systemctl call returns: one found by the next lock holder was left by a killed process.
+ */
+export function clearAllReceipts (runDir: string): void {
+  rmSync(receiptsDir(runDir), { recursive: true, force: true })
+}
+
 /** Removes a receipt the unit did not consume (it was not started or stopped after all). */
 export function clearReceipt (runDir: string, unit: string, kind: ReceiptKind): void {
   rmSync(receiptPath(runDir, unit, kind), { force: true })
