@@ -162,9 +162,12 @@ WantedBy=${wantedBy(p.scope)}
 
 /** Drop-in of one deployment instance: the service it belongs to and the pod's directives. */
 export function renderDeploymentDropIn (service: string, directives: string[]): string {
+  // After= the service: a stop of the service unit (systemd's own too) stops the deployments,
+  // and their config units, before it ends, so routes are out when `systemctl stop` returns.
   return `# Written by conductor for one deployment; removed when it is undeployed.
 [Unit]
 PartOf=conductor-service@${service}.service
+After=conductor-service@${service}.service
 ${directives.length > 0 ? '\n[Service]\n' + directives.map(d => d + '\n').join('') : ''}`
 }
 

@@ -57,7 +57,7 @@ t.test('system-scope units: text', async t => {
   t.notOk(planInstall(paths('system'), scope, roots, false, true).files.some(f => f.path.endsWith('caddy.json')),
     'an operator\'s caddy.json is kept')
   t.notOk(planInstall(paths('system'), scope, roots, true, false).files.some(f => f.path.endsWith('caddy.service')), 'an existing caddy.service is kept')
-  t.match(renderDeploymentDropIn('web', ['MemoryMax=1G']), /PartOf=conductor-service@web\.service\n\n\[Service\]\nMemoryMax=1G\n/)
+  t.match(renderDeploymentDropIn('web', ['MemoryMax=1G']), /PartOf=conductor-service@web\.service\nAfter=conductor-service@web\.service\n\n\[Service\]\nMemoryMax=1G\n/)
 })
 
 t.test('system-scope units pass systemd-analyze verify', async t => {
