@@ -14,7 +14,7 @@ import { HEADER, type UnitPaths } from './unit-files.js'
 // process: a failing pre-stop hook must abort their stop, hook output goes into their errors,
 // and a deploy registers only after readiness, in one Caddy change with the old routes' removal.
 // Before they start or stop a unit they leave a receipt (`<run>/units/UNIT.start|.stop`); the
-// config unit's ExecStart/ExecStop consumes it with a `rm` and does nothing else. With no
+// config unit's ExecStart/ExecStopPost consumes it with a `rm` and does nothing else. With no
 // receipt (systemd acting on its own) it runs `conductor _ deployment|service attach|detach`.
 // So the work is done once, by whoever started the start or stop.
 
@@ -77,6 +77,9 @@ function receiptOr (p: UnitPaths, kind: ReceiptKind, args: string[]): string {
 function render (p: UnitPaths, what: 'service' | 'deployment', main: string): string {
   // Hooks and templates are bounded by their own timeouts (hooks 60 s, templates 30 s, a
   // deployment's readiness timeout_sec): these limits only stop a unit that hangs anyway.
+  // Detach is ExecStopPost, not ExecStop: systemd runs ExecStop only for an active unit, so a
+  // stop arriving while attach still runs (it may have registered routes) would skip it.
+  // ExecStopPost runs however the unit goes down: stopped, attach interrupted, or attach failed.
   return `${HEADER}[Unit]
 Description=Conductor ${what} %i: Caddy routes and hooks
 BindsTo=${main}
@@ -86,7 +89,7 @@ After=${main}
 Type=oneshot
 RemainAfterExit=yes
 ${envLines(p.environment)}ExecStart=${receiptOr(p, 'start', ['_', what, 'attach', '%i'])}
-ExecStop=${receiptOr(p, 'stop', ['_', what, 'detach', '%i'])}
+ExecStopPost=${receiptOr(p, 'stop', ['_', what, 'detach', '%i'])}
 TimeoutStartSec=10min
 TimeoutStopSec=10min
 `

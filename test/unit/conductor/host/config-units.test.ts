@@ -12,7 +12,7 @@ import type { UnitPaths } from '../../../../conductor/host/unit-files.js'
 import { tempDir } from '../../../harness/tmp.js'
 
 // The config units as text (issue 16 item 2), through `systemd-analyze verify`, and what their
-// ExecStart/ExecStop do with a receipt, run the way systemd runs them (sh -c, $$ unescaped).
+// ExecStart/ExecStopPost do with a receipt, run the way systemd runs them (sh -c, $$ unescaped).
 
 const roots = resolveRoots({ root: '/' }, {})
 const paths = (scope: 'system' | 'user', environment: Record<string, string> = {}): UnitPaths => ({
@@ -29,7 +29,7 @@ t.test('deployment config unit: bound to its deployment, oneshot, attach/detach 
     'stops with its deployment (any stop, a crash too), and before it: routes leave before the pod stops')
   t.match(text, /^Type=oneshot\nRemainAfterExit=yes$/m)
   t.match(text, `ExecStart=${receiptSh('start')} _ deployment attach %i\n`)
-  t.match(text, `ExecStop=${receiptSh('stop')} _ deployment detach %i\n`)
+  t.match(text, `ExecStopPost=${receiptSh('stop')} _ deployment detach %i\n`, 'detach also after an interrupted or failed attach')
   t.notMatch(text, '[Install]', 'started by its deployment unit (Wants=), never on its own')
 })
 
@@ -37,7 +37,7 @@ t.test('service config unit: bound to its service unit', async t => {
   const text = renderServiceConfigTemplate(paths('user', { CONDUCTOR_ROOT: '/tmp/a b' }))
   t.match(text, /^BindsTo=conductor-service@%i\.service\nAfter=conductor-service@%i\.service$/m)
   t.match(text, `ExecStart=${receiptSh('start')} _ service attach %i\n`)
-  t.match(text, `ExecStop=${receiptSh('stop')} _ service detach %i\n`)
+  t.match(text, `ExecStopPost=${receiptSh('stop')} _ service detach %i\n`)
   t.match(text, 'Environment="CONDUCTOR_ROOT=/tmp/a b"\n', 'the units get the environment of the others')
 })
 
