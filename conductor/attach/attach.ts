@@ -29,14 +29,20 @@ export async function attachDeployment (sctx: SystemCtx, id: string): Promise<Ou
   if (rec === undefined) return { lines: [`deployment ${id}: no record, nothing to attach`] }
   const svc = await ctxService(sctx, rec.service)
   const pod = svc.pods.find(p => p.name === rec.part)
-  if (pod === undefined) throw new DeploymentFailed(`deployment ${id}: service "${svc.name}" has no pod part "${rec.part}"`, svc.file, '/pods')
+  if (pod === undefined) {
+    const why = `service "${svc.name}" has no pod part "${rec.part}"`
+    throw new DeploymentFailed(`deployment ${id}: ${why}`, svc.file, '/pods')
+  }
   // A restarted pod has a new address: record it before templates and hooks see POD_IP_ADDRESS.
   const podIp = await sctx.drivers.podman.podIp(id).catch(() => '')
   const current = { ...rec, pod_ip: podIp }
   if (podIp !== rec.pod_ip) writeDeployment(sctx.roots.deployments, current)
   // Routes only to a ready deployment, as a deploy does.
   const ready = await waitDeploymentReady(sctx, svc, pod, current)
-  if (!ready.ready) throw new DeploymentFailed(`deployment ${id} did not become ready; its routes are not registered. Last readiness check: ${ready.detail}`)
+  if (!ready.ready) {
+    const why = `Last readiness check: ${ready.detail}`
+    throw new DeploymentFailed(`deployment ${id} did not become ready; its routes are not registered. ${why}`)
+  }
   const dir = deploymentDir(sctx.roots.deployments, id)
   const vars = deploymentVars(sctx, svc, current)
   const lines = [`deployment ${id}: ready (${ready.detail})`]
@@ -60,13 +66,16 @@ export async function detachDeployment (sctx: SystemCtx, id: string): Promise<Ou
   }
   const dir = deploymentDir(sctx.roots.deployments, id)
   const vars = deploymentVars(sctx, svc, rec)
-  await out.attempt(async () => { out.hooks(owner, 'pre-stop', await runHooks(svc, 'pre-stop', vars, dir, rec.part)) })
+  const hooks = async (when: 'pre-stop' | 'post-stop'): Promise<void> => {
+    await out.attempt(async () => { out.hooks(owner, when, await runHooks(svc, when, vars, dir, rec.part)) })
+  }
+  await hooks('pre-stop')
   await out.attempt(async () => {
     if (sctx.drivers.caddy === undefined || svc.proxy_config_template === undefined) return
     await sctx.drivers.caddy.deregister(svc, vars, dir)
     out.lines.push(`${owner}: routes removed`)
   })
-  await out.attempt(async () => { out.hooks(owner, 'post-stop', await runHooks(svc, 'post-stop', vars, dir, rec.part)) })
+  await hooks('post-stop')
   return out.finish()
 }
 
@@ -93,13 +102,16 @@ export async function detachService (sctx: SystemCtx, name: string): Promise<Out
     return out.finish()
   }
   const vars = serviceVariables(svc, baseVariables(sctx.roots, sctx.env))
-  await out.attempt(async () => { out.hooks(owner, 'pre-stop-service', await runHooks(svc, 'pre-stop-service', vars, svc.dir)) })
+  const hooks = async (when: 'pre-stop-service' | 'post-stop-service'): Promise<void> => {
+    await out.attempt(async () => { out.hooks(owner, when, await runHooks(svc, when, vars, svc.dir)) })
+  }
+  await hooks('pre-stop-service')
   await out.attempt(async () => {
     if (sctx.drivers.caddy === undefined || svc.proxy_config_template === undefined) return
     await sctx.drivers.caddy.deregister(svc, vars, svc.dir)
     out.lines.push(`${owner}: routes removed`)
   })
-  await out.attempt(async () => { out.hooks(owner, 'post-stop-service', await runHooks(svc, 'post-stop-service', vars, svc.dir)) })
+  await hooks('post-stop-service')
   return out.finish()
 }
 

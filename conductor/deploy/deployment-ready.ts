@@ -7,10 +7,13 @@ import { READINESS_DEFAULTS, waitReady, type ReadinessCheck } from './readiness.
 // first declared port accepting connections, else none (ready once the unit is active). Used
 // by deploys, and by the deployment config unit before it registers routes on its own.
 
-export function readinessCheck (sctx: SystemCtx, svc: Service, pod: Pod, rec: DeploymentState): ReadinessCheck | undefined {
+export function readinessCheck (
+  sctx: SystemCtx, svc: Service, pod: Pod, rec: DeploymentState
+): ReadinessCheck | undefined {
   const r = pod.readiness
   if (r !== undefined && 'exec' in r) {
-    return { kind: 'exec', argv: r.exec, cwd: deploymentDir(sctx.roots.deployments, rec.id), env: deploymentVars(sctx, svc, rec) }
+    const cwd = deploymentDir(sctx.roots.deployments, rec.id)
+    return { kind: 'exec', argv: r.exec, cwd, env: deploymentVars(sctx, svc, rec) }
   }
   const portName = r?.port ?? pod.ports?.[0]
   const port = portName === undefined ? undefined : rec.ports[portName]
@@ -24,7 +27,9 @@ export async function waitDeploymentReady (
   sctx: SystemCtx, svc: Service, pod: Pod, rec: DeploymentState
 ): Promise<{ ready: boolean, detail: string }> {
   const check = readinessCheck(sctx, svc, pod, rec)
-  if (check === undefined) return { ready: true, detail: 'no port and no readiness check: ready once the unit is active' }
+  if (check === undefined) {
+    return { ready: true, detail: 'no port and no readiness check: ready once the unit is active' }
+  }
   const r = pod.readiness
   const result = await waitReady(check, {
     intervalMs: r?.interval_ms ?? READINESS_DEFAULTS.intervalMs,
@@ -32,5 +37,6 @@ export async function waitDeploymentReady (
     successes: r?.successes ?? READINESS_DEFAULTS.successes
   })
   const probes = `${result.probes} probe${result.probes === 1 ? '' : 's'}`
-  return { ready: result.ready, detail: `${result.last?.detail ?? 'no probe'} (${probes}, ${Math.round(result.elapsedMs)} ms)` }
+  const detail = `${result.last?.detail ?? 'no probe'} (${probes}, ${Math.round(result.elapsedMs)} ms)`
+  return { ready: result.ready, detail }
 }

@@ -24,7 +24,8 @@ export const DEPLOYMENT_CONFIG_TEMPLATE = 'conductor-deployment-config@.service'
 export type ReceiptKind = 'start' | 'stop'
 
 export const receiptsDir = (runDir: string): string => path.join(runDir, 'units')
-export const receiptPath = (runDir: string, unit: string, kind: ReceiptKind): string => path.join(receiptsDir(runDir), `${unit}.${kind}`)
+export const receiptPath = (runDir: string, unit: string, kind: ReceiptKind): string =>
+  path.join(receiptsDir(runDir), `${unit}.${kind}`)
 
 /** The config unit bound to a service or deployment unit. */
 export function configUnitOf (unit: string): string | undefined {
@@ -36,7 +37,7 @@ export function configUnitOf (unit: string): string | undefined {
 
 /** The config templates exist (hosts installed by an older `system install` have none). */
 export function configUnitsInstalled (unitsDir: string): boolean {
-  return existsSync(path.join(unitsDir, DEPLOYMENT_CONFIG_TEMPLATE)) && existsSync(path.join(unitsDir, SERVICE_CONFIG_TEMPLATE))
+  return [DEPLOYMENT_CONFIG_TEMPLATE, SERVICE_CONFIG_TEMPLATE].every(t => existsSync(path.join(unitsDir, t)))
 }
 
 export function writeReceipt (runDir: string, unit: string, kind: ReceiptKind): void {
@@ -58,11 +59,13 @@ export function clearReceipt (runDir: string, unit: string, kind: ReceiptKind): 
 }
 
 function quoteArg (arg: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `"${arg.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\$/g, '$$$$')}"`
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(arg)) return arg
+  return `"${arg.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\$/g, '$$$$')}"`
 }
 
 function envLines (env: Record<string, string>): string {
-  return Object.entries(env).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `Environment=${quoteArg(`${k}=${v}`)}\n`).join('')
+  return Object.entries(env).sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `Environment=${quoteArg(`${k}=${v}`)}\n`).join('')
 }
 
 /**
@@ -71,7 +74,8 @@ function envLines (env: Record<string, string>): string {
  */
 function receiptOr (p: UnitPaths, kind: ReceiptKind, args: string[]): string {
   const receipt = path.join(receiptsDir(p.runDir), `%n.${kind}`)
-  return `/bin/sh -c 'rm -- "$$0" 2>/dev/null || exec "$$@"' ${[receipt, ...p.conductor, ...args].map(quoteArg).join(' ')}`
+  const argv = [receipt, ...p.conductor, ...args].map(quoteArg).join(' ')
+  return `/bin/sh -c 'rm -- "$$0" 2>/dev/null || exec "$$@"' ${argv}`
 }
 
 function render (p: UnitPaths, what: 'service' | 'deployment', main: string): string {

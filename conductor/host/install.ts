@@ -33,8 +33,16 @@ export function planInstall (
   const files: InstallFile[] = [
     { path: path.join(scope.unitsDir, SERVICE_TEMPLATE), content: renderServiceTemplate(p), why: 'service template unit' },
     { path: path.join(scope.unitsDir, DEPLOYMENT_TEMPLATE), content: renderDeploymentTemplate(p), why: 'deployment template unit (podman kube play)' },
-    { path: path.join(scope.unitsDir, SERVICE_CONFIG_TEMPLATE), content: renderServiceConfigTemplate(p), why: 'service config unit (routes and hooks, bound to the service unit)' },
-    { path: path.join(scope.unitsDir, DEPLOYMENT_CONFIG_TEMPLATE), content: renderDeploymentConfigTemplate(p), why: 'deployment config unit (routes and hooks, bound to the deployment unit)' },
+    {
+      path: path.join(scope.unitsDir, SERVICE_CONFIG_TEMPLATE),
+      content: renderServiceConfigTemplate(p),
+      why: 'service config unit (routes and hooks, bound to the service unit)'
+    },
+    {
+      path: path.join(scope.unitsDir, DEPLOYMENT_CONFIG_TEMPLATE),
+      content: renderDeploymentConfigTemplate(p),
+      why: 'deployment config unit (routes and hooks, bound to the deployment unit)'
+    },
     { path: path.join(scope.unitsDir, GATEWAY_UNIT), content: renderGatewayUnit(p), why: 'gateway unit' },
     { path: path.join(scope.unitsDir, GATEWAY_SOCKET), content: renderGatewaySocket(p), why: 'gateway socket (connections wait while the gateway restarts)' },
     // Caddy loses API-made routes when it restarts without --resume: re-register them each time it starts.

@@ -4,7 +4,8 @@ export { FUNCTIONS_PREFIX, type FunctionInfo, describeFunction, listFunctions, l
 export { type HostConfig, SCOPES, type Scope, caddyAdminListen, loadHostConfig } from './host.js'
 export { isCaddyListenAddress, listenPort } from './caddy-address.js'
 export {
-  CADDY_UNIT, GATEWAY_UNIT, deploymentConfigUnit, deploymentId, deploymentUnit, functionId, newDeploymentSuffix, serviceConfigUnit, serviceUnit
+  CADDY_UNIT, GATEWAY_UNIT, deploymentConfigUnit, deploymentId, deploymentUnit, functionId, newDeploymentSuffix,
+  serviceConfigUnit, serviceUnit
 } from './names.js'
 export { COMMANDS_PREFIX, DEFAULT_TERM, type ExitReason, INTERACTIVE_SUBPROTOCOL, MAX_ARGS, MAX_ARG_CHARS, type ServerControl, TERM_PATTERN, TIMEOUT_EXIT, encodeControl, parseClientControl, parseServerControl, terminalSize } from './remote-protocol.js'
 export { type RootOverrides, type Roots, resolveRoots } from './roots.js'

@@ -8,7 +8,9 @@ import type { SystemCtx } from './context.js'
 // already in that state, or the call failed) is removed, so it cannot skip a later start or
 // stop that systemd makes on its own.
 
-async function withReceipts (sctx: SystemCtx, units: string[], kind: ReceiptKind, verb: (all: string[]) => Promise<void>): Promise<void> {
+async function withReceipts (
+  sctx: SystemCtx, units: string[], kind: ReceiptKind, verb: (all: string[]) => Promise<void>
+): Promise<void> {
   const configs = configUnitsInstalled(sctx.scope.unitsDir)
     ? units.map(configUnitOf).filter((u): u is string => u !== undefined)
     : []

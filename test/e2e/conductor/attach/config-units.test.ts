@@ -34,10 +34,15 @@ YAML
 `
 // One route for the service (a static answer), one per deployment (to its pod), by @id.
 const proxyTemplate = `#!/bin/sh
+to='"id": "conductor-server/routes"'
 if [ -n "$CONDUCTOR_DEPLOYMENT" ]; then
-  echo '[{"id": "conductor-server/routes", "config": {"@id": "'"$CONDUCTOR_DEPLOYMENT"'", "match": [{"path": ["/app/*"]}], "handle": [{"handler": "rewrite", "strip_path_prefix": "/app"}, {"handler": "reverse_proxy", "upstreams": [{"dial": "127.0.0.1:'"$CONDUCTOR_PORT_HTTP"'"}]}]}}]'
+  proxy='{"handler": "reverse_proxy", "upstreams": [{"dial": "127.0.0.1:'"$CONDUCTOR_PORT_HTTP"'"}]}'
+  strip='{"handler": "rewrite", "strip_path_prefix": "/app"}'
+  echo '[{'"$to"', "config": {"@id": "'"$CONDUCTOR_DEPLOYMENT"'", "match": [{"path": ["/app/*"]}],'
+  echo '  "handle": ['"$strip, $proxy"']}}]'
 else
-  echo '[{"id": "conductor-server/routes", "config": {"@id": "svc-'"$CONDUCTOR_SERVICE_NAME"'", "match": [{"path": ["/svc"]}], "handle": [{"handler": "static_response", "body": "service"}]}}]'
+  echo '[{'"$to"', "config": {"@id": "svc-'"$CONDUCTOR_SERVICE_NAME"'", "match": [{"path": ["/svc"]}],'
+  echo '  "handle": [{"handler": "static_response", "body": "service"}]}}]'
 fi
 `
 // Each hook logs its event, its context and whether the pod still answers at that moment.
@@ -48,7 +53,8 @@ if [ -n "$CONDUCTOR_PORT_HTTP" ]; then
 fi
 echo "${when} \${CONDUCTOR_DEPLOYMENT:-service} pod=$pod" >> "$HOOK_LOG"
 `
-const HOOKS = ['pre-start', 'post-start', 'pre-stop', 'post-stop', 'post-start-service', 'pre-stop-service', 'post-stop-service']
+const HOOKS = ['pre-start', 'post-start', 'pre-stop', 'post-stop',
+  'post-start-service', 'pre-stop-service', 'post-stop-service']
 
 t.test('config units: systemd stops and crashes deregister and run hooks; starts register again', async t => {
   const sd = await startUserManager(t)
@@ -116,9 +122,11 @@ t.test('config units: systemd stops and crashes deregister and run hooks; starts
   const config = `conductor-deployment-config@${id}.service`
   t.ok(await routed(id), 'deployment route registered by reload')
   t.ok(await routed(`svc-${svc}`), 'service route registered by reload')
-  await waitFor('config units active', () => active(config) === 'active' && active(`conductor-service-config@${svc}.service`) === 'active', 30_000)
+  const svcConfig = `conductor-service-config@${svc}.service`
+  await waitFor('config units active', () => active(config) === 'active' && active(svcConfig) === 'active', 30_000)
   // (Conductor runs post-start once the unit is active; httpd may not listen yet.)
-  t.same(log().map(l => l.replace(/ pod=\S+$/, '')).sort(), [`post-start ${id}`, 'post-start-service service', `pre-start ${id}`].sort(),
+  t.same(log().map(l => l.replace(/ pod=\S+$/, '')).sort(),
+    [`post-start ${id}`, 'post-start-service service', `pre-start ${id}`].sort(),
     'each start hook ran once: the config units did not run them again')
   t.same(readdirSync(path.join(root, 'run/conductor/units')), [], 'no receipt left behind')
 
@@ -129,7 +137,8 @@ t.test('config units: systemd stops and crashes deregister and run hooks; starts
   t.notOk(await routed(id), 'systemctl stop removed the deployment route from Caddy')
   t.ok(await routed(`svc-${svc}`), 'the service route stays')
   t.equal(count(`pre-stop ${id} pod=up`), 1, 'pre-stop hook ran, before the pod stopped')
-  t.equal(count(`post-stop ${id} pod=up`), 1, 'post-stop hook ran (before the pod stopped: the config unit stops first)')
+  t.equal(count(`post-stop ${id} pod=up`), 1,
+    'post-stop hook ran (before the pod stopped: the config unit stops first)')
   t.equal(active(config), 'inactive', 'config unit stopped with its deployment unit')
   t.same(podsNamed(id), [], 'pod removed')
 
@@ -156,7 +165,8 @@ t.test('config units: systemd stops and crashes deregister and run hooks; starts
   const killedAt = Date.now()
   t.equal(ctl('kill', '--signal=SIGKILL', '--kill-who=main', main).code, 0)
   let sawGone = false
-  await waitFor('route removed after the crash', async () => { sawGone = !(await routed(id)); return sawGone }, 60_000, 25)
+  const gone = async (): Promise<boolean> => { sawGone = !(await routed(id)); return sawGone }
+  await waitFor('route removed after the crash', gone, 60_000, 25)
   t.ok(sawGone, 'the crash took the route out of Caddy')
   t.comment(`route out of Caddy ${Date.now() - killedAt} ms after the kill (the restart comes RestartSec=2 s after it)`)
   await waitFor('route back after the restart', async () => await routed(id), 90_000, 100)
@@ -168,7 +178,8 @@ t.test('config units: systemd stops and crashes deregister and run hooks; starts
   // config units stop: every route leaves Caddy and the service's stop hooks run.
   t.equal(ctl('stop', `conductor-service@${svc}.service`).code, 0)
   t.notOk(await routed(`svc-${svc}`), 'service route removed')
-  t.notOk(await routed(id), 'deployment route removed (the deployment, After= its service, stopped first)', { diagnostic: true, output: unitOutput() })
+  t.notOk(await routed(id), 'deployment route removed (the deployment, After= its service, stopped first)',
+    { diagnostic: true, output: unitOutput() })
   t.equal(count('pre-stop-service service pod=-'), 1, 'pre-stop-service hook ran')
   t.equal(count('post-stop-service service pod=-'), 1, 'post-stop-service hook ran')
   t.equal(active(main), 'inactive', 'the deployment stopped with its service')
@@ -185,7 +196,8 @@ t.test('config units: systemd stops and crashes deregister and run hooks; starts
   t.equal(r.code, 0, r.stdout + r.stderr)
   t.notOk(await routed(id), 'service stop removed the deployment route')
   t.notOk(await routed(`svc-${svc}`), 'service stop removed the service route')
-  t.same(log().slice(lines).map(l => l.split(' ')[0]).sort(), ['post-stop', 'post-stop-service', 'pre-stop', 'pre-stop-service'],
+  t.same(log().slice(lines).map(l => l.split(' ')[0]).sort(),
+    ['post-stop', 'post-stop-service', 'pre-stop', 'pre-stop-service'],
     'each stop hook ran once: the config units did not run them again')
   t.same(readdirSync(path.join(root, 'run/conductor/units')), [], 'no receipt left behind')
 })

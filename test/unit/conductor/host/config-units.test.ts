@@ -16,20 +16,23 @@ import { tempDir } from '../../../harness/tmp.js'
 
 const roots = resolveRoots({ root: '/' }, {})
 const paths = (scope: 'system' | 'user', environment: Record<string, string> = {}): UnitPaths => ({
-  scope, deploymentsDir: roots.deployments, etcDir: roots.etc, libDir: roots.lib, runDir: roots.run, podman: '/usr/bin/podman',
-  caddy: '/usr/bin/caddy', conductor: ['/usr/bin/node', '/usr/lib/conductor/dist/conductor/bin.js'], environment,
+  scope, deploymentsDir: roots.deployments, etcDir: roots.etc, libDir: roots.lib, runDir: roots.run,
+  podman: '/usr/bin/podman', caddy: '/usr/bin/caddy',
+  conductor: ['/usr/bin/node', '/usr/lib/conductor/dist/conductor/bin.js'], environment,
   caddyAdmin: 'localhost:2019', caddyListen: [':80', ':443'], gatewayListen: '127.0.0.1:2080'
 })
 const NODE = '/usr/bin/node /usr/lib/conductor/dist/conductor/bin.js'
-const receiptSh = (kind: string): string => `/bin/sh -c 'rm -- "$$0" 2>/dev/null || exec "$$@"' /run/conductor/units/%n.${kind} ${NODE}`
+const receiptSh = (kind: string): string =>
+  `/bin/sh -c 'rm -- "$$0" 2>/dev/null || exec "$$@"' /run/conductor/units/%n.${kind} ${NODE}`
 
-t.test('deployment config unit: bound to its deployment, oneshot, attach/detach unless a receipt says done', async t => {
+t.test('deployment config unit: bound to its deployment, oneshot, attach/detach unless a receipt', async t => {
   const text = renderDeploymentConfigTemplate(paths('system'))
   t.match(text, /^BindsTo=conductor-deployment@%i\.service\nAfter=conductor-deployment@%i\.service$/m,
     'stops with its deployment (any stop, a crash too), and before it: routes leave before the pod stops')
   t.match(text, /^Type=oneshot\nRemainAfterExit=yes$/m)
   t.match(text, `ExecStart=${receiptSh('start')} _ deployment attach %i\n`)
-  t.match(text, `ExecStopPost=${receiptSh('stop')} _ deployment detach %i\n`, 'detach also after an interrupted or failed attach')
+  t.match(text, `ExecStopPost=${receiptSh('stop')} _ deployment detach %i\n`,
+    'detach also after an interrupted or failed attach')
   t.notMatch(text, '[Install]', 'started by its deployment unit (Wants=), never on its own')
 })
 
@@ -47,7 +50,8 @@ t.test('main units pull their config unit in; install writes both templates', as
   const byName = Object.fromEntries(plan.files.map(f => [path.basename(f.path), f.content]))
   t.match(byName['conductor-deployment@.service']!, /^Wants=conductor-deployment-config@%i\.service$/m)
   t.match(byName['conductor-service@.service']!, /^Wants=conductor-service-config@%i\.service$/m)
-  t.ok(byName['conductor-deployment-config@.service'] !== undefined && byName['conductor-service-config@.service'] !== undefined)
+  t.ok(byName['conductor-deployment-config@.service'] !== undefined)
+  t.ok(byName['conductor-service-config@.service'] !== undefined)
   t.equal(configUnitOf('conductor-deployment@web-abc.service'), 'conductor-deployment-config@web-abc.service')
   t.equal(configUnitOf('conductor-service@web.service'), 'conductor-service-config@web.service')
   t.equal(configUnitOf('conductor-gateway.service'), undefined)
@@ -70,7 +74,8 @@ t.test('config units pass systemd-analyze verify', async t => {
   const r = spawnSync('systemd-analyze', ['verify', ...instances.map(([i]) => path.join(dir, i))], {
     encoding: 'utf8', env: { ...process.env, SYSTEMD_UNIT_PATH: `${dir}:` }
   })
-  const problems = `${r.stdout}${r.stderr}`.split('\n').filter(l => l.includes(dir) || /Unknown|Failed|Invalid/i.test(l))
+  const problems = `${r.stdout}${r.stderr}`.split('\n')
+    .filter(l => l.includes(dir) || /Unknown|Failed|Invalid/i.test(l))
   t.same(problems, [], 'no warning about our units')
   t.equal(r.status, 0)
 })
@@ -79,9 +84,10 @@ t.test('ExecStart with a receipt: consumes it and runs nothing; without: runs th
   const run = tempDir(t)
   const marker = path.join(run, 'ran')
   // The command line as systemd runs it: %n replaced, $$ turned into $.
-  const text = renderDeploymentConfigTemplate({ ...paths('system'), runDir: run, conductor: ['/bin/sh', '-c', `echo "$*" > ${marker}`, 'x'] })
-  const line = /^ExecStart=(.*)$/m.exec(text)![1]!.replace(/%n/g, 'conductor-deployment-config@w-1.service').replace(/%i/g, 'w-1').replace(/\$\$/g, '$')
+  const conductor = ['/bin/sh', '-c', `echo "$*" > ${marker}`, 'x']
+  const text = renderDeploymentConfigTemplate({ ...paths('system'), runDir: run, conductor })
   const unit = 'conductor-deployment-config@w-1.service'
+  const line = /^ExecStart=(.*)$/m.exec(text)![1]!.replace(/%n/g, unit).replace(/%i/g, 'w-1').replace(/\$\$/g, '$')
   writeReceipt(run, unit, 'start')
   t.ok(existsSync(receiptPath(run, unit, 'start')))
   let r = spawnSync('/bin/sh', ['-c', line], { encoding: 'utf8' })

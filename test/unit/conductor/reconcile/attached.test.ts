@@ -14,14 +14,17 @@ type Call = { verb: string, units: string[], receipts: string[] }
 function fixture (t: Test, installed: boolean, fail = false): { sctx: SystemCtx, calls: Call[] } {
   const unitsDir = tempDir(t)
   const run = tempDir(t)
-  if (installed) for (const f of ['conductor-deployment-config@.service', 'conductor-service-config@.service']) writeFileSync(path.join(unitsDir, f), '')
+  const templates = ['conductor-deployment-config@.service', 'conductor-service-config@.service']
+  if (installed) for (const f of templates) writeFileSync(path.join(unitsDir, f), '')
   const calls: Call[] = []
-  const receipts = (): string[] => existsSync(path.join(run, 'units')) ? readdirSync(path.join(run, 'units')).sort() : []
+  const dir = path.join(run, 'units')
+  const receipts = (): string[] => existsSync(dir) ? readdirSync(dir).sort() : []
   const verb = (name: string) => async (units: string[]): Promise<void> => {
     calls.push({ verb: name, units, receipts: receipts() })
     if (fail) throw new Error('systemctl failed')
   }
-  const sctx = { roots: { run }, scope: { unitsDir }, drivers: { systemd: { start: verb('start'), stop: verb('stop') } } } as unknown as SystemCtx
+  const systemd = { start: verb('start'), stop: verb('stop') }
+  const sctx = { roots: { run }, scope: { unitsDir }, drivers: { systemd } } as unknown as SystemCtx
   return { sctx, calls }
 }
 
@@ -30,7 +33,10 @@ t.test('start: config units in the same call, receipts during it, none after', a
   await startAttached(sctx, ['conductor-deployment@web-a.service', 'conductor-service@web.service'])
   t.same(calls, [{
     verb: 'start',
-    units: ['conductor-deployment@web-a.service', 'conductor-service@web.service', 'conductor-deployment-config@web-a.service', 'conductor-service-config@web.service'],
+    units: [
+      'conductor-deployment@web-a.service', 'conductor-service@web.service',
+      'conductor-deployment-config@web-a.service', 'conductor-service-config@web.service'
+    ],
     receipts: ['conductor-deployment-config@web-a.service.start', 'conductor-service-config@web.service.start']
   }])
   t.same(readdirSync(path.join(sctx.roots.run, 'units')), [], 'receipts removed after the call')
