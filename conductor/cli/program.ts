@@ -71,7 +71,8 @@ export async function buildProgram (io: Io = processIo, env: NodeJS.ProcessEnv =
     .exitOverride()
 
   const makeCtx = (cmd: Command): Ctx => createCtx(cmd.optsWithGlobals<GlobalOptions>(), io, env)
-  const internal = program.command('_').description('Internals: simulate templates (see `conductor _ service template --help`)')
+  const internal = program.command('_')
+    .description('Internals: simulate templates (`conductor _ service template --help`), config unit commands')
 
   const word = argv === undefined ? undefined : commandWord(argv)
   const wanted = word === undefined ? COMMAND_MODULES : COMMAND_MODULES.filter(m => m.names.includes(word))

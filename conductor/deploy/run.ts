@@ -9,7 +9,8 @@ import {
 } from '../reconcile/index.js'
 import { readSnippetRecord, renderProxySnippets, type SnippetOwnerContext } from '../proxy/index.js'
 import type { Snippet } from '../../caddy/index.js'
-import { READINESS_DEFAULTS, waitReady, type ReadinessCheck } from './readiness.js'
+import { READINESS_DEFAULTS, waitReady } from './readiness.js'
+import { readinessCheck } from './deployment-ready.js'
 import { acquireReloadLock } from '../reconcile/index.js'
 import type { Pod, Service } from '../model/index.js'
 import type { SystemCtx } from '../reconcile/index.js'
@@ -175,18 +176,6 @@ async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployR
   })
   recordHistory(sctx, svc.name, pod.name, config)
   return { part: pod.name, outcome, config }
-}
-
-function readinessCheck (sctx: SystemCtx, svc: Service, pod: Pod, rec: DeploymentState): ReadinessCheck | undefined {
-  const r = pod.readiness
-  if (r !== undefined && 'exec' in r) {
-    return { kind: 'exec', argv: r.exec, cwd: deploymentDir(sctx.roots.deployments, rec.id), env: deploymentVars(sctx, svc, rec) }
-  }
-  const portName = r?.port ?? pod.ports?.[0]
-  const port = portName === undefined ? undefined : rec.ports[portName]
-  if (port === undefined) return undefined
-  if (r !== undefined) return { kind: 'http', url: `http://127.0.0.1:${port}${r.http_path}` }
-  return { kind: 'tcp', host: '127.0.0.1', port }
 }
 
 // Deploy history per service part, newest last, so `deployment rollback` can go back.

@@ -1,4 +1,7 @@
 // Public surface of conductor/host/.
+export {
+  type ReceiptKind, clearAllReceipts, clearReceipt, configUnitOf, configUnitsInstalled, writeReceipt
+} from './config-units.js'
 export { CONDUCTOR_SERVER_KEY, conductorServer } from './caddy-config.js'
 export { type InstallPlan, applyInstall, caddyConfigIsForeign, caddyConfigPath, caddyUnitExists, conductorCommand, planInstall } from './install.js'
 export { type PodInfo, type PodmanDriver, podmanDriver } from './podman.js'

@@ -2,6 +2,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from '
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { isConductorCaddyConfig, renderCaddyConfig } from './caddy-config.js'
+import {
+  DEPLOYMENT_CONFIG_TEMPLATE, SERVICE_CONFIG_TEMPLATE, renderDeploymentConfigTemplate, renderServiceConfigTemplate
+} from './config-units.js'
 import { CADDY_SYNC_DROPIN, CADDY_SYNC_UNIT, caddySyncDropIn, caddySyncUnitFile } from './caddy-sync-unit.js'
 import type { Roots } from '../model/index.js'
 import type { ScopeInfo } from '../model/index.js'
@@ -30,6 +33,16 @@ export function planInstall (
   const files: InstallFile[] = [
     { path: path.join(scope.unitsDir, SERVICE_TEMPLATE), content: renderServiceTemplate(p), why: 'service template unit' },
     { path: path.join(scope.unitsDir, DEPLOYMENT_TEMPLATE), content: renderDeploymentTemplate(p), why: 'deployment template unit (podman kube play)' },
+    {
+      path: path.join(scope.unitsDir, SERVICE_CONFIG_TEMPLATE),
+      content: renderServiceConfigTemplate(p),
+      why: 'service config unit (routes and hooks, bound to the service unit)'
+    },
+    {
+      path: path.join(scope.unitsDir, DEPLOYMENT_CONFIG_TEMPLATE),
+      content: renderDeploymentConfigTemplate(p),
+      why: 'deployment config unit (routes and hooks, bound to the deployment unit)'
+    },
     { path: path.join(scope.unitsDir, GATEWAY_UNIT), content: renderGatewayUnit(p), why: 'gateway unit' },
     { path: path.join(scope.unitsDir, GATEWAY_SOCKET), content: renderGatewaySocket(p), why: 'gateway socket (connections wait while the gateway restarts)' },
     // Caddy loses API-made routes when it restarts without --resume: re-register them each time it starts.

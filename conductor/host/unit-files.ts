@@ -20,6 +20,8 @@ export interface UnitPaths {
   etcDir: string
   /** ROOT/var/lib/conductor */
   libDir: string
+  /** ROOT/run/conductor (receipts of the config units) */
+  runDir: string
   podman: string
   caddy: string
   /** Command line that runs the conductor CLI (node + bin.js). */
@@ -48,10 +50,12 @@ export function quoteEnv (assignment: string): string {
 export function renderServiceTemplate (p: UnitPaths): string {
   // The service unit is the anchor its deployments are PartOf: stopping it stops them. It runs
   // nothing itself; Conductor starts the deployments (with hooks) around it.
+  // Wants= its config unit: any start (systemd's own too) brings the routes and hooks along.
   return `${HEADER}[Unit]
 Description=Conductor service %i
 After=${CADDY_UNIT}
 Requires=${CADDY_UNIT}
+Wants=conductor-service-config@%i.service
 
 [Service]
 Type=oneshot
@@ -73,6 +77,7 @@ export function renderDeploymentTemplate (p: UnitPaths): string {
 Description=Conductor deployment %i
 After=${CADDY_UNIT}
 Requires=${CADDY_UNIT}
+Wants=conductor-deployment-config@%i.service
 
 [Service]
 Type=notify
@@ -161,9 +166,12 @@ WantedBy=${wantedBy(p.scope)}
 
 /** Drop-in of one deployment instance: the service it belongs to and the pod's directives. */
 export function renderDeploymentDropIn (service: string, directives: string[]): string {
+  // After= the service: a stop of the service unit (systemd's own too) stops the deployments,
+  // and their config units, before it ends, so routes are out when `systemctl stop` returns.
   return `# Written by conductor for one deployment; removed when it is undeployed.
 [Unit]
 PartOf=conductor-service@${service}.service
+After=conductor-service@${service}.service
 ${directives.length > 0 ? '\n[Service]\n' + directives.map(d => d + '\n').join('') : ''}`
 }
 

@@ -3,7 +3,10 @@ export { DEFAULT_CADDY_LISTEN, DEFAULT_GATEWAY_LISTEN, DEFAULT_GATEWAY_METRICS_L
 export { FUNCTIONS_PREFIX, type FunctionInfo, describeFunction, listFunctions, literalSegments } from './functions.js'
 export { type HostConfig, SCOPES, type Scope, caddyAdminListen, loadHostConfig } from './host.js'
 export { isCaddyListenAddress, listenPort } from './caddy-address.js'
-export { CADDY_UNIT, GATEWAY_UNIT, deploymentId, deploymentUnit, functionId, newDeploymentSuffix, serviceUnit } from './names.js'
+export {
+  CADDY_UNIT, GATEWAY_UNIT, deploymentConfigUnit, deploymentId, deploymentUnit, functionId, newDeploymentSuffix,
+  serviceConfigUnit, serviceUnit
+} from './names.js'
 export { COMMANDS_PREFIX, DEFAULT_TERM, type ExitReason, INTERACTIVE_SUBPROTOCOL, MAX_ARGS, MAX_ARG_CHARS, OUTPUT_LIMIT_EXIT, type ServerControl, TERM_PATTERN, TIMEOUT_EXIT, exitStatusFor, encodeControl, parseClientControl, parseServerControl, terminalSize } from './remote-protocol.js'
 export { type RootOverrides, type Roots, resolveRoots } from './roots.js'
 export type { HOOK_EVENTS } from './service-schema.js'

@@ -5,7 +5,8 @@ export { caddyClient, resolveCaddyAdmin } from './endpoint.js'
 export { functionCaddySnippets } from './function-routes.js'
 export { listProtectedRoutes, removeProtectedRoute, saveProtectedRoute } from './protected.js'
 export {
-  type SnippetRecord, type SnippetRecordStore, readSnippetRecord, readSnippetRecords, recordsOver, sameRecord
+  type SnippetRecord, type SnippetRecordStore, readSnippetRecord, readSnippetRecords, recordsOver, removeSnippetRecord,
+  sameRecord
 } from './records.js'
 export {
   type SnippetOwnerContext, deregisterServiceSnippets, registerOwner, registerServiceSnippets, renderProxySnippets,

@@ -11,6 +11,7 @@ import { LABEL_ROOT, markedDeployment, type PodInfo } from '../host/index.js'
 import type { Action, Desired, Observed } from './plan.js'
 import type { Service } from '../model/index.js'
 import type { SystemCtx } from './context.js'
+import { startAttached, stopAttached } from './attached.js'
 import { GATEWAY_UNIT, deploymentUnit, serviceUnit } from '../model/index.js'
 import { baseVariables, serviceVariables } from '../model/index.js'
 
@@ -115,17 +116,23 @@ async function applyActions (plan: Action[], sctx: SystemCtx, services: Readonly
   }
   if (dropInsChanged) await sctx.drivers.systemd.daemonReload()
 
-  // 2. Services (one systemctl call for those without service hooks), then deployments.
+  // 2. Services (one systemctl call for those without service hooks), then deployments. Their
+  // config units start alongside and leave the hooks and routes to this code (attached.ts).
   const serviceStarts = plan.filter((a): a is Extract<Action, { kind: 'start-service' }> => a.kind === 'start-service')
   const hasServiceHooks = (svc: Service): boolean => svc.hooks.some(h => h.when === 'pre-start-service' || h.when === 'post-start-service')
   const plain = serviceStarts.filter(a => !hasServiceHooks(services.get(a.service)!))
+  const started: Service[] = []
   try {
-    await sctx.drivers.systemd.start(plain.map(a => serviceUnit(a.service)))
-    for (const a of plain) results.push({ action: a, ok: true })
+    await startAttached(sctx, plain.map(a => serviceUnit(a.service)))
+    for (const a of plain) { results.push({ action: a, ok: true }); started.push(services.get(a.service)!) }
   } catch {
     // One bad unit fails the batch: retry one by one to find which.
     for (const a of plain) {
-      try { await sctx.drivers.systemd.start([serviceUnit(a.service)]); results.push({ action: a, ok: true }) } catch (err) { fail(a, err, a.service) }
+      try {
+        await startAttached(sctx, [serviceUnit(a.service)])
+        results.push({ action: a, ok: true })
+        started.push(services.get(a.service)!)
+      } catch (err) { fail(a, err, a.service) }
     }
   }
   for (const a of serviceStarts.filter(a => hasServiceHooks(services.get(a.service)!))) {
@@ -133,10 +140,21 @@ async function applyActions (plan: Action[], sctx: SystemCtx, services: Readonly
     try {
       const vars = serviceVariables(svc, baseVariables(sctx.roots, sctx.env))
       await runHooks(svc, 'pre-start-service', vars, svc.dir)
-      await sctx.drivers.systemd.start([serviceUnit(svc.name)])
+      await startAttached(sctx, [serviceUnit(svc.name)])
       await runHooks(svc, 'post-start-service', vars, svc.dir)
       results.push({ action: a, ok: true })
+      started.push(svc)
     } catch (err) { fail(a, err, a.service) }
+  }
+  // The service's own snippets (the config unit's other half). A failure is reported; its
+  // deployments still start, as they did when only the reload's Caddy convergence registered them.
+  for (const svc of started) {
+    try {
+      await registerServiceProxy(sctx, svc, 'register')
+    } catch (err) {
+      const a: Action = { kind: 'start-service', service: svc.name }
+      results.push({ action: a, ok: false, error: `routes: ${err instanceof Error ? err.message : String(err)}` })
+    }
   }
   const serviceFailed = (service: string): boolean => results.some(r => !r.ok && r.action.kind === 'start-service' && r.action.service === service)
   await eachLimit(toStart, RECONCILE_CONCURRENCY, async ({ action, rec }) => {
@@ -181,8 +199,14 @@ async function applyActions (plan: Action[], sctx: SystemCtx, services: Readonly
       if (a.kind === 'stop-service') {
         const svc = services.get(a.service)
         const vars = svc === undefined ? undefined : serviceVariables(svc, baseVariables(sctx.roots, sctx.env))
-        if (svc !== undefined && vars !== undefined) await runHooks(svc, 'pre-stop-service', vars, svc.dir)
-        await sctx.drivers.systemd.stop([serviceUnit(a.service)])
+        if (svc !== undefined && vars !== undefined) {
+          await runHooks(svc, 'pre-stop-service', vars, svc.dir)
+          await registerServiceProxy(sctx, svc, 'deregister')
+          await stopAttached(sctx, [serviceUnit(a.service)])
+        } else {
+          // No definition: no hook ran here; the config unit removes the routes it recorded.
+          await sctx.drivers.systemd.stop([serviceUnit(a.service)])
+        }
         if (svc !== undefined && vars !== undefined) await runHooks(svc, 'post-stop-service', vars, svc.dir)
       } else if (a.kind === 'stop-unit') {
         await sctx.drivers.systemd.stop([a.unit])
@@ -198,6 +222,13 @@ async function applyActions (plan: Action[], sctx: SystemCtx, services: Readonly
       results.push({ action: a, ok: true })
     } catch (err) { fail(a, err) }
   }
+}
+
+/** The service-context snippets of the proxy template (not its functions'), in or out of Caddy. */
+async function registerServiceProxy (sctx: SystemCtx, svc: Service, op: 'register' | 'deregister'): Promise<void> {
+  const caddy = sctx.drivers.caddy
+  if (caddy === undefined || svc.proxy_config_template === undefined) return
+  await caddy[op](svc, serviceVariables(svc, baseVariables(sctx.roots, sctx.env)), svc.dir)
 }
 
 /** SIGHUP to the gateway (ExecReload) so it re-reads services; only when it runs. */

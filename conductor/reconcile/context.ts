@@ -61,6 +61,7 @@ export function unitPaths (sctx: SystemCtx): UnitPaths {
     deploymentsDir: sctx.roots.deployments,
     etcDir: sctx.roots.etc,
     libDir: sctx.roots.lib,
+    runDir: sctx.roots.run,
     podman: which('podman', sctx.env) ?? '/usr/bin/podman',
     caddy: which('caddy', sctx.env) ?? '/usr/bin/caddy',
     conductor: conductorCommand(),

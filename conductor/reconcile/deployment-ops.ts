@@ -7,6 +7,7 @@ import { writeAtomic, readOr } from '../state/index.js'
 import { LABEL_DEPLOYMENT, LABEL_ROOT, allocatePorts, markPodYaml, portVariables } from '../host/index.js'
 import type { Pod, Service } from '../model/index.js'
 import type { SystemCtx } from './context.js'
+import { startAttached, stopAttached } from './attached.js'
 import { runTemplate } from '../process/index.js'
 import { dropInPath, renderDeploymentDropIn } from '../host/index.js'
 import { deploymentId, deploymentUnit, newDeploymentSuffix } from '../model/index.js'
@@ -15,6 +16,8 @@ import { baseVariables, deploymentVariables, type Variables } from '../model/ind
 // One deployment's life: create (render templates into its directory), start (pre-start hooks,
 // unit start, pod IP, post-start hooks, proxy registration), stop (the reverse). The reconcile
 // applier and the lifecycle commands (`deployment start|stop`, `service stop`) both use these.
+// The deployment's config unit does the same work when systemd starts or stops the deployment
+// on its own; here it is told (attached.ts) that we did it.
 
 export function podOf (svc: Service, part: string): Pod {
   const pod = svc.pods.find(p => p.name === part)
@@ -104,7 +107,8 @@ export async function startDeploymentUnit (sctx: SystemCtx, svc: Service, rec: D
   await runHooks(svc, 'pre-start', deploymentVars(sctx, svc, { ...rec, pod_ip: '' }), dir, rec.part)
   const unit = deploymentUnit(rec.id)
   try {
-    await sctx.drivers.systemd.start([unit])
+    // Its config unit starts too and leaves the post-start hooks and routes to us (below).
+    await startAttached(sctx, [unit])
   } catch (err) {
     const status = await sctx.drivers.systemd.status(unit).catch(() => '')
     // A failed unit stays "failed" until reset; stop it so the next attempt starts clean.
@@ -155,12 +159,15 @@ export async function stopDeployment (
     await runHooks(svc, 'pre-stop', vars, dir, rec.part)
     await registerProxy(sctx, svc, vars, dir, 'deregister')
   }
-  const postStop = known && hasHooks(svc, 'post-stop', rec.part)
-  if (opts.noBlock === true && !postStop) {
-    await sctx.drivers.systemd.stopNoBlock([deploymentUnit(rec.id)])
-    return true
-  }
-  await sctx.drivers.systemd.stop([deploymentUnit(rec.id)])
+  // Hooks and routes done here: the config unit's stop is told so. Without a service
+  // definition nothing was done, and the config unit does what it still can (its routes).
+  // Post-stop hooks need the stop waited for; otherwise a deploy only queues it.
+  const noBlock = opts.noBlock === true && !(known && hasHooks(svc, 'post-stop', rec.part))
+  const unit = deploymentUnit(rec.id)
+  if (known) await stopAttached(sctx, [unit], { noBlock })
+  else if (noBlock) await sctx.drivers.systemd.stopNoBlock([unit])
+  else await sctx.drivers.systemd.stop([unit])
+  if (noBlock) return true
   if (known && vars !== undefined) await runHooks(svc, 'post-stop', vars, dir, rec.part)
   return false
 }

@@ -3,6 +3,7 @@ import { loadDesired } from './desired.js'
 import { acquireReloadLock, applyPlan, listMarkedPods, notifyGateway, observe, type ActionResult } from './apply.js'
 import { describeAction, planReconcile, type Action, type PlanOptions } from './plan.js'
 import type { ServiceEntry } from '../model/index.js'
+import { clearAllReceipts } from '../host/index.js'
 import type { SystemCtx } from './context.js'
 
 // `conductor reload` and the service lifecycle commands: desired vs observed -> plan -> apply,
@@ -20,6 +21,8 @@ export interface ReconcileOutcome {
 
 export async function reconcile (sctx: SystemCtx, opts: PlanOptions & { dryRun?: boolean } = {}): Promise<ReconcileOutcome> {
   const release = opts.dryRun === true ? () => {} : acquireReloadLock(sctx.roots.run)
+  // A receipt left by a killed holder of the lock would make a config unit skip its work.
+  if (opts.dryRun !== true) clearAllReceipts(sctx.roots.run)
   try {
     // A plan limited to some services leaves strays and orphaned pods alone: no pod listing.
     // Otherwise Podman is asked while the services load.

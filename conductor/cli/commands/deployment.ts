@@ -17,6 +17,7 @@ import { readDeployment } from '../../state/index.js'
 import { deploymentVars } from '../../reconcile/index.js'
 import { systemContext } from '../../reconcile/index.js'
 import { registerDeploymentLifecycle } from './lifecycle.js'
+import { registerConfigUnitCommands } from './config-units.js'
 
 interface SimOptions { part?: string, podIp?: string, id?: string, set?: string[], port?: string[], json?: boolean }
 
@@ -72,6 +73,7 @@ export function registerDeploymentCommands (program: Command, internal: Command,
         rmSync(dir, { recursive: true, force: true })
       }
     })
+  registerConfigUnitCommands(svcInternal, deplInternal, makeCtx)
 }
 
 function simulationOptions (cmd: Command): Command {

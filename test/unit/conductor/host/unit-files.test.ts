@@ -14,7 +14,7 @@ import { tempDir } from '../../../harness/tmp.js'
 
 const roots = resolveRoots({ root: '/' }, {})
 const paths = (scope: 'system' | 'user'): UnitPaths => ({
-  scope, deploymentsDir: roots.deployments, etcDir: roots.etc, libDir: roots.lib, podman: '/usr/bin/podman', caddy: '/usr/bin/caddy',
+  scope, deploymentsDir: roots.deployments, etcDir: roots.etc, libDir: roots.lib, runDir: roots.run, podman: '/usr/bin/podman', caddy: '/usr/bin/caddy',
   conductor: ['/usr/bin/node', '/usr/lib/conductor/dist/conductor/bin.js'], environment: {}, caddyAdmin: 'localhost:2019',
   caddyListen: [':80', ':443'], gatewayListen: '127.0.0.1:2080'
 })
@@ -34,7 +34,7 @@ t.test('system-scope units: text', async t => {
   const scope = resolveScope('system', {}, {}, roots)
   const plan = planInstall(paths('system'), scope, roots, false, false)
   const byName = Object.fromEntries(plan.files.map(f => [path.basename(f.path), f.content]))
-  t.same(Object.keys(byName).sort(), ['50-conductor-caddy-sync.conf', 'caddy.json', 'caddy.service', 'conductor-caddy-sync.service', 'conductor-deployment@.service', 'conductor-gateway.service', 'conductor-gateway.socket', 'conductor-service@.service'])
+  t.same(Object.keys(byName).sort(), ['50-conductor-caddy-sync.conf', 'caddy.json', 'caddy.service', 'conductor-caddy-sync.service', 'conductor-deployment-config@.service', 'conductor-deployment@.service', 'conductor-gateway.service', 'conductor-gateway.socket', 'conductor-service-config@.service', 'conductor-service@.service'])
   t.match(byName['50-conductor-caddy-sync.conf']!, 'Wants=conductor-caddy-sync.service', 'caddy.service pulls the sync unit in')
   t.match(byName['conductor-caddy-sync.service']!, /ExecStart=\/usr\/bin\/node \/usr\/lib\/conductor\/dist\/conductor\/bin\.js caddy sync --wait 30\n/)
   const depl = byName['conductor-deployment@.service']!
@@ -58,7 +58,7 @@ t.test('system-scope units: text', async t => {
   t.notOk(planInstall(paths('system'), scope, roots, false, true).files.some(f => f.path.endsWith('caddy.json')),
     'an operator\'s caddy.json is kept')
   t.notOk(planInstall(paths('system'), scope, roots, true, false).files.some(f => f.path.endsWith('caddy.service')), 'an existing caddy.service is kept')
-  t.match(renderDeploymentDropIn('web', ['MemoryMax=1G']), /PartOf=conductor-service@web\.service\n\n\[Service\]\nMemoryMax=1G\n/)
+  t.match(renderDeploymentDropIn('web', ['MemoryMax=1G']), /PartOf=conductor-service@web\.service\nAfter=conductor-service@web\.service\n\n\[Service\]\nMemoryMax=1G\n/)
 })
 
 t.test('system-scope units pass systemd-analyze verify', async t => {
