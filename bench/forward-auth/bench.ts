@@ -124,7 +124,9 @@ async function main (): Promise<void> {
     '',
     ['c', 'd', 'e', 'c-fastify', 'c-before', 'd-before'].filter(id => results[id] !== undefined)
       .map(id => `${id}/f = ${(results[id]!.rps / f).toFixed(2)}, p99 added ${added(id)} ms`).join('; ') +
-      ` (goals: c/f ≥ 0.95, d/f ≥ 0.90, p99 added ≤ 1 ms); f/b = ${(f / b).toFixed(2)}`
+      ` (goals: c/f ≥ 0.95, d/f ≥ 0.90, p99 added ≤ 1 ms); f/b = ${(f / b).toFixed(2)}`,
+    // Every round's rps, in run order: the spread says how far a median can be trusted on a busy machine.
+    'rps per round: ' + cases.map(c => `${c.id} ${runs[c.id]!.map(r => Math.round(r.rps)).join('/')}`).join('; ')
   ]
   console.log(lines.join('\n'))
 }
