@@ -1,72 +1,40 @@
 import { isDeepStrictEqual } from 'node:util'
-import { parseTree, printParseErrorCode, type ParseError } from 'jsonc-parser'
-import { z } from 'zod'
 import { adminPath, type CaddyClient } from './client.js'
 import { CaddyConflict, CaddyNotFound, SnippetInvalid } from './errors.js'
 import { DEFAULT_MAX_ATTEMPTS as MAX_ROUNDS } from './defaults.js'
+import { isSnippetList, snippetAtId, type Snippet } from './snippet-check.js'
+
+export { isSnippetList, snippetAtId, type Snippet }
 
 // Proxy snippets (seed "the proxy configuration template"): a JSON array of
 // {id, config, register_only}. `id` is where the config is POSTed (an @id path such as
 // `front/routes`, or a `/config/...` path); `config` carries a unique `@id` so it can be
 // replaced and removed later, unless `register_only` (e.g. a domain added for certificates).
-
-export const snippetSchema = z.strictObject({
-  id: z.string().min(1, 'must not be empty')
-    .refine(s => !/[\s?#]/.test(s) && !s.split('/').includes('..'), 'must be a Caddy @id path (e.g. "front/routes") or a /config/... path, without spaces, "?", "#" or ".."')
-    .describe('Where the config is POSTed: a Caddy @id path ("front/routes" means /id/front/routes) or a /config/... path.'),
-  config: z.unknown().refine(v => v !== undefined, 'missing: the Caddy JSON to register')
-    .describe('The Caddy JSON snippet. Needs a unique "@id" unless register_only.'),
-  register_only: z.boolean().optional()
-    .describe('Register but never deregister (kept when the service stops); the @id is then optional.')
-}).describe('One Caddy snippet printed by a proxy_config_template.')
-
-export const snippetListSchema = z.array(snippetSchema).superRefine((list, ctx) => {
-  const seen = new Map<string, number>()
-  list.forEach((s, i) => {
-    const atId = snippetAtId(s)
-    if (atId === undefined) {
-      if (s.register_only !== true) {
-        ctx.addIssue({ code: 'custom', path: [i, 'config', '@id'], message: 'missing: a snippet that is not register_only needs a unique @id (a non-empty string) so it can be replaced and removed' })
-      }
-      return
-    }
-    const first = seen.get(atId)
-    if (first !== undefined) ctx.addIssue({ code: 'custom', path: [i, 'config', '@id'], message: `duplicate @id "${atId}" (also at /${first}/config/@id): each snippet needs its own` })
-    else seen.set(atId, i)
-  })
-}).describe('Output of a proxy_config_template: a JSON array of snippets.')
-
-export type Snippet = z.infer<typeof snippetSchema>
-
-/** The snippet's `@id`, if its config is an object carrying a non-empty string one. */
-export function snippetAtId (s: Pick<Snippet, 'config'>): string | undefined {
-  const c = s.config
-  if (c === null || typeof c !== 'object' || Array.isArray(c)) return undefined
-  const id = (c as Record<string, unknown>)['@id']
-  return typeof id === 'string' && id !== '' ? id : undefined
-}
+// Valid output is recognised without zod (snippet-check.ts); the schema and its messages
+// (snippet-schema.ts) are loaded only to explain what is wrong.
 
 /**
  * Parses and validates a template's output. `source` (the template file) prefixes every
  * error: `TEMPLATE: /2/config/@id: missing: ...`. Empty output means "no snippet".
  */
-export function parseSnippets (text: string, source: string): Snippet[] {
+export async function parseSnippets (text: string, source: string): Promise<Snippet[]> {
   if (text.trim() === '') return []
   let value: unknown
   try {
     value = JSON.parse(text)
   } catch {
     // Not JSON.parse's message: Node 20 quotes the input in it, and snippets may hold secrets.
+    const { syntaxError } = await import('./snippet-schema.js')
     throw new SnippetInvalid(`output is not JSON (${syntaxError(text)}); a proxy template prints a JSON array of {id, config, register_only}`, source)
   }
-  return validateSnippets(value, source)
+  return await validateSnippets(value, source)
 }
 
-export function validateSnippets (value: unknown, source: string): Snippet[] {
-  const result = snippetListSchema.safeParse(value)
-  if (result.success) return result.data
-  const lines = result.error.issues.map(i => ({ path: pointer(i.path), message: i.code === 'invalid_type' && i.path.length === 0 ? `expected a JSON array of {id, config, register_only}, got ${kindOf(value)}` : i.message }))
-  const first = lines[0]!
+export async function validateSnippets (value: unknown, source: string): Promise<Snippet[]> {
+  if (isSnippetList(value)) return value
+  const lines = (await import('./snippet-schema.js')).snippetProblems(value)
+  // Never empty for a value isSnippetList refuses (the two agree); a generic line just in case.
+  const first = lines[0] ?? { path: '/', message: 'not a valid snippet list' }
   const err = new SnippetInvalid(first.message, source, first.path)
   if (lines.length > 1) err.message = lines.map(l => `${source}: ${l.path}: ${l.message}`).join('\n')
   throw Object.assign(err, { problems: lines })
@@ -176,7 +144,7 @@ function isPreconditionFailed (err: unknown): boolean {
 }
 
 /** The target already holds the value: it is that value, or an array containing it. */
-function holds (target: unknown, value: unknown): boolean {
+export function holds (target: unknown, value: unknown): boolean {
   if (Array.isArray(target) && !Array.isArray(value)) return target.some(x => sameJson(x, value))
   return sameJson(target, value)
 }
@@ -184,25 +152,4 @@ function holds (target: unknown, value: unknown): boolean {
 /** JSON equality as Caddy stores it (key order and number spelling do not matter). */
 export function sameJson (a: unknown, b: unknown): boolean {
   return isDeepStrictEqual(JSON.parse(JSON.stringify(a ?? null)), JSON.parse(JSON.stringify(b ?? null)))
-}
-
-/** Where and what the JSON syntax error is, without quoting the text. */
-function syntaxError (text: string): string {
-  const errors: ParseError[] = []
-  parseTree(text, errors, { disallowComments: true, allowTrailingComma: false })
-  const first = errors[0]
-  if (first === undefined) return 'invalid JSON'
-  const before = text.slice(0, first.offset)
-  const line = before.split('\n').length
-  const column = first.offset - before.lastIndexOf('\n')
-  return `line ${line} column ${column}: ${printParseErrorCode(first.error)}`
-}
-
-function pointer (path: ReadonlyArray<PropertyKey>): string {
-  if (path.length === 0) return '/'
-  return path.map(p => '/' + String(p).replace(/~/g, '~0').replace(/\//g, '~1')).join('')
-}
-
-function kindOf (v: unknown): string {
-  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : typeof v
 }

@@ -1,4 +1,5 @@
-import { adminPath, type CaddyClient } from './client.js'
+import type { CaddyClient } from './client.js'
+import { atIdOf, findAtId, resolve } from './config-path.js'
 import { DEFAULT_MAX_ATTEMPTS as MAX_ROUNDS } from './defaults.js'
 import { CaddyConflict } from './errors.js'
 import {
@@ -112,58 +113,4 @@ export function planSwap (config: unknown, add: Snippet[], remove: Snippet[]): S
     return 'deleted'
   })
   return { next, added, removed }
-}
-
-type Container = Record<string | number, unknown>
-interface Slot { parent: Container, key: string | number }
-
-function atIdOf (v: unknown): string | undefined {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) ? snippetAtId({ config: v }) : undefined
-}
-
-/** Where the object carrying "@id": atId sits (depth first, as Caddy indexes every @id). */
-function findAtId (root: unknown, atId: string): Slot | undefined {
-  const walk = (parent: Container, key: string | number): Slot | undefined => {
-    const v = parent[key]
-    if (v === null || typeof v !== 'object') return undefined
-    if (atIdOf(v) === atId) return { parent, key }
-    const entries: Array<string | number> = Array.isArray(v) ? v.map((_, i) => i) : Object.keys(v)
-    for (const k of entries) {
-      const found = walk(v as Container, k)
-      if (found !== undefined) return found
-    }
-    return undefined
-  }
-  return walk({ root } as Container, 'root')
-}
-
-/**
- * The slot a snippet `id` names: `front/routes` is the `routes` key of the object whose @id is
- * `front`; `/config/a/b` is from the config root. The last segment may be missing (POST then
- * creates it); every segment before it must exist.
- */
-function resolve (root: unknown, id: string): Slot | undefined {
-  const path = adminPath(id)
-  let segments: string[]
-  let start: Slot
-  if (path.startsWith('/id/')) {
-    const [head, ...rest] = path.slice(4).split('/').filter(s => s !== '')
-    const at = head === undefined ? undefined : findAtId(root, head)
-    if (at === undefined) return undefined
-    start = at
-    segments = rest
-  } else {
-    start = { parent: { root } as Container, key: 'root' }
-    segments = path.slice('/config'.length).split('/').filter(s => s !== '')
-  }
-  let slot = start
-  for (const seg of segments) {
-    const v = slot.parent[slot.key]
-    if (v === null || typeof v !== 'object') return undefined
-    if (Array.isArray(v)) {
-      if (!/^\d+$/.test(seg) || Number(seg) >= v.length) return undefined
-      slot = { parent: v as unknown as Container, key: Number(seg) }
-    } else slot = { parent: v as Container, key: seg }
-  }
-  return slot
 }

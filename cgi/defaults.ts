@@ -17,8 +17,6 @@ export const DEFAULT_IDLE_TIMEOUT_SEC = 60
 export const MAX_HEADER_BYTES = 64 * 1024
 /** Seconds a client is told to wait when the queue is full. */
 export const RETRY_AFTER_SEC = 1
-/** Grace between SIGTERM and SIGKILL when a worker is stopped on purpose (recycle, close). */
-export const STOP_GRACE_MS = 2000
 /** parallel mode: how long a fresh daemon has to start listening on its socket. */
 export const DAEMON_START_TIMEOUT_MS = 10_000
 /** Local redirects (RFC 3875 §6.2.2) followed before giving up with 502. */

@@ -41,6 +41,14 @@ export class CgiTimeout extends CgiError {
 export class CgiBusy extends CgiError {
   override readonly code = 'CND_CGI_BUSY'
 }
+/**
+ * The function declares service_directives the gateway cannot apply here (no systemd manager
+ * to create its scope, a limit it cannot set, no fork server): its requests are refused rather
+ * than run without the limits the service asked for.
+ */
+export class CgiLimitsUnavailable extends CgiError {
+  override readonly code = 'CND_CGI_LIMITS_UNAVAILABLE'
+}
 /** The request body is larger than max_body_bytes. */
 export class CgiBodyTooLarge extends CgiError {
   override readonly code = 'CND_CGI_BODY_TOO_LARGE'

@@ -12,7 +12,7 @@ import { CgiSpawnFailed } from './errors.js'
 // process to fork costs what it costs lighttpd. The connection to the spawner becomes the
 // script's stdin and stdout. Optional: without the binary, single-shot CGI uses child_process.
 
-/** The compiled helper next to this module (dist/cgi/), or $CONDUCTOR_CGI_SPAWNER. */
+/** The compiled helper next to this module (the bundle's folder, dist/conductor/), or $CONDUCTOR_CGI_SPAWNER. */
 export function findSpawnerBinary (env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (env.CONDUCTOR_CGI_SPAWNER === '') return undefined
   const candidates = [env.CONDUCTOR_CGI_SPAWNER, path.join(path.dirname(fileURLToPath(import.meta.url)), 'conductor-spawner')]
@@ -28,43 +28,110 @@ export interface SpawnedCgi extends EventEmitter {
   signalCode: NodeJS.Signals | null
 }
 
+export interface SpawnerOptions {
+  /** Arguments after the socket path (`--rlimit NAME=SOFT:HARD`...). */
+  args?: string[] | undefined
+  /**
+   * A command that execs the fork server, asked again at each start (the binary and its
+   * arguments are appended): `systemd-run --scope ...` puts it in a scope of its own.
+   */
+  wrap?: (() => string[]) | undefined
+  /** Environment of the fork server (and of its wrapper); default the gateway's. */
+  env?: NodeJS.ProcessEnv | undefined
+  /** File name of its socket in socketDir (default spawner.sock). */
+  socketName?: string | undefined
+  /** Runs once when the fork server is stopped for good (stop()). */
+  onStop?: (() => Promise<void>) | undefined
+  /** What failed, in an error message (default: the program started). */
+  describe?: string | undefined
+}
+
+/** Longest wait between two attempts to start a fork server that fails at start. */
+const MAX_RETRY_MS = 60_000
+
 export class Spawner {
   private proc: ChildProcess | undefined
   private ready: Promise<void> | undefined
   private stopped = false
   /** True once the fork server accepts connections, until it exits. */
   private listening = false
+  /** Starts that failed in a row; the next attempt waits 2^n seconds (at most a minute). */
+  private failures = 0
+  private lastError: Error | undefined
+  private retryAt = 0
   readonly socketPath: string
 
-  constructor (private readonly binary: string, socketDir: string) {
-    this.socketPath = path.join(socketDir, 'spawner.sock')
+  constructor (private readonly binary: string, socketDir: string, private readonly options: SpawnerOptions = {}) {
+    this.socketPath = path.join(socketDir, options.socketName ?? 'spawner.sock')
   }
 
-  /** Starts the fork server (once) and resolves when it accepts connections. */
+  /**
+   * Starts the fork server (once) and resolves when it accepts connections. Rejects with what
+   * it printed when it cannot start; until its next attempt is due, at once with that error.
+   */
   async start (): Promise<void> {
     if (this.stopped) return
     if (this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null && this.ready !== undefined) { await this.ready; return }
+    if (this.lastError !== undefined && Date.now() < this.retryAt) throw this.lastError
     rmSync(this.socketPath, { force: true })
-    const proc = spawn(this.binary, [this.socketPath], { stdio: ['ignore', 'inherit', 'inherit'] })
+    const [command, ...pre] = [...(this.options.wrap?.() ?? []), this.binary]
+    // What it prints when it cannot start (systemd-run's reason, a limit it cannot set) makes
+    // the error message; it still reaches the gateway's stderr (the journal).
+    let stderr = ''
+    const proc = spawn(command!, [...pre, this.socketPath, ...(this.options.args ?? [])], {
+      stdio: ['ignore', 'inherit', 'pipe'], env: this.options.env ?? process.env
+    })
+    proc.stderr!.on('data', (d: Buffer) => { process.stderr.write(d); stderr = (stderr + d.toString()).slice(-2048) })
+    const spawnError = new Promise<Error>(resolve => proc.once('error', err => resolve(err)))
     this.proc = proc
     proc.once('exit', () => {
       if (this.proc !== proc) return
+      const wasListening = this.listening
       this.listening = false
       this.proc = undefined
       this.ready = undefined
-      // Requests fall back to child_process meanwhile; the fork server comes back in a second.
-      if (!this.stopped) setTimeout(() => { this.start().catch(() => {}) }, 1000).unref()
+      // Requests fall back to child_process meanwhile (unless the function needs this one); the
+      // fork server comes back in a second.
+      if (!this.stopped && wasListening) setTimeout(() => { this.start().catch(() => {}) }, 1000).unref()
     })
+    const what = this.options.describe ??
+      (command === this.binary ? this.binary : `${command} (starting ${this.binary})`)
+    // One that fails at start is tried again after 1, 2, 4... s (at most a minute), not in a loop.
+    const failed = (reason: string): Error => {
+      this.failures++
+      const delay = Math.min(MAX_RETRY_MS, 1000 * 2 ** (this.failures - 1))
+      this.retryAt = Date.now() + delay
+      this.lastError = new CgiSpawnFailed(`${what} ${reason}`)
+      if (!this.stopped) setTimeout(() => { this.start().catch(() => {}) }, delay).unref()
+      return this.lastError
+    }
     this.ready = (async () => {
-      for (let i = 0; i < 500; i++) {
-        if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${this.binary} exited at start`)
-        if (await canConnect(this.socketPath)) { if (this.proc === proc) this.listening = true; return }
-        await new Promise(resolve => setTimeout(resolve, 10))
+      for (let i = 0; i < 1000; i++) {
+        if (proc.exitCode !== null || proc.signalCode !== null) {
+          // Its last words may still be in the pipe.
+          await new Promise(resolve => setTimeout(resolve, 20))
+          const said = stderr.trim()
+          const status = String(proc.exitCode ?? proc.signalCode)
+          throw failed(`exited at start${said !== '' ? `: ${said}` : ` with status ${status}`}`)
+        }
+        if (await canConnect(this.socketPath)) {
+          if (this.proc === proc) this.listening = true
+          this.failures = 0
+          this.lastError = undefined
+          return
+        }
+        const tick = new Promise<undefined>(resolve => setTimeout(() => resolve(undefined), 10))
+        const err = await Promise.race([spawnError, tick])
+        if (err !== undefined) throw failed(`could not be started: ${err.message}`)
       }
-      throw new Error(`${this.binary} did not listen on ${this.socketPath}`)
+      proc.kill('SIGKILL')
+      throw failed(`did not listen on ${this.socketPath} within 10 s`)
     })()
     await this.ready
   }
+
+  /** Why the last start failed, while its next attempt is not due. */
+  get startError (): Error | undefined { return this.lastError }
 
   /** Listening: requests and workers may use it (before that they start with child_process). */
   get isRunning (): boolean { return this.listening && this.proc !== undefined && this.proc.exitCode === null }
@@ -141,12 +208,15 @@ export class Spawner {
     })
   }
 
-  stop (): void {
+  /** Stops the fork server for good (and whatever onStop releases, such as its scope). */
+  async stop (): Promise<void> {
+    if (this.stopped) return
     this.stopped = true
     this.listening = false
     this.proc?.kill('SIGTERM')
     this.proc = undefined
     this.ready = undefined
+    await this.options.onStop?.()
   }
 }
 

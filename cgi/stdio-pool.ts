@@ -18,9 +18,13 @@ export class StdioPool {
 
   /**
    * `spawner`: the fork server and the program resolved against PATH (it calls execve); used
-   * while it runs, else workers are started with child_process.
+   * while it runs, else workers are started with child_process. `required`: the function's own
+   * fork server (service_directives), the only way its workers may start.
    */
-  constructor (private readonly spec: FunctionSpec, private readonly maxRequests: number, private readonly spawner?: { spawner: Spawner, exec: string[] } | undefined) {
+  constructor (
+    private readonly spec: FunctionSpec, private readonly maxRequests: number,
+    private readonly spawner?: { spawner: Spawner, exec: string[], required?: boolean } | undefined
+  ) {
     // The first warm workers wait for the fork server (it starts with the gateway, in tens of
     // milliseconds) so they are forked by it; without it they start right away. A request
     // meanwhile gets a worker started with child_process.
@@ -94,7 +98,8 @@ export class StdioPool {
   }
 
   private spawn (): StdioWorker {
-    const w = new StdioWorker(this.spec, this.spawner !== undefined && this.spawner.spawner.isRunning ? this.spawner : undefined)
+    const usable = this.spawner !== undefined && (this.spawner.required === true || this.spawner.spawner.isRunning)
+    const w = new StdioWorker(this.spec, usable ? this.spawner : undefined)
     this.spawned++
     this.all.add(w)
     w.onExit(() => {

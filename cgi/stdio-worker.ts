@@ -33,11 +33,15 @@ export class StdioWorker {
   private readonly gonePromise: Promise<void>
   private resolveGone!: () => void
 
-  constructor (spec: FunctionSpec, spawner?: { spawner: Spawner, exec: string[] }) {
+  /** `spawner.required`: the function's own fork server (its scope, its rlimits), waited for if not up yet. */
+  constructor (spec: FunctionSpec, spawner?: { spawner: Spawner, exec: string[], required?: boolean }) {
     this.gonePromise = new Promise(resolve => { this.resolveGone = resolve })
     let connection: Promise<Duplex>
     if (spawner !== undefined) {
-      connection = spawner.spawner.connect(spawner.exec, spec.cwd, spec.env, spec.stderrAsStdout).then(({ socket, pid }) => {
+      const ready = spawner.required === true ? spawner.spawner.start() : Promise.resolve()
+      const { exec } = spawner
+      const connected = ready.then(async () => await spawner.spawner.connect(exec, spec.cwd, spec.env, spec.stderrAsStdout))
+      connection = connected.then(({ socket, pid }) => {
         this.socket = socket
         this.pidValue = pid
         // The worker's end of the socket closes when it exits (or closes stdout): its "exit".

@@ -1,6 +1,8 @@
 // What the runner needs to know about a function and a request. The gateway fills these from
 // the service file and the HTTP request; cgi/ never reads a service file itself.
 
+import type { FunctionLimits } from './limits.js'
+
 export type FunctionFormat = 'cgi' | 'http-stdio'
 export type FunctionMode = 'single' | 'multi' | 'parallel'
 
@@ -29,8 +31,18 @@ export interface FunctionSpec {
   responseHeaders: Array<[string, string]>
   /** The process prints only a body (`no_response_headers`). */
   noResponseHeaders: boolean
+  /**
+   * http-stdio and parallel: the request target the process gets is the path without
+   * SCRIPT_NAME (Caddy's handle_path), the query kept; else the public path.
+   */
+  stripPrefix: boolean
   /** parallel: directory where the daemon's unix socket is created. */
   socketDir: string
+  /**
+   * service_directives, parsed (cgi/limits.ts): every process of the function is started by a
+   * fork server of its own, in a systemd scope with these properties, with these rlimits.
+   */
+  limits?: FunctionLimits | undefined
 }
 
 /** The request as the CGI sees it (RFC 3875 §4.1), computed by the gateway. */

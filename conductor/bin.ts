@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-import { runCli } from './cli/index.js'
+import { mapStackTraces, runCli } from './cli/index.js'
 
-// Thin entry point: everything testable lives in cli.ts.
+// Thin entry point: everything testable lives in cli/. The shipped bin.js is this file bundled
+// (scripts/bundle.mjs): its stack traces are mapped to the TypeScript sources on demand.
+mapStackTraces(new URL('./', import.meta.url).href)
 const code = await runCli(process.argv.slice(2))
 // A failure must end the process even if something (a listening server) holds the event loop;
 // success lets long-running commands (the gateway) keep running.

@@ -69,6 +69,10 @@ const ENTRIES = {
   CND_TEMPLATE_FAILED: { exit: template, description: 'a template exited non-zero' },
   CND_TEMPLATE_TIMEOUT: { exit: template, description: 'a template ran past its timeout and was killed' },
   CND_TEMPLATE_OUTPUT_TOO_LARGE: { exit: template, description: 'a template printed more than the output limit' },
+  CND_TEMPLATE_POD_UNMARKABLE: {
+    exit: template,
+    description: 'a pod template printed no Pod Conductor can label (block-style YAML or JSON needed)'
+  },
 
   // Reconciliation, deployments, deploys, hooks (conductor/reconcile, conductor/deploy, conductor/state)
   CND_SYSTEMD_FAILED: {
@@ -265,6 +269,10 @@ const ENTRIES = {
   },
   CND_CGI_BUSY: { exit: failure, http: 503, description: 'every worker of the function is busy and its queue is full' },
   CND_CGI_BODY_TOO_LARGE: { exit: failure, http: 413, description: 'the request body is over max_body_bytes' },
+  CND_CGI_LIMITS_UNAVAILABLE: {
+    exit: failure, http: 503,
+    description: 'the function\'s service_directives cannot be applied here (no systemd manager, a limit it cannot set)'
+  },
   CND_CGI_CLOSED: {
     exit: failure, http: 503,
     description: 'the function was removed by a reload, or the gateway stops'

@@ -38,6 +38,10 @@ export class TemplateTimeout extends TemplateFailed {
 export class TemplateOutputTooLarge extends TemplateFailed {
   override readonly code = 'CND_TEMPLATE_OUTPUT_TOO_LARGE'
 }
+/** A pod template's output Conductor cannot put its labels on (pod-mark.ts): nothing is played. */
+export class PodUnmarkable extends TemplateFailed {
+  override readonly code = 'CND_TEMPLATE_POD_UNMARKABLE'
+}
 /** Bad command-line usage (unknown option value, missing argument). */
 export class UsageError extends ConductorError {
   override readonly code = 'CND_USAGE'

@@ -11,7 +11,7 @@ export {
   CommandContextRefused, CommandNotFound, DeploymentFailed, DeploymentNotFound, FleetArchiveInvalid,
   FleetArchiveTooLarge, FleetDigestMismatch, FleetHostsInvalid, FleetHostsSyntax, FleetInstallLocked, FleetNameInvalid,
   FleetNoPreviousVersion, FleetPackRefused, FleetServiceNotManaged, FleetUnknownService, HookFailed, HostInvalid,
-  HostSyntax, NoRunningDeployment, PartNotFound, PlacementInputInvalid, PortsExhausted, ReloadLocked,
+  HostSyntax, NoRunningDeployment, PartNotFound, PodUnmarkable, PlacementInputInvalid, PortsExhausted, ReloadLocked,
   ServiceInheritCycle, ServiceInheritMissing, ServiceInvalid, ServiceNotFound, ServiceSyntax, SystemdFailed,
   TemplateFailed, TemplateOutputTooLarge, TemplateTimeout, UsageError
 } from './conductor.js'

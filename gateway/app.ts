@@ -1,23 +1,24 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import underPressure from '@fastify/under-pressure'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import type { Roots } from '../conductor/model/index.js'
 import type { CompileOptions } from '../policies/index.js'
 import { createAuthFastPath } from './auth-fast-path.js'
 import { authRoutes } from './auth-route.js'
-import { createAuthorizer, identityHeaders, type Authorizer } from './authorize.js'
+import { AuthStats } from './auth-stats.js'
+import { createAuthorizer, createDecider, type Authorizer } from './authorize.js'
 import { commandsPlugin } from './commands.js'
 import { RunningCommands } from './running-commands.js'
-import { createFunctionsRegistry, functionsPlugin, type Authorizer as FunctionAuthorizer, type FunctionsRegistry } from './functions.js'
+import { createFunctionsRegistry, functionsPlugin, type FunctionsRegistry } from './functions.js'
 import {
-  KEEP_ALIVE_MS, DEFAULT_MAX_EVENT_LOOP_DELAY_MS, DEFAULT_MAX_EVENT_LOOP_UTILIZATION, DEFAULT_PRESSURE_SAMPLE_MS,
+  DEFAULT_MAX_EVENT_LOOP_DELAY_MS, DEFAULT_MAX_EVENT_LOOP_UTILIZATION, DEFAULT_PRESSURE_SAMPLE_MS,
   RETRY_AFTER_SEC, SHED_LOG_INTERVAL_MS
 } from './defaults.js'
-import { errorAnswer, type ErrorAnswer } from '../errors/index.js'
 import { installErrorAnswers, overloadedAnswer } from './error-reply.js'
 import { createMetrics, type GatewayMetrics } from './metrics.js'
-import { measuredAuthorizer, observeGateway } from './metrics-wiring.js'
-import { loadGatewayState, logPolicyProblems, StateHolder } from './state.js'
+import { Front } from './front.js'
+import { observeGateway } from './metrics-wiring.js'
+import { healthBody, loadGatewayState, logPolicyProblems, StateHolder } from './state.js'
 
 // The gateway: one Fastify process, Caddy's forward_auth target and the functions runner.
 // Each area is an encapsulated plugin registered here (STYLE habit 9).
@@ -38,14 +39,22 @@ export interface GatewayOptions {
   policy?: CompileOptions | undefined
   /** Answer /auth on the raw node:http fast path before Fastify (default true; false: Fastify route only). */
   fastAuth?: boolean | undefined
-  /** Policy check for functions; default: the gateway's own policies (the same decision as /auth). */
-  functionAuthorize?: FunctionAuthorizer | undefined
+  /** Policy decision for functions; default: the gateway's own policies (the same decision as /auth). */
+  functionAuthorize?: Authorizer | undefined
   /** Directory of parallel-mode daemon sockets (default: ROOT/run/conductor/functions, else a tmp dir). */
   functionsSocketDir?: string | undefined
   /** conductor-spawner binary for single-shot CGI; false: fork the gateway; default: dist/cgi/conductor-spawner if built. */
   cgiSpawner?: string | false | undefined
+  /** The systemd manager that makes the scopes of functions with service_directives (host.json scope); default system. */
+  systemdScope?: 'system' | 'user' | undefined
   /** Base environment of remote commands (PATH...); default the gateway's. */
   commandEnv?: NodeJS.ProcessEnv | undefined
+  /**
+   * serve.ts: the server already listening (and answering /auth) while this loads, with the
+   * state and decision counts it serves from. Without it the gateway has a server of its own
+   * (`app.server`, for app.listen) and loads its state here.
+   */
+  serving?: { front: Front, state: StateHolder, stats: AuthStats } | undefined
 }
 
 export interface Gateway {
@@ -61,25 +70,30 @@ export interface Gateway {
 }
 
 export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
-  const metrics = createMetrics()
-  const initial = await loadGatewayState(opts.roots, { policy: opts.policy })
-  // A reload isolates broken policy files: each keeps the version in force, everything else reloads.
-  const state = new StateHolder(initial, async current =>
-    await loadGatewayState(opts.roots, { previous: current, policy: opts.policy }))
-  // The HTTP server is ours so that /auth can be answered before Fastify (auth-fast-path.ts).
-  let fastAuth: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined
+  let state: StateHolder
+  if (opts.serving === undefined) {
+    const initial = await loadGatewayState(opts.roots, { policy: opts.policy })
+    // A reload isolates broken policy files: each keeps the version in force, everything else reloads.
+    state = new StateHolder(initial, async current =>
+      await loadGatewayState(opts.roots, { previous: current, policy: opts.policy }))
+  } else {
+    state = opts.serving.state
+  }
+  const metrics = createMetrics(opts.serving?.stats)
+  // The HTTP server is ours so that /auth can be answered before Fastify (front.ts). Served, it
+  // already listens: Fastify gets a server that never listens, fed by the front one.
+  const front = opts.serving?.front ?? new Front()
+  let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined
   const app = Fastify({
     logger: opts.logger ?? false,
-    serverFactory: (handler) => {
-      const server = createServer((req, res) => { if (fastAuth === undefined || !fastAuth(req, res)) handler(req, res) })
-      // Caddy keeps connections open to us; a short keep-alive would make it reconnect often.
-      server.keepAliveTimeout = KEEP_ALIVE_MS
-      return server
+    serverFactory: (h) => {
+      handler = h
+      return opts.serving === undefined ? front.server : front.innerServer()
     },
     // /auth writes its own access line (policy, decision, duration); the generic pair of lines would double the cost.
     logController: new LogController({ disableRequestLogging: (req: { url?: string }) => req.url?.startsWith('/auth') === true })
   })
-  logPolicyProblems(app.log, initial.policies)
+  if (opts.serving === undefined) logPolicyProblems(app.log, state.current.policies)
   // Before any route: every error answer, Fastify's own included, in the one shape.
   installErrorAnswers(app)
   const p = opts.pressure ?? {}
@@ -111,21 +125,25 @@ export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
       return answer.body
     }) as unknown as (req: FastifyRequest, reply: FastifyReply) => void
   })
-  const authorize = measuredAuthorizer(createAuthorizer(state), state, metrics)
+  const decide = createDecider(state, metrics.auth)
+  const authorize = createAuthorizer(decide)
   const fnOpts = {
     state,
     roots: { root: opts.roots.root, run: opts.roots.run },
     // No path reaches a function without its policy: the gateway checks it itself, with the
-    // same decision /auth gives Caddy.
-    authorize: opts.functionAuthorize ?? functionAuthorizer(authorize),
+    // same decision /auth gives Caddy, and the function route gets that Decision.
+    authorize: opts.functionAuthorize ?? authorize,
     socketDir: opts.functionsSocketDir,
-    spawner: opts.cgiSpawner
+    spawner: opts.cgiSpawner,
+    systemdScope: opts.systemdScope
   }
   const functions = createFunctionsRegistry(fnOpts, (msg, err) => app.log.warn({ err }, msg))
   // Before the routes, so that its onResponse hook sees every one of them.
   observeGateway(app, functions, metrics)
   await app.register(authRoutes, { authorize })
-  if (opts.fastAuth !== false) fastAuth = createAuthFastPath({ authorize, log: app.log, isUnderPressure: () => app.isUnderPressure() })
+  if (opts.fastAuth !== false) {
+    front.fast = createAuthFastPath({ decide, log: () => app.log, isUnderPressure: () => app.isUnderPressure() })
+  }
   await app.register(functionsPlugin, { ...fnOpts, registry: functions })
   const commands = new RunningCommands()
   // WebSocket upgrades never pass through Fastify's hooks, where under-pressure sheds: the
@@ -138,49 +156,11 @@ export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
   }
   await app.register(commandsPlugin, { state, authorize, roots: { root: opts.roots.root }, env: opts.commandEnv, running: commands, shedUpgrade })
   app.get('/healthz', async (_req, reply) => {
-    const s = state.current
-    // stale_policies: what `conductor doctor` and `policy ls` report as served from a last good version.
-    const stale = s.policies.stale.map(p => ({ name: p.name, file: p.file, since: p.since.toISOString() }))
-    return await reply.header('content-type', 'application/json')
-      .send({
-        ok: true,
-        services: s.services.length,
-        policies: s.policies.size,
-        loaded_at: s.loadedAt.toISOString(),
-        stale_policies: stale
-      })
+    return await reply.header('content-type', 'application/json').send(healthBody(state.current))
   })
   await app.ready()
+  // Served: requests held while this loaded go to Fastify now, and upgrades to its listeners.
+  front.attach(handler!, opts.serving === undefined ? undefined : app.server)
   return { app, state, authorize, metrics, functions, commands }
 }
 
-/** The /metrics listener, apart from the gateway's own so no public route can reach it. */
-export function createMetricsServer (metrics: GatewayMetrics): Server {
-  return createServer((req, res) => {
-    const fail = (a: ErrorAnswer): void => { res.writeHead(a.status, a.headers).end(a.body) }
-    if (req.method !== 'GET' || req.url !== '/metrics') {
-      fail(errorAnswer('CND_NOT_FOUND', 'only GET /metrics here'))
-      return
-    }
-    metrics.refresh?.()
-    metrics.registry.metrics().then(text => {
-      res.writeHead(200, { 'content-type': metrics.registry.contentType, 'content-length': Buffer.byteLength(text) }).end(text)
-    }, (err: Error) => {
-      // A private listener (the scraper's): the reason helps whoever reads it, and holds no secret.
-      fail(errorAnswer('CND_INTERNAL', err.message))
-    })
-  })
-}
-
-/** The functions plugin's view of a policy decision. */
-export function functionAuthorizer (authorize: Authorizer): FunctionAuthorizer {
-  return async (req, policy, authorization) => {
-    const d = await authorize({ policy, authorization, headers: req.headers, method: req.method, uri: req.url, host: req.host })
-    if (!d.allow) {
-      const headers: Record<string, string> = {}
-      if (d.challenge !== undefined) headers['www-authenticate'] = d.challenge
-      return { allowed: false, status: d.status, headers }
-    }
-    return { allowed: true, status: 200, headers: identityHeaders(d), identity: { authType: 'Bearer', user: d.subject ?? d.meta['peer-id'] } }
-  }
-}

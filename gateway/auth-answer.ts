@@ -66,6 +66,14 @@ export function accessLine (d: Decision, headers: Readonly<Record<string, string
   }
 }
 
+/** What /auth logs through (pino's, as Fastify's logger or serve.ts's own before Fastify loads). */
+export interface AuthLog {
+  level: string
+  info: (fields: object, msg: string) => void
+  warn: (fields: object, msg: string) => void
+  error: (fields: object, msg: string) => void
+}
+
 const VERBOSE = new Set(['trace', 'debug', 'info'])
 /** Whether an info line would be written: building the line costs more than the check. */
 export function infoEnabled (log: { level: string }): boolean {

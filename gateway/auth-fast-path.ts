@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { FastifyBaseLogger } from 'fastify'
+import type { Decision } from '../policies/index.js'
 import {
-  accessLine, answerHeaders, authInput, AUTH_PATH, infoEnabled, MAX_QUERY_VALUE, repeatedLine, REPEATED_HEADER_HEADERS,
-  REPEATED_HEADER_STATUS
+  accessLine, answerHeaders, AUTH_PATH, infoEnabled, MAX_QUERY_VALUE, repeatedLine, REPEATED_HEADER_HEADERS,
+  REPEATED_HEADER_STATUS, type AuthLog
 } from './auth-answer.js'
-import type { Authorizer } from './authorize.js'
+import { single, type Decider } from './authorize.js'
 import { repeatedDecisionHeader } from './repeated-headers.js'
 
 // The raw node:http fast path for /auth, in front of Fastify. forward_auth sits in front of
@@ -13,17 +13,27 @@ import { repeatedDecisionHeader } from './repeated-headers.js'
 // (BENCHMARKS.md "Gateway forward_auth"). This path answers exactly what the Fastify route
 // answers, and hands everything unusual to Fastify: other paths and methods, a malformed or
 // repeated query, and any request while under pressure (so the 503 + Retry-After of
-// @fastify/under-pressure still applies).
+// @fastify/under-pressure still applies). A repeated credential is answered without a promise:
+// the cached Decision comes back synchronously (PolicySet.decideNow) and is written at once.
 
 export interface FastPathOptions {
-  authorize: Authorizer
-  log: FastifyBaseLogger
+  decide: Decider
+  /** The logger in force (serve.ts starts with its own, then Fastify's). */
+  log: () => AuthLog
   isUnderPressure: () => boolean
 }
 
 /** Returns a handler that answers /auth and returns true, or returns false to let Fastify handle the request. */
 export function createAuthFastPath (opts: FastPathOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
-  const { authorize, log } = opts
+  const { decide } = opts
+  // Whether the logger in force writes info lines, asked once per logger (pino's level getter
+  // and a set lookup per request otherwise). Nothing in the gateway changes a logger's level.
+  let known: AuthLog | undefined
+  let info = false
+  const infoOn = (log: AuthLog): boolean => {
+    if (log !== known) { known = log; info = infoEnabled(log) }
+    return info
+  }
   return function fastAuth (req, res) {
     const url = req.url
     if (url === undefined || !url.startsWith(AUTH_PATH) || url.charCodeAt(AUTH_PATH.length) !== 63 /* ? */) return false
@@ -35,23 +45,44 @@ export function createAuthFastPath (opts: FastPathOptions): (req: IncomingMessag
     if (repeated !== undefined) {
       res.writeHead(REPEATED_HEADER_STATUS, REPEATED_HEADER_HEADERS)
       res.end()
-      if (infoEnabled(log)) log.info(repeatedLine(repeated, performance.now() - started), 'auth')
+      const log = opts.log()
+      if (infoOn(log)) log.info(repeatedLine(repeated, performance.now() - started), 'auth')
       return true
     }
     const h = req.headers
-    authorize(authInput(q.policy, q.authorization, h)).then(d => {
-      res.writeHead(d.status, answerHeaders(d))
-      res.end()
-      if (d.reason === 'unknown policy') log.warn(accessLine(d, h, performance.now() - started), 'auth: unknown policy')
-      else if (infoEnabled(log)) log.info(accessLine(d, h, performance.now() - started), 'auth')
-    }, (err: unknown) => {
-      // Fail closed: an unexpected error is a denial, logged without the request's credential.
-      log.error({ err }, 'auth: internal error')
-      if (!res.headersSent) res.writeHead(403, { 'content-length': '0', 'cache-control': 'no-store' })
-      res.end()
-    })
+    let d: Decision | Promise<Decision>
+    try {
+      d = decide(q.policy, {
+        authorization: q.authorization,
+        credential: single(h.authorization),
+        origin: single(h.origin),
+        method: h['x-forwarded-method'] as string | undefined,
+        uri: h['x-forwarded-uri'] as string | undefined,
+        host: (h['x-forwarded-host'] as string | undefined) ?? h.host
+      }, started)
+    } catch (err) {
+      failClosed(res, opts.log(), err)
+      return true
+    }
+    if (d instanceof Promise) d.then(x => { answer(res, x, h, started, opts.log(), infoOn) }, (err: unknown) => { failClosed(res, opts.log(), err) })
+    else answer(res, d, h, started, opts.log(), infoOn)
     return true
   }
+}
+
+function answer (res: ServerResponse, d: Decision, h: IncomingMessage['headers'], started: number, log: AuthLog,
+  infoOn: (log: AuthLog) => boolean): void {
+  res.writeHead(d.status, answerHeaders(d))
+  res.end()
+  if (d.reason === 'unknown policy') log.warn(accessLine(d, h, performance.now() - started), 'auth: unknown policy')
+  else if (infoOn(log)) log.info(accessLine(d, h, performance.now() - started), 'auth')
+}
+
+// Fail closed: an unexpected error is a denial, logged without the request's credential.
+function failClosed (res: ServerResponse, log: AuthLog, err: unknown): void {
+  log.error({ err }, 'auth: internal error')
+  if (!res.headersSent) res.writeHead(403, { 'content-length': '0', 'cache-control': 'no-store' })
+  res.end()
 }
 
 // `policy=NAME[&authorization=AUTHZ]` and nothing else; anything unexpected (repeated or

@@ -1,8 +1,10 @@
-import type { Decision } from '../policies/index.js'
+import type { AuthRequest, Decision } from '../policies/index.js'
+import type { AuthStats } from './auth-stats.js'
 import type { StateHolder } from './state.js'
 
 // The one authorization entry point of the gateway: /auth uses it, and so do other gateway
-// plugins (functions, commands) that must check a policy inside the gateway.
+// plugins (functions, commands) that must check a policy inside the gateway. Every decision is
+// counted here (AuthStats), whichever path asked for it.
 
 export interface AuthorizeInput {
   policy: string
@@ -17,18 +19,41 @@ export interface AuthorizeInput {
 
 export type Authorizer = (input: AuthorizeInput) => Promise<Decision>
 
-export function createAuthorizer (state: StateHolder): Authorizer {
+/**
+ * Decides and counts. Returns the Decision itself when policies/ has it at hand (a cached
+ * allow, an unknown policy), else its promise: /auth answers a repeated credential without a
+ * promise or a microtask. `started` is the performance.now() the request's clock started at.
+ */
+export type Decider = (policy: string, req: AuthRequest, started: number) => Decision | Promise<Decision>
+
+export function createDecider (state: StateHolder, stats: AuthStats): Decider {
+  return function decideCounted (policy, req, started) {
+    // Read the current state once: a SIGHUP in the middle of a decision cannot mix two policy sets.
+    const set = state.current.policies
+    const d = set.decideNow(policy, req)
+    if (!(d instanceof Promise)) {
+      stats.record(policy, set.has(policy), d.allow, (performance.now() - started) / 1000)
+      return d
+    }
+    return d.then(x => {
+      stats.record(policy, set.has(policy), x.allow, (performance.now() - started) / 1000)
+      return x
+    })
+  }
+}
+
+/** The Authorizer of gateway plugins, on a Decider: credential and Origin read from the request's headers. */
+export function createAuthorizer (decide: Decider): Authorizer {
   return async function authorize (input: AuthorizeInput): Promise<Decision> {
     const { headers } = input
-    // Read the current state once: a SIGHUP in the middle of a decision cannot mix two policy sets.
-    return await state.current.policies.decide(input.policy, {
+    return await decide(input.policy, {
       authorization: input.authorization,
       credential: single(headers.authorization),
       origin: single(headers.origin),
       method: input.method,
       uri: input.uri,
       host: input.host
-    })
+    }, performance.now())
   }
 }
 
@@ -46,7 +71,7 @@ export function identityHeaders (d: Decision): Record<string, string> {
 // A header given as several values is ambiguous: refuse rather than pick one. (Node never gives
 // Authorization as an array: it keeps the first line. HTTP requests are refused on their raw
 // headers before any decision, repeated-headers.ts; this guards callers' own header records.)
-function single (v: string | string[] | undefined): string | undefined {
+export function single (v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? (v.length === 1 ? v[0] : '\u0000') : v
 }
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyRequest } from 'fastify'
 import {
-  baseVariables, commandVariables, DEFAULT_REMOTE_TIMEOUT_SEC, serviceVariables,
+  baseVariables, commandVariables, DEFAULT_REMOTE_MAX_OUTPUT_BYTES, DEFAULT_REMOTE_TIMEOUT_SEC, serviceVariables,
   type Command, type Roots, type Service, type Variables
 } from '../conductor/model/index.js'
 import { errorAnswer, httpStatusOf, type ErrorAnswer, type ErrorCode } from '../errors/index.js'
@@ -128,6 +128,10 @@ export function commandEnv (svc: Service, name: string, opts: Pick<CommandsPlugi
 
 export function commandTimeoutMs (cmd: Command): number {
   return (cmd.remote?.timeout_sec ?? DEFAULT_REMOTE_TIMEOUT_SEC) * 1000
+}
+
+export function commandMaxOutputBytes (cmd: Command): number {
+  return cmd.remote?.max_output_bytes ?? DEFAULT_REMOTE_MAX_OUTPUT_BYTES
 }
 
 export function auditFields (svc: Service, name: string, decision: Decision, args: string[]): Record<string, unknown> {

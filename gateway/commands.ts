@@ -1,12 +1,20 @@
 import { spawn } from 'node:child_process'
 import { constants } from 'node:os'
+import type { Readable } from 'node:stream'
+import { StringDecoder } from 'node:string_decoder'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import { errorAnswer } from '../errors/index.js'
-import { COMMANDS_PREFIX, MAX_ARG_CHARS, MAX_ARGS as PROTOCOL_MAX_ARGS, TIMEOUT_EXIT } from '../conductor/model/index.js'
-import { auditFields, commandArgv, commandEnv, commandTimeoutMs, createAdmit, type Allowed, type CommandsPluginOptions } from './command-admission.js'
+import {
+  COMMANDS_PREFIX, MAX_ARG_CHARS, MAX_ARGS as PROTOCOL_MAX_ARGS, exitStatusFor
+} from '../conductor/model/index.js'
+import {
+  auditFields, commandArgv, commandEnv, commandMaxOutputBytes, commandTimeoutMs, createAdmit,
+  type Allowed, type CommandsPluginOptions
+} from './command-admission.js'
 import { sendError } from './error-reply.js'
 import { attachInteractive } from './interactive.js'
+import { OutputBudget } from './output-budget.js'
 import { ReplayCache } from './replay-cache.js'
 import { RunningCommands } from './running-commands.js'
 
@@ -92,22 +100,48 @@ function run (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply, 
   const res = reply.raw
   res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store', 'x-accel-buffering': 'no' })
   res.flushHeaders()
-  const frame = (f: object): void => { if (!res.writableEnded && !res.destroyed) res.write(JSON.stringify(f) + '\n') }
   // Its own process group (detached), so a disconnect kills the command and everything it started.
   const child = spawn(file!, argv, { cwd: svc.dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
   const entry = child.pid === undefined ? undefined : running.add(child.pid, commandTimeoutMs(cmd))
   let done = false
+  // A client slower than the command pauses its pipes (the command then blocks on its output)
+  // instead of piling its output up in the gateway's memory.
+  let paused = false
+  const frame = (f: object): void => {
+    if (res.writableEnded || res.destroyed) return
+    if (res.write(JSON.stringify(f) + '\n') || paused) return
+    paused = true
+    child.stdout.pause()
+    child.stderr.pause()
+    res.once('drain', () => { paused = false; child.stdout.resume(); child.stderr.resume() })
+  }
   const heartbeat = setInterval(() => frame({ heartbeat: true }), HEARTBEAT_MS)
-  child.stdout.setEncoding('utf8').on('data', (data: string) => frame({ stream: 'stdout', data }))
-  child.stderr.setEncoding('utf8').on('data', (data: string) => frame({ stream: 'stderr', data }))
+  const budget = new OutputBudget(commandMaxOutputBytes(cmd))
+  const relay = (name: 'stdout' | 'stderr', from: Readable): void => {
+    // Bytes are counted as the command wrote them; the decoder keeps a character cut between
+    // two reads whole (the cut at the limit drops the partial one).
+    const decoder = new StringDecoder('utf8')
+    from.on('data', (chunk: Buffer) => {
+      if (budget.exceeded) return
+      const data = decoder.write(budget.take(chunk))
+      if (data !== '') frame({ stream: name, data })
+      if (budget.exceeded) entry?.stop('output-limit')
+    })
+    from.on('end', () => {
+      const rest = budget.exceeded ? '' : decoder.end()
+      if (rest !== '') frame({ stream: name, data: rest })
+    })
+  }
+  relay('stdout', child.stdout)
+  relay('stderr', child.stderr)
   const finish = (status: number, error?: string): void => {
     if (done) return
     done = true
     clearInterval(heartbeat)
     entry?.exited()
-    const reason = entry?.reason === 'timeout' || entry?.reason === 'gateway-stopping' ? entry.reason : undefined
-    // A timeout reports 124 (as timeout(1) does), whatever signal ended the group.
-    const exit = reason === 'timeout' ? TIMEOUT_EXIT : status
+    const reason = entry?.reason === 'disconnected' ? undefined : entry?.reason
+    // A timeout reports 124 (as timeout(1) does) and the output limit 141, whatever signal ended the group.
+    const exit = exitStatusFor(reason, status)
     if (error !== undefined) frame({ stream: 'stderr', data: error + '\n' })
     frame(reason !== undefined ? { exit, reason } : { exit })
     res.end()

@@ -17,3 +17,12 @@ export const KEEP_ALIVE_MS = 65_000
 
 /** While shedding load, one warning per this interval (with the count), not one per request. */
 export const SHED_LOG_INTERVAL_MS = 5_000
+
+/**
+ * A served gateway listens and answers /auth before Fastify has loaded; Fastify then loads
+ * (blocking the event loop for its module graph) once no request came for STARTUP_QUIET_MS, so
+ * the requests waiting in the listen backlog after a restart are answered first, and at most
+ * STARTUP_QUIET_MAX_MS after the listen, so that other requests are not held for long under load.
+ */
+export const STARTUP_QUIET_MS = 10
+export const STARTUP_QUIET_MAX_MS = 500

@@ -1,6 +1,5 @@
 import { chmodSync, chownSync, readFileSync, rmSync } from 'node:fs'
 import http from 'node:http'
-import type { FastifyInstance } from 'fastify'
 import { GatewayError } from './errors.js'
 import type { ListenAddress } from './listen.js'
 
@@ -14,8 +13,11 @@ export interface FunctionsListenOptions {
   group?: string | undefined
 }
 
-/** Starts the listener; call the returned close() when the gateway stops. */
-export async function listenFunctions (app: FastifyInstance, address: ListenAddress, opts: FunctionsListenOptions = {}): Promise<{ server: http.Server, close: () => Promise<void> }> {
+/**
+ * Starts the listener; call the returned close() when the gateway stops. `app.routing` is
+ * Fastify's (serve.ts may pass a handler that holds requests until Fastify is attached).
+ */
+export async function listenFunctions (app: { routing: (req: http.IncomingMessage, res: http.ServerResponse) => void }, address: ListenAddress, opts: FunctionsListenOptions = {}): Promise<{ server: http.Server, close: () => Promise<void> }> {
   const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => { app.routing(req, res) })
   server.keepAliveTimeout = 65_000
   // Resolved before listening: an unknown group must not leave a socket with the wrong group.

@@ -4,9 +4,14 @@ import os from 'node:os'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { FunctionRunner, Spawner, findSpawnerBinary, splitPath, defaults as cgiDefaults, type FunctionSpec, type RequestInfo } from '../cgi/index.js'
+import {
+  FunctionRunner, Spawner, findSpawnerBinary, parseFunctionDirectives, splitPath, defaults as cgiDefaults,
+  type FunctionSpec, type RequestInfo, type SystemdManager
+} from '../cgi/index.js'
 import { baseVariables, functionVariables, listFunctions, serviceVariables, FUNCTIONS_PREFIX, type FunctionInfo, type Roots, type Service } from '../conductor/model/index.js'
 import { isProcessAlive } from '../cgi/index.js'
+import type { Decision } from '../policies/index.js'
+import { identityHeaders, type Authorizer } from './authorize.js'
 import { errorAnswer, type ErrorCode } from '../errors/index.js'
 import { sendError } from './error-reply.js'
 import { repeatedDecisionHeader } from './repeated-headers.js'
@@ -14,40 +19,29 @@ import type { StateHolder, GatewayState } from './state.js'
 
 // Functions in the gateway: /.conductor/functions/ID/* runs the function ID (CGI,
 // http-stdio, warm pools, daemons: cgi/). Every request passes the function's policy here,
-// whichever listener it came in on, so no path reaches a function without its policy. With a
-// policy but no authorizer wired in, the answer is 403: fail closed.
-
-/** What the policy check sees of the request (the function's public URI, not the gateway's). */
-export interface AuthRequest {
-  method: string
-  url: string
-  host: string
-  headers: Record<string, string | string[] | undefined>
-}
-
-export interface AuthResult {
-  allowed: boolean
-  /** 401/403 when denied. */
-  status: number
-  /** Identity headers (X-Conductor-*) on success; WWW-Authenticate etc. on denial. */
-  headers: Record<string, string>
-  /** Optional: what the function sees as AUTH_TYPE / REMOTE_USER. */
-  identity?: { authType?: string, user?: string } | undefined
-}
-
-/** Injected by the gateway (policies/); the functions plugin never decides access itself. */
-export type Authorizer = (request: AuthRequest, policyName: string, authorization: string) => Promise<AuthResult>
+// whichever listener it came in on, so no path reaches a function without its policy: one
+// decision per request on this hop (Caddy's forward_auth asked /auth on its own hop), and one
+// more per local redirect target. The function's identity is built once from that Decision
+// (identityOf), never read back from header strings. With a policy but no authorizer wired
+// in, the answer is 403: fail closed.
 
 export interface FunctionsPluginOptions {
   state: StateHolder
   roots: Partial<Pick<Roots, 'root' | 'run'>>
+  /** The gateway's policy decision (authorize.ts); the functions plugin never decides access itself. */
   authorize?: Authorizer | undefined
   /** Where parallel daemons get their sockets (default ROOT/run/conductor/functions, else tmp). */
   socketDir?: string | undefined
   /** Base environment (PATH...); default baseVariables(roots). */
   env?: NodeJS.ProcessEnv | undefined
-  /** Path of the conductor-spawner fork server; false: never use one; default: the built one, if any. */
+  /**
+   * Path of the conductor-spawner fork server; false: no shared one (single-shot CGI forks the
+   * gateway); default: the built one, if any. A function with service_directives always runs
+   * through a fork server of its own: this path, else the built one.
+   */
   spawner?: string | false | undefined
+  /** The systemd manager that makes the scopes of functions with service_directives (host.json scope); default system. */
+  systemdScope?: SystemdManager | undefined
 }
 
 interface Registered { info: FunctionInfo, runner: FunctionRunner, fingerprint: string }
@@ -82,6 +76,11 @@ export function createFunctionsRegistry (opts: FunctionsPluginOptions, log: (msg
   const spawnerBinary = opts.spawner === false ? undefined : opts.spawner ?? findSpawnerBinary(opts.env ?? process.env)
   const spawner = spawnerBinary === undefined ? undefined : new Spawner(spawnerBinary, socketDir)
   let spawnerStarted = false
+  const isolation = {
+    spawnerBinary: typeof opts.spawner === 'string' ? opts.spawner : findSpawnerBinary(opts.env ?? process.env),
+    manager: opts.systemdScope ?? 'system',
+    env: opts.env ?? process.env
+  }
   const startSpawner = (): void => {
     if (spawner === undefined || spawnerStarted) return
     spawnerStarted = true
@@ -103,7 +102,7 @@ export function createFunctionsRegistry (opts: FunctionsPluginOptions, log: (msg
       // The fork server starts with the first CGI or http-stdio function, not before (a
       // parallel daemon is started once and lives long: it does not need it).
       if (spec.mode !== 'parallel') startSpawner()
-      registry.set(info.id, { info, runner: new FunctionRunner(spec, log, spawner), fingerprint })
+      registry.set(info.id, { info, runner: new FunctionRunner(spec, log, spawner, isolation), fingerprint })
     }
     for (const [id, r] of registry) if (!seen.has(id)) { registry.delete(id); void r.runner.close() }
   }
@@ -115,7 +114,7 @@ export function createFunctionsRegistry (opts: FunctionsPluginOptions, log: (msg
     map: () => { sync(); return registry },
     close: async () => {
       closed = true
-      spawner?.stop()
+      await spawner?.stop()
       await Promise.all([...registry.values()].map(async r => { await r.runner.close() }))
       registry.clear()
       if (opts.socketDir === undefined && !isHostRoot) rmSync(socketDir, { recursive: true, force: true })
@@ -154,17 +153,15 @@ export async function functionsPlugin (app: FastifyInstance, opts: FunctionsPlug
         return { ok: false, headers: {}, error: 'CND_HEADER_REPEATED', message }
       }
       const headers = { ...clientHeaders }
-      const decision = await checkPolicy(opts.authorize, target.info, raw, method, publicPath, q, headers)
-      if (!decision.allowed) {
+      const decision = await decide(opts.authorize, target.info, raw, method, publicPath, q, headers)
+      if (!decision.allow) {
         const error = decision.status === 401 ? 'CND_AUTH_REQUIRED' : 'CND_AUTH_DENIED'
-        return { ok: false, headers: decision.headers, error }
+        const refusal: Record<string, string> = {}
+        if (decision.challenge !== undefined) refusal['www-authenticate'] = decision.challenge
+        return { ok: false, headers: refusal, error }
       }
-      for (const [k, v] of Object.entries(decision.headers)) if (k.toLowerCase().startsWith(IDENTITY_PREFIX)) headers[k.toLowerCase()] = v
-      const identity = decision.identity ?? {
-        authType: /^(\S+)\s/.exec(String(raw.headers.authorization ?? ''))?.[1] ?? '',
-        user: decision.headers['x-conductor-user'] ?? decision.headers['x-conductor-subject'] ?? decision.headers['x-conductor-peer-id']
-      }
-      return { ok: true, headers, identity }
+      const identity = identityOf(decision)
+      return { ok: true, headers: { ...headers, ...identity.headers }, identity }
     }
     const publicPath = fn.info.fn.route !== undefined ? (rawPath.slice(`${FUNCTIONS_PREFIX}/${fn.info.id}`.length) || '/') : rawPath
     const first = await admit(fn, raw.method ?? 'GET', publicPath, query)
@@ -211,23 +208,38 @@ export async function functionsPlugin (app: FastifyInstance, opts: FunctionsPlug
   app.all(`${FUNCTIONS_PREFIX}/:id/*`, handler)
 }
 
-type Identity = { authType?: string, user?: string } | undefined
+/** What a function sees of the decision that admitted it, built once from that Decision. */
+interface Identity {
+  /** X-Conductor-* (lower case), the same headers /auth gives Caddy on an allow (authorize.ts). */
+  headers: Record<string, string>
+  /** AUTH_TYPE and REMOTE_USER: the verified subject, else the matched entry's peer-id. */
+  authType: string
+  user?: string | undefined
+}
+
 type Admitted =
-  | { ok: true, headers: Record<string, string | string[] | undefined>, identity: Identity }
+  | { ok: true, headers: Record<string, string | string[] | undefined>, identity: Identity | undefined }
   | { ok: false, headers: Record<string, string>, error: ErrorCode, message?: string | undefined }
 
-async function checkPolicy (
+function identityOf (d: Decision): Identity {
+  return { headers: identityHeaders(d), authType: 'Bearer', user: d.subject ?? d.meta['peer-id'] }
+}
+
+/** The function's policy decided for this request (its public method, URI and host). */
+async function decide (
   authorize: Authorizer | undefined, fn: FunctionInfo, raw: IncomingMessage,
   method: string, publicPath: string, query: string, headers: Record<string, string | string[] | undefined>
-): Promise<AuthResult> {
-  if (authorize === undefined) return { allowed: false, status: 403, headers: {} }
+): Promise<Decision> {
+  const refused: Decision =
+    { allow: false, status: 403, policy: fn.policy!, reason: 'no authorizer', meta: {}, authorizations: [] }
+  if (authorize === undefined) return refused
   try {
     const host = String(raw.headers['x-forwarded-host'] ?? raw.headers.host ?? '')
-    const url = query === '' ? publicPath : `${publicPath}?${query}`
-    return await authorize({ method, url, host, headers }, fn.policy!, fn.authorization)
+    const uri = query === '' ? publicPath : `${publicPath}?${query}`
+    return await authorize({ policy: fn.policy!, authorization: fn.authorization, headers, method, uri, host })
   } catch {
     // An authorizer that fails denies.
-    return { allowed: false, status: 403, headers: {} }
+    return { ...refused, reason: 'authorizer failed' }
   }
 }
 
@@ -253,6 +265,7 @@ function tmpSocketDir (): string {
 }
 
 function toSpec (service: Service, info: FunctionInfo, opts: FunctionsPluginOptions, socketDir: string): FunctionSpec {
+  const directives = info.fn.service_directives ?? []
   const env = functionVariables(serviceVariables(service, baseVariables(opts.roots.root === undefined ? undefined : { root: opts.roots.root }, opts.env)), info.id)
   return {
     id: info.id,
@@ -271,11 +284,15 @@ function toSpec (service: Service, info: FunctionInfo, opts: FunctionsPluginOpti
     stderrAsStdout: info.fn.stderr_as_stdout ?? false,
     responseHeaders: (info.fn.response_headers ?? []).map(h => { const i = h.indexOf(':'); return [h.slice(0, i).trim(), h.slice(i + 1).trim()] as [string, string] }),
     noResponseHeaders: info.fn.no_response_headers ?? false,
-    socketDir
+    stripPrefix: info.fn.strip_prefix ?? false,
+    socketDir,
+    // Checked at load (service-schema.ts): only the split into scope properties and rlimits is used here.
+    limits: directives.length > 0 ? parseFunctionDirectives(directives).limits : undefined
   }
 }
 
-function requestInfo (raw: IncomingMessage, publicPath: string, query: string, strip: number, headers: Record<string, string | string[] | undefined>, identity: { authType?: string, user?: string } | undefined): RequestInfo {
+function requestInfo (raw: IncomingMessage, publicPath: string, query: string, strip: number,
+  headers: Record<string, string | string[] | undefined>, identity: Identity | undefined): RequestInfo {
   const { scriptName, pathInfo } = splitPath(publicPath, strip)
   const hostHeader = String(headers['x-forwarded-host'] ?? headers.host ?? '')
   const [hostName, hostPort] = splitHost(hostHeader)
@@ -326,5 +343,3 @@ function splitOnce (s: string, sep: string): [string, string] {
   const i = s.indexOf(sep)
   return i === -1 ? [s, ''] : [s.slice(0, i), s.slice(i + 1)]
 }
-
-export type { ServerResponse }

@@ -9,7 +9,7 @@ export type { GatewayMetrics } from './metrics.js'
 export type { Authorizer, AuthorizeInput } from './authorize.js'
 export type { GatewayState } from './state.js'
 export type { ListenAddress } from './listen.js'
-export type { Authorizer as FunctionAuthorizer, AuthRequest, AuthResult, FunctionsPluginOptions, FunctionsRegistry } from './functions.js'
+export type { FunctionsPluginOptions, FunctionsRegistry } from './functions.js'
 export type { CommandsPluginOptions } from './commands.js'
 export {
   DEFAULT_LISTEN, DEFAULT_METRICS_LISTEN, CLOSE_GRACE_MS, DEFAULT_MAX_EVENT_LOOP_DELAY_MS,

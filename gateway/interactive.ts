@@ -4,10 +4,17 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocketServer, WebSocket } from 'ws'
 import { spawnPty, PtySpawnFailed, type PtySession } from '../cgi/index.js'
 import { errorAnswer, type ErrorAnswer, type ErrorCode } from '../errors/index.js'
-import { COMMANDS_PREFIX, INTERACTIVE_SUBPROTOCOL, TIMEOUT_EXIT, encodeControl, parseClientControl, type ExitReason, type ServerControl } from '../conductor/model/index.js'
-import { auditFields, commandArgv, commandEnv, commandTimeoutMs, type Admit, type Allowed, type CommandsPluginOptions } from './command-admission.js'
+import {
+  COMMANDS_PREFIX, INTERACTIVE_SUBPROTOCOL, encodeControl, exitStatusFor, parseClientControl,
+  type ExitReason, type ServerControl
+} from '../conductor/model/index.js'
+import {
+  auditFields, commandArgv, commandEnv, commandMaxOutputBytes, commandTimeoutMs,
+  type Admit, type Allowed, type CommandsPluginOptions
+} from './command-admission.js'
 import { RETRY_AFTER_SEC } from './defaults.js'
 import { overloadedAnswer } from './error-reply.js'
+import { OutputBudget } from './output-budget.js'
 import type { RunningCommands } from './running-commands.js'
 
 // Interactive remote commands (issue 7, item 5): a WebSocket upgrade of
@@ -133,9 +140,12 @@ function session (ws: WebSocket, { svc, cmd, decision }: Allowed, name: string, 
     if (ws.readyState !== ws.OPEN) entry.stop('disconnected')
     const p = pty
     let paused = false
+    const budget = new OutputBudget(commandMaxOutputBytes(cmd))
     p.onData(d => {
-      if (ws.readyState !== ws.OPEN) return
-      ws.send(d, { binary: true })
+      if (ws.readyState !== ws.OPEN || budget.exceeded) return
+      const part = budget.take(d)
+      if (part.length > 0) ws.send(part, { binary: true })
+      if (budget.exceeded) { entry.stop('output-limit'); return }
       // Back-pressure: a slow client blocks the program on its terminal, not the gateway's memory.
       if (!paused && ws.bufferedAmount > HIGH_WATER_BYTES) {
         paused = true
@@ -151,8 +161,8 @@ function session (ws: WebSocket, { svc, cmd, decision }: Allowed, name: string, 
     ws.on('close', () => { if (!finished) entry.stop('disconnected') })
     const status = await p.exited
     entry.exited()
-    const reason = entry.reason === 'timeout' || entry.reason === 'gateway-stopping' ? entry.reason : undefined
-    finish(reason === 'timeout' ? TIMEOUT_EXIT : status, reason, audit, entry.reason === 'disconnected')
+    const reason = entry.reason === 'disconnected' ? undefined : entry.reason
+    finish(exitStatusFor(reason, status), reason, audit, entry.reason === 'disconnected')
   }
 
   const finish = (code: number, reason: ExitReason | undefined, audit: Record<string, unknown>, disconnected = false): void => {

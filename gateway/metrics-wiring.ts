@@ -1,26 +1,11 @@
 import type { FastifyInstance } from 'fastify'
-import type { Authorizer } from './authorize.js'
 import type { FunctionsRegistry } from './functions.js'
 import type { GatewayMetrics } from './metrics.js'
-import type { StateHolder } from './state.js'
 
-// Feeds the metrics from the gateway's own paths. Label values are bounded: a policy name
-// that does not exist (anyone can ask for one) is counted as "(unknown)", and only declared
-// function ids get a label.
+// Feeds the metrics from the gateway's own paths (decisions are counted by authorize.ts).
+// Label values are bounded: only declared function ids get a label.
 
 const FUNCTIONS_PATH = /^\/\.conductor\/functions\/([^/?]+)/
-
-export function measuredAuthorizer (authorize: Authorizer, state: StateHolder, metrics: GatewayMetrics): Authorizer {
-  return async input => {
-    const t0 = performance.now()
-    const d = await authorize(input)
-    const known = state.current.policies.has(input.policy)
-    const policy = known ? input.policy : '(unknown)'
-    metrics.decisions.inc({ policy, result: d.allow ? 'allow' : known ? 'deny' : 'unknown_policy' })
-    metrics.decisionSeconds.observe({ policy }, (performance.now() - t0) / 1000)
-    return d
-  }
-}
 
 /** Counts function invocations and shed requests; refreshes pool gauges before each scrape. */
 export function observeGateway (app: FastifyInstance, functions: FunctionsRegistry, metrics: GatewayMetrics): void {

@@ -1,12 +1,13 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client'
+import { AuthStats, DECISION_BUCKETS } from './auth-stats.js'
 
 // Prometheus metrics of the gateway (issue 9), served on a listener of their own so that no
 // public Caddy route can reach them. One registry per gateway instance (tests run several).
 
 export interface GatewayMetrics {
   registry: Registry
-  decisions: Counter<'policy' | 'result'>
-  decisionSeconds: Histogram<'policy'>
+  /** /auth decisions (conductor_auth_decisions_total, conductor_auth_decision_seconds), counted without prom-client. */
+  auth: AuthStats
   invocations: Counter<'function' | 'status'>
   workers: Gauge<'function' | 'state'>
   queued: Gauge<'function'>
@@ -15,23 +16,66 @@ export interface GatewayMetrics {
   refresh?: () => void
 }
 
-export function createMetrics (): GatewayMetrics {
+/** `auth`: the counts the gateway kept before the registry existed (serve.ts starts answering /auth first). */
+export function createMetrics (auth: AuthStats = new AuthStats()): GatewayMetrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'conductor_gateway_' })
+  registry.registerMetric(decisionsMetric(auth))
+  registry.registerMetric(decisionSecondsMetric(auth))
   return {
     registry,
-    decisions: new Counter({ name: 'conductor_auth_decisions_total', help: 'Policy decisions by policy and result (allow, deny, unknown_policy)', labelNames: ['policy', 'result'], registers: [registry] }),
-    decisionSeconds: new Histogram({
-      name: 'conductor_auth_decision_seconds',
-      help: 'Time to decide a /auth request',
-      labelNames: ['policy'],
-      // Decisions take microseconds (bearer) to milliseconds (first JWT of a key).
-      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25],
-      registers: [registry]
-    }),
+    auth,
     invocations: new Counter({ name: 'conductor_function_invocations_total', help: 'Function invocations by function id and HTTP status', labelNames: ['function', 'status'], registers: [registry] }),
     workers: new Gauge({ name: 'conductor_function_workers', help: 'Function worker processes by state (warm, busy)', labelNames: ['function', 'state'], registers: [registry] }),
     queued: new Gauge({ name: 'conductor_function_queue_length', help: 'Requests waiting for a function worker', labelNames: ['function'], registers: [registry] }),
     shed: new Counter({ name: 'conductor_shed_requests_total', help: 'Requests refused with 503 to protect the gateway', labelNames: ['reason'], registers: [registry] })
   }
+}
+
+// The two /auth metrics as the registry reads any metric: get() gives name, type and values in
+// the shape prom-client's own Counter and Histogram give (same text on /metrics).
+interface Value { labels: Record<string, string | number>, value: number, metricName?: string }
+
+function decisionsMetric (auth: AuthStats): Metric {
+  const name = 'conductor_auth_decisions_total'
+  const help = 'Policy decisions by policy and result (allow, deny, unknown_policy)'
+  return custom(name, help, 'counter', auth, () => {
+    const values: Value[] = []
+    for (const [policy, c] of auth.byPolicy) {
+      if (c.allow > 0) values.push({ labels: { policy, result: 'allow' }, value: c.allow })
+      if (c.deny > 0) values.push({ labels: { policy, result: 'deny' }, value: c.deny })
+      if (c.unknownPolicy > 0) values.push({ labels: { policy, result: 'unknown_policy' }, value: c.unknownPolicy })
+    }
+    return values
+  })
+}
+
+function decisionSecondsMetric (auth: AuthStats): Metric {
+  const name = 'conductor_auth_decision_seconds'
+  return custom(name, 'Time to decide a /auth request', 'histogram', auth, () => {
+    const values: Value[] = []
+    for (const [policy, c] of auth.byPolicy) {
+      let acc = 0
+      DECISION_BUCKETS.forEach((le, i) => {
+        acc += c.buckets[i]!
+        values.push({ labels: { le, policy }, value: acc, metricName: `${name}_bucket` })
+      })
+      values.push({ labels: { le: '+Inf', policy }, value: c.count, metricName: `${name}_bucket` })
+      values.push({ labels: { policy }, value: c.sum, metricName: `${name}_sum` })
+      values.push({ labels: { policy }, value: c.count, metricName: `${name}_count` })
+    }
+    return values
+  })
+}
+
+function custom (name: string, help: string, type: 'counter' | 'histogram', auth: AuthStats, values: () => Value[]): Metric {
+  const metric = {
+    name,
+    help,
+    type,
+    aggregator: 'sum',
+    get: async () => ({ name, help, type, aggregator: 'sum', values: values() }),
+    reset: () => { auth.reset() }
+  }
+  return metric as unknown as Metric
 }

@@ -1,5 +1,5 @@
 import { formatLocation, formatProblem } from '../errors/index.js'
-import { loadAllServices, type Roots, type ServiceEntry } from '../conductor/model/index.js'
+import { loadAllServices, type Roots, type ServiceEntry, type ValidationCache } from '../conductor/model/index.js'
 import { loadPolicySet, type CompileOptions, type PolicySet } from '../policies/index.js'
 
 // What the gateway serves from: services and policies, loaded together and swapped as one
@@ -18,11 +18,24 @@ export interface LoadStateOptions {
    * and the rest reloads. Without it (first start) a broken policy is left out.
    */
   previous?: GatewayState | undefined
+  /** Contents validated before (the CLI's cache): zod loads only for new service or policy files. */
+  cache?: ValidationCache | undefined
 }
 
 export async function loadGatewayState (roots: Pick<Roots, 'services' | 'policies'>, opts: LoadStateOptions = {}): Promise<GatewayState> {
-  const policies = loadPolicySet(roots.policies, opts.policy, opts.previous?.policies)
-  return { services: await loadAllServices(roots.services), policies, loadedAt: new Date() }
+  const policies = await loadPolicySet(roots.policies, opts.policy, opts.previous?.policies, opts.cache)
+  return { services: await loadAllServices(roots.services, opts.cache), policies, loadedAt: new Date() }
+}
+
+/** The body of GET /healthz: what `conductor doctor` and `policy ls` read (stale_policies: served from a last good version). */
+export function healthBody (s: GatewayState): { ok: true, services: number, policies: number, loaded_at: string, stale_policies: Array<{ name: string, file: string, since: string }> } {
+  return {
+    ok: true,
+    services: s.services.length,
+    policies: s.policies.size,
+    loaded_at: s.loadedAt.toISOString(),
+    stale_policies: s.policies.stale.map(p => ({ name: p.name, file: p.file, since: p.since.toISOString() }))
+  }
 }
 
 export class StateHolder {

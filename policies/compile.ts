@@ -3,8 +3,10 @@ import { PolicyCycle, PolicyError, PolicyInvalid, PolicyReferenceMissing, type P
 import { sha256 } from './bearer.js'
 import { JwksCache, type FetchFn } from './jwks.js'
 import { importDerBase64, importJwk, importPem } from './jwt-key.js'
+import { compileOrigins, originProblem, type OriginMatcher } from './origin.js'
 import { JwtEntry } from './jwt.js'
-import { listProblems, type BearerEntryFile, type MatcherFile, type PolicyFile } from './schema.js'
+import type { BearerEntryFile, MatcherFile, PolicyFile } from './schema.js'
+import { listProblems } from './shape.js'
 
 // Turns validated policy files into a tree of compiled nodes, once per load: keys imported,
 // algorithms fixed, static tokens hashed, `policy` references resolved and checked for
@@ -30,7 +32,7 @@ export interface CompiledNode {
   any?: CompiledNode[] | undefined
   none?: CompiledNode[] | undefined
   bearer?: CompiledBearer[] | undefined
-  origin?: ReadonlySet<string> | undefined
+  origin?: OriginMatcher | undefined
   policy?: { name: string, map?: Record<string, string> | undefined, target?: CompiledPolicy } | undefined
   meta?: Record<string, string> | undefined
   /** pin_subject: this meta.subject is the decision's subject, whatever a JWT below says. */
@@ -98,6 +100,10 @@ function compileNode (m: MatcherFile, path: string, file: string, ctx: NodeCtx):
   if (m.pin_subject === true && m.meta?.subject === undefined) {
     throw new PolicyInvalid('pin_subject needs meta.subject', file, `${path}/pin_subject`)
   }
+  m.origin?.forEach((o, i) => {
+    const problem = originProblem(o)
+    if (problem !== undefined) throw new PolicyInvalid(problem, file, `${path}/origin/${i}`)
+  })
   const policy = m.policy === undefined ? undefined : typeof m.policy === 'string' ? { name: m.policy } : { name: m.policy.name, map: m.policy.map }
   const node: CompiledNode = {
     path,
@@ -108,7 +114,7 @@ function compileNode (m: MatcherFile, path: string, file: string, ctx: NodeCtx):
     any: m.any?.map((c, i) => compileNode(c, `${path}/any/${i}`, file, ctx)),
     none: m.none?.map((c, i) => compileNode(c, `${path}/none/${i}`, file, ctx)),
     bearer: m.bearer?.map((b, i) => compileBearer(b, `${path}/bearer/${i}`, file, ctx)),
-    origin: m.origin === undefined ? undefined : new Set(m.origin.map(o => o.toLowerCase())),
+    origin: m.origin === undefined ? undefined : compileOrigins(m.origin),
     policy,
     meta: m.meta,
     pinSubject: m.pin_subject === true ? m.meta?.subject : undefined,

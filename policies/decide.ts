@@ -1,6 +1,7 @@
 import { bearerCredential, digestEquals, sha256 } from './bearer.js'
 import type { CompiledNode, CompiledPolicy } from './compile.js'
 import { MAX_CREDENTIAL_BYTES } from './defaults.js'
+import { originMatches } from './origin.js'
 import { parseJwtHeader, readPayloadHint, type JwtClaims, type ParsedHeader, type PayloadHint } from './jwt.js'
 
 // Decides one request against a compiled policy. Deny by default: only a matched entry that
@@ -34,7 +35,11 @@ export interface Decision {
   entry?: string | undefined
   /** WWW-Authenticate value for a 401. */
   challenge?: string | undefined
-  /** An allow built on a JWT holds until the token's exp (ms since the epoch); absent: until the policies change. */
+  /**
+   * An allow built on a JWT holds until the token's exp (ms since the epoch), or, for a key of a
+   * JWK Set, until that set is due for a refetch (which may remove the key); absent: until the
+   * policies change.
+   */
   validUntil?: number | undefined
   /**
    * The payload of the JWT the match was built on, as verified (deep-frozen); absent when no
@@ -128,7 +133,7 @@ async function firstMatch (nodes: CompiledNode[], st: EvalState): Promise<Match 
 async function evalNode (node: CompiledNode, st: EvalState): Promise<Match | null> {
   if (!node.hasClause || node.never) return null
   let acc: Match | null = null
-  if (node.origin !== undefined && (st.origin === undefined || !node.origin.has(st.origin))) return null
+  if (node.origin !== undefined && (st.origin === undefined || !originMatches(node.origin, st.origin))) return null
   if (node.all !== undefined) {
     let any = false
     for (const child of node.all) {
@@ -201,7 +206,10 @@ async function evalBearer (node: CompiledNode, st: EvalState): Promise<Match | n
       }
       out = await entry.jwt.verify(token, st.header)
     }
-    if (out.ok) return { meta: {}, authz: {}, subject: out.subject, narrow: out.narrow, validUntil: out.expMs, claims: out.claims, entry: node.path }
+    if (out.ok) {
+      const { subject, narrow, validUntil, claims } = out
+      return { meta: {}, authz: {}, subject, narrow, validUntil, claims, entry: node.path }
+    }
     // An entry whose key has another algorithm says little; prefer the reason of a key that was tried.
     if (out.weak === true) st.weakRefusal ??= `${entry.path}: ${out.reason}`
     else st.refused ??= `${entry.path}: ${out.reason}`

@@ -1,6 +1,6 @@
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto'
 import { PolicyKeyInvalid } from './errors.js'
-import type { JwtAlgorithm } from './schema.js'
+import type { JwtAlgorithm } from './shape.js'
 
 // Imports a public key and fixes the one algorithm it verifies. The algorithm comes from the
 // key (and the entry's jwt_alg, which must fit the key type), never from a token's header:

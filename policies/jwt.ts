@@ -9,7 +9,10 @@ import type { VerifyKey } from './jwt-key.js'
 // fixed by the key, then jose verifies signature and claims with this entry's own issuer,
 // audience, subject and clock tolerance; then exp is required and the lifetime bounded.
 // A verified token is cached (by its exact string) until its exp, so a repeated token costs
-// one map lookup instead of a signature check.
+// one map lookup instead of a signature check. A token verified with a key of a JWK Set is
+// trusted from the cache only until the set is due for a refetch (then verify() refetches it
+// and finds the token again if its key is still there), and is dropped when a refetch removes
+// that key.
 
 // jose is loaded on first use, not at import: a gateway with no JWT policy never pays for it,
 // and one that has them starts listening ~80 ms sooner (its cold start is its crash recovery
@@ -31,10 +34,26 @@ export interface JwtEntryOptions {
 export type JwtClaims = Readonly<Record<string, unknown>>
 
 export type JwtOutcome =
-  | { ok: true, subject: string | undefined, narrow: ReadonlySet<string> | undefined, cached: boolean, expMs: number, claims: JwtClaims }
+  | {
+    ok: true
+    subject: string | undefined
+    narrow: ReadonlySet<string> | undefined
+    cached: boolean
+    expMs: number
+    /** Until when a decision may rely on this without asking again: exp, or sooner the key set's next refetch. */
+    validUntil: number
+    claims: JwtClaims
+  }
   | { ok: false, reason: string, weak?: boolean }
 
-interface Verified { expMs: number, subject: string | undefined, narrow: ReadonlySet<string> | undefined, claims: JwtClaims }
+interface Verified {
+  expMs: number
+  subject: string | undefined
+  narrow: ReadonlySet<string> | undefined
+  claims: JwtClaims
+  /** The key that verified it (for a JWK Set: dropped with the key). */
+  key: VerifyKey
+}
 
 export interface ParsedHeader { alg: string, kid: string | undefined }
 
@@ -52,6 +71,7 @@ export class JwtEntry {
   private readonly issuers: readonly unknown[] | undefined
   /** Signature checks attempted (tests and benchmarks count what the hints saved). */
   verifications = 0
+  private readonly jwks: JwksCache | undefined
 
   /** `keys` is a fixed key, or a JWKS cache resolved by kid. */
   constructor (private readonly keys: VerifyKey | JwksCache, private readonly opts: JwtEntryOptions, private readonly now: () => number) {
@@ -59,6 +79,15 @@ export class JwtEntry {
     this.maxLifetimeSec = opts.maxLifetimeSec ?? DEFAULT_MAX_LIFETIME_SEC
     this.claim = opts.authorizationsClaim ?? DEFAULT_AUTHORIZATIONS_CLAIM
     this.issuers = opts.issuer === undefined ? undefined : Array.isArray(opts.issuer) ? opts.issuer : [opts.issuer]
+    this.jwks = 'key' in keys ? undefined : keys
+    this.jwks?.onKeysRemoved(removed => { this.forget(removed) })
+  }
+
+  /** Drops the verified tokens of keys a JWKS refetch removed: they are verified again, and refused. */
+  private forget (removed: ReadonlySet<VerifyKey>): void {
+    const gone: string[] = []
+    for (const [token, v] of this.cache.entries()) if (removed.has(v.key)) gone.push(token)
+    for (const token of gone) this.cache.delete(token)
   }
 
   /**
@@ -74,15 +103,29 @@ export class JwtEntry {
     return undefined
   }
 
-  /** Synchronous cache probe: the hot path for a token seen before. */
+  /**
+   * Synchronous cache probe: the hot path for a token seen before. None for a token of a JWK
+   * Set that is due for a refetch: verify() refetches it first.
+   */
   cached (token: string): JwtOutcome | undefined {
+    const now = this.now()
+    if (this.jwks?.isDue(now) === true) return undefined
+    return this.fromCache(token, now)
+  }
+
+  private fromCache (token: string, now: number): JwtOutcome | undefined {
     const hit = this.cache.get(token)
     if (hit === undefined) return undefined
-    if (hit.expMs + this.skewSec * 1000 <= this.now()) {
+    if (hit.expMs + this.skewSec * 1000 <= now) {
       this.cache.delete(token)
       return undefined
     }
-    return { ok: true, subject: hit.subject, narrow: hit.narrow, cached: true, expMs: hit.expMs, claims: hit.claims }
+    return this.outcome(hit, true)
+  }
+
+  private outcome (v: Verified, cached: boolean): JwtOutcome {
+    const validUntil = this.jwks === undefined ? v.expMs : Math.min(v.expMs, this.jwks.dueAt)
+    return { ok: true, subject: v.subject, narrow: v.narrow, cached, expMs: v.expMs, validUntil, claims: v.claims }
   }
 
   async verify (token: string, header: ParsedHeader): Promise<JwtOutcome> {
@@ -90,6 +133,9 @@ export class JwtEntry {
     if (hit !== undefined) return hit
     const key = 'key' in this.keys ? this.keys : await this.keys.get(header.kid)
     if (key === undefined) return { ok: false, reason: header.kid === undefined ? 'token has no kid and the key set has several keys' : 'unknown kid', weak: true }
+    // Verified before with a key the refetch kept: no second signature check.
+    const kept = this.jwks === undefined ? undefined : this.fromCache(token, this.now())
+    if (kept !== undefined) return kept
     if (header.alg !== key.alg) return { ok: false, reason: `algorithm ${header.alg} refused (this key verifies ${key.alg} only)`, weak: true }
     const nowMs = this.now()
     let payload: JWTPayload
@@ -118,10 +164,11 @@ export class JwtEntry {
     if (narrow === null) return { ok: false, reason: `claim "${this.claim}" must be an array of names or a space-separated string` }
     // The payload travels with the decision (gateway plugins read their own claims from it,
     // never from the header again): frozen, since cached decisions are shared by every caller.
-    const verified: Verified = { expMs: exp * 1000, subject: typeof payload.sub === 'string' ? payload.sub : undefined, narrow, claims: deepFreeze(payload) }
+    const subject = typeof payload.sub === 'string' ? payload.sub : undefined
+    const verified: Verified = { expMs: exp * 1000, subject, narrow, claims: deepFreeze(payload), key }
     // Cache until exp (not beyond): lru-cache drops it then, and cached() re-checks the clock anyway.
     this.cache.set(token, verified, { ttl: Math.max(1, exp * 1000 - nowMs) })
-    return { ok: true, subject: verified.subject, narrow, cached: false, expMs: verified.expMs, claims: verified.claims }
+    return this.outcome(verified, false)
   }
 }
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import * as crypto from 'node:crypto'
 import { closeSync, fstatSync, openSync, readdirSync, readFileSync } from 'node:fs'
 import { LRUCache } from 'lru-cache'
 import path from 'node:path'
@@ -7,10 +7,22 @@ import { decide, type AuthRequest, type Decision } from './decide.js'
 import { describeIssues, parseJsonc } from '../errors/index.js'
 import { PolicyInvalid, PolicyNotFound, PolicySyntax, type PolicyProblem } from './errors.js'
 import { DECISION_CACHE_MAX, MAX_CREDENTIAL_BYTES } from './defaults.js'
-import { POLICY_NAME_RE, policyFileSchema, type MatcherFile } from './schema.js'
+import type { MatcherFile, PolicyFile } from './schema.js'
+import { POLICY_NAME_RE } from './shape.js'
 
 // Reads <roots.policies>/NAME.json (JSON with comments), validates and compiles them into a
-// PolicySet: the immutable object the gateway swaps on SIGHUP.
+// PolicySet: the immutable object the gateway swaps on SIGHUP. The zod schema (schema.ts, ~100
+// ms of a cold start) loads only for content that a ValidatedContents does not know as valid.
+
+/**
+ * Remembers file contents that passed validation (conductor/model's ValidationCache fits: a
+ * SHA-256 of the content per kind, saved across runs). Known content skips the zod schema: it
+ * holds no transforms or defaults, so the parsed JSON is what zod would have returned.
+ */
+export interface ValidatedContents {
+  isKnownValid: (content: string, kind: 'policy') => boolean
+  markValid: (content: string, kind: 'policy') => void
+}
 
 /** A policy as it was compiled, kept so that the next reload can fall back to it. */
 export interface LoadedSource { source: PolicySource, loadedAt: Date }
@@ -30,7 +42,8 @@ export class PolicySet {
   // repeated request costs one SHA-256 and one map lookup. Keyed by the hash, not the token,
   // so the lookup reveals nothing about stored secrets; allows only, so a refused token is
   // re-examined every time (e.g. after a JWKS refresh). The set is replaced on reload, and
-  // its cache with it.
+  // its cache with it. An allow built on a JWK Set's key holds until that set is due for a
+  // refetch (its validUntil), and the whole cache is dropped when a refetch removes a key.
   private readonly allowed = new LRUCache<string, Decision>({ max: DECISION_CACHE_MAX })
   private readonly now: () => number
   readonly sources: ReadonlyMap<string, LoadedSource>
@@ -47,6 +60,8 @@ export class PolicySet {
     this.sources = info.sources ?? new Map()
     this.stale = info.stale ?? []
     this.warnings = info.warnings ?? []
+    // Key removals are rare: forgetting every cached allow costs each credential one evaluation.
+    for (const p of policies.values()) for (const jwks of p.jwks) jwks.onKeysRemoved(() => { this.allowed.clear() })
   }
 
   get names (): string[] { return [...this.policies.keys()].sort() }
@@ -56,15 +71,28 @@ export class PolicySet {
 
   /** Decides a request; an unknown policy is a 403 (never an exception). */
   async decide (policy: string, req: AuthRequest): Promise<Decision> {
+    return await this.decideNow(policy, req)
+  }
+
+  /**
+   * The same decision, returned synchronously when it needs no evaluation: an unknown policy,
+   * or an allow from the cache (the /auth hot path: no promise, no microtask per request).
+   * Anything else is decide()'s promise.
+   */
+  decideNow (policy: string, req: AuthRequest): Decision | Promise<Decision> {
     const p = this.policies.get(policy)
     if (p === undefined) return { allow: false, status: 403, policy, reason: 'unknown policy', meta: {}, authorizations: [] }
     const key = cacheKey(policy, req)
     const hit = key === undefined ? undefined : this.allowed.get(key)
     if (hit !== undefined && (hit.validUntil === undefined || hit.validUntil > this.now())) return hit
+    return this.evaluate(p, req, key, hit !== undefined)
+  }
+
+  private async evaluate (p: CompiledPolicy, req: AuthRequest, key: string | undefined, expired: boolean): Promise<Decision> {
     const d = await decide(p, req)
     // Cached decisions are shared by every caller (gateway plugins too): frozen, so none can alter another's.
     if (d.allow && key !== undefined) this.allowed.set(key, deepFreeze(d))
-    else if (hit !== undefined) this.allowed.delete(key!)
+    else if (expired) this.allowed.delete(key!)
     return d
   }
 }
@@ -79,12 +107,20 @@ function cacheKey (policy: string, req: AuthRequest): string | undefined {
   const cred = req.credential
   // Oversized credentials are refused by decide(); never hash megabytes for a cache key.
   if (cred !== undefined && cred.length > MAX_CREDENTIAL_BYTES) return undefined
-  const digest = cred === undefined ? '-' : createHash('sha256').update(cred).digest('base64')
+  const digest = cred === undefined ? '-' : sha256Base64(cred)
   return `${policy}\n${digest}\n${req.authorization ?? ''}\n${req.origin ?? ''}`
 }
 
-/** Parses and validates one policy file (no compilation). */
-export function readPolicySource (file: string): PolicySource {
+// crypto.hash (Node >= 20.12) is the one-shot form: about a third of createHash's cost on the
+// /auth hot path, where this digest is computed for every request.
+const sha256Base64: (text: string) => string = typeof crypto.hash === 'function'
+  ? text => crypto.hash('sha256', text, 'base64')
+  : text => crypto.createHash('sha256').update(text).digest('base64')
+
+/** A policy file read and parsed, not validated yet. */
+interface ReadPolicy { name: string, file: string, text: string, mode: number, raw: unknown }
+
+function readPolicyFile (file: string): ReadPolicy {
   const name = path.basename(file, '.json')
   let text: string
   let mode: number
@@ -101,12 +137,27 @@ export function readPolicySource (file: string): PolicySource {
     throw new PolicyInvalid(`cannot read file (${code ?? String(err)})`, file, undefined, { cause: err })
   }
   if (!POLICY_NAME_RE.test(name)) throw new PolicyInvalid('policy file names use letters, digits and _ . - (NAME.json)', file)
-  const raw = parseJsonc(text, file, PolicySyntax)
-  const parsed = policyFileSchema.safeParse(raw)
+  return { name, file, text, mode, raw: parseJsonc(text, file, PolicySyntax) }
+}
+
+type Schemas = typeof import('./schema.js')
+
+function validated (r: ReadPolicy, schemas: Schemas | undefined, cache: ValidatedContents | undefined): PolicySource {
+  if (schemas === undefined) return { name: r.name, file: r.file, data: r.raw as PolicyFile, mode: r.mode }
+  const { policyFileSchema } = schemas
+  const parsed = policyFileSchema.safeParse(r.raw)
   if (!parsed.success) {
-    throw PolicyInvalid.fromProblems(describeIssues(policyFileSchema, parsed.error.issues).map(l => ({ file, ...l })))
+    throw PolicyInvalid.fromProblems(describeIssues(policyFileSchema, parsed.error.issues).map(l => ({ file: r.file, ...l })))
   }
-  return { name, file, data: parsed.data, mode }
+  cache?.markValid(r.text, 'policy')
+  return { name: r.name, file: r.file, data: parsed.data, mode: r.mode }
+}
+
+/** Parses and validates one policy file (no compilation). */
+export async function readPolicySource (file: string, cache?: ValidatedContents): Promise<PolicySource> {
+  const r = readPolicyFile(file)
+  const known = cache?.isKnownValid(r.text, 'policy') === true
+  return validated(r, known ? undefined : await import('./schema.js'), cache)
 }
 
 /**
@@ -144,7 +195,7 @@ const octal = (mode: number): string => (mode & 0o777).toString(8).padStart(4, '
  * (listed in `stale`), so one bad edit takes nothing down: the other policies (and what refers
  * to the broken one) reload as usual. A deleted file is gone.
  */
-export function loadPolicySet (dir: string, opts: CompileOptions = {}, previous?: PolicySet): PolicySet {
+export async function loadPolicySet (dir: string, opts: CompileOptions = {}, previous?: PolicySet, cache?: ValidatedContents): Promise<PolicySet> {
   let files: string[]
   try { files = readdirSync(dir).filter(f => f.endsWith('.json')).sort() } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new PolicySet(new Map(), [], opts.now)
@@ -156,18 +207,24 @@ export function loadPolicySet (dir: string, opts: CompileOptions = {}, previous?
   // Problems of the files as they are now, by policy name; kept ones are served from `previous`.
   const broken = new Map<string, PolicyProblem[]>()
   const problems: PolicyProblem[] = []
+  const refused = (name: string, err: unknown): void => {
+    if (!(err instanceof PolicyInvalid)) throw err
+    if (previous?.sources.has(name) === true) broken.set(name, err.allProblems())
+    else problems.push(...err.allProblems())
+  }
+  const read: ReadPolicy[] = []
   for (const f of files) {
-    const name = path.basename(f, '.json')
+    try { read.push(readPolicyFile(path.join(dir, f))) } catch (err) { refused(path.basename(f, '.json'), err) }
+  }
+  // zod only if some content is new.
+  const schemas = read.every(r => cache?.isKnownValid(r.text, 'policy') === true) ? undefined : await import('./schema.js')
+  for (const r of read) {
     try {
-      const src = readPolicySource(path.join(dir, f))
-      fresh.set(name, src)
+      const src = validated(r, cache?.isKnownValid(r.text, 'policy') === true ? undefined : schemas, cache)
+      fresh.set(r.name, src)
       const warning = plaintextTokenWarning(src)
       if (warning !== undefined) warnings.push(warning)
-    } catch (err) {
-      if (!(err instanceof PolicyInvalid)) throw err
-      if (previous?.sources.has(name) === true) broken.set(name, err.allProblems())
-      else problems.push(...err.allProblems())
-    }
+    } catch (err) { refused(r.name, err) }
   }
   const kept = (): Set<string> => new Set(broken.keys())
   const names = files.map(f => path.basename(f, '.json'))

@@ -1,14 +1,28 @@
 import { isIPv4 } from 'node:net'
 import { z } from 'zod'
 import { MAX_CLOCK_SKEW_SEC } from './defaults.js'
+import { originProblem } from './origin.js'
+import { EMPTY_LIST, JWT_ALGORITHMS, listProblems } from './shape.js'
+
+export { EMPTY_LIST, JWT_ALGORITHMS, listProblems, POLICY_NAME_RE, type JwtAlgorithm } from './shape.js'
 
 // The zod schema is the single source of truth for policy files (<roots.policies>/NAME.json):
 // types are inferred from it, the loader validates with it, and `conductor schema policy`
-// prints its JSON Schema. Shape: ARCHITECTURE.md "Policy shape".
+// prints its JSON Schema. Shape: ARCHITECTURE.md "Policy shape". Loaded only when a file's
+// content must be validated (load.ts): what the rest of policies/ needs without zod is in shape.ts.
 
-export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const
-export type JwtAlgorithm = typeof JWT_ALGORITHMS[number]
 
+// The pattern is the general shape (also for editors, in the JSON Schema); originProblem (which
+// compile.ts applies too) has the wildcard rule.
+const originEntry = z.string()
+  .regex(/^https?:\/\/[^/\s]+$/, {
+    message: 'must be an origin like "https://example.org" (scheme://host[:port], no path)',
+    abort: true
+  })
+  .superRefine((o, ctx) => {
+    const problem = originProblem(o)
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem })
+  })
 const stringOrList = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)])
 const authzName = z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'authorization names use letters, digits and _ . : -')
 const authzMap = z.record(authzName, z.boolean())
@@ -41,7 +55,8 @@ export const bearerEntrySchema = z.strictObject({
   clock_skew_sec: z.number().min(0).max(MAX_CLOCK_SKEW_SEC).describe(`Tolerance for exp/nbf/iat, in seconds. Default 30, at most ${MAX_CLOCK_SKEW_SEC}.`).optional(),
   authorizations_claim: z.string().min(1)
     .describe('JWT claim (array of names or space-separated string) that narrows the entry\'s authorizations; it never grants more. Default "authorizations".').optional(),
-  jwks_max_age_sec: z.number().positive().describe('Refetch the JWK Set after this many seconds. Default 600.').optional(),
+  jwks_max_age_sec: z.number().positive().describe('Refetch the JWK Set after this many seconds. Default 600. A key ' +
+    'removed from the set is refused from the next refetch on, tokens verified and cached before included.').optional(),
   jwks_cooldown_sec: z.number().positive().describe('Refetch on an unknown kid at most once per this many seconds. Default 30.').optional()
 }).superRefine((entry, ctx) => {
   const kinds = (['token', 'token_sha256', 'public_key', 'jwks_url', 'jwt_key_base64'] as const).filter(k => entry[k] !== undefined)
@@ -79,27 +94,6 @@ export interface MatcherFile {
   authorizations?: Record<string, boolean> | undefined
 }
 
-// An empty list (or one of skip: true entries only) is neutral in the grammar, which made
-// `{"none": []}` match every request, anonymous ones included, while `{"all": []}` matched none.
-// Both are refused at load time so no policy depends on that corner.
-const NEEDS_ONE = 'needs at least one matcher that is not skip: true'
-const EMPTY_LIST = {
-  all: `"all" ${NEEDS_ONE} (empty, it would never match); remove it or add matchers`,
-  any: `"any" ${NEEDS_ONE} (empty, it would never match); remove it or add matchers`,
-  none: `"none" ${NEEDS_ONE} (empty, it would match every request, anonymous ones included); ` +
-    'remove it or list what to exclude'
-} as const
-
-/** The all/any/none lists of a matcher that are empty or hold skip: true matchers only (compile.ts checks it too). */
-export function listProblems (m: MatcherFile): Array<{ key: 'all' | 'any' | 'none', message: string }> {
-  const out: Array<{ key: 'all' | 'any' | 'none', message: string }> = []
-  for (const key of ['all', 'any', 'none'] as const) {
-    const list = m[key]
-    if (list !== undefined && list.every(c => c.skip === true)) out.push({ key, message: EMPTY_LIST[key] })
-  }
-  return out
-}
-
 const policyName = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'policy names use letters, digits and _ . -')
 
 export const matcherSchema: z.ZodType<MatcherFile> = z.lazy(() => z.strictObject({
@@ -112,8 +106,10 @@ export const matcherSchema: z.ZodType<MatcherFile> = z.lazy(() => z.strictObject
   none: z.array(matcherSchema).min(1, EMPTY_LIST.none)
     .describe('Matches when no sub-matcher matches (at least one that is not skip).').optional(),
   bearer: z.array(bearerEntrySchema).describe('Matches when the request\'s "Authorization: Bearer" credential matches one entry.').optional(),
-  origin: z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'must be an origin like "https://example.org" (scheme://host[:port], no path)'))
-    .describe('Matches when the Origin header is one of these.').optional(),
+  origin: z.array(originEntry)
+    .describe('Matches when the Origin header is one of these: "scheme://host[:port]" exactly, or ' +
+      '"scheme://*.domain[:port]" for any one label in place of the * ("https://*.example.org" matches ' +
+      '"https://a.example.org", not "https://example.org", "https://a.b.example.org" or another port).').optional(),
   policy: z.union([policyName, z.strictObject({
     name: policyName.describe('The other policy.'),
     map: z.record(authzName, authzName).describe('Renames the other policy\'s authorizations ({"theirs": "ours"}); unmapped ones are dropped.').optional()
@@ -156,7 +152,6 @@ export const policyFileSchema = z.strictObject({
 
 export type PolicyFile = z.infer<typeof policyFileSchema>
 export type BearerEntryFile = z.infer<typeof bearerEntrySchema>
-export const POLICY_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/
 
 /** JSON Schema for editors (`conductor schema policy`). */
 export function policyJsonSchema (): unknown {

@@ -9,13 +9,17 @@ import { makeKey, signToken } from '../../test/harness/jwt.js'
 import { freePort, waitFor } from '../../test/harness/ports.js'
 import { tempDir } from '../../test/harness/tmp.js'
 
-// bench/forward-auth: the same Caddy, five routes, wrk on each in turn (issue 5):
+// bench/forward-auth: the same Caddy, seven routes, wrk on each in turn (issues 5 and 15):
 //  a  no auth                      (Caddy static_response)
-//  b  forward_auth -> Caddy static_response 200 on a second listener: the hop's own cost, our limit
+//  b  forward_auth -> Caddy static_response 200 on a second listener: the hop's own cost
+//  f  forward_auth -> a bare node:http server answering 200 with content-length: 0: the Node
+//     floor, what any Node forward_auth target costs at the least
 //  c  forward_auth -> gateway, static bearer token
 //  d  forward_auth -> gateway, JWT ES256 (the same token repeated: verified-token cache)
 //  e  forward_auth -> gateway, JWT RS256
-// Prints a markdown table with rps, p99 and the ratios c/b, d/b, e/b.
+//  c-fastify  as c, through the Fastify route only (--no-fast-auth)
+// Prints a markdown table with rps, p99 and the ratios to b and to f, and the p99 each gateway
+// case adds over f. Goals (issue 15): c/f >= 0.95, d/f >= 0.90, p99(c) - p99(f) <= 1 ms.
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const DURATION = process.env.BENCH_DURATION ?? '8s'
@@ -30,6 +34,7 @@ const teardowns: Array<() => unknown> = []
 const t = { teardown: (fn: () => unknown) => { teardowns.push(fn) } }
 
 async function main (): Promise<void> {
+  const loadBefore = loadavg()
   const root = tempDir(t, 'conductor-bench-')
   const es = makeKey('ES256')
   const rs = makeKey('RS256')
@@ -45,7 +50,11 @@ async function main (): Promise<void> {
   const esToken = await signToken(es, lifetime)
   const rsToken = await signToken(rs, lifetime)
 
+  const floorPort = await startFloor()
   const gwPort = await startGateway(root, [])
+  // BENCH_BEFORE=DIR: another checkout (with node_modules) whose gateway runs beside this one, as c-before and d-before.
+  const before = process.env.BENCH_BEFORE
+  const beforePort = before === undefined ? undefined : await startGateway(root, [], before)
   // The same gateway without the raw fast path: what Fastify's own request handling costs.
   const slowPort = await startGateway(root, ['--no-fast-auth'])
 
@@ -62,20 +71,31 @@ async function main (): Promise<void> {
   await post(`${caddy.adminUrl}/config/apps/http/servers/conductor/routes/...`, [
     { '@id': 'a', match: [{ path: ['/a'] }], handle: [{ handler: 'static_response', status_code: 200, body: 'ok' }], terminal: true },
     protectedRoute({ id: 'b', path: ['/b'], gateway: `127.0.0.1:${staticPort}`, policy: 'bench', upstream: ok }),
+    protectedRoute({ id: 'f', path: ['/f'], gateway: `127.0.0.1:${floorPort}`, policy: 'bench', upstream: ok }),
     protectedRoute({ id: 'c', path: ['/c'], gateway, policy: 'bench', upstream: ok }),
     protectedRoute({ id: 'd', path: ['/d'], gateway, policy: 'bench', upstream: ok }),
     protectedRoute({ id: 'e', path: ['/e'], gateway, policy: 'bench', upstream: ok }),
-    protectedRoute({ id: 'c-fastify', path: ['/c-fastify'], gateway: `127.0.0.1:${slowPort}`, policy: 'bench', upstream: ok })
+    protectedRoute({ id: 'c-fastify', path: ['/c-fastify'], gateway: `127.0.0.1:${slowPort}`, policy: 'bench', upstream: ok }),
+    ...(beforePort === undefined ? [] : ['c-before', 'd-before'].map(id =>
+      protectedRoute({ id, path: [`/${id}`], gateway: `127.0.0.1:${beforePort}`, policy: 'bench', upstream: ok })))
   ])
   const base = `http://127.0.0.1:${caddy.httpPort}`
-  const cases = [
+  const all = [
     { id: 'a', what: 'no auth (Caddy static_response)', auth: undefined },
     { id: 'b', what: 'forward_auth -> Caddy static_response 200 (hop cost)', auth: undefined },
+    { id: 'f', what: 'forward_auth -> bare node:http 200, content-length: 0 (Node floor)', auth: token },
     { id: 'c', what: 'forward_auth -> gateway, static bearer', auth: token },
     { id: 'd', what: 'forward_auth -> gateway, JWT ES256', auth: esToken },
     { id: 'e', what: 'forward_auth -> gateway, JWT RS256', auth: rsToken },
-    { id: 'c-fastify', what: 'as c, Fastify route only (--no-fast-auth)', auth: token }
+    { id: 'c-fastify', what: 'as c, Fastify route only (--no-fast-auth)', auth: token },
+    ...(beforePort === undefined ? [] : [
+      { id: 'c-before', what: `as c, the gateway of ${before ?? ''}`, auth: token },
+      { id: 'd-before', what: `as d, the gateway of ${before ?? ''}`, auth: esToken }
+    ])
   ]
+  // BENCH_CASES=b,f,c,d runs only those (f and b always: the ratios need them).
+  const only = process.env.BENCH_CASES?.split(',')
+  const cases = all.filter(c => only === undefined || ['b', 'f', ...only].includes(c.id))
   // Every route must answer 200 before we measure anything.
   for (const c of cases) {
     const res = await fetch(`${base}/${c.id}`, { headers: c.auth === undefined ? {} : { authorization: `Bearer ${c.auth}` } })
@@ -89,22 +109,45 @@ async function main (): Promise<void> {
   }
   const results = Object.fromEntries(Object.entries(runs).map(([id, rs]) => [id, { ...rs.slice().sort((x, y) => x.rps - y.rps)[Math.floor(rs.length / 2)]!, non2xx: rs.reduce((n, r) => n + r.non2xx, 0) }]))
   const b = results.b!.rps
+  const f = results.f!.rps
+  const ms = (p99: string): number => {
+    const m = /^([\d.]+)(us|ms|s)$/.exec(p99)
+    return m === null ? NaN : Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1)
+  }
+  const added = (id: string): string => (ms(results[id]!.p99) - ms(results.f!.p99)).toFixed(2)
   const lines = [
-    `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 16)}Z; wrk -t${THREADS} -c${CONNECTIONS} -d${DURATION}, median of ${ROUNDS} interleaved rounds, gateway log level ${GATEWAY_LOG}, load average before: ${os.loadavg().map(l => l.toFixed(1)).join(' ')}`,
+    `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 16)}Z; wrk -t${THREADS} -c${CONNECTIONS} -d${DURATION}, median of ${ROUNDS} interleaved rounds, gateway log level ${GATEWAY_LOG}, load average before: ${loadBefore}, after: ${loadavg()}`,
     '',
-    '| case | route | rps (median) | p99 (of that run) | non-2xx (all runs) | ratio to b |',
-    '|---|---|---:|---:|---:|---:|',
-    ...cases.map(c => { const r = results[c.id]!; return `| ${c.id} | ${c.what} | ${Math.round(r.rps)} | ${r.p99} | ${r.non2xx} | ${(r.rps / b).toFixed(2)} |` }),
+    '| case | route | rps (median) | p99 (of that run) | non-2xx (all runs) | ratio to b | ratio to f (Node floor) |',
+    '|---|---|---:|---:|---:|---:|---:|',
+    ...cases.map(c => { const r = results[c.id]!; return `| ${c.id} | ${c.what} | ${Math.round(r.rps)} | ${r.p99} | ${r.non2xx} | ${(r.rps / b).toFixed(2)} | ${(r.rps / f).toFixed(2)} |` }),
     '',
-    `c/b = ${(results.c!.rps / b).toFixed(2)} (target ≥ 0.95), d/b = ${(results.d!.rps / b).toFixed(2)} (target ≥ 0.90), e/b = ${(results.e!.rps / b).toFixed(2)}, c-fastify/b = ${(results['c-fastify']!.rps / b).toFixed(2)}`
+    ['c', 'd', 'e', 'c-fastify', 'c-before', 'd-before'].filter(id => results[id] !== undefined)
+      .map(id => `${id}/f = ${(results[id]!.rps / f).toFixed(2)}, p99 added ${added(id)} ms`).join('; ') +
+      ` (goals: c/f ≥ 0.95, d/f ≥ 0.90, p99 added ≤ 1 ms); f/b = ${(f / b).toFixed(2)}`,
+    // Every round's rps, in run order: the spread says how far a median can be trusted on a busy machine.
+    'rps per round: ' + cases.map(c => `${c.id} ${runs[c.id]!.map(r => Math.round(r.rps)).join('/')}`).join('; ')
   ]
   console.log(lines.join('\n'))
 }
 
-async function startGateway (root: string, extra: string[]): Promise<number> {
+function loadavg (): string { return os.loadavg().map(l => l.toFixed(1)).join(' ') }
+
+/** The Node floor: node:http answering 200 with an empty body and content-length: 0, nothing else. */
+async function startFloor (): Promise<number> {
   const port = await freePort()
-  const gw = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'conductor/bin.ts'), 'gateway', '--root', root, '--listen', `127.0.0.1:${port}`, '--metrics-listen', 'none', '--log-level', GATEWAY_LOG, ...extra],
-    { cwd: repo, stdio: ['ignore', 'ignore', 'inherit'] })
+  const code = 'require("http").createServer((q, s) => { s.writeHead(200, { "content-length": "0" }); s.end() })' +
+    '.listen(+process.argv[1], "127.0.0.1")'
+  const p = spawn(process.execPath, ['-e', code, String(port)], { stdio: ['ignore', 'ignore', 'inherit'] })
+  teardowns.push(() => stop(p))
+  await waitFor('node floor', async () => (await fetch(`http://127.0.0.1:${port}/`)).ok, 60_000)
+  return port
+}
+
+async function startGateway (root: string, extra: string[], from = repo): Promise<number> {
+  const port = await freePort()
+  const gw = spawn(process.execPath, ['--import', 'tsx', path.join(from, 'conductor/bin.ts'), 'gateway', '--root', root, '--listen', `127.0.0.1:${port}`, '--metrics-listen', 'none', '--log-level', GATEWAY_LOG, ...extra],
+    { cwd: from, stdio: ['ignore', 'ignore', 'inherit'] })
   teardowns.push(() => stop(gw))
   await waitFor('gateway', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 60_000)
   return port

@@ -23,6 +23,14 @@
  *
  * Children are reaped automatically (SIGCHLD ignored) and the spawner is a child subreaper,
  * so whatever a script leaves behind is reparented here and reaped too: no zombies.
+ *
+ * Function limits (a function's service_directives): the gateway starts one spawner per such
+ * function inside a systemd scope carrying its cgroup limits, which every child inherits, and
+ * passes its process limits as `--rlimit NAME=SOFT:HARD` (NAME as in RLIMIT_NAME, values a
+ * number or "infinity"). Each child sets them before execve (the spawner itself keeps its own,
+ * so a small LimitNOFILE= does not starve its accept loop). At start, a probe child sets them
+ * all once: one that cannot be set (raising a hard limit needs CAP_SYS_RESOURCE) ends the
+ * spawner with a message naming it, before it listens, so the gateway can say why.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,10 +40,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_FRAME (1024 * 1024)
@@ -51,6 +62,83 @@ struct pending {
 
 static struct pending pend[MAX_PENDING];
 static int npend;
+
+/* Process limits every child sets before execve (--rlimit). */
+#define MAX_RLIMITS 16
+static struct { int resource; struct rlimit value; const char *arg; } limits[MAX_RLIMITS];
+static int nlimits;
+
+static const struct { const char *name; int resource; } rlimit_names[] = {
+  { "CPU", RLIMIT_CPU }, { "FSIZE", RLIMIT_FSIZE }, { "DATA", RLIMIT_DATA }, { "STACK", RLIMIT_STACK },
+  { "CORE", RLIMIT_CORE }, { "RSS", RLIMIT_RSS }, { "NOFILE", RLIMIT_NOFILE }, { "AS", RLIMIT_AS },
+  { "NPROC", RLIMIT_NPROC }, { "MEMLOCK", RLIMIT_MEMLOCK }, { "LOCKS", RLIMIT_LOCKS },
+  { "SIGPENDING", RLIMIT_SIGPENDING }, { "MSGQUEUE", RLIMIT_MSGQUEUE }, { "NICE", RLIMIT_NICE },
+  { "RTPRIO", RLIMIT_RTPRIO }, { "RTTIME", RLIMIT_RTTIME },
+};
+
+static int parse_limit_value(const char *s, const char *end, rlim_t *out) {
+  if ((size_t)(end - s) == 8 && strncmp(s, "infinity", 8) == 0) { *out = RLIM_INFINITY; return 0; }
+  if (s == end) return -1;
+  rlim_t v = 0;
+  for (const char *p = s; p < end; p++) {
+    if (*p < '0' || *p > '9') return -1;
+    rlim_t next = v * 10 + (rlim_t)(*p - '0');
+    if (next / 10 != v) return -1;
+    v = next;
+  }
+  *out = v;
+  return 0;
+}
+
+/* NAME=SOFT:HARD -> limits[]; -1 when malformed. */
+static int add_limit(const char *arg) {
+  const char *eq = strchr(arg, '='), *colon = eq ? strchr(eq, ':') : NULL;
+  if (!eq || !colon || nlimits == MAX_RLIMITS) return -1;
+  int resource = -1;
+  size_t name_len = (size_t)(eq - arg);
+  for (size_t i = 0; i < sizeof rlimit_names / sizeof rlimit_names[0]; i++) {
+    const char *name = rlimit_names[i].name;
+    if (strlen(name) == name_len && strncmp(arg, name, name_len) == 0) resource = rlimit_names[i].resource;
+  }
+  if (resource < 0) return -1;
+  struct rlimit v;
+  const char *hard = colon + 1;
+  if (parse_limit_value(eq + 1, colon, &v.rlim_cur) < 0 || parse_limit_value(hard, hard + strlen(hard), &v.rlim_max) < 0) return -1;
+  limits[nlimits].resource = resource;
+  limits[nlimits].value = v;
+  limits[nlimits].arg = arg;
+  nlimits++;
+  return 0;
+}
+
+/* In a child: the index of the first limit that cannot be set, or -1. System calls only (vfork). */
+static int apply_limits(void) {
+  for (int i = 0; i < nlimits; i++) {
+    if (setrlimit(limits[i].resource, &limits[i].value) < 0) return i;
+  }
+  return -1;
+}
+
+/* Sets every limit once in a forked child: a limit the children could not get fails the start. */
+static int probe_limits(void) {
+  if (nlimits == 0) return 0;
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) { int bad = apply_limits(); _exit(bad < 0 ? 0 : 10 + bad); }
+  int status;
+  while (waitpid(pid, &status, 0) < 0) if (errno != EINTR) return -1;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
+  if (WIFEXITED(status) && WEXITSTATUS(status) >= 10) {
+    int i = WEXITSTATUS(status) - 10;
+    struct rlimit now;
+    getrlimit(limits[i].resource, &now);
+    char cur[32] = "infinity";
+    if (now.rlim_max != RLIM_INFINITY) snprintf(cur, sizeof cur, "%llu", (unsigned long long)now.rlim_max);
+    fprintf(stderr, "conductor-spawner: cannot set Limit%s: the hard limit here is %s, "
+            "and raising a hard limit needs CAP_SYS_RESOURCE (lower the value)\n", limits[i].arg, cur);
+  }
+  return -1;
+}
 
 /* Splits count NUL-terminated strings starting at *p (bounded by end) into a NULL-ended array. */
 static char **take_strings(char **p, char *end, uint32_t count) {
@@ -102,6 +190,7 @@ static void spawn(int conn, char *frame, uint32_t len) {
     setpgid(0, 0);
     uint32_t pid = (uint32_t)getpid();
     if (write_full(conn, &pid, 4) < 0) _exit(1);
+    if (apply_limits() >= 0) _exit(126);
     if (cwd[0][0] != 0 && chdir(cwd[0]) < 0) _exit(126);
     dup2(conn, 0);
     dup2(conn, 1);
@@ -149,7 +238,16 @@ static void advance(int i) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 2) { static const char u[] = "usage: conductor-spawner SOCKET_PATH\n"; write(2, u, sizeof u - 1); return 2; }
+  static const char usage[] = "usage: conductor-spawner SOCKET_PATH [--rlimit NAME=SOFT:HARD]...\n";
+  if (argc < 2 || argc % 2 != 0) { write(2, usage, sizeof usage - 1); return 2; }
+  for (int i = 2; i < argc; i += 2) {
+    if (strcmp(argv[i], "--rlimit") != 0 || add_limit(argv[i + 1]) < 0) {
+      fprintf(stderr, "conductor-spawner: bad argument %s %s\n", argv[i], argv[i + 1]);
+      return 2;
+    }
+  }
+  /* Before SIGCHLD is ignored: the probe's exit status is read with waitpid. */
+  if (probe_limits() < 0) return 3;
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   /* The gateway going away ends the spawner too. */
   prctl(PR_SET_PDEATHSIG, SIGTERM);

@@ -1,2 +1,3 @@
 // Public surface of conductor/cli/.
 export { runCli } from './program.js'
+export { mapStackTraces } from './stack-traces.js'

@@ -72,11 +72,15 @@ export async function buildProgram (io: Io = processIo, env: NodeJS.ProcessEnv =
     .exitOverride()
 
   const makeCtx = (cmd: Command): Ctx => createCtx(cmd.optsWithGlobals<GlobalOptions>(), io, env)
-  const internal = program.command('_').description('Internals: simulate templates (see `conductor _ service template --help`)')
+  const internal = program.command('_')
+    .description('Internals: simulate templates (`conductor _ service template --help`), config unit commands')
 
   const word = argv === undefined ? undefined : commandWord(argv)
   const wanted = word === undefined ? COMMAND_MODULES : COMMAND_MODULES.filter(m => m.names.includes(word))
-  const modules = wanted.length > 0 ? wanted : COMMAND_MODULES
+  // `conductor --version` (what scripts and installers run first) prints before any command exists.
+  const versionOnly = word === undefined && argv !== undefined && argv.some(a => a === '-V' || a === '--version') &&
+    !argv.some(a => a === '-h' || a === '--help')
+  const modules = versionOnly ? [] : wanted.length > 0 ? wanted : COMMAND_MODULES
   // Loaded in parallel, registered in the table's order (help lists commands in that order).
   const registers = await Promise.all(modules.map(async m => await m.load()))
   for (const register of registers) register(program, internal, makeCtx)

@@ -1,6 +1,6 @@
 import type { Ctx } from '../context.js'
-import { resolveScope, systemdDriver, type SystemdDriver } from '../host/index.js'
-import type { HostConfig, Roots } from '../model/index.js'
+import { systemdDriver, type SystemdDriver } from '../host/index.js'
+import { type HostConfig, type Roots, resolveScope } from '../model/index.js'
 import { readIdentity, type Identity } from './identity.js'
 
 // What every cluster operation needs: the roots, host.json, this host's identity and the

@@ -3,7 +3,10 @@ import { runBounded } from '../process/index.js'
 
 // Readiness of a new deployment before Caddy sends it traffic (issue 8). Kamal polls once a
 // second; we poll every interval_ms (default 200 ms) so the switch happens soon after the
-// application is up. Pure of Conductor state: the caller resolves ports and variables.
+// application is up. Until the first success the pauses start short and double up to
+// interval_ms (20, 40, 80, 160, 200 ms...): an application up within moments of its pod is
+// seen then, not a whole interval later (issue 15: deploy of a pod ready at once <= 2 s).
+// Pure of Conductor state: the caller resolves ports and variables.
 
 export type ReadinessCheck =
   | { kind: 'http', url: string }
@@ -25,20 +28,31 @@ export interface ProbeResult { ok: boolean, detail: string, durationMs: number }
 export interface ReadinessResult { ready: boolean, probes: number, elapsedMs: number, last: ProbeResult | undefined }
 
 export const READINESS_DEFAULTS = { intervalMs: 200, timeoutMs: 60_000, successes: 1, probeTimeoutMs: 2_000 } as const
+/** The first pause between probes while none succeeded yet; it doubles up to interval_ms. */
+export const FIRST_PAUSE_MS = 20
+
+/** The pause after `failures` failed probes in a row and no success yet (ever), in ms. */
+export function pauseBeforeProbe (intervalMs: number, failures: number, succeededOnce: boolean): number {
+  if (succeededOnce) return intervalMs
+  return Math.min(intervalMs, FIRST_PAUSE_MS * 2 ** Math.max(0, failures - 1))
+}
 
 export async function waitReady (check: ReadinessCheck, opts: ReadinessOptions): Promise<ReadinessResult> {
   const started = performance.now()
   let streak = 0
   let probes = 0
   let last: ProbeResult | undefined
+  let succeededOnce = false
   while (opts.signal?.aborted !== true) {
     last = await probe(check, opts.probeTimeoutMs ?? READINESS_DEFAULTS.probeTimeoutMs)
     probes++
     opts.onProbe?.(last)
     streak = last.ok ? streak + 1 : 0
+    succeededOnce ||= last.ok
     if (streak >= opts.successes) return { ready: true, probes, elapsedMs: performance.now() - started, last }
-    if (performance.now() - started + opts.intervalMs > opts.timeoutMs) break
-    await new Promise(resolve => setTimeout(resolve, opts.intervalMs))
+    const pause = pauseBeforeProbe(opts.intervalMs, probes, succeededOnce)
+    if (performance.now() - started + pause > opts.timeoutMs) break
+    await new Promise(resolve => setTimeout(resolve, pause))
   }
   return { ready: false, probes, elapsedMs: performance.now() - started, last }
 }

@@ -4,10 +4,13 @@ import { acquireDeployLock } from '../state/index.js'
 import { dialsOf, runDeploy, type DeployOutcome, type DeployStep, type DeploymentRef } from './steps.js'
 import { serviceHash } from '../reconcile/index.js'
 import { deploymentDir, readDeployments, type DeploymentState } from '../state/index.js'
-import { createDeployment, deploymentVars, removeDeployment, startDeployment } from '../reconcile/index.js'
+import {
+  createDeployment, deploymentVars, finishStart, hasHooks, loadNewDeploymentUnit, removeDeployment, startDeploymentUnit
+} from '../reconcile/index.js'
 import { readSnippetRecord, renderProxySnippets, type SnippetOwnerContext } from '../proxy/index.js'
 import type { Snippet } from '../../caddy/index.js'
-import { READINESS_DEFAULTS, waitReady, type ReadinessCheck } from './readiness.js'
+import { READINESS_DEFAULTS, waitReady } from './readiness.js'
+import { readinessCheck } from './deployment-ready.js'
 import { acquireReloadLock } from '../reconcile/index.js'
 import type { Pod, Service } from '../model/index.js'
 import type { SystemCtx } from '../reconcile/index.js'
@@ -37,8 +40,11 @@ export async function deployService (sctx: SystemCtx, svc: Service, req: DeployR
     // A reload during a deploy would see two deployments of one part and remove one.
     releaseReload = acquireReloadLock(sctx.roots.run)
     const parts = svc.pods.filter(p => req.part === undefined || p.name === req.part)
+    // Read once (under both locks: nobody else creates or removes deployments meanwhile); each
+    // part adds what it creates, so the next one does not take its ports.
+    const known = new Map(readDeployments(sctx.roots.deployments).records.map(r => [r.id, r]))
     const out: PartOutcome[] = []
-    for (const pod of parts) out.push(await deployPart(sctx, svc, pod, req))
+    for (const pod of parts) out.push(await deployPart(sctx, svc, pod, req, known))
     return out
   } finally {
     releaseReload?.()
@@ -46,8 +52,10 @@ export async function deployService (sctx: SystemCtx, svc: Service, req: DeployR
   }
 }
 
-async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployRequest): Promise<PartOutcome> {
-  const running = readDeployments(sctx.roots.deployments).records.filter(r => r.service === svc.name && r.part === pod.name && r.desired === 'running')
+async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployRequest,
+  known: Map<string, DeploymentState>): Promise<PartOutcome> {
+  const running = [...known.values()]
+    .filter(r => r.service === svc.name && r.part === pod.name && r.desired === 'running')
   const config = req.exact === true ? req.config : { ...running.at(-1)?.config, ...req.config }
   // Steps that start and stop deployments must not touch Caddy on their own: deploy.ts decides
   // when routes switch.
@@ -60,38 +68,79 @@ async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployR
   })
   const old = running.map(refOf)
   const rendered = new Map<string, Promise<Snippet[]>>()
+  const finishing = new Map<string, Promise<DeploymentState>>()
   // The deployment started by a reload has no history entry yet: remember it, so that a
   // rollback after the first deploy goes back to it.
   const previous = running.at(-1)
   if (previous !== undefined && (readHistory(sctx, svc.name).parts[pod.name] ?? []).length === 0) recordHistory(sctx, svc.name, pod.name, previous.config)
   const outcome = await runDeploy(old, {
     start: async () => {
-      const created = await createDeployment(quiet, svc, pod.name, serviceHash(svc), config)
-      await sctx.drivers.systemd.daemonReload()
+      const taken = new Set([...known.values()].flatMap(r => Object.values(r.ports)))
+      const created = await createDeployment(quiet, svc, pod.name, serviceHash(svc), config, taken)
+      known.set(created.id, created)
+      await loadNewDeploymentUnit(sctx, created.id)
       try {
-        const started = await startDeployment(quiet, svc, created)
-        records.set(started.id, started)
-        return { id: started.id, upstreams: [] }
+        await startDeploymentUnit(quiet, svc, created)
+        records.set(created.id, created)
+        if (hasHooks(svc, 'post-start', pod.name)) {
+          records.set(created.id, await finishStart(quiet, svc, created))
+        } else {
+          // Nothing waits for the pod IP (two podman processes) before readiness: look it up
+          // while the probe runs; waitReady awaits it, and a failure is a failed readiness.
+          const later = finishStart(quiet, svc, created)
+          later.catch(() => undefined)
+          finishing.set(created.id, later)
+        }
+        known.set(created.id, records.get(created.id)!)
+        return { id: created.id, upstreams: [] }
       } catch (err) {
         await removeDeployment(quiet, svc, created).catch(() => undefined)
+        known.delete(created.id)
         throw err
       }
     },
     waitReady: async d => {
-      const rec = records.get(d.id)!
-      // Render the new routes while the probe runs, so that only Caddy's config change sits
-      // between the first ready answer and Caddy routing to the new deployment.
-      if (caddy !== undefined) rendered.set(d.id, renderProxySnippets(svc, deploymentVars(sctx, svc, rec), { cwd: deploymentDir(sctx.roots.deployments, rec.id), timeoutSec: sctx.templateTimeoutSec }))
-      rendered.get(d.id)?.catch(() => undefined)
-      const check = readinessCheck(sctx, svc, pod, rec)
-      if (check === undefined) return { ready: true, detail: 'no port and no readiness check: ready once the unit is active' }
-      const r = pod.readiness
-      const result = await waitReady(check, {
-        intervalMs: r?.interval_ms ?? READINESS_DEFAULTS.intervalMs,
-        timeoutMs: (r?.timeout_sec ?? READINESS_DEFAULTS.timeoutMs / 1000) * 1000,
-        successes: r?.successes ?? READINESS_DEFAULTS.successes
+      // The record with its pod IP, then the new routes rendered from it while the probe runs,
+      // so that only Caddy's config change sits between the first ready answer and Caddy
+      // routing to the new deployment.
+      const finished = (finishing.get(d.id) ?? Promise.resolve(records.get(d.id)!)).then(rec => {
+        records.set(rec.id, rec)
+        known.set(rec.id, rec)
+        const cwd = deploymentDir(sctx.roots.deployments, rec.id)
+        if (caddy !== undefined) {
+          const vars = deploymentVars(sctx, svc, rec)
+          const snippets = renderProxySnippets(svc, vars, { cwd, timeoutSec: sctx.templateTimeoutSec })
+          snippets.catch(() => undefined)
+          rendered.set(rec.id, snippets)
+        }
       })
-      return { ready: result.ready, detail: `${result.last?.detail ?? 'no probe'} (${result.probes} probe${result.probes === 1 ? '' : 's'}, ${Math.round(result.elapsedMs)} ms)` }
+      const check = readinessCheck(sctx, svc, pod, records.get(d.id)!)
+      const r = pod.readiness
+      const abort = new AbortController()
+      const probing = check === undefined
+        ? undefined
+        : waitReady(check, {
+          intervalMs: r?.interval_ms ?? READINESS_DEFAULTS.intervalMs,
+          timeoutMs: (r?.timeout_sec ?? READINESS_DEFAULTS.timeoutMs / 1000) * 1000,
+          successes: r?.successes ?? READINESS_DEFAULTS.successes,
+          signal: abort.signal
+        })
+      try {
+        await finished
+        // The switch step then holds only Caddy's config change (a failed render fails there).
+        await rendered.get(d.id)?.catch(() => undefined)
+      } catch (err) {
+        abort.abort()
+        await probing
+        return { ready: false, detail: `recording the started deployment failed: ${(err as Error).message}` }
+      }
+      if (probing === undefined) {
+        return { ready: true, detail: 'no port and no readiness check: ready once the unit is active' }
+      }
+      const result = await probing
+      const probes = `${result.probes} probe${result.probes === 1 ? '' : 's'}`
+      const detail = `${result.last?.detail ?? 'no probe'} (${probes}, ${Math.round(result.elapsedMs)} ms)`
+      return { ready: result.ready, detail }
     },
     switchRoutes: async (fresh, previous) => {
       const owner = (d: DeploymentRef): SnippetOwnerContext => {
@@ -109,7 +158,14 @@ async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployR
       const all = await caddy.client().upstreams()
       return all.filter(u => upstreams.includes(u.address)).reduce((n, u) => n + u.num_requests, 0)
     },
-    stop: async d => { await removeDeployment(quiet, svc, records.get(d.id)!) },
+    stop: async d => { await removeDeployment(quiet, svc, records.get(d.id)!); known.delete(d.id) },
+    // Drained and out of Caddy: systemd stops it while the command ends (a failure leaves the
+    // unit "failed": `deployment ls` and the next reload show it). Post-stop hooks need the wait.
+    retire: async d => {
+      const queued = await removeDeployment(quiet, svc, records.get(d.id)!, { noBlock: true })
+      known.delete(d.id)
+      return queued ? ' (stop queued in systemd, not waited for)' : ' (stopped: post-stop hooks ran after the stop)'
+    },
     sleep: async ms => await new Promise(resolve => setTimeout(resolve, ms)),
     now: () => performance.now()
   }, {
@@ -120,18 +176,6 @@ async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployR
   })
   recordHistory(sctx, svc.name, pod.name, config)
   return { part: pod.name, outcome, config }
-}
-
-function readinessCheck (sctx: SystemCtx, svc: Service, pod: Pod, rec: DeploymentState): ReadinessCheck | undefined {
-  const r = pod.readiness
-  if (r !== undefined && 'exec' in r) {
-    return { kind: 'exec', argv: r.exec, cwd: deploymentDir(sctx.roots.deployments, rec.id), env: deploymentVars(sctx, svc, rec) }
-  }
-  const portName = r?.port ?? pod.ports?.[0]
-  const port = portName === undefined ? undefined : rec.ports[portName]
-  if (port === undefined) return undefined
-  if (r !== undefined) return { kind: 'http', url: `http://127.0.0.1:${port}${r.http_path}` }
-  return { kind: 'tcp', host: '127.0.0.1', port }
 }
 
 // Deploy history per service part, newest last, so `deployment rollback` can go back.

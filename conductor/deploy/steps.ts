@@ -7,7 +7,8 @@ import { ConductorError } from '../../errors/index.js'
 //   3. switch routes: the new deployment's Caddy snippets in, the old one's out, in one Caddy
 //      config change (every change reloads Caddy's servers: see caddy/swap.ts)
 //   4. drain: wait until Caddy reports no request in flight to the old upstreams
-//   5. stop the old deployment
+//   5. stop the old deployment: its stop is queued in systemd and the command does not wait
+//      for it (the drivers' `retire`), unless post-stop hooks must run after it
 // The lock (deploy-lock.ts) around it is taken by the caller.
 
 export class DeployFailed extends ConductorError {
@@ -31,7 +32,10 @@ export interface DeployDrivers {
   deregister: (d: DeploymentRef) => Promise<void>
   /** Requests in flight per upstream address, from Caddy's GET /reverse_proxy/upstreams. */
   inFlight: (upstreams: string[]) => Promise<number>
+  /** Stops and removes a deployment, waiting for the stop (a new one that failed). */
   stop: (d: DeploymentRef) => Promise<void>
+  /** Stops and removes a drained old deployment; says whether the stop was waited for or queued. */
+  retire: (d: DeploymentRef) => Promise<string>
   sleep: (ms: number) => Promise<void>
   now: () => number
 }
@@ -93,7 +97,7 @@ export async function runDeploy (old: DeploymentRef[], drivers: DeployDrivers, o
   }
   const upstreams = old.flatMap(o => o.upstreams).filter(u => !fresh.upstreams.includes(u))
   const drained = await step('drain old deployment', async () => await drain(upstreams, drivers, opts), ok => ok ? 'no request in flight' : `drain timeout (${opts.drainTimeoutMs} ms) reached`)
-  for (const o of old) await step('stop old deployment', async () => await drivers.stop(o), () => o.id)
+  for (const o of old) await step('stop old deployment', async () => await drivers.retire(o), how => `${o.id}${how}`)
   return { deployed: fresh, stopped: old, drained, steps }
 }
 

@@ -50,7 +50,7 @@ export function policiesCheck (dir: string, gatewayListen?: string): Check {
   return async function policies (): Promise<CheckResult> {
     // policies/ (zod, jose) is loaded only when the check runs (CLI startup time).
     const { loadPolicySet } = await import('../../policies/index.js')
-    const set = loadPolicySet(dir)
+    const set = await loadPolicySet(dir)
     const health = gatewayListen === undefined ? undefined : await gatewayHealth(gatewayListen)
     const stale = (health?.stale_policies ?? []).filter(s => path.dirname(s.file) === path.resolve(dir))
     const lines = set.problems.map(formatProblem)

@@ -2,10 +2,13 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync, renameSy
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { isConductorCaddyConfig, renderCaddyConfig } from './caddy-config.js'
+import {
+  DEPLOYMENT_CONFIG_TEMPLATE, SERVICE_CONFIG_TEMPLATE, renderDeploymentConfigTemplate, renderServiceConfigTemplate
+} from './config-units.js'
 import { CADDY_SYNC_DROPIN, CADDY_SYNC_UNIT, caddySyncDropIn, caddySyncUnitFile } from './caddy-sync-unit.js'
 import { renderPeersService } from './builtin-service.js'
 import type { Roots } from '../model/index.js'
-import type { ScopeInfo } from './scope.js'
+import type { ScopeInfo } from '../model/index.js'
 import type { SystemdDriver } from './systemd.js'
 import { readOr, writeAtomic } from '../state/index.js'
 import {
@@ -31,6 +34,16 @@ export function planInstall (
   const files: InstallFile[] = [
     { path: path.join(scope.unitsDir, SERVICE_TEMPLATE), content: renderServiceTemplate(p), why: 'service template unit' },
     { path: path.join(scope.unitsDir, DEPLOYMENT_TEMPLATE), content: renderDeploymentTemplate(p), why: 'deployment template unit (podman kube play)' },
+    {
+      path: path.join(scope.unitsDir, SERVICE_CONFIG_TEMPLATE),
+      content: renderServiceConfigTemplate(p),
+      why: 'service config unit (routes and hooks, bound to the service unit)'
+    },
+    {
+      path: path.join(scope.unitsDir, DEPLOYMENT_CONFIG_TEMPLATE),
+      content: renderDeploymentConfigTemplate(p),
+      why: 'deployment config unit (routes and hooks, bound to the deployment unit)'
+    },
     { path: path.join(scope.unitsDir, GATEWAY_UNIT), content: renderGatewayUnit(p), why: 'gateway unit' },
     { path: path.join(scope.unitsDir, GATEWAY_SOCKET), content: renderGatewaySocket(p), why: 'gateway socket (connections wait while the gateway restarts)' },
     // Caddy loses API-made routes when it restarts without --resume: re-register them each time it starts.
@@ -83,11 +96,12 @@ export function caddyUnitExists (scope: ScopeInfo): boolean {
   return scope.vendorUnitDirs.some(d => existsSync(path.join(d, CADDY_UNIT)))
 }
 
-/** How units run the CLI: this Node and the compiled bin.js next to this module (or in dist/). */
+/** How units run the CLI: this Node and the shipped bin.js (the bundle's entry, or in dist/). */
 export function conductorCommand (): string[] {
-  // This module is dist/conductor/host/install.js (or conductor/host/install.ts under tsx).
+  // This module is bundled into dist/conductor/, next to bin.js (or is conductor/host/install.ts
+  // under tsx, and the bundle is in dist/conductor/).
   const here = path.dirname(fileURLToPath(import.meta.url))
-  const candidates = [path.resolve(here, '../bin.js'), path.resolve(here, '../../dist/conductor/bin.js')]
+  const candidates = [path.join(here, 'bin.js'), path.resolve(here, '../../dist/conductor/bin.js')]
   const bin = candidates.find(c => existsSync(c)) ?? candidates[0]!
   return [process.execPath, bin]
 }

@@ -15,6 +15,21 @@ export interface SystemdDriver {
   daemonReload: () => Promise<void>
   start: (units: string[]) => Promise<void>
   stop: (units: string[]) => Promise<void>
+  /**
+   * Queues a stop job and returns at once (`systemctl stop --no-block`): systemd carries it out
+   * and a failure leaves the unit "failed" (seen by `deployment ls` and the next reload).
+   */
+  stopNoBlock: (units: string[]) => Promise<void>
+  /**
+   * Whether systemd would run UNIT with DROPIN without a daemon-reload: true when the unit, loaded
+   * now from disk if it was not loaded, lists DROPIN among its drop-ins and needs no reload. A
+   * unit never loaded before is read from disk on first use (systemd rebuilds its path cache
+   * when a unit directory changed), so a new deployment's drop-in needs no daemon-reload, which
+   * re-reads every unit and reruns the generators (1–5 s on a loaded machine).
+   */
+  seesDropIn: (unit: string, dropIn: string) => Promise<boolean>
+  /** Forgets a failed unit's failure (`systemctl reset-failed`), once it has been reported. */
+  resetFailed: (units: string[]) => Promise<void>
   /** Sends the unit its ExecReload (the gateway re-reads services on SIGHUP). */
   reload: (unit: string) => Promise<void>
   /** Loaded units matching the glob patterns, active or not. */
@@ -36,7 +51,14 @@ export function systemdDriver (scopeArgs: string[], env: NodeJS.ProcessEnv): Sys
     daemonReload: async () => { await run(['daemon-reload']) },
     start: async units => { if (units.length > 0) await run(['start', ...units]) },
     stop: async units => { if (units.length > 0) await run(['stop', ...units]) },
+    stopNoBlock: async units => { if (units.length > 0) await run(['stop', '--no-block', ...units]) },
+    seesDropIn: async (unit, dropIn) => {
+      const out = await run(['show', '--property=DropInPaths,NeedDaemonReload', unit], 30_000)
+      const props = new Map(out.split('\n').map(l => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
+      return props.get('NeedDaemonReload') === 'no' && (props.get('DropInPaths') ?? '').split(' ').includes(dropIn)
+    },
     reload: async unit => { await run(['reload', unit]) },
+    resetFailed: async units => { if (units.length > 0) await run(['reset-failed', ...units]) },
     list: async patterns => {
       const out = await run(['list-units', '--all', '--no-pager', '--output=json', ...patterns])
       const rows = JSON.parse(out === '' ? '[]' : out) as Array<{ unit: string, active: string, sub: string }>

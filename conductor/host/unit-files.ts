@@ -20,6 +20,8 @@ export interface UnitPaths {
   etcDir: string
   /** ROOT/var/lib/conductor */
   libDir: string
+  /** ROOT/run/conductor (receipts of the config units) */
+  runDir: string
   podman: string
   caddy: string
   /** Command line that runs the conductor CLI (node + bin.js). */
@@ -50,10 +52,12 @@ export function quoteEnv (assignment: string): string {
 export function renderServiceTemplate (p: UnitPaths): string {
   // The service unit is the anchor its deployments are PartOf: stopping it stops them. It runs
   // nothing itself; Conductor starts the deployments (with hooks) around it.
+  // Wants= its config unit: any start (systemd's own too) brings the routes and hooks along.
   return `${HEADER}[Unit]
 Description=Conductor service %i
 After=${CADDY_UNIT}
 Requires=${CADDY_UNIT}
+Wants=conductor-service-config@%i.service
 
 [Service]
 Type=oneshot
@@ -75,6 +79,7 @@ export function renderDeploymentTemplate (p: UnitPaths): string {
 Description=Conductor deployment %i
 After=${CADDY_UNIT}
 Requires=${CADDY_UNIT}
+Wants=conductor-deployment-config@%i.service
 
 [Service]
 Type=notify
@@ -97,6 +102,9 @@ export function renderGatewayUnit (p: UnitPaths): string {
   // is an outage until it is back: restart it after 200 ms rather than the 2 s of deployments
   // (issue 9 fault test: back in well under 2 s). systemd's default start limit (5 starts in
   // 10 s) still ends a crash loop, so a gateway that cannot start does not spin.
+  // CacheDirectory: where the gateway remembers the service and policy files it validated
+  // ($CACHE_DIRECTORY), so a restart does not load zod for files it has seen (a system
+  // service has no HOME to keep them under).
   return `${HEADER}[Unit]
 Description=Conductor gateway (forward_auth target, functions, commands)
 After=${CADDY_UNIT} ${GATEWAY_SOCKET}
@@ -108,6 +116,7 @@ ${envLines(p.environment)}ExecStart=${p.conductor.join(' ')} gateway
 ExecReload=/bin/kill -HUP $MAINPID
 Restart=on-failure
 RestartSec=200ms
+CacheDirectory=conductor
 
 [Install]
 WantedBy=${wantedBy(p.scope)}
@@ -203,9 +212,12 @@ WantedBy=${wantedBy(p.scope)}
 
 /** Drop-in of one deployment instance: the service it belongs to and the pod's directives. */
 export function renderDeploymentDropIn (service: string, directives: string[]): string {
+  // After= the service: a stop of the service unit (systemd's own too) stops the deployments,
+  // and their config units, before it ends, so routes are out when `systemctl stop` returns.
   return `# Written by conductor for one deployment; removed when it is undeployed.
 [Unit]
 PartOf=conductor-service@${service}.service
+After=conductor-service@${service}.service
 ${directives.length > 0 ? '\n[Service]\n' + directives.map(d => d + '\n').join('') : ''}`
 }
 

@@ -21,6 +21,12 @@ export const RECONCILE_CONCURRENCY = 4
 /** A remote command (POST or interactive) is killed after this long unless its remote.timeout_sec says otherwise. */
 export const DEFAULT_REMOTE_TIMEOUT_SEC = 3600
 /**
+ * Output one remote invocation may stream (stdout and stderr, or the terminal's bytes) unless
+ * remote.max_output_bytes says otherwise: past it the command is killed. A bound on what one
+ * caller can make the gateway relay, far above any migration's log.
+ */
+export const DEFAULT_REMOTE_MAX_OUTPUT_BYTES = 64 * 1024 * 1024
+/**
  * Where the HTTP server of Conductor's routes listens when host.json has no caddy_listen: the
  * standard HTTP and HTTPS ports on every interface, as a Caddy site would (HTTPS with Caddy's
  * automatic certificates for the hosts routes match).

@@ -7,13 +7,14 @@
 //     client -> server  {"type":"start","args":[...],"cols":C,"rows":R,"term":"xterm-256color"}
 //                       first frame, exactly once; nothing runs before it
 //                       {"type":"resize","cols":C,"rows":R}
-//     server -> client  {"type":"exit","code":N[,"reason":"timeout"|"gateway-stopping"]}
+//     server -> client  {"type":"exit","code":N[,"reason":"timeout"|"output-limit"|"gateway-stopping"]}
 //                       last frame, then the server closes with 1000
 //                       {"type":"error","error":"CND_...","message":"..."}, then a close
 //
 // Ctrl-C is the byte 0x03 in a binary frame: the pty's line discipline turns it into SIGINT
 // for the command's foreground process group. Nothing else signals the command remotely,
-// except the server itself (disconnect, timeout, gateway stopping: the whole process group).
+// except the server itself (disconnect, timeout, output limit, gateway stopping: the whole
+// process group).
 
 /** WebSocket subprotocol; a later incompatible protocol gets another name. */
 export const INTERACTIVE_SUBPROTOCOL = 'conductor.tty.v1'
@@ -27,8 +28,22 @@ export const MAX_ARGS = 256
 export const MAX_ARG_CHARS = 4096
 /** Exit status reported when a remote command outlives its timeout_sec (as timeout(1) does). */
 export const TIMEOUT_EXIT = 124
+/**
+ * Exit status reported when a remote command printed more than its max_output_bytes: 128 +
+ * SIGPIPE, what a command gets when the reader of its output stops (`cmd | head -c N`).
+ */
+export const OUTPUT_LIMIT_EXIT = 141
 
-export type ExitReason = 'timeout' | 'gateway-stopping'
+/** Why the gateway stopped a command (the `reason` of its last frame). */
+export type ExitReason = 'timeout' | 'output-limit' | 'gateway-stopping'
+const EXIT_REASONS: ReadonlySet<string> = new Set<ExitReason>(['timeout', 'output-limit', 'gateway-stopping'])
+
+/** The status the client gets: a timeout and the output limit have their own, whatever signal ended the group. */
+export function exitStatusFor (reason: ExitReason | undefined, status: number): number {
+  if (reason === 'timeout') return TIMEOUT_EXIT
+  if (reason === 'output-limit') return OUTPUT_LIMIT_EXIT
+  return status
+}
 
 export type ClientControl =
   | { type: 'start', args: string[], cols: number, rows: number, term: string }
@@ -66,7 +81,9 @@ export function parseClientControl (text: string, limits: ArgLimits = { maxArgs:
 export function parseServerControl (text: string): ServerControl | undefined {
   const v = parseObject(text)
   if (v?.type === 'exit' && Number.isInteger(v.code)) {
-    return v.reason === 'timeout' || v.reason === 'gateway-stopping' ? { type: 'exit', code: v.code as number, reason: v.reason } : { type: 'exit', code: v.code as number }
+    return typeof v.reason === 'string' && EXIT_REASONS.has(v.reason)
+      ? { type: 'exit', code: v.code as number, reason: v.reason as ExitReason }
+      : { type: 'exit', code: v.code as number }
   }
   if (v?.type === 'error' && typeof v.error === 'string') return { type: 'error', error: v.error, ...(typeof v.message === 'string' ? { message: v.message } : {}) }
   return undefined

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { CGROUP_DIRECTIVES, RLIMIT_DIRECTIVES, functionsSlice, parseFunctionDirectives } from '../../cgi/index.js'
 import { PEER_ID_PATTERN } from './defaults.js'
 import { resourceUnitsSchema } from './resource-units.js'
 
@@ -12,6 +13,20 @@ const nonEmpty = z.string().min(1, 'must not be empty')
 const execArray = z.array(z.string()).min(1, 'must name at least the program to run')
   .describe('Program and arguments. A relative program path ("./x", "bin/x") is resolved against the directory of the file that declares it; a bare name ("bash") is looked up in PATH.')
 const directives = z.array(z.string()).describe('Extra systemd [Service] directives ("Key=Value") written to a drop-in for this unit.')
+// A function has no unit: only what applies to processes the gateway starts is accepted, each
+// entry checked here so that a refusal names its file and JSON path (cgi/limits.ts says why).
+const keyList = (keys: readonly string[]): string => keys.map(k => k + '=').join(', ')
+const functionDirectives = z.array(z.string()).superRefine((list, ctx) => {
+  for (const p of parseFunctionDirectives(list).problems) {
+    ctx.addIssue({ code: 'custom', input: list, path: [p.index], message: p.message })
+  }
+}).describe('Limits ("Key=Value") applied to every process of the function together (its CGI processes, warm ' +
+  `workers and daemon): resource control (${keyList(CGROUP_DIRECTIVES)}), properties of a systemd scope the ` +
+  `gateway creates for the function (in ${functionsSlice('system')}, or ${functionsSlice('user')} for a user ` +
+  `manager), and process limits (${keyList(Object.keys(RLIMIT_DIRECTIVES))}), set in each process before it ` +
+  'starts (a hard limit can only be lowered without CAP_SYS_RESOURCE). Anything else (ExecStart=, Restart=, ' +
+  'User=...) is refused. Cgroup limits need the gateway to reach a systemd manager (the host\'s scope); where it ' +
+  'cannot, the function answers 503 rather than run without them.')
 
 export const HOOK_EVENTS = [
   'pre-start', 'post-start', 'pre-stop', 'post-stop',
@@ -66,7 +81,11 @@ export const commandSchema = z.strictObject({
   remote: z.strictObject({
     policy: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'must be a policy name (letters, digits, _ . -)').describe('Policy (/etc/conductor/policies/NAME.json) a remote caller must pass.'),
     authorization: z.string().min(1).describe('Authorization the policy must grant. Default "command:SERVICE:NAME".').optional(),
-    timeout_sec: z.number().positive().max(604_800).describe('Longest run of one remote invocation; past it the process group is killed (SIGTERM, SIGKILL 2 s later) and the client gets exit status 124 with reason "timeout". Default 3600.').optional()
+    timeout_sec: z.number().positive().max(604_800).describe('Longest run of one remote invocation; past it the process group is killed (SIGTERM, SIGKILL 2 s later) and the client gets exit status 124 with reason "timeout". Default 3600.').optional(),
+    max_output_bytes: z.number().int().min(1).describe('Output one remote invocation may stream (stdout and ' +
+      'stderr together; the terminal\'s bytes for an interactive one); the bytes up to it are sent, then the ' +
+      'process group is killed (SIGTERM, SIGKILL 2 s later) and the client gets exit status 141 with reason ' +
+      '"output-limit". Default 67108864 (64 MiB).').optional()
   }).describe('Expose the command (service context) at POST /.conductor/services/SERVICE/commands/NAME on the gateway; run it with `conductor action run SERVICE NAME --remote https://HOST --key FILE`. Without it the command is local only.').optional()
 })
 
@@ -79,7 +98,13 @@ export const functionSchema = z.strictObject({
     .describe('Headers ("Name: value") added to every response.').optional(),
   no_response_headers: z.boolean().describe('The process prints only a body, no CGI header block.').optional(),
   path_info_strip: z.number().int().min(0).describe('Number of leading path segments removed to form PATH_INFO (the rest of the path); they form SCRIPT_NAME. Default: the route\'s own prefix (3 for /.conductor/functions/ID, the literal segments before "*" of route.path).').optional(),
-  service_directives: directives.optional(),
+  service_directives: functionDirectives.optional(),
+  strip_prefix: z.boolean().describe('http-stdio workers and parallel daemons get the request path without its ' +
+    'SCRIPT_NAME (the route\'s prefix, /.conductor/functions/ID or the literal part of route.path, or the ' +
+    'segments of path_info_strip), as Caddy\'s handle_path does: /.conductor/functions/ID/a/b?q=1 reaches the ' +
+    'process as /a/b?q=1, and the removed prefix is in X-Conductor-Script-Name. For unmodified HTTP applications ' +
+    'that expect to be served at /. Not for format cgi (a CGI gets SCRIPT_NAME and PATH_INFO). Default false: ' +
+    'the process sees the public path.').optional(),
   mode: z.enum(['single', 'multi', 'parallel']).describe('single: a process per request (classic CGI). multi (http-stdio only): a worker serves one request at a time and is recycled after max_requests or idle_timeout_sec. parallel: one long-lived process serving HTTP/1.1 on the unix socket named by $CONDUCTOR_FUNCTION_SOCKET, stopped after idle_timeout_sec (scale to zero) and started by the next request. Default single.').optional(),
   min_warm: z.number().int().min(0).max(64).describe('Workers kept spawned and waiting (http-stdio single/multi), or 1 to keep the parallel daemon always up (no scale to zero), so a request never pays a cold start. Ignored for format cgi (a CGI process needs its request\'s environment; the gateway\'s fork server keeps its start cheap). Default 0.').optional(),
   max_workers: z.number().int().min(1).max(1024).describe('Requests served at once (processes for single/multi, concurrent requests for parallel). Default 16.').optional(),

@@ -103,6 +103,10 @@ export async function resolveService (name: string, file: string, cache?: Valida
     need(f.exec !== undefined, `/functions/${i}/exec`, 'missing: the program to run')
     checkName(f.name ?? '', `/functions/${i}/name`, need)
     need(!(f.mode === 'multi' && (f.format ?? 'cgi') === 'cgi'), `/functions/${i}/mode`, 'mode "multi" needs format "http-stdio": a CGI process serves exactly one request (use mode "single")')
+    const isCgi = (f.format ?? 'cgi') === 'cgi' && f.mode !== 'parallel'
+    need(!(f.strip_prefix === true && isCgi), `/functions/${i}/strip_prefix`,
+      'applies to http-stdio workers and parallel daemons only: a CGI gets SCRIPT_NAME and PATH_INFO; ' +
+      'remove strip_prefix or use format "http-stdio"')
     return { ...f, name: f.name ?? '', format: f.format ?? 'cgi', exec: f.exec ?? [] }
   })
   if (problems.length > 0) throw ServiceInvalid.fromProblems(problems)

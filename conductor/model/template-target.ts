@@ -3,9 +3,9 @@ import { PartNotFound, UsageError } from '../../errors/index.js'
 import type { Pod, Service } from './service.js'
 
 // Which file `conductor _ service|deployment template NAME KIND` runs: a named kind of the
-// service, or any path (relative to where the operator stands) to try a template out.
-
-export const TEMPLATE_KINDS = ['pod', 'config-map', 'proxy'] as const
+// service, or any path to try a template out. A relative path is the service directory's, as
+// every path of a service file is (`./proxy.sh` names the file next to conductor-service.json),
+// wherever the operator stands.
 
 export function findPod (service: Service, part: string | undefined): Pod {
   if (part === undefined) {
@@ -18,7 +18,7 @@ export function findPod (service: Service, part: string | undefined): Pod {
   return pod
 }
 
-export function templateFile (service: Service, kind: string, pod: Pod | undefined, invocationDir: string): string {
+export function templateFile (service: Service, kind: string, pod: Pod | undefined): string {
   switch (kind) {
     case 'pod':
       if (pod === undefined) throw new UsageError('the pod template needs a pod part')
@@ -30,6 +30,6 @@ export function templateFile (service: Service, kind: string, pod: Pod | undefin
       if (service.proxy_config_template === undefined) throw new PartNotFound(`service "${service.name}" has no proxy_config_template`, service.file, '/proxy_config_template')
       return service.proxy_config_template
     default:
-      return path.resolve(invocationDir, kind)
+      return path.resolve(service.dir, kind)
   }
 }

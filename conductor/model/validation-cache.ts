@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto'
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 
-// Remembers the SHA-256 of service file and host.json contents that passed schema validation, per
-// Conductor version, so that commands (`service ls`, the gateway's reload) skip loading zod
-// when nothing changed. Only a content hash is stored: no path, no config value. A cache
+// Remembers the SHA-256 of service file, host.json and policy file contents that passed schema
+// validation, per Conductor version, so that commands (`service ls`, the gateway's start and
+// reload) skip loading zod when nothing changed. Only a content hash is stored: no path, no config value. A cache
 // that cannot be read or written is simply not used.
 
 export class ValidationCache {
@@ -40,7 +40,10 @@ export class ValidationCache {
   }
 }
 
-export type DocumentKind = 'service' | 'host'
+export type DocumentKind = 'service' | 'host' | 'policy'
+
+/** Set by scripts/bundle.mjs (esbuild `define`) in the bundle; undeclared under tsc and tsx. */
+declare const CONDUCTOR_BUILD_FINGERPRINT: string | undefined
 
 function digest (kind: DocumentKind, content: string): string {
   return createHash('sha256').update(kind).update('\0').update(content).digest('base64url')
@@ -54,16 +57,25 @@ function readEntries (file: string, version: string): string[] {
 }
 
 /**
- * The cache for this process: under $CONDUCTOR_CACHE_DIR, else $XDG_CACHE_HOME/conductor or
- * ~/.cache/conductor. Its key is the version plus the schema modules' sizes and mtimes, so a
- * changed schema (an upgrade, or a development build) never trusts an old verdict.
+ * The cache for this process: under $CONDUCTOR_CACHE_DIR, else $CACHE_DIRECTORY (systemd's
+ * CacheDirectory= of the gateway unit), else $XDG_CACHE_HOME/conductor or ~/.cache/conductor.
+ * Its key is the version plus the schema modules' sizes and mtimes (the bundle: a digest of the
+ * sources it was built from), so a changed schema (an upgrade, or a development build) never
+ * trusts an old verdict.
  */
 export function openValidationCache (env: NodeJS.ProcessEnv, version: string): ValidationCache {
-  const dir = env.CONDUCTOR_CACHE_DIR ?? (env.XDG_CACHE_HOME !== undefined ? path.join(env.XDG_CACHE_HOME, 'conductor') : env.HOME !== undefined ? path.join(env.HOME, '.cache/conductor') : undefined)
+  const dir = env.CONDUCTOR_CACHE_DIR ?? env.CACHE_DIRECTORY?.split(':')[0] ??
+    (env.XDG_CACHE_HOME !== undefined ? path.join(env.XDG_CACHE_HOME, 'conductor') : env.HOME !== undefined ? path.join(env.HOME, '.cache/conductor') : undefined)
   let fingerprint = version
+  // The shipped bundle has no schema files to stat: its build puts a digest of its sources here.
+  if (typeof CONDUCTOR_BUILD_FINGERPRINT === 'string') {
+    return new ValidationCache(dir === undefined ? undefined : path.join(dir, 'validated-services.json'), `${version}:${CONDUCTOR_BUILD_FINGERPRINT}`)
+  }
   try {
-    // resource-units.js holds the amount rules both schemas import.
-    for (const module of ['./service-schema.js', './host-schema.js', './resource-units.js', './caddy-address.js']) {
+    // resource-units.js holds the amount rules both schemas import. The policy schema is
+    // policies/ (a folder this one may not import): only its file is looked at, never loaded.
+    for (const module of ['./service-schema.js', './host-schema.js', './resource-units.js', './caddy-address.js', '../../policies/schema.js', '../../policies/shape.js',
+      '../../policies/defaults.js', '../../policies/origin.js']) {
       const st = statSync(new URL(module, import.meta.url))
       fingerprint += `:${st.size}:${Math.trunc(st.mtimeMs)}`
     }

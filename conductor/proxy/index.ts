@@ -3,5 +3,16 @@ export { commandCaddySnippets } from './command-routes.js'
 export { type CaddyDriver, caddyDriver } from './driver.js'
 export { caddyClient, resolveCaddyAdmin } from './endpoint.js'
 export { functionCaddySnippets } from './function-routes.js'
-export { type SnippetOwnerContext, deregisterServiceSnippets, listSnippetRecords, readSnippetRecord, registerServiceSnippets, removeSnippetRecord, renderProxySnippets } from './snippets.js'
-export { desiredSnippetSources, listProtectedRoutes, removeProtectedRoute, saveProtectedRoute, snippetStatus, syncSnippets } from './sync.js'
+export { listProtectedRoutes, removeProtectedRoute, saveProtectedRoute } from './protected.js'
+export {
+  type SnippetRecord, type SnippetRecordStore, readSnippetRecord, readSnippetRecords, recordsOver, removeSnippetRecord,
+  sameRecord
+} from './records.js'
+export {
+  type SnippetOwnerContext, deregisterServiceSnippets, registerOwner, registerServiceSnippets, renderProxySnippets,
+  staleSnippets
+} from './snippets.js'
+export {
+  type DesiredSnippets, type OwnerSnippets, type SnippetSource, ownerSnippets, snippetSources
+} from './sources.js'
+export { snippetStatus, syncSnippets } from './sync.js'

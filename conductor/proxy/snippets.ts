@@ -1,19 +1,17 @@
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
-import path from 'node:path'
 import {
-  deregisterSnippets, parseSnippets, registerSnippets, snippetAtId, snippetListSchema, swapSnippets,
+  deregisterSnippets, parseSnippets, registerSnippets, sameJson, snippetAtId, swapSnippets,
   type CaddyClient, type DeregisterResult, type RegisterResult, type Snippet
 } from '../../caddy/index.js'
-import type { Roots } from '../model/index.js'
-import type { Service } from '../model/index.js'
+import type { Roots, Service, Variables } from '../model/index.js'
 import { runTemplate } from '../process/index.js'
-import type { Variables } from '../model/index.js'
+import { snippetInputs } from './inputs.js'
+import { diskRecords, sameRecord, type SnippetRecord, type SnippetRecordStore } from './records.js'
 
 // Registers and removes the Caddy snippets of a service or a deployment (issue 8 item 1): runs
 // the proxy_config_template in that context, validates its JSON, and applies it through caddy/.
-// What was registered is recorded in <roots.run>/caddy/<owner>.json, so deregistration and
-// `caddy status` still work when the template's output changes (or the template breaks) later.
-// The reconcile and deploy code call these on deployment start and stop.
+// What was registered is recorded (records.ts), so deregistration and `caddy status` still work
+// when the template's output changes (or the template breaks) later. The reconcile and deploy
+// code call these on deployment start and stop; a reload's convergence calls registerOwner.
 
 export interface SnippetContext {
   roots: Pick<Roots, 'run'>
@@ -21,17 +19,10 @@ export interface SnippetContext {
   cwd?: string | undefined
   timeoutSec?: number | undefined
   signal?: AbortSignal | undefined
-}
-
-export interface SnippetRecord {
-  owner: string
-  service: string
-  deployment?: string | undefined
-  template?: string | undefined
-  /** Caddy admin endpoint they were registered with. */
-  caddy_admin: string
-  updated_at: string
-  snippets: Snippet[]
+  /** Where records are read and written; default: the disk, one owner at a time. */
+  records?: SnippetRecordStore | undefined
+  /** host.json as loaded: one of the template's inputs (inputs.ts). */
+  host?: unknown
 }
 
 export interface RegisterOutcome {
@@ -58,34 +49,85 @@ export function snippetOwner (service: Pick<Service, 'name'>, vars: Variables): 
 }
 
 /** Runs the proxy template (if any) in the given context and returns its validated snippets. */
-export async function renderProxySnippets (service: Service, vars: Variables, ctx: Omit<SnippetContext, 'roots'> = {}): Promise<Snippet[]> {
+export async function renderProxySnippets (service: Service, vars: Variables,
+  ctx: Omit<SnippetContext, 'roots'> = {}): Promise<Snippet[]> {
   const file = service.proxy_config_template
   if (file === undefined) return []
-  const out = await runTemplate({ file, cwd: ctx.cwd ?? service.dir, vars, timeoutSec: ctx.timeoutSec ?? service.template_timeout_sec, signal: ctx.signal })
-  return parseSnippets(out, file)
+  const timeoutSec = ctx.timeoutSec ?? service.template_timeout_sec
+  const out = await runTemplate({ file, cwd: ctx.cwd ?? service.dir, vars, timeoutSec, signal: ctx.signal })
+  return await parseSnippets(out, file)
 }
 
-export async function registerServiceSnippets (service: Service, vars: Variables, caddy: CaddyClient, ctx: SnippetContext): Promise<RegisterOutcome> {
-  const owner = snippetOwner(service, vars)
+/** The record an owner's registration leaves (but for its time). */
+export function ownerRecord (service: Service, vars: Variables, cwd: string, caddyAdmin: string, snippets: Snippet[],
+  host?: unknown, inputs = snippetInputs(service, vars, cwd, host)): Omit<SnippetRecord, 'updated_at'> {
+  return {
+    owner: snippetOwner(service, vars),
+    service: service.name,
+    deployment: vars.CONDUCTOR_DEPLOYMENT || undefined,
+    template: service.proxy_config_template,
+    caddy_admin: caddyAdmin,
+    inputs,
+    snippets
+  }
+}
+
+/** Recorded @ids that `snippets` no longer carry (register_only ones are never removed). */
+export function staleSnippets (previous: Snippet[], snippets: Snippet[]): Snippet[] {
+  const current = new Set(snippets.map(snippetAtId).filter(id => id !== undefined))
+  return previous.filter(s => s.register_only !== true && snippetAtId(s) !== undefined && !current.has(snippetAtId(s)!))
+}
+
+export async function registerServiceSnippets (service: Service, vars: Variables, caddy: CaddyClient,
+  ctx: SnippetContext): Promise<RegisterOutcome> {
+  const cwd = ctx.cwd ?? service.dir
   // Validate everything before touching Caddy: a bad template changes nothing.
   const snippets = await renderProxySnippets(service, vars, ctx)
-  const previous = readSnippetRecord(ctx.roots, owner)?.snippets ?? []
-  const base = { owner, service: service.name, deployment: vars.CONDUCTOR_DEPLOYMENT || undefined, template: service.proxy_config_template, caddy_admin: caddy.adminUrl }
-  // Record the union first: if Caddy fails half-way, a later deregistration still knows
-  // every @id that may be there.
-  if (snippets.length > 0 || previous.length > 0) writeSnippetRecord(ctx.roots, { ...base, updated_at: new Date().toISOString(), snippets: union(previous, snippets) })
-  const results = await registerSnippets(caddy, snippets)
-  const current = new Set(snippets.map(snippetAtId).filter(id => id !== undefined))
-  const stale = previous.filter(s => s.register_only !== true && snippetAtId(s) !== undefined && !current.has(snippetAtId(s)!))
-  await deregisterSnippets(caddy, stale)
-  if (snippets.length > 0) writeSnippetRecord(ctx.roots, { ...base, updated_at: new Date().toISOString(), snippets })
-  else removeSnippetRecord(ctx.roots, owner)
+  const records = ctx.records ?? diskRecords(ctx.roots)
+  const next = ownerRecord(service, vars, cwd, caddy.adminUrl, snippets, ctx.host)
+  const stale = staleSnippets(records.get(next.owner)?.snippets ?? [], snippets)
+  const { results } = await registerOwner(caddy, records, next, snippets, stale)
   return {
-    owner,
+    owner: next.owner,
     snippets,
     results: snippets.map((s, i) => ({ id: s.id, atId: snippetAtId(s), result: results[i]! })),
     removed: stale.map(s => snippetAtId(s)!)
   }
+}
+
+/**
+ * Registers `register` (all of the owner's snippets, or those a reload found missing in Caddy),
+ * deletes `stale`, and leaves `next` as the owner's record. The record is written only when it
+ * changes: once before Caddy is touched (interimRecord), and a second time only when the owner
+ * dropped @ids. Nothing changed: nothing written.
+ */
+export async function registerOwner (caddy: CaddyClient, records: SnippetRecordStore,
+  next: Omit<SnippetRecord, 'updated_at'>, register: Snippet[],
+  stale: Snippet[]): Promise<{ results: RegisterResult[], removed: DeregisterResult[] }> {
+  const before = records.get(next.owner)
+  const changed = !sameRecord(before, next)
+  const interim = changed ? interimRecord(before, next) : undefined
+  if (interim !== undefined) records.put(stamped(interim))
+  const results = await registerSnippets(caddy, register)
+  const removed = await deregisterSnippets(caddy, stale)
+  if (next.snippets.length === 0) {
+    if (before !== undefined || interim !== undefined) records.remove(next.owner)
+  } else if (changed && !sameRecord(interim ?? before, next)) records.put(stamped(next))
+  return { results, removed }
+}
+
+/**
+ * The record written before Caddy is touched: the union of what was recorded and what comes,
+ * so that if Caddy fails half-way a later deregistration still knows every @id that may be
+ * there. While that union holds @ids the owner dropped it carries no inputs hash: a crash
+ * before the final write makes the next reload run the template again (and remove them)
+ * instead of taking the union for the template's output. Undefined: nothing to write first.
+ */
+function interimRecord (before: SnippetRecord | undefined,
+  next: Omit<SnippetRecord, 'updated_at'>): Omit<SnippetRecord, 'updated_at'> | undefined {
+  const snippets = union(before?.snippets ?? [], next.snippets)
+  const interim = sameJson(snippets, next.snippets) ? next : { ...next, snippets, inputs: undefined }
+  return interim.snippets.length === 0 || sameRecord(before, interim) ? undefined : interim
 }
 
 export interface SnippetOwnerContext {
@@ -107,42 +149,45 @@ export interface SwitchOutcome {
 /**
  * The route switch of a deploy: registers the snippets of `to` and removes those of every
  * `from` owner in ONE Caddy config change (caddy/swap.ts says why one matters). Records are
- * kept as registerServiceSnippets / deregisterServiceSnippets keep them: the union is recorded
- * for `to` before Caddy is touched, the old owners' records are removed after.
+ * kept as registerOwner keeps them: the union is recorded for `to` before Caddy is touched,
+ * the old owners' records are removed after.
  */
-export async function switchServiceSnippets (service: Service, to: SnippetOwnerContext, from: SnippetOwnerContext[], caddy: CaddyClient, ctx: Omit<SnippetContext, 'cwd'>): Promise<SwitchOutcome> {
-  const owner = snippetOwner(service, to.vars)
+export async function switchServiceSnippets (service: Service, to: SnippetOwnerContext, from: SnippetOwnerContext[],
+  caddy: CaddyClient, ctx: Omit<SnippetContext, 'cwd'>): Promise<SwitchOutcome> {
+  const records = ctx.records ?? diskRecords(ctx.roots)
   const snippets = to.snippets ?? await renderProxySnippets(service, to.vars, { ...ctx, cwd: to.cwd })
+  const next = ownerRecord(service, to.vars, to.cwd, caddy.adminUrl, snippets, ctx.host)
   const leaving: Snippet[] = []
   const owners: string[] = []
   for (const f of from) {
     const o = snippetOwner(service, f.vars)
-    if (o === owner) continue
+    if (o === next.owner) continue
     owners.push(o)
-    // What was registered is recorded (before Caddy was touched, registerServiceSnippets): the
-    // template runs only for an owner without a record, keeping a process start off the switch.
-    const recorded = readSnippetRecord(ctx.roots, o)?.snippets
+    // What was registered is recorded (before Caddy was touched, registerOwner): the template
+    // runs only for an owner without a record, keeping a process start off the switch.
+    const recorded = records.get(o)?.snippets
     leaving.push(...(recorded ?? await renderProxySnippets(service, f.vars, { ...ctx, cwd: f.cwd })))
   }
-  const previous = readSnippetRecord(ctx.roots, owner)?.snippets ?? []
-  const current = new Set(snippets.map(snippetAtId).filter(id => id !== undefined))
-  const stale = previous.filter(s => s.register_only !== true && snippetAtId(s) !== undefined && !current.has(snippetAtId(s)!))
-  const base = { owner, service: service.name, deployment: to.vars.CONDUCTOR_DEPLOYMENT || undefined, template: service.proxy_config_template, caddy_admin: caddy.adminUrl }
-  if (snippets.length > 0 || previous.length > 0) writeSnippetRecord(ctx.roots, { ...base, updated_at: new Date().toISOString(), snippets: union(previous, snippets) })
-  const outcome = await swapSnippets(caddy, snippets, [...leaving, ...stale])
-  if (snippets.length > 0) writeSnippetRecord(ctx.roots, { ...base, updated_at: new Date().toISOString(), snippets })
-  else removeSnippetRecord(ctx.roots, owner)
-  for (const o of owners) removeSnippetRecord(ctx.roots, o)
-  return { owner, snippets, replaced: owners, changes: outcome.changes }
+  const before = records.get(next.owner)
+  const changed = !sameRecord(before, next)
+  const interim = changed ? interimRecord(before, next) : undefined
+  if (interim !== undefined) records.put(stamped(interim))
+  const outcome = await swapSnippets(caddy, snippets, [...leaving, ...staleSnippets(before?.snippets ?? [], snippets)])
+  if (snippets.length === 0) records.remove(next.owner)
+  else if (changed && !sameRecord(interim ?? before, next)) records.put(stamped(next))
+  for (const o of owners) records.remove(o)
+  return { owner: next.owner, snippets, replaced: owners, changes: outcome.changes }
 }
 
 /**
  * Removes the owner's snippets (all but register_only): those recorded at registration plus
  * those the template prints now. A failing template is tolerated when a record exists.
  */
-export async function deregisterServiceSnippets (service: Service, vars: Variables, caddy: CaddyClient, ctx: SnippetContext): Promise<DeregisterOutcome> {
+export async function deregisterServiceSnippets (service: Service, vars: Variables, caddy: CaddyClient,
+  ctx: SnippetContext): Promise<DeregisterOutcome> {
   const owner = snippetOwner(service, vars)
-  const recorded = readSnippetRecord(ctx.roots, owner)?.snippets
+  const records = ctx.records ?? diskRecords(ctx.roots)
+  const recorded = records.get(owner)?.snippets
   let rendered: Snippet[] = []
   let templateError: string | undefined
   try {
@@ -153,50 +198,12 @@ export async function deregisterServiceSnippets (service: Service, vars: Variabl
   }
   const all = union(recorded ?? [], rendered)
   const results = await deregisterSnippets(caddy, all)
-  removeSnippetRecord(ctx.roots, owner)
+  records.remove(owner)
   return { owner, results: all.map((s, i) => ({ id: s.id, atId: snippetAtId(s), result: results[i]! })), templateError }
 }
 
-export function snippetRecordFile (roots: Pick<Roots, 'run'>, owner: string): string {
-  return path.join(roots.run, 'caddy', `${owner}.json`)
-}
-
-export function readSnippetRecord (roots: Pick<Roots, 'run'>, owner: string): SnippetRecord | undefined {
-  const file = snippetRecordFile(roots, owner)
-  let raw: unknown
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8'))
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    // A corrupt record (a crash mid-write cannot produce one: writes are atomic) is ignored.
-    return undefined
-  }
-  const rec = raw as SnippetRecord
-  const parsed = snippetListSchema.safeParse(rec?.snippets)
-  return parsed.success ? { ...rec, snippets: parsed.data } : undefined
-}
-
-export function listSnippetRecords (roots: Pick<Roots, 'run'>): SnippetRecord[] {
-  let names: string[]
-  try {
-    names = readdirSync(path.join(roots.run, 'caddy')).filter(n => n.endsWith('.json')).sort()
-  } catch {
-    return []
-  }
-  return names.map(n => readSnippetRecord(roots, n.slice(0, -5))).filter((r): r is SnippetRecord => r !== undefined)
-}
-
-function writeSnippetRecord (roots: Pick<Roots, 'run'>, record: SnippetRecord): void {
-  const file = snippetRecordFile(roots, record.owner)
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
-  // Snippets may carry credentials (basic_auth hashes, upstream headers): owner-only file.
-  const tmp = `${file}.${process.pid}.tmp`
-  writeFileSync(tmp, JSON.stringify(record, null, 2) + '\n', { mode: 0o600 })
-  renameSync(tmp, file)
-}
-
-export function removeSnippetRecord (roots: Pick<Roots, 'run'>, owner: string): void {
-  rmSync(snippetRecordFile(roots, owner), { force: true })
+function stamped (r: Omit<SnippetRecord, 'updated_at'>): SnippetRecord {
+  return { ...r, updated_at: new Date().toISOString() }
 }
 
 /** Snippets of `a` then those of `b`, one per @id (b's version wins); id-less ones kept once. */

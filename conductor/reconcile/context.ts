@@ -3,10 +3,10 @@ import path from 'node:path'
 import type { Ctx } from '../context.js'
 import { caddyAdminListen, type HostConfig } from '../model/index.js'
 import { podmanDriver, type PodmanDriver } from '../host/index.js'
-import { resolveScope, type ScopeInfo } from '../host/index.js'
+import { resolveScope, type ScopeInfo } from '../model/index.js'
 import { systemdDriver, type SystemdDriver } from '../host/index.js'
 import { conductorCommand } from '../host/index.js'
-import { caddyDriver, type CaddyDriver } from '../proxy/index.js'
+import { caddyDriver, type CaddyDriver, type SnippetRecordStore } from '../proxy/index.js'
 import type { UnitPaths } from '../host/index.js'
 import { DEFAULT_CADDY_LISTEN, DEFAULT_GATEWAY_LISTEN } from '../model/index.js'
 // Only the constant (commands/function.ts does the same): no Fastify is loaded.
@@ -29,6 +29,11 @@ export interface SystemCtx extends Ctx {
   drivers: Drivers
   /** Environment of hooks and units: CONTAINERS_CONF and such pass through. */
   clock: () => number
+  /**
+   * Snippet records as this command already read them (a reload's Observed); deployment starts
+   * and stops register through them. Absent: each registration reads its owner's record.
+   */
+  snippetRecords?: SnippetRecordStore | undefined
 }
 
 export async function systemContext (ctx: Ctx, drivers?: Partial<Drivers>): Promise<SystemCtx> {
@@ -56,6 +61,7 @@ export function unitPaths (sctx: SystemCtx): UnitPaths {
     deploymentsDir: sctx.roots.deployments,
     etcDir: sctx.roots.etc,
     libDir: sctx.roots.lib,
+    runDir: sctx.roots.run,
     podman: which('podman', sctx.env) ?? '/usr/bin/podman',
     caddy: which('caddy', sctx.env) ?? '/usr/bin/caddy',
     nats: which('nats-server', sctx.env) ?? '/usr/sbin/nats-server',

@@ -1,12 +1,13 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { DeploymentFailed, PartNotFound } from '../../errors/index.js'
-import { deploymentDir, readDeployments, removeDeploymentDir, writeDeployment, type DeploymentState } from '../state/index.js'
+import { deploymentDir, removeDeploymentDir, writeDeployment, type DeploymentState } from '../state/index.js'
 import { runHooks } from '../process/index.js'
 import { writeAtomic, readOr } from '../state/index.js'
-import { allocatePorts, portVariables } from '../host/index.js'
+import { LABEL_DEPLOYMENT, LABEL_ROOT, allocatePorts, markPodYaml, portVariables } from '../host/index.js'
 import type { Pod, Service } from '../model/index.js'
 import type { SystemCtx } from './context.js'
+import { startAttached, stopAttached } from './attached.js'
 import { runTemplate } from '../process/index.js'
 import { dropInPath, renderDeploymentDropIn } from '../host/index.js'
 import { deploymentId, deploymentUnit, newDeploymentSuffix } from '../model/index.js'
@@ -15,6 +16,8 @@ import { baseVariables, deploymentVariables, type Variables } from '../model/ind
 // One deployment's life: create (render templates into its directory), start (pre-start hooks,
 // unit start, pod IP, post-start hooks, proxy registration), stop (the reverse). The reconcile
 // applier and the lifecycle commands (`deployment start|stop`, `service stop`) both use these.
+// The deployment's config unit does the same work when systemd starts or stops the deployment
+// on its own; here it is told (attached.ts) that we did it.
 
 export function podOf (svc: Service, part: string): Pod {
   const pod = svc.pods.find(p => p.name === part)
@@ -30,14 +33,16 @@ export function deploymentVars (sctx: SystemCtx, svc: Service, rec: DeploymentSt
 /**
  * Renders a new deployment into its directory and records it (state.json last). Returns the
  * record; the unit is not started yet (the caller daemon-reloads once for all drop-ins first).
+ * `taken`: host ports of the recorded deployments, from the caller's read of them.
  */
-export async function createDeployment (sctx: SystemCtx, svc: Service, part: string, hash: string, config: Record<string, string> = {}): Promise<DeploymentState> {
+export async function createDeployment (sctx: SystemCtx, svc: Service, part: string, hash: string,
+  config: Record<string, string>, taken: ReadonlySet<number>): Promise<DeploymentState> {
   const pod = podOf(svc, part)
   const id = deploymentId(svc.name, part, newDeploymentSuffix(sctx.clock()))
-  const taken = new Set(readDeployments(sctx.roots.deployments).records.flatMap(r => Object.values(r.ports)))
   const rec: DeploymentState = {
     version: 1, id, service: svc.name, part, hash, desired: 'running', config,
-    ports: await allocatePorts(pod.ports ?? [], taken), pod_ip: '', created_at: new Date(sctx.clock()).toISOString()
+    ports: await allocatePorts(pod.ports ?? [], taken), pod_ip: '', created_at: new Date(sctx.clock()).toISOString(),
+    marked: true
   }
   const dir = deploymentDir(sctx.roots.deployments, id)
   mkdirSync(dir, { recursive: true })
@@ -48,8 +53,11 @@ export async function createDeployment (sctx: SystemCtx, svc: Service, part: str
     const podYaml = await runTemplate({ file: pod.pod_template, cwd: dir, vars, timeoutSec })
     if (configMap !== '') writeFileSync(path.join(dir, 'config-map.yaml'), configMap)
     writeFileSync(path.join(dir, 'pod.yaml'), podYaml)
-    // What the unit plays: the ConfigMap and the Pod as one YAML stream.
-    writeFileSync(path.join(dir, 'kube.yaml'), configMap === '' ? podYaml : `${configMap.trimEnd()}\n---\n${podYaml}`)
+    // What the unit plays: the ConfigMap and the Pod as one YAML stream, the Pod carrying
+    // Conductor's mark (host/pod-mark.ts) so a pod a crash leaves behind is known as ours.
+    const kube = configMap === '' ? podYaml : `${configMap.trimEnd()}\n---\n${podYaml}`
+    const mark = { [LABEL_DEPLOYMENT]: id, [LABEL_ROOT]: sctx.roots.root }
+    writeFileSync(path.join(dir, 'kube.yaml'), markPodYaml(kube, mark, `${pod.pod_template} (output)`))
     writeDropIn(sctx, svc, rec)
     writeDeployment(sctx.roots.deployments, rec)
   } catch (err) {
@@ -71,23 +79,51 @@ export function writeDropIn (sctx: SystemCtx, svc: Service, rec: DeploymentState
   return true
 }
 
+/**
+ * Makes systemd see a just-created deployment's drop-in before its unit starts. The instance
+ * was never loaded, so systemd reads it and its drop-in from disk at first use: one `systemctl
+ * show` checks that it did. A daemon-reload (every unit re-read, the generators rerun: 1–5 s on
+ * a loaded machine) only when it did not, e.g. an instance loaded before its drop-in existed.
+ */
+export async function loadNewDeploymentUnit (sctx: SystemCtx, id: string): Promise<void> {
+  const unit = deploymentUnit(id)
+  const seen = await sctx.drivers.systemd.seesDropIn(unit, dropInPath(sctx.scope.unitsDir, unit)).catch(() => false)
+  if (!seen) await sctx.drivers.systemd.daemonReload()
+}
+
 export function removeDropIn (sctx: SystemCtx, id: string): void {
   rmSync(path.dirname(dropInPath(sctx.scope.unitsDir, deploymentUnit(id))), { recursive: true, force: true })
 }
 
 /** pre-start hooks, unit start, pod IP, post-start hooks, proxy registration. */
 export async function startDeployment (sctx: SystemCtx, svc: Service, rec: DeploymentState): Promise<DeploymentState> {
+  await startDeploymentUnit(sctx, svc, rec)
+  return await finishStart(sctx, svc, rec)
+}
+
+/** The first half of startDeployment: pre-start hooks and the unit start (the pod runs). */
+export async function startDeploymentUnit (sctx: SystemCtx, svc: Service, rec: DeploymentState): Promise<void> {
   const dir = deploymentDir(sctx.roots.deployments, rec.id)
   await runHooks(svc, 'pre-start', deploymentVars(sctx, svc, { ...rec, pod_ip: '' }), dir, rec.part)
   const unit = deploymentUnit(rec.id)
   try {
-    await sctx.drivers.systemd.start([unit])
+    // Its config unit starts too and leaves the post-start hooks and routes to us (below).
+    await startAttached(sctx, [unit])
   } catch (err) {
     const status = await sctx.drivers.systemd.status(unit).catch(() => '')
     // A failed unit stays "failed" until reset; stop it so the next attempt starts clean.
     await sctx.drivers.systemd.stop([unit]).catch(() => undefined)
-    throw new DeploymentFailed(`deployment ${rec.id} did not start: ${(err as Error).message}${status === '' ? '' : '\n' + status}`, path.join(dir, 'kube.yaml'))
+    const detail = `${(err as Error).message}${status === '' ? '' : '\n' + status}`
+    throw new DeploymentFailed(`deployment ${rec.id} did not start: ${detail}`, path.join(dir, 'kube.yaml'))
   }
+}
+
+/**
+ * The second half: the pod IP (two podman processes) recorded, post-start hooks, proxy
+ * registration. A deploy runs it beside the readiness probe when no post-start hook waits for it.
+ */
+export async function finishStart (sctx: SystemCtx, svc: Service, rec: DeploymentState): Promise<DeploymentState> {
+  const dir = deploymentDir(sctx.roots.deployments, rec.id)
   const started: DeploymentState = { ...rec, desired: 'running', pod_ip: await sctx.drivers.podman.podIp(rec.id) }
   writeDeployment(sctx.roots.deployments, started)
   const vars = deploymentVars(sctx, svc, started)
@@ -96,8 +132,26 @@ export async function startDeployment (sctx: SystemCtx, svc: Service, rec: Deplo
   return started
 }
 
-/** pre-stop hooks (a failure aborts), proxy deregistration, unit stop, post-stop hooks. */
-export async function stopDeployment (sctx: SystemCtx, svc: Service | undefined, rec: DeploymentState): Promise<void> {
+/** Whether the part has hooks of this kind (hooks without `parts` apply to every part). */
+export function hasHooks (svc: Service, when: string, part: string): boolean {
+  return svc.hooks.some(h => h.when === when && (h.parts === undefined || h.parts.includes(part)))
+}
+
+export interface StopOptions {
+  /**
+   * Queue the unit's stop and return (`systemctl stop --no-block`), unless post-stop hooks must
+   * run after it: what `conductor deploy` does with the old deployment once it is drained.
+   */
+  noBlock?: boolean
+}
+
+/**
+ * pre-stop hooks (a failure aborts), proxy deregistration, unit stop, post-stop hooks. Returns
+ * true when the stop was only queued (`noBlock` and no post-stop hook to run after it).
+ */
+export async function stopDeployment (
+  sctx: SystemCtx, svc: Service | undefined, rec: DeploymentState, opts: StopOptions = {}
+): Promise<boolean> {
   const dir = deploymentDir(sctx.roots.deployments, rec.id)
   const known = svc !== undefined && svc.pods.some(p => p.name === rec.part)
   const vars = known ? deploymentVars(sctx, svc, rec) : undefined
@@ -105,21 +159,37 @@ export async function stopDeployment (sctx: SystemCtx, svc: Service | undefined,
     await runHooks(svc, 'pre-stop', vars, dir, rec.part)
     await registerProxy(sctx, svc, vars, dir, 'deregister')
   }
-  await sctx.drivers.systemd.stop([deploymentUnit(rec.id)])
+  // Hooks and routes done here: the config unit's stop is told so. Without a service
+  // definition nothing was done, and the config unit does what it still can (its routes).
+  // Post-stop hooks need the stop waited for; otherwise a deploy only queues it.
+  const noBlock = opts.noBlock === true && !(known && hasHooks(svc, 'post-stop', rec.part))
+  const unit = deploymentUnit(rec.id)
+  if (known) await stopAttached(sctx, [unit], { noBlock })
+  else if (noBlock) await sctx.drivers.systemd.stopNoBlock([unit])
+  else await sctx.drivers.systemd.stop([unit])
+  if (noBlock) return true
   if (known && vars !== undefined) await runHooks(svc, 'post-stop', vars, dir, rec.part)
+  return false
 }
 
-/** Stops (if a service definition is known, with hooks) and forgets a deployment. */
-export async function removeDeployment (sctx: SystemCtx, svc: Service | undefined, rec: DeploymentState): Promise<void> {
-  await stopDeployment(sctx, svc, rec)
+/**
+ * Stops (if a service definition is known, with hooks) and forgets a deployment. With `noBlock`
+ * the record, drop-in and directory go at once while systemd stops the unit: the unit keeps
+ * the configuration it was loaded with, and its ExecStopPost (`podman pod rm`) needs none of them.
+ */
+export async function removeDeployment (
+  sctx: SystemCtx, svc: Service | undefined, rec: DeploymentState, opts: StopOptions = {}
+): Promise<boolean> {
+  const queued = await stopDeployment(sctx, svc, rec, opts)
   removeDropIn(sctx, rec.id)
   removeDeploymentDir(sctx.roots.deployments, rec.id)
+  return queued
 }
 
 // Proxy snippets of a deployment: rendered in its context and registered in Caddy after it
-// starts, removed before it stops (caddy-driver.ts keeps a record of what was registered).
+// starts, removed before it stops (proxy/driver.ts keeps a record of what was registered).
 async function registerProxy (sctx: SystemCtx, svc: Service, vars: Variables, dir: string, op: 'register' | 'deregister'): Promise<void> {
   const caddy = sctx.drivers.caddy
   if (caddy === undefined || svc.proxy_config_template === undefined) return
-  await caddy[op](svc, vars, dir)
+  await caddy[op](svc, vars, dir, sctx.snippetRecords)
 }

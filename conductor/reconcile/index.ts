@@ -1,7 +1,10 @@
 // Public surface of conductor/reconcile/.
-export { acquireReloadLock, applyPlan } from './apply.js'
+export { acquireReloadLock, applyPlan, observe } from './apply.js'
 export { type SystemCtx, systemContext, unitPaths } from './context.js'
-export { createDeployment, deploymentVars, removeDeployment, startDeployment, stopDeployment, writeDropIn } from './deployment-ops.js'
+export {
+  createDeployment, deploymentVars, finishStart, hasHooks, loadNewDeploymentUnit, removeDeployment, startDeployment,
+  startDeploymentUnit, stopDeployment, writeDropIn
+} from './deployment-ops.js'
 export { loadDesired, serviceHash } from './desired.js'
 export { type Action } from './plan.js'
 export { outcomeFailed, outcomeJson, reconcile, renderOutcome } from './reconcile.js'

@@ -1,4 +1,5 @@
 import type { DeploymentState } from '../state/index.js'
+import type { SnippetRecord } from '../proxy/index.js'
 import { deploymentUnit, serviceUnit } from '../model/index.js'
 
 // The reconcile planner: desired state (services) vs observed state (recorded deployments,
@@ -16,7 +17,13 @@ import { deploymentUnit, serviceUnit } from '../model/index.js'
 // - deployments and units of services that are gone or disabled are removed;
 // - a broken service is left exactly as it runs (no action touches it);
 // - an active deployment unit with no record, and deployment directories without state, are
-//   cleaned up.
+//   cleaned up;
+// - a failed deployment unit with no record is reported and its failure reset: a deploy removes
+//   the old deployment's record while systemd still stops its unit (`systemctl stop
+//   --no-block`), so a stop that failed shows up here (and in `deployment ls` until then).
+// - a pod carrying this Conductor root's mark that no active unit and no running record own (a
+//   crash left it) is removed; a pod without the mark is never touched (operators run their
+//   own); a recorded running deployment whose unit is active but whose pod is gone is restarted.
 
 export interface DesiredService {
   name: string
@@ -32,23 +39,45 @@ export interface Desired {
   broken: string[]
 }
 
+/**
+ * What the host holds, read once per reconcile (apply.ts observe) and kept current by the apply
+ * (a created deployment is added, a removed one dropped, snippet records as they are written),
+ * so the Caddy step after it reads this, not the disk again.
+ */
 export interface Observed {
   records: DeploymentState[]
   strays: string[]
   /** Active (or activating) units by name. */
   activeUnits: Set<string>
-  /** Deployments whose proxy snippets are (being) registered in Caddy (a snippet record exists). */
-  registered?: ReadonlySet<string>
+  /** Units in the "failed" state by name. */
+  failedUnits?: ReadonlySet<string>
+  /** Snippet records by owner: `deployment@ID` means its routes are (being) registered in Caddy. */
+  snippets: Map<string, SnippetRecord>
+  /**
+   * Pods carrying this Conductor root's mark (host/pod-mark.ts), with the deployment it names
+   * (no other pod is even listed). Undefined when Podman could not be asked: no rule on pods applies.
+   */
+  pods?: ObservedPod[] | undefined
+  /** Units still activating (a subset of activeUnits): a pod of theirs may not exist yet. */
+  activatingUnits?: Set<string> | undefined
+}
+
+export interface ObservedPod {
+  name: string
+  /** The deployment this root's mark names (a pod without the mark is never touched). */
+  deployment?: string | undefined
 }
 
 export type Action =
   | { kind: 'start-service', service: string }
   | { kind: 'create-deployment', service: string, part: string, reason: string }
-  | { kind: 'start-deployment', service: string, id: string, reason: string }
+  | { kind: 'start-deployment', service: string, id: string, reason: string, restart?: true }
   | { kind: 'remove-deployment', service: string, id: string, reason: string }
   | { kind: 'stop-service', service: string }
   | { kind: 'stop-unit', unit: string, reason: string }
+  | { kind: 'reset-failed-unit', unit: string, reason: string }
   | { kind: 'remove-stray', id: string }
+  | { kind: 'remove-pod', pod: string, id: string, reason: string }
 
 export interface PlanOptions {
   /** Services whose deployments are replaced even when unchanged (`service restart`). */
@@ -81,12 +110,16 @@ export function planReconcile (desired: Desired, observed: Observed, opts: PlanO
         // deploy only registers a deployment that passed readiness, and after it deregistered
         // the old one the new one is all Caddy knows. None registered (no proxy template, or
         // killed before registering): keep the oldest, which served before the deploy began.
-        const keep = running.find(r => observed.registered?.has(r.id) === true) ?? running.at(-1)!
+        const keep = running.find(r => observed.snippets.has(`deployment@${r.id}`)) ?? running.at(-1)!
         if (!observed.activeUnits.has(deploymentUnit(keep.id))) creates.push({ kind: 'start-deployment', service: svc.name, id: keep.id, reason: 'recorded as running but its unit is not active' })
         for (const r of running) if (r !== keep) removes.push({ kind: 'remove-deployment', service: svc.name, id: r.id, reason: `interrupted deploy, ${keep.id} kept` })
       } else if (running.length === 1) {
         const r = running[0]!
         if (!observed.activeUnits.has(deploymentUnit(r.id))) creates.push({ kind: 'start-deployment', service: svc.name, id: r.id, reason: 'recorded as running but its unit is not active' })
+        else if (podGone(r, observed)) {
+          const reason = 'its unit is active but its pod is gone'
+          creates.push({ kind: 'start-deployment', service: svc.name, id: r.id, reason, restart: true })
+        }
       } else if (current.length === 0) {
         const old = records.some(r => r.part === part)
         creates.push({ kind: 'create-deployment', service: svc.name, part, reason: force ? 'restart' : old ? 'config or templates changed' : 'new' })
@@ -117,9 +150,51 @@ export function planReconcile (desired: Desired, observed: Observed, opts: PlanO
       const id = /^conductor-deployment@(.+)\.service$/.exec(unit)?.[1]
       if (id !== undefined && !known.has(id) && !ownedByBroken(id, broken)) stops.push({ kind: 'stop-unit', unit, reason: 'no recorded deployment' })
     }
+    for (const unit of [...(observed.failedUnits ?? [])].sort()) {
+      const id = /^conductor-deployment@(.+)\.service$/.exec(unit)?.[1]
+      if (id !== undefined && !known.has(id) && !ownedByBroken(id, broken)) {
+        const reason = `the stop of a removed deployment failed: see journalctl -u ${unit}`
+        stops.push({ kind: 'reset-failed-unit', unit, reason })
+      }
+    }
     for (const id of observed.strays) if (!ownedByBroken(id, broken)) stops.push({ kind: 'remove-stray', id })
+    stops.push(...orphanPods(observed, removes, broken))
   }
   return [...starts, ...creates, ...removes, ...stops]
+}
+
+/**
+ * Pods of ours that nothing manages any more (a crash left them): carrying this root's mark,
+ * their unit not active, and no record that wants them running (none, stopped, or removed by
+ * this plan; a recorded running deployment is started again instead, and `kube play --replace`
+ * takes its pod over). A pod whose unit is active is its unit's to stop.
+ */
+function orphanPods (observed: Observed, removes: Action[], broken: ReadonlySet<string>): Action[] {
+  if (observed.pods === undefined) return []
+  const records = new Map(observed.records.map(r => [r.id, r]))
+  const removed = new Set(removes.map(a => a.kind === 'remove-deployment' ? a.id : ''))
+  const out: Action[] = []
+  for (const pod of [...observed.pods].sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0)) {
+    const id = pod.deployment
+    if (id === undefined || ownedByBroken(id, broken) || observed.activeUnits.has(deploymentUnit(id))) continue
+    const rec = records.get(id)
+    if (rec !== undefined && rec.desired === 'running' && !removed.has(id)) continue
+    const reason = rec === undefined
+      ? 'no deployment record'
+      : removed.has(id) ? 'its deployment is removed' : 'its deployment is stopped'
+    out.push({ kind: 'remove-pod', pod: pod.name, id, reason })
+  }
+  return out
+}
+
+/**
+ * A marked deployment whose unit is active (not still activating) while Podman has no marked pod
+ * of its name. Deployments made before the mark are not judged: their pods are not listed.
+ */
+function podGone (r: DeploymentState, observed: Observed): boolean {
+  if (observed.pods === undefined || r.marked !== true) return false
+  if (observed.activatingUnits?.has(deploymentUnit(r.id)) === true) return false
+  return !observed.pods.some(p => p.name === r.id)
 }
 
 /** One line per action, for `reload` output and --dry-run. */
@@ -131,7 +206,9 @@ export function describeAction (a: Action): string {
     case 'remove-deployment': return `remove deployment ${a.id} (${a.reason})`
     case 'stop-service': return `stop service ${a.service}`
     case 'stop-unit': return `stop ${a.unit} (${a.reason})`
+    case 'reset-failed-unit': return `reset failed ${a.unit} (${a.reason})`
     case 'remove-stray': return `remove interrupted deployment directory ${a.id}`
+    case 'remove-pod': return `remove orphaned pod ${a.pod} (${a.reason})`
   }
 }
 

@@ -1,8 +1,9 @@
 import { convergeCaddy, type CaddyConvergence } from './caddy.js'
 import { loadDesired } from './desired.js'
-import { acquireReloadLock, applyPlan, notifyGateway, observe, type ActionResult } from './apply.js'
+import { acquireReloadLock, applyPlan, listMarkedPods, notifyGateway, observe, type ActionResult } from './apply.js'
 import { describeAction, planReconcile, type Action, type PlanOptions } from './plan.js'
 import type { ServiceEntry } from '../model/index.js'
+import { clearAllReceipts } from '../host/index.js'
 import type { SystemCtx } from './context.js'
 
 // `conductor reload` and the service lifecycle commands: desired vs observed -> plan -> apply,
@@ -20,16 +21,22 @@ export interface ReconcileOutcome {
 
 export async function reconcile (sctx: SystemCtx, opts: PlanOptions & { dryRun?: boolean } = {}): Promise<ReconcileOutcome> {
   const release = opts.dryRun === true ? () => {} : acquireReloadLock(sctx.roots.run)
+  // A receipt left by a killed holder of the lock would make a config unit skip its work.
+  if (opts.dryRun !== true) clearAllReceipts(sctx.roots.run)
   try {
+    // A plan limited to some services leaves strays and orphaned pods alone: no pod listing.
+    // Otherwise Podman is asked while the services load.
+    const pods = opts.only === undefined ? listMarkedPods(sctx) : false
     const { desired, entries, services } = await loadDesired(sctx.roots.services, sctx.validationCache)
-    const observed = await observe(sctx)
+    const observed = await observe(sctx, { pods })
     const plan = planReconcile(desired, observed, opts)
     const broken = entries.filter(e => e.error !== undefined && (opts.only === undefined || opts.only.has(e.name)))
     if (opts.dryRun === true) return { plan, results: [], broken, dryRun: true }
-    const results = plan.length === 0 ? [] : await applyPlan(plan, sctx, services, desired)
+    const results = plan.length === 0 ? [] : await applyPlan(plan, sctx, services, desired, observed)
     if (plan.length > 0) await notifyGateway(sctx, observed).catch(() => undefined)
-    // Even with nothing to do for systemd, Caddy may have lost its routes (a restart).
-    const caddy = opts.only === undefined ? await convergeCaddy(sctx, entries) : undefined
+    // Even with nothing to do for systemd, Caddy may have lost its routes (a restart). The
+    // Caddy step plans from `observed` as the apply left it: no second read of the host.
+    const caddy = opts.only === undefined ? await convergeCaddy(sctx, entries, observed) : undefined
     return { plan, results, broken, dryRun: false, caddy }
   } finally {
     release()

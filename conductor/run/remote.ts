@@ -118,6 +118,7 @@ async function post (url: URL, body: string, token: string, ca: string[] | undef
 /** What an exit frame's reason means, for the user. */
 export function describeReason (reason: string): string {
   if (reason === 'timeout') return 'ran past its timeout_sec: its process group was killed'
+  if (reason === 'output-limit') return 'printed more than its max_output_bytes: its process group was killed'
   if (reason === 'gateway-stopping') return 'was killed: the gateway is stopping'
   return `ended: ${reason}`
 }

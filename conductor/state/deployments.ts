@@ -1,6 +1,5 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import path from 'node:path'
-import { z } from 'zod'
 import { writeAtomic } from './atomic.js'
 
 // Recorded deployments: ROOT/var/lib/conductor/deployments/<ID>/ holds the rendered pod.yaml,
@@ -10,24 +9,48 @@ import { writeAtomic } from './atomic.js'
 
 export const STATE_FILE = 'state.json'
 
-export const deploymentStateSchema = z.strictObject({
-  version: z.literal(1),
-  id: z.string(),
-  service: z.string(),
-  part: z.string(),
+/** What state.json holds (version 1). */
+export interface DeploymentState {
+  version: 1
+  id: string
+  service: string
+  part: string
   /** Hash of what the deployment was rendered from (config, templates): a change replaces it. */
-  hash: z.string(),
+  hash: string
   /** running: reload keeps it running; stopped: the operator stopped it (`deployment stop`). */
-  desired: z.enum(['running', 'stopped']),
+  desired: 'running' | 'stopped'
   /** The deployment's own config on top of the service's (display_deployment_config). */
-  config: z.record(z.string(), z.string()),
+  config: Record<string, string>
   /** Allocated loopback host ports by name. */
-  ports: z.record(z.string(), z.number().int()),
-  pod_ip: z.string(),
-  created_at: z.string()
-})
+  ports: Record<string, number>
+  pod_ip: string
+  created_at: string
+  /** Its pod carries Conductor's mark (host/pod-mark.ts); absent on deployments made before the mark. */
+  marked?: boolean
+}
 
-export type DeploymentState = z.infer<typeof deploymentStateSchema>
+// state.json is Conductor's own record, never an operator's file: a record is whole or it is a
+// stray (no message to give), so it is checked here by hand, without loading zod (~100 ms of a
+// start) into every command that lists deployments (`service ls`, `reload`).
+const STRING_FIELDS = ['id', 'service', 'part', 'hash', 'pod_ip', 'created_at'] as const
+const FIELDS = new Set<string>(['version', 'desired', 'config', 'ports', 'marked', ...STRING_FIELDS])
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v)
+const isRecordOf = (v: unknown, ok: (x: unknown) => boolean): v is Record<string, unknown> =>
+  isPlainObject(v) && Object.values(v).every(ok)
+
+/** Exactly the fields above, of their types (no other key): a state.json this version wrote. */
+export function isDeploymentState (v: unknown): v is DeploymentState {
+  if (!isPlainObject(v)) return false
+  for (const k of Object.keys(v)) if (!FIELDS.has(k)) return false
+  return v.version === 1 &&
+    STRING_FIELDS.every(k => typeof v[k] === 'string') &&
+    (v.desired === 'running' || v.desired === 'stopped') &&
+    isRecordOf(v.config, x => typeof x === 'string') &&
+    isRecordOf(v.ports, x => Number.isSafeInteger(x)) &&
+    (v.marked === undefined || typeof v.marked === 'boolean')
+}
 
 export interface StoredDeployments {
   records: DeploymentState[]
@@ -55,8 +78,8 @@ export function readDeployments (deploymentsDir: string): StoredDeployments {
 
 export function readDeployment (deploymentsDir: string, id: string): DeploymentState | undefined {
   try {
-    const parsed = deploymentStateSchema.safeParse(JSON.parse(readFileSync(path.join(deploymentsDir, id, STATE_FILE), 'utf8')))
-    return parsed.success && parsed.data.id === id ? parsed.data : undefined
+    const parsed: unknown = JSON.parse(readFileSync(path.join(deploymentsDir, id, STATE_FILE), 'utf8'))
+    return isDeploymentState(parsed) && parsed.id === id ? parsed : undefined
   } catch { return undefined }
 }
 
@@ -68,8 +91,4 @@ export function writeDeployment (deploymentsDir: string, state: DeploymentState)
 
 export function removeDeploymentDir (deploymentsDir: string, id: string): void {
   rmSync(deploymentDir(deploymentsDir, id), { recursive: true, force: true })
-}
-
-export function deploymentExists (deploymentsDir: string, id: string): boolean {
-  return existsSync(path.join(deploymentsDir, id, STATE_FILE))
 }

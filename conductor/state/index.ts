@@ -1,6 +1,8 @@
 // Public surface of conductor/state/.
-export { listDeploymentRecords } from './deployment-records.js'
-export { type DeploymentState, deploymentDir, readDeployment, readDeployments, removeDeploymentDir, writeDeployment } from './deployments.js'
+export {
+  type DeploymentState, type StoredDeployments, deploymentDir, readDeployment, readDeployments, removeDeploymentDir,
+  writeDeployment
+} from './deployments.js'
 export { acquireDeployLock } from './locks.js'
 export { acquirePidLock } from './pid-lock.js'
 export { readOr, writeAtomic } from './atomic.js'

@@ -1,8 +1,9 @@
 import t from 'tap'
-import { execFile, spawnSync } from 'node:child_process'
+import { execFile, spawn, spawnSync } from 'node:child_process'
 import { accessSync, constants, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs'
 import path from 'node:path'
 import { repoRoot } from '../harness/cli.js'
+import { freePort, waitFor } from '../harness/ports.js'
 import { tempDir } from '../harness/tmp.js'
 
 // Packaging (issue 9): `npm pack`, then `npm i -g --prefix TMP` of the tarball with --offline
@@ -36,7 +37,7 @@ const run = async (file: string, args: string[], cwd: string, env: NodeJS.Proces
     })
   })
 
-t.test('npm pack builds and ships dist, schema and README; the tarball installs offline into a prefix and its conductor runs', { skip: noCache }, async t => {
+t.test('npm pack builds and ships the bundle, schema and README; the tarball installs offline into a prefix and its conductor runs', { skip: noCache }, async t => {
   const cache = npmCache!
   // The cache was warmed for these dependencies (a stale one would fail below with ENOTCACHED).
   const readDeps = (file: string): unknown => existsSync(file)
@@ -66,11 +67,19 @@ t.test('npm pack builds and ships dist, schema and README; the tarball installs 
   t.equal(pack.code, 0, pack.stderr.slice(-2000))
   const info = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as Array<{ filename: string, files: Array<{ path: string, mode: number }> }>
   const shipped = new Map(info[0]!.files.map(f => [f.path, f.mode]))
-  for (const f of ['package.json', 'README.md', 'dist/conductor/bin.js', 'dist/gateway/index.js', 'dist/policies/index.js', 'dist/cgi/index.js', 'dist/caddy/index.js', 'schema/conductor-service.schema.json']) {
+  // What ships is the bundle (scripts/bundle.mjs): bin.js and its chunks, all in dist/conductor/,
+  // each with its source map, the licences of the bundled packages, the schema and the README.
+  for (const f of ['package.json', 'README.md', 'dist/conductor/bin.js', 'dist/conductor/bin.js.map', 'dist/THIRD-PARTY-LICENSES.txt', 'schema/conductor-service.schema.json']) {
     t.ok(shipped.has(f), `ships ${f}`)
   }
+  const dist = [...shipped.keys()].filter(f => f.startsWith('dist/'))
+  t.same(dist.filter(f => !f.startsWith('dist/conductor/') && f !== 'dist/THIRD-PARTY-LICENSES.txt'), [], 'nothing but the bundle in dist/ (no tsc layout)')
+  t.same(dist.filter(f => f.slice('dist/conductor/'.length).includes('/')), [], 'one flat folder: import.meta.url means the same place for every chunk')
+  const chunks = dist.filter(f => f.endsWith('.js'))
+  t.ok(chunks.length > 10, `bin.js and the lazy chunks (${chunks.length} files)`)
+  t.same(chunks.filter(f => !shipped.has(`${f}.map`)), [], 'a source map for every chunk')
   const hasCompiler = spawnSync('cc', ['--version']).status === 0
-  if (hasCompiler) t.ok(((shipped.get('dist/cgi/conductor-spawner') ?? 0) & 0o111) !== 0, 'ships the fork server, executable')
+  if (hasCompiler) t.ok(((shipped.get('dist/conductor/conductor-spawner') ?? 0) & 0o111) !== 0, 'ships the fork server next to the bundle, executable')
   t.same([...shipped.keys()].filter(f => /^(test|bench|scripts|examples)\//.test(f) || (f.endsWith('.ts') && !f.endsWith('.d.ts'))), [], 'no tests, benches or TypeScript sources')
 
   const prefix = path.join(work, 'prefix')
@@ -99,10 +108,39 @@ t.test('npm pack builds and ships dist, schema and README; the tarball installs 
   t.equal(schema.code, 0, schema.stderr)
   t.match(JSON.parse(schema.stdout), { type: 'object', properties: { pods: {}, functions: {} } })
   const installed = path.join(prefix, 'lib/node_modules/conductor')
-  t.ok(readdirSync(path.join(installed, 'node_modules')).includes('fastify'), 'runtime dependencies installed')
+  const modules = readdirSync(path.join(installed, 'node_modules'))
+  for (const dep of ['node-pty', 'jsonc-parser']) t.ok(modules.includes(dep), `runtime dependency ${dep} installed`)
+  for (const dep of ['fastify', 'zod', 'commander', 'jose', 'tap', 'esbuild']) t.notOk(modules.includes(dep), `${dep} is not installed (bundled, or a dev dependency)`)
+  // The bundle needs nothing the install does not bring: every chunk loads from the installed
+  // package alone (a require() the bundler missed would fail here, not in the repository, whose
+  // node_modules holds everything). bin.js itself would run the CLI: it runs below.
+  const load = await run(process.execPath, ['--input-type=module', '-e', `
+    import { readdirSync } from 'node:fs'
+    const dir = ${JSON.stringify(path.join(installed, 'dist/conductor'))}
+    const files = readdirSync(dir).filter(f => f.endsWith('.js') && f !== 'bin.js')
+    for (const f of files) await import(dir + '/' + f)
+    console.log('loaded ' + files.length)`], work, env)
+  t.equal(load.code, 0, `every chunk loads: ${load.stderr.slice(-2000)}`)
+  t.match(load.stdout, /^loaded \d+/)
+  // The gateway (Fastify, prom-client, pino: all bundled) starts from the installed package.
+  const root = path.join(work, 'root')
+  mkdirSync(path.join(root, 'etc/conductor/policies'), { recursive: true })
+  const port = await freePort()
+  const gw = spawn(bin, ['--root', root, 'gateway', '--listen', `127.0.0.1:${port}`, '--metrics-listen', 'none', '--log-level', 'warn'], { env, stdio: ['ignore', 'ignore', 'pipe'] })
+  let gwErr = ''
+  gw.stderr.on('data', (d: Buffer) => { gwErr += d.toString() })
+  t.teardown(() => { if (gw.exitCode === null && gw.signalCode === null) gw.kill('SIGKILL') })
+  await waitFor(`installed gateway /healthz (${gwErr.slice(-500)})`, async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 30_000)
+  const gwExit = new Promise(resolve => gw.once('exit', resolve))
+  gw.kill('SIGTERM')
+  t.equal(await gwExit, 0, 'the installed gateway stops cleanly')
+  // jose (a lazy chunk) signs: a key pair for remote commands.
+  const key = await run(bin, ['key', 'generate', 'ci', '--audience', 'ci.example', '--dir', path.join(work, 'keys'), '--json'], work, env)
+  t.equal(key.code, 0, key.stderr)
+  t.match(JSON.parse(key.stdout), { name: 'ci', alg: 'ES256' }, 'key generate (jose) works installed')
   t.notOk(existsSync(path.join(installed, 'node_modules/tap')), 'no dev dependencies')
   // Interactive commands need node-pty's native addon, built by its install script.
   const pty = await run(process.execPath, ['--input-type=module', '-e', "const p = await import('node-pty'); const t = p.spawn('/bin/echo', ['pty works'], {}); t.onData(d => process.stdout.write(d)); t.onExit(() => process.exit(0))"], installed)
   t.match(pty.stdout, /pty works/, `the installed node-pty opens a pseudo-terminal ${pty.stderr.slice(-500)}`)
-  if (hasCompiler) t.doesNotThrow(() => { accessSync(path.join(installed, 'dist/cgi/conductor-spawner'), constants.X_OK) }, 'installed fork server is executable')
+  if (hasCompiler) t.doesNotThrow(() => { accessSync(path.join(installed, 'dist/conductor/conductor-spawner'), constants.X_OK) }, 'installed fork server is executable')
 })

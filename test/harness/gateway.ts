@@ -20,7 +20,7 @@ export interface GatewayProcess { proc: ChildProcess, port: number, output: () =
 
 /**
  * The compiled `conductor gateway` as its own process on loopback, without load shedding,
- * answering /healthz when this resolves. Killed at the end of the test if still running.
+ * started whole (Fastify and its routes too) when this resolves. Killed at the end of the test if still running.
  * `output()` is what it printed (its JSON log lines), the last MiB of it.
  */
 export async function startGatewayProcess (t: Test, o: GatewayProcessOptions = {}): Promise<GatewayProcess> {
@@ -35,6 +35,9 @@ export async function startGatewayProcess (t: Test, o: GatewayProcessOptions = {
   proc.stderr.on('data', keep)
   t.teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') })
   await waitFor('gateway /healthz', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 15_000)
+  // /healthz and /auth are answered before the rest of the gateway has loaded (gateway/serve.ts);
+  // a request only Fastify answers (a 404 here) comes back once all of it has.
+  await fetch(`http://127.0.0.1:${port}/.conductor/started`)
   return { proc, port, output: () => out }
 }
 

@@ -17,6 +17,7 @@ import { readDeployment } from '../../state/index.js'
 import { deploymentVars } from '../../reconcile/index.js'
 import { systemContext } from '../../reconcile/index.js'
 import { registerDeploymentLifecycle } from './lifecycle.js'
+import { registerConfigUnitCommands } from './config-units.js'
 
 interface SimOptions { part?: string, podIp?: string, id?: string, set?: string[], port?: string[], json?: boolean }
 
@@ -44,13 +45,13 @@ export function registerDeploymentCommands (program: Command, internal: Command,
   svcInternal.command('template')
     .description('Run a template of SERVICE in the service context and print its output (KIND: pod, config-map, proxy, or a path)')
     .argument('<service>', 'service name')
-    .argument('<kind>', 'pod | config-map | proxy | PATH')
+    .argument('<kind>', 'pod | config-map | proxy | PATH (relative: to the service directory)')
     .option('--part <name>', 'pod part (for pod and config-map)')
     .action(async function (this: Command, name: string, kind: string, opts: SimOptions) {
       const ctx = makeCtx(this)
       const svc = await ctxService(ctx, name)
       const pod = kind === 'pod' || kind === 'config-map' ? findPod(svc, opts.part) : undefined
-      const file = templateFile(svc, kind, pod, process.cwd())
+      const file = templateFile(svc, kind, pod)
       ctx.io.out(await runTemplate({ file, cwd: svc.dir, vars: serviceVariables(svc, baseVariables(ctx.roots, ctx.env)), timeoutSec: timeoutOf(ctx, svc) }))
     })
 
@@ -58,12 +59,12 @@ export function registerDeploymentCommands (program: Command, internal: Command,
   simulationOptions(deplInternal.command('template')
     .description('Run a template of SERVICE in a (simulated) deployment context and print its output (KIND: pod, config-map, proxy, or a path)')
     .argument('<service>', 'service name')
-    .argument('<kind>', 'pod | config-map | proxy | PATH'))
+    .argument('<kind>', 'pod | config-map | proxy | PATH (relative: to the service directory)'))
     .action(async function (this: Command, name: string, kind: string, opts: SimOptions) {
       const ctx = makeCtx(this)
       const svc = await ctxService(ctx, name)
       const { pod, vars } = simulateDeployment(ctx, svc, opts)
-      const file = templateFile(svc, kind, pod, process.cwd())
+      const file = templateFile(svc, kind, pod)
       // A simulated deployment has no directory yet: run in a scratch one, removed after.
       const dir = mkdtempSync(path.join(os.tmpdir(), 'conductor-deployment-'))
       try {
@@ -72,6 +73,7 @@ export function registerDeploymentCommands (program: Command, internal: Command,
         rmSync(dir, { recursive: true, force: true })
       }
     })
+  registerConfigUnitCommands(svcInternal, deplInternal, makeCtx)
 }
 
 function simulationOptions (cmd: Command): Command {

@@ -6,6 +6,7 @@ import {
 } from '../../../gateway/index.js'
 import { UsageError } from '../../../errors/index.js'
 import { DEFAULT_GATEWAY_LISTEN, DEFAULT_GATEWAY_METRICS_LISTEN, loadHostConfig } from '../../model/index.js'
+import { resolveScope } from '../../model/index.js'
 import type { CtxFactory } from './types.js'
 
 interface GatewayCliOptions {
@@ -54,6 +55,10 @@ export function registerGatewayCommand (program: Command, makeCtx: CtxFactory): 
         functionsGroup: opts.functionsGroup ?? host.functions_group,
         logLevel: opts.logLevel,
         fastAuth: opts.fastAuth,
+        // Service and policy files validated before (by any conductor command) skip zod at start.
+        validationCache: ctx.validationCache,
+        // Functions with service_directives get their scopes from this host's manager.
+        systemdScope: resolveScope(ctx.scopeFlag, ctx.env, host, ctx.roots).scope,
         pressure: {
           maxEventLoopDelayMs: number(opts.maxEventLoopDelay, '--max-event-loop-delay', 0, 60_000),
           maxEventLoopUtilization: number(opts.maxEventLoopUtilization, '--max-event-loop-utilization', 0, 1),

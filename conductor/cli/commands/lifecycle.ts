@@ -5,7 +5,7 @@ import { readDeployment, readDeployments, writeDeployment, type DeploymentState 
 import { deploymentVars, startDeployment, stopDeployment, writeDropIn } from '../../reconcile/index.js'
 import { loadDesired } from '../../reconcile/index.js'
 import { renderJson, renderTable } from '../../output.js'
-import { acquireReloadLock, applyPlan } from '../../reconcile/index.js'
+import { acquireReloadLock, applyPlan, observe } from '../../reconcile/index.js'
 import type { Action } from '../../reconcile/index.js'
 import { outcomeJson, reconcile, renderOutcome } from '../../reconcile/index.js'
 import type { Service } from '../../model/index.js'
@@ -13,6 +13,7 @@ import { ctxService } from '../../context.js'
 import { systemContext, type SystemCtx } from '../../reconcile/index.js'
 import { deploymentUnit, serviceUnit } from '../../model/index.js'
 import type { CtxFactory } from './types.js'
+import { activeUnitsOrWarn } from './running-state.js'
 
 // Lifecycle commands on top of the reconciler: `service start|stop|restart|status|logs`,
 // `deployment ls|start|stop`. Each takes the reconcile lock like `reload` does.
@@ -44,12 +45,14 @@ export function registerServiceLifecycle (service: Command, makeCtx: CtxFactory)
       const svc = await ctxService(sctx, name)
       const release = acquireReloadLock(sctx.roots.run)
       try {
-        const recs = readDeployments(sctx.roots.deployments).records.filter(r => r.service === name)
+        const observed = await observe(sctx, { pods: false })
+        const recs = observed.records.filter(r => r.service === name)
         const plan: Action[] = [
           ...recs.map(r => ({ kind: 'remove-deployment' as const, service: name, id: r.id, reason: 'service stop' })),
           { kind: 'stop-service', service: name }
         ]
-        const results = await applyPlan(plan, sctx, new Map([[name, svc]]), { services: [], disabled: [], broken: [] })
+        const nothing = { services: [], disabled: [], broken: [] }
+        const results = await applyPlan(plan, sctx, new Map([[name, svc]]), nothing, observed)
         await reportOutcome(sctx, { plan, results, broken: [], dryRun: false }, opts.json)
       } finally { release() }
     })
@@ -67,7 +70,7 @@ export function registerServiceLifecycle (service: Command, makeCtx: CtxFactory)
       if (opts.json === true) { sctx.io.out(renderJson(status)); return }
       sctx.io.out(`${name}: ${status.active ? 'running' : 'stopped'}${svc.disable ? ' (disabled)' : ''}  unit ${status.unit}\n`)
       sctx.io.out(renderTable(['DEPLOYMENT', 'PART', 'DESIRED', 'UNIT', 'PORTS', 'POD IP'],
-        deployments.map(d => [d.id, d.part, d.desired, d.unit_state, formatPorts(d.ports), d.pod_ip])))
+        deployments.map(d => [d.id, d.part, d.desired, d.unit_state ?? '?', formatPorts(d.ports), d.pod_ip])))
     })
 
   service.command('logs')
@@ -93,7 +96,8 @@ export function registerDeploymentLifecycle (deployment: Command, makeCtx: CtxFa
     .action(async function (this: Command, only: string | undefined, opts: { json?: boolean }) {
       const sctx = await systemContext(makeCtx(this))
       const { services } = await loadDesired(sctx.roots.services, sctx.validationCache)
-      const active = await activeUnits(sctx)
+      // As `service ls`: without systemd the unit state is "?" (null in JSON), with a warning.
+      const active = await activeUnitsOrWarn(sctx, sctx)
       const recs = readDeployments(sctx.roots.deployments).records.filter(r => only === undefined || r.service === only)
       const rows = recs.map(r => {
         const svc = services.get(r.service)
@@ -103,10 +107,14 @@ export function registerDeploymentLifecycle (deployment: Command, makeCtx: CtxFa
         for (const k of svc?.display_deployment_config ?? []) columns[k] = vars[k] ?? ''
         return { ...describeDeployment(r, active), columns }
       })
+      // A deploy forgets the old deployment while systemd still stops it (--no-block): its unit,
+      // stopping or failed, is listed until it is gone (a failure until the next reload).
+      const gone = removedUnits(active, new Set(recs.map(r => r.id)), [...services.keys()], only)
+      rows.push(...gone.map(d => ({ ...d, columns: {} })))
       if (opts.json === true) { sctx.io.out(renderJson(rows)); return }
       const extra = [...new Set(rows.flatMap(r => Object.keys(r.columns)))]
       sctx.io.out(renderTable(['ID', 'SERVICE', 'PART', 'DESIRED', 'UNIT', 'PORTS', ...extra],
-        rows.map(r => [r.id, r.service, r.part === '' ? '-' : r.part, r.desired, r.unit_state, formatPorts(r.ports), ...extra.map(c => r.columns[c] ?? '')])))
+        rows.map(r => [r.id, r.service, r.part === '' ? '-' : r.part, r.desired, r.unit_state ?? '?', formatPorts(r.ports), ...extra.map(c => r.columns[c] ?? '')])))
     })
 
   deployment.command('start')
@@ -159,9 +167,36 @@ export async function activeUnits (sctx: SystemCtx): Promise<Map<string, string>
   return new Map(units.map(u => [u.unit, u.active]))
 }
 
-function describeDeployment (r: DeploymentState, active: Map<string, string>): { id: string, service: string, part: string, desired: string, unit: string, unit_state: string, ports: Record<string, number>, pod_ip: string, created_at: string } {
+interface DeploymentRow {
+  id: string, service: string, part: string, desired: string, unit: string
+  /** null: systemd could not be asked. */
+  unit_state: string | null
+  ports: Record<string, number>, pod_ip: string, created_at: string
+}
+
+function describeDeployment (r: DeploymentState, active: Map<string, string> | undefined): DeploymentRow {
   const unit = deploymentUnit(r.id)
-  return { id: r.id, service: r.service, part: r.part, desired: r.desired, unit, unit_state: active.get(unit) ?? 'inactive', ports: r.ports, pod_ip: r.pod_ip, created_at: r.created_at }
+  const state = active === undefined ? null : active.get(unit) ?? 'inactive'
+  return { id: r.id, service: r.service, part: r.part, desired: r.desired, unit, unit_state: state, ports: r.ports, pod_ip: r.pod_ip, created_at: r.created_at }
+}
+
+/** Deployment units with no record that are still stopping or failed to stop (none known without systemd). */
+function removedUnits (
+  active: Map<string, string> | undefined, recorded: Set<string>, services: string[], only: string | undefined
+): DeploymentRow[] {
+  const out: DeploymentRow[] = []
+  if (active === undefined) return out
+  for (const [unit, state] of [...active].sort()) {
+    const id = /^conductor-deployment@(.+)\.service$/.exec(unit)?.[1]
+    if (id === undefined || recorded.has(id) || (state !== 'deactivating' && state !== 'failed')) continue
+    const service = services.filter(s => id.startsWith(s + '-')).sort((x, y) => y.length - x.length)[0] ?? '?'
+    if (only !== undefined && service !== only) continue
+    out.push({
+      id, service, part: '?', desired: 'removed', unit,
+      unit_state: state, ports: {}, pod_ip: '', created_at: ''
+    })
+  }
+  return out
 }
 
 function safeVars (sctx: SystemCtx, svc: Service, r: DeploymentState): Record<string, string> {

@@ -26,7 +26,7 @@ export function registerPolicyCommands (program: Command, makeCtx: CtxFactory): 
     .action(async function (this: Command, opts: { json?: boolean, gateway?: string }) {
       const ctx = makeCtx(this)
       const { loadPolicySet } = await import('../../../policies/index.js')
-      const set = loadPolicySet(ctx.roots.policies)
+      const set = await loadPolicySet(ctx.roots.policies)
       const stale = await staleInGateway(opts.gateway ?? await gatewayListen(ctx), ctx.roots.policies)
       const problems = set.problems.map(p => ({ file: p.file, path: p.jsonPath, message: p.message }))
       const warnings = set.warnings.map(p => ({ file: p.file, path: p.jsonPath, message: p.message }))
@@ -63,7 +63,7 @@ export function registerPolicyCommands (program: Command, makeCtx: CtxFactory): 
         }
       }
       const { loadPolicySet, PolicyNotFound } = await import('../../../policies/index.js')
-      const set = loadPolicySet(ctx.roots.policies)
+      const set = await loadPolicySet(ctx.roots.policies)
       printWarnings(ctx.io, set.warnings)
       if (!set.has(name)) {
         const file = path.join(ctx.roots.policies, `${name}.json`)
@@ -106,5 +106,7 @@ function renderDecision (d: Decision): string {
   if (d.allow) rows.push(['authorizations', d.authorizations.join(',') || '(none)'])
   for (const [k, v] of Object.entries(d.meta)) rows.push([`meta.${k}`, v])
   if (d.challenge !== undefined) rows.push(['www-authenticate', d.challenge])
-  return rows.map(([k, v]) => `${k!.padEnd(16)}${v}`).join('\n') + '\n'
+  // One column for the values, past the longest label (a meta key can be longer than the others).
+  const width = Math.max(...rows.map(([k]) => k!.length)) + 2
+  return rows.map(([k, v]) => `${k!.padEnd(width)}${v}`).join('\n') + '\n'
 }

@@ -1,24 +1,35 @@
 import type { Ctx } from '../../context.js'
-import { systemContext } from '../../reconcile/index.js'
+import { systemContext, type SystemCtx } from '../../reconcile/index.js'
 import { deploymentUnit, serviceUnit } from '../../model/index.js'
 import { readDeployments } from '../../state/index.js'
 
-/**
- * Running state per service for `service ls`: best effort. Where systemd cannot be asked (no
- * manager for the scope, e.g. a laptop without --scope user), the map is empty and `ls` shows
- * "?" rather than failing: listing declarations must work anywhere.
- */
+// Listing commands (`service ls`, `deployment ls`) read declarations and records from disk and
+// ask systemd only for the running state: where it cannot be asked (no manager for the scope,
+// e.g. a laptop without --scope user), they show "?" for that state, say why in one line on
+// stderr, and exit 0, rather than fail: listing must work anywhere.
+
+/** The active state of every conductor-* unit, or undefined after a one-line warning. */
+export async function activeUnitsOrWarn (ctx: Ctx, sctx?: SystemCtx): Promise<Map<string, string> | undefined> {
+  try {
+    const units = await (sctx ?? await systemContext(ctx)).drivers.systemd.list(['conductor-*'])
+    return new Map(units.map(u => [u.unit, u.active]))
+  } catch (err) {
+    const reason = ((err as Error).message.split('\n').find(l => l.trim() !== '') ?? String(err)).trim()
+    ctx.io.err(`conductor: warning: running state unknown ("?"): cannot ask systemd: ${reason}\n`)
+    return undefined
+  }
+}
+
+/** Running state per service for `service ls`: empty where systemd cannot be asked. */
 export async function runningStates (ctx: Ctx, names: string[]): Promise<Map<string, { active: boolean, deployments: number }>> {
   const out = new Map<string, { active: boolean, deployments: number }>()
-  let active: Set<string>
-  try {
-    const sctx = await systemContext(ctx)
-    const units = await sctx.drivers.systemd.list(['conductor-*'])
-    active = new Set(units.filter(u => u.active === 'active').map(u => u.unit))
-  } catch { return out }
+  const units = await activeUnitsOrWarn(ctx)
+  if (units === undefined) return out
+  const active = new Set([...units].filter(([, state]) => state === 'active').map(([unit]) => unit))
   const recs = readDeployments(ctx.roots.deployments).records
   for (const n of names) {
-    out.set(n, { active: active.has(serviceUnit(n)), deployments: recs.filter(r => r.service === n && active.has(deploymentUnit(r.id))).length })
+    const deployments = recs.filter(r => r.service === n && active.has(deploymentUnit(r.id))).length
+    out.set(n, { active: active.has(serviceUnit(n)), deployments })
   }
   return out
 }

@@ -53,6 +53,19 @@ t.test('a function behind a bearer policy: 401 without, 403 without the authoriz
   t.notMatch(env, /good-token/, 'the credential is not in the function\'s environment')
   const direct = await fetch(`http://127.0.0.1:${gwPort}/.conductor/functions/shop-admin/env`)
   t.equal(direct.status, 401, 'the gateway listener checks the policy itself')
+
+  // One decision per hop: Caddy's forward_auth asks /auth, the function route decides once.
+  const decisions = async (): Promise<number> =>
+    (await gw.metrics.registry.getSingleMetric('conductor_auth_decisions_total')!.get()).values
+      .reduce((n: number, v: { value: number }) => n + v.value, 0)
+  const good = { authorization: 'Bearer good-token-1234567890' }
+  let before = await decisions()
+  const onGateway = `http://127.0.0.1:${gwPort}/.conductor/functions/shop-admin/env`
+  t.equal((await fetch(onGateway, { headers: good })).status, 200)
+  t.equal(await decisions() - before, 1, 'a request on the gateway listener is decided once')
+  before = await decisions()
+  t.equal((await fetch(url, { headers: good })).status, 200)
+  t.equal(await decisions() - before, 2, 'through Caddy: once for /auth, once by the function route')
 })
 
 t.test('a token whose sub holds a NUL or a control is a 400 before the function runs; UTF-8 reaches it', async t => {

@@ -4,7 +4,8 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import os from 'node:os'
 import path from 'node:path'
 import t, { type Test } from 'tap'
-import { buildGateway, type FunctionAuthorizer as Authorizer, type AuthResult } from '../../../gateway/index.js'
+import { buildGateway, type Authorizer } from '../../../gateway/index.js'
+import type { Decision } from '../../../policies/index.js'
 import { listenFunctions } from '../../../gateway/functions-listener.js'
 import { resolveRoots } from '../../../conductor/model/index.js'
 import { startCaddy, type CaddyHandle } from '../../harness/caddy.js'
@@ -281,14 +282,18 @@ t.test('CGI through Caddy and the gateway', async t => {
 })
 
 t.test('a protected function with an injected authorizer', async t => {
-  // TEST SEAM: a tiny authorizer checking one fixed bearer token, standing in for policies/
-  // (wired by the lead). It only proves that the plugin calls it and honours its answer.
-  const testAuthorizer: Authorizer = async (req, policy, authorization): Promise<AuthResult> => {
-    const auth = String(req.headers.authorization ?? '')
-    if (policy !== 'ops') return { allowed: false, status: 403, headers: {} }
-    if (auth === '') return { allowed: false, status: 401, headers: { 'www-authenticate': 'Bearer' } }
-    if (auth !== 'Bearer test-token' || !authorization.startsWith('function:')) return { allowed: false, status: 403, headers: {} }
-    return { allowed: true, status: 200, headers: { 'x-conductor-user': 'tester' } }
+  // TEST SEAM: a tiny authorizer checking one fixed bearer token, standing in for policies/.
+  // It only proves that the plugin calls it and honours the Decision it gives.
+  const testAuthorizer: Authorizer = async ({ headers, policy, authorization }): Promise<Decision> => {
+    const auth = String(headers.authorization ?? '')
+    const deny = (status: 401 | 403, challenge?: string): Decision =>
+      ({ allow: false, status, policy, reason: 'test', meta: {}, authorizations: [], challenge })
+    if (policy !== 'ops') return deny(403)
+    if (auth === '') return deny(401, 'Bearer')
+    if (auth !== 'Bearer test-token' || authorization?.startsWith('function:') !== true) return deny(403)
+    const meta = { user: 'tester' }
+    const authorizations = [authorization]
+    return { allow: true, status: 200, policy, reason: 'test', meta, authorizations, subject: meta.user }
   }
   const s = await setup(t, { authorize: testAuthorizer })
   t.equal((await fetch(s.gw('/.conductor/functions/fx-secret/env'))).status, 401, 'no credential: 401')

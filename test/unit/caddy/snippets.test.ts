@@ -1,16 +1,16 @@
 import t from 'tap'
-import { adminPath, headId, parseSnippets, redact, sameJson, snippetListSchema, SnippetInvalid, validateSnippets } from '../../../caddy/index.js'
+import { adminPath, headId, isSnippetList, loadSnippetSchemas, parseSnippets, redact, sameJson, SnippetInvalid, validateSnippets } from '../../../caddy/index.js'
 import { z } from 'zod'
 
 const TPL = '/srv/web/proxy.template'
 
 t.test('valid snippets parse; empty output is no snippet', async t => {
-  const list = parseSnippets(JSON.stringify([
+  const list = await parseSnippets(JSON.stringify([
     { id: 'front/routes', config: { '@id': 'web', handle: [] } },
     { id: '/config/apps/tls/automation/policies/0/subjects', config: 'example.org', register_only: true }
   ]), TPL)
   t.equal(list.length, 2)
-  t.same(parseSnippets('  \n', TPL), [])
+  t.same(await parseSnippets('  \n', TPL), [])
 })
 
 const bad: Array<[string, unknown, RegExp]> = [
@@ -27,25 +27,26 @@ const bad: Array<[string, unknown, RegExp]> = [
 ]
 for (const [name, value, re] of bad) {
   t.test(`invalid: ${name}`, async t => {
-    t.throws(() => validateSnippets(value, TPL), SnippetInvalid)
-    t.throws(() => validateSnippets(value, TPL), { code: 'CND_CADDY_SNIPPET_INVALID', message: re })
+    await t.rejects(validateSnippets(value, TPL), SnippetInvalid)
+    await t.rejects(validateSnippets(value, TPL), { code: 'CND_CADDY_SNIPPET_INVALID', message: re })
   })
 }
 
 t.test('not JSON names the template', async t => {
-  t.throws(() => parseSnippets('[{"id": ', TPL), { code: 'CND_CADDY_SNIPPET_INVALID', message: /^\/srv\/web\/proxy\.template: output is not JSON \(line 1 column 9: ValueExpected\)/ })
-  const err = t.throws(() => parseSnippets('[{"id": "a",\n "config": {"token": sekret-token}}]', TPL)) as Error
+  await t.rejects(parseSnippets('[{"id": ', TPL), { code: 'CND_CADDY_SNIPPET_INVALID', message: /^\/srv\/web\/proxy\.template: output is not JSON \(line 1 column 9: ValueExpected\)/ })
+  const err = await parseSnippets('[{"id": "a",\n "config": {"token": sekret-token}}]', TPL).then(() => undefined, (e: unknown) => e as Error)
+  if (err === undefined) throw new Error('expected a rejection')
   t.match(err.message, /line 2 column 22: InvalidSymbol/)
   t.notMatch(err.message, /sekret/, 'the output (which may hold secrets) is never quoted')
 })
 
 t.test('register_only snippets need no @id', async t => {
-  t.equal(validateSnippets([{ id: 'a', config: { host: ['x'] }, register_only: true }], TPL).length, 1)
+  t.equal((await validateSnippets([{ id: 'a', config: { host: ['x'] }, register_only: true }], TPL)).length, 1)
 })
 
 t.test('every problem is listed, one per line', async t => {
-  const err = t.throws(() => validateSnippets([{ id: 'a', config: {} }, { id: '', config: { '@id': 'y' } }], TPL)) as Error
-  t.equal(err.message.split('\n').length, 2)
+  const err = await validateSnippets([{ id: 'a', config: {} }, { id: '', config: { '@id': 'y' } }], TPL).then(() => undefined, (e: unknown) => e as Error)
+  t.equal(err?.message.split('\n').length, 2)
 })
 
 t.test('admin paths follow the original implementation', async t => {
@@ -69,6 +70,26 @@ t.test('redaction of credentials in Caddy messages', async t => {
 })
 
 t.test('the snippet schema has a JSON Schema with descriptions', async t => {
+  const { snippetListSchema } = await loadSnippetSchemas()
   const schema = z.toJSONSchema(snippetListSchema, { io: 'input' }) as { items: { properties: Record<string, { description?: string }> } }
   t.match(schema.items.properties.id?.description, /@id path/)
 })
+
+t.test('isSnippetList (no zod) accepts exactly what the schema accepts', async t => {
+  const { snippetListSchema } = await loadSnippetSchemas()
+  const ok = { id: 'front/routes', config: { '@id': 'web' } }
+  const values: unknown[] = [
+    [], [ok], [ok, { id: 'front/routes', config: { '@id': 'api' } }],
+    [{ id: '/config/apps/tls/automation/policies/0/subjects', config: 'example.org', register_only: true }],
+    [{ id: 'a', config: null, register_only: true }], [{ id: 'a', config: 0, register_only: true }],
+    [{ id: 'a', config: { '@id': 'x' }, register_only: false }], [{ id: 'a', config: { '@id': 'x' }, register_only: undefined }],
+    ...bad.map(([, v]) => v),
+    [{ id: 'a', config: { '@id': '' } }], [{ id: 'a', config: { '@id': 'x' } }, { id: 'b', config: { '@id': 'x' }, register_only: true }],
+    [{ id: 'a b', config: { '@id': 'x' } }], [{ id: 'a?b', config: { '@id': 'x' } }], [{ id: 'a#', config: { '@id': 'x' } }],
+    [{ id: 'a/../b', config: { '@id': 'x' } }], [{ id: 'a/..b', config: { '@id': 'x' } }], [{ id: 7, config: { '@id': 'x' } }],
+    [{ id: 'a', config: { '@id': 'x' }, register_only: 1 }], [{ id: 'a', config: undefined, register_only: true }],
+    [null], ['x'], [[ok]], null, 'x', 3, {}, [ok, null]
+  ]
+  for (const v of values) t.equal(isSnippetList(v), snippetListSchema.safeParse(v).success, JSON.stringify(v) ?? String(v))
+})
+

@@ -104,3 +104,27 @@ t.test('allow decisions are reused for a repeated request; denials are recompute
   const denied = await policies.decide('peers', { credential: bearer(TOKEN_B), authorization: 'service-write' })
   t.not(await policies.decide('peers', { credential: bearer(TOKEN_B), authorization: 'service-write' }), denied)
 })
+
+t.test('decideNow: a cached allow and an unknown policy come back at once, anything else as a promise', async t => {
+  const fresh = set({ p: { match: [{ meta: { 'peer-id': '1' }, bearer: [{ token: TOKEN_A }] }] } })
+  const first = fresh.decideNow('p', { credential: bearer(TOKEN_A) })
+  t.ok(first instanceof Promise, 'the first request is evaluated')
+  const allowed = await first
+  t.equal(allowed.allow, true)
+  const again = fresh.decideNow('p', { credential: bearer(TOKEN_A) })
+  t.notOk(again instanceof Promise, 'a repeated credential: no promise')
+  t.equal(again, allowed, 'the same frozen decision')
+  t.ok(Object.isFrozen(allowed) && Object.isFrozen(allowed.meta), 'shared, so frozen')
+  t.ok(fresh.decideNow('p', { credential: bearer(TOKEN_A), origin: 'https://x.example' }) instanceof Promise,
+    'another origin is another key: evaluated')
+  const unknown = fresh.decideNow('nope', { credential: bearer(TOKEN_A) })
+  t.notOk(unknown instanceof Promise)
+  t.match(unknown, { allow: false, status: 403, reason: 'unknown policy' })
+  // Denials are never cached: each one is evaluated again (a refused token after a JWKS refresh...).
+  for (let i = 0; i < 2; i++) {
+    const denied = fresh.decideNow('p', { credential: bearer(TOKEN_B) })
+    t.ok(denied instanceof Promise, `denial ${i + 1}: evaluated`)
+    t.equal((await denied).status, 401)
+  }
+  t.equal(await fresh.decide('p', { credential: bearer(TOKEN_A) }), allowed, 'decide() gives the cached one too')
+})

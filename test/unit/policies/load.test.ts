@@ -13,16 +13,16 @@ t.test('loads JSONC policy files and reports broken ones with file, JSON path an
     'syntax.json': '{ "match": [ }',
     'notes.txt': 'ignored'
   })
-  const set = loadPolicySet(dir)
+  const set = await loadPolicySet(dir)
   t.same(set.names, ['good'])
   const lines = set.problems.map(p => `${path.basename(p.file ?? '')}: ${p.jsonPath ?? ''}: ${p.message}`)
   t.ok(lines.some(l => /^typo\.json: \/match\/0\/any\/0\/bearer\/0\/tokn: unknown field; did you mean "token"\?/.test(l)), lines.join('\n'))
   t.ok(lines.some(l => /^two\.json: \/match\/0\/bearer\/0: a bearer entry takes only one of token, token_sha256/.test(l)), lines.join('\n'))
   t.ok(lines.some(l => /^syntax\.json: : line 1 column 14: JSON syntax error/.test(l)), lines.join('\n'))
   t.notOk(lines.join('\n').includes('0123456789abcdef0123'), 'tokens are not echoed in errors')
-  t.throws(() => readPolicySource(path.join(dir, 'missing.json')), { code: 'CND_POLICY_NOT_FOUND' })
-  t.throws(() => readPolicySource(path.join(dir, 'typo.json')), { code: 'CND_POLICY_INVALID' })
-  t.throws(() => readPolicySource(path.join(dir, 'syntax.json')), { code: 'CND_POLICY_SYNTAX' })
+  await t.rejects(readPolicySource(path.join(dir, 'missing.json')), { code: 'CND_POLICY_NOT_FOUND' })
+  await t.rejects(readPolicySource(path.join(dir, 'typo.json')), { code: 'CND_POLICY_INVALID' })
+  await t.rejects(readPolicySource(path.join(dir, 'syntax.json')), { code: 'CND_POLICY_SYNTAX' })
 })
 
 const SHA = 'b'.repeat(64)
@@ -34,11 +34,11 @@ function describe (problems: readonly PolicyProblem[]): string[] {
 }
 
 t.test('a missing policies directory is an empty set', async t => {
-  t.equal(loadPolicySet('/nonexistent/policies').size, 0)
+  t.equal((await loadPolicySet('/nonexistent/policies')).size, 0)
 })
 
 t.test('the JSON Schema describes every field', async t => {
-  const schema = policyJsonSchema() as { $schema: string, properties: Record<string, unknown> }
+  const schema = await policyJsonSchema() as { $schema: string, properties: Record<string, unknown> }
   t.match(schema.$schema, /2020-12/)
   t.ok(schema.properties.match)
   t.match(JSON.stringify(schema), /token_sha256/)
@@ -67,7 +67,7 @@ t.test('an empty all/any/none (or one of skip: true matchers only) is a load err
     'any-skip.json': { match: [{ any: [{ always: true }, { any: [{ skip: true, always: true }] }] }] },
     'ok.json': { match: [{ none: [{ skip: true, always: true }, { origin: ['https://evil.example'] }] }] }
   })
-  const set = loadPolicySet(dir)
+  const set = await loadPolicySet(dir)
   t.same(set.names, ['ok'], 'a list with one real matcher beside skipped ones is fine')
   const lines = describe(set.problems).sort()
   t.match(lines, [
@@ -96,7 +96,7 @@ t.test('pin_subject needs meta.subject; jwks_url over http:// only on loopback',
     'localhost.json': jwks('http://localhost:9999/jwks.json'),
     'tls.json': jwks('https://idp.example/jwks.json')
   })
-  const set = loadPolicySet(dir)
+  const set = await loadPolicySet(dir)
   t.same(set.names, ['localhost', 'tls', 'v4', 'v4b', 'v6'])
   const lines = describe(set.problems).sort()
   t.match(lines, [
@@ -122,7 +122,7 @@ t.test('a plaintext token in a file others can read: a warning naming file and p
   chmodSync(path.join(dir, 'group.json'), 0o640)
   chmodSync(path.join(dir, 'closed.json'), 0o600)
   chmodSync(path.join(dir, 'hashed.json'), 0o644)
-  const set = loadPolicySet(dir)
+  const set = await loadPolicySet(dir)
   t.same(set.names, ['closed', 'group', 'hashed', 'open'], 'a warning, not an error: the policy is served')
   t.same(set.problems, [])
   const lines = describe(set.warnings)
@@ -145,7 +145,7 @@ t.test('on reload a broken file keeps its last good version; the rest reloads; a
     'c.json': { match: [{ meta: { v: 'c1' }, always: true }] },
     'd.json': { match: [{ meta: { v: 'd1' }, always: true }] }
   })
-  const v1 = loadPolicySet(dir)
+  const v1 = await loadPolicySet(dir)
   t.same(v1.names, ['a', 'b', 'c', 'd'])
   t.same(v1.stale, [])
   await new Promise(resolve => setTimeout(resolve, 5))
@@ -156,7 +156,7 @@ t.test('on reload a broken file keeps its last good version; the rest reloads; a
     'c.json': { match: [{ meta: { v: 'c2' }, bearer: [{ public_key: BAD_PEM }] }] }
   })
   rmSync(path.join(dir, 'd.json'))
-  const v2 = loadPolicySet(dir, {}, v1)
+  const v2 = await loadPolicySet(dir, {}, v1)
   t.same(v2.names, ['a', 'b', 'c'], 'd was deleted: gone')
   const loadedAt = (name: string): number => v1.sources.get(name)!.loadedAt.getTime()
   const stale = v2.stale.map(s => [s.name, path.basename(s.file), s.since.getTime()])
@@ -170,18 +170,18 @@ t.test('on reload a broken file keeps its last good version; the rest reloads; a
   t.match(lines.join('\n'), /c\.json: \/match\/0\/bearer\/0\/public_key: not a valid PEM public key/)
 
   // The next reload still serves the same last good versions (not the broken files), with the same since.
-  const v3 = loadPolicySet(dir, {}, v2)
+  const v3 = await loadPolicySet(dir, {}, v2)
   t.same(v3.stale.map(s => [s.name, s.since.getTime()]), v2.stale.map(s => [s.name, s.since.getTime()]))
   // A fix ends it; a policy referring to a deleted one fails (its last good version too).
   writeTree(dir, { 'c.json': { match: [{ meta: { v: 'c3' }, always: true }] } })
   rmSync(path.join(dir, 'a.json'))
-  const v4 = loadPolicySet(dir, {}, v3)
+  const v4 = await loadPolicySet(dir, {}, v3)
   t.same(v4.names, ['c'])
   t.same(v4.stale, [])
   t.match(v4.problems.map(p => p.message).join('\n'), /policy "a" does not exist/)
   // Without a previous set (first start, the CLI) a broken file is simply left out.
   writeTree(dir, { 'c.json': '{' })
-  t.same(loadPolicySet(dir).names, [])
+  t.same((await loadPolicySet(dir)).names, [])
 })
 
 t.test('a new version held back only because a file it refers to broke is used once that one is kept', async t => {
@@ -190,14 +190,76 @@ t.test('a new version held back only because a file it refers to broke is used o
     'x.json': { match: [{ meta: { v: 'x1' }, always: true }] },
     'y.json': { match: [{ meta: { v: 'y1' }, always: true }] }
   })
-  const v1 = loadPolicySet(dir)
+  const v1 = await loadPolicySet(dir)
   writeTree(dir, {
     // y breaks at compile time (after parsing), and x now refers to y.
     'y.json': { match: [{ meta: { v: 'y2' }, bearer: [{ jwt_alg: 'ES256', jwt_key_base64: 'AAAA' }] }] },
     'x.json': { match: [{ meta: { v: 'x2' }, policy: 'y' }] }
   })
-  const v2 = loadPolicySet(dir, {}, v1)
+  const v2 = await loadPolicySet(dir, {}, v1)
   t.same(v2.stale.map(s => s.name), ['y'])
   t.same(v2.get('x')!.match[0]!.meta, { v: 'x2' }, 'x is its new version, referring to the last good y')
   t.same((await v2.decide('x', {})).meta, { v: 'y1' }, 'y1 matched through x2 (the inner meta wins)')
+})
+
+/** An in-memory ValidatedContents that records what it was asked. */
+function memoryCache (): { cache: { isKnownValid: (c: string, k: 'policy') => boolean, markValid: (c: string, k: 'policy') => void }, known: Set<string>, asked: string[] } {
+  const known = new Set<string>()
+  const asked: string[] = []
+  return {
+    known,
+    asked,
+    cache: {
+      isKnownValid: (content, kind) => { asked.push(kind); return known.has(content) },
+      markValid: (content, kind) => { t.equal(kind, 'policy'); known.add(content) }
+    }
+  }
+}
+
+t.test('validated contents: valid files are remembered, known ones are taken as parsed, broken ones never', async t => {
+  const dir = tempDir(t)
+  const good = '{ "match": [ { "bearer": [ { "token_sha256": "' + SHA + '" } ], "meta": { "peer-id": "a" } } ] }'
+  writeTree(dir, { 'good.json': good, 'typo.json': { match: [{ bearer: [{ tokn: 'x' }] }] } })
+  const m = memoryCache()
+  const v1 = await loadPolicySet(dir, {}, undefined, m.cache)
+  t.same(v1.names, ['good'])
+  t.same([...m.known], [good], 'only the valid content is remembered')
+  t.ok(m.asked.every(k => k === 'policy'))
+  const v2 = await loadPolicySet(dir, {}, undefined, m.cache)
+  t.same(v2.names, ['good'], 'a known content loads without the schema')
+  t.same(v2.sources.get('good')!.source.data, v1.sources.get('good')!.source.data, 'the same data as the schema gave')
+  t.same(describe(v2.problems), describe(v1.problems), 'the broken file is validated again, with the same problems')
+  // Known content is trusted only for what the schema checks: compile still refuses a reference to nothing.
+  const ref = '{ "match": [ { "policy": "missing" } ] }'
+  writeTree(dir, { 'ref.json': ref })
+  m.known.add(ref)
+  t.match(describe((await loadPolicySet(dir, {}, undefined, m.cache)).problems).join('\n'), /ref\.json: \/match\/0\/policy: policy "missing" does not exist/)
+  t.same((await readPolicySource(path.join(dir, 'good.json'), m.cache)).data, v1.sources.get('good')!.source.data)
+})
+
+t.test('the policy loader does not load zod for known contents', async t => {
+  // A separate process (this one has loaded zod already), whose module loads are written to a file.
+  const dir = tempDir(t)
+  const good = '{ "match": [ { "always": true } ] }'
+  writeTree(dir, { 'p.json': good })
+  const { execFileSync } = await import('node:child_process')
+  const { readFileSync } = await import('node:fs')
+  const hooks = 'data:text/javascript,' + encodeURIComponent(
+    'import { appendFileSync } from "node:fs";' +
+    'export async function load (url, ctx, next) { appendFileSync(process.env.LOADED, url + "\\n"); return next(url, ctx) }')
+  const register = `import { register } from 'node:module'; register(${JSON.stringify(hooks)})`
+  const loader = new URL('../../../policies/index.ts', import.meta.url).href
+  const script = `
+    const { loadPolicySet } = await import(${JSON.stringify(loader)})
+    const known = new Set(process.argv[1] === 'known' ? [${JSON.stringify(good)}] : [])
+    const set = await loadPolicySet(${JSON.stringify(dir)}, {}, undefined, { isKnownValid: c => known.has(c), markValid: () => {} })
+    process.stdout.write(JSON.stringify(set.names))`
+  const run = (arg: string): { names: string[], zod: boolean } => {
+    const loaded = path.join(dir, `loaded-${arg}.txt`)
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--import', `data:text/javascript,${encodeURIComponent(register)}`,
+      '--input-type=module', '-e', script, arg], { encoding: 'utf8', env: { ...process.env, LOADED: loaded } })
+    return { names: JSON.parse(out) as string[], zod: readFileSync(loaded, 'utf8').includes('/node_modules/zod/') }
+  }
+  t.same(run('known'), { names: ['p'], zod: false })
+  t.same(run('new'), { names: ['p'], zod: true })
 })

@@ -2,6 +2,7 @@ import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { lstatSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
+import { pathToFileURL } from 'node:url'
 import {
   installServiceVersion, packServiceDir, unpackServiceArchive, versionsDir
 } from '../../../../conductor/archive/index.js'
@@ -12,23 +13,25 @@ import { snapshotTree } from '../../../harness/tree.js'
 import { tempDir, writeTree } from '../../../harness/tmp.js'
 
 // Issue 18: "a sync daemon killed mid-unpack leaves no partial directory and finishes on
-// restart". A real process (test/fixtures/fleet/install-child.mjs, on the compiled library)
-// packs, unpacks and installs a version, and is killed with SIGKILL just before each step of
-// the unpack, the install, a rollback and an adoption. Right after the kill SERVICES/web must
-// be one whole version, the old or the new (byte-compared); a re-run must converge with
-// nothing left over. Then `service ls` and `service check` of the compiled CLI on a service
-// that is a symlink into .conductor-versions.
+// restart". A real process (test/fixtures/fleet/install-child.mjs, on the sources through tsx:
+// the shipped bundle has no library module of its own) packs, unpacks and installs a version,
+// and is killed with SIGKILL just before each step of the unpack, the install, a rollback and an
+// adoption. Right after the kill SERVICES/web must be one whole version, the old or the new
+// (byte-compared); a re-run must converge with nothing left over. Then `service ls` and
+// `service check` of the shipped CLI (the bundle) on a service that is a symlink into
+// .conductor-versions.
 
 t.setTimeout(300_000)
 
 const childScript = path.join(repoRoot, 'test/fixtures/fleet/install-child.mjs')
-const fleetModule = path.join(repoRoot, 'dist/conductor/archive/index.js')
+const fleetModule = path.join(repoRoot, 'conductor/archive/index.ts')
+const tsxLoader = pathToFileURL(path.join(repoRoot, 'node_modules/tsx/dist/loader.mjs')).href
 
 interface Child { exited: Promise<number | string>, stdout: () => string, stderr: () => string, kill: () => void }
 
 function startChild (args: string[], pauseAt?: string): Child {
   const env = { PATH: process.env.PATH, ...(pauseAt !== undefined ? { CONDUCTOR_FLEET_PAUSE_AT: pauseAt } : {}) }
-  const proc = spawn(process.execPath, [childScript, fleetModule, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(process.execPath, ['--import', tsxLoader, childScript, fleetModule, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   proc.stdout.on('data', (d: Buffer) => { stdout += d.toString() })

@@ -53,6 +53,21 @@ t.test('policy check explains a decision and never echoes the token', async t =>
   t.same((JSON.parse(ls.stdout) as { policies: Array<{ name: string }> }).policies.map(p => p.name), ['api'])
 })
 
+t.test('policy check aligns its values past the longest label (issue 16 item 7)', async t => {
+  const root = tempDir(t)
+  writeTree(root, {
+    'etc/conductor/policies/api.json': {
+      match: [{ meta: { 'peer-id': '1', 'peer-hostname': 'peer-1.example.org' }, bearer: [{ token: TOKEN }] }]
+    }
+  })
+  const r = await cli(['policy', 'check', 'api', '--token', TOKEN], { CONDUCTOR_ROOT: root })
+  t.equal(r.code, 0, r.stderr)
+  const lines = r.stdout.trimEnd().split('\n')
+  t.ok(lines.includes('meta.peer-hostname  peer-1.example.org'), r.stdout)
+  const columns = lines.map(l => /^\S+ {2,}/.exec(l)?.[0].length)
+  t.ok(columns.every(c => c === columns[0] && c !== undefined), `every value starts in one column:\n${r.stdout}`)
+})
+
 t.test('policy ls and check warn about a plaintext token others can read, with the fix, not the token (item 11)', async t => {
   const root = tempDir(t)
   writeTree(root, {

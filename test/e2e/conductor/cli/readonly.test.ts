@@ -162,3 +162,54 @@ t.test('--version prints the package version', async t => {
   t.equal(r.code, 0)
   t.equal(r.stdout.trim(), JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).version)
 })
+
+t.test('_ service|deployment template NAME ./x runs ./x of the service directory, wherever the operator stands', async t => {
+  const root = tempDir(t)
+  writeTree(root, {
+    'etc/conductor/services/tpl/conductor-service.json': { pods: [{ pod_template: './pod.sh' }] },
+    'etc/conductor/services/tpl/pod.sh': '#!/bin/sh\necho "pod of $CONDUCTOR_SERVICE_NAME"\n',
+    'etc/conductor/services/tpl/try/me.sh': '#!/bin/sh\necho "tried in $(pwd) as $CONDUCTOR_SERVICE_NAME ${CONDUCTOR_DEPLOYMENT:-}"\n'
+  })
+  const elsewhere = tempDir(t)
+  for (const rel of ['./try/me.sh', 'try/me.sh']) {
+    const svc = await cliProcess(['_', 'service', 'template', 'tpl', rel], { CONDUCTOR_ROOT: root }, elsewhere)
+    t.equal(svc.code, 0, `${rel}: ${svc.stderr}`)
+    t.match(svc.stdout, /^tried in \S+\/services\/tpl as tpl $/m, `service context: ${rel} is the service's file`)
+  }
+  const depl = await cliProcess(['_', 'deployment', 'template', 'tpl', './try/me.sh', '--id', 'tpl-x'], { CONDUCTOR_ROOT: root }, elsewhere)
+  t.equal(depl.code, 0, depl.stderr)
+  t.match(depl.stdout, /^tried in \S+ as tpl tpl-x$/m, 'deployment context: the same file')
+  const missing = await cliProcess(['_', 'service', 'template', 'tpl', './nope.sh'], { CONDUCTOR_ROOT: root }, elsewhere)
+  t.not(missing.code, 0)
+  t.match(missing.stderr, /services\/tpl\/nope\.sh/, 'a missing file is named with its service directory')
+})
+
+t.test('service ls and deployment ls without a reachable systemd: "?", one warning line, exit 0', async t => {
+  const root = tempDir(t)
+  const noManager = tempDir(t)
+  writeTree(root, {
+    'etc/conductor/host.json': { scope: 'user' },
+    'etc/conductor/services/hello/conductor-service.json': {
+      config: { TAG: 'v1' }, display_service_deployment_config: ['TAG'], pods: [{ pod_template: './pod.sh' }]
+    },
+    'var/lib/conductor/deployments/hello-abc/state.json': {
+      version: 1, id: 'hello-abc', service: 'hello', part: '', hash: 'h', desired: 'running', config: {},
+      ports: { http: 41000 }, pod_ip: '', created_at: '2026-01-01T00:00:00.000Z'
+    }
+  })
+  // XDG_RUNTIME_DIR without a manager's bus: `systemctl --user` cannot reach one.
+  const env = { CONDUCTOR_ROOT: root, XDG_RUNTIME_DIR: noManager, DBUS_SESSION_BUS_ADDRESS: '' }
+  const warning = /^conductor: warning: running state unknown \("\?"\): cannot ask systemd: .*bus.*\n$/i
+  const svc = await cliProcess(['service', 'ls'], env)
+  t.equal(svc.code, 0, svc.stderr)
+  t.match(svc.stdout, /\nhello\s+hello\s+enabled\s+\?\n/, 'service ls: RUNNING "?"')
+  t.match(svc.stderr, warning, 'service ls: one warning line saying why')
+  const depl = await cliProcess(['deployment', 'ls'], env)
+  t.equal(depl.code, 0, `deployment ls exits 0 (was 6): ${depl.stderr}`)
+  t.match(depl.stdout, /^ID\s+SERVICE\s+PART\s+DESIRED\s+UNIT\s+PORTS\s+TAG\n/)
+  t.match(depl.stdout, /\nhello-abc\s+hello\s+-\s+running\s+\?\s+http=41000\s+v1\n/, 'deployment ls: UNIT "?", the rest from disk')
+  t.match(depl.stderr, warning, 'deployment ls: the same one warning line')
+  const json = await cliProcess(['deployment', 'ls', '--json'], env)
+  t.equal(json.code, 0)
+  t.match(JSON.parse(json.stdout), [{ id: 'hello-abc', unit_state: null, columns: { TAG: 'v1' } }], 'JSON: unit_state null')
+})

@@ -3,7 +3,7 @@ import http from 'node:http'
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import path from 'node:path'
-import { waitReady } from '../../../../conductor/deploy/readiness.js'
+import { pauseBeforeProbe, waitReady } from '../../../../conductor/deploy/readiness.js'
 import { acquireDeployLock, readLock } from '../../../../conductor/state/locks.js'
 import { freePort, waitFor } from '../../../harness/ports.js'
 import { tempDir, writeTree } from '../../../harness/tmp.js'
@@ -22,6 +22,26 @@ t.test('http readiness: waits for the endpoint to answer 2xx, with the last prob
   t.equal(r.ready, true)
   t.equal(r.probes, 3)
   t.same(probes, [`GET http://127.0.0.1:${port}/up -> 503: warming up`, `GET http://127.0.0.1:${port}/up -> 503: warming up`, `GET http://127.0.0.1:${port}/up -> 200: up`])
+})
+
+t.test('readiness probes quickly at first: an application up 150 ms after its pod is seen before interval_ms', async t => {
+  // The pauses until the first success: 20, 40, 80, 160 ms... capped at interval_ms; after a
+  // success (successes > 1) every pause is interval_ms.
+  t.same([1, 2, 3, 4, 5, 6, 7].map(n => pauseBeforeProbe(1000, n, false)), [20, 40, 80, 160, 320, 640, 1000])
+  t.same([1, 2, 3].map(n => pauseBeforeProbe(50, n, false)), [20, 40, 50])
+  t.equal(pauseBeforeProbe(1000, 1, true), 1000)
+  const port = await freePort()
+  const server = http.createServer((_req, res) => res.end('up'))
+  t.teardown(() => { server.close() })
+  const started = performance.now()
+  setTimeout(() => server.listen(port, '127.0.0.1'), 150)
+  const url = `http://127.0.0.1:${port}/up`
+  const r = await waitReady({ kind: 'http', url }, { intervalMs: 2000, timeoutMs: 10_000, successes: 1 })
+  const elapsed = performance.now() - started
+  t.equal(r.ready, true)
+  t.ok(r.probes >= 2, `probed ${r.probes} times before the interval of 2000 ms had passed once`)
+  // A fixed 2000 ms interval answers after 2000 ms; the doubling pauses by ~300 ms (+ load).
+  t.ok(elapsed < 1500, `ready seen after ${Math.round(elapsed)} ms`)
 })
 
 t.test('readiness that never comes gives up in bounded time and reports the last probe', async t => {

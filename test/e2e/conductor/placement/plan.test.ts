@@ -2,6 +2,7 @@ import t from 'tap'
 import { execFile } from 'node:child_process'
 import path from 'node:path'
 import { binPath, cli, cliProcess } from '../../../harness/cli.js'
+import { chunksHolding } from '../../../harness/bundle.js'
 import { tempDir, writeTree } from '../../../harness/tmp.js'
 
 // `conductor fleet plan` through the compiled binary (issue 19): a real services directory,
@@ -156,10 +157,13 @@ t.test('usage errors: no --hosts, an unreadable hosts file, --services not a dir
 
 t.test('fleet plan --help answers without loading zod (CLI start-up)', async t => {
   const dir = tempDir(t)
+  // zod is a chunk of the bundle (dist/conductor/), or node_modules/zod/ when run from the sources.
+  const zodChunks = (await chunksHolding('zod')).map(c => `/dist/conductor/${c}`)
   writeTree(dir, {
-    'hook.mjs': 'export async function resolve (s, c, next) {\n' +
+    'hook.mjs': `const zodChunks = ${JSON.stringify(zodChunks)}\n` +
+      'export async function resolve (s, c, next) {\n' +
       '  const r = await next(s, c)\n' +
-      '  if (r.url.includes("/node_modules/zod/")) process.stderr.write("zod loaded\\n")\n' +
+      '  if (r.url.includes("/node_modules/zod/") || zodChunks.some(z => r.url.endsWith(z))) process.stderr.write("zod loaded\\n")\n' +
       '  return r\n}\n',
     'register.mjs': `import { register } from 'node:module'\nregister(${JSON.stringify(`file://${dir}/hook.mjs`)})\n`
   })

@@ -219,6 +219,8 @@ t.test('Caddy restarted mid-life under systemd: conductor-caddy-sync.service bri
   t.equal(sd.systemctl('restart', 'caddy.service').code, 0)
   t.not(caddyPid(), firstPid, 'a new Caddy process')
   await waitFor('the route back through the restarted Caddy', async () => (await httpRequest(url)).body === 'service web web-route', 30_000, 100)
+  // The sync registers the snippets one after the other: the second may land a moment later.
+  await waitFor('the register_only route back', async () => (await httpRequest(`http://127.0.0.1:${httpPort}/kept`)).body === 'kept', 10_000, 100)
   t.equal(await body({ httpPort } as CaddyHandle, '/svc'), 'service web web-route', 'the service route answers again')
   t.equal(await body({ httpPort } as CaddyHandle, '/kept'), 'kept', 'the register_only snippet too')
   t.not(invocation(), firstSync, 'conductor-caddy-sync.service ran again, pulled in by caddy.service')

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { generateKeyPairSync } from 'node:crypto'
 import { importPKCS8, SignJWT } from 'jose'
-import { compilePolicies, policyFileSchema, PolicySet, type PolicyFile } from '../../../../policies/index.js'
+import { compilePolicies, loadPolicySchemas, PolicySet, type PolicyFile } from '../../../../policies/index.js'
 import { isManagedPolicy, liveInvites, renderPolicies } from '../../../../conductor/cluster/policy.js'
 import type { InviteRecord, PeerRecord } from '../../../../conductor/cluster/records.js'
 
@@ -32,6 +32,7 @@ const rendered = renderPolicies({ audience: ['me.example'], members, invites, no
 t.test('the seed\'s shape: an any of entries with peer-id/peer-hostname meta, default_authorizations, credentials', async t => {
   t.same([...rendered.keys()].sort(), ['ops', 'peers'], 'one file per policy a record names')
   const peers = JSON.parse(rendered.get('peers')!) as PolicyFile
+  const { policyFileSchema } = await loadPolicySchemas()
   t.ok(policyFileSchema.safeParse(peers).success, 'a valid policy file')
   const [wrapper] = peers.match
   t.same(wrapper!.default_authorizations, { 'peer-add': true }, 'every entry may reach add-peer, which tells callers apart')

@@ -16,6 +16,7 @@ function recorder (opts: { ready?: boolean, inFlight?: number[], switchFails?: b
     deregister: async d => { log.push(`deregister ${d.id}`) },
     inFlight: async ups => { const n = inFlight.shift() ?? 0; log.push(`inflight ${ups.join(',')}=${n}`); return n },
     stop: async d => { log.push(`stop ${d.id}`) },
+    retire: async d => { log.push(`stop ${d.id}`); return '' },
     sleep: async ms => { clock += ms },
     now: () => clock
   }

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { resolveRoots } from '../../../../conductor/model/roots.js'
-import { resolveScope } from '../../../../conductor/host/scope.js'
+import { resolveScope } from '../../../../conductor/model/scope.js'
 import { planInstall } from '../../../../conductor/host/install.js'
 import { renderDeploymentDropIn, renderGatewaySocket, type UnitPaths } from '../../../../conductor/host/unit-files.js'
 import { portVariables } from '../../../../conductor/host/ports.js'
@@ -14,7 +14,7 @@ import { tempDir } from '../../../harness/tmp.js'
 
 const roots = resolveRoots({ root: '/' }, {})
 const paths = (scope: 'system' | 'user'): UnitPaths => ({
-  scope, deploymentsDir: roots.deployments, etcDir: roots.etc, libDir: roots.lib, podman: '/usr/bin/podman', caddy: '/usr/bin/caddy',
+  scope, deploymentsDir: roots.deployments, etcDir: roots.etc, libDir: roots.lib, runDir: roots.run, podman: '/usr/bin/podman', caddy: '/usr/bin/caddy',
   conductor: ['/usr/bin/node', '/usr/lib/conductor/dist/conductor/bin.js'], environment: {}, caddyAdmin: 'localhost:2019',
   caddyListen: [':80', ':443'], gatewayListen: '127.0.0.1:2080'
 })
@@ -35,8 +35,9 @@ t.test('system-scope units: text', async t => {
   const plan = planInstall(paths('system'), scope, roots, false, false)
   const byName = Object.fromEntries(plan.files.map(f => [path.basename(f.path), f.content]))
   t.same(Object.keys(byName).sort(), ['50-conductor-caddy-sync.conf', 'caddy.json', 'caddy.service', 'conductor-caddy-sync.service',
-    'conductor-deployment@.service', 'conductor-gateway.service', 'conductor-gateway.socket', 'conductor-nats.service',
-    'conductor-service.json', 'conductor-service@.service', 'conductor-sync.service', 'proxy-config.template'])
+    'conductor-deployment-config@.service', 'conductor-deployment@.service', 'conductor-gateway.service',
+    'conductor-gateway.socket', 'conductor-nats.service', 'conductor-service-config@.service', 'conductor-service.json',
+    'conductor-service@.service', 'conductor-sync.service', 'proxy-config.template'])
   // The cluster (issue 17): NATS reloads on SIGHUP; the fleet daemon runs the CLI; the built-in peer functions.
   t.match(byName['conductor-nats.service']!, 'ExecStart=/usr/sbin/nats-server -c /etc/conductor/nats.conf\nExecReload=/bin/kill -HUP $MAINPID\n')
   t.match(byName['conductor-sync.service']!, /After=conductor-nats\.service\nWants=conductor-nats\.service\n/)
@@ -60,6 +61,7 @@ t.test('system-scope units: text', async t => {
   t.match(byName['conductor-gateway.service']!, 'ExecReload=/bin/kill -HUP $MAINPID')
   t.match(byName['conductor-gateway.service']!, /^Requires=caddy\.service conductor-gateway\.socket$/m, 'the gateway takes its listening socket from systemd')
   t.match(byName['conductor-gateway.service']!, /^Restart=on-failure\nRestartSec=200ms$/m)
+  t.match(byName['conductor-gateway.service']!, /^CacheDirectory=conductor$/m, 'a restart finds the files it validated')
   t.match(byName['conductor-gateway.socket']!, /^\[Socket\]\nListenStream=127\.0\.0\.1:2080\n/m)
   t.match(renderGatewaySocket({ ...paths('system'), gatewayListen: 'unix:/run/conductor/gateway.sock' }), /^ListenStream=\/run\/conductor\/gateway\.sock\nSocketMode=0660$/m)
   t.same(JSON.parse(byName['caddy.json']!), {
@@ -69,7 +71,7 @@ t.test('system-scope units: text', async t => {
   t.notOk(planInstall(paths('system'), scope, roots, false, true).files.some(f => f.path.endsWith('caddy.json')),
     'an operator\'s caddy.json is kept')
   t.notOk(planInstall(paths('system'), scope, roots, true, false).files.some(f => f.path.endsWith('caddy.service')), 'an existing caddy.service is kept')
-  t.match(renderDeploymentDropIn('web', ['MemoryMax=1G']), /PartOf=conductor-service@web\.service\n\n\[Service\]\nMemoryMax=1G\n/)
+  t.match(renderDeploymentDropIn('web', ['MemoryMax=1G']), /PartOf=conductor-service@web\.service\nAfter=conductor-service@web\.service\n\n\[Service\]\nMemoryMax=1G\n/)
 })
 
 t.test('system-scope units pass systemd-analyze verify', async t => {

@@ -1,5 +1,7 @@
 import t from 'tap'
-import { DEFAULT_TERM, MAX_TERMINAL_SIZE, encodeControl, parseClientControl, parseServerControl, terminalSize } from '../../../../conductor/model/remote-protocol.js'
+import {
+  DEFAULT_TERM, MAX_TERMINAL_SIZE, encodeControl, exitStatusFor, parseClientControl, parseServerControl, terminalSize
+} from '../../../../conductor/model/remote-protocol.js'
 
 // The interactive WebSocket protocol's control frames (conductor/model/remote-protocol.ts).
 
@@ -37,7 +39,12 @@ t.test('client control frames: refused with a reason', async t => {
 })
 
 t.test('server control frames round-trip; unknown ones are ignored', async t => {
-  for (const c of [{ type: 'exit', code: 0 }, { type: 'exit', code: 124, reason: 'timeout' }, { type: 'exit', code: 143, reason: 'gateway-stopping' }, { type: 'error', error: 'CND_BAD_FRAME', message: 'x' }, { type: 'error', error: 'CND_NO_START' }] as const) {
+  const controls = [
+    { type: 'exit', code: 0 }, { type: 'exit', code: 124, reason: 'timeout' }, { type: 'exit', code: 141, reason: 'output-limit' },
+    { type: 'exit', code: 143, reason: 'gateway-stopping' }, { type: 'error', error: 'CND_BAD_FRAME', message: 'x' },
+    { type: 'error', error: 'CND_NO_START' }
+  ] as const
+  for (const c of controls) {
     t.same(parseServerControl(encodeControl(c)), c, JSON.stringify(c))
   }
   t.same(parseServerControl('{"type":"exit","code":1,"reason":"bogus"}'), { type: 'exit', code: 1 }, 'an unknown reason is dropped')
@@ -51,4 +58,11 @@ t.test('terminal size: a terminal reporting nothing or 0 gets 80x24, huge values
   t.same(terminalSize(0, 0), { cols: 80, rows: 24 })
   t.same(terminalSize(132, 50), { cols: 132, rows: 50 })
   t.same(terminalSize(100_000, 7), { cols: MAX_TERMINAL_SIZE, rows: 7 })
+})
+
+t.test('the exit status a client gets: 124 for a timeout, 141 for the output limit, else the command\'s', async t => {
+  t.equal(exitStatusFor('timeout', 143), 124)
+  t.equal(exitStatusFor('output-limit', 143), 141)
+  t.equal(exitStatusFor('gateway-stopping', 143), 143)
+  t.equal(exitStatusFor(undefined, 3), 3)
 })

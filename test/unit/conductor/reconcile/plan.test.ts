@@ -8,7 +8,16 @@ const rec = (id: string, service: string, hash: string, extra: Partial<Deploymen
   version: 1, id, service, part: '', hash, desired: 'running', config: {}, ports: {}, pod_ip: '', created_at: '', ...extra
 })
 const desired = (services: Desired['services'], extra: Partial<Desired> = {}): Desired => ({ services, disabled: [], broken: [], ...extra })
-const observed = (records: DeploymentState[], active: string[], strays: string[] = []): Observed => ({ records, strays, activeUnits: new Set(active) })
+const observed = (records: DeploymentState[], active: string[], strays: string[] = [],
+  registered: string[] = []): Observed => ({
+  records,
+  strays,
+  activeUnits: new Set(active),
+  // A deployment whose routes are registered has a snippet record.
+  snippets: new Map(registered.map(id => [`deployment@${id}`, {
+    owner: `deployment@${id}`, service: id.split('-')[0]!, deployment: id, caddy_admin: '', updated_at: '', snippets: []
+  }]))
+})
 const kinds = (plan: ReturnType<typeof planReconcile>): string[] => plan.map(describeAction)
 
 t.test('new service: start its unit and create one deployment per part', async t => {
@@ -51,6 +60,17 @@ t.test('a broken service is left exactly as it runs', async t => {
   t.same(plan, [])
 })
 
+t.test('a failed deployment unit without a record (a deploy queued its stop, which failed) is reported and reset', async t => {
+  const running = ['conductor-service@web.service', 'conductor-deployment@web-b.service']
+  const failed = (units: string[]): Observed => ({ ...observed([rec('web-b', 'web', 'h')], running), failedUnits: new Set(units) })
+  const plan = planReconcile(desired([{ name: 'web', hash: 'h', parts: [''] }], { broken: ['bad'] }),
+    failed(['conductor-deployment@web-a.service', 'conductor-deployment@web-b.service', 'conductor-deployment@bad-c.service']))
+  t.same(kinds(plan), ['reset failed conductor-deployment@web-a.service (the stop of a removed deployment failed: see journalctl -u conductor-deployment@web-a.service)'])
+  const only = { only: new Set(['web']) }
+  t.same(planReconcile(desired([{ name: 'web', hash: 'h', parts: [''] }]), failed(['conductor-deployment@web-a.service']), only), [],
+    'not by service start|stop NAME')
+})
+
 t.test('strays: unknown active deployment units and interrupted directories are cleaned', async t => {
   const plan = planReconcile(desired([]), observed([], ['conductor-deployment@x-1.service'], ['y-2']))
   t.same(kinds(plan), ['stop conductor-deployment@x-1.service (no recorded deployment)', 'remove interrupted deployment directory y-2'])
@@ -86,6 +106,76 @@ t.test('an interrupted deploy left two running deployments of one part: one is k
     ['the kept one is started again if its unit is down', ['web-b'], active.filter(u => !u.includes('web-b')), ['start deployment web-b (recorded as running but its unit is not active)', 'remove deployment web-a (interrupted deploy, web-b kept)']]
   ]
   for (const [what, registered, units, expected] of cases) {
-    t.same(kinds(planReconcile(svc, { ...observed(recs, units), registered: new Set(registered) })), expected, what)
+    t.same(kinds(planReconcile(svc, observed(recs, units, [], registered))), expected, what)
   }
+})
+
+// Pods (issue 16: orphans). `deployment` is set only on pods carrying this root's mark.
+type Pods = Array<{ name: string, deployment?: string }>
+const withPods = (o: Observed, pods: Pods, activating: string[] = []): Observed =>
+  ({ ...o, pods, activatingUnits: new Set(activating) })
+const WEB = desired([{ name: 'web', hash: 'h1', parts: [''] }])
+const WEB_UP = ['conductor-service@web.service', 'conductor-deployment@web-a.service']
+
+t.test('a marked pod without record or active unit is removed; unmarked pods are never touched', async t => {
+  const o = withPods(observed([rec('web-a', 'web', 'h1')], WEB_UP), [
+    { name: 'web-a', deployment: 'web-a' },
+    { name: 'web-old', deployment: 'web-old' },
+    { name: 'operator-db' },
+    { name: 'web-z' }
+  ])
+  t.same(kinds(planReconcile(WEB, o)), ['remove orphaned pod web-old (no deployment record)'])
+  const action = planReconcile(WEB, o)[0]
+  t.same(action, { kind: 'remove-pod', pod: 'web-old', id: 'web-old', reason: 'no deployment record' })
+})
+
+t.test('a marked pod whose unit is active is its unit\'s: the stop-unit rule stops it, no pod removal', async t => {
+  const o = withPods(observed([rec('web-a', 'web', 'h1')], [...WEB_UP, 'conductor-deployment@web-old.service']),
+    [{ name: 'web-a', deployment: 'web-a' }, { name: 'web-old', deployment: 'web-old' }])
+  t.same(kinds(planReconcile(WEB, o)), ['stop conductor-deployment@web-old.service (no recorded deployment)'])
+})
+
+t.test('a recorded running deployment whose unit is down keeps its pod (the start replaces it)', async t => {
+  const o = withPods(observed([rec('web-a', 'web', 'h1')], ['conductor-service@web.service']),
+    [{ name: 'web-a', deployment: 'web-a' }])
+  t.same(kinds(planReconcile(WEB, o)), ['start deployment web-a (recorded as running but its unit is not active)'])
+})
+
+t.test('pods of a stopped, a removed and a replaced deployment go with them', async t => {
+  const recs = [rec('web-a', 'web', 'h1', { desired: 'stopped' }), rec('gone-b', 'gone', 'h1'),
+    rec('web-c', 'web', 'h0')]
+  const o = withPods(observed(recs, ['conductor-service@web.service']), [
+    { name: 'web-a', deployment: 'web-a' }, { name: 'gone-b', deployment: 'gone-b' },
+    { name: 'web-c', deployment: 'web-c' }
+  ])
+  t.same(kinds(planReconcile(WEB, o)).filter(k => k.startsWith('remove orphaned')), [
+    'remove orphaned pod gone-b (its deployment is removed)',
+    'remove orphaned pod web-a (its deployment is stopped)',
+    'remove orphaned pod web-c (its deployment is removed)'
+  ])
+})
+
+t.test('a broken service\'s pods, and every pod when the plan is limited to some services, are left', async t => {
+  const o = withPods(observed([], []), [{ name: 'api-x', deployment: 'api-x' }])
+  t.same(planReconcile(desired([], { broken: ['api'] }), o), [])
+  t.same(planReconcile(desired([]), o, { only: new Set(['web']) }), [])
+})
+
+t.test('a marked record whose unit is active but whose pod is gone is restarted; not while activating', async t => {
+  const marked = rec('web-a', 'web', 'h1', { marked: true })
+  const o = withPods(observed([marked], WEB_UP), [{ name: 'web-b', deployment: 'web-b' }])
+  const plan = planReconcile(WEB, o)
+  t.same(kinds(plan), [
+    'start deployment web-a (its unit is active but its pod is gone)',
+    'remove orphaned pod web-b (no deployment record)'
+  ])
+  t.equal(plan[0]?.kind === 'start-deployment' && plan[0].restart, true, 'the unit is stopped before it starts')
+  const activating = ['conductor-deployment@web-a.service']
+  t.same(planReconcile(WEB, withPods(observed([marked], WEB_UP), [], activating)), [], 'its pod may not exist yet')
+  t.same(planReconcile(WEB, withPods(observed([rec('web-a', 'web', 'h1')], WEB_UP), [])), [],
+    'a deployment made before the mark: its pod is not listed, so not judged')
+})
+
+t.test('Podman could not be asked: no rule on pods applies', async t => {
+  t.same(planReconcile(WEB, observed([rec('web-a', 'web', 'h1')], WEB_UP)), [])
 })

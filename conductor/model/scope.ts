@@ -1,8 +1,8 @@
 import os from 'node:os'
 import path from 'node:path'
 import { UsageError } from '../../errors/index.js'
-import { SCOPES, type HostConfig, type Scope } from '../model/index.js'
-import type { Roots } from '../model/index.js'
+import { SCOPES, type HostConfig, type Scope } from './host.js'
+import type { Roots } from './roots.js'
 
 // The two systemd scopes share all code but the unit directory and the `--user` flag
 // (ENVIRONMENT.md): system for servers, user for rootless hosts and the end-to-end tests.

@@ -1,0 +1,2 @@
+// Public surface of conductor/attach/.
+export { type Outcome, attachDeployment, attachService, detachDeployment, detachService } from './attach.js'

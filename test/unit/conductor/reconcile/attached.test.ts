@@ -1,0 +1,58 @@
+import t, { type Test } from 'tap'
+import { existsSync, readdirSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { startAttached, stopAttached } from '../../../../conductor/reconcile/attached.js'
+import type { SystemCtx } from '../../../../conductor/reconcile/context.js'
+import { tempDir } from '../../../harness/tmp.js'
+
+// Conductor's own starts and stops hand the config units a receipt (issue 16 item 2): present
+// while systemctl runs, for the config unit of each main unit, in the same call; gone after,
+// whether the call succeeded or not, so a later start or stop by systemd alone is not skipped.
+
+type Call = { verb: string, units: string[], receipts: string[] }
+
+function fixture (t: Test, installed: boolean, fail = false): { sctx: SystemCtx, calls: Call[] } {
+  const unitsDir = tempDir(t)
+  const run = tempDir(t)
+  const templates = ['conductor-deployment-config@.service', 'conductor-service-config@.service']
+  if (installed) for (const f of templates) writeFileSync(path.join(unitsDir, f), '')
+  const calls: Call[] = []
+  const dir = path.join(run, 'units')
+  const receipts = (): string[] => existsSync(dir) ? readdirSync(dir).sort() : []
+  const verb = (name: string) => async (units: string[]): Promise<void> => {
+    calls.push({ verb: name, units, receipts: receipts() })
+    if (fail) throw new Error('systemctl failed')
+  }
+  const systemd = { start: verb('start'), stop: verb('stop') }
+  const sctx = { roots: { run }, scope: { unitsDir }, drivers: { systemd } } as unknown as SystemCtx
+  return { sctx, calls }
+}
+
+t.test('start: config units in the same call, receipts during it, none after', async t => {
+  const { sctx, calls } = fixture(t, true)
+  await startAttached(sctx, ['conductor-deployment@web-a.service', 'conductor-service@web.service'])
+  t.same(calls, [{
+    verb: 'start',
+    units: [
+      'conductor-deployment@web-a.service', 'conductor-service@web.service',
+      'conductor-deployment-config@web-a.service', 'conductor-service-config@web.service'
+    ],
+    receipts: ['conductor-deployment-config@web-a.service.start', 'conductor-service-config@web.service.start']
+  }])
+  t.same(readdirSync(path.join(sctx.roots.run, 'units')), [], 'receipts removed after the call')
+})
+
+t.test('stop: a failed call leaves no receipt either', async t => {
+  const { sctx, calls } = fixture(t, true, true)
+  await t.rejects(stopAttached(sctx, ['conductor-deployment@web-a.service']), /systemctl failed/)
+  t.same(calls[0]?.receipts, ['conductor-deployment-config@web-a.service.stop'])
+  t.same(readdirSync(path.join(sctx.roots.run, 'units')), [])
+})
+
+t.test('hosts without the config templates (an older system install): main units only', async t => {
+  const { sctx, calls } = fixture(t, false)
+  await startAttached(sctx, ['conductor-deployment@web-a.service'])
+  t.same(calls, [{ verb: 'start', units: ['conductor-deployment@web-a.service'], receipts: [] }])
+  await startAttached(sctx, [])
+  t.equal(calls.length, 1, 'nothing to start: no systemctl call')
+})
