@@ -52,7 +52,11 @@ export class PeerNotFound extends ConductorError {
 /** The remote host refused the call (401/403 or a refusal code of its built-in function). */
 export class PeerRefused extends ConductorError {
   override readonly code = 'CND_PEER_REFUSED'
-  constructor (message: string, readonly remoteCode?: string, options?: ErrorOptions) {
+  constructor(
+    message: string,
+    readonly remoteCode?: string,
+    options?: ErrorOptions
+  ) {
     super(message, undefined, undefined, options)
   }
 }

@@ -1,4 +1,12 @@
-import { ConductorError, PeerInputInvalid, PeerInviteExpired, PeerInviteScope, PeerInviteUsed, PeerMismatch, PeerNotFound } from '../../errors/index.js'
+import {
+  ConductorError,
+  PeerInputInvalid,
+  PeerInviteExpired,
+  PeerInviteScope,
+  PeerInviteUsed,
+  PeerMismatch,
+  PeerNotFound
+} from '../../errors/index.js'
 import type { ClusterCtx } from './context.js'
 import { ADD_PEER_GATE, INVITE_AUTHORIZATION } from './defaults.js'
 import { selfRecord } from './identity.js'
@@ -25,11 +33,14 @@ export interface CgiRequest {
   env: NodeJS.ProcessEnv
 }
 
-export interface CgiAnswer { status: number, body: unknown }
+export interface CgiAnswer {
+  status: number
+  body: unknown
+}
 
 export type BuiltinName = 'add-peer' | 'remove-peer' | 'list-peers' | 'identity'
 
-export async function runBuiltin (cc: ClusterCtx, name: BuiltinName, req: CgiRequest): Promise<CgiAnswer> {
+export async function runBuiltin(cc: ClusterCtx, name: BuiltinName, req: CgiRequest): Promise<CgiAnswer> {
   try {
     if (name === 'identity') return { status: 200, body: identity(cc) }
     const caller = callerOf(req.env)
@@ -39,7 +50,11 @@ export async function runBuiltin (cc: ClusterCtx, name: BuiltinName, req: CgiReq
     }
     if (req.method !== 'POST') return fail(405, 'CND_PEER_METHOD', `${name} takes a POST with a JSON body`)
     let raw: unknown
-    try { raw = JSON.parse(req.body) } catch { throw new PeerInputInvalid('the body is not JSON') }
+    try {
+      raw = JSON.parse(req.body)
+    } catch {
+      throw new PeerInputInvalid('the body is not JSON')
+    }
     if (name === 'add-peer') return { status: 200, body: await addPeer(cc, caller, raw) }
     return { status: 200, body: await removePeer(cc, caller, raw) }
   } catch (err) {
@@ -58,7 +73,7 @@ interface Caller {
   authorizations: Set<string>
 }
 
-function callerOf (env: NodeJS.ProcessEnv): Caller {
+function callerOf(env: NodeJS.ProcessEnv): Caller {
   const invite = env.HTTP_X_CONDUCTOR_PEER_INVITE
   const peerId = env.HTTP_X_CONDUCTOR_PEER_ID
   const hostname = env.HTTP_X_CONDUCTOR_PEER_HOSTNAME
@@ -72,7 +87,7 @@ function callerOf (env: NodeJS.ProcessEnv): Caller {
   }
 }
 
-function identity (cc: ClusterCtx): unknown {
+function identity(cc: ClusterCtx): unknown {
   // A plain read (no lock) is enough for an answer.
   const s = readState(cc.identity.paths)
   const self = selfRecord(cc.identity)
@@ -87,18 +102,29 @@ function identity (cc: ClusterCtx): unknown {
   }
 }
 
-async function addPeer (cc: ClusterCtx, caller: Caller, raw: unknown): Promise<AddPeerResponse> {
+async function addPeer(cc: ClusterCtx, caller: Caller, raw: unknown): Promise<AddPeerResponse> {
   const req = parseAddPeer(raw)
   const r = req.record
   if (caller.kind === 'invite') {
-    if (!caller.authorizations.has(INVITE_AUTHORIZATION)) throw new PeerInviteScope('this invite does not grant joining')
+    if (!caller.authorizations.has(INVITE_AUTHORIZATION))
+      throw new PeerInviteScope('this invite does not grant joining')
     if (r.id !== caller.subject) {
-      throw new PeerMismatch(`the token was signed for peer "${caller.subject ?? ''}" but the body adds "${r.id}": an invite ` +
-        'adds the host that holds it, under the id it signed')
+      throw new PeerMismatch(
+        `the token was signed for peer "${caller.subject ?? ''}" but the body adds "${r.id}": an invite ` +
+          'adds the host that holds it, under the id it signed'
+      )
     }
-    if (!req.defaultAuthorizations || !req.gossip || req.receivedBy.length > 0 || r.policy !== 'peers' || req.cluster === undefined) {
-      throw new PeerInviteScope('an invite may only join: its own host, into the peers policy, with the default ' +
-        'authorizations and its cluster view; adding other peers or other authorizations needs peer-list-write')
+    if (
+      !req.defaultAuthorizations ||
+      !req.gossip ||
+      req.receivedBy.length > 0 ||
+      r.policy !== 'peers' ||
+      req.cluster === undefined
+    ) {
+      throw new PeerInviteScope(
+        'an invite may only join: its own host, into the peers policy, with the default ' +
+          'authorizations and its cluster view; adding other peers or other authorizations needs peer-list-write'
+      )
     }
   } else if (caller.kind === 'peer') {
     if (!caller.authorizations.has('peer-list-write')) {
@@ -117,17 +143,26 @@ async function addPeer (cc: ClusterCtx, caller: Caller, raw: unknown): Promise<A
   const store: MemberStore | undefined = needsBucket ? await openMembers(cc) : undefined
   try {
     return await updateState(cc.identity.paths, 'add-peer', async s => {
-      checkNewMember(knownMembers(s).filter(k => k.id !== self.id), r)
+      checkNewMember(
+        knownMembers(s).filter(k => k.id !== self.id),
+        r
+      )
       const view = clusterView(s, self.id, self)
       if (caller.kind === 'invite') {
         const inv = s.invites.find(v => v.id === caller.invite)
         if (inv === undefined) throw new PeerInviteUsed(`invite ${caller.invite ?? ''} is no longer known here`)
-        if (inv.used_at !== undefined) throw new PeerInviteUsed(`invite ${inv.id} was used already (${inv.used_at}); ask for a new one`)
-        if (Date.parse(inv.expires_at) <= cc.now()) throw new PeerInviteExpired(`invite ${inv.id} expired at ${inv.expires_at}; ask for a new one`)
+        if (inv.used_at !== undefined)
+          throw new PeerInviteUsed(`invite ${inv.id} was used already (${inv.used_at}); ask for a new one`)
+        if (Date.parse(inv.expires_at) <= cc.now())
+          throw new PeerInviteExpired(`invite ${inv.id} expired at ${inv.expires_at}; ask for a new one`)
         inv.used_at = new Date(cc.now()).toISOString()
         inv.used_by = r.id
       }
-      const record = { ...r, added_by: caller.peerId ?? `invite ${caller.invite ?? ''}`, added_at: new Date(cc.now()).toISOString() }
+      const record = {
+        ...r,
+        added_by: caller.peerId ?? `invite ${caller.invite ?? ''}`,
+        added_at: new Date(cc.now()).toISOString()
+      }
       let outcome: AddPeerResponse['outcome'] = 'added'
       if (!req.gossip) {
         s.local_peers = [...s.local_peers.filter(p => p.id !== r.id), record]
@@ -146,14 +181,15 @@ async function addPeer (cc: ClusterCtx, caller: Caller, raw: unknown): Promise<A
   }
 }
 
-async function removePeer (cc: ClusterCtx, caller: Caller, raw: unknown): Promise<unknown> {
+async function removePeer(cc: ClusterCtx, caller: Caller, raw: unknown): Promise<unknown> {
   if (caller.kind !== 'peer' || !caller.authorizations.has('peer-list-write')) {
     throw new PeerInviteScope('remove-peer needs a peer with peer-list-write')
   }
   const req = parseRemovePeer(raw)
   if (!req.gossip) {
     return await updateState(cc.identity.paths, 'remove-peer', s => {
-      if (!s.local_peers.some(p => p.id === req.peerId)) throw new PeerNotFound(`no local-only peer "${req.peerId}" here`)
+      if (!s.local_peers.some(p => p.id === req.peerId))
+        throw new PeerNotFound(`no local-only peer "${req.peerId}" here`)
       s.local_peers = s.local_peers.filter(p => p.id !== req.peerId)
       return { removed: req.peerId, gossip: false }
     })
@@ -167,6 +203,6 @@ async function removePeer (cc: ClusterCtx, caller: Caller, raw: unknown): Promis
   }
 }
 
-function fail (status: number, code: string, message: string): CgiAnswer {
+function fail(status: number, code: string, message: string): CgiAnswer {
   return { status, body: { error: code, message } }
 }

@@ -17,7 +17,7 @@ export interface ClusterCtx {
   log: (msg: string) => void
 }
 
-export async function clusterContext (ctx: Ctx, log: (msg: string) => void = () => {}): Promise<ClusterCtx> {
+export async function clusterContext(ctx: Ctx, log: (msg: string) => void = () => {}): Promise<ClusterCtx> {
   const host = await ctx.host()
   const scope = resolveScope(ctx.scopeFlag, ctx.env, host, ctx.roots)
   return {

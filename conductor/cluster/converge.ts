@@ -3,7 +3,7 @@ import { GATEWAY_UNIT } from '../model/index.js'
 import { readOr, writeAtomic } from '../state/index.js'
 import type { ClusterCtx } from './context.js'
 import { selfRecord, type Identity } from './identity.js'
-import { renderNatsConfig, renderRouteCa } from './nats-config.js'
+import { type NatsConfigInput, renderNatsConfig, renderRouteCa } from './nats-config.js'
 import { policyFile } from './paths.js'
 import { isManagedPolicy, renderPolicies } from './policy.js'
 import { spkiPin, type PeerRecord } from './records.js'
@@ -15,7 +15,7 @@ import { writeAtomicPrivate } from './state.js'
 // converge with nothing new does nothing.
 
 /** The members this host renders: the bucket's (cached), itself, then its local-only peers. */
-export function effectiveMembers (cc: ClusterCtx, s: ClusterState): PeerRecord[] {
+export function effectiveMembers(cc: ClusterCtx, s: ClusterState): PeerRecord[] {
   const self = s.members.find(m => m.id === cc.identity.id) ?? selfRecord(cc.identity)
   // Seeds (a join in progress) are trusted at once: the hosts this one joins call it next.
   const known = new Map([...s.seeds, ...s.members].filter(m => m.id !== cc.identity.id).map(m => [m.id, m]))
@@ -27,7 +27,7 @@ export function effectiveMembers (cc: ClusterCtx, s: ClusterState): PeerRecord[]
  * one did. Returns the files written. A policy file of the operator's own (no MANAGED_MARK) is
  * left alone and reported.
  */
-export async function convergePolicies (cc: ClusterCtx, s: ClusterState): Promise<string[]> {
+export async function convergePolicies(cc: ClusterCtx, s: ClusterState): Promise<string[]> {
   const rendered = renderPolicies({
     audience: [cc.identity.hostname],
     members: effectiveMembers(cc, s),
@@ -40,8 +40,10 @@ export async function convergePolicies (cc: ClusterCtx, s: ClusterState): Promis
     const current = readOr(file)
     if (current === text) continue
     if (!isManagedPolicy(current)) {
-      cc.log(`policy ${file} is not managed by conductor: its peer entries are not written (move the file away, or ` +
-        'give those peers another policy)')
+      cc.log(
+        `policy ${file} is not managed by conductor: its peer entries are not written (move the file away, or ` +
+          'give those peers another policy)'
+      )
       continue
     }
     writeAtomic(file, text)
@@ -52,7 +54,7 @@ export async function convergePolicies (cc: ClusterCtx, s: ClusterState): Promis
 }
 
 /** SIGHUP to the gateway through its unit, when it runs; it reloads policies without dropping requests. */
-export async function reloadGateway (cc: ClusterCtx): Promise<boolean> {
+export async function reloadGateway(cc: ClusterCtx): Promise<boolean> {
   try {
     const units = await cc.systemd.list([GATEWAY_UNIT])
     if (!units.some(u => u.unit === GATEWAY_UNIT && u.active === 'active')) return false
@@ -71,13 +73,14 @@ export type NatsAction = 'none' | 'reload' | 'restart'
  * server must start over with a reset store (it joins a cluster, or leaves one); `reload` when
  * only routes or pins changed; `none` when the files are as they should be.
  */
-export function convergeNatsFiles (id: Identity, s: ClusterState): NatsAction {
+export function convergeNatsFiles(id: Identity, s: ClusterState): NatsAction {
   const p = id.paths
-  let cluster
+  let cluster: NatsConfigInput['cluster']
   if (s.clustered) {
     const others = new Map<string, PeerRecord>()
     for (const r of [...s.seeds, ...s.members]) {
-      if (r.id !== id.id && r.route !== undefined && r.route_cert !== undefined && r.public_key !== undefined) others.set(r.id, r)
+      if (r.id !== id.id && r.route !== undefined && r.route_cert !== undefined && r.public_key !== undefined)
+        others.set(r.id, r)
     }
     const ca = renderRouteCa([readFileSync(p.routeCert, 'utf8'), ...[...others.values()].map(r => r.route_cert!)])
     if (readOr(p.routeCa) !== ca) writeAtomicPrivate(p.routeCa, ca)
@@ -101,7 +104,8 @@ export function convergeNatsFiles (id: Identity, s: ClusterState): NatsAction {
     auth: s.nats_auth,
     cluster
   })
-  const restart = s.applied !== undefined && (s.applied.clustered !== s.clustered || s.applied.cluster_name !== s.cluster_name)
+  const restart =
+    s.applied !== undefined && (s.applied.clustered !== s.clustered || s.applied.cluster_name !== s.cluster_name)
   if (readOr(p.natsConfig) === text) return restart ? 'restart' : 'none'
   writeAtomicPrivate(p.natsConfig, text)
   return restart ? 'restart' : 'reload'

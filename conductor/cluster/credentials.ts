@@ -8,9 +8,13 @@ import { INVITE_SECRET_PREFIX, PUBKEY_PREFIX } from './defaults.js'
 // key, its peer id and hostname). A plain PEM public key is accepted too (a peer without NATS
 // routes, e.g. a CI key). Parse errors never echo the string (it may be a secret).
 
-export interface NewInvite { id: string, secret: string, publicKeyPem: string }
+export interface NewInvite {
+  id: string
+  secret: string
+  publicKeyPem: string
+}
 
-export function newInvite (): NewInvite {
+export function newInvite(): NewInvite {
   const id = randomBytes(8).toString('hex')
   const { privateKey, publicKey } = generateKeyPairSync('ed25519')
   const der = privateKey.export({ type: 'pkcs8', format: 'der' })
@@ -21,18 +25,25 @@ export function newInvite (): NewInvite {
   }
 }
 
-export interface InviteSecret { id: string, privateKeyPem: string }
+export interface InviteSecret {
+  id: string
+  privateKeyPem: string
+}
 
-export function parseInviteSecret (secret: string): InviteSecret {
+export function parseInviteSecret(secret: string): InviteSecret {
   const s = secret.trim()
   if (s.startsWith(PUBKEY_PREFIX) || s.includes('BEGIN PUBLIC KEY') || s.includes('BEGIN CERTIFICATE')) {
-    throw new PeerCredentialInvalid('this is a public key, not an invite secret: add a peer by its public key with ' +
-      '`conductor peer add HOSTNAME --pubkey PUBKEY`')
+    throw new PeerCredentialInvalid(
+      'this is a public key, not an invite secret: add a peer by its public key with ' +
+        '`conductor peer add HOSTNAME --pubkey PUBKEY`'
+    )
   }
   const m = /^cndinv1\.([0-9a-f]{16})\.([A-Za-z0-9_-]{40,200})$/.exec(s)
   if (m === null) {
-    throw new PeerCredentialInvalid('not an invite secret (expected the "cndinv1...." line printed by `conductor peer invite` ' +
-      'on the host to add)')
+    throw new PeerCredentialInvalid(
+      'not an invite secret (expected the "cndinv1...." line printed by `conductor peer invite` ' +
+        'on the host to add)'
+    )
   }
   try {
     const key = createPrivateKey({ key: Buffer.from(m[2]!, 'base64url'), format: 'der', type: 'pkcs8' })
@@ -44,7 +55,7 @@ export function parseInviteSecret (secret: string): InviteSecret {
 }
 
 /** `conductor peer pubkey`: this host's route certificate, as one line. */
-export function pubkeyToken (routeCertPem: string): string {
+export function pubkeyToken(routeCertPem: string): string {
   return PUBKEY_PREFIX + new X509Certificate(routeCertPem).raw.toString('base64url')
 }
 
@@ -56,17 +67,23 @@ export interface ParsedPubkey {
   hostname?: string | undefined
 }
 
-export function parsePubkey (input: string): ParsedPubkey {
+export function parsePubkey(input: string): ParsedPubkey {
   const s = input.trim()
   if (s.startsWith(INVITE_SECRET_PREFIX)) {
-    throw new PeerCredentialInvalid('this is an invite secret, not a public key: join with ' +
-      '`conductor peer add HOSTNAME SECRET` (without --pubkey); keep it secret')
+    throw new PeerCredentialInvalid(
+      'this is an invite secret, not a public key: join with ' +
+        '`conductor peer add HOSTNAME SECRET` (without --pubkey); keep it secret'
+    )
   }
   if (s.startsWith(PUBKEY_PREFIX)) {
     let cert: X509Certificate
-    try { cert = new X509Certificate(Buffer.from(s.slice(PUBKEY_PREFIX.length), 'base64url')) } catch {
-      throw new PeerCredentialInvalid('the public key is damaged (not a cndpub1 certificate): copy the line `conductor peer ' +
-        'pubkey` printed again, whole')
+    try {
+      cert = new X509Certificate(Buffer.from(s.slice(PUBKEY_PREFIX.length), 'base64url'))
+    } catch {
+      throw new PeerCredentialInvalid(
+        'the public key is damaged (not a cndpub1 certificate): copy the line `conductor peer ' +
+          'pubkey` printed again, whole'
+      )
     }
     const san = /(?:DNS|IP Address):([^,\s]+)/.exec(cert.subjectAltName ?? '')?.[1]
     return {
@@ -80,9 +97,14 @@ export function parsePubkey (input: string): ParsedPubkey {
     try {
       const key = createPublicKey(s)
       return { public_key: key.export({ type: 'spki', format: 'pem' }).toString() }
-    } catch { throw new PeerCredentialInvalid('not a PEM public key') }
+    } catch {
+      throw new PeerCredentialInvalid('not a PEM public key')
+    }
   }
-  if (s.includes('PRIVATE KEY')) throw new PeerCredentialInvalid('this is a PRIVATE key: never pass it around; give its public key')
-  throw new PeerCredentialInvalid('not a public key: expected the "cndpub1...." line of `conductor peer pubkey`, or a PEM ' +
-    '"-----BEGIN PUBLIC KEY-----" block')
+  if (s.includes('PRIVATE KEY'))
+    throw new PeerCredentialInvalid('this is a PRIVATE key: never pass it around; give its public key')
+  throw new PeerCredentialInvalid(
+    'not a public key: expected the "cndpub1...." line of `conductor peer pubkey`, or a PEM ' +
+      '"-----BEGIN PUBLIC KEY-----" block'
+  )
 }

@@ -7,7 +7,15 @@ import type { ClusterCtx } from './context.js'
 import { convergeNatsFiles, convergePolicies } from './converge.js'
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_SUBJECT, REMOVED_SUBJECT } from './defaults.js'
 import { newState, selfRecord } from './identity.js'
-import { connectLocal, desiredReplicas, jetStreamReady, openBuckets, removeServer, scaleBuckets, type Buckets } from './nats.js'
+import {
+  connectLocal,
+  desiredReplicas,
+  jetStreamReady,
+  openBuckets,
+  removeServer,
+  scaleBuckets,
+  type Buckets
+} from './nats.js'
 import { liveInvites } from './policy.js'
 import { checkRecord, sameRecord, type PeerRecord } from './records.js'
 import { readState, updateState, type ClusterState } from './state.js'
@@ -48,7 +56,7 @@ export interface DaemonOptions {
   tickMs?: number
 }
 
-export async function runFleetDaemon (cc: ClusterCtx, o: DaemonOptions = {}): Promise<void> {
+export async function runFleetDaemon(cc: ClusterCtx, o: DaemonOptions = {}): Promise<void> {
   await new FleetDaemon(cc, o).run()
 }
 
@@ -57,7 +65,7 @@ const sleep = async (ms: number): Promise<void> => await new Promise(resolve => 
 class FleetDaemon {
   private readonly self: string
   private readonly tasks: DaemonTask[]
-  private conn: { nc: NatsConnection, sys: NatsConnection, abort: AbortController, buckets: Buckets } | undefined
+  private conn: { nc: NatsConnection; sys: NatsConnection; abort: AbortController; buckets: Buckets } | undefined
   private connecting = false
   private natsError: string | undefined = 'not connected yet'
   private readonly lastSeen = new Map<string, number>()
@@ -77,19 +85,32 @@ class FleetDaemon {
   private restartWatch: (() => void) | undefined
   private readonly logged = new Map<string, number>()
 
-  constructor (private readonly cc: ClusterCtx, private readonly o: DaemonOptions) {
+  constructor(
+    private readonly cc: ClusterCtx,
+    private readonly o: DaemonOptions
+  ) {
     this.self = cc.identity.id
     this.tasks = o.tasks ?? []
   }
 
-  async run (): Promise<void> {
+  async run(): Promise<void> {
     this.cc.log(`fleet daemon of ${this.self} (${this.cc.identity.hostname}) starting`)
     const tick = this.o.tickMs ?? 500
     // The status (peer ls's liveness) on a timer of its own: a tick can wait seconds on NATS
     // (a stream without its leader), and a status that old reads as "daemon not running".
-    const status = setInterval(() => { try { this.writeStatusNow() } catch (err) { this.warn('status', (err as Error).message) } }, 1000)
+    const status = setInterval(() => {
+      try {
+        this.writeStatusNow()
+      } catch (err) {
+        this.warn('status', (err as Error).message)
+      }
+    }, 1000)
     while (this.o.signal?.aborted !== true) {
-      try { await this.tick() } catch (err) { this.warn('tick', `${(err as Error).message}`) }
+      try {
+        await this.tick()
+      } catch (err) {
+        this.warn('tick', `${(err as Error).message}`)
+      }
       await sleep(tick)
     }
     clearInterval(status)
@@ -98,26 +119,32 @@ class FleetDaemon {
   }
 
   /** Converge files, connect when needed, write the status. */
-  private async tick (): Promise<void> {
+  private async tick(): Promise<void> {
     await this.convergeLocal()
     if (this.conn === undefined && !this.connecting) await this.connect()
-    if (this.conn !== undefined && this.removals.size === 0 && Date.now() - this.lastScale > 5000) await this.scale(false)
+    if (this.conn !== undefined && this.removals.size === 0 && Date.now() - this.lastScale > 5000)
+      await this.scale(false)
     if (this.conn !== undefined) await this.watchdog(this.conn.buckets.peers)
     this.writeStatusNow()
   }
 
-  private writeStatusNow (): void {
+  private writeStatusNow(): void {
     const s = readState(this.cc.identity.paths)
     writeStatus(this.cc.identity.paths.status, {
       updated_at: Date.now(),
       pid: process.pid,
-      nats: { ok: this.conn !== undefined, error: this.natsError, clustered: s.clustered, cluster_name: s.cluster_name },
+      nats: {
+        ok: this.conn !== undefined,
+        error: this.natsError,
+        clustered: s.clustered,
+        cluster_name: s.cluster_name
+      },
       last_seen: Object.fromEntries(this.lastSeen)
     })
   }
 
   /** Everything local: the state's members from the watch, expired invites out, NATS files and policies. */
-  private async convergeLocal (): Promise<void> {
+  private async convergeLocal(): Promise<void> {
     await updateState(this.cc.identity.paths, 'conductor fleet daemon', async s => {
       if (this.leaving) {
         this.leaving = false
@@ -125,7 +152,7 @@ class FleetDaemon {
         Object.assign(s, { ...newState(), nats_auth: s.nats_auth, applied: s.applied })
         this.members = undefined
       } else if (this.members !== undefined) {
-        s.members = [...this.members.values()].sort((a, b) => a.id < b.id ? -1 : 1)
+        s.members = [...this.members.values()].sort((a, b) => (a.id < b.id ? -1 : 1))
       }
       s.invites = liveInvites(s.invites, this.cc.now())
       // Trust first: a restart of the NATS server (a join) takes seconds, a policy milliseconds.
@@ -141,10 +168,12 @@ class FleetDaemon {
    * Joining or leaving a cluster: the server starts over with an empty store (the lone host's
    * store holds nothing the cluster needs: its own record, re-written from the seeds).
    */
-  private async restartNats (s: ClusterState): Promise<void> {
+  private async restartNats(s: ClusterState): Promise<void> {
     if (Date.now() - this.restartFailedAt < 10_000) return
     const p = this.cc.identity.paths
-    this.cc.log(`restarting the NATS server ${s.clustered ? `into cluster ${s.cluster_name}` : 'standalone'} with a reset store`)
+    this.cc.log(
+      `restarting the NATS server ${s.clustered ? `into cluster ${s.cluster_name}` : 'standalone'} with a reset store`
+    )
     this.disconnect()
     try {
       await this.cc.systemd.stop([NATS_UNIT])
@@ -163,15 +192,23 @@ class FleetDaemon {
   }
 
   /** SIGHUP to the running server (its pid file): it re-reads routes, pins and CA without a restart. */
-  private reloadNats (): void {
+  private reloadNats(): void {
     let pid = 0
-    try { pid = Number(readFileSync(this.cc.identity.paths.natsPid, 'utf8').trim()) } catch { return }
+    try {
+      pid = Number(readFileSync(this.cc.identity.paths.natsPid, 'utf8').trim())
+    } catch {
+      return
+    }
     if (pid > 0 && isProcessAlive(pid)) {
-      try { process.kill(pid, 'SIGHUP') } catch (err) { this.warn('reload', `SIGHUP to nats-server ${pid}: ${(err as Error).message}`) }
+      try {
+        process.kill(pid, 'SIGHUP')
+      } catch (err) {
+        this.warn('reload', `SIGHUP to nats-server ${pid}: ${(err as Error).message}`)
+      }
     }
   }
 
-  private async connect (): Promise<void> {
+  private async connect(): Promise<void> {
     this.connecting = true
     const abort = new AbortController()
     let nc: NatsConnection | undefined
@@ -197,7 +234,8 @@ class FleetDaemon {
       this.heartbeat(nc, buckets.heartbeats, abort.signal)
       void this.watch(buckets.peers, abort.signal)
       for (const task of this.tasks) {
-        void task.start({ cc: this.cc, nc, buckets, signal: abort.signal, log: this.cc.log })
+        void task
+          .start({ cc: this.cc, nc, buckets, signal: abort.signal, log: this.cc.log })
           .catch(err => this.warn(`task ${task.name}`, (err as Error).message))
       }
     } catch (err) {
@@ -210,7 +248,7 @@ class FleetDaemon {
     }
   }
 
-  private disconnect (): void {
+  private disconnect(): void {
     const c = this.conn
     if (c === undefined) return
     this.conn = undefined
@@ -227,7 +265,7 @@ class FleetDaemon {
    * someone deleted meanwhile is not brought back. Its own record is also written over a
    * deletion while a join is in progress (a host removed once and invited again).
    */
-  private async writeSeeds (kv: KV, s: ClusterState): Promise<void> {
+  private async writeSeeds(kv: KV, s: ClusterState): Promise<void> {
     const self = selfRecord(this.cc.identity)
     const own = await kv.get(this.self)
     const joining = s.seeds.length > 0
@@ -236,12 +274,18 @@ class FleetDaemon {
     } else if (own.operation === 'PUT') {
       // Keep its own record current (a new hostname, a new route certificate), the rest as the cluster set it.
       const current = checkRecord(own.json(), `${this.self}`)
-      const next = { ...current, hostname: self.hostname, route: self.route, public_key: self.public_key, route_cert: self.route_cert }
+      const next = {
+        ...current,
+        hostname: self.hostname,
+        route: self.route,
+        public_key: self.public_key,
+        route_cert: self.route_cert
+      }
       if (!sameRecord(current, next)) await kv.put(this.self, JSON.stringify(next))
     }
     for (const r of s.seeds) {
       if (r.id === this.self) continue
-      if (await kv.get(r.id) === null) await kv.create(r.id, JSON.stringify(r)).catch(() => {})
+      if ((await kv.get(r.id)) === null) await kv.create(r.id, JSON.stringify(r)).catch(() => {})
     }
     if (joining) {
       const written = new Set(s.seeds.map(r => r.id))
@@ -257,7 +301,7 @@ class FleetDaemon {
    * stream's leader moves (a scale, a host lost), nats.js may leave it waiting without an end;
    * the watchdog (below) then starts a new one, which delivers the current values again.
    */
-  private async watch (kv: KV, signal: AbortSignal): Promise<void> {
+  private async watch(kv: KV, signal: AbortSignal): Promise<void> {
     for (;;) {
       const again = new AbortController()
       this.restartWatch = () => again.abort()
@@ -272,7 +316,9 @@ class FleetDaemon {
         for await (const e of iter) {
           this.watched.revision = Math.max(this.watched.revision, e.revision)
           if (e.operation === 'PUT') {
-            try { members.set(e.key, checkRecord(e.json(), `conductor-peers/${e.key}`)) } catch (err) {
+            try {
+              members.set(e.key, checkRecord(e.json(), `conductor-peers/${e.key}`))
+            } catch (err) {
               this.warn(`record ${e.key}`, `ignored: ${(err as Error).message}`)
             }
           } else {
@@ -285,7 +331,10 @@ class FleetDaemon {
               this.removals.add(e.key)
             }
           }
-          if (e.isUpdate) { snapshot = false; this.snapshotDone = true }
+          if (e.isUpdate) {
+            snapshot = false
+            this.snapshotDone = true
+          }
           // Published once the first values are all in: a partial list would drop members for a moment.
           const noticed = this.noticedRemoved.get(e.key)
           if (noticed !== undefined && (e.operation !== 'PUT' || (noticed > 0 && e.revision > noticed))) {
@@ -314,14 +363,24 @@ class FleetDaemon {
   }
 
   /** Every 2 s: a watch behind the bucket's last revision for more than 3 s is started again. */
-  private async watchdog (kv: KV): Promise<void> {
+  private async watchdog(kv: KV): Promise<void> {
     const now = Date.now()
     if (now - this.watched.checkedAt < 2000) return
     this.watched.checkedAt = now
     let last = 0
-    try { last = (await kv.status()).streamInfo.state.last_seq } catch { return }
-    if (last <= this.watched.revision) { this.watched.behindSince = 0; return }
-    if (this.watched.behindSince === 0) { this.watched.behindSince = now; return }
+    try {
+      last = (await kv.status()).streamInfo.state.last_seq
+    } catch {
+      return
+    }
+    if (last <= this.watched.revision) {
+      this.watched.behindSince = 0
+      return
+    }
+    if (this.watched.behindSince === 0) {
+      this.watched.behindSince = now
+      return
+    }
     if (now - this.watched.behindSince > 3000) {
       this.watched.behindSince = 0
       this.restartWatch?.()
@@ -329,7 +388,7 @@ class FleetDaemon {
   }
 
   /** Members changed: converge soon (a burst of entries gives one converge). */
-  private scheduleApply (): void {
+  private scheduleApply(): void {
     if (this.applyTimer !== undefined) return
     this.applyTimer = setTimeout(() => {
       this.applyTimer = undefined
@@ -337,14 +396,14 @@ class FleetDaemon {
     }, 20)
   }
 
-  private async apply (): Promise<void> {
+  private async apply(): Promise<void> {
     await this.convergeLocal()
     for (const id of [...this.removals]) void this.removeFromMeta(id)
     await this.scale(false)
   }
 
   /** A deleted member's server out of the JetStream meta group (any host may do it first; it is idempotent). */
-  private async removeFromMeta (id: string): Promise<void> {
+  private async removeFromMeta(id: string): Promise<void> {
     const deadline = Date.now() + 60_000
     while (this.removals.has(id) && Date.now() < deadline) {
       const c = this.conn
@@ -368,7 +427,7 @@ class FleetDaemon {
    * Only up, except right after a removed member left the meta group (DOWN): scaling down while
    * a gone server still holds a replica could drop a live one instead.
    */
-  private async scale (down: boolean): Promise<void> {
+  private async scale(down: boolean): Promise<void> {
     const c = this.conn
     if (c === undefined || this.members === undefined || !this.snapshotDone || this.removals.size > 0) return
     this.lastScale = Date.now()
@@ -380,10 +439,12 @@ class FleetDaemon {
     }
   }
 
-  private heartbeat (nc: NatsConnection, kv: KV, signal: AbortSignal): void {
+  private heartbeat(nc: NatsConnection, kv: KV, signal: AbortSignal): void {
     const prefix = `${HEARTBEAT_SUBJECT}.`
     const sub: Subscription = nc.subscribe(`${prefix}>`, {
-      callback: (err, m) => { if (err === null) this.lastSeen.set(m.subject.slice(prefix.length), Date.now()) }
+      callback: (err, m) => {
+        if (err === null) this.lastSeen.set(m.subject.slice(prefix.length), Date.now())
+      }
     })
     const beat = (): void => {
       const at = Date.now()
@@ -398,12 +459,20 @@ class FleetDaemon {
         if (err !== null) return
         const id = m.subject.slice(REMOVED_SUBJECT.length + 1)
         let rev = 0
-        try { rev = Number((m.json() as { revision?: unknown }).revision) || 0 } catch { /* no revision given */ }
+        try {
+          rev = Number((m.json() as { revision?: unknown }).revision) || 0
+        } catch {
+          /* no revision given */
+        }
         if (id === this.self) void this.removedNotice(rev)
         else this.peerRemovedNotice(id, rev)
       }
     })
-    signal.addEventListener('abort', () => { clearInterval(timer); sub.unsubscribe(); removed.unsubscribe() })
+    signal.addEventListener('abort', () => {
+      clearInterval(timer)
+      sub.unsubscribe()
+      removed.unsubscribe()
+    })
   }
 
   /**
@@ -412,7 +481,7 @@ class FleetDaemon {
    * member may delete any other, so the notice carries no more power than the deletion. The
    * watch's records of ID up to REV are ignored from now on; a newer PUT (added again) counts.
    */
-  private peerRemovedNotice (id: string, rev: number): void {
+  private peerRemovedNotice(id: string, rev: number): void {
     this.noticedRemoved.set(id, rev)
     if (this.members?.delete(id) === true) {
       this.cc.log(`a member deleted ${id} from the member list`)
@@ -426,25 +495,32 @@ class FleetDaemon {
    * loopback with a password), and any member may delete any other, so the notice is believed,
    * unless the bucket still holds this host's record (it was added again since).
    */
-  private async removedNotice (rev: number): Promise<void> {
+  private async removedNotice(rev: number): Promise<void> {
     const kv = this.conn?.buckets.peers
     try {
-      const own = await Promise.race([kv?.get(this.self), new Promise<undefined>(resolve => setTimeout(() => resolve(undefined), 1500))])
+      const own = await Promise.race([
+        kv?.get(this.self),
+        new Promise<undefined>(resolve => setTimeout(() => resolve(undefined), 1500))
+      ])
       // A get may be answered by this host's own replica, behind the deletion: only a record
       // newer than the deletion (added again) outweighs the notice.
       if (own !== undefined && own !== null && own.operation === 'PUT' && (rev === 0 || own.revision > rev)) {
-        this.cc.log(`a member said ${this.self} was deleted (revision ${rev}), but the bucket holds it at revision ${own.revision}: staying`)
+        this.cc.log(
+          `a member said ${this.self} was deleted (revision ${rev}), but the bucket holds it at revision ${own.revision}: staying`
+        )
         return
       }
-    } catch { /* the bucket does not answer (routes closing): the notice stands */ }
-    if (this.leaving || (readState(this.cc.identity.paths).clustered === false)) return
+    } catch {
+      /* the bucket does not answer (routes closing): the notice stands */
+    }
+    if (this.leaving || readState(this.cc.identity.paths).clustered === false) return
     this.cc.log(`a member deleted ${this.self} from the member list`)
     this.leaving = true
     this.scheduleApply()
   }
 
   /** One line per kind of problem at most every 30 s: the journal stays readable in a long outage. */
-  private warn (what: string, msg: string): void {
+  private warn(what: string, msg: string): void {
     const key = `${what}: ${msg}`
     const last = this.logged.get(key) ?? 0
     if (Date.now() - last < 30_000) return
@@ -454,6 +530,6 @@ class FleetDaemon {
 }
 
 /** Members NATS routes to (a key-only member, e.g. a CI, has no route): what the replica count follows. */
-function routeable (records: PeerRecord[]): number {
+function routeable(records: PeerRecord[]): number {
   return new Set(records.filter(r => r.route_cert !== undefined).map(r => r.id)).size
 }

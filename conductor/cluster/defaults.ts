@@ -33,7 +33,9 @@ export const DEFAULT_MONITOR_PORT = 8222
 
 /** The seed's authorizations of a peer added by `peer add` (add-peer's default). */
 export const DEFAULT_PEER_AUTHORIZATIONS: Readonly<Record<string, boolean>> = Object.freeze({
-  'peer-list-read': true, 'peer-list-write': true, 'service-write': true
+  'peer-list-read': true,
+  'peer-list-write': true,
+  'service-write': true
 })
 /** What an invite entry grants: joining, and nothing else. */
 export const INVITE_AUTHORIZATION = 'peer-join'

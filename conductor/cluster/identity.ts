@@ -7,7 +7,14 @@ import type { HostConfig, Roots } from '../model/index.js'
 import { PEER_ID_PATTERN } from '../model/index.js'
 import { runTool } from '../process/index.js'
 import { generateKeyPair } from '../run/index.js'
-import { DEFAULT_CLIENT_PORT, DEFAULT_CLUSTER_LISTEN, DEFAULT_MONITOR_PORT, DEFAULT_PEER_AUTHORIZATIONS, PEER_KEY_NAME, PEERS_POLICY } from './defaults.js'
+import {
+  DEFAULT_CLIENT_PORT,
+  DEFAULT_CLUSTER_LISTEN,
+  DEFAULT_MONITOR_PORT,
+  DEFAULT_PEER_AUTHORIZATIONS,
+  PEER_KEY_NAME,
+  PEERS_POLICY
+} from './defaults.js'
 import { clusterPaths, type ClusterPaths } from './paths.js'
 import { hostPort, type PeerRecord } from './records.js'
 import { readState, withClusterLock, writeAtomicPrivate, writeState, type ClusterState } from './state.js'
@@ -29,11 +36,13 @@ export interface HostCluster {
 }
 
 /** The peer id and addresses from host.json (and the machine's FQDN when host.json names none). */
-export async function hostCluster (host: HostConfig, env: NodeJS.ProcessEnv = process.env): Promise<HostCluster> {
-  const id = host.hostname ?? await fqdn(env)
+export async function hostCluster(host: HostConfig, env: NodeJS.ProcessEnv = process.env): Promise<HostCluster> {
+  const id = host.hostname ?? (await fqdn(env))
   if (!PEER_ID_PATTERN.test(id)) {
-    throw new UsageError(`peer id "${id}" (host.json "hostname", else the machine's FQDN) is not a plain host name: ` +
-      'set "hostname" in host.json (letters, digits and _ . -)')
+    throw new UsageError(
+      `peer id "${id}" (host.json "hostname", else the machine's FQDN) is not a plain host name: ` +
+        'set "hostname" in host.json (letters, digits and _ . -)'
+    )
   }
   const hostname = host.cluster?.hostname ?? id
   const listen = host.cluster?.listen ?? DEFAULT_CLUSTER_LISTEN
@@ -48,7 +57,7 @@ export async function hostCluster (host: HostConfig, env: NodeJS.ProcessEnv = pr
   }
 }
 
-async function fqdn (env: NodeJS.ProcessEnv): Promise<string> {
+async function fqdn(env: NodeJS.ProcessEnv): Promise<string> {
   const r = await runTool('hostname', ['--fqdn'], env, 5000)
   const name = r.exitCode === 0 ? r.stdout.trim() : ''
   return name !== '' && name !== 'localhost' ? name : os.hostname()
@@ -61,17 +70,18 @@ export interface Identity extends HostCluster {
 }
 
 /** This host's identity, or PeerIdentityMissing (with the fix) when `system install` has not made it. */
-export async function readIdentity (roots: Roots, host: HostConfig, env?: NodeJS.ProcessEnv): Promise<Identity> {
+export async function readIdentity(roots: Roots, host: HostConfig, env?: NodeJS.ProcessEnv): Promise<Identity> {
   const p = clusterPaths(roots)
   const hc = await hostCluster(host, env)
   for (const f of [p.privateKey, p.publicKey, p.routeCert, p.state]) {
-    if (!existsSync(f)) throw new PeerIdentityMissing(`no peer identity: run conductor system install (it creates it)`, f)
+    if (!existsSync(f))
+      throw new PeerIdentityMissing(`no peer identity: run conductor system install (it creates it)`, f)
   }
   return { ...hc, paths: p, publicKey: readFileSync(p.publicKey, 'utf8'), routeCert: readFileSync(p.routeCert, 'utf8') }
 }
 
 /** This host's own member record (what it writes into the bucket, and hands over when it joins). */
-export function selfRecord (id: Identity): PeerRecord {
+export function selfRecord(id: Identity): PeerRecord {
   return {
     id: id.id,
     hostname: id.hostname,
@@ -83,14 +93,21 @@ export function selfRecord (id: Identity): PeerRecord {
   }
 }
 
-export interface EnsureResult { identity: Identity, created: string[] }
+export interface EnsureResult {
+  identity: Identity
+  created: string[]
+}
 
 /**
  * Creates what is missing of the identity: the key pair, the route certificate (again when the
  * hostname or the key changed), the cluster state (a new cluster name and local NATS passwords).
  * Idempotent: a second run creates nothing.
  */
-export async function ensureIdentity (roots: Roots, host: HostConfig, env: NodeJS.ProcessEnv = process.env): Promise<EnsureResult> {
+export async function ensureIdentity(
+  roots: Roots,
+  host: HostConfig,
+  env: NodeJS.ProcessEnv = process.env
+): Promise<EnsureResult> {
   const p = clusterPaths(roots)
   const hc = await hostCluster(host, env)
   const created: string[] = []
@@ -115,7 +132,7 @@ export async function ensureIdentity (roots: Roots, host: HostConfig, env: NodeJ
   return { identity: await readIdentity(roots, host, env), created }
 }
 
-export function newState (): ClusterState {
+export function newState(): ClusterState {
   const secret = (): string => randomBytes(24).toString('base64url')
   const name = `conductor-${randomBytes(6).toString('hex')}`
   return {
@@ -133,12 +150,19 @@ export function newState (): ClusterState {
 }
 
 /** The certificate exists, is for this key, and names this host's id and hostname. */
-function routeCertFits (file: string, publicKey: string, hc: HostCluster): boolean {
+function routeCertFits(file: string, publicKey: string, hc: HostCluster): boolean {
   let cert: X509Certificate
-  try { cert = new X509Certificate(readFileSync(file)) } catch { return false }
+  try {
+    cert = new X509Certificate(readFileSync(file))
+  } catch {
+    return false
+  }
   const san = isIP(hc.hostname) !== 0 ? `IP Address:${hc.hostname}` : `DNS:${hc.hostname}`
-  return cert.publicKey.equals(createPublicKey(publicKey)) && (cert.subjectAltName ?? '').split(', ').includes(san) &&
+  return (
+    cert.publicKey.equals(createPublicKey(publicKey)) &&
+    (cert.subjectAltName ?? '').split(', ').includes(san) &&
     cert.subject === `CN=${hc.id}`
+  )
 }
 
 /**
@@ -147,18 +171,38 @@ function routeCertFits (file: string, publicKey: string, hc: HostCluster): boole
  * so it never needs renewing: valid 100 years. Made with the openssl command (Node cannot
  * create certificates).
  */
-async function makeRouteCert (keyFile: string, hc: HostCluster, env: NodeJS.ProcessEnv): Promise<string> {
+async function makeRouteCert(keyFile: string, hc: HostCluster, env: NodeJS.ProcessEnv): Promise<string> {
   const san = isIP(hc.hostname) !== 0 ? `IP:${hc.hostname}` : `DNS:${hc.hostname}`
-  const r = await runTool('openssl', [
-    'req', '-x509', '-new', '-key', keyFile, '-subj', `/CN=${hc.id}`, '-days', '36500',
-    '-addext', `subjectAltName=${san}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE',
-    '-addext', 'keyUsage=critical,digitalSignature,keyCertSign',
-    '-addext', 'extendedKeyUsage=serverAuth,clientAuth'
-  ], env, 30_000)
+  const r = await runTool(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      keyFile,
+      '-subj',
+      `/CN=${hc.id}`,
+      '-days',
+      '36500',
+      '-addext',
+      `subjectAltName=${san}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,digitalSignature,keyCertSign',
+      '-addext',
+      'extendedKeyUsage=serverAuth,clientAuth'
+    ],
+    env,
+    30_000
+  )
   if (r.exitCode !== 0 || !r.stdout.includes('BEGIN CERTIFICATE')) {
-    throw new PeerIdentityMissing(`cannot make the route certificate with openssl (apt-get install openssl): ` +
-      `${(r.stderr || r.failure || '').trim().split('\n').pop() ?? ''}`, keyFile)
+    throw new PeerIdentityMissing(
+      `cannot make the route certificate with openssl (apt-get install openssl): ` +
+        `${(r.stderr || r.failure || '').trim().split('\n').pop() ?? ''}`,
+      keyFile
+    )
   }
   return r.stdout.trim() + '\n'
 }

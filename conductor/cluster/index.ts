@@ -11,7 +11,16 @@ export { MANAGED_MARK, isManagedPolicy, renderPolicies } from './policy.js'
 export { type InviteRecord, type PeerRecord, checkRecord, spkiPin } from './records.js'
 export { type ClusterState, readState } from './state.js'
 export { type PeerListing, daemonState, listPeers } from './list.js'
-export { type AddOptions, type AddResult, type InviteResult, addPeer, createInvite, peerPubkey, removePeer, waitForState } from './ops.js'
+export {
+  type AddOptions,
+  type AddResult,
+  type InviteResult,
+  addPeer,
+  createInvite,
+  peerPubkey,
+  removePeer,
+  waitForState
+} from './ops.js'
 export { type BuiltinName, type CgiAnswer, type CgiRequest, runBuiltin } from './builtin.js'
 export { type DaemonEnv, type DaemonOptions, type DaemonTask, runFleetDaemon } from './daemon.js'
 export { type NatsCheckResult, checkNats } from './doctor.js'

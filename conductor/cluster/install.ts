@@ -8,7 +8,7 @@ import { readState, withClusterLock } from './state.js'
 // server's config (a lone host's: standalone JetStream) when there is none yet, so that
 // conductor-nats.service can start before the fleet daemon ever ran.
 
-export async function installCluster (roots: Roots, host: HostConfig, env: NodeJS.ProcessEnv): Promise<string[]> {
+export async function installCluster(roots: Roots, host: HostConfig, env: NodeJS.ProcessEnv): Promise<string[]> {
   const { identity, created } = await ensureIdentity(roots, host, env)
   await withClusterLock(identity.paths, 'conductor system install', () => {
     // Rewrites only what differs (a new route certificate, a changed port); never restarts anything.

@@ -23,16 +23,20 @@ export interface ClusterView {
 }
 
 /** This host's view, as sent to the other side. */
-export function clusterView (s: ClusterState, selfId: string, self: PeerRecord): ClusterView {
+export function clusterView(s: ClusterState, selfId: string, self: PeerRecord): ClusterView {
   const members = [...new Map([...s.members, ...s.seeds, self].map(r => [r.id, r])).values()]
   return { name: s.cluster_name, lone: members.every(r => r.id === selfId), clustered: s.clustered, members }
 }
 
 /** The cluster both end up in, or undefined when both have other members in different clusters. */
-export function chooseCluster (a: Pick<ClusterView, 'name' | 'lone'>, b: Pick<ClusterView, 'name' | 'lone'>): string | undefined {
+export function chooseCluster(
+  a: Pick<ClusterView, 'name' | 'lone'>,
+  b: Pick<ClusterView, 'name' | 'lone'>
+): string | undefined {
   if (!a.lone && !b.lone) return a.name === b.name ? a.name : undefined
   if (!a.lone) return a.name
   if (!b.lone) return b.name
+  // biome-ignore lint/complexity/useMathMinMax: names are strings; the smaller in code-unit order wins
   return a.name < b.name ? a.name : b.name
 }
 
@@ -49,13 +53,21 @@ export interface JoinOutcome {
  * Applies the decision to this host's state S (changed in place): OTHER is the other host's
  * record, VIEW its cluster view. Throws PeerConflict for two clusters with members each.
  */
-export function applyJoin (s: ClusterState, selfId: string, self: PeerRecord, other: PeerRecord, view: ClusterView): JoinOutcome {
+export function applyJoin(
+  s: ClusterState,
+  selfId: string,
+  self: PeerRecord,
+  other: PeerRecord,
+  view: ClusterView
+): JoinOutcome {
   const mine = clusterView(s, selfId, self)
   const winner = chooseCluster(mine, view)
   if (winner === undefined) {
-    throw new PeerConflict(`both hosts already have members in different clusters (this one: ${mine.name}, ` +
-      `${mine.members.length} members; ${other.id}: ${view.name}, ${view.members.length} members): remove one of them from ` +
-      'its cluster first (conductor peer remove on a member of that cluster)')
+    throw new PeerConflict(
+      `both hosts already have members in different clusters (this one: ${mine.name}, ` +
+        `${mine.members.length} members; ${other.id}: ${view.name}, ${view.members.length} members): remove one of them from ` +
+        'its cluster first (conductor peer remove on a member of that cluster)'
+    )
   }
   if (winner !== s.cluster_name) {
     s.cluster_name = winner

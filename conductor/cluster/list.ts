@@ -22,14 +22,14 @@ export interface PeerListing {
   replicated: boolean
 }
 
-export function listPeers (cc: ClusterCtx, policy?: string): PeerListing[] {
+export function listPeers(cc: ClusterCtx, policy?: string): PeerListing[] {
   const s = readState(cc.identity.paths)
   const status = readStatus(cc.identity.paths.status)
   const now = cc.now()
   const local = new Set(s.local_peers.map(p => p.id))
   return effectiveMembers(cc, s)
     .filter(r => policy === undefined || r.policy === policy)
-    .sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     .map(r => {
       const live = liveness(status, r.id, now)
       return {
@@ -39,7 +39,10 @@ export function listPeers (cc: ClusterCtx, policy?: string): PeerListing[] {
         self: r.id === cc.identity.id,
         reachable: live.reachable ?? null,
         last_seen: live.lastSeen === undefined ? null : new Date(live.lastSeen).toISOString(),
-        authorizations: Object.entries(r.authorizations).filter(([, v]) => v).map(([k]) => k).sort(),
+        authorizations: Object.entries(r.authorizations)
+          .filter(([, v]) => v)
+          .map(([k]) => k)
+          .sort(),
         policy: r.policy,
         replicated: !local.has(r.id)
       }
@@ -47,7 +50,10 @@ export function listPeers (cc: ClusterCtx, policy?: string): PeerListing[] {
 }
 
 /** Whether the daemon's status is fresh, and what it says of NATS. */
-export function daemonState (cc: ClusterCtx): { running: boolean, nats: { ok: boolean, error?: string | undefined } | undefined } {
+export function daemonState(cc: ClusterCtx): {
+  running: boolean
+  nats: { ok: boolean; error?: string | undefined } | undefined
+} {
   const status = readStatus(cc.identity.paths.status)
   const live = liveness(status, cc.identity.id, cc.now())
   return { running: live.daemon, nats: status?.nats }

@@ -19,37 +19,47 @@ export interface MemberStore {
 }
 
 /** Connects to the local NATS server and opens the member list (JetStream must answer). */
-export async function openMembers (cc: ClusterCtx): Promise<MemberStore> {
+export async function openMembers(cc: ClusterCtx): Promise<MemberStore> {
   const s = readState(cc.identity.paths)
   const nc = await connectLocal({ clientPort: cc.identity.clientPort, auth: s.nats_auth })
   try {
     await jetStreamReady(nc)
     const { peers, heartbeats } = await openBuckets(nc, Math.max(1, s.members.length))
-    return { nc, peers, heartbeats, close: async () => { await nc.close().catch(() => {}) } }
+    return {
+      nc,
+      peers,
+      heartbeats,
+      close: async () => {
+        await nc.close().catch(() => {})
+      }
+    }
   } catch (err) {
     await nc.close().catch(() => {})
     throw natsDown(cc.identity.clientPort, err)
   }
 }
 
-export async function getMember (m: MemberStore, id: string): Promise<PeerRecord | undefined> {
+export async function getMember(m: MemberStore, id: string): Promise<PeerRecord | undefined> {
   const e = await m.peers.get(id)
   if (e === null || e.operation !== 'PUT') return undefined
   return checkRecord(e.json(), `conductor-peers/${id}`)
 }
 
-export async function putMember (m: MemberStore, r: PeerRecord): Promise<void> {
+export async function putMember(m: MemberStore, r: PeerRecord): Promise<void> {
   await m.peers.put(r.id, JSON.stringify(r))
 }
 
 /** Deletes a member; its heartbeat key goes too. PeerNotFound when it is not one. */
-export async function deleteMember (m: MemberStore, id: string): Promise<PeerRecord> {
+export async function deleteMember(m: MemberStore, id: string): Promise<PeerRecord> {
   const r = await getMember(m, id)
   if (r === undefined) throw new PeerNotFound(`no peer "${id}" in the cluster (conductor peer ls lists them)`)
   await m.peers.delete(id)
   // Told at once, over routes still up: its daemon leaves, and every member's daemon drops it,
   // even where the watch lags. The deletion's revision lets a daemon tell a later re-add apart.
-  const revision = await m.peers.get(id).then(e => e?.revision ?? 0, () => 0)
+  const revision = await m.peers.get(id).then(
+    e => e?.revision ?? 0,
+    () => 0
+  )
   m.nc.publish(`${REMOVED_SUBJECT}.${id}`, JSON.stringify({ revision }))
   await m.heartbeats.purge(id).catch(() => {})
   await m.nc.flush().catch(() => {})
@@ -61,17 +71,19 @@ export async function deleteMember (m: MemberStore, id: string): Promise<PeerRec
  * peer, is refused (PeerConflict), so nobody takes over a peer's name. The same peer again is
  * fine (an update: new authorizations, a new address).
  */
-export function checkNewMember (known: PeerRecord[], r: PeerRecord): void {
+export function checkNewMember(known: PeerRecord[], r: PeerRecord): void {
   const same = known.find(k => k.id === r.id)
   if (same !== undefined && !sameCredentials(same, r)) {
-    throw new PeerConflict(`peer id "${r.id}" is already a member with another key: remove it first ` +
-      `(conductor peer remove ${r.id}) if that host was reinstalled`)
+    throw new PeerConflict(
+      `peer id "${r.id}" is already a member with another key: remove it first ` +
+        `(conductor peer remove ${r.id}) if that host was reinstalled`
+    )
   }
   const host = known.find(k => k.id !== r.id && k.hostname === r.hostname)
   if (host !== undefined) throw new PeerConflict(`hostname ${r.hostname} is already peer "${host.id}"'s`)
 }
 
 /** The members this host knows (the bucket's cached copy, the seeds of a join, local-only ones). */
-export function knownMembers (s: ClusterState): PeerRecord[] {
+export function knownMembers(s: ClusterState): PeerRecord[] {
   return [...new Map([...s.members, ...s.seeds, ...s.local_peers].map(r => [r.id, r])).values()]
 }

@@ -23,28 +23,31 @@ export interface NatsConfigInput {
   monitorPort: number
   pidFile: string
   storeDir: string
-  auth: { user: string, password: string, system_user: string, system_password: string }
-  cluster?: {
-    name: string
-    /** HOST:PORT of the route listener. */
-    listen: string
-    /** HOST:PORT the others dial (sent to them; implicit routes use it too). */
-    advertise: string
-    certFile: string
-    keyFile: string
-    caFile: string
-    /** SPKI pins of every member, this host included. */
-    pins: string[]
-    /** HOST:PORT of every other member. */
-    routes: string[]
-  } | undefined
+  auth: { user: string; password: string; system_user: string; system_password: string }
+  cluster?:
+    | {
+        name: string
+        /** HOST:PORT of the route listener. */
+        listen: string
+        /** HOST:PORT the others dial (sent to them; implicit routes use it too). */
+        advertise: string
+        certFile: string
+        keyFile: string
+        caFile: string
+        /** SPKI pins of every member, this host included. */
+        pins: string[]
+        /** HOST:PORT of every other member. */
+        routes: string[]
+      }
+    | undefined
 }
 
-export const NATS_CONFIG_HEADER = '# Written by conductor from the peer list (conductor/cluster/nats-config.ts); changes are overwritten.\n'
+export const NATS_CONFIG_HEADER =
+  '# Written by conductor from the peer list (conductor/cluster/nats-config.ts); changes are overwritten.\n'
 
 const q = (s: string): string => JSON.stringify(s)
 
-export function renderNatsConfig (i: NatsConfigInput): string {
+export function renderNatsConfig(i: NatsConfigInput): string {
   const lines = [
     `server_name: ${q(i.serverName)}`,
     `listen: ${q(`127.0.0.1:${i.clientPort}`)}`,
@@ -74,7 +77,10 @@ export function renderNatsConfig (i: NatsConfigInput): string {
       `    pinned_certs: [${[...new Set(c.pins)].sort().map(q).join(', ')}]`,
       '    timeout: 3',
       '  }',
-      `  routes: [${[...new Set(c.routes)].sort().map(r => q(`nats-route://${r}`)).join(', ')}]`,
+      `  routes: [${[...new Set(c.routes)]
+        .sort()
+        .map(r => q(`nats-route://${r}`))
+        .join(', ')}]`,
       '}'
     )
   }
@@ -82,6 +88,6 @@ export function renderNatsConfig (i: NatsConfigInput): string {
 }
 
 /** The routes' CA file: every member's self-signed route certificate, sorted (stable text). */
-export function renderRouteCa (certs: string[]): string {
+export function renderRouteCa(certs: string[]): string {
   return [...new Set(certs.map(c => c.trim() + '\n'))].sort().join('')
 }

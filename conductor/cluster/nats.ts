@@ -8,10 +8,16 @@ import type { NatsAuth } from './state.js'
 // cluster updates followed (no_advertise anyway: the other servers' client ports are their own
 // loopbacks). The NATS packages load only here, only for commands that talk to NATS.
 
-export interface LocalNats { clientPort: number, auth: NatsAuth }
+export interface LocalNats {
+  clientPort: number
+  auth: NatsAuth
+}
 
 /** Connects to the local NATS server; NatsUnavailable (with the fix) when it does not answer. */
-export async function connectLocal (n: LocalNats, o: { system?: boolean, name?: string, reconnect?: boolean, timeoutMs?: number } = {}): Promise<NatsConnection> {
+export async function connectLocal(
+  n: LocalNats,
+  o: { system?: boolean; name?: string; reconnect?: boolean; timeoutMs?: number } = {}
+): Promise<NatsConnection> {
   const { connect } = await import('@nats-io/transport-node')
   try {
     return await connect({
@@ -30,20 +36,28 @@ export async function connectLocal (n: LocalNats, o: { system?: boolean, name?: 
   }
 }
 
-export function natsDown (port: number, err: unknown): NatsUnavailable {
+export function natsDown(port: number, err: unknown): NatsUnavailable {
   const why = (err as { code?: string }).code ?? (err as Error).message
-  return new NatsUnavailable(`the local NATS server (127.0.0.1:${port}) does not answer (${why}): membership cannot be read ` +
-    'or changed now; fix: systemctl [--user] start conductor-nats.service (conductor doctor checks it); the gateway keeps ' +
-    'serving with the peers it knows', undefined, undefined, { cause: err })
+  return new NatsUnavailable(
+    `the local NATS server (127.0.0.1:${port}) does not answer (${why}): membership cannot be read ` +
+      'or changed now; fix: systemctl [--user] start conductor-nats.service (conductor doctor checks it); the gateway keeps ' +
+      'serving with the peers it knows',
+    undefined,
+    undefined,
+    { cause: err }
+  )
 }
 
-export interface Buckets { peers: KV, heartbeats: KV }
+export interface Buckets {
+  peers: KV
+  heartbeats: KV
+}
 
 /** Replicas a bucket should have with N route-able members. */
 export const desiredReplicas = (members: number): number => Math.max(1, Math.min(MAX_REPLICAS, members))
 
 /** Opens the cluster's buckets, creating them when absent (creation races between hosts are fine). */
-export async function openBuckets (nc: NatsConnection, members: number): Promise<Buckets> {
+export async function openBuckets(nc: NatsConnection, members: number): Promise<Buckets> {
   const { Kvm } = await import('@nats-io/kv')
   const kvm = new Kvm(nc)
   const open = async (name: string, history: number): Promise<KV> => {
@@ -62,7 +76,7 @@ export async function openBuckets (nc: NatsConnection, members: number): Promise
 }
 
 /** JetStream answers (a meta leader exists): what a write to the member list needs. */
-export async function jetStreamReady (nc: NatsConnection, timeoutMs = 3000): Promise<void> {
+export async function jetStreamReady(nc: NatsConnection, timeoutMs = 3000): Promise<void> {
   const { jetstreamManager } = await import('@nats-io/jetstream')
   await (await jetstreamManager(nc, { timeout: timeoutMs })).getAccountInfo()
 }
@@ -72,14 +86,18 @@ export async function jetStreamReady (nc: NatsConnection, timeoutMs = 3000): Pro
  * removed from the meta group). Returns the buckets changed; a scale the cluster cannot do yet
  * (a new member not in the meta group) throws, and the daemon tries again later.
  */
-export async function scaleBuckets (nc: NatsConnection, replicas: number, down = true): Promise<string[]> {
+export async function scaleBuckets(nc: NatsConnection, replicas: number, down = true): Promise<string[]> {
   const { jetstreamManager } = await import('@nats-io/jetstream')
   const jsm = await jetstreamManager(nc, { timeout: 5000 })
   const changed: string[] = []
   for (const bucket of [PEERS_BUCKET, HEARTBEAT_BUCKET]) {
     const stream = `KV_${bucket}`
-    let info
-    try { info = await jsm.streams.info(stream) } catch { continue }
+    let info: Awaited<ReturnType<typeof jsm.streams.info>>
+    try {
+      info = await jsm.streams.info(stream)
+    } catch {
+      continue
+    }
     if (info.config.num_replicas === replicas || (!down && info.config.num_replicas > replicas)) continue
     await jsm.streams.update(stream, { ...info.config, num_replicas: replicas })
     changed.push(`${bucket} R${info.config.num_replicas}->R${replicas}`)
@@ -91,10 +109,10 @@ export async function scaleBuckets (nc: NatsConnection, replicas: number, down =
  * Removes a server from the JetStream meta group (system account). A server that left stays in
  * it as an offline peer, counting for quorum, until this is done (nats-server 2.9).
  */
-export async function removeServer (sys: NatsConnection, serverName: string): Promise<{ ok: boolean, error?: string }> {
+export async function removeServer(sys: NatsConnection, serverName: string): Promise<{ ok: boolean; error?: string }> {
   try {
     const r = await sys.request('$JS.API.SERVER.REMOVE', JSON.stringify({ peer: serverName }), { timeout: 3000 })
-    const body = JSON.parse(r.string()) as { success?: boolean, error?: { description?: string } }
+    const body = JSON.parse(r.string()) as { success?: boolean; error?: { description?: string } }
     return body.success === true ? { ok: true } : { ok: false, error: body.error?.description ?? r.string() }
   } catch (err) {
     return { ok: false, error: (err as Error).message }
@@ -102,13 +120,15 @@ export async function removeServer (sys: NatsConnection, serverName: string): Pr
 }
 
 /** Names of the servers in the JetStream meta group, as this server's meta leader view reports (undefined: unknown). */
-export async function metaGroup (monitorPort: number): Promise<{ leader?: string, peers: string[] } | undefined> {
+export async function metaGroup(monitorPort: number): Promise<{ leader?: string; peers: string[] } | undefined> {
   if (monitorPort === 0) return undefined
   try {
     const res = await fetch(`http://127.0.0.1:${monitorPort}/jsz`, { signal: AbortSignal.timeout(2000) })
-    const z = await res.json() as { meta_cluster?: { leader?: string, replicas?: Array<{ name: string }> } }
+    const z = (await res.json()) as { meta_cluster?: { leader?: string; replicas?: Array<{ name: string }> } }
     const m = z.meta_cluster
     if (m === undefined) return undefined
     return { leader: m.leader, peers: (m.replicas ?? []).map(r => r.name) }
-  } catch { return undefined }
+  } catch {
+    return undefined
+  }
 }

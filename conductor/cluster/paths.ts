@@ -27,7 +27,7 @@ export interface ClusterPaths {
   status: string
 }
 
-export function clusterPaths (roots: Roots): ClusterPaths {
+export function clusterPaths(roots: Roots): ClusterPaths {
   const dir = path.join(roots.lib, 'cluster')
   const keysDir = path.join(roots.lib, 'keys')
   return {

@@ -35,22 +35,31 @@ export interface ClusterState {
   invites: InviteRecord[]
   nats_auth: NatsAuth
   /** What the running NATS server was last (re)started with (the daemon's, to know when a restart is due). */
-  applied?: { clustered: boolean, cluster_name: string } | undefined
+  applied?: { clustered: boolean; cluster_name: string } | undefined
 }
 
-export function readState (p: ClusterPaths): ClusterState {
+export function readState(p: ClusterPaths): ClusterState {
   let text: string
-  try { text = readFileSync(p.state, 'utf8') } catch (err) {
+  try {
+    text = readFileSync(p.state, 'utf8')
+  } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new PeerIdentityMissing('this host has no cluster state yet: run conductor system install (it creates the ' +
-        'peer identity)', p.state)
+      throw new PeerIdentityMissing(
+        'this host has no cluster state yet: run conductor system install (it creates the ' + 'peer identity)',
+        p.state
+      )
     }
     throw new ClusterStateInvalid(`cannot read it: ${(err as Error).message}`, p.state)
   }
   let raw: Partial<ClusterState>
-  try { raw = JSON.parse(text) as Partial<ClusterState> } catch {
-    throw new ClusterStateInvalid('not JSON; it is written by conductor only: restore it from a backup, or remove it ' +
-      'and run conductor system install (a new cluster identity: the peers must add this host again)', p.state)
+  try {
+    raw = JSON.parse(text) as Partial<ClusterState>
+  } catch {
+    throw new ClusterStateInvalid(
+      'not JSON; it is written by conductor only: restore it from a backup, or remove it ' +
+        'and run conductor system install (a new cluster identity: the peers must add this host again)',
+      p.state
+    )
   }
   if (raw.version !== 1 || typeof raw.cluster_name !== 'string' || typeof raw.nats_auth?.password !== 'string') {
     throw new ClusterStateInvalid('not a cluster state of this version of conductor', p.state)
@@ -70,17 +79,21 @@ export function readState (p: ClusterPaths): ClusterState {
   }
 }
 
-export function writeState (p: ClusterPaths, s: ClusterState): void {
+export function writeState(p: ClusterPaths, s: ClusterState): void {
   mkdirSync(p.dir, { recursive: true, mode: 0o700 })
   // The temporary file is created 0600 before the rename: the passwords are never readable by others.
   writeAtomicPrivate(p.state, JSON.stringify(s, null, 2) + '\n')
 }
 
 /** writeAtomic, with the file mode 0600 from its creation. */
-export function writeAtomicPrivate (file: string, content: string): void {
+export function writeAtomicPrivate(file: string, content: string): void {
   mkdirSync(path.dirname(file), { recursive: true })
   const old = process.umask(0o077)
-  try { writeAtomic(file, content) } finally { process.umask(old) }
+  try {
+    writeAtomic(file, content)
+  } finally {
+    process.umask(old)
+  }
   chmodSync(file, 0o600)
 }
 
@@ -88,14 +101,25 @@ export function writeAtomicPrivate (file: string, content: string): void {
  * Runs FN holding the cluster lock (waiting for it up to LOCK_WAIT_MS): the state and the
  * policy files it renders have one writer at a time. A lock left by a dead process is taken over.
  */
-export async function withClusterLock<T> (p: ClusterPaths, command: string, fn: () => Promise<T> | T): Promise<T> {
+export async function withClusterLock<T>(p: ClusterPaths, command: string, fn: () => Promise<T> | T): Promise<T> {
   mkdirSync(path.dirname(p.lock), { recursive: true })
   const deadline = Date.now() + LOCK_WAIT_MS
   for (;;) {
     try {
-      const lock = acquirePidLock(p.lock, command, holder =>
-        new ClusterLocked(`held by pid ${holder?.pid ?? '?'} (${holder?.command ?? 'changing hands'}) since ${holder?.since ?? '?'}`, p.lock))
-      try { return await fn() } finally { lock.release() }
+      const lock = acquirePidLock(
+        p.lock,
+        command,
+        holder =>
+          new ClusterLocked(
+            `held by pid ${holder?.pid ?? '?'} (${holder?.command ?? 'changing hands'}) since ${holder?.since ?? '?'}`,
+            p.lock
+          )
+      )
+      try {
+        return await fn()
+      } finally {
+        lock.release()
+      }
     } catch (err) {
       if (!(err instanceof ClusterLocked) || Date.now() > deadline) throw err
       await new Promise(resolve => setTimeout(resolve, 20))
@@ -104,7 +128,11 @@ export async function withClusterLock<T> (p: ClusterPaths, command: string, fn: 
 }
 
 /** Reads, changes and writes the state under the lock; FN returns the value to hand back. */
-export async function updateState<T> (p: ClusterPaths, command: string, fn: (s: ClusterState) => Promise<T> | T): Promise<T> {
+export async function updateState<T>(
+  p: ClusterPaths,
+  command: string,
+  fn: (s: ClusterState) => Promise<T> | T
+): Promise<T> {
   return await withClusterLock(p, command, async () => {
     const s = readState(p)
     const before = JSON.stringify(s)

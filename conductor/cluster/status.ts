@@ -7,19 +7,23 @@ import { REACHABLE_WITHIN_MS, STATUS_STALE_MS } from './defaults.js'
 export interface DaemonStatus {
   updated_at: number
   pid: number
-  nats: { ok: boolean, error?: string | undefined, clustered: boolean, cluster_name: string }
+  nats: { ok: boolean; error?: string | undefined; clustered: boolean; cluster_name: string }
   /** Peer id -> ms since the epoch of its last heartbeat seen here. */
   last_seen: Record<string, number>
 }
 
-export function writeStatus (file: string, s: DaemonStatus): void {
+export function writeStatus(file: string, s: DaemonStatus): void {
   writeAtomic(file, JSON.stringify(s) + '\n')
 }
 
-export function readStatus (file: string): DaemonStatus | undefined {
+export function readStatus(file: string): DaemonStatus | undefined {
   const text = readOr(file)
   if (text === undefined) return undefined
-  try { return JSON.parse(text) as DaemonStatus } catch { return undefined }
+  try {
+    return JSON.parse(text) as DaemonStatus
+  } catch {
+    return undefined
+  }
 }
 
 export interface Liveness {
@@ -30,7 +34,7 @@ export interface Liveness {
 }
 
 /** Whether peer ID is reachable now, as the status says (unknown when the daemon is not running). */
-export function liveness (s: DaemonStatus | undefined, id: string, now: number): Liveness {
+export function liveness(s: DaemonStatus | undefined, id: string, now: number): Liveness {
   const daemon = s !== undefined && now - s.updated_at < STATUS_STALE_MS
   const lastSeen = s?.last_seen[id]
   return {

@@ -11,9 +11,13 @@ import { HEADER, type UnitPaths } from './unit-files.js'
 
 export const PEERS_PROXY_TEMPLATE = 'proxy-config.template'
 
-export interface BuiltinFile { path: string, content: string, mode: number }
+export interface BuiltinFile {
+  path: string
+  content: string
+  mode: number
+}
 
-export function renderPeersService (p: UnitPaths, servicesDir: string): BuiltinFile[] {
+export function renderPeersService(p: UnitPaths, servicesDir: string): BuiltinFile[] {
   const dir = path.join(servicesDir, PEERS_SERVICE)
   // Function names take no "-" (it separates deployment id parts): add_peer, whose id is conductor-peers-add_peer.
   const fn = (name: string, policy: string | undefined, authorization?: string): Record<string, unknown> => ({
@@ -51,6 +55,6 @@ echo '[]'
   ]
 }
 
-function shq (s: string): string {
+function shq(s: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`
 }

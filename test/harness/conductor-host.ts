@@ -18,7 +18,12 @@ import { writeTree } from './tmp.js'
 
 type Teardown = { teardown: (fn: () => Promise<void> | void) => void }
 
-export const CONDUCTOR_UNITS = ['conductor-nats.service', 'conductor-sync.service', 'conductor-gateway.socket', 'conductor-gateway.service']
+export const CONDUCTOR_UNITS = [
+  'conductor-nats.service',
+  'conductor-sync.service',
+  'conductor-gateway.socket',
+  'conductor-gateway.service'
+]
 
 export interface ConductorHost {
   host: TestHost
@@ -31,7 +36,7 @@ export interface ConductorHost {
   /** The compiled CLI run inside the host (its namespace, its env). */
   cnd: (...args: string[]) => Promise<ExecResult>
   /** cluster.json as the host's daemon and commands left it. */
-  state: () => { cluster_name: string, clustered: boolean, members: Array<{ id: string }>, seeds: unknown[] }
+  state: () => { cluster_name: string; clustered: boolean; members: Array<{ id: string }>; seeds: unknown[] }
   /** ROOT/etc/conductor/policies/peers.json, parsed (undefined when absent). */
   peersPolicy: () => { match: Array<{ any?: Array<{ meta?: Record<string, string> }> }> } | undefined
   keyFile: string
@@ -49,7 +54,12 @@ export interface ConductorHostOptions {
   services?: Record<string, string | object>
 }
 
-export async function startConductorHost (t: Teardown, host: TestHost, id: string, o: ConductorHostOptions = {}): Promise<ConductorHost> {
+export async function startConductorHost(
+  t: Teardown,
+  host: TestHost,
+  id: string,
+  o: ConductorHostOptions = {}
+): Promise<ConductorHost> {
   const root = host.env.CONDUCTOR_ROOT!
   if (o.services !== undefined) writeTree(path.join(root, 'etc/conductor/services'), o.services)
   writeTree(root, {
@@ -62,9 +72,11 @@ export async function startConductorHost (t: Teardown, host: TestHost, id: strin
   })
   // Generous start bounds: several hosts start at once on a machine other runs share.
   const [sd, caddy] = await Promise.all([
-    startHostUserManager(t, host, { startTimeoutMs: 60_000 }), startHostCaddy(t, host, { routes: [] })
+    startHostUserManager(t, host, { startTimeoutMs: 60_000 }),
+    startHostCaddy(t, host, { routes: [] })
   ])
-  const cnd = async (...args: string[]): Promise<ExecResult> => await host.exec(process.execPath, [binPath, ...args], { timeoutMs: 60_000 })
+  const cnd = async (...args: string[]): Promise<ExecResult> =>
+    await host.exec(process.execPath, [binPath, ...args], { timeoutMs: 60_000 })
   const h: ConductorHost = {
     host,
     id,
@@ -74,12 +86,23 @@ export async function startConductorHost (t: Teardown, host: TestHost, id: strin
     cnd,
     state: () => JSON.parse(readFileSync(path.join(root, 'var/lib/conductor/cluster/cluster.json'), 'utf8')),
     peersPolicy: () => {
-      try { return JSON.parse(readFileSync(path.join(root, 'etc/conductor/policies/peers.json'), 'utf8')) } catch { return undefined }
+      try {
+        return JSON.parse(readFileSync(path.join(root, 'etc/conductor/policies/peers.json'), 'utf8'))
+      } catch {
+        return undefined
+      }
     },
     keyFile: path.join(root, 'var/lib/conductor/keys/conductor-peer.key'),
-    logs: () => CONDUCTOR_UNITS.filter(u => u.endsWith('.service')).map(u => {
-      try { return `--- ${u}\n${readFileSync(path.join(host.dir, `${u}.log`), 'utf8').slice(-4000)}` } catch { return '' }
-    }).join('\n'),
+    logs: () =>
+      CONDUCTOR_UNITS.filter(u => u.endsWith('.service'))
+        .map(u => {
+          try {
+            return `--- ${u}\n${readFileSync(path.join(host.dir, `${u}.log`), 'utf8').slice(-4000)}`
+          } catch {
+            return ''
+          }
+        })
+        .join('\n'),
     restart: async t => {
       // What kill() left: the old manager's cgroup (its stop is idempotent and removes it).
       await Promise.all([h.sd.stop(), h.caddy.stop()])
@@ -100,7 +123,9 @@ export async function startConductorHost (t: Teardown, host: TestHost, id: strin
   // The user manager has no journal here: each unit's output goes to a file of the host (logs()).
   for (const unit of CONDUCTOR_UNITS.filter(u => u.endsWith('.service'))) {
     const log = path.join(host.dir, `${unit}.log`)
-    writeTree(sd.unitsDir, { [`${unit}.d/90-test-log.conf`]: `[Service]\nStandardOutput=append:${log}\nStandardError=append:${log}\n` })
+    writeTree(sd.unitsDir, {
+      [`${unit}.d/90-test-log.conf`]: `[Service]\nStandardOutput=append:${log}\nStandardError=append:${log}\n`
+    })
   }
   const install = await cnd('system', 'install')
   if (install.code !== 0) throw new Error(`system install on ${id}: ${install.stderr}`)
@@ -115,49 +140,75 @@ export async function startConductorHost (t: Teardown, host: TestHost, id: strin
   return h
 }
 
-async function startUnits (h: ConductorHost): Promise<void> {
+async function startUnits(h: ConductorHost): Promise<void> {
   const r = h.sd.systemctl('start', ...CONDUCTOR_UNITS)
   if (r.code !== 0) throw new Error(`start on ${h.id}: ${r.stderr}`)
   // The daemon writes its status once connected to its NATS server.
   let status = ''
   try {
-    await waitFor(`${h.id}: fleet daemon connected to NATS`, () => {
-      status = readFileSync(path.join(h.root, 'run/conductor/fleet-status.json'), 'utf8')
-      const s = JSON.parse(status) as { nats: { ok: boolean }, updated_at: number }
-      return s.nats.ok && Date.now() - s.updated_at < 5000
-    }, 300_000, 100)
+    await waitFor(
+      `${h.id}: fleet daemon connected to NATS`,
+      () => {
+        status = readFileSync(path.join(h.root, 'run/conductor/fleet-status.json'), 'utf8')
+        const s = JSON.parse(status) as { nats: { ok: boolean }; updated_at: number }
+        return s.nats.ok && Date.now() - s.updated_at < 5000
+      },
+      300_000,
+      100
+    )
   } catch (err) {
-    const units = h.sd.systemctl('status', '--no-pager', '--lines=30', 'conductor-sync.service', 'conductor-nats.service').stdout
+    const units = h.sd.systemctl(
+      'status',
+      '--no-pager',
+      '--lines=30',
+      'conductor-sync.service',
+      'conductor-nats.service'
+    ).stdout
     throw new Error(`${(err as Error).message}; status file: ${status}; units: ${units}; logs: ${h.logs()}`)
   }
   // The gateway (socket-activated, started above) serves once its /healthz answers.
   const gw = await h.host.forward(2080)
-  await waitFor(`${h.id}: gateway /healthz`, async () =>
-    (await fetch(`http://127.0.0.1:${gw}/healthz`, { signal: AbortSignal.timeout(5000) })).ok, 300_000, 200)
+  await waitFor(
+    `${h.id}: gateway /healthz`,
+    async () => (await fetch(`http://127.0.0.1:${gw}/healthz`, { signal: AbortSignal.timeout(5000) })).ok,
+    300_000,
+    200
+  )
 }
 
 /** Peer ids in a host's peers policy (its trust, as the gateway loads it). */
-export function policyPeers (h: ConductorHost): string[] {
+export function policyPeers(h: ConductorHost): string[] {
   const any = h.peersPolicy()?.match[0]?.any ?? []
-  return any.map(e => e.meta?.['peer-id']).filter((x): x is string => x !== undefined).sort()
+  return any
+    .map(e => e.meta?.['peer-id'])
+    .filter((x): x is string => x !== undefined)
+    .sort()
 }
 
 /** Routes this host's nats-server has now (its monitoring port, /routez). */
-export async function routesOf (h: ConductorHost): Promise<number> {
+export async function routesOf(h: ConductorHost): Promise<number> {
   const port = await h.host.forward(8222)
-  return (await (await fetch(`http://127.0.0.1:${port}/routez`, { signal: AbortSignal.timeout(5000) })).json() as { num_routes: number }).num_routes
+  return (
+    (await (await fetch(`http://127.0.0.1:${port}/routez`, { signal: AbortSignal.timeout(5000) })).json()) as {
+      num_routes: number
+    }
+  ).num_routes
 }
 
 /** Size of the JetStream meta group as this host's nats-server sees it (/jsz). */
-export async function metaSize (h: ConductorHost): Promise<number | undefined> {
+export async function metaSize(h: ConductorHost): Promise<number | undefined> {
   const port = await h.host.forward(8222)
   const jsz = await (await fetch(`http://127.0.0.1:${port}/jsz`, { signal: AbortSignal.timeout(5000) })).json()
   return (jsz as { meta_cluster?: { cluster_size?: number } }).meta_cluster?.cluster_size
 }
 
 /** The fleet daemon's status file (what `peer ls` reads): last heartbeat seen of each peer. */
-export function fleetStatus (h: ConductorHost): DaemonStatus | undefined {
-  try { return JSON.parse(readFileSync(path.join(h.root, 'run/conductor/fleet-status.json'), 'utf8')) } catch { return undefined }
+export function fleetStatus(h: ConductorHost): DaemonStatus | undefined {
+  try {
+    return JSON.parse(readFileSync(path.join(h.root, 'run/conductor/fleet-status.json'), 'utf8'))
+  } catch {
+    return undefined
+  }
 }
 
 export interface JoinTiming {
@@ -177,13 +228,16 @@ export interface JoinTiming {
  * every member's policy and a full mesh of routes. For tests and benches that need a cluster
  * as a starting point (config sync, scheduling).
  */
-export async function joinCluster (hosts: ConductorHost[], timeoutMs = 120_000): Promise<JoinTiming[]> {
+export async function joinCluster(hosts: ConductorHost[], timeoutMs = 120_000): Promise<JoinTiming[]> {
   const [first] = hosts
   const out: JoinTiming[] = []
   for (let i = 1; i < hosts.length; i++) {
     const joiner = hosts[i]!
     const members = hosts.slice(0, i + 1)
-    const want = members.map(h => h.id).sort().join()
+    const want = members
+      .map(h => h.id)
+      .sort()
+      .join()
     const inv = await joiner.cnd('peer', 'invite', '--json')
     if (inv.code !== 0) throw new Error(`peer invite on ${joiner.id}: ${inv.stderr}`)
     const secret = (JSON.parse(inv.stdout) as { secret: string }).secret
@@ -192,12 +246,21 @@ export async function joinCluster (hosts: ConductorHost[], timeoutMs = 120_000):
     if (add.code !== 0) throw new Error(`peer add ${joiner.id} on ${first!.id}: ${add.stderr}`)
     const added = Date.now()
     let trustMs = -1
-    await waitFor(`every member trusts ${want}`, () => {
-      if (trustMs < 0 && members.every(h => policyPeers(h).join() === want)) trustMs = Date.now() - added
-      return trustMs >= 0
-    }, timeoutMs, 20)
-    await waitFor(`full mesh of routes among ${want}`, async () =>
-      (await Promise.all(members.map(routesOf))).every(r => r === members.length - 1), timeoutMs, 50)
+    await waitFor(
+      `every member trusts ${want}`,
+      () => {
+        if (trustMs < 0 && members.every(h => policyPeers(h).join() === want)) trustMs = Date.now() - added
+        return trustMs >= 0
+      },
+      timeoutMs,
+      20
+    )
+    await waitFor(
+      `full mesh of routes among ${want}`,
+      async () => (await Promise.all(members.map(routesOf))).every(r => r === members.length - 1),
+      timeoutMs,
+      50
+    )
     out.push({ id: joiner.id, cmdMs: added - start, trustMs, routesMs: Date.now() - added })
   }
   return out

@@ -22,28 +22,62 @@ t.test('invite secrets and public keys', async t => {
   t.throws(() => parseInviteSecret(inv.secret.slice(0, -10)), { code: 'CND_PEER_CREDENTIAL_INVALID' }, 'truncated')
   t.throws(() => parseInviteSecret(inv.publicKeyPem), { message: /this is a public key/ })
   t.throws(() => parsePubkey(inv.secret), { message: /this is an invite secret/ })
-  const err = (() => { try { parseInviteSecret(inv.secret.slice(0, -10)) } catch (e) { return (e as Error).message } return '' })()
+  const err = (() => {
+    try {
+      parseInviteSecret(inv.secret.slice(0, -10))
+    } catch (e) {
+      return (e as Error).message
+    }
+    return ''
+  })()
   t.notMatch(err, inv.secret.slice(20, 40), 'an error never echoes the secret')
 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'conductor-cred-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const k = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   writeFileSync(path.join(dir, 'k.pem'), k.privateKey.export({ type: 'pkcs8', format: 'pem' }))
-  const cert = execFileSync('openssl', ['req', '-x509', '-new', '-key', path.join(dir, 'k.pem'), '-subj', '/CN=peer-a', '-days', '1',
-    '-addext', 'subjectAltName=IP:192.0.2.1'], { encoding: 'utf8' })
+  const cert = execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      path.join(dir, 'k.pem'),
+      '-subj',
+      '/CN=peer-a',
+      '-days',
+      '1',
+      '-addext',
+      'subjectAltName=IP:192.0.2.1'
+    ],
+    { encoding: 'utf8' }
+  )
   const token = pubkeyToken(cert)
   t.match(token, /^cndpub1\./)
   const pk = parsePubkey(token)
   t.same([pk.id, pk.hostname], ['peer-a', '192.0.2.1'], 'a cndpub1 key names its peer and hostname')
   t.equal(spkiPin(pk.public_key), spkiPin(k.publicKey.export({ type: 'spki', format: 'pem' }).toString()))
-  t.equal(parsePubkey(k.publicKey.export({ type: 'spki', format: 'pem' }).toString()).route_cert, undefined, 'a plain PEM: no route')
-  t.throws(() => parsePubkey(k.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()), { message: /PRIVATE key/ })
+  t.equal(
+    parsePubkey(k.publicKey.export({ type: 'spki', format: 'pem' }).toString()).route_cert,
+    undefined,
+    'a plain PEM: no route'
+  )
+  t.throws(() => parsePubkey(k.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()), {
+    message: /PRIVATE key/
+  })
   t.throws(() => parsePubkey('cndpub1.AAAA'), { code: 'CND_PEER_CREDENTIAL_INVALID' })
 })
 
 t.test('records and add-peer bodies: every field checked, with its path', async t => {
-  const k = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString()
-  const good = { peer_id: 'c', peer_hostname: '192.0.2.3', authentication: [{ public_key: k }, { token: 'a-static-token-0123456789' }] }
+  const k = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    .publicKey.export({ type: 'spki', format: 'pem' })
+    .toString()
+  const good = {
+    peer_id: 'c',
+    peer_hostname: '192.0.2.3',
+    authentication: [{ public_key: k }, { token: 'a-static-token-0123456789' }]
+  }
   const req = parseAddPeer(good)
   t.same([req.record.id, req.record.policy, req.gossip, req.defaultAuthorizations], ['c', 'peers', true, true])
   t.equal(req.record.token_sha256!.length, 1, 'a token is kept as its digest only')
@@ -54,10 +88,15 @@ t.test('records and add-peer bodies: every field checked, with its path', async 
     ['a URL as hostname', { ...good, peer_hostname: 'https://x' }, /\/hostname/],
     ['a short token', { ...good, authentication: [{ token: 'short' }] }, /\/authentication\/0/],
     ['a bad authorization name', { ...good, authorizations: { 'a b': true } }, /\/authorizations/],
-    ['a route certificate without a route', { ...good, route_cert: '-----BEGIN CERTIFICATE-----\nAA\n-----END CERTIFICATE-----' }, /\/route_cert: not a PEM certificate/],
+    [
+      'a route certificate without a route',
+      { ...good, route_cert: '-----BEGIN CERTIFICATE-----\nAA\n-----END CERTIFICATE-----' },
+      /\/route_cert: not a PEM certificate/
+    ],
     ['gossip not a boolean', { ...good, gossip: 'yes' }, /\/gossip/]
   ]
-  for (const [name, body, message] of bad) t.throws(() => parseAddPeer(body), { code: 'CND_PEER_INPUT_INVALID', message }, name)
+  for (const [name, body, message] of bad)
+    t.throws(() => parseAddPeer(body), { code: 'CND_PEER_INPUT_INVALID', message }, name)
   t.equal(parseAddPeer({ ...good, authorizations: { 'peer-list-read': true } }).defaultAuthorizations, false)
   t.throws(() => checkRecord({ id: 'x', hostname: 'x', authorizations: {} }), { message: /public_key: missing/ })
 })

@@ -5,7 +5,11 @@ import { renderNatsConfig, renderRouteCa } from '../../../../conductor/cluster/n
 // test/e2e/conductor/cluster/nats-server.test.ts.
 
 const base = {
-  serverName: 'a', clientPort: 4222, monitorPort: 8222, pidFile: '/run/conductor/nats.pid', storeDir: '/var/lib/conductor/nats',
+  serverName: 'a',
+  clientPort: 4222,
+  monitorPort: 8222,
+  pidFile: '/run/conductor/nats.pid',
+  storeDir: '/var/lib/conductor/nats',
   auth: { user: 'conductor', password: 'p1', system_user: 'system', system_password: 'p2' }
 }
 
@@ -24,11 +28,20 @@ t.test('clustered: pinned keys, sorted routes and pins, no route password, clien
   const text = renderNatsConfig({
     ...base,
     cluster: {
-      name: 'conductor-1', listen: '0.0.0.0:6222', advertise: '192.0.2.1:6222', certFile: '/c/route.crt', keyFile: '/k/peer.key',
-      caFile: '/c/ca.pem', pins: ['bb', 'aa', 'bb'], routes: ['192.0.2.3:6222', '192.0.2.2:6222']
+      name: 'conductor-1',
+      listen: '0.0.0.0:6222',
+      advertise: '192.0.2.1:6222',
+      certFile: '/c/route.crt',
+      keyFile: '/k/peer.key',
+      caFile: '/c/ca.pem',
+      pins: ['bb', 'aa', 'bb'],
+      routes: ['192.0.2.3:6222', '192.0.2.2:6222']
     }
   })
-  t.match(text, 'cluster {\n  name: "conductor-1"\n  listen: "0.0.0.0:6222"\n  advertise: "192.0.2.1:6222"\n  no_advertise: true\n')
+  t.match(
+    text,
+    'cluster {\n  name: "conductor-1"\n  listen: "0.0.0.0:6222"\n  advertise: "192.0.2.1:6222"\n  no_advertise: true\n'
+  )
   t.match(text, '    verify: true\n    pinned_certs: ["aa", "bb"]\n')
   t.match(text, 'routes: ["nats-route://192.0.2.2:6222", "nats-route://192.0.2.3:6222"]')
   t.notMatch(text, /cluster \{[^}]*authorization/)
