@@ -9,7 +9,7 @@ import { holds, sameJson, snippetAtId, type Snippet, type SnippetState } from '.
  * Is the snippet in this config: by @id, or (without one) by an equal value at its target. The
  * same answer snippetState gives with one admin request per snippet, from one read of /config/.
  */
-export function snippetStateIn (config: unknown, s: Snippet): SnippetState {
+export function snippetStateIn(config: unknown, s: Snippet): SnippetState {
   const atId = snippetAtId(s)
   if (atId !== undefined) {
     const at = findAtId(config, atId)
@@ -22,14 +22,17 @@ export function snippetStateIn (config: unknown, s: Snippet): SnippetState {
 }
 
 export type Container = Record<string | number, unknown>
-export interface Slot { parent: Container, key: string | number }
+export interface Slot {
+  parent: Container
+  key: string | number
+}
 
-export function atIdOf (v: unknown): string | undefined {
+export function atIdOf(v: unknown): string | undefined {
   return v !== null && typeof v === 'object' && !Array.isArray(v) ? snippetAtId({ config: v }) : undefined
 }
 
 /** Where the object carrying "@id": atId sits (depth first, as Caddy indexes every @id). */
-export function findAtId (root: unknown, atId: string): Slot | undefined {
+export function findAtId(root: unknown, atId: string): Slot | undefined {
   const walk = (parent: Container, key: string | number): Slot | undefined => {
     const v = parent[key]
     if (v === null || typeof v !== 'object') return undefined
@@ -49,19 +52,25 @@ export function findAtId (root: unknown, atId: string): Slot | undefined {
  * `front`; `/config/a/b` is from the config root. The last segment may be missing (POST then
  * creates it); every segment before it must exist.
  */
-export function resolve (root: unknown, id: string): Slot | undefined {
+export function resolve(root: unknown, id: string): Slot | undefined {
   const path = adminPath(id)
   let segments: string[]
   let start: Slot
   if (path.startsWith('/id/')) {
-    const [head, ...rest] = path.slice(4).split('/').filter(s => s !== '')
+    const [head, ...rest] = path
+      .slice(4)
+      .split('/')
+      .filter(s => s !== '')
     const at = head === undefined ? undefined : findAtId(root, head)
     if (at === undefined) return undefined
     start = at
     segments = rest
   } else {
     start = { parent: { root } as Container, key: 'root' }
-    segments = path.slice('/config'.length).split('/').filter(s => s !== '')
+    segments = path
+      .slice('/config'.length)
+      .split('/')
+      .filter(s => s !== '')
   }
   let slot = start
   for (const seg of segments) {

@@ -12,16 +12,31 @@ export class CaddyError extends ConductorError {
 /** The admin API cannot be reached at all (connection refused, timeout, DNS...). */
 export class CaddyUnreachable extends CaddyError {
   override readonly code = 'CND_CADDY_UNREACHABLE'
-  constructor (readonly adminUrl: string, detail: string, options?: ErrorOptions) {
-    super(`cannot reach the Caddy admin API at ${adminUrl} (${detail}); is Caddy running (systemctl status caddy)? ` +
-      'Set the endpoint with --caddy-admin URL, CONDUCTOR_CADDY_ADMIN or "caddy_admin" in host.json', undefined, undefined, options)
+  constructor(
+    readonly adminUrl: string,
+    detail: string,
+    options?: ErrorOptions
+  ) {
+    super(
+      `cannot reach the Caddy admin API at ${adminUrl} (${detail}); is Caddy running (systemctl status caddy)? ` +
+        'Set the endpoint with --caddy-admin URL, CONDUCTOR_CADDY_ADMIN or "caddy_admin" in host.json',
+      undefined,
+      undefined,
+      options
+    )
   }
 }
 
 /** Caddy answered with an error status; `caddyMessage` is Caddy's own `error` text. */
 export class CaddyHttpError extends CaddyError {
   override readonly code: ErrorCode = 'CND_CADDY_HTTP'
-  constructor (readonly status: number, readonly method: string, readonly path: string, readonly caddyMessage: string, hint = '') {
+  constructor(
+    readonly status: number,
+    readonly method: string,
+    readonly path: string,
+    readonly caddyMessage: string,
+    hint = ''
+  ) {
     super(`Caddy admin API answered ${status} to ${method} ${path}: ${caddyMessage}${hint === '' ? '' : `; ${hint}`}`)
   }
 }

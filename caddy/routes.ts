@@ -23,8 +23,8 @@ export const STRIPPED_HEADERS = ['X-Conductor-*', 'X-Conductor_*', 'X_conductor*
 
 export type Upstream =
   /** flushInterval: Caddy's flush_interval (-1: write each chunk as it comes, for streamed output). */
-  | { dial: string | string[], flushInterval?: number | undefined }
-  | { static: { status?: number, body?: string, headers?: Record<string, string[]> } }
+  | { dial: string | string[]; flushInterval?: number | undefined }
+  | { static: { status?: number; body?: string; headers?: Record<string, string[]> } }
 
 export interface ProtectedRouteOptions {
   /** The route's @id (how it is replaced and removed). */
@@ -54,16 +54,24 @@ export type PublicRouteOptions = Omit<ProtectedRouteOptions, 'policy' | 'authori
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
 export type CaddyRoute = { [k: string]: Json }
 
-export function protectedRoute (opts: ProtectedRouteOptions): CaddyRoute {
-  check(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(opts.policy), 'policy', `"${opts.policy}" is not a policy name (letters, digits, _ . -)`)
+export function protectedRoute(opts: ProtectedRouteOptions): CaddyRoute {
+  check(
+    /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(opts.policy),
+    'policy',
+    `"${opts.policy}" is not a policy name (letters, digits, _ . -)`
+  )
   // Any name a service file may give (it is query-encoded, so neither "&" nor a Caddy
   // placeholder survives), up to what the gateway's /auth accepts in a query value.
-  check(opts.authorization === undefined || isAuthorizationName(opts.authorization), 'authorization',
+  check(
+    opts.authorization === undefined || isAuthorizationName(opts.authorization),
+    'authorization',
     `"${opts.authorization ?? ''}" is not an authorization name ` +
-    `(1 to ${MAX_AUTHORIZATION_CHARS} characters, no control characters)`)
+      `(1 to ${MAX_AUTHORIZATION_CHARS} characters, no control characters)`
+  )
   check(isDial(opts.gateway), 'gateway', `"${opts.gateway}" is not a dial address: expected HOST:PORT or unix//PATH`)
   const copy = [...(opts.copyHeaders ?? IDENTITY_HEADERS)]
-  for (const h of copy) check(/^X-Conductor-[A-Za-z0-9-]+$/i.test(h), 'copyHeaders', `"${h}": only X-Conductor-* headers carry identity`)
+  for (const h of copy)
+    check(/^X-Conductor-[A-Za-z0-9-]+$/i.test(h), 'copyHeaders', `"${h}": only X-Conductor-* headers carry identity`)
 
   const query = new URLSearchParams({ policy: opts.policy })
   if (opts.authorization !== undefined) query.set('authorization', opts.authorization)
@@ -71,11 +79,11 @@ export function protectedRoute (opts: ProtectedRouteOptions): CaddyRoute {
 }
 
 /** The same route for an endpoint without a policy (a public function): strip, rewrite, upstream. */
-export function publicRoute (opts: PublicRouteOptions): CaddyRoute {
+export function publicRoute(opts: PublicRouteOptions): CaddyRoute {
   return buildRoute(opts, undefined)
 }
 
-function buildRoute (opts: PublicRouteOptions, auth: { [k: string]: Json } | undefined): CaddyRoute {
+function buildRoute(opts: PublicRouteOptions, auth: { [k: string]: Json } | undefined): CaddyRoute {
   check(opts.id !== '' && !/[\s/]/.test(opts.id), 'id', `"${opts.id}" is not a usable @id: no spaces or "/"`)
   const match: { [k: string]: Json } = {}
   if (opts.host !== undefined && opts.host.length > 0) match.host = opts.host
@@ -90,7 +98,11 @@ function buildRoute (opts: PublicRouteOptions, auth: { [k: string]: Json } | und
 }
 
 /** The forward_auth-equivalent reverse_proxy to the gateway. */
-export function authHandler (gateway: string, uri: string, copyHeaders: readonly string[] = IDENTITY_HEADERS): { [k: string]: Json } {
+export function authHandler(
+  gateway: string,
+  uri: string,
+  copyHeaders: readonly string[] = IDENTITY_HEADERS
+): { [k: string]: Json } {
   const set = Object.fromEntries(copyHeaders.map(h => [h, [`{http.reverse_proxy.header.${h}}`]]))
   const unsetMissing = copyHeaders.map(h => ({
     match: [{ header_regexp: { [h]: { pattern: '^\\{http\\.reverse_proxy\\.header\\.' } } }],
@@ -109,17 +121,16 @@ export function authHandler (gateway: string, uri: string, copyHeaders: readonly
         }
       }
     },
-    handle_response: [{
-      match: { status_code: [2] },
-      routes: [
-        { handle: [{ handler: 'headers', request: { set } }] },
-        ...unsetMissing
-      ]
-    }]
+    handle_response: [
+      {
+        match: { status_code: [2] },
+        routes: [{ handle: [{ handler: 'headers', request: { set } }] }, ...unsetMissing]
+      }
+    ]
   }
 }
 
-export function upstreamHandler (upstream: Upstream): { [k: string]: Json } {
+export function upstreamHandler(upstream: Upstream): { [k: string]: Json } {
   if ('static' in upstream) {
     const s = upstream.static
     const out: { [k: string]: Json } = { handler: 'static_response', status_code: s.status ?? 200 }
@@ -128,21 +139,25 @@ export function upstreamHandler (upstream: Upstream): { [k: string]: Json } {
     return out
   }
   const dials = Array.isArray(upstream.dial) ? upstream.dial : [upstream.dial]
-  check(dials.length > 0 && dials.every(isDial), 'upstream', `"${dials.join(', ')}" is not a dial address: expected HOST:PORT or unix//PATH`)
+  check(
+    dials.length > 0 && dials.every(isDial),
+    'upstream',
+    `"${dials.join(', ')}" is not a dial address: expected HOST:PORT or unix//PATH`
+  )
   const out: { [k: string]: Json } = { handler: 'reverse_proxy', upstreams: dials.map(dial => ({ dial })) }
   if (upstream.flushInterval !== undefined) out.flush_interval = upstream.flushInterval
   return out
 }
 
 /** HOST:PORT ([v6]:PORT) or unix//PATH, as Caddy's `dial`. */
-export function isDial (s: string): boolean {
+export function isDial(s: string): boolean {
   return /^unix\/\/?\/\S+$/.test(s) || /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(s)
 }
 
-function isAuthorizationName (name: string): boolean {
+function isAuthorizationName(name: string): boolean {
   return name.length > 0 && name.length <= MAX_AUTHORIZATION_CHARS && !/[\u0000-\u001f\u007f]/.test(name)
 }
 
-function check (ok: boolean, field: string, message: string): void {
+function check(ok: boolean, field: string, message: string): void {
   if (!ok) throw new RouteInvalid(message, undefined, field)
 }

@@ -9,6 +9,7 @@ export interface Snippet {
   /** Where the config is POSTed: a Caddy @id path ("front/routes") or a /config/... path. */
   id: string
   /** The Caddy JSON snippet (any JSON value); needs a unique "@id" unless register_only. */
+  // biome-ignore lint/complexity/noBannedTypes: any JSON value but undefined, as the zod schema's type
   config: {} | null
   /** Register but never deregister (kept when the service stops); the @id is then optional. */
   register_only?: boolean | undefined
@@ -17,28 +18,33 @@ export interface Snippet {
 const KEYS = new Set(['id', 'config', 'register_only'])
 
 /** A Caddy @id path or a /config/... path: no spaces, "?", "#" or ".." segment. */
-export function isSnippetTarget (id: string): boolean {
+export function isSnippetTarget(id: string): boolean {
   return !/[\s?#]/.test(id) && !id.split('/').includes('..')
 }
 
 /** The snippet's `@id`, if its config is an object carrying a non-empty string one. */
-export function snippetAtId (s: Pick<Snippet, 'config'>): string | undefined {
+export function snippetAtId(s: Pick<Snippet, 'config'>): string | undefined {
   const c = s.config
   if (c === null || typeof c !== 'object' || Array.isArray(c)) return undefined
   const id = (c as Record<string, unknown>)['@id']
   return typeof id === 'string' && id !== '' ? id : undefined
 }
 
-function isSnippet (v: unknown): v is Snippet {
+function isSnippet(v: unknown): v is Snippet {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return false
   const o = v as Record<string, unknown>
   for (const k of Object.keys(o)) if (!KEYS.has(k)) return false
-  return typeof o.id === 'string' && o.id !== '' && isSnippetTarget(o.id) && o.config !== undefined &&
+  return (
+    typeof o.id === 'string' &&
+    o.id !== '' &&
+    isSnippetTarget(o.id) &&
+    o.config !== undefined &&
     (o.register_only === undefined || typeof o.register_only === 'boolean')
+  )
 }
 
 /** A valid snippet list: each snippet well-formed, every @id unique, present unless register_only. */
-export function isSnippetList (v: unknown): v is Snippet[] {
+export function isSnippetList(v: unknown): v is Snippet[] {
   if (!Array.isArray(v)) return false
   const seen = new Set<string>()
   for (const s of v) {

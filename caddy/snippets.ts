@@ -17,7 +17,7 @@ export { isSnippetList, snippetAtId, type Snippet }
  * Parses and validates a template's output. `source` (the template file) prefixes every
  * error: `TEMPLATE: /2/config/@id: missing: ...`. Empty output means "no snippet".
  */
-export async function parseSnippets (text: string, source: string): Promise<Snippet[]> {
+export async function parseSnippets(text: string, source: string): Promise<Snippet[]> {
   if (text.trim() === '') return []
   let value: unknown
   try {
@@ -25,12 +25,15 @@ export async function parseSnippets (text: string, source: string): Promise<Snip
   } catch {
     // Not JSON.parse's message: Node 20 quotes the input in it, and snippets may hold secrets.
     const { syntaxError } = await import('./snippet-schema.js')
-    throw new SnippetInvalid(`output is not JSON (${syntaxError(text)}); a proxy template prints a JSON array of {id, config, register_only}`, source)
+    throw new SnippetInvalid(
+      `output is not JSON (${syntaxError(text)}); a proxy template prints a JSON array of {id, config, register_only}`,
+      source
+    )
   }
   return await validateSnippets(value, source)
 }
 
-export async function validateSnippets (value: unknown, source: string): Promise<Snippet[]> {
+export async function validateSnippets(value: unknown, source: string): Promise<Snippet[]> {
   if (isSnippetList(value)) return value
   const lines = (await import('./snippet-schema.js')).snippetProblems(value)
   // Never empty for a value isSnippetList refuses (the two agree); a generic line just in case.
@@ -50,10 +53,13 @@ export type SnippetState = 'registered' | 'outdated' | 'missing'
  * only if the target does not already hold an equal value. Each decision is guarded by the
  * ETag of what it read, so two conductor processes cannot both append the same snippet.
  */
-export async function registerSnippet (caddy: CaddyClient, s: Snippet): Promise<RegisterResult> {
+export async function registerSnippet(caddy: CaddyClient, s: Snippet): Promise<RegisterResult> {
   const atId = snippetAtId(s)
   for (let round = 1; ; round++) {
-    if (round > MAX_ROUNDS) throw new CaddyConflict(`snippet @id "${atId ?? ''}" at ${s.id} kept appearing and disappearing while registering it; another process is changing it in a loop`)
+    if (round > MAX_ROUNDS)
+      throw new CaddyConflict(
+        `snippet @id "${atId ?? ''}" at ${s.id} kept appearing and disappearing while registering it; another process is changing it in a loop`
+      )
     if (atId !== undefined) {
       const existing = await readIfPresent(caddy, `/id/${atId}`)
       if (existing !== undefined) {
@@ -73,7 +79,7 @@ export async function registerSnippet (caddy: CaddyClient, s: Snippet): Promise<
     try {
       created = await caddy.update(s.id, async (current: unknown, etag) => {
         if (atId === undefined && holds(current, s.config)) return 'unchanged' as const
-        if (atId !== undefined && await caddy.has(`/id/${atId}`)) return 'retry' as const
+        if (atId !== undefined && (await caddy.has(`/id/${atId}`))) return 'retry' as const
         await caddy.post(s.id, s.config, etag)
         return 'created' as const
       })
@@ -89,7 +95,7 @@ export async function registerSnippet (caddy: CaddyClient, s: Snippet): Promise<
 }
 
 /** Deletes a snippet by its @id; register_only snippets are kept. Absent is not an error. */
-export async function deregisterSnippet (caddy: CaddyClient, s: Snippet): Promise<DeregisterResult> {
+export async function deregisterSnippet(caddy: CaddyClient, s: Snippet): Promise<DeregisterResult> {
   if (s.register_only === true) return 'kept'
   const atId = snippetAtId(s)
   if (atId === undefined) return 'kept'
@@ -103,7 +109,7 @@ export async function deregisterSnippet (caddy: CaddyClient, s: Snippet): Promis
 }
 
 /** Is the snippet in Caddy's config: by @id, or (without one) by an equal value at its target. */
-export async function snippetState (caddy: CaddyClient, s: Snippet): Promise<SnippetState> {
+export async function snippetState(caddy: CaddyClient, s: Snippet): Promise<SnippetState> {
   const atId = snippetAtId(s)
   if (atId !== undefined) {
     const existing = await readIfPresent(caddy, `/id/${atId}`)
@@ -114,21 +120,24 @@ export async function snippetState (caddy: CaddyClient, s: Snippet): Promise<Sni
   return target !== undefined && holds(target.value, s.config) ? 'registered' : 'missing'
 }
 
-export async function registerSnippets (caddy: CaddyClient, snippets: Snippet[]): Promise<RegisterResult[]> {
+export async function registerSnippets(caddy: CaddyClient, snippets: Snippet[]): Promise<RegisterResult[]> {
   const out: RegisterResult[] = []
   // In order: a later snippet may target an @id an earlier one created.
   for (const s of snippets) out.push(await registerSnippet(caddy, s))
   return out
 }
 
-export async function deregisterSnippets (caddy: CaddyClient, snippets: Snippet[]): Promise<DeregisterResult[]> {
+export async function deregisterSnippets(caddy: CaddyClient, snippets: Snippet[]): Promise<DeregisterResult[]> {
   const out: DeregisterResult[] = []
   // Reverse order: children before the objects that hold them.
   for (const s of [...snippets].reverse()) out.unshift(await deregisterSnippet(caddy, s))
   return out
 }
 
-async function readIfPresent (caddy: CaddyClient, idOrPath: string): Promise<{ value: unknown, etag: string | undefined } | undefined> {
+async function readIfPresent(
+  caddy: CaddyClient,
+  idOrPath: string
+): Promise<{ value: unknown; etag: string | undefined } | undefined> {
   try {
     const got = await caddy.getWithEtag(adminPath(idOrPath))
     // A missing key under an existing /config/ object reads as 200 `null`.
@@ -139,17 +148,17 @@ async function readIfPresent (caddy: CaddyClient, idOrPath: string): Promise<{ v
   }
 }
 
-function isPreconditionFailed (err: unknown): boolean {
+function isPreconditionFailed(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { status?: unknown }).status === 412
 }
 
 /** The target already holds the value: it is that value, or an array containing it. */
-export function holds (target: unknown, value: unknown): boolean {
+export function holds(target: unknown, value: unknown): boolean {
   if (Array.isArray(target) && !Array.isArray(value)) return target.some(x => sameJson(x, value))
   return sameJson(target, value)
 }
 
 /** JSON equality as Caddy stores it (key order and number spelling do not matter). */
-export function sameJson (a: unknown, b: unknown): boolean {
+export function sameJson(a: unknown, b: unknown): boolean {
   return isDeepStrictEqual(JSON.parse(JSON.stringify(a ?? null)), JSON.parse(JSON.stringify(b ?? null)))
 }

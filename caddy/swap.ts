@@ -3,8 +3,13 @@ import { atIdOf, findAtId, resolve } from './config-path.js'
 import { DEFAULT_MAX_ATTEMPTS as MAX_ROUNDS } from './defaults.js'
 import { CaddyConflict } from './errors.js'
 import {
-  deregisterSnippets, registerSnippets, sameJson, snippetAtId,
-  type DeregisterResult, type RegisterResult, type Snippet
+  deregisterSnippets,
+  registerSnippets,
+  sameJson,
+  snippetAtId,
+  type DeregisterResult,
+  type RegisterResult,
+  type Snippet
 } from './snippets.js'
 
 // Route switch of a deploy in ONE Caddy config change (issue 8). Caddy 2.6 reloads its whole
@@ -39,9 +44,12 @@ export interface SwapPlan {
  * is not in the current config yet (e.g. a `/config/...` key to be created), which Caddy's
  * own POST semantics then decide.
  */
-export async function swapSnippets (caddy: CaddyClient, add: Snippet[], remove: Snippet[]): Promise<SwapOutcome> {
+export async function swapSnippets(caddy: CaddyClient, add: Snippet[], remove: Snippet[]): Promise<SwapOutcome> {
   for (let round = 1; ; round++) {
-    if (round > MAX_ROUNDS) throw new CaddyConflict(`Caddy's config kept changing while switching routes (${MAX_ROUNDS} attempts, If-Match failed each time); another process is writing it in a loop`)
+    if (round > MAX_ROUNDS)
+      throw new CaddyConflict(
+        `Caddy's config kept changing while switching routes (${MAX_ROUNDS} attempts, If-Match failed each time); another process is writing it in a loop`
+      )
     const { value, etag } = await caddy.getWithEtag('/config/')
     const plan = planSwap(value, add, remove)
     if (plan === undefined) break
@@ -70,18 +78,23 @@ export async function swapSnippets (caddy: CaddyClient, add: Snippet[], remove: 
  * replaced in place; otherwise POST at `id` appends to an array or sets the value), then
  * removes the @ids of `remove` that `add` does not keep. Undefined when a target is missing.
  */
-export function planSwap (config: unknown, add: Snippet[], remove: Snippet[]): SwapPlan | undefined {
+export function planSwap(config: unknown, add: Snippet[], remove: Snippet[]): SwapPlan | undefined {
   const next = structuredClone(config ?? null)
   if (next === null || typeof next !== 'object') return undefined
   const keep = new Set(add.map(snippetAtId).filter(id => id !== undefined))
-  const leaving = remove.filter(s => s.register_only !== true && snippetAtId(s) !== undefined && !keep.has(snippetAtId(s)!))
+  const leaving = remove.filter(
+    s => s.register_only !== true && snippetAtId(s) !== undefined && !keep.has(snippetAtId(s)!)
+  )
   const replaced = new Set<Snippet>()
   const added: RegisterResult[] = []
   for (const s of add) {
     const atId = snippetAtId(s)
     const existing = atId === undefined ? undefined : findAtId(next, atId)
     if (existing !== undefined) {
-      if (sameJson(existing.parent[existing.key], s.config)) { added.push('unchanged'); continue }
+      if (sameJson(existing.parent[existing.key], s.config)) {
+        added.push('unchanged')
+        continue
+      }
       existing.parent[existing.key] = structuredClone(s.config)
       added.push('replaced')
       continue
@@ -90,15 +103,23 @@ export function planSwap (config: unknown, add: Snippet[], remove: Snippet[]): S
     if (target === undefined) return undefined
     const current = target.parent[target.key]
     if (Array.isArray(current)) {
-      if (atId === undefined && current.some(x => sameJson(x, s.config))) { added.push('unchanged'); continue }
+      if (atId === undefined && current.some(x => sameJson(x, s.config))) {
+        added.push('unchanged')
+        continue
+      }
       // Take the place of a leaving snippet registered at the same target: routes keep their order.
-      const old = leaving.find(o => !replaced.has(o) && o.id === s.id && current.some(x => atIdOf(x) === snippetAtId(o)))
+      const old = leaving.find(
+        o => !replaced.has(o) && o.id === s.id && current.some(x => atIdOf(x) === snippetAtId(o))
+      )
       if (old !== undefined) {
         current[current.findIndex(x => atIdOf(x) === snippetAtId(old))] = structuredClone(s.config)
         replaced.add(old)
       } else current.push(structuredClone(s.config))
     } else {
-      if (atId === undefined && sameJson(current, s.config)) { added.push('unchanged'); continue }
+      if (atId === undefined && sameJson(current, s.config)) {
+        added.push('unchanged')
+        continue
+      }
       target.parent[target.key] = structuredClone(s.config)
     }
     added.push('created')

@@ -15,10 +15,17 @@ export const WITHHELD_HEADERS: ReadonlySet<string> = new Set(['authorization', '
 /** Headers the environment never carries: the withheld ones, framing (RFC 3875 §4.1.18), hop-by-hop. */
 const SKIPPED_HEADERS = new Set([
   ...WITHHELD_HEADERS,
-  'content-type', 'content-length', 'connection', 'keep-alive', 'transfer-encoding', 'te', 'upgrade', 'trailer'
+  'content-type',
+  'content-length',
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'te',
+  'upgrade',
+  'trailer'
 ])
 
-export function buildCgiEnv (req: RequestInfo, base: Record<string, string>): Record<string, string> {
+export function buildCgiEnv(req: RequestInfo, base: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = { ...base }
   for (const [name, value] of Object.entries(req.headers)) {
     if (value === undefined || SKIPPED_HEADERS.has(name)) continue
@@ -67,7 +74,7 @@ export type RequestTransport = 'env' | 'http'
  * which cannot hold CR, LF or any other control either. The client and the token holder
  * chose these bytes, so the answer is 400, for every transport alike.
  */
-export function checkPassable (req: RequestInfo, transport: RequestTransport): void {
+export function checkPassable(req: RequestInfo, transport: RequestTransport): void {
   if (transport === 'env') {
     for (const [name, value] of metaValues(req)) {
       if (!value.includes('\0')) continue
@@ -76,13 +83,16 @@ export function checkPassable (req: RequestInfo, transport: RequestTransport): v
     return
   }
   const sent: Array<[string, string | undefined]> = [
-    ['PATH_INFO', req.pathInfo], ['SCRIPT_NAME', req.scriptName], ['REMOTE_USER', req.remoteUser]
+    ['PATH_INFO', req.pathInfo],
+    ['SCRIPT_NAME', req.scriptName],
+    ['REMOTE_USER', req.remoteUser]
   ]
   for (const [name, value] of sent) {
     // Controls only: other non-ASCII text is sent as its UTF-8 bytes (headerBytes).
     if (value === undefined || !/[\0-\x08\x0a-\x1f\x7f]/.test(value)) continue
-    throw new CgiBadRequest(`${name} holds a NUL, CR, LF or other control character: ` +
-      'it cannot be sent to the function in a header')
+    throw new CgiBadRequest(
+      `${name} holds a NUL, CR, LF or other control character: ` + 'it cannot be sent to the function in a header'
+    )
   }
   // A local redirect's Location may name a path the client could not have sent (a space).
   if (!/^[\x21-\x7e]*$/.test(req.path + req.query)) {
@@ -95,7 +105,7 @@ export function checkPassable (req: RequestInfo, transport: RequestTransport): v
  * one byte per character, and refuses characters above U+00FF. The receiver gets the same
  * bytes a CGI finds in its environment.
  */
-export function headerBytes (text: string): string {
+export function headerBytes(text: string): string {
   return /^[\x00-\x7f]*$/.test(text) ? text : Buffer.from(text, 'utf8').toString('latin1')
 }
 
@@ -103,7 +113,7 @@ export function headerBytes (text: string): string {
  * Splits a request path into SCRIPT_NAME and PATH_INFO: the first `strip` segments select the
  * function, the rest is PATH_INFO (decoded, RFC 3875 §4.1.5). `/a/b/c`, strip 1 -> `/a`, `/b/c`.
  */
-export function splitPath (path: string, strip: number): { scriptName: string, pathInfo: string } {
+export function splitPath(path: string, strip: number): { scriptName: string; pathInfo: string } {
   let idx = 0
   for (let i = 0; i < strip; i++) {
     const next = path.indexOf('/', idx + 1)
@@ -113,21 +123,33 @@ export function splitPath (path: string, strip: number): { scriptName: string, p
   return { scriptName: path.slice(0, idx), pathInfo: safeDecode(path.slice(idx)) }
 }
 
-function safeDecode (s: string): string {
-  try { return decodeURIComponent(s) } catch { return s }
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    return s
+  }
 }
 
-function single (v: string | string[] | undefined): string | undefined {
+function single(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v
 }
 
 /** Every request-derived value buildCgiEnv puts in the environment, by meta-variable. */
-function metaValues (req: RequestInfo): Array<[string, string]> {
+function metaValues(req: RequestInfo): Array<[string, string]> {
   const values: Array<[string, string | undefined]> = [
-    ['REQUEST_METHOD', req.method], ['REQUEST_URI', req.path], ['QUERY_STRING', req.query],
-    ['SCRIPT_NAME', req.scriptName], ['PATH_INFO', req.pathInfo], ['REMOTE_ADDR', req.remoteAddr],
-    ['REMOTE_PORT', req.remotePort], ['SERVER_NAME', req.serverName], ['SERVER_PORT', req.serverPort],
-    ['SERVER_PROTOCOL', req.protocol], ['REQUEST_SCHEME', req.scheme], ['AUTH_TYPE', req.authType],
+    ['REQUEST_METHOD', req.method],
+    ['REQUEST_URI', req.path],
+    ['QUERY_STRING', req.query],
+    ['SCRIPT_NAME', req.scriptName],
+    ['PATH_INFO', req.pathInfo],
+    ['REMOTE_ADDR', req.remoteAddr],
+    ['REMOTE_PORT', req.remotePort],
+    ['SERVER_NAME', req.serverName],
+    ['SERVER_PORT', req.serverPort],
+    ['SERVER_PROTOCOL', req.protocol],
+    ['REQUEST_SCHEME', req.scheme],
+    ['AUTH_TYPE', req.authType],
     ['REMOTE_USER', req.remoteUser]
   ]
   for (const [name, value] of Object.entries(req.headers)) {

@@ -29,40 +29,46 @@ const VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
 export class CgiHeaderParser {
   private buf: Buffer = Buffer.alloc(0)
 
-  constructor (private readonly maxBytes: number = MAX_HEADER_BYTES) {}
+  constructor(private readonly maxBytes: number = MAX_HEADER_BYTES) {}
 
   /** Feeds bytes; returns the head once the blank line arrived, else undefined. Throws CgiHeaderInvalid/TooLarge. */
-  push (chunk: Buffer): CgiHead | undefined {
+  push(chunk: Buffer): CgiHead | undefined {
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk])
     const end = findHeaderEnd(this.buf)
     if (end === undefined) {
-      if (this.buf.length > this.maxBytes) throw new CgiHeaderTooLarge(`the CGI header block is larger than ${this.maxBytes} bytes`)
+      if (this.buf.length > this.maxBytes)
+        throw new CgiHeaderTooLarge(`the CGI header block is larger than ${this.maxBytes} bytes`)
       return undefined
     }
-    if (end.headerEnd > this.maxBytes) throw new CgiHeaderTooLarge(`the CGI header block is larger than ${this.maxBytes} bytes`)
+    if (end.headerEnd > this.maxBytes)
+      throw new CgiHeaderTooLarge(`the CGI header block is larger than ${this.maxBytes} bytes`)
     const head = parseHeaderBlock(this.buf.subarray(0, end.headerEnd).toString('latin1'))
     return { ...head, rest: this.buf.subarray(end.bodyStart) }
   }
 
   /** Bytes received so far without a complete header block (for error messages). */
-  get pending (): number { return this.buf.length }
+  get pending(): number {
+    return this.buf.length
+  }
 }
 
 /** Parses the lines of a header block (without the blank line). */
-export function parseHeaderBlock (block: string): Omit<CgiHead, 'rest'> {
-  const lines = block === '' ? [] : block.split('\n').map(l => l.endsWith('\r') ? l.slice(0, -1) : l)
+export function parseHeaderBlock(block: string): Omit<CgiHead, 'rest'> {
+  const lines = block === '' ? [] : block.split('\n').map(l => (l.endsWith('\r') ? l.slice(0, -1) : l))
   const headers: Array<[string, string]> = []
   let status: number | undefined
   let reason: string | undefined
   let location: string | undefined
   for (const [i, line] of lines.entries()) {
-    if (line.startsWith(' ') || line.startsWith('\t')) throw new CgiHeaderInvalid(`CGI header line ${i + 1}: continuation lines (obs-fold) are not allowed`)
+    if (line.startsWith(' ') || line.startsWith('\t'))
+      throw new CgiHeaderInvalid(`CGI header line ${i + 1}: continuation lines (obs-fold) are not allowed`)
     const colon = line.indexOf(':')
     if (colon <= 0) throw new CgiHeaderInvalid(`CGI header line ${i + 1}: expected "Name: value"`)
     const name = line.slice(0, colon)
     const value = line.slice(colon + 1).trim()
     if (!TOKEN.test(name)) throw new CgiHeaderInvalid(`CGI header line ${i + 1}: invalid header name`)
-    if (!VALUE.test(value)) throw new CgiHeaderInvalid(`CGI header "${name}": the value contains CR, NUL or another control character`)
+    if (!VALUE.test(value))
+      throw new CgiHeaderInvalid(`CGI header "${name}": the value contains CR, NUL or another control character`)
     const lower = name.toLowerCase()
     if (lower === 'status') {
       const m = /^(\d\d\d)(?: (.*))?$/.exec(value)
@@ -90,7 +96,7 @@ export function parseHeaderBlock (block: string): Omit<CgiHead, 'rest'> {
   return { kind: 'document', status: status ?? 200, reason, headers }
 }
 
-function findHeaderEnd (buf: Buffer): { headerEnd: number, bodyStart: number } | undefined {
+function findHeaderEnd(buf: Buffer): { headerEnd: number; bodyStart: number } | undefined {
   // The block may start with the blank line (no headers at all).
   if (buf[0] === 0x0a) return { headerEnd: 0, bodyStart: 1 }
   if (buf[0] === 0x0d && buf[1] === 0x0a) return { headerEnd: 0, bodyStart: 2 }

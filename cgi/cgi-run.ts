@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ChildProcess } from 'node:child_process'
 import { BodyLimit } from './body.js'
 import { CgiHeaderParser, type CgiHead } from './cgi-response.js'
-import { CgiBadGateway, CgiClientGone, CgiError, CgiSpawnFailed } from './errors.js'
+import { CgiBadGateway, CgiClientGone, type CgiError, CgiSpawnFailed } from './errors.js'
 import { killGroup, spawnFunctionProcess } from './process.js'
 import type { FunctionSpec } from './types.js'
 
@@ -20,13 +20,23 @@ export interface Invocation {
 }
 
 export type InvocationResult =
-  | { ok: true, localRedirect?: string | undefined }
-  | { ok: false, error: CgiError, headersSent: boolean }
+  | { ok: true; localRedirect?: string | undefined }
+  | { ok: false; error: CgiError; headersSent: boolean }
 
-export function invokeCgi (spec: FunctionSpec, env: Record<string, string>, req: IncomingMessage, res: ServerResponse, child?: ChildProcess): Invocation {
-  const proc = child ?? spawnFunctionProcess({ exec: spec.exec, cwd: spec.cwd, env, stderrAsStdout: spec.stderrAsStdout, stdin: 'pipe' })
+export function invokeCgi(
+  spec: FunctionSpec,
+  env: Record<string, string>,
+  req: IncomingMessage,
+  res: ServerResponse,
+  child?: ChildProcess
+): Invocation {
+  const proc =
+    child ??
+    spawnFunctionProcess({ exec: spec.exec, cwd: spec.cwd, env, stderrAsStdout: spec.stderrAsStdout, stdin: 'pipe' })
   let settle!: (r: InvocationResult) => void
-  const done = new Promise<InvocationResult>(resolve => { settle = resolve })
+  const done = new Promise<InvocationResult>(resolve => {
+    settle = resolve
+  })
   let finished = false
   let head: CgiHead | undefined
   /** Body bytes held back for one tick (see startResponse). */
@@ -63,7 +73,11 @@ export function invokeCgi (spec: FunctionSpec, env: Record<string, string>, req:
   // normal then, not an error.
   const stdin = proc.stdin!
   stdin.on('error', () => {})
-  if (req.readableEnded || req.headers['content-length'] === '0' || (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined)) {
+  if (
+    req.readableEnded ||
+    req.headers['content-length'] === '0' ||
+    (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined)
+  ) {
     stdin.end()
   } else {
     const limit = new BodyLimit(spec.maxBodyBytes)
@@ -97,7 +111,10 @@ export function invokeCgi (spec: FunctionSpec, env: Record<string, string>, req:
     for (const c of chunks ?? []) write(c)
   }
   const write = (chunk: Buffer): void => {
-    if (held !== undefined) { held.push(chunk); return }
+    if (held !== undefined) {
+      held.push(chunk)
+      return
+    }
     if (!res.write(chunk)) {
       stdout.pause()
       res.once('drain', () => stdout.resume())
@@ -107,9 +124,17 @@ export function invokeCgi (spec: FunctionSpec, env: Record<string, string>, req:
 
   stdout.on('data', (chunk: Buffer) => {
     if (finished) return
-    if (head !== undefined) { write(chunk); return }
+    if (head !== undefined) {
+      write(chunk)
+      return
+    }
     let h: CgiHead | undefined
-    try { h = parser!.push(chunk) } catch (err) { fail(err as CgiError); return }
+    try {
+      h = parser!.push(chunk)
+    } catch (err) {
+      fail(err as CgiError)
+      return
+    }
     if (h !== undefined) startResponse(h)
   })
   stdout.on('error', () => {})
@@ -118,8 +143,20 @@ export function invokeCgi (spec: FunctionSpec, env: Record<string, string>, req:
     if (finished) return
     if (head === undefined) {
       // Wait for the exit status to say what happened, unless it is already known.
-      if (exitedFlag) fail(new CgiBadGateway(`${spec.exec[0]} exited with code ${String(proc.exitCode ?? proc.signalCode)} before printing a complete header block`))
-      else proc.once('exit', (code, sig) => fail(new CgiBadGateway(`${spec.exec[0]} exited with ${String(code ?? sig)} before printing a complete header block`)))
+      if (exitedFlag)
+        fail(
+          new CgiBadGateway(
+            `${spec.exec[0]} exited with code ${String(proc.exitCode ?? proc.signalCode)} before printing a complete header block`
+          )
+        )
+      else
+        proc.once('exit', (code, sig) =>
+          fail(
+            new CgiBadGateway(
+              `${spec.exec[0]} exited with ${String(code ?? sig)} before printing a complete header block`
+            )
+          )
+        )
       return
     }
     complete()
@@ -151,7 +188,7 @@ export function invokeCgi (spec: FunctionSpec, env: Record<string, string>, req:
 }
 
 /** Set-Cookie and other repeatable headers may appear several times. */
-export function appendHeader (res: ServerResponse, name: string, value: string): void {
+export function appendHeader(res: ServerResponse, name: string, value: string): void {
   const prev = res.getHeader(name)
   if (prev === undefined) res.setHeader(name, value)
   else res.setHeader(name, Array.isArray(prev) ? [...prev.map(String), value] : [String(prev), value])

@@ -41,8 +41,9 @@ export class Daemon {
    * `spawner`: a function with service_directives starts its daemon through its own fork
    * server, which runs in the function's scope (cgi/scope.ts) and sets its rlimits.
    */
-  constructor (
-    private readonly spec: FunctionSpec, private readonly spawner?: Spawner | undefined,
+  constructor(
+    private readonly spec: FunctionSpec,
+    private readonly spawner?: Spawner | undefined,
     private readonly exec?: string[] | undefined
   ) {
     this.socketPath = path.join(spec.socketDir, `${spec.id}.sock`)
@@ -50,34 +51,43 @@ export class Daemon {
     if (spec.minWarm > 0) this.ensure().catch(() => {})
   }
 
-  get pid (): number | undefined { return this.child?.pid }
-  get running (): boolean { return this.child !== undefined }
+  get pid(): number | undefined {
+    return this.child?.pid
+  }
+  get running(): boolean {
+    return this.child !== undefined
+  }
 
   /** Resolves once the daemon accepts connections. */
-  async ensure (): Promise<void> {
+  async ensure(): Promise<void> {
     if (this.closed) throw new CgiBadGateway('the function is being stopped')
     if (this.child !== undefined && this.starting === undefined) return
-    this.starting ??= this.start().finally(() => { this.starting = undefined })
+    this.starting ??= this.start().finally(() => {
+      this.starting = undefined
+    })
     await this.starting
   }
 
   /** Brackets each request, so the idle timer only runs while nothing is in flight. */
-  begin (): void {
+  begin(): void {
     this.inFlight++
-    if (this.idleTimer !== undefined) { clearTimeout(this.idleTimer); this.idleTimer = undefined }
+    if (this.idleTimer !== undefined) {
+      clearTimeout(this.idleTimer)
+      this.idleTimer = undefined
+    }
   }
 
-  end (): void {
+  end(): void {
     this.inFlight--
     if (this.inFlight === 0) this.armIdle()
   }
 
-  async close (): Promise<void> {
+  async close(): Promise<void> {
     this.closed = true
     await this.stop()
   }
 
-  private async start (): Promise<void> {
+  private async start(): Promise<void> {
     rmSync(this.socketPath, { force: true })
     const env = { ...this.spec.env, CONDUCTOR_FUNCTION_SOCKET: this.socketPath }
     const child = this.spawner !== undefined ? await this.startThroughSpawner(this.spawner, env) : this.startChild(env)
@@ -95,14 +105,16 @@ export class Daemon {
       if (await canConnect(this.socketPath)) break
       if (Date.now() > deadline) {
         killGroup(child.pid)
-        throw new CgiBadGateway(`${this.spec.exec[0]} did not listen on ${this.socketPath} within ${DAEMON_START_TIMEOUT_MS} ms`)
+        throw new CgiBadGateway(
+          `${this.spec.exec[0]} did not listen on ${this.socketPath} within ${DAEMON_START_TIMEOUT_MS} ms`
+        )
       }
       await Promise.race([new Promise(resolve => setTimeout(resolve, 10)), child.failed])
     }
     this.armIdle()
   }
 
-  private startChild (env: Record<string, string>): DaemonProcess {
+  private startChild(env: Record<string, string>): DaemonProcess {
     const { exec, cwd } = this.spec
     const child = spawnFunctionProcess({ exec, cwd, env, stderrAsStdout: false, stdin: 'ignore' })
     child.stdout?.resume()
@@ -111,7 +123,9 @@ export class Daemon {
     })
     return {
       pid: child.pid,
-      get gone () { return child.exitCode !== null || child.signalCode !== null },
+      get gone() {
+        return child.exitCode !== null || child.signalCode !== null
+      },
       exited: exited(child),
       failed
     }
@@ -123,9 +137,9 @@ export class Daemon {
    * pipe of a child gets). It is the fork server's child, not ours: no exit event, so its pid
    * is checked every LIVENESS_POLL_MS, and at once when its end of the socket closes.
    */
-  private async startThroughSpawner (spawner: Spawner, env: Record<string, string>): Promise<DaemonProcess> {
+  private async startThroughSpawner(spawner: Spawner, env: Record<string, string>): Promise<DaemonProcess> {
     await spawner.start()
-    let conn: { socket: net.Socket, pid: number }
+    let conn: { socket: net.Socket; pid: number }
     try {
       conn = await spawner.connect(this.exec ?? this.spec.exec, this.spec.cwd, env, false)
     } catch (err) {
@@ -148,17 +162,26 @@ export class Daemon {
       timer.unref()
       socket.once('close', () => setTimeout(check, 20))
     })
-    return { pid, get gone () { return gone }, exited: exitedP, failed: new Promise<never>(() => {}) }
+    return {
+      pid,
+      get gone() {
+        return gone
+      },
+      exited: exitedP,
+      failed: new Promise<never>(() => {})
+    }
   }
 
-  private armIdle (): void {
+  private armIdle(): void {
     if (this.spec.minWarm > 0 || this.spec.idleTimeoutMs <= 0 || this.closed) return
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer)
-    this.idleTimer = setTimeout(() => { if (this.inFlight === 0) void this.stop() }, this.spec.idleTimeoutMs)
+    this.idleTimer = setTimeout(() => {
+      if (this.inFlight === 0) void this.stop()
+    }, this.spec.idleTimeoutMs)
     this.idleTimer.unref()
   }
 
-  private async stop (): Promise<void> {
+  private async stop(): Promise<void> {
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer)
     const child = this.child
     if (child === undefined) return
@@ -173,10 +196,13 @@ export class Daemon {
   }
 }
 
-async function canConnect (socketPath: string): Promise<boolean> {
+async function canConnect(socketPath: string): Promise<boolean> {
   return await new Promise(resolve => {
     const s = net.connect(socketPath)
-    s.once('connect', () => { s.destroy(); resolve(true) })
+    s.once('connect', () => {
+      s.destroy()
+      resolve(true)
+    })
     s.once('error', () => resolve(false))
   })
 }

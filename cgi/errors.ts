@@ -6,7 +6,7 @@ import { ConductorError, type ErrorCode } from '../errors/index.js'
 
 export class CgiError extends ConductorError {
   override readonly code: ErrorCode = 'CND_CGI'
-  constructor (message: string, options?: ErrorOptions) {
+  constructor(message: string, options?: ErrorOptions) {
     super(message, undefined, undefined, options)
   }
 }
@@ -64,7 +64,7 @@ export class CgiClientGone extends CgiError {
 /** An interactive command's program cannot be started under a pty (missing, not executable). */
 export class PtySpawnFailed extends ConductorError {
   override readonly code = 'CND_PTY_SPAWN_FAILED'
-  constructor (message: string, options?: ErrorOptions) {
+  constructor(message: string, options?: ErrorOptions) {
     super(message, undefined, undefined, options)
   }
 }

@@ -5,11 +5,27 @@ export { CgiHeaderParser, parseHeaderBlock, type CgiHead, type CgiResponseKind }
 export type { FunctionSpec, FunctionFormat, FunctionMode, RequestInfo } from './types.js'
 export * as defaults from './defaults.js'
 export {
-  CgiError, CgiBadGateway, CgiBadRequest, CgiHeaderInvalid, CgiHeaderTooLarge, CgiSpawnFailed, CgiTimeout, CgiBusy,
-  CgiBodyTooLarge, CgiClosed, CgiClientGone, CgiLimitsUnavailable, PtySpawnFailed
+  CgiError,
+  CgiBadGateway,
+  CgiBadRequest,
+  CgiHeaderInvalid,
+  CgiHeaderTooLarge,
+  CgiSpawnFailed,
+  CgiTimeout,
+  CgiBusy,
+  CgiBodyTooLarge,
+  CgiClosed,
+  CgiClientGone,
+  CgiLimitsUnavailable,
+  PtySpawnFailed
 } from './errors.js'
 export {
-  CGROUP_DIRECTIVES, RLIMIT_DIRECTIVES, parseFunctionDirectives, type DirectiveProblem, type FunctionLimits, type Rlimit
+  CGROUP_DIRECTIVES,
+  RLIMIT_DIRECTIVES,
+  parseFunctionDirectives,
+  type DirectiveProblem,
+  type FunctionLimits,
+  type Rlimit
 } from './limits.js'
 export { functionsSlice, type SystemdManager } from './scope.js'
 export { Spawner, findSpawnerBinary } from './spawner.js'

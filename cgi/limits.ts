@@ -15,11 +15,27 @@
 
 /** Resource-control directives passed as properties of the function's scope. */
 export const CGROUP_DIRECTIVES: readonly string[] = [
-  'CPUAccounting', 'CPUWeight', 'StartupCPUWeight', 'CPUQuota', 'CPUQuotaPeriodSec', 'AllowedCPUs',
+  'CPUAccounting',
+  'CPUWeight',
+  'StartupCPUWeight',
+  'CPUQuota',
+  'CPUQuotaPeriodSec',
+  'AllowedCPUs',
   'AllowedMemoryNodes',
-  'MemoryAccounting', 'MemoryMin', 'MemoryLow', 'MemoryHigh', 'MemoryMax', 'MemorySwapMax',
-  'TasksAccounting', 'TasksMax',
-  'IOAccounting', 'IOWeight', 'IODeviceWeight', 'IOReadBandwidthMax', 'IOWriteBandwidthMax', 'IOReadIOPSMax',
+  'MemoryAccounting',
+  'MemoryMin',
+  'MemoryLow',
+  'MemoryHigh',
+  'MemoryMax',
+  'MemorySwapMax',
+  'TasksAccounting',
+  'TasksMax',
+  'IOAccounting',
+  'IOWeight',
+  'IODeviceWeight',
+  'IOReadBandwidthMax',
+  'IOWriteBandwidthMax',
+  'IOReadIOPSMax',
   'IOWriteIOPSMax'
 ]
 
@@ -47,9 +63,11 @@ export const RLIMIT_DIRECTIVES: Readonly<Record<string, string>> = {
 const BYTE_RLIMITS = new Set(['FSIZE', 'DATA', 'STACK', 'CORE', 'RSS', 'AS', 'MEMLOCK', 'MSGQUEUE'])
 
 /** Well-known directives of a service's own process, named in the refusal so the reason is clear. */
-const SERVICE_ONLY = new RegExp('^(Exec|Restart|Type$|User$|Group$|Environment|WorkingDirectory|RootDirectory|' +
-  'Timeout|Kill|Remain|PIDFile|Nice$|OOMScore|Standard|Protect|Private|ReadOnly|ReadWrite|Capability|' +
-  'AmbientCapabilities|NoNewPrivileges|Slice$|Delegate)')
+const SERVICE_ONLY = new RegExp(
+  '^(Exec|Restart|Type$|User$|Group$|Environment|WorkingDirectory|RootDirectory|' +
+    'Timeout|Kill|Remain|PIDFile|Nice$|OOMScore|Standard|Protect|Private|ReadOnly|ReadWrite|Capability|' +
+    'AmbientCapabilities|NoNewPrivileges|Slice$|Delegate)'
+)
 
 export interface Rlimit {
   /** NOFILE, CPU... (RLIMIT_NOFILE...). */
@@ -66,10 +84,13 @@ export interface FunctionLimits {
   rlimits: Rlimit[]
 }
 
-export interface DirectiveProblem { index: number, message: string }
+export interface DirectiveProblem {
+  index: number
+  message: string
+}
 
 /** Splits a function's service_directives into scope properties and rlimits, or says what is wrong with each entry. */
-export function parseFunctionDirectives (list: readonly string[]): {
+export function parseFunctionDirectives(list: readonly string[]): {
   limits: FunctionLimits
   problems: DirectiveProblem[]
 } {
@@ -102,31 +123,40 @@ export function parseFunctionDirectives (list: readonly string[]): {
   return { limits: { properties, rlimits: [...rlimits.values()] }, problems }
 }
 
-function refusal (key: string): string {
+function refusal(key: string): string {
   const all = [...CGROUP_DIRECTIVES, ...Object.keys(RLIMIT_DIRECTIVES)]
   const sameButCase = all.find(k => k.toLowerCase() === key.toLowerCase())
   if (sameButCase !== undefined) return `"${key}=": unknown directive; did you mean "${sameButCase}="?`
   const why = SERVICE_ONLY.test(key)
     ? `"${key}=" cannot apply to a function: it configures a service's own process, ` +
-      'and a function\'s processes are started by the gateway'
+      "and a function's processes are started by the gateway"
     : `"${key}=" is not a directive a function's processes can be given`
   const list = (keys: readonly string[]): string => keys.map(k => k + '=').join(', ')
-  return `${why}; allowed: resource control (${list(CGROUP_DIRECTIVES)}) ` +
+  return (
+    `${why}; allowed: resource control (${list(CGROUP_DIRECTIVES)}) ` +
     `and process limits (${list(Object.keys(RLIMIT_DIRECTIVES))})`
+  )
 }
 
 const BYTES = /^(infinity|\d+(\.\d+)?[KMGTPE]?|\d+(\.\d+)?%)$/
 const SUFFIX: Record<string, bigint> = {
-  K: 1n << 10n, M: 1n << 20n, G: 1n << 30n, T: 1n << 40n, P: 1n << 50n, E: 1n << 60n
+  K: 1n << 10n,
+  M: 1n << 20n,
+  G: 1n << 30n,
+  T: 1n << 40n,
+  P: 1n << 50n,
+  E: 1n << 60n
 }
 
 // A light check of the values systemd is most often given, so that a typo fails at load with its
 // path; systemd still parses every property itself when the scope is created.
-function checkCgroupValue (key: string, value: string): string | undefined {
+function checkCgroupValue(key: string, value: string): string | undefined {
   if (value === '') return 'a value is required (an empty value would reset the setting)'
   if (/^Memory(Min|Low|High|Max|SwapMax)$/.test(key) && !BYTES.test(value)) {
-    return 'expected bytes with an optional K, M, G, T, P or E suffix (e.g. 256M), ' +
+    return (
+      'expected bytes with an optional K, M, G, T, P or E suffix (e.g. 256M), ' +
       'a percentage of RAM (e.g. 10%), or infinity'
+    )
   }
   if (key === 'TasksMax' && !/^(infinity|\d+|\d+(\.\d+)?%)$/.test(value)) {
     return 'expected a number of tasks (e.g. 64), a percentage, or infinity'
@@ -143,7 +173,7 @@ function checkCgroupValue (key: string, value: string): string | undefined {
 }
 
 /** "N", "SOFT:HARD", "infinity", byte suffixes for byte limits, seconds for CPU, signed nice values for NICE. */
-function parseRlimit (resource: string, value: string): Rlimit | string {
+function parseRlimit(resource: string, value: string): Rlimit | string {
   const parts = value.split(':')
   if (parts.length > 2 || value === '') return 'expected a value, or "soft:hard" (e.g. 1024 or 1024:4096), or infinity'
   const soft = parseRlimitValue(resource, parts[0]!.trim())
@@ -156,7 +186,7 @@ function parseRlimit (resource: string, value: string): Rlimit | string {
   return { resource, soft: soft.value, hard: hard.value }
 }
 
-function parseRlimitValue (resource: string, v: string): { value: string } | { error: string } {
+function parseRlimitValue(resource: string, v: string): { value: string } | { error: string } {
   if (v === 'infinity') return { value: v }
   if (resource === 'NICE' && /^[+-]\d+$/.test(v)) {
     // A nice value (systemd's signed syntax): RLIMIT_NICE is 20 - nice.
@@ -182,6 +212,6 @@ function parseRlimitValue (resource: string, v: string): { value: string } | { e
 }
 
 /** The fork server's arguments for these rlimits: --rlimit NAME=SOFT:HARD each. */
-export function rlimitArgs (rlimits: readonly Rlimit[]): string[] {
+export function rlimitArgs(rlimits: readonly Rlimit[]): string[] {
   return rlimits.flatMap(r => ['--rlimit', `${r.resource}=${r.soft}:${r.hard}`])
 }

@@ -8,20 +8,46 @@ import type { FunctionSpec } from './types.js'
 // (http-stdio) or a daemon's unix socket (parallel). Node's own HTTP client does the framing
 // (Content-Length, chunked, keep-alive), so the worker may answer either way.
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization'])
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization'
+])
 
 export interface ProxyOutcome {
-  done: Promise<{ ok: true } | { ok: false, error: CgiError, headersSent: boolean }>
+  done: Promise<{ ok: true } | { ok: false; error: CgiError; headersSent: boolean }>
   abort: (reason: CgiError) => void
 }
 
-export function proxyRequest (spec: FunctionSpec, agent: http.Agent, path: string, headers: Record<string, string | string[]>, req: IncomingMessage, res: ServerResponse, socketPath?: string): ProxyOutcome {
-  let settle!: (r: { ok: true } | { ok: false, error: CgiError, headersSent: boolean }) => void
-  const done = new Promise<Parameters<typeof settle>[0]>(resolve => { settle = resolve })
+export function proxyRequest(
+  spec: FunctionSpec,
+  agent: http.Agent,
+  path: string,
+  headers: Record<string, string | string[]>,
+  req: IncomingMessage,
+  res: ServerResponse,
+  socketPath?: string
+): ProxyOutcome {
+  let settle!: (r: { ok: true } | { ok: false; error: CgiError; headersSent: boolean }) => void
+  const done = new Promise<Parameters<typeof settle>[0]>(resolve => {
+    settle = resolve
+  })
   let finished = false
   const out: Record<string, string | string[]> = {}
   for (const [k, v] of Object.entries(headers)) if (!HOP_BY_HOP.has(k)) out[k] = v
-  const upstream = http.request({ agent, method: req.method, path, headers: out, ...(socketPath !== undefined ? { socketPath } : {}) })
+  const upstream = http.request({
+    agent,
+    method: req.method,
+    path,
+    headers: out,
+    ...(socketPath !== undefined ? { socketPath } : {})
+  })
 
   const fail = (error: CgiError): void => {
     if (finished) return
@@ -29,7 +55,9 @@ export function proxyRequest (spec: FunctionSpec, agent: http.Agent, path: strin
     upstream.destroy()
     settle({ ok: false, error, headersSent: res.headersSent })
   }
-  upstream.on('error', err => fail(err instanceof CgiError ? err : new CgiBadGateway(`the worker failed: ${err.message}`, { cause: err })))
+  upstream.on('error', err =>
+    fail(err instanceof CgiError ? err : new CgiBadGateway(`the worker failed: ${err.message}`, { cause: err }))
+  )
   // Interim answers (100 Continue, 103...) are legitimate HTTP: Node's client reads them and
   // waits for the final one, which alone is relayed. A 101 (the gateway never asks to
   // upgrade) or a final status outside 200-599 would desynchronise the client's connection
@@ -39,7 +67,10 @@ export function proxyRequest (spec: FunctionSpec, agent: http.Agent, path: strin
     fail(new CgiBadGateway('the worker answered 101 Switching Protocols to a request that did not ask to upgrade'))
   })
   upstream.on('response', (up: IncomingMessage) => {
-    if (finished) { up.resume(); return }
+    if (finished) {
+      up.resume()
+      return
+    }
     const status = up.statusCode ?? 0
     if (status < 200 || status > 599) {
       up.resume()
@@ -54,7 +85,10 @@ export function proxyRequest (spec: FunctionSpec, agent: http.Agent, path: strin
       res.setHeader(name, value)
     }
     up.on('data', (chunk: Buffer) => {
-      if (!res.write(chunk)) { up.pause(); res.once('drain', () => up.resume()) }
+      if (!res.write(chunk)) {
+        up.pause()
+        res.once('drain', () => up.resume())
+      }
     })
     up.on('end', () => {
       if (finished) return
@@ -65,9 +99,15 @@ export function proxyRequest (spec: FunctionSpec, agent: http.Agent, path: strin
     up.on('error', () => fail(new CgiBadGateway('the worker closed the connection mid-response')))
     up.on('aborted', () => fail(new CgiBadGateway('the worker closed the connection mid-response')))
   })
-  res.once('close', () => { if (!finished) fail(new CgiClientGone('the client closed the connection')) })
+  res.once('close', () => {
+    if (!finished) fail(new CgiClientGone('the client closed the connection'))
+  })
 
-  const hasBody = !(req.readableEnded || req.headers['content-length'] === '0' || (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined))
+  const hasBody = !(
+    req.readableEnded ||
+    req.headers['content-length'] === '0' ||
+    (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined)
+  )
   if (hasBody) {
     const limit = new BodyLimit(spec.maxBodyBytes)
     limit.on('error', err => fail(err as CgiError))

@@ -67,47 +67,59 @@ export class FunctionRunner {
   private readonly limitsError: CgiLimitsUnavailable | undefined
   private loggedLimitsError: unknown
 
-  constructor (
-    readonly spec: FunctionSpec, private readonly log: (msg: string, err?: unknown) => void = () => {},
-    private readonly spawner?: Spawner | undefined, isolation?: FunctionIsolation | undefined
+  constructor(
+    readonly spec: FunctionSpec,
+    private readonly log: (msg: string, err?: unknown) => void = () => {},
+    private readonly spawner?: Spawner | undefined,
+    isolation?: FunctionIsolation | undefined
   ) {
     this.limiter = new Limiter(spec.maxWorkers, spec.maxQueue)
     const program = resolveProgram(spec.exec[0]!, spec.cwd, spec.env.PATH)
     this.resolvedExec = program === undefined ? undefined : [program, ...spec.exec.slice(1)]
     if (spec.limits !== undefined) {
       if (isolation?.spawnerBinary === undefined) {
-        this.limitsError = new CgiLimitsUnavailable(`${spec.id}: service_directives need the conductor-spawner ` +
-          'fork server, which is not built (npm run build needs a C compiler) or disabled (CONDUCTOR_CGI_SPAWNER=)')
+        this.limitsError = new CgiLimitsUnavailable(
+          `${spec.id}: service_directives need the conductor-spawner ` +
+            'fork server, which is not built (npm run build needs a C compiler) or disabled (CONDUCTOR_CGI_SPAWNER=)'
+        )
         this.log(`function ${this.limitsError.message}; its requests get 503`)
       } else {
         this.own = ownSpawner(spec, spec.limits, isolation)
         // Started now, not by the first request: the scope costs tens of milliseconds to create,
         // and a gateway that cannot apply the limits says so when it starts.
-        this.own.start().catch(err => { this.logLimitsError(err) })
+        this.own.start().catch(err => {
+          this.logLimitsError(err)
+        })
       }
     }
-    const forks = this.own !== undefined && this.resolvedExec !== undefined
-      ? { spawner: this.own, exec: this.resolvedExec, required: true }
-      : spawner !== undefined && this.resolvedExec !== undefined ? { spawner, exec: this.resolvedExec } : undefined
+    const forks =
+      this.own !== undefined && this.resolvedExec !== undefined
+        ? { spawner: this.own, exec: this.resolvedExec, required: true }
+        : spawner !== undefined && this.resolvedExec !== undefined
+          ? { spawner, exec: this.resolvedExec }
+          : undefined
     // A function with limits starts its processes through its own fork server only: without it
     // (limitsError, or a program not found), no pool or daemon is made, and serve() refuses.
     const mayStart = spec.limits === undefined || forks?.required === true
     if (spec.mode === 'parallel') this.daemon = mayStart ? new Daemon(spec, this.own, this.resolvedExec) : undefined
     else if (spec.format === 'http-stdio') {
       this.pool = mayStart ? new StdioPool(spec, spec.mode === 'single' ? 1 : spec.maxRequests, forks) : undefined
-    }
-    else this.pool = undefined
+    } else this.pool = undefined
   }
 
   /** Serves one request to completion. Never throws: failures become 400/413/502/503/504. */
-  async serve (req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<ServeResult> {
+  async serve(req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<ServeResult> {
     try {
       checkPassable(info, this.daemon === undefined && this.pool === undefined ? 'env' : 'http')
     } catch (err) {
       return this.answerError(req, res, err as CgiError)
     }
     if (declaredTooLarge(req.headers['content-length'], this.spec.maxBodyBytes)) {
-      return this.answerError(req, res, new CgiBodyTooLarge(`the request body is larger than ${this.spec.maxBodyBytes} bytes`))
+      return this.answerError(
+        req,
+        res,
+        new CgiBodyTooLarge(`the request body is larger than ${this.spec.maxBodyBytes} bytes`)
+      )
     }
     if (this.spec.limits !== undefined) {
       try {
@@ -121,7 +133,9 @@ export class FunctionRunner {
     if (release === undefined) {
       // Queued: a client that goes away meanwhile leaves the queue.
       const { slot, cancel } = this.limiter.enqueue()
-      onClose = (): void => { if (!res.writableFinished) cancel() }
+      onClose = (): void => {
+        if (!res.writableFinished) cancel()
+      }
       res.once('close', onClose)
       try {
         release = await slot
@@ -147,7 +161,7 @@ export class FunctionRunner {
     }
   }
 
-  stats (): RunnerStats {
+  stats(): RunnerStats {
     const base = { id: this.spec.id, mode: this.spec.mode, format: this.spec.format, ...this.limiter.stats }
     if (this.pool !== undefined) {
       const s = this.pool.stats()
@@ -155,12 +169,18 @@ export class FunctionRunner {
     }
     if (this.daemon !== undefined) {
       const pid = this.daemon.pid
-      return { ...base, workers: pid === undefined ? 0 : 1, idle: 0, spawned: this.daemon.starts, pids: pid === undefined ? [] : [pid] }
+      return {
+        ...base,
+        workers: pid === undefined ? 0 : 1,
+        idle: 0,
+        spawned: this.daemon.starts,
+        pids: pid === undefined ? [] : [pid]
+      }
     }
     return { ...base, workers: this.limiter.stats.active, idle: 0, spawned: this.cgiSpawned, pids: [] }
   }
 
-  async close (): Promise<void> {
+  async close(): Promise<void> {
     this.limiter.close()
     this.pool?.close()
     await this.daemon?.close()
@@ -173,7 +193,7 @@ export class FunctionRunner {
   }
 
   /** The function's own fork server runs (its scope exists, its rlimits can be set), or why not. */
-  private async ensureLimits (): Promise<void> {
+  private async ensureLimits(): Promise<void> {
     if (this.limitsError !== undefined) throw this.limitsError
     try {
       await this.own!.start()
@@ -183,20 +203,23 @@ export class FunctionRunner {
     }
   }
 
-  private notFound (): CgiSpawnFailed {
+  private notFound(): CgiSpawnFailed {
     return new CgiSpawnFailed(`${this.spec.id}: cannot find ${this.spec.exec[0]!} in PATH`)
   }
 
   /** Once per failed start of the fork server (the next attempt is seconds away), not per request. */
-  private logLimitsError (err: unknown): void {
+  private logLimitsError(err: unknown): void {
     if (err === this.loggedLimitsError) return
     this.loggedLimitsError = err
-    this.log(`function ${this.spec.id}: its service_directives cannot be applied, so its requests get 503 ` +
-      '(run the gateway under systemd, conductor-gateway.service, or change the directives): ' +
-      (err as Error).message, err)
+    this.log(
+      `function ${this.spec.id}: its service_directives cannot be applied, so its requests get 503 ` +
+        '(run the gateway under systemd, conductor-gateway.service, or change the directives): ' +
+        (err as Error).message,
+      err
+    )
   }
 
-  private async serveCgi (req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<ServeResult> {
+  private async serveCgi(req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<ServeResult> {
     const env = buildCgiEnv(info, this.spec.env)
     this.cgiSpawned++
     if (this.own !== undefined) {
@@ -207,11 +230,18 @@ export class FunctionRunner {
       }
     }
     const forks = this.own ?? this.spawner
-    const viaSpawner = forks !== undefined && forks.isRunning && this.resolvedExec !== undefined
-      ? forks.spawn(this.resolvedExec, this.spec.cwd, env, this.spec.stderrAsStdout) as unknown as ChildProcess
-      : undefined
+    const viaSpawner =
+      forks?.isRunning && this.resolvedExec !== undefined
+        ? (forks.spawn(this.resolvedExec, this.spec.cwd, env, this.spec.stderrAsStdout) as unknown as ChildProcess)
+        : undefined
     const inv = invokeCgi(this.spec, env, req, res, viaSpawner)
-    const timer = setTimeout(() => inv.abort(new CgiTimeout(`${this.spec.id} took longer than ${this.spec.timeoutMs} ms; its process group was killed`)), this.spec.timeoutMs)
+    const timer = setTimeout(
+      () =>
+        inv.abort(
+          new CgiTimeout(`${this.spec.id} took longer than ${this.spec.timeoutMs} ms; its process group was killed`)
+        ),
+      this.spec.timeoutMs
+    )
     try {
       const r = await inv.done
       if (!r.ok) return this.answerError(req, res, r.error)
@@ -225,7 +255,7 @@ export class FunctionRunner {
     }
   }
 
-  private async serveStdio (req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<ServeResult> {
+  private async serveStdio(req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<ServeResult> {
     const worker = this.pool!.take()
     // Unhealthy until it answered: a worker whose request failed, even before it was sent, is
     // recycled rather than kept in the pool in an unknown state.
@@ -253,7 +283,7 @@ export class FunctionRunner {
     }
   }
 
-  private async serveDaemon (req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<ServeResult> {
+  private async serveDaemon(req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<ServeResult> {
     const d = this.daemon!
     d.begin()
     try {
@@ -261,7 +291,10 @@ export class FunctionRunner {
       const target = requestTarget(info, this.spec.stripPrefix)
       const outcome = proxyRequest(this.spec, d.agent, target, forwardHeaders(info), req, res, d.socketPath)
       // A daemon serves others at the same time: a slow request is cut, the daemon stays.
-      const timer = setTimeout(() => outcome.abort(new CgiTimeout(`${this.spec.id} took longer than ${this.spec.timeoutMs} ms`)), this.spec.timeoutMs)
+      const timer = setTimeout(
+        () => outcome.abort(new CgiTimeout(`${this.spec.id} took longer than ${this.spec.timeoutMs} ms`)),
+        this.spec.timeoutMs
+      )
       const r = await outcome.done
       clearTimeout(timer)
       if (!r.ok) return this.answerError(req, res, r.error)
@@ -273,7 +306,7 @@ export class FunctionRunner {
     }
   }
 
-  private answerError (req: IncomingMessage, res: ServerResponse, error: CgiError): ServeResult {
+  private answerError(req: IncomingMessage, res: ServerResponse, error: CgiError): ServeResult {
     const status = error.httpStatus
     if (status >= 500 && status !== 503 && status !== 499) this.log(`${this.spec.id}: ${error.message}`, error)
     if (res.headersSent || res.destroyed) {
@@ -301,16 +334,21 @@ export class FunctionRunner {
  * What the client sees: the kind of failure, never paths or script output (they go to the log).
  * A 400 says what in the client's own request cannot be passed on (never its value).
  */
-function publicMessage (e: CgiError): string {
+function publicMessage(e: CgiError): string {
   if (e instanceof CgiLimitsUnavailable) {
-    return 'the function\'s service_directives cannot be applied on this host (the gateway log says why)'
+    return "the function's service_directives cannot be applied on this host (the gateway log says why)"
   }
   switch (e.httpStatus) {
-    case 400: return e.message
-    case 413: return 'request body too large'
-    case 503: return 'function busy, retry later'
-    case 504: return 'function timed out'
-    default: return 'function failed'
+    case 400:
+      return e.message
+    case 413:
+      return 'request body too large'
+    case 503:
+      return 'function busy, retry later'
+    case 504:
+      return 'function timed out'
+    default:
+      return 'function failed'
   }
 }
 
@@ -318,7 +356,7 @@ function publicMessage (e: CgiError): string {
  * http-stdio and daemons see the public path (SCRIPT_NAME + PATH_INFO) and query, or with
  * strip_prefix the path after SCRIPT_NAME, still as sent (percent-encoded), "/" when empty.
  */
-export function requestTarget (info: RequestInfo, stripPrefix: boolean): string {
+export function requestTarget(info: RequestInfo, stripPrefix: boolean): string {
   let p = info.path
   if (stripPrefix) {
     p = p.slice(info.scriptName.length)
@@ -328,7 +366,7 @@ export function requestTarget (info: RequestInfo, stripPrefix: boolean): string 
 }
 
 /** The request's headers as an http-stdio worker or a daemon gets them: the same rule as CGI's environment. */
-function forwardHeaders (info: RequestInfo): Record<string, string | string[]> {
+function forwardHeaders(info: RequestInfo): Record<string, string | string[]> {
   const h: Record<string, string | string[]> = {}
   for (const [k, v] of Object.entries(info.headers)) if (v !== undefined && !WITHHELD_HEADERS.has(k)) h[k] = v
   h['x-forwarded-for'] ??= info.remoteAddr
@@ -340,12 +378,17 @@ function forwardHeaders (info: RequestInfo): Record<string, string | string[]> {
   return h
 }
 
-function resolveProgram (program: string, cwd: string, PATH: string | undefined): string | undefined {
+function resolveProgram(program: string, cwd: string, PATH: string | undefined): string | undefined {
   if (program.includes('/')) return path.resolve(cwd, program)
   for (const dir of (PATH ?? '').split(':')) {
     if (dir === '') continue
     const candidate = path.join(dir, program)
-    try { accessSync(candidate, constants.X_OK); return candidate } catch { /* next */ }
+    try {
+      accessSync(candidate, constants.X_OK)
+      return candidate
+    } catch {
+      /* next */
+    }
   }
   return undefined
 }
@@ -354,19 +397,21 @@ function resolveProgram (program: string, cwd: string, PATH: string | undefined)
  * The fork server of a function with service_directives: in a systemd scope with its cgroup
  * properties (when it has any; rlimits alone need no systemd), setting its rlimits in each child.
  */
-function ownSpawner (spec: FunctionSpec, limits: FunctionLimits, isolation: FunctionIsolation): Spawner {
-  const scope = limits.properties.length > 0
-    ? functionScope({ manager: isolation.manager, id: spec.id, properties: limits.properties, env: isolation.env })
-    : undefined
+function ownSpawner(spec: FunctionSpec, limits: FunctionLimits, isolation: FunctionIsolation): Spawner {
+  const scope =
+    limits.properties.length > 0
+      ? functionScope({ manager: isolation.manager, id: spec.id, properties: limits.properties, env: isolation.env })
+      : undefined
   return new Spawner(isolation.spawnerBinary!, spec.socketDir, {
     args: rlimitArgs(limits.rlimits),
     wrap: scope?.wrap,
     env: isolation.env,
     socketName: `${spec.id}.spawner.sock`,
     onStop: scope?.stop,
-    describe: scope !== undefined
-      ? `systemd-run${isolation.manager === 'user' ? ' --user' : ''} --scope, creating the function's scope ` +
-        `(${limits.properties.join(' ')}),`
-      : 'conductor-spawner, setting the function\'s process limits,'
+    describe:
+      scope !== undefined
+        ? `systemd-run${isolation.manager === 'user' ? ' --user' : ''} --scope, creating the function's scope ` +
+          `(${limits.properties.join(' ')}),`
+        : "conductor-spawner, setting the function's process limits,"
   })
 }

@@ -17,7 +17,7 @@ import { execFile } from 'node:child_process'
 export type SystemdManager = 'system' | 'user'
 
 /** Slice of the function scopes: system-conductor-functions.slice in system.slice (app-... in app.slice for user). */
-export function functionsSlice (manager: SystemdManager): string {
+export function functionsSlice(manager: SystemdManager): string {
   return `${manager === 'user' ? 'app' : 'system'}-conductor-functions.slice`
 }
 
@@ -42,7 +42,7 @@ export interface FunctionScope {
 
 let scopes = 0
 
-export function functionScope (o: ScopeOptions): FunctionScope {
+export function functionScope(o: ScopeOptions): FunctionScope {
   const manager = o.manager === 'user' ? ['--user'] : []
   const started: string[] = []
   return {
@@ -52,9 +52,16 @@ export function functionScope (o: ScopeOptions): FunctionScope {
       const unit = `conductor-function-${o.id}-${process.pid}-${++scopes}.scope`
       started.push(unit)
       return [
-        'systemd-run', ...manager, '--scope', '--quiet', '--collect', `--unit=${unit}`,
-        `--slice=${functionsSlice(o.manager)}`, `--description=Conductor function ${o.id}`,
-        ...o.properties.flatMap(p => ['-p', p]), '--'
+        'systemd-run',
+        ...manager,
+        '--scope',
+        '--quiet',
+        '--collect',
+        `--unit=${unit}`,
+        `--slice=${functionsSlice(o.manager)}`,
+        `--description=Conductor function ${o.id}`,
+        ...o.properties.flatMap(p => ['-p', p]),
+        '--'
       ]
     },
     units: () => [...started],

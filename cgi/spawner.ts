@@ -13,9 +13,12 @@ import { CgiSpawnFailed } from './errors.js'
 // script's stdin and stdout. Optional: without the binary, single-shot CGI uses child_process.
 
 /** The compiled helper next to this module (the bundle's folder, dist/conductor/), or $CONDUCTOR_CGI_SPAWNER. */
-export function findSpawnerBinary (env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function findSpawnerBinary(env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (env.CONDUCTOR_CGI_SPAWNER === '') return undefined
-  const candidates = [env.CONDUCTOR_CGI_SPAWNER, path.join(path.dirname(fileURLToPath(import.meta.url)), 'conductor-spawner')]
+  const candidates = [
+    env.CONDUCTOR_CGI_SPAWNER,
+    path.join(path.dirname(fileURLToPath(import.meta.url)), 'conductor-spawner')
+  ]
   return candidates.find((c): c is string => c !== undefined && existsSync(c))
 }
 
@@ -61,7 +64,11 @@ export class Spawner {
   private retryAt = 0
   readonly socketPath: string
 
-  constructor (private readonly binary: string, socketDir: string, private readonly options: SpawnerOptions = {}) {
+  constructor(
+    private readonly binary: string,
+    socketDir: string,
+    private readonly options: SpawnerOptions = {}
+  ) {
     this.socketPath = path.join(socketDir, options.socketName ?? 'spawner.sock')
   }
 
@@ -69,9 +76,17 @@ export class Spawner {
    * Starts the fork server (once) and resolves when it accepts connections. Rejects with what
    * it printed when it cannot start; until its next attempt is due, at once with that error.
    */
-  async start (): Promise<void> {
+  async start(): Promise<void> {
     if (this.stopped) return
-    if (this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null && this.ready !== undefined) { await this.ready; return }
+    if (
+      this.proc !== undefined &&
+      this.proc.exitCode === null &&
+      this.proc.signalCode === null &&
+      this.ready !== undefined
+    ) {
+      await this.ready
+      return
+    }
     if (this.lastError !== undefined && Date.now() < this.retryAt) throw this.lastError
     rmSync(this.socketPath, { force: true })
     const [command, ...pre] = [...(this.options.wrap?.() ?? []), this.binary]
@@ -79,9 +94,13 @@ export class Spawner {
     // the error message; it still reaches the gateway's stderr (the journal).
     let stderr = ''
     const proc = spawn(command!, [...pre, this.socketPath, ...(this.options.args ?? [])], {
-      stdio: ['ignore', 'inherit', 'pipe'], env: this.options.env ?? process.env
+      stdio: ['ignore', 'inherit', 'pipe'],
+      env: this.options.env ?? process.env
     })
-    proc.stderr!.on('data', (d: Buffer) => { process.stderr.write(d); stderr = (stderr + d.toString()).slice(-2048) })
+    proc.stderr!.on('data', (d: Buffer) => {
+      process.stderr.write(d)
+      stderr = (stderr + d.toString()).slice(-2048)
+    })
     const spawnError = new Promise<Error>(resolve => proc.once('error', err => resolve(err)))
     this.proc = proc
     proc.once('exit', () => {
@@ -92,17 +111,23 @@ export class Spawner {
       this.ready = undefined
       // Requests fall back to child_process meanwhile (unless the function needs this one); the
       // fork server comes back in a second.
-      if (!this.stopped && wasListening) setTimeout(() => { this.start().catch(() => {}) }, 1000).unref()
+      if (!this.stopped && wasListening)
+        setTimeout(() => {
+          this.start().catch(() => {})
+        }, 1000).unref()
     })
-    const what = this.options.describe ??
-      (command === this.binary ? this.binary : `${command} (starting ${this.binary})`)
+    const what =
+      this.options.describe ?? (command === this.binary ? this.binary : `${command} (starting ${this.binary})`)
     // One that fails at start is tried again after 1, 2, 4... s (at most a minute), not in a loop.
     const failed = (reason: string): Error => {
       this.failures++
       const delay = Math.min(MAX_RETRY_MS, 1000 * 2 ** (this.failures - 1))
       this.retryAt = Date.now() + delay
       this.lastError = new CgiSpawnFailed(`${what} ${reason}`)
-      if (!this.stopped) setTimeout(() => { this.start().catch(() => {}) }, delay).unref()
+      if (!this.stopped)
+        setTimeout(() => {
+          this.start().catch(() => {})
+        }, delay).unref()
       return this.lastError
     }
     this.ready = (async () => {
@@ -131,13 +156,17 @@ export class Spawner {
   }
 
   /** Why the last start failed, while its next attempt is not due. */
-  get startError (): Error | undefined { return this.lastError }
+  get startError(): Error | undefined {
+    return this.lastError
+  }
 
   /** Listening: requests and workers may use it (before that they start with child_process). */
-  get isRunning (): boolean { return this.listening && this.proc !== undefined && this.proc.exitCode === null }
+  get isRunning(): boolean {
+    return this.listening && this.proc !== undefined && this.proc.exitCode === null
+  }
 
   /** Starts `exec` through the spawner; the result behaves like a ChildProcess for invokeCgi. */
-  spawn (exec: string[], cwd: string, env: Record<string, string>, stderrAsStdout: boolean): SpawnedCgi {
+  spawn(exec: string[], cwd: string, env: Record<string, string>, stderrAsStdout: boolean): SpawnedCgi {
     // Encoded first: a frame that cannot be sent throws before a connection is opened.
     const frame = encodeFrame(exec, cwd, env, stderrAsStdout)
     const sock = net.connect({ path: this.socketPath, allowHalfOpen: true })
@@ -150,8 +179,13 @@ export class Spawner {
     ev.signalCode = null
     ev.stdout = stdout
     ev.stdin = new Writable({
-      write (chunk: Buffer, _enc, cb) { sock.write(chunk, err => cb(err ?? null)) },
-      final (cb) { sock.end(); cb() }
+      write(chunk: Buffer, _enc, cb) {
+        sock.write(chunk, err => cb(err ?? null))
+      },
+      final(cb) {
+        sock.end()
+        cb()
+      }
     })
     sock.write(frame)
     sock.on('data', (chunk: Buffer) => {
@@ -162,10 +196,16 @@ export class Spawner {
         chunk = pidBuf.subarray(4)
         if (chunk.length === 0) return
       }
-      if (!stdout.write(chunk)) { sock.pause(); stdout.once('drain', () => sock.resume()) }
+      if (!stdout.write(chunk)) {
+        sock.pause()
+        stdout.once('drain', () => sock.resume())
+      }
     })
     // Resume reading when invokeCgi destroys stdout (local redirect, failure).
-    stdout.on('close', () => { sock.resume(); sock.on('data', () => {}) })
+    stdout.on('close', () => {
+      sock.resume()
+      sock.on('data', () => {})
+    })
     sock.on('end', () => stdout.end())
     sock.on('error', err => {
       if (pid === undefined) ev.emit('error', err)
@@ -186,7 +226,12 @@ export class Spawner {
    * socket, with no stream adapter between, and starting a worker costs a fork of this small
    * server instead of a fork of the gateway.
    */
-  async connect (exec: string[], cwd: string, env: Record<string, string>, stderrAsStdout: boolean): Promise<{ socket: net.Socket, pid: number }> {
+  async connect(
+    exec: string[],
+    cwd: string,
+    env: Record<string, string>,
+    stderrAsStdout: boolean
+  ): Promise<{ socket: net.Socket; pid: number }> {
     const frame = encodeFrame(exec, cwd, env, stderrAsStdout)
     const socket = net.connect({ path: this.socketPath })
     socket.write(frame)
@@ -202,14 +247,17 @@ export class Spawner {
         socket.off('readable', onReadable).off('error', onError).off('close', onClose)
         resolve({ socket, pid: head.readUInt32LE(0) })
       }
-      const onError = (err: Error): void => { socket.destroy(); reject(err) }
+      const onError = (err: Error): void => {
+        socket.destroy()
+        reject(err)
+      }
       const onClose = (): void => reject(new Error('the fork server closed the connection before starting the worker'))
       socket.on('readable', onReadable).once('error', onError).once('close', onClose)
     })
   }
 
   /** Stops the fork server for good (and whatever onStop releases, such as its scope). */
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     if (this.stopped) return
     this.stopped = true
     this.listening = false
@@ -225,23 +273,38 @@ export class Spawner {
  * string holding a NUL cannot be sent: it throws, as child_process.spawn does, rather than
  * being cut or altered (the gateway refuses such requests before, with 400).
  */
-export function encodeFrame (exec: string[], cwd: string, env: Record<string, string>, stderrAsStdout: boolean): Buffer {
+export function encodeFrame(exec: string[], cwd: string, env: Record<string, string>, stderrAsStdout: boolean): Buffer {
   const envList = Object.entries(env).map(([k, v]) => `${k}=${v}`)
   for (const x of [...exec, ...envList, cwd]) {
     if (!x.includes('\0')) continue
-    throw new CgiSpawnFailed(`cannot start ${exec[0] ?? 'the function'}: ` +
-      'an argument, variable or the working directory holds a NUL byte')
+    throw new CgiSpawnFailed(
+      `cannot start ${exec[0] ?? 'the function'}: ` + 'an argument, variable or the working directory holds a NUL byte'
+    )
   }
   const strings = (xs: string[]): Buffer => Buffer.from(xs.map(x => x + '\0').join(''), 'utf8')
-  const u32 = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b }
-  const body = Buffer.concat([u32(stderrAsStdout ? 1 : 0), u32(exec.length), strings(exec), u32(envList.length), strings(envList), strings([cwd])])
+  const u32 = (n: number): Buffer => {
+    const b = Buffer.alloc(4)
+    b.writeUInt32LE(n)
+    return b
+  }
+  const body = Buffer.concat([
+    u32(stderrAsStdout ? 1 : 0),
+    u32(exec.length),
+    strings(exec),
+    u32(envList.length),
+    strings(envList),
+    strings([cwd])
+  ])
   return Buffer.concat([u32(body.length), body])
 }
 
-async function canConnect (socketPath: string): Promise<boolean> {
+async function canConnect(socketPath: string): Promise<boolean> {
   return await new Promise(resolve => {
     const s = net.connect(socketPath)
-    s.once('connect', () => { s.destroy(); resolve(true) })
+    s.once('connect', () => {
+      s.destroy()
+      resolve(true)
+    })
     s.once('error', () => resolve(false))
   })
 }

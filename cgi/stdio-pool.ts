@@ -21,32 +21,40 @@ export class StdioPool {
    * while it runs, else workers are started with child_process. `required`: the function's own
    * fork server (service_directives), the only way its workers may start.
    */
-  constructor (
-    private readonly spec: FunctionSpec, private readonly maxRequests: number,
-    private readonly spawner?: { spawner: Spawner, exec: string[], required?: boolean } | undefined
+  constructor(
+    private readonly spec: FunctionSpec,
+    private readonly maxRequests: number,
+    private readonly spawner?: { spawner: Spawner; exec: string[]; required?: boolean } | undefined
   ) {
     // The first warm workers wait for the fork server (it starts with the gateway, in tens of
     // milliseconds) so they are forked by it; without it they start right away. A request
     // meanwhile gets a worker started with child_process.
     if (spawner === undefined) this.refill()
-    else void spawner.spawner.start().catch(() => {}).finally(() => this.refill())
+    else
+      void spawner.spawner
+        .start()
+        .catch(() => {})
+        .finally(() => this.refill())
   }
 
   /** An idle live worker, or a fresh one when none is idle. */
-  take (): StdioWorker {
+  take(): StdioWorker {
     let w: StdioWorker | undefined
     while ((w = this.idle.pop()) !== undefined) {
       if (w.alive) break
     }
     if (w === undefined) w = this.spawn()
-    if (w.idleTimer !== undefined) { clearTimeout(w.idleTimer); w.idleTimer = undefined }
+    if (w.idleTimer !== undefined) {
+      clearTimeout(w.idleTimer)
+      w.idleTimer = undefined
+    }
     // Refill once the current request has been dispatched.
     setImmediate(() => this.refill())
     return w
   }
 
   /** Back from a request: keep it warm, or recycle it (max_requests, failure). */
-  give (w: StdioWorker, healthy: boolean): void {
+  give(w: StdioWorker, healthy: boolean): void {
     w.served++
     if (this.closed || !healthy || !w.alive || w.served >= this.maxRequests) {
       w.stop()
@@ -60,23 +68,31 @@ export class StdioPool {
     }
   }
 
-  stats (): { workers: number, idle: number, spawned: number, pids: number[] } {
-    return { workers: this.all.size, idle: this.idle.length, spawned: this.spawned, pids: [...this.all].map(w => w.pid).filter((p): p is number => p !== undefined) }
+  stats(): { workers: number; idle: number; spawned: number; pids: number[] } {
+    return {
+      workers: this.all.size,
+      idle: this.idle.length,
+      spawned: this.spawned,
+      pids: [...this.all].map(w => w.pid).filter((p): p is number => p !== undefined)
+    }
   }
 
   /** Idle workers' pids, ready to serve. */
-  idlePids (): number[] {
-    return this.idle.filter(w => w.alive).map(w => w.pid).filter((p): p is number => p !== undefined)
+  idlePids(): number[] {
+    return this.idle
+      .filter(w => w.alive)
+      .map(w => w.pid)
+      .filter((p): p is number => p !== undefined)
   }
 
-  close (): void {
+  close(): void {
     this.closed = true
     if (this.refillTimer !== undefined) clearTimeout(this.refillTimer)
     for (const w of this.all) w.stop()
     this.idle.length = 0
   }
 
-  private expire (w: StdioWorker): void {
+  private expire(w: StdioWorker): void {
     // Idle too long: recycle, but never below the warm floor.
     const i = this.idle.indexOf(w)
     if (i === -1) return
@@ -89,15 +105,18 @@ export class StdioPool {
     w.stop()
   }
 
-  private refill (): void {
+  private refill(): void {
     if (this.closed || this.refillTimer !== undefined) return
-    while (this.idle.filter(w => w.alive).length < this.spec.minWarm && this.all.size < this.spec.maxWorkers + this.spec.minWarm) {
+    while (
+      this.idle.filter(w => w.alive).length < this.spec.minWarm &&
+      this.all.size < this.spec.maxWorkers + this.spec.minWarm
+    ) {
       const w = this.spawn()
       this.idle.push(w)
     }
   }
 
-  private spawn (): StdioWorker {
+  private spawn(): StdioWorker {
     const usable = this.spawner !== undefined && (this.spawner.required === true || this.spawner.spawner.isRunning)
     const w = new StdioWorker(this.spec, usable ? this.spawner : undefined)
     this.spawned++
@@ -111,9 +130,18 @@ export class StdioPool {
       if (this.closed) return
       if (!w.stopping && w.served === 0) this.crashes++
       else if (w.served > 0) this.crashes = 0
-      if (this.crashes === 0) { setImmediate(() => this.refill()); return }
+      if (this.crashes === 0) {
+        setImmediate(() => this.refill())
+        return
+      }
       if (this.refillTimer !== undefined) return
-      this.refillTimer = setTimeout(() => { this.refillTimer = undefined; this.refill() }, Math.min(30_000, 100 * 2 ** this.crashes))
+      this.refillTimer = setTimeout(
+        () => {
+          this.refillTimer = undefined
+          this.refill()
+        },
+        Math.min(30_000, 100 * 2 ** this.crashes)
+      )
       this.refillTimer.unref()
     })
     return w

@@ -34,31 +34,46 @@ export class StdioWorker {
   private resolveGone!: () => void
 
   /** `spawner.required`: the function's own fork server (its scope, its rlimits), waited for if not up yet. */
-  constructor (spec: FunctionSpec, spawner?: { spawner: Spawner, exec: string[], required?: boolean }) {
-    this.gonePromise = new Promise(resolve => { this.resolveGone = resolve })
+  constructor(spec: FunctionSpec, spawner?: { spawner: Spawner; exec: string[]; required?: boolean }) {
+    this.gonePromise = new Promise(resolve => {
+      this.resolveGone = resolve
+    })
     let connection: Promise<Duplex>
     if (spawner !== undefined) {
       const ready = spawner.required === true ? spawner.spawner.start() : Promise.resolve()
       const { exec } = spawner
-      const connected = ready.then(async () => await spawner.spawner.connect(exec, spec.cwd, spec.env, spec.stderrAsStdout))
+      const connected = ready.then(
+        async () => await spawner.spawner.connect(exec, spec.cwd, spec.env, spec.stderrAsStdout)
+      )
       connection = connected.then(({ socket, pid }) => {
         this.socket = socket
         this.pidValue = pid
         // The worker's end of the socket closes when it exits (or closes stdout): its "exit".
         socket.on('error', () => this.gone())
         socket.on('close', () => this.gone())
-        if (!this.alive) { socket.destroy(); killGroup(pid) }
+        if (!this.alive) {
+          socket.destroy()
+          killGroup(pid)
+        }
         return socket
       })
       connection.catch(() => this.gone())
     } else {
-      const child = spawnFunctionProcess({ exec: spec.exec, cwd: spec.cwd, env: spec.env, stderrAsStdout: spec.stderrAsStdout, stdin: 'pipe' })
+      const child = spawnFunctionProcess({
+        exec: spec.exec,
+        cwd: spec.cwd,
+        env: spec.env,
+        stderrAsStdout: spec.stderrAsStdout,
+        stdin: 'pipe'
+      })
       this.child = child
       this.pidValue = child.pid
       const conn = Duplex.from({ readable: child.stdout!, writable: child.stdin! })
       // The Agent treats its connection as a net.Socket; these are the calls it makes.
       for (const m of ['setKeepAlive', 'setNoDelay', 'setTimeout', 'ref', 'unref'] as const) {
-        (conn as unknown as Record<string, () => unknown>)[m] = function (this: unknown) { return this }
+        ;(conn as unknown as Record<string, () => unknown>)[m] = function (this: unknown) {
+          return this
+        }
       }
       conn.on('error', () => this.gone())
       conn.on('close', () => this.gone())
@@ -70,8 +85,11 @@ export class StdioWorker {
     class WorkerAgent extends http.Agent {
       // The callback form: Node's Agent waits for it, so a request can be queued on a
       // worker whose fork server has not answered yet.
-      override createConnection (_opts: unknown, callback: (err: Error | null, conn?: Duplex) => void): undefined {
-        connection.then(conn => callback(null, conn), (err: Error) => callback(err))
+      override createConnection(_opts: unknown, callback: (err: Error | null, conn?: Duplex) => void): undefined {
+        connection.then(
+          conn => callback(null, conn),
+          (err: Error) => callback(err)
+        )
         return undefined
       }
     }
@@ -79,28 +97,36 @@ export class StdioWorker {
   }
 
   /** The worker's pid (= its process group); undefined until the fork server has answered. */
-  get pid (): number | undefined { return this.pidValue }
+  get pid(): number | undefined {
+    return this.pidValue
+  }
 
   /** Registers a callback for when the worker dies or closes its connection. */
-  onExit (fn: () => void): () => void {
-    if (!this.alive) { fn(); return () => {} }
+  onExit(fn: () => void): () => void {
+    if (!this.alive) {
+      fn()
+      return () => {}
+    }
     this.onGone.push(fn)
-    return () => { const i = this.onGone.indexOf(fn); if (i !== -1) this.onGone.splice(i, 1) }
+    return () => {
+      const i = this.onGone.indexOf(fn)
+      if (i !== -1) this.onGone.splice(i, 1)
+    }
   }
 
   /** Resolves when the process is gone (a spawned child has exited; a socket is closed). */
-  async exited (): Promise<void> {
+  async exited(): Promise<void> {
     await this.gonePromise
     if (this.child !== undefined) await exited(this.child)
   }
 
   /** Kills the worker's whole process group. */
-  stop (): void {
+  stop(): void {
     this.stopping = true
     this.gone()
   }
 
-  private gone (): void {
+  private gone(): void {
     if (!this.alive) return
     this.alive = false
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer)

@@ -30,7 +30,7 @@ export interface GlobalOptions extends RootOverrides {
   caddyAdmin?: string | undefined
 }
 
-export function createCtx (opts: GlobalOptions, io: Io = processIo, env: NodeJS.ProcessEnv = process.env): Ctx {
+export function createCtx(opts: GlobalOptions, io: Io = processIo, env: NodeJS.ProcessEnv = process.env): Ctx {
   const roots = resolveRoots(opts, env)
   const validationCache = openValidationCache(env, readVersion())
   let host: Promise<HostConfig> | undefined
@@ -38,16 +38,18 @@ export function createCtx (opts: GlobalOptions, io: Io = processIo, env: NodeJS.
     roots,
     io,
     env,
-    templateTimeoutSec: opts.templateTimeout === undefined ? undefined : positiveNumber(opts.templateTimeout, '--template-timeout'),
+    templateTimeoutSec:
+      opts.templateTimeout === undefined ? undefined : positiveNumber(opts.templateTimeout, '--template-timeout'),
     validationCache,
     scopeFlag: opts.scope,
     caddyAdmin: opts.caddyAdmin,
-    host: async () => await (host ??= loadHostConfig(roots.hostFile, validationCache).finally(() => validationCache.save()))
+    host: async () =>
+      await (host ??= loadHostConfig(roots.hostFile, validationCache).finally(() => validationCache.save()))
   }
 }
 
 /** Loads one service of the context's services directory. */
-export async function ctxService (ctx: Ctx, name: string): Promise<Service> {
+export async function ctxService(ctx: Ctx, name: string): Promise<Service> {
   try {
     return await loadService(ctx.roots.services, name, ctx.validationCache)
   } finally {
@@ -56,7 +58,7 @@ export async function ctxService (ctx: Ctx, name: string): Promise<Service> {
 }
 
 /** Loads every service (broken ones carry their error). */
-export async function ctxServices (ctx: Ctx): Promise<ServiceEntry[]> {
+export async function ctxServices(ctx: Ctx): Promise<ServiceEntry[]> {
   try {
     return await loadAllServices(ctx.roots.services, ctx.validationCache)
   } finally {
@@ -64,8 +66,9 @@ export async function ctxServices (ctx: Ctx): Promise<ServiceEntry[]> {
   }
 }
 
-export function positiveNumber (value: string, flag: string): number {
+export function positiveNumber(value: string, flag: string): number {
   const n = Number(value)
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} must be a positive number of seconds, got "${value}"`)
+  if (!Number.isFinite(n) || n <= 0)
+    throw new UsageError(`${flag} must be a positive number of seconds, got "${value}"`)
   return n
 }

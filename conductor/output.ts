@@ -7,25 +7,38 @@ export interface Io {
 }
 
 export const processIo: Io = {
-  out: text => { process.stdout.write(text) },
-  err: text => { process.stderr.write(text) }
+  out: text => {
+    process.stdout.write(text)
+  },
+  err: text => {
+    process.stderr.write(text)
+  }
 }
 
-export function renderTable (header: string[], rows: string[][]): string {
+export function renderTable(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => (r[i] ?? '').length)))
-  const line = (cells: string[]): string => cells.map((c, i) => i === cells.length - 1 ? c : c.padEnd(widths[i]!)).join('  ').trimEnd()
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd()
   return [line(header), ...rows.map(line)].join('\n') + '\n'
 }
 
-export function renderJson (value: unknown): string {
+export function renderJson(value: unknown): string {
   return JSON.stringify(value, null, 2) + '\n'
 }
 
 /** KEY=VALUE lines, sorted, values quoted only when a shell would need it. */
-export function renderEnv (vars: Record<string, string>): string {
-  return Object.keys(vars).sort().map(k => `${k}=${shellQuote(vars[k]!)}`).join('\n') + '\n'
+export function renderEnv(vars: Record<string, string>): string {
+  return (
+    Object.keys(vars)
+      .sort()
+      .map(k => `${k}=${shellQuote(vars[k]!)}`)
+      .join('\n') + '\n'
+  )
 }
 
-export function shellQuote (value: string): string {
+export function shellQuote(value: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]*$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`
 }

@@ -21,7 +21,7 @@ export const EXIT = {
   locked: 8
 } as const
 
-export type ExitCode = typeof EXIT[keyof typeof EXIT]
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT]
 
 export interface CatalogueEntry {
   /** Exit code of a CLI command that ends with this error. */
@@ -41,7 +41,8 @@ const ENTRIES = {
     description: 'bad command-line usage: an unknown option value, a missing or conflicting argument'
   },
   CND_INTERNAL: {
-    exit: failure, http: 500,
+    exit: failure,
+    http: 500,
     description: 'an unexpected failure inside Conductor; the log has the details'
   },
 
@@ -107,16 +108,19 @@ const ENTRIES = {
 
   // Commands and functions (conductor/run, gateway)
   CND_COMMAND_NOT_FOUND: {
-    exit: notFound, http: 404,
+    exit: notFound,
+    http: 404,
     description: 'the service declares no such command (or no such remote command)'
   },
   CND_COMMAND_CONTEXT: {
-    exit: usage, http: 409,
+    exit: usage,
+    http: 409,
     description: 'the command cannot run in the context asked for (service or deployment)'
   },
   CND_COMMAND_INTERACTIVE: { exit: failure, http: 409, description: 'the command is interactive: run it with -it' },
   CND_COMMAND_NOT_INTERACTIVE: {
-    exit: failure, http: 409,
+    exit: failure,
+    http: 409,
     description: 'the command is not interactive: run it without -it'
   },
   CND_FUNCTION_NOT_FOUND: { exit: notFound, http: 404, description: 'no function of that id' },
@@ -132,7 +136,7 @@ const ENTRIES = {
     exit: failure,
     description: 'the keys directory is writable by group or others, or owned by another user'
   },
-  CND_KEY_SYMLINK: { exit: failure, description: 'a symbolic link sits at a key file\'s path; it is never followed' },
+  CND_KEY_SYMLINK: { exit: failure, description: "a symbolic link sits at a key file's path; it is never followed" },
   CND_REMOTE_REFUSED: {
     exit: failure,
     description: '`run --remote`: the gateway refused the command (its error code is in the message)'
@@ -150,16 +154,16 @@ const ENTRIES = {
   CND_CADDY_UNREACHABLE: { exit: system, description: 'the Caddy admin API cannot be reached' },
   CND_CADDY_HTTP: {
     exit: system,
-    description: 'the Caddy admin API answered an error (status, method, path, Caddy\'s text)'
+    description: "the Caddy admin API answered an error (status, method, path, Caddy's text)"
   },
   CND_CADDY_NOT_FOUND: { exit: system, description: 'the Caddy admin API has no object at that path or @id' },
   CND_CADDY_CONFLICT: {
     exit: system,
-    description: 'Caddy\'s config kept changing under a read-modify-write (If-Match failed each time)'
+    description: "Caddy's config kept changing under a read-modify-write (If-Match failed each time)"
   },
   CND_CADDY_SNIPPET_INVALID: {
     exit: invalidInput,
-    description: 'a proxy template\'s output is not a usable snippet list'
+    description: "a proxy template's output is not a usable snippet list"
   },
   CND_CADDY_ROUTE_INVALID: {
     exit: invalidInput,
@@ -167,7 +171,7 @@ const ENTRIES = {
   },
   CND_SNIPPETS_FAILED: {
     exit: failure,
-    description: '`caddy status`/`sync`: a snippet is not registered, or an owner\'s snippets failed (each is printed)'
+    description: "`caddy status`/`sync`: a snippet is not registered, or an owner's snippets failed (each is printed)"
   },
 
   // Policies (policies/)
@@ -206,39 +210,47 @@ const ENTRIES = {
   },
   CND_LISTEN_FAILED: { exit: failure, description: 'a listener cannot be opened (address in use, no permission)' },
   CND_GATEWAY_OVERLOADED: {
-    exit: failure, http: 503,
+    exit: failure,
+    http: 503,
     description: 'the gateway sheds load (event loop lagging); retry after Retry-After'
   },
   CND_NOT_FOUND: { exit: failure, http: 404, description: 'no gateway route at that method and path' },
   CND_BAD_REQUEST: {
-    exit: failure, http: 400,
+    exit: failure,
+    http: 400,
     description: 'a request the gateway cannot parse (query, path encoding, JSON body)'
   },
-  CND_BODY_TOO_LARGE: { exit: failure, http: 413, description: 'a request body over the route\'s limit' },
+  CND_BODY_TOO_LARGE: { exit: failure, http: 413, description: "a request body over the route's limit" },
   CND_UNSUPPORTED_MEDIA_TYPE: {
-    exit: failure, http: 415,
+    exit: failure,
+    http: 415,
     description: 'a request body of a content type the route does not take'
   },
   CND_HEADER_REPEATED: {
-    exit: failure, http: 400,
+    exit: failure,
+    http: 400,
     description: 'a header the policy decision reads came more than once'
   },
   CND_AUTH_REQUIRED: { exit: failure, http: 401, description: 'no credential, or one the policy does not accept' },
   CND_AUTH_DENIED: {
-    exit: failure, http: 403,
+    exit: failure,
+    http: 403,
     description: 'the policy refuses the request (authorization missing, token not bound to it)'
   },
   CND_TOKEN_REPLAYED: { exit: failure, http: 401, description: 'a remote command token whose jti was used before' },
   CND_BUSY: {
-    exit: failure, http: 503,
+    exit: failure,
+    http: 503,
     description: 'the replay cache of command tokens is full; retry after Retry-After'
   },
   CND_BAD_ARGS: {
-    exit: failure, http: 400,
+    exit: failure,
+    http: 400,
     description: 'a remote command body that is not {"args": [strings]} within the limits'
   },
   CND_BAD_UPGRADE: {
-    exit: failure, http: 400,
+    exit: failure,
+    http: 400,
     description: 'an interactive command request that is not a WebSocket upgrade with the subprotocol'
   },
   CND_BAD_FRAME: {
@@ -250,35 +262,42 @@ const ENTRIES = {
   // Function processes (cgi/)
   CND_CGI: { exit: failure, http: 502, description: 'a function failed in a way none of the codes below names' },
   CND_CGI_BAD_GATEWAY: {
-    exit: failure, http: 502,
+    exit: failure,
+    http: 502,
     description: 'the function exited, crashed or closed stdout before a complete header block'
   },
   CND_CGI_HEADER_INVALID: {
-    exit: failure, http: 502,
-    description: 'the function\'s header block is malformed (RFC 3875 §6.3)'
+    exit: failure,
+    http: 502,
+    description: "the function's header block is malformed (RFC 3875 §6.3)"
   },
-  CND_CGI_HEADER_TOO_LARGE: { exit: failure, http: 502, description: 'the function\'s header block is over the limit' },
-  CND_CGI_SPAWN_FAILED: { exit: failure, http: 502, description: 'the function\'s process cannot be started' },
+  CND_CGI_HEADER_TOO_LARGE: { exit: failure, http: 502, description: "the function's header block is over the limit" },
+  CND_CGI_SPAWN_FAILED: { exit: failure, http: 502, description: "the function's process cannot be started" },
   CND_CGI_BAD_REQUEST: {
-    exit: failure, http: 400,
+    exit: failure,
+    http: 400,
     description: 'the request holds what no process can be given (NUL, control characters)'
   },
   CND_CGI_TIMEOUT: {
-    exit: failure, http: 504,
+    exit: failure,
+    http: 504,
     description: 'the function ran past timeout_sec; its process group was killed'
   },
   CND_CGI_BUSY: { exit: failure, http: 503, description: 'every worker of the function is busy and its queue is full' },
   CND_CGI_BODY_TOO_LARGE: { exit: failure, http: 413, description: 'the request body is over max_body_bytes' },
   CND_CGI_LIMITS_UNAVAILABLE: {
-    exit: failure, http: 503,
-    description: 'the function\'s service_directives cannot be applied here (no systemd manager, a limit it cannot set)'
+    exit: failure,
+    http: 503,
+    description: "the function's service_directives cannot be applied here (no systemd manager, a limit it cannot set)"
   },
   CND_CGI_CLOSED: {
-    exit: failure, http: 503,
+    exit: failure,
+    http: 503,
     description: 'the function was removed by a reload, or the gateway stops'
   },
   CND_CGI_CLIENT_GONE: {
-    exit: failure, http: 499,
+    exit: failure,
+    http: 499,
     description: 'the client went away before the answer was complete (nothing is sent)'
   },
 
@@ -334,11 +353,11 @@ export type ErrorCode = keyof typeof ENTRIES
 /** The catalogue, by code. */
 export const CATALOGUE: Readonly<Record<ErrorCode, CatalogueEntry>> = ENTRIES
 
-export function isErrorCode (value: unknown): value is ErrorCode {
+export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.hasOwn(CATALOGUE, value)
 }
 
 /** The HTTP status of a code; a code that names no HTTP answer is a 500 if it ever becomes one. */
-export function httpStatusOf (code: ErrorCode): number {
+export function httpStatusOf(code: ErrorCode): number {
   return CATALOGUE[code].http ?? 500
 }

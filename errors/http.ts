@@ -7,7 +7,7 @@ import { httpStatusOf, type ErrorCode } from './catalogue.js'
 
 export interface ErrorAnswer {
   status: number
-  headers: { 'content-type': 'application/json; charset=utf-8', 'content-length': string }
+  headers: { 'content-type': 'application/json; charset=utf-8'; 'content-length': string }
   /** `{"error": CODE, "message"?: text}`, serialised. */
   body: string
 }
@@ -16,7 +16,7 @@ export interface ErrorAnswer {
  * The answer for an error or a code. `message` is what the client may read (never a path, a
  * credential or script output); without one, an error's own message is not sent either.
  */
-export function errorAnswer (error: ErrorCode | ConductorError, message?: string): ErrorAnswer {
+export function errorAnswer(error: ErrorCode | ConductorError, message?: string): ErrorAnswer {
   const code = typeof error === 'string' ? error : error.code
   const body = JSON.stringify(message !== undefined ? { error: code, message } : { error: code })
   return {

@@ -2,16 +2,50 @@
 // answers) and the formatters of file problems (JSONC syntax, zod issues).
 export { ConductorError, formatLocation, formatProblem, type Problem } from './base.js'
 export {
-  CATALOGUE, EXIT, isErrorCode, httpStatusOf, type CatalogueEntry, type ErrorCode, type ExitCode
+  CATALOGUE,
+  EXIT,
+  isErrorCode,
+  httpStatusOf,
+  type CatalogueEntry,
+  type ErrorCode,
+  type ExitCode
 } from './catalogue.js'
 export { errorAnswer, type ErrorAnswer } from './http.js'
 export { parseJsonc } from './jsonc.js'
 export { describeIssues, jsonPointer, type IssueLine } from './issues.js'
 export {
-  CommandContextRefused, CommandNotFound, DeploymentFailed, DeploymentNotFound, FleetArchiveInvalid,
-  FleetArchiveTooLarge, FleetDigestMismatch, FleetHostsInvalid, FleetHostsSyntax, FleetInstallLocked, FleetNameInvalid,
-  FleetNoPreviousVersion, FleetPackRefused, FleetServiceNotManaged, FleetUnknownService, HookFailed, HostInvalid,
-  HostSyntax, NoRunningDeployment, PartNotFound, PodUnmarkable, PlacementInputInvalid, PortsExhausted, ReloadLocked,
-  ServiceInheritCycle, ServiceInheritMissing, ServiceInvalid, ServiceNotFound, ServiceSyntax, SystemdFailed,
-  TemplateFailed, TemplateOutputTooLarge, TemplateTimeout, UsageError
+  CommandContextRefused,
+  CommandNotFound,
+  DeploymentFailed,
+  DeploymentNotFound,
+  FleetArchiveInvalid,
+  FleetArchiveTooLarge,
+  FleetDigestMismatch,
+  FleetHostsInvalid,
+  FleetHostsSyntax,
+  FleetInstallLocked,
+  FleetNameInvalid,
+  FleetNoPreviousVersion,
+  FleetPackRefused,
+  FleetServiceNotManaged,
+  FleetUnknownService,
+  HookFailed,
+  HostInvalid,
+  HostSyntax,
+  NoRunningDeployment,
+  PartNotFound,
+  PodUnmarkable,
+  PlacementInputInvalid,
+  PortsExhausted,
+  ReloadLocked,
+  ServiceInheritCycle,
+  ServiceInheritMissing,
+  ServiceInvalid,
+  ServiceNotFound,
+  ServiceSyntax,
+  SystemdFailed,
+  TemplateFailed,
+  TemplateOutputTooLarge,
+  TemplateTimeout,
+  UsageError
 } from './conductor.js'

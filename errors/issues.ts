@@ -5,14 +5,17 @@ import type { z } from 'zod'
 // "/pods/0/pod_tmplate: unknown field; did you mean "pod_template"?". The JSON path is a JSON
 // Pointer so it can be pasted into jq or an editor.
 
-export interface IssueLine { jsonPath: string, message: string }
+export interface IssueLine {
+  jsonPath: string
+  message: string
+}
 
-export function jsonPointer (path: ReadonlyArray<PropertyKey>): string {
+export function jsonPointer(path: ReadonlyArray<PropertyKey>): string {
   if (path.length === 0) return '/'
   return path.map(p => '/' + String(p).replace(/~/g, '~0').replace(/\//g, '~1')).join('')
 }
 
-export function describeIssues (schema: z.ZodType, issues: ReadonlyArray<z.core.$ZodIssue>): IssueLine[] {
+export function describeIssues(schema: z.ZodType, issues: ReadonlyArray<z.core.$ZodIssue>): IssueLine[] {
   const lines: IssueLine[] = []
   for (const issue of issues) {
     if (issue.code === 'unrecognized_keys') {
@@ -37,12 +40,12 @@ export function describeIssues (schema: z.ZodType, issues: ReadonlyArray<z.core.
   return lines
 }
 
-function depth (issues: ReadonlyArray<z.core.$ZodIssue>): number {
+function depth(issues: ReadonlyArray<z.core.$ZodIssue>): number {
   return Math.max(0, ...issues.map(i => i.path.length))
 }
 
 /** `; did you mean "x"?` for a near miss, else the list of known fields. */
-export function suggestion (key: string, known: string[]): string {
+export function suggestion(key: string, known: string[]): string {
   if (known.length === 0) return ''
   const best = closest(key, known)
   const limit = Math.max(2, Math.floor(key.length / 3))
@@ -52,7 +55,7 @@ export function suggestion (key: string, known: string[]): string {
 // Walks the schema along a data path (through optional, lazy and union wrappers) to the object
 // whose keys were rejected, to suggest the closest known key. Uses zod 4's `_zod.def`, which is
 // stable across zod 4 minors.
-function objectKeysAt (schema: z.ZodType, path: ReadonlyArray<PropertyKey>): string[] {
+function objectKeysAt(schema: z.ZodType, path: ReadonlyArray<PropertyKey>): string[] {
   let node: any = unwrap(schema)
   for (const segment of path) {
     const def = node?._zod?.def
@@ -67,7 +70,7 @@ function objectKeysAt (schema: z.ZodType, path: ReadonlyArray<PropertyKey>): str
 }
 
 // Bounded: a lazy schema may refer to itself (policy matchers nest).
-function unwrap (node: any): any {
+function unwrap(node: any): any {
   for (let i = 0; i < 20; i++) {
     const def = node?._zod?.def
     if (def === undefined) return node
@@ -80,6 +83,6 @@ function unwrap (node: any): any {
   return node
 }
 
-function isObject (node: any): boolean {
+function isObject(node: any): boolean {
   return node?._zod?.def?.type === 'object'
 }

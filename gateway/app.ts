@@ -1,18 +1,28 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import underPressure from '@fastify/under-pressure'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions
+} from 'fastify'
 import type { Roots } from '../conductor/model/index.js'
 import type { CompileOptions } from '../policies/index.js'
 import { createAuthFastPath } from './auth-fast-path.js'
 import { authRoutes } from './auth-route.js'
-import { AuthStats } from './auth-stats.js'
+import type { AuthStats } from './auth-stats.js'
 import { createAuthorizer, createDecider, type Authorizer } from './authorize.js'
 import { commandsPlugin } from './commands.js'
 import { RunningCommands } from './running-commands.js'
 import { createFunctionsRegistry, functionsPlugin, type FunctionsRegistry } from './functions.js'
 import {
-  DEFAULT_MAX_EVENT_LOOP_DELAY_MS, DEFAULT_MAX_EVENT_LOOP_UTILIZATION, DEFAULT_PRESSURE_SAMPLE_MS,
-  RETRY_AFTER_SEC, SHED_LOG_INTERVAL_MS
+  DEFAULT_MAX_EVENT_LOOP_DELAY_MS,
+  DEFAULT_MAX_EVENT_LOOP_UTILIZATION,
+  DEFAULT_PRESSURE_SAMPLE_MS,
+  RETRY_AFTER_SEC,
+  SHED_LOG_INTERVAL_MS
 } from './defaults.js'
 import { installErrorAnswers, overloadedAnswer } from './error-reply.js'
 import { createMetrics, type GatewayMetrics } from './metrics.js'
@@ -54,7 +64,7 @@ export interface GatewayOptions {
    * state and decision counts it serves from. Without it the gateway has a server of its own
    * (`app.server`, for app.listen) and loads its state here.
    */
-  serving?: { front: Front, state: StateHolder, stats: AuthStats } | undefined
+  serving?: { front: Front; state: StateHolder; stats: AuthStats } | undefined
 }
 
 export interface Gateway {
@@ -69,13 +79,15 @@ export interface Gateway {
   commands: RunningCommands
 }
 
-export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
+export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
   let state: StateHolder
   if (opts.serving === undefined) {
     const initial = await loadGatewayState(opts.roots, { policy: opts.policy })
     // A reload isolates broken policy files: each keeps the version in force, everything else reloads.
-    state = new StateHolder(initial, async current =>
-      await loadGatewayState(opts.roots, { previous: current, policy: opts.policy }))
+    state = new StateHolder(
+      initial,
+      async current => await loadGatewayState(opts.roots, { previous: current, policy: opts.policy })
+    )
   } else {
     state = opts.serving.state
   }
@@ -86,12 +98,14 @@ export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined
   const app = Fastify({
     logger: opts.logger ?? false,
-    serverFactory: (h) => {
+    serverFactory: h => {
       handler = h
       return opts.serving === undefined ? front.server : front.innerServer()
     },
     // /auth writes its own access line (policy, decision, duration); the generic pair of lines would double the cost.
-    logController: new LogController({ disableRequestLogging: (req: { url?: string }) => req.url?.startsWith('/auth') === true })
+    logController: new LogController({
+      disableRequestLogging: (req: { url?: string }) => req.url?.startsWith('/auth') === true
+    })
   })
   if (opts.serving === undefined) logPolicyProblems(app.log, state.current.policies)
   // Before any route: every error answer, Fastify's own included, in the one shape.
@@ -154,7 +168,14 @@ export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
     metrics.shed.inc({ reason: 'under_pressure' })
     return true
   }
-  await app.register(commandsPlugin, { state, authorize, roots: { root: opts.roots.root }, env: opts.commandEnv, running: commands, shedUpgrade })
+  await app.register(commandsPlugin, {
+    state,
+    authorize,
+    roots: { root: opts.roots.root },
+    env: opts.commandEnv,
+    running: commands,
+    shedUpgrade
+  })
   app.get('/healthz', async (_req, reply) => {
     return await reply.header('content-type', 'application/json').send(healthBody(state.current))
   })
@@ -163,4 +184,3 @@ export async function buildGateway (opts: GatewayOptions): Promise<Gateway> {
   front.attach(handler!, opts.serving === undefined ? undefined : app.server)
   return { app, state, authorize, metrics, functions, commands }
 }
-

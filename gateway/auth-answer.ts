@@ -11,7 +11,7 @@ export const AUTH_PATH = '/auth'
 export const MAX_QUERY_VALUE = 200
 
 /** What the authorizer is asked for one /auth request: Caddy's X-Forwarded-* say what the client asked. */
-export function authInput (policy: string, authorization: string | undefined, h: IncomingHttpHeaders): AuthorizeInput {
+export function authInput(policy: string, authorization: string | undefined, h: IncomingHttpHeaders): AuthorizeInput {
   return {
     policy,
     authorization,
@@ -24,11 +24,13 @@ export function authInput (policy: string, authorization: string | undefined, h:
 
 /** An /auth request repeating a header the decision reads (repeated-headers.ts): 400, empty like every /auth answer. */
 export const REPEATED_HEADER_STATUS = 400
-export const REPEATED_HEADER_HEADERS: Readonly<Record<string, string>> =
-  Object.freeze({ 'content-length': '0', 'cache-control': 'no-store' })
+export const REPEATED_HEADER_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'content-length': '0',
+  'cache-control': 'no-store'
+})
 
 /** The access-log line of an /auth request refused for a repeated header (its name, never a value). */
-export function repeatedLine (header: string, ms: number): Record<string, unknown> {
+export function repeatedLine(header: string, ms: number): Record<string, unknown> {
   return { decision: 'deny', status: REPEATED_HEADER_STATUS, ms, reason: `repeated ${header} header` }
 }
 
@@ -36,7 +38,7 @@ export function repeatedLine (header: string, ms: number): Record<string, unknow
 // built once and reused.
 const built = new WeakMap<Decision, Record<string, string>>()
 
-export function answerHeaders (d: Decision): Record<string, string> {
+export function answerHeaders(d: Decision): Record<string, string> {
   let h = built.get(d)
   if (h === undefined) {
     h = buildHeaders(d)
@@ -45,14 +47,19 @@ export function answerHeaders (d: Decision): Record<string, string> {
   return h
 }
 
-function buildHeaders (d: Decision): Record<string, string> {
+function buildHeaders(d: Decision): Record<string, string> {
   if (d.allow) return { 'content-length': '0', 'cache-control': 'no-store', ...identityHeaders(d) }
-  if (d.challenge !== undefined) return { 'content-length': '0', 'cache-control': 'no-store', 'www-authenticate': d.challenge }
+  if (d.challenge !== undefined)
+    return { 'content-length': '0', 'cache-control': 'no-store', 'www-authenticate': d.challenge }
   return { 'content-length': '0', 'cache-control': 'no-store' }
 }
 
 /** The access-log line of one /auth request: never the credential, and the path without its query (it may carry secrets). */
-export function accessLine (d: Decision, headers: Readonly<Record<string, string | string[] | undefined>>, ms: number): Record<string, unknown> {
+export function accessLine(
+  d: Decision,
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+  ms: number
+): Record<string, unknown> {
   const uri = headers['x-forwarded-uri']
   return {
     policy: d.policy,
@@ -76,6 +83,6 @@ export interface AuthLog {
 
 const VERBOSE = new Set(['trace', 'debug', 'info'])
 /** Whether an info line would be written: building the line costs more than the check. */
-export function infoEnabled (log: { level: string }): boolean {
+export function infoEnabled(log: { level: string }): boolean {
   return VERBOSE.has(log.level)
 }

@@ -1,8 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Decision } from '../policies/index.js'
 import {
-  accessLine, answerHeaders, AUTH_PATH, infoEnabled, MAX_QUERY_VALUE, repeatedLine, REPEATED_HEADER_HEADERS,
-  REPEATED_HEADER_STATUS, type AuthLog
+  accessLine,
+  answerHeaders,
+  AUTH_PATH,
+  infoEnabled,
+  MAX_QUERY_VALUE,
+  repeatedLine,
+  REPEATED_HEADER_HEADERS,
+  REPEATED_HEADER_STATUS,
+  type AuthLog
 } from './auth-answer.js'
 import { single, type Decider } from './authorize.js'
 import { repeatedDecisionHeader } from './repeated-headers.js'
@@ -24,17 +31,20 @@ export interface FastPathOptions {
 }
 
 /** Returns a handler that answers /auth and returns true, or returns false to let Fastify handle the request. */
-export function createAuthFastPath (opts: FastPathOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function createAuthFastPath(opts: FastPathOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
   const { decide } = opts
   // Whether the logger in force writes info lines, asked once per logger (pino's level getter
   // and a set lookup per request otherwise). Nothing in the gateway changes a logger's level.
   let known: AuthLog | undefined
   let info = false
   const infoOn = (log: AuthLog): boolean => {
-    if (log !== known) { known = log; info = infoEnabled(log) }
+    if (log !== known) {
+      known = log
+      info = infoEnabled(log)
+    }
     return info
   }
-  return function fastAuth (req, res) {
+  return function fastAuth(req, res) {
     const url = req.url
     if (url === undefined || !url.startsWith(AUTH_PATH) || url.charCodeAt(AUTH_PATH.length) !== 63 /* ? */) return false
     if (req.method !== 'GET' && req.method !== 'HEAD') return false
@@ -52,26 +62,44 @@ export function createAuthFastPath (opts: FastPathOptions): (req: IncomingMessag
     const h = req.headers
     let d: Decision | Promise<Decision>
     try {
-      d = decide(q.policy, {
-        authorization: q.authorization,
-        credential: single(h.authorization),
-        origin: single(h.origin),
-        method: h['x-forwarded-method'] as string | undefined,
-        uri: h['x-forwarded-uri'] as string | undefined,
-        host: (h['x-forwarded-host'] as string | undefined) ?? h.host
-      }, started)
+      d = decide(
+        q.policy,
+        {
+          authorization: q.authorization,
+          credential: single(h.authorization),
+          origin: single(h.origin),
+          method: h['x-forwarded-method'] as string | undefined,
+          uri: h['x-forwarded-uri'] as string | undefined,
+          host: (h['x-forwarded-host'] as string | undefined) ?? h.host
+        },
+        started
+      )
     } catch (err) {
       failClosed(res, opts.log(), err)
       return true
     }
-    if (d instanceof Promise) d.then(x => { answer(res, x, h, started, opts.log(), infoOn) }, (err: unknown) => { failClosed(res, opts.log(), err) })
+    if (d instanceof Promise)
+      d.then(
+        x => {
+          answer(res, x, h, started, opts.log(), infoOn)
+        },
+        (err: unknown) => {
+          failClosed(res, opts.log(), err)
+        }
+      )
     else answer(res, d, h, started, opts.log(), infoOn)
     return true
   }
 }
 
-function answer (res: ServerResponse, d: Decision, h: IncomingMessage['headers'], started: number, log: AuthLog,
-  infoOn: (log: AuthLog) => boolean): void {
+function answer(
+  res: ServerResponse,
+  d: Decision,
+  h: IncomingMessage['headers'],
+  started: number,
+  log: AuthLog,
+  infoOn: (log: AuthLog) => boolean
+): void {
   res.writeHead(d.status, answerHeaders(d))
   res.end()
   if (d.reason === 'unknown policy') log.warn(accessLine(d, h, performance.now() - started), 'auth: unknown policy')
@@ -79,7 +107,7 @@ function answer (res: ServerResponse, d: Decision, h: IncomingMessage['headers']
 }
 
 // Fail closed: an unexpected error is a denial, logged without the request's credential.
-function failClosed (res: ServerResponse, log: AuthLog, err: unknown): void {
+function failClosed(res: ServerResponse, log: AuthLog, err: unknown): void {
   log.error({ err }, 'auth: internal error')
   if (!res.headersSent) res.writeHead(403, { 'content-length': '0', 'cache-control': 'no-store' })
   res.end()
@@ -88,7 +116,7 @@ function failClosed (res: ServerResponse, log: AuthLog, err: unknown): void {
 // `policy=NAME[&authorization=AUTHZ]` and nothing else; anything unexpected (repeated or
 // unknown keys, empty or oversized values, bad percent-encoding) goes to Fastify, whose
 // route (checkAuthQuery) answers 400 where needed.
-function parseQuery (url: string, from: number): { policy: string, authorization: string | undefined } | undefined {
+function parseQuery(url: string, from: number): { policy: string; authorization: string | undefined } | undefined {
   let policy: string | undefined
   let authorization: string | undefined
   let i = from
@@ -101,7 +129,11 @@ function parseQuery (url: string, from: number): { policy: string, authorization
     let value = url.slice(eq + 1, amp)
     if (value.length === 0 || value.length > MAX_QUERY_VALUE) return undefined
     if (value.includes('%') || value.includes('+')) {
-      try { value = decodeURIComponent(value.replace(/\+/g, ' ')) } catch { return undefined }
+      try {
+        value = decodeURIComponent(value.replace(/\+/g, ' '))
+      } catch {
+        return undefined
+      }
     }
     if (key === 'policy' && policy === undefined) policy = value
     else if (key === 'authorization' && authorization === undefined) authorization = value

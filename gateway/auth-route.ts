@@ -1,6 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
-  accessLine, answerHeaders, authInput, AUTH_PATH, infoEnabled, MAX_QUERY_VALUE, repeatedLine, REPEATED_HEADER_HEADERS,
+  accessLine,
+  answerHeaders,
+  authInput,
+  AUTH_PATH,
+  infoEnabled,
+  MAX_QUERY_VALUE,
+  repeatedLine,
+  REPEATED_HEADER_HEADERS,
   REPEATED_HEADER_STATUS
 } from './auth-answer.js'
 import type { Authorizer } from './authorize.js'
@@ -13,12 +20,20 @@ import { repeatedDecisionHeader } from './repeated-headers.js'
 // otherwise; one access-log line per request. (app.ts may answer the same requests on a raw
 // fast path first; see auth-fast-path.ts.)
 
-export interface AuthRouteOptions { authorize: Authorizer }
+export interface AuthRouteOptions {
+  authorize: Authorizer
+}
 
-interface AuthQuery { policy: string, authorization?: string }
+interface AuthQuery {
+  policy: string
+  authorization?: string
+}
 
-export async function authRoutes (app: FastifyInstance, opts: AuthRouteOptions): Promise<void> {
-  const handler = async (req: FastifyRequest<{ Querystring: Record<string, unknown> }>, reply: FastifyReply): Promise<void> => {
+export async function authRoutes(app: FastifyInstance, opts: AuthRouteOptions): Promise<void> {
+  const handler = async (
+    req: FastifyRequest<{ Querystring: Record<string, unknown> }>,
+    reply: FastifyReply
+  ): Promise<void> => {
     const started = performance.now()
     const query = checkAuthQuery(req.query)
     if (typeof query === 'string') {
@@ -32,7 +47,8 @@ export async function authRoutes (app: FastifyInstance, opts: AuthRouteOptions):
     const h = req.headers
     const d = await opts.authorize(authInput(query.policy, query.authorization, h))
     reply.code(d.status).headers(answerHeaders(d))
-    if (d.reason === 'unknown policy') req.log.warn(accessLine(d, h, performance.now() - started), 'auth: unknown policy')
+    if (d.reason === 'unknown policy')
+      req.log.warn(accessLine(d, h, performance.now() - started), 'auth: unknown policy')
     else if (infoEnabled(req.log)) req.log.info(accessLine(d, h, performance.now() - started), 'auth')
     return await reply.send()
   }
@@ -42,12 +58,13 @@ export async function authRoutes (app: FastifyInstance, opts: AuthRouteOptions):
 }
 
 /** The query of /auth, or why it is a bad request (a repeated field arrives as an array). */
-export function checkAuthQuery (query: Record<string, unknown>): AuthQuery | string {
+export function checkAuthQuery(query: Record<string, unknown>): AuthQuery | string {
   const field = (name: string, required: boolean): string | undefined | Error => {
     const v = query[name]
     if (v === undefined) return required ? new Error(`querystring must have required property '${name}'`) : undefined
     if (typeof v !== 'string') return new Error(`querystring/${name} must be a single string`)
-    if (v.length < 1 || v.length > MAX_QUERY_VALUE) return new Error(`querystring/${name} must be 1 to ${MAX_QUERY_VALUE} characters`)
+    if (v.length < 1 || v.length > MAX_QUERY_VALUE)
+      return new Error(`querystring/${name} must be 1 to ${MAX_QUERY_VALUE} characters`)
     return v
   }
   const policy = field('policy', true)

@@ -6,7 +6,9 @@
 // path can count before the rest of the gateway has loaded.
 
 /** Upper bounds (seconds) of the decision-time histogram: microseconds (bearer) to milliseconds (first JWT of a key). */
-export const DECISION_BUCKETS: readonly number[] = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25]
+export const DECISION_BUCKETS: readonly number[] = [
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25
+]
 /** The label of every policy name that does not exist (anyone can ask for one: labels stay bounded). */
 export const UNKNOWN_POLICY_LABEL = '(unknown)'
 
@@ -24,11 +26,18 @@ export class AuthStats {
   readonly byPolicy = new Map<string, PolicyCounts>()
 
   /** One decision: `known` false for a policy name that does not exist. */
-  record (policy: string, known: boolean, allow: boolean, seconds: number): void {
+  record(policy: string, known: boolean, allow: boolean, seconds: number): void {
     const label = known ? policy : UNKNOWN_POLICY_LABEL
     let c = this.byPolicy.get(label)
     if (c === undefined) {
-      c = { allow: 0, deny: 0, unknownPolicy: 0, buckets: new Array<number>(DECISION_BUCKETS.length + 1).fill(0), sum: 0, count: 0 }
+      c = {
+        allow: 0,
+        deny: 0,
+        unknownPolicy: 0,
+        buckets: new Array<number>(DECISION_BUCKETS.length + 1).fill(0),
+        sum: 0,
+        count: 0
+      }
       this.byPolicy.set(label, c)
     }
     if (allow) c.allow++
@@ -41,5 +50,7 @@ export class AuthStats {
     c.count++
   }
 
-  reset (): void { this.byPolicy.clear() }
+  reset(): void {
+    this.byPolicy.clear()
+  }
 }

@@ -26,8 +26,8 @@ export type Authorizer = (input: AuthorizeInput) => Promise<Decision>
  */
 export type Decider = (policy: string, req: AuthRequest, started: number) => Decision | Promise<Decision>
 
-export function createDecider (state: StateHolder, stats: AuthStats): Decider {
-  return function decideCounted (policy, req, started) {
+export function createDecider(state: StateHolder, stats: AuthStats): Decider {
+  return function decideCounted(policy, req, started) {
     // Read the current state once: a SIGHUP in the middle of a decision cannot mix two policy sets.
     const set = state.current.policies
     const d = set.decideNow(policy, req)
@@ -43,22 +43,26 @@ export function createDecider (state: StateHolder, stats: AuthStats): Decider {
 }
 
 /** The Authorizer of gateway plugins, on a Decider: credential and Origin read from the request's headers. */
-export function createAuthorizer (decide: Decider): Authorizer {
-  return async function authorize (input: AuthorizeInput): Promise<Decision> {
+export function createAuthorizer(decide: Decider): Authorizer {
+  return async function authorize(input: AuthorizeInput): Promise<Decision> {
     const { headers } = input
-    return await decide(input.policy, {
-      authorization: input.authorization,
-      credential: single(headers.authorization),
-      origin: single(headers.origin),
-      method: input.method,
-      uri: input.uri,
-      host: input.host
-    }, performance.now())
+    return await decide(
+      input.policy,
+      {
+        authorization: input.authorization,
+        credential: single(headers.authorization),
+        origin: single(headers.origin),
+        method: input.method,
+        uri: input.uri,
+        host: input.host
+      },
+      performance.now()
+    )
   }
 }
 
 /** Identity headers for a 2xx answer; Caddy copies them onto the request to the upstream. */
-export function identityHeaders (d: Decision): Record<string, string> {
+export function identityHeaders(d: Decision): Record<string, string> {
   const h: Record<string, string> = {
     'x-conductor-policy': d.policy,
     'x-conductor-authorizations': d.authorizations.join(',')
@@ -71,12 +75,12 @@ export function identityHeaders (d: Decision): Record<string, string> {
 // A header given as several values is ambiguous: refuse rather than pick one. (Node never gives
 // Authorization as an array: it keeps the first line. HTTP requests are refused on their raw
 // headers before any decision, repeated-headers.ts; this guards callers' own header records.)
-export function single (v: string | string[] | undefined): string | undefined {
+export function single(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? (v.length === 1 ? v[0] : '\u0000') : v
 }
 
 // A JWT's sub is attacker-chosen text: anything outside printable ASCII is percent-encoded
 // so it can neither split headers nor crash Node's header validation.
-function headerSafe (v: string): string {
+function headerSafe(v: string): string {
   return /^[\x20-\x7e]*$/.test(v) ? v : encodeURIComponent(v)
 }

@@ -2,8 +2,15 @@ import { createHash } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyRequest } from 'fastify'
 import {
-  baseVariables, commandVariables, DEFAULT_REMOTE_MAX_OUTPUT_BYTES, DEFAULT_REMOTE_TIMEOUT_SEC, serviceVariables,
-  type Command, type Roots, type Service, type Variables
+  baseVariables,
+  commandVariables,
+  DEFAULT_REMOTE_MAX_OUTPUT_BYTES,
+  DEFAULT_REMOTE_TIMEOUT_SEC,
+  serviceVariables,
+  type Command,
+  type Roots,
+  type Service,
+  type Variables
 } from '../conductor/model/index.js'
 import { errorAnswer, httpStatusOf, type ErrorAnswer, type ErrorCode } from '../errors/index.js'
 import type { Decision } from '../policies/index.js'
@@ -35,7 +42,11 @@ export interface CommandsPluginOptions {
   shedUpgrade?: (() => boolean) | undefined
 }
 
-export interface Allowed { svc: Service, cmd: Command, decision: Decision }
+export interface Allowed {
+  svc: Service
+  cmd: Command
+  decision: Decision
+}
 
 export interface AdmitInput {
   service: string
@@ -50,17 +61,30 @@ export interface AdmitInput {
   log: FastifyRequest['log']
 }
 export type Admission =
-  | { ok: true, allowed: Allowed }
-  | { ok: false, answer: ErrorAnswer, headers: Record<string, string> }
+  | { ok: true; allowed: Allowed }
+  | { ok: false; answer: ErrorAnswer; headers: Record<string, string> }
 export type Admit = (input: AdmitInput) => Promise<Admission>
 
 /** Policy, context, kind (interactive or not), token binding and jti: the same for POST and WebSocket. */
-export function createAdmit (opts: CommandsPluginOptions, replay: ReplayCache): Admit {
+export function createAdmit(opts: CommandsPluginOptions, replay: ReplayCache): Admit {
   return async ({ service, name, headers, rawHeaders, method, url, interactive, log }) => {
     const started = Date.now()
     const refuse = (error: ErrorCode, reason: string, d?: Decision, extra: Record<string, string> = {}): Admission => {
       const status = httpStatusOf(error)
-      log.warn({ audit: 'remote-command', service, command: name, interactive, subject: d?.subject, peer_id: d?.meta['peer-id'], status, reason, duration_ms: Date.now() - started }, 'remote command refused')
+      log.warn(
+        {
+          audit: 'remote-command',
+          service,
+          command: name,
+          interactive,
+          subject: d?.subject,
+          peer_id: d?.meta['peer-id'],
+          status,
+          reason,
+          duration_ms: Date.now() - started
+        },
+        'remote command refused'
+      )
       // The policy's reason stays in the log: a refused caller learns only the error code.
       const message = status === 400 || status === 404 || status === 409 ? reason : undefined
       return { ok: false, answer: errorAnswer(error, message), headers: extra }
@@ -85,7 +109,14 @@ export function createAdmit (opts: CommandsPluginOptions, replay: ReplayCache): 
         host: String(headers['x-forwarded-host'] ?? headers.host ?? '')
       })
     } catch {
-      d = { allow: false, status: 403, policy: cmd.remote.policy, reason: 'authorizer failed', meta: {}, authorizations: [] }
+      d = {
+        allow: false,
+        status: 403,
+        policy: cmd.remote.policy,
+        reason: 'authorizer failed',
+        meta: {},
+        authorizations: []
+      }
     }
     if (!d.allow) {
       const challenge: Record<string, string> = d.challenge !== undefined ? { 'www-authenticate': d.challenge } : {}
@@ -117,23 +148,37 @@ export function createAdmit (opts: CommandsPluginOptions, replay: ReplayCache): 
 }
 
 /** argv of an admitted invocation: help_flags give help_args, else the arguments as argv entries. */
-export function commandArgv (cmd: Command, args: string[]): string[] {
+export function commandArgv(cmd: Command, args: string[]): string[] {
   const help = (cmd.help_flags ?? []).some(f => f.length === args.length && f.every((a, i) => a === args[i]))
   return [...cmd.exec, ...(help && cmd.help_args !== undefined ? cmd.help_args : args)]
 }
 
-export function commandEnv (svc: Service, name: string, opts: Pick<CommandsPluginOptions, 'roots' | 'env'>): Variables {
-  return commandVariables(serviceVariables(svc, baseVariables(opts.roots.root === undefined ? undefined : { root: opts.roots.root }, opts.env)), name, svc.dir)
+export function commandEnv(svc: Service, name: string, opts: Pick<CommandsPluginOptions, 'roots' | 'env'>): Variables {
+  return commandVariables(
+    serviceVariables(
+      svc,
+      baseVariables(opts.roots.root === undefined ? undefined : { root: opts.roots.root }, opts.env)
+    ),
+    name,
+    svc.dir
+  )
 }
 
-export function commandTimeoutMs (cmd: Command): number {
+export function commandTimeoutMs(cmd: Command): number {
   return (cmd.remote?.timeout_sec ?? DEFAULT_REMOTE_TIMEOUT_SEC) * 1000
 }
 
-export function commandMaxOutputBytes (cmd: Command): number {
+export function commandMaxOutputBytes(cmd: Command): number {
   return cmd.remote?.max_output_bytes ?? DEFAULT_REMOTE_MAX_OUTPUT_BYTES
 }
 
-export function auditFields (svc: Service, name: string, decision: Decision, args: string[]): Record<string, unknown> {
-  return { audit: 'remote-command', subject: decision.subject, peer_id: decision.meta['peer-id'], service: svc.name, command: name, args_sha256: createHash('sha256').update(JSON.stringify(args)).digest('hex') }
+export function auditFields(svc: Service, name: string, decision: Decision, args: string[]): Record<string, unknown> {
+  return {
+    audit: 'remote-command',
+    subject: decision.subject,
+    peer_id: decision.meta['peer-id'],
+    service: svc.name,
+    command: name,
+    args_sha256: createHash('sha256').update(JSON.stringify(args)).digest('hex')
+  }
 }

@@ -12,15 +12,14 @@ export const COMMAND_CLAIM = 'conductor_command'
 /** Longer jti values are refused: the replay cache holds 100 000 of them. */
 export const MAX_JTI_CHARS = 256
 
-export type TokenBinding =
-  | { ok: true, replayKey: string, expMs: number }
-  | { ok: false, reason: string }
+export type TokenBinding = { ok: true; replayKey: string; expMs: number } | { ok: false; reason: string }
 
-export function commandTokenBinding (d: Decision, service: string, command: string): TokenBinding {
+export function commandTokenBinding(d: Decision, service: string, command: string): TokenBinding {
   const c = d.claims
   // Only a verified JWT can name its command and be used once. An allow from a static token or
   // from a matcher without a credential (always, origin) has neither: refused (fail closed).
-  if (c === undefined) return refused('remote commands need a verified JWT (the allow came from a static token or no credential)')
+  if (c === undefined)
+    return refused('remote commands need a verified JWT (the allow came from a static token or no credential)')
   // Also refuses a missing claim or one of another type (an array, a number).
   const bound = c[SERVICE_CLAIM] === service && c[COMMAND_CLAIM] === command
   if (!bound) return refused('token is bound to another service or command')
@@ -33,6 +32,6 @@ export function commandTokenBinding (d: Decision, service: string, command: stri
   return { ok: true, replayKey: `${iss ?? ''}\u0000${jti}`, expMs: exp * 1000 }
 }
 
-function refused (reason: string): TokenBinding {
+function refused(reason: string): TokenBinding {
   return { ok: false, reason }
 }

@@ -6,11 +6,20 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import { errorAnswer } from '../errors/index.js'
 import {
-  COMMANDS_PREFIX, MAX_ARG_CHARS, MAX_ARGS as PROTOCOL_MAX_ARGS, exitStatusFor
+  COMMANDS_PREFIX,
+  MAX_ARG_CHARS,
+  MAX_ARGS as PROTOCOL_MAX_ARGS,
+  exitStatusFor
 } from '../conductor/model/index.js'
 import {
-  auditFields, commandArgv, commandEnv, commandMaxOutputBytes, commandTimeoutMs, createAdmit,
-  type Allowed, type CommandsPluginOptions
+  auditFields,
+  commandArgv,
+  commandEnv,
+  commandMaxOutputBytes,
+  commandTimeoutMs,
+  createAdmit,
+  type Allowed,
+  type CommandsPluginOptions
 } from './command-admission.js'
 import { sendError } from './error-reply.js'
 import { attachInteractive } from './interactive.js'
@@ -41,27 +50,44 @@ export const REPLAY_CACHE_MAX = 100_000
 export const HEARTBEAT_MS = 1000
 
 const bodySchema = z.strictObject({
-  args: z.array(z.string().max(MAX_ARG_BYTES, `an argument is at most ${MAX_ARG_BYTES} characters`)).max(MAX_ARGS, `at most ${MAX_ARGS} arguments`).optional()
+  args: z
+    .array(z.string().max(MAX_ARG_BYTES, `an argument is at most ${MAX_ARG_BYTES} characters`))
+    .max(MAX_ARGS, `at most ${MAX_ARGS} arguments`)
+    .optional()
 })
 
-interface Params { service: string, name: string }
+interface Params {
+  service: string
+  name: string
+}
 
-export async function commandsPlugin (app: FastifyInstance, opts: CommandsPluginOptions): Promise<void> {
+export async function commandsPlugin(app: FastifyInstance, opts: CommandsPluginOptions): Promise<void> {
   const replay = opts.replay ?? new ReplayCache(REPLAY_CACHE_MAX)
   const running = opts.running ?? new RunningCommands()
   const allowed = new WeakMap<FastifyRequest, Allowed>()
   const admit = createAdmit(opts, replay)
   // Interactive commands arrive as WebSocket upgrades, which never reach Fastify's routes.
-  const sessions = attachInteractive(app.server, { admit, running, roots: opts.roots, env: opts.env, log: app.log, shedUpgrade: opts.shedUpgrade })
+  const sessions = attachInteractive(app.server, {
+    admit,
+    running,
+    roots: opts.roots,
+    env: opts.env,
+    log: app.log,
+    shedUpgrade: opts.shedUpgrade
+  })
   // A command must not outlive the gateway (its process group is detached from ours).
   app.addHook('preClose', async () => {
-    if (running.size > 0) app.log.warn({ running: running.size }, 'gateway stopping: killing the remote commands still running')
+    if (running.size > 0)
+      app.log.warn({ running: running.size }, 'gateway stopping: killing the remote commands still running')
     await running.stopAll('gateway-stopping')
     sessions.closeAll()
   })
 
   // The policy is checked before the body is read: a refused caller never gets to send one.
-  const check = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+  const check = async (
+    request: FastifyRequest<{ Params: Params }>,
+    reply: FastifyReply
+  ): Promise<FastifyReply | undefined> => {
     const a = await admit({
       ...request.params,
       headers: request.headers,
@@ -77,20 +103,34 @@ export async function commandsPlugin (app: FastifyInstance, opts: CommandsPlugin
     return undefined
   }
 
-  app.post<{ Params: Params }>(`${COMMANDS_PREFIX}/:service/commands/:name`, { onRequest: check, bodyLimit: MAX_BODY_BYTES }, async (request, reply) => {
-    const ok = allowed.get(request)
-    if (ok === undefined) { await sendError(reply, errorAnswer('CND_AUTH_DENIED')); return }
-    const parsed = bodySchema.safeParse(request.body ?? {})
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map(i => `/${i.path.join('/')}: ${i.message}`).join('; ')
-      await sendError(reply, errorAnswer('CND_BAD_ARGS', 'body must be {"args": ["..."]}: ' + issues))
-      return
+  app.post<{ Params: Params }>(
+    `${COMMANDS_PREFIX}/:service/commands/:name`,
+    { onRequest: check, bodyLimit: MAX_BODY_BYTES },
+    async (request, reply) => {
+      const ok = allowed.get(request)
+      if (ok === undefined) {
+        await sendError(reply, errorAnswer('CND_AUTH_DENIED'))
+        return
+      }
+      const parsed = bodySchema.safeParse(request.body ?? {})
+      if (!parsed.success) {
+        const issues = parsed.error.issues.map(i => `/${i.path.join('/')}: ${i.message}`).join('; ')
+        await sendError(reply, errorAnswer('CND_BAD_ARGS', 'body must be {"args": ["..."]}: ' + issues))
+        return
+      }
+      run(request, reply, ok, parsed.data.args ?? [], opts, running)
     }
-    run(request, reply, ok, parsed.data.args ?? [], opts, running)
-  })
+  )
 }
 
-function run (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply, { svc, cmd, decision }: Allowed, args: string[], opts: CommandsPluginOptions, running: RunningCommands): void {
+function run(
+  request: FastifyRequest<{ Params: Params }>,
+  reply: FastifyReply,
+  { svc, cmd, decision }: Allowed,
+  args: string[],
+  opts: CommandsPluginOptions,
+  running: RunningCommands
+): void {
   const { name } = request.params
   const started = Date.now()
   const [file, ...argv] = commandArgv(cmd, args)
@@ -113,7 +153,11 @@ function run (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply, 
     paused = true
     child.stdout.pause()
     child.stderr.pause()
-    res.once('drain', () => { paused = false; child.stdout.resume(); child.stderr.resume() })
+    res.once('drain', () => {
+      paused = false
+      child.stdout.resume()
+      child.stderr.resume()
+    })
   }
   const heartbeat = setInterval(() => frame({ heartbeat: true }), HEARTBEAT_MS)
   const budget = new OutputBudget(commandMaxOutputBytes(cmd))
@@ -145,7 +189,16 @@ function run (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply, 
     if (error !== undefined) frame({ stream: 'stderr', data: error + '\n' })
     frame(reason !== undefined ? { exit, reason } : { exit })
     res.end()
-    request.log.info({ ...audit, exit, ...(reason !== undefined ? { reason } : {}), disconnected: res.destroyed && !res.writableFinished, duration_ms: Date.now() - started }, 'remote command')
+    request.log.info(
+      {
+        ...audit,
+        exit,
+        ...(reason !== undefined ? { reason } : {}),
+        disconnected: res.destroyed && !res.writableFinished,
+        duration_ms: Date.now() - started
+      },
+      'remote command'
+    )
   }
   child.on('error', err => finish(127, `cannot run ${file!}: ${err.message}`))
   child.on('close', (code, signal) => finish(code ?? 128 + (signal !== null ? (constants.signals[signal] ?? 0) : 0)))

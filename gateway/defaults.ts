@@ -1,5 +1,8 @@
 // The gateway's own defaults; its listen addresses are host.json's (conductor/model/defaults.ts).
-export { DEFAULT_GATEWAY_LISTEN as DEFAULT_LISTEN, DEFAULT_GATEWAY_METRICS_LISTEN as DEFAULT_METRICS_LISTEN } from '../conductor/model/index.js'
+export {
+  DEFAULT_GATEWAY_LISTEN as DEFAULT_LISTEN,
+  DEFAULT_GATEWAY_METRICS_LISTEN as DEFAULT_METRICS_LISTEN
+} from '../conductor/model/index.js'
 /** Grace given to in-flight requests when the gateway stops. */
 export const CLOSE_GRACE_MS = 10_000
 /**

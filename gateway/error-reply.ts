@@ -6,14 +6,19 @@ import { ConductorError, errorAnswer, type ErrorAnswer, type ErrorCode } from '.
 // (no route, a body that does not parse) and load shedding. /auth's decisions are not errors of
 // this kind and stay empty-bodied (Caddy's forward_auth passes them on).
 
-export async function sendError (
-  reply: FastifyReply, answer: ErrorAnswer, headers: Record<string, string> = {}
+export async function sendError(
+  reply: FastifyReply,
+  answer: ErrorAnswer,
+  headers: Record<string, string> = {}
 ): Promise<FastifyReply> {
-  return await reply.code(answer.status).headers({ ...headers, ...answer.headers }).send(answer.body)
+  return await reply
+    .code(answer.status)
+    .headers({ ...headers, ...answer.headers })
+    .send(answer.body)
 }
 
 /** The answer of every 503 the gateway sheds (Fastify routes and WebSocket upgrades alike). */
-export function overloadedAnswer (): ErrorAnswer {
+export function overloadedAnswer(): ErrorAnswer {
   return errorAnswer('CND_GATEWAY_OVERLOADED', 'the gateway is overloaded, retry later')
 }
 
@@ -26,15 +31,14 @@ const FASTIFY_STATUS_CODES: Partial<Record<number, ErrorCode>> = {
 }
 
 /** Replaces Fastify's default not-found and error answers (`{statusCode, error, message}`) with ours. */
-export function installErrorAnswers (app: FastifyInstance): void {
+export function installErrorAnswers(app: FastifyInstance): void {
   app.setNotFoundHandler(async (req, reply) => {
     const path = req.url.split('?')[0] ?? ''
     return await sendError(reply, errorAnswer('CND_NOT_FOUND', `no route ${req.method} ${path}`))
   })
   app.setErrorHandler(async (err: FastifyError | ConductorError, req, reply) => {
-    const code = err instanceof ConductorError
-      ? err.code
-      : FASTIFY_STATUS_CODES[err.statusCode ?? 500] ?? 'CND_INTERNAL'
+    const code =
+      err instanceof ConductorError ? err.code : (FASTIFY_STATUS_CODES[err.statusCode ?? 500] ?? 'CND_INTERNAL')
     const answer = errorAnswer(code)
     // A client's mistake is said back to it; an internal failure only to the log (paths, stacks).
     if (answer.status >= 500) {

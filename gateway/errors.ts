@@ -6,7 +6,7 @@ import { ConductorError, type ErrorCode } from '../errors/index.js'
 /** The gateway cannot start for a reason none of the classes below names. */
 export class GatewayError extends ConductorError {
   override readonly code: ErrorCode = 'CND_GATEWAY'
-  constructor (message: string, options?: ErrorOptions) {
+  constructor(message: string, options?: ErrorOptions) {
     super(message, undefined, undefined, options)
   }
 }

@@ -23,9 +23,11 @@ export class HeldHandler {
     else this.pending.push([req, res])
   }
 
-  get attached (): boolean { return this.target !== undefined }
+  get attached(): boolean {
+    return this.target !== undefined
+  }
 
-  attach (target: RequestHandler): void {
+  attach(target: RequestHandler): void {
     this.target = target
     for (const [req, res] of this.pending.splice(0)) target(req, res)
   }
@@ -48,7 +50,7 @@ export class Front {
    * `holdUpgrades`: the server listens before Fastify's plugins register their upgrade
    * listeners (serve.ts); upgrades are then held here and handed to the server given to attach().
    */
-  constructor (opts: { holdUpgrades?: boolean } = {}) {
+  constructor(opts: { holdUpgrades?: boolean } = {}) {
     this.server = createServer(this.dispatch)
     // Caddy keeps connections open to us; a short keep-alive would make it reconnect often.
     this.server.keepAliveTimeout = KEEP_ALIVE_MS
@@ -66,7 +68,7 @@ export class Front {
     // Stopping: each answer ends its connection, or a client that keeps sending on a kept-alive
     // one would hold the gateway open until the close grace runs out.
     if (this.closing) res.setHeader('connection', 'close')
-    if (this.fast !== undefined && this.fast(req, res)) return
+    if (this.fast?.(req, res)) return
     if (!this.held.attached && this.early !== undefined && this.early(req, res)) return
     this.held.handle(req, res)
   }
@@ -76,13 +78,16 @@ export class Front {
    * 'upgrade' and 'clientError' listeners (Fastify's, the interactive commands') get what this
    * server receives; it never listens itself.
    */
-  attach (handler: RequestHandler, upgrades?: Server): void {
+  attach(handler: RequestHandler, upgrades?: Server): void {
     if (upgrades !== undefined) {
       this.upgrades = upgrades
-      this.server.on('clientError', (err: Error, socket: Duplex) => { upgrades.emit('clientError', err, socket) })
+      this.server.on('clientError', (err: Error, socket: Duplex) => {
+        upgrades.emit('clientError', err, socket)
+      })
     }
     this.held.attach(handler)
-    if (this.upgrades !== undefined) for (const [req, socket, head] of this.pendingUpgrades.splice(0)) this.upgrades.emit('upgrade', req, socket, head)
+    if (this.upgrades !== undefined)
+      for (const [req, socket, head] of this.pendingUpgrades.splice(0)) this.upgrades.emit('upgrade', req, socket, head)
   }
 
   /**
@@ -91,7 +96,7 @@ export class Front {
    * at once, it would keep the requests waiting in the listen backlog of a restarted gateway
    * (systemd's socket) from the answer the fast path could give them now.
    */
-  async whenQuiet (quietMs: number, maxMs: number): Promise<void> {
+  async whenQuiet(quietMs: number, maxMs: number): Promise<void> {
     const until = performance.now() + maxMs
     let last = -1
     while (this.seen !== last && performance.now() < until) {
@@ -104,18 +109,23 @@ export class Front {
    * Stops accepting connections; resolves once every one has ended. Idle connections are closed
    * now and whenever one becomes idle (a response still streaming at the stop ends later).
    */
-  async close (): Promise<void> {
+  async close(): Promise<void> {
     this.closing = true
     if (!this.server.listening) return
     await new Promise<void>(resolve => {
-      const idle = setInterval(() => { this.server.closeIdleConnections() }, 100)
-      this.server.close(() => { clearInterval(idle); resolve() })
+      const idle = setInterval(() => {
+        this.server.closeIdleConnections()
+      }, 100)
+      this.server.close(() => {
+        clearInterval(idle)
+        resolve()
+      })
       this.server.closeIdleConnections()
     })
   }
 
   /** A server for Fastify that never listens: its requests and upgrades come from this one. */
-  innerServer (): Server {
+  innerServer(): Server {
     const inner = createServer(this.dispatch)
     inner.keepAliveTimeout = KEEP_ALIVE_MS
     return inner

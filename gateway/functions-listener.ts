@@ -17,29 +17,46 @@ export interface FunctionsListenOptions {
  * Starts the listener; call the returned close() when the gateway stops. `app.routing` is
  * Fastify's (serve.ts may pass a handler that holds requests until Fastify is attached).
  */
-export async function listenFunctions (app: { routing: (req: http.IncomingMessage, res: http.ServerResponse) => void }, address: ListenAddress, opts: FunctionsListenOptions = {}): Promise<{ server: http.Server, close: () => Promise<void> }> {
-  const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => { app.routing(req, res) })
+export async function listenFunctions(
+  app: { routing: (req: http.IncomingMessage, res: http.ServerResponse) => void },
+  address: ListenAddress,
+  opts: FunctionsListenOptions = {}
+): Promise<{ server: http.Server; close: () => Promise<void> }> {
+  const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+    app.routing(req, res)
+  })
   server.keepAliveTimeout = 65_000
   // Resolved before listening: an unknown group must not leave a socket with the wrong group.
   const gid = opts.group !== undefined ? resolveGid(opts.group) : undefined
   if (address.kind === 'unix') {
     rmSync(address.path, { force: true })
-    await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(address.path, () => resolve()) })
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(address.path, () => resolve())
+    })
     chmodSync(address.path, 0o660)
     if (gid !== undefined) chownSync(address.path, -1, gid)
   } else {
-    await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(address.port, address.host, () => resolve()) })
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(address.port, address.host, () => resolve())
+    })
   }
   const close = async (): Promise<void> => {
-    await new Promise<void>(resolve => { server.close(() => resolve()); server.closeIdleConnections() })
+    await new Promise<void>(resolve => {
+      server.close(() => resolve())
+      server.closeIdleConnections()
+    })
     if (address.kind === 'unix') rmSync(address.path, { force: true })
   }
   return { server, close }
 }
 
-function resolveGid (group: string): number {
+function resolveGid(group: string): number {
   if (/^\d+$/.test(group)) return Number(group)
-  const line = readFileSync('/etc/group', 'utf8').split('\n').find(l => l.split(':')[0] === group)
+  const line = readFileSync('/etc/group', 'utf8')
+    .split('\n')
+    .find(l => l.split(':')[0] === group)
   if (line === undefined) throw new GatewayError(`--functions-group ${group}: no such group in /etc/group`)
   return Number(line.split(':')[2])
 }

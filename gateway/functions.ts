@@ -1,14 +1,30 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage } from 'node:http'
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
-  FunctionRunner, Spawner, findSpawnerBinary, parseFunctionDirectives, splitPath, defaults as cgiDefaults,
-  type FunctionSpec, type RequestInfo, type SystemdManager
+  FunctionRunner,
+  Spawner,
+  findSpawnerBinary,
+  parseFunctionDirectives,
+  splitPath,
+  defaults as cgiDefaults,
+  type FunctionSpec,
+  type RequestInfo,
+  type SystemdManager
 } from '../cgi/index.js'
-import { baseVariables, functionVariables, listFunctions, serviceVariables, FUNCTIONS_PREFIX, type FunctionInfo, type Roots, type Service } from '../conductor/model/index.js'
+import {
+  baseVariables,
+  functionVariables,
+  listFunctions,
+  serviceVariables,
+  FUNCTIONS_PREFIX,
+  type FunctionInfo,
+  type Roots,
+  type Service
+} from '../conductor/model/index.js'
 import { isProcessAlive } from '../cgi/index.js'
 import type { Decision } from '../policies/index.js'
 import { identityHeaders, type Authorizer } from './authorize.js'
@@ -44,7 +60,11 @@ export interface FunctionsPluginOptions {
   systemdScope?: SystemdManager | undefined
 }
 
-interface Registered { info: FunctionInfo, runner: FunctionRunner, fingerprint: string }
+interface Registered {
+  info: FunctionInfo
+  runner: FunctionRunner
+  fingerprint: string
+}
 
 /** The live registry, exposed for stats (tests, metrics). */
 export interface FunctionsRegistry {
@@ -58,7 +78,10 @@ export interface FunctionsRegistry {
 const IDENTITY_PREFIX = 'x-conductor-'
 
 /** Function runners by id, built from the gateway state and rebuilt only when a reload changes a function. */
-export function createFunctionsRegistry (opts: FunctionsPluginOptions, log: (msg: string, err?: unknown) => void = () => {}): FunctionsRegistry & { map: () => Map<string, Registered> } {
+export function createFunctionsRegistry(
+  opts: FunctionsPluginOptions,
+  log: (msg: string, err?: unknown) => void = () => {}
+): FunctionsRegistry & { map: () => Map<string, Registered> } {
   const registry = new Map<string, Registered>()
   let synced: GatewayState | undefined
   // A test or rootless root gets a short tmp path: unix socket paths are limited to 107 bytes.
@@ -73,7 +96,8 @@ export function createFunctionsRegistry (opts: FunctionsPluginOptions, log: (msg
   let closed = false
   // The fork server for CGI and http-stdio workers, when its binary is built (cgi/spawner/); else plain
   // child_process. It starts in the background; requests use it once it is up.
-  const spawnerBinary = opts.spawner === false ? undefined : opts.spawner ?? findSpawnerBinary(opts.env ?? process.env)
+  const spawnerBinary =
+    opts.spawner === false ? undefined : (opts.spawner ?? findSpawnerBinary(opts.env ?? process.env))
   const spawner = spawnerBinary === undefined ? undefined : new Spawner(spawnerBinary, socketDir)
   let spawnerStarted = false
   const isolation = {
@@ -84,7 +108,11 @@ export function createFunctionsRegistry (opts: FunctionsPluginOptions, log: (msg
   const startSpawner = (): void => {
     if (spawner === undefined || spawnerStarted) return
     spawnerStarted = true
-    spawner.start().catch(err => log(`conductor-spawner did not start; single-shot CGI forks the gateway instead: ${String(err)}`, err))
+    spawner
+      .start()
+      .catch(err =>
+        log(`conductor-spawner did not start; single-shot CGI forks the gateway instead: ${String(err)}`, err)
+      )
   }
   // Runners outlive requests (warm pools) and are rebuilt only when a reload changes them.
   const sync = (): void => {
@@ -97,38 +125,68 @@ export function createFunctionsRegistry (opts: FunctionsPluginOptions, log: (msg
       const spec = toSpec(service, info, opts, socketDir)
       const fingerprint = JSON.stringify(spec)
       const prev = registry.get(info.id)
-      if (prev !== undefined && prev.fingerprint === fingerprint) { prev.info = info; continue }
+      if (prev !== undefined && prev.fingerprint === fingerprint) {
+        prev.info = info
+        continue
+      }
       if (prev !== undefined) void prev.runner.close()
       // The fork server starts with the first CGI or http-stdio function, not before (a
       // parallel daemon is started once and lives long: it does not need it).
       if (spec.mode !== 'parallel') startSpawner()
       registry.set(info.id, { info, runner: new FunctionRunner(spec, log, spawner, isolation), fingerprint })
     }
-    for (const [id, r] of registry) if (!seen.has(id)) { registry.delete(id); void r.runner.close() }
+    for (const [id, r] of registry)
+      if (!seen.has(id)) {
+        registry.delete(id)
+        void r.runner.close()
+      }
   }
   sync()
   return {
-    spawner: async () => { if (spawner !== undefined && spawnerStarted) await spawner.start().catch(() => {}); return spawner?.isRunning === true },
-    get: (id: string) => { sync(); return registry.get(id) },
-    all: () => { sync(); return [...registry.values()] },
-    map: () => { sync(); return registry },
+    spawner: async () => {
+      if (spawner !== undefined && spawnerStarted) await spawner.start().catch(() => {})
+      return spawner?.isRunning === true
+    },
+    get: (id: string) => {
+      sync()
+      return registry.get(id)
+    },
+    all: () => {
+      sync()
+      return [...registry.values()]
+    },
+    map: () => {
+      sync()
+      return registry
+    },
     close: async () => {
       closed = true
       await spawner?.stop()
-      await Promise.all([...registry.values()].map(async r => { await r.runner.close() }))
+      await Promise.all(
+        [...registry.values()].map(async r => {
+          await r.runner.close()
+        })
+      )
       registry.clear()
       if (opts.socketDir === undefined && !isHostRoot) rmSync(socketDir, { recursive: true, force: true })
     }
   }
 }
 
-export async function functionsPlugin (app: FastifyInstance, opts: FunctionsPluginOptions & { registry: ReturnType<typeof createFunctionsRegistry> }): Promise<void> {
+export async function functionsPlugin(
+  app: FastifyInstance,
+  opts: FunctionsPluginOptions & { registry: ReturnType<typeof createFunctionsRegistry> }
+): Promise<void> {
   const functions = opts.registry
-  app.addHook('onClose', async () => { await functions.close() })
+  app.addHook('onClose', async () => {
+    await functions.close()
+  })
 
   // The body is the function's: never parsed, streamed into the process as it arrives.
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', (_req, _payload, done) => { done(null) })
+  app.addContentTypeParser('*', (_req, _payload, done) => {
+    done(null)
+  })
 
   const handler = async (request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply): Promise<void> => {
     const registry = functions.map()
@@ -163,7 +221,8 @@ export async function functionsPlugin (app: FastifyInstance, opts: FunctionsPlug
       const identity = identityOf(decision)
       return { ok: true, headers: { ...headers, ...identity.headers }, identity }
     }
-    const publicPath = fn.info.fn.route !== undefined ? (rawPath.slice(`${FUNCTIONS_PREFIX}/${fn.info.id}`.length) || '/') : rawPath
+    const publicPath =
+      fn.info.fn.route !== undefined ? rawPath.slice(`${FUNCTIONS_PREFIX}/${fn.info.id}`.length) || '/' : rawPath
     const first = await admit(fn, raw.method ?? 'GET', publicPath, query)
     if (!first.ok) {
       await sendError(reply, errorAnswer(first.error, first.message), first.headers)
@@ -199,7 +258,10 @@ export async function functionsPlugin (app: FastifyInstance, opts: FunctionsPlug
       // Fastify no longer answers a hijacked reply: whatever threw, the client gets a 502
       // (or a cut connection once headers are out) instead of waiting forever. Fail closed.
       request.log.error({ err }, `function ${fn.info.id}: ${String(err)}`)
-      if (reply.raw.headersSent || reply.raw.destroyed) { reply.raw.destroy(); return }
+      if (reply.raw.headersSent || reply.raw.destroyed) {
+        reply.raw.destroy()
+        return
+      }
       const answer = errorAnswer('CND_CGI_BAD_GATEWAY', 'function failed')
       reply.raw.writeHead(answer.status, { ...answer.headers, connection: 'close' }).end(answer.body)
     }
@@ -218,20 +280,31 @@ interface Identity {
 }
 
 type Admitted =
-  | { ok: true, headers: Record<string, string | string[] | undefined>, identity: Identity | undefined }
-  | { ok: false, headers: Record<string, string>, error: ErrorCode, message?: string | undefined }
+  | { ok: true; headers: Record<string, string | string[] | undefined>; identity: Identity | undefined }
+  | { ok: false; headers: Record<string, string>; error: ErrorCode; message?: string | undefined }
 
-function identityOf (d: Decision): Identity {
+function identityOf(d: Decision): Identity {
   return { headers: identityHeaders(d), authType: 'Bearer', user: d.subject ?? d.meta['peer-id'] }
 }
 
 /** The function's policy decided for this request (its public method, URI and host). */
-async function decide (
-  authorize: Authorizer | undefined, fn: FunctionInfo, raw: IncomingMessage,
-  method: string, publicPath: string, query: string, headers: Record<string, string | string[] | undefined>
+async function decide(
+  authorize: Authorizer | undefined,
+  fn: FunctionInfo,
+  raw: IncomingMessage,
+  method: string,
+  publicPath: string,
+  query: string,
+  headers: Record<string, string | string[] | undefined>
 ): Promise<Decision> {
-  const refused: Decision =
-    { allow: false, status: 403, policy: fn.policy!, reason: 'no authorizer', meta: {}, authorizations: [] }
+  const refused: Decision = {
+    allow: false,
+    status: 403,
+    policy: fn.policy!,
+    reason: 'no authorizer',
+    meta: {},
+    authorizations: []
+  }
   if (authorize === undefined) return refused
   try {
     const host = String(raw.headers['x-forwarded-host'] ?? raw.headers.host ?? '')
@@ -251,7 +324,7 @@ const TMP_SOCKET_DIR = new RegExp(`^${TMP_SOCKET_PREFIX}(\\d+)-`)
  * removes its own when it closes; one killed (SIGKILL, a crash) cannot, so each new one first
  * removes those of this user whose process is gone.
  */
-function tmpSocketDir (): string {
+function tmpSocketDir(): string {
   const tmp = os.tmpdir()
   for (const name of readdirSync(tmp)) {
     const pid = TMP_SOCKET_DIR.exec(name)?.[1]
@@ -259,14 +332,22 @@ function tmpSocketDir (): string {
     const dir = path.join(tmp, name)
     try {
       if (statSync(dir).uid === process.getuid?.()) rmSync(dir, { recursive: true, force: true })
-    } catch { /* removed meanwhile by another gateway */ }
+    } catch {
+      /* removed meanwhile by another gateway */
+    }
   }
   return mkdtempSync(path.join(tmp, `${TMP_SOCKET_PREFIX}${process.pid}-`))
 }
 
-function toSpec (service: Service, info: FunctionInfo, opts: FunctionsPluginOptions, socketDir: string): FunctionSpec {
+function toSpec(service: Service, info: FunctionInfo, opts: FunctionsPluginOptions, socketDir: string): FunctionSpec {
   const directives = info.fn.service_directives ?? []
-  const env = functionVariables(serviceVariables(service, baseVariables(opts.roots.root === undefined ? undefined : { root: opts.roots.root }, opts.env)), info.id)
+  const env = functionVariables(
+    serviceVariables(
+      service,
+      baseVariables(opts.roots.root === undefined ? undefined : { root: opts.roots.root }, opts.env)
+    ),
+    info.id
+  )
   return {
     id: info.id,
     format: info.format,
@@ -282,7 +363,10 @@ function toSpec (service: Service, info: FunctionInfo, opts: FunctionsPluginOpti
     timeoutMs: info.timeoutSec * 1000,
     maxBodyBytes: info.maxBodyBytes,
     stderrAsStdout: info.fn.stderr_as_stdout ?? false,
-    responseHeaders: (info.fn.response_headers ?? []).map(h => { const i = h.indexOf(':'); return [h.slice(0, i).trim(), h.slice(i + 1).trim()] as [string, string] }),
+    responseHeaders: (info.fn.response_headers ?? []).map(h => {
+      const i = h.indexOf(':')
+      return [h.slice(0, i).trim(), h.slice(i + 1).trim()] as [string, string]
+    }),
     noResponseHeaders: info.fn.no_response_headers ?? false,
     stripPrefix: info.fn.strip_prefix ?? false,
     socketDir,
@@ -291,15 +375,27 @@ function toSpec (service: Service, info: FunctionInfo, opts: FunctionsPluginOpti
   }
 }
 
-function requestInfo (raw: IncomingMessage, publicPath: string, query: string, strip: number,
-  headers: Record<string, string | string[] | undefined>, identity: Identity | undefined): RequestInfo {
+function requestInfo(
+  raw: IncomingMessage,
+  publicPath: string,
+  query: string,
+  strip: number,
+  headers: Record<string, string | string[] | undefined>,
+  identity: Identity | undefined
+): RequestInfo {
   const { scriptName, pathInfo } = splitPath(publicPath, strip)
   const hostHeader = String(headers['x-forwarded-host'] ?? headers.host ?? '')
   const [hostName, hostPort] = splitHost(hostHeader)
-  const scheme = String(headers['x-forwarded-proto'] ?? 'http').split(',')[0]!.trim()
+  const scheme = String(headers['x-forwarded-proto'] ?? 'http')
+    .split(',')[0]!
+    .trim()
   const xff = headers['x-forwarded-for']
   // Caddy appends the peer address last; earlier entries are whatever the client claimed.
-  const forwarded = (Array.isArray(xff) ? xff.join(',') : xff ?? '').split(',').map(s => s.trim()).filter(s => s !== '').pop()
+  const forwarded = (Array.isArray(xff) ? xff.join(',') : (xff ?? ''))
+    .split(',')
+    .map(s => s.trim())
+    .filter(s => s !== '')
+    .pop()
   return {
     method: raw.method ?? 'GET',
     path: publicPath,
@@ -308,7 +404,8 @@ function requestInfo (raw: IncomingMessage, publicPath: string, query: string, s
     pathInfo,
     headers,
     remoteAddr: forwarded ?? raw.socket.remoteAddress ?? '127.0.0.1',
-    remotePort: forwarded === undefined && raw.socket.remotePort !== undefined ? String(raw.socket.remotePort) : undefined,
+    remotePort:
+      forwarded === undefined && raw.socket.remotePort !== undefined ? String(raw.socket.remotePort) : undefined,
     serverName: hostName !== '' ? hostName : 'localhost',
     serverPort: hostPort ?? String(headers['x-forwarded-port'] ?? (scheme === 'https' ? 443 : 80)),
     protocol: `HTTP/${raw.httpVersion}`,
@@ -318,28 +415,37 @@ function requestInfo (raw: IncomingMessage, publicPath: string, query: string, s
   }
 }
 
-function resolveLocal (location: string, registry: Map<string, Registered>): { fn: Registered, publicPath: string, query: string } | undefined {
+function resolveLocal(
+  location: string,
+  registry: Map<string, Registered>
+): { fn: Registered; publicPath: string; query: string } | undefined {
   const [p = '/', q = ''] = splitOnce(location, '?')
   if (!p.startsWith(FUNCTIONS_PREFIX + '/')) return undefined
   const id = p.slice(FUNCTIONS_PREFIX.length + 1).split('/')[0]!
   const fn = registry.get(id)
   if (fn === undefined) return undefined
-  const publicPath = fn.info.fn.route !== undefined ? (p.slice(`${FUNCTIONS_PREFIX}/${id}`.length) || '/') : p
+  const publicPath = fn.info.fn.route !== undefined ? p.slice(`${FUNCTIONS_PREFIX}/${id}`.length) || '/' : p
   return { fn, publicPath, query: q }
 }
 
-function emptyRequest (raw: IncomingMessage, headers: Record<string, string | string[] | undefined>): IncomingMessage {
+function emptyRequest(raw: IncomingMessage, headers: Record<string, string | string[] | undefined>): IncomingMessage {
   const r = Readable.from([]) as unknown as IncomingMessage
-  Object.assign(r, { method: 'GET', url: raw.url, httpVersion: raw.httpVersion, socket: raw.socket, headers: { ...headers, 'content-length': undefined, 'content-type': undefined, 'transfer-encoding': undefined } })
+  Object.assign(r, {
+    method: 'GET',
+    url: raw.url,
+    httpVersion: raw.httpVersion,
+    socket: raw.socket,
+    headers: { ...headers, 'content-length': undefined, 'content-type': undefined, 'transfer-encoding': undefined }
+  })
   return r
 }
 
-function splitHost (host: string): [string, string | undefined] {
+function splitHost(host: string): [string, string | undefined] {
   const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(host)
   return m === null ? [host, undefined] : [m[1]!, m[2]]
 }
 
-function splitOnce (s: string, sep: string): [string, string] {
+function splitOnce(s: string, sep: string): [string, string] {
   const i = s.indexOf(sep)
   return i === -1 ? [s, ''] : [s.slice(0, i), s.slice(i + 1)]
 }

@@ -12,18 +12,23 @@ export type { ListenAddress } from './listen.js'
 export type { FunctionsPluginOptions, FunctionsRegistry } from './functions.js'
 export type { CommandsPluginOptions } from './commands.js'
 export {
-  DEFAULT_LISTEN, DEFAULT_METRICS_LISTEN, CLOSE_GRACE_MS, DEFAULT_MAX_EVENT_LOOP_DELAY_MS,
-  DEFAULT_MAX_EVENT_LOOP_UTILIZATION, DEFAULT_PRESSURE_SAMPLE_MS, RETRY_AFTER_SEC
+  DEFAULT_LISTEN,
+  DEFAULT_METRICS_LISTEN,
+  CLOSE_GRACE_MS,
+  DEFAULT_MAX_EVENT_LOOP_DELAY_MS,
+  DEFAULT_MAX_EVENT_LOOP_UTILIZATION,
+  DEFAULT_PRESSURE_SAMPLE_MS,
+  RETRY_AFTER_SEC
 } from './defaults.js'
 export { GatewayError, ListenFailed, ListenNotAllowed } from './errors.js'
 export { parseListen, parseServeAddresses, isLoopback } from './listen.js'
 
 /** The gateway app, built and ready, not listening (tests, benches; serveGateway for a process). */
-export async function buildGateway (opts: App.GatewayOptions): Promise<App.Gateway> {
+export async function buildGateway(opts: App.GatewayOptions): Promise<App.Gateway> {
   return await (await import('./app.js')).buildGateway(opts)
 }
 
 /** `conductor gateway`: the gateway as a long-running process (listeners, SIGHUP, graceful stop). */
-export async function serveGateway (opts: Serve.ServeOptions): Promise<void> {
+export async function serveGateway(opts: Serve.ServeOptions): Promise<void> {
   await (await import('./serve.js')).serveGateway(opts)
 }

@@ -5,12 +5,23 @@ import type { WebSocketServer, WebSocket } from 'ws'
 import { spawnPty, PtySpawnFailed, type PtySession } from '../cgi/index.js'
 import { errorAnswer, type ErrorAnswer, type ErrorCode } from '../errors/index.js'
 import {
-  COMMANDS_PREFIX, INTERACTIVE_SUBPROTOCOL, encodeControl, exitStatusFor, parseClientControl,
-  type ExitReason, type ServerControl
+  COMMANDS_PREFIX,
+  INTERACTIVE_SUBPROTOCOL,
+  encodeControl,
+  exitStatusFor,
+  parseClientControl,
+  type ExitReason,
+  type ServerControl
 } from '../conductor/model/index.js'
 import {
-  auditFields, commandArgv, commandEnv, commandMaxOutputBytes, commandTimeoutMs,
-  type Admit, type Allowed, type CommandsPluginOptions
+  auditFields,
+  commandArgv,
+  commandEnv,
+  commandMaxOutputBytes,
+  commandTimeoutMs,
+  type Admit,
+  type Allowed,
+  type CommandsPluginOptions
 } from './command-admission.js'
 import { RETRY_AFTER_SEC } from './defaults.js'
 import { overloadedAnswer } from './error-reply.js'
@@ -50,7 +61,7 @@ export interface InteractiveSessions {
   closeAll: () => void
 }
 
-export function attachInteractive (server: Server, deps: InteractiveDeps): InteractiveSessions {
+export function attachInteractive(server: Server, deps: InteractiveDeps): InteractiveSessions {
   // ws is loaded with the first admitted session, not at start: the gateway's cold start is
   // its crash-recovery time, and most gateways never see an interactive command.
   let wss: WebSocketServer | undefined
@@ -61,7 +72,7 @@ export function attachInteractive (server: Server, deps: InteractiveDeps): Inter
       noServer: true,
       maxPayload: MAX_FRAME_BYTES,
       perMessageDeflate: false,
-      handleProtocols: protocols => protocols.has(INTERACTIVE_SUBPROTOCOL) ? INTERACTIVE_SUBPROTOCOL : false
+      handleProtocols: protocols => (protocols.has(INTERACTIVE_SUBPROTOCOL) ? INTERACTIVE_SUBPROTOCOL : false)
     }))
   }
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -79,10 +90,19 @@ export function attachInteractive (server: Server, deps: InteractiveDeps): Inter
     try {
       service = decodeURIComponent(m[1]!)
       name = decodeURIComponent(m[2]!)
-    } catch { refuseHttp(socket, errorAnswer('CND_BAD_REQUEST')); return }
+    } catch {
+      refuseHttp(socket, errorAnswer('CND_BAD_REQUEST'))
+      return
+    }
     // Checked before admission, so that a malformed request does not use up its token's jti.
-    const protocols = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map(p => p.trim())
-    if (req.method !== 'GET' || String(req.headers.upgrade).toLowerCase() !== 'websocket' || !protocols.includes(INTERACTIVE_SUBPROTOCOL)) {
+    const protocols = String(req.headers['sec-websocket-protocol'] ?? '')
+      .split(',')
+      .map(p => p.trim())
+    if (
+      req.method !== 'GET' ||
+      String(req.headers.upgrade).toLowerCase() !== 'websocket' ||
+      !protocols.includes(INTERACTIVE_SUBPROTOCOL)
+    ) {
       const expected = `expected a WebSocket upgrade (GET) with subprotocol ${INTERACTIVE_SUBPROTOCOL}`
       refuseHttp(socket, errorAnswer('CND_BAD_UPGRADE', expected))
       return
@@ -95,41 +115,70 @@ export function attachInteractive (server: Server, deps: InteractiveDeps): Inter
     }
     const { headers, rawHeaders, method } = req
     const url = req.url ?? path
-    deps.admit({ service, name, headers, rawHeaders, method, url, interactive: true, log: deps.log }).then(async a => {
-      if (!a.ok) { refuseHttp(socket, a.answer, a.headers); return }
-      const server = await webSockets()
-      server.handleUpgrade(req, socket, head, ws => { session(ws, a.allowed, name, deps) })
-    }).catch((err: unknown) => {
-      deps.log.error({ err }, 'interactive command: admission or upgrade failed')
-      refuseHttp(socket, errorAnswer('CND_AUTH_DENIED'))
-    })
+    deps
+      .admit({ service, name, headers, rawHeaders, method, url, interactive: true, log: deps.log })
+      .then(async a => {
+        if (!a.ok) {
+          refuseHttp(socket, a.answer, a.headers)
+          return
+        }
+        const server = await webSockets()
+        server.handleUpgrade(req, socket, head, ws => {
+          session(ws, a.allowed, name, deps)
+        })
+      })
+      .catch((err: unknown) => {
+        deps.log.error({ err }, 'interactive command: admission or upgrade failed')
+        refuseHttp(socket, errorAnswer('CND_AUTH_DENIED'))
+      })
   })
-  return { closeAll: () => { for (const ws of wss?.clients ?? []) ws.close(1001, 'gateway stopping') } }
+  return {
+    closeAll: () => {
+      for (const ws of wss?.clients ?? []) ws.close(1001, 'gateway stopping')
+    }
+  }
 }
 
-function session (ws: WebSocket, { svc, cmd, decision }: Allowed, name: string, deps: InteractiveDeps): void {
+function session(ws: WebSocket, { svc, cmd, decision }: Allowed, name: string, deps: InteractiveDeps): void {
   const started = Date.now()
   let pty: PtySession | undefined
   let isStarted = false
   let finished = false
-  const control = (c: ServerControl): void => { if (ws.readyState === ws.OPEN) ws.send(encodeControl(c)) }
+  const control = (c: ServerControl): void => {
+    if (ws.readyState === ws.OPEN) ws.send(encodeControl(c))
+  }
   const fail = (error: ErrorCode, message: string): void => {
     control({ type: 'error', error, message })
     ws.close(1008, error)
   }
-  const startTimer = setTimeout(() => fail('CND_NO_START', `no start frame within ${START_TIMEOUT_MS} ms`), START_TIMEOUT_MS)
+  const startTimer = setTimeout(
+    () => fail('CND_NO_START', `no start frame within ${START_TIMEOUT_MS} ms`),
+    START_TIMEOUT_MS
+  )
   let alive = true
   const ping = setInterval(() => {
-    if (!alive) { ws.terminate(); return }
+    if (!alive) {
+      ws.terminate()
+      return
+    }
     alive = false
     ws.ping()
   }, PING_MS)
-  ws.on('pong', () => { alive = true })
+  ws.on('pong', () => {
+    alive = true
+  })
 
-  const start = async (c: { args: string[], cols: number, rows: number, term: string }): Promise<void> => {
+  const start = async (c: { args: string[]; cols: number; rows: number; term: string }): Promise<void> => {
     const audit = auditFields(svc, name, decision, c.args)
     try {
-      pty = await spawnPty({ argv: commandArgv(cmd, c.args), cwd: svc.dir, env: commandEnv(svc, name, deps), cols: c.cols, rows: c.rows, term: c.term })
+      pty = await spawnPty({
+        argv: commandArgv(cmd, c.args),
+        cwd: svc.dir,
+        env: commandEnv(svc, name, deps),
+        cols: c.cols,
+        rows: c.rows,
+        term: c.term
+      })
     } catch (err) {
       const message = err instanceof PtySpawnFailed ? err.message : `cannot start a pty: ${(err as Error).message}`
       if (ws.readyState === ws.OPEN) ws.send(Buffer.from(message + '\r\n'))
@@ -145,7 +194,10 @@ function session (ws: WebSocket, { svc, cmd, decision }: Allowed, name: string, 
       if (ws.readyState !== ws.OPEN || budget.exceeded) return
       const part = budget.take(d)
       if (part.length > 0) ws.send(part, { binary: true })
-      if (budget.exceeded) { entry.stop('output-limit'); return }
+      if (budget.exceeded) {
+        entry.stop('output-limit')
+        return
+      }
       // Back-pressure: a slow client blocks the program on its terminal, not the gateway's memory.
       if (!paused && ws.bufferedAmount > HIGH_WATER_BYTES) {
         paused = true
@@ -158,28 +210,57 @@ function session (ws: WebSocket, { svc, cmd, decision }: Allowed, name: string, 
         }, 20)
       }
     })
-    ws.on('close', () => { if (!finished) entry.stop('disconnected') })
+    ws.on('close', () => {
+      if (!finished) entry.stop('disconnected')
+    })
     const status = await p.exited
     entry.exited()
     const reason = entry.reason === 'disconnected' ? undefined : entry.reason
     finish(exitStatusFor(reason, status), reason, audit, entry.reason === 'disconnected')
   }
 
-  const finish = (code: number, reason: ExitReason | undefined, audit: Record<string, unknown>, disconnected = false): void => {
+  const finish = (
+    code: number,
+    reason: ExitReason | undefined,
+    audit: Record<string, unknown>,
+    disconnected = false
+  ): void => {
     if (finished) return
     finished = true
     clearInterval(ping)
     control(reason !== undefined ? { type: 'exit', code, reason } : { type: 'exit', code })
     if (ws.readyState === ws.OPEN) ws.close(1000)
-    deps.log.info({ ...audit, interactive: true, exit: code, ...(reason !== undefined ? { reason } : {}), disconnected, duration_ms: Date.now() - started }, 'remote command')
+    deps.log.info(
+      {
+        ...audit,
+        interactive: true,
+        exit: code,
+        ...(reason !== undefined ? { reason } : {}),
+        disconnected,
+        duration_ms: Date.now() - started
+      },
+      'remote command'
+    )
   }
 
   ws.on('message', (data: Buffer, isBinary: boolean) => {
-    if (isBinary) { pty?.write(data); return }
+    if (isBinary) {
+      pty?.write(data)
+      return
+    }
     const c = parseClientControl(data.toString('utf8'))
-    if ('invalid' in c) { fail('CND_BAD_FRAME', c.invalid); return }
-    if (c.type === 'resize') { pty?.resize(c.cols, c.rows); return }
-    if (isStarted) { fail('CND_BAD_FRAME', 'start was already sent'); return }
+    if ('invalid' in c) {
+      fail('CND_BAD_FRAME', c.invalid)
+      return
+    }
+    if (c.type === 'resize') {
+      pty?.resize(c.cols, c.rows)
+      return
+    }
+    if (isStarted) {
+      fail('CND_BAD_FRAME', 'start was already sent')
+      return
+    }
     isStarted = true
     clearTimeout(startTimer)
     start(c).catch((err: unknown) => {
@@ -195,12 +276,17 @@ function session (ws: WebSocket, { svc, cmd, decision }: Allowed, name: string, 
 }
 
 /** An HTTP answer on a socket whose upgrade is refused (the client sees an ordinary 4xx). */
-function refuseHttp (socket: Duplex, answer: ErrorAnswer, headers: Record<string, string> = {}): void {
-  if (!socket.writable) { socket.destroy(); return }
+function refuseHttp(socket: Duplex, answer: ErrorAnswer, headers: Record<string, string> = {}): void {
+  if (!socket.writable) {
+    socket.destroy()
+    return
+  }
   const { status } = answer
   const all = { ...answer.headers, connection: 'close', 'cache-control': 'no-store', ...headers }
-  const lines = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`,
-    ...Object.entries(all).map(([k, v]) => `${k}: ${v.replace(/[\r\n]/g, '')}`)]
+  const lines = [
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`,
+    ...Object.entries(all).map(([k, v]) => `${k}: ${v.replace(/[\r\n]/g, '')}`)
+  ]
   socket.end(lines.join('\r\n') + '\r\n\r\n' + answer.body)
 }
 
@@ -210,7 +296,7 @@ function refuseHttp (socket: Duplex, answer: ErrorAnswer, headers: Record<string
  * holds (the body, pipelined requests), and the socket is handed to the HTTP server as a new
  * connection, whose parser reads it from the start: bodies, keep-alive and every route work.
  */
-function reparseWithoutUpgrade (server: Server, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+function reparseWithoutUpgrade(server: Server, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   const lines = [`${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/${req.httpVersion}`]
   const raw = req.rawHeaders
   for (let i = 0; i + 1 < raw.length; i += 2) {
@@ -218,7 +304,9 @@ function reparseWithoutUpgrade (server: Server, req: IncomingMessage, socket: Du
     const lower = name.toLowerCase()
     if (lower === 'upgrade') continue
     if (lower === 'connection') {
-      const tokens = raw[i + 1]!.split(',').map(v => v.trim()).filter(v => v !== '' && v.toLowerCase() !== 'upgrade')
+      const tokens = raw[i + 1]!.split(',')
+        .map(v => v.trim())
+        .filter(v => v !== '' && v.toLowerCase() !== 'upgrade')
       if (tokens.length > 0) lines.push(`${name}: ${tokens.join(', ')}`)
       continue
     }

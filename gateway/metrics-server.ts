@@ -7,20 +7,26 @@ import type { GatewayMetrics } from './metrics.js'
  * listen before the metrics exist (serve.ts listens first and loads prom-client with the rest of
  * the gateway): a scrape meanwhile waits for them. Errors in the one body shape (errors/http.ts).
  */
-export function createMetricsServer (metrics: GatewayMetrics | Promise<GatewayMetrics>): Server {
+export function createMetricsServer(metrics: GatewayMetrics | Promise<GatewayMetrics>): Server {
   return createServer((req, res) => {
-    const fail = (a: ErrorAnswer): void => { res.writeHead(a.status, a.headers).end(a.body) }
+    const fail = (a: ErrorAnswer): void => {
+      res.writeHead(a.status, a.headers).end(a.body)
+    }
     if (req.method !== 'GET' || req.url !== '/metrics') {
       fail(errorAnswer('CND_NOT_FOUND', 'only GET /metrics here'))
       return
     }
-    Promise.resolve(metrics).then(async m => {
-      m.refresh?.()
-      const text = await m.registry.metrics()
-      res.writeHead(200, { 'content-type': m.registry.contentType, 'content-length': Buffer.byteLength(text) }).end(text)
-    }).catch((err: Error) => {
-      // A private listener (the scraper's): the reason helps whoever reads it, and holds no secret.
-      fail(errorAnswer('CND_INTERNAL', err.message))
-    })
+    Promise.resolve(metrics)
+      .then(async m => {
+        m.refresh?.()
+        const text = await m.registry.metrics()
+        res
+          .writeHead(200, { 'content-type': m.registry.contentType, 'content-length': Buffer.byteLength(text) })
+          .end(text)
+      })
+      .catch((err: Error) => {
+        // A private listener (the scraper's): the reason helps whoever reads it, and holds no secret.
+        fail(errorAnswer('CND_INTERNAL', err.message))
+      })
   })
 }

@@ -8,11 +8,12 @@ import type { GatewayMetrics } from './metrics.js'
 const FUNCTIONS_PATH = /^\/\.conductor\/functions\/([^/?]+)/
 
 /** Counts function invocations and shed requests; refreshes pool gauges before each scrape. */
-export function observeGateway (app: FastifyInstance, functions: FunctionsRegistry, metrics: GatewayMetrics): void {
+export function observeGateway(app: FastifyInstance, functions: FunctionsRegistry, metrics: GatewayMetrics): void {
   app.addHook('onResponse', async (req, reply) => {
     if (reply.statusCode === 503 && app.isUnderPressure?.() === true) metrics.shed.inc({ reason: 'under_pressure' })
     const m = FUNCTIONS_PATH.exec(req.url)
-    if (m !== null && functions.get(m[1]!) !== undefined) metrics.invocations.inc({ function: m[1]!, status: String(reply.statusCode) })
+    if (m !== null && functions.get(m[1]!) !== undefined)
+      metrics.invocations.inc({ function: m[1]!, status: String(reply.statusCode) })
   })
   metrics.refresh = () => {
     metrics.workers.reset()

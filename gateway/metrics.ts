@@ -17,7 +17,7 @@ export interface GatewayMetrics {
 }
 
 /** `auth`: the counts the gateway kept before the registry existed (serve.ts starts answering /auth first). */
-export function createMetrics (auth: AuthStats = new AuthStats()): GatewayMetrics {
+export function createMetrics(auth: AuthStats = new AuthStats()): GatewayMetrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'conductor_gateway_' })
   registry.registerMetric(decisionsMetric(auth))
@@ -25,18 +25,42 @@ export function createMetrics (auth: AuthStats = new AuthStats()): GatewayMetric
   return {
     registry,
     auth,
-    invocations: new Counter({ name: 'conductor_function_invocations_total', help: 'Function invocations by function id and HTTP status', labelNames: ['function', 'status'], registers: [registry] }),
-    workers: new Gauge({ name: 'conductor_function_workers', help: 'Function worker processes by state (warm, busy)', labelNames: ['function', 'state'], registers: [registry] }),
-    queued: new Gauge({ name: 'conductor_function_queue_length', help: 'Requests waiting for a function worker', labelNames: ['function'], registers: [registry] }),
-    shed: new Counter({ name: 'conductor_shed_requests_total', help: 'Requests refused with 503 to protect the gateway', labelNames: ['reason'], registers: [registry] })
+    invocations: new Counter({
+      name: 'conductor_function_invocations_total',
+      help: 'Function invocations by function id and HTTP status',
+      labelNames: ['function', 'status'],
+      registers: [registry]
+    }),
+    workers: new Gauge({
+      name: 'conductor_function_workers',
+      help: 'Function worker processes by state (warm, busy)',
+      labelNames: ['function', 'state'],
+      registers: [registry]
+    }),
+    queued: new Gauge({
+      name: 'conductor_function_queue_length',
+      help: 'Requests waiting for a function worker',
+      labelNames: ['function'],
+      registers: [registry]
+    }),
+    shed: new Counter({
+      name: 'conductor_shed_requests_total',
+      help: 'Requests refused with 503 to protect the gateway',
+      labelNames: ['reason'],
+      registers: [registry]
+    })
   }
 }
 
 // The two /auth metrics as the registry reads any metric: get() gives name, type and values in
 // the shape prom-client's own Counter and Histogram give (same text on /metrics).
-interface Value { labels: Record<string, string | number>, value: number, metricName?: string }
+interface Value {
+  labels: Record<string, string | number>
+  value: number
+  metricName?: string
+}
 
-function decisionsMetric (auth: AuthStats): Metric {
+function decisionsMetric(auth: AuthStats): Metric {
   const name = 'conductor_auth_decisions_total'
   const help = 'Policy decisions by policy and result (allow, deny, unknown_policy)'
   return custom(name, help, 'counter', auth, () => {
@@ -50,7 +74,7 @@ function decisionsMetric (auth: AuthStats): Metric {
   })
 }
 
-function decisionSecondsMetric (auth: AuthStats): Metric {
+function decisionSecondsMetric(auth: AuthStats): Metric {
   const name = 'conductor_auth_decision_seconds'
   return custom(name, 'Time to decide a /auth request', 'histogram', auth, () => {
     const values: Value[] = []
@@ -68,14 +92,22 @@ function decisionSecondsMetric (auth: AuthStats): Metric {
   })
 }
 
-function custom (name: string, help: string, type: 'counter' | 'histogram', auth: AuthStats, values: () => Value[]): Metric {
+function custom(
+  name: string,
+  help: string,
+  type: 'counter' | 'histogram',
+  auth: AuthStats,
+  values: () => Value[]
+): Metric {
   const metric = {
     name,
     help,
     type,
     aggregator: 'sum',
     get: async () => ({ name, help, type, aggregator: 'sum', values: values() }),
-    reset: () => { auth.reset() }
+    reset: () => {
+      auth.reset()
+    }
   }
   return metric as unknown as Metric
 }

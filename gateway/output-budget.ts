@@ -6,15 +6,17 @@ export class OutputBudget {
   #left: number
   #exceeded = false
 
-  constructor (readonly maxBytes: number) {
+  constructor(readonly maxBytes: number) {
     this.#left = maxBytes
   }
 
   /** True once a chunk did not fit: the command is to be stopped, and nothing more sent. */
-  get exceeded (): boolean { return this.#exceeded }
+  get exceeded(): boolean {
+    return this.#exceeded
+  }
 
   /** The part of `chunk` that may still be sent (all of it, a head, or nothing). */
-  take (chunk: Buffer): Buffer {
+  take(chunk: Buffer): Buffer {
     if (this.#exceeded) return chunk.subarray(0, 0)
     if (chunk.length <= this.#left) {
       this.#left -= chunk.length

@@ -6,11 +6,21 @@
 
 /** Request headers a policy decision reads (Node's lower-case names). */
 export const DECISION_HEADERS = [
-  'host', 'origin', 'authorization', 'x-forwarded-uri', 'x-forwarded-host', 'x-forwarded-method'
+  'host',
+  'origin',
+  'authorization',
+  'x-forwarded-uri',
+  'x-forwarded-host',
+  'x-forwarded-method'
 ] as const
 /** The same names as Caddy (Go) writes them: most requests match these without lower-casing. */
 const CANONICAL = [
-  'Host', 'Origin', 'Authorization', 'X-Forwarded-Uri', 'X-Forwarded-Host', 'X-Forwarded-Method'
+  'Host',
+  'Origin',
+  'Authorization',
+  'X-Forwarded-Uri',
+  'X-Forwarded-Host',
+  'X-Forwarded-Method'
 ] as const
 
 /**
@@ -19,7 +29,7 @@ const CANONICAL = [
  * a name compared only when its length is a decision header's, lower-cased only when it is
  * spelled neither as Caddy nor as Node's clients write it.
  */
-export function repeatedDecisionHeader (rawHeaders: readonly string[]): string | undefined {
+export function repeatedDecisionHeader(rawHeaders: readonly string[]): string | undefined {
   let seen = 0
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const index = decisionHeaderIndex(rawHeaders[i]!)
@@ -31,19 +41,26 @@ export function repeatedDecisionHeader (rawHeaders: readonly string[]): string |
   return undefined
 }
 
-function decisionHeaderIndex (name: string): number {
+function decisionHeaderIndex(name: string): number {
   switch (name.length) {
-    case 4: return is(name, 0) ? 0 : -1
-    case 6: return is(name, 1) ? 1 : -1
-    case 13: return is(name, 2) ? 2 : -1
-    case 15: return is(name, 3) ? 3 : -1
-    case 16: return is(name, 4) ? 4 : -1
-    case 18: return is(name, 5) ? 5 : -1
-    default: return -1
+    case 4:
+      return is(name, 0) ? 0 : -1
+    case 6:
+      return is(name, 1) ? 1 : -1
+    case 13:
+      return is(name, 2) ? 2 : -1
+    case 15:
+      return is(name, 3) ? 3 : -1
+    case 16:
+      return is(name, 4) ? 4 : -1
+    case 18:
+      return is(name, 5) ? 5 : -1
+    default:
+      return -1
   }
 }
 
-function is (name: string, index: number): boolean {
+function is(name: string, index: number): boolean {
   const lower = DECISION_HEADERS[index]!
   if (name === CANONICAL[index] || name === lower) return true
   // Any other spelling: the first letter first (| 32 lower-cases an ASCII letter), then the rest.

@@ -9,10 +9,13 @@ export class ReplayCache {
   private readonly seen = new Map<string, number>()
   private nextSweep = 0
 
-  constructor (private readonly max: number, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly max: number,
+    private readonly now: () => number = Date.now
+  ) {}
 
   /** Records `id` until `untilMs`; 'replayed' when it is already there and not expired. */
-  claim (id: string, untilMs: number): ClaimOutcome {
+  claim(id: string, untilMs: number): ClaimOutcome {
     const now = this.now()
     const prev = this.seen.get(id)
     if (prev !== undefined && prev > now) return 'replayed'
@@ -22,9 +25,11 @@ export class ReplayCache {
     return 'ok'
   }
 
-  get size (): number { return this.seen.size }
+  get size(): number {
+    return this.seen.size
+  }
 
-  private sweep (now: number): void {
+  private sweep(now: number): void {
     for (const [k, until] of this.seen) if (until <= now) this.seen.delete(k)
     // Sweeping is O(n): at most once a second unless the cache is full.
     this.nextSweep = now + 1000

@@ -23,17 +23,21 @@ export class RunningCommands {
   readonly #running = new Set<RunningCommand>()
   readonly #waiters = new Set<() => void>()
 
-  get size (): number { return this.#running.size }
+  get size(): number {
+    return this.#running.size
+  }
 
   /** Registers a started command; its timeout (ms, 0: none) stops it with reason "timeout". */
-  add (pid: number, timeoutMs: number): RunningCommand {
+  add(pid: number, timeoutMs: number): RunningCommand {
     let reason: RunningCommand['reason']
     let killTimer: NodeJS.Timeout | undefined
     const timeout = timeoutMs > 0 ? setTimeout(() => entry.stop('timeout'), timeoutMs) : undefined
     timeout?.unref()
     const entry: RunningCommand = {
       pid,
-      get reason () { return reason },
+      get reason() {
+        return reason
+      },
       stop: why => {
         if (reason !== undefined || !this.#running.has(entry)) return
         reason = why
@@ -55,18 +59,21 @@ export class RunningCommands {
   }
 
   /** Stops every command and resolves once all have exited (at most KILL_GRACE_MS + 1 s later). */
-  async stopAll (reason: ExitReason): Promise<void> {
+  async stopAll(reason: ExitReason): Promise<void> {
     for (const c of this.#running) c.stop(reason)
     if (this.#running.size === 0) return
     await new Promise<void>(resolve => {
       const timer = setTimeout(done, KILL_GRACE_MS + 1000)
-      function done (): void { clearTimeout(timer); resolve() }
+      function done(): void {
+        clearTimeout(timer)
+        resolve()
+      }
       this.#waiters.add(done)
     })
   }
 
   /** Last resort on process exit: SIGKILL every group still registered (synchronous). */
-  killAllNow (): void {
+  killAllNow(): void {
     for (const c of this.#running) killGroup(c.pid, 'SIGKILL')
   }
 }

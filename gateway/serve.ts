@@ -45,7 +45,7 @@ export interface ServeOptions {
 }
 
 /** Starts the gateway and keeps it running until SIGTERM/SIGINT; resolves once it serves. */
-export async function serveGateway (o: ServeOptions): Promise<void> {
+export async function serveGateway(o: ServeOptions): Promise<void> {
   const where = parseServeAddresses(o)
   let log: AuthLog = earlyLog(o.logLevel)
   const load = { cache: o.validationCache }
@@ -56,11 +56,18 @@ export async function serveGateway (o: ServeOptions): Promise<void> {
   const state = new StateHolder(initial, async current => {
     try {
       return await loadGatewayState(o.roots, { ...load, previous: current })
-    } finally { o.validationCache?.save() }
+    } finally {
+      o.validationCache?.save()
+    }
   })
   const stats = new AuthStats()
   const front = new Front({ holdUpgrades: true })
-  if (o.fastAuth) front.fast = createAuthFastPath({ decide: createDecider(state, stats), log: () => log, isUnderPressure: () => false })
+  if (o.fastAuth)
+    front.fast = createAuthFastPath({
+      decide: createDecider(state, stats),
+      log: () => log,
+      isUnderPressure: () => false
+    })
   front.early = (req, res) => earlyHealth(req, res, state)
 
   process.on('SIGHUP', () => {
@@ -95,19 +102,30 @@ export async function serveGateway (o: ServeOptions): Promise<void> {
   // them (requests the metrics and functions listeners get before Fastify is attached wait).
   let metricsReady: (m: GatewayMetrics) => void = () => {}
   if (where.metrics !== undefined) {
-    const server = createMetricsServer(new Promise<GatewayMetrics>(resolve => { metricsReady = resolve }))
+    const server = createMetricsServer(
+      new Promise<GatewayMetrics>(resolve => {
+        metricsReady = resolve
+      })
+    )
     const at = where.metrics
-    await explainListen('--metrics-listen', o.metricsListen ?? '', new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      if (at.kind === 'unix') server.listen(at.path, resolve)
-      else server.listen(at.port, at.host, resolve)
-    }), 'or "none" to serve no metrics')
+    await explainListen(
+      '--metrics-listen',
+      o.metricsListen ?? '',
+      new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        if (at.kind === 'unix') server.listen(at.path, resolve)
+        else server.listen(at.port, at.host, resolve)
+      }),
+      'or "none" to serve no metrics'
+    )
     closing.push(async () => await new Promise(resolve => server.close(resolve)))
     log.info({ metrics: o.metricsListen }, 'metrics listening')
   }
   const functionsRouting = new HeldHandler()
   if (where.functions !== undefined) {
-    const listening = listenFunctions({ routing: functionsRouting.handle }, where.functions, { group: o.functionsGroup })
+    const listening = listenFunctions({ routing: functionsRouting.handle }, where.functions, {
+      group: o.functionsGroup
+    })
     closing.push((await explainListen('--functions-listen', o.functionsListen ?? '', listening)).close)
   }
   await listenFront(front, o, where.listen, log)
@@ -116,7 +134,11 @@ export async function serveGateway (o: ServeOptions): Promise<void> {
   await front.whenQuiet(STARTUP_QUIET_MS, STARTUP_QUIET_MAX_MS)
   const { buildGateway } = await import('./app.js')
   const gw = await buildGateway({
-    roots: o.roots, logger: { level: o.logLevel }, pressure: o.pressure, fastAuth: o.fastAuth, serving: { front, state, stats },
+    roots: o.roots,
+    logger: { level: o.logLevel },
+    pressure: o.pressure,
+    fastAuth: o.fastAuth,
+    serving: { front, state, stats },
     systemdScope: o.systemdScope
   })
   const { app } = gw
@@ -133,34 +155,51 @@ export async function serveGateway (o: ServeOptions): Promise<void> {
 }
 
 /** Listens on the socket systemd passes (conductor-gateway.socket) or on --listen. */
-async function listenFront (front: Front, o: ServeOptions, at: ReturnType<typeof parseServeAddresses>['listen'], log: AuthLog): Promise<void> {
+async function listenFront(
+  front: Front,
+  o: ServeOptions,
+  at: ReturnType<typeof parseServeAddresses>['listen'],
+  log: AuthLog
+): Promise<void> {
   const server = front.server
   // Under conductor-gateway.socket, systemd holds the listening socket: connections that
   // arrive while the gateway restarts wait in its backlog instead of being refused.
   const inheritedFd = takeInheritedListenFd()
   if (inheritedFd !== undefined) {
-    await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen({ fd: inheritedFd }, resolve) })
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen({ fd: inheritedFd }, resolve)
+    })
     // The socket unit's address came from host.json unchecked: the loopback-only rule of
     // --listen holds for it too, or /auth and functions would be reachable around Caddy.
     const bound = server.address()
     if (bound !== null && typeof bound === 'object' && !isLoopback(bound.address.replace(/^::ffff:/, ''))) {
       await front.close()
-      throw new ListenNotAllowed(`gateway: the socket passed by systemd listens on ${bound.address}:${bound.port}; ` +
-        'the gateway listens on loopback only (set gateway_listen in host.json, then conductor system install)')
+      throw new ListenNotAllowed(
+        `gateway: the socket passed by systemd listens on ${bound.address}:${bound.port}; ` +
+          'the gateway listens on loopback only (set gateway_listen in host.json, then conductor system install)'
+      )
     }
-    log.info({ fd: inheritedFd, address: bound }, 'listening on the socket passed by systemd (conductor-gateway.socket)')
+    log.info(
+      { fd: inheritedFd, address: bound },
+      'listening on the socket passed by systemd (conductor-gateway.socket)'
+    )
     return
   }
-  await explainListen('--listen', o.listen, new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    if (at.kind === 'unix') server.listen(at.path, resolve)
-    else server.listen(at.port, at.host, resolve)
-  }))
+  await explainListen(
+    '--listen',
+    o.listen,
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      if (at.kind === 'unix') server.listen(at.path, resolve)
+      else server.listen(at.port, at.host, resolve)
+    })
+  )
   log.info({ address: o.listen }, 'Server listening')
 }
 
 /** GET/HEAD /healthz before Fastify is attached: the same answer as its route (app.ts), from the state. */
-function earlyHealth (req: IncomingMessage, res: ServerResponse, state: StateHolder): boolean {
+function earlyHealth(req: IncomingMessage, res: ServerResponse, state: StateHolder): boolean {
   if (req.url !== '/healthz' || (req.method !== 'GET' && req.method !== 'HEAD')) return false
   const body = JSON.stringify(healthBody(state.current))
   res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
@@ -169,16 +208,21 @@ function earlyHealth (req: IncomingMessage, res: ServerResponse, state: StateHol
 }
 
 /** A listen error (EADDRINUSE, EACCES...) becomes one line naming the flag and the fix, not a stack. */
-async function explainListen<T> (flag: string, address: string, listening: Promise<T>, alternative = ''): Promise<T> {
+async function explainListen<T>(flag: string, address: string, listening: Promise<T>, alternative = ''): Promise<T> {
   try {
     return await listening
   } catch (err) {
     if (err instanceof GatewayError) throw err
     const code = (err as NodeJS.ErrnoException).code
-    const why = code === 'EADDRINUSE'
-      ? 'the address is already in use (another gateway?)'
-      : code === 'EACCES' ? 'permission denied' : (err as Error).message
+    const why =
+      code === 'EADDRINUSE'
+        ? 'the address is already in use (another gateway?)'
+        : code === 'EACCES'
+          ? 'permission denied'
+          : (err as Error).message
     const also = alternative !== '' ? ' ' + alternative : ''
-    throw new ListenFailed(`gateway: cannot listen on ${address} (${flag}): ${why}; pass another ${flag}${also}`, { cause: err })
+    throw new ListenFailed(`gateway: cannot listen on ${address} (${flag}): ${why}; pass another ${flag}${also}`, {
+      cause: err
+    })
   }
 }

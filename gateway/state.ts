@@ -22,13 +22,22 @@ export interface LoadStateOptions {
   cache?: ValidationCache | undefined
 }
 
-export async function loadGatewayState (roots: Pick<Roots, 'services' | 'policies'>, opts: LoadStateOptions = {}): Promise<GatewayState> {
+export async function loadGatewayState(
+  roots: Pick<Roots, 'services' | 'policies'>,
+  opts: LoadStateOptions = {}
+): Promise<GatewayState> {
   const policies = await loadPolicySet(roots.policies, opts.policy, opts.previous?.policies, opts.cache)
   return { services: await loadAllServices(roots.services, opts.cache), policies, loadedAt: new Date() }
 }
 
 /** The body of GET /healthz: what `conductor doctor` and `policy ls` read (stale_policies: served from a last good version). */
-export function healthBody (s: GatewayState): { ok: true, services: number, policies: number, loaded_at: string, stale_policies: Array<{ name: string, file: string, since: string }> } {
+export function healthBody(s: GatewayState): {
+  ok: true
+  services: number
+  policies: number
+  loaded_at: string
+  stale_policies: Array<{ name: string; file: string; since: string }>
+} {
   return {
     ok: true,
     services: s.services.length,
@@ -39,10 +48,13 @@ export function healthBody (s: GatewayState): { ok: true, services: number, poli
 }
 
 export class StateHolder {
-  constructor (public current: GatewayState, private readonly load: (current: GatewayState) => Promise<GatewayState>) {}
+  constructor(
+    public current: GatewayState,
+    private readonly load: (current: GatewayState) => Promise<GatewayState>
+  ) {}
 
   /** Loads a new state; on failure the old one stays in force and the error is returned. */
-  async reload (): Promise<{ ok: true, state: GatewayState } | { ok: false, error: unknown }> {
+  async reload(): Promise<{ ok: true; state: GatewayState } | { ok: false; error: unknown }> {
     try {
       const next = await this.load(this.current)
       this.current = next
@@ -62,16 +74,18 @@ interface PolicyLog {
  * Logs what an operator must fix in the policies just loaded: files left out, files served
  * from their last good version, plaintext tokens others can read. Every line names the file.
  */
-export function logPolicyProblems (log: PolicyLog, set: PolicySet): void {
+export function logPolicyProblems(log: PolicyLog, set: PolicySet): void {
   const stale = new Map(set.stale.map(s => [s.file, s]))
   for (const p of set.problems) {
     const where = formatLocation(p.file, p.jsonPath)
     const kept = p.file === undefined ? undefined : stale.get(p.file)
     if (kept !== undefined) {
       const since = kept.since.toISOString()
-      log.error({ policy: kept.name, file: p.file, path: p.jsonPath, since },
+      log.error(
+        { policy: kept.name, file: p.file, path: p.jsonPath, since },
         `policy "${kept.name}" kept at its last good version (loaded ${since}) until its file is fixed: ` +
-        `${where}${p.message}`)
+          `${where}${p.message}`
+      )
     } else {
       log.error({ file: p.file, path: p.jsonPath }, `policy left out: ${where}${p.message}`)
     }

@@ -20,8 +20,8 @@ export interface CompileOptions {
 }
 
 export type CompiledBearer =
-  | { kind: 'static', path: string, digest: Buffer }
-  | { kind: 'jwt', path: string, jwt: JwtEntry, jwks?: JwksCache | undefined }
+  | { kind: 'static'; path: string; digest: Buffer }
+  | { kind: 'jwt'; path: string; jwt: JwtEntry; jwks?: JwksCache | undefined }
 
 export interface CompiledNode {
   path: string
@@ -33,7 +33,7 @@ export interface CompiledNode {
   none?: CompiledNode[] | undefined
   bearer?: CompiledBearer[] | undefined
   origin?: OriginMatcher | undefined
-  policy?: { name: string, map?: Record<string, string> | undefined, target?: CompiledPolicy } | undefined
+  policy?: { name: string; map?: Record<string, string> | undefined; target?: CompiledPolicy } | undefined
   meta?: Record<string, string> | undefined
   /** pin_subject: this meta.subject is the decision's subject, whatever a JWT below says. */
   pinSubject?: string | undefined
@@ -60,14 +60,19 @@ export interface PolicySource {
 }
 
 /** Compiles each source; a policy whose keys or references are broken is left out and reported. */
-export function compilePolicies (sources: PolicySource[], opts: CompileOptions = {}): { policies: Map<string, CompiledPolicy>, problems: PolicyProblem[] } {
+export function compilePolicies(
+  sources: PolicySource[],
+  opts: CompileOptions = {}
+): { policies: Map<string, CompiledPolicy>; problems: PolicyProblem[] } {
   const now = opts.now ?? Date.now
   const problems: PolicyProblem[] = []
   const compiled = new Map<string, CompiledPolicy>()
   for (const src of sources) {
     const jwks: JwksCache[] = []
     try {
-      const match = src.data.match.map((m, i) => compileNode(m, `/match/${i}`, src.file, { now, fetch: opts.fetch, jwks }))
+      const match = src.data.match.map((m, i) =>
+        compileNode(m, `/match/${i}`, src.file, { now, fetch: opts.fetch, jwks })
+      )
       compiled.set(src.name, { name: src.name, file: src.file, match, jwks })
     } catch (err) {
       if (!(err instanceof PolicyError)) throw err
@@ -91,9 +96,13 @@ export function compilePolicies (sources: PolicySource[], opts: CompileOptions =
   return { policies: compiled, problems }
 }
 
-interface NodeCtx { now: () => number, fetch: FetchFn | undefined, jwks: JwksCache[] }
+interface NodeCtx {
+  now: () => number
+  fetch: FetchFn | undefined
+  jwks: JwksCache[]
+}
 
-function compileNode (m: MatcherFile, path: string, file: string, ctx: NodeCtx): CompiledNode {
+function compileNode(m: MatcherFile, path: string, file: string, ctx: NodeCtx): CompiledNode {
   // The schema refuses these in files; sources built in code (tests, other callers) get the same rule.
   const empty = listProblems(m)[0]
   if (empty !== undefined) throw new PolicyInvalid(empty.message, file, `${path}/${empty.key}`)
@@ -104,7 +113,12 @@ function compileNode (m: MatcherFile, path: string, file: string, ctx: NodeCtx):
     const problem = originProblem(o)
     if (problem !== undefined) throw new PolicyInvalid(problem, file, `${path}/origin/${i}`)
   })
-  const policy = m.policy === undefined ? undefined : typeof m.policy === 'string' ? { name: m.policy } : { name: m.policy.name, map: m.policy.map }
+  const policy =
+    m.policy === undefined
+      ? undefined
+      : typeof m.policy === 'string'
+        ? { name: m.policy }
+        : { name: m.policy.name, map: m.policy.map }
   const node: CompiledNode = {
     path,
     skip: m.skip === true,
@@ -122,12 +136,19 @@ function compileNode (m: MatcherFile, path: string, file: string, ctx: NodeCtx):
     authz: m.authorizations,
     hasClause: false
   }
-  node.hasClause = node.always || node.never || m.all !== undefined || m.any !== undefined || m.none !== undefined ||
-    m.bearer !== undefined || m.origin !== undefined || policy !== undefined
+  node.hasClause =
+    node.always ||
+    node.never ||
+    m.all !== undefined ||
+    m.any !== undefined ||
+    m.none !== undefined ||
+    m.bearer !== undefined ||
+    m.origin !== undefined ||
+    policy !== undefined
   return node
 }
 
-function compileBearer (b: BearerEntryFile, path: string, file: string, ctx: NodeCtx): CompiledBearer {
+function compileBearer(b: BearerEntryFile, path: string, file: string, ctx: NodeCtx): CompiledBearer {
   if (b.token !== undefined) return { kind: 'static', path, digest: sha256(b.token) }
   if (b.token_sha256 !== undefined) return { kind: 'static', path, digest: Buffer.from(b.token_sha256, 'hex') }
   const opts = {
@@ -140,25 +161,46 @@ function compileBearer (b: BearerEntryFile, path: string, file: string, ctx: Nod
   }
   const where = { file, jsonPath: path }
   if (b.jwks_url !== undefined) {
-    const jwks = new JwksCache(b.jwks_url, { maxAgeSec: b.jwks_max_age_sec, cooldownSec: b.jwks_cooldown_sec ?? DEFAULT_JWKS_COOLDOWN_SEC, fetch: ctx.fetch, now: ctx.now })
+    const jwks = new JwksCache(b.jwks_url, {
+      maxAgeSec: b.jwks_max_age_sec,
+      cooldownSec: b.jwks_cooldown_sec ?? DEFAULT_JWKS_COOLDOWN_SEC,
+      fetch: ctx.fetch,
+      now: ctx.now
+    })
     ctx.jwks.push(jwks)
     return { kind: 'jwt', path, jwt: new JwtEntry(jwks, opts, ctx.now), jwks }
   }
-  const key = b.public_key !== undefined
-    ? typeof b.public_key === 'string'
-      ? importPem(b.public_key, b.jwt_alg, { ...where, jsonPath: `${path}/public_key` })
-      : importJwk(b.public_key, b.jwt_alg, { ...where, jsonPath: `${path}/public_key` })
-    : importDerBase64(b.jwt_key_base64!, b.jwt_alg!, { ...where, jsonPath: `${path}/jwt_key_base64` })
+  const key =
+    b.public_key !== undefined
+      ? typeof b.public_key === 'string'
+        ? importPem(b.public_key, b.jwt_alg, { ...where, jsonPath: `${path}/public_key` })
+        : importJwk(b.public_key, b.jwt_alg, { ...where, jsonPath: `${path}/public_key` })
+      : importDerBase64(b.jwt_key_base64!, b.jwt_alg!, { ...where, jsonPath: `${path}/jwt_key_base64` })
   return { kind: 'jwt', path, jwt: new JwtEntry(key, opts, ctx.now) }
 }
 
-function resolveReferences (p: CompiledPolicy, all: Map<string, CompiledPolicy>): PolicyProblem | undefined {
+function resolveReferences(p: CompiledPolicy, all: Map<string, CompiledPolicy>): PolicyProblem | undefined {
   const visit = (node: CompiledNode, stack: string[]): PolicyProblem | undefined => {
     if (node.policy !== undefined) {
       const target = all.get(node.policy.name)
-      if (target === undefined) return new PolicyReferenceMissing(`policy "${node.policy.name}" does not exist or is invalid`, p.file, `${node.path}/policy`).allProblems()[0]
-      if (stack.includes(target.name)) return new PolicyCycle(`policy references form a cycle: ${[...stack, target.name].join(' -> ')}`, p.file, `${node.path}/policy`).allProblems()[0]
-      if (stack.length >= MAX_POLICY_DEPTH) return { file: p.file, jsonPath: `${node.path}/policy`, message: `policy references nest deeper than ${MAX_POLICY_DEPTH}` }
+      if (target === undefined)
+        return new PolicyReferenceMissing(
+          `policy "${node.policy.name}" does not exist or is invalid`,
+          p.file,
+          `${node.path}/policy`
+        ).allProblems()[0]
+      if (stack.includes(target.name))
+        return new PolicyCycle(
+          `policy references form a cycle: ${[...stack, target.name].join(' -> ')}`,
+          p.file,
+          `${node.path}/policy`
+        ).allProblems()[0]
+      if (stack.length >= MAX_POLICY_DEPTH)
+        return {
+          file: p.file,
+          jsonPath: `${node.path}/policy`,
+          message: `policy references nest deeper than ${MAX_POLICY_DEPTH}`
+        }
       node.policy.target = target
       for (const child of target.match) {
         const problem = visit(child, [...stack, target.name])

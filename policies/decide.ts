@@ -84,7 +84,7 @@ export interface DecideOptions {
   hints?: boolean | undefined
 }
 
-export async function decide (policy: CompiledPolicy, req: AuthRequest, opts: DecideOptions = {}): Promise<Decision> {
+export async function decide(policy: CompiledPolicy, req: AuthRequest, opts: DecideOptions = {}): Promise<Decision> {
   const st: EvalState = {
     cred: bearerCredential(req.credential, MAX_CREDENTIAL_BYTES),
     digest: undefined,
@@ -100,7 +100,12 @@ export async function decide (policy: CompiledPolicy, req: AuthRequest, opts: De
   const m = await firstMatch(policy.match, st)
   if (m === null) {
     if ('reason' in st.cred || st.refused !== undefined) {
-      return deny(policy.name, 401, `credential refused: ${st.refused ?? 'unusable'}`, `${REALM}, error="invalid_token"`)
+      return deny(
+        policy.name,
+        401,
+        `credential refused: ${st.refused ?? 'unusable'}`,
+        `${REALM}, error="invalid_token"`
+      )
     }
     if ('missing' in st.cred && st.wantsBearer) return deny(policy.name, 401, 'no credential', REALM)
     return deny(policy.name, 403, 'no matcher matched')
@@ -110,18 +115,31 @@ export async function decide (policy: CompiledPolicy, req: AuthRequest, opts: De
     if (m.authz[name] === true && (m.narrow === undefined || m.narrow.has(name))) authorizations.push(name)
   }
   authorizations.sort()
-  const base = { policy: policy.name, meta: m.meta, authorizations, subject: m.subject ?? m.meta.subject, entry: m.entry, validUntil: m.validUntil, claims: m.claims }
+  const base = {
+    policy: policy.name,
+    meta: m.meta,
+    authorizations,
+    subject: m.subject ?? m.meta.subject,
+    entry: m.entry,
+    validUntil: m.validUntil,
+    claims: m.claims
+  }
   if (req.authorization !== undefined && !authorizations.includes(req.authorization)) {
-    return { ...base, allow: false, status: 403, reason: `matched ${m.entry} but it does not grant "${req.authorization}"` }
+    return {
+      ...base,
+      allow: false,
+      status: 403,
+      reason: `matched ${m.entry} but it does not grant "${req.authorization}"`
+    }
   }
   return { ...base, allow: true, status: 200, reason: `matched ${m.entry}` }
 }
 
-function deny (policy: string, status: 401 | 403, reason: string, challenge?: string): Decision {
+function deny(policy: string, status: 401 | 403, reason: string, challenge?: string): Decision {
   return { allow: false, status, policy, reason, meta: {}, authorizations: [], challenge }
 }
 
-async function firstMatch (nodes: CompiledNode[], st: EvalState): Promise<Match | null> {
+async function firstMatch(nodes: CompiledNode[], st: EvalState): Promise<Match | null> {
   for (const node of nodes) {
     if (node.skip) continue
     const m = await evalNode(node, st)
@@ -130,7 +148,7 @@ async function firstMatch (nodes: CompiledNode[], st: EvalState): Promise<Match 
   return null
 }
 
-async function evalNode (node: CompiledNode, st: EvalState): Promise<Match | null> {
+async function evalNode(node: CompiledNode, st: EvalState): Promise<Match | null> {
   if (!node.hasClause || node.never) return null
   let acc: Match | null = null
   if (node.origin !== undefined && (st.origin === undefined || !originMatches(node.origin, st.origin))) return null
@@ -148,7 +166,7 @@ async function evalNode (node: CompiledNode, st: EvalState): Promise<Match | nul
   if (node.none !== undefined) {
     for (const child of node.none) {
       if (child.skip) continue
-      if (await evalNode(child, st) !== null) return null
+      if ((await evalNode(child, st)) !== null) return null
     }
   }
   if (node.any !== undefined) {
@@ -171,7 +189,10 @@ async function evalNode (node: CompiledNode, st: EvalState): Promise<Match | nul
   const inner = acc ?? { meta: {}, authz: {}, entry: node.path }
   return {
     meta: node.meta === undefined ? inner.meta : { ...node.meta, ...inner.meta },
-    authz: node.defaults === undefined && node.authz === undefined ? inner.authz : { ...node.defaults, ...inner.authz, ...node.authz },
+    authz:
+      node.defaults === undefined && node.authz === undefined
+        ? inner.authz
+        : { ...node.defaults, ...inner.authz, ...node.authz },
     subject: node.pinSubject ?? inner.subject,
     pinned: node.pinSubject !== undefined || inner.pinned === true ? true : undefined,
     narrow: inner.narrow,
@@ -181,7 +202,7 @@ async function evalNode (node: CompiledNode, st: EvalState): Promise<Match | nul
   }
 }
 
-async function evalBearer (node: CompiledNode, st: EvalState): Promise<Match | null> {
+async function evalBearer(node: CompiledNode, st: EvalState): Promise<Match | null> {
   st.wantsBearer = true
   if (!('token' in st.cred)) return null
   const token = st.cred.token
@@ -195,14 +216,20 @@ async function evalBearer (node: CompiledNode, st: EvalState): Promise<Match | n
     let out = entry.jwt.cached(token)
     if (out === undefined) {
       st.header ??= parseJwtHeader(token)
-      if (typeof st.header === 'string') { st.refused ??= `${entry.path}: ${st.header}`; continue }
+      if (typeof st.header === 'string') {
+        st.refused ??= `${entry.path}: ${st.header}`
+        continue
+      }
       // A flood of bad tokens must not cost one signature check per entry: an entry the
       // unverified claims already rule out is skipped (jwt.ts excludes: it would refuse anyway).
       if (st.useHints) {
         st.hint ??= readPayloadHint(token) ?? null
         const ruledOut = st.hint === null ? undefined : entry.jwt.excludes(st.hint)
         // Weak, like a key of another algorithm: the reason of an entry really tried is better.
-        if (ruledOut !== undefined) { st.weakRefusal ??= `${entry.path}: ${ruledOut}`; continue }
+        if (ruledOut !== undefined) {
+          st.weakRefusal ??= `${entry.path}: ${ruledOut}`
+          continue
+        }
       }
       out = await entry.jwt.verify(token, st.header)
     }
@@ -218,25 +245,42 @@ async function evalBearer (node: CompiledNode, st: EvalState): Promise<Match | n
   return null
 }
 
-function merge (a: Match | null, b: Match): Match {
+function merge(a: Match | null, b: Match): Match {
   if (a === null) return b
   return {
     meta: { ...a.meta, ...b.meta },
     authz: { ...a.authz, ...b.authz },
-    subject: a.pinned === true && b.pinned !== true ? a.subject : b.subject ?? a.subject,
+    subject: a.pinned === true && b.pinned !== true ? a.subject : (b.subject ?? a.subject),
     pinned: a.pinned === true || b.pinned === true ? true : undefined,
-    validUntil: a.validUntil === undefined ? b.validUntil : b.validUntil === undefined ? a.validUntil : Math.min(a.validUntil, b.validUntil),
-    narrow: a.narrow === undefined ? b.narrow : b.narrow === undefined ? a.narrow : new Set([...a.narrow].filter(x => b.narrow!.has(x))),
+    validUntil:
+      a.validUntil === undefined
+        ? b.validUntil
+        : b.validUntil === undefined
+          ? a.validUntil
+          : Math.min(a.validUntil, b.validUntil),
+    narrow:
+      a.narrow === undefined
+        ? b.narrow
+        : b.narrow === undefined
+          ? a.narrow
+          : new Set([...a.narrow].filter(x => b.narrow!.has(x))),
     // One request carries one credential: every JWT match in a tree is the same token.
     claims: b.claims ?? a.claims,
     entry: b.entry
   }
 }
 
-function mapAuthz (m: Match, map: Record<string, string>): Match {
+function mapAuthz(m: Match, map: Record<string, string>): Match {
   const authz: Record<string, boolean> = {}
   for (const [theirs, ours] of Object.entries(map)) if (m.authz[theirs] === true) authz[ours] = true
   // Narrowing names are theirs too; rename them so the final filter still applies.
-  const narrow = m.narrow === undefined ? undefined : new Set(Object.entries(map).filter(([t]) => m.narrow!.has(t)).map(([, o]) => o))
+  const narrow =
+    m.narrow === undefined
+      ? undefined
+      : new Set(
+          Object.entries(map)
+            .filter(([t]) => m.narrow!.has(t))
+            .map(([, o]) => o)
+        )
   return { ...m, authz, narrow }
 }

@@ -1,4 +1,9 @@
-import { DEFAULT_JWKS_COOLDOWN_SEC, DEFAULT_JWKS_MAX_AGE_SEC, JWKS_FETCH_TIMEOUT_MS, JWKS_MAX_BYTES } from './defaults.js'
+import {
+  DEFAULT_JWKS_COOLDOWN_SEC,
+  DEFAULT_JWKS_MAX_AGE_SEC,
+  JWKS_FETCH_TIMEOUT_MS,
+  JWKS_MAX_BYTES
+} from './defaults.js'
 import { JwksFetchFailed } from './errors.js'
 import { importJwk, type VerifyKey } from './jwt-key.js'
 
@@ -9,7 +14,7 @@ import { importJwk, type VerifyKey } from './jwt-key.js'
 // decision cache of load.ts) drop what they built on it, so it stops being trusted then. A
 // key still in the set keeps its object, so what was verified with it stays valid.
 
-export type FetchFn = (url: string, init: { signal: AbortSignal, headers: Record<string, string> }) => Promise<Response>
+export type FetchFn = (url: string, init: { signal: AbortSignal; headers: Record<string, string> }) => Promise<Response>
 
 export interface JwksOptions {
   maxAgeSec?: number | undefined
@@ -34,7 +39,10 @@ export class JwksCache {
   fetches = 0
   lastError: string | undefined
 
-  constructor (readonly url: string, opts: JwksOptions = {}) {
+  constructor(
+    readonly url: string,
+    opts: JwksOptions = {}
+  ) {
     this.maxAgeMs = (opts.maxAgeSec ?? DEFAULT_JWKS_MAX_AGE_SEC) * 1000
     this.cooldownMs = (opts.cooldownSec ?? DEFAULT_JWKS_COOLDOWN_SEC) * 1000
     this.fetchFn = opts.fetch ?? (async (u, init) => await fetch(u, init))
@@ -45,16 +53,22 @@ export class JwksCache {
    * Whether the set is older than its max age at `now`: the next lookup refetches it. Until
    * then, what was verified with its keys may be used without asking it again.
    */
-  isDue (now: number): boolean { return now - this.fetchedAt > this.maxAgeMs }
+  isDue(now: number): boolean {
+    return now - this.fetchedAt > this.maxAgeMs
+  }
 
   /** When the set will be due for a refetch (ms since the epoch). */
-  get dueAt (): number { return this.fetchedAt + this.maxAgeMs }
+  get dueAt(): number {
+    return this.fetchedAt + this.maxAgeMs
+  }
 
   /** Calls `fn` after each refetch that removed keys from the set, with those keys. */
-  onKeysRemoved (fn: (removed: ReadonlySet<VerifyKey>) => void): void { this.removedListeners.push(fn) }
+  onKeysRemoved(fn: (removed: ReadonlySet<VerifyKey>) => void): void {
+    this.removedListeners.push(fn)
+  }
 
   /** The key for `kid` (or the only key when the token has no kid), or undefined. */
-  async get (kid: string | undefined): Promise<VerifyKey | undefined> {
+  async get(kid: string | undefined): Promise<VerifyKey | undefined> {
     const age = this.now() - this.fetchedAt
     if (age > this.maxAgeMs) await this.refresh()
     let key = this.lookup(kid)
@@ -65,16 +79,18 @@ export class JwksCache {
     return key
   }
 
-  private lookup (kid: string | undefined): VerifyKey | undefined {
+  private lookup(kid: string | undefined): VerifyKey | undefined {
     return kid === undefined ? this.single : this.keys.get(kid)
   }
 
-  private async refresh (): Promise<void> {
-    this.inFlight ??= this.load().finally(() => { this.inFlight = undefined })
+  private async refresh(): Promise<void> {
+    this.inFlight ??= this.load().finally(() => {
+      this.inFlight = undefined
+    })
     await this.inFlight
   }
 
-  private async load (): Promise<void> {
+  private async load(): Promise<void> {
     // The attempt counts for the cool-down even when it fails: a dead JWKS server must not be hammered.
     this.fetchedAt = this.now()
     this.fetches++
@@ -105,7 +121,9 @@ export class JwksCache {
           previous.delete(id)
           usable.push(key)
           if (key.kid !== undefined) keys.set(key.kid, key)
-        } catch { /* a key we cannot use is skipped; others still work */ }
+        } catch {
+          /* a key we cannot use is skipped; others still work */
+        }
       }
       this.keys = keys
       this.usable = usable
@@ -126,12 +144,12 @@ export class JwksCache {
 }
 
 /** What a key is, whatever object holds it: kid, algorithm and the public key's DER. */
-function fingerprint (k: VerifyKey): string {
+function fingerprint(k: VerifyKey): string {
   return `${k.kid ?? ''}\n${k.alg}\n${k.key.export({ format: 'der', type: 'spki' }).toString('base64')}`
 }
 
 /** The body as text, refusing it (declared or counted) beyond `max` bytes without reading further. */
-async function readCapped (res: Response, max: number, tooLarge: () => Error): Promise<string> {
+async function readCapped(res: Response, max: number, tooLarge: () => Error): Promise<string> {
   const declared = Number(res.headers.get('content-length') ?? NaN)
   if (declared > max) throw tooLarge()
   if (res.body === null) return ''

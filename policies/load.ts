@@ -25,10 +25,17 @@ export interface ValidatedContents {
 }
 
 /** A policy as it was compiled, kept so that the next reload can fall back to it. */
-export interface LoadedSource { source: PolicySource, loadedAt: Date }
+export interface LoadedSource {
+  source: PolicySource
+  loadedAt: Date
+}
 
 /** A policy whose file is broken now, served from the last version that loaded. */
-export interface StalePolicy { name: string, file: string, since: Date }
+export interface StalePolicy {
+  name: string
+  file: string
+  since: Date
+}
 
 export interface PolicySetInfo {
   sources?: ReadonlyMap<string, LoadedSource> | undefined
@@ -50,7 +57,7 @@ export class PolicySet {
   readonly stale: readonly StalePolicy[]
   readonly warnings: readonly PolicyProblem[]
 
-  constructor (
+  constructor(
     private readonly policies: ReadonlyMap<string, CompiledPolicy>,
     readonly problems: readonly PolicyProblem[] = [],
     now?: () => number,
@@ -61,16 +68,28 @@ export class PolicySet {
     this.stale = info.stale ?? []
     this.warnings = info.warnings ?? []
     // Key removals are rare: forgetting every cached allow costs each credential one evaluation.
-    for (const p of policies.values()) for (const jwks of p.jwks) jwks.onKeysRemoved(() => { this.allowed.clear() })
+    for (const p of policies.values())
+      for (const jwks of p.jwks)
+        jwks.onKeysRemoved(() => {
+          this.allowed.clear()
+        })
   }
 
-  get names (): string[] { return [...this.policies.keys()].sort() }
-  get size (): number { return this.policies.size }
-  has (name: string): boolean { return this.policies.has(name) }
-  get (name: string): CompiledPolicy | undefined { return this.policies.get(name) }
+  get names(): string[] {
+    return [...this.policies.keys()].sort()
+  }
+  get size(): number {
+    return this.policies.size
+  }
+  has(name: string): boolean {
+    return this.policies.has(name)
+  }
+  get(name: string): CompiledPolicy | undefined {
+    return this.policies.get(name)
+  }
 
   /** Decides a request; an unknown policy is a 403 (never an exception). */
-  async decide (policy: string, req: AuthRequest): Promise<Decision> {
+  async decide(policy: string, req: AuthRequest): Promise<Decision> {
     return await this.decideNow(policy, req)
   }
 
@@ -79,16 +98,22 @@ export class PolicySet {
    * or an allow from the cache (the /auth hot path: no promise, no microtask per request).
    * Anything else is decide()'s promise.
    */
-  decideNow (policy: string, req: AuthRequest): Decision | Promise<Decision> {
+  decideNow(policy: string, req: AuthRequest): Decision | Promise<Decision> {
     const p = this.policies.get(policy)
-    if (p === undefined) return { allow: false, status: 403, policy, reason: 'unknown policy', meta: {}, authorizations: [] }
+    if (p === undefined)
+      return { allow: false, status: 403, policy, reason: 'unknown policy', meta: {}, authorizations: [] }
     const key = cacheKey(policy, req)
     const hit = key === undefined ? undefined : this.allowed.get(key)
     if (hit !== undefined && (hit.validUntil === undefined || hit.validUntil > this.now())) return hit
     return this.evaluate(p, req, key, hit !== undefined)
   }
 
-  private async evaluate (p: CompiledPolicy, req: AuthRequest, key: string | undefined, expired: boolean): Promise<Decision> {
+  private async evaluate(
+    p: CompiledPolicy,
+    req: AuthRequest,
+    key: string | undefined,
+    expired: boolean
+  ): Promise<Decision> {
     const d = await decide(p, req)
     // Cached decisions are shared by every caller (gateway plugins too): frozen, so none can alter another's.
     if (d.allow && key !== undefined) this.allowed.set(key, deepFreeze(d))
@@ -97,13 +122,13 @@ export class PolicySet {
   }
 }
 
-function deepFreeze (d: Decision): Decision {
+function deepFreeze(d: Decision): Decision {
   Object.freeze(d.meta)
   Object.freeze(d.authorizations)
   return Object.freeze(d)
 }
 
-function cacheKey (policy: string, req: AuthRequest): string | undefined {
+function cacheKey(policy: string, req: AuthRequest): string | undefined {
   const cred = req.credential
   // Oversized credentials are refused by decide(); never hash megabytes for a cache key.
   if (cred !== undefined && cred.length > MAX_CREDENTIAL_BYTES) return undefined
@@ -113,14 +138,21 @@ function cacheKey (policy: string, req: AuthRequest): string | undefined {
 
 // crypto.hash (Node >= 20.12) is the one-shot form: about a third of createHash's cost on the
 // /auth hot path, where this digest is computed for every request.
-const sha256Base64: (text: string) => string = typeof crypto.hash === 'function'
-  ? text => crypto.hash('sha256', text, 'base64')
-  : text => crypto.createHash('sha256').update(text).digest('base64')
+const sha256Base64: (text: string) => string =
+  typeof crypto.hash === 'function'
+    ? text => crypto.hash('sha256', text, 'base64')
+    : text => crypto.createHash('sha256').update(text).digest('base64')
 
 /** A policy file read and parsed, not validated yet. */
-interface ReadPolicy { name: string, file: string, text: string, mode: number, raw: unknown }
+interface ReadPolicy {
+  name: string
+  file: string
+  text: string
+  mode: number
+  raw: unknown
+}
 
-function readPolicyFile (file: string): ReadPolicy {
+function readPolicyFile(file: string): ReadPolicy {
   const name = path.basename(file, '.json')
   let text: string
   let mode: number
@@ -130,31 +162,36 @@ function readPolicyFile (file: string): ReadPolicy {
     try {
       mode = fstatSync(fd).mode
       text = readFileSync(fd, 'utf8')
-    } finally { closeSync(fd) }
+    } finally {
+      closeSync(fd)
+    }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'ENOENT') throw new PolicyNotFound(`no policy "${name}" (file not found)`, file)
     throw new PolicyInvalid(`cannot read file (${code ?? String(err)})`, file, undefined, { cause: err })
   }
-  if (!POLICY_NAME_RE.test(name)) throw new PolicyInvalid('policy file names use letters, digits and _ . - (NAME.json)', file)
+  if (!POLICY_NAME_RE.test(name))
+    throw new PolicyInvalid('policy file names use letters, digits and _ . - (NAME.json)', file)
   return { name, file, text, mode, raw: parseJsonc(text, file, PolicySyntax) }
 }
 
 type Schemas = typeof import('./schema.js')
 
-function validated (r: ReadPolicy, schemas: Schemas | undefined, cache: ValidatedContents | undefined): PolicySource {
+function validated(r: ReadPolicy, schemas: Schemas | undefined, cache: ValidatedContents | undefined): PolicySource {
   if (schemas === undefined) return { name: r.name, file: r.file, data: r.raw as PolicyFile, mode: r.mode }
   const { policyFileSchema } = schemas
   const parsed = policyFileSchema.safeParse(r.raw)
   if (!parsed.success) {
-    throw PolicyInvalid.fromProblems(describeIssues(policyFileSchema, parsed.error.issues).map(l => ({ file: r.file, ...l })))
+    throw PolicyInvalid.fromProblems(
+      describeIssues(policyFileSchema, parsed.error.issues).map(l => ({ file: r.file, ...l }))
+    )
   }
   cache?.markValid(r.text, 'policy')
   return { name: r.name, file: r.file, data: parsed.data, mode: r.mode }
 }
 
 /** Parses and validates one policy file (no compilation). */
-export async function readPolicySource (file: string, cache?: ValidatedContents): Promise<PolicySource> {
+export async function readPolicySource(file: string, cache?: ValidatedContents): Promise<PolicySource> {
   const r = readPolicyFile(file)
   const known = cache?.isKnownValid(r.text, 'policy') === true
   return validated(r, known ? undefined : await import('./schema.js'), cache)
@@ -164,13 +201,15 @@ export async function readPolicySource (file: string, cache?: ValidatedContents)
  * A plaintext `token` in a file that group or others may read: anyone with a shell account can
  * use it. Names the file and the first token's JSON path, never the token.
  */
-export function plaintextTokenWarning (src: PolicySource): PolicyProblem | undefined {
+export function plaintextTokenWarning(src: PolicySource): PolicyProblem | undefined {
   if (src.mode === undefined || (src.mode & 0o044) === 0) return undefined
   const paths: string[] = []
   const walk = (nodes: MatcherFile[], at: string): void => {
     nodes.forEach((m, i) => {
       const here = `${at}/${i}`
-      m.bearer?.forEach((b, j) => { if (b.token !== undefined) paths.push(`${here}/bearer/${j}/token`) })
+      m.bearer?.forEach((b, j) => {
+        if (b.token !== undefined) paths.push(`${here}/bearer/${j}/token`)
+      })
       for (const key of ['all', 'any', 'none'] as const) if (m[key] !== undefined) walk(m[key], `${here}/${key}`)
     })
   }
@@ -181,7 +220,8 @@ export function plaintextTokenWarning (src: PolicySource): PolicyProblem | undef
   return {
     file: src.file,
     jsonPath: paths[0],
-    message: `plaintext token${more} in a file ${who} can read (mode ${octal(src.mode)}): ` +
+    message:
+      `plaintext token${more} in a file ${who} can read (mode ${octal(src.mode)}): ` +
       `chmod 600 ${src.file}, or replace "token" with "token_sha256" (printf %s TOKEN | sha256sum)`
   }
 }
@@ -195,9 +235,18 @@ const octal = (mode: number): string => (mode & 0o777).toString(8).padStart(4, '
  * (listed in `stale`), so one bad edit takes nothing down: the other policies (and what refers
  * to the broken one) reload as usual. A deleted file is gone.
  */
-export async function loadPolicySet (dir: string, opts: CompileOptions = {}, previous?: PolicySet, cache?: ValidatedContents): Promise<PolicySet> {
+export async function loadPolicySet(
+  dir: string,
+  opts: CompileOptions = {},
+  previous?: PolicySet,
+  cache?: ValidatedContents
+): Promise<PolicySet> {
   let files: string[]
-  try { files = readdirSync(dir).filter(f => f.endsWith('.json')).sort() } catch (err) {
+  try {
+    files = readdirSync(dir)
+      .filter(f => f.endsWith('.json'))
+      .sort()
+  } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new PolicySet(new Map(), [], opts.now)
     throw new PolicyInvalid(`cannot list policies (${(err as NodeJS.ErrnoException).code ?? String(err)})`, dir)
   }
@@ -214,24 +263,35 @@ export async function loadPolicySet (dir: string, opts: CompileOptions = {}, pre
   }
   const read: ReadPolicy[] = []
   for (const f of files) {
-    try { read.push(readPolicyFile(path.join(dir, f))) } catch (err) { refused(path.basename(f, '.json'), err) }
+    try {
+      read.push(readPolicyFile(path.join(dir, f)))
+    } catch (err) {
+      refused(path.basename(f, '.json'), err)
+    }
   }
   // zod only if some content is new.
-  const schemas = read.every(r => cache?.isKnownValid(r.text, 'policy') === true) ? undefined : await import('./schema.js')
+  const schemas = read.every(r => cache?.isKnownValid(r.text, 'policy') === true)
+    ? undefined
+    : await import('./schema.js')
   for (const r of read) {
     try {
       const src = validated(r, cache?.isKnownValid(r.text, 'policy') === true ? undefined : schemas, cache)
       fresh.set(r.name, src)
       const warning = plaintextTokenWarning(src)
       if (warning !== undefined) warnings.push(warning)
-    } catch (err) { refused(r.name, err) }
+    } catch (err) {
+      refused(r.name, err)
+    }
   }
   const kept = (): Set<string> => new Set(broken.keys())
   const names = files.map(f => path.basename(f, '.json'))
   const sourceOf = (n: string, keep: Set<string>): PolicySource[] =>
     keep.has(n) ? [previous!.sources.get(n)!.source] : fresh.has(n) ? [fresh.get(n)!] : []
   const compile = (keep: Set<string>): ReturnType<typeof compilePolicies> =>
-    compilePolicies(names.flatMap(n => sourceOf(n, keep)), opts)
+    compilePolicies(
+      names.flatMap(n => sourceOf(n, keep)),
+      opts
+    )
   const failing = (r: ReturnType<typeof compilePolicies>): Map<string, PolicyProblem[]> => {
     const byName = new Map<string, PolicyProblem[]>()
     for (const p of r.problems) {

@@ -12,7 +12,7 @@
 export interface OriginMatcher {
   exact: ReadonlySet<string>
   /** `https://*.example.org:8443` -> { prefix: 'https://', suffix: '.example.org:8443' } */
-  wildcards: ReadonlyArray<{ prefix: string, suffix: string }>
+  wildcards: ReadonlyArray<{ prefix: string; suffix: string }>
 }
 
 const ORIGIN_RE = /^https?:\/\/[^/\s]+$/
@@ -21,7 +21,7 @@ const WILDCARD_RE = /^(https?:\/\/)\*((?:\.[A-Za-z0-9_-]+)+(?::\d{1,5})?)$/
 const LABEL_RE = /^[a-z0-9_-]{1,63}$/
 
 /** Why `origin` cannot be an entry of an `origin` list, or undefined when it can. */
-export function originProblem (origin: string): string | undefined {
+export function originProblem(origin: string): string | undefined {
   if (!ORIGIN_RE.test(origin)) return 'must be an origin like "https://example.org" (scheme://host[:port], no path)'
   if (!origin.includes('*')) return undefined
   const m = WILDCARD_RE.exec(origin)
@@ -35,9 +35,9 @@ export function originProblem (origin: string): string | undefined {
 }
 
 /** Compiles a validated list (lower-cased: hosts are case-insensitive and decide() lower-cases the header). */
-export function compileOrigins (list: readonly string[]): OriginMatcher {
+export function compileOrigins(list: readonly string[]): OriginMatcher {
   const exact = new Set<string>()
-  const wildcards: Array<{ prefix: string, suffix: string }> = []
+  const wildcards: Array<{ prefix: string; suffix: string }> = []
   for (const o of list.map(s => s.toLowerCase())) {
     const m = WILDCARD_RE.exec(o)
     if (m === null) exact.add(o)
@@ -47,7 +47,7 @@ export function compileOrigins (list: readonly string[]): OriginMatcher {
 }
 
 /** Whether a (lower-cased) Origin header value matches. */
-export function originMatches (m: OriginMatcher, origin: string): boolean {
+export function originMatches(m: OriginMatcher, origin: string): boolean {
   if (m.exact.has(origin)) return true
   for (const w of m.wildcards) {
     if (origin.length <= w.prefix.length + w.suffix.length) continue

@@ -36,7 +36,7 @@ const SOURCE_TOPS = ['conductor', 'gateway', 'policies', 'cgi', 'caddy', 'errors
  * lockfile): conductor/model/validation-cache.ts keys its remembered verdicts on it, so a
  * rebuilt or upgraded CLI never trusts a verdict of another build's schemas.
  */
-export function buildFingerprint (root = repoRoot) {
+export function buildFingerprint(root = repoRoot) {
   const hash = createHash('sha256')
   const files = []
   const walk = dir => {
@@ -49,18 +49,23 @@ export function buildFingerprint (root = repoRoot) {
   for (const top of SOURCE_TOPS) walk(top)
   for (const f of [...files.sort(), 'package.json', 'package-lock.json']) {
     if (!existsSync(path.join(root, f))) continue
-    hash.update(f).update('\0').update(readFileSync(path.join(root, f))).update('\0')
+    hash
+      .update(f)
+      .update('\0')
+      .update(readFileSync(path.join(root, f)))
+      .update('\0')
   }
   return hash.digest('base64url').slice(0, 22)
 }
 
 // The CommonJS packages in the bundle call require() for Node's built-ins; an ES module has no
 // require, so each chunk gets one (esbuild's shim uses it when present).
-const REQUIRE_SHIM = "import { createRequire as __conductorCreateRequire } from 'node:module'; " +
+const REQUIRE_SHIM =
+  "import { createRequire as __conductorCreateRequire } from 'node:module'; " +
   'const require = __conductorCreateRequire(import.meta.url);'
 
 /** The esbuild options of the shipped bundle (`test/unit/bundle.test.ts` builds with them too). */
-export function bundleOptions (root = repoRoot) {
+export function bundleOptions(root = repoRoot) {
   return {
     absWorkingDir: root,
     entryPoints: [ENTRY],
@@ -91,7 +96,7 @@ export function bundleOptions (root = repoRoot) {
 }
 
 /** Writes dist/THIRD-PARTY-LICENSES.txt: name, version and licence text of each bundled package. */
-function writeLicenses (root, metafile) {
+function writeLicenses(root, metafile) {
   const packages = new Map()
   for (const input of Object.keys(metafile.inputs)) {
     const m = /(?:^|\/)node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input)
@@ -99,21 +104,32 @@ function writeLicenses (root, metafile) {
     const dir = path.join(root, input.slice(0, m.index + m[0].length))
     if (!packages.has(dir)) packages.set(dir, m[1])
   }
-  const entries = [...packages].map(([dir, name]) => {
-    const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8'))
-    const file = readdirSync(dir).find(f => /^licen[cs]e(\.|$)/i.test(f))
-    const text = file === undefined ? `(no licence file; package.json says: ${pkg.license ?? 'unknown'})` : readFileSync(path.join(dir, file), 'utf8').trim()
-    return { name, version: pkg.version, license: pkg.license, text }
-  }).sort((a, b) => a.name.localeCompare(b.name) || a.version.localeCompare(b.version))
+  const entries = [...packages]
+    .map(([dir, name]) => {
+      const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8'))
+      const file = readdirSync(dir).find(f => /^licen[cs]e(\.|$)/i.test(f))
+      const text =
+        file === undefined
+          ? `(no licence file; package.json says: ${pkg.license ?? 'unknown'})`
+          : readFileSync(path.join(dir, file), 'utf8').trim()
+      return { name, version: pkg.version, license: pkg.license, text }
+    })
+    .sort((a, b) => a.name.localeCompare(b.name) || a.version.localeCompare(b.version))
   const seen = new Set()
-  const body = entries.filter(e => { const k = `${e.name}@${e.version}`; return !seen.has(k) && seen.add(k) })
+  const body = entries
+    .filter(e => {
+      const k = `${e.name}@${e.version}`
+      return !seen.has(k) && seen.add(k)
+    })
     .map(e => `${e.name} ${e.version} (${e.license ?? 'see below'})\n\n${e.text}\n`)
-  writeFileSync(path.join(root, 'dist/THIRD-PARTY-LICENSES.txt'),
+  writeFileSync(
+    path.join(root, 'dist/THIRD-PARTY-LICENSES.txt'),
     'Conductor bundles the following packages into dist/conductor/ (scripts/bundle.mjs).\n\n' +
-    body.join('\n' + '-'.repeat(78) + '\n\n'))
+      body.join('\n' + '-'.repeat(78) + '\n\n')
+  )
 }
 
-export async function bundle (root = repoRoot) {
+export async function bundle(root = repoRoot) {
   // Nothing stale may ship: the tsc layout (dist/gateway/..., dist/cgi/...) of older builds goes too.
   rmSync(path.join(root, 'dist'), { recursive: true, force: true })
   mkdirSync(path.join(root, OUT_DIR), { recursive: true })
@@ -127,5 +143,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.reso
   const { metafile } = await bundle()
   const js = Object.entries(metafile.outputs).filter(([f]) => f.endsWith('.js'))
   const kib = js.reduce((n, [, o]) => n + o.bytes, 0) / 1024
-  console.log(`bundle: ${js.length} files, ${kib.toFixed(0)} KiB in ${OUT_DIR}/ (${(performance.now() - started).toFixed(0)} ms)`)
+  console.log(
+    `bundle: ${js.length} files, ${kib.toFixed(0)} KiB in ${OUT_DIR}/ (${(performance.now() - started).toFixed(0)} ms)`
+  )
 }

@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-host.sh
 npm ci --no-audit --no-fund
+# Formatter and linter (biome.json): a line width of 120, one style; fails on any finding.
+npm run lint
 # The packaging test installs offline from a private npm cache, warmed here (online) by the same
 # install: nothing else on the machine reads or writes it (scripts/cache-runtime-deps.sh).
 CONDUCTOR_TEST_NPM_CACHE=$(mktemp -d /tmp/conductor-test-npm-cache.XXXXXX)

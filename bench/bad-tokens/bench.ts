@@ -11,9 +11,11 @@ import { makeKey, signToken } from '../../test/harness/jwt.js'
 const N = Number(process.env.BENCH_TOKENS ?? '1500')
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? '5')
 
-function policy (entries: number): PolicySet {
-  const bearer = Array.from({ length: entries }, (_, i) =>
-    ({ public_key: makeKey('ES256').pem, issuer: i === entries - 1 ? 'ci' : `issuer-${i}` }))
+function policy(entries: number): PolicySet {
+  const bearer = Array.from({ length: entries }, (_, i) => ({
+    public_key: makeKey('ES256').pem,
+    issuer: i === entries - 1 ? 'ci' : `issuer-${i}`
+  }))
   const data: PolicyFile = { match: [{ default_authorizations: { read: true }, bearer }] }
   const { policies, problems } = compilePolicies([{ name: 'p', file: 'p.json', data }])
   if (problems.length > 0) throw new Error(JSON.stringify(problems))
@@ -22,10 +24,11 @@ function policy (entries: number): PolicySet {
 
 const attacker = makeKey('ES256')
 // Distinct tokens (distinct jti): nothing is served from a cache.
-const tokens = await Promise.all(Array.from({ length: N }, async (_, i) =>
-  await signToken(attacker, { iss: 'ci', jti: `t${i}` })))
+const tokens = await Promise.all(
+  Array.from({ length: N }, async (_, i) => await signToken(attacker, { iss: 'ci', jti: `t${i}` }))
+)
 
-async function run (set: PolicySet): Promise<number> {
+async function run(set: PolicySet): Promise<number> {
   const start = performance.now()
   for (const token of tokens) {
     const d = await set.decide('p', { credential: `Bearer ${token}` })
@@ -42,7 +45,7 @@ for (let r = 0; r < ROUNDS; r++) for (const n of [1, 31] as const) times[n].push
 const median = (xs: number[]): number => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 for (const n of [1, 31] as const) {
   const ms = median(times[n])
-  rows.push(`| ${n} | ${N} | ${ms.toFixed(0)} | ${(ms * 1000 / N).toFixed(1)} |`)
+  rows.push(`| ${n} | ${N} | ${ms.toFixed(0)} | ${((ms * 1000) / N).toFixed(1)} |`)
 }
 console.log(`Node ${process.version}, median of ${ROUNDS} interleaved rounds\n`)
 console.log(['| JWT entries | bad tokens | ms | µs per token |', '|---:|---:|---:|---:|', ...rows].join('\n'))

@@ -19,25 +19,48 @@ const loops = Number(process.env.LOOPS ?? 8)
 const keepAlive = process.env.KEEPALIVE === '1'
 const gapMs = Number(process.env.GAP_MS ?? 20)
 const teardowns: Array<() => unknown> = []
-const t = { teardown: (fn: () => unknown) => { teardowns.push(fn) } }
+const t = {
+  teardown: (fn: () => unknown) => {
+    teardowns.push(fn)
+  }
+}
 
-async function main (): Promise<void> {
+async function main(): Promise<void> {
   const caddy = await startCaddy(t)
-  const route = (text: string): object => ({ '@id': 'r', handle: [{ handler: 'static_response', status_code: 200, body: text }] })
+  const route = (text: string): object => ({
+    '@id': 'r',
+    handle: [{ handler: 'static_response', status_code: 200, body: text }]
+  })
   await admin(caddy.adminUrl, 'POST', '/id/conductor-server/routes', route('v0'))
   const agent = keepAlive ? new http.Agent({ keepAlive: true, maxSockets: loops }) : false
   let stop = false
   const seen = { ok: 0, errors: new Map<string, number>(), non200: 0 }
-  const one = async (): Promise<void> => await new Promise(resolve => {
-    const req = http.get({ host: '127.0.0.1', port: caddy.httpPort, path: '/', agent }, res => {
-      res.resume()
-      res.on('end', () => { if (res.statusCode === 200) seen.ok++; else seen.non200++; resolve() })
-      res.on('error', err => { count(err); resolve() })
+  const one = async (): Promise<void> =>
+    await new Promise(resolve => {
+      const req = http.get({ host: '127.0.0.1', port: caddy.httpPort, path: '/', agent }, res => {
+        res.resume()
+        res.on('end', () => {
+          if (res.statusCode === 200) seen.ok++
+          else seen.non200++
+          resolve()
+        })
+        res.on('error', err => {
+          count(err)
+          resolve()
+        })
+      })
+      req.on('error', err => {
+        count(err)
+        resolve()
+      })
     })
-    req.on('error', err => { count(err); resolve() })
-  })
-  const count = (err: NodeJS.ErrnoException): void => { const k = err.code ?? err.message; seen.errors.set(k, (seen.errors.get(k) ?? 0) + 1) }
-  const loop = async (): Promise<void> => { while (!stop) await one() }
+  const count = (err: NodeJS.ErrnoException): void => {
+    const k = err.code ?? err.message
+    seen.errors.set(k, (seen.errors.get(k) ?? 0) + 1)
+  }
+  const loop = async (): Promise<void> => {
+    while (!stop) await one()
+  }
   const running = Array.from({ length: loops }, loop)
   const started = performance.now()
   await new Promise(resolve => setTimeout(resolve, 500))
@@ -52,14 +75,31 @@ async function main (): Promise<void> {
   const secs = (performance.now() - started) / 1000
   const errors = [...seen.errors].map(([k, n]) => `${k}: ${n}`).join(', ') || 'none'
   const migrate = readFileSync('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8').trim()
-  console.log(`changes=${changes} loops=${loops} ${keepAlive ? 'keep-alive' : 'fresh connection per request'} tcp_migrate_req=${migrate}: ${seen.ok} ok, ${seen.non200} non-200, errors ${errors} in ${secs.toFixed(1)} s`)
+  console.log(
+    `changes=${changes} loops=${loops} ${keepAlive ? 'keep-alive' : 'fresh connection per request'} tcp_migrate_req=${migrate}: ${seen.ok} ok, ${seen.non200} non-200, errors ${errors} in ${secs.toFixed(1)} s`
+  )
 }
 
-async function admin (base: string, method: string, path: string, body: unknown): Promise<void> {
-  const res = await fetch(base + path, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+async function admin(base: string, method: string, path: string, body: unknown): Promise<void> {
+  const res = await fetch(base + path, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body)
+  })
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`)
 }
 
-main().catch(err => { console.error(err); process.exitCode = 1 }).finally(async () => {
-  for (const fn of teardowns.reverse()) { try { await fn() } catch { /* best effort */ } }
-})
+main()
+  .catch(err => {
+    console.error(err)
+    process.exitCode = 1
+  })
+  .finally(async () => {
+    for (const fn of teardowns.reverse()) {
+      try {
+        await fn()
+      } catch {
+        /* best effort */
+      }
+    }
+  })

@@ -19,10 +19,18 @@ const before = process.env.BENCH_BEFORE_BIN
 const builds: Array<[string, string]> = [['this build', binPath]]
 if (before !== undefined && before !== '') builds.push(['before (BENCH_BEFORE_BIN)', before])
 
-interface Row { wall: number, total: number, start: number, ready: number, switch: number, drain: number, stop: number }
+interface Row {
+  wall: number
+  total: number
+  start: number
+  ready: number
+  switch: number
+  drain: number
+  stop: number
+}
 
-type Result = { code: number, stdout: string, stderr: string }
-async function deployWith (bin: string, args: string[], env: NodeJS.ProcessEnv): Promise<Result> {
+type Result = { code: number; stdout: string; stderr: string }
+async function deployWith(bin: string, args: string[], env: NodeJS.ProcessEnv): Promise<Result> {
   return await new Promise(resolve => {
     const opts = { env: { PATH: process.env.PATH, ...env }, maxBuffer: 16 << 20 }
     execFile(process.execPath, [bin, ...args], opts, (err, stdout, stderr) => {
@@ -31,12 +39,21 @@ async function deployWith (bin: string, args: string[], env: NodeJS.ProcessEnv):
   })
 }
 const teardowns: Array<() => unknown> = []
-const t = { teardown: (fn: () => unknown) => { teardowns.push(fn) } }
+const t = {
+  teardown: (fn: () => unknown) => {
+    teardowns.push(fn)
+  }
+}
 const svc = `bench${Math.random().toString(36).slice(2, 6)}`
 
-
-async function main (): Promise<void> {
-  const { caddy, env } = await startDeployHost(t, { svc, rootPrefix: 'conductor-bench-deploy-', version: '0', readiness: { http_path: '/', interval_ms: 50 }, drainTimeoutSec: 5 })
+async function main(): Promise<void> {
+  const { caddy, env } = await startDeployHost(t, {
+    svc,
+    rootPrefix: 'conductor-bench-deploy-',
+    version: '0',
+    readiness: { http_path: '/', interval_ms: 50 },
+    drainTimeoutSec: 5
+  })
   await cli(['system', 'install'], env)
   const r = await cli(['reload'], env)
   if (r.code !== 0) throw new Error(r.stdout + r.stderr)
@@ -52,11 +69,14 @@ async function main (): Promise<void> {
   const load = (args: string[]): { stop: () => Promise<string> } => {
     const p = spawn('wrk', ['-t1', '-c4', `-d${duration}s`, ...args, url], { stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
-    p.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+    })
     const exited = new Promise(resolve => p.once('exit', resolve))
     return {
       stop: async () => {
-        if (p.exitCode !== null || p.signalCode !== null) throw new Error(`wrk ${args.join(' ')} ended before the deploys did: its numbers would not cover them`)
+        if (p.exitCode !== null || p.signalCode !== null)
+          throw new Error(`wrk ${args.join(' ')} ended before the deploys did: its numbers would not cover them`)
         p.kill('SIGINT')
         await exited
         return out
@@ -81,7 +101,7 @@ async function main (): Promise<void> {
       const d = await deployWith(bin, ['deploy', svc, '--set', `VERSION=${++version}`, '--json'], env)
       const wall = performance.now() - t0
       if (d.code !== 0) throw new Error(`deploy ${i} (${label}): ${d.stderr}`)
-      const steps = (JSON.parse(d.stdout) as Array<{ steps: Array<{ name: string, ms: number }> }>)[0]!.steps
+      const steps = (JSON.parse(d.stdout) as Array<{ steps: Array<{ name: string; ms: number }> }>)[0]!.steps
       const ms = (name: string): number => steps.filter(s => s.name === name).reduce((n, s) => n + s.ms, 0)
       rows[k]!.push({
         wall,
@@ -92,8 +112,9 @@ async function main (): Promise<void> {
         drain: ms('drain old deployment'),
         stop: ms('stop old deployment')
       })
-      process.stderr.write(`deploy ${i}/${deploys} (${label}): ${wall.toFixed(0)} ms, ` +
-        `switch ${ms('switch routes').toFixed(0)} ms\n`)
+      process.stderr.write(
+        `deploy ${i}/${deploys} (${label}): ${wall.toFixed(0)} ms, ` + `switch ${ms('switch routes').toFixed(0)} ms\n`
+      )
     }
   }
   await new Promise(resolve => setTimeout(resolve, 1000))
@@ -110,9 +131,13 @@ async function main (): Promise<void> {
     const sockErr = /Socket errors: (.*)/.exec(out)?.[1] ?? 'none'
     return `| ${what} | ${requests} | ${non2xx} | ${sockErr} |`
   }
-  console.log(`${deploys} deploys per build (${builds.map(b => b[0]).join(', ')}) of a busybox httpd pod (ready at once) ` +
-    `behind Caddy ${caddyVersion()}, load through Caddy throughout; final answer: ${final.trim()}`)
-  console.log(`net.ipv4.tcp_migrate_req=${readFileSync('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8').trim()}, load average at the end: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`)
+  console.log(
+    `${deploys} deploys per build (${builds.map(b => b[0]).join(', ')}) of a busybox httpd pod (ready at once) ` +
+      `behind Caddy ${caddyVersion()}, load through Caddy throughout; final answer: ${final.trim()}`
+  )
+  console.log(
+    `net.ipv4.tcp_migrate_req=${readFileSync('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8').trim()}, load average at the end: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`
+  )
   console.log('')
   console.log(`| measure | ${builds.map(b => `${b[0]}: median | max`).join(' | ')} |`)
   console.log(`|---|${builds.map(() => '---|---|').join('')}`)
@@ -130,10 +155,25 @@ async function main (): Promise<void> {
   console.log(wrkLine('a connection per request (Connection: close)', outs.fresh))
 }
 
-function caddyVersion (): string {
-  try { return execFileSync('caddy', ['version'], { encoding: 'utf8' }).split(' ')[0]!.trim() } catch { return '?' }
+function caddyVersion(): string {
+  try {
+    return execFileSync('caddy', ['version'], { encoding: 'utf8' }).split(' ')[0]!.trim()
+  } catch {
+    return '?'
+  }
 }
 
-main().catch(err => { console.error(err); process.exitCode = 1 }).finally(async () => {
-  for (const fn of teardowns.reverse()) { try { await fn() } catch { /* best effort */ } }
-})
+main()
+  .catch(err => {
+    console.error(err)
+    process.exitCode = 1
+  })
+  .finally(async () => {
+    for (const fn of teardowns.reverse()) {
+      try {
+        await fn()
+      } catch {
+        /* best effort */
+      }
+    }
+  })

@@ -2,7 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {
-  installServiceVersion, packServiceDir, unpackServiceArchive, versionsDir
+  installServiceVersion,
+  packServiceDir,
+  unpackServiceArchive,
+  versionsDir
 } from '../../conductor/archive/index.js'
 import { makeServiceDir } from './service-dir.js'
 
@@ -30,7 +33,9 @@ try {
       archiveBytes = packed.archive.length
       t0 = performance.now()
       const u = await unpackServiceArchive(packed.archive, {
-        name: 'bench', expectedDigest: packed.digest, into: versionsDir(services)
+        name: 'bench',
+        expectedDigest: packed.digest,
+        into: versionsDir(services)
       })
       const unpack = performance.now() - t0
       t0 = performance.now()
@@ -42,11 +47,15 @@ try {
       times.install.push(install)
     }
     const cell = (xs: number[]): string => `${ms(median(xs))} (${ms(Math.min(...xs))}–${ms(Math.max(...xs))})`
-    rows.push(`| ${mib} MiB, ${files} files | ${(archiveBytes / 1024 / 1024).toFixed(2)} MiB | ${cell(times.pack)} | ` +
-      `${cell(times.unpack)} | ${cell(times.install)} |`)
+    rows.push(
+      `| ${mib} MiB, ${files} files | ${(archiveBytes / 1024 / 1024).toFixed(2)} MiB | ${cell(times.pack)} | ` +
+        `${cell(times.unpack)} | ${cell(times.install)} |`
+    )
   }
-  console.log(`${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${RUNS} runs; ` +
-    'median (min–max)\n')
+  console.log(
+    `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${RUNS} runs; ` +
+      'median (min–max)\n'
+  )
   console.log('| service directory | archive | pack | unpack + validate | install |')
   console.log('|---|---:|---:|---:|---:|')
   for (const r of rows) console.log(r)
@@ -54,5 +63,9 @@ try {
   rmSync(root, { recursive: true, force: true })
 }
 
-function median (xs: number[]): number { return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! }
-function ms (x: number): string { return `${x < 10 ? x.toFixed(1) : Math.round(x)} ms` }
+function median(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+}
+function ms(x: number): string {
+  return `${x < 10 ? x.toFixed(1) : Math.round(x)} ms`
+}

@@ -11,7 +11,7 @@ const BIG = 256 * 1024
 const SMALL = 4 * 1024
 
 /** Writes the tree into `dir` (created) and returns the number of files written. */
-export function makeServiceDir (dir: string, totalBytes: number, seed = 1): number {
+export function makeServiceDir(dir: string, totalBytes: number, seed = 1): number {
   const next = prng(seed)
   const bytes = (n: number): Buffer => {
     const b = Buffer.alloc(n)
@@ -32,10 +32,10 @@ export function makeServiceDir (dir: string, totalBytes: number, seed = 1): numb
 }
 
 // mulberry32, as bench/scheduler: a seed, the same sequence everywhere.
-function prng (seed: number): () => number {
+function prng(seed: number): () => number {
   let a = seed >>> 0
   return () => {
-    a = (a + 0x6D2B79F5) >>> 0
+    a = (a + 0x6d2b79f5) >>> 0
     let r = Math.imul(a ^ (a >>> 15), a | 1)
     r ^= r + Math.imul(r ^ (r >>> 7), r | 61)
     return ((r ^ (r >>> 14)) >>> 0) / 4294967296

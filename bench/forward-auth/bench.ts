@@ -31,21 +31,39 @@ const GATEWAY_LOG = process.env.BENCH_GATEWAY_LOG ?? 'warn'
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? '3')
 
 const teardowns: Array<() => unknown> = []
-const t = { teardown: (fn: () => unknown) => { teardowns.push(fn) } }
+const t = {
+  teardown: (fn: () => unknown) => {
+    teardowns.push(fn)
+  }
+}
 
-async function main (): Promise<void> {
+async function main(): Promise<void> {
   const loadBefore = loadavg()
   const root = tempDir(t, 'conductor-bench-')
   const es = makeKey('ES256')
   const rs = makeKey('RS256')
   const token = 'bench-static-token-0123456789abcdef'
   mkdirSync(path.join(root, 'etc/conductor/policies'), { recursive: true })
-  writeFileSync(path.join(root, 'etc/conductor/policies/bench.json'), JSON.stringify({
-    match: [{ any: [
-      { meta: { 'peer-id': 'bench' }, default_authorizations: { read: true }, bearer: [{ token }] },
-      { meta: { 'peer-id': 'jwt' }, default_authorizations: { read: true }, bearer: [{ public_key: es.pem, audience: 'bench' }, { public_key: rs.pem, audience: 'bench' }] }
-    ] }]
-  }))
+  writeFileSync(
+    path.join(root, 'etc/conductor/policies/bench.json'),
+    JSON.stringify({
+      match: [
+        {
+          any: [
+            { meta: { 'peer-id': 'bench' }, default_authorizations: { read: true }, bearer: [{ token }] },
+            {
+              meta: { 'peer-id': 'jwt' },
+              default_authorizations: { read: true },
+              bearer: [
+                { public_key: es.pem, audience: 'bench' },
+                { public_key: rs.pem, audience: 'bench' }
+              ]
+            }
+          ]
+        }
+      ]
+    })
+  )
   const lifetime = { exp: Math.floor(Date.now() / 1000) + 3600, aud: 'bench' }
   const esToken = await signToken(es, lifetime)
   const rsToken = await signToken(rs, lifetime)
@@ -62,22 +80,39 @@ async function main (): Promise<void> {
   // A second listener answering 200 with an empty body: forward_auth's target for (b).
   const staticPort = await freePort()
   await post(`${caddy.adminUrl}/config/apps/http/servers/authstatic`, {
-    listen: [`127.0.0.1:${staticPort}`], automatic_https: { disable: true },
-    routes: [{ handle: [{ handler: 'static_response', status_code: 200, headers: { 'X-Conductor-Subject': ['bench'] } }] }]
+    listen: [`127.0.0.1:${staticPort}`],
+    automatic_https: { disable: true },
+    routes: [
+      { handle: [{ handler: 'static_response', status_code: 200, headers: { 'X-Conductor-Subject': ['bench'] } }] }
+    ]
   })
   const gateway = `127.0.0.1:${gwPort}`
   const ok = { static: { body: 'ok' } }
   // The product's route (caddy/routes.ts), as `caddy protect` and the function/command routes build it.
   await post(`${caddy.adminUrl}/config/apps/http/servers/conductor/routes/...`, [
-    { '@id': 'a', match: [{ path: ['/a'] }], handle: [{ handler: 'static_response', status_code: 200, body: 'ok' }], terminal: true },
+    {
+      '@id': 'a',
+      match: [{ path: ['/a'] }],
+      handle: [{ handler: 'static_response', status_code: 200, body: 'ok' }],
+      terminal: true
+    },
     protectedRoute({ id: 'b', path: ['/b'], gateway: `127.0.0.1:${staticPort}`, policy: 'bench', upstream: ok }),
     protectedRoute({ id: 'f', path: ['/f'], gateway: `127.0.0.1:${floorPort}`, policy: 'bench', upstream: ok }),
     protectedRoute({ id: 'c', path: ['/c'], gateway, policy: 'bench', upstream: ok }),
     protectedRoute({ id: 'd', path: ['/d'], gateway, policy: 'bench', upstream: ok }),
     protectedRoute({ id: 'e', path: ['/e'], gateway, policy: 'bench', upstream: ok }),
-    protectedRoute({ id: 'c-fastify', path: ['/c-fastify'], gateway: `127.0.0.1:${slowPort}`, policy: 'bench', upstream: ok }),
-    ...(beforePort === undefined ? [] : ['c-before', 'd-before'].map(id =>
-      protectedRoute({ id, path: [`/${id}`], gateway: `127.0.0.1:${beforePort}`, policy: 'bench', upstream: ok })))
+    protectedRoute({
+      id: 'c-fastify',
+      path: ['/c-fastify'],
+      gateway: `127.0.0.1:${slowPort}`,
+      policy: 'bench',
+      upstream: ok
+    }),
+    ...(beforePort === undefined
+      ? []
+      : ['c-before', 'd-before'].map(id =>
+          protectedRoute({ id, path: [`/${id}`], gateway: `127.0.0.1:${beforePort}`, policy: 'bench', upstream: ok })
+        ))
   ])
   const base = `http://127.0.0.1:${caddy.httpPort}`
   const all = [
@@ -88,26 +123,46 @@ async function main (): Promise<void> {
     { id: 'd', what: 'forward_auth -> gateway, JWT ES256', auth: esToken },
     { id: 'e', what: 'forward_auth -> gateway, JWT RS256', auth: rsToken },
     { id: 'c-fastify', what: 'as c, Fastify route only (--no-fast-auth)', auth: token },
-    ...(beforePort === undefined ? [] : [
-      { id: 'c-before', what: `as c, the gateway of ${before ?? ''}`, auth: token },
-      { id: 'd-before', what: `as d, the gateway of ${before ?? ''}`, auth: esToken }
-    ])
+    ...(beforePort === undefined
+      ? []
+      : [
+          { id: 'c-before', what: `as c, the gateway of ${before ?? ''}`, auth: token },
+          { id: 'd-before', what: `as d, the gateway of ${before ?? ''}`, auth: esToken }
+        ])
   ]
   // BENCH_CASES=b,f,c,d runs only those (f and b always: the ratios need them).
   const only = process.env.BENCH_CASES?.split(',')
   const cases = all.filter(c => only === undefined || ['b', 'f', ...only].includes(c.id))
   // Every route must answer 200 before we measure anything.
   for (const c of cases) {
-    const res = await fetch(`${base}/${c.id}`, { headers: c.auth === undefined ? {} : { authorization: `Bearer ${c.auth}` } })
+    const res = await fetch(`${base}/${c.id}`, {
+      headers: c.auth === undefined ? {} : { authorization: `Bearer ${c.auth}` }
+    })
     if (res.status !== 200) throw new Error(`route ${c.id} answers ${res.status}`)
   }
-  const runs: Record<string, Array<{ rps: number, p99: string, non2xx: number }>> = {}
-  const argsOf = (c: typeof cases[number]): string[] => ['-t', THREADS, '-c', CONNECTIONS, '--latency', ...(c.auth === undefined ? [] : ['-H', `Authorization: Bearer ${c.auth}`]), `${base}/${c.id}`]
+  const runs: Record<string, Array<{ rps: number; p99: string; non2xx: number }>> = {}
+  const argsOf = (c: (typeof cases)[number]): string[] => [
+    '-t',
+    THREADS,
+    '-c',
+    CONNECTIONS,
+    '--latency',
+    ...(c.auth === undefined ? [] : ['-H', `Authorization: Bearer ${c.auth}`]),
+    `${base}/${c.id}`
+  ]
   for (const c of cases) await wrk(['-d', '2s', ...argsOf(c)]) // warm-up (JIT, connection pools)
   for (let round = 0; round < ROUNDS; round++) {
     for (const c of cases) (runs[c.id] ??= []).push(parseWrk(await wrk(['-d', DURATION, ...argsOf(c)])))
   }
-  const results = Object.fromEntries(Object.entries(runs).map(([id, rs]) => [id, { ...rs.slice().sort((x, y) => x.rps - y.rps)[Math.floor(rs.length / 2)]!, non2xx: rs.reduce((n, r) => n + r.non2xx, 0) }]))
+  const results = Object.fromEntries(
+    Object.entries(runs).map(([id, rs]) => [
+      id,
+      {
+        ...rs.slice().sort((x, y) => x.rps - y.rps)[Math.floor(rs.length / 2)]!,
+        non2xx: rs.reduce((n, r) => n + r.non2xx, 0)
+      }
+    ])
+  )
   const b = results.b!.rps
   const f = results.f!.rps
   const ms = (p99: string): number => {
@@ -120,23 +175,33 @@ async function main (): Promise<void> {
     '',
     '| case | route | rps (median) | p99 (of that run) | non-2xx (all runs) | ratio to b | ratio to f (Node floor) |',
     '|---|---|---:|---:|---:|---:|---:|',
-    ...cases.map(c => { const r = results[c.id]!; return `| ${c.id} | ${c.what} | ${Math.round(r.rps)} | ${r.p99} | ${r.non2xx} | ${(r.rps / b).toFixed(2)} | ${(r.rps / f).toFixed(2)} |` }),
+    ...cases.map(c => {
+      const r = results[c.id]!
+      return `| ${c.id} | ${c.what} | ${Math.round(r.rps)} | ${r.p99} | ${r.non2xx} | ${(r.rps / b).toFixed(2)} | ${(r.rps / f).toFixed(2)} |`
+    }),
     '',
-    ['c', 'd', 'e', 'c-fastify', 'c-before', 'd-before'].filter(id => results[id] !== undefined)
-      .map(id => `${id}/f = ${(results[id]!.rps / f).toFixed(2)}, p99 added ${added(id)} ms`).join('; ') +
-      ` (goals: c/f ≥ 0.95, d/f ≥ 0.90, p99 added ≤ 1 ms); f/b = ${(f / b).toFixed(2)}`,
+    ['c', 'd', 'e', 'c-fastify', 'c-before', 'd-before']
+      .filter(id => results[id] !== undefined)
+      .map(id => `${id}/f = ${(results[id]!.rps / f).toFixed(2)}, p99 added ${added(id)} ms`)
+      .join('; ') + ` (goals: c/f ≥ 0.95, d/f ≥ 0.90, p99 added ≤ 1 ms); f/b = ${(f / b).toFixed(2)}`,
     // Every round's rps, in run order: the spread says how far a median can be trusted on a busy machine.
     'rps per round: ' + cases.map(c => `${c.id} ${runs[c.id]!.map(r => Math.round(r.rps)).join('/')}`).join('; ')
   ]
   console.log(lines.join('\n'))
 }
 
-function loadavg (): string { return os.loadavg().map(l => l.toFixed(1)).join(' ') }
+function loadavg(): string {
+  return os
+    .loadavg()
+    .map(l => l.toFixed(1))
+    .join(' ')
+}
 
 /** The Node floor: node:http answering 200 with an empty body and content-length: 0, nothing else. */
-async function startFloor (): Promise<number> {
+async function startFloor(): Promise<number> {
   const port = await freePort()
-  const code = 'require("http").createServer((q, s) => { s.writeHead(200, { "content-length": "0" }); s.end() })' +
+  const code =
+    'require("http").createServer((q, s) => { s.writeHead(200, { "content-length": "0" }); s.end() })' +
     '.listen(+process.argv[1], "127.0.0.1")'
   const p = spawn(process.execPath, ['-e', code, String(port)], { stdio: ['ignore', 'ignore', 'inherit'] })
   teardowns.push(() => stop(p))
@@ -144,33 +209,52 @@ async function startFloor (): Promise<number> {
   return port
 }
 
-async function startGateway (root: string, extra: string[], from = repo): Promise<number> {
+async function startGateway(root: string, extra: string[], from = repo): Promise<number> {
   const port = await freePort()
-  const gw = spawn(process.execPath, ['--import', 'tsx', path.join(from, 'conductor/bin.ts'), 'gateway', '--root', root, '--listen', `127.0.0.1:${port}`, '--metrics-listen', 'none', '--log-level', GATEWAY_LOG, ...extra],
-    { cwd: from, stdio: ['ignore', 'ignore', 'inherit'] })
+  const gw = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(from, 'conductor/bin.ts'),
+      'gateway',
+      '--root',
+      root,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--metrics-listen',
+      'none',
+      '--log-level',
+      GATEWAY_LOG,
+      ...extra
+    ],
+    { cwd: from, stdio: ['ignore', 'ignore', 'inherit'] }
+  )
   teardowns.push(() => stop(gw))
   await waitFor('gateway', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 60_000)
   return port
 }
 
-async function wrk (args: string[]): Promise<string> {
+async function wrk(args: string[]): Promise<string> {
   return await new Promise((resolve, reject) => {
     const p = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'inherit'] })
     let out = ''
-    p.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+    })
     p.on('error', reject)
-    p.on('exit', code => code === 0 ? resolve(out) : reject(new Error(`wrk exited ${code}: ${out}`)))
+    p.on('exit', code => (code === 0 ? resolve(out) : reject(new Error(`wrk exited ${code}: ${out}`))))
   })
 }
 
-function parseWrk (out: string): { rps: number, p99: string, non2xx: number } {
+function parseWrk(out: string): { rps: number; p99: string; non2xx: number } {
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN)
   const p99 = /^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? '?'
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0)
   return { rps, p99, non2xx }
 }
 
-async function stop (p: ChildProcess): Promise<void> {
+async function stop(p: ChildProcess): Promise<void> {
   if (p.exitCode !== null) return
   const exited = new Promise(resolve => p.once('exit', resolve))
   p.kill('SIGTERM')

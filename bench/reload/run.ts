@@ -18,10 +18,19 @@ import { tempDir, writeTree } from '../../test/harness/tmp.js'
 const N = Number(process.env.SERVICES ?? 100)
 const RUNS = Number(process.env.RUNS ?? 10)
 const teardowns: Array<() => unknown> = []
-const t = { teardown: (fn: () => unknown) => { teardowns.push(fn) } }
-const silent = { out: () => {}, err: (s: string) => { process.stderr.write(s) } }
+const t = {
+  teardown: (fn: () => unknown) => {
+    teardowns.push(fn)
+  }
+}
+const silent = {
+  out: () => {},
+  err: (s: string) => {
+    process.stderr.write(s)
+  }
+}
 
-async function main (): Promise<void> {
+async function main(): Promise<void> {
   const sd = await startUserManager(t)
   const rows: string[][] = []
   try {
@@ -39,8 +48,10 @@ async function main (): Promise<void> {
           caddy_admin: `127.0.0.1:${await freePort()}`,
           caddy_listen: [`127.0.0.1:${await freePort()}`]
         },
-        'base/pod.template': '#!/bin/sh\nprintf "apiVersion: v1\\nkind: Pod\\nmetadata:\\n  name: %s\\nspec:\\n  containers:\\n    - name: main\\n      image: localhost/busybox:latest\\n      command: [\\"sleep\\", \\"3600\\"]\\n" "$POD_NAME"\n',
-        'base/proxy.template': '#!/bin/sh\nprintf \'[{"id": "conductor-server/routes", "config": {"@id": "%s-route", ' +
+        'base/pod.template':
+          '#!/bin/sh\nprintf "apiVersion: v1\\nkind: Pod\\nmetadata:\\n  name: %s\\nspec:\\n  containers:\\n    - name: main\\n      image: localhost/busybox:latest\\n      command: [\\"sleep\\", \\"3600\\"]\\n" "$POD_NAME"\n',
+        'base/proxy.template':
+          '#!/bin/sh\nprintf \'[{"id": "conductor-server/routes", "config": {"@id": "%s-route", ' +
           '"match": [{"path": ["/%s"]}], "handle": [{"handler": "static_response", "body": "%s"}]}}]\\n\' ' +
           '"$CONDUCTOR_SERVICE_NAME" "$CONDUCTOR_SERVICE_NAME" "$INDEX"\n',
         'base/conductor-service.json': { config: { A: '1', B: 'two' }, display_service_config: ['A'] }
@@ -57,33 +68,81 @@ async function main (): Promise<void> {
       await runCli(['system', 'install'], silent, env)
       const startedAt = performance.now()
       let firstOut = ''
-      const first = await runCli(['reload'], { out: s => { firstOut += s }, err: silent.err }, env)
+      const first = await runCli(
+        ['reload'],
+        {
+          out: s => {
+            firstOut += s
+          },
+          err: silent.err
+        },
+        env
+      )
       const convergeMs = performance.now() - startedAt
       if (first !== 0) throw new Error(`first reload failed (${first}):\n${firstOut}`)
       if (withProxy) {
-        const caddy = new CaddyClient({ adminUrl: (files['etc/conductor/host.json'] as { caddy_admin: string }).caddy_admin })
+        const caddy = new CaddyClient({
+          adminUrl: (files['etc/conductor/host.json'] as { caddy_admin: string }).caddy_admin
+        })
         const routes = await caddy.get<unknown[]>('conductor-server/routes')
-        if (routes.length !== N) throw new Error(`expected ${N} routes in Caddy after the first reload, got ${routes.length}`)
+        if (routes.length !== N)
+          throw new Error(`expected ${N} routes in Caddy after the first reload, got ${routes.length}`)
       }
       let out = ''
-      await runCli(['reload'], { out: s => { out += s }, err: silent.err }, env)
+      await runCli(
+        ['reload'],
+        {
+          out: s => {
+            out += s
+          },
+          err: silent.err
+        },
+        env
+      )
       if (!out.includes('nothing to do')) throw new Error(`second reload was not a no-op:\n${out}`)
 
-      const inProcess = await timeRuns(async () => { await runCli(['reload'], silent, env) })
-      const cliProcess = await timeRuns(() => { execFileSync(process.execPath, [binPath, 'reload'], { env, stdio: 'ignore' }) })
-      const startOnly = await timeRuns(() => { execFileSync(process.execPath, [binPath, '--version'], { env, stdio: 'ignore' }) })
-      const listUnits = await timeRuns(() => { spawnSync('systemctl', ['--user', 'list-units', '--all', '--output=json', 'conductor-*'], { env, stdio: 'ignore' }) })
+      const inProcess = await timeRuns(async () => {
+        await runCli(['reload'], silent, env)
+      })
+      const cliProcess = await timeRuns(() => {
+        execFileSync(process.execPath, [binPath, 'reload'], { env, stdio: 'ignore' })
+      })
+      const startOnly = await timeRuns(() => {
+        execFileSync(process.execPath, [binPath, '--version'], { env, stdio: 'ignore' })
+      })
+      const listUnits = await timeRuns(() => {
+        spawnSync('systemctl', ['--user', 'list-units', '--all', '--output=json', 'conductor-*'], {
+          env,
+          stdio: 'ignore'
+        })
+      })
       // The other read a reload makes of the host, asked beside list-units and the services' load.
       const podArgs = ['pod', 'ps', '--filter', `label=io.conductor.root=${root}`, '--format', 'json']
-      const listPods = await timeRuns(() => { spawnSync('podman', podArgs, { env, stdio: 'ignore' }) })
+      const listPods = await timeRuns(() => {
+        spawnSync('podman', podArgs, { env, stdio: 'ignore' })
+      })
       const fleet = `${N} services, ${withPods ? `${N} running pods` : withProxy ? `no pods, ${N} proxy routes` : 'no pods'}`
       rows.push([fleet, 'first reload (converge from nothing)', ms(convergeMs), '-'])
       rows.push([fleet, 'no-op reload, in-process', ms(median(inProcess)), ratio(median(inProcess), median(listUnits))])
-      rows.push([fleet, 'no-op reload, `node dist/conductor/bin.js reload`', ms(median(cliProcess)), ratio(median(cliProcess), median(listUnits))])
-      rows.push([fleet, '`node dist/conductor/bin.js --version` (CLI start, no work)', ms(median(startOnly)), ratio(median(startOnly), median(listUnits))])
+      rows.push([
+        fleet,
+        'no-op reload, `node dist/conductor/bin.js reload`',
+        ms(median(cliProcess)),
+        ratio(median(cliProcess), median(listUnits))
+      ])
+      rows.push([
+        fleet,
+        '`node dist/conductor/bin.js --version` (CLI start, no work)',
+        ms(median(startOnly)),
+        ratio(median(startOnly), median(listUnits))
+      ])
       rows.push([fleet, '`systemctl --user list-units` alone (floor)', ms(median(listUnits)), '1.00×'])
-      rows.push([fleet, '`podman pod ps --filter label=io.conductor.root=ROOT` alone', ms(median(listPods)),
-        ratio(median(listPods), median(listUnits))])
+      rows.push([
+        fleet,
+        '`podman pod ps --filter label=io.conductor.root=ROOT` alone',
+        ms(median(listPods)),
+        ratio(median(listPods), median(listUnits))
+      ])
       // Stop this fleet before the next one, Caddy too: the next fleet's `system install` gives
       // it another config (admin port), which only a new start loads.
       await runCli(['reload'], silent, env).catch(() => 0)
@@ -92,14 +151,21 @@ async function main (): Promise<void> {
   } finally {
     for (const fn of teardowns.reverse()) await fn()
   }
-  console.log(`Load average at the end: ${os.loadavg().map(l => l.toFixed(1)).join(' ')}`)
-  console.log(`Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${new Date().toISOString().slice(0, 16)} UTC; median of ${RUNS} runs\n`)
+  console.log(
+    `Load average at the end: ${os
+      .loadavg()
+      .map(l => l.toFixed(1))
+      .join(' ')}`
+  )
+  console.log(
+    `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${new Date().toISOString().slice(0, 16)} UTC; median of ${RUNS} runs\n`
+  )
   console.log('| fleet | measurement | median | vs list-units |')
   console.log('|---|---|---|---|')
   for (const r of rows) console.log(`| ${r.join(' | ')} |`)
 }
 
-async function timeRuns (fn: () => unknown): Promise<number[]> {
+async function timeRuns(fn: () => unknown): Promise<number[]> {
   const out: number[] = []
   for (let i = 0; i < RUNS; i++) {
     const s = performance.now()

@@ -14,13 +14,17 @@ const SERVICES = Number(process.env.SERVICES ?? 1000)
 const MACHINES = Number(process.env.MACHINES ?? 50)
 const RUNS = Number(process.env.RUNS ?? 20)
 const teardowns: Array<() => void> = []
-const t = { teardown: (fn: () => void) => { teardowns.push(fn) } }
+const t = {
+  teardown: (fn: () => void) => {
+    teardowns.push(fn)
+  }
+}
 
 // mulberry32, the generator of the placement property tests: the same seed, the same fleet.
-function prng (seed: number): () => number {
+function prng(seed: number): () => number {
   let a = seed >>> 0
   return () => {
-    a = (a + 0x6D2B79F5) >>> 0
+    a = (a + 0x6d2b79f5) >>> 0
     let r = Math.imul(a ^ (a >>> 15), a | 1)
     r ^= r + Math.imul(r ^ (r >>> 7), r | 61)
     return ((r ^ (r >>> 14)) >>> 0) / 4294967296
@@ -28,7 +32,7 @@ function prng (seed: number): () => number {
 }
 
 /** `load` = Σ best over the services / Σ capacity over the machines, per unit (about). */
-function fleet (seed: number, load: number, instances: number): PlanInput {
+function fleet(seed: number, load: number, instances: number): PlanInput {
   const rnd = prng(seed)
   const capacity = { vcpu: 32, ram_gb: 128, ports: 64, gpu: 2 }
   const machines: MachineSpec[] = Array.from({ length: MACHINES }, (_, i) => ({
@@ -38,24 +42,37 @@ function fleet (seed: number, load: number, instances: number): PlanInput {
   }))
   // Mean best per unit so that services × instances × mean ≈ load × total capacity; min is
   // uniform in [0, best], so Σ min ≈ half of Σ best.
-  const mean = (total: number): number => load * total / (SERVICES * instances)
+  const mean = (total: number): number => (load * total) / (SERVICES * instances)
   const services: Demand[] = Array.from({ length: SERVICES }, (_, i) => {
     const best: Record<string, number> = {}
     const min: Record<string, number> = {}
-    const totals = [['vcpu', 32 * MACHINES], ['ram_gb', 128 * MACHINES], ['ports', 64 * MACHINES]] as const
+    const totals = [
+      ['vcpu', 32 * MACHINES],
+      ['ram_gb', 128 * MACHINES],
+      ['ports', 64 * MACHINES]
+    ] as const
     for (const [unit, total] of totals) {
       best[unit] = Math.round(mean(total) * 2 * rnd() * 100) / 100
       min[unit] = Math.round(best[unit] * rnd() * 100) / 100
     }
-    if (rnd() < 0.02) { best.gpu = 1; min.gpu = 1 }
+    if (rnd() < 0.02) {
+      best.gpu = 1
+      min.gpu = 1
+    }
     return { name: `svc-${String(i).padStart(4, '0')}`, best, min, instances }
   })
   return { machines, services }
 }
 
-interface Timing { ms: number[], copies: number, bestFit: number, overCommit: number, unplaceable: number }
+interface Timing {
+  ms: number[]
+  copies: number
+  bestFit: number
+  overCommit: number
+  unplaceable: number
+}
 
-function time (input: PlanInput): Timing {
+function time(input: PlanInput): Timing {
   for (let i = 0; i < 3; i++) planPlacements(input) // warm-up: V8 compiles the hot loop
   const ms: number[] = []
   let plan = planPlacements(input)
@@ -74,7 +91,7 @@ function time (input: PlanInput): Timing {
   }
 }
 
-function main (): void {
+function main(): void {
   const cases: Array<[string, PlanInput]> = [
     ['roomy: Σ best ≈ 60% of capacity, 1 instance', fleet(1, 0.6, 1)],
     ['tight: Σ best ≈ 150%, Σ min ≈ 75% of capacity, 1 instance', fleet(2, 1.5, 1)],
@@ -89,20 +106,27 @@ function main (): void {
     rows.push([name, String(r.copies), `${r.bestFit} / ${r.overCommit} / ${r.unplaceable}`, ...spread, perSecond])
   }
   const cli = cliRuns(cases[0]![1])
-  const load = os.loadavg().map(l => l.toFixed(2)).join(' ')
+  const load = os
+    .loadavg()
+    .map(l => l.toFixed(2))
+    .join(' ')
   const cpu = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}`
   const when = new Date().toISOString().slice(0, 16).replace('T', ' ')
-  console.log(`${SERVICES} services on ${MACHINES} machines; ${cpu}, Node ${process.version}; ` +
-    `${when} UTC; load average ${load}; ${RUNS} runs after 3 warm-up runs\n`)
+  console.log(
+    `${SERVICES} services on ${MACHINES} machines; ${cpu}, Node ${process.version}; ` +
+      `${when} UTC; load average ${load}; ${RUNS} runs after 3 warm-up runs\n`
+  )
   console.log('| fleet | copies placed | best fit / over-commit / unplaceable | median | min | max | placements/s |')
   console.log('|---|---:|---|---:|---:|---:|---:|')
   for (const r of rows) console.log(`| ${r.join(' | ')} |`)
-  console.log(`\n\`conductor fleet plan --json\` as a process on the roomy fleet (${SERVICES} service files, ` +
-    'first run validates with zod, the next ones hit the validation cache): ' +
-    `first ${ms(cli.first)}, then median ${ms(median(cli.rest))} of ${cli.rest.length}`)
+  console.log(
+    `\n\`conductor fleet plan --json\` as a process on the roomy fleet (${SERVICES} service files, ` +
+      'first run validates with zod, the next ones hit the validation cache): ' +
+      `first ${ms(cli.first)}, then median ${ms(median(cli.rest))} of ${cli.rest.length}`
+  )
 }
 
-function cliRuns (input: PlanInput): { first: number, rest: number[] } {
+function cliRuns(input: PlanInput): { first: number; rest: number[] } {
   const root = tempDir(t, 'conductor-bench-')
   const files: Record<string, object> = {}
   for (const s of input.services) {
@@ -125,4 +149,8 @@ function cliRuns (input: PlanInput): { first: number, rest: number[] } {
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const ms = (x: number): string => `${x < 10 ? x.toFixed(1) : x.toFixed(0)} ms`
 
-try { main() } finally { for (const fn of teardowns.reverse()) fn() }
+try {
+  main()
+} finally {
+  for (const fn of teardowns.reverse()) fn()
+}

@@ -19,28 +19,39 @@ const ROUNDS = Number(process.env.ROUNDS ?? 5)
 const RUNS = Number(process.env.RUNS ?? 4)
 
 const teardowns: Array<() => unknown> = []
-const t = { teardown: (fn: () => unknown) => { teardowns.push(fn) } }
+const t = {
+  teardown: (fn: () => unknown) => {
+    teardowns.push(fn)
+  }
+}
 
-async function main (): Promise<void> {
+async function main(): Promise<void> {
   const loadBefore = loadavg()
   const sd = await startUserManager(t)
   const root = tempDir(t, 'conductor-bench-')
   const files: Record<string, string | object> = {
     'etc/conductor/base/pod.template': '#!/bin/sh\necho "apiVersion: v1"\n',
     'etc/conductor/base/conductor-service.json': {
-      app_name: 'bench', config: { IMAGE: 'localhost/busybox', TAG: 'v1' },
-      pods: [{ name: '', pod_template: './pod.template' }], display_service_config: ['TAG']
+      app_name: 'bench',
+      config: { IMAGE: 'localhost/busybox', TAG: 'v1' },
+      pods: [{ name: '', pod_template: './pod.template' }],
+      display_service_config: ['TAG']
     }
   }
   for (let i = 1; i <= 50; i++) {
     const n = String(i).padStart(2, '0')
     files[`etc/conductor/services/svc${n}/conductor-service.json`] = {
-      inherit: ['../../base/conductor-service.json'], instance_name: `i${n}`, config: { TAG: `v${n}` }
+      inherit: ['../../base/conductor-service.json'],
+      instance_name: `i${n}`,
+      config: { TAG: `v${n}` }
     }
   }
   writeTree(root, files)
   const env = { ...process.env, ...sd.env, CONDUCTOR_ROOT: root, CONDUCTOR_SCOPE: 'user' }
-  const builds = [['before', path.join(before, 'dist/conductor/bin.js')], ['this', path.join(repo, 'dist/conductor/bin.js')]]
+  const builds = [
+    ['before', path.join(before, 'dist/conductor/bin.js')],
+    ['this', path.join(repo, 'dist/conductor/bin.js')]
+  ]
   const commands: Array<[string, string]> = [['node -e 0', 'node -e 0']]
   for (const args of ['--version', 'service ls', 'reload --dry-run']) {
     for (const [name, bin] of builds) commands.push([`${name}: ${args}`, `node ${bin!} ${args}`])
@@ -54,15 +65,25 @@ async function main (): Promise<void> {
   const dir = tempDir(t, 'conductor-bench-')
   for (let round = 0; round < ROUNDS; round++) {
     const json = path.join(dir, `r${round}.json`)
-    execFileSync('hyperfine', ['-N', '--warmup', '1', '--runs', String(RUNS), '--export-json', json,
-      ...commands.map(([, cmd]) => cmd)], { env, stdio: 'ignore' })
-    const results = JSON.parse(readFileSync(json, 'utf8')).results as Array<{ times: number[], user: number, system: number }>
+    execFileSync(
+      'hyperfine',
+      ['-N', '--warmup', '1', '--runs', String(RUNS), '--export-json', json, ...commands.map(([, cmd]) => cmd)],
+      { env, stdio: 'ignore' }
+    )
+    const results = JSON.parse(readFileSync(json, 'utf8')).results as Array<{
+      times: number[]
+      user: number
+      system: number
+    }>
     results.forEach((r, i) => {
-      (times[commands[i]![0]] ??= []).push(...r.times.map(s => s * 1000));
-      (cpu[commands[i]![0]] ??= []).push((r.user + r.system) * 1000)
+      ;(times[commands[i]![0]] ??= []).push(...r.times.map(s => s * 1000))
+      ;(cpu[commands[i]![0]] ??= []).push((r.user + r.system) * 1000)
     })
   }
-  const med = (xs: number[]): number => { const s = xs.slice().sort((a, b) => a - b); return s[Math.floor(s.length / 2)]! }
+  const med = (xs: number[]): number => {
+    const s = xs.slice().sort((a, b) => a - b)
+    return s[Math.floor(s.length / 2)]!
+  }
   const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, med(v)]))
   const c = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, med(v)]))
   const floor = m['node -e 0']!
@@ -76,16 +97,25 @@ async function main (): Promise<void> {
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
     `| \`node -e 0\` (floor) | ${floor.toFixed(1)} | ${floor.toFixed(1)} | | | | ${c['node -e 0']!.toFixed(1)} | | |`,
     ...['--version', 'service ls', 'reload --dry-run'].map(a => {
-      const b = m[`before: ${a}`]!; const n = m[`this: ${a}`]!
-      const cb = c[`before: ${a}`]!; const cn = c[`this: ${a}`]!
-      return `| \`conductor ${a}\` | ${b.toFixed(1)} | ${n.toFixed(1)} | ${(n / b).toFixed(2)} | ${(b - floor).toFixed(1)} | ` +
+      const b = m[`before: ${a}`]!
+      const n = m[`this: ${a}`]!
+      const cb = c[`before: ${a}`]!
+      const cn = c[`this: ${a}`]!
+      return (
+        `| \`conductor ${a}\` | ${b.toFixed(1)} | ${n.toFixed(1)} | ${(n / b).toFixed(2)} | ${(b - floor).toFixed(1)} | ` +
         `${(n - floor).toFixed(1)} | ${cb.toFixed(1)} | ${cn.toFixed(1)} | ${(cn / cb).toFixed(2)} |`
+      )
     })
   ]
   console.log(lines.join('\n'))
 }
 
-function loadavg (): string { return os.loadavg().map(l => l.toFixed(1)).join(' ') }
+function loadavg(): string {
+  return os
+    .loadavg()
+    .map(l => l.toFixed(1))
+    .join(' ')
+}
 
 try {
   await main()

@@ -27,20 +27,34 @@ const RUNS = Number(process.env.RUNS ?? 20)
 const SERVICES_LS = 50
 const SERVICES_RELOAD = Number(process.env.SERVICES ?? 100)
 const teardowns: Array<() => unknown> = []
-const t = { teardown: (fn: () => unknown) => { teardowns.push(fn) } }
-const silent = { out: () => {}, err: (s: string) => { process.stderr.write(s) } }
+const t = {
+  teardown: (fn: () => unknown) => {
+    teardowns.push(fn)
+  }
+}
+const silent = {
+  out: () => {},
+  err: (s: string) => {
+    process.stderr.write(s)
+  }
+}
 
-interface Row { label: string, argv: string[], env: NodeJS.ProcessEnv, goal?: (ms: number, base: number) => string }
+interface Row {
+  label: string
+  argv: string[]
+  env: NodeJS.ProcessEnv
+  goal?: (ms: number, base: number) => string
+}
 
 /** CPU time (user + system) of this process's waited-for children, in ms (clock ticks of 10 ms). */
-function childrenCpuMs (): number {
+function childrenCpuMs(): number {
   const stat = readFileSync('/proc/self/stat', 'utf8')
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   // Fields 16 and 17 of stat(5) (cutime, cstime) are at 13 and 14 after the command name.
   return (Number(fields[13]) + Number(fields[14])) * 10
 }
 
-function serviceTree (): string {
+function serviceTree(): string {
   const dir = tempDir(t, 'cnd-bench-ls-')
   const files: Record<string, object> = {
     'base/conductor-service.json': {
@@ -54,43 +68,56 @@ function serviceTree (): string {
   for (let i = 1; i <= SERVICES_LS; i++) {
     const n = String(i).padStart(2, '0')
     files[`services/svc${n}/conductor-service.json`] = {
-      inherit: ['../../base/conductor-service.json'], instance_name: `i${n}`, config: { TAG: `v${n}` }
+      inherit: ['../../base/conductor-service.json'],
+      instance_name: `i${n}`,
+      config: { TAG: `v${n}` }
     }
   }
   writeTree(dir, files)
   return path.join(dir, 'services')
 }
 
-async function reloadRoot (sd: UserManager): Promise<NodeJS.ProcessEnv> {
+async function reloadRoot(sd: UserManager): Promise<NodeJS.ProcessEnv> {
   const root = tempDir(t, 'cnd-bench-reload-')
   const prefix = `bench${Math.random().toString(36).slice(2, 6)}`
   const files: Record<string, string | object> = {
     // The Caddy that services require, on loopback (it would take :80, :443 and localhost:2019).
     'etc/conductor/host.json': {
-      caddy_admin: `127.0.0.1:${await freePort()}`, caddy_listen: [`127.0.0.1:${await freePort()}`]
+      caddy_admin: `127.0.0.1:${await freePort()}`,
+      caddy_listen: [`127.0.0.1:${await freePort()}`]
     },
     'base/conductor-service.json': { config: { A: '1', B: 'two' }, display_service_config: ['A'] }
   }
   for (let i = 0; i < SERVICES_RELOAD; i++) {
     files[`etc/conductor/services/${prefix}${i}/conductor-service.json`] = {
-      inherit: ['../../../../base/conductor-service.json'], config: { INDEX: String(i) }
+      inherit: ['../../../../base/conductor-service.json'],
+      config: { INDEX: String(i) }
     }
   }
   writeTree(root, files)
   const env = { ...sd.env, CONDUCTOR_ROOT: root, CONDUCTOR_SCOPE: 'user' }
-  if (await runCli(['system', 'install'], silent, env) !== 0) throw new Error('system install failed')
-  if (await runCli(['reload'], silent, env) !== 0) throw new Error('the first reload failed')
+  if ((await runCli(['system', 'install'], silent, env)) !== 0) throw new Error('system install failed')
+  if ((await runCli(['reload'], silent, env)) !== 0) throw new Error('the first reload failed')
   let out = ''
-  await runCli(['reload'], { out: s => { out += s }, err: silent.err }, env)
+  await runCli(
+    ['reload'],
+    {
+      out: s => {
+        out += s
+      },
+      err: silent.err
+    },
+    env
+  )
   if (!out.includes('nothing to do')) throw new Error(`the second reload was not a no-op:\n${out}`)
   return env
 }
 
-function canStartUserManager (): boolean {
+function canStartUserManager(): boolean {
   return process.getuid?.() === 0 && existsSync('/lib/systemd/systemd')
 }
 
-async function main (): Promise<void> {
+async function main(): Promise<void> {
   const bins: Array<[string, string]> = [['', binPath]]
   const before = process.env.BENCH_BEFORE_BIN
   if (before !== undefined && before !== '') bins.push([' (before)', before])
@@ -145,17 +172,29 @@ async function main (): Promise<void> {
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
   const base = median(wall[0]!)
   const baseCpu = cpu[0]! / RUNS
-  const load = os.loadavg().map(l => l.toFixed(1)).join(' ')
-  console.log(`CLI start: ${new Date().toISOString().slice(0, 16)} UTC, load average ${load} (at the end), ` +
-    `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; ` +
-    `${RUNS} interleaved rounds${note}\n`)
+  const load = os
+    .loadavg()
+    .map(l => l.toFixed(1))
+    .join(' ')
+  console.log(
+    `CLI start: ${new Date().toISOString().slice(0, 16)} UTC, load average ${load} (at the end), ` +
+      `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; ` +
+      `${RUNS} interleaved rounds${note}\n`
+  )
   console.log('| command | median (ms) | min (ms) | vs node -e 0 | CPU, mean (ms) | CPU vs node -e 0 | goal |')
   console.log('|---|---|---|---|---|---|---|')
   rows.forEach((r, i) => {
     const m = median(wall[i]!)
     const c = cpu[i]! / RUNS
-    const cells = [r.label, m.toFixed(0), Math.min(...wall[i]!).toFixed(0), `${(m / base).toFixed(2)}×`, c.toFixed(0),
-      `${(c / baseCpu).toFixed(2)}×`, r.goal?.(m, base) ?? '']
+    const cells = [
+      r.label,
+      m.toFixed(0),
+      Math.min(...wall[i]!).toFixed(0),
+      `${(m / base).toFixed(2)}×`,
+      c.toFixed(0),
+      `${(c / baseCpu).toFixed(2)}×`,
+      r.goal?.(m, base) ?? ''
+    ]
     console.log(`| ${cells.join(' | ')} |`)
   })
 }

@@ -26,31 +26,64 @@ chmodSync(policy, 0o600)
 for (let i = 0; i < services; i++) {
   const dir = path.join(root, `etc/conductor/services/svc${i}`)
   mkdirSync(dir, { recursive: true })
-  writeFileSync(path.join(dir, 'conductor-service.json'), JSON.stringify({
-    app_name: `svc${i}`, config: { TAG: `v${i}` }, functions: [{ name: 'hello', exec: ['./hello.cgi'], policy: 'p' }]
-  }))
+  writeFileSync(
+    path.join(dir, 'conductor-service.json'),
+    JSON.stringify({
+      app_name: `svc${i}`,
+      config: { TAG: `v${i}` },
+      functions: [{ name: 'hello', exec: ['./hello.cgi'], policy: 'p' }]
+    })
+  )
 }
 const warmCache = path.join(root, 'cache-warm')
 
-const freePort = () => new Promise(resolve => { const s = net.createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)) }) })
+const freePort = () =>
+  new Promise(resolve => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address()
+      s.close(() => resolve(port))
+    })
+  })
 const bare = 'require("http").createServer((q, s) => s.end("{\\"ok\\":true}")).listen(+process.argv[1], "127.0.0.1")'
-const gateway = port => [process.execPath, [bin, '--root', root, 'gateway', '--listen', `127.0.0.1:${port}`, '--metrics-listen', 'none', '--log-level', 'warn']]
+const gateway = port => [
+  process.execPath,
+  [bin, '--root', root, 'gateway', '--listen', `127.0.0.1:${port}`, '--metrics-listen', 'none', '--log-level', 'warn']
+]
 const commands = {
   'node:http server (floor)': { make: port => [process.execPath, ['-e', bare, String(port)]] },
   'conductor gateway': { make: gateway, env: { CONDUCTOR_CACHE_DIR: warmCache }, gateway: true },
-  'conductor gateway, empty validation cache': { make: gateway, env: { CONDUCTOR_CACHE_DIR: path.join(root, 'cache-cold') }, gateway: true, cold: true }
+  'conductor gateway, empty validation cache': {
+    make: gateway,
+    env: { CONDUCTOR_CACHE_DIR: path.join(root, 'cache-cold') },
+    gateway: true,
+    cold: true
+  }
 }
 // BENCH_BEFORE_BIN=.../dist/conductor/bin.js: another build's gateway beside this one.
 const beforeBin = process.env.BENCH_BEFORE_BIN
 if (beforeBin !== undefined) {
   commands[`gateway of ${beforeBin}`] = {
-    make: port => [process.execPath, [beforeBin, '--root', root, 'gateway', '--listen', `127.0.0.1:${port}`, '--metrics-listen', 'none', '--log-level', 'warn']],
+    make: port => [
+      process.execPath,
+      [
+        beforeBin,
+        '--root',
+        root,
+        'gateway',
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--metrics-listen',
+        'none',
+        '--log-level',
+        'warn'
+      ]
+    ],
     env: { CONDUCTOR_CACHE_DIR: warmCache },
     gateway: true
   }
 }
 
-async function once ({ make, env, gateway, cold }) {
+async function once({ make, env, gateway, cold }) {
   if (cold === true) rmSync(env.CONDUCTOR_CACHE_DIR, { recursive: true, force: true })
   const port = await freePort()
   const [cmd, args] = make(port)
@@ -58,7 +91,9 @@ async function once ({ make, env, gateway, cold }) {
   const p = spawn(cmd, args, { stdio: 'inherit', env: { ...process.env, ...env } })
   const base = `http://127.0.0.1:${port}`
   for (;;) {
-    try { if ((await fetch(`${base}/healthz`)).ok) break } catch {}
+    try {
+      if ((await fetch(`${base}/healthz`)).ok) break
+    } catch {}
     if (p.exitCode !== null) throw new Error(`${cmd} ${args.join(' ')} exited`)
     await new Promise(resolve => setTimeout(resolve, 5))
   }
@@ -67,8 +102,14 @@ async function once ({ make, env, gateway, cold }) {
   if (gateway === true) {
     // Both sent now, in parallel: /auth is answered by the fast path, the other one waits for Fastify.
     await Promise.all([
-      fetch(`${base}/auth?policy=p`, { headers: { authorization: `Bearer ${token}` } }).then(r => { if (r.status !== 200) throw new Error(`/auth ${r.status}`); auth = performance.now() - t0 }),
-      fetch(`${base}/.conductor/functions/none`).then(r => { if (r.status !== 404) throw new Error(`probe ${r.status}`); fastify = performance.now() - t0 })
+      fetch(`${base}/auth?policy=p`, { headers: { authorization: `Bearer ${token}` } }).then(r => {
+        if (r.status !== 200) throw new Error(`/auth ${r.status}`)
+        auth = performance.now() - t0
+      }),
+      fetch(`${base}/.conductor/functions/none`).then(r => {
+        if (r.status !== 404) throw new Error(`probe ${r.status}`)
+        fastify = performance.now() - t0
+      })
     ])
   }
   p.kill('SIGKILL')
@@ -83,10 +124,19 @@ for (let i = 0; i < runs; i++) for (const [name, c] of Object.entries(commands))
 rmSync(root, { recursive: true, force: true })
 const median = xs => [...xs].sort((a, b) => a - b)[xs.length >> 1]
 const floor = median(results['node:http server (floor)'].map(r => r.healthz))
-console.log(`Gateway cold start: ${new Date().toISOString().slice(0, 16)}Z, ${os.cpus().length} cores, load ${os.loadavg().map(l => l.toFixed(1)).join(' ')}, ${runs} interleaved starts each, ${services} services`)
-console.log('\n| process | median spawn -> /healthz 200 (ms) | min | max | vs floor | spawn -> first /auth 200 | spawn -> Fastify attached |\n|---|---:|---:|---:|---:|---:|---:|')
+console.log(
+  `Gateway cold start: ${new Date().toISOString().slice(0, 16)}Z, ${os.cpus().length} cores, load ${os
+    .loadavg()
+    .map(l => l.toFixed(1))
+    .join(' ')}, ${runs} interleaved starts each, ${services} services`
+)
+console.log(
+  '\n| process | median spawn -> /healthz 200 (ms) | min | max | vs floor | spawn -> first /auth 200 | spawn -> Fastify attached |\n|---|---:|---:|---:|---:|---:|---:|'
+)
 for (const [name, rs] of Object.entries(results)) {
   const xs = rs.map(r => r.healthz)
-  const opt = key => rs[0][key] === undefined ? '' : median(rs.map(r => r[key])).toFixed(0)
-  console.log(`| ${name} | ${median(xs).toFixed(0)} | ${Math.min(...xs).toFixed(0)} | ${Math.max(...xs).toFixed(0)} | ${(median(xs) / floor).toFixed(2)}× | ${opt('auth')} | ${opt('fastify')} |`)
+  const opt = key => (rs[0][key] === undefined ? '' : median(rs.map(r => r[key])).toFixed(0))
+  console.log(
+    `| ${name} | ${median(xs).toFixed(0)} | ${Math.min(...xs).toFixed(0)} | ${Math.max(...xs).toFixed(0)} | ${(median(xs) / floor).toFixed(2)}× | ${opt('auth')} | ${opt('fastify')} |`
+  )
 }

@@ -32,13 +32,13 @@ const TAR_TYPE = { file: 'File', directory: 'Directory', symlink: 'SymbolicLink'
 const BLOCK = 512
 
 /** The mode an entry is stored and unpacked with: only "executable or not" survives from the source. */
-export function normalMode (type: ArchiveEntryType, sourceMode: number): number {
+export function normalMode(type: ArchiveEntryType, sourceMode: number): number {
   if (type === 'symlink') return 0o777
   return type === 'directory' || (sourceMode & 0o111) !== 0 ? 0o755 : 0o644
 }
 
 /** The blocks of one entry: [PAX header,] header, content padded to 512 bytes. */
-export function encodeEntry (entry: ArchiveEntry, content?: Buffer): Buffer[] {
+export function encodeEntry(entry: ArchiveEntry, content?: Buffer): Buffer[] {
   const name = entry.type === 'directory' ? `${entry.path}/` : entry.path
   const header = new Header({
     path: name,
@@ -64,10 +64,10 @@ export function encodeEntry (entry: ArchiveEntry, content?: Buffer): Buffer[] {
 /** Two zero blocks end a tar archive. */
 export const ARCHIVE_END = Buffer.alloc(2 * BLOCK)
 
-export function padding (size: number): number {
+export function padding(size: number): number {
   return (BLOCK - (size % BLOCK)) % BLOCK
 }
 
-export function sha256Hex (data: Buffer): string {
+export function sha256Hex(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex')
 }

@@ -3,9 +3,7 @@ import type { Stats } from 'node:fs'
 import path from 'node:path'
 import { ConductorError, FleetArchiveTooLarge, FleetPackRefused } from '../../errors/index.js'
 import { FILES_IN_FLIGHT, MAX_ARCHIVE_BYTES, MAX_ARCHIVE_ENTRIES } from './defaults.js'
-import {
-  ARCHIVE_END, encodeEntry, normalMode, sha256Hex, type ArchiveEntry, type ArchiveLimits
-} from './format.js'
+import { ARCHIVE_END, encodeEntry, normalMode, sha256Hex, type ArchiveEntry, type ArchiveLimits } from './format.js'
 import { pathProblem, symlinkProblem } from './paths.js'
 
 // A service directory as a deterministic tar (issue 18): the same content gives the same bytes
@@ -25,7 +23,7 @@ export interface PackedService {
  * stored as regular files; symlinks only when they resolve inside `dir`; device files, FIFOs and
  * sockets are refused, naming the file.
  */
-export async function packServiceDir (dir: string, limits: ArchiveLimits = {}): Promise<PackedService> {
+export async function packServiceDir(dir: string, limits: ArchiveLimits = {}): Promise<PackedService> {
   const { maxBytes = MAX_ARCHIVE_BYTES, maxEntries = MAX_ARCHIVE_ENTRIES } = limits
   let root: string
   try {
@@ -50,14 +48,14 @@ export async function packServiceDir (dir: string, limits: ArchiveLimits = {}): 
   }
 }
 
-async function encodeTree (root: string, entries: ArchiveEntry[], maxBytes: number, shownRoot: string):
-Promise<Buffer> {
+async function encodeTree(root: string, entries: ArchiveEntry[], maxBytes: number, shownRoot: string): Promise<Buffer> {
   const blocks: Buffer[] = []
   let size = ARCHIVE_END.length
   for (let i = 0; i < entries.length; i += FILES_IN_FLIGHT) {
     const batch = entries.slice(i, i + FILES_IN_FLIGHT)
-    const contents = await Promise.all(batch.map(async e =>
-      e.type === 'file' ? await readFile(path.join(root, e.path)) : undefined))
+    const contents = await Promise.all(
+      batch.map(async e => (e.type === 'file' ? await readFile(path.join(root, e.path)) : undefined))
+    )
     for (const [j, entry] of batch.entries()) {
       // The size is what was read, not what lstat said: a file may change while we pack.
       entry.size = contents[j]?.length ?? 0
@@ -75,8 +73,13 @@ Promise<Buffer> {
   return Buffer.concat(blocks, size)
 }
 
-async function walk (root: string, rel: string, out: ArchiveEntry[], maxEntries: number, shownRoot: string):
-Promise<void> {
+async function walk(
+  root: string,
+  rel: string,
+  out: ArchiveEntry[],
+  maxEntries: number,
+  shownRoot: string
+): Promise<void> {
   const names = (await readdir(path.join(root, rel), { encoding: 'buffer' })).sort(Buffer.compare)
   for (const raw of names) {
     const name = raw.toString('utf8')
@@ -106,19 +109,21 @@ Promise<void> {
   }
 }
 
-function checkSymlinks (entries: ArchiveEntry[], shownRoot: string): void {
+function checkSymlinks(entries: ArchiveEntry[], shownRoot: string): void {
   const links = new Map(entries.filter(e => e.type === 'symlink').map(e => [e.path, e.target!]))
   for (const [linkPath, target] of links) {
     const problem = symlinkProblem(links, linkPath, target)
     if (problem !== undefined) {
       const rule = 'only relative symlinks that stay inside the service directory are packed'
-      throw new FleetPackRefused(`symlink to "${target}": ${problem}; ${rule} (copy the file in instead)`,
-        path.join(shownRoot, linkPath))
+      throw new FleetPackRefused(
+        `symlink to "${target}": ${problem}; ${rule} (copy the file in instead)`,
+        path.join(shownRoot, linkPath)
+      )
     }
   }
 }
 
-function kindOf (stat: Stats): string {
+function kindOf(stat: Stats): string {
   if (stat.isFIFO()) return 'a FIFO'
   if (stat.isSocket()) return 'a socket'
   if (stat.isCharacterDevice()) return 'a character device'

@@ -6,7 +6,7 @@ import { MAX_ARCHIVE_PATH_BYTES, MAX_SYMLINK_HOPS, VERSION_PATTERN } from './def
 // writes the others accept.
 
 /** Why `p` is not a plain relative path inside the service directory; undefined when it is one. */
-export function pathProblem (p: string): string | undefined {
+export function pathProblem(p: string): string | undefined {
   if (p === '') return 'empty path'
   if (p.startsWith('/')) return 'absolute path'
   const parts = p.split('/')
@@ -25,8 +25,11 @@ export function pathProblem (p: string): string | undefined {
  * `x -> a/b/s/../etc` (lexically a/b/etc, really ../etc).
  * A component that does not exist is taken as a plain directory (the kernel would stop there).
  */
-export function symlinkProblem (links: ReadonlyMap<string, string>, linkPath: string, target: string):
-string | undefined {
+export function symlinkProblem(
+  links: ReadonlyMap<string, string>,
+  linkPath: string,
+  target: string
+): string | undefined {
   const resolved = linkPath.split('/').slice(0, -1)
   let pending = target.split('/')
   let hops = 0
@@ -53,7 +56,7 @@ string | undefined {
 }
 
 /** Service names become directory and unit names: the loader's own pattern. */
-export function checkServiceName (name: string): void {
+export function checkServiceName(name: string): void {
   if (!NAME_PATTERN.test(name)) {
     const rule = 'use letters, digits and _ . - (not starting with . or -)'
     throw new FleetNameInvalid(`service name "${name}" is not a plain name: ${rule}`)
@@ -61,7 +64,7 @@ export function checkServiceName (name: string): void {
 }
 
 /** Versions become directory names beside the services (SERVICES/.conductor-versions/NAME/VERSION). */
-export function checkVersion (version: string): void {
+export function checkVersion(version: string): void {
   if (!VERSION_PATTERN.test(version)) {
     const rule = '1 to 128 letters, digits and _ . + - (not starting with . + or -)'
     throw new FleetNameInvalid(`version "${version}" is not a plain name: ${rule}`)

@@ -24,11 +24,14 @@ interface Parsed {
 }
 
 const ACCEPTED = new Map<string, Checked['kind']>([
-  ['File', 'file'], ['Directory', 'directory'], ['SymbolicLink', 'symlink'], ['Link', 'hardlink']
+  ['File', 'file'],
+  ['Directory', 'directory'],
+  ['SymbolicLink', 'symlink'],
+  ['Link', 'hardlink']
 ])
 
 /** Parses and checks the whole archive; `label` names it in errors (e.g. `web (archive 0123456789ab)`). */
-export function readArchive (archive: Buffer, maxBytes: number, maxEntries: number, label: string): ArchiveFile[] {
+export function readArchive(archive: Buffer, maxBytes: number, maxEntries: number, label: string): ArchiveFile[] {
   // node-tar would transparently decompress gzip or zstd (a bomb); we write uncompressed ustar only.
   if (archive.length < 1024 || archive.length % 512 !== 0 || archive.toString('latin1', 257, 262) !== 'ustar') {
     refuse(label, 'not an uncompressed ustar archive (a service archive starts with a ustar header)')
@@ -37,11 +40,13 @@ export function readArchive (archive: Buffer, maxBytes: number, maxEntries: numb
   return checkEntries(parsed, maxBytes, label)
 }
 
-function parse (archive: Buffer, maxEntries: number, label: string): Parsed[] {
+function parse(archive: Buffer, maxEntries: number, label: string): Parsed[] {
   const parsed: Parsed[] = []
   let refusal: Error | undefined
   let ended = false
-  const stop = (message: string, Type = FleetArchiveInvalid): void => { refusal ??= new Type(message, label) }
+  const stop = (message: string, Type = FleetArchiveInvalid): void => {
+    refusal ??= new Type(message, label)
+  }
   // Long names come in PAX records (path + linkpath up to 4096 bytes each): bigger is not ours.
   const parser = new Parser({ strict: true, maxMetaEntrySize: 4 * MAX_ARCHIVE_PATH_BYTES })
   parser.on('entry', (entry: ReadEntry) => {
@@ -50,20 +55,26 @@ function parse (archive: Buffer, maxEntries: number, label: string): Parsed[] {
     const item: Parsed = { path, type, mode, size, linkpath }
     if (refusal === undefined) parsed.push(item)
     const chunks: Buffer[] = []
-    entry.on('end', () => { item.content = Buffer.concat(chunks) })
+    entry.on('end', () => {
+      item.content = Buffer.concat(chunks)
+    })
     // Consumed whatever happens: a paused entry would stall the parser.
-    entry.on('data', (chunk: Buffer) => { if (refusal === undefined) chunks.push(chunk) })
+    entry.on('data', (chunk: Buffer) => {
+      if (refusal === undefined) chunks.push(chunk)
+    })
   })
   parser.on('ignoredEntry', (entry: ReadEntry) => stop(`entry "${entry.path}": unsupported entry type ${entry.type}`))
   parser.on('error', (err: Error) => stop(`not a valid tar archive: ${err.message}`))
-  parser.on('end', () => { ended = true })
+  parser.on('end', () => {
+    ended = true
+  })
   parser.end(archive)
   if (refusal !== undefined) throw refusal
   if (!ended) throw new FleetArchiveInvalid('truncated tar archive', label)
   return parsed
 }
 
-function checkEntries (parsed: Parsed[], maxBytes: number, label: string): ArchiveFile[] {
+function checkEntries(parsed: Parsed[], maxBytes: number, label: string): ArchiveFile[] {
   const byPath = new Map<string, Checked>()
   for (const [index, e] of parsed.entries()) {
     const kind = ACCEPTED.get(e.type)
@@ -94,10 +105,13 @@ function checkEntries (parsed: Parsed[], maxBytes: number, label: string): Archi
   return files
 }
 
-interface Checked extends Parsed { kind: 'file' | 'directory' | 'symlink' | 'hardlink', index: number }
+interface Checked extends Parsed {
+  kind: 'file' | 'directory' | 'symlink' | 'hardlink'
+  index: number
+}
 
 // An entry under a symlink would be written through it, one under a file cannot be written.
-function checkParents (byPath: Map<string, Checked>, entryPath: string, label: string): void {
+function checkParents(byPath: Map<string, Checked>, entryPath: string, label: string): void {
   const parts = entryPath.split('/')
   for (let i = 1; i < parts.length; i++) {
     const parent = byPath.get(parts.slice(0, i).join('/'))
@@ -107,7 +121,7 @@ function checkParents (byPath: Map<string, Checked>, entryPath: string, label: s
   }
 }
 
-function toFile (e: Checked, byPath: Map<string, Checked>, links: Map<string, string>, label: string): ArchiveFile {
+function toFile(e: Checked, byPath: Map<string, Checked>, links: Map<string, string>, label: string): ArchiveFile {
   const target = e.linkpath ?? ''
   if (e.kind === 'symlink') {
     const problem = symlinkProblem(links, e.path, target)
@@ -130,6 +144,6 @@ function toFile (e: Checked, byPath: Map<string, Checked>, links: Map<string, st
   return { path: e.path, type: 'file', mode: normalMode('file', e.mode), size: e.size, content: e.content }
 }
 
-function refuse (label: string, message: string): never {
+function refuse(label: string, message: string): never {
   throw new FleetArchiveInvalid(message, label)
 }

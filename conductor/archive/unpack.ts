@@ -36,7 +36,7 @@ export interface UnpackedService {
   entries: ArchiveEntry[]
 }
 
-export async function unpackServiceArchive (archive: Buffer, options: UnpackOptions): Promise<UnpackedService> {
+export async function unpackServiceArchive(archive: Buffer, options: UnpackOptions): Promise<UnpackedService> {
   const { name, expectedDigest, maxBytes = MAX_ARCHIVE_BYTES, maxEntries = MAX_ARCHIVE_ENTRIES } = options
   checkServiceName(name)
   if (!/^[0-9a-f]{64}$/.test(expectedDigest)) {
@@ -71,7 +71,7 @@ export async function unpackServiceArchive (archive: Buffer, options: UnpackOpti
 // Directories first (every parent, listed or not), then files, then symlinks: the checks made
 // sure no entry lies under a symlink, and with the symlinks made last nothing is written
 // through one. Modes are set explicitly: the umask must not make hosts differ.
-async function writeTree (dir: string, files: ArchiveFile[]): Promise<void> {
+async function writeTree(dir: string, files: ArchiveFile[]): Promise<void> {
   const dirs = new Set<string>()
   for (const f of files) {
     const parts = f.path.split('/')
@@ -85,17 +85,22 @@ async function writeTree (dir: string, files: ArchiveFile[]): Promise<void> {
   }
   const plain = files.filter(f => f.type === 'file')
   for (let i = 0; i < plain.length; i += FILES_IN_FLIGHT) {
-    await Promise.all(plain.slice(i, i + FILES_IN_FLIGHT).map(async f => {
-      await writeFile(path.join(dir, f.path), f.content ?? Buffer.alloc(0), { flag: 'wx', mode: f.mode })
-      await chmod(path.join(dir, f.path), f.mode)
-    }))
+    await Promise.all(
+      plain.slice(i, i + FILES_IN_FLIGHT).map(async f => {
+        await writeFile(path.join(dir, f.path), f.content ?? Buffer.alloc(0), { flag: 'wx', mode: f.mode })
+        await chmod(path.join(dir, f.path), f.mode)
+      })
+    )
   }
   for (const f of files.filter(f => f.type === 'symlink')) await symlink(f.target!, path.join(dir, f.path))
 }
 
-async function checkService (dir: string, name: string, label: string): Promise<void> {
+async function checkService(dir: string, name: string, label: string): Promise<void> {
   const file = path.join(dir, SERVICE_FILE_NAME)
-  const isFile = await stat(file).then(s => s.isFile(), () => false)
+  const isFile = await stat(file).then(
+    s => s.isFile(),
+    () => false
+  )
   if (!isFile) throw new FleetArchiveInvalid(`no ${SERVICE_FILE_NAME} at its top: not a service directory`, label)
   try {
     await resolveService(name, file)
@@ -104,7 +109,8 @@ async function checkService (dir: string, name: string, label: string): Promise<
     // The temporary path means nothing to whoever reads the error: show NAME/... instead (and
     // NAME/../x for a file beside it, e.g. an inherited base the archive does not hold).
     const shown = (s: string): string => s.replaceAll(dir, name).replaceAll(path.dirname(dir) + '/', `${name}/../`)
-    const problems = err.allProblems()
+    const problems = err
+      .allProblems()
       .map(p => ({ ...p, file: p.file !== undefined ? shown(p.file) : undefined, message: shown(p.message) }))
     throw Object.assign(ServiceInvalid.fromProblems(problems), { cause: err })
   }

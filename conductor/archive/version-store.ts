@@ -55,7 +55,7 @@ export interface ServiceVersions {
 }
 
 /** SERVICES/.conductor-versions: unpack there (unpackServiceArchive `into`) to install by rename. */
-export function versionsDir (servicesDir: string): string {
+export function versionsDir(servicesDir: string): string {
   return path.join(servicesDir, VERSIONS_DIR_NAME)
 }
 
@@ -65,8 +65,13 @@ export function versionsDir (servicesDir: string): string {
  * (`changed: false`). `unpackedDir` is consumed whatever happens: moved into place (copied when
  * on another file system), or removed.
  */
-export async function installServiceVersion (servicesDir: string, name: string, unpackedDir: string, version: string,
-  options: InstallOptions = {}): Promise<InstallResult> {
+export async function installServiceVersion(
+  servicesDir: string,
+  name: string,
+  unpackedDir: string,
+  version: string,
+  options: InstallOptions = {}
+): Promise<InstallResult> {
   try {
     checkServiceName(name)
     checkVersion(version)
@@ -77,8 +82,13 @@ export async function installServiceVersion (servicesDir: string, name: string, 
   }
 }
 
-async function install (servicesDir: string, name: string, unpackedDir: string, version: string,
-  options: InstallOptions): Promise<InstallResult> {
+async function install(
+  servicesDir: string,
+  name: string,
+  unpackedDir: string,
+  version: string,
+  options: InstallOptions
+): Promise<InstallResult> {
   const step = options.onStep ?? (() => {})
   return await withStore(servicesDir, name, `install ${name} ${version}`, async s => {
     let current = await readCurrent(s)
@@ -103,14 +113,17 @@ async function install (servicesDir: string, name: string, unpackedDir: string, 
     await step('previous')
     if (from !== undefined) await rename(path.join(s.dir, '.swap'), path.join(s.dir, '.previous'))
     await step('prune')
-    const pruned = await prune(s, [version, from ?? await readPointer(s, '.previous')])
+    const pruned = await prune(s, [version, from ?? (await readPointer(s, '.previous'))])
     return { name, version, previous: from, changed: true, pruned, ...(adopted !== undefined ? { adopted } : {}) }
   })
 }
 
 /** Switches NAME back to its previous version; the one it leaves becomes the previous (a second rollback undoes it). */
-export async function rollbackServiceVersion (servicesDir: string, name: string,
-  options: Pick<InstallOptions, 'onStep'> = {}): Promise<{ name: string, version: string, previous: string }> {
+export async function rollbackServiceVersion(
+  servicesDir: string,
+  name: string,
+  options: Pick<InstallOptions, 'onStep'> = {}
+): Promise<{ name: string; version: string; previous: string }> {
   checkServiceName(name)
   const step = options.onStep ?? (() => {})
   return await withStore(servicesDir, name, `rollback ${name}`, async s => {
@@ -132,11 +145,14 @@ export async function rollbackServiceVersion (servicesDir: string, name: string,
 }
 
 /** What is installed for NAME, read-only (no lock: every state seen is a consistent one). */
-export async function serviceVersions (servicesDir: string, name: string): Promise<ServiceVersions> {
+export async function serviceVersions(servicesDir: string, name: string): Promise<ServiceVersions> {
   checkServiceName(name)
   const s = storeOf(servicesDir, name)
   const current = await readCurrent(s)
-  const kept = await readdir(s.dir).then(names => names.filter(n => !n.startsWith('.')).sort(), () => [])
+  const kept = await readdir(s.dir).then(
+    names => names.filter(n => !n.startsWith('.')).sort(),
+    () => []
+  )
   return {
     managed: current.kind === 'version',
     current: current.kind === 'version' ? current.version : undefined,
@@ -149,7 +165,7 @@ export async function serviceVersions (servicesDir: string, name: string): Promi
  * Finishes or undoes what a crash interrupted, for every synced service, and removes what dead
  * unpacks left. Installs and rollbacks do it themselves first; the sync daemon calls it at start.
  */
-export async function recoverServiceVersions (servicesDir: string): Promise<void> {
+export async function recoverServiceVersions(servicesDir: string): Promise<void> {
   const root = versionsDir(servicesDir)
   await removeStaleUnpacks(root)
   const names = await readdir(root).catch(() => [])
@@ -158,23 +174,38 @@ export async function recoverServiceVersions (servicesDir: string): Promise<void
   }
 }
 
-interface Store { name: string, link: string, dir: string }
+interface Store {
+  name: string
+  link: string
+  dir: string
+}
 
-type Current = { kind: 'absent' | 'directory' | 'other' } | { kind: 'version', version: string }
+type Current = { kind: 'absent' | 'directory' | 'other' } | { kind: 'version'; version: string }
 
-function storeOf (servicesDir: string, name: string): Store {
+function storeOf(servicesDir: string, name: string): Store {
   return { name, link: path.join(servicesDir, name), dir: path.join(versionsDir(servicesDir), name) }
 }
 
-async function withStore<T> (servicesDir: string, name: string, command: string, fn: (s: Store) => Promise<T>):
-Promise<T> {
+async function withStore<T>(
+  servicesDir: string,
+  name: string,
+  command: string,
+  fn: (s: Store) => Promise<T>
+): Promise<T> {
   const s = storeOf(servicesDir, name)
   await mkdir(s.dir, { recursive: true })
   const file = path.join(s.dir, '.lock')
-  const lock = acquirePidLock(file, command, holder => new FleetInstallLocked(holder === undefined
-    ? `could not take the install lock of "${name}"`
-    : `another process changes "${name}" (pid ${holder.pid}, ${holder.command}, since ${holder.since}); retry after`,
-  file))
+  const lock = acquirePidLock(
+    file,
+    command,
+    holder =>
+      new FleetInstallLocked(
+        holder === undefined
+          ? `could not take the install lock of "${name}"`
+          : `another process changes "${name}" (pid ${holder.pid}, ${holder.command}, since ${holder.since}); retry after`,
+        file
+      )
+  )
   try {
     await recover(s)
     return await fn(s)
@@ -183,12 +214,16 @@ Promise<T> {
   }
 }
 
-async function recover (s: Store): Promise<void> {
+async function recover(s: Store): Promise<void> {
   for (const entry of await readdir(s.dir)) {
     if (/^\.(staging|link|trash)-/.test(entry)) await rm(path.join(s.dir, entry), { recursive: true, force: true })
   }
   const adopting = await readPointer(s, '.adopting')
-  if (adopting !== undefined && (await readCurrent(s)).kind === 'absent' && await exists(path.join(s.dir, adopting))) {
+  if (
+    adopting !== undefined &&
+    (await readCurrent(s)).kind === 'absent' &&
+    (await exists(path.join(s.dir, adopting)))
+  ) {
     await switchLink(s, s.link, serviceTarget(s, adopting))
   }
   await rm(path.join(s.dir, '.adopting'), { force: true })
@@ -204,7 +239,7 @@ async function recover (s: Store): Promise<void> {
 // The one step that cannot be a single rename: Linux swaps a directory for a symlink only with
 // renameat2(RENAME_EXCHANGE), which Node does not offer. Between the two renames NAME is absent;
 // `.adopting` lets recovery put the link in place if a crash happens right there.
-async function adopt (s: Store, step: (step: InstallStep) => void | Promise<void>): Promise<string> {
+async function adopt(s: Store, step: (step: InstallStep) => void | Promise<void>): Promise<string> {
   const version = `adopted-${new Date().toISOString().replace(/[-:.]/g, '')}`
   await symlink(version, path.join(s.dir, '.adopting'))
   await step('adopt')
@@ -215,7 +250,7 @@ async function adopt (s: Store, step: (step: InstallStep) => void | Promise<void
   return version
 }
 
-async function placeVersion (s: Store, unpackedDir: string, version: string): Promise<void> {
+async function placeVersion(s: Store, unpackedDir: string, version: string): Promise<void> {
   const target = path.join(s.dir, version)
   // A version names one content (the fleet's record of versions enforces it) and a version
   // directory only ever appears whole, so one already there is reused.
@@ -231,13 +266,13 @@ async function placeVersion (s: Store, unpackedDir: string, version: string): Pr
   }
 }
 
-async function switchLink (s: Store, at: string, target: string): Promise<void> {
+async function switchLink(s: Store, at: string, target: string): Promise<void> {
   const temp = tempName(s, 'link')
   await symlink(target, temp)
   await rename(temp, at)
 }
 
-async function prune (s: Store, keep: Array<string | undefined>): Promise<string[]> {
+async function prune(s: Store, keep: Array<string | undefined>): Promise<string[]> {
   const pruned: string[] = []
   for (const entry of (await readdir(s.dir)).sort()) {
     if (entry.startsWith('.') || keep.includes(entry)) continue
@@ -250,7 +285,7 @@ async function prune (s: Store, keep: Array<string | undefined>): Promise<string
   return pruned
 }
 
-async function readCurrent (s: Store): Promise<Current> {
+async function readCurrent(s: Store): Promise<Current> {
   let target: string
   try {
     target = await readlink(s.link)
@@ -265,13 +300,13 @@ async function readCurrent (s: Store): Promise<Current> {
   return VERSION_PATTERN.test(version) ? { kind: 'version', version } : { kind: 'other' }
 }
 
-async function readPointer (s: Store, name: '.previous' | '.swap' | '.adopting'): Promise<string | undefined> {
+async function readPointer(s: Store, name: '.previous' | '.swap' | '.adopting'): Promise<string | undefined> {
   const version = await readlink(path.join(s.dir, name)).catch(() => '')
   return VERSION_PATTERN.test(version) ? version : undefined
 }
 
 // Unpacks name their directory after their pid: one whose process is gone was interrupted.
-async function removeStaleUnpacks (root: string): Promise<void> {
+async function removeStaleUnpacks(root: string): Promise<void> {
   for (const entry of await readdir(root).catch(() => [])) {
     const pid = /^\.unpack-(\d+)-/.exec(entry)?.[1]
     if (pid === undefined || isProcessAlive(Number(pid))) continue
@@ -279,21 +314,27 @@ async function removeStaleUnpacks (root: string): Promise<void> {
   }
 }
 
-function notManaged (s: Store, kind: 'directory' | 'other'): FleetServiceNotManaged {
-  return new FleetServiceNotManaged(kind === 'directory'
-    ? 'is a directory of your own, not installed by fleet sync: move it away first, or adopt it (it becomes the ' +
-      'previous version)'
-    : `is not a symlink into ${VERSIONS_DIR_NAME}/${s.name}/ (not installed by fleet sync): move it away first`, s.link)
+function notManaged(s: Store, kind: 'directory' | 'other'): FleetServiceNotManaged {
+  return new FleetServiceNotManaged(
+    kind === 'directory'
+      ? 'is a directory of your own, not installed by fleet sync: move it away first, or adopt it (it becomes the ' +
+          'previous version)'
+      : `is not a symlink into ${VERSIONS_DIR_NAME}/${s.name}/ (not installed by fleet sync): move it away first`,
+    s.link
+  )
 }
 
-function serviceTarget (s: Store, version: string): string {
+function serviceTarget(s: Store, version: string): string {
   return `${VERSIONS_DIR_NAME}/${s.name}/${version}`
 }
 
-function tempName (s: Store, kind: 'staging' | 'link' | 'trash'): string {
+function tempName(s: Store, kind: 'staging' | 'link' | 'trash'): string {
   return path.join(s.dir, `.${kind}-${process.pid}-${randomBytes(4).toString('hex')}`)
 }
 
-async function exists (p: string): Promise<boolean> {
-  return await lstat(p).then(() => true, () => false)
+async function exists(p: string): Promise<boolean> {
+  return await lstat(p).then(
+    () => true,
+    () => false
+  )
 }

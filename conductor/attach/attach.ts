@@ -24,7 +24,7 @@ export interface Outcome {
   error?: unknown
 }
 
-export async function attachDeployment (sctx: SystemCtx, id: string): Promise<Outcome> {
+export async function attachDeployment(sctx: SystemCtx, id: string): Promise<Outcome> {
   const rec = readDeployment(sctx.roots.deployments, id)
   if (rec === undefined) return { lines: [`deployment ${id}: no record, nothing to attach`] }
   const svc = await ctxService(sctx, rec.service)
@@ -55,19 +55,23 @@ export async function attachDeployment (sctx: SystemCtx, id: string): Promise<Ou
   return { lines }
 }
 
-export async function detachDeployment (sctx: SystemCtx, id: string): Promise<Outcome> {
+export async function detachDeployment(sctx: SystemCtx, id: string): Promise<Outcome> {
   const owner = `deployment@${id}`
   const rec = readDeployment(sctx.roots.deployments, id)
   const out = new Detach()
   const svc = rec === undefined ? undefined : await out.attempt(async () => await ctxService(sctx, rec.service))
   if (rec === undefined || svc === undefined || !svc.pods.some(p => p.name === rec.part)) {
-    await out.attempt(async () => { await deregisterRecorded(sctx, owner, out) })
+    await out.attempt(async () => {
+      await deregisterRecorded(sctx, owner, out)
+    })
     return out.finish()
   }
   const dir = deploymentDir(sctx.roots.deployments, id)
   const vars = deploymentVars(sctx, svc, rec)
   const hooks = async (when: 'pre-stop' | 'post-stop'): Promise<void> => {
-    await out.attempt(async () => { out.hooks(owner, when, await runHooks(svc, when, vars, dir, rec.part)) })
+    await out.attempt(async () => {
+      out.hooks(owner, when, await runHooks(svc, when, vars, dir, rec.part))
+    })
   }
   await hooks('pre-stop')
   await out.attempt(async () => {
@@ -79,7 +83,7 @@ export async function detachDeployment (sctx: SystemCtx, id: string): Promise<Ou
   return out.finish()
 }
 
-export async function attachService (sctx: SystemCtx, name: string): Promise<Outcome> {
+export async function attachService(sctx: SystemCtx, name: string): Promise<Outcome> {
   const svc = await ctxService(sctx, name)
   const vars = serviceVariables(svc, baseVariables(sctx.roots, sctx.env))
   const lines: string[] = []
@@ -93,17 +97,21 @@ export async function attachService (sctx: SystemCtx, name: string): Promise<Out
   return { lines }
 }
 
-export async function detachService (sctx: SystemCtx, name: string): Promise<Outcome> {
+export async function detachService(sctx: SystemCtx, name: string): Promise<Outcome> {
   const owner = `service@${name}`
   const out = new Detach()
   const svc: Service | undefined = await out.attempt(async () => await ctxService(sctx, name))
   if (svc === undefined) {
-    await out.attempt(async () => { await deregisterRecorded(sctx, owner, out) })
+    await out.attempt(async () => {
+      await deregisterRecorded(sctx, owner, out)
+    })
     return out.finish()
   }
   const vars = serviceVariables(svc, baseVariables(sctx.roots, sctx.env))
   const hooks = async (when: 'pre-stop-service' | 'post-stop-service'): Promise<void> => {
-    await out.attempt(async () => { out.hooks(owner, when, await runHooks(svc, when, vars, svc.dir)) })
+    await out.attempt(async () => {
+      out.hooks(owner, when, await runHooks(svc, when, vars, svc.dir))
+    })
   }
   await hooks('pre-stop-service')
   await out.attempt(async () => {
@@ -116,7 +124,7 @@ export async function detachService (sctx: SystemCtx, name: string): Promise<Out
 }
 
 /** Without a service definition: what the owner's record says it registered leaves Caddy. */
-async function deregisterRecorded (sctx: SystemCtx, owner: string, out: Detach): Promise<void> {
+async function deregisterRecorded(sctx: SystemCtx, owner: string, out: Detach): Promise<void> {
   const rec = readSnippetRecord(sctx.roots, owner)
   if (rec === undefined || sctx.drivers.caddy === undefined) return
   await deregisterSnippets(sctx.drivers.caddy.client(), rec.snippets)
@@ -128,15 +136,20 @@ async function deregisterRecorded (sctx: SystemCtx, owner: string, out: Detach):
 class Detach {
   lines: string[] = []
   errors: unknown[] = []
-  async attempt<T> (fn: () => Promise<T>): Promise<T | undefined> {
-    try { return await fn() } catch (err) { this.errors.push(err); return undefined }
+  async attempt<T>(fn: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await fn()
+    } catch (err) {
+      this.errors.push(err)
+      return undefined
+    }
   }
 
-  hooks (owner: string, when: string, ran: string[]): void {
+  hooks(owner: string, when: string, ran: string[]): void {
     if (ran.length > 0) this.lines.push(`${owner}: ${when} hooks ${ran.join(', ')}`)
   }
 
-  finish (): Outcome {
+  finish(): Outcome {
     if (this.errors.length === 0) return { lines: this.lines }
     const [first, ...rest] = this.errors
     for (const e of rest) this.lines.push(`also failed: ${e instanceof Error ? e.message : String(e)}`)

@@ -10,18 +10,25 @@ export interface CompletionSources {
 }
 
 /** Candidates for the last word of `words` (the words after `conductor`). */
-export async function complete (program: Command, words: string[], sources: CompletionSources): Promise<string[]> {
+export async function complete(program: Command, words: string[], sources: CompletionSources): Promise<string[]> {
   const current = words.at(-1) ?? ''
   let cmd = program
   let positionals = 0
   for (const w of words.slice(0, -1)) {
     const sub = cmd.commands.find(c => c.name() === w || c.aliases().includes(w))
-    if (sub !== undefined && positionals === 0) { cmd = sub; continue }
+    if (sub !== undefined && positionals === 0) {
+      cmd = sub
+      continue
+    }
     if (!w.startsWith('-')) positionals++
   }
   if (current.startsWith('-')) {
-    const flags = [...cmd.options, ...(cmd === program ? [] : program.options)].flatMap(o => [o.long, o.short]).filter((f): f is string => f !== undefined)
-    return unique([...flags, '--help']).filter(f => f.startsWith(current)).sort()
+    const flags = [...cmd.options, ...(cmd === program ? [] : program.options)]
+      .flatMap(o => [o.long, o.short])
+      .filter((f): f is string => f !== undefined)
+    return unique([...flags, '--help'])
+      .filter(f => f.startsWith(current))
+      .sort()
   }
   const subs = cmd.commands.filter(c => !(c as Command & { _hidden?: boolean })._hidden).map(c => c.name())
   if (subs.length > 0 && positionals === 0) return subs.filter(s => s.startsWith(current)).sort()
@@ -33,7 +40,7 @@ export async function complete (program: Command, words: string[], sources: Comp
   return values.filter(v => v.startsWith(current)).sort()
 }
 
-export function bashScript (): string {
+export function bashScript(): string {
   return `# bash completion for conductor; install: conductor completion bash > /etc/bash_completion.d/conductor
 _conductor_complete() {
   local IFS=$'\\n'
@@ -43,7 +50,7 @@ complete -o default -F _conductor_complete conductor
 `
 }
 
-export function zshScript (): string {
+export function zshScript(): string {
   return `#compdef conductor
 # zsh completion for conductor; install: conductor completion zsh > "\${fpath[1]}/_conductor"
 _conductor() {
@@ -55,6 +62,6 @@ compdef _conductor conductor
 `
 }
 
-function unique (xs: string[]): string[] {
+function unique(xs: string[]): string[] {
   return [...new Set(xs)]
 }

@@ -10,17 +10,21 @@ import { fileURLToPath } from 'node:url'
 
 const maps = new Map<string, SourceMap | null>()
 
-function mapOf (file: string): SourceMap | null {
+function mapOf(file: string): SourceMap | null {
   let map = maps.get(file)
   if (map === undefined) {
-    try { map = new SourceMap(JSON.parse(readFileSync(fileURLToPath(`${file}.map`), 'utf8'))) } catch { map = null }
+    try {
+      map = new SourceMap(JSON.parse(readFileSync(fileURLToPath(`${file}.map`), 'utf8')))
+    } catch {
+      map = null
+    }
     maps.set(file, map)
   }
   return map
 }
 
 /** One frame as V8 prints it, its position in the bundle replaced by the source's. */
-export function mapFrame (frame: NodeJS.CallSite, prefix: string): string {
+export function mapFrame(frame: NodeJS.CallSite, prefix: string): string {
   const text = frame.toString()
   const file = frame.getFileName()
   const line = frame.getLineNumber()
@@ -37,11 +41,15 @@ export function mapFrame (frame: NodeJS.CallSite, prefix: string): string {
  * of modules under `dirUrl` (the bundle's folder, a file: URL ending in /) mapped to the sources.
  * Nothing to do when Node maps them itself (--enable-source-maps).
  */
-export function mapStackTraces (dirUrl: string): void {
+export function mapStackTraces(dirUrl: string): void {
   if (process.sourceMapsEnabled === true) return
   Error.prepareStackTrace = (err: Error, frames: NodeJS.CallSite[]): string => {
     let header: string
-    try { header = Error.prototype.toString.call(err) } catch { header = '<error>' }
+    try {
+      header = Error.prototype.toString.call(err)
+    } catch {
+      header = '<error>'
+    }
     return frames.length === 0 ? header : `${header}\n${frames.map(f => `    at ${mapFrame(f, dirUrl)}`).join('\n')}`
   }
 }

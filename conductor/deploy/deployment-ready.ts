@@ -7,8 +7,11 @@ import { READINESS_DEFAULTS, waitReady, type ReadinessCheck } from './readiness.
 // first declared port accepting connections, else none (ready once the unit is active). Used
 // by deploys, and by the deployment config unit before it registers routes on its own.
 
-export function readinessCheck (
-  sctx: SystemCtx, svc: Service, pod: Pod, rec: DeploymentState
+export function readinessCheck(
+  sctx: SystemCtx,
+  svc: Service,
+  pod: Pod,
+  rec: DeploymentState
 ): ReadinessCheck | undefined {
   const r = pod.readiness
   if (r !== undefined && 'exec' in r) {
@@ -23,9 +26,12 @@ export function readinessCheck (
 }
 
 /** Waits until the deployment is ready by its part's check and timing; `detail` says how it went. */
-export async function waitDeploymentReady (
-  sctx: SystemCtx, svc: Service, pod: Pod, rec: DeploymentState
-): Promise<{ ready: boolean, detail: string }> {
+export async function waitDeploymentReady(
+  sctx: SystemCtx,
+  svc: Service,
+  pod: Pod,
+  rec: DeploymentState
+): Promise<{ ready: boolean; detail: string }> {
   const check = readinessCheck(sctx, svc, pod, rec)
   if (check === undefined) {
     return { ready: true, detail: 'no port and no readiness check: ready once the unit is active' }

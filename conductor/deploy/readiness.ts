@@ -9,9 +9,9 @@ import { runBounded } from '../process/index.js'
 // Pure of Conductor state: the caller resolves ports and variables.
 
 export type ReadinessCheck =
-  | { kind: 'http', url: string }
-  | { kind: 'exec', argv: string[], cwd: string, env: Record<string, string> }
-  | { kind: 'tcp', host: string, port: number }
+  | { kind: 'http'; url: string }
+  | { kind: 'exec'; argv: string[]; cwd: string; env: Record<string, string> }
+  | { kind: 'tcp'; host: string; port: number }
 
 export interface ReadinessOptions {
   intervalMs: number
@@ -24,20 +24,29 @@ export interface ReadinessOptions {
   onProbe?: (result: ProbeResult) => void
 }
 
-export interface ProbeResult { ok: boolean, detail: string, durationMs: number }
-export interface ReadinessResult { ready: boolean, probes: number, elapsedMs: number, last: ProbeResult | undefined }
+export interface ProbeResult {
+  ok: boolean
+  detail: string
+  durationMs: number
+}
+export interface ReadinessResult {
+  ready: boolean
+  probes: number
+  elapsedMs: number
+  last: ProbeResult | undefined
+}
 
 export const READINESS_DEFAULTS = { intervalMs: 200, timeoutMs: 60_000, successes: 1, probeTimeoutMs: 2_000 } as const
 /** The first pause between probes while none succeeded yet; it doubles up to interval_ms. */
 export const FIRST_PAUSE_MS = 20
 
 /** The pause after `failures` failed probes in a row and no success yet (ever), in ms. */
-export function pauseBeforeProbe (intervalMs: number, failures: number, succeededOnce: boolean): number {
+export function pauseBeforeProbe(intervalMs: number, failures: number, succeededOnce: boolean): number {
   if (succeededOnce) return intervalMs
   return Math.min(intervalMs, FIRST_PAUSE_MS * 2 ** Math.max(0, failures - 1))
 }
 
-export async function waitReady (check: ReadinessCheck, opts: ReadinessOptions): Promise<ReadinessResult> {
+export async function waitReady(check: ReadinessCheck, opts: ReadinessOptions): Promise<ReadinessResult> {
   const started = performance.now()
   let streak = 0
   let probes = 0
@@ -57,36 +66,54 @@ export async function waitReady (check: ReadinessCheck, opts: ReadinessOptions):
   return { ready: false, probes, elapsedMs: performance.now() - started, last }
 }
 
-export async function probe (check: ReadinessCheck, timeoutMs: number): Promise<ProbeResult> {
+export async function probe(check: ReadinessCheck, timeoutMs: number): Promise<ProbeResult> {
   const started = performance.now()
   const done = (ok: boolean, detail: string): ProbeResult => ({ ok, detail, durationMs: performance.now() - started })
   switch (check.kind) {
     case 'http':
       try {
-        const res = await fetch(check.url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'manual', headers: { 'user-agent': 'conductor-readiness' } })
+        const res = await fetch(check.url, {
+          signal: AbortSignal.timeout(timeoutMs),
+          redirect: 'manual',
+          headers: { 'user-agent': 'conductor-readiness' }
+        })
         const body = (await res.text()).slice(0, 200)
-        return done(res.status >= 200 && res.status < 400, `GET ${check.url} -> ${res.status}${body.trim() !== '' ? ': ' + body.trim() : ''}`)
+        return done(
+          res.status >= 200 && res.status < 400,
+          `GET ${check.url} -> ${res.status}${body.trim() !== '' ? ': ' + body.trim() : ''}`
+        )
       } catch (err) {
         return done(false, `GET ${check.url} -> ${describe(err)}`)
       }
     case 'tcp':
       return await new Promise(resolve => {
         const socket = net.connect({ host: check.host, port: check.port })
-        const finish = (ok: boolean, detail: string): void => { socket.destroy(); resolve(done(ok, detail)) }
+        const finish = (ok: boolean, detail: string): void => {
+          socket.destroy()
+          resolve(done(ok, detail))
+        }
         socket.setTimeout(timeoutMs, () => finish(false, `connect ${check.host}:${check.port} -> timeout`))
         socket.once('connect', () => finish(true, `connect ${check.host}:${check.port} -> open`))
         socket.once('error', err => finish(false, `connect ${check.host}:${check.port} -> ${describe(err)}`))
       })
     case 'exec': {
-      const r = await runBounded({ file: check.argv[0]!, args: check.argv.slice(1), cwd: check.cwd, env: check.env, timeoutMs, maxOutputBytes: 64 * 1024, stderrTailBytes: 1024 })
+      const r = await runBounded({
+        file: check.argv[0]!,
+        args: check.argv.slice(1),
+        cwd: check.cwd,
+        env: check.env,
+        timeoutMs,
+        maxOutputBytes: 64 * 1024,
+        stderrTailBytes: 1024
+      })
       const output = (r.stdout + r.stderrTail).trim().slice(-500)
-      const status = r.timedOut ? 'timed out' : r.spawnError ?? `exit ${String(r.exitCode ?? r.signal)}`
+      const status = r.timedOut ? 'timed out' : (r.spawnError ?? `exit ${String(r.exitCode ?? r.signal)}`)
       return done(r.exitCode === 0, `${check.argv.join(' ')} -> ${status}${output !== '' ? ': ' + output : ''}`)
     }
   }
 }
 
-function describe (err: unknown): string {
-  const e = err as { cause?: { code?: string }, code?: string, name?: string, message?: string }
-  return e.cause?.code ?? e.code ?? (e.name === 'TimeoutError' ? 'timeout' : e.message ?? String(err))
+function describe(err: unknown): string {
+  const e = err as { cause?: { code?: string }; code?: string; name?: string; message?: string }
+  return e.cause?.code ?? e.code ?? (e.name === 'TimeoutError' ? 'timeout' : (e.message ?? String(err)))
 }

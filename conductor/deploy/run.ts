@@ -5,7 +5,13 @@ import { dialsOf, runDeploy, type DeployOutcome, type DeployStep, type Deploymen
 import { serviceHash } from '../reconcile/index.js'
 import { deploymentDir, readDeployments, type DeploymentState } from '../state/index.js'
 import {
-  createDeployment, deploymentVars, finishStart, hasHooks, loadNewDeploymentUnit, removeDeployment, startDeploymentUnit
+  createDeployment,
+  deploymentVars,
+  finishStart,
+  hasHooks,
+  loadNewDeploymentUnit,
+  removeDeployment,
+  startDeploymentUnit
 } from '../reconcile/index.js'
 import { readSnippetRecord, renderProxySnippets, type SnippetOwnerContext } from '../proxy/index.js'
 import type { Snippet } from '../../caddy/index.js'
@@ -31,9 +37,13 @@ export interface DeployRequest {
   beforeStep?: (name: string) => Promise<void>
 }
 
-export interface PartOutcome { part: string, outcome: DeployOutcome, config: Record<string, string> }
+export interface PartOutcome {
+  part: string
+  outcome: DeployOutcome
+  config: Record<string, string>
+}
 
-export async function deployService (sctx: SystemCtx, svc: Service, req: DeployRequest): Promise<PartOutcome[]> {
+export async function deployService(sctx: SystemCtx, svc: Service, req: DeployRequest): Promise<PartOutcome[]> {
   const lock = acquireDeployLock(path.join(sctx.roots.run, 'locks'), svc.name, `conductor deploy ${svc.name}`)
   let releaseReload: (() => void) | undefined
   try {
@@ -52,10 +62,16 @@ export async function deployService (sctx: SystemCtx, svc: Service, req: DeployR
   }
 }
 
-async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployRequest,
-  known: Map<string, DeploymentState>): Promise<PartOutcome> {
-  const running = [...known.values()]
-    .filter(r => r.service === svc.name && r.part === pod.name && r.desired === 'running')
+async function deployPart(
+  sctx: SystemCtx,
+  svc: Service,
+  pod: Pod,
+  req: DeployRequest,
+  known: Map<string, DeploymentState>
+): Promise<PartOutcome> {
+  const running = [...known.values()].filter(
+    r => r.service === svc.name && r.part === pod.name && r.desired === 'running'
+  )
   const config = req.exact === true ? req.config : { ...running.at(-1)?.config, ...req.config }
   // Steps that start and stop deployments must not touch Caddy on their own: deploy.ts decides
   // when routes switch.
@@ -72,124 +88,139 @@ async function deployPart (sctx: SystemCtx, svc: Service, pod: Pod, req: DeployR
   // The deployment started by a reload has no history entry yet: remember it, so that a
   // rollback after the first deploy goes back to it.
   const previous = running.at(-1)
-  if (previous !== undefined && (readHistory(sctx, svc.name).parts[pod.name] ?? []).length === 0) recordHistory(sctx, svc.name, pod.name, previous.config)
-  const outcome = await runDeploy(old, {
-    start: async () => {
-      const taken = new Set([...known.values()].flatMap(r => Object.values(r.ports)))
-      const created = await createDeployment(quiet, svc, pod.name, serviceHash(svc), config, taken)
-      known.set(created.id, created)
-      await loadNewDeploymentUnit(sctx, created.id)
-      try {
-        await startDeploymentUnit(quiet, svc, created)
-        records.set(created.id, created)
-        if (hasHooks(svc, 'post-start', pod.name)) {
-          records.set(created.id, await finishStart(quiet, svc, created))
-        } else {
-          // Nothing waits for the pod IP (two podman processes) before readiness: look it up
-          // while the probe runs; waitReady awaits it, and a failure is a failed readiness.
-          const later = finishStart(quiet, svc, created)
-          later.catch(() => undefined)
-          finishing.set(created.id, later)
+  if (previous !== undefined && (readHistory(sctx, svc.name).parts[pod.name] ?? []).length === 0)
+    recordHistory(sctx, svc.name, pod.name, previous.config)
+  const outcome = await runDeploy(
+    old,
+    {
+      start: async () => {
+        const taken = new Set([...known.values()].flatMap(r => Object.values(r.ports)))
+        const created = await createDeployment(quiet, svc, pod.name, serviceHash(svc), config, taken)
+        known.set(created.id, created)
+        await loadNewDeploymentUnit(sctx, created.id)
+        try {
+          await startDeploymentUnit(quiet, svc, created)
+          records.set(created.id, created)
+          if (hasHooks(svc, 'post-start', pod.name)) {
+            records.set(created.id, await finishStart(quiet, svc, created))
+          } else {
+            // Nothing waits for the pod IP (two podman processes) before readiness: look it up
+            // while the probe runs; waitReady awaits it, and a failure is a failed readiness.
+            const later = finishStart(quiet, svc, created)
+            later.catch(() => undefined)
+            finishing.set(created.id, later)
+          }
+          known.set(created.id, records.get(created.id)!)
+          return { id: created.id, upstreams: [] }
+        } catch (err) {
+          await removeDeployment(quiet, svc, created).catch(() => undefined)
+          known.delete(created.id)
+          throw err
         }
-        known.set(created.id, records.get(created.id)!)
-        return { id: created.id, upstreams: [] }
-      } catch (err) {
-        await removeDeployment(quiet, svc, created).catch(() => undefined)
-        known.delete(created.id)
-        throw err
-      }
-    },
-    waitReady: async d => {
-      // The record with its pod IP, then the new routes rendered from it while the probe runs,
-      // so that only Caddy's config change sits between the first ready answer and Caddy
-      // routing to the new deployment.
-      const finished = (finishing.get(d.id) ?? Promise.resolve(records.get(d.id)!)).then(rec => {
-        records.set(rec.id, rec)
-        known.set(rec.id, rec)
-        const cwd = deploymentDir(sctx.roots.deployments, rec.id)
-        if (caddy !== undefined) {
-          const vars = deploymentVars(sctx, svc, rec)
-          const snippets = renderProxySnippets(svc, vars, { cwd, timeoutSec: sctx.templateTimeoutSec })
-          snippets.catch(() => undefined)
-          rendered.set(rec.id, snippets)
-        }
-      })
-      const check = readinessCheck(sctx, svc, pod, records.get(d.id)!)
-      const r = pod.readiness
-      const abort = new AbortController()
-      const probing = check === undefined
-        ? undefined
-        : waitReady(check, {
-          intervalMs: r?.interval_ms ?? READINESS_DEFAULTS.intervalMs,
-          timeoutMs: (r?.timeout_sec ?? READINESS_DEFAULTS.timeoutMs / 1000) * 1000,
-          successes: r?.successes ?? READINESS_DEFAULTS.successes,
-          signal: abort.signal
+      },
+      waitReady: async d => {
+        // The record with its pod IP, then the new routes rendered from it while the probe runs,
+        // so that only Caddy's config change sits between the first ready answer and Caddy
+        // routing to the new deployment.
+        const finished = (finishing.get(d.id) ?? Promise.resolve(records.get(d.id)!)).then(rec => {
+          records.set(rec.id, rec)
+          known.set(rec.id, rec)
+          const cwd = deploymentDir(sctx.roots.deployments, rec.id)
+          if (caddy !== undefined) {
+            const vars = deploymentVars(sctx, svc, rec)
+            const snippets = renderProxySnippets(svc, vars, { cwd, timeoutSec: sctx.templateTimeoutSec })
+            snippets.catch(() => undefined)
+            rendered.set(rec.id, snippets)
+          }
         })
-      try {
-        await finished
-        // The switch step then holds only Caddy's config change (a failed render fails there).
-        await rendered.get(d.id)?.catch(() => undefined)
-      } catch (err) {
-        abort.abort()
-        await probing
-        return { ready: false, detail: `recording the started deployment failed: ${(err as Error).message}` }
-      }
-      if (probing === undefined) {
-        return { ready: true, detail: 'no port and no readiness check: ready once the unit is active' }
-      }
-      const result = await probing
-      const probes = `${result.probes} probe${result.probes === 1 ? '' : 's'}`
-      const detail = `${result.last?.detail ?? 'no probe'} (${probes}, ${Math.round(result.elapsedMs)} ms)`
-      return { ready: result.ready, detail }
-    },
-    switchRoutes: async (fresh, previous) => {
-      const owner = (d: DeploymentRef): SnippetOwnerContext => {
+        const check = readinessCheck(sctx, svc, pod, records.get(d.id)!)
+        const r = pod.readiness
+        const abort = new AbortController()
+        const probing =
+          check === undefined
+            ? undefined
+            : waitReady(check, {
+                intervalMs: r?.interval_ms ?? READINESS_DEFAULTS.intervalMs,
+                timeoutMs: (r?.timeout_sec ?? READINESS_DEFAULTS.timeoutMs / 1000) * 1000,
+                successes: r?.successes ?? READINESS_DEFAULTS.successes,
+                signal: abort.signal
+              })
+        try {
+          await finished
+          // The switch step then holds only Caddy's config change (a failed render fails there).
+          await rendered.get(d.id)?.catch(() => undefined)
+        } catch (err) {
+          abort.abort()
+          await probing
+          return { ready: false, detail: `recording the started deployment failed: ${(err as Error).message}` }
+        }
+        if (probing === undefined) {
+          return { ready: true, detail: 'no port and no readiness check: ready once the unit is active' }
+        }
+        const result = await probing
+        const probes = `${result.probes} probe${result.probes === 1 ? '' : 's'}`
+        const detail = `${result.last?.detail ?? 'no probe'} (${probes}, ${Math.round(result.elapsedMs)} ms)`
+        return { ready: result.ready, detail }
+      },
+      switchRoutes: async (fresh, previous) => {
+        const owner = (d: DeploymentRef): SnippetOwnerContext => {
+          const rec = records.get(d.id)!
+          return { vars: deploymentVars(sctx, svc, rec), cwd: deploymentDir(sctx.roots.deployments, rec.id) }
+        }
+        await caddy?.switch(svc, { ...owner(fresh), snippets: await rendered.get(fresh.id) }, previous.map(owner))
+      },
+      deregister: async d => {
         const rec = records.get(d.id)!
-        return { vars: deploymentVars(sctx, svc, rec), cwd: deploymentDir(sctx.roots.deployments, rec.id) }
-      }
-      await caddy?.switch(svc, { ...owner(fresh), snippets: await rendered.get(fresh.id) }, previous.map(owner))
+        await caddy?.deregister(svc, deploymentVars(sctx, svc, rec), deploymentDir(sctx.roots.deployments, rec.id))
+      },
+      inFlight: async upstreams => {
+        if (caddy === undefined) return 0
+        const all = await caddy.client().upstreams()
+        return all.filter(u => upstreams.includes(u.address)).reduce((n, u) => n + u.num_requests, 0)
+      },
+      stop: async d => {
+        await removeDeployment(quiet, svc, records.get(d.id)!)
+        known.delete(d.id)
+      },
+      // Drained and out of Caddy: systemd stops it while the command ends (a failure leaves the
+      // unit "failed": `deployment ls` and the next reload show it). Post-stop hooks need the wait.
+      retire: async d => {
+        const queued = await removeDeployment(quiet, svc, records.get(d.id)!, { noBlock: true })
+        known.delete(d.id)
+        return queued ? ' (stop queued in systemd, not waited for)' : ' (stopped: post-stop hooks ran after the stop)'
+      },
+      sleep: async ms => await new Promise(resolve => setTimeout(resolve, ms)),
+      now: () => performance.now()
     },
-    deregister: async d => {
-      const rec = records.get(d.id)!
-      await caddy?.deregister(svc, deploymentVars(sctx, svc, rec), deploymentDir(sctx.roots.deployments, rec.id))
-    },
-    inFlight: async upstreams => {
-      if (caddy === undefined) return 0
-      const all = await caddy.client().upstreams()
-      return all.filter(u => upstreams.includes(u.address)).reduce((n, u) => n + u.num_requests, 0)
-    },
-    stop: async d => { await removeDeployment(quiet, svc, records.get(d.id)!); known.delete(d.id) },
-    // Drained and out of Caddy: systemd stops it while the command ends (a failure leaves the
-    // unit "failed": `deployment ls` and the next reload show it). Post-stop hooks need the wait.
-    retire: async d => {
-      const queued = await removeDeployment(quiet, svc, records.get(d.id)!, { noBlock: true })
-      known.delete(d.id)
-      return queued ? ' (stop queued in systemd, not waited for)' : ' (stopped: post-stop hooks ran after the stop)'
-    },
-    sleep: async ms => await new Promise(resolve => setTimeout(resolve, ms)),
-    now: () => performance.now()
-  }, {
-    drainTimeoutMs: (req.drainTimeoutSec ?? pod.drain_timeout_sec ?? DEFAULT_DRAIN_TIMEOUT_SEC) * 1000,
-    drainPollMs: 100,
-    onStep: step => req.onStep?.(pod.name, step),
-    beforeStep: req.beforeStep
-  })
+    {
+      drainTimeoutMs: (req.drainTimeoutSec ?? pod.drain_timeout_sec ?? DEFAULT_DRAIN_TIMEOUT_SEC) * 1000,
+      drainPollMs: 100,
+      onStep: step => req.onStep?.(pod.name, step),
+      beforeStep: req.beforeStep
+    }
+  )
   recordHistory(sctx, svc.name, pod.name, config)
   return { part: pod.name, outcome, config }
 }
 
 // Deploy history per service part, newest last, so `deployment rollback` can go back.
-interface History { parts: Record<string, Array<{ config: Record<string, string>, at: string }>> }
+interface History {
+  parts: Record<string, Array<{ config: Record<string, string>; at: string }>>
+}
 
-function historyFile (sctx: SystemCtx, service: string): string {
+function historyFile(sctx: SystemCtx, service: string): string {
   return path.join(sctx.roots.lib, 'deploys', `${service}.json`)
 }
 
-export function readHistory (sctx: SystemCtx, service: string): History {
-  try { return JSON.parse(readFileSync(historyFile(sctx, service), 'utf8')) as History } catch { return { parts: {} } }
+export function readHistory(sctx: SystemCtx, service: string): History {
+  try {
+    return JSON.parse(readFileSync(historyFile(sctx, service), 'utf8')) as History
+  } catch {
+    return { parts: {} }
+  }
 }
 
-function recordHistory (sctx: SystemCtx, service: string, part: string, config: Record<string, string>): void {
+function recordHistory(sctx: SystemCtx, service: string, part: string, config: Record<string, string>): void {
   const h = readHistory(sctx, service)
   h.parts[part] = [...(h.parts[part] ?? []), { config, at: new Date().toISOString() }].slice(-20)
   mkdirSync(path.dirname(historyFile(sctx, service)), { recursive: true })

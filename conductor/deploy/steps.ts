@@ -25,7 +25,7 @@ export interface DeployDrivers {
   /** Creates and starts a new deployment of the part with the given config overrides. */
   start: () => Promise<DeploymentRef>
   /** Waits for readiness; resolves false (with the last probe output) when it never comes. */
-  waitReady: (d: DeploymentRef) => Promise<{ ready: boolean, detail: string }>
+  waitReady: (d: DeploymentRef) => Promise<{ ready: boolean; detail: string }>
   /** New routes in, old routes out, as one Caddy config change. */
   switchRoutes: (fresh: DeploymentRef, old: DeploymentRef[]) => Promise<void>
   /** Removes a deployment's routes (clean-up after a failed switch). */
@@ -57,7 +57,11 @@ export const DEPLOY_STEPS = {
   stop: 'stop old deployment'
 } as const
 
-export interface DeployStep { name: string, ms: number, detail?: string }
+export interface DeployStep {
+  name: string
+  ms: number
+  detail?: string
+}
 
 export interface DeployOutcome {
   deployed: DeploymentRef
@@ -66,7 +70,11 @@ export interface DeployOutcome {
   steps: DeployStep[]
 }
 
-export async function runDeploy (old: DeploymentRef[], drivers: DeployDrivers, opts: DeployOptions): Promise<DeployOutcome> {
+export async function runDeploy(
+  old: DeploymentRef[],
+  drivers: DeployDrivers,
+  opts: DeployOptions
+): Promise<DeployOutcome> {
   const steps: DeployStep[] = []
   const step = async <T>(name: string, fn: () => Promise<T>, detail?: (r: T) => string | undefined): Promise<T> => {
     await opts.beforeStep?.(name)
@@ -81,38 +89,66 @@ export async function runDeploy (old: DeploymentRef[], drivers: DeployDrivers, o
   }
 
   const fresh = await step('start new deployment', drivers.start, d => d.id)
-  const readiness = await step('wait for readiness', async () => await drivers.waitReady(fresh), r => r.detail)
+  const readiness = await step(
+    'wait for readiness',
+    async () => await drivers.waitReady(fresh),
+    r => r.detail
+  )
   if (!readiness.ready) {
     // The old deployment was never touched: only the new one is removed.
-    await step('stop new deployment (never ready)', async () => await drivers.stop(fresh), () => fresh.id)
-    throw new DeployFailed(`new deployment ${fresh.id} did not become ready; the previous deployment keeps serving. Last readiness check: ${readiness.detail}`)
+    await step(
+      'stop new deployment (never ready)',
+      async () => await drivers.stop(fresh),
+      () => fresh.id
+    )
+    throw new DeployFailed(
+      `new deployment ${fresh.id} did not become ready; the previous deployment keeps serving. Last readiness check: ${readiness.detail}`
+    )
   }
   try {
-    await step('switch routes', async () => await drivers.switchRoutes(fresh, old), () => old.length === 0 ? fresh.id : `${old.map(o => o.id).join(', ')} -> ${fresh.id}`)
+    await step(
+      'switch routes',
+      async () => await drivers.switchRoutes(fresh, old),
+      () => (old.length === 0 ? fresh.id : `${old.map(o => o.id).join(', ')} -> ${fresh.id}`)
+    )
   } catch (err) {
     // The switch is one config change: when it fails, Caddy still routes to the old deployment.
     await drivers.deregister(fresh).catch(() => {})
     await drivers.stop(fresh)
-    throw new DeployFailed(`switching the routes to ${fresh.id} failed; the previous deployment keeps serving: ${(err as Error).message}`, undefined, undefined, { cause: err })
+    throw new DeployFailed(
+      `switching the routes to ${fresh.id} failed; the previous deployment keeps serving: ${(err as Error).message}`,
+      undefined,
+      undefined,
+      { cause: err }
+    )
   }
   const upstreams = old.flatMap(o => o.upstreams).filter(u => !fresh.upstreams.includes(u))
-  const drained = await step('drain old deployment', async () => await drain(upstreams, drivers, opts), ok => ok ? 'no request in flight' : `drain timeout (${opts.drainTimeoutMs} ms) reached`)
-  for (const o of old) await step('stop old deployment', async () => await drivers.retire(o), how => `${o.id}${how}`)
+  const drained = await step(
+    'drain old deployment',
+    async () => await drain(upstreams, drivers, opts),
+    ok => (ok ? 'no request in flight' : `drain timeout (${opts.drainTimeoutMs} ms) reached`)
+  )
+  for (const o of old)
+    await step(
+      'stop old deployment',
+      async () => await drivers.retire(o),
+      how => `${o.id}${how}`
+    )
   return { deployed: fresh, stopped: old, drained, steps }
 }
 
-async function drain (upstreams: string[], drivers: DeployDrivers, opts: DeployOptions): Promise<boolean> {
+async function drain(upstreams: string[], drivers: DeployDrivers, opts: DeployOptions): Promise<boolean> {
   if (upstreams.length === 0) return true
   const deadline = drivers.now() + opts.drainTimeoutMs
   for (;;) {
-    if (await drivers.inFlight(upstreams) === 0) return true
+    if ((await drivers.inFlight(upstreams)) === 0) return true
     if (drivers.now() >= deadline) return false
     await drivers.sleep(opts.drainPollMs)
   }
 }
 
 /** Every `dial` address in a Caddy snippet: the upstreams a deployment's routes send to. */
-export function dialsOf (config: unknown): string[] {
+export function dialsOf(config: unknown): string[] {
   const out: string[] = []
   const walk = (v: unknown): void => {
     if (Array.isArray(v)) v.forEach(walk)

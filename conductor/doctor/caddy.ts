@@ -37,17 +37,29 @@ export interface ServerExpectation {
   listenFix: string
 }
 
-export function caddyCheck (o: CaddyCheckOptions): Check {
-  return async function caddy () {
+export function caddyCheck(o: CaddyCheckOptions): Check {
+  return async function caddy() {
     const name = 'caddy'
     let client: CaddyClient
-    try { client = new CaddyClient({ adminUrl: o.adminUrl, timeoutMs: 3000 }) } catch (err) {
-      return { name, ok: false, detail: `admin endpoint ${o.adminUrl} (from ${o.source}) is not valid: ${(err as Error).message}`, fix: 'set caddy_admin in host.json (or --caddy-admin, CONDUCTOR_CADDY_ADMIN) to http://HOST:PORT or unix//PATH' }
+    try {
+      client = new CaddyClient({ adminUrl: o.adminUrl, timeoutMs: 3000 })
+    } catch (err) {
+      return {
+        name,
+        ok: false,
+        detail: `admin endpoint ${o.adminUrl} (from ${o.source}) is not valid: ${(err as Error).message}`,
+        fix: 'set caddy_admin in host.json (or --caddy-admin, CONDUCTOR_CADDY_ADMIN) to http://HOST:PORT or unix//PATH'
+      }
     }
     try {
       const res = await client.request('GET', '/config/')
       if (res.status !== 200) {
-        return { name, ok: false, detail: `${client.adminUrl} (from ${o.source}): GET /config/ -> ${res.status} ${res.body.trim().slice(0, 200)}`, fix: 'is this Caddy\'s admin API? Caddy refuses admin requests whose Host or Origin is not its admin listen address: use the same address in caddy_admin as in Caddy\'s "admin.listen"' }
+        return {
+          name,
+          ok: false,
+          detail: `${client.adminUrl} (from ${o.source}): GET /config/ -> ${res.status} ${res.body.trim().slice(0, 200)}`,
+          fix: 'is this Caddy\'s admin API? Caddy refuses admin requests whose Host or Origin is not its admin listen address: use the same address in caddy_admin as in Caddy\'s "admin.listen"'
+        }
       }
     } catch (err) {
       return {
@@ -69,17 +81,18 @@ export function caddyCheck (o: CaddyCheckOptions): Check {
  * routes: `conductor-server/routes`). Without it each registration fails; with other listen
  * addresses than host.json asks for, the routes answer elsewhere than expected.
  */
-async function serverState (
-  client: CaddyClient, want: ServerExpectation
-): Promise<{ ok: boolean, detail: string, fix?: string }> {
+async function serverState(
+  client: CaddyClient,
+  want: ServerExpectation
+): Promise<{ ok: boolean; detail: string; fix?: string }> {
   const res = await client.request('GET', `/id/${CONDUCTOR_SERVER_ID}`)
   if (res.status !== 200) {
-    const why = res.status === 404
-      ? ''
-      : ` (GET /id/${CONDUCTOR_SERVER_ID} -> ${res.status} ${res.body.trim().slice(0, 200)})`
+    const why =
+      res.status === 404 ? '' : ` (GET /id/${CONDUCTOR_SERVER_ID} -> ${res.status} ${res.body.trim().slice(0, 200)})`
     return {
       ok: false,
-      detail: `no HTTP server with "@id": "${CONDUCTOR_SERVER_ID}"${why}: ` +
+      detail:
+        `no HTTP server with "@id": "${CONDUCTOR_SERVER_ID}"${why}: ` +
         'the routes of services, functions and caddy protect have nowhere to go',
       fix: want.missingFix
     }
@@ -88,8 +101,10 @@ async function serverState (
   try {
     const parsed = (JSON.parse(res.body) as { listen?: unknown }).listen
     if (Array.isArray(parsed)) listen = parsed.map(String)
-  } catch { /* shown as listening nowhere */ }
-  const shown = (l: readonly string[]): string => l.length === 0 ? 'nothing' : l.join(', ')
+  } catch {
+    /* shown as listening nowhere */
+  }
+  const shown = (l: readonly string[]): string => (l.length === 0 ? 'nothing' : l.join(', '))
   const detail = `HTTP server "${CONDUCTOR_SERVER_ID}" listens on ${shown(listen)}`
   if (want.listen !== undefined && !sameSet(listen, want.listen)) {
     const asked = `host.json caddy_listen asks for ${shown(want.listen)}`
@@ -102,11 +117,15 @@ const sameSet = (a: readonly string[], b: readonly string[]): boolean =>
   a.length === b.length && a.every(x => b.includes(x))
 
 /** "Caddy 2.6.2 (pid 123, /usr/bin/caddy)" or the PATH fallback, with why. */
-export async function runningCaddyVersion (adminUrl: string, env: Record<string, string>): Promise<string> {
+export async function runningCaddyVersion(adminUrl: string, env: Record<string, string>): Promise<string> {
   const pid = adminListenerPid(adminUrl)
   if (pid !== undefined) {
     let exe = '?'
-    try { exe = readlinkSync(`/proc/${pid}/exe`) } catch { /* not ours to read */ }
+    try {
+      exe = readlinkSync(`/proc/${pid}/exe`)
+    } catch {
+      /* not ours to read */
+    }
     // Only run it if it is a Caddy binary: never execute whatever else holds the port.
     if (/caddy/i.test(path.basename(exe.replace(/ \(deleted\)$/, '')))) {
       const v = await version(`/proc/${pid}/exe`, env)
@@ -121,27 +140,39 @@ export async function runningCaddyVersion (adminUrl: string, env: Record<string,
     : `caddy in PATH is ${v} (the listening process was not found, so the running one may differ)`
 }
 
-async function version (file: string, env: Record<string, string>): Promise<string | undefined> {
-  const r = await runBounded({ file, args: ['version'], cwd: os.tmpdir(), env, timeoutMs: 5000, maxOutputBytes: 4096, stderrTailBytes: 1024 })
+async function version(file: string, env: Record<string, string>): Promise<string | undefined> {
+  const r = await runBounded({
+    file,
+    args: ['version'],
+    cwd: os.tmpdir(),
+    env,
+    timeoutMs: 5000,
+    maxOutputBytes: 4096,
+    stderrTailBytes: 1024
+  })
   // `caddy version` prints "v2.7.6 h1:..." (upstream builds) or "2.6.2" (Debian's).
   return r.exitCode === 0 ? r.stdout.trim().split(/\s+/)[0]?.replace(/^v/, '') : undefined
 }
 
 /** The pid of the process listening on the admin endpoint (TCP port or unix socket), from /proc. */
-export function adminListenerPid (adminUrl: string): number | undefined {
+export function adminListenerPid(adminUrl: string): number | undefined {
   const inodes = listeningInodes(adminUrl)
   if (inodes.size === 0) return undefined
   const wanted = new Set([...inodes].map(i => `socket:[${i}]`))
   for (const entry of safeReaddir('/proc')) {
     if (!/^\d+$/.test(entry)) continue
     for (const fd of safeReaddir(`/proc/${entry}/fd`)) {
-      try { if (wanted.has(readlinkSync(`/proc/${entry}/fd/${fd}`))) return Number(entry) } catch { /* closed meanwhile */ }
+      try {
+        if (wanted.has(readlinkSync(`/proc/${entry}/fd/${fd}`))) return Number(entry)
+      } catch {
+        /* closed meanwhile */
+      }
     }
   }
   return undefined
 }
 
-function listeningInodes (adminUrl: string): Set<string> {
+function listeningInodes(adminUrl: string): Set<string> {
   const out = new Set<string>()
   const socket = /^unix:?\/\/?(\/.*)$/.exec(adminUrl)?.[1]
   if (socket !== undefined) {
@@ -156,7 +187,9 @@ function listeningInodes (adminUrl: string): Set<string> {
   try {
     const u = new URL(/^[a-z]+:\/\//i.test(adminUrl) ? adminUrl : `http://${adminUrl}`)
     port = Number(u.port === '' ? (u.protocol === 'https:' ? 443 : 80) : u.port)
-  } catch { return out }
+  } catch {
+    return out
+  }
   const hexPort = port.toString(16).toUpperCase().padStart(4, '0')
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
     // sl local_address rem_address st ... inode; st 0A = LISTEN
@@ -168,10 +201,18 @@ function listeningInodes (adminUrl: string): Set<string> {
   return out
 }
 
-function readLines (file: string): string[] {
-  try { return readFileSync(file, 'utf8').split('\n').filter(Boolean) } catch { return [] }
+function readLines(file: string): string[] {
+  try {
+    return readFileSync(file, 'utf8').split('\n').filter(Boolean)
+  } catch {
+    return []
+  }
 }
 
-function safeReaddir (dir: string): string[] {
-  try { return readdirSync(dir) } catch { return [] }
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir)
+  } catch {
+    return []
+  }
 }

@@ -21,11 +21,17 @@ const HTTPS_PORT = 443
 /** The key of the server under apps.http.servers (register_only snippets may address it by path). */
 export const CONDUCTOR_SERVER_KEY = 'conductor'
 
-export function renderCaddyConfig (o: CaddyConfigOptions): string {
-  return JSON.stringify({
-    admin: { listen: o.caddyAdmin },
-    apps: { http: { servers: { [CONDUCTOR_SERVER_KEY]: conductorServer(o.caddyListen) } } }
-  }, null, 2) + '\n'
+export function renderCaddyConfig(o: CaddyConfigOptions): string {
+  return (
+    JSON.stringify(
+      {
+        admin: { listen: o.caddyAdmin },
+        apps: { http: { servers: { [CONDUCTOR_SERVER_KEY]: conductorServer(o.caddyListen) } } }
+      },
+      null,
+      2
+    ) + '\n'
+  )
 }
 
 /**
@@ -36,9 +42,14 @@ export function renderCaddyConfig (o: CaddyConfigOptions): string {
  * HTTP port behind a load balancer) it is off, so a route with a host matcher never turns a
  * plain HTTP port into TLS, nor asks a CA for a certificate.
  */
-export function conductorServer (listen: readonly string[]): Record<string, unknown> {
+export function conductorServer(listen: readonly string[]): Record<string, unknown> {
   const https = listen.some(a => listenPort(a) === HTTPS_PORT)
-  return { '@id': CONDUCTOR_SERVER_ID, listen: [...listen], routes: [], ...(https ? {} : { automatic_https: { disable: true } }) }
+  return {
+    '@id': CONDUCTOR_SERVER_ID,
+    listen: [...listen],
+    routes: [],
+    ...(https ? {} : { automatic_https: { disable: true } })
+  }
 }
 
 /**
@@ -46,13 +57,18 @@ export function conductorServer (listen: readonly string[]): Record<string, unkn
  * this rendering with some admin and listen addresses, or the admin-only file of versions before
  * the server was declared. Anything else is the operator's and is kept.
  */
-export function isConductorCaddyConfig (text: string): boolean {
+export function isConductorCaddyConfig(text: string): boolean {
   let parsed: unknown
-  try { parsed = JSON.parse(text) } catch { return false }
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    return false
+  }
   const admin = (parsed as { admin?: { listen?: unknown } } | null)?.admin?.listen
   if (typeof admin !== 'string') return false
   if (isDeepStrictEqual(parsed, { admin: { listen: admin } })) return true
-  const servers = (parsed as { apps?: { http?: { servers?: Record<string, { listen?: unknown }> } } }).apps?.http?.servers
+  const servers = (parsed as { apps?: { http?: { servers?: Record<string, { listen?: unknown }> } } }).apps?.http
+    ?.servers
   const listen = servers?.[CONDUCTOR_SERVER_KEY]?.listen
   if (!Array.isArray(listen) || !listen.every(a => typeof a === 'string')) return false
   return isDeepStrictEqual(parsed, JSON.parse(renderCaddyConfig({ caddyAdmin: admin, caddyListen: listen })))

@@ -18,11 +18,18 @@ export interface CaddySyncUnitOptions {
   waitSec?: number | undefined
 }
 
-export function caddySyncUnitFile (opts: CaddySyncUnitOptions): string {
-  const args = [...(Array.isArray(opts.conductor) ? opts.conductor : [opts.conductor]), ...(opts.root !== undefined && opts.root !== '/' ? ['--root', opts.root] : []), 'caddy', 'sync', '--wait', String(opts.waitSec ?? 30)]
+export function caddySyncUnitFile(opts: CaddySyncUnitOptions): string {
+  const args = [
+    ...(Array.isArray(opts.conductor) ? opts.conductor : [opts.conductor]),
+    ...(opts.root !== undefined && opts.root !== '/' ? ['--root', opts.root] : []),
+    'caddy',
+    'sync',
+    '--wait',
+    String(opts.waitSec ?? 30)
+  ]
   return [
     '[Unit]',
-    'Description=Conductor: register services\' Caddy routes again after Caddy (re)starts',
+    "Description=Conductor: register services' Caddy routes again after Caddy (re)starts",
     `After=${CADDY_UNIT}`,
     `PartOf=${CADDY_UNIT}`,
     '',
@@ -38,12 +45,12 @@ export function caddySyncUnitFile (opts: CaddySyncUnitOptions): string {
   ].join('\n')
 }
 
-function systemdQuote (arg: string): string {
+function systemdQuote(arg: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `"${arg.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`
 }
 
 /** Drop-in that makes caddy.service pull the sync unit in (works for a vendor caddy.service too). */
 export const CADDY_SYNC_DROPIN = `${CADDY_UNIT}.d/50-conductor-caddy-sync.conf`
-export function caddySyncDropIn (): string {
+export function caddySyncDropIn(): string {
   return `[Unit]\nWants=${CADDY_SYNC_UNIT}\n`
 }

@@ -28,7 +28,7 @@ export const receiptPath = (runDir: string, unit: string, kind: ReceiptKind): st
   path.join(receiptsDir(runDir), `${unit}.${kind}`)
 
 /** The config unit bound to a service or deployment unit. */
-export function configUnitOf (unit: string): string | undefined {
+export function configUnitOf(unit: string): string | undefined {
   const svc = /^conductor-service@(.+)\.service$/.exec(unit)?.[1]
   if (svc !== undefined) return serviceConfigUnit(svc)
   const dep = /^conductor-deployment@(.+)\.service$/.exec(unit)?.[1]
@@ -36,11 +36,11 @@ export function configUnitOf (unit: string): string | undefined {
 }
 
 /** The config templates exist (hosts installed by an older `system install` have none). */
-export function configUnitsInstalled (unitsDir: string): boolean {
+export function configUnitsInstalled(unitsDir: string): boolean {
   return [DEPLOYMENT_CONFIG_TEMPLATE, SERVICE_CONFIG_TEMPLATE].every(t => existsSync(path.join(unitsDir, t)))
 }
 
-export function writeReceipt (runDir: string, unit: string, kind: ReceiptKind): void {
+export function writeReceipt(runDir: string, unit: string, kind: ReceiptKind): void {
   mkdirSync(receiptsDir(runDir), { recursive: true, mode: 0o700 })
   writeFileSync(receiptPath(runDir, unit, kind), `${process.pid}\n`)
 }
@@ -49,36 +49,38 @@ export function writeReceipt (runDir: string, unit: string, kind: ReceiptKind): 
  * Receipts are written only under the reconcile lock, each removed by its writer once its
  * systemctl call returns: one found by the next lock holder was left by a killed process.
  */
-export function clearAllReceipts (runDir: string): void {
+export function clearAllReceipts(runDir: string): void {
   rmSync(receiptsDir(runDir), { recursive: true, force: true })
 }
 
 /** Removes a receipt the unit did not consume (it was not started or stopped after all). */
-export function clearReceipt (runDir: string, unit: string, kind: ReceiptKind): void {
+export function clearReceipt(runDir: string, unit: string, kind: ReceiptKind): void {
   rmSync(receiptPath(runDir, unit, kind), { force: true })
 }
 
-function quoteArg (arg: string): string {
+function quoteArg(arg: string): string {
   if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(arg)) return arg
   return `"${arg.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\$/g, '$$$$')}"`
 }
 
-function envLines (env: Record<string, string>): string {
-  return Object.entries(env).sort(([a], [b]) => a.localeCompare(b))
-    .map(([k, v]) => `Environment=${quoteArg(`${k}=${v}`)}\n`).join('')
+function envLines(env: Record<string, string>): string {
+  return Object.entries(env)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `Environment=${quoteArg(`${k}=${v}`)}\n`)
+    .join('')
 }
 
 /**
  * `sh -c 'rm -- RECEIPT || exec CONDUCTOR ...'`: a receipt costs a `rm`, not a Node start.
  * `$$` is systemd's literal `$`; %n is this unit's full name.
  */
-function receiptOr (p: UnitPaths, kind: ReceiptKind, args: string[]): string {
+function receiptOr(p: UnitPaths, kind: ReceiptKind, args: string[]): string {
   const receipt = path.join(receiptsDir(p.runDir), `%n.${kind}`)
   const argv = [receipt, ...p.conductor, ...args].map(quoteArg).join(' ')
   return `/bin/sh -c 'rm -- "$$0" 2>/dev/null || exec "$$@"' ${argv}`
 }
 
-function render (p: UnitPaths, what: 'service' | 'deployment', main: string): string {
+function render(p: UnitPaths, what: 'service' | 'deployment', main: string): string {
   // Hooks and templates are bounded by their own timeouts (hooks 60 s, templates 30 s, a
   // deployment's readiness timeout_sec): these limits only stop a unit that hangs anyway.
   // Detach is ExecStopPost, not ExecStop: systemd runs ExecStop only for an active unit, so a
@@ -100,11 +102,11 @@ TimeoutStopSec=10min
 }
 
 /** Bound to conductor-service@NAME: post-start-service hooks and the service's snippets. */
-export function renderServiceConfigTemplate (p: UnitPaths): string {
+export function renderServiceConfigTemplate(p: UnitPaths): string {
   return render(p, 'service', serviceUnit('%i'))
 }
 
 /** Bound to conductor-deployment@ID: readiness, post-start hooks and the deployment's snippets. */
-export function renderDeploymentConfigTemplate (p: UnitPaths): string {
+export function renderDeploymentConfigTemplate(p: UnitPaths): string {
   return render(p, 'deployment', deploymentUnit('%i'))
 }

@@ -1,9 +1,22 @@
 // Public surface of conductor/host/.
 export {
-  type ReceiptKind, clearAllReceipts, clearReceipt, configUnitOf, configUnitsInstalled, writeReceipt
+  type ReceiptKind,
+  clearAllReceipts,
+  clearReceipt,
+  configUnitOf,
+  configUnitsInstalled,
+  writeReceipt
 } from './config-units.js'
 export { CONDUCTOR_SERVER_KEY, conductorServer } from './caddy-config.js'
-export { type InstallPlan, applyInstall, caddyConfigIsForeign, caddyConfigPath, caddyUnitExists, conductorCommand, planInstall } from './install.js'
+export {
+  type InstallPlan,
+  applyInstall,
+  caddyConfigIsForeign,
+  caddyConfigPath,
+  caddyUnitExists,
+  conductorCommand,
+  planInstall
+} from './install.js'
 export { type PodInfo, type PodmanDriver, podmanDriver } from './podman.js'
 export { LABEL_DEPLOYMENT, LABEL_ROOT, markedDeployment, markPodYaml } from './pod-mark.js'
 export { allocatePorts, portVariables } from './ports.js'

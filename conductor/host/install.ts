@@ -1,9 +1,12 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { isConductorCaddyConfig, renderCaddyConfig } from './caddy-config.js'
 import {
-  DEPLOYMENT_CONFIG_TEMPLATE, SERVICE_CONFIG_TEMPLATE, renderDeploymentConfigTemplate, renderServiceConfigTemplate
+  DEPLOYMENT_CONFIG_TEMPLATE,
+  SERVICE_CONFIG_TEMPLATE,
+  renderDeploymentConfigTemplate,
+  renderServiceConfigTemplate
 } from './config-units.js'
 import { CADDY_SYNC_DROPIN, CADDY_SYNC_UNIT, caddySyncDropIn, caddySyncUnitFile } from './caddy-sync-unit.js'
 import type { Roots } from '../model/index.js'
@@ -11,28 +14,55 @@ import type { ScopeInfo } from '../model/index.js'
 import type { SystemdDriver } from './systemd.js'
 import { readOr, writeAtomic } from '../state/index.js'
 import {
-  CADDY_UNIT, DEPLOYMENT_TEMPLATE, GATEWAY_SOCKET, GATEWAY_UNIT, SERVICE_TEMPLATE,
-  renderCaddyUnit, renderDeploymentTemplate, renderGatewaySocket, renderGatewayUnit, renderServiceTemplate,
+  CADDY_UNIT,
+  DEPLOYMENT_TEMPLATE,
+  GATEWAY_SOCKET,
+  GATEWAY_UNIT,
+  SERVICE_TEMPLATE,
+  renderCaddyUnit,
+  renderDeploymentTemplate,
+  renderGatewaySocket,
+  renderGatewayUnit,
+  renderServiceTemplate,
   type UnitPaths
 } from './unit-files.js'
 
 // `conductor system install`: a pure plan of files (so --dry-run prints exactly what would be
 // written), then an applier that writes only what differs and daemon-reloads at most once.
 
-export interface InstallFile { path: string, content: string, why: string }
-export interface InstallPlan { dirs: string[], files: InstallFile[] }
+export interface InstallFile {
+  path: string
+  content: string
+  why: string
+}
+export interface InstallPlan {
+  dirs: string[]
+  files: InstallFile[]
+}
 
 /**
  * `hasCaddyUnit`: another caddy.service exists (then Caddy and its config are the operator's).
  * `keepCaddyConfig`: ROOT/etc/conductor/caddy.json exists and is not one Conductor wrote
  * (`caddyConfigIsForeign`): it is kept as is.
  */
-export function planInstall (
-  p: UnitPaths, scope: ScopeInfo, roots: Roots, hasCaddyUnit: boolean, keepCaddyConfig: boolean
+export function planInstall(
+  p: UnitPaths,
+  scope: ScopeInfo,
+  roots: Roots,
+  hasCaddyUnit: boolean,
+  keepCaddyConfig: boolean
 ): InstallPlan {
   const files: InstallFile[] = [
-    { path: path.join(scope.unitsDir, SERVICE_TEMPLATE), content: renderServiceTemplate(p), why: 'service template unit' },
-    { path: path.join(scope.unitsDir, DEPLOYMENT_TEMPLATE), content: renderDeploymentTemplate(p), why: 'deployment template unit (podman kube play)' },
+    {
+      path: path.join(scope.unitsDir, SERVICE_TEMPLATE),
+      content: renderServiceTemplate(p),
+      why: 'service template unit'
+    },
+    {
+      path: path.join(scope.unitsDir, DEPLOYMENT_TEMPLATE),
+      content: renderDeploymentTemplate(p),
+      why: 'deployment template unit (podman kube play)'
+    },
     {
       path: path.join(scope.unitsDir, SERVICE_CONFIG_TEMPLATE),
       content: renderServiceConfigTemplate(p),
@@ -44,12 +74,29 @@ export function planInstall (
       why: 'deployment config unit (routes and hooks, bound to the deployment unit)'
     },
     { path: path.join(scope.unitsDir, GATEWAY_UNIT), content: renderGatewayUnit(p), why: 'gateway unit' },
-    { path: path.join(scope.unitsDir, GATEWAY_SOCKET), content: renderGatewaySocket(p), why: 'gateway socket (connections wait while the gateway restarts)' },
+    {
+      path: path.join(scope.unitsDir, GATEWAY_SOCKET),
+      content: renderGatewaySocket(p),
+      why: 'gateway socket (connections wait while the gateway restarts)'
+    },
     // Caddy loses API-made routes when it restarts without --resume: re-register them each time it starts.
-    { path: path.join(scope.unitsDir, CADDY_SYNC_UNIT), content: caddySyncUnitFile({ conductor: p.conductor, environment: p.environment }), why: 'caddy sync unit (routes back after a Caddy restart)' },
-    { path: path.join(scope.unitsDir, CADDY_SYNC_DROPIN), content: caddySyncDropIn(), why: 'caddy.service pulls in the sync unit' }
+    {
+      path: path.join(scope.unitsDir, CADDY_SYNC_UNIT),
+      content: caddySyncUnitFile({ conductor: p.conductor, environment: p.environment }),
+      why: 'caddy sync unit (routes back after a Caddy restart)'
+    },
+    {
+      path: path.join(scope.unitsDir, CADDY_SYNC_DROPIN),
+      content: caddySyncDropIn(),
+      why: 'caddy.service pulls in the sync unit'
+    }
   ]
-  if (!hasCaddyUnit) files.push({ path: path.join(scope.unitsDir, CADDY_UNIT), content: renderCaddyUnit(p), why: 'default Caddy unit (no caddy.service found)' })
+  if (!hasCaddyUnit)
+    files.push({
+      path: path.join(scope.unitsDir, CADDY_UNIT),
+      content: renderCaddyUnit(p),
+      why: 'default Caddy unit (no caddy.service found)'
+    })
   if (!hasCaddyUnit && !keepCaddyConfig) {
     const why = 'default Caddy config (admin API, the "conductor-server" HTTP server)'
     files.push({ path: caddyConfigPath(roots), content: renderCaddyConfig(p), why })
@@ -57,14 +104,21 @@ export function planInstall (
   return { dirs: [roots.services, roots.policies, roots.deployments, roots.run, scope.unitsDir], files }
 }
 
-export interface InstallResult { written: string[], unchanged: string[], reloaded: boolean }
+export interface InstallResult {
+  written: string[]
+  unchanged: string[]
+  reloaded: boolean
+}
 
-export async function applyInstall (plan: InstallPlan, systemd: SystemdDriver): Promise<InstallResult> {
+export async function applyInstall(plan: InstallPlan, systemd: SystemdDriver): Promise<InstallResult> {
   for (const d of plan.dirs) mkdirSync(d, { recursive: true })
   const written: string[] = []
   const unchanged: string[] = []
   for (const f of plan.files) {
-    if (readOr(f.path) === f.content) { unchanged.push(f.path); continue }
+    if (readOr(f.path) === f.content) {
+      unchanged.push(f.path)
+      continue
+    }
     mkdirSync(path.dirname(f.path), { recursive: true })
     writeAtomic(f.path, f.content)
     written.push(f.path)
@@ -77,13 +131,13 @@ export async function applyInstall (plan: InstallPlan, systemd: SystemdDriver): 
 export const caddyConfigPath = (roots: Roots): string => path.join(roots.etc, 'caddy.json')
 
 /** caddy.json exists and is not one `system install` wrote (an operator's own): never overwritten. */
-export function caddyConfigIsForeign (roots: Roots): boolean {
+export function caddyConfigIsForeign(roots: Roots): boolean {
   const text = readOr(caddyConfigPath(roots))
   return text !== undefined && !isConductorCaddyConfig(text)
 }
 
 /** caddy.service in the scope's unit directory or a vendor directory (Debian's caddy package). */
-export function caddyUnitExists (scope: ScopeInfo): boolean {
+export function caddyUnitExists(scope: ScopeInfo): boolean {
   const ours = path.join(scope.unitsDir, CADDY_UNIT)
   // Our own default unit counts as absent, so re-installing keeps it up to date.
   if (existsSync(ours)) return !readOr(ours)?.startsWith('# Written by `conductor system install`')
@@ -91,7 +145,7 @@ export function caddyUnitExists (scope: ScopeInfo): boolean {
 }
 
 /** How units run the CLI: this Node and the shipped bin.js (the bundle's entry, or in dist/). */
-export function conductorCommand (): string[] {
+export function conductorCommand(): string[] {
   // This module is bundled into dist/conductor/, next to bin.js (or is conductor/host/install.ts
   // under tsx, and the bundle is in dist/conductor/).
   const here = path.dirname(fileURLToPath(import.meta.url))
@@ -99,4 +153,3 @@ export function conductorCommand (): string[] {
   const bin = candidates.find(c => existsSync(c)) ?? candidates[0]!
   return [process.execPath, bin]
 }
-

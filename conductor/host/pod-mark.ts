@@ -15,8 +15,9 @@ export const LABEL_DEPLOYMENT = 'io.conductor.deployment'
 export const LABEL_ROOT = 'io.conductor.root'
 
 /** The deployment a pod belongs to when it carries this root's mark, else undefined. */
-export function markedDeployment (
-  labels: Readonly<Record<string, string>> | undefined, root: string
+export function markedDeployment(
+  labels: Readonly<Record<string, string>> | undefined,
+  root: string
 ): string | undefined {
   if (labels?.[LABEL_ROOT] !== root) return undefined
   const id = labels[LABEL_DEPLOYMENT]
@@ -24,7 +25,7 @@ export function markedDeployment (
 }
 
 /** The kube YAML stream with the mark on every Pod document; throws PodUnmarkable (naming `file`). */
-export function markPodYaml (stream: string, labels: Readonly<Record<string, string>>, file: string): string {
+export function markPodYaml(stream: string, labels: Readonly<Record<string, string>>, file: string): string {
   const docs = splitDocuments(stream)
   let pods = 0
   const out = docs.map(doc => {
@@ -37,9 +38,12 @@ export function markPodYaml (stream: string, labels: Readonly<Record<string, str
   return out.map(d => d.separator + d.body).join('')
 }
 
-interface Doc { separator: string, body: string }
+interface Doc {
+  separator: string
+  body: string
+}
 
-function splitDocuments (stream: string): Doc[] {
+function splitDocuments(stream: string): Doc[] {
   const docs: Doc[] = []
   let current: Doc = { separator: '', body: '' }
   for (const line of stream.split(/(?<=\n)/)) {
@@ -53,7 +57,7 @@ function splitDocuments (stream: string): Doc[] {
 }
 
 /** The document with the labels when it is a Pod, undefined when it is not one. */
-function markDocument (body: string, labels: Readonly<Record<string, string>>, file: string): string | undefined {
+function markDocument(body: string, labels: Readonly<Record<string, string>>, file: string): string | undefined {
   const text = body.replace(/^(\s*#.*\n|\s*\n)*/, '')
   if (text.startsWith('{')) return markJson(body, labels, file)
   const lines = body.split('\n')
@@ -72,7 +76,7 @@ function markDocument (body: string, labels: Readonly<Record<string, string>>, f
   while (end < lines.length && !/^[^\s#]/.test(lines[end]!)) end++
   const children = lines.slice(meta + 1, end)
   const first = children.find(l => !isBlankOrComment(l))
-  if (first === undefined) throw new PodUnmarkable('the Pod\'s `metadata:` is empty (it needs `name: $POD_NAME`)', file)
+  if (first === undefined) throw new PodUnmarkable("the Pod's `metadata:` is empty (it needs `name: $POD_NAME`)", file)
   const indent = first.length - first.trimStart().length
   const pad = ' '.repeat(indent)
   const labelsAt = children.findIndex(l => l.startsWith(pad + 'labels:') && l.length - l.trimStart().length === indent)
@@ -85,7 +89,9 @@ function markDocument (body: string, labels: Readonly<Record<string, string>>, f
   const at = meta + 1 + labelsAt
   if (!/^\s*labels:\s*(#.*)?$/.test(lines[at]!)) {
     throw new PodUnmarkable(
-      'the Pod\'s `metadata.labels` is in flow style: print it block-style so Conductor can add its labels', file)
+      "the Pod's `metadata.labels` is in flow style: print it block-style so Conductor can add its labels",
+      file
+    )
   }
   // The existing labels block: lines more indented than `labels:`.
   let lend = at + 1
@@ -99,9 +105,11 @@ function markDocument (body: string, labels: Readonly<Record<string, string>>, f
   return lines.join('\n')
 }
 
-function markJson (body: string, labels: Readonly<Record<string, string>>, file: string): string | undefined {
+function markJson(body: string, labels: Readonly<Record<string, string>>, file: string): string | undefined {
   let doc: unknown
-  try { doc = JSON.parse(body) } catch {
+  try {
+    doc = JSON.parse(body)
+  } catch {
     if (!FLOW_POD.test(body)) return undefined
     throw new PodUnmarkable('a Pod in flow style that is not JSON: print it block-style or as JSON', file)
   }

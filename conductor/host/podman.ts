@@ -26,9 +26,15 @@ export interface PodInfo {
   labels: Record<string, string>
 }
 
-interface Ran { ok: boolean, stdout: string, stderr: string, exitCode: number | null, failure?: string | undefined }
+interface Ran {
+  ok: boolean
+  stdout: string
+  stderr: string
+  exitCode: number | null
+  failure?: string | undefined
+}
 
-export function podmanDriver (env: NodeJS.ProcessEnv, bin = 'podman'): PodmanDriver {
+export function podmanDriver(env: NodeJS.ProcessEnv, bin = 'podman'): PodmanDriver {
   const run = async (args: string[]): Promise<Ran> => {
     const r = await runTool(bin, args, env, 60_000)
     return { ok: r.exitCode === 0, stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode, failure: r.failure }
@@ -37,18 +43,30 @@ export function podmanDriver (env: NodeJS.ProcessEnv, bin = 'podman'): PodmanDri
     podIp: async pod => {
       const infra = await run(['pod', 'inspect', '--format', '{{.InfraContainerID}}', pod])
       if (!infra.ok || infra.stdout.trim() === '') return ''
-      const ip = await run(['inspect', '--format', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}{{.NetworkSettings.IPAddress}}', infra.stdout.trim()])
-      return ip.ok ? (ip.stdout.trim().split(/\s+/).find(s => s !== '') ?? '') : ''
+      const ip = await run([
+        'inspect',
+        '--format',
+        '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}{{.NetworkSettings.IPAddress}}',
+        infra.stdout.trim()
+      ])
+      return ip.ok
+        ? (ip.stdout
+            .trim()
+            .split(/\s+/)
+            .find(s => s !== '') ?? '')
+        : ''
     },
     pods: async label => {
       const filter = label === undefined ? [] : ['--filter', `label=${label}`]
       const r = await run(['pod', 'ps', ...filter, '--format', 'json'])
       if (!r.ok) return undefined
       try {
-        type Row = { Name: string, Status: string, Labels?: Record<string, string> | null }
+        type Row = { Name: string; Status: string; Labels?: Record<string, string> | null }
         const rows = JSON.parse(r.stdout === '' ? '[]' : r.stdout) as Row[]
         return rows.map(p => ({ name: p.Name, status: p.Status, labels: p.Labels ?? {} }))
-      } catch { return undefined }
+      } catch {
+        return undefined
+      }
     },
     removePod: async name => {
       const r = await run(['pod', 'rm', '-f', '-t', '0', name])
@@ -64,4 +82,3 @@ export function podmanDriver (env: NodeJS.ProcessEnv, bin = 'podman'): PodmanDri
     }
   }
 }
-

@@ -5,7 +5,7 @@ import { PortsExhausted } from '../../errors/index.js'
 // ports chosen by the kernel, skipping those already held by recorded deployments (a stopped
 // deployment keeps its ports until it is removed, so it can start again on the same ones).
 
-export async function allocatePorts (names: string[], taken: ReadonlySet<number>): Promise<Record<string, number>> {
+export async function allocatePorts(names: string[], taken: ReadonlySet<number>): Promise<Record<string, number>> {
   const out: Record<string, number> = {}
   const used = new Set(taken)
   for (const name of names) {
@@ -19,7 +19,7 @@ export async function allocatePorts (names: string[], taken: ReadonlySet<number>
 }
 
 /** CONDUCTOR_PORT_<NAME> for each port, and CONDUCTOR_PORT for the first one. */
-export function portVariables (names: string[], ports: Record<string, number>): Record<string, string> {
+export function portVariables(names: string[], ports: Record<string, number>): Record<string, string> {
   const vars: Record<string, string> = {}
   for (const n of names) if (ports[n] !== undefined) vars[`CONDUCTOR_PORT_${n.toUpperCase()}`] = String(ports[n])
   const first = names[0]
@@ -27,7 +27,7 @@ export function portVariables (names: string[], ports: Record<string, number>): 
   return vars
 }
 
-async function kernelPort (): Promise<number> {
+async function kernelPort(): Promise<number> {
   return await new Promise((resolve, reject) => {
     const srv = net.createServer()
     srv.unref()

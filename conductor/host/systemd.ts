@@ -38,30 +38,44 @@ export interface SystemdDriver {
   status: (unit: string) => Promise<string>
 }
 
-export function systemdDriver (scopeArgs: string[], env: NodeJS.ProcessEnv): SystemdDriver {
+export function systemdDriver(scopeArgs: string[], env: NodeJS.ProcessEnv): SystemdDriver {
   const run = async (args: string[], timeoutMs = 120_000): Promise<string> => {
     const r = await runTool('systemctl', [...scopeArgs, ...args], env, timeoutMs)
     if (r.exitCode !== 0) {
       const detail = (r.stderr || r.stdout || r.failure || '').trim()
-      throw new SystemdFailed(`systemctl ${[...scopeArgs, ...args].join(' ')} failed (status ${String(r.exitCode)}): ${detail}`)
+      throw new SystemdFailed(
+        `systemctl ${[...scopeArgs, ...args].join(' ')} failed (status ${String(r.exitCode)}): ${detail}`
+      )
     }
     return r.stdout
   }
   return {
-    daemonReload: async () => { await run(['daemon-reload']) },
-    start: async units => { if (units.length > 0) await run(['start', ...units]) },
-    stop: async units => { if (units.length > 0) await run(['stop', ...units]) },
-    stopNoBlock: async units => { if (units.length > 0) await run(['stop', '--no-block', ...units]) },
+    daemonReload: async () => {
+      await run(['daemon-reload'])
+    },
+    start: async units => {
+      if (units.length > 0) await run(['start', ...units])
+    },
+    stop: async units => {
+      if (units.length > 0) await run(['stop', ...units])
+    },
+    stopNoBlock: async units => {
+      if (units.length > 0) await run(['stop', '--no-block', ...units])
+    },
     seesDropIn: async (unit, dropIn) => {
       const out = await run(['show', '--property=DropInPaths,NeedDaemonReload', unit], 30_000)
       const props = new Map(out.split('\n').map(l => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
       return props.get('NeedDaemonReload') === 'no' && (props.get('DropInPaths') ?? '').split(' ').includes(dropIn)
     },
-    reload: async unit => { await run(['reload', unit]) },
-    resetFailed: async units => { if (units.length > 0) await run(['reset-failed', ...units]) },
+    reload: async unit => {
+      await run(['reload', unit])
+    },
+    resetFailed: async units => {
+      if (units.length > 0) await run(['reset-failed', ...units])
+    },
     list: async patterns => {
       const out = await run(['list-units', '--all', '--no-pager', '--output=json', ...patterns])
-      const rows = JSON.parse(out === '' ? '[]' : out) as Array<{ unit: string, active: string, sub: string }>
+      const rows = JSON.parse(out === '' ? '[]' : out) as Array<{ unit: string; active: string; sub: string }>
       return rows.map(r => ({ unit: r.unit, active: r.active, sub: r.sub }))
     },
     status: async unit => {
@@ -70,4 +84,3 @@ export function systemdDriver (scopeArgs: string[], env: NodeJS.ProcessEnv): Sys
     }
   }
 }
-

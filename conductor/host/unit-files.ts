@@ -36,18 +36,23 @@ export interface UnitPaths {
   gatewayListen: string
 }
 
-const wantedBy = (scope: Scope): string => scope === 'user' ? 'default.target' : 'multi-user.target'
+const wantedBy = (scope: Scope): string => (scope === 'user' ? 'default.target' : 'multi-user.target')
 
-function envLines (env: Record<string, string>): string {
-  return Object.entries(env).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `Environment=${quoteEnv(`${k}=${v}`)}\n`).join('')
+function envLines(env: Record<string, string>): string {
+  return Object.entries(env)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `Environment=${quoteEnv(`${k}=${v}`)}\n`)
+    .join('')
 }
 
 /** systemd quoting for one Environment= assignment. */
-export function quoteEnv (assignment: string): string {
-  return /^[A-Za-z0-9_=/.:,@+-]*$/.test(assignment) ? assignment : `"${assignment.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/%/g, '%%')}"`
+export function quoteEnv(assignment: string): string {
+  return /^[A-Za-z0-9_=/.:,@+-]*$/.test(assignment)
+    ? assignment
+    : `"${assignment.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/%/g, '%%')}"`
 }
 
-export function renderServiceTemplate (p: UnitPaths): string {
+export function renderServiceTemplate(p: UnitPaths): string {
   // The service unit is the anchor its deployments are PartOf: stopping it stops them. It runs
   // nothing itself; Conductor starts the deployments (with hooks) around it.
   // Wants= its config unit: any start (systemd's own too) brings the routes and hooks along.
@@ -67,7 +72,7 @@ WantedBy=${wantedBy(p.scope)}
 `
 }
 
-export function renderDeploymentTemplate (p: UnitPaths): string {
+export function renderDeploymentTemplate(p: UnitPaths): string {
   const kube = path.join(p.deploymentsDir, '%i', 'kube.yaml')
   // kube play --service-container makes podman the notifying main process: the unit is active
   // once the pod runs (0.34 s here) and stopping it removes the pod. ExecStopPost removes a pod
@@ -95,7 +100,7 @@ WantedBy=${wantedBy(p.scope)}
 `
 }
 
-export function renderGatewayUnit (p: UnitPaths): string {
+export function renderGatewayUnit(p: UnitPaths): string {
   // Every protected request in Caddy waits on the gateway (forward_auth), so a crashed gateway
   // is an outage until it is back: restart it after 200 ms rather than the 2 s of deployments
   // (issue 9 fault test: back in well under 2 s). systemd's default start limit (5 starts in
@@ -126,7 +131,7 @@ WantedBy=${wantedBy(p.scope)}
  * restarts after a crash, Caddy's forward_auth connections wait in the backlog instead of
  * being refused, so clients see a slower answer rather than a 502. The gateway takes it as fd 3.
  */
-export function renderGatewaySocket (p: UnitPaths): string {
+export function renderGatewaySocket(p: UnitPaths): string {
   const listen = p.gatewayListen.startsWith('unix:') ? p.gatewayListen.slice('unix:'.length) : p.gatewayListen
   return `${HEADER}[Unit]
 Description=Conductor gateway socket (${p.gatewayListen}; connections wait here while the gateway restarts)
@@ -145,7 +150,7 @@ const caddyHome = (libDir: string): string => path.join(libDir, 'caddy')
 export const caddyAutosavePath = (libDir: string): string => path.join(caddyHome(libDir), 'caddy', 'autosave.json')
 
 /** Installed only when no caddy.service exists (seed "Fleet": a default Caddy unit). */
-export function renderCaddyUnit (p: UnitPaths): string {
+export function renderCaddyUnit(p: UnitPaths): string {
   const data = caddyHome(p.libDir)
   return `${HEADER}[Unit]
 Description=Caddy for Conductor (admin API on ${p.caddyAdmin})
@@ -165,7 +170,7 @@ WantedBy=${wantedBy(p.scope)}
 }
 
 /** Drop-in of one deployment instance: the service it belongs to and the pod's directives. */
-export function renderDeploymentDropIn (service: string, directives: string[]): string {
+export function renderDeploymentDropIn(service: string, directives: string[]): string {
   // After= the service: a stop of the service unit (systemd's own too) stops the deployments,
   // and their config units, before it ends, so routes are out when `systemctl stop` returns.
   return `# Written by conductor for one deployment; removed when it is undeployed.
@@ -175,5 +180,6 @@ After=conductor-service@${service}.service
 ${directives.length > 0 ? '\n[Service]\n' + directives.map(d => d + '\n').join('') : ''}`
 }
 
-export const dropInPath = (unitsDir: string, unit: string): string => path.join(unitsDir, `${unit}.d`, '50-conductor.conf')
+export const dropInPath = (unitsDir: string, unit: string): string =>
+  path.join(unitsDir, `${unit}.d`, '50-conductor.conf')
 export { GATEWAY_UNIT, CADDY_UNIT }

@@ -19,7 +19,7 @@ export interface FunctionInfo {
   policy: string | undefined
   isPublic: boolean
   authorization: string
-  route: { host: string[] | undefined, path: string }
+  route: { host: string[] | undefined; path: string }
   /** Segments removed from the public path to form PATH_INFO. */
   pathInfoStrip: number
   minWarm: number
@@ -32,7 +32,7 @@ export interface FunctionInfo {
   fn: ServiceFunction
 }
 
-export function describeFunction (service: Service, fn: ServiceFunction): FunctionInfo {
+export function describeFunction(service: Service, fn: ServiceFunction): FunctionInfo {
   const id = functionId(service.name, fn.name)
   const hasRoute = fn.route !== undefined
   const path = fn.route?.path ?? (hasRoute ? '/*' : `${FUNCTIONS_PREFIX}/${id}/*`)
@@ -59,14 +59,22 @@ export function describeFunction (service: Service, fn: ServiceFunction): Functi
 }
 
 /** Every function of every valid (and enabled) service, sorted by id. */
-export function listFunctions (entries: ServiceEntry[]): Array<{ service: Service, info: FunctionInfo }> {
-  return entries.flatMap(e => e.service === undefined || e.service.disable ? [] : e.service.functions.map(fn => ({ service: e.service!, info: describeFunction(e.service!, fn) })))
+export function listFunctions(entries: ServiceEntry[]): Array<{ service: Service; info: FunctionInfo }> {
+  return entries
+    .flatMap(e =>
+      e.service === undefined || e.service.disable
+        ? []
+        : e.service.functions.map(fn => ({ service: e.service!, info: describeFunction(e.service!, fn) }))
+    )
     .sort((a, b) => a.info.id.localeCompare(b.info.id))
 }
 
 /** "/api/v1/*" -> 2: the segments of a path pattern before its first wildcard. */
-export function literalSegments (pattern: string): number {
+export function literalSegments(pattern: string): number {
   const star = pattern.indexOf('*')
   const literal = star === -1 ? pattern : pattern.slice(0, star)
-  return literal.split('/').slice(1, literal.endsWith('/') || star !== -1 ? -1 : undefined).filter(s => s !== '').length
+  return literal
+    .split('/')
+    .slice(1, literal.endsWith('/') || star !== -1 ? -1 : undefined)
+    .filter(s => s !== '').length
 }

@@ -8,44 +8,86 @@ import { isCaddyListenAddress } from './caddy-address.js'
 // Loaded only when a host.json content has not been validated before (host.ts).
 
 // host.json caddy_listen: the listen addresses of the server Conductor's routes go into.
-const caddyListenSchema = z.array(z.string().refine(isCaddyListenAddress, {
-  error: iss => `"${String(iss.input)}" is not a Caddy listen address: ` +
-    'expected ":PORT", "HOST:PORT", "[IPV6]:PORT" or "unix//PATH"'
-})).min(1, 'at least one address').superRefine((list, ctx) => {
-  const twice = list.findIndex((a, i) => list.indexOf(a) !== i)
-  if (twice >= 0) ctx.addIssue({ code: 'custom', path: [twice], message: `"${list[twice]!}" is listed twice` })
-}).describe('Where the HTTP server of Conductor\'s routes ("@id": "conductor-server") listens, written into the ' +
-  'caddy.json of `system install` (default [":80", ":443"]; automatic HTTPS only when one has port 443).')
+const caddyListenSchema = z
+  .array(
+    z.string().refine(isCaddyListenAddress, {
+      error: iss =>
+        `"${String(iss.input)}" is not a Caddy listen address: ` +
+        'expected ":PORT", "HOST:PORT", "[IPV6]:PORT" or "unix//PATH"'
+    })
+  )
+  .min(1, 'at least one address')
+  .superRefine((list, ctx) => {
+    const twice = list.findIndex((a, i) => list.indexOf(a) !== i)
+    if (twice >= 0) ctx.addIssue({ code: 'custom', path: [twice], message: `"${list[twice]!}" is listed twice` })
+  })
+  .describe(
+    'Where the HTTP server of Conductor\'s routes ("@id": "conductor-server") listens, written into the ' +
+      'caddy.json of `system install` (default [":80", ":443"]; automatic HTTPS only when one has port 443).'
+  )
 
-export const hostSchema = z.strictObject({
-  $schema: z.string().describe('Optional JSON Schema reference for editors; ignored.').optional(),
-  hostname: z.string().min(1).describe('This machine\'s name in the fleet (default: the OS hostname).').optional(),
-  resources: resourceUnitsSchema.describe('Abstract resources this machine offers for fleet placement, e.g. ' +
-    '{"vcpu": 4, "ram_gb": 100, "ports": 10}; a unit it does not declare counts 0 (README "Fleet placement").')
-    .optional(),
-  gateway_listen: z.string().min(1).describe('Where the gateway listens: HOST:PORT on loopback or unix:/path (default 127.0.0.1:2080).').optional(),
-  functions_listen: z.string().min(1).describe('A second gateway listener for functions only, normally unix:/run/conductor/functions.sock (mode 0660); `function caddy-config` routes to it when set.').optional(),
-  functions_group: z.string().min(1).describe('Group (name or gid) given the functions_listen socket, normally Caddy\'s ("caddy"), so only Caddy can reach functions locally.').optional(),
-  gateway_metrics_listen: z.string().min(1).describe('Where the gateway serves Prometheus /metrics: HOST:PORT on loopback, unix:/path, or "none" (default 127.0.0.1:2081).').optional(),
-  caddy_admin: z.string().min(1).describe('Caddy admin API endpoint: http://HOST:PORT or unix//PATH (default http://localhost:2019).').optional(),
-  caddy_listen: caddyListenSchema.optional(),
-  scope: z.enum(['system', 'user']).describe('systemd scope: "system" (servers, /etc/systemd/system) or "user" (rootless hosts, systemctl --user).').optional()
-}).describe('This machine (host.json).')
+export const hostSchema = z
+  .strictObject({
+    $schema: z.string().describe('Optional JSON Schema reference for editors; ignored.').optional(),
+    hostname: z.string().min(1).describe("This machine's name in the fleet (default: the OS hostname).").optional(),
+    resources: resourceUnitsSchema
+      .describe(
+        'Abstract resources this machine offers for fleet placement, e.g. ' +
+          '{"vcpu": 4, "ram_gb": 100, "ports": 10}; a unit it does not declare counts 0 (README "Fleet placement").'
+      )
+      .optional(),
+    gateway_listen: z
+      .string()
+      .min(1)
+      .describe('Where the gateway listens: HOST:PORT on loopback or unix:/path (default 127.0.0.1:2080).')
+      .optional(),
+    functions_listen: z
+      .string()
+      .min(1)
+      .describe(
+        'A second gateway listener for functions only, normally unix:/run/conductor/functions.sock (mode 0660); `function caddy-config` routes to it when set.'
+      )
+      .optional(),
+    functions_group: z
+      .string()
+      .min(1)
+      .describe(
+        'Group (name or gid) given the functions_listen socket, normally Caddy\'s ("caddy"), so only Caddy can reach functions locally.'
+      )
+      .optional(),
+    gateway_metrics_listen: z
+      .string()
+      .min(1)
+      .describe(
+        'Where the gateway serves Prometheus /metrics: HOST:PORT on loopback, unix:/path, or "none" (default 127.0.0.1:2081).'
+      )
+      .optional(),
+    caddy_admin: z
+      .string()
+      .min(1)
+      .describe('Caddy admin API endpoint: http://HOST:PORT or unix//PATH (default http://localhost:2019).')
+      .optional(),
+    caddy_listen: caddyListenSchema.optional(),
+    scope: z
+      .enum(['system', 'user'])
+      .describe('systemd scope: "system" (servers, /etc/systemd/system) or "user" (rootless hosts, systemctl --user).')
+      .optional()
+  })
+  .describe('This machine (host.json).')
 
 export type HostConfig = z.infer<typeof hostSchema>
 
 /** The issues of an invalid host.json as `/json/path: reason` lines; none when it is valid. */
-export function hostIssues (raw: unknown): Array<{ jsonPath: string, message: string }> {
+export function hostIssues(raw: unknown): Array<{ jsonPath: string; message: string }> {
   const parsed = hostSchema.safeParse(raw)
   return parsed.success ? [] : describeIssues(hostSchema, parsed.error.issues)
 }
 
 /** The top-level fields host.json accepts (for doctor's fix line). */
-export function hostFieldNames (): string[] {
+export function hostFieldNames(): string[] {
   return Object.keys(hostSchema.shape).filter(k => k !== '$schema')
 }
 
-export function hostJsonSchema (): unknown {
+export function hostJsonSchema(): unknown {
   return z.toJSONSchema(hostSchema, { target: 'draft-2020-12', io: 'input' })
 }
-

@@ -10,7 +10,7 @@ import type { ValidationCache } from './validation-cache.js'
 export type { HostConfig } from './host-schema.js'
 
 /** Reads host.json; an absent file is an empty config, anything else wrong is HostInvalid. */
-export async function loadHostConfig (file: string, cache?: ValidationCache): Promise<HostConfig> {
+export async function loadHostConfig(file: string, cache?: ValidationCache): Promise<HostConfig> {
   let text: string
   try {
     text = readFileSync(file, 'utf8')
@@ -34,13 +34,13 @@ export async function loadHostConfig (file: string, cache?: ValidationCache): Pr
 }
 
 export const SCOPES = ['system', 'user'] as const
-export type Scope = typeof SCOPES[number]
+export type Scope = (typeof SCOPES)[number]
 
 /**
  * The listen address for Caddy's own config (`admin.listen`), from host.json's caddy_admin,
  * which is a URL for the client side (http://HOST:PORT) or a unix socket (unix//PATH).
  */
-export function caddyAdminListen (caddyAdmin: string | undefined): string {
+export function caddyAdminListen(caddyAdmin: string | undefined): string {
   if (caddyAdmin === undefined || caddyAdmin === '') return 'localhost:2019'
   if (caddyAdmin.startsWith('unix//')) return `unix/${caddyAdmin.slice('unix/'.length)}`
   return caddyAdmin.replace(/^https?:\/\//, '').replace(/\/+$/, '')

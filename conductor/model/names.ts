@@ -10,7 +10,7 @@ export const deploymentUnit = (deployment: string): string => `conductor-deploym
 export const deploymentConfigUnit = (deployment: string): string => `conductor-deployment-config@${deployment}.service`
 
 /** `SERVICE-PART-SUFFIX`, or `SERVICE-SUFFIX` for the unnamed main part. */
-export function deploymentId (service: string, part: string, suffix: string): string {
+export function deploymentId(service: string, part: string, suffix: string): string {
   return [service, part, suffix].filter(s => s !== '').join('-')
 }
 
@@ -18,12 +18,14 @@ export function deploymentId (service: string, part: string, suffix: string): st
  * Short, unique and sortable: base-36 milliseconds (8 chars until 2059, so lexical order is
  * time order) plus two random base-36 chars against two deployments in the same millisecond.
  */
-export function newDeploymentSuffix (now: number = Date.now(), random: () => number = Math.random): string {
-  const rand = Math.floor(random() * 36 * 36).toString(36).padStart(2, '0')
+export function newDeploymentSuffix(now: number = Date.now(), random: () => number = Math.random): string {
+  const rand = Math.floor(random() * 36 * 36)
+    .toString(36)
+    .padStart(2, '0')
   return now.toString(36).padStart(8, '0') + rand
 }
 
 /** Function id (CONDUCTOR_FUNCTION_ID): `SERVICE` for the unnamed function, else `SERVICE-NAME`. */
-export function functionId (service: string, fn: string): string {
+export function functionId(service: string, fn: string): string {
   return fn === '' ? service : `${service}-${fn}`
 }

@@ -39,24 +39,30 @@ export type ExitReason = 'timeout' | 'output-limit' | 'gateway-stopping'
 const EXIT_REASONS: ReadonlySet<string> = new Set<ExitReason>(['timeout', 'output-limit', 'gateway-stopping'])
 
 /** The status the client gets: a timeout and the output limit have their own, whatever signal ended the group. */
-export function exitStatusFor (reason: ExitReason | undefined, status: number): number {
+export function exitStatusFor(reason: ExitReason | undefined, status: number): number {
   if (reason === 'timeout') return TIMEOUT_EXIT
   if (reason === 'output-limit') return OUTPUT_LIMIT_EXIT
   return status
 }
 
 export type ClientControl =
-  | { type: 'start', args: string[], cols: number, rows: number, term: string }
-  | { type: 'resize', cols: number, rows: number }
+  | { type: 'start'; args: string[]; cols: number; rows: number; term: string }
+  | { type: 'resize'; cols: number; rows: number }
 
 export type ServerControl =
-  | { type: 'exit', code: number, reason?: ExitReason }
-  | { type: 'error', error: string, message?: string }
+  | { type: 'exit'; code: number; reason?: ExitReason }
+  | { type: 'error'; error: string; message?: string }
 
-export interface ArgLimits { maxArgs: number, maxArgChars: number }
+export interface ArgLimits {
+  maxArgs: number
+  maxArgChars: number
+}
 
 /** A control frame from the client, or a reason why it is refused. */
-export function parseClientControl (text: string, limits: ArgLimits = { maxArgs: MAX_ARGS, maxArgChars: MAX_ARG_CHARS }): ClientControl | { invalid: string } {
+export function parseClientControl(
+  text: string,
+  limits: ArgLimits = { maxArgs: MAX_ARGS, maxArgChars: MAX_ARG_CHARS }
+): ClientControl | { invalid: string } {
   const v = parseObject(text)
   if (v === undefined) return { invalid: 'a text frame must be one JSON object' }
   if (v.type === 'resize') {
@@ -67,49 +73,57 @@ export function parseClientControl (text: string, limits: ArgLimits = { maxArgs:
     const size = parseSize(v)
     if ('invalid' in size) return size
     const args = v.args ?? []
-    if (!Array.isArray(args) || !args.every(a => typeof a === 'string')) return { invalid: 'args must be an array of strings' }
+    if (!Array.isArray(args) || !args.every(a => typeof a === 'string'))
+      return { invalid: 'args must be an array of strings' }
     if (args.length > limits.maxArgs) return { invalid: `at most ${limits.maxArgs} arguments` }
-    if (args.some(a => a.length > limits.maxArgChars)) return { invalid: `an argument is at most ${limits.maxArgChars} characters` }
+    if (args.some(a => a.length > limits.maxArgChars))
+      return { invalid: `an argument is at most ${limits.maxArgChars} characters` }
     const term = v.term ?? DEFAULT_TERM
-    if (typeof term !== 'string' || !TERM_PATTERN.test(term)) return { invalid: 'term must be a plain terminal name such as xterm-256color' }
+    if (typeof term !== 'string' || !TERM_PATTERN.test(term))
+      return { invalid: 'term must be a plain terminal name such as xterm-256color' }
     return { type: 'start', args: args as string[], ...size, term }
   }
   return { invalid: 'unknown control frame type' }
 }
 
 /** A control frame from the server; undefined when it is not one we know (ignored by clients). */
-export function parseServerControl (text: string): ServerControl | undefined {
+export function parseServerControl(text: string): ServerControl | undefined {
   const v = parseObject(text)
   if (v?.type === 'exit' && Number.isInteger(v.code)) {
     return typeof v.reason === 'string' && EXIT_REASONS.has(v.reason)
       ? { type: 'exit', code: v.code as number, reason: v.reason as ExitReason }
       : { type: 'exit', code: v.code as number }
   }
-  if (v?.type === 'error' && typeof v.error === 'string') return { type: 'error', error: v.error, ...(typeof v.message === 'string' ? { message: v.message } : {}) }
+  if (v?.type === 'error' && typeof v.error === 'string')
+    return { type: 'error', error: v.error, ...(typeof v.message === 'string' ? { message: v.message } : {}) }
   return undefined
 }
 
-export function encodeControl (c: ClientControl | ServerControl): string {
+export function encodeControl(c: ClientControl | ServerControl): string {
   return JSON.stringify(c)
 }
 
 /** A terminal's size, clamped to what the protocol accepts (a terminal may report 0 columns). */
-export function terminalSize (cols: number | undefined, rows: number | undefined): { cols: number, rows: number } {
-  const clamp = (n: number | undefined, fallback: number): number => n !== undefined && Number.isInteger(n) && n >= 1 ? Math.min(n, MAX_TERMINAL_SIZE) : fallback
+export function terminalSize(cols: number | undefined, rows: number | undefined): { cols: number; rows: number } {
+  const clamp = (n: number | undefined, fallback: number): number =>
+    n !== undefined && Number.isInteger(n) && n >= 1 ? Math.min(n, MAX_TERMINAL_SIZE) : fallback
   return { cols: clamp(cols, 80), rows: clamp(rows, 24) }
 }
 
-function parseSize (v: Record<string, unknown>): { cols: number, rows: number } | { invalid: string } {
-  const ok = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 1 && (n as number) <= MAX_TERMINAL_SIZE
+function parseSize(v: Record<string, unknown>): { cols: number; rows: number } | { invalid: string } {
+  const ok = (n: unknown): n is number =>
+    Number.isInteger(n) && (n as number) >= 1 && (n as number) <= MAX_TERMINAL_SIZE
   if (!ok(v.cols) || !ok(v.rows)) return { invalid: `cols and rows must be integers from 1 to ${MAX_TERMINAL_SIZE}` }
   return { cols: v.cols, rows: v.rows }
 }
 
-function parseObject (text: string): Record<string, unknown> | undefined {
+function parseObject(text: string): Record<string, unknown> | undefined {
   try {
     const v: unknown = JSON.parse(text)
-    return v !== null && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, unknown> : undefined
-  } catch { return undefined }
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** Where the gateway serves remote commands: PREFIX/SERVICE/commands/NAME (POST, or a WebSocket for -it). */

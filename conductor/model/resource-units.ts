@@ -10,9 +10,10 @@ import { z } from 'zod'
 export const RESOURCE_UNIT_PATTERN = /^[A-Za-z0-9_.-]+$/
 export const MAX_RESOURCE_AMOUNT = 1e9
 
-export const resourceAmountSchema = z.number({
-  error: issue => `must be a number of abstract units, got ${JSON.stringify(issue.input) ?? 'nothing'}`
-})
+export const resourceAmountSchema = z
+  .number({
+    error: issue => `must be a number of abstract units, got ${JSON.stringify(issue.input) ?? 'nothing'}`
+  })
   .nonnegative('must not be negative')
   .max(MAX_RESOURCE_AMOUNT, `must be at most ${MAX_RESOURCE_AMOUNT}`)
   .refine(hasAtMostSixDecimals, 'has more than 6 decimal places: amounts are counted in millionths; round it')
@@ -24,6 +25,6 @@ export const resourceUnitsSchema = z.record(
 
 export type ResourceUnits = z.infer<typeof resourceUnitsSchema>
 
-function hasAtMostSixDecimals (x: number): boolean {
+function hasAtMostSixDecimals(x: number): boolean {
   return Number(x.toFixed(6)) === x
 }

@@ -28,7 +28,7 @@ export interface RootOverrides {
   policiesDir?: string | undefined
 }
 
-export function resolveRoots (overrides: RootOverrides = {}, env: NodeJS.ProcessEnv = process.env): Roots {
+export function resolveRoots(overrides: RootOverrides = {}, env: NodeJS.ProcessEnv = process.env): Roots {
   const root = path.resolve(overrides.root ?? env.CONDUCTOR_ROOT ?? '/')
   const etc = path.join(root, 'etc/conductor')
   const lib = path.join(root, 'var/lib/conductor')

@@ -23,10 +23,16 @@ export interface ScopeInfo {
   vendorUnitDirs: string[]
 }
 
-export function resolveScope (flag: string | undefined, env: NodeJS.ProcessEnv, host: HostConfig, roots: Roots): ScopeInfo {
+export function resolveScope(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv,
+  host: HostConfig,
+  roots: Roots
+): ScopeInfo {
   const chosen = flag ?? env.CONDUCTOR_SCOPE ?? host.scope ?? 'system'
   if (!(SCOPES as readonly string[]).includes(chosen)) {
-    const from = flag !== undefined ? '--scope' : env.CONDUCTOR_SCOPE !== undefined ? 'CONDUCTOR_SCOPE' : 'host.json scope'
+    const from =
+      flag !== undefined ? '--scope' : env.CONDUCTOR_SCOPE !== undefined ? 'CONDUCTOR_SCOPE' : 'host.json scope'
     throw new UsageError(`${from} "${chosen}": expected "system" or "user"`)
   }
   if (chosen === 'user') {

@@ -11,7 +11,7 @@ import type { ServiceFile } from './service-schema.js'
 
 type Keyed = Record<string, unknown>
 
-export function mergeServiceFiles (base: ServiceFile, child: ServiceFile): ServiceFile {
+export function mergeServiceFiles(base: ServiceFile, child: ServiceFile): ServiceFile {
   const out: ServiceFile = { ...base }
   for (const [key, value] of Object.entries(child) as Array<[keyof ServiceFile, unknown]>) {
     if (value === undefined || key === 'inherit') continue
@@ -32,14 +32,14 @@ export function mergeServiceFiles (base: ServiceFile, child: ServiceFile): Servi
         out.commands = mergeRecord(base.commands ?? {}, child.commands ?? {})
         break
       default:
-        (out as Keyed)[key] = value
+        ;(out as Keyed)[key] = value
     }
   }
   delete out.inherit
   return out
 }
 
-export function mergeListBy<T extends object> (base: T[], child: T[], keyOf: (item: T) => string): T[] {
+export function mergeListBy<T extends object>(base: T[], child: T[], keyOf: (item: T) => string): T[] {
   const out = base.slice()
   const index = new Map(out.map((item, i) => [keyOf(item), i]))
   for (const item of child) {
@@ -54,14 +54,14 @@ export function mergeListBy<T extends object> (base: T[], child: T[], keyOf: (it
   return out
 }
 
-function mergeRecord<T extends object> (base: Record<string, T>, child: Record<string, T>): Record<string, T> {
+function mergeRecord<T extends object>(base: Record<string, T>, child: Record<string, T>): Record<string, T> {
   const out: Record<string, T> = { ...base }
   for (const [name, entry] of Object.entries(child)) {
-    out[name] = name in base ? { ...base[name], ...definedFields(entry) } as T : entry
+    out[name] = name in base ? ({ ...base[name], ...definedFields(entry) } as T) : entry
   }
   return out
 }
 
-function definedFields<T extends object> (item: T): Partial<T> {
+function definedFields<T extends object>(item: T): Partial<T> {
   return Object.fromEntries(Object.entries(item).filter(([, v]) => v !== undefined)) as Partial<T>
 }

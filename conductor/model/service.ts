@@ -10,12 +10,14 @@ import type { CommandFile, FunctionFile, HookFile, PodFile, ServiceFile } from '
 // requirements a runnable service has (every pod has a template, every hook an exec...)
 // checked. Field names stay those of the seed so `service show --json` prints them as is.
 
-export type Pod = Required<Pick<PodFile, 'name' | 'pod_template'>> & Omit<PodFile, 'name' | 'pod_template'> & { service_directives: string[] }
+export type Pod = Required<Pick<PodFile, 'name' | 'pod_template'>> &
+  Omit<PodFile, 'name' | 'pod_template'> & { service_directives: string[] }
 export type Hook = HookFile & Required<Pick<HookFile, 'when' | 'exec'>>
 export type Command = CommandFile & Required<Pick<CommandFile, 'exec'>>
 export type ServiceFunction = FunctionFile & Required<Pick<FunctionFile, 'name' | 'format' | 'exec'>>
 
-export interface Service extends Omit<ServiceFile, 'inherit' | '$schema' | 'pods' | 'hooks' | 'commands' | 'functions' | 'config'> {
+export interface Service
+  extends Omit<ServiceFile, 'inherit' | '$schema' | 'pods' | 'hooks' | 'commands' | 'functions' | 'config'> {
   /** Service id: its directory name. */
   name: string
   /** Absolute service directory. */
@@ -45,8 +47,9 @@ export interface ServiceEntry {
 }
 
 /** Loads one service by name from the services directory. Throws typed errors. */
-export async function loadService (servicesDir: string, name: string, cache?: ValidationCache): Promise<Service> {
-  if (!NAME_PATTERN.test(name)) throw new ServiceNotFound(`invalid service name "${name}": names use letters, digits and _ . -`)
+export async function loadService(servicesDir: string, name: string, cache?: ValidationCache): Promise<Service> {
+  if (!NAME_PATTERN.test(name))
+    throw new ServiceNotFound(`invalid service name "${name}": names use letters, digits and _ . -`)
   const dir = path.join(servicesDir, name)
   const file = path.join(dir, SERVICE_FILE_NAME)
   if (!isFile(file)) throw new ServiceNotFound(`no service "${name}": ${file} does not exist`)
@@ -54,7 +57,7 @@ export async function loadService (servicesDir: string, name: string, cache?: Va
 }
 
 /** Loads every service; a broken one is returned with its error, never thrown. */
-export async function loadAllServices (servicesDir: string, cache?: ValidationCache): Promise<ServiceEntry[]> {
+export async function loadAllServices(servicesDir: string, cache?: ValidationCache): Promise<ServiceEntry[]> {
   let names: string[]
   try {
     names = readdirSync(servicesDir).sort()
@@ -67,7 +70,11 @@ export async function loadAllServices (servicesDir: string, cache?: ValidationCa
     const file = path.join(servicesDir, name, SERVICE_FILE_NAME)
     if (!isFile(file)) continue
     try {
-      if (!NAME_PATTERN.test(name)) throw new ServiceInvalid(`directory name "${name}" is not a valid service name (letters, digits and _ . -); rename it`, file)
+      if (!NAME_PATTERN.test(name))
+        throw new ServiceInvalid(
+          `directory name "${name}" is not a valid service name (letters, digits and _ . -); rename it`,
+          file
+        )
       entries.push({ name, file, service: await resolveService(name, file, cache) })
     } catch (err) {
       if (!(err instanceof ConductorError)) throw err
@@ -77,36 +84,63 @@ export async function loadAllServices (servicesDir: string, cache?: ValidationCa
   return entries
 }
 
-export async function resolveService (name: string, file: string, cache?: ValidationCache): Promise<Service> {
+export async function resolveService(name: string, file: string, cache?: ValidationCache): Promise<Service> {
   const files: string[] = []
   const merged = await loadServiceTree(file, files, [], cache)
   const problems: Problem[] = []
-  const need = (cond: boolean, jsonPath: string, message: string): void => { if (!cond) problems.push({ file, jsonPath, message }) }
+  const need = (cond: boolean, jsonPath: string, message: string): void => {
+    if (!cond) problems.push({ file, jsonPath, message })
+  }
 
   const pods = (merged.pods ?? []).map((p, i) => {
-    need(p.pod_template !== undefined, `/pods/${i}/pod_template`, 'missing: every pod needs a pod_template (here or in an inherited file)')
+    need(
+      p.pod_template !== undefined,
+      `/pods/${i}/pod_template`,
+      'missing: every pod needs a pod_template (here or in an inherited file)'
+    )
     checkName(p.name ?? '', `/pods/${i}/name`, need)
-    return { ...p, name: p.name ?? '', pod_template: p.pod_template ?? '', service_directives: p.service_directives ?? [] }
+    return {
+      ...p,
+      name: p.name ?? '',
+      pod_template: p.pod_template ?? '',
+      service_directives: p.service_directives ?? []
+    }
   })
   const hooks = (merged.hooks ?? []).map((h, i) => {
-    need(h.when !== undefined, `/hooks/${i}/when`, 'missing: say when the hook runs (pre-start, post-start, pre-stop, post-stop, or a *-service variant)')
+    need(
+      h.when !== undefined,
+      `/hooks/${i}/when`,
+      'missing: say when the hook runs (pre-start, post-start, pre-stop, post-stop, or a *-service variant)'
+    )
     need(h.exec !== undefined, `/hooks/${i}/exec`, 'missing: the program to run')
     return h as Hook
   })
-  const commands = Object.fromEntries(Object.entries(merged.commands ?? {}).map(([cmd, c]) => {
-    need(c.exec !== undefined, `/commands/${cmd}/exec`, 'missing: the program to run')
-    need(c.service === true || c.service_any_deployment === true || c.deployment === true, `/commands/${cmd}`,
-      'declares no context: set at least one of "service", "service_any_deployment", "deployment" to true')
-    return [cmd, c as Command]
-  }))
+  const commands = Object.fromEntries(
+    Object.entries(merged.commands ?? {}).map(([cmd, c]) => {
+      need(c.exec !== undefined, `/commands/${cmd}/exec`, 'missing: the program to run')
+      need(
+        c.service === true || c.service_any_deployment === true || c.deployment === true,
+        `/commands/${cmd}`,
+        'declares no context: set at least one of "service", "service_any_deployment", "deployment" to true'
+      )
+      return [cmd, c as Command]
+    })
+  )
   const functions = (merged.functions ?? []).map((f, i) => {
     need(f.exec !== undefined, `/functions/${i}/exec`, 'missing: the program to run')
     checkName(f.name ?? '', `/functions/${i}/name`, need)
-    need(!(f.mode === 'multi' && (f.format ?? 'cgi') === 'cgi'), `/functions/${i}/mode`, 'mode "multi" needs format "http-stdio": a CGI process serves exactly one request (use mode "single")')
+    need(
+      !(f.mode === 'multi' && (f.format ?? 'cgi') === 'cgi'),
+      `/functions/${i}/mode`,
+      'mode "multi" needs format "http-stdio": a CGI process serves exactly one request (use mode "single")'
+    )
     const isCgi = (f.format ?? 'cgi') === 'cgi' && f.mode !== 'parallel'
-    need(!(f.strip_prefix === true && isCgi), `/functions/${i}/strip_prefix`,
+    need(
+      !(f.strip_prefix === true && isCgi),
+      `/functions/${i}/strip_prefix`,
       'applies to http-stdio workers and parallel daemons only: a CGI gets SCRIPT_NAME and PATH_INFO; ' +
-      'remove strip_prefix or use format "http-stdio"')
+        'remove strip_prefix or use format "http-stdio"'
+    )
     return { ...f, name: f.name ?? '', format: f.format ?? 'cgi', exec: f.exec ?? [] }
   })
   if (problems.length > 0) throw ServiceInvalid.fromProblems(problems)
@@ -132,11 +166,19 @@ export async function resolveService (name: string, file: string, cache?: Valida
   }
 }
 
-function checkName (name: string, jsonPath: string, need: (c: boolean, p: string, m: string) => void): void {
+function checkName(name: string, jsonPath: string, need: (c: boolean, p: string, m: string) => void): void {
   // Part and function names end up in unit names and directory names.
-  need(name === '' || /^[A-Za-z0-9_][A-Za-z0-9_.]*$/.test(name), jsonPath, `"${name}" is not a valid name: use letters, digits, _ and . (no "-", it separates deployment id parts)`)
+  need(
+    name === '' || /^[A-Za-z0-9_][A-Za-z0-9_.]*$/.test(name),
+    jsonPath,
+    `"${name}" is not a valid name: use letters, digits, _ and . (no "-", it separates deployment id parts)`
+  )
 }
 
-function isFile (p: string): boolean {
-  try { return statSync(p).isFile() } catch { return false }
+function isFile(p: string): boolean {
+  try {
+    return statSync(p).isFile()
+  } catch {
+    return false
+  }
 }

@@ -11,22 +11,28 @@ export class ValidationCache {
   private readonly known: Set<string>
   private dirty = false
 
-  constructor (private readonly file: string | undefined, private readonly version: string) {
+  constructor(
+    private readonly file: string | undefined,
+    private readonly version: string
+  ) {
     this.known = new Set(file === undefined ? [] : readEntries(file, version))
   }
 
   /** `kind` keeps verdicts apart: a content valid as a service file says nothing of host.json. */
-  isKnownValid (content: string, kind: DocumentKind = 'service'): boolean {
+  isKnownValid(content: string, kind: DocumentKind = 'service'): boolean {
     return this.known.has(digest(kind, content))
   }
 
-  markValid (content: string, kind: DocumentKind = 'service'): void {
+  markValid(content: string, kind: DocumentKind = 'service'): void {
     const d = digest(kind, content)
-    if (!this.known.has(d)) { this.known.add(d); this.dirty = true }
+    if (!this.known.has(d)) {
+      this.known.add(d)
+      this.dirty = true
+    }
   }
 
   /** Writes the cache atomically if it changed; errors are ignored (read-only host, no space). */
-  save (): void {
+  save(): void {
     if (!this.dirty || this.file === undefined) return
     try {
       mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 })
@@ -36,7 +42,9 @@ export class ValidationCache {
       writeFileSync(tmp, JSON.stringify({ version: this.version, valid: entries }), { mode: 0o600 })
       renameSync(tmp, this.file)
       this.dirty = false
-    } catch { /* a cache is an optimisation only */ }
+    } catch {
+      /* a cache is an optimisation only */
+    }
   }
 }
 
@@ -45,15 +53,19 @@ export type DocumentKind = 'service' | 'host' | 'policy'
 /** Set by scripts/bundle.mjs (esbuild `define`) in the bundle; undeclared under tsc and tsx. */
 declare const CONDUCTOR_BUILD_FINGERPRINT: string | undefined
 
-function digest (kind: DocumentKind, content: string): string {
+function digest(kind: DocumentKind, content: string): string {
   return createHash('sha256').update(kind).update('\0').update(content).digest('base64url')
 }
 
-function readEntries (file: string, version: string): string[] {
+function readEntries(file: string, version: string): string[] {
   try {
-    const data = JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown, valid?: unknown }
-    return data.version === version && Array.isArray(data.valid) ? data.valid.filter((x): x is string => typeof x === 'string') : []
-  } catch { return [] }
+    const data = JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown; valid?: unknown }
+    return data.version === version && Array.isArray(data.valid)
+      ? data.valid.filter((x): x is string => typeof x === 'string')
+      : []
+  } catch {
+    return []
+  }
 }
 
 /**
@@ -63,19 +75,36 @@ function readEntries (file: string, version: string): string[] {
  * sources it was built from), so a changed schema (an upgrade, or a development build) never
  * trusts an old verdict.
  */
-export function openValidationCache (env: NodeJS.ProcessEnv, version: string): ValidationCache {
-  const dir = env.CONDUCTOR_CACHE_DIR ?? env.CACHE_DIRECTORY?.split(':')[0] ??
-    (env.XDG_CACHE_HOME !== undefined ? path.join(env.XDG_CACHE_HOME, 'conductor') : env.HOME !== undefined ? path.join(env.HOME, '.cache/conductor') : undefined)
+export function openValidationCache(env: NodeJS.ProcessEnv, version: string): ValidationCache {
+  const dir =
+    env.CONDUCTOR_CACHE_DIR ??
+    env.CACHE_DIRECTORY?.split(':')[0] ??
+    (env.XDG_CACHE_HOME !== undefined
+      ? path.join(env.XDG_CACHE_HOME, 'conductor')
+      : env.HOME !== undefined
+        ? path.join(env.HOME, '.cache/conductor')
+        : undefined)
   let fingerprint = version
   // The shipped bundle has no schema files to stat: its build puts a digest of its sources here.
   if (typeof CONDUCTOR_BUILD_FINGERPRINT === 'string') {
-    return new ValidationCache(dir === undefined ? undefined : path.join(dir, 'validated-services.json'), `${version}:${CONDUCTOR_BUILD_FINGERPRINT}`)
+    return new ValidationCache(
+      dir === undefined ? undefined : path.join(dir, 'validated-services.json'),
+      `${version}:${CONDUCTOR_BUILD_FINGERPRINT}`
+    )
   }
   try {
     // resource-units.js holds the amount rules both schemas import. The policy schema is
     // policies/ (a folder this one may not import): only its file is looked at, never loaded.
-    for (const module of ['./service-schema.js', './host-schema.js', './resource-units.js', './caddy-address.js', '../../policies/schema.js', '../../policies/shape.js',
-      '../../policies/defaults.js', '../../policies/origin.js']) {
+    for (const module of [
+      './service-schema.js',
+      './host-schema.js',
+      './resource-units.js',
+      './caddy-address.js',
+      '../../policies/schema.js',
+      '../../policies/shape.js',
+      '../../policies/defaults.js',
+      '../../policies/origin.js'
+    ]) {
       const st = statSync(new URL(module, import.meta.url))
       fingerprint += `:${st.size}:${Math.trunc(st.mtimeMs)}`
     }

@@ -21,13 +21,13 @@ export interface DeploymentContext {
   extra?: Variables | undefined
 }
 
-export function baseVariables (roots?: Pick<Roots, 'root'>, env: NodeJS.ProcessEnv = process.env): Variables {
+export function baseVariables(roots?: Pick<Roots, 'root'>, env: NodeJS.ProcessEnv = process.env): Variables {
   const vars: Variables = { PATH: env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' }
   if (roots !== undefined && roots.root !== '/') vars.CONDUCTOR_ROOT = roots.root
   return vars
 }
 
-export function serviceVariables (service: Service, base: Variables = {}): Variables {
+export function serviceVariables(service: Service, base: Variables = {}): Variables {
   return {
     ...base,
     ...service.config,
@@ -40,7 +40,12 @@ export function serviceVariables (service: Service, base: Variables = {}): Varia
   }
 }
 
-export function deploymentVariables (service: Service, pod: Pod, deployment: DeploymentContext, base: Variables = {}): Variables {
+export function deploymentVariables(
+  service: Service,
+  pod: Pod,
+  deployment: DeploymentContext,
+  base: Variables = {}
+): Variables {
   const svc = serviceVariables(service, base)
   return {
     ...svc,
@@ -57,14 +62,14 @@ export function deploymentVariables (service: Service, pod: Pod, deployment: Dep
   }
 }
 
-export function commandVariables (context: Variables, command: string, invocationDir: string): Variables {
+export function commandVariables(context: Variables, command: string, invocationDir: string): Variables {
   return { ...context, CONDUCTOR_COMMAND: command, CONDUCTOR_COMMAND_DIR: invocationDir }
 }
 
-export function functionVariables (context: Variables, id: string): Variables {
+export function functionVariables(context: Variables, id: string): Variables {
   return { ...context, CONDUCTOR_FUNCTION_ID: id }
 }
 
-function pickConductor (vars: Variables): Variables {
+function pickConductor(vars: Variables): Variables {
   return Object.fromEntries(Object.entries(vars).filter(([k]) => k.startsWith('CONDUCTOR_')))
 }

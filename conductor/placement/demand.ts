@@ -10,7 +10,7 @@ export const DEFAULT_INSTANCES = 1
 
 export type DemandSource = Pick<Service, 'name' | 'disable'> & Partial<Pick<Service, 'resources' | 'fleet'>>
 
-export function serviceDemand (svc: DemandSource): Demand {
+export function serviceDemand(svc: DemandSource): Demand {
   const best = svc.resources?.best ?? svc.resources?.min ?? {}
   const min = svc.resources?.min ?? svc.resources?.best ?? {}
   const hosts = svc.fleet?.hosts

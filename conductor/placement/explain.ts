@@ -1,7 +1,19 @@
 import { PlacementInputInvalid } from '../../errors/index.js'
 import {
-  byId, chooseMachine, describeShortfall, evaluate, fromMicro, toMicro, unknownService,
-  type Demand, type DemandVec, type Evaluation, type Fleet, type MachineSpec, type MachineVec, type Units
+  byId,
+  chooseMachine,
+  describeShortfall,
+  evaluate,
+  fromMicro,
+  toMicro,
+  unknownService,
+  type Demand,
+  type DemandVec,
+  type Evaluation,
+  type Fleet,
+  type MachineSpec,
+  type MachineVec,
+  type Units
 } from './placement.js'
 
 // Why a service goes (or would go) where it goes: each machine's B, N and C per unit with the
@@ -54,7 +66,7 @@ export interface Explanation {
 }
 
 /** Each machine's figures for `service` and why the rule chose it or not; machines in peer id order. */
-export function explain (service: Demand, machines: readonly MachineLoad[]): Explanation {
+export function explain(service: Demand, machines: readonly MachineLoad[]): Explanation {
   const fleet = fleetOf(service, machines)
   const x = fleet.demands.get(service.name)!
   const choice = chooseMachine(fleet, x)
@@ -83,8 +95,10 @@ export function explain (service: Demand, machines: readonly MachineLoad[]): Exp
  * Loads of machines given as service lists (a hosts file), for explaining `service`: sums over
  * the other services on each machine, and `holds` where it runs already.
  */
-export function machineLoads (
-  service: string, machines: readonly MachineSpec[], services: readonly Demand[]
+export function machineLoads(
+  service: string,
+  machines: readonly MachineSpec[],
+  services: readonly Demand[]
 ): MachineLoad[] {
   const byName = new Map(services.map(d => [d.name, d]))
   return machines.map(m => {
@@ -103,13 +117,13 @@ export function machineLoads (
 }
 
 /** A ratio for people: 3 decimals at most, "infinite" for B > 0 = C. */
-export function formatRatio (r: number): string {
+export function formatRatio(r: number): string {
   return r === Infinity ? 'infinite' : String(Number(r.toFixed(3)))
 }
 
 // Private
 
-function figures (fleet: Fleet, x: DemandVec, m: MachineVec): Record<string, UnitFigures> {
+function figures(fleet: Fleet, x: DemandVec, m: MachineVec): Record<string, UnitFigures> {
   const units: Record<string, UnitFigures> = {}
   fleet.units.forEach((unit, u) => {
     const b = m.best[u]! + x.best[u]!
@@ -120,20 +134,27 @@ function figures (fleet: Fleet, x: DemandVec, m: MachineVec): Record<string, Uni
   return units
 }
 
-function whyChosen (mode: Explanation['fit'], load: number, tied: string[]): string {
-  const what = mode === 'best-fit'
-    ? `best fit with the lowest load (max B/C ${formatRatio(load)})`
-    : `no machine is a best fit; lowest over-commit (max B/C ${formatRatio(load)})`
+function whyChosen(mode: Explanation['fit'], load: number, tied: string[]): string {
+  const what =
+    mode === 'best-fit'
+      ? `best fit with the lowest load (max B/C ${formatRatio(load)})`
+      : `no machine is a best fit; lowest over-commit (max B/C ${formatRatio(load)})`
   return `chosen: ${what}${tied.length > 0 ? `, tied with ${tied.join(', ')} and first by peer id` : ''}`
 }
 
-function whyNot (
-  fleet: Fleet, x: DemandVec, m: MachineVec, { fits, load }: Evaluation, mode: Explanation['fit'], chosen: MachineVec
+function whyNot(
+  fleet: Fleet,
+  x: DemandVec,
+  m: MachineVec,
+  { fits, load }: Evaluation,
+  mode: Explanation['fit'],
+  chosen: MachineVec
 ): string {
   const chosenLoad = evaluate(x, chosen).load
-  const against = load === chosenLoad
-    ? `the same as ${chosen.id}, which comes first by peer id`
-    : `above ${formatRatio(chosenLoad)} on ${chosen.id}`
+  const against =
+    load === chosenLoad
+      ? `the same as ${chosen.id}, which comes first by peer id`
+      : `above ${formatRatio(chosenLoad)} on ${chosen.id}`
   if (fits) return `best fit, load ${formatRatio(load)}: ${against}`
   const over = fleet.units.flatMap((unit, u) => {
     const b = m.best[u]! + x.best[u]!
@@ -143,16 +164,19 @@ function whyNot (
   return `over-commit ${formatRatio(load)} (${over.join(', ')}): ${against}`
 }
 
-function tiedWith (fleet: Fleet, x: DemandVec, chosen: MachineVec, mode: Explanation['fit'], load: number): string[] {
-  return fleet.machines.filter(m => m !== chosen && !m.holds.has(x.demand.name)).filter(m => {
-    const e = evaluate(x, m)
-    const eligible = mode === 'best-fit' ? e.fits : e.excludedBy.length === 0
-    return eligible && e.load === load
-  }).map(m => m.id)
+function tiedWith(fleet: Fleet, x: DemandVec, chosen: MachineVec, mode: Explanation['fit'], load: number): string[] {
+  return fleet.machines
+    .filter(m => m !== chosen && !m.holds.has(x.demand.name))
+    .filter(m => {
+      const e = evaluate(x, m)
+      const eligible = mode === 'best-fit' ? e.fits : e.excludedBy.length === 0
+      return eligible && e.load === load
+    })
+    .map(m => m.id)
 }
 
 // The explained service and the machines' sums as the planner's vectors.
-function fleetOf (service: Demand, machines: readonly MachineLoad[]): Fleet {
+function fleetOf(service: Demand, machines: readonly MachineLoad[]): Fleet {
   const unitSet = new Set([...Object.keys(service.best), ...Object.keys(service.min)])
   for (const m of machines) {
     for (const u of [...Object.keys(m.capacity), ...Object.keys(m.best), ...Object.keys(m.min)]) unitSet.add(u)
@@ -170,18 +194,20 @@ function fleetOf (service: Demand, machines: readonly MachineLoad[]): Fleet {
     return v
   }
   const seen = new Set<string>()
-  const vecs: MachineVec[] = [...machines].sort((a, b) => byId(a.id, b.id)).map(m => {
-    if (seen.has(m.id)) throw new PlacementInputInvalid(`machine "${m.id}" is given twice`)
-    seen.add(m.id)
-    return {
-      id: m.id,
-      capacity: vec(m.capacity),
-      best: vec(m.best),
-      min: vec(m.min),
-      holds: new Set(m.holds === true ? [service.name] : []),
-      declared: new Set(Object.keys(m.capacity).map(u => index.get(u)!))
-    }
-  })
+  const vecs: MachineVec[] = [...machines]
+    .sort((a, b) => byId(a.id, b.id))
+    .map(m => {
+      if (seen.has(m.id)) throw new PlacementInputInvalid(`machine "${m.id}" is given twice`)
+      seen.add(m.id)
+      return {
+        id: m.id,
+        capacity: vec(m.capacity),
+        best: vec(m.best),
+        min: vec(m.min),
+        holds: new Set(m.holds === true ? [service.name] : []),
+        declared: new Set(Object.keys(m.capacity).map(u => index.get(u)!))
+      }
+    })
   const x = { demand: service, best: vec(service.best), min: vec(service.min) }
   return { units, machines: vecs, demands: new Map([[service.name, x]]) }
 }

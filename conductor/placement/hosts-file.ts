@@ -15,34 +15,44 @@ const { resourceUnitsSchema } = await loadModelSchemas()
 // peer id, capacity (the units of host.json "resources") and the services already on it.
 // Loaded only by that command (zod costs CLI start-up time).
 
-const machineSchema = z.strictObject({
-  id: z.string().regex(PEER_ID_PATTERN, 'must be a peer id (a hostname: letters, digits and _ . -)')
-    .describe('Peer id of the machine (host.json hostname).'),
-  resources: resourceUnitsSchema
-    .describe('Its capacity, as host.json "resources"; a unit not declared counts 0.').optional(),
-  services: z.array(z.string().regex(NAME_PATTERN, 'must be a service name (letters, digits and _ . -)'))
-    .describe('Services already placed on it: their resources count, and they are not placed again.').optional()
-}).describe('One machine of the fleet.')
+const machineSchema = z
+  .strictObject({
+    id: z
+      .string()
+      .regex(PEER_ID_PATTERN, 'must be a peer id (a hostname: letters, digits and _ . -)')
+      .describe('Peer id of the machine (host.json hostname).'),
+    resources: resourceUnitsSchema
+      .describe('Its capacity, as host.json "resources"; a unit not declared counts 0.')
+      .optional(),
+    services: z
+      .array(z.string().regex(NAME_PATTERN, 'must be a service name (letters, digits and _ . -)'))
+      .describe('Services already placed on it: their resources count, and they are not placed again.')
+      .optional()
+  })
+  .describe('One machine of the fleet.')
 
-export const hostsFileSchema = z.array(machineSchema).superRefine((machines, ctx) => {
-  const ids = new Map<string, number>()
-  for (const [i, m] of machines.entries()) {
-    const first = ids.get(m.id)
-    if (first !== undefined) {
-      const message = `"${m.id}" is already the id of machine /${first}: peer ids are unique`
-      ctx.addIssue({ code: 'custom', input: m.id, path: [i, 'id'], message })
-    } else ids.set(m.id, i)
-    const seen = new Set<string>()
-    for (const [j, s] of (m.services ?? []).entries()) {
-      const message = `"${s}" is listed twice: a machine runs at most one copy of a service`
-      if (seen.has(s)) ctx.addIssue({ code: 'custom', input: s, path: [i, 'services', j], message })
-      seen.add(s)
+export const hostsFileSchema = z
+  .array(machineSchema)
+  .superRefine((machines, ctx) => {
+    const ids = new Map<string, number>()
+    for (const [i, m] of machines.entries()) {
+      const first = ids.get(m.id)
+      if (first !== undefined) {
+        const message = `"${m.id}" is already the id of machine /${first}: peer ids are unique`
+        ctx.addIssue({ code: 'custom', input: m.id, path: [i, 'id'], message })
+      } else ids.set(m.id, i)
+      const seen = new Set<string>()
+      for (const [j, s] of (m.services ?? []).entries()) {
+        const message = `"${s}" is listed twice: a machine runs at most one copy of a service`
+        if (seen.has(s)) ctx.addIssue({ code: 'custom', input: s, path: [i, 'services', j], message })
+        seen.add(s)
+      }
     }
-  }
-}).describe('The machines of a fleet for `conductor fleet plan`.')
+  })
+  .describe('The machines of a fleet for `conductor fleet plan`.')
 
 /** Reads and validates the hosts file; every problem is reported with its JSON path. */
-export function readHostsFile (file: string): MachineSpec[] {
+export function readHostsFile(file: string): MachineSpec[] {
   let text: string
   try {
     text = readFileSync(file, 'utf8')

@@ -76,7 +76,7 @@ export interface Plan {
  * Places every service that has fewer copies than it should, one at a time in
  * placementOrder, each copy by the rule among the machines that hold no copy yet.
  */
-export function planPlacements (input: PlanInput): Plan {
+export function planPlacements(input: PlanInput): Plan {
   const fleet = buildFleet(input)
   const plan: Plan = { placements: {}, unplaceable: {}, decisions: [], order: [] }
   for (const d of placementOrder(fleet)) {
@@ -93,7 +93,11 @@ export function planPlacements (input: PlanInput): Plan {
 // and min over the services on it, so evaluating X on M is one pass over the units (1,000
 // services on 50 machines stay well under the 1 s of issue 19 without recomputing Σ over S).
 
-export interface DemandVec { demand: Demand, best: Float64Array, min: Float64Array }
+export interface DemandVec {
+  demand: Demand
+  best: Float64Array
+  min: Float64Array
+}
 export interface MachineVec {
   id: string
   capacity: Float64Array
@@ -119,7 +123,7 @@ export interface Evaluation {
 }
 
 /** X on M by the rule: one pass over the units with M's running sums plus X. */
-export function evaluate (x: DemandVec, m: MachineVec): Evaluation {
+export function evaluate(x: DemandVec, m: MachineVec): Evaluation {
   let fits = true
   let load = 0
   const excludedBy: number[] = []
@@ -139,13 +143,13 @@ export function evaluate (x: DemandVec, m: MachineVec): Evaluation {
 const HOLDS = 'holds a copy'
 
 export type Choice =
-  | { machine: MachineVec, fit: 'best-fit' | 'over-commit', load: number }
-  | { machine: undefined, machines: Record<string, string> }
+  | { machine: MachineVec; fit: 'best-fit' | 'over-commit'; load: number }
+  | { machine: undefined; machines: Record<string, string> }
 
 /** The rule's choice for X among machines (sorted by peer id) that hold no copy of X. */
-export function chooseMachine (fleet: Fleet, x: DemandVec): Choice {
-  let best: { machine: MachineVec, load: number } | undefined
-  let over: { machine: MachineVec, load: number } | undefined
+export function chooseMachine(fleet: Fleet, x: DemandVec): Choice {
+  let best: { machine: MachineVec; load: number } | undefined
+  let over: { machine: MachineVec; load: number } | undefined
   for (const m of fleet.machines) {
     if (m.holds.has(x.demand.name)) continue
     const e = evaluate(x, m)
@@ -163,13 +167,15 @@ export function chooseMachine (fleet: Fleet, x: DemandVec): Choice {
   for (const m of fleet.machines) {
     why[m.id] = m.holds.has(x.demand.name)
       ? HOLDS
-      : evaluate(x, m).excludedBy.map(u => describeShortfall(fleet, m, x, u)).join(', ')
+      : evaluate(x, m)
+          .excludedBy.map(u => describeShortfall(fleet, m, x, u))
+          .join(', ')
   }
   return { machine: undefined, machines: why }
 }
 
 /** "vcpu min 6 > capacity 4" (N and C in units; N split when other services count), for reasons. */
-export function describeShortfall (fleet: Fleet, m: MachineVec, x: DemandVec, u: number): string {
+export function describeShortfall(fleet: Fleet, m: MachineVec, x: DemandVec, u: number): string {
   const unit = fleet.units[u]!
   const c = m.capacity[u]!
   const there = m.min[u]!
@@ -186,7 +192,7 @@ export function describeShortfall (fleet: Fleet, m: MachineVec, x: DemandVec, u:
  * size of a service is its dominant share, max_u best[u] / Σ_machines C[u] (Infinity when it
  * asks for a unit no machine declares); ties by the same share of min, then by name.
  */
-export function placementOrder (fleet: Fleet): Demand[] {
+export function placementOrder(fleet: Fleet): Demand[] {
   const total = new Float64Array(fleet.units.length)
   for (const m of fleet.machines) for (let u = 0; u < total.length; u++) total[u]! += m.capacity[u]!
   const share = (v: Float64Array): number => {
@@ -205,14 +211,17 @@ export function placementOrder (fleet: Fleet): Demand[] {
     min: share(d.min)
   }))
   // Infinity - Infinity is NaN, which is falsy: two infinite shares fall through to the next key.
-  keyed.sort((a, b) => Number(b.pinned) - Number(a.pinned) ||
-    (a.pinned ? 0 : b.best - a.best || b.min - a.min) ||
-    byId(a.d.name, b.d.name))
+  keyed.sort(
+    (a, b) =>
+      Number(b.pinned) - Number(a.pinned) ||
+      (a.pinned ? 0 : b.best - a.best || b.min - a.min) ||
+      byId(a.d.name, b.d.name)
+  )
   return keyed.map(k => k.d)
 }
 
 /** Input → vectors; checks what the types cannot say (the CLI reports the same with file paths first). */
-export function buildFleet (input: PlanInput): Fleet {
+export function buildFleet(input: PlanInput): Fleet {
   const unitSet = new Set<string>()
   const demands = new Map<string, Demand>()
   for (const d of input.services) {
@@ -234,7 +243,10 @@ export function buildFleet (input: PlanInput): Fleet {
   for (const m of input.machines) {
     if (ids.has(m.id)) throw new PlacementInputInvalid(`machine "${m.id}" is given twice`)
     ids.add(m.id)
-    for (const [u, v] of Object.entries(m.capacity)) { checkAmount(v, `machine "${m.id}" ${u}`); unitSet.add(u) }
+    for (const [u, v] of Object.entries(m.capacity)) {
+      checkAmount(v, `machine "${m.id}" ${u}`)
+      unitSet.add(u)
+    }
   }
   const units = [...unitSet].sort(byId)
   const index = new Map(units.map((u, i) => [u, i]))
@@ -245,28 +257,30 @@ export function buildFleet (input: PlanInput): Fleet {
   }
   const sorted = [...demands.values()].sort((a, b) => byId(a.name, b.name))
   const demandVecs = new Map(sorted.map(d => [d.name, { demand: d, best: vec(d.best), min: vec(d.min) }]))
-  const machines = [...input.machines].sort((a, b) => byId(a.id, b.id)).map(m => {
-    const mv: MachineVec = {
-      id: m.id,
-      capacity: vec(m.capacity),
-      best: new Float64Array(units.length),
-      min: new Float64Array(units.length),
-      holds: new Set(),
-      declared: new Set(Object.keys(m.capacity).map(u => index.get(u)!))
-    }
-    for (const name of [...m.services].sort(byId)) {
-      const d = demandVecs.get(name)
-      if (d === undefined) throw unknownService(m.id, name)
-      if (mv.holds.has(name)) throw new PlacementInputInvalid(`machine "${m.id}" lists service "${name}" twice`)
-      add(mv, d)
-    }
-    return mv
-  })
+  const machines = [...input.machines]
+    .sort((a, b) => byId(a.id, b.id))
+    .map(m => {
+      const mv: MachineVec = {
+        id: m.id,
+        capacity: vec(m.capacity),
+        best: new Float64Array(units.length),
+        min: new Float64Array(units.length),
+        holds: new Set(),
+        declared: new Set(Object.keys(m.capacity).map(u => index.get(u)!))
+      }
+      for (const name of [...m.services].sort(byId)) {
+        const d = demandVecs.get(name)
+        if (d === undefined) throw unknownService(m.id, name)
+        if (mv.holds.has(name)) throw new PlacementInputInvalid(`machine "${m.id}" lists service "${name}" twice`)
+        add(mv, d)
+      }
+      return mv
+    })
   return { units, machines, demands: demandVecs }
 }
 
 /** Puts X on M: the running sums grow by X's best and min. */
-export function add (m: MachineVec, x: DemandVec): void {
+export function add(m: MachineVec, x: DemandVec): void {
   for (let u = 0; u < m.capacity.length; u++) {
     m.best[u]! += x.best[u]!
     m.min[u]! += x.min[u]!
@@ -275,34 +289,41 @@ export function add (m: MachineVec, x: DemandVec): void {
 }
 
 export const MICRO = 1e6
-export function toMicro (amount: number): number { return Math.round(amount * MICRO) }
-export function fromMicro (micro: number): number { return micro / MICRO }
+export function toMicro(amount: number): number {
+  return Math.round(amount * MICRO)
+}
+export function fromMicro(micro: number): number {
+  return micro / MICRO
+}
 
 /** Peer ids and names compare by UTF-16 code unit (byte order for ASCII), never by locale. */
-export function byId (a: string, b: string): number {
+export function byId(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
 }
 
 /** A machine lists a service the input does not declare (the CLI reports it with file paths first). */
-export function unknownService (machine: string, service: string): PlacementInputInvalid {
+export function unknownService(machine: string, service: string): PlacementInputInvalid {
   const why = 'which is not among the services: its resources are unknown'
   return new PlacementInputInvalid(`machine "${machine}" runs service "${service}", ${why}`)
 }
 
 // Private
 
-function checkAmount (v: number, what: string): void {
+function checkAmount(v: number, what: string): void {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
     throw new PlacementInputInvalid(`${what}: ${String(v)} is not a non-negative finite number`)
   }
 }
 
-function placeManual (fleet: Fleet, d: Demand, plan: Plan): void {
+function placeManual(fleet: Fleet, d: Demand, plan: Plan): void {
   const x = fleet.demands.get(d.name)!
   const unknown: string[] = []
   for (const host of d.hosts!) {
     const m = fleet.machines.find(mm => mm.id === host)
-    if (m === undefined) { unknown.push(host); continue }
+    if (m === undefined) {
+      unknown.push(host)
+      continue
+    }
     if (m.holds.has(d.name)) continue
     const load = evaluate(x, m).load
     add(m, x)
@@ -317,7 +338,7 @@ function placeManual (fleet: Fleet, d: Demand, plan: Plan): void {
   }
 }
 
-function placeScheduled (fleet: Fleet, d: Demand, plan: Plan): void {
+function placeScheduled(fleet: Fleet, d: Demand, plan: Plan): void {
   const x = fleet.demands.get(d.name)!
   const have = fleet.machines.filter(m => m.holds.has(d.name)).length
   for (let copy = have + 1; copy <= d.instances; copy++) {
@@ -335,7 +356,7 @@ function placeScheduled (fleet: Fleet, d: Demand, plan: Plan): void {
   }
 }
 
-function unplaceableReason (machines: Record<string, string>): string {
+function unplaceableReason(machines: Record<string, string>): string {
   const why = Object.entries(machines)
   if (why.length === 0) return 'the fleet has no machine'
   const list = why.map(([id, r]) => `${id}: ${r}`).join('; ')
@@ -346,8 +367,8 @@ function unplaceableReason (machines: Record<string, string>): string {
   return holds ? `no machine can take it: ${list}` : `no machine can hold its minimum: ${list}`
 }
 
-function record (plan: Plan, service: string, host: string, fit: Fit, load: number): void {
-  const hosts = plan.placements[service] ??= []
+function record(plan: Plan, service: string, host: string, fit: Fit, load: number): void {
+  const hosts = (plan.placements[service] ??= [])
   hosts.push(host)
   plan.decisions.push({ service, copy: hosts.length, host, fit, load })
 }

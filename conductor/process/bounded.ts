@@ -30,7 +30,7 @@ export interface BoundedResult {
   durationMs: number
 }
 
-export async function runBounded (opts: BoundedRun): Promise<BoundedResult> {
+export async function runBounded(opts: BoundedRun): Promise<BoundedResult> {
   const started = performance.now()
   // Loaded on first use: most commands never spawn anything and execa costs ~100 ms to load.
   const { execa } = await import('execa')
@@ -67,9 +67,10 @@ export async function runBounded (opts: BoundedRun): Promise<BoundedResult> {
   const outputTooLarge = result.isMaxBuffer === true
   // Whatever the outcome, nothing of a failed run may survive it.
   if (timedOut || outputTooLarge || result.failed) killGroup(child.pid, 'SIGKILL')
-  const spawnError = result.exitCode === undefined && result.signal === undefined && !timedOut && !outputTooLarge
-    ? (result.originalMessage ?? result.shortMessage)
-    : undefined
+  const spawnError =
+    result.exitCode === undefined && result.signal === undefined && !timedOut && !outputTooLarge
+      ? (result.originalMessage ?? result.shortMessage)
+      : undefined
   return {
     stdout: typeof result.stdout === 'string' ? result.stdout : '',
     stderrTail,

@@ -17,7 +17,7 @@ export interface TemplateRun {
   signal?: AbortSignal | undefined
 }
 
-export async function runTemplate (run: TemplateRun): Promise<string> {
+export async function runTemplate(run: TemplateRun): Promise<string> {
   const timeoutSec = run.timeoutSec ?? DEFAULT_TEMPLATE_TIMEOUT_SEC
   const maxOutputBytes = run.maxOutputBytes ?? DEFAULT_TEMPLATE_MAX_OUTPUT_BYTES
   const result = await runBounded({
@@ -32,16 +32,26 @@ export async function runTemplate (run: TemplateRun): Promise<string> {
   })
   const tail = result.stderrTail.trim() === '' ? '' : `\n--- stderr (last lines) ---\n${result.stderrTail.trimEnd()}`
   if (result.timedOut) {
-    throw new TemplateTimeout(`template did not finish within ${timeoutSec}s and was killed with its process group; raise template_timeout_sec or --template-timeout if it is just slow${tail}`, run.file)
+    throw new TemplateTimeout(
+      `template did not finish within ${timeoutSec}s and was killed with its process group; raise template_timeout_sec or --template-timeout if it is just slow${tail}`,
+      run.file
+    )
   }
   if (result.outputTooLarge) {
-    throw new TemplateOutputTooLarge(`template printed more than ${maxOutputBytes} bytes and was killed${tail}`, run.file)
+    throw new TemplateOutputTooLarge(
+      `template printed more than ${maxOutputBytes} bytes and was killed${tail}`,
+      run.file
+    )
   }
   if (result.spawnError !== undefined) {
-    throw new TemplateFailed(`cannot run template: ${result.spawnError}; check that it exists and is executable (chmod +x)`, run.file)
+    throw new TemplateFailed(
+      `cannot run template: ${result.spawnError}; check that it exists and is executable (chmod +x)`,
+      run.file
+    )
   }
   if (result.exitCode !== 0) {
-    const how = result.signal !== undefined ? `was killed by ${result.signal}` : `exited with status ${String(result.exitCode)}`
+    const how =
+      result.signal !== undefined ? `was killed by ${result.signal}` : `exited with status ${String(result.exitCode)}`
     throw new TemplateFailed(`template ${how}${tail}`, run.file)
   }
   return result.stdout

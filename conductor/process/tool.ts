@@ -18,19 +18,38 @@ export interface ToolResult {
 
 const MAX_OUTPUT_BYTES = 64 * 1024 * 1024
 
-export async function runTool (bin: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<ToolResult> {
+export async function runTool(
+  bin: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number
+): Promise<ToolResult> {
   return await new Promise(resolve => {
-    execFile(bin, args, { env, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: MAX_OUTPUT_BYTES, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (err === null) { resolve({ exitCode: 0, stdout: trimEnd(stdout), stderr: trimEnd(stderr) }); return }
-      const e = err as NodeJS.ErrnoException & { code?: number | string, killed?: boolean }
-      const exitCode = typeof e.code === 'number' ? e.code : null
-      const failure = e.killed === true ? `timed out after ${timeoutMs} ms` : exitCode === null ? e.message : undefined
-      resolve({ exitCode, stdout: trimEnd(stdout), stderr: trimEnd(stderr), ...(failure !== undefined ? { failure } : {}) })
-    })
+    execFile(
+      bin,
+      args,
+      { env, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: MAX_OUTPUT_BYTES, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        if (err === null) {
+          resolve({ exitCode: 0, stdout: trimEnd(stdout), stderr: trimEnd(stderr) })
+          return
+        }
+        const e = err as NodeJS.ErrnoException & { code?: number | string; killed?: boolean }
+        const exitCode = typeof e.code === 'number' ? e.code : null
+        const failure =
+          e.killed === true ? `timed out after ${timeoutMs} ms` : exitCode === null ? e.message : undefined
+        resolve({
+          exitCode,
+          stdout: trimEnd(stdout),
+          stderr: trimEnd(stderr),
+          ...(failure !== undefined ? { failure } : {})
+        })
+      }
+    )
   })
 }
 
 // execa strips the final newline; callers were written against that.
-function trimEnd (s: string): string {
+function trimEnd(s: string): string {
   return s.endsWith('\n') ? s.slice(0, -1) : s
 }

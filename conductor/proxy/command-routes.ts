@@ -13,12 +13,15 @@ import { COMMANDS_PREFIX, type Service } from '../model/index.js'
 // Authorization, and Connection/Upgrade too), which the gateway answers as a plain /auth
 // request (gateway/interactive.ts) so the decision works the same for both.
 
-
-export function commandRouteId (service: string, name: string): string {
+export function commandRouteId(service: string, name: string): string {
   return `conductor-command-${service}-${name.replace(/[^A-Za-z0-9_.-]/g, '_')}`
 }
 
-export function commandCaddySnippets (svc: Service, gatewayListen: string, serverId = 'conductor-server'): CaddySnippet[] {
+export function commandCaddySnippets(
+  svc: Service,
+  gatewayListen: string,
+  serverId = 'conductor-server'
+): CaddySnippet[] {
   const dial = caddyDial(gatewayListen)
   const out: CaddySnippet[] = []
   for (const [name, cmd] of Object.entries(svc.commands)) {

@@ -3,8 +3,12 @@ import { caddyClient } from './endpoint.js'
 import type { Ctx } from '../context.js'
 import type { SnippetRecordStore } from './records.js'
 import {
-  deregisterServiceSnippets, registerServiceSnippets, switchServiceSnippets,
-  type SnippetContext, type SnippetOwnerContext, type SwitchOutcome
+  deregisterServiceSnippets,
+  registerServiceSnippets,
+  switchServiceSnippets,
+  type SnippetContext,
+  type SnippetOwnerContext,
+  type SwitchOutcome
 } from './snippets.js'
 import type { HostConfig, Service, Variables } from '../model/index.js'
 
@@ -21,11 +25,19 @@ export interface CaddyDriver {
   client: () => CaddyClient
 }
 
-export function caddyDriver (ctx: Pick<Ctx, 'roots' | 'env' | 'caddyAdmin' | 'templateTimeoutSec'>, host: HostConfig): CaddyDriver {
+export function caddyDriver(
+  ctx: Pick<Ctx, 'roots' | 'env' | 'caddyAdmin' | 'templateTimeoutSec'>,
+  host: HostConfig
+): CaddyDriver {
   let client: CaddyClient | undefined
   const get = (): CaddyClient => (client ??= caddyClient(ctx, host))
-  const opts = (cwd: string | undefined, records?: SnippetRecordStore): SnippetContext =>
-    ({ roots: ctx.roots, cwd, timeoutSec: ctx.templateTimeoutSec, records, host })
+  const opts = (cwd: string | undefined, records?: SnippetRecordStore): SnippetContext => ({
+    roots: ctx.roots,
+    cwd,
+    timeoutSec: ctx.templateTimeoutSec,
+    records,
+    host
+  })
   return {
     client: get,
     register: async (svc, vars, cwd, records) => {
@@ -34,7 +46,6 @@ export function caddyDriver (ctx: Pick<Ctx, 'roots' | 'env' | 'caddyAdmin' | 'te
     deregister: async (svc, vars, cwd, records) => {
       await deregisterServiceSnippets(svc, vars, get(), opts(cwd, records))
     },
-    switch: async (svc, to, from) =>
-      await switchServiceSnippets(svc, to, from, get(), opts(undefined))
+    switch: async (svc, to, from) => await switchServiceSnippets(svc, to, from, get(), opts(undefined))
   }
 }

@@ -7,7 +7,10 @@ import type { HostConfig } from '../model/index.js'
 
 export type CaddyAdminSource = 'flag' | 'env' | 'host.json' | 'default'
 
-export function resolveCaddyAdmin (ctx: Pick<Ctx, 'env' | 'caddyAdmin'>, hostConfig: HostConfig): { url: string, source: CaddyAdminSource } {
+export function resolveCaddyAdmin(
+  ctx: Pick<Ctx, 'env' | 'caddyAdmin'>,
+  hostConfig: HostConfig
+): { url: string; source: CaddyAdminSource } {
   if (ctx.caddyAdmin !== undefined && ctx.caddyAdmin !== '') return { url: ctx.caddyAdmin, source: 'flag' }
   const env = ctx.env.CONDUCTOR_CADDY_ADMIN
   if (env !== undefined && env !== '') return { url: env, source: 'env' }
@@ -16,7 +19,7 @@ export function resolveCaddyAdmin (ctx: Pick<Ctx, 'env' | 'caddyAdmin'>, hostCon
   return { url: DEFAULT_ADMIN_URL, source: 'default' }
 }
 
-export function caddyClient (ctx: Pick<Ctx, 'env' | 'caddyAdmin'>, host: HostConfig): CaddyClient {
+export function caddyClient(ctx: Pick<Ctx, 'env' | 'caddyAdmin'>, host: HostConfig): CaddyClient {
   const { url, source } = resolveCaddyAdmin(ctx, host)
   try {
     return new CaddyClient({ adminUrl: url })

@@ -19,15 +19,19 @@ export interface CaddySnippet {
 }
 
 /** `unix:/path` or `HOST:PORT` (gateway --listen syntax) to a Caddy dial address. */
-export function caddyDial (listen: string): string {
+export function caddyDial(listen: string): string {
   return listen.startsWith('unix:') ? `unix/${listen.slice(5)}` : listen
 }
 
-export function functionRouteId (id: string): string {
+export function functionRouteId(id: string): string {
   return `conductor-function-${id}`
 }
 
-export function functionCaddySnippets (info: FunctionInfo, gatewayListen: string, serverId = 'conductor-server'): CaddySnippet[] {
+export function functionCaddySnippets(
+  info: FunctionInfo,
+  gatewayListen: string,
+  serverId = 'conductor-server'
+): CaddySnippet[] {
   const dial = caddyDial(gatewayListen)
   const declared = info.route.host !== undefined || info.route.path !== `${FUNCTIONS_PREFIX}/${info.id}/*`
   const route = {
@@ -39,8 +43,9 @@ export function functionCaddySnippets (info: FunctionInfo, gatewayListen: string
   }
   // The upstream is the gateway, which sets the function's identity after its own check:
   // nothing is copied from the /auth answer.
-  const config = info.policy === undefined
-    ? publicRoute(route)
-    : protectedRoute({ ...route, policy: info.policy, gateway: dial, copyHeaders: [] })
+  const config =
+    info.policy === undefined
+      ? publicRoute(route)
+      : protectedRoute({ ...route, policy: info.policy, gateway: dial, copyHeaders: [] })
   return [{ id: `${serverId}/routes`, config }]
 }

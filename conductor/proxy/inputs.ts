@@ -10,12 +10,18 @@ import { readVersion, type Service, type Variables } from '../model/index.js'
 // and a reload does not run it (a no-op reload of 100 services ran 100 processes before). A
 // template reading anything else (a file it opens itself) is re-run by `conductor caddy sync`.
 
-export function snippetInputs (service: Service, vars: Variables, cwd: string, host?: unknown): string {
+export function snippetInputs(service: Service, vars: Variables, cwd: string, host?: unknown): string {
   const h = createHash('sha256')
   const file = service.proxy_config_template ?? ''
   h.update(file + '\0')
-  try { h.update(readFileSync(file)) } catch { h.update('(unreadable)') }
-  const sortedVars = Object.keys(vars).sort().map(k => [k, vars[k]])
+  try {
+    h.update(readFileSync(file))
+  } catch {
+    h.update('(unreadable)')
+  }
+  const sortedVars = Object.keys(vars)
+    .sort()
+    .map(k => [k, vars[k]])
   h.update('\0' + JSON.stringify([sortedVars, cwd, service, host ?? null, readVersion()]))
   return h.digest('hex').slice(0, 32)
 }

@@ -6,11 +6,11 @@ import type { Roots } from '../model/index.js'
 // Routes of `conductor caddy protect` are operator state, not derived from services: they
 // live in <roots.lib> (survives reboots) so `caddy sync` and reload can bring them back.
 
-export function protectedRouteFile (roots: Pick<Roots, 'lib'>, atId: string): string {
+export function protectedRouteFile(roots: Pick<Roots, 'lib'>, atId: string): string {
   return path.join(roots.lib, 'caddy', 'protected', `${atId}.json`)
 }
 
-export function saveProtectedRoute (roots: Pick<Roots, 'lib'>, snippet: Snippet): void {
+export function saveProtectedRoute(roots: Pick<Roots, 'lib'>, snippet: Snippet): void {
   const file = protectedRouteFile(roots, snippetAtId(snippet)!)
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
   const tmp = `${file}.${process.pid}.tmp`
@@ -18,23 +18,35 @@ export function saveProtectedRoute (roots: Pick<Roots, 'lib'>, snippet: Snippet)
   renameSync(tmp, file)
 }
 
-export function removeProtectedRoute (roots: Pick<Roots, 'lib'>, atId: string): boolean {
+export function removeProtectedRoute(roots: Pick<Roots, 'lib'>, atId: string): boolean {
   const file = protectedRouteFile(roots, atId)
-  try { readFileSync(file) } catch { return false }
+  try {
+    readFileSync(file)
+  } catch {
+    return false
+  }
   rmSync(file, { force: true })
   return true
 }
 
-export function listProtectedRoutes (roots: Pick<Roots, 'lib'>): Snippet[] {
+export function listProtectedRoutes(roots: Pick<Roots, 'lib'>): Snippet[] {
   const dir = path.join(roots.lib, 'caddy', 'protected')
   let names: string[]
-  try { names = readdirSync(dir).filter(n => n.endsWith('.json')).sort() } catch { return [] }
+  try {
+    names = readdirSync(dir)
+      .filter(n => n.endsWith('.json'))
+      .sort()
+  } catch {
+    return []
+  }
   const out: Snippet[] = []
   for (const n of names) {
     try {
       const parsed: unknown = [JSON.parse(readFileSync(path.join(dir, n), 'utf8'))]
       if (isSnippetList(parsed)) out.push(parsed[0]!)
-    } catch { /* a broken file is skipped; `caddy status` will show the route missing */ }
+    } catch {
+      /* a broken file is skipped; `caddy status` will show the route missing */
+    }
   }
   return out
 }

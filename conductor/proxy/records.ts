@@ -33,28 +33,40 @@ export interface SnippetRecordStore {
   remove: (owner: string) => void
 }
 
-export function diskRecords (roots: Pick<Roots, 'run'>): SnippetRecordStore {
+export function diskRecords(roots: Pick<Roots, 'run'>): SnippetRecordStore {
   return {
     get: owner => readSnippetRecord(roots, owner),
-    put: record => { writeSnippetRecord(roots, record) },
-    remove: owner => { removeSnippetRecord(roots, owner) }
+    put: record => {
+      writeSnippetRecord(roots, record)
+    },
+    remove: owner => {
+      removeSnippetRecord(roots, owner)
+    }
   }
 }
 
 /** Writes go to the disk and to `map`, so whoever holds the map (a reload's Observed) sees them. */
-export function recordsOver (roots: Pick<Roots, 'run'>, map: Map<string, SnippetRecord>): SnippetRecordStore {
+export function recordsOver(roots: Pick<Roots, 'run'>, map: Map<string, SnippetRecord>): SnippetRecordStore {
   return {
     get: owner => map.get(owner),
-    put: record => { writeSnippetRecord(roots, record); map.set(record.owner, record) },
-    remove: owner => { removeSnippetRecord(roots, owner); map.delete(owner) }
+    put: record => {
+      writeSnippetRecord(roots, record)
+      map.set(record.owner, record)
+    },
+    remove: owner => {
+      removeSnippetRecord(roots, owner)
+      map.delete(owner)
+    }
   }
 }
 
 /** Every record, by owner (sorted), from one listing of the directory. */
-export function readSnippetRecords (roots: Pick<Roots, 'run'>): Map<string, SnippetRecord> {
+export function readSnippetRecords(roots: Pick<Roots, 'run'>): Map<string, SnippetRecord> {
   let names: string[]
   try {
-    names = readdirSync(path.join(roots.run, 'caddy')).filter(n => n.endsWith('.json')).sort()
+    names = readdirSync(path.join(roots.run, 'caddy'))
+      .filter(n => n.endsWith('.json'))
+      .sort()
   } catch {
     return new Map()
   }
@@ -66,15 +78,15 @@ export function readSnippetRecords (roots: Pick<Roots, 'run'>): Map<string, Snip
   return out
 }
 
-export function listSnippetRecords (roots: Pick<Roots, 'run'>): SnippetRecord[] {
+export function listSnippetRecords(roots: Pick<Roots, 'run'>): SnippetRecord[] {
   return [...readSnippetRecords(roots).values()]
 }
 
-export function snippetRecordFile (roots: Pick<Roots, 'run'>, owner: string): string {
+export function snippetRecordFile(roots: Pick<Roots, 'run'>, owner: string): string {
   return path.join(roots.run, 'caddy', `${owner}.json`)
 }
 
-export function readSnippetRecord (roots: Pick<Roots, 'run'>, owner: string): SnippetRecord | undefined {
+export function readSnippetRecord(roots: Pick<Roots, 'run'>, owner: string): SnippetRecord | undefined {
   let raw: unknown
   try {
     raw = JSON.parse(readFileSync(snippetRecordFile(roots, owner), 'utf8'))
@@ -87,7 +99,7 @@ export function readSnippetRecord (roots: Pick<Roots, 'run'>, owner: string): Sn
   return isSnippetList(snippets) ? { ...rec, owner, snippets } : undefined
 }
 
-export function writeSnippetRecord (roots: Pick<Roots, 'run'>, record: SnippetRecord): void {
+export function writeSnippetRecord(roots: Pick<Roots, 'run'>, record: SnippetRecord): void {
   const file = snippetRecordFile(roots, record.owner)
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
   // Snippets may carry credentials (basic_auth hashes, upstream headers): owner-only file.
@@ -96,13 +108,15 @@ export function writeSnippetRecord (roots: Pick<Roots, 'run'>, record: SnippetRe
   renameSync(tmp, file)
 }
 
-export function removeSnippetRecord (roots: Pick<Roots, 'run'>, owner: string): void {
+export function removeSnippetRecord(roots: Pick<Roots, 'run'>, owner: string): void {
   rmSync(snippetRecordFile(roots, owner), { force: true })
 }
 
 /** Same record but for the time it was written. */
-export function sameRecord (a: Omit<SnippetRecord, 'updated_at'> | undefined,
-  b: Omit<SnippetRecord, 'updated_at'>): boolean {
+export function sameRecord(
+  a: Omit<SnippetRecord, 'updated_at'> | undefined,
+  b: Omit<SnippetRecord, 'updated_at'>
+): boolean {
   if (a === undefined) return false
   const strip = (r: Omit<SnippetRecord, 'updated_at'>): unknown => ({ ...r, updated_at: undefined })
   return sameJson(strip(a), strip(b))

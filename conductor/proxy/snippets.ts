@@ -1,6 +1,14 @@
 import {
-  deregisterSnippets, parseSnippets, registerSnippets, sameJson, snippetAtId, swapSnippets,
-  type CaddyClient, type DeregisterResult, type RegisterResult, type Snippet
+  deregisterSnippets,
+  parseSnippets,
+  registerSnippets,
+  sameJson,
+  snippetAtId,
+  swapSnippets,
+  type CaddyClient,
+  type DeregisterResult,
+  type RegisterResult,
+  type Snippet
 } from '../../caddy/index.js'
 import type { Roots, Service, Variables } from '../model/index.js'
 import { runTemplate } from '../process/index.js'
@@ -28,20 +36,20 @@ export interface SnippetContext {
 export interface RegisterOutcome {
   owner: string
   snippets: Snippet[]
-  results: Array<{ id: string, atId?: string | undefined, result: RegisterResult }>
+  results: Array<{ id: string; atId?: string | undefined; result: RegisterResult }>
   /** @ids registered earlier by this owner that the template no longer prints: removed. */
   removed: string[]
 }
 
 export interface DeregisterOutcome {
   owner: string
-  results: Array<{ id: string, atId?: string | undefined, result: DeregisterResult }>
+  results: Array<{ id: string; atId?: string | undefined; result: DeregisterResult }>
   /** Set when the template failed and the record alone was used. */
   templateError?: string | undefined
 }
 
 /** `service@NAME`, `deployment@ID` for a deployment's variables, `function@ID` for a function's. */
-export function snippetOwner (service: Pick<Service, 'name'>, vars: Variables): string {
+export function snippetOwner(service: Pick<Service, 'name'>, vars: Variables): string {
   const deployment = vars.CONDUCTOR_DEPLOYMENT
   if (deployment !== undefined && deployment !== '') return `deployment@${deployment}`
   const fn = vars.CONDUCTOR_FUNCTION_ID
@@ -49,8 +57,11 @@ export function snippetOwner (service: Pick<Service, 'name'>, vars: Variables): 
 }
 
 /** Runs the proxy template (if any) in the given context and returns its validated snippets. */
-export async function renderProxySnippets (service: Service, vars: Variables,
-  ctx: Omit<SnippetContext, 'roots'> = {}): Promise<Snippet[]> {
+export async function renderProxySnippets(
+  service: Service,
+  vars: Variables,
+  ctx: Omit<SnippetContext, 'roots'> = {}
+): Promise<Snippet[]> {
   const file = service.proxy_config_template
   if (file === undefined) return []
   const timeoutSec = ctx.timeoutSec ?? service.template_timeout_sec
@@ -59,8 +70,15 @@ export async function renderProxySnippets (service: Service, vars: Variables,
 }
 
 /** The record an owner's registration leaves (but for its time). */
-export function ownerRecord (service: Service, vars: Variables, cwd: string, caddyAdmin: string, snippets: Snippet[],
-  host?: unknown, inputs = snippetInputs(service, vars, cwd, host)): Omit<SnippetRecord, 'updated_at'> {
+export function ownerRecord(
+  service: Service,
+  vars: Variables,
+  cwd: string,
+  caddyAdmin: string,
+  snippets: Snippet[],
+  host?: unknown,
+  inputs = snippetInputs(service, vars, cwd, host)
+): Omit<SnippetRecord, 'updated_at'> {
   return {
     owner: snippetOwner(service, vars),
     service: service.name,
@@ -73,13 +91,17 @@ export function ownerRecord (service: Service, vars: Variables, cwd: string, cad
 }
 
 /** Recorded @ids that `snippets` no longer carry (register_only ones are never removed). */
-export function staleSnippets (previous: Snippet[], snippets: Snippet[]): Snippet[] {
+export function staleSnippets(previous: Snippet[], snippets: Snippet[]): Snippet[] {
   const current = new Set(snippets.map(snippetAtId).filter(id => id !== undefined))
   return previous.filter(s => s.register_only !== true && snippetAtId(s) !== undefined && !current.has(snippetAtId(s)!))
 }
 
-export async function registerServiceSnippets (service: Service, vars: Variables, caddy: CaddyClient,
-  ctx: SnippetContext): Promise<RegisterOutcome> {
+export async function registerServiceSnippets(
+  service: Service,
+  vars: Variables,
+  caddy: CaddyClient,
+  ctx: SnippetContext
+): Promise<RegisterOutcome> {
   const cwd = ctx.cwd ?? service.dir
   // Validate everything before touching Caddy: a bad template changes nothing.
   const snippets = await renderProxySnippets(service, vars, ctx)
@@ -101,9 +123,13 @@ export async function registerServiceSnippets (service: Service, vars: Variables
  * changes: once before Caddy is touched (interimRecord), and a second time only when the owner
  * dropped @ids. Nothing changed: nothing written.
  */
-export async function registerOwner (caddy: CaddyClient, records: SnippetRecordStore,
-  next: Omit<SnippetRecord, 'updated_at'>, register: Snippet[],
-  stale: Snippet[]): Promise<{ results: RegisterResult[], removed: DeregisterResult[] }> {
+export async function registerOwner(
+  caddy: CaddyClient,
+  records: SnippetRecordStore,
+  next: Omit<SnippetRecord, 'updated_at'>,
+  register: Snippet[],
+  stale: Snippet[]
+): Promise<{ results: RegisterResult[]; removed: DeregisterResult[] }> {
   const before = records.get(next.owner)
   const changed = !sameRecord(before, next)
   const interim = changed ? interimRecord(before, next) : undefined
@@ -123,8 +149,10 @@ export async function registerOwner (caddy: CaddyClient, records: SnippetRecordS
  * before the final write makes the next reload run the template again (and remove them)
  * instead of taking the union for the template's output. Undefined: nothing to write first.
  */
-function interimRecord (before: SnippetRecord | undefined,
-  next: Omit<SnippetRecord, 'updated_at'>): Omit<SnippetRecord, 'updated_at'> | undefined {
+function interimRecord(
+  before: SnippetRecord | undefined,
+  next: Omit<SnippetRecord, 'updated_at'>
+): Omit<SnippetRecord, 'updated_at'> | undefined {
   const snippets = union(before?.snippets ?? [], next.snippets)
   const interim = sameJson(snippets, next.snippets) ? next : { ...next, snippets, inputs: undefined }
   return interim.snippets.length === 0 || sameRecord(before, interim) ? undefined : interim
@@ -152,10 +180,15 @@ export interface SwitchOutcome {
  * kept as registerOwner keeps them: the union is recorded for `to` before Caddy is touched,
  * the old owners' records are removed after.
  */
-export async function switchServiceSnippets (service: Service, to: SnippetOwnerContext, from: SnippetOwnerContext[],
-  caddy: CaddyClient, ctx: Omit<SnippetContext, 'cwd'>): Promise<SwitchOutcome> {
+export async function switchServiceSnippets(
+  service: Service,
+  to: SnippetOwnerContext,
+  from: SnippetOwnerContext[],
+  caddy: CaddyClient,
+  ctx: Omit<SnippetContext, 'cwd'>
+): Promise<SwitchOutcome> {
   const records = ctx.records ?? diskRecords(ctx.roots)
-  const snippets = to.snippets ?? await renderProxySnippets(service, to.vars, { ...ctx, cwd: to.cwd })
+  const snippets = to.snippets ?? (await renderProxySnippets(service, to.vars, { ...ctx, cwd: to.cwd }))
   const next = ownerRecord(service, to.vars, to.cwd, caddy.adminUrl, snippets, ctx.host)
   const leaving: Snippet[] = []
   const owners: string[] = []
@@ -166,7 +199,7 @@ export async function switchServiceSnippets (service: Service, to: SnippetOwnerC
     // What was registered is recorded (before Caddy was touched, registerOwner): the template
     // runs only for an owner without a record, keeping a process start off the switch.
     const recorded = records.get(o)?.snippets
-    leaving.push(...(recorded ?? await renderProxySnippets(service, f.vars, { ...ctx, cwd: f.cwd })))
+    leaving.push(...(recorded ?? (await renderProxySnippets(service, f.vars, { ...ctx, cwd: f.cwd }))))
   }
   const before = records.get(next.owner)
   const changed = !sameRecord(before, next)
@@ -183,8 +216,12 @@ export async function switchServiceSnippets (service: Service, to: SnippetOwnerC
  * Removes the owner's snippets (all but register_only): those recorded at registration plus
  * those the template prints now. A failing template is tolerated when a record exists.
  */
-export async function deregisterServiceSnippets (service: Service, vars: Variables, caddy: CaddyClient,
-  ctx: SnippetContext): Promise<DeregisterOutcome> {
+export async function deregisterServiceSnippets(
+  service: Service,
+  vars: Variables,
+  caddy: CaddyClient,
+  ctx: SnippetContext
+): Promise<DeregisterOutcome> {
   const owner = snippetOwner(service, vars)
   const records = ctx.records ?? diskRecords(ctx.roots)
   const recorded = records.get(owner)?.snippets
@@ -202,18 +239,21 @@ export async function deregisterServiceSnippets (service: Service, vars: Variabl
   return { owner, results: all.map((s, i) => ({ id: s.id, atId: snippetAtId(s), result: results[i]! })), templateError }
 }
 
-function stamped (r: Omit<SnippetRecord, 'updated_at'>): SnippetRecord {
+function stamped(r: Omit<SnippetRecord, 'updated_at'>): SnippetRecord {
   return { ...r, updated_at: new Date().toISOString() }
 }
 
 /** Snippets of `a` then those of `b`, one per @id (b's version wins); id-less ones kept once. */
-function union (a: Snippet[], b: Snippet[]): Snippet[] {
+function union(a: Snippet[], b: Snippet[]): Snippet[] {
   const out: Snippet[] = []
   const index = new Map<string, number>()
   for (const s of [...a, ...b]) {
     const key = snippetAtId(s) ?? `${s.id} ${JSON.stringify(s.config)}`
     const at = index.get(key)
-    if (at === undefined) { index.set(key, out.length); out.push(s) } else out[at] = s
+    if (at === undefined) {
+      index.set(key, out.length)
+      out.push(s)
+    } else out[at] = s
   }
   return out
 }

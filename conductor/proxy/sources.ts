@@ -3,8 +3,15 @@ import type { Snippet } from '../../caddy/index.js'
 import type { Ctx } from '../context.js'
 import { portVariables } from '../host/index.js'
 import {
-  baseVariables, deploymentVariables, functionId, functionVariables, loadAllServices, serviceVariables,
-  type Service, type ServiceEntry, type Variables
+  baseVariables,
+  deploymentVariables,
+  functionId,
+  functionVariables,
+  loadAllServices,
+  serviceVariables,
+  type Service,
+  type ServiceEntry,
+  type Variables
 } from '../model/index.js'
 import { readDeployments, type StoredDeployments } from '../state/index.js'
 import { snippetInputs } from './inputs.js'
@@ -30,11 +37,14 @@ export interface DesiredSnippets {
   /** Routes of `caddy protect`, persisted under <roots.lib>/caddy/protected/. */
   protected: Snippet[]
   /** Services or deployment records that could not be used (listed, never fatal). */
-  problems: Array<{ owner: string, message: string }>
+  problems: Array<{ owner: string; message: string }>
 }
 
-export function snippetSources (ctx: Pick<Ctx, 'roots' | 'env'>, entries: readonly ServiceEntry[],
-  deployments: StoredDeployments): DesiredSnippets {
+export function snippetSources(
+  ctx: Pick<Ctx, 'roots' | 'env'>,
+  entries: readonly ServiceEntry[],
+  deployments: StoredDeployments
+): DesiredSnippets {
   const base = baseVariables(ctx.roots, ctx.env)
   const sources: SnippetSource[] = []
   const problems: DesiredSnippets['problems'] = []
@@ -82,7 +92,7 @@ export function snippetSources (ctx: Pick<Ctx, 'roots' | 'env'>, entries: readon
 }
 
 /** `caddy status` and `caddy sync`: the services and deployment records read here. */
-export async function desiredSnippetSources (ctx: Pick<Ctx, 'roots' | 'env'>): Promise<DesiredSnippets> {
+export async function desiredSnippetSources(ctx: Pick<Ctx, 'roots' | 'env'>): Promise<DesiredSnippets> {
   return snippetSources(ctx, await loadAllServices(ctx.roots.services), readDeployments(ctx.roots.deployments))
 }
 
@@ -97,8 +107,11 @@ export interface OwnerSnippets {
  * The snippets of one source: the recorded ones when the template's inputs (inputs.ts) are
  * those it last ran with, else the template's output. Throws what the template does.
  */
-export async function ownerSnippets (src: SnippetSource, recorded: SnippetRecord | undefined,
-  opts: { caddyAdmin: string, host?: unknown, timeoutSec?: number | undefined }): Promise<OwnerSnippets> {
+export async function ownerSnippets(
+  src: SnippetSource,
+  recorded: SnippetRecord | undefined,
+  opts: { caddyAdmin: string; host?: unknown; timeoutSec?: number | undefined }
+): Promise<OwnerSnippets> {
   const inputs = snippetInputs(src.service, src.vars, src.cwd, opts.host)
   const reused = recorded !== undefined && recorded.inputs === inputs
   const snippets = reused

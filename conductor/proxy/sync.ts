@@ -1,5 +1,10 @@
 import {
-  registerSnippets, snippetAtId, snippetState, type CaddyClient, type Snippet, type SnippetState
+  registerSnippets,
+  snippetAtId,
+  snippetState,
+  type CaddyClient,
+  type Snippet,
+  type SnippetState
 } from '../../caddy/index.js'
 import type { Ctx } from '../context.js'
 import { readSnippetRecords, recordsOver } from './records.js'
@@ -15,15 +20,24 @@ export interface OwnerStatus {
   owner: string
   error?: string | undefined
   /** `stale`: registered by an owner that should have no snippet now. */
-  snippets: Array<{ id: string, at_id?: string | undefined, register_only: boolean, state: SnippetState | 'stale' }>
+  snippets: Array<{ id: string; at_id?: string | undefined; register_only: boolean; state: SnippetState | 'stale' }>
 }
 
-export async function snippetStatus (ctx: Pick<Ctx, 'roots' | 'env' | 'templateTimeoutSec'>, caddy: CaddyClient): Promise<OwnerStatus[]> {
+export async function snippetStatus(
+  ctx: Pick<Ctx, 'roots' | 'env' | 'templateTimeoutSec'>,
+  caddy: CaddyClient
+): Promise<OwnerStatus[]> {
   const desired = await desiredSnippetSources(ctx)
   const out: OwnerStatus[] = desired.problems.map(p => ({ owner: p.owner, error: p.message, snippets: [] }))
   const check = async (owner: string, snippets: Snippet[]): Promise<void> => {
     const rows: OwnerStatus['snippets'] = []
-    for (const s of snippets) rows.push({ id: s.id, at_id: snippetAtId(s), register_only: s.register_only === true, state: await snippetState(caddy, s) })
+    for (const s of snippets)
+      rows.push({
+        id: s.id,
+        at_id: snippetAtId(s),
+        register_only: s.register_only === true,
+        state: await snippetState(caddy, s)
+      })
     out.push({ owner, snippets: rows })
   }
   for (const src of desired.sources) {
@@ -57,19 +71,27 @@ export async function snippetStatus (ctx: Pick<Ctx, 'roots' | 'env' | 'templateT
 export interface OwnerSync {
   owner: string
   error?: string | undefined
-  results: Array<{ id: string, at_id?: string | undefined, result: string }>
+  results: Array<{ id: string; at_id?: string | undefined; result: string }>
 }
 
-export async function syncSnippets (ctx: Pick<Ctx, 'roots' | 'env' | 'templateTimeoutSec' | 'host'>, caddy: CaddyClient,
-  isFatal: (err: unknown) => boolean): Promise<OwnerSync[]> {
+export async function syncSnippets(
+  ctx: Pick<Ctx, 'roots' | 'env' | 'templateTimeoutSec' | 'host'>,
+  caddy: CaddyClient,
+  isFatal: (err: unknown) => boolean
+): Promise<OwnerSync[]> {
   const desired = await desiredSnippetSources(ctx)
   const records = recordsOver(ctx.roots, readSnippetRecords(ctx.roots))
   const host = await ctx.host()
   const out: OwnerSync[] = desired.problems.map(p => ({ owner: p.owner, error: p.message, results: [] }))
   for (const src of desired.sources) {
     try {
-      const r = await registerServiceSnippets(src.service, src.vars, caddy,
-        { roots: ctx.roots, cwd: src.cwd, timeoutSec: ctx.templateTimeoutSec, records, host })
+      const r = await registerServiceSnippets(src.service, src.vars, caddy, {
+        roots: ctx.roots,
+        cwd: src.cwd,
+        timeoutSec: ctx.templateTimeoutSec,
+        records,
+        host
+      })
       out.push({
         owner: src.owner,
         results: [
@@ -85,7 +107,10 @@ export async function syncSnippets (ctx: Pick<Ctx, 'roots' | 'env' | 'templateTi
   }
   if (desired.protected.length > 0) {
     const results = await registerSnippets(caddy, desired.protected)
-    out.push({ owner: 'protected', results: desired.protected.map((s, i) => ({ id: s.id, at_id: snippetAtId(s), result: results[i]! })) })
+    out.push({
+      owner: 'protected',
+      results: desired.protected.map((s, i) => ({ id: s.id, at_id: snippetAtId(s), result: results[i]! }))
+    })
   }
   return out
 }

@@ -38,7 +38,7 @@ const ACTIVE = new Set(['active', 'activating', 'reloading'])
  * cost grows with the pods it lists). Started before the services load, since it is the
  * slowest read of a no-op reload.
  */
-export async function listMarkedPods (sctx: SystemCtx): Promise<PodInfo[] | undefined> {
+export async function listMarkedPods(sctx: SystemCtx): Promise<PodInfo[] | undefined> {
   return await sctx.drivers.podman.pods(`${LABEL_ROOT}=${sctx.roots.root}`)
 }
 
@@ -48,22 +48,37 @@ export async function listMarkedPods (sctx: SystemCtx): Promise<PodInfo[] | unde
  * leaves pods alone). Pods and units are read before the records, so a pod or unit seen already
  * has its record (a deploy writes it first, and holds the reconcile lock anyway).
  */
-export async function observe (sctx: SystemCtx,
-  opts: { pods?: false | Promise<PodInfo[] | undefined> } = {}): Promise<Observed> {
+export async function observe(
+  sctx: SystemCtx,
+  opts: { pods?: false | Promise<PodInfo[] | undefined> } = {}
+): Promise<Observed> {
   const [units, pods] = await Promise.all([
     sctx.drivers.systemd.list(['conductor-*']),
-    opts.pods === false ? undefined : opts.pods ?? listMarkedPods(sctx)
+    opts.pods === false ? undefined : (opts.pods ?? listMarkedPods(sctx))
   ])
   const { records, strays } = readDeployments(sctx.roots.deployments)
   const activeUnits = new Set(units.filter(u => ACTIVE.has(u.active)).map(u => u.unit))
   const activatingUnits = new Set(units.filter(u => u.active === 'activating').map(u => u.unit))
   const failedUnits = new Set(units.filter(u => u.active === 'failed').map(u => u.unit))
   const observedPods = pods?.map(p => ({ name: p.name, deployment: markedDeployment(p.labels, sctx.roots.root) }))
-  return { records, strays, activeUnits, activatingUnits, failedUnits, snippets: readSnippetRecords(sctx.roots), pods: observedPods }
+  return {
+    records,
+    strays,
+    activeUnits,
+    activatingUnits,
+    failedUnits,
+    snippets: readSnippetRecords(sctx.roots),
+    pods: observedPods
+  }
 }
 
-export async function applyPlan (plan: Action[], sctx: SystemCtx, services: ReadonlyMap<string, Service>,
-  desired: Desired, observed: Observed): Promise<ActionResult[]> {
+export async function applyPlan(
+  plan: Action[],
+  sctx: SystemCtx,
+  services: ReadonlyMap<string, Service>,
+  desired: Desired,
+  observed: Observed
+): Promise<ActionResult[]> {
   const results: ActionResult[] = []
   const hashOf = new Map(desired.services.map(s => [s.name, s.hash]))
   const records = new Map(observed.records.map(r => [r.id, r]))
@@ -75,24 +90,31 @@ export async function applyPlan (plan: Action[], sctx: SystemCtx, services: Read
     await applyActions(plan, actx, services, hashOf, records, strays, results)
   } finally {
     // Also when something threw half-way: what is left in `observed` is what the disk holds.
-    observed.records = [...records.values()].sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+    observed.records = [...records.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     observed.strays = observed.strays.filter(id => strays.has(id))
   }
   return results
 }
 
-async function applyActions (plan: Action[], sctx: SystemCtx, services: ReadonlyMap<string, Service>,
-  hashOf: ReadonlyMap<string, string>, records: Map<string, DeploymentState>, strays: Set<string>,
-  results: ActionResult[]): Promise<void> {
+async function applyActions(
+  plan: Action[],
+  sctx: SystemCtx,
+  services: ReadonlyMap<string, Service>,
+  hashOf: ReadonlyMap<string, string>,
+  records: Map<string, DeploymentState>,
+  strays: Set<string>,
+  results: ActionResult[]
+): Promise<void> {
   const failedServices = new Set<string>()
   const fail = (action: Action, err: unknown, service?: string): void => {
     if (service !== undefined) failedServices.add(service)
     results.push({ action, ok: false, error: err instanceof Error ? err.message : String(err) })
-    if (!(err instanceof ConductorError)) sctx.io.err(`conductor: internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+    if (!(err instanceof ConductorError))
+      sctx.io.err(`conductor: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
   }
 
   // 1. Prepare: render and record new deployments, write drop-ins.
-  const toStart: Array<{ action: Action, rec: DeploymentState }> = []
+  const toStart: Array<{ action: Action; rec: DeploymentState }> = []
   let dropInsChanged = false
   for (const a of plan) {
     if (a.kind !== 'create-deployment' && a.kind !== 'start-deployment') continue
@@ -112,19 +134,28 @@ async function applyActions (plan: Action[], sctx: SystemCtx, services: Readonly
         if (a.restart === true) await sctx.drivers.systemd.stop([deploymentUnit(a.id)])
         toStart.push({ action: a, rec })
       }
-    } catch (err) { fail(a, err, a.service) }
+    } catch (err) {
+      fail(a, err, a.service)
+    }
   }
   if (dropInsChanged) await sctx.drivers.systemd.daemonReload()
 
   // 2. Services (one systemctl call for those without service hooks), then deployments. Their
   // config units start alongside and leave the hooks and routes to this code (attached.ts).
   const serviceStarts = plan.filter((a): a is Extract<Action, { kind: 'start-service' }> => a.kind === 'start-service')
-  const hasServiceHooks = (svc: Service): boolean => svc.hooks.some(h => h.when === 'pre-start-service' || h.when === 'post-start-service')
+  const hasServiceHooks = (svc: Service): boolean =>
+    svc.hooks.some(h => h.when === 'pre-start-service' || h.when === 'post-start-service')
   const plain = serviceStarts.filter(a => !hasServiceHooks(services.get(a.service)!))
   const started: Service[] = []
   try {
-    await startAttached(sctx, plain.map(a => serviceUnit(a.service)))
-    for (const a of plain) { results.push({ action: a, ok: true }); started.push(services.get(a.service)!) }
+    await startAttached(
+      sctx,
+      plain.map(a => serviceUnit(a.service))
+    )
+    for (const a of plain) {
+      results.push({ action: a, ok: true })
+      started.push(services.get(a.service)!)
+    }
   } catch {
     // One bad unit fails the batch: retry one by one to find which.
     for (const a of plain) {
@@ -132,7 +163,9 @@ async function applyActions (plan: Action[], sctx: SystemCtx, services: Readonly
         await startAttached(sctx, [serviceUnit(a.service)])
         results.push({ action: a, ok: true })
         started.push(services.get(a.service)!)
-      } catch (err) { fail(a, err, a.service) }
+      } catch (err) {
+        fail(a, err, a.service)
+      }
     }
   }
   for (const a of serviceStarts.filter(a => hasServiceHooks(services.get(a.service)!))) {
@@ -144,7 +177,9 @@ async function applyActions (plan: Action[], sctx: SystemCtx, services: Readonly
       await runHooks(svc, 'post-start-service', vars, svc.dir)
       results.push({ action: a, ok: true })
       started.push(svc)
-    } catch (err) { fail(a, err, a.service) }
+    } catch (err) {
+      fail(a, err, a.service)
+    }
   }
   // The service's own snippets (the config unit's other half). A failure is reported; its
   // deployments still start, as they did when only the reload's Caddy convergence registered them.
@@ -156,7 +191,8 @@ async function applyActions (plan: Action[], sctx: SystemCtx, services: Readonly
       results.push({ action: a, ok: false, error: `routes: ${err instanceof Error ? err.message : String(err)}` })
     }
   }
-  const serviceFailed = (service: string): boolean => results.some(r => !r.ok && r.action.kind === 'start-service' && r.action.service === service)
+  const serviceFailed = (service: string): boolean =>
+    results.some(r => !r.ok && r.action.kind === 'start-service' && r.action.service === service)
   await eachLimit(toStart, RECONCILE_CONCURRENCY, async ({ action, rec }) => {
     const svc = services.get(rec.service)!
     if (action.kind === 'create-deployment' && serviceFailed(rec.service)) {
@@ -172,7 +208,10 @@ async function applyActions (plan: Action[], sctx: SystemCtx, services: Readonly
       // A new deployment that could not start is forgotten (the old one keeps serving); an
       // existing one stays recorded so the next reload tries again (as far as it got: a
       // post-start hook fails after its new pod IP was recorded).
-      if (action.kind === 'create-deployment') { await forget(sctx, rec); records.delete(rec.id) } else {
+      if (action.kind === 'create-deployment') {
+        await forget(sctx, rec)
+        records.delete(rec.id)
+      } else {
         const now = readDeployment(sctx.roots.deployments, rec.id)
         if (now !== undefined) records.set(rec.id, now)
       }
@@ -181,7 +220,9 @@ async function applyActions (plan: Action[], sctx: SystemCtx, services: Readonly
   })
 
   // 3. Removals (after the replacements run), then services and strays.
-  const removals = plan.filter((a): a is Extract<Action, { kind: 'remove-deployment' }> => a.kind === 'remove-deployment')
+  const removals = plan.filter(
+    (a): a is Extract<Action, { kind: 'remove-deployment' }> => a.kind === 'remove-deployment'
+  )
   await eachLimit(removals, RECONCILE_CONCURRENCY, async a => {
     if (failedServices.has(a.service) && hashOf.has(a.service)) {
       results.push({ action: a, ok: false, error: `kept: the replacement of service ${a.service} failed` })
@@ -192,7 +233,9 @@ async function applyActions (plan: Action[], sctx: SystemCtx, services: Readonly
       if (rec !== undefined) await removeDeployment(sctx, services.get(a.service), rec)
       records.delete(a.id)
       results.push({ action: a, ok: true })
-    } catch (err) { fail(a, err) }
+    } catch (err) {
+      fail(a, err)
+    }
   })
   for (const a of plan) {
     try {
@@ -220,23 +263,25 @@ async function applyActions (plan: Action[], sctx: SystemCtx, services: Readonly
         strays.delete(a.id)
       } else continue
       results.push({ action: a, ok: true })
-    } catch (err) { fail(a, err) }
+    } catch (err) {
+      fail(a, err)
+    }
   }
 }
 
 /** The service-context snippets of the proxy template (not its functions'), in or out of Caddy. */
-async function registerServiceProxy (sctx: SystemCtx, svc: Service, op: 'register' | 'deregister'): Promise<void> {
+async function registerServiceProxy(sctx: SystemCtx, svc: Service, op: 'register' | 'deregister'): Promise<void> {
   const caddy = sctx.drivers.caddy
   if (caddy === undefined || svc.proxy_config_template === undefined) return
   await caddy[op](svc, serviceVariables(svc, baseVariables(sctx.roots, sctx.env)), svc.dir)
 }
 
 /** SIGHUP to the gateway (ExecReload) so it re-reads services; only when it runs. */
-export async function notifyGateway (sctx: SystemCtx, observed: Observed): Promise<void> {
+export async function notifyGateway(sctx: SystemCtx, observed: Observed): Promise<void> {
   if (observed.activeUnits.has(GATEWAY_UNIT)) await sctx.drivers.systemd.reload(GATEWAY_UNIT)
 }
 
-async function forget (sctx: SystemCtx, rec: DeploymentState): Promise<void> {
+async function forget(sctx: SystemCtx, rec: DeploymentState): Promise<void> {
   // Its unit may be running: a post-start hook or the route registration failed after the
   // start. Stopped first, so nothing of a forgotten deployment is left (no-op when it never ran).
   await sctx.drivers.systemd.stop([deploymentUnit(rec.id)]).catch(() => undefined)
@@ -248,7 +293,7 @@ async function forget (sctx: SystemCtx, rec: DeploymentState): Promise<void> {
  * One reconcile at a time per host. The lock file holds the owner's pid; a lock whose owner is
  * dead (kill -9) is taken over, so an interrupted reload never blocks the next one.
  */
-export function acquireReloadLock (runDir: string): () => void {
+export function acquireReloadLock(runDir: string): () => void {
   mkdirSync(runDir, { recursive: true })
   const file = path.join(runDir, 'reconcile.lock')
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -256,7 +301,9 @@ export function acquireReloadLock (runDir: string): () => void {
       const fd = openSync(file, 'wx')
       writeSync(fd, String(process.pid))
       closeSync(fd)
-      return () => { rmSync(file, { force: true }) }
+      return () => {
+        rmSync(file, { force: true })
+      }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
       const pid = Number(readFileOr(file))
@@ -269,12 +316,16 @@ export function acquireReloadLock (runDir: string): () => void {
   throw new ReloadLocked('cannot take the reconcile lock', file)
 }
 
-function readFileOr (file: string): string {
-  try { return readFileSync(file, 'utf8').trim() } catch { return '' }
+function readFileOr(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim()
+  } catch {
+    return ''
+  }
 }
 
 /** Runs fn over items, at most `limit` at a time (order of completion is not kept). */
-export async function eachLimit<T> (items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+export async function eachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0
   const worker = async (): Promise<void> => {
     while (next < items.length) {

@@ -8,8 +8,12 @@ import type { SystemCtx } from './context.js'
 // already in that state, or the call failed) is removed, so it cannot skip a later start or
 // stop that systemd makes on its own.
 
-async function withReceipts (
-  sctx: SystemCtx, units: string[], kind: ReceiptKind, verb: (all: string[]) => Promise<void>, keep = false
+async function withReceipts(
+  sctx: SystemCtx,
+  units: string[],
+  kind: ReceiptKind,
+  verb: (all: string[]) => Promise<void>,
+  keep = false
 ): Promise<void> {
   const configs = configUnitsInstalled(sctx.scope.unitsDir)
     ? units.map(configUnitOf).filter((u): u is string => u !== undefined)
@@ -26,16 +30,24 @@ async function withReceipts (
 }
 
 /** Starts service/deployment units with their config units, whose work the caller does. */
-export async function startAttached (sctx: SystemCtx, units: string[]): Promise<void> {
+export async function startAttached(sctx: SystemCtx, units: string[]): Promise<void> {
   if (units.length === 0) return
-  await withReceipts(sctx, units, 'start', async all => { await sctx.drivers.systemd.start(all) })
+  await withReceipts(sctx, units, 'start', async all => {
+    await sctx.drivers.systemd.start(all)
+  })
 }
 
 /** Stops service/deployment units; their config units stop first (After=) and skip the work done. */
-export async function stopAttached (sctx: SystemCtx, units: string[], opts: { noBlock?: boolean } = {}): Promise<void> {
+export async function stopAttached(sctx: SystemCtx, units: string[], opts: { noBlock?: boolean } = {}): Promise<void> {
   if (units.length === 0) return
   const noBlock = opts.noBlock === true
-  await withReceipts(sctx, units, 'stop', async all => {
-    await (noBlock ? sctx.drivers.systemd.stopNoBlock(all) : sctx.drivers.systemd.stop(all))
-  }, noBlock)
+  await withReceipts(
+    sctx,
+    units,
+    'stop',
+    async all => {
+      await (noBlock ? sctx.drivers.systemd.stopNoBlock(all) : sctx.drivers.systemd.stop(all))
+    },
+    noBlock
+  )
 }

@@ -11,19 +11,19 @@ import { sameRecord, staleSnippets, type SnippetRecord } from '../proxy/index.js
 
 export type CaddyAction =
   | {
-    kind: 'register'
-    owner: string
-    /** The owner's record after this action. */
-    record: Omit<SnippetRecord, 'updated_at'>
-    /** Snippets Caddy lacks or holds in another version. */
-    register: Snippet[]
-    /** Recorded @ids the owner no longer has, still in Caddy. */
-    stale: Snippet[]
-    /** `record outdated`: same snippets, all in Caddy, but other inputs (or admin endpoint) recorded. */
-    reason: 'new' | 'changed' | 'missing in Caddy' | 'record outdated'
-  }
-  | { kind: 'remove-owner', owner: string, /** Its recorded snippets still in Caddy. */ remove: Snippet[] }
-  | { kind: 'register-protected', register: Snippet[] }
+      kind: 'register'
+      owner: string
+      /** The owner's record after this action. */
+      record: Omit<SnippetRecord, 'updated_at'>
+      /** Snippets Caddy lacks or holds in another version. */
+      register: Snippet[]
+      /** Recorded @ids the owner no longer has, still in Caddy. */
+      stale: Snippet[]
+      /** `record outdated`: same snippets, all in Caddy, but other inputs (or admin endpoint) recorded. */
+      reason: 'new' | 'changed' | 'missing in Caddy' | 'record outdated'
+    }
+  | { kind: 'remove-owner'; owner: string /** Its recorded snippets still in Caddy. */; remove: Snippet[] }
+  | { kind: 'register-protected'; register: Snippet[] }
 
 export interface CaddyDesired {
   /** One record per owner that should have snippets (or an empty list: it should have none). */
@@ -34,8 +34,11 @@ export interface CaddyDesired {
   failed: ReadonlySet<string>
 }
 
-export function planCaddy (desired: CaddyDesired, recorded: ReadonlyMap<string, SnippetRecord>,
-  live: unknown): CaddyAction[] {
+export function planCaddy(
+  desired: CaddyDesired,
+  recorded: ReadonlyMap<string, SnippetRecord>,
+  live: unknown
+): CaddyAction[] {
   const out: CaddyAction[] = []
   const inCaddy = (s: Snippet): boolean => snippetStateIn(live, s) !== 'missing'
   for (const next of desired.owners) {
@@ -44,11 +47,14 @@ export function planCaddy (desired: CaddyDesired, recorded: ReadonlyMap<string, 
     const stale = staleSnippets(before?.snippets ?? [], next.snippets).filter(inCaddy)
     const recordChanged = before === undefined ? next.snippets.length > 0 : !sameRecord(before, next)
     if (!recordChanged && register.length === 0 && stale.length === 0) continue
-    const reason = before === undefined
-      ? 'new'
-      : !sameJson(before.snippets, next.snippets)
+    const reason =
+      before === undefined
+        ? 'new'
+        : !sameJson(before.snippets, next.snippets)
           ? 'changed'
-          : register.length > 0 ? 'missing in Caddy' : 'record outdated'
+          : register.length > 0
+            ? 'missing in Caddy'
+            : 'record outdated'
     out.push({ kind: 'register', owner: next.owner, record: next, register, stale, reason })
   }
   const register = desired.protected.filter(s => snippetStateIn(live, s) !== 'registered')
@@ -64,11 +70,12 @@ export function planCaddy (desired: CaddyDesired, recorded: ReadonlyMap<string, 
   return out
 }
 
-export function describeCaddyAction (a: CaddyAction): string {
+export function describeCaddyAction(a: CaddyAction): string {
   switch (a.kind) {
     case 'register':
       return `register ${a.owner} (${a.reason}): ${a.register.length} to register, ${a.stale.length} to remove`
-    case 'remove-owner': return `remove ${a.owner}: ${a.remove.length} in Caddy`
+    case 'remove-owner':
+      return `remove ${a.owner}: ${a.remove.length} in Caddy`
     case 'register-protected':
       return `register ${a.register.length} protected route${a.register.length === 1 ? '' : 's'}`
   }

@@ -1,5 +1,10 @@
 import {
-  CaddyUnreachable, deregisterSnippets, registerSnippets, snippetAtId, type CaddyClient, type Snippet
+  CaddyUnreachable,
+  deregisterSnippets,
+  registerSnippets,
+  snippetAtId,
+  type CaddyClient,
+  type Snippet
 } from '../../caddy/index.js'
 import { ownerSnippets, recordsOver, registerOwner, snippetSources, type SnippetRecord } from '../proxy/index.js'
 import type { ServiceEntry } from '../model/index.js'
@@ -22,8 +27,11 @@ export interface CaddyConvergence {
 }
 
 /** `entries`: the services the reload loaded; `observed`: as the unit apply left it. */
-export async function convergeCaddy (sctx: SystemCtx, entries: readonly ServiceEntry[],
-  observed: Observed): Promise<CaddyConvergence | undefined> {
+export async function convergeCaddy(
+  sctx: SystemCtx,
+  entries: readonly ServiceEntry[],
+  observed: Observed
+): Promise<CaddyConvergence | undefined> {
   const caddy = sctx.drivers.caddy
   if (caddy === undefined) return undefined
   const desired = snippetSources(sctx, entries, observed)
@@ -56,8 +64,13 @@ export async function convergeCaddy (sctx: SystemCtx, entries: readonly ServiceE
 }
 
 /** Applies the actions in order; Caddy unreachable stops the rest (they would all fail alike). */
-export async function applyCaddyPlan (plan: CaddyAction[], client: CaddyClient, recorded: Map<string, SnippetRecord>,
-  sctx: Pick<SystemCtx, 'roots'>, out: CaddyConvergence): Promise<void> {
+export async function applyCaddyPlan(
+  plan: CaddyAction[],
+  client: CaddyClient,
+  recorded: Map<string, SnippetRecord>,
+  sctx: Pick<SystemCtx, 'roots'>,
+  out: CaddyConvergence
+): Promise<void> {
   const records = recordsOver(sctx.roots, recorded)
   for (const a of plan) {
     const owner = a.kind === 'register-protected' ? 'protected' : a.owner
@@ -79,7 +92,10 @@ export async function applyCaddyPlan (plan: CaddyAction[], client: CaddyClient, 
         note(a.register, await registerSnippets(client, a.register), ['created', 'replaced'])
       }
     } catch (err) {
-      if (err instanceof CaddyUnreachable) { out.errors.push(`Caddy: ${err.message}`); return }
+      if (err instanceof CaddyUnreachable) {
+        out.errors.push(`Caddy: ${err.message}`)
+        return
+      }
       out.errors.push(`${owner}: ${(err as Error).message}`)
     }
   }

@@ -36,7 +36,7 @@ export interface SystemCtx extends Ctx {
   snippetRecords?: SnippetRecordStore | undefined
 }
 
-export async function systemContext (ctx: Ctx, drivers?: Partial<Drivers>): Promise<SystemCtx> {
+export async function systemContext(ctx: Ctx, drivers?: Partial<Drivers>): Promise<SystemCtx> {
   const host = await ctx.host()
   const scope = resolveScope(ctx.scopeFlag, ctx.env, host, ctx.roots)
   return {
@@ -52,7 +52,7 @@ export async function systemContext (ctx: Ctx, drivers?: Partial<Drivers>): Prom
   }
 }
 
-export function unitPaths (sctx: SystemCtx): UnitPaths {
+export function unitPaths(sctx: SystemCtx): UnitPaths {
   const environment: Record<string, string> = {}
   if (sctx.roots.root !== '/') environment.CONDUCTOR_ROOT = sctx.roots.root
   if (sctx.env.CONTAINERS_CONF !== undefined) environment.CONTAINERS_CONF = sctx.env.CONTAINERS_CONF
@@ -73,11 +73,16 @@ export function unitPaths (sctx: SystemCtx): UnitPaths {
 }
 
 // PATH lookup without spawning a shell: unit files need absolute program paths.
-function which (bin: string, env: NodeJS.ProcessEnv): string | undefined {
+function which(bin: string, env: NodeJS.ProcessEnv): string | undefined {
   for (const dir of (env.PATH ?? '').split(':')) {
     if (!dir.startsWith('/')) continue
     const file = path.join(dir, bin)
-    try { accessSync(file, constants.X_OK); return file } catch { /* next */ }
+    try {
+      accessSync(file, constants.X_OK)
+      return file
+    } catch {
+      /* next */
+    }
   }
   return undefined
 }

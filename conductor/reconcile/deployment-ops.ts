@@ -19,15 +19,20 @@ import { baseVariables, deploymentVariables, type Variables } from '../model/ind
 // The deployment's config unit does the same work when systemd starts or stops the deployment
 // on its own; here it is told (attached.ts) that we did it.
 
-export function podOf (svc: Service, part: string): Pod {
+export function podOf(svc: Service, part: string): Pod {
   const pod = svc.pods.find(p => p.name === part)
   if (pod === undefined) throw new PartNotFound(`service "${svc.name}" has no pod part "${part}"`, svc.file, '/pods')
   return pod
 }
 
-export function deploymentVars (sctx: SystemCtx, svc: Service, rec: DeploymentState): Variables {
+export function deploymentVars(sctx: SystemCtx, svc: Service, rec: DeploymentState): Variables {
   const pod = podOf(svc, rec.part)
-  return deploymentVariables(svc, pod, { id: rec.id, podIp: rec.pod_ip, config: rec.config, extra: portVariables(pod.ports ?? [], rec.ports) }, baseVariables(sctx.roots, sctx.env))
+  return deploymentVariables(
+    svc,
+    pod,
+    { id: rec.id, podIp: rec.pod_ip, config: rec.config, extra: portVariables(pod.ports ?? [], rec.ports) },
+    baseVariables(sctx.roots, sctx.env)
+  )
 }
 
 /**
@@ -35,13 +40,27 @@ export function deploymentVars (sctx: SystemCtx, svc: Service, rec: DeploymentSt
  * record; the unit is not started yet (the caller daemon-reloads once for all drop-ins first).
  * `taken`: host ports of the recorded deployments, from the caller's read of them.
  */
-export async function createDeployment (sctx: SystemCtx, svc: Service, part: string, hash: string,
-  config: Record<string, string>, taken: ReadonlySet<number>): Promise<DeploymentState> {
+export async function createDeployment(
+  sctx: SystemCtx,
+  svc: Service,
+  part: string,
+  hash: string,
+  config: Record<string, string>,
+  taken: ReadonlySet<number>
+): Promise<DeploymentState> {
   const pod = podOf(svc, part)
   const id = deploymentId(svc.name, part, newDeploymentSuffix(sctx.clock()))
   const rec: DeploymentState = {
-    version: 1, id, service: svc.name, part, hash, desired: 'running', config,
-    ports: await allocatePorts(pod.ports ?? [], taken), pod_ip: '', created_at: new Date(sctx.clock()).toISOString(),
+    version: 1,
+    id,
+    service: svc.name,
+    part,
+    hash,
+    desired: 'running',
+    config,
+    ports: await allocatePorts(pod.ports ?? [], taken),
+    pod_ip: '',
+    created_at: new Date(sctx.clock()).toISOString(),
     marked: true
   }
   const dir = deploymentDir(sctx.roots.deployments, id)
@@ -49,7 +68,10 @@ export async function createDeployment (sctx: SystemCtx, svc: Service, part: str
   try {
     const vars = deploymentVars(sctx, svc, rec)
     const timeoutSec = sctx.templateTimeoutSec ?? svc.template_timeout_sec
-    const configMap = pod.config_map_template === undefined ? '' : await runTemplate({ file: pod.config_map_template, cwd: dir, vars, timeoutSec })
+    const configMap =
+      pod.config_map_template === undefined
+        ? ''
+        : await runTemplate({ file: pod.config_map_template, cwd: dir, vars, timeoutSec })
     const podYaml = await runTemplate({ file: pod.pod_template, cwd: dir, vars, timeoutSec })
     if (configMap !== '') writeFileSync(path.join(dir, 'config-map.yaml'), configMap)
     writeFileSync(path.join(dir, 'pod.yaml'), podYaml)
@@ -70,7 +92,7 @@ export async function createDeployment (sctx: SystemCtx, svc: Service, part: str
 }
 
 /** Writes the instance drop-in; true when it changed (a daemon-reload is then needed). */
-export function writeDropIn (sctx: SystemCtx, svc: Service, rec: DeploymentState): boolean {
+export function writeDropIn(sctx: SystemCtx, svc: Service, rec: DeploymentState): boolean {
   const file = dropInPath(sctx.scope.unitsDir, deploymentUnit(rec.id))
   const text = renderDeploymentDropIn(svc.name, podOf(svc, rec.part).service_directives)
   if (readOr(file) === text) return false
@@ -85,24 +107,24 @@ export function writeDropIn (sctx: SystemCtx, svc: Service, rec: DeploymentState
  * show` checks that it did. A daemon-reload (every unit re-read, the generators rerun: 1–5 s on
  * a loaded machine) only when it did not, e.g. an instance loaded before its drop-in existed.
  */
-export async function loadNewDeploymentUnit (sctx: SystemCtx, id: string): Promise<void> {
+export async function loadNewDeploymentUnit(sctx: SystemCtx, id: string): Promise<void> {
   const unit = deploymentUnit(id)
   const seen = await sctx.drivers.systemd.seesDropIn(unit, dropInPath(sctx.scope.unitsDir, unit)).catch(() => false)
   if (!seen) await sctx.drivers.systemd.daemonReload()
 }
 
-export function removeDropIn (sctx: SystemCtx, id: string): void {
+export function removeDropIn(sctx: SystemCtx, id: string): void {
   rmSync(path.dirname(dropInPath(sctx.scope.unitsDir, deploymentUnit(id))), { recursive: true, force: true })
 }
 
 /** pre-start hooks, unit start, pod IP, post-start hooks, proxy registration. */
-export async function startDeployment (sctx: SystemCtx, svc: Service, rec: DeploymentState): Promise<DeploymentState> {
+export async function startDeployment(sctx: SystemCtx, svc: Service, rec: DeploymentState): Promise<DeploymentState> {
   await startDeploymentUnit(sctx, svc, rec)
   return await finishStart(sctx, svc, rec)
 }
 
 /** The first half of startDeployment: pre-start hooks and the unit start (the pod runs). */
-export async function startDeploymentUnit (sctx: SystemCtx, svc: Service, rec: DeploymentState): Promise<void> {
+export async function startDeploymentUnit(sctx: SystemCtx, svc: Service, rec: DeploymentState): Promise<void> {
   const dir = deploymentDir(sctx.roots.deployments, rec.id)
   await runHooks(svc, 'pre-start', deploymentVars(sctx, svc, { ...rec, pod_ip: '' }), dir, rec.part)
   const unit = deploymentUnit(rec.id)
@@ -122,7 +144,7 @@ export async function startDeploymentUnit (sctx: SystemCtx, svc: Service, rec: D
  * The second half: the pod IP (two podman processes) recorded, post-start hooks, proxy
  * registration. A deploy runs it beside the readiness probe when no post-start hook waits for it.
  */
-export async function finishStart (sctx: SystemCtx, svc: Service, rec: DeploymentState): Promise<DeploymentState> {
+export async function finishStart(sctx: SystemCtx, svc: Service, rec: DeploymentState): Promise<DeploymentState> {
   const dir = deploymentDir(sctx.roots.deployments, rec.id)
   const started: DeploymentState = { ...rec, desired: 'running', pod_ip: await sctx.drivers.podman.podIp(rec.id) }
   writeDeployment(sctx.roots.deployments, started)
@@ -133,7 +155,7 @@ export async function finishStart (sctx: SystemCtx, svc: Service, rec: Deploymen
 }
 
 /** Whether the part has hooks of this kind (hooks without `parts` apply to every part). */
-export function hasHooks (svc: Service, when: string, part: string): boolean {
+export function hasHooks(svc: Service, when: string, part: string): boolean {
   return svc.hooks.some(h => h.when === when && (h.parts === undefined || h.parts.includes(part)))
 }
 
@@ -149,10 +171,14 @@ export interface StopOptions {
  * pre-stop hooks (a failure aborts), proxy deregistration, unit stop, post-stop hooks. Returns
  * true when the stop was only queued (`noBlock` and no post-stop hook to run after it).
  */
-export async function stopDeployment (
-  sctx: SystemCtx, svc: Service | undefined, rec: DeploymentState, opts: StopOptions = {}
+export async function stopDeployment(
+  sctx: SystemCtx,
+  svc: Service | undefined,
+  rec: DeploymentState,
+  opts: StopOptions = {}
 ): Promise<boolean> {
   const dir = deploymentDir(sctx.roots.deployments, rec.id)
+  // biome-ignore lint/complexity/useOptionalChain: the explicit test narrows svc for TypeScript below
   const known = svc !== undefined && svc.pods.some(p => p.name === rec.part)
   const vars = known ? deploymentVars(sctx, svc, rec) : undefined
   if (known && vars !== undefined) {
@@ -177,8 +203,11 @@ export async function stopDeployment (
  * the record, drop-in and directory go at once while systemd stops the unit: the unit keeps
  * the configuration it was loaded with, and its ExecStopPost (`podman pod rm`) needs none of them.
  */
-export async function removeDeployment (
-  sctx: SystemCtx, svc: Service | undefined, rec: DeploymentState, opts: StopOptions = {}
+export async function removeDeployment(
+  sctx: SystemCtx,
+  svc: Service | undefined,
+  rec: DeploymentState,
+  opts: StopOptions = {}
 ): Promise<boolean> {
   const queued = await stopDeployment(sctx, svc, rec, opts)
   removeDropIn(sctx, rec.id)
@@ -188,7 +217,13 @@ export async function removeDeployment (
 
 // Proxy snippets of a deployment: rendered in its context and registered in Caddy after it
 // starts, removed before it stops (proxy/driver.ts keeps a record of what was registered).
-async function registerProxy (sctx: SystemCtx, svc: Service, vars: Variables, dir: string, op: 'register' | 'deregister'): Promise<void> {
+async function registerProxy(
+  sctx: SystemCtx,
+  svc: Service,
+  vars: Variables,
+  dir: string,
+  op: 'register' | 'deregister'
+): Promise<void> {
   const caddy = sctx.drivers.caddy
   if (caddy === undefined || svc.proxy_config_template === undefined) return
   await caddy[op](svc, vars, dir, sctx.snippetRecords)

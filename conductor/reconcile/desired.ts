@@ -16,28 +16,46 @@ export interface DesiredWithServices {
   services: Map<string, Service>
 }
 
-export async function loadDesired (servicesDir: string, cache?: ValidationCache): Promise<DesiredWithServices> {
+export async function loadDesired(servicesDir: string, cache?: ValidationCache): Promise<DesiredWithServices> {
   const entries = await loadAllServices(servicesDir, cache)
   cache?.save()
   const services = new Map<string, Service>()
   const desired: Desired = { services: [], disabled: [], broken: [] }
   for (const e of entries) {
-    if (e.service === undefined) { desired.broken.push(e.name); continue }
+    if (e.service === undefined) {
+      desired.broken.push(e.name)
+      continue
+    }
     services.set(e.name, e.service)
-    if (e.service.disable) { desired.disabled.push(e.name); continue }
+    if (e.service.disable) {
+      desired.disabled.push(e.name)
+      continue
+    }
     desired.services.push({ name: e.name, hash: serviceHash(e.service), parts: e.service.pods.map(p => p.name) })
   }
   return { desired, entries, services }
 }
 
-export function serviceHash (svc: Service): string {
+export function serviceHash(svc: Service): string {
   const h = createHash('sha256')
-  h.update(JSON.stringify({ app: svc.app_name, instance: svc.instance_name, config: svc.config, pods: svc.pods, proxy: svc.proxy_config_template }))
+  h.update(
+    JSON.stringify({
+      app: svc.app_name,
+      instance: svc.instance_name,
+      config: svc.config,
+      pods: svc.pods,
+      proxy: svc.proxy_config_template
+    })
+  )
   const files = [...svc.pods.flatMap(p => [p.pod_template, p.config_map_template]), svc.proxy_config_template]
   for (const f of files) {
     if (f === undefined) continue
     h.update('\0' + f + '\0')
-    try { h.update(readFileSync(f)) } catch { h.update('(unreadable)') }
+    try {
+      h.update(readFileSync(f))
+    } catch {
+      h.update('(unreadable)')
+    }
   }
   return h.digest('hex').slice(0, 16)
 }

@@ -2,9 +2,17 @@
 export { acquireReloadLock, applyPlan, observe } from './apply.js'
 export { type SystemCtx, systemContext, unitPaths } from './context.js'
 export {
-  createDeployment, deploymentVars, finishStart, hasHooks, loadNewDeploymentUnit, removeDeployment, startDeployment,
-  startDeploymentUnit, stopDeployment, writeDropIn
+  createDeployment,
+  deploymentVars,
+  finishStart,
+  hasHooks,
+  loadNewDeploymentUnit,
+  removeDeployment,
+  startDeployment,
+  startDeploymentUnit,
+  stopDeployment,
+  writeDropIn
 } from './deployment-ops.js'
 export { loadDesired, serviceHash } from './desired.js'
-export { type Action } from './plan.js'
+export type { Action } from './plan.js'
 export { outcomeFailed, outcomeJson, reconcile, renderOutcome } from './reconcile.js'

@@ -69,15 +69,15 @@ export interface ObservedPod {
 }
 
 export type Action =
-  | { kind: 'start-service', service: string }
-  | { kind: 'create-deployment', service: string, part: string, reason: string }
-  | { kind: 'start-deployment', service: string, id: string, reason: string, restart?: true }
-  | { kind: 'remove-deployment', service: string, id: string, reason: string }
-  | { kind: 'stop-service', service: string }
-  | { kind: 'stop-unit', unit: string, reason: string }
-  | { kind: 'reset-failed-unit', unit: string, reason: string }
-  | { kind: 'remove-stray', id: string }
-  | { kind: 'remove-pod', pod: string, id: string, reason: string }
+  | { kind: 'start-service'; service: string }
+  | { kind: 'create-deployment'; service: string; part: string; reason: string }
+  | { kind: 'start-deployment'; service: string; id: string; reason: string; restart?: true }
+  | { kind: 'remove-deployment'; service: string; id: string; reason: string }
+  | { kind: 'stop-service'; service: string }
+  | { kind: 'stop-unit'; unit: string; reason: string }
+  | { kind: 'reset-failed-unit'; unit: string; reason: string }
+  | { kind: 'remove-stray'; id: string }
+  | { kind: 'remove-pod'; pod: string; id: string; reason: string }
 
 export interface PlanOptions {
   /** Services whose deployments are replaced even when unchanged (`service restart`). */
@@ -86,7 +86,7 @@ export interface PlanOptions {
   only?: ReadonlySet<string>
 }
 
-export function planReconcile (desired: Desired, observed: Observed, opts: PlanOptions = {}): Action[] {
+export function planReconcile(desired: Desired, observed: Observed, opts: PlanOptions = {}): Action[] {
   const inScope = (s: string): boolean => opts.only === undefined || opts.only.has(s)
   const starts: Action[] = []
   const creates: Action[] = []
@@ -111,25 +111,61 @@ export function planReconcile (desired: Desired, observed: Observed, opts: PlanO
         // the old one the new one is all Caddy knows. None registered (no proxy template, or
         // killed before registering): keep the oldest, which served before the deploy began.
         const keep = running.find(r => observed.snippets.has(`deployment@${r.id}`)) ?? running.at(-1)!
-        if (!observed.activeUnits.has(deploymentUnit(keep.id))) creates.push({ kind: 'start-deployment', service: svc.name, id: keep.id, reason: 'recorded as running but its unit is not active' })
-        for (const r of running) if (r !== keep) removes.push({ kind: 'remove-deployment', service: svc.name, id: r.id, reason: `interrupted deploy, ${keep.id} kept` })
+        if (!observed.activeUnits.has(deploymentUnit(keep.id)))
+          creates.push({
+            kind: 'start-deployment',
+            service: svc.name,
+            id: keep.id,
+            reason: 'recorded as running but its unit is not active'
+          })
+        for (const r of running)
+          if (r !== keep)
+            removes.push({
+              kind: 'remove-deployment',
+              service: svc.name,
+              id: r.id,
+              reason: `interrupted deploy, ${keep.id} kept`
+            })
       } else if (running.length === 1) {
         const r = running[0]!
-        if (!observed.activeUnits.has(deploymentUnit(r.id))) creates.push({ kind: 'start-deployment', service: svc.name, id: r.id, reason: 'recorded as running but its unit is not active' })
+        if (!observed.activeUnits.has(deploymentUnit(r.id)))
+          creates.push({
+            kind: 'start-deployment',
+            service: svc.name,
+            id: r.id,
+            reason: 'recorded as running but its unit is not active'
+          })
         else if (podGone(r, observed)) {
           const reason = 'its unit is active but its pod is gone'
           creates.push({ kind: 'start-deployment', service: svc.name, id: r.id, reason, restart: true })
         }
       } else if (current.length === 0) {
         const old = records.some(r => r.part === part)
-        creates.push({ kind: 'create-deployment', service: svc.name, part, reason: force ? 'restart' : old ? 'config or templates changed' : 'new' })
+        creates.push({
+          kind: 'create-deployment',
+          service: svc.name,
+          part,
+          reason: force ? 'restart' : old ? 'config or templates changed' : 'new'
+        })
       }
       for (const r of records) {
-        if (r.part === part && (r.hash !== svc.hash || force)) removes.push({ kind: 'remove-deployment', service: svc.name, id: r.id, reason: force ? 'restart' : 'replaced' })
+        if (r.part === part && (r.hash !== svc.hash || force))
+          removes.push({
+            kind: 'remove-deployment',
+            service: svc.name,
+            id: r.id,
+            reason: force ? 'restart' : 'replaced'
+          })
       }
     }
     for (const r of records) {
-      if (!svc.parts.includes(r.part)) removes.push({ kind: 'remove-deployment', service: svc.name, id: r.id, reason: `pod part "${r.part}" no longer declared` })
+      if (!svc.parts.includes(r.part))
+        removes.push({
+          kind: 'remove-deployment',
+          service: svc.name,
+          id: r.id,
+          reason: `pod part "${r.part}" no longer declared`
+        })
     }
   }
 
@@ -137,18 +173,26 @@ export function planReconcile (desired: Desired, observed: Observed, opts: PlanO
   const gone = new Set<string>([...desired.disabled, ...byService.keys()].filter(s => !wanted.has(s) && !broken.has(s)))
   for (const s of [...gone].sort()) {
     if (!inScope(s)) continue
-    for (const r of byService.get(s) ?? []) removes.push({ kind: 'remove-deployment', service: s, id: r.id, reason: desired.disabled.includes(s) ? 'service disabled' : 'service removed' })
+    for (const r of byService.get(s) ?? [])
+      removes.push({
+        kind: 'remove-deployment',
+        service: s,
+        id: r.id,
+        reason: desired.disabled.includes(s) ? 'service disabled' : 'service removed'
+      })
   }
   for (const unit of [...observed.activeUnits].sort()) {
     const svc = /^conductor-service@(.+)\.service$/.exec(unit)?.[1]
-    if (svc !== undefined && !wanted.has(svc) && !broken.has(svc) && inScope(svc)) stops.push({ kind: 'stop-service', service: svc })
+    if (svc !== undefined && !wanted.has(svc) && !broken.has(svc) && inScope(svc))
+      stops.push({ kind: 'stop-service', service: svc })
   }
 
   if (opts.only === undefined) {
     const known = new Set(observed.records.map(r => r.id))
     for (const unit of [...observed.activeUnits].sort()) {
       const id = /^conductor-deployment@(.+)\.service$/.exec(unit)?.[1]
-      if (id !== undefined && !known.has(id) && !ownedByBroken(id, broken)) stops.push({ kind: 'stop-unit', unit, reason: 'no recorded deployment' })
+      if (id !== undefined && !known.has(id) && !ownedByBroken(id, broken))
+        stops.push({ kind: 'stop-unit', unit, reason: 'no recorded deployment' })
     }
     for (const unit of [...(observed.failedUnits ?? [])].sort()) {
       const id = /^conductor-deployment@(.+)\.service$/.exec(unit)?.[1]
@@ -169,19 +213,22 @@ export function planReconcile (desired: Desired, observed: Observed, opts: PlanO
  * this plan; a recorded running deployment is started again instead, and `kube play --replace`
  * takes its pod over). A pod whose unit is active is its unit's to stop.
  */
-function orphanPods (observed: Observed, removes: Action[], broken: ReadonlySet<string>): Action[] {
+function orphanPods(observed: Observed, removes: Action[], broken: ReadonlySet<string>): Action[] {
   if (observed.pods === undefined) return []
   const records = new Map(observed.records.map(r => [r.id, r]))
-  const removed = new Set(removes.map(a => a.kind === 'remove-deployment' ? a.id : ''))
+  const removed = new Set(removes.map(a => (a.kind === 'remove-deployment' ? a.id : '')))
   const out: Action[] = []
-  for (const pod of [...observed.pods].sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0)) {
+  for (const pod of [...observed.pods].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     const id = pod.deployment
     if (id === undefined || ownedByBroken(id, broken) || observed.activeUnits.has(deploymentUnit(id))) continue
     const rec = records.get(id)
     if (rec !== undefined && rec.desired === 'running' && !removed.has(id)) continue
-    const reason = rec === undefined
-      ? 'no deployment record'
-      : removed.has(id) ? 'its deployment is removed' : 'its deployment is stopped'
+    const reason =
+      rec === undefined
+        ? 'no deployment record'
+        : removed.has(id)
+          ? 'its deployment is removed'
+          : 'its deployment is stopped'
     out.push({ kind: 'remove-pod', pod: pod.name, id, reason })
   }
   return out
@@ -191,37 +238,46 @@ function orphanPods (observed: Observed, removes: Action[], broken: ReadonlySet<
  * A marked deployment whose unit is active (not still activating) while Podman has no marked pod
  * of its name. Deployments made before the mark are not judged: their pods are not listed.
  */
-function podGone (r: DeploymentState, observed: Observed): boolean {
+function podGone(r: DeploymentState, observed: Observed): boolean {
   if (observed.pods === undefined || r.marked !== true) return false
   if (observed.activatingUnits?.has(deploymentUnit(r.id)) === true) return false
   return !observed.pods.some(p => p.name === r.id)
 }
 
 /** One line per action, for `reload` output and --dry-run. */
-export function describeAction (a: Action): string {
+export function describeAction(a: Action): string {
   switch (a.kind) {
-    case 'start-service': return `start service ${a.service}`
-    case 'create-deployment': return `create deployment of ${a.service}${a.part === '' ? '' : ` part ${a.part}`} (${a.reason})`
-    case 'start-deployment': return `start deployment ${a.id} (${a.reason})`
-    case 'remove-deployment': return `remove deployment ${a.id} (${a.reason})`
-    case 'stop-service': return `stop service ${a.service}`
-    case 'stop-unit': return `stop ${a.unit} (${a.reason})`
-    case 'reset-failed-unit': return `reset failed ${a.unit} (${a.reason})`
-    case 'remove-stray': return `remove interrupted deployment directory ${a.id}`
-    case 'remove-pod': return `remove orphaned pod ${a.pod} (${a.reason})`
+    case 'start-service':
+      return `start service ${a.service}`
+    case 'create-deployment':
+      return `create deployment of ${a.service}${a.part === '' ? '' : ` part ${a.part}`} (${a.reason})`
+    case 'start-deployment':
+      return `start deployment ${a.id} (${a.reason})`
+    case 'remove-deployment':
+      return `remove deployment ${a.id} (${a.reason})`
+    case 'stop-service':
+      return `stop service ${a.service}`
+    case 'stop-unit':
+      return `stop ${a.unit} (${a.reason})`
+    case 'reset-failed-unit':
+      return `reset failed ${a.unit} (${a.reason})`
+    case 'remove-stray':
+      return `remove interrupted deployment directory ${a.id}`
+    case 'remove-pod':
+      return `remove orphaned pod ${a.pod} (${a.reason})`
   }
 }
 
-function ownedByBroken (id: string, broken: ReadonlySet<string>): boolean {
+function ownedByBroken(id: string, broken: ReadonlySet<string>): boolean {
   for (const b of broken) if (id.startsWith(b + '-')) return true
   return false
 }
 
-function newestFirst (a: DeploymentState, b: DeploymentState): number {
+function newestFirst(a: DeploymentState, b: DeploymentState): number {
   return a.id < b.id ? 1 : a.id > b.id ? -1 : 0
 }
 
-function groupBy<T> (xs: T[], key: (x: T) => string): Map<string, T[]> {
+function groupBy<T>(xs: T[], key: (x: T) => string): Map<string, T[]> {
   const m = new Map<string, T[]>()
   for (const x of xs) {
     const k = key(x)

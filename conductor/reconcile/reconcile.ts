@@ -19,7 +19,10 @@ export interface ReconcileOutcome {
   caddy?: CaddyConvergence | undefined
 }
 
-export async function reconcile (sctx: SystemCtx, opts: PlanOptions & { dryRun?: boolean } = {}): Promise<ReconcileOutcome> {
+export async function reconcile(
+  sctx: SystemCtx,
+  opts: PlanOptions & { dryRun?: boolean } = {}
+): Promise<ReconcileOutcome> {
   const release = opts.dryRun === true ? () => {} : acquireReloadLock(sctx.roots.run)
   // A receipt left by a killed holder of the lock would make a config unit skip its work.
   if (opts.dryRun !== true) clearAllReceipts(sctx.roots.run)
@@ -43,7 +46,7 @@ export async function reconcile (sctx: SystemCtx, opts: PlanOptions & { dryRun?:
   }
 }
 
-export function renderOutcome (o: ReconcileOutcome): string {
+export function renderOutcome(o: ReconcileOutcome): string {
   const lines: string[] = []
   for (const b of o.broken) lines.push(`! ${b.name}: left as it runs, it does not load: ${b.error?.message ?? ''}`)
   const caddyChanges = o.caddy?.changes ?? []
@@ -59,7 +62,9 @@ export function renderOutcome (o: ReconcileOutcome): string {
     lines.push(`plan (${o.plan.length} action${o.plan.length === 1 ? '' : 's'}):`)
     for (const a of o.plan) lines.push(`  ${describeAction(a)}`)
     for (const r of o.results) {
-      lines.push(`${r.ok ? 'ok  ' : 'FAIL'} ${describeAction(r.action)}${r.deployment !== undefined && r.action.kind === 'create-deployment' ? ` -> ${r.deployment}` : ''}`)
+      lines.push(
+        `${r.ok ? 'ok  ' : 'FAIL'} ${describeAction(r.action)}${r.deployment !== undefined && r.action.kind === 'create-deployment' ? ` -> ${r.deployment}` : ''}`
+      )
       if (!r.ok && r.error !== undefined) lines.push(...r.error.split('\n').map(l => `     ${l}`))
     }
   }
@@ -68,17 +73,22 @@ export function renderOutcome (o: ReconcileOutcome): string {
   return lines.join('\n') + '\n'
 }
 
-export function outcomeJson (o: ReconcileOutcome): unknown {
+export function outcomeJson(o: ReconcileOutcome): unknown {
   return {
     dry_run: o.dryRun,
     nothing_to_do: o.plan.length === 0 && (o.caddy?.changes.length ?? 0) === 0,
     plan: o.plan.map(a => ({ ...a, description: describeAction(a) })),
-    results: o.results.map(r => ({ action: describeAction(r.action), ok: r.ok, ...(r.error !== undefined ? { error: r.error } : {}), ...(r.deployment !== undefined ? { deployment: r.deployment } : {}) })),
+    results: o.results.map(r => ({
+      action: describeAction(r.action),
+      ok: r.ok,
+      ...(r.error !== undefined ? { error: r.error } : {}),
+      ...(r.deployment !== undefined ? { deployment: r.deployment } : {})
+    })),
     broken: o.broken.map(b => ({ service: b.name, error: b.error?.message })),
     caddy: o.caddy ?? null
   }
 }
 
-export function outcomeFailed (o: ReconcileOutcome): boolean {
+export function outcomeFailed(o: ReconcileOutcome): boolean {
   return o.broken.length > 0 || o.results.some(r => !r.ok) || (o.caddy?.errors.length ?? 0) > 0
 }

@@ -10,32 +10,49 @@ import { checkKeysDir, pathTaken, refuseSymlink, replaceFiles } from './key-file
 // jose is loaded only by the commands that sign or generate.
 
 export const KEY_ALGORITHMS = ['ES256', 'EdDSA'] as const
-export type KeyAlgorithm = typeof KEY_ALGORITHMS[number]
+export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number]
 /** Remote command tokens live at most this long (ARCHITECTURE.md: exp <= 5 min). */
 export const MAX_COMMAND_TOKEN_TTL_SEC = 300
 
-export class KeyExists extends ConductorError { override readonly code = 'CND_KEY_EXISTS' }
+export class KeyExists extends ConductorError {
+  override readonly code = 'CND_KEY_EXISTS'
+}
 export class KeyNotFound extends ConductorError {
   override readonly code = 'CND_KEY_NOT_FOUND'
 }
 
-export interface KeyFiles { privateKey: string, publicKey: string }
+export interface KeyFiles {
+  privateKey: string
+  publicKey: string
+}
 
-export function keyFiles (keysDir: string, name: string): KeyFiles {
+export function keyFiles(keysDir: string, name: string): KeyFiles {
   if (!NAME_PATTERN.test(name)) throw new UsageError(`invalid key name "${name}": use letters, digits and _ . -`)
   return { privateKey: path.join(keysDir, `${name}.key`), publicKey: path.join(keysDir, `${name}.pub`) }
 }
 
-export async function generateKeyPair (keysDir: string, name: string, alg: KeyAlgorithm, force = false): Promise<{ files: KeyFiles, publicPem: string }> {
+export async function generateKeyPair(
+  keysDir: string,
+  name: string,
+  alg: KeyAlgorithm,
+  force = false
+): Promise<{ files: KeyFiles; publicPem: string }> {
   const files = keyFiles(keysDir, name)
   mkdirSync(keysDir, { recursive: true, mode: 0o700 })
   // Checked before anything is written (key-files.ts says why).
   checkKeysDir(keysDir)
   refuseSymlink(files.privateKey)
   refuseSymlink(files.publicKey)
-  if (!force && pathTaken(files.privateKey)) throw new KeyExists(`key "${name}" already exists; use --force to replace it (tokens signed with the old key will stop working)`, files.privateKey)
+  if (!force && pathTaken(files.privateKey))
+    throw new KeyExists(
+      `key "${name}" already exists; use --force to replace it (tokens signed with the old key will stop working)`,
+      files.privateKey
+    )
   const { generateKeyPair: generate, exportPKCS8, exportSPKI } = await import('jose')
-  const { privateKey, publicKey } = await generate(alg, { extractable: true, ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}) })
+  const { privateKey, publicKey } = await generate(alg, {
+    extractable: true,
+    ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {})
+  })
   const publicPem = await exportSPKI(publicKey)
   // Both files new, the private one 0600 from its creation: never readable by others, even briefly.
   replaceFiles([
@@ -45,9 +62,13 @@ export async function generateKeyPair (keysDir: string, name: string, alg: KeyAl
   return { files, publicPem }
 }
 
-export function readPublicKey (keysDir: string, name: string): string {
+export function readPublicKey(keysDir: string, name: string): string {
   const { publicKey } = keyFiles(keysDir, name)
-  try { return readFileSync(publicKey, 'utf8') } catch { throw new KeyNotFound(`no key "${name}"; create it with: conductor key generate ${name}`, publicKey) }
+  try {
+    return readFileSync(publicKey, 'utf8')
+  } catch {
+    throw new KeyNotFound(`no key "${name}"; create it with: conductor key generate ${name}`, publicKey)
+  }
 }
 
 export interface PolicyEntry {
@@ -67,7 +88,7 @@ export interface PolicyEntry {
  * the subject (X-Conductor-Subject, audit) to the key's name: the client signs sub = issuer,
  * and without it the key holder could sign any sub and pass for someone else in the logs.
  */
-export function policyEntry (publicPem: string, issuer: string, audiences: string[]): PolicyEntry {
+export function policyEntry(publicPem: string, issuer: string, audiences: string[]): PolicyEntry {
   return {
     public_key: publicPem.trim(),
     issuer,
@@ -78,13 +99,21 @@ export function policyEntry (publicPem: string, issuer: string, audiences: strin
 }
 
 /** --audience values: host names or IP addresses as written in --remote https://HOST[:PORT], without scheme or port. */
-export function normalizeAudiences (values: string[]): string[] {
-  if (values.length === 0) throw new UsageError('give --audience HOST: the host name clients use in --remote https://HOST (repeat it for several names of the same server); the gateway then refuses tokens made for another server')
-  return [...new Set(values.map(v => {
-    const host = v.replace(/^\[|\]$/g, '')
-    if (!/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host) && !/^[0-9A-Fa-f:.]+$/.test(host)) throw new UsageError(`--audience ${v}: expected a host name or IP address (no scheme, no port)`)
-    return host.toLowerCase()
-  }))]
+export function normalizeAudiences(values: string[]): string[] {
+  if (values.length === 0)
+    throw new UsageError(
+      'give --audience HOST: the host name clients use in --remote https://HOST (repeat it for several names of the same server); the gateway then refuses tokens made for another server'
+    )
+  return [
+    ...new Set(
+      values.map(v => {
+        const host = v.replace(/^\[|\]$/g, '')
+        if (!/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host) && !/^[0-9A-Fa-f:.]+$/.test(host))
+          throw new UsageError(`--audience ${v}: expected a host name or IP address (no scheme, no port)`)
+        return host.toLowerCase()
+      })
+    )
+  ]
 }
 
 export interface CommandTokenRequest {
@@ -101,14 +130,23 @@ export interface CommandTokenRequest {
 /** Claims that bind a token to one command of one service (a token for db:migrate cannot run console). */
 export const COMMAND_CLAIMS = { service: 'conductor_service', command: 'conductor_command' } as const
 
-export async function signCommandToken (req: CommandTokenRequest): Promise<string> {
+export async function signCommandToken(req: CommandTokenRequest): Promise<string> {
   const ttl = req.ttlSec ?? MAX_COMMAND_TOKEN_TTL_SEC
-  if (!(ttl > 0 && ttl <= MAX_COMMAND_TOKEN_TTL_SEC)) throw new UsageError(`token lifetime must be between 1 and ${MAX_COMMAND_TOKEN_TTL_SEC} seconds`)
+  if (!(ttl > 0 && ttl <= MAX_COMMAND_TOKEN_TTL_SEC))
+    throw new UsageError(`token lifetime must be between 1 and ${MAX_COMMAND_TOKEN_TTL_SEC} seconds`)
   let pem: string
-  try { pem = readFileSync(req.privateKeyFile, 'utf8') } catch { throw new KeyNotFound('cannot read the private key', req.privateKeyFile) }
+  try {
+    pem = readFileSync(req.privateKeyFile, 'utf8')
+  } catch {
+    throw new KeyNotFound('cannot read the private key', req.privateKeyFile)
+  }
   const { importPKCS8, SignJWT } = await import('jose')
   const alg = pem.includes('BEGIN PRIVATE KEY') ? await detectAlgorithm(pem) : undefined
-  if (alg === undefined) throw new UsageError('not a PKCS#8 private key (expected "-----BEGIN PRIVATE KEY-----"); create one with conductor key generate', req.privateKeyFile)
+  if (alg === undefined)
+    throw new UsageError(
+      'not a PKCS#8 private key (expected "-----BEGIN PRIVATE KEY-----"); create one with conductor key generate',
+      req.privateKeyFile
+    )
   const key = await importPKCS8(pem, alg)
   const now = Math.floor((req.now ?? new Date()).getTime() / 1000)
   return await new SignJWT({ [COMMAND_CLAIMS.service]: req.service, [COMMAND_CLAIMS.command]: req.command })
@@ -123,12 +161,14 @@ export async function signCommandToken (req: CommandTokenRequest): Promise<strin
 }
 
 // The algorithm follows from the key itself, never from a flag that could disagree with it.
-async function detectAlgorithm (pem: string): Promise<KeyAlgorithm | undefined> {
+async function detectAlgorithm(pem: string): Promise<KeyAlgorithm | undefined> {
   const { createPrivateKey } = await import('node:crypto')
   try {
     const key = createPrivateKey(pem)
     if (key.asymmetricKeyType === 'ed25519') return 'EdDSA'
     if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return 'ES256'
-  } catch { /* not a key */ }
+  } catch {
+    /* not a key */
+  }
   return undefined
 }

@@ -28,18 +28,27 @@ export const CTRL_C = Buffer.from([0x03])
 /** Ctrl-D: end of input for a program reading a terminal in canonical mode. */
 export const CTRL_D = Buffer.from([0x04])
 
-export function attachTerminal (sink: TerminalSink): AttachedTerminal {
+export function attachTerminal(sink: TerminalSink): AttachedTerminal {
   const stdin = process.stdin
   const stdout = process.stdout
   const isRaw = stdin.isTTY && typeof stdin.setRawMode === 'function'
   if (isRaw) stdin.setRawMode(true)
-  const size = (): { cols: number, rows: number } => terminalSize(stdout.columns, stdout.rows)
-  const onData = (d: Buffer | string): void => { sink.input(typeof d === 'string' ? Buffer.from(d) : d) }
-  const onEnd = (): void => { sink.end() }
-  const onResize = (): void => { const s = size(); sink.resize(s.cols, s.rows) }
+  const size = (): { cols: number; rows: number } => terminalSize(stdout.columns, stdout.rows)
+  const onData = (d: Buffer | string): void => {
+    sink.input(typeof d === 'string' ? Buffer.from(d) : d)
+  }
+  const onEnd = (): void => {
+    sink.end()
+  }
+  const onResize = (): void => {
+    const s = size()
+    sink.resize(s.cols, s.rows)
+  }
   // With stdin in raw mode the terminal sends Ctrl-C as a byte; a SIGINT still comes from
   // `kill -INT` or when stdin is not a terminal: pass it on as the byte, never die of it.
-  const onSigint = (): void => { sink.input(CTRL_C) }
+  const onSigint = (): void => {
+    sink.input(CTRL_C)
+  }
   stdin.on('data', onData)
   stdin.on('end', onEnd)
   stdin.resume()
@@ -48,7 +57,9 @@ export function attachTerminal (sink: TerminalSink): AttachedTerminal {
   let detached = false
   return {
     ...size(),
-    output: data => { stdout.write(data) },
+    output: data => {
+      stdout.write(data)
+    },
     detach: () => {
       if (detached) return
       detached = true

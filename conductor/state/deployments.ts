@@ -41,15 +41,17 @@ const isRecordOf = (v: unknown, ok: (x: unknown) => boolean): v is Record<string
   isPlainObject(v) && Object.values(v).every(ok)
 
 /** Exactly the fields above, of their types (no other key): a state.json this version wrote. */
-export function isDeploymentState (v: unknown): v is DeploymentState {
+export function isDeploymentState(v: unknown): v is DeploymentState {
   if (!isPlainObject(v)) return false
   for (const k of Object.keys(v)) if (!FIELDS.has(k)) return false
-  return v.version === 1 &&
+  return (
+    v.version === 1 &&
     STRING_FIELDS.every(k => typeof v[k] === 'string') &&
     (v.desired === 'running' || v.desired === 'stopped') &&
     isRecordOf(v.config, x => typeof x === 'string') &&
     isRecordOf(v.ports, x => Number.isSafeInteger(x)) &&
     (v.marked === undefined || typeof v.marked === 'boolean')
+  )
 }
 
 export interface StoredDeployments {
@@ -58,13 +60,17 @@ export interface StoredDeployments {
   strays: string[]
 }
 
-export function deploymentDir (deploymentsDir: string, id: string): string {
+export function deploymentDir(deploymentsDir: string, id: string): string {
   return path.join(deploymentsDir, id)
 }
 
-export function readDeployments (deploymentsDir: string): StoredDeployments {
+export function readDeployments(deploymentsDir: string): StoredDeployments {
   let names: string[]
-  try { names = readdirSync(deploymentsDir).sort() } catch { return { records: [], strays: [] } }
+  try {
+    names = readdirSync(deploymentsDir).sort()
+  } catch {
+    return { records: [], strays: [] }
+  }
   const records: DeploymentState[] = []
   const strays: string[] = []
   for (const name of names) {
@@ -76,19 +82,21 @@ export function readDeployments (deploymentsDir: string): StoredDeployments {
   return { records, strays }
 }
 
-export function readDeployment (deploymentsDir: string, id: string): DeploymentState | undefined {
+export function readDeployment(deploymentsDir: string, id: string): DeploymentState | undefined {
   try {
     const parsed: unknown = JSON.parse(readFileSync(path.join(deploymentsDir, id, STATE_FILE), 'utf8'))
     return isDeploymentState(parsed) && parsed.id === id ? parsed : undefined
-  } catch { return undefined }
+  } catch {
+    return undefined
+  }
 }
 
-export function writeDeployment (deploymentsDir: string, state: DeploymentState): void {
+export function writeDeployment(deploymentsDir: string, state: DeploymentState): void {
   const dir = deploymentDir(deploymentsDir, state.id)
   mkdirSync(dir, { recursive: true })
   writeAtomic(path.join(dir, STATE_FILE), JSON.stringify(state, null, 2) + '\n')
 }
 
-export function removeDeploymentDir (deploymentsDir: string, id: string): void {
+export function removeDeploymentDir(deploymentsDir: string, id: string): void {
   rmSync(deploymentDir(deploymentsDir, id), { recursive: true, force: true })
 }

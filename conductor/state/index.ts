@@ -1,6 +1,11 @@
 // Public surface of conductor/state/.
 export {
-  type DeploymentState, type StoredDeployments, deploymentDir, readDeployment, readDeployments, removeDeploymentDir,
+  type DeploymentState,
+  type StoredDeployments,
+  deploymentDir,
+  readDeployment,
+  readDeployments,
+  removeDeploymentDir,
   writeDeployment
 } from './deployments.js'
 export { acquireDeployLock } from './locks.js'

@@ -15,13 +15,25 @@ export class DeployLocked extends ConductorError {
 
 export type DeployLock = PidLock
 
-export function acquireDeployLock (locksDir: string, service: string, command: string,
-  isAlive: (pid: number) => boolean = isProcessAlive): DeployLock {
+export function acquireDeployLock(
+  locksDir: string,
+  service: string,
+  command: string,
+  isAlive: (pid: number) => boolean = isProcessAlive
+): DeployLock {
   mkdirSync(locksDir, { recursive: true })
   const file = path.join(locksDir, `deploy-${service}.lock`)
-  return acquirePidLock(file, command, holder => holder === undefined
-    ? new DeployLocked(`could not take the deploy lock of "${service}"`, file)
-    : new DeployLocked(`another deploy of "${service}" is running (pid ${holder.pid}, ${holder.command}, ` +
-      `since ${holder.since}); wait for it or stop it`, file),
-  isAlive)
+  return acquirePidLock(
+    file,
+    command,
+    holder =>
+      holder === undefined
+        ? new DeployLocked(`could not take the deploy lock of "${service}"`, file)
+        : new DeployLocked(
+            `another deploy of "${service}" is running (pid ${holder.pid}, ${holder.command}, ` +
+              `since ${holder.since}); wait for it or stop it`,
+            file
+          ),
+    isAlive
+  )
 }

@@ -9,13 +9,13 @@ import { bundleOptions } from '../../scripts/bundle.mjs'
 
 let metafile: Promise<esbuild.Metafile> | undefined
 
-export async function bundleMetafile (): Promise<esbuild.Metafile> {
+export async function bundleMetafile(): Promise<esbuild.Metafile> {
   metafile ??= esbuild.build({ ...(bundleOptions() as esbuild.BuildOptions), write: false }).then(r => r.metafile!)
   return await metafile
 }
 
 /** File names (in dist/conductor/) of the chunks that hold modules of `pkg` (e.g. "zod"). */
-export async function chunksHolding (pkg: string): Promise<string[]> {
+export async function chunksHolding(pkg: string): Promise<string[]> {
   const { outputs } = await bundleMetafile()
   return Object.entries(outputs)
     .filter(([f, o]) => f.endsWith('.js') && Object.keys(o.inputs).some(i => i.includes(`node_modules/${pkg}/`)))
@@ -23,7 +23,7 @@ export async function chunksHolding (pkg: string): Promise<string[]> {
 }
 
 /** File names (in dist/conductor/) of the chunks that hold this source file (e.g. "gateway/app.ts"). */
-export async function chunksOfSource (source: string): Promise<string[]> {
+export async function chunksOfSource(source: string): Promise<string[]> {
   const { outputs } = await bundleMetafile()
   return Object.entries(outputs)
     .filter(([f, o]) => f.endsWith('.js') && Object.keys(o.inputs).includes(source))

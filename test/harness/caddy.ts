@@ -25,16 +25,19 @@ export interface CaddyHandle {
 
 export interface CaddyOptions {
   /** Extra apps.http.servers entries, or a full config to merge. */
-  config?: (ports: { adminPort: number, httpPort: number }) => object
+  config?: (ports: { adminPort: number; httpPort: number }) => object
   /** Reuse these ports (e.g. a "restarted" Caddy on the same admin endpoint); default: free ones. */
   adminPort?: number
   httpPort?: number
 }
 
-export async function startCaddy (t: { teardown: (fn: () => Promise<void> | void) => void }, opts: CaddyOptions = {}): Promise<CaddyHandle> {
+export async function startCaddy(
+  t: { teardown: (fn: () => Promise<void> | void) => void },
+  opts: CaddyOptions = {}
+): Promise<CaddyHandle> {
   const dir = tempDir(t, 'conductor-caddy-')
-  const adminPort = opts.adminPort ?? await freePort()
-  const httpPort = opts.httpPort ?? await freePort()
+  const adminPort = opts.adminPort ?? (await freePort())
+  const httpPort = opts.httpPort ?? (await freePort())
   const config = opts.config?.({ adminPort, httpPort }) ?? {
     admin: { listen: `127.0.0.1:${adminPort}` },
     logging: { logs: { default: { level: 'WARN' } } },
@@ -56,11 +59,20 @@ export async function startCaddy (t: { teardown: (fn: () => Promise<void> | void
   writeFileSync(file, JSON.stringify(config))
   let log = ''
   const proc = spawn('caddy', ['run', '--config', file], {
-    env: { ...process.env, HOME: dir, XDG_DATA_HOME: path.join(dir, 'data'), XDG_CONFIG_HOME: path.join(dir, 'config') },
+    env: {
+      ...process.env,
+      HOME: dir,
+      XDG_DATA_HOME: path.join(dir, 'data'),
+      XDG_CONFIG_HOME: path.join(dir, 'config')
+    },
     stdio: ['ignore', 'pipe', 'pipe']
   })
-  proc.stdout?.on('data', (d: Buffer) => { log += d.toString() })
-  proc.stderr?.on('data', (d: Buffer) => { log += d.toString() })
+  proc.stdout?.on('data', (d: Buffer) => {
+    log += d.toString()
+  })
+  proc.stderr?.on('data', (d: Buffer) => {
+    log += d.toString()
+  })
   const stop = async (): Promise<void> => {
     if (proc.exitCode !== null || proc.signalCode !== null) return
     const exited = new Promise<void>(resolve => proc.once('exit', () => resolve()))
@@ -71,7 +83,11 @@ export async function startCaddy (t: { teardown: (fn: () => Promise<void> | void
   }
   t.teardown(stop)
   const adminUrl = `http://127.0.0.1:${adminPort}`
-  await waitFor(`caddy admin API on ${adminUrl} (log: ${log})`, async () => (await fetch(`${adminUrl}/config/`)).ok, 15_000)
+  await waitFor(
+    `caddy admin API on ${adminUrl} (log: ${log})`,
+    async () => (await fetch(`${adminUrl}/config/`)).ok,
+    15_000
+  )
   return { adminUrl, adminPort, httpPort, dir, process: proc, log: () => log, stop }
 }
 
@@ -89,7 +105,7 @@ export interface TlsCaddy {
  * Caddy serving HTTPS on a loopback port with `tls internal` (its own local CA, nothing
  * installed into the system trust store) and an empty server "@id": "conductor-server".
  */
-export async function startTlsCaddy (t: { teardown: (fn: () => Promise<void> | void) => void }): Promise<TlsCaddy> {
+export async function startTlsCaddy(t: { teardown: (fn: () => Promise<void> | void) => void }): Promise<TlsCaddy> {
   const storage = tempDir(t, 'cnd-caddy-tls-')
   const caddy = await startCaddy(t, {
     config: ({ adminPort, httpPort }) => ({
@@ -108,7 +124,10 @@ export async function startTlsCaddy (t: { teardown: (fn: () => Promise<void> | v
             }
           }
         },
-        tls: { certificates: { automate: ['127.0.0.1'] }, automation: { policies: [{ subjects: ['127.0.0.1'], issuers: [{ module: 'internal' }] }] } },
+        tls: {
+          certificates: { automate: ['127.0.0.1'] },
+          automation: { policies: [{ subjects: ['127.0.0.1'], issuers: [{ module: 'internal' }] }] }
+        },
         pki: { certificate_authorities: { local: { install_trust: false } } }
       }
     })
@@ -118,11 +137,19 @@ export async function startTlsCaddy (t: { teardown: (fn: () => Promise<void> | v
   const ca = [...rootCertificates, readFileSync(caFile, 'utf8')]
   const base = `https://127.0.0.1:${caddy.httpPort}`
   // The certificate is issued asynchronously: wait until a TLS handshake with it succeeds.
-  await waitFor('Caddy serving TLS with its local CA', async () => await new Promise<boolean>(resolve => {
-    const req = httpsRequest(`${base}/`, { ca, agent: false }, res => { res.resume(); resolve(true) })
-    req.on('error', () => resolve(false))
-    req.end()
-  }), 15_000)
+  await waitFor(
+    'Caddy serving TLS with its local CA',
+    async () =>
+      await new Promise<boolean>(resolve => {
+        const req = httpsRequest(`${base}/`, { ca, agent: false }, res => {
+          res.resume()
+          resolve(true)
+        })
+        req.on('error', () => resolve(false))
+        req.end()
+      }),
+    15_000
+  )
   return { caddy, base, caFile, ca }
 }
 
@@ -130,14 +157,26 @@ export async function startTlsCaddy (t: { teardown: (fn: () => Promise<void> | v
  * POSTs JSON to Caddy's admin API on a fresh connection: Caddy closes kept-alive admin
  * connections when it reloads its config, and fetch would reuse such a socket ("other side closed").
  */
-export async function postCaddyConfig (url: string, body: unknown): Promise<void> {
+export async function postCaddyConfig(url: string, body: unknown): Promise<void> {
   const payload = JSON.stringify(body)
   await new Promise<void>((resolve, reject) => {
-    const req = httpRequest(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, res => {
-      let text = ''
-      res.on('data', (d: Buffer) => { text += d.toString() })
-      res.on('end', () => res.statusCode === 200 ? resolve() : reject(new Error(`POST ${url}: ${res.statusCode} ${text}`)))
-    })
+    const req = httpRequest(
+      url,
+      {
+        method: 'POST',
+        agent: false,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
+      },
+      res => {
+        let text = ''
+        res.on('data', (d: Buffer) => {
+          text += d.toString()
+        })
+        res.on('end', () =>
+          res.statusCode === 200 ? resolve() : reject(new Error(`POST ${url}: ${res.statusCode} ${text}`))
+        )
+      }
+    )
     req.on('error', reject)
     req.end(payload)
   })

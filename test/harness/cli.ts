@@ -11,22 +11,43 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
  */
 export const binPath = path.join(repoRoot, 'dist/conductor/bin.js')
 
-export interface CliResult { code: number, stdout: string, stderr: string }
+export interface CliResult {
+  code: number
+  stdout: string
+  stderr: string
+}
 
 /** Runs the CLI in-process (fast), capturing its output. */
-export async function cli (args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+export async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   let stdout = ''
   let stderr = ''
-  const code = await runCli(args, { out: s => { stdout += s }, err: s => { stderr += s } }, { PATH: process.env.PATH, ...env })
+  const code = await runCli(
+    args,
+    {
+      out: s => {
+        stdout += s
+      },
+      err: s => {
+        stderr += s
+      }
+    },
+    { PATH: process.env.PATH, ...env }
+  )
   return { code, stdout, stderr }
 }
 
 /** Runs the shipped CLI (the bundle) as a real process. */
-export async function cliProcess (args: string[], env: NodeJS.ProcessEnv = {}, cwd = repoRoot): Promise<CliResult> {
+export async function cliProcess(args: string[], env: NodeJS.ProcessEnv = {}, cwd = repoRoot): Promise<CliResult> {
   return await new Promise(resolve => {
-    execFile(process.execPath, [binPath, ...args], { cwd, env: { PATH: process.env.PATH, ...env }, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1
-      resolve({ code, stdout, stderr })
-    })
+    execFile(
+      process.execPath,
+      [binPath, ...args],
+      { cwd, env: { PATH: process.env.PATH, ...env }, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code =
+          err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1
+        resolve({ code, stdout, stderr })
+      }
+    )
   })
 }

@@ -23,7 +23,10 @@ export interface DeployHostOptions {
   drainTimeoutSec: number
 }
 
-export async function startDeployHost (t: { teardown: (fn: () => Promise<void> | void) => void }, o: DeployHostOptions): Promise<{ sd: UserManager, caddy: CaddyHandle, root: string, env: Record<string, string> }> {
+export async function startDeployHost(
+  t: { teardown: (fn: () => Promise<void> | void) => void },
+  o: DeployHostOptions
+): Promise<{ sd: UserManager; caddy: CaddyHandle; root: string; env: Record<string, string> }> {
   const sd = await startUserManager(t)
   t.teardown(() => removePods(o.svc + '-'))
   const caddy = await startCaddy(t)
@@ -32,7 +35,15 @@ export async function startDeployHost (t: { teardown: (fn: () => Promise<void> |
     'etc/conductor/host.json': { scope: 'user', caddy_admin: caddy.adminUrl },
     [`etc/conductor/services/${o.svc}/conductor-service.json`]: {
       config: { VERSION: o.version },
-      pods: [{ name: '', pod_template: path.join(fixtures, 'pod.template'), ports: ['http'], readiness: o.readiness, drain_timeout_sec: o.drainTimeoutSec }],
+      pods: [
+        {
+          name: '',
+          pod_template: path.join(fixtures, 'pod.template'),
+          ports: ['http'],
+          readiness: o.readiness,
+          drain_timeout_sec: o.drainTimeoutSec
+        }
+      ],
       proxy_config_template: path.join(fixtures, 'proxy.template')
     }
   })

@@ -17,11 +17,13 @@ export interface FakeSystemd extends SystemdDriver {
   hangOn?: ((verb: string, units: string[]) => boolean) | undefined
 }
 
-export function fakeSystemd (): FakeSystemd {
+export function fakeSystemd(): FakeSystemd {
   const fake: FakeSystemd = {
     units: new Map(),
     calls: [],
-    daemonReload: async () => { await call('daemon-reload', []) },
+    daemonReload: async () => {
+      await call('daemon-reload', [])
+    },
     start: async units => {
       await call('start', units)
       for (const u of units) fake.units.set(u, 'active')
@@ -40,11 +42,14 @@ export function fakeSystemd (): FakeSystemd {
       await call('reset-failed', units)
       for (const u of units) if (fake.units.get(u) === 'failed') fake.units.delete(u)
     },
-    reload: async unit => { await call('reload', [unit]) },
+    reload: async unit => {
+      await call('reload', [unit])
+    },
     list: async patterns => {
       await call('list', patterns)
       const globs = patterns.map(p => new RegExp(`^${p.replace(/[.]/g, '\\.').replace(/\*/g, '.*')}$`))
-      return [...fake.units].filter(([u]) => globs.some(g => g.test(u)))
+      return [...fake.units]
+        .filter(([u]) => globs.some(g => g.test(u)))
         .map(([unit, active]) => ({ unit, active, sub: active === 'active' ? 'running' : 'dead' }))
     },
     status: async unit => `${unit}: ${fake.units.get(unit) ?? 'not loaded'}`
@@ -61,7 +66,7 @@ export function fakeSystemd (): FakeSystemd {
 }
 
 /** `pods`: what `podman pod ps` answers (undefined: Podman cannot be asked, no rule on pods applies). */
-export function fakePodman (pods?: () => PodInfo[]): PodmanDriver & { ips: Map<string, string>, removed: string[] } {
+export function fakePodman(pods?: () => PodInfo[]): PodmanDriver & { ips: Map<string, string>; removed: string[] } {
   const ips = new Map<string, string>()
   const removed: string[] = []
   return {
@@ -75,7 +80,9 @@ export function fakePodman (pods?: () => PodInfo[]): PodmanDriver & { ips: Map<s
       const [k, v] = label?.split('=', 2) ?? []
       return pods?.().filter(p => k === undefined || p.labels[k] === v)
     },
-    removePod: async name => { removed.push(name) },
+    removePod: async name => {
+      removed.push(name)
+    },
     logs: async () => ''
   }
 }

@@ -14,7 +14,21 @@ type Teardown = { teardown: (fn: () => Promise<void> | void) => void }
 
 // The applets of scripts/setup-host.sh's localhost/busybox:latest (nothing can be pulled here).
 const APPLETS = [
-  'sh', 'httpd', 'echo', 'cat', 'env', 'sleep', 'ls', 'mkdir', 'printf', 'wget', 'nc', 'true', 'false', 'kill', 'ps'
+  'sh',
+  'httpd',
+  'echo',
+  'cat',
+  'env',
+  'sleep',
+  'ls',
+  'mkdir',
+  'printf',
+  'wget',
+  'nc',
+  'true',
+  'false',
+  'kill',
+  'ps'
 ]
 const imported = new Map<string, Promise<void>>()
 
@@ -22,7 +36,7 @@ const imported = new Map<string, Promise<void>>()
  * Imports localhost/busybox:latest into the host's own Podman storage (once per host), built as
  * scripts/setup-host.sh builds the machine's: the host's `podman` sees only its own images.
  */
-export async function importBusybox (host: TestHost): Promise<void> {
+export async function importBusybox(host: TestHost): Promise<void> {
   let done = imported.get(host.dir)
   if (done === undefined) {
     done = (async () => {
@@ -43,12 +57,12 @@ export async function importBusybox (host: TestHost): Promise<void> {
 }
 
 /** `podman ARGS` on the host (its storage, its namespace). */
-export async function podman (host: TestHost, ...args: string[]): Promise<ExecResult> {
+export async function podman(host: TestHost, ...args: string[]): Promise<ExecResult> {
   return await host.exec('podman', args)
 }
 
 /** Pod names on the host, as its own Podman lists them. */
-export async function hostPods (host: TestHost): Promise<string[]> {
+export async function hostPods(host: TestHost): Promise<string[]> {
   const r = await podman(host, 'pod', 'ps', '--format', '{{.Name}}')
   if (r.code !== 0) throw new Error(`podman pod ps on ${host.name}: ${r.stderr}`)
   return r.stdout.split('\n').filter(n => n !== '')
@@ -60,12 +74,15 @@ export async function hostPods (host: TestHost): Promise<string[]> {
  * cgroup is named after the namespace and recorded in the host's directory, so a reaper or sweep
  * can remove it after a killed run.
  */
-export async function startHostUserManager (t: Teardown, host: TestHost): Promise<UserManager> {
+export async function startHostUserManager(t: Teardown, host: TestHost): Promise<UserManager> {
   const marker = path.join(host.dir, 'user-manager.cgroup')
   writeFileSync(marker, host.netns)
   const sd = await startUserManager(t, { netns: host.netnsPath, env: host.env, cgroup: host.netns })
   // Stopped cleanly (its cgroup removed): the fleet's cleanup need not look for it again.
-  const stop = async (): Promise<void> => { await sd.stop(); rmSync(marker, { force: true }) }
+  const stop = async (): Promise<void> => {
+    await sd.stop()
+    rmSync(marker, { force: true })
+  }
   t.teardown(stop)
   return { ...sd, stop }
 }
@@ -95,7 +112,7 @@ export interface HostCaddyOptions {
  * 127.0.0.1:2019. Storage is Caddy's default, $XDG_DATA_HOME/caddy of the host: each host has
  * its own local CA, as separate machines would. The CA is never installed into any trust store.
  */
-export async function startHostCaddy (t: Teardown, host: TestHost, o: HostCaddyOptions = {}): Promise<HostCaddy> {
+export async function startHostCaddy(t: Teardown, host: TestHost, o: HostCaddyOptions = {}): Promise<HostCaddy> {
   const adminInside = 'http://127.0.0.1:2019'
   // The relay can exist before Caddy listens. Caddy's admin API refuses a Host it does not know
   // (DNS-rebinding protection): the forwarded address is allowed besides its own.
@@ -128,8 +145,12 @@ export async function startHostCaddy (t: Teardown, host: TestHost, o: HostCaddyO
   writeFileSync(file, JSON.stringify(config))
   let log = ''
   const proc = host.spawn('caddy', ['run', '--config', file])
-  proc.stdout?.on('data', (d: Buffer) => { log += d.toString() })
-  proc.stderr?.on('data', (d: Buffer) => { log += d.toString() })
+  proc.stdout?.on('data', (d: Buffer) => {
+    log += d.toString()
+  })
+  proc.stderr?.on('data', (d: Buffer) => {
+    log += d.toString()
+  })
   const stop = async (): Promise<void> => {
     if (proc.exitCode !== null || proc.signalCode !== null) return
     const exited = new Promise<void>(resolve => proc.once('exit', () => resolve()))
@@ -145,12 +166,19 @@ export async function startHostCaddy (t: Teardown, host: TestHost, o: HostCaddyO
   try {
     // Each try bounded: with three Caddies starting at once, a request sent while one was
     // starting once stayed unanswered for good.
-    await waitFor(`caddy admin API of ${host.name}`, async () =>
-      (await fetch(`${adminUrl}/config/`, { signal: AbortSignal.timeout(1000) })).ok, 15_000)
+    await waitFor(
+      `caddy admin API of ${host.name}`,
+      async () => (await fetch(`${adminUrl}/config/`, { signal: AbortSignal.timeout(1000) })).ok,
+      15_000
+    )
     await waitFor(`Caddy local CA of ${host.name} (${caFile})`, () => existsSync(caFile), 15_000)
     // The certificate is issued asynchronously: wait until a verified handshake succeeds.
-    await waitFor(`${host.name} serving ${url} with its local CA`, async () =>
-      (await host.request(`${url}/`, { caFile, timeoutMs: 2000 })).status > 0, 15_000, 100)
+    await waitFor(
+      `${host.name} serving ${url} with its local CA`,
+      async () => (await host.request(`${url}/`, { caFile, timeoutMs: 2000 })).status > 0,
+      15_000,
+      100
+    )
   } catch (err) {
     throw new Error(`${(err as Error).message}; caddy log: ${log}`)
   }

@@ -30,7 +30,10 @@ export const NATS_CLIENT_PORT = 4222
 export const NATS_CLUSTER_PORT = 6222
 export const NATS_MONITOR_PORT = 8222
 
-export interface RouteAuth { user: string, password: string }
+export interface RouteAuth {
+  user: string
+  password: string
+}
 
 export interface NatsTestConfigOptions {
   host: TestHost
@@ -43,9 +46,10 @@ export interface NatsTestConfigOptions {
 }
 
 /** A minimal clustered JetStream config for HOST (a fixture: see the top of this file). */
-export function natsTestConfig (o: NatsTestConfigOptions): string {
+export function natsTestConfig(o: NatsTestConfigOptions): string {
   const q = (s: string): string => JSON.stringify(s)
-  const routes = o.hosts.filter(h => h !== o.host)
+  const routes = o.hosts
+    .filter(h => h !== o.host)
     .map(h => q(`nats-route://${o.auth.user}:${o.auth.password}@${h.ip}:${NATS_CLUSTER_PORT}`))
   return [
     `server_name: ${q(o.host.name)}`,
@@ -81,11 +85,17 @@ export interface NatsServer {
   restart: () => Promise<void>
 }
 
-export interface StartNatsOptions { clientPort?: number, monitorPort?: number }
+export interface StartNatsOptions {
+  clientPort?: number
+  monitorPort?: number
+}
 
 /** `nats-server -c CONFIG` inside HOST; resolves once its client port answers INFO. */
-export async function startNatsServer (
-  t: Teardown, host: TestHost, configFile: string, o: StartNatsOptions = {}
+export async function startNatsServer(
+  t: Teardown,
+  host: TestHost,
+  configFile: string,
+  o: StartNatsOptions = {}
 ): Promise<NatsServer> {
   const clientPort = o.clientPort ?? NATS_CLIENT_PORT
   let proc: ChildProcess
@@ -93,14 +103,23 @@ export async function startNatsServer (
   const running = (): boolean => proc.exitCode === null && proc.signalCode === null
   const launch = async (): Promise<void> => {
     proc = host.spawn('nats-server', ['-c', configFile])
-    proc.stdout?.on('data', (d: Buffer) => { log += d.toString() })
-    proc.stderr?.on('data', (d: Buffer) => { log += d.toString() })
+    proc.stdout?.on('data', (d: Buffer) => {
+      log += d.toString()
+    })
+    proc.stderr?.on('data', (d: Buffer) => {
+      log += d.toString()
+    })
     const p = proc
     try {
-      await waitFor(`nats-server on ${host.name}`, async () => {
-        if (p.exitCode !== null) throw new Error(`exited ${p.exitCode}`)
-        return (await host.probe('127.0.0.1', clientPort, 500)).data?.startsWith('INFO ') === true
-      }, 15_000, 50)
+      await waitFor(
+        `nats-server on ${host.name}`,
+        async () => {
+          if (p.exitCode !== null) throw new Error(`exited ${p.exitCode}`)
+          return (await host.probe('127.0.0.1', clientPort, 500)).data?.startsWith('INFO ') === true
+        },
+        15_000,
+        50
+      )
     } catch (err) {
       // nats-server writes route URLs with their password redacted.
       throw new Error(`${(err as Error).message}; log: ${log.slice(-2000)}`)
@@ -126,28 +145,38 @@ export async function startNatsServer (
     log: () => log,
     stop: async () => await end('SIGTERM'),
     kill: async () => await end('SIGKILL'),
-    restart: async () => { await end('SIGTERM'); await launch() }
+    restart: async () => {
+      await end('SIGTERM')
+      await launch()
+    }
   }
 }
 
-export interface NatsClusterOptions { cluster?: string, auth?: RouteAuth }
+export interface NatsClusterOptions {
+  cluster?: string
+  auth?: RouteAuth
+}
 
 /**
  * One nats-server per host with the fixture config (routes between all of them), started at
  * once; resolves when JetStream answers on every one of them (a meta leader is elected).
  */
-export async function startNatsCluster (
-  t: Teardown, hosts: TestHost[], o: NatsClusterOptions = {}
+export async function startNatsCluster(
+  t: Teardown,
+  hosts: TestHost[],
+  o: NatsClusterOptions = {}
 ): Promise<NatsServer[]> {
   const auth = o.auth ?? { user: 'route', password: randomBytes(12).toString('hex') }
-  const servers = await Promise.all(hosts.map(async host => {
-    const dir = path.join(host.dir, 'nats')
-    mkdirSync(dir, { recursive: true })
-    const configFile = path.join(dir, 'nats.conf')
-    const config = natsTestConfig({ host, hosts, auth, storeDir: path.join(dir, 'jetstream'), cluster: o.cluster })
-    writeFileSync(configFile, config, { mode: 0o600 })
-    return await startNatsServer(t, host, configFile, { monitorPort: NATS_MONITOR_PORT })
-  }))
+  const servers = await Promise.all(
+    hosts.map(async host => {
+      const dir = path.join(host.dir, 'nats')
+      mkdirSync(dir, { recursive: true })
+      const configFile = path.join(dir, 'nats.conf')
+      const config = natsTestConfig({ host, hosts, auth, storeDir: path.join(dir, 'jetstream'), cluster: o.cluster })
+      writeFileSync(configFile, config, { mode: 0o600 })
+      return await startNatsServer(t, host, configFile, { monitorPort: NATS_MONITOR_PORT })
+    })
+  )
   await waitJetStreamReady(t, servers)
   return servers
 }
@@ -156,8 +185,10 @@ export async function startNatsCluster (
  * A NATS client in this process connected to SERVER (through its host's agent), closed at
  * teardown. It reconnects forever: a restarted server is found again on the same relay.
  */
-export async function connectNats (
-  t: Teardown, server: NatsServer, o: Partial<NodeConnectionOptions> = {}
+export async function connectNats(
+  t: Teardown,
+  server: NatsServer,
+  o: Partial<NodeConnectionOptions> = {}
 ): Promise<NatsConnection> {
   const port = await server.host.forward(server.clientPort)
   const nc = await connect({
@@ -169,19 +200,26 @@ export async function connectNats (
     timeout: 5000,
     ...o
   })
-  t.teardown(async () => { if (!nc.isClosed()) await nc.close() })
+  t.teardown(async () => {
+    if (!nc.isClosed()) await nc.close()
+  })
   return nc
 }
 
-export interface MetaCluster { name?: string, leader?: string, cluster_size?: number, peer?: string }
+export interface MetaCluster {
+  name?: string
+  leader?: string
+  cluster_size?: number
+  peer?: string
+}
 
 /** The server's /jsz (monitoring port through the agent); its meta_cluster names the meta leader. */
-export async function jsz (server: NatsServer, query = ''): Promise<{ meta_cluster?: MetaCluster }> {
+export async function jsz(server: NatsServer, query = ''): Promise<{ meta_cluster?: MetaCluster }> {
   if (server.monitorPort === undefined) throw new Error(`nats-server on ${server.host.name} has no monitoring port`)
   const port = await server.host.forward(server.monitorPort)
   const res = await fetch(`http://127.0.0.1:${port}/jsz${query}`, { signal: AbortSignal.timeout(2000) })
   if (!res.ok) throw new Error(`/jsz on ${server.host.name}: HTTP ${res.status}`)
-  return await res.json() as { meta_cluster?: MetaCluster }
+  return (await res.json()) as { meta_cluster?: MetaCluster }
 }
 
 /**
@@ -189,26 +227,33 @@ export async function jsz (server: NatsServer, query = ''): Promise<{ meta_clust
  * once a meta leader is elected), and, where monitoring is on, all name the same meta leader
  * with every server in the meta group. Resolves with that leader (undefined without monitoring).
  */
-export async function waitJetStreamReady (
-  t: Teardown, servers: NatsServer[], timeoutMs = 20_000
+export async function waitJetStreamReady(
+  t: Teardown,
+  servers: NatsServer[],
+  timeoutMs = 20_000
 ): Promise<string | undefined> {
   const conns = await Promise.all(servers.map(async s => await connectNats(t, s)))
   let leader: string | undefined
-  await waitFor('JetStream meta leader on every server', async () => {
-    await Promise.all(conns.map(async nc => await (await jetstreamManager(nc, { timeout: 1000 })).getAccountInfo()))
-    const monitored = servers.filter(s => s.monitorPort !== undefined)
-    if (monitored.length === 0) return true
-    const metas = await Promise.all(monitored.map(async s => (await jsz(s)).meta_cluster))
-    leader = metas[0]?.leader
-    const agreed = metas.every(m => m?.leader === leader && m?.cluster_size === servers.length)
-    return leader !== undefined && leader !== '' && agreed
-  }, timeoutMs, 100)
+  await waitFor(
+    'JetStream meta leader on every server',
+    async () => {
+      await Promise.all(conns.map(async nc => await (await jetstreamManager(nc, { timeout: 1000 })).getAccountInfo()))
+      const monitored = servers.filter(s => s.monitorPort !== undefined)
+      if (monitored.length === 0) return true
+      const metas = await Promise.all(monitored.map(async s => (await jsz(s)).meta_cluster))
+      leader = metas[0]?.leader
+      const agreed = metas.every(m => m?.leader === leader && m?.cluster_size === servers.length)
+      return leader !== undefined && leader !== '' && agreed
+    },
+    timeoutMs,
+    100
+  )
   await Promise.all(conns.map(async nc => await nc.close()))
   return leader
 }
 
 /** The server currently leading STREAM (its RAFT group), as the stream's info says. */
-export async function streamLeader (nc: NatsConnection, stream: string): Promise<string | undefined> {
+export async function streamLeader(nc: NatsConnection, stream: string): Promise<string | undefined> {
   // No account-info check first: that needs the meta leader, which may be the server just lost.
   return (await (await jetstreamManager(nc, { timeout: 2000, checkAPI: false })).streams.info(stream)).cluster?.leader
 }
@@ -219,24 +264,32 @@ export async function streamLeader (nc: NatsConnection, stream: string): Promise
  * off or kill one and must know its role: writes stall while a stream has no leader, and with a
  * lost leader the others wait an election timeout (4-9 s in nats-server 2.9) before electing one.
  */
-export async function moveStreamLeader (
-  nc: NatsConnection, stream: string, accept: (leader: string) => boolean, timeoutMs = 15_000
+export async function moveStreamLeader(
+  nc: NatsConnection,
+  stream: string,
+  accept: (leader: string) => boolean,
+  timeoutMs = 15_000
 ): Promise<string> {
   let leader: string | undefined
-  await waitFor(`stream ${stream} led by an accepted server (now: ${String(leader)})`, async () => {
-    leader = await streamLeader(nc, stream)
-    if (leader === undefined) return false
-    if (accept(leader)) return true
-    await nc.request(`$JS.API.STREAM.LEADER.STEPDOWN.${stream}`, undefined, { timeout: 2000 }).catch(() => {})
-    return false
-  }, timeoutMs, 100)
+  await waitFor(
+    `stream ${stream} led by an accepted server (now: ${String(leader)})`,
+    async () => {
+      leader = await streamLeader(nc, stream)
+      if (leader === undefined) return false
+      if (accept(leader)) return true
+      await nc.request(`$JS.API.STREAM.LEADER.STEPDOWN.${stream}`, undefined, { timeout: 2000 }).catch(() => {})
+      return false
+    },
+    timeoutMs,
+    100
+  )
   return leader!
 }
 
 /** The last sequence of STREAM in SERVER's own replica (its /jsz), whatever the leader has. */
-export async function replicaLastSeq (server: NatsServer, stream: string): Promise<number | undefined> {
-  type Details = { account_details?: Array<{ stream_detail?: Array<{ name: string, state?: { last_seq?: number } }> }> }
-  const z = await jsz(server, '?accounts=true&streams=true') as Details
+export async function replicaLastSeq(server: NatsServer, stream: string): Promise<number | undefined> {
+  type Details = { account_details?: Array<{ stream_detail?: Array<{ name: string; state?: { last_seq?: number } }> }> }
+  const z = (await jsz(server, '?accounts=true&streams=true')) as Details
   for (const a of z.account_details ?? []) {
     const s = a.stream_detail?.find(d => d.name === stream)
     if (s !== undefined) return s.state?.last_seq

@@ -14,12 +14,15 @@ const http = require('node:http')
 const https = require('node:https')
 const net = require('node:net')
 
-function relay (server, host, port) {
+function relay(server, host, port) {
   server.on('connection', client => {
     const upstream = net.connect(port, host)
     client.pipe(upstream)
     upstream.pipe(client)
-    const close = () => { client.destroy(); upstream.destroy() }
+    const close = () => {
+      client.destroy()
+      upstream.destroy()
+    }
     client.on('error', close)
     upstream.on('error', close)
     client.on('close', close)
@@ -27,7 +30,7 @@ function relay (server, host, port) {
   })
 }
 
-function request (m, reply) {
+function request(m, reply) {
   const url = new URL(m.url)
   const mod = url.protocol === 'https:' ? https : http
   const opts = { method: m.method || 'GET', headers: m.headers || {}, agent: false, timeout: m.timeoutMs || 5000 }
@@ -35,7 +38,9 @@ function request (m, reply) {
   const req = mod.request(url, opts, res => {
     let body = ''
     res.setEncoding('utf8')
-    res.on('data', d => { body += d })
+    res.on('data', d => {
+      body += d
+    })
     res.on('end', () => reply({ status: res.statusCode, headers: res.headers, body }))
     res.on('error', err => reply({ error: err.message, code: err.code }))
   })
@@ -44,14 +49,26 @@ function request (m, reply) {
   req.end(m.body)
 }
 
-function probe (m, reply) {
+function probe(m, reply) {
   const sock = net.connect(m.port, m.host)
   let data = ''
   let done = false
-  const finish = result => { if (!done) { done = true; clearTimeout(timer); sock.destroy(); reply(result) } }
+  const finish = result => {
+    if (!done) {
+      done = true
+      clearTimeout(timer)
+      sock.destroy()
+      reply(result)
+    }
+  }
   const timer = setTimeout(() => finish({ connected: !sock.connecting, data }), m.timeoutMs || 1000)
-  sock.on('connect', () => { if (m.readFirst === false) finish({ connected: true, data }) })
-  sock.on('data', d => { data += d.toString('utf8'); finish({ connected: true, data }) })
+  sock.on('connect', () => {
+    if (m.readFirst === false) finish({ connected: true, data })
+  })
+  sock.on('data', d => {
+    data += d.toString('utf8')
+    finish({ connected: true, data })
+  })
   sock.on('error', err => finish({ connected: false, error: err.message, code: err.code }))
 }
 
@@ -59,11 +76,15 @@ process.on('message', (m, handle) => {
   if (m === null || typeof m !== 'object') return
   const reply = body => process.send({ id: m.id, ...body })
   try {
-    if (m.type === 'forward') { relay(handle, m.host, m.port); reply({ ok: true }) }
-    else if (m.type === 'request') request(m, reply)
+    if (m.type === 'forward') {
+      relay(handle, m.host, m.port)
+      reply({ ok: true })
+    } else if (m.type === 'request') request(m, reply)
     else if (m.type === 'probe') probe(m, reply)
     else reply({ error: `unknown message type ${m.type}` })
-  } catch (err) { reply({ error: err.message }) }
+  } catch (err) {
+    reply({ error: err.message })
+  }
 })
 process.on('disconnect', () => process.exit(0))
 process.send({ id: 0, ready: true })

@@ -1,6 +1,14 @@
 import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process'
 import {
-  chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync
 } from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
@@ -52,7 +60,11 @@ const USER_MANAGER = path.join(REPO_ROOT, 'scripts/user-manager.sh')
 const CONTAINERS_CONF = path.join(REPO_ROOT, 'test/fixtures/containers.conf')
 type Teardown = { teardown: (fn: () => Promise<void> | void) => void }
 
-export interface ExecResult { code: number, stdout: string, stderr: string }
+export interface ExecResult {
+  code: number
+  stdout: string
+  stderr: string
+}
 export interface ExecOptions {
   /** Added to (and overriding) the host's env. */
   env?: Record<string, string>
@@ -61,9 +73,22 @@ export interface ExecOptions {
   /** Killed (SIGKILL) after this long; default 60 s. */
   timeoutMs?: number
 }
-export interface SpawnInNsOptions { env?: Record<string, string>, cwd?: string, stdio?: StdioOptions }
-export interface AgentAnswer { status: number, headers: Record<string, string | string[]>, body: string }
-export interface ProbeResult { connected: boolean, data?: string, error?: string, code?: string }
+export interface SpawnInNsOptions {
+  env?: Record<string, string>
+  cwd?: string
+  stdio?: StdioOptions
+}
+export interface AgentAnswer {
+  status: number
+  headers: Record<string, string | string[]>
+  body: string
+}
+export interface ProbeResult {
+  connected: boolean
+  data?: string
+  error?: string
+  code?: string
+}
 export interface RequestOptions {
   caFile?: string
   method?: string
@@ -138,7 +163,7 @@ const live = new Map<string, { reaper?: ChildProcess }>()
 let runs = 0
 let exitHookInstalled = false
 
-export async function startHosts (t: Teardown, o: StartHostsOptions): Promise<Fleet> {
+export async function startHosts(t: Teardown, o: StartHostsOptions): Promise<Fleet> {
   if (!Number.isInteger(o.count) || o.count < 1 || o.count > 250) {
     throw new Error(`startHosts: count must be 1..250, got ${o.count}`)
   }
@@ -172,10 +197,17 @@ export async function startHosts (t: Teardown, o: StartHostsOptions): Promise<Fl
     const indexes = Array.from({ length: o.count }, (_, i) => i + 1)
     ipBatch([], [`netns add ${sw}`, ...indexes.map(i => `netns add ${tag}-h${i}`)])
     // Both veth ends are created directly in their namespaces: neither ever appears in the root one.
-    ipBatch(['-n', sw], ['link add br0 type bridge', 'link set br0 up', ...indexes.flatMap(i => [
-      `link add h${i} type veth peer name eth0 netns ${tag}-h${i}`,
-      `link set h${i} master br0 up`
-    ])])
+    ipBatch(
+      ['-n', sw],
+      [
+        'link add br0 type bridge',
+        'link set br0 up',
+        ...indexes.flatMap(i => [
+          `link add h${i} type veth peer name eth0 netns ${tag}-h${i}`,
+          `link set h${i} master br0 up`
+        ])
+      ]
+    )
     for (const i of indexes) hosts.push(createHost(tag, dir, sw, i))
   } catch (err) {
     await stop().catch(() => {})
@@ -184,9 +216,11 @@ export async function startHosts (t: Teardown, o: StartHostsOptions): Promise<Fl
   return { id: tag, hosts, dir, switchNetns: sw, stop }
 }
 
-interface HostImpl extends TestHost { closeAgent: () => void }
+interface HostImpl extends TestHost {
+  closeAgent: () => void
+}
 
-function createHost (tag: string, runDir: string, sw: string, index: number): HostImpl {
+function createHost(tag: string, runDir: string, sw: string, index: number): HostImpl {
   const name = `h${index}`
   const netns = `${tag}-${name}`
   const netnsPath = path.join(NETNS_DIR, netns)
@@ -197,7 +231,9 @@ function createHost (tag: string, runDir: string, sw: string, index: number): Ho
 
   const spawnIn = (cmd: string, args: string[] = [], opts: SpawnInNsOptions = {}): ChildProcess =>
     spawn('nsenter', [`--net=${netnsPath}`, '--', cmd, ...args], {
-      env: { ...env, ...opts.env }, cwd: opts.cwd ?? dir, stdio: opts.stdio ?? ['ignore', 'pipe', 'pipe']
+      env: { ...env, ...opts.env },
+      cwd: opts.cwd ?? dir,
+      stdio: opts.stdio ?? ['ignore', 'pipe', 'pipe']
     })
 
   const exec = async (cmd: string, args: string[] = [], opts: ExecOptions = {}): Promise<ExecResult> =>
@@ -206,10 +242,17 @@ function createHost (tag: string, runDir: string, sw: string, index: number): Ho
       const proc = spawnIn(cmd, args, { env: opts.env, cwd: opts.cwd, stdio: [stdin, 'pipe', 'pipe'] })
       let stdout = ''
       let stderr = ''
-      proc.stdout?.on('data', (d: Buffer) => { stdout += d.toString() })
-      proc.stderr?.on('data', (d: Buffer) => { stderr += d.toString() })
+      proc.stdout?.on('data', (d: Buffer) => {
+        stdout += d.toString()
+      })
+      proc.stderr?.on('data', (d: Buffer) => {
+        stderr += d.toString()
+      })
       const timer = setTimeout(() => proc.kill('SIGKILL'), opts.timeoutMs ?? 60_000)
-      proc.on('error', err => { clearTimeout(timer); reject(err) })
+      proc.on('error', err => {
+        clearTimeout(timer)
+        reject(err)
+      })
       proc.on('close', (code, signal) => {
         clearTimeout(timer)
         resolve({ code: code ?? (signal !== null ? 128 : 1), stdout, stderr })
@@ -230,7 +273,9 @@ function createHost (tag: string, runDir: string, sw: string, index: number): Ho
     const proc = spawnIn(process.execPath, [AGENT], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
     agent = proc
     let stderr = ''
-    proc.stderr?.on('data', (d: Buffer) => { stderr += d.toString() })
+    proc.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString()
+    })
     proc.on('message', (m: Record<string, unknown>) => {
       pending.get(m.id as number)?.(m)
       pending.delete(m.id as number)
@@ -240,7 +285,7 @@ function createHost (tag: string, runDir: string, sw: string, index: number): Ho
       pending.clear()
     })
     agentReady = new Promise((resolve, reject) => {
-      pending.set(0, m => m.ready === true ? resolve(proc) : reject(new Error(String(m.error))))
+      pending.set(0, m => (m.ready === true ? resolve(proc) : reject(new Error(String(m.error)))))
       proc.on('error', reject)
     })
     return await agentReady
@@ -265,7 +310,9 @@ function createHost (tag: string, runDir: string, sw: string, index: number): Ho
     env,
     exec,
     spawn: spawnIn,
-    link: async state => { ip('-n', sw, 'link', 'set', name, state) },
+    link: async state => {
+      ip('-n', sw, 'link', 'set', name, state)
+    },
     processes: () => namespaceProcesses(new Set([nsInode(netnsPath)]), agentPids()),
     kill: async () => await killNamespaces(new Set([nsInode(netnsPath)]), agentPids()),
     forward: async (port, address = '127.0.0.1') => {
@@ -296,8 +343,10 @@ function createHost (tag: string, runDir: string, sw: string, index: number): Ho
       return r as unknown as AgentAnswer
     },
     probe: async (address, port, timeoutMs) =>
-      await ask({ type: 'probe', host: address, port, timeoutMs }) as unknown as ProbeResult,
-    closeAgent: () => { if (agentAlive()) agent!.kill('SIGKILL') }
+      (await ask({ type: 'probe', host: address, port, timeoutMs })) as unknown as ProbeResult,
+    closeAgent: () => {
+      if (agentAlive()) agent!.kill('SIGKILL')
+    }
   }
   const agentPids = (): Set<number> => new Set(agentAlive() && agent!.pid !== undefined ? [agent!.pid] : [])
   return host
@@ -312,7 +361,7 @@ function createHost (tag: string, runDir: string, sw: string, index: number): Ho
  * vfs: no overlay mounts of its own (only a container's /dev/shm is mounted, and removed with
  * it), so a host left by a killed run goes with `rm -rf`; busybox is 2 MB, copies cost nothing.
  */
-function hostEnv (dir: string): Record<string, string> {
+function hostEnv(dir: string): Record<string, string> {
   const d = {
     home: path.join(dir, 'home'),
     root: path.join(dir, 'root'),
@@ -324,14 +373,17 @@ function hostEnv (dir: string): Record<string, string> {
   for (const p of Object.values(d)) mkdirSync(p, { recursive: true })
   chmodSync(d.runtime, 0o700)
   const storageConf = path.join(d.containers, 'storage.conf')
-  writeFileSync(storageConf, [
-    '# One test host\'s own Podman storage (test/harness/netns.ts).',
-    '[storage]',
-    'driver = "vfs"',
-    `graphroot = "${path.join(d.containers, 'graph')}"`,
-    `runroot = "${path.join(d.containers, 'run')}"`,
-    ''
-  ].join('\n'))
+  writeFileSync(
+    storageConf,
+    [
+      "# One test host's own Podman storage (test/harness/netns.ts).",
+      '[storage]',
+      'driver = "vfs"',
+      `graphroot = "${path.join(d.containers, 'graph')}"`,
+      `runroot = "${path.join(d.containers, 'run')}"`,
+      ''
+    ].join('\n')
+  )
   return {
     PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     LANG: 'C.UTF-8',
@@ -349,12 +401,12 @@ function hostEnv (dir: string): Record<string, string> {
 /** Where a host's Podman keeps its database: present once the host used Podman. */
 const podmanDb = (hostDir: string): string => path.join(hostDir, 'containers/graph/libpod')
 
-function ip (...args: string[]): void {
+function ip(...args: string[]): void {
   const r = spawnSync('ip', args, { encoding: 'utf8', timeout: 10_000 })
   if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${(r.stderr ?? '').trim() || String(r.error)}`)
 }
 
-function ipBatch (opts: string[], commands: string[]): void {
+function ipBatch(opts: string[], commands: string[]): void {
   const input = commands.join('\n') + '\n'
   const r = spawnSync('ip', [...opts, '-batch', '-'], { input, encoding: 'utf8', timeout: 10_000 })
   if (r.status !== 0) throw new Error(`ip ${opts.join(' ')} -batch: ${(r.stderr ?? '').trim() || String(r.error)}`)
@@ -362,15 +414,17 @@ function ipBatch (opts: string[], commands: string[]): void {
 
 /** The inode of a namespace file; -1 unless it is a mounted network namespace (after a reboot a
  * /run on disk keeps the file, a plain one whose inode could match anything). */
-function nsInode (file: string): number {
+function nsInode(file: string): number {
   try {
     const st = statSync(file)
     return st.dev === statSync('/proc/self/ns/net').dev ? st.ino : -1
-  } catch { return -1 }
+  } catch {
+    return -1
+  }
 }
 
 /** Live processes whose network namespace is one of INODES, plus all their descendants. */
-export function namespaceProcesses (inodes: Set<number>, exclude: Set<number> = new Set()): number[] {
+export function namespaceProcesses(inodes: Set<number>, exclude: Set<number> = new Set()): number[] {
   const parent = new Map<number, number>()
   const members: number[] = []
   for (const entry of readdirSync('/proc')) {
@@ -383,7 +437,9 @@ export function namespaceProcesses (inodes: Set<number>, exclude: Set<number> = 
       parent.set(pid, Number(ppid))
       const link = readlinkSync(`/proc/${entry}/ns/net`)
       if (inodes.has(Number(link.slice('net:['.length, -1)))) members.push(pid)
-    } catch { /* gone meanwhile */ }
+    } catch {
+      /* gone meanwhile */
+    }
   }
   const children = new Map<number, number[]>()
   for (const [pid, ppid] of parent) children.set(ppid, [...(children.get(ppid) ?? []), pid])
@@ -398,13 +454,19 @@ export function namespaceProcesses (inodes: Set<number>, exclude: Set<number> = 
   return [...out]
 }
 
-function killRound (inodes: Set<number>, exclude: Set<number>): number[] {
+function killRound(inodes: Set<number>, exclude: Set<number>): number[] {
   const pids = namespaceProcesses(inodes, exclude)
-  for (const pid of pids) { try { process.kill(pid, 'SIGKILL') } catch { /* gone */ } }
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      /* gone */
+    }
+  }
   return pids
 }
 
-async function killNamespaces (inodes: Set<number>, exclude: Set<number>): Promise<number[]> {
+async function killNamespaces(inodes: Set<number>, exclude: Set<number>): Promise<number[]> {
   const killed = new Set<number>()
   for (let i = 0; i < 100; i++) {
     const pids = killRound(inodes, exclude)
@@ -415,7 +477,7 @@ async function killNamespaces (inodes: Set<number>, exclude: Set<number>): Promi
   throw new Error(`processes still alive after 5 s of SIGKILL: ${namespaceProcesses(inodes, exclude).join(' ')}`)
 }
 
-function killNamespacesSync (inodes: Set<number>): boolean {
+function killNamespacesSync(inodes: Set<number>): boolean {
   for (let i = 0; i < 100; i++) {
     if (killRound(inodes, new Set()).length === 0) return true
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50)
@@ -427,7 +489,7 @@ function killNamespacesSync (inodes: Set<number>): boolean {
  * Removes everything of run TAG; synchronous (it also runs in a process 'exit' hook), idempotent
  * (a reaper and a sweep may meet on one run). Returns what could not be removed.
  */
-export function cleanupRun (tag: string): string[] {
+export function cleanupRun(tag: string): string[] {
   const problems: string[] = []
   const dir = path.join(STATE_ROOT, tag)
   const names = listNetns().filter(n => n.startsWith(`${tag}-`))
@@ -438,7 +500,10 @@ export function cleanupRun (tag: string): string[] {
     const env = { ...process.env, ...hostEnvVars(hostDir) }
     const nsPath = path.join(NETNS_DIR, `${tag}-${path.basename(hostDir)}`)
     const prefix = existsSync(nsPath) ? ['nsenter', `--net=${nsPath}`, '--'] : []
-    for (const args of [['pod', 'rm', '-a', '-f', '-t', '0'], ['rm', '-a', '-f', '-t', '0']]) {
+    for (const args of [
+      ['pod', 'rm', '-a', '-f', '-t', '0'],
+      ['rm', '-a', '-f', '-t', '0']
+    ]) {
       const cmd = [...prefix, 'podman', ...args]
       spawnSync(cmd[0]!, cmd.slice(1), { env, stdio: 'ignore', timeout: 60_000 })
     }
@@ -464,24 +529,32 @@ export function cleanupRun (tag: string): string[] {
   for (const mount of mountsUnder(dir)) spawnSync('umount', ['-l', mount], { stdio: 'ignore' })
   try {
     rmSync(dir, { recursive: true, force: true })
-  } catch (err) { problems.push(`${dir}: ${String(err)}`) }
+  } catch (err) {
+    problems.push(`${dir}: ${String(err)}`)
+  }
   return problems
 }
 
 /** The Podman part of a host's env, rebuilt from its directory (a sweep has no env object). */
-function hostEnvVars (hostDir: string): Record<string, string> {
+function hostEnvVars(hostDir: string): Record<string, string> {
   return { CONTAINERS_CONF, CONTAINERS_STORAGE_CONF: path.join(hostDir, 'containers/storage.conf') }
 }
 
-export function listNetns (): string[] {
-  try { return readdirSync(NETNS_DIR) } catch { return [] }
+export function listNetns(): string[] {
+  try {
+    return readdirSync(NETNS_DIR)
+  } catch {
+    return []
+  }
 }
 
 /** Mount points at or under DIR (deepest first), from this process's mountinfo. */
-export function mountsUnder (dir: string): string[] {
-  const unescape = (s: string): string => s.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
-    .map(l => unescape(l.split(' ')[4] ?? ''))
+export function mountsUnder(dir: string): string[] {
+  const unescapeOctal = (s: string): string =>
+    s.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map(l => unescapeOctal(l.split(' ')[4] ?? ''))
     .filter(m => m === dir || m.startsWith(`${dir}/`))
     .sort((a, b) => b.length - a.length)
 }
@@ -489,7 +562,7 @@ export function mountsUnder (dir: string): string[] {
 const TAG_RE = new RegExp(`^(${PREFIX}-(\\d+)-\\d+)(?:-|$)`)
 
 /** Runs of dead processes: namespaces and directories named TAG whose owner is gone. */
-export function staleRuns (): string[] {
+export function staleRuns(): string[] {
   const tags = new Set<string>()
   for (const n of [...listNetns(), ...readdirSync(STATE_ROOT)]) {
     const m = TAG_RE.exec(n)
@@ -498,11 +571,11 @@ export function staleRuns (): string[] {
   return [...tags].filter(tag => !ownerAlive(tag))
 }
 
-export function sweepStaleRuns (): void {
+export function sweepStaleRuns(): void {
   for (const tag of staleRuns()) cleanupRun(tag)
 }
 
-function ownerAlive (tag: string): boolean {
+function ownerAlive(tag: string): boolean {
   const pid = Number(TAG_RE.exec(tag)![2])
   if (pid === process.pid) return live.has(tag)
   const start = startTime(pid)
@@ -518,28 +591,34 @@ function ownerAlive (tag: string): boolean {
 }
 
 /** A process's start time (clock ticks since boot, /proc/PID/stat field 22): tells a reused pid apart. */
-function startTime (pid: number): string | undefined {
+function startTime(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     return fields[0] === 'Z' ? undefined : fields[19]
-  } catch { return undefined }
+  } catch {
+    return undefined
+  }
 }
 
-function installExitHook (): void {
+function installExitHook(): void {
   if (exitHookInstalled) return
   exitHookInstalled = true
-  process.on('exit', () => { for (const tag of live.keys()) cleanupRun(tag) })
+  process.on('exit', () => {
+    for (const tag of live.keys()) cleanupRun(tag)
+  })
 }
 
 /**
  * A detached shell blocked on a pipe from this process: when the pipe closes (this process ended,
  * however: SIGKILL included) and the run's directory is still there, it runs the cleanup.
  */
-function spawnReaper (tag: string, dir: string): ChildProcess {
+function spawnReaper(tag: string, dir: string): ChildProcess {
   const script = 'cat >/dev/null; [ -d "$1" ] || exit 0; exec "$2" --import tsx "$3" "$4"'
   const reaper = spawn('bash', ['-c', script, 'fleet-reaper', dir, process.execPath, REAPER, tag], {
-    cwd: REPO_ROOT, detached: true, stdio: ['pipe', 'ignore', 'ignore']
+    cwd: REPO_ROOT,
+    detached: true,
+    stdio: ['pipe', 'ignore', 'ignore']
   })
   reaper.unref()
   ;(reaper.stdin as unknown as net.Socket).unref()

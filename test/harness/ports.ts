@@ -1,7 +1,7 @@
 import net from 'node:net'
 
 /** A free TCP port on loopback (bound then released: good enough for tests). */
-export async function freePort (): Promise<number> {
+export async function freePort(): Promise<number> {
   return await new Promise((resolve, reject) => {
     const srv = net.createServer()
     srv.unref()
@@ -14,14 +14,23 @@ export async function freePort (): Promise<number> {
 }
 
 /** Waits until `check` resolves true, polling every `intervalMs`, or throws after `timeoutMs`. */
-export async function waitFor (what: string, check: () => Promise<boolean> | boolean, timeoutMs = 10_000, intervalMs = 50): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 10_000,
+  intervalMs = 50
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
   let lastError: unknown
   while (Date.now() < deadline) {
     try {
       if (await check()) return
-    } catch (err) { lastError = err }
+    } catch (err) {
+      lastError = err
+    }
     await new Promise(resolve => setTimeout(resolve, intervalMs))
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError !== undefined ? `: ${String(lastError)}` : ''}`)
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${lastError !== undefined ? `: ${String(lastError)}` : ''}`
+  )
 }

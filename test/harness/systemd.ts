@@ -36,7 +36,7 @@ export interface UserManager {
   /** $XDG_CONFIG_HOME/systemd/user */
   unitsDir: string
   process: ChildProcess
-  systemctl: (...args: string[]) => { code: number, stdout: string, stderr: string }
+  systemctl: (...args: string[]) => { code: number; stdout: string; stderr: string }
   stop: () => Promise<void>
 }
 
@@ -46,8 +46,11 @@ export const containersConf = path.join(repoRoot, 'test/fixtures/containers.conf
  * A stand-in caddy.service for tests whose Caddy the test itself runs: units that depend on
  * caddy.service find it, and `system install` neither writes nor starts another Caddy.
  */
-export function standInCaddyUnit (sd: UserManager): void {
-  writeTree(sd.unitsDir, { 'caddy.service': '[Unit]\nDescription=stand-in: Caddy runs in the test\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n' })
+export function standInCaddyUnit(sd: UserManager): void {
+  writeTree(sd.unitsDir, {
+    'caddy.service':
+      '[Unit]\nDescription=stand-in: Caddy runs in the test\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n'
+  })
 }
 
 export interface UserManagerOptions {
@@ -62,8 +65,9 @@ export interface UserManagerOptions {
   cgroup?: string
 }
 
-export async function startUserManager (
-  t: { teardown: (fn: () => Promise<void> | void) => void }, opts: UserManagerOptions = {}
+export async function startUserManager(
+  t: { teardown: (fn: () => Promise<void> | void) => void },
+  opts: UserManagerOptions = {}
 ): Promise<UserManager> {
   const ownDirs = opts.env?.XDG_RUNTIME_DIR !== undefined && opts.env.XDG_CONFIG_HOME !== undefined
   const base = ownDirs ? undefined : tempDir(t, 'conductor-sd-')
@@ -87,11 +91,16 @@ export async function startUserManager (
   const cgroup = opts.cgroup ?? `conductor-test-${process.pid}-${++started}`
   const command = opts.netns !== undefined ? ['nsenter', `--net=${opts.netns}`, '--', 'bash'] : ['bash']
   const proc = spawn(command[0]!, [...command.slice(1), USER_MANAGER, 'run', cgroup], {
-    env, stdio: ['ignore', 'pipe', 'pipe']
+    env,
+    stdio: ['ignore', 'pipe', 'pipe']
   })
-  proc.stdout?.on('data', (d: Buffer) => { log += d.toString() })
-  proc.stderr?.on('data', (d: Buffer) => { log += d.toString() })
-  const systemctl = (...args: string[]): { code: number, stdout: string, stderr: string } => {
+  proc.stdout?.on('data', (d: Buffer) => {
+    log += d.toString()
+  })
+  proc.stderr?.on('data', (d: Buffer) => {
+    log += d.toString()
+  })
+  const systemctl = (...args: string[]): { code: number; stdout: string; stderr: string } => {
     const r = spawnSync('systemctl', ['--user', ...args], { env, encoding: 'utf8', timeout: 30_000 })
     return { code: r.status ?? 1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' }
   }
@@ -120,39 +129,56 @@ export async function startUserManager (
   }
   t.teardown(stop)
   try {
-    await waitFor(`systemd user manager (log: ${log})`, async () =>
-      (await systemctlAsync('is-system-running')).trim() === 'running', 15_000, 50)
+    await waitFor(
+      `systemd user manager (log: ${log})`,
+      async () => (await systemctlAsync('is-system-running')).trim() === 'running',
+      15_000,
+      50
+    )
   } catch (err) {
     await stop()
     throw err
   }
-  return { env, runtimeDir, configHome, unitsDir: path.join(configHome, 'systemd/user'), process: proc, systemctl, stop }
+  return {
+    env,
+    runtimeDir,
+    configHome,
+    unitsDir: path.join(configHome, 'systemd/user'),
+    process: proc,
+    systemctl,
+    stop
+  }
 }
 
 /** Runs a command to its end; its stdout (whatever its exit status). */
-async function run (cmd: string, args: string[], env: Record<string, string>): Promise<string> {
+async function run(cmd: string, args: string[], env: Record<string, string>): Promise<string> {
   return await new Promise(resolve => {
     execFile(cmd, args, { env, encoding: 'utf8', timeout: 30_000 }, (_err, stdout) => resolve(stdout ?? ''))
   })
 }
 
 /** Pods (by name prefix) still present; tests assert none are left. */
-export function podsNamed (prefix: string): string[] {
-  const r = spawnSync('podman', ['pod', 'ps', '--format', '{{.Name}}'], { env: { ...process.env, CONTAINERS_CONF: containersConf }, encoding: 'utf8' })
+export function podsNamed(prefix: string): string[] {
+  const r = spawnSync('podman', ['pod', 'ps', '--format', '{{.Name}}'], {
+    env: { ...process.env, CONTAINERS_CONF: containersConf },
+    encoding: 'utf8'
+  })
   return (r.stdout ?? '').split('\n').filter(n => n.startsWith(prefix))
 }
 
 /** Removes pods by name prefix (teardown safety net after a failed test). */
-export function removePods (prefix: string): void {
+export function removePods(prefix: string): void {
   for (const name of podsNamed(prefix)) {
-    spawnSync('podman', ['pod', 'rm', '-f', '-t', '0', name], { env: { ...process.env, CONTAINERS_CONF: containersConf } })
+    spawnSync('podman', ['pod', 'rm', '-f', '-t', '0', name], {
+      env: { ...process.env, CONTAINERS_CONF: containersConf }
+    })
   }
 }
 
 // Marker holders, serialized with flock(1) so two test processes never race. The file lists the
 // holders' pids (dead ones are pruned, so a test killed before its teardown cannot pin the
 // marker forever) and, on its first line, whether a harness created the marker.
-function withLock (script: string): string {
+function withLock(script: string): string {
   const r = spawnSync('flock', [LOCK, 'sh', '-c', script], { encoding: 'utf8' })
   if (r.status !== 0) throw new Error(`marker lock failed: ${r.stderr}`)
   return r.stdout.trim()
@@ -166,7 +192,7 @@ const PRUNE = `
   fi
 `
 
-function acquireMarker (): void {
+function acquireMarker(): void {
   withLock(`${PRUNE}
     if [ -z "$pids" ]; then created=0; fi
     if [ ! -d ${MARKER} ]; then mkdir -p ${MARKER}; created=1; fi
@@ -174,7 +200,7 @@ function acquireMarker (): void {
   `)
 }
 
-function releaseMarker (): void {
+function releaseMarker(): void {
   withLock(`${PRUNE}
     rest=""; for p in $pids; do [ "$p" != ${process.pid} ] && rest="$rest $p"; done
     if [ -z "$rest" ]; then
@@ -188,6 +214,10 @@ function releaseMarker (): void {
 }
 
 // Kept for tests that want to know whether the marker is present.
-export function markerPresent (): boolean {
-  try { return statSync(MARKER).isDirectory() } catch { return false }
+export function markerPresent(): boolean {
+  try {
+    return statSync(MARKER).isDirectory()
+  } catch {
+    return false
+  }
 }

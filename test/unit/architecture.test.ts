@@ -10,9 +10,12 @@ import { repoRoot } from '../harness/cli.js'
 
 const SOURCE_TOPS = ['conductor', 'gateway', 'policies', 'cgi', 'caddy', 'errors']
 
-interface Row { unit: string, mayImport: Set<string> }
+interface Row {
+  unit: string
+  mayImport: Set<string>
+}
 
-function readTable (): Row[] {
+function readTable(): Row[] {
   const doc = readFileSync(path.join(repoRoot, 'ARCHITECTURE.md'), 'utf8')
   const section = doc.split('## Folders and imports')[1]?.split('\n## ')[0] ?? ''
   const rows: Row[] = []
@@ -26,7 +29,7 @@ function readTable (): Row[] {
   return rows
 }
 
-function sourceFiles (): string[] {
+function sourceFiles(): string[] {
   const out: string[] = []
   const walk = (dir: string): void => {
     for (const name of readdirSync(path.join(repoRoot, dir))) {
@@ -39,10 +42,11 @@ function sourceFiles (): string[] {
   return out.sort()
 }
 
-const IMPORT = /(?:^|[\s;])(?:import|export)\s+(?:type\s+)?(?:[\w*{}\s,]+?\s+from\s+)?'(\.[^']+)'|import\(\s*'(\.[^']+)'\s*\)/g
+const IMPORT =
+  /(?:^|[\s;])(?:import|export)\s+(?:type\s+)?(?:[\w*{}\s,]+?\s+from\s+)?'(\.[^']+)'|import\(\s*'(\.[^']+)'\s*\)/g
 
 /** Relative imports of a file, as repository paths of .ts files. */
-function importsOf (file: string): string[] {
+function importsOf(file: string): string[] {
   const text = readFileSync(path.join(repoRoot, file), 'utf8')
   const out: string[] = []
   for (const m of text.matchAll(IMPORT)) {
@@ -71,7 +75,12 @@ const isOrphan = (file: string): boolean => {
 
 t.test('the table of ARCHITECTURE.md lists the folders', async t => {
   t.ok(rows.length >= 15, `rows read: ${rows.map(r => r.unit).join(' ')}`)
-  for (const r of rows) for (const dep of r.mayImport) t.ok(rows.some(x => x.unit === dep), `${r.unit} may import ${dep}, which has a row`)
+  for (const r of rows)
+    for (const dep of r.mayImport)
+      t.ok(
+        rows.some(x => x.unit === dep),
+        `${r.unit} may import ${dep}, which has a row`
+      )
 })
 
 t.test('every source file belongs to a row (a new folder needs one)', async t => {
@@ -87,7 +96,10 @@ t.test('imports follow the table and go through index.ts', async t => {
     const allowed = rows.find(r => r.unit === from)!.mayImport
     for (const target of importsOf(file)) {
       const to = unitOf(target)
-      if (to === undefined) { refused.push(`${file} -> ${target} (no row)`); continue }
+      if (to === undefined) {
+        refused.push(`${file} -> ${target} (no row)`)
+        continue
+      }
       if (to === from) continue
       if (!allowed.has(to)) refused.push(`${file} -> ${target} (${from} may not import ${to})`)
       // Ground files of conductor/ and the entry point are their own surface.
@@ -96,7 +108,7 @@ t.test('imports follow the table and go through index.ts', async t => {
     }
   }
   t.same(refused, [], 'imports the table does not allow')
-  t.same(bypass, [], 'imports that bypass a folder\'s index.ts')
+  t.same(bypass, [], "imports that bypass a folder's index.ts")
 })
 
 t.test('no import cycle between files', async t => {
@@ -109,15 +121,25 @@ t.test('no import cycle between files', async t => {
   const onStack = new Set<string>()
   const cycles: string[][] = []
   const visit = (v: string): void => {
-    idx.set(v, index); low.set(v, index); index++
-    stack.push(v); onStack.add(v)
+    idx.set(v, index)
+    low.set(v, index)
+    index++
+    stack.push(v)
+    onStack.add(v)
     for (const w of graph.get(v) ?? []) {
-      if (!idx.has(w)) { visit(w); low.set(v, Math.min(low.get(v)!, low.get(w)!)) } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, idx.get(w)!))
+      if (!idx.has(w)) {
+        visit(w)
+        low.set(v, Math.min(low.get(v)!, low.get(w)!))
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, idx.get(w)!))
     }
     if (low.get(v) === idx.get(v)) {
       const component: string[] = []
       let w: string
-      do { w = stack.pop()!; onStack.delete(w); component.push(w) } while (w !== v)
+      do {
+        w = stack.pop()!
+        onStack.delete(w)
+        component.push(w)
+      } while (w !== v)
       if (component.length > 1) cycles.push(component.sort())
     }
   }

@@ -16,13 +16,27 @@ type Metafile = esbuild.Metafile
 type Output = Metafile['outputs'][string]
 
 /** Packages no command may load at its start: each is loaded by the import() that needs it. */
-const HEAVY = ['zod', 'jose', 'tar', 'ws', 'node-pty', 'fastify', '@fastify/', 'pino', 'prom-client', 'execa', '@nats-io/', 'avvio', 'ajv']
+const HEAVY = [
+  'zod',
+  'jose',
+  'tar',
+  'ws',
+  'node-pty',
+  'fastify',
+  '@fastify/',
+  'pino',
+  'prom-client',
+  'execa',
+  '@nats-io/',
+  'avvio',
+  'ajv'
+]
 
 const outputs = (await bundleMetafile()).outputs
 const entry = `${OUT_DIR as string}/bin.js`
 
 /** The files a start reads when it loads `file`: it and, recursively, its static imports. */
-function staticClosure (file: string): Set<string> {
+function staticClosure(file: string): Set<string> {
   const seen = new Set<string>()
   const visit = (f: string): void => {
     if (seen.has(f)) return
@@ -34,21 +48,21 @@ function staticClosure (file: string): Set<string> {
 }
 
 /** The output file that a dynamic import() of this source file loads. */
-function chunkOf (source: string): string {
+function chunkOf(source: string): string {
   const found = Object.entries(outputs).find(([, o]: [string, Output]) => o.entryPoint === source)
   if (found === undefined) throw new Error(`no chunk has ${source} as its entry point (is it imported dynamically?)`)
   return found[0]
 }
 
 const packageOf = (input: string): string | undefined => /(?:^|\/)node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input)?.[1]
-const isHeavy = (pkg: string): boolean => HEAVY.some(h => h.endsWith('/') ? pkg.startsWith(h) : pkg === h)
+const isHeavy = (pkg: string): boolean => HEAVY.some(h => (h.endsWith('/') ? pkg.startsWith(h) : pkg === h))
 
 /**
  * Heavy packages and gateway sources among the inputs of the given files. `conductor gateway`
  * may load gateway/index.ts, the light surface it is designed to be (constants, address parsing;
  * the gateway itself behind `serveGateway`'s import()), and nothing heavier.
  */
-function heavyInputs (files: Set<string>, allowGatewaySurface = false): string[] {
+function heavyInputs(files: Set<string>, allowGatewaySurface = false): string[] {
   const surface = new Set(['gateway/index.ts', 'gateway/defaults.ts', 'gateway/errors.ts', 'gateway/listen.ts'])
   const out = new Set<string>()
   for (const f of files) {
@@ -61,16 +75,28 @@ function heavyInputs (files: Set<string>, allowGatewaySurface = false): string[]
   return [...out].sort()
 }
 
-const kib = (files: Set<string>): number => Math.round([...files].reduce((n, f) => n + (outputs[f]?.bytes ?? 0), 0) / 1024)
+const kib = (files: Set<string>): number =>
+  Math.round([...files].reduce((n, f) => n + (outputs[f]?.bytes ?? 0), 0) / 1024)
 
 const start = staticClosure(entry)
 
 t.test('the heavy packages are bundled, into chunks of their own (the test is not vacuous)', async t => {
-  const bundled = new Set(Object.values(outputs).flatMap(o => Object.keys(o.inputs)).map(packageOf).filter(p => p !== undefined))
-  for (const pkg of ['zod', 'jose', 'fastify', 'ws', 'prom-client', 'execa', 'commander']) t.ok(bundled.has(pkg), `${pkg} is in the bundle`)
+  const bundled = new Set(
+    Object.values(outputs)
+      .flatMap(o => Object.keys(o.inputs))
+      .map(packageOf)
+      .filter(p => p !== undefined)
+  )
+  for (const pkg of ['zod', 'jose', 'fastify', 'ws', 'prom-client', 'execa', 'commander'])
+    t.ok(bundled.has(pkg), `${pkg} is in the bundle`)
   for (const pkg of EXTERNAL as string[]) t.notOk(bundled.has(pkg), `${pkg} stays external (a runtime dependency)`)
-  t.same(Object.keys(outputs).filter(f => !f.startsWith(`${OUT_DIR as string}/`) || f.slice(OUT_DIR.length + 1).includes('/')), [],
-    'every file in one flat folder (import.meta.url: package.json, bin.js and the spawner are found from any chunk)')
+  t.same(
+    Object.keys(outputs).filter(
+      f => !f.startsWith(`${OUT_DIR as string}/`) || f.slice(OUT_DIR.length + 1).includes('/')
+    ),
+    [],
+    'every file in one flat folder (import.meta.url: package.json, bin.js and the spawner are found from any chunk)'
+  )
 })
 
 t.test('a start (bin.js and the CLI) loads no heavy package and no gateway code', async t => {
@@ -79,20 +105,41 @@ t.test('a start (bin.js and the CLI) loads no heavy package and no gateway code'
 
 // Every command module must keep its heavy parts behind import(): `service ls` and `reload` are
 // the ones the start-up goals are measured on, the others are typed by hand just as often.
-const commands = Object.values(outputs).map(o => o.entryPoint).filter((e): e is string => e?.startsWith('conductor/cli/commands/') === true)
+const commands = Object.values(outputs)
+  .map(o => o.entryPoint)
+  .filter((e): e is string => e?.startsWith('conductor/cli/commands/') === true)
 t.test('each command module, as loaded for its command, loads no heavy package and no gateway code', async t => {
-  t.ok(commands.includes('conductor/cli/commands/service.ts') && commands.includes('conductor/cli/commands/reload.ts'), `command chunks: ${commands.join(' ')}`)
+  t.ok(
+    commands.includes('conductor/cli/commands/service.ts') && commands.includes('conductor/cli/commands/reload.ts'),
+    `command chunks: ${commands.join(' ')}`
+  )
   for (const c of commands.sort()) {
     const files = new Set([...start, ...staticClosure(chunkOf(c))])
-    t.same(heavyInputs(files, c === 'conductor/cli/commands/gateway.ts'), [], `${c}: ${files.size} files, ${kib(files)} KiB`)
+    t.same(
+      heavyInputs(files, c === 'conductor/cli/commands/gateway.ts'),
+      [],
+      `${c}: ${files.size} files, ${kib(files)} KiB`
+    )
   }
 })
 
 t.test('the gateway, zod and the other heavy packages are reached through import() only', async t => {
   // The served gateway listens (and answers /auth) before it imports app.ts: Fastify is one more
   // import() away from serve.ts.
-  t.notOk(heavyInputs(staticClosure(chunkOf('gateway/serve.ts'))).includes('fastify'), 'the serve chunk listens without Fastify')
-  t.ok(heavyInputs(staticClosure(chunkOf('gateway/app.ts'))).includes('fastify'), 'the gateway app chunk brings Fastify when it is imported')
-  t.ok(heavyInputs(staticClosure(chunkOf('conductor/model/schemas.ts'))).includes('zod'), 'the model schemas bring zod when imported')
-  t.ok(heavyInputs(staticClosure(chunkOf('caddy/snippet-schema.ts'))).includes('zod'), 'the snippet schema brings zod when imported')
+  t.notOk(
+    heavyInputs(staticClosure(chunkOf('gateway/serve.ts'))).includes('fastify'),
+    'the serve chunk listens without Fastify'
+  )
+  t.ok(
+    heavyInputs(staticClosure(chunkOf('gateway/app.ts'))).includes('fastify'),
+    'the gateway app chunk brings Fastify when it is imported'
+  )
+  t.ok(
+    heavyInputs(staticClosure(chunkOf('conductor/model/schemas.ts'))).includes('zod'),
+    'the model schemas bring zod when imported'
+  )
+  t.ok(
+    heavyInputs(staticClosure(chunkOf('caddy/snippet-schema.ts'))).includes('zod'),
+    'the snippet schema brings zod when imported'
+  )
 })

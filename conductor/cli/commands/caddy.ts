@@ -1,14 +1,25 @@
 import type { Command } from 'commander'
 import {
-  CaddyUnreachable, DEFAULT_GATEWAY_DIAL, DEFAULT_ROUTES_TARGET, isDial, protectedRoute, registerSnippet,
-  deregisterSnippet, type Upstream
+  CaddyUnreachable,
+  DEFAULT_GATEWAY_DIAL,
+  DEFAULT_ROUTES_TARGET,
+  isDial,
+  protectedRoute,
+  registerSnippet,
+  deregisterSnippet,
+  type Upstream
 } from '../../../caddy/index.js'
 import { caddyClient, resolveCaddyAdmin } from '../../proxy/index.js'
-import { listProtectedRoutes, removeProtectedRoute, saveProtectedRoute, snippetStatus, syncSnippets } from '../../proxy/index.js'
+import {
+  listProtectedRoutes,
+  removeProtectedRoute,
+  saveProtectedRoute,
+  snippetStatus,
+  syncSnippets
+} from '../../proxy/index.js'
 import { positiveNumber, type Ctx } from '../../context.js'
 import { UsageError } from '../../../errors/index.js'
 import { Reported } from '../exit.js'
-import { loadHostConfig } from '../../model/index.js'
 import { renderJson, renderTable } from '../../output.js'
 import type { CtxFactory } from './types.js'
 
@@ -29,17 +40,30 @@ interface ProtectOptions {
   json?: boolean
 }
 
-export function registerCaddyCommands (program: Command, makeCtx: CtxFactory): void {
-  const caddy = program.command('caddy').description('Caddy admin API: protected routes, snippet status and sync (endpoint: --caddy-admin, CONDUCTOR_CADDY_ADMIN, host.json caddy_admin, default http://localhost:2019)')
+export function registerCaddyCommands(program: Command, makeCtx: CtxFactory): void {
+  const caddy = program
+    .command('caddy')
+    .description(
+      'Caddy admin API: protected routes, snippet status and sync (endpoint: --caddy-admin, CONDUCTOR_CADDY_ADMIN, host.json caddy_admin, default http://localhost:2019)'
+    )
 
-  caddy.command('protect')
-    .description('Add (or replace, by @id) a route that asks the gateway\'s /auth?policy=NAME before proxying to the upstream')
+  caddy
+    .command('protect')
+    .description(
+      "Add (or replace, by @id) a route that asks the gateway's /auth?policy=NAME before proxying to the upstream"
+    )
     .requiredOption('--policy <name>', 'policy the gateway checks')
     .option('--host <host>', 'request host to match (repeatable)', collect, [])
     .option('--path <path>', 'request path to match, e.g. /api/* (repeatable)', collect, [])
-    .requiredOption('--upstream <addr>', 'HOST:PORT (or http://HOST:PORT, unix//PATH) to proxy to; static:TEXT answers TEXT (for tests)')
+    .requiredOption(
+      '--upstream <addr>',
+      'HOST:PORT (or http://HOST:PORT, unix//PATH) to proxy to; static:TEXT answers TEXT (for tests)'
+    )
     .option('--id <id>', 'route @id (default: derived from policy, host and path)')
-    .option('--gateway <addr>', `gateway dial address (default: host.json gateway_listen, else ${DEFAULT_GATEWAY_DIAL})`)
+    .option(
+      '--gateway <addr>',
+      `gateway dial address (default: host.json gateway_listen, else ${DEFAULT_GATEWAY_DIAL})`
+    )
     .option('--authorization <name>', 'authorization the policy entry must grant')
     .option('--into <id-path>', 'where the route is added: a Caddy @id path or /config/... path', DEFAULT_ROUTES_TARGET)
     .option('--print', 'print the route JSON and change nothing')
@@ -50,12 +74,15 @@ export function registerCaddyCommands (program: Command, makeCtx: CtxFactory): v
         id: opts.id ?? defaultRouteId(opts.policy, opts.host, opts.path),
         policy: opts.policy,
         authorization: opts.authorization,
-        gateway: opts.gateway ?? await gatewayDial(ctx),
+        gateway: opts.gateway ?? (await gatewayDial(ctx)),
         host: opts.host,
         path: opts.path,
         upstream: parseUpstream(opts.upstream)
       })
-      if (opts.print === true) { ctx.io.out(renderJson(route)); return }
+      if (opts.print === true) {
+        ctx.io.out(renderJson(route))
+        return
+      }
       const snippet = { id: opts.into, config: route }
       const result = await registerSnippet(caddyClient(ctx, await ctx.host()), snippet)
       saveProtectedRoute(ctx.roots, snippet)
@@ -63,19 +90,26 @@ export function registerCaddyCommands (program: Command, makeCtx: CtxFactory): v
       else ctx.io.out(`route ${String(route['@id'])} ${result} in ${opts.into} (policy ${opts.policy})\n`)
     })
 
-  caddy.command('unprotect')
+  caddy
+    .command('unprotect')
     .description('Remove a route added by `caddy protect`, by its @id')
     .argument('<id>', 'route @id')
     .action(async function (this: Command, id: string) {
       const ctx = makeCtx(this)
       const known = listProtectedRoutes(ctx.roots).find(s => (s.config as Record<string, unknown>)['@id'] === id)
-      const result = await deregisterSnippet(caddyClient(ctx, await ctx.host()), known ?? { id: DEFAULT_ROUTES_TARGET, config: { '@id': id } })
+      const result = await deregisterSnippet(
+        caddyClient(ctx, await ctx.host()),
+        known ?? { id: DEFAULT_ROUTES_TARGET, config: { '@id': id } }
+      )
       removeProtectedRoute(ctx.roots, id)
       ctx.io.out(`route ${id} ${result}\n`)
     })
 
-  caddy.command('status')
-    .description('For every enabled service (and recorded deployment) run its proxy template and show whether each snippet is in Caddy; exit 1 if any is missing')
+  caddy
+    .command('status')
+    .description(
+      'For every enabled service (and recorded deployment) run its proxy template and show whether each snippet is in Caddy; exit 1 if any is missing'
+    )
     .option('--json', 'print JSON')
     .action(async function (this: Command, opts: { json?: boolean }) {
       const ctx = makeCtx(this)
@@ -87,20 +121,33 @@ export function registerCaddyCommands (program: Command, makeCtx: CtxFactory): v
       if (opts.json === true) {
         ctx.io.out(renderJson({ caddy_admin: client.adminUrl, ok: !bad, owners }))
       } else {
-        const rows = owners.flatMap(o => o.error !== undefined
-          ? [[o.owner, '', '', 'ERROR']]
-          : o.snippets.map(s => [o.owner, s.id, s.at_id ?? '(none)', s.state + (s.register_only ? ' (register_only)' : '')]))
+        const rows = owners.flatMap(o =>
+          o.error !== undefined
+            ? [[o.owner, '', '', 'ERROR']]
+            : o.snippets.map(s => [
+                o.owner,
+                s.id,
+                s.at_id ?? '(none)',
+                s.state + (s.register_only ? ' (register_only)' : '')
+              ])
+        )
         ctx.io.out(renderTable(['OWNER', 'TARGET', '@ID', 'STATE'], rows))
         for (const o of owners) if (o.error !== undefined) ctx.io.err(`conductor: ${o.owner}: ${o.error}\n`)
       }
       if (bad) throw new Reported('CND_SNIPPETS_FAILED')
     })
 
-  caddy.command('sync')
-    .description('Register every snippet that should be in Caddy (run after Caddy restarts); exit 1 if one failed, 6 if Caddy is unreachable')
-    .option('--wait <sec>', 'wait up to SEC seconds for the admin API to answer first (when run right after Caddy starts)')
+  caddy
+    .command('sync')
+    .description(
+      'Register every snippet that should be in Caddy (run after Caddy restarts); exit 1 if one failed, 6 if Caddy is unreachable'
+    )
+    .option(
+      '--wait <sec>',
+      'wait up to SEC seconds for the admin API to answer first (when run right after Caddy starts)'
+    )
     .option('--json', 'print JSON')
-    .action(async function (this: Command, opts: { json?: boolean, wait?: string }) {
+    .action(async function (this: Command, opts: { json?: boolean; wait?: string }) {
       const ctx = makeCtx(this)
       const client = caddyClient(ctx, await ctx.host())
       const waitMs = opts.wait === undefined ? 0 : positiveNumber(opts.wait, '--wait') * 1000
@@ -110,14 +157,19 @@ export function registerCaddyCommands (program: Command, makeCtx: CtxFactory): v
       if (opts.json === true) {
         ctx.io.out(renderJson({ caddy_admin: client.adminUrl, ok: !bad, owners }))
       } else {
-        const rows = owners.flatMap(o => o.error !== undefined ? [[o.owner, '', '', 'ERROR']] : o.results.map(r => [o.owner, r.id, r.at_id ?? '(none)', r.result]))
+        const rows = owners.flatMap(o =>
+          o.error !== undefined
+            ? [[o.owner, '', '', 'ERROR']]
+            : o.results.map(r => [o.owner, r.id, r.at_id ?? '(none)', r.result])
+        )
         ctx.io.out(renderTable(['OWNER', 'TARGET', '@ID', 'RESULT'], rows))
         for (const o of owners) if (o.error !== undefined) ctx.io.err(`conductor: ${o.owner}: ${o.error}\n`)
       }
       if (bad) throw new Reported('CND_SNIPPETS_FAILED')
     })
 
-  caddy.command('endpoint')
+  caddy
+    .command('endpoint')
     .description('Print the Caddy admin endpoint this host uses and where it comes from')
     .option('--json', 'print JSON')
     .action(async function (this: Command, opts: { json?: boolean }) {
@@ -127,25 +179,29 @@ export function registerCaddyCommands (program: Command, makeCtx: CtxFactory): v
     })
 }
 
-export function parseUpstream (value: string): Upstream {
+export function parseUpstream(value: string): Upstream {
   if (value.startsWith('static:')) return { static: { status: 200, body: value.slice(7) } }
   const dial = value.replace(/^http:\/\//, '').replace(/\/$/, '')
-  if (!isDial(dial)) throw new UsageError(`--upstream ${value}: expected HOST:PORT, http://HOST:PORT, unix//PATH or static:TEXT`)
+  if (!isDial(dial))
+    throw new UsageError(`--upstream ${value}: expected HOST:PORT, http://HOST:PORT, unix//PATH or static:TEXT`)
   return { dial }
 }
 
 /** The gateway's dial address from host.json gateway_listen ("unix:/p" becomes "unix//p"). */
-async function gatewayDial (ctx: Ctx): Promise<string> {
+async function gatewayDial(ctx: Ctx): Promise<string> {
   const listen = (await ctx.host()).gateway_listen
   if (listen === undefined) return DEFAULT_GATEWAY_DIAL
   return listen.startsWith('unix:') ? `unix/${listen.slice(5)}` : listen
 }
 
-export function defaultRouteId (policy: string, hosts: string[], paths: string[]): string {
-  const tail = [...hosts, ...paths].join('-').replace(/[^A-Za-z0-9_.]+/g, '-').replace(/^-+|-+$/g, '')
+export function defaultRouteId(policy: string, hosts: string[], paths: string[]): string {
+  const tail = [...hosts, ...paths]
+    .join('-')
+    .replace(/[^A-Za-z0-9_.]+/g, '-')
+    .replace(/^-+|-+$/g, '')
   return `conductor-protect-${policy}${tail === '' ? '' : '-' + tail}`
 }
 
-function collect (value: string, previous: string[]): string[] {
+function collect(value: string, previous: string[]): string[] {
   return [...previous, value]
 }

@@ -5,8 +5,9 @@ import { ctxServices } from '../../context.js'
 import { UsageError } from '../../../errors/index.js'
 import type { CtxFactory } from './types.js'
 
-export function registerCompletionCommands (program: Command, makeCtx: CtxFactory): void {
-  program.command('completion')
+export function registerCompletionCommands(program: Command, makeCtx: CtxFactory): void {
+  program
+    .command('completion')
     .description('Print the shell completion script (bash or zsh)')
     .argument('<shell>', 'bash | zsh')
     .action(function (this: Command, shell: string) {
@@ -15,7 +16,8 @@ export function registerCompletionCommands (program: Command, makeCtx: CtxFactor
       else if (shell === 'zsh') ctx.io.out(zshScript())
       else throw new UsageError(`unknown shell "${shell}"; supported: bash, zsh`)
     })
-  program.command('__complete', { hidden: true })
+  program
+    .command('__complete', { hidden: true })
     .description('Completion candidates for the words after "conductor" (used by the completion scripts)')
     .argument('[words...]')
     .allowUnknownOption()
@@ -24,7 +26,13 @@ export function registerCompletionCommands (program: Command, makeCtx: CtxFactor
       const candidates = await complete(program, words.length === 0 ? [''] : words, {
         services: async () => (await ctxServices(ctx)).map(e => e.name),
         // Deployment directories are named by deployment id.
-        deployments: async () => { try { return readdirSync(ctx.roots.deployments) } catch { return [] } }
+        deployments: async () => {
+          try {
+            return readdirSync(ctx.roots.deployments)
+          } catch {
+            return []
+          }
+        }
       })
       ctx.io.out(candidates.map(c => c + '\n').join(''))
     })

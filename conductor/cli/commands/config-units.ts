@@ -6,13 +6,14 @@ import type { CtxFactory } from './types.js'
 // (conductor-service-config@, conductor-deployment-config@) run when systemd starts or stops
 // their main unit on its own. Internal: Conductor's commands do this work themselves.
 
-export function registerConfigUnitCommands (svcInternal: Command, deplInternal: Command, makeCtx: CtxFactory): void {
+export function registerConfigUnitCommands(svcInternal: Command, deplInternal: Command, makeCtx: CtxFactory): void {
   const verbs = [
-    ['attach', 'post-start hooks and Caddy snippets (the config unit\'s start)'],
-    ['detach', 'stop hooks and Caddy snippets removed (the config unit\'s stop)']
+    ['attach', "post-start hooks and Caddy snippets (the config unit's start)"],
+    ['detach', "stop hooks and Caddy snippets removed (the config unit's stop)"]
   ] as const
   for (const [verb, what] of verbs) {
-    svcInternal.command(verb)
+    svcInternal
+      .command(verb)
       .description(`Service ${what}`)
       .argument('<service>', 'service name')
       .action(async function (this: Command, name: string) {
@@ -20,7 +21,8 @@ export function registerConfigUnitCommands (svcInternal: Command, deplInternal: 
         const sctx = await systemContext(makeCtx(this))
         report(sctx.io.out, await (verb === 'attach' ? m.attachService : m.detachService)(sctx, name))
       })
-    deplInternal.command(verb)
+    deplInternal
+      .command(verb)
       .description(`Deployment ${what}${verb === 'attach' ? ', once it is ready' : ''}`)
       .argument('<id>', 'deployment id')
       .action(async function (this: Command, id: string) {
@@ -31,7 +33,7 @@ export function registerConfigUnitCommands (svcInternal: Command, deplInternal: 
   }
 }
 
-function report (out: (s: string) => void, outcome: { lines: string[], error?: unknown }): void {
+function report(out: (s: string) => void, outcome: { lines: string[]; error?: unknown }): void {
   for (const l of outcome.lines) out(`${l}\n`)
   if (outcome.error !== undefined) throw outcome.error
 }

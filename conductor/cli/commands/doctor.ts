@@ -8,18 +8,33 @@ import { caddyCheck, type ServerExpectation } from '../../doctor/index.js'
 import { policiesCheck, unitsCheck } from '../../doctor/index.js'
 import { Reported } from '../exit.js'
 import { loadModelSchemas, type HostConfig } from '../../model/index.js'
-import { caddyConfigIsForeign, caddyConfigPath, caddyUnitExists, planInstall, type InstallPlan } from '../../host/index.js'
+import {
+  caddyConfigIsForeign,
+  caddyConfigPath,
+  caddyUnitExists,
+  planInstall,
+  type InstallPlan
+} from '../../host/index.js'
 import { renderJson } from '../../output.js'
 import { systemContext, unitPaths, type SystemCtx } from '../../reconcile/index.js'
 import type { CtxFactory } from './types.js'
 
-export function registerDoctorCommand (program: Command, makeCtx: CtxFactory): void {
-  program.command('doctor')
-    .description('Check this host: Podman, the kernel setting deploys need, systemd, installed units, Caddy, the gateway, service and policy files; a fix for every failure (exit 1 if any)')
-    .option('--scope <scope>', 'systemd scope to check: system | user (default: --scope, CONDUCTOR_SCOPE, host.json "scope", else system)')
-    .option('--gateway <addr>', `gateway listen address (default: host.json gateway_listen, else ${DEFAULT_GATEWAY_LISTEN})`)
+export function registerDoctorCommand(program: Command, makeCtx: CtxFactory): void {
+  program
+    .command('doctor')
+    .description(
+      'Check this host: Podman, the kernel setting deploys need, systemd, installed units, Caddy, the gateway, service and policy files; a fix for every failure (exit 1 if any)'
+    )
+    .option(
+      '--scope <scope>',
+      'systemd scope to check: system | user (default: --scope, CONDUCTOR_SCOPE, host.json "scope", else system)'
+    )
+    .option(
+      '--gateway <addr>',
+      `gateway listen address (default: host.json gateway_listen, else ${DEFAULT_GATEWAY_LISTEN})`
+    )
     .option('--json', 'print JSON')
-    .action(async function (this: Command, opts: { scope?: string, gateway?: string, json?: boolean }) {
+    .action(async function (this: Command, opts: { scope?: string; gateway?: string; json?: boolean }) {
       const base = makeCtx(this)
       const ctx = { ...base, scopeFlag: opts.scope ?? base.scopeFlag }
       const env = Object.fromEntries(Object.entries(ctx.env).filter((e): e is [string, string] => e[1] !== undefined))
@@ -27,19 +42,28 @@ export function registerDoctorCommand (program: Command, makeCtx: CtxFactory): v
       // host.json decides the scope, the Caddy endpoint and the gateway address: when it is
       // broken, say so once and run the checks that do not need it.
       let host: HostConfig | undefined
-      try { host = await ctx.host() } catch (err) {
+      try {
+        host = await ctx.host()
+      } catch (err) {
         const message = (err as Error).message
         const fields = (await loadModelSchemas()).hostFieldNames().join(', ')
         const fix = `fix ${ctx.roots.hostFile} (fields: ${fields}); the checks that depend on it were skipped`
-        checks.push(async function hostFile () { return { name: 'host.json', ok: false, detail: message, fix } })
+        checks.push(async function hostFile() {
+          return { name: 'host.json', ok: false, detail: message, fix }
+        })
       }
       if (host !== undefined) {
         const sctx = await systemContext(ctx)
         const scope = sctx.scope.scope
         checks.push(systemdCheck(scope, env))
         const paths = unitPaths(sctx)
-        const plan = planInstall(paths, sctx.scope, sctx.roots, caddyUnitExists(sctx.scope),
-          caddyConfigIsForeign(sctx.roots))
+        const plan = planInstall(
+          paths,
+          sctx.scope,
+          sctx.roots,
+          caddyUnitExists(sctx.scope),
+          caddyConfigIsForeign(sctx.roots)
+        )
         const rootFlag = ctx.roots.root !== '/' ? ` --root ${ctx.roots.root}` : ''
         checks.push(unitsCheck(plan, `conductor system install --scope ${scope}${rootFlag}`))
         const admin = resolveCaddyAdmin(ctx, await ctx.host())
@@ -47,12 +71,17 @@ export function registerDoctorCommand (program: Command, makeCtx: CtxFactory): v
         checks.push(caddyCheck({ adminUrl: admin.url, source: admin.source, env, server }))
         checks.push(gatewayCheck(opts.gateway ?? host.gateway_listen ?? DEFAULT_GATEWAY_LISTEN))
       }
-      checks.push(async function services () {
+      checks.push(async function services() {
         const entries = await ctxServices(ctx)
         const bad = entries.filter(e => e.error !== undefined)
         return bad.length === 0
           ? { name: 'service files', ok: true, detail: `${entries.length} service(s) valid in ${ctx.roots.services}` }
-          : { name: 'service files', ok: false, detail: bad.map(e => e.error!.message).join('\n'), fix: 'fix the files named above (conductor service check lists every problem)' }
+          : {
+              name: 'service files',
+              ok: false,
+              detail: bad.map(e => e.error!.message).join('\n'),
+              fix: 'fix the files named above (conductor service check lists every problem)'
+            }
       })
       // The gateway's address also tells the policies check which policies it serves from a last good version.
       checks.push(policiesCheck(ctx.roots.policies, opts.gateway ?? host?.gateway_listen ?? DEFAULT_GATEWAY_LISTEN))
@@ -76,8 +105,11 @@ export function registerDoctorCommand (program: Command, makeCtx: CtxFactory): v
  * --config caddy.json`, which has no routes, and `conductor caddy sync` registers them again.
  * Otherwise Caddy's config is the operator's: say what to declare in it.
  */
-function serverExpectation (
-  sctx: SystemCtx, plan: InstallPlan, listen: readonly string[], rootFlag: string
+function serverExpectation(
+  sctx: SystemCtx,
+  plan: InstallPlan,
+  listen: readonly string[],
+  rootFlag: string
 ): ServerExpectation {
   const file = caddyConfigPath(sctx.roots)
   const systemctl = `systemctl${sctx.scope.scope === 'user' ? ' --user' : ''}`
@@ -86,15 +118,18 @@ function serverExpectation (
   if (plan.files.some(f => f.path === file)) {
     return {
       listen,
-      missingFix: `${install} (its ${file} declares the server), then load that file: ${load} ` +
+      missingFix:
+        `${install} (its ${file} declares the server), then load that file: ${load} ` +
         '(Caddy runs with --resume: a config it autosaved before the server existed wins over caddy.json)',
-      listenFix: `${install} (rewrites ${file} with host.json caddy_listen), then load it: ${load} ` +
+      listenFix:
+        `${install} (rewrites ${file} with host.json caddy_listen), then load it: ${load} ` +
         '(with --resume Caddy keeps the listen addresses it autosaved, also across restarts)'
     }
   }
   const server = JSON.stringify({ [CONDUCTOR_SERVER_KEY]: conductorServer(listen) })
   return {
-    missingFix: `declare it in the config your Caddy loads (a caddy.service or a ${file} that Conductor did not ` +
+    missingFix:
+      `declare it in the config your Caddy loads (a caddy.service or a ${file} that Conductor did not ` +
       `write, so it left them alone): "apps": {"http": {"servers": ${server}}}; a Caddyfile cannot set "@id": ` +
       'convert it with `caddy adapt` and load the JSON',
     listenFix: ''

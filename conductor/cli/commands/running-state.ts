@@ -9,9 +9,9 @@ import { readDeployments } from '../../state/index.js'
 // stderr, and exit 0, rather than fail: listing must work anywhere.
 
 /** The active state of every conductor-* unit, or undefined after a one-line warning. */
-export async function activeUnitsOrWarn (ctx: Ctx, sctx?: SystemCtx): Promise<Map<string, string> | undefined> {
+export async function activeUnitsOrWarn(ctx: Ctx, sctx?: SystemCtx): Promise<Map<string, string> | undefined> {
   try {
-    const units = await (sctx ?? await systemContext(ctx)).drivers.systemd.list(['conductor-*'])
+    const units = await (sctx ?? (await systemContext(ctx))).drivers.systemd.list(['conductor-*'])
     return new Map(units.map(u => [u.unit, u.active]))
   } catch (err) {
     const reason = ((err as Error).message.split('\n').find(l => l.trim() !== '') ?? String(err)).trim()
@@ -21,8 +21,11 @@ export async function activeUnitsOrWarn (ctx: Ctx, sctx?: SystemCtx): Promise<Ma
 }
 
 /** Running state per service for `service ls`: empty where systemd cannot be asked. */
-export async function runningStates (ctx: Ctx, names: string[]): Promise<Map<string, { active: boolean, deployments: number }>> {
-  const out = new Map<string, { active: boolean, deployments: number }>()
+export async function runningStates(
+  ctx: Ctx,
+  names: string[]
+): Promise<Map<string, { active: boolean; deployments: number }>> {
+  const out = new Map<string, { active: boolean; deployments: number }>()
   const units = await activeUnitsOrWarn(ctx)
   if (units === undefined) return out
   const active = new Set([...units].filter(([, state]) => state === 'active').map(([unit]) => unit))

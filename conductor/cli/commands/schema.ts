@@ -10,13 +10,17 @@ const SCHEMAS: Record<string, () => Promise<unknown>> = {
   policy: async () => (await import('../../../policies/index.js')).policyJsonSchema()
 }
 
-export function registerSchemaCommand (program: Command, makeCtx: CtxFactory): void {
-  program.command('schema')
-    .description('Print the JSON Schema of conductor-service.json (service) or of a policy file (policy), for editors: "$schema"')
+export function registerSchemaCommand(program: Command, makeCtx: CtxFactory): void {
+  program
+    .command('schema')
+    .description(
+      'Print the JSON Schema of conductor-service.json (service) or of a policy file (policy), for editors: "$schema"'
+    )
     .argument('[kind]', Object.keys(SCHEMAS).join(' | '), 'service')
     .action(async function (this: Command, kind: string) {
       const schema = SCHEMAS[kind]
-      if (schema === undefined) throw new UsageError(`unknown schema "${kind}"; known: ${Object.keys(SCHEMAS).join(', ')}`)
+      if (schema === undefined)
+        throw new UsageError(`unknown schema "${kind}"; known: ${Object.keys(SCHEMAS).join(', ')}`)
       makeCtx(this).io.out(renderJson(await schema()))
     })
 }

@@ -10,30 +10,56 @@ import type { CtxFactory } from './types.js'
 import { registerServiceLifecycle } from './lifecycle.js'
 import { runningStates } from './running-state.js'
 
-export function registerServiceCommands (program: Command, makeCtx: CtxFactory): void {
+export function registerServiceCommands(program: Command, makeCtx: CtxFactory): void {
   const service = program.command('service').description('Services: list, inspect, start, stop, restart, status, logs')
 
-  service.command('ls')
-    .description('List services with their display_service_config columns; broken services are marked INVALID (exit 3 if any)')
+  service
+    .command('ls')
+    .description(
+      'List services with their display_service_config columns; broken services are marked INVALID (exit 3 if any)'
+    )
     .option('--json', 'print JSON')
     .action(async function (this: Command, opts: { json?: boolean }) {
       const ctx = makeCtx(this)
       const entries = await ctxServices(ctx)
-      const running = await runningStates(ctx, entries.map(e => e.name))
+      const running = await runningStates(
+        ctx,
+        entries.map(e => e.name)
+      )
       const columns = unique(entries.flatMap(e => e.service?.display_service_config ?? []))
       if (opts.json === true) {
-        ctx.io.out(renderJson(entries.map(e => ({
-          name: e.name,
-          file: e.file,
-          valid: e.service !== undefined,
-          ...(e.service !== undefined
-            ? { app: e.service.app_name, instance: e.service.instance_name, disabled: e.service.disable, unit: serviceUnit(e.name), running: running.get(e.name) ?? null, config: pick(e.service.config, e.service.display_service_config) }
-            : { errors: problemsOf(e) })
-        }))))
+        ctx.io.out(
+          renderJson(
+            entries.map(e => ({
+              name: e.name,
+              file: e.file,
+              valid: e.service !== undefined,
+              ...(e.service !== undefined
+                ? {
+                    app: e.service.app_name,
+                    instance: e.service.instance_name,
+                    disabled: e.service.disable,
+                    unit: serviceUnit(e.name),
+                    running: running.get(e.name) ?? null,
+                    config: pick(e.service.config, e.service.display_service_config)
+                  }
+                : { errors: problemsOf(e) })
+            }))
+          )
+        )
       } else {
-        const rows = entries.map(e => e.service !== undefined
-          ? [e.name, e.service.app_name, e.service.instance_name, e.service.disable ? 'disabled' : 'enabled', runningCell(running.get(e.name)), ...columns.map(c => e.service!.config[c] ?? '')]
-          : [e.name, '', '', 'INVALID', runningCell(running.get(e.name)), ...columns.map(() => '')])
+        const rows = entries.map(e =>
+          e.service !== undefined
+            ? [
+                e.name,
+                e.service.app_name,
+                e.service.instance_name,
+                e.service.disable ? 'disabled' : 'enabled',
+                runningCell(running.get(e.name)),
+                ...columns.map(c => e.service!.config[c] ?? '')
+              ]
+            : [e.name, '', '', 'INVALID', runningCell(running.get(e.name)), ...columns.map(() => '')]
+        )
         ctx.io.out(renderTable(['NAME', 'APP', 'INSTANCE', 'STATE', 'RUNNING', ...columns], rows))
         for (const e of entries) if (e.error !== undefined) ctx.io.err(`conductor: ${e.error.message}\n`)
       }
@@ -42,7 +68,8 @@ export function registerServiceCommands (program: Command, makeCtx: CtxFactory):
 
   registerServiceLifecycle(service, makeCtx)
 
-  service.command('env')
+  service
+    .command('env')
     .description('Print the variables templates, hooks and commands of the service see')
     .argument('<name>', 'service name')
     .option('--json', 'print JSON')
@@ -52,7 +79,8 @@ export function registerServiceCommands (program: Command, makeCtx: CtxFactory):
       ctx.io.out(opts.json === true ? renderJson(vars) : renderEnv(vars))
     })
 
-  service.command('show')
+  service
+    .command('show')
     .description('Print the resolved service (inheritance applied, every path absolute)')
     .argument('<name>', 'service name')
     .option('--json', 'print JSON with the seed field names')
@@ -62,7 +90,8 @@ export function registerServiceCommands (program: Command, makeCtx: CtxFactory):
       ctx.io.out(opts.json === true ? renderJson(svc) : renderShow(svc))
     })
 
-  service.command('check')
+  service
+    .command('check')
     .description('Validate services (all, or those named); print every problem; exit 3 if any')
     .argument('[names...]', 'service names (default: all)')
     .option('--json', 'print JSON')
@@ -75,7 +104,13 @@ export function registerServiceCommands (program: Command, makeCtx: CtxFactory):
       }
       const problems = entries.flatMap(e => problemsOf(e))
       if (opts.json === true) {
-        ctx.io.out(renderJson({ services: entries.length, valid: entries.filter(e => e.service !== undefined).map(e => e.name), problems }))
+        ctx.io.out(
+          renderJson({
+            services: entries.length,
+            valid: entries.filter(e => e.service !== undefined).map(e => e.name),
+            problems
+          })
+        )
       } else {
         for (const p of problems) ctx.io.out(`${formatProblem(p)}\n`)
         const bad = entries.filter(e => e.error !== undefined).length
@@ -85,17 +120,19 @@ export function registerServiceCommands (program: Command, makeCtx: CtxFactory):
     })
 }
 
-async function loadServiceOrEntry (ctx: Ctx, entries: ServiceEntry[], name: string): Promise<void> {
+async function loadServiceOrEntry(ctx: Ctx, entries: ServiceEntry[], name: string): Promise<void> {
   // A name that is not in the listing gets its own not-found error.
   if (!entries.some(e => e.name === name)) await ctxService(ctx, name)
 }
 
-function problemsOf (e: ServiceEntry): Array<{ file?: string | undefined, jsonPath?: string | undefined, message: string }> {
+function problemsOf(
+  e: ServiceEntry
+): Array<{ file?: string | undefined; jsonPath?: string | undefined; message: string }> {
   if (e.error === undefined) return []
   return e.error instanceof ServiceInvalid ? e.error.allProblems() : [{ file: e.file, message: e.error.message }]
 }
 
-function renderShow (svc: Service): string {
+function renderShow(svc: Service): string {
   const lines = [
     `name:      ${svc.name}`,
     `file:      ${svc.file}`,
@@ -107,22 +144,27 @@ function renderShow (svc: Service): string {
   ]
   if (svc.proxy_config_template !== undefined) lines.push(`proxy:     ${svc.proxy_config_template}`)
   for (const [k, v] of Object.entries(svc.config)) lines.push(`config:    ${k}=${v}`)
-  for (const p of svc.pods) lines.push(`pod:       ${p.name === '' ? '(main)' : p.name} ${p.pod_template}${p.config_map_template !== undefined ? ' config-map ' + p.config_map_template : ''}`)
+  for (const p of svc.pods)
+    lines.push(
+      `pod:       ${p.name === '' ? '(main)' : p.name} ${p.pod_template}${p.config_map_template !== undefined ? ' config-map ' + p.config_map_template : ''}`
+    )
   for (const h of svc.hooks) lines.push(`hook:      ${h.id} ${h.when} ${h.exec.join(' ')}`)
-  for (const [n, c] of Object.entries(svc.commands)) lines.push(`command:   ${n} ${c.exec.join(' ')}${c.description !== undefined ? '  # ' + c.description : ''}`)
-  for (const f of svc.functions) lines.push(`function:  ${f.name === '' ? '(main)' : f.name} ${f.format} ${f.exec.join(' ')}`)
+  for (const [n, c] of Object.entries(svc.commands))
+    lines.push(`command:   ${n} ${c.exec.join(' ')}${c.description !== undefined ? '  # ' + c.description : ''}`)
+  for (const f of svc.functions)
+    lines.push(`function:  ${f.name === '' ? '(main)' : f.name} ${f.format} ${f.exec.join(' ')}`)
   return lines.join('\n') + '\n'
 }
 
-function runningCell (r: { active: boolean, deployments: number } | undefined): string {
+function runningCell(r: { active: boolean; deployments: number } | undefined): string {
   if (r === undefined) return '?'
   return r.active ? `yes (${r.deployments} deployment${r.deployments === 1 ? '' : 's'})` : 'no'
 }
 
-function unique (xs: string[]): string[] {
+function unique(xs: string[]): string[] {
   return [...new Set(xs)]
 }
 
-function pick (vars: Record<string, string>, keys: string[]): Record<string, string> {
+function pick(vars: Record<string, string>, keys: string[]): Record<string, string> {
   return Object.fromEntries(keys.filter(k => k in vars).map(k => [k, vars[k]!]))
 }

@@ -1,26 +1,32 @@
 import type { Command } from 'commander'
-import {
-  applyInstall, caddyConfigIsForeign, caddyConfigPath, caddyUnitExists, planInstall
-} from '../../host/index.js'
+import { applyInstall, caddyConfigIsForeign, caddyConfigPath, caddyUnitExists, planInstall } from '../../host/index.js'
 import { renderJson } from '../../output.js'
 import { systemContext, unitPaths } from '../../reconcile/index.js'
 import { caddyAutosavePath, type UnitPaths } from '../../host/index.js'
 import type { CtxFactory } from './types.js'
 import { readOr } from '../../state/index.js'
 
-export function registerSystemCommands (program: Command, makeCtx: CtxFactory): void {
+export function registerSystemCommands(program: Command, makeCtx: CtxFactory): void {
   const system = program.command('system').description('Host setup: systemd units, directories')
-  system.command('install')
-    .description('Install the template units (conductor-service@, conductor-deployment@), conductor-gateway.service, ' +
-      'a default caddy.service if none exists (with a caddy.json declaring the HTTP server "conductor-server" on ' +
-      'host.json caddy_listen), and the host directories. Idempotent; one daemon-reload at most')
+  system
+    .command('install')
+    .description(
+      'Install the template units (conductor-service@, conductor-deployment@), conductor-gateway.service, ' +
+        'a default caddy.service if none exists (with a caddy.json declaring the HTTP server "conductor-server" on ' +
+        'host.json caddy_listen), and the host directories. Idempotent; one daemon-reload at most'
+    )
     .option('--dry-run', 'print the files that would be written, write nothing')
     .option('--json', 'print JSON')
-    .action(async function (this: Command, opts: { dryRun?: boolean, json?: boolean }) {
+    .action(async function (this: Command, opts: { dryRun?: boolean; json?: boolean }) {
       const sctx = await systemContext(makeCtx(this))
       const paths = unitPaths(sctx)
-      const plan = planInstall(paths, sctx.scope, sctx.roots, caddyUnitExists(sctx.scope),
-        caddyConfigIsForeign(sctx.roots))
+      const plan = planInstall(
+        paths,
+        sctx.scope,
+        sctx.roots,
+        caddyUnitExists(sctx.scope),
+        caddyConfigIsForeign(sctx.roots)
+      )
       if (opts.dryRun === true) {
         if (opts.json === true) sctx.io.out(renderJson({ scope: sctx.scope.scope, dirs: plan.dirs, files: plan.files }))
         else {
@@ -34,9 +40,10 @@ export function registerSystemCommands (program: Command, makeCtx: CtxFactory): 
       const result = await applyInstall(plan, sctx.drivers.systemd)
       const systemctl = `systemctl${sctx.scope.scope === 'user' ? ' --user' : ''}`
       const rootFlag = sctx.roots.root !== '/' ? ` --root ${sctx.roots.root}` : ''
-      const notes = before !== undefined && result.written.includes(caddyJson)
-        ? [caddyJsonNote(caddyJson, before, paths, systemctl, rootFlag)]
-        : []
+      const notes =
+        before !== undefined && result.written.includes(caddyJson)
+          ? [caddyJsonNote(caddyJson, before, paths, systemctl, rootFlag)]
+          : []
       if (opts.json === true) sctx.io.out(renderJson({ scope: sctx.scope.scope, ...result, notes }))
       else {
         for (const f of result.written) sctx.io.out(`wrote ${f}\n`)
@@ -54,16 +61,20 @@ export function registerSystemCommands (program: Command, makeCtx: CtxFactory): 
  * it loads, so a changed admin address needs a start from caddy.json instead (the sync unit
  * then registers the routes again).
  */
-function caddyJsonNote (file: string, before: string, p: UnitPaths, systemctl: string, rootFlag: string): string {
+function caddyJsonNote(file: string, before: string, p: UnitPaths, systemctl: string, rootFlag: string): string {
   let oldAdmin: unknown
   try {
     oldAdmin = (JSON.parse(before) as { admin?: { listen?: unknown } }).admin?.listen
-  } catch { /* treated as changed */ }
+  } catch {
+    /* treated as changed */
+  }
   const keeps = `${file} changed; a running Caddy keeps its config (also across restarts, --resume)`
   if (oldAdmin !== p.caddyAdmin) {
-    return `${keeps}, and its admin address changed: start it from caddy.json with ` +
+    return (
+      `${keeps}, and its admin address changed: start it from caddy.json with ` +
       `rm -f ${caddyAutosavePath(p.libDir)} && ${systemctl} restart caddy.service ` +
       '(conductor-caddy-sync registers the routes again)'
+    )
   }
   return `${keeps}: load it with ${systemctl} reload caddy.service && conductor caddy sync${rootFlag}`
 }

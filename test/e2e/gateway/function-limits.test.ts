@@ -43,11 +43,21 @@ printf 'Content-Type: text/plain\\r\\n\\r\\nok %s\\n' "\${#x}"
 
 /** The v1 hierarchy's directory of a cgroup path ("/a/b.scope") for one controller. */
 const cgroupDir = (controller: string, rel: string): string => path.join('/sys/fs/cgroup', controller, rel)
-const read = (file: string): string => { try { return readFileSync(file, 'utf8').trim() } catch { return '' } }
+const read = (file: string): string => {
+  try {
+    return readFileSync(file, 'utf8').trim()
+  } catch {
+    return ''
+  }
+}
 const cgroupOf = (pid: number, controller: string): string =>
-  read(`/proc/${pid}/cgroup`).split('\n').find(l => l.split(':')[1] === controller)?.split(':')[2] ?? ''
+  read(`/proc/${pid}/cgroup`)
+    .split('\n')
+    .find(l => l.split(':')[1] === controller)
+    ?.split(':')[2] ?? ''
 
-const MANAGED = 'service_directives on a real user manager: a scope per function, with its limits, holding all its processes'
+const MANAGED =
+  'service_directives on a real user manager: a scope per function, with its limits, holding all its processes'
 t.test(MANAGED, async t => {
   const sd = await startUserManager(t)
   const caddy = await startCaddy(t)
@@ -55,19 +65,32 @@ t.test(MANAGED, async t => {
   const gwPort = await freePort()
   writeTree(root, {
     'etc/conductor/host.json': {
-      scope: 'user', caddy_admin: caddy.adminUrl, gateway_listen: `127.0.0.1:${gwPort}`, gateway_metrics_listen: 'none'
+      scope: 'user',
+      caddy_admin: caddy.adminUrl,
+      gateway_listen: `127.0.0.1:${gwPort}`,
+      gateway_metrics_listen: 'none'
     },
     'etc/conductor/services/lim/conductor-service.json': {
       functions: [
-        { name: 'probe', exec: ['./probe.sh'], service_directives: ['MemoryMax=48M', 'TasksMax=16', 'LimitNOFILE=256:512'] },
+        {
+          name: 'probe',
+          exec: ['./probe.sh'],
+          service_directives: ['MemoryMax=48M', 'TasksMax=16', 'LimitNOFILE=256:512']
+        },
         { name: 'bomb', exec: ['./bomb.sh'], timeout_sec: 3, service_directives: ['TasksMax=24'] },
         { name: 'hog', exec: ['./hog.sh'], service_directives: ['MemoryMax=32M'] },
         {
-          name: 'warm', format: 'http-stdio', mode: 'multi', min_warm: 2, exec: [path.join(fixtures, 'stdio.sh')],
+          name: 'warm',
+          format: 'http-stdio',
+          mode: 'multi',
+          min_warm: 2,
+          exec: [path.join(fixtures, 'stdio.sh')],
           service_directives: ['TasksMax=10']
         },
         {
-          name: 'daemon', mode: 'parallel', exec: [path.join(fixtures, 'daemon.mjs')],
+          name: 'daemon',
+          mode: 'parallel',
+          exec: [path.join(fixtures, 'daemon.mjs')],
           service_directives: ['MemoryMax=128M', 'TasksMax=40']
         },
         { name: 'free', exec: ['./probe.sh'] }
@@ -81,13 +104,15 @@ t.test(MANAGED, async t => {
   const env = { ...sd.env, CONDUCTOR_ROOT: root, HOME: root }
   const install = await cliProcess(['system', 'install'], env)
   t.equal(install.code, 0, install.stderr)
-  t.teardown(() => { sd.systemctl('stop', 'conductor-gateway.service') })
+  t.teardown(() => {
+    sd.systemctl('stop', 'conductor-gateway.service')
+  })
   t.equal(sd.systemctl('start', 'conductor-gateway.service').code, 0)
   const gw = `http://127.0.0.1:${gwPort}`
   await waitFor('gateway unit answering /healthz', async () => (await fetch(`${gw}/healthz`)).ok, 30_000, 100)
   // The unit's gateway sheds load (503 "overloaded") while its event loop lags, as it should on
   // this busy machine and right after the fork bomb: such an answer is asked again.
-  const get = async (p: string): Promise<{ status: number, body: string }> => {
+  const get = async (p: string): Promise<{ status: number; body: string }> => {
     for (let i = 0; ; i++) {
       const res = await fetch(`${gw}/.conductor/functions/${p}`)
       const body = await res.text()
@@ -96,8 +121,12 @@ t.test(MANAGED, async t => {
     }
   }
   const field = (body: string, name: string): string => new RegExp(`^${name}=(.*)$`, 'm').exec(body)?.[1] ?? ''
-  const scopes = (): string[] => sd.systemctl('list-units', '--plain', '--no-legend', 'conductor-function-*').stdout
-    .split('\n').map(l => l.split(/\s+/)[0]!).filter(u => u.endsWith('.scope'))
+  const scopes = (): string[] =>
+    sd
+      .systemctl('list-units', '--plain', '--no-legend', 'conductor-function-*')
+      .stdout.split('\n')
+      .map(l => l.split(/\s+/)[0]!)
+      .filter(u => u.endsWith('.scope'))
   const scopeOf = (id: string): string | undefined => scopes().find(u => u.startsWith(`conductor-function-${id}-`))
   const show = (unit: string, property: string): string =>
     new RegExp(`^${property}=(.*)$`, 'm').exec(sd.systemctl('show', '-p', property, unit).stdout)?.[1]?.trim() ?? ''
@@ -105,21 +134,29 @@ t.test(MANAGED, async t => {
 
   await t.test('each function with directives has its scope, with the directives as its properties', async t => {
     const ids = ['lim-probe', 'lim-bomb', 'lim-hog', 'lim-warm', 'lim-daemon']
-    await waitFor('the scopes, created when the gateway started', () => ids.every(id => scopeOf(id) !== undefined), 30_000, 100)
+    await waitFor(
+      'the scopes, created when the gateway started',
+      () => ids.every(id => scopeOf(id) !== undefined),
+      30_000,
+      100
+    )
     const probe = scopeOf('lim-probe')!
     t.equal(show(probe, 'MemoryMax'), String(48 * MIB), 'MemoryMax= is a property of the scope')
     t.equal(show(probe, 'TasksMax'), '16', 'so is TasksMax=')
-    t.match(show(probe, 'ControlGroup'), /\/app\.slice\/app-conductor\.slice\/app-conductor-functions\.slice\/conductor-function-lim-probe-/,
-      'in the functions slice, where services are')
+    t.match(
+      show(probe, 'ControlGroup'),
+      /\/app\.slice\/app-conductor\.slice\/app-conductor-functions\.slice\/conductor-function-lim-probe-/,
+      'in the functions slice, where services are'
+    )
     t.equal(scopeOf('lim-free'), undefined, 'a function without directives has none')
   })
 
-  await t.test('a CGI runs in its function\'s scope, under its limits; one without directives does not', async t => {
+  await t.test("a CGI runs in its function's scope, under its limits; one without directives does not", async t => {
     const r = await get('lim-probe/')
     t.equal(r.status, 200, r.body)
     t.match(field(r.body, 'cgroup'), /\/app-conductor-functions\.slice\/conductor-function-lim-probe-\d+-\d+\.scope$/)
-    t.equal(field(r.body, 'memory.limit_in_bytes'), String(48 * MIB), 'MemoryMax= is the memory cgroup\'s limit')
-    t.equal(field(r.body, 'pids.max'), '16', 'TasksMax= is the pids cgroup\'s limit')
+    t.equal(field(r.body, 'memory.limit_in_bytes'), String(48 * MIB), "MemoryMax= is the memory cgroup's limit")
+    t.equal(field(r.body, 'pids.max'), '16', "TasksMax= is the pids cgroup's limit")
     t.equal(field(r.body, 'nofile'), '256:512', 'LimitNOFILE= set before exec (soft:hard)')
     const free = await get('lim-free/')
     t.equal(free.status, 200)
@@ -147,12 +184,16 @@ t.test(MANAGED, async t => {
     const bomb = get('lim-bomb/')
     await waitFor('the bomb hitting TasksMax', () => failedForks() > before, 10_000, 20)
     let peak = 0
-    const sample = setInterval(() => { peak = Math.max(peak, Number(read(path.join(pidsDir, 'pids.current')))) }, 20)
+    const sample = setInterval(() => {
+      peak = Math.max(peak, Number(read(path.join(pidsDir, 'pids.current'))))
+    }, 20)
     try {
       const t0 = Date.now()
       const health = await fetch(`${gw}/healthz`)
-      t.ok(health.status === 200 || health.status === 503,
-        `the gateway answers during the bomb: ${health.status} (${Date.now() - t0} ms; 503 when it sheds load)`)
+      t.ok(
+        health.status === 200 || health.status === 503,
+        `the gateway answers during the bomb: ${health.status} (${Date.now() - t0} ms; 503 when it sheds load)`
+      )
       const other = await get('lim-free/')
       t.equal(other.status, 200, 'another function is served during the bomb')
       // 502 when the script's own shell is refused a fork (dash then exits), else 504 at its
@@ -187,13 +228,15 @@ t.test(MANAGED, async t => {
   await t.test('stopping the gateway leaves no scope and no fork server behind', async t => {
     t.equal(sd.systemctl('stop', 'conductor-gateway.service').code, 0)
     await waitFor('no function scope left', () => scopes().length === 0, 15_000, 100)
-    const spawners = readdirSync('/proc')
-      .filter(p => /^\d+$/.test(p) && read(`/proc/${p}/cmdline`).includes('lim-probe.spawner.sock'))
+    const spawners = readdirSync('/proc').filter(
+      p => /^\d+$/.test(p) && read(`/proc/${p}/cmdline`).includes('lim-probe.spawner.sock')
+    )
     t.same(spawners, [], 'no fork server of the function left')
   })
 })
 
-const UNMANAGED = 'without a systemd manager: a function with cgroup directives gets 503 and the log says why; ' +
+const UNMANAGED =
+  'without a systemd manager: a function with cgroup directives gets 503 and the log says why; ' +
   'rlimits alone still apply'
 t.test(UNMANAGED, async t => {
   const root = tempDir(t, 'cnd-fnlim-nosd-')
@@ -213,23 +256,32 @@ t.test(UNMANAGED, async t => {
   // XDG_RUNTIME_DIR without a manager's bus: `systemd-run --user` cannot reach one.
   const env = { CONDUCTOR_ROOT: root, XDG_RUNTIME_DIR: noManager, DBUS_SESSION_BUS_ADDRESS: '' }
   const gw = await startGatewayProcess(t, { env, logLevel: 'warn' })
-  const get = async (id: string): Promise<{ status: number, body: string }> => {
+  const get = async (id: string): Promise<{ status: number; body: string }> => {
     const res = await fetch(`http://127.0.0.1:${gw.port}/.conductor/functions/${id}/`)
     return { status: res.status, body: await res.text() }
   }
   const mem = await get('nosd-mem')
   t.equal(mem.status, 503, 'refused, not run without its limits')
-  t.match(JSON.parse(mem.body), { error: 'CND_CGI_LIMITS_UNAVAILABLE', message: /service_directives cannot be applied/ })
+  t.match(JSON.parse(mem.body), {
+    error: 'CND_CGI_LIMITS_UNAVAILABLE',
+    message: /service_directives cannot be applied/
+  })
   const logged = 'nosd-mem: its service_directives cannot be applied'
   await waitFor('the reason in the log', () => gw.output().includes(logged), 10_000)
-  t.match(gw.output(), new RegExp('function nosd-mem: its service_directives cannot be applied, so its requests get 503 ' +
-    '\\(run the gateway under systemd[^)]*\\): systemd-run --user --scope, creating the function\'s scope ' +
-    '\\(MemoryMax=64M\\), exited at start: [^"]*(bus|systemd)', 'i'))
+  t.match(
+    gw.output(),
+    new RegExp(
+      'function nosd-mem: its service_directives cannot be applied, so its requests get 503 ' +
+        "\\(run the gateway under systemd[^)]*\\): systemd-run --user --scope, creating the function's scope " +
+        '\\(MemoryMax=64M\\), exited at start: [^"]*(bus|systemd)',
+      'i'
+    )
+  )
   const files = await get('nosd-files')
   t.equal(files.status, 200, files.body)
   t.match(files.body, /^nofile=128:128$/m, 'process limits need no systemd: set by the fork server')
   const raise = await get('nosd-raise')
-  t.equal(raise.status, 503, 'a hard limit above the gateway\'s cannot be set: refused')
+  t.equal(raise.status, 503, "a hard limit above the gateway's cannot be set: refused")
   await waitFor('that reason in the log', () => gw.output().includes('cannot set LimitNOFILE=64:infinity'), 10_000)
   t.match(gw.output(), /cannot set LimitNOFILE=64:infinity: the hard limit here is \d+, and raising a hard limit needs/)
   t.equal((await get('nosd-plain')).status, 200, 'a function without directives is served as usual')
@@ -239,21 +291,34 @@ t.test('directives that cannot apply to a function are refused at load, with the
   const root = tempDir(t, 'cnd-fnlim-bad-')
   writeTree(root, {
     'etc/conductor/services/bad/conductor-service.json': {
-      functions: [{
-        name: 'f',
-        exec: ['/bin/true'],
-        service_directives: [
-          'MemoryMax=64M', 'ExecStart=/bin/evil', 'Restart=always', 'memorymax=1G', 'TasksMax=lots', 'LimitNOFILE=10:5', 'nonsense'
-        ]
-      }]
+      functions: [
+        {
+          name: 'f',
+          exec: ['/bin/true'],
+          service_directives: [
+            'MemoryMax=64M',
+            'ExecStart=/bin/evil',
+            'Restart=always',
+            'memorymax=1G',
+            'TasksMax=lots',
+            'LimitNOFILE=10:5',
+            'nonsense'
+          ]
+        }
+      ]
     }
   })
   const r = await cli(['--root', root, 'service', 'show', 'bad'])
   t.not(r.code, 0)
   const file = 'services/bad/conductor-service.json'
   const lines: Array<[number, RegExp]> = [
-    [1, new RegExp('"ExecStart=" cannot apply to a function: it configures a service\'s own process.*' +
-      'allowed: resource control \\(.*MemoryMax=.*\\) and process limits \\(.*LimitNOFILE=')],
+    [
+      1,
+      new RegExp(
+        '"ExecStart=" cannot apply to a function: it configures a service\'s own process.*' +
+          'allowed: resource control \\(.*MemoryMax=.*\\) and process limits \\(.*LimitNOFILE='
+      )
+    ],
     [2, /"Restart=" cannot apply to a function/],
     [3, /"memorymax=": unknown directive; did you mean "MemoryMax="\?/],
     [4, /TasksMax=lots: expected a number of tasks/],

@@ -30,9 +30,12 @@ index-file.names = ("index.html")
 cgi.assign = (".cgi" => "")
 `
 
-interface Setup { caddy: CaddyHandle, get: (p: string) => Promise<{ status: number, body: string }> }
+interface Setup {
+  caddy: CaddyHandle
+  get: (p: string) => Promise<{ status: number; body: string }>
+}
 
-async function setup (t: Test): Promise<Setup> {
+async function setup(t: Test): Promise<Setup> {
   const root = tempDir(t, 'cnd-strip-')
   const dir = path.join(root, 'etc/conductor/services/web')
   const site = path.join(dir, 'www')
@@ -53,18 +56,22 @@ async function setup (t: Test): Promise<Setup> {
     'etc/conductor/services/web/www/cgi-bin/q.cgi': Q_CGI
   })
   const { app } = await buildGateway({ roots: resolveRoots({ root }), pressure: { maxEventLoopDelayMs: 0 } })
-  t.teardown(async () => { await app.close() })
+  t.teardown(async () => {
+    await app.close()
+  })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const gwPort = (app.server.address() as { port: number }).port
   const caddy = await startCaddy(t)
   for (const id of ['web-bb', 'web-bbraw', 'web-routed', 'web-lh']) {
-    const out = await cli(['--root', root, 'function', 'caddy-config', '--gateway', `127.0.0.1:${gwPort}`], { CONDUCTOR_FUNCTION_ID: id })
+    const out = await cli(['--root', root, 'function', 'caddy-config', '--gateway', `127.0.0.1:${gwPort}`], {
+      CONDUCTOR_FUNCTION_ID: id
+    })
     t.equal(out.code, 0, `caddy-config ${id}: ${out.stderr}`)
-    for (const s of JSON.parse(out.stdout) as Array<{ id: string, config: object }>) {
+    for (const s of JSON.parse(out.stdout) as Array<{ id: string; config: object }>) {
       t.equal((await adminPost(`${caddy.adminUrl}/id/${s.id}`, s.config)).status, 200, `route ${id}`)
     }
   }
-  const get = async (p: string): Promise<{ status: number, body: string }> => {
+  const get = async (p: string): Promise<{ status: number; body: string }> => {
     const res = await fetch(`http://127.0.0.1:${caddy.httpPort}${p}`, { redirect: 'manual' })
     return { status: res.status, body: await res.text() }
   }
@@ -72,7 +79,7 @@ async function setup (t: Test): Promise<Setup> {
 }
 
 /** Follows the page's relative link the way a browser does: resolved against the page's URL. */
-function linkFrom (pageUrl: string, html: string): string {
+function linkFrom(pageUrl: string, html: string): string {
   const href = /href="([^"]+)"/.exec(html)?.[1]
   if (href === undefined) throw new Error(`no link in ${html}`)
   return new URL(href, `http://x${pageUrl}`).pathname
@@ -84,7 +91,7 @@ t.test('strip_prefix: unmodified HTTP servers behind Caddy and the gateway, serv
   const cases: Array<[string, string]> = [
     ['BusyBox httpd -i (http-stdio, mode single)', '/.conductor/functions/web-bb/'],
     ['BusyBox httpd -i under a declared route', '/site/'],
-    ['lighttpd on the function\'s unix socket (mode parallel)', '/.conductor/functions/web-lh/']
+    ["lighttpd on the function's unix socket (mode parallel)", '/.conductor/functions/web-lh/']
   ]
   for (const [what, base] of cases) {
     await t.test(what, async t => {
@@ -99,8 +106,11 @@ t.test('strip_prefix: unmodified HTTP servers behind Caddy and the gateway, serv
       const q = await s.get(`${base}cgi-bin/q.cgi?a=1&b=%2F`)
       t.equal(q.status, 200, q.body)
       const scriptName = base.slice(0, -1)
-      t.equal(q.body, `uri=/cgi-bin/q.cgi?a=1&b=%2F query=a=1&b=%2F script=${scriptName}\n`,
-        'the server got the path without the prefix, the query as sent, and the prefix in X-Conductor-Script-Name')
+      t.equal(
+        q.body,
+        `uri=/cgi-bin/q.cgi?a=1&b=%2F query=a=1&b=%2F script=${scriptName}\n`,
+        'the server got the path without the prefix, the query as sent, and the prefix in X-Conductor-Script-Name'
+      )
     })
   }
 
@@ -113,21 +123,34 @@ t.test('strip_prefix: unmodified HTTP servers behind Caddy and the gateway, serv
 
 t.test('strip_prefix on a CGI is refused at load with the file and JSON path', async t => {
   const root = tempDir(t, 'cnd-strip-bad-')
-  writeTree(root, { 'etc/conductor/services/bad/conductor-service.json': { functions: [{ name: 'c', exec: ['/bin/true'], strip_prefix: true }] } })
+  writeTree(root, {
+    'etc/conductor/services/bad/conductor-service.json': {
+      functions: [{ name: 'c', exec: ['/bin/true'], strip_prefix: true }]
+    }
+  })
   const r = await cli(['--root', root, 'service', 'show', 'bad'])
   t.not(r.code, 0)
-  t.match(r.stderr, /services\/bad\/conductor-service\.json: \/functions\/0\/strip_prefix: applies to http-stdio workers and parallel daemons only/)
+  t.match(
+    r.stderr,
+    /services\/bad\/conductor-service\.json: \/functions\/0\/strip_prefix: applies to http-stdio workers and parallel daemons only/
+  )
 })
 
 /** Caddy restarts its admin server on each change: a kept-alive connection would break. */
-async function adminPost (url: string, body: object): Promise<{ status: number, body: string }> {
+async function adminPost(url: string, body: object): Promise<{ status: number; body: string }> {
   return await new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', connection: 'close' } }, res => {
-      let text = ''
-      res.setEncoding('utf8')
-      res.on('data', (c: string) => { text += c })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }))
-    })
+    const req = http.request(
+      url,
+      { method: 'POST', agent: false, headers: { 'content-type': 'application/json', connection: 'close' } },
+      res => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (c: string) => {
+          text += c
+        })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }))
+      }
+    )
     req.on('error', reject)
     req.end(JSON.stringify(body))
   })

@@ -11,9 +11,13 @@ import { tempDir, writeTree } from '../../harness/tmp.js'
 // and the allow built on it. The real gateway process, its /auth fast path, key sets served
 // over loopback HTTP.
 
-interface Jwks { url: string, hits: () => number, serve: (keys: TestKey[]) => void }
+interface Jwks {
+  url: string
+  hits: () => number
+  serve: (keys: TestKey[]) => void
+}
 
-async function jwksServer (t: Test, keys: TestKey[]): Promise<Jwks> {
+async function jwksServer(t: Test, keys: TestKey[]): Promise<Jwks> {
   let hits = 0
   let current = keys
   const srv = createServer((_req, res) => {
@@ -22,11 +26,15 @@ async function jwksServer (t: Test, keys: TestKey[]): Promise<Jwks> {
     res.end(JSON.stringify({ keys: current.map(k => k.jwk) }))
   })
   await new Promise<void>(resolve => srv.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { srv.close() })
+  t.teardown(() => {
+    srv.close()
+  })
   return {
     url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}/jwks.json`,
     hits: () => hits,
-    serve: k => { current = k }
+    serve: k => {
+      current = k
+    }
   }
 }
 
@@ -44,10 +52,12 @@ t.test('a key removed from a JWK Set is refused by the running gateway at the ne
       match: [{ meta: { 'peer-id': 'idp' }, bearer: [{ jwks_url: aged.url, jwks_max_age_sec: 1 }] }]
     },
     'etc/conductor/policies/kid.json': {
-      match: [{
-        meta: { 'peer-id': 'idp' },
-        bearer: [{ jwks_url: byKid.url, jwks_max_age_sec: 600, jwks_cooldown_sec: 1 }]
-      }]
+      match: [
+        {
+          meta: { 'peer-id': 'idp' },
+          bearer: [{ jwks_url: byKid.url, jwks_max_age_sec: 600, jwks_cooldown_sec: 1 }]
+        }
+      ]
     }
   })
   const { port } = await startGatewayProcess(t, { env: { CONDUCTOR_ROOT: root } })

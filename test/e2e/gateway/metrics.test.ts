@@ -8,16 +8,29 @@ import { tempDir, writeTree } from '../../harness/tmp.js'
 t.test('the gateway serves Prometheus metrics on its own listener only', async t => {
   const root = tempDir(t)
   writeTree(root, {
-    'etc/conductor/policies/ops.json': { match: [{ any: [{ default_authorizations: { x: true }, bearer: [{ token: 'good-token-123456' }] }] }] },
+    'etc/conductor/policies/ops.json': {
+      match: [{ any: [{ default_authorizations: { x: true }, bearer: [{ token: 'good-token-123456' }] }] }]
+    },
     'etc/conductor/services/svc/conductor-service.json': { functions: [{ name: 'hello', exec: ['./hello.cgi'] }] },
     'etc/conductor/services/svc/hello.cgi': '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\nhi\\n"\n'
   })
   const metricsPort = await freePort()
-  const { port } = await startGatewayProcess(t, { env: { CONDUCTOR_ROOT: root, HOME: root }, metricsListen: `127.0.0.1:${metricsPort}` })
+  const { port } = await startGatewayProcess(t, {
+    env: { CONDUCTOR_ROOT: root, HOME: root },
+    metricsListen: `127.0.0.1:${metricsPort}`
+  })
   const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`)
   t.match(res.headers.get('content-type'), /^text\/plain/)
   const text = await res.text()
-  for (const name of ['conductor_auth_decisions_total', 'conductor_auth_decision_seconds', 'conductor_function_invocations_total', 'conductor_function_workers', 'conductor_function_queue_length', 'conductor_shed_requests_total', 'conductor_gateway_process_resident_memory_bytes']) {
+  for (const name of [
+    'conductor_auth_decisions_total',
+    'conductor_auth_decision_seconds',
+    'conductor_function_invocations_total',
+    'conductor_function_workers',
+    'conductor_function_queue_length',
+    'conductor_shed_requests_total',
+    'conductor_gateway_process_resident_memory_bytes'
+  ]) {
     t.match(text, new RegExp(`# HELP ${name} `), name)
   }
   t.equal((await fetch(`http://127.0.0.1:${port}/metrics`)).status, 404, 'not on the public listener')
@@ -30,10 +43,14 @@ t.test('the gateway serves Prometheus metrics on its own listener only', async t
   // The answer can reach the client a moment before the script's process is gone, and the
   // slot (the "busy" gauge) is held until then: poll, do not assume.
   let after = ''
-  await waitFor('the function slot released once its process is gone', async () => {
-    after = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
-    return /conductor_function_workers\{function="svc-hello",state="busy"\} 0/.test(after)
-  }, 5000)
+  await waitFor(
+    'the function slot released once its process is gone',
+    async () => {
+      after = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
+      return /conductor_function_workers\{function="svc-hello",state="busy"\} 0/.test(after)
+    },
+    5000
+  )
   t.match(after, /conductor_auth_decisions_total\{policy="ops",result="allow"\} 1/)
   t.match(after, /conductor_auth_decisions_total\{policy="ops",result="deny"\} 1/)
   t.match(after, /conductor_auth_decisions_total\{policy="\(unknown\)",result="unknown_policy"\} 1/)
@@ -45,9 +62,14 @@ t.test('the gateway serves Prometheus metrics on its own listener only', async t
   const other = await fetch(`http://127.0.0.1:${metricsPort}/other`)
   t.equal(other.status, 404)
   t.same(await other.json(), { error: 'CND_NOT_FOUND', message: 'only GET /metrics here' }, 'the one error body')
-  const bad = spawn(process.execPath, [binPath, 'gateway', '--metrics-listen', '0.0.0.0:9999'], { env: { ...process.env, CONDUCTOR_ROOT: root }, stdio: ['ignore', 'ignore', 'pipe'] })
+  const bad = spawn(process.execPath, [binPath, 'gateway', '--metrics-listen', '0.0.0.0:9999'], {
+    env: { ...process.env, CONDUCTOR_ROOT: root },
+    stdio: ['ignore', 'ignore', 'pipe']
+  })
   let err = ''
-  bad.stderr.on('data', (d: Buffer) => { err += d.toString() })
+  bad.stderr.on('data', (d: Buffer) => {
+    err += d.toString()
+  })
   const code = await new Promise(resolve => bad.once('exit', resolve))
   t.equal(code, 2)
   t.match(err, /loopback only/)

@@ -31,14 +31,14 @@ t.test('a broken policy file keeps its last good version while the rest reloads'
   const env = { CONDUCTOR_ROOT: root, HOME: root }
   const { proc, port, output } = await startGatewayProcess(t, { env, logLevel: 'info' })
   const base = `http://127.0.0.1:${port}`
-  const auth = async (policy: string, token?: string): Promise<{ status: number, v: string | null }> => {
+  const auth = async (policy: string, token?: string): Promise<{ status: number; v: string | null }> => {
     const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` }
     const res = await fetch(`${base}/auth?policy=${policy}`, { headers })
     return { status: res.status, v: res.headers.get('x-conductor-v') }
   }
-  type Stale = Array<{ name: string, file: string, since: string }>
-  const health = async (): Promise<{ services: number, stale_policies: Stale }> =>
-    await (await fetch(`${base}/healthz`)).json() as never
+  type Stale = Array<{ name: string; file: string; since: string }>
+  const health = async (): Promise<{ services: number; stale_policies: Stale }> =>
+    (await (await fetch(`${base}/healthz`)).json()) as never
   // Waits for the reload's outcome line, success or not: what it did is asserted after.
   const outcomes = (): number => output().split(/"msg":"(reloaded|reload failed[^"]*)"/).length
   const reload = async (): Promise<void> => {
@@ -59,31 +59,43 @@ t.test('a broken policy file keeps its last good version while the rest reloads'
     'etc/conductor/services/s2/conductor-service.json': { app_name: 's2' }
   })
   await reload()
-  t.same(await auth('c', C2), { status: 200, v: 'c2' }, 'another policy\'s change took effect')
+  t.same(await auth('c', C2), { status: 200, v: 'c2' }, "another policy's change took effect")
   t.equal((await auth('c', C1)).status, 401)
   t.equal((await health()).services, 2, 'the services reloaded')
   t.same(await auth('a', A1), { status: 200, v: 'a1' }, 'the broken policy answers with its last good version')
   t.same(await auth('b', B2), { status: 200, v: 'b2' }, 'the policy referring to it reloaded')
   t.same(await auth('b', A1), { status: 200, v: 'a1' }, '...and reaches the last good version of a')
   const stale = (await health()).stale_policies
-  t.same(stale.map(s => [s.name, s.file]), [['a', path.join(policies, 'a.json')]], '/healthz lists it')
+  t.same(
+    stale.map(s => [s.name, s.file]),
+    [['a', path.join(policies, 'a.json')]],
+    '/healthz lists it'
+  )
   const kept = '"level":50.*policy \\\\"a\\\\" kept at its last good version \\(loaded [^)]+\\) until its file is fixed'
   t.match(output(), new RegExp(kept + ': \\S*a\\.json: line 1 column \\d+: JSON syntax error'), 'the log names it')
 
   const ls = await cli(['policy', 'ls', '--gateway', `127.0.0.1:${port}`, '--json'], env)
   t.equal(ls.code, 3)
-  const listed = JSON.parse(ls.stdout) as { policies: Array<{ name: string }>, gateway_stale: Stale }
-  t.same(listed.policies.map(p => p.name), ['c'], 'on disk a is broken (b needs it)')
-  t.same(listed.gateway_stale.map(s => [s.name, s.since]), [['a', stale[0]!.since]])
+  const listed = JSON.parse(ls.stdout) as { policies: Array<{ name: string }>; gateway_stale: Stale }
+  t.same(
+    listed.policies.map(p => p.name),
+    ['c'],
+    'on disk a is broken (b needs it)'
+  )
+  t.same(
+    listed.gateway_stale.map(s => [s.name, s.since]),
+    [['a', stale[0]!.since]]
+  )
   const lsText = await cli(['policy', 'ls', '--gateway', `127.0.0.1:${port}`], env)
   t.match(lsText.stderr, /a\.json: line 1 column \d+: JSON syntax error/)
   t.match(lsText.stderr, /the running gateway serves policy "a" from the version it loaded \S+ \(\S*a\.json broke/)
   const containersConf = path.join(repoRoot, 'test/fixtures/containers.conf')
   const gateway = `127.0.0.1:${port}`
   const doctor = await cliProcess(['doctor', '--json', '--gateway', gateway], {
-    ...env, CONTAINERS_CONF: containersConf
+    ...env,
+    CONTAINERS_CONF: containersConf
   })
-  type Check = { name: string, ok: boolean, detail: string, fix?: string }
+  type Check = { name: string; ok: boolean; detail: string; fix?: string }
   const check = (JSON.parse(doctor.stdout) as { checks: Check[] }).checks.find(c => c.name === 'policies')!
   t.equal(check.ok, false)
   t.match(check.detail, /serves policy "a" from its last good version \(loaded [^)]+\) until \S*a\.json is fixed/)
@@ -100,5 +112,8 @@ t.test('a broken policy file keeps its last good version while the rest reloads'
   t.same(await auth('c', C2), { status: 200, v: 'c2' })
   t.same((await health()).stale_policies, [])
   t.match(output(), /policy left out: \S*b\.json: \/match\/0\/any\/1\/policy: policy \\"a\\" does not exist/)
-  t.notOk([A1, B2, C1, C2].some(token => output().includes(token)), 'no token in the log')
+  t.notOk(
+    [A1, B2, C1, C2].some(token => output().includes(token)),
+    'no token in the log'
+  )
 })

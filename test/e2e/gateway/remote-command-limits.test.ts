@@ -35,7 +35,12 @@ echo started
 wait
 `
 
-interface Frame { stream?: string, data?: string, exit?: number, reason?: string }
+interface Frame {
+  stream?: string
+  data?: string
+  exit?: number
+  reason?: string
+}
 
 t.test('remote command bounds: output cap, timeout, gateway stop; the whole group goes each time', async t => {
   const root = tempDir(t, 'cnd-remote-limits-')
@@ -54,17 +59,27 @@ t.test('remote command bounds: output cap, timeout, gateway stop; the whole grou
     'etc/conductor/services/shop/loud.sh': LOUD,
     'etc/conductor/services/shop/slow.sh': SLOW,
     'etc/conductor/policies/ops.json': {
-      match: [{ any: [{ meta: { 'peer-id': 'ci' }, default_authorizations: { shop: true }, bearer: [ci.policy_entry] }] }]
+      match: [
+        { any: [{ meta: { 'peer-id': 'ci' }, default_authorizations: { shop: true }, bearer: [ci.policy_entry] }] }
+      ]
     }
   })
   const { gwPort, log } = await startLoggedGateway(t, root)
   const { caddy, base, caFile, ca } = await startTlsCaddy(t)
   const routes = await cli(['--root', root, 'action', 'caddy-config', 'shop', '--gateway', `127.0.0.1:${gwPort}`])
   t.equal(routes.code, 0, routes.stderr)
-  for (const r of JSON.parse(routes.stdout) as Array<{ id: string, config: object }>) await postCaddyConfig(`${caddy.adminUrl}/id/${r.id}`, r.config)
+  for (const r of JSON.parse(routes.stdout) as Array<{ id: string; config: object }>)
+    await postCaddyConfig(`${caddy.adminUrl}/id/${r.id}`, r.config)
   const sign = async (command: string): Promise<string> =>
-    await signCommandToken({ privateKeyFile: ci.private_key_file, issuer: 'ci', audience: '127.0.0.1', service: 'shop', command })
-  const pidsOf = (name: string): number[] => ['pid', 'child'].map(k => Number(readFileSync(path.join(svcDir, `${name}.${k}`), 'utf8')))
+    await signCommandToken({
+      privateKeyFile: ci.private_key_file,
+      issuer: 'ci',
+      audience: '127.0.0.1',
+      service: 'shop',
+      command
+    })
+  const pidsOf = (name: string): number[] =>
+    ['pid', 'child'].map(k => Number(readFileSync(path.join(svcDir, `${name}.${k}`), 'utf8')))
   const post = async (command: string, args: string[]): Promise<Frame[]> => {
     const token = await sign(command)
     return await new Promise((resolve, reject) => {
@@ -95,41 +110,76 @@ t.test('remote command bounds: output cap, timeout, gateway stop; the whole grou
     t.same(groupMembers(pids[0]!), [], 'nothing left in the process group')
   }
 
-  await t.test('POST: max_output_bytes sends exactly that many bytes, then kills the group; the client gets 141 and the reason', async t => {
-    const frames = await post('loud', ['-post'])
-    const out = frames.filter(f => f.stream === 'stdout').map(f => f.data).join('')
-    t.equal(Buffer.byteLength(out), MAX, `exactly max_output_bytes of output (${Buffer.byteLength(out)})`)
-    t.ok(out.startsWith('abcdefghi\nabcdefghi\n'), 'the output itself, from its first byte')
-    t.same(frames.at(-1), { exit: 141, reason: 'output-limit' }, 'the last frame names the reason')
-    await groupGone(t, pidsOf('loud-post'))
-    const audit = log.map(l => JSON.parse(l) as Record<string, unknown>).filter(l => l.audit === 'remote-command' && l.command === 'loud')
-    t.match(audit.at(-1), { exit: 141, reason: 'output-limit' }, 'the audit line too')
-  })
+  await t.test(
+    'POST: max_output_bytes sends exactly that many bytes, then kills the group; the client gets 141 and the reason',
+    async t => {
+      const frames = await post('loud', ['-post'])
+      const out = frames
+        .filter(f => f.stream === 'stdout')
+        .map(f => f.data)
+        .join('')
+      t.equal(Buffer.byteLength(out), MAX, `exactly max_output_bytes of output (${Buffer.byteLength(out)})`)
+      t.ok(out.startsWith('abcdefghi\nabcdefghi\n'), 'the output itself, from its first byte')
+      t.same(frames.at(-1), { exit: 141, reason: 'output-limit' }, 'the last frame names the reason')
+      await groupGone(t, pidsOf('loud-post'))
+      const audit = log
+        .map(l => JSON.parse(l) as Record<string, unknown>)
+        .filter(l => l.audit === 'remote-command' && l.command === 'loud')
+      t.match(audit.at(-1), { exit: 141, reason: 'output-limit' }, 'the audit line too')
+    }
+  )
 
   await t.test('conductor action run --remote: the output up to the cap, the reason on stderr, exit 141', async t => {
-    const r = await cli(['--root', root, 'action', 'run', 'shop', 'loud', '-cli', '--remote', base, '--key', ci.private_key_file, '--ca-file', caFile])
+    const r = await cli([
+      '--root',
+      root,
+      'action',
+      'run',
+      'shop',
+      'loud',
+      '-cli',
+      '--remote',
+      base,
+      '--key',
+      ci.private_key_file,
+      '--ca-file',
+      caFile
+    ])
     t.equal(r.code, 141, r.stderr)
     t.equal(Buffer.byteLength(r.stdout), MAX)
-    t.match(r.stderr, /conductor: remote shop loud printed more than its max_output_bytes: its process group was killed/)
+    t.match(
+      r.stderr,
+      /conductor: remote shop loud printed more than its max_output_bytes: its process group was killed/
+    )
     await groupGone(t, pidsOf('loud-cli'))
   })
 
   await t.test('interactive: the terminal bytes up to the cap, then exit 141 with the reason', async t => {
-    const ws = new WebSocket(`${base.replace('https:', 'wss:')}/.conductor/services/shop/commands/iloud`, [INTERACTIVE_SUBPROTOCOL], { ca, headers: { authorization: `Bearer ${await sign('iloud')}` } })
+    const ws = new WebSocket(
+      `${base.replace('https:', 'wss:')}/.conductor/services/shop/commands/iloud`,
+      [INTERACTIVE_SUBPROTOCOL],
+      { ca, headers: { authorization: `Bearer ${await sign('iloud')}` } }
+    )
     let bytes = 0
     let first = ''
     const controls: string[] = []
     ws.on('message', (d: Buffer, isBinary: boolean) => {
-      if (!isBinary) { controls.push(d.toString()); return }
+      if (!isBinary) {
+        controls.push(d.toString())
+        return
+      }
       if (first.length < 40) first += d.toString()
       bytes += d.length
     })
-    await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject) })
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve())
+      ws.once('error', reject)
+    })
     const closed = new Promise<void>(resolve => ws.once('close', () => resolve()))
     ws.send(JSON.stringify({ type: 'start', args: ['-ws'], cols: 80, rows: 24 }))
     await closed
     t.equal(bytes, MAX, 'exactly max_output_bytes of terminal output')
-    t.match(first, /^abcdefghi\r\n/, 'the program\'s output (through the pty)')
+    t.match(first, /^abcdefghi\r\n/, "the program's output (through the pty)")
     t.same(JSON.parse(controls.at(-1)!), { type: 'exit', code: 141, reason: 'output-limit' })
     await groupGone(t, pidsOf('loud-ws'))
   })
@@ -138,22 +188,40 @@ t.test('remote command bounds: output cap, timeout, gateway stop; the whole grou
     const t0 = Date.now()
     const frames = await post('slow', ['-t'])
     t.ok(Date.now() - t0 >= 1000, `ran ${Date.now() - t0} ms: until its timeout`)
-    t.equal(frames.filter(f => f.stream === 'stdout').map(f => f.data).join(''), 'started\n')
+    t.equal(
+      frames
+        .filter(f => f.stream === 'stdout')
+        .map(f => f.data)
+        .join(''),
+      'started\n'
+    )
     t.same(frames.at(-1), { exit: 124, reason: 'timeout' })
     await groupGone(t, pidsOf('slow-t'))
   })
 
   await t.test('conductor gateway (the real process) stopping kills the group of a command still running', async t => {
     const port = await freePort()
-    const proc = spawn(process.execPath, [binPath, 'gateway', '--root', root, '--listen', `127.0.0.1:${port}`, '--metrics-listen', 'none'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const proc = spawn(
+      process.execPath,
+      [binPath, 'gateway', '--root', root, '--listen', `127.0.0.1:${port}`, '--metrics-listen', 'none'],
+      { stdio: ['ignore', 'pipe', 'pipe'] }
+    )
     let gwLog = ''
-    proc.stdout.on('data', (d: Buffer) => { gwLog += d.toString() })
-    proc.stderr.on('data', (d: Buffer) => { gwLog += d.toString() })
+    proc.stdout.on('data', (d: Buffer) => {
+      gwLog += d.toString()
+    })
+    proc.stderr.on('data', (d: Buffer) => {
+      gwLog += d.toString()
+    })
     const exited = new Promise<number | null>(resolve => proc.once('exit', code => resolve(code)))
-    t.teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') })
+    t.teardown(() => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL')
+    })
     await waitFor('gateway', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 30_000)
     const res = await fetch(`http://127.0.0.1:${port}/.conductor/services/shop/commands/sleeper`, {
-      method: 'POST', headers: { authorization: `Bearer ${await sign('sleeper')}`, 'content-type': 'application/json' }, body: '{"args":["-stop"]}'
+      method: 'POST',
+      headers: { authorization: `Bearer ${await sign('sleeper')}`, 'content-type': 'application/json' },
+      body: '{"args":["-stop"]}'
     })
     t.equal(res.status, 200)
     const body = res.text()

@@ -17,7 +17,8 @@ const trackingPath = (pid: number | string = 'self'): string => {
   return line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1)
 }
 const unit = '[Service]\nExecStart=/bin/sleep 600\n'
-const controlGroup = (sd: UserManager): string => sd.systemctl('show', '-p', 'ControlGroup', '--value', 'same-name.service').stdout.trim()
+const controlGroup = (sd: UserManager): string =>
+  sd.systemctl('show', '-p', 'ControlGroup', '--value', 'same-name.service').stdout.trim()
 
 t.test('two user managers side by side: each in its own cgroup, the test process left where it was', async t => {
   const before = ownCgroups()
@@ -37,7 +38,11 @@ t.test('two user managers side by side: each in its own cgroup, the test process
   t.equal(a.systemctl('stop', 'same-name.service').code, 0)
   t.equal(b.systemctl('is-active', 'same-name.service').stdout.trim(), 'active', "stopping a's unit leaves b's running")
 
-  const mount = ownCgroups().includes(':name=systemd:') ? '/sys/fs/cgroup/systemd' : existsSync('/sys/fs/cgroup/unified') ? '/sys/fs/cgroup/unified' : '/sys/fs/cgroup'
+  const mount = ownCgroups().includes(':name=systemd:')
+    ? '/sys/fs/cgroup/systemd'
+    : existsSync('/sys/fs/cgroup/unified')
+      ? '/sys/fs/cgroup/unified'
+      : '/sys/fs/cgroup'
   const aDir = mount + aPath.replace(/\/init\.scope$/, '')
   t.ok(existsSync(aDir), `a's cgroup exists while it runs (${aDir})`)
   await a.stop()

@@ -8,7 +8,16 @@ const req = (over: Partial<RequestInfo> = {}): RequestInfo => ({
   query: 'x=1&y=%41',
   scriptName: '/.conductor/functions/svc',
   pathInfo: '/a/b c',
-  headers: { host: 'example.org', 'content-type': 'text/plain', 'content-length': '5', 'x-a-b': 'v', cookie: ['a=1', 'b=2'], proxy: 'http://evil', authorization: 'Bearer s', 'weird_name': 'x' },
+  headers: {
+    host: 'example.org',
+    'content-type': 'text/plain',
+    'content-length': '5',
+    'x-a-b': 'v',
+    cookie: ['a=1', 'b=2'],
+    proxy: 'http://evil',
+    authorization: 'Bearer s',
+    weird_name: 'x'
+  },
   remoteAddr: '203.0.113.9',
   serverName: 'example.org',
   serverPort: '443',
@@ -18,7 +27,11 @@ const req = (over: Partial<RequestInfo> = {}): RequestInfo => ({
 })
 
 t.test('RFC 3875 meta-variables', async t => {
-  const env = buildCgiEnv(req({ authType: 'Bearer', remoteUser: 'alice' }), { PATH: '/bin', GATEWAY_INTERFACE: 'lie', FX: '1' })
+  const env = buildCgiEnv(req({ authType: 'Bearer', remoteUser: 'alice' }), {
+    PATH: '/bin',
+    GATEWAY_INTERFACE: 'lie',
+    FX: '1'
+  })
   t.match(env, {
     GATEWAY_INTERFACE: 'CGI/1.1',
     SERVER_PROTOCOL: 'HTTP/1.1',
@@ -60,7 +73,8 @@ t.test('splitPath', async t => {
     ['/a/b', 0, '', '/a/b'],
     ['/a', 5, '/a', '']
   ]
-  for (const [p, n, script, info] of cases) t.same(splitPath(p, n), { scriptName: script, pathInfo: info }, `${p} strip ${n}`)
+  for (const [p, n, script, info] of cases)
+    t.same(splitPath(p, n), { scriptName: script, pathInfo: info }, `${p} strip ${n}`)
 })
 
 t.test('checkPassable: a NUL cannot be in the environment, a control cannot be in a header', async t => {
@@ -73,21 +87,32 @@ t.test('checkPassable: a NUL cannot be in the environment, a control cannot be i
     [{ headers: { 'x-a': ['ok', 'b\0'] } }, /^the x-a header holds a NUL byte/]
   ]
   for (const [over, message] of nul) {
-    t.throws(() => checkPassable(req(over), 'env'), { code: 'CND_CGI_BAD_REQUEST', httpStatus: 400, message },
-      JSON.stringify(over))
+    t.throws(
+      () => checkPassable(req(over), 'env'),
+      { code: 'CND_CGI_BAD_REQUEST', httpStatus: 400, message },
+      JSON.stringify(over)
+    )
   }
   t.throws(() => checkPassable(req({ pathInfo: '/a\0b' }), 'http'), { code: 'CND_CGI_BAD_REQUEST' }, 'over HTTP too')
   t.throws(() => checkPassable(req({ remoteUser: 'a\0' }), 'http'), { code: 'CND_CGI_BAD_REQUEST' }, 'over HTTP too')
   for (const pathInfo of ['/a\nb', '/a\rb', '/a\x7f', '/a\x1b[0m']) {
     const shown = JSON.stringify(pathInfo)
     t.doesNotThrow(() => checkPassable(req({ pathInfo }), 'env'), `${shown}: an environment variable holds it`)
-    t.throws(() => checkPassable(req({ pathInfo }), 'http'),
-      { message: /^PATH_INFO holds a NUL, CR, LF or other control/ }, `${shown}: a header cannot`)
+    t.throws(
+      () => checkPassable(req({ pathInfo }), 'http'),
+      { message: /^PATH_INFO holds a NUL, CR, LF or other control/ },
+      `${shown}: a header cannot`
+    )
   }
-  t.doesNotThrow(() => checkPassable(req({ pathInfo: '/café/€\tx', remoteUser: 'zoë' }), 'http'),
-    'tab and non-ASCII text pass')
-  t.throws(() => checkPassable(req({ path: '/f/a b' }), 'http'), { message: /request target holds a space/ },
-    'a local redirect to a path with a space')
+  t.doesNotThrow(
+    () => checkPassable(req({ pathInfo: '/café/€\tx', remoteUser: 'zoë' }), 'http'),
+    'tab and non-ASCII text pass'
+  )
+  t.throws(
+    () => checkPassable(req({ path: '/f/a b' }), 'http'),
+    { message: /request target holds a space/ },
+    'a local redirect to a path with a space'
+  )
 })
 
 t.test('headerBytes: non-ASCII text as its UTF-8 bytes, one Latin-1 character each', async t => {

@@ -2,13 +2,25 @@ import t from 'tap'
 import { CgiHeaderParser, parseHeaderBlock } from '../../../cgi/index.js'
 
 t.test('document, status, redirects', async t => {
-  t.match(parseHeaderBlock('Content-Type: text/plain'), { kind: 'document', status: 200, headers: [['Content-Type', 'text/plain']] })
-  t.match(parseHeaderBlock('Status: 404 Not Found\nContent-Type: text/plain'), { kind: 'document', status: 404, reason: 'Not Found' })
+  t.match(parseHeaderBlock('Content-Type: text/plain'), {
+    kind: 'document',
+    status: 200,
+    headers: [['Content-Type', 'text/plain']]
+  })
+  t.match(parseHeaderBlock('Status: 404 Not Found\nContent-Type: text/plain'), {
+    kind: 'document',
+    status: 404,
+    reason: 'Not Found'
+  })
   t.match(parseHeaderBlock('Location: https://x.example/'), { kind: 'client-redirect', status: 302 })
   t.match(parseHeaderBlock('Status: 301 Moved\nLocation: /other'), { kind: 'client-redirect', status: 301 })
   t.match(parseHeaderBlock('Location: /local?q=1'), { kind: 'local-redirect', location: '/local?q=1' })
   t.match(parseHeaderBlock('Location: //evil.example/'), { kind: 'client-redirect' }, 'protocol-relative is not local')
-  t.same(parseHeaderBlock('Transfer-Encoding: chunked\nConnection: close\nContent-Length: 9\nX-Ok: 1').headers, [['X-Ok', '1']], 'framing headers are the gateway\'s')
+  t.same(
+    parseHeaderBlock('Transfer-Encoding: chunked\nConnection: close\nContent-Length: 9\nX-Ok: 1').headers,
+    [['X-Ok', '1']],
+    "framing headers are the gateway's"
+  )
 })
 
 t.test('injection and garbage are refused', async t => {
@@ -45,14 +57,29 @@ t.test('an oversized header block is refused', async t => {
 t.test('the Status a script prints is the final answer: 200-599 only', async t => {
   // A 1xx sent as the final answer is interim to the client, which then takes the next
   // response on its connection for this one (issue 13 item 8).
-  const refused = ['100', '100 Continue', '101 Switching Protocols', '103 Early Hints', '199', '000', '099', '600',
-    '999 Odd']
+  const refused = [
+    '100',
+    '100 Continue',
+    '101 Switching Protocols',
+    '103 Early Hints',
+    '199',
+    '000',
+    '099',
+    '600',
+    '999 Odd'
+  ]
   for (const value of refused) {
-    t.throws(() => parseHeaderBlock(`Status: ${value}\nContent-Type: text/plain`),
-      { code: 'CND_CGI_HEADER_INVALID', message: /final status must be 200-599/ }, value)
+    t.throws(
+      () => parseHeaderBlock(`Status: ${value}\nContent-Type: text/plain`),
+      { code: 'CND_CGI_HEADER_INVALID', message: /final status must be 200-599/ },
+      value
+    )
   }
-  t.throws(() => new CgiHeaderParser().push(Buffer.from('Status: 100\r\n\r\nbody')), { code: 'CND_CGI_HEADER_INVALID' },
-    'through the incremental parser too')
+  t.throws(
+    () => new CgiHeaderParser().push(Buffer.from('Status: 100\r\n\r\nbody')),
+    { code: 'CND_CGI_HEADER_INVALID' },
+    'through the incremental parser too'
+  )
   t.match(parseHeaderBlock('Status: 200'), { status: 200 })
   t.match(parseHeaderBlock('Status: 599 Odd'), { status: 599, reason: 'Odd' })
   t.match(parseHeaderBlock('Status: 204 No Content'), { status: 204 })

@@ -9,7 +9,10 @@ t.test('slots taken at once, then a bounded FIFO queue', async t => {
   t.type(b, 'function', 'second slot free at once')
   t.equal(l.tryAcquire(), undefined, 'no third slot without queueing')
   const order: string[] = []
-  const queued = l.enqueue().slot.then(release => { order.push('queued'); return release })
+  const queued = l.enqueue().slot.then(release => {
+    order.push('queued')
+    return release
+  })
   await t.rejects(l.enqueue().slot, { code: 'CND_CGI_BUSY' }, 'past the queue: busy at once')
   t.same(l.stats, { active: 2, queued: 1 })
   a!()

@@ -7,27 +7,55 @@ import { rlimitArgs } from '../../../cgi/limits.js'
 
 t.test('accepted: cgroup directives become scope properties, Limit* become rlimits', async t => {
   const { limits, problems } = parseFunctionDirectives([
-    'MemoryMax=256M', 'TasksMax=64', 'CPUQuota=150%', 'CPUWeight=idle', 'MemoryHigh=10%', 'IOWeight=50',
-    'IOReadBandwidthMax=/dev/vda 1M', 'TasksAccounting=yes',
-    'LimitNOFILE=1024', 'LimitNOFILE=512:2048', 'LimitCORE=0', 'LimitFSIZE=1G:infinity', 'LimitCPU=30s', 'LimitNICE=+5', 'LimitAS=infinity'
+    'MemoryMax=256M',
+    'TasksMax=64',
+    'CPUQuota=150%',
+    'CPUWeight=idle',
+    'MemoryHigh=10%',
+    'IOWeight=50',
+    'IOReadBandwidthMax=/dev/vda 1M',
+    'TasksAccounting=yes',
+    'LimitNOFILE=1024',
+    'LimitNOFILE=512:2048',
+    'LimitCORE=0',
+    'LimitFSIZE=1G:infinity',
+    'LimitCPU=30s',
+    'LimitNICE=+5',
+    'LimitAS=infinity'
   ])
   t.same(problems, [])
-  t.same(limits.properties, ['MemoryMax=256M', 'TasksMax=64', 'CPUQuota=150%', 'CPUWeight=idle', 'MemoryHigh=10%', 'IOWeight=50', 'IOReadBandwidthMax=/dev/vda 1M', 'TasksAccounting=yes'])
-  t.same(limits.rlimits, [
-    { resource: 'NOFILE', soft: '512', hard: '2048' },
-    { resource: 'CORE', soft: '0', hard: '0' },
-    { resource: 'FSIZE', soft: String(1024 ** 3), hard: 'infinity' },
-    { resource: 'CPU', soft: '30', hard: '30' },
-    { resource: 'NICE', soft: '15', hard: '15' },
-    { resource: 'AS', soft: 'infinity', hard: 'infinity' }
-  ], 'the later LimitNOFILE= wins; sizes and nice values converted')
+  t.same(limits.properties, [
+    'MemoryMax=256M',
+    'TasksMax=64',
+    'CPUQuota=150%',
+    'CPUWeight=idle',
+    'MemoryHigh=10%',
+    'IOWeight=50',
+    'IOReadBandwidthMax=/dev/vda 1M',
+    'TasksAccounting=yes'
+  ])
+  t.same(
+    limits.rlimits,
+    [
+      { resource: 'NOFILE', soft: '512', hard: '2048' },
+      { resource: 'CORE', soft: '0', hard: '0' },
+      { resource: 'FSIZE', soft: String(1024 ** 3), hard: 'infinity' },
+      { resource: 'CPU', soft: '30', hard: '30' },
+      { resource: 'NICE', soft: '15', hard: '15' },
+      { resource: 'AS', soft: 'infinity', hard: 'infinity' }
+    ],
+    'the later LimitNOFILE= wins; sizes and nice values converted'
+  )
   t.same(rlimitArgs(limits.rlimits.slice(0, 1)), ['--rlimit', 'NOFILE=512:2048'])
   t.same(parseFunctionDirectives(['LimitNOFILE=64']).limits.properties, [], 'rlimits alone need no scope')
 })
 
 t.test('refused, each with its reason', async t => {
   const cases: Array<[string, RegExp]> = [
-    ['ExecStart=/bin/evil', /^"ExecStart=" cannot apply to a function: it configures a service's own process.*; allowed: resource control \(CPUAccounting=.*MemoryMax=.*\) and process limits \(LimitCPU=.*\)$/],
+    [
+      'ExecStart=/bin/evil',
+      /^"ExecStart=" cannot apply to a function: it configures a service's own process.*; allowed: resource control \(CPUAccounting=.*MemoryMax=.*\) and process limits \(LimitCPU=.*\)$/
+    ],
     ['Restart=always', /"Restart=" cannot apply to a function/],
     ['User=nobody', /"User=" cannot apply to a function/],
     ['Environment=A=1', /"Environment=" cannot apply to a function/],

@@ -6,8 +6,16 @@ import { requestTarget } from '../../../cgi/runner.js'
 // path after SCRIPT_NAME (Caddy's handle_path), still percent-encoded, the query as sent.
 
 const info = (path: string, strip: number, query = ''): RequestInfo => ({
-  method: 'GET', path, query, ...splitPath(path, strip), headers: {}, remoteAddr: '127.0.0.1',
-  serverName: 'x', serverPort: '80', protocol: 'HTTP/1.1', scheme: 'http'
+  method: 'GET',
+  path,
+  query,
+  ...splitPath(path, strip),
+  headers: {},
+  remoteAddr: '127.0.0.1',
+  serverName: 'x',
+  serverPort: '80',
+  protocol: 'HTTP/1.1',
+  scheme: 'http'
 })
 
 t.test('requestTarget', async t => {
@@ -22,6 +30,10 @@ t.test('requestTarget', async t => {
     ['/api', 2, '', true, '/']
   ]
   for (const [path, strip, query, stripPrefix, want] of cases) {
-    t.equal(requestTarget(info(path, strip, query), stripPrefix), want, `${path} ?${query} strip ${strip} strip_prefix ${String(stripPrefix)}`)
+    t.equal(
+      requestTarget(info(path, strip, query), stripPrefix),
+      want,
+      `${path} ?${query} strip ${strip} strip_prefix ${String(stripPrefix)}`
+    )
   }
 })

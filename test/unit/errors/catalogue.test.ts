@@ -14,7 +14,7 @@ const SOURCE_TOPS = ['conductor', 'gateway', 'policies', 'cgi', 'caddy', 'errors
 const CODE = /\bCND_[A-Z0-9_]*[A-Z0-9]\b/g
 const codes = Object.keys(CATALOGUE) as ErrorCode[]
 
-function sourceFiles (): string[] {
+function sourceFiles(): string[] {
   const out: string[] = []
   const walk = (dir: string): void => {
     for (const name of readdirSync(path.join(repoRoot, dir))) {
@@ -31,17 +31,26 @@ const text = (rel: string): string => readFileSync(path.join(repoRoot, rel), 'ut
 const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8')
 
 /** The rows of the README table under `heading`, as cells (the first one without its backticks). */
-function tableRows (heading: string): string[][] {
+function tableRows(heading: string): string[][] {
   const section = readme.split(`\n${heading}\n`)[1]?.split('\n#')[0] ?? ''
-  return section.split('\n').filter(l => l.startsWith('|') && !l.startsWith('|---')).slice(1).map(l => {
-    const cells = l.slice(1, -1).split(' | ').map(c => c.trim())
-    return [cells[0]!.replace(/^`|`$/g, ''), ...cells.slice(1)]
-  })
+  return section
+    .split('\n')
+    .filter(l => l.startsWith('|') && !l.startsWith('|---'))
+    .slice(1)
+    .map(l => {
+      const cells = l
+        .slice(1, -1)
+        .split(' | ')
+        .map(c => c.trim())
+      return [cells[0]!.replace(/^`|`$/g, ''), ...cells.slice(1)]
+    })
 }
 
 /** The README table the catalogue gives (printed when the README drifts, to paste in). */
-function expectedTable (): string {
-  return ['| code | exit | HTTP | meaning |', '|---|---|---|---|',
+function expectedTable(): string {
+  return [
+    '| code | exit | HTTP | meaning |',
+    '|---|---|---|---|',
     ...codes.map(c => `| \`${c}\` | ${CATALOGUE[c].exit} | ${CATALOGUE[c].http ?? ''} | ${CATALOGUE[c].description} |`)
   ].join('\n')
 }
@@ -66,7 +75,11 @@ t.test('exit codes and HTTP statuses come from the one table', async t => {
   }
   // README "Exit codes": one row per value of EXIT, nothing else.
   const listed = tableRows('### Exit codes').map(r => Number(r[0]))
-  t.same(listed, [...exits].sort((a, b) => a - b), 'README lists the exit codes')
+  t.same(
+    listed,
+    [...exits].sort((a, b) => a - b),
+    'README lists the exit codes'
+  )
   // Nothing else decides an exit code: no class overrides exitCode, no command sets process.exitCode.
   for (const f of files) {
     t.notMatch(text(f), /process\.exitCode\s*=/, `${f}: no process.exitCode =`)
@@ -76,11 +89,12 @@ t.test('exit codes and HTTP statuses come from the one table', async t => {
 
 t.test('every error class names a catalogued code', async t => {
   // Every source file declaring a class that extends another: their exported error classes.
-  const classes = new Map<string, Function>()
+  const classes = new Map<string, abstract new (...args: never[]) => unknown>()
   for (const f of files.filter(f => /export (abstract )?class \w+ extends/.test(text(f)))) {
-    const mod = await import(path.join(repoRoot, f)) as Record<string, unknown>
+    const mod = (await import(path.join(repoRoot, f))) as Record<string, unknown>
     for (const [name, value] of Object.entries(mod)) {
-      if (typeof value === 'function' && value.prototype instanceof ConductorError) classes.set(`${f}:${name}`, value)
+      if (typeof value === 'function' && value.prototype instanceof ConductorError)
+        classes.set(`${f}:${name}`, value as abstract new (...args: never[]) => unknown)
     }
   }
   t.ok(classes.size >= 70, `${classes.size} error classes`)

@@ -5,12 +5,28 @@ import type { Decision } from '../../../policies/index.js'
 // The binding of a remote command to its token is read from the verified claims only; every
 // claim it cannot use refuses (issue 13).
 
-const decision = (claims?: Record<string, unknown>): Decision => ({ allow: true, status: 200, policy: 'ops', reason: 'matched', meta: {}, authorizations: [], claims })
+const decision = (claims?: Record<string, unknown>): Decision => ({
+  allow: true,
+  status: 200,
+  policy: 'ops',
+  reason: 'matched',
+  meta: {},
+  authorizations: [],
+  claims
+})
 const good = { iss: 'ci', jti: 'j-1', exp: 2_000_000_000, conductor_service: 'shop', conductor_command: 'db:migrate' }
 
 t.test('a verified token bound to this command: one replay key per (iss, jti), until its exp', async t => {
-  t.same(commandTokenBinding(decision(good), 'shop', 'db:migrate'), { ok: true, replayKey: 'ci\u0000j-1', expMs: 2_000_000_000_000 })
-  t.same(commandTokenBinding(decision({ ...good, iss: undefined }), 'shop', 'db:migrate'), { ok: true, replayKey: '\u0000j-1', expMs: 2_000_000_000_000 })
+  t.same(commandTokenBinding(decision(good), 'shop', 'db:migrate'), {
+    ok: true,
+    replayKey: 'ci\u0000j-1',
+    expMs: 2_000_000_000_000
+  })
+  t.same(commandTokenBinding(decision({ ...good, iss: undefined }), 'shop', 'db:migrate'), {
+    ok: true,
+    replayKey: '\u0000j-1',
+    expMs: 2_000_000_000_000
+  })
 })
 
 const refused: Array<[string, Record<string, unknown> | undefined, RegExp]> = [

@@ -7,7 +7,7 @@ import { waitFor } from '../../harness/ports.js'
 // The gateway's registry of remote commands in flight: timeout and stopAll kill whole
 // process groups (the leader and what it started), SIGKILL when SIGTERM is ignored.
 
-const startGroup = (script: string): { pid: number, exited: Promise<void> } => {
+const startGroup = (script: string): { pid: number; exited: Promise<void> } => {
   const child = spawn('/bin/sh', ['-c', script], { detached: true, stdio: 'ignore' })
   return { pid: child.pid!, exited: new Promise(resolve => child.once('exit', () => resolve())) }
 }

@@ -2,7 +2,13 @@ import { sign } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
-import { compilePolicies, decide, type CompiledPolicy, type Decision, type PolicyFile } from '../../../policies/index.js'
+import {
+  compilePolicies,
+  decide,
+  type CompiledPolicy,
+  type Decision,
+  type PolicyFile
+} from '../../../policies/index.js'
 import { makeKey, nowSec, rawSigned, signToken, tamper, type TestKey } from '../../harness/jwt.js'
 
 // Issue 13 item 5: JWT entries are picked by the token's unverified iss before any signature
@@ -21,22 +27,27 @@ const b64u = (v: unknown): string => Buffer.from(typeof v === 'string' ? v : JSO
 const bearer = (token: string): { credential: string } => ({ credential: `Bearer ${token}` })
 
 /** A JWKS server holding the idp key; `hits` counts its fetches. */
-async function idpJwks (t: Test): Promise<{ url: string, hits: () => number }> {
+async function idpJwks(t: Test): Promise<{ url: string; hits: () => number }> {
   let hits = 0
-  const srv: Server = createServer((_req, res) => { hits++; res.end(JSON.stringify({ keys: [idp.jwk] })) })
+  const srv: Server = createServer((_req, res) => {
+    hits++
+    res.end(JSON.stringify({ keys: [idp.jwk] }))
+  })
   await new Promise<void>(resolve => srv.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { srv.close() })
+  t.teardown(() => {
+    srv.close()
+  })
   return { url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}/jwks.json`, hits: () => hits }
 }
 
-function compile (data: PolicyFile): CompiledPolicy {
+function compile(data: PolicyFile): CompiledPolicy {
   const r = compilePolicies([{ name: 'p', file: 'p.json', data }])
   if (r.problems.length > 0) throw new Error(JSON.stringify(r.problems))
   return r.policies.get('p')!
 }
 
 /** Signature checks made by every JWT entry of a policy. */
-function verifications (p: CompiledPolicy): number {
+function verifications(p: CompiledPolicy): number {
   let n = 0
   const walk = (nodes: CompiledPolicy['match']): void => {
     for (const m of nodes) {
@@ -49,7 +60,7 @@ function verifications (p: CompiledPolicy): number {
 }
 
 /** A compact JWS over `payload` (base64url text, taken as is) signed by `key` (ES256). */
-function signedPayload (key: TestKey, payload: string): string {
+function signedPayload(key: TestKey, payload: string): string {
   const input = `${b64u({ alg: key.alg })}.${payload}`
   const signature = sign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' })
   return `${input}.${signature.toString('base64url')}`
@@ -64,7 +75,10 @@ t.test('hints never change a decision', async t => {
           {
             meta: { 'peer-id': 'a' },
             default_authorizations: { a: true },
-            bearer: [{ public_key: es.pem, issuer: 'a' }, { public_key: rs.pem, issuer: ['b', 'a2'] }]
+            bearer: [
+              { public_key: es.pem, issuer: 'a' },
+              { public_key: rs.pem, issuer: ['b', 'a2'] }
+            ]
           },
           {
             meta: { 'peer-id': 'idp' },
@@ -97,7 +111,9 @@ t.test('hints never change a decision', async t => {
 
   const exp = { iat: nowSec(), exp: nowSec() + 300 }
   const tokens: Array<[string, string]> = []
-  const add = (name: string, token: string): void => { tokens.push([name, token]) }
+  const add = (name: string, token: string): void => {
+    tokens.push([name, token])
+  }
   const signedCases: Array<[string, TestKey, Record<string, unknown>]> = [
     ['es iss a', es, { iss: 'a' }],
     ['rs iss b', rs, { iss: 'b' }],
@@ -138,7 +154,7 @@ t.test('hints never change a decision', async t => {
   add('payload not JSON', signedPayload(es, b64u('nope')))
   add('payload a JSON array', signedPayload(es, b64u('["a"]')))
   add('payload with a base64 "+"', signedPayload(es, `${claimsA}+`))
-  add('payload of length 4n+1', signedPayload(es, `${claimsA}${'A'.repeat((5 - claimsA.length % 4) % 4)}`))
+  add('payload of length 4n+1', signedPayload(es, `${claimsA}${'A'.repeat((5 - (claimsA.length % 4)) % 4)}`))
   const padded = Buffer.from(`{"iss":"a","exp":${e}}`).toString('base64').replace(/\+/g, '-').replace(/\//g, '_')
   add('payload padded with =', signedPayload(es, padded))
   add('empty payload', signedPayload(es, ''))
@@ -147,8 +163,14 @@ t.test('hints never change a decision', async t => {
   add('header alg of another key', rawSigned(es, { alg: 'RS256' }, { iss: 'b', ...exp }))
   add('two parts', `${h!}.${claimsA}`)
 
-  const view = ({ allow, status, entry, subject, authorizations, meta }: Decision): unknown =>
-    ({ allow, status, entry, subject, authorizations, meta })
+  const view = ({ allow, status, entry, subject, authorizations, meta }: Decision): unknown => ({
+    allow,
+    status,
+    entry,
+    subject,
+    authorizations,
+    meta
+  })
   for (const [name, token] of tokens) {
     for (const authorization of [undefined, 'a']) {
       const req = { ...bearer(token), authorization }
@@ -161,10 +183,10 @@ t.test('hints never change a decision', async t => {
   }
   const [hinted, all] = [verifications(withHints), verifications(without)]
   t.ok(hinted < all / 2, `fewer signature checks with hints (${hinted} vs ${all})`)
-  t.equal(withHints.jwks[0]!.fetches, 1, 'the JWKS was fetched for its own issuer\'s token only')
+  t.equal(withHints.jwks[0]!.fetches, 1, "the JWKS was fetched for its own issuer's token only")
   t.ok(jwks.hits() >= 2, 'both policies fetched it')
   const pinned = await decide(withHints, bearer(await signToken(ed, { iss: 'ed', sub: 'admin' })))
-  t.equal(pinned.subject, 'ed-bot', 'pin_subject: the holder\'s sub does not become the subject')
+  t.equal(pinned.subject, 'ed-bot', "pin_subject: the holder's sub does not become the subject")
 })
 
 t.test('a bad token costs one signature check however many entries name other issuers', async t => {
@@ -175,17 +197,24 @@ t.test('a bad token costs one signature check however many entries name other is
     { public_key: es.pem, issuer: 'ci' }
   ]
   const p = compile({ match: [{ meta: { 'peer-id': 'ci' }, bearer: entries }] })
-  const jwt = p.match[0]!.bearer!.flatMap(b => b.kind === 'jwt' ? [b.jwt] : [])
+  const jwt = p.match[0]!.bearer!.flatMap(b => (b.kind === 'jwt' ? [b.jwt] : []))
   for (let i = 0; i < 50; i++) {
     const d = await decide(p, bearer(await signToken(attacker, { iss: 'ci', jti: String(i) })))
     t.equal(d.status, 401)
   }
-  t.same(jwt.map(e => e.verifications), [...Array(30).fill(0), 50], 'only the "ci" entry checked a signature')
+  t.same(
+    jwt.map(e => e.verifications),
+    [...Array(30).fill(0), 50],
+    'only the "ci" entry checked a signature'
+  )
   t.equal(jwks.hits(), 0, 'the JWKS of another issuer was not fetched')
   const good = await decide(p, bearer(await signToken(es, { iss: 'ci' })))
   t.same([good.status, good.entry, good.meta['peer-id']], [200, '/match/0', 'ci'])
   const noIss = await decide(p, bearer(await signToken(attacker, { iss: undefined })))
   t.equal(noIss.status, 401)
-  t.match(noIss.reason, /\/match\/0\/bearer\/0: the token's \(unverified\) iss is not one of this entry's issuers/,
-    'the reason says why, without echoing the claim')
+  t.match(
+    noIss.reason,
+    /\/match\/0\/bearer\/0: the token's \(unverified\) iss is not one of this entry's issuers/,
+    'the reason says why, without echoing the claim'
+  )
 })

@@ -8,30 +8,44 @@ import { makeKey, signToken, type TestKey } from '../../harness/jwt.js'
 // tokens of that key and the allow decisions built on them are dropped, whether the refresh
 // comes from the set's age (jwks_max_age_sec) or from an unknown kid (after the cool-down).
 
-interface Jwks { url: string, hits: () => number, serve: (keys: TestKey[]) => void, fail: (on: boolean) => void }
+interface Jwks {
+  url: string
+  hits: () => number
+  serve: (keys: TestKey[]) => void
+  fail: (on: boolean) => void
+}
 
 /** A loopback JWKS server; `serve` changes the keys it answers with, `fail` makes it answer 500. */
-async function jwksServer (t: Test, keys: TestKey[]): Promise<Jwks> {
+async function jwksServer(t: Test, keys: TestKey[]): Promise<Jwks> {
   let hits = 0
   let current = keys
   let failing = false
   const srv = createServer((_req, res) => {
     hits++
-    if (failing) { res.writeHead(500).end(); return }
+    if (failing) {
+      res.writeHead(500).end()
+      return
+    }
     res.setHeader('content-type', 'application/json')
     res.end(JSON.stringify({ keys: current.map(k => k.jwk) }))
   })
   await new Promise<void>(resolve => srv.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { srv.close() })
+  t.teardown(() => {
+    srv.close()
+  })
   return {
     url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}/jwks.json`,
     hits: () => hits,
-    serve: k => { current = k },
-    fail: on => { failing = on }
+    serve: k => {
+      current = k
+    },
+    fail: on => {
+      failing = on
+    }
   }
 }
 
-function build (match: PolicyFile['match'], now: () => number): PolicySet {
+function build(match: PolicyFile['match'], now: () => number): PolicySet {
   const { policies, problems } = compilePolicies([{ name: 'p', file: 'p.json', data: { match } }], { now })
   if (problems.length > 0) throw new Error(JSON.stringify(problems))
   return new PolicySet(policies, [], now)
@@ -55,8 +69,10 @@ t.test('a key removed from the set is refused once the set is due for a refetch 
   t.equal(jwks.hits(), 1)
   const cachedAllow = set.decideNow('p', bearer(t1))
   t.notOk(cachedAllow instanceof Promise, 'a repeated allow comes from the decision cache')
-  t.ok(!(cachedAllow instanceof Promise) && cachedAllow.validUntil! <= now + 60_000,
-    'a decision built on a JWKS key holds until the set is due for a refetch, not until the token\'s exp')
+  t.ok(
+    !(cachedAllow instanceof Promise) && cachedAllow.validUntil! <= now + 60_000,
+    "a decision built on a JWKS key holds until the set is due for a refetch, not until the token's exp"
+  )
 
   jwks.serve([k2])
   now += 30_000
@@ -65,7 +81,7 @@ t.test('a key removed from the set is refused once the set is due for a refetch 
 
   now += 31_000
   const pending = set.decideNow('p', bearer(t1))
-  t.ok(pending instanceof Promise, 'past the set\'s age the cached allow is not used')
+  t.ok(pending instanceof Promise, "past the set's age the cached allow is not used")
   const refused = await pending
   t.same([refused.allow, refused.status], [false, 401], 'k1 token refused once the set is refetched')
   t.match(refused.reason, /unknown kid/)
@@ -90,12 +106,15 @@ t.test('a refetch on an unknown kid drops a removed key at once, decision cache 
 
   jwks.serve([k2])
   now += 6000
-  t.equal((await set.decide('p', bearer(await signToken(k2, {}, { kid: 'k2' })))).status, 200,
-    'a new kid after the cool-down refetches the set')
+  t.equal(
+    (await set.decide('p', bearer(await signToken(k2, {}, { kid: 'k2' })))).status,
+    200,
+    'a new kid after the cool-down refetches the set'
+  )
   t.equal(jwks.hits(), 2)
   const again = set.decideNow('p', bearer(t1))
   t.ok(again instanceof Promise, 'the cached allow of the removed key is gone')
-  t.equal((await again).status, 401, 'the removed key\'s token is refused, long before jwks_max_age_sec')
+  t.equal((await again).status, 401, "the removed key's token is refused, long before jwks_max_age_sec")
 })
 
 t.test('a kid whose key material changed: tokens of the old key are refused', async t => {

@@ -1,13 +1,20 @@
 import { chmodSync, rmSync } from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { compilePolicies, loadPolicySet, policyJsonSchema, readPolicySource, type PolicyProblem } from '../../../policies/index.js'
+import {
+  compilePolicies,
+  loadPolicySet,
+  policyJsonSchema,
+  readPolicySource,
+  type PolicyProblem
+} from '../../../policies/index.js'
 import { tempDir, writeTree } from '../../harness/tmp.js'
 
 t.test('loads JSONC policy files and reports broken ones with file, JSON path and a hint', async t => {
   const dir = tempDir(t)
   writeTree(dir, {
-    'good.json': '{ // comments and trailing commas are fine\n "match": [ { "bearer": [ { "token": "0123456789abcdef0123" }, ], }, ], }',
+    'good.json':
+      '{ // comments and trailing commas are fine\n "match": [ { "bearer": [ { "token": "0123456789abcdef0123" }, ], }, ], }',
     'typo.json': { match: [{ any: [{ bearer: [{ tokn: '0123456789abcdef0123' }] }] }] },
     'two.json': { match: [{ bearer: [{ token: '0123456789abcdef0123', token_sha256: 'a'.repeat(64) }] }] },
     'syntax.json': '{ "match": [ }',
@@ -16,9 +23,18 @@ t.test('loads JSONC policy files and reports broken ones with file, JSON path an
   const set = await loadPolicySet(dir)
   t.same(set.names, ['good'])
   const lines = set.problems.map(p => `${path.basename(p.file ?? '')}: ${p.jsonPath ?? ''}: ${p.message}`)
-  t.ok(lines.some(l => /^typo\.json: \/match\/0\/any\/0\/bearer\/0\/tokn: unknown field; did you mean "token"\?/.test(l)), lines.join('\n'))
-  t.ok(lines.some(l => /^two\.json: \/match\/0\/bearer\/0: a bearer entry takes only one of token, token_sha256/.test(l)), lines.join('\n'))
-  t.ok(lines.some(l => /^syntax\.json: : line 1 column 14: JSON syntax error/.test(l)), lines.join('\n'))
+  t.ok(
+    lines.some(l => /^typo\.json: \/match\/0\/any\/0\/bearer\/0\/tokn: unknown field; did you mean "token"\?/.test(l)),
+    lines.join('\n')
+  )
+  t.ok(
+    lines.some(l => /^two\.json: \/match\/0\/bearer\/0: a bearer entry takes only one of token, token_sha256/.test(l)),
+    lines.join('\n')
+  )
+  t.ok(
+    lines.some(l => /^syntax\.json: : line 1 column 14: JSON syntax error/.test(l)),
+    lines.join('\n')
+  )
   t.notOk(lines.join('\n').includes('0123456789abcdef0123'), 'tokens are not echoed in errors')
   await t.rejects(readPolicySource(path.join(dir, 'missing.json')), { code: 'CND_POLICY_NOT_FOUND' })
   await t.rejects(readPolicySource(path.join(dir, 'typo.json')), { code: 'CND_POLICY_INVALID' })
@@ -29,7 +45,7 @@ const SHA = 'b'.repeat(64)
 const BAD_PEM = '-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----'
 
 /** `FILE: /json/path: message` lines, with the file's base name. */
-function describe (problems: readonly PolicyProblem[]): string[] {
+function describe(problems: readonly PolicyProblem[]): string[] {
   return problems.map(p => `${path.basename(p.file ?? '')}: ${p.jsonPath ?? ''}: ${p.message}`)
 }
 
@@ -38,7 +54,7 @@ t.test('a missing policies directory is an empty set', async t => {
 })
 
 t.test('the JSON Schema describes every field', async t => {
-  const schema = await policyJsonSchema() as { $schema: string, properties: Record<string, unknown> }
+  const schema = (await policyJsonSchema()) as { $schema: string; properties: Record<string, unknown> }
   t.match(schema.$schema, /2020-12/)
   t.ok(schema.properties.match)
   t.match(JSON.stringify(schema), /token_sha256/)
@@ -50,11 +66,16 @@ t.test('every policy error has its own stable CND_POLICY_* code', async t => {
   type ErrorClass = new (m: string) => Error & { code: string }
   // PolicyError is the abstract base of the others (a code only on the concrete classes).
   const codes = (Object.values(errors) as unknown[])
-    .filter((E): E is ErrorClass => typeof E === 'function' && (E as { prototype?: unknown }).prototype instanceof Error)
+    .filter(
+      (E): E is ErrorClass => typeof E === 'function' && (E as { prototype?: unknown }).prototype instanceof Error
+    )
     .filter(E => E !== (errors.PolicyError as unknown))
     .map(E => new E('x').code)
   t.ok(codes.length >= 7)
-  t.ok(codes.every(c => /^CND_POLICY(_[A-Z_]+)?$/.test(c)), codes.join(' '))
+  t.ok(
+    codes.every(c => /^CND_POLICY(_[A-Z_]+)?$/.test(c)),
+    codes.join(' ')
+  )
   t.equal(new Set(codes).size, codes.length, 'no two classes share a code')
 })
 
@@ -79,7 +100,10 @@ t.test('an empty all/any/none (or one of skip: true matchers only) is a load err
   t.equal(lines.length, 4, lines.join('\n'))
   // Sources built in code (not from files) are held to the same rule by the compiler.
   const { problems } = compilePolicies([{ name: 'c', file: 'c.json', data: { match: [{ always: true, none: [] }] } }])
-  t.same(problems.map(p => `${p.jsonPath}`), ['/match/0/none'])
+  t.same(
+    problems.map(p => `${p.jsonPath}`),
+    ['/match/0/none']
+  )
 })
 
 t.test('pin_subject needs meta.subject; jwks_url over http:// only on loopback', async t => {
@@ -160,7 +184,10 @@ t.test('on reload a broken file keeps its last good version; the rest reloads; a
   t.same(v2.names, ['a', 'b', 'c'], 'd was deleted: gone')
   const loadedAt = (name: string): number => v1.sources.get(name)!.loadedAt.getTime()
   const stale = v2.stale.map(s => [s.name, path.basename(s.file), s.since.getTime()])
-  t.same(stale, [['a', 'a.json', loadedAt('a')], ['c', 'c.json', loadedAt('c')]])
+  t.same(stale, [
+    ['a', 'a.json', loadedAt('a')],
+    ['c', 'c.json', loadedAt('c')]
+  ])
   const anyone = await v2.decide('c', {})
   t.same(anyone.meta, { v: 'c1' }, 'c answers with its last good version')
   t.same(v2.get('b')!.match[0]!.meta, { v: 'b2' }, 'b reloaded its new version, resolving a to its last good one')
@@ -171,7 +198,10 @@ t.test('on reload a broken file keeps its last good version; the rest reloads; a
 
   // The next reload still serves the same last good versions (not the broken files), with the same since.
   const v3 = await loadPolicySet(dir, {}, v2)
-  t.same(v3.stale.map(s => [s.name, s.since.getTime()]), v2.stale.map(s => [s.name, s.since.getTime()]))
+  t.same(
+    v3.stale.map(s => [s.name, s.since.getTime()]),
+    v2.stale.map(s => [s.name, s.since.getTime()])
+  )
   // A fix ends it; a policy referring to a deleted one fails (its last good version too).
   writeTree(dir, { 'c.json': { match: [{ meta: { v: 'c3' }, always: true }] } })
   rmSync(path.join(dir, 'a.json'))
@@ -197,21 +227,34 @@ t.test('a new version held back only because a file it refers to broke is used o
     'x.json': { match: [{ meta: { v: 'x2' }, policy: 'y' }] }
   })
   const v2 = await loadPolicySet(dir, {}, v1)
-  t.same(v2.stale.map(s => s.name), ['y'])
+  t.same(
+    v2.stale.map(s => s.name),
+    ['y']
+  )
   t.same(v2.get('x')!.match[0]!.meta, { v: 'x2' }, 'x is its new version, referring to the last good y')
   t.same((await v2.decide('x', {})).meta, { v: 'y1' }, 'y1 matched through x2 (the inner meta wins)')
 })
 
 /** An in-memory ValidatedContents that records what it was asked. */
-function memoryCache (): { cache: { isKnownValid: (c: string, k: 'policy') => boolean, markValid: (c: string, k: 'policy') => void }, known: Set<string>, asked: string[] } {
+function memoryCache(): {
+  cache: { isKnownValid: (c: string, k: 'policy') => boolean; markValid: (c: string, k: 'policy') => void }
+  known: Set<string>
+  asked: string[]
+} {
   const known = new Set<string>()
   const asked: string[] = []
   return {
     known,
     asked,
     cache: {
-      isKnownValid: (content, kind) => { asked.push(kind); return known.has(content) },
-      markValid: (content, kind) => { t.equal(kind, 'policy'); known.add(content) }
+      isKnownValid: (content, kind) => {
+        asked.push(kind)
+        return known.has(content)
+      },
+      markValid: (content, kind) => {
+        t.equal(kind, 'policy')
+        known.add(content)
+      }
     }
   }
 }
@@ -233,7 +276,10 @@ t.test('validated contents: valid files are remembered, known ones are taken as 
   const ref = '{ "match": [ { "policy": "missing" } ] }'
   writeTree(dir, { 'ref.json': ref })
   m.known.add(ref)
-  t.match(describe((await loadPolicySet(dir, {}, undefined, m.cache)).problems).join('\n'), /ref\.json: \/match\/0\/policy: policy "missing" does not exist/)
+  t.match(
+    describe((await loadPolicySet(dir, {}, undefined, m.cache)).problems).join('\n'),
+    /ref\.json: \/match\/0\/policy: policy "missing" does not exist/
+  )
   t.same((await readPolicySource(path.join(dir, 'good.json'), m.cache)).data, v1.sources.get('good')!.source.data)
 })
 
@@ -244,9 +290,12 @@ t.test('the policy loader does not load zod for known contents', async t => {
   writeTree(dir, { 'p.json': good })
   const { execFileSync } = await import('node:child_process')
   const { readFileSync } = await import('node:fs')
-  const hooks = 'data:text/javascript,' + encodeURIComponent(
-    'import { appendFileSync } from "node:fs";' +
-    'export async function load (url, ctx, next) { appendFileSync(process.env.LOADED, url + "\\n"); return next(url, ctx) }')
+  const hooks =
+    'data:text/javascript,' +
+    encodeURIComponent(
+      'import { appendFileSync } from "node:fs";' +
+        'export async function load (url, ctx, next) { appendFileSync(process.env.LOADED, url + "\\n"); return next(url, ctx) }'
+    )
   const register = `import { register } from 'node:module'; register(${JSON.stringify(hooks)})`
   const loader = new URL('../../../policies/index.ts', import.meta.url).href
   const script = `
@@ -254,10 +303,22 @@ t.test('the policy loader does not load zod for known contents', async t => {
     const known = new Set(process.argv[1] === 'known' ? [${JSON.stringify(good)}] : [])
     const set = await loadPolicySet(${JSON.stringify(dir)}, {}, undefined, { isKnownValid: c => known.has(c), markValid: () => {} })
     process.stdout.write(JSON.stringify(set.names))`
-  const run = (arg: string): { names: string[], zod: boolean } => {
+  const run = (arg: string): { names: string[]; zod: boolean } => {
     const loaded = path.join(dir, `loaded-${arg}.txt`)
-    const out = execFileSync(process.execPath, ['--import', 'tsx', '--import', `data:text/javascript,${encodeURIComponent(register)}`,
-      '--input-type=module', '-e', script, arg], { encoding: 'utf8', env: { ...process.env, LOADED: loaded } })
+    const out = execFileSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--import',
+        `data:text/javascript,${encodeURIComponent(register)}`,
+        '--input-type=module',
+        '-e',
+        script,
+        arg
+      ],
+      { encoding: 'utf8', env: { ...process.env, LOADED: loaded } }
+    )
     return { names: JSON.parse(out) as string[], zod: readFileSync(loaded, 'utf8').includes('/node_modules/zod/') }
   }
   t.same(run('known'), { names: ['p'], zod: false })

@@ -46,8 +46,16 @@ t.test('a wildcard stands for exactly one label, scheme and port included', asyn
 })
 
 t.test('wildcards that are too wide or not a whole first label are load errors, with the JSON path', async t => {
-  const bad = ['https://*.org', 'https://*', 'https://a.*.example.org', 'https://*example.org',
-    'https://**.example.org', 'https://*.example.org.', '*.example.org', 'https://*.example.org/path']
+  const bad = [
+    'https://*.org',
+    'https://*',
+    'https://a.*.example.org',
+    'https://*example.org',
+    'https://**.example.org',
+    'https://*.example.org.',
+    '*.example.org',
+    'https://*.example.org/path'
+  ]
   const dir = tempDir(t)
   const file = (o: string): object => ({ match: [{ origin: ['https://ok.example', o] }] })
   writeTree(dir, Object.fromEntries(bad.map((o, i) => [`b${i}.json`, file(o)])))
@@ -63,5 +71,8 @@ t.test('wildcards that are too wide or not a whole first label are load errors, 
   const sources = bad.map((o, i) => ({ name: `b${i}`, file: `b${i}.json`, data: { match: [{ origin: [o] }] } }))
   const { policies, problems } = compilePolicies(sources)
   t.equal(policies.size, 0)
-  t.same(problems.map(p => p.jsonPath), bad.map(() => '/match/0/origin/0'))
+  t.same(
+    problems.map(p => p.jsonPath),
+    bad.map(() => '/match/0/origin/0')
+  )
 })

@@ -4,7 +4,10 @@ import { lstatSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import {
-  installServiceVersion, packServiceDir, unpackServiceArchive, versionsDir
+  installServiceVersion,
+  packServiceDir,
+  unpackServiceArchive,
+  versionsDir
 } from '../../../../conductor/archive/index.js'
 import { loadAllServices } from '../../../../conductor/model/service.js'
 import { cliProcess, repoRoot } from '../../../harness/cli.js'
@@ -27,22 +30,41 @@ const childScript = path.join(repoRoot, 'test/fixtures/fleet/install-child.mjs')
 const fleetModule = path.join(repoRoot, 'conductor/archive/index.ts')
 const tsxLoader = pathToFileURL(path.join(repoRoot, 'node_modules/tsx/dist/loader.mjs')).href
 
-interface Child { exited: Promise<number | string>, stdout: () => string, stderr: () => string, kill: () => void }
+interface Child {
+  exited: Promise<number | string>
+  stdout: () => string
+  stderr: () => string
+  kill: () => void
+}
 
-function startChild (args: string[], pauseAt?: string): Child {
+function startChild(args: string[], pauseAt?: string): Child {
   const env = { PATH: process.env.PATH, ...(pauseAt !== undefined ? { CONDUCTOR_FLEET_PAUSE_AT: pauseAt } : {}) }
-  const proc = spawn(process.execPath, ['--import', tsxLoader, childScript, fleetModule, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(process.execPath, ['--import', tsxLoader, childScript, fleetModule, ...args], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
   let stdout = ''
   let stderr = ''
-  proc.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-  proc.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  proc.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString()
+  })
+  proc.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString()
+  })
   const exited = new Promise<number | string>(resolve => {
     proc.once('exit', (code, signal) => resolve(signal ?? code ?? -1))
   })
-  return { exited, stdout: () => stdout, stderr: () => stderr, kill: () => { proc.kill('SIGKILL') } }
+  return {
+    exited,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    kill: () => {
+      proc.kill('SIGKILL')
+    }
+  }
 }
 
-async function killBefore (t: Test, args: string[], step: string): Promise<void> {
+async function killBefore(t: Test, args: string[], step: string): Promise<void> {
   const child = startChild(args, step)
   t.teardown(child.kill)
   await waitFor(`the child paused before "${step}"`, () => child.stderr().includes(`paused before ${step} (`), 60_000)
@@ -50,7 +72,7 @@ async function killBefore (t: Test, args: string[], step: string): Promise<void>
   t.equal(await child.exited, 'SIGKILL', `killed -9 before "${step}"`)
 }
 
-async function runChild (t: Test, args: string[]): Promise<unknown> {
+async function runChild(t: Test, args: string[]): Promise<unknown> {
   const child = startChild(args)
   const code = await child.exited
   t.equal(code, 0, `${args.slice(2).join(' ')}: ${child.stderr()}`)
@@ -58,7 +80,7 @@ async function runChild (t: Test, args: string[]): Promise<unknown> {
 }
 
 /** Three versions of one service: content, an executable template, a directory, a symlink. */
-function sources (t: Test): Record<'v0' | 'v1' | 'v2', string> {
+function sources(t: Test): Record<'v0' | 'v1' | 'v2', string> {
   const root = tempDir(t)
   const out = {} as Record<'v0' | 'v1' | 'v2', string>
   for (const v of ['v0', 'v1', 'v2'] as const) {
@@ -72,7 +94,7 @@ function sources (t: Test): Record<'v0' | 'v1' | 'v2', string> {
   return out
 }
 
-async function install (services: string, src: string, version: string): Promise<void> {
+async function install(services: string, src: string, version: string): Promise<void> {
   const packed = await packServiceDir(src)
   const into = versionsDir(services)
   const u = await unpackServiceArchive(packed.archive, { name: 'web', expectedDigest: packed.digest, into })
@@ -82,15 +104,20 @@ async function install (services: string, src: string, version: string): Promise
 const web = (services: string): string => path.join(services, 'web')
 const storeOf = (services: string): string[] => readdirSync(path.join(versionsDir(services), 'web')).sort()
 
-async function labelLoaded (services: string): Promise<string | undefined> {
+async function labelLoaded(services: string): Promise<string | undefined> {
   const entry = (await loadAllServices(services)).find(e => e.name === 'web')
   return entry?.service?.config.LABEL ?? entry?.error?.message
 }
 
 const INSTALL_STEPS = [
   // [step, the version NAME must hold right after the kill]
-  ['write', 'v1'], ['validate', 'v1'], ['stage', 'v1'], ['mark', 'v1'], ['switch', 'v1'],
-  ['previous', 'v2'], ['prune', 'v2']
+  ['write', 'v1'],
+  ['validate', 'v1'],
+  ['stage', 'v1'],
+  ['mark', 'v1'],
+  ['switch', 'v1'],
+  ['previous', 'v2'],
+  ['prune', 'v2']
 ] as const
 
 for (const [step, holds] of INSTALL_STEPS) {
@@ -111,7 +138,10 @@ for (const [step, holds] of INSTALL_STEPS) {
   })
 }
 
-for (const [step, holds, previous] of [['switch', 'v2', 'v1'], ['previous', 'v1', 'v2']] as const) {
+for (const [step, holds, previous] of [
+  ['switch', 'v2', 'v1'],
+  ['previous', 'v1', 'v2']
+] as const) {
   t.test(`rollback killed before "${step}": NAME holds ${holds}, recovery leaves ${previous} as previous`, async t => {
     const src = sources(t)
     const services = path.join(tempDir(t), 'services')
@@ -126,7 +156,7 @@ for (const [step, holds, previous] of [['switch', 'v2', 'v1'], ['previous', 'v1'
   })
 }
 
-t.test('adoption killed before each of its two renames: recovery restores the operator\'s directory', async t => {
+t.test("adoption killed before each of its two renames: recovery restores the operator's directory", async t => {
   for (const step of ['adopt', 'adopt-link']) {
     const src = sources(t)
     const services = path.join(tempDir(t), 'services')
@@ -143,7 +173,7 @@ t.test('adoption killed before each of its two renames: recovery restores the op
     t.same(snapshotTree(web(services)), mine, `${step}: recovery leaves the operator's directory in place, intact`)
     t.equal(await labelLoaded(services), 'mine')
 
-    const result = await runChild(t, [services, 'web', 'adopt', src.v1, 'v1']) as { previous: string }
+    const result = (await runChild(t, [services, 'web', 'adopt', src.v1, 'v1'])) as { previous: string }
     t.same(snapshotTree(web(services)), snapshotTree(src.v1))
     t.same(snapshotTree(path.join(versionsDir(services), 'web', result.previous)), mine)
     t.same(storeOf(services), ['.previous', result.previous, 'v1'].sort(), 'one adopted copy, nothing else')
@@ -164,10 +194,16 @@ t.test('service ls and check of the compiled CLI: NAME a symlink, the versions d
   t.match(ls.stdout, /^NAME\s.*\nplain\s+plain\s.*\nweb\s+web\s+\S+/)
   t.notMatch(ls.stdout + ls.stderr, /conductor-versions|INVALID/)
   const json = await cliProcess(['service', 'ls', '--json'], env)
-  t.same((JSON.parse(json.stdout) as Array<{ name: string }>).map(s => s.name), ['plain', 'web'])
+  t.same(
+    (JSON.parse(json.stdout) as Array<{ name: string }>).map(s => s.name),
+    ['plain', 'web']
+  )
   const show = await cliProcess(['service', 'show', 'web', '--json'], env)
   t.match(JSON.parse(show.stdout), { name: 'web', dir: web(services), config: { LABEL: 'v2' } })
-  for (const args of [['service', 'check'], ['service', 'check', 'web']]) {
+  for (const args of [
+    ['service', 'check'],
+    ['service', 'check', 'web']
+  ]) {
     const check = await cliProcess(args, env)
     t.equal(check.code, 0, `${args.join(' ')}: ${check.stdout}${check.stderr}`)
   }

@@ -53,8 +53,15 @@ if [ -n "$CONDUCTOR_PORT_HTTP" ]; then
 fi
 echo "${when} \${CONDUCTOR_DEPLOYMENT:-service} pod=$pod" >> "$HOOK_LOG"
 `
-const HOOKS = ['pre-start', 'post-start', 'pre-stop', 'post-stop',
-  'post-start-service', 'pre-stop-service', 'post-stop-service']
+const HOOKS = [
+  'pre-start',
+  'post-start',
+  'pre-stop',
+  'post-stop',
+  'post-start-service',
+  'pre-stop-service',
+  'post-stop-service'
+]
 
 t.test('config units: systemd stops and crashes deregister and run hooks; starts register again', async t => {
   const sd = await startUserManager(t)
@@ -82,15 +89,24 @@ t.test('config units: systemd stops and crashes deregister and run hooks; starts
     for (let i = 0; ; i++) {
       try {
         return (await fetch(`${caddy.adminUrl}/id/${atId}`, { headers: { connection: 'close' } })).status === 200
-      } catch (err) { if (i >= 5) throw err; await new Promise(resolve => setTimeout(resolve, 100)) }
+      } catch (err) {
+        if (i >= 5) throw err
+        await new Promise(resolve => setTimeout(resolve, 100))
+      }
     }
   }
-  const log = (): string[] => { try { return readFileSync(hookLog, 'utf8').trim().split('\n') } catch { return [] } }
+  const log = (): string[] => {
+    try {
+      return readFileSync(hookLog, 'utf8').trim().split('\n')
+    } catch {
+      return []
+    }
+  }
   const count = (line: string): number => log().filter(l => l === line).length
   const active = (unit: string): string => sd.systemctl('is-active', unit).stdout.trim()
   // A stop runs hooks and a Node process in the config unit, then removes the pod: on a loaded
   // machine that can exceed the harness's 30 s limit for one systemctl call.
-  const ctl = (...args: string[]): { code: number, stderr: string } => {
+  const ctl = (...args: string[]): { code: number; stderr: string } => {
     const r = spawnSync('systemctl', ['--user', ...args], { env: sd.env, encoding: 'utf8', timeout: 180_000 })
     return { code: r.status ?? 1, stderr: `${r.stderr ?? ''}${r.error?.message ?? ''}` }
   }
@@ -109,7 +125,13 @@ t.test('config units: systemd stops and crashes deregister and run hooks; starts
     'conductor-service-config@.service.d/test-log.conf': logTo
   })
   t.equal(ctl('daemon-reload').code, 0)
-  const unitOutput = (): string => { try { return readFileSync(unitLog, 'utf8') } catch { return '' } }
+  const unitOutput = (): string => {
+    try {
+      return readFileSync(unitLog, 'utf8')
+    } catch {
+      return ''
+    }
+  }
 
   // 1. Conductor starts everything and does the work itself: each hook ran once, not again by
   // the config units (they consumed Conductor's receipts), and both config units are active.
@@ -125,9 +147,13 @@ t.test('config units: systemd stops and crashes deregister and run hooks; starts
   const svcConfig = `conductor-service-config@${svc}.service`
   await waitFor('config units active', () => active(config) === 'active' && active(svcConfig) === 'active', 30_000)
   // (Conductor runs post-start once the unit is active; httpd may not listen yet.)
-  t.same(log().map(l => l.replace(/ pod=\S+$/, '')).sort(),
+  t.same(
+    log()
+      .map(l => l.replace(/ pod=\S+$/, ''))
+      .sort(),
     [`post-start ${id}`, 'post-start-service service', `pre-start ${id}`].sort(),
-    'each start hook ran once: the config units did not run them again')
+    'each start hook ran once: the config units did not run them again'
+  )
   t.same(readdirSync(path.join(root, 'run/conductor/units')), [], 'no receipt left behind')
 
   // 2. A plain `systemctl --user stop` of the deployment unit: its config unit stops first,
@@ -137,8 +163,11 @@ t.test('config units: systemd stops and crashes deregister and run hooks; starts
   t.notOk(await routed(id), 'systemctl stop removed the deployment route from Caddy')
   t.ok(await routed(`svc-${svc}`), 'the service route stays')
   t.equal(count(`pre-stop ${id} pod=up`), 1, 'pre-stop hook ran, before the pod stopped')
-  t.equal(count(`post-stop ${id} pod=up`), 1,
-    'post-stop hook ran (before the pod stopped: the config unit stops first)')
+  t.equal(
+    count(`post-stop ${id} pod=up`),
+    1,
+    'post-stop hook ran (before the pod stopped: the config unit stops first)'
+  )
   t.equal(active(config), 'inactive', 'config unit stopped with its deployment unit')
   t.same(podsNamed(id), [], 'pod removed')
 
@@ -165,7 +194,10 @@ t.test('config units: systemd stops and crashes deregister and run hooks; starts
   const killedAt = Date.now()
   t.equal(ctl('kill', '--signal=SIGKILL', '--kill-who=main', main).code, 0)
   let sawGone = false
-  const gone = async (): Promise<boolean> => { sawGone = !(await routed(id)); return sawGone }
+  const gone = async (): Promise<boolean> => {
+    sawGone = !(await routed(id))
+    return sawGone
+  }
   await waitFor('route removed after the crash', gone, 60_000, 25)
   t.ok(sawGone, 'the crash took the route out of Caddy')
   t.comment(`route out of Caddy ${Date.now() - killedAt} ms after the kill (the restart comes RestartSec=2 s after it)`)
@@ -178,8 +210,10 @@ t.test('config units: systemd stops and crashes deregister and run hooks; starts
   // config units stop: every route leaves Caddy and the service's stop hooks run.
   t.equal(ctl('stop', `conductor-service@${svc}.service`).code, 0)
   t.notOk(await routed(`svc-${svc}`), 'service route removed')
-  t.notOk(await routed(id), 'deployment route removed (the deployment, After= its service, stopped first)',
-    { diagnostic: true, output: unitOutput() })
+  t.notOk(await routed(id), 'deployment route removed (the deployment, After= its service, stopped first)', {
+    diagnostic: true,
+    output: unitOutput()
+  })
   t.equal(count('pre-stop-service service pod=-'), 1, 'pre-stop-service hook ran')
   t.equal(count('post-stop-service service pod=-'), 1, 'post-stop-service hook ran')
   t.equal(active(main), 'inactive', 'the deployment stopped with its service')
@@ -196,8 +230,13 @@ t.test('config units: systemd stops and crashes deregister and run hooks; starts
   t.equal(r.code, 0, r.stdout + r.stderr)
   t.notOk(await routed(id), 'service stop removed the deployment route')
   t.notOk(await routed(`svc-${svc}`), 'service stop removed the service route')
-  t.same(log().slice(lines).map(l => l.split(' ')[0]).sort(),
+  t.same(
+    log()
+      .slice(lines)
+      .map(l => l.split(' ')[0])
+      .sort(),
     ['post-stop', 'post-stop-service', 'pre-stop', 'pre-stop-service'],
-    'each stop hook ran once: the config units did not run them again')
+    'each stop hook ran once: the config units did not run them again'
+  )
   t.same(readdirSync(path.join(root, 'run/conductor/units')), [], 'no receipt left behind')
 })

@@ -17,21 +17,29 @@ const dist = path.dirname(binPath)
 const built = existsSync(binPath)
 const notBuilt = built ? false : 'dist/conductor/bin.js is missing: npm run build (or npm run bundle)'
 
-const expected = Object.keys((await bundleMetafile()).outputs).filter(f => f.endsWith('.js')).map(f => path.basename(f)).sort()
+const expected = Object.keys((await bundleMetafile()).outputs)
+  .filter(f => f.endsWith('.js'))
+  .map(f => path.basename(f))
+  .sort()
 /** The chunks holding zod (the model schemas, snippets, policies load it through import()). */
 const zodChunks = new Set(await chunksHolding('zod'))
 
 // A module loader hook that appends every URL Node loads to $CONDUCTOR_TEST_LOADED.
-const hooks = 'data:text/javascript,' + encodeURIComponent(
-  "import { appendFileSync } from 'node:fs'\n" +
-  'export async function load (url, context, next) { appendFileSync(process.env.CONDUCTOR_TEST_LOADED, url + "\\n"); return next(url, context) }')
-const recordLoads = 'data:text/javascript,' + encodeURIComponent(`import { register } from 'node:module'; register(${JSON.stringify(hooks)})`)
+const hooks =
+  'data:text/javascript,' +
+  encodeURIComponent(
+    "import { appendFileSync } from 'node:fs'\n" +
+      'export async function load (url, context, next) { appendFileSync(process.env.CONDUCTOR_TEST_LOADED, url + "\\n"); return next(url, context) }'
+  )
+const recordLoads =
+  'data:text/javascript,' +
+  encodeURIComponent(`import { register } from 'node:module'; register(${JSON.stringify(hooks)})`)
 
 /**
  * Runs the bundle as an operator would: through env(1) without NODE_OPTIONS, since tap adds its
  * own to every child (process tracking, with Node's source map support turned on).
  */
-async function runBundle (args: string[], env: NodeJS.ProcessEnv, nodeArgs: string[] = []): Promise<CliResult> {
+async function runBundle(args: string[], env: NodeJS.ProcessEnv, nodeArgs: string[] = []): Promise<CliResult> {
   return await new Promise(resolve => {
     const argv = ['-u', 'NODE_OPTIONS', process.execPath, ...nodeArgs, binPath, ...args]
     execFile('env', argv, { env: { PATH: process.env.PATH, ...env } }, (err, stdout, stderr) => {
@@ -41,64 +49,113 @@ async function runBundle (args: string[], env: NodeJS.ProcessEnv, nodeArgs: stri
 }
 
 /** Runs the bundle and returns the names of the dist/conductor/ files it loaded. */
-async function loadedBy (t: Test, args: string[], env: NodeJS.ProcessEnv): Promise<string[]> {
+async function loadedBy(t: Test, args: string[], env: NodeJS.ProcessEnv): Promise<string[]> {
   const log = path.join(tempDir(t, 'cnd-loaded-'), 'loaded')
   const r = await runBundle(args, { ...env, CONDUCTOR_TEST_LOADED: log }, ['--import', recordLoads])
   t.equal(r.code, 0, `conductor ${args.join(' ')}: ${r.stderr}`)
   const prefix = `file://${dist}/`
-  return readFileSync(log, 'utf8').split('\n').filter(u => u.startsWith(prefix)).map(u => u.slice(prefix.length))
+  return readFileSync(log, 'utf8')
+    .split('\n')
+    .filter(u => u.startsWith(prefix))
+    .map(u => u.slice(prefix.length))
 }
 
-t.test('dist/conductor/ is the bundle of these sources (else every CLI test runs stale code)', { skip: notBuilt }, async t => {
-  const present = readdirSync(dist).filter(f => f.endsWith('.js')).sort()
-  t.same(present, expected, 'the chunks of an in-memory build of the sources are the built ones: rebuild with npm run bundle')
-})
+t.test(
+  'dist/conductor/ is the bundle of these sources (else every CLI test runs stale code)',
+  { skip: notBuilt },
+  async t => {
+    const present = readdirSync(dist)
+      .filter(f => f.endsWith('.js'))
+      .sort()
+    t.same(
+      present,
+      expected,
+      'the chunks of an in-memory build of the sources are the built ones: rebuild with npm run bundle'
+    )
+  }
+)
 
 t.test('service ls loads zod only while the validation cache does not know the files', { skip: notBuilt }, async t => {
   const root = tempDir(t, 'cnd-bundle-ls-')
   const files: Record<string, object> = { 'base/conductor-service.json': { app_name: 'b', config: { TAG: 'v1' } } }
-  for (let i = 0; i < 5; i++) files[`services/s${i}/conductor-service.json`] = { inherit: ['../../base/conductor-service.json'], config: { I: String(i) } }
+  for (let i = 0; i < 5; i++)
+    files[`services/s${i}/conductor-service.json`] = {
+      inherit: ['../../base/conductor-service.json'],
+      config: { I: String(i) }
+    }
   writeTree(root, files)
   const env = { CONDUCTOR_CACHE_DIR: path.join(root, 'cache'), HOME: root }
   const args = ['--services-dir', path.join(root, 'services'), 'service', 'ls']
   const first = await loadedBy(t, args, env)
-  t.ok(first.some(f => zodChunks.has(f)), `the first run validates the service files with zod (${first.length} files)`)
+  t.ok(
+    first.some(f => zodChunks.has(f)),
+    `the first run validates the service files with zod (${first.length} files)`
+  )
   const second = await loadedBy(t, args, env)
-  t.same(second.filter(f => zodChunks.has(f)), [], `the second run trusts the cache: no zod (${second.length} files: ${second.join(' ')})`)
+  t.same(
+    second.filter(f => zodChunks.has(f)),
+    [],
+    `the second run trusts the cache: no zod (${second.length} files: ${second.join(' ')})`
+  )
   const version = await loadedBy(t, ['--version'], env)
-  t.ok(version.length < second.length, `--version reads fewer files (${version.length}) than service ls (${second.length})`)
+  t.ok(
+    version.length < second.length,
+    `--version reads fewer files (${version.length}) than service ls (${second.length})`
+  )
 })
 
-t.test('an internal error\'s stack trace names the TypeScript sources', { skip: notBuilt }, async t => {
+t.test("an internal error's stack trace names the TypeScript sources", { skip: notBuilt }, async t => {
   const root = tempDir(t, 'cnd-bundle-trace-')
   mkdirSync(path.join(root, 'boom-services'))
   // readdirSync of the services directory throws a TypeError: an internal error, printed with its stack.
-  const inject = 'data:text/javascript,' + encodeURIComponent(
-    "import fs from 'node:fs'; import { syncBuiltinESMExports } from 'node:module'\n" +
-    'const readdirSync = fs.readdirSync\n' +
-    "fs.readdirSync = function (p, ...rest) { if (String(p).endsWith('boom-services')) throw new TypeError('injected'); return readdirSync.call(this, p, ...rest) }\n" +
-    'syncBuiltinESMExports()')
-  const r = await runBundle(['--services-dir', path.join(root, 'boom-services'), 'service', 'ls'], { HOME: root }, ['--import', inject])
+  const inject =
+    'data:text/javascript,' +
+    encodeURIComponent(
+      "import fs from 'node:fs'; import { syncBuiltinESMExports } from 'node:module'\n" +
+        'const readdirSync = fs.readdirSync\n' +
+        "fs.readdirSync = function (p, ...rest) { if (String(p).endsWith('boom-services')) throw new TypeError('injected'); return readdirSync.call(this, p, ...rest) }\n" +
+        'syncBuiltinESMExports()'
+    )
+  const r = await runBundle(['--services-dir', path.join(root, 'boom-services'), 'service', 'ls'], { HOME: root }, [
+    '--import',
+    inject
+  ])
   t.equal(r.code, 1)
   t.match(r.stderr, /^conductor: internal error: TypeError: injected\n/)
   // file:// URLs: mapped by conductor/cli/stack-traces.ts (Node's own mapping prints paths).
-  t.match(r.stderr, /\n {4}at loadAllServices \(file:\/\/\S+\/conductor\/model\/service\.ts:\d+:\d+\)\n/, 'the frame names service.ts and its line')
-  t.notMatch(r.stderr, /at loadAllServices \(\S+dist\/conductor\//, 'not the bundle\'s chunk')
+  t.match(
+    r.stderr,
+    /\n {4}at loadAllServices \(file:\/\/\S+\/conductor\/model\/service\.ts:\d+:\d+\)\n/,
+    'the frame names service.ts and its line'
+  )
+  t.notMatch(r.stderr, /at loadAllServices \(\S+dist\/conductor\//, "not the bundle's chunk")
 })
 
 t.test('the bundled gateway starts the fork server built next to the chunks', { skip: notBuilt }, async t => {
   const spawner = path.join(dist, 'conductor-spawner')
-  if (!existsSync(spawner)) { t.skip('no C compiler: dist/conductor/conductor-spawner was not built', () => {}); return }
+  if (!existsSync(spawner)) {
+    t.skip('no C compiler: dist/conductor/conductor-spawner was not built', () => {})
+    return
+  }
   const root = tempDir(t, 'cnd-bundle-gw-')
   const cgi = path.join(repoRoot, 'test/fixtures/functions/cgi.sh')
-  writeTree(root, { 'etc/conductor/services/fx/conductor-service.json': { app_name: 'fx', functions: [{ name: 'cgi', exec: [cgi] }] } })
-  const gw = await startGatewayProcess(t, { env: { CONDUCTOR_ROOT: root, HOME: root } })
-  const children = (): string[] => readdirSync('/proc').filter(p => /^\d+$/.test(p)).flatMap(p => {
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8')
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === gw.proc.pid ? [readlinkSync(`/proc/${p}/exe`)] : []
-    } catch { return [] }
+  writeTree(root, {
+    'etc/conductor/services/fx/conductor-service.json': { app_name: 'fx', functions: [{ name: 'cgi', exec: [cgi] }] }
   })
+  const gw = await startGatewayProcess(t, { env: { CONDUCTOR_ROOT: root, HOME: root } })
+  const children = (): string[] =>
+    readdirSync('/proc')
+      .filter(p => /^\d+$/.test(p))
+      .flatMap(p => {
+        try {
+          const stat = readFileSync(`/proc/${p}/stat`, 'utf8')
+          return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === gw.proc.pid
+            ? [readlinkSync(`/proc/${p}/exe`)]
+            : []
+        } catch {
+          return []
+        }
+      })
   await waitFor(`a child of the gateway running ${spawner}`, () => children().includes(spawner), 10_000)
   t.ok(children().includes(spawner), 'the gateway runs dist/conductor/conductor-spawner')
 })

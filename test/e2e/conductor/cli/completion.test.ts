@@ -10,7 +10,10 @@ const examples = path.join(repoRoot, 'examples/services')
 t.test('__complete follows the command tree, options, services and deployments', async t => {
   const root = tempDir(t)
   mkdirSync(path.join(root, 'var/lib/conductor/deployments/hello-mabc123400'), { recursive: true })
-  const c = async (...words: string[]): Promise<string[]> => (await cli(['--root', root, '--services-dir', examples, '__complete', '--', ...words])).stdout.split('\n').filter(Boolean)
+  const c = async (...words: string[]): Promise<string[]> =>
+    (await cli(['--root', root, '--services-dir', examples, '__complete', '--', ...words])).stdout
+      .split('\n')
+      .filter(Boolean)
   t.same(await c('serv'), ['service'])
   const serviceSubs = await c('service', '')
   for (const sub of ['check', 'env', 'ls', 'show']) t.ok(serviceSubs.includes(sub), `service ${sub}`)
@@ -25,7 +28,14 @@ t.test('the bash script completes through a real bash', async t => {
   const bin = tempDir(t)
   writeTree(bin, { conductor: `#!/bin/sh\nexec ${process.execPath} ${binPath} --services-dir ${examples} "$@"\n` })
   const script = (await cli(['completion', 'bash'])).stdout
-  const out = execFileSync('bash', ['-c', `${script}\nCOMP_WORDS=(conductor service show hel); COMP_CWORD=3; _conductor_complete; printf '%s\\n' "\${COMPREPLY[@]}"`], { env: { PATH: `${bin}:${process.env.PATH}` }, encoding: 'utf8' })
+  const out = execFileSync(
+    'bash',
+    [
+      '-c',
+      `${script}\nCOMP_WORDS=(conductor service show hel); COMP_CWORD=3; _conductor_complete; printf '%s\\n' "\${COMPREPLY[@]}"`
+    ],
+    { env: { PATH: `${bin}:${process.env.PATH}` }, encoding: 'utf8' }
+  )
   t.same(out.trim().split('\n'), ['hello', 'hello-staging'])
   t.match((await cli(['completion', 'zsh'])).stdout, /^#compdef conductor\n/)
   t.equal((await cli(['completion', 'fish'])).code, 2)

@@ -9,12 +9,19 @@ import { tempDir, writeTree } from '../../../harness/tmp.js'
 // the same loader as `service check`, a hosts file, text and --json, exit codes and every bad
 // input with the file and the JSON path.
 
-const service = (resources?: object, fleet?: object, extra: object = {}): object =>
-  ({ ...(resources !== undefined ? { resources } : {}), ...(fleet !== undefined ? { fleet } : {}), ...extra })
+const service = (resources?: object, fleet?: object, extra: object = {}): object => ({
+  ...(resources !== undefined ? { resources } : {}),
+  ...(fleet !== undefined ? { fleet } : {}),
+  ...extra
+})
 
-interface FleetTree { root: string, hosts: string, services: string }
+interface FleetTree {
+  root: string
+  hosts: string
+  services: string
+}
 
-function fleetTree (t: Parameters<typeof tempDir>[0], services: Record<string, object>, hosts: unknown): FleetTree {
+function fleetTree(t: Parameters<typeof tempDir>[0], services: Record<string, object>, hosts: unknown): FleetTree {
   const root = tempDir(t)
   writeTree(root, {
     ...Object.fromEntries(Object.entries(services).map(([name, s]) => [`services/${name}/conductor-service.json`, s])),
@@ -49,23 +56,30 @@ t.test('plans every service on no host, text and --json; exit 0 when all are pla
 
   const text = await cliProcess(['fleet', 'plan', '--hosts', f.hosts, '--services', f.services])
   t.equal(text.code, 0)
-  t.equal(text.stdout, [
-    'SERVICE  HOST  FIT       LOAD',
-    'ml       c     best fit  1',
-    'db       b     best fit  0.625',
-    'api      a     best fit  0.5',
-    'web      a     best fit  0.625',
-    'web      b     best fit  0.688',
-    'web      c     best fit  1',
-    ''
-  ].join('\n'))
-  t.equal(text.stderr,
-    '6 service(s): 6 copy(ies) of 4 placed, 0 copy(ies) unplaceable, 1 already placed, 1 disabled (not placed)\n')
+  t.equal(
+    text.stdout,
+    [
+      'SERVICE  HOST  FIT       LOAD',
+      'ml       c     best fit  1',
+      'db       b     best fit  0.625',
+      'api      a     best fit  0.5',
+      'web      a     best fit  0.625',
+      'web      b     best fit  0.688',
+      'web      c     best fit  1',
+      ''
+    ].join('\n')
+  )
+  t.equal(
+    text.stderr,
+    '6 service(s): 6 copy(ies) of 4 placed, 0 copy(ies) unplaceable, 1 already placed, 1 disabled (not placed)\n'
+  )
 
   // The services directory can come from the global flag too, and an already placed fleet has nothing to do.
   const placedOn = (id: string): string[] =>
-    Object.entries(EXPECTED).filter(([, hs]) => hs.includes(id)).map(([s]) => s)
-  const placed = HOSTS.map(h => ({ ...h, services: [...h.services ?? [], ...placedOn(h.id)] }))
+    Object.entries(EXPECTED)
+      .filter(([, hs]) => hs.includes(id))
+      .map(([s]) => s)
+  const placed = HOSTS.map(h => ({ ...h, services: [...(h.services ?? []), ...placedOn(h.id)] }))
   const g = fleetTree(t, SERVICES, placed)
   const nothing = await cliProcess(['--services-dir', g.services, 'fleet', 'plan', '--hosts', g.hosts, '--json'])
   t.equal(nothing.code, 0)
@@ -73,18 +87,24 @@ t.test('plans every service on no host, text and --json; exit 0 when all are pla
 })
 
 t.test('an unplaceable service is told with the unit that excluded each machine; exit 1', async t => {
-  const f = fleetTree(t, {
-    ...SERVICES,
-    huge: service({ best: { vcpu: 64 }, min: { vcpu: 16 } }),
-    gpus: service({ min: { gpu: 2 } }, { instances: 1 })
-  }, HOSTS)
+  const f = fleetTree(
+    t,
+    {
+      ...SERVICES,
+      huge: service({ best: { vcpu: 64 }, min: { vcpu: 16 } }),
+      gpus: service({ min: { gpu: 2 } }, { instances: 1 })
+    },
+    HOSTS
+  )
   const json = await cliProcess(['fleet', 'plan', '--hosts', f.hosts, '--services', f.services, '--json'])
   t.equal(json.code, 1)
-  const out = JSON.parse(json.stdout) as { placements: Record<string, string[]>, unplaceable: Record<string, string> }
+  const out = JSON.parse(json.stdout) as { placements: Record<string, string[]>; unplaceable: Record<string, string> }
   t.same(out.unplaceable, {
-    huge: 'no machine can hold its minimum: a: vcpu min 16 > capacity 4; ' +
+    huge:
+      'no machine can hold its minimum: a: vcpu min 16 > capacity 4; ' +
       'b: vcpu min 17 (16 + 1 of the services there) > capacity 8; c: vcpu min 16 > capacity 2',
-    gpus: 'no machine can hold its minimum: a: gpu min 2 > capacity 0 (not declared); ' +
+    gpus:
+      'no machine can hold its minimum: a: gpu min 2 > capacity 0 (not declared); ' +
       'b: gpu min 2 > capacity 0 (not declared); c: gpu min 2 > capacity 1'
   })
   t.same(out.placements, EXPECTED, 'the others are placed as before')
@@ -95,11 +115,15 @@ t.test('an unplaceable service is told with the unit that excluded each machine;
 })
 
 t.test('invalid services are reported as service ls does, the others planned, exit 3', async t => {
-  const f = fleetTree(t, {
-    ...SERVICES,
-    bad: service({ best: { vcpu: 1 }, min: { vcpu: 2 } }),
-    neg: service({ best: { vcpu: -1 } })
-  }, HOSTS)
+  const f = fleetTree(
+    t,
+    {
+      ...SERVICES,
+      bad: service({ best: { vcpu: 1 }, min: { vcpu: 2 } }),
+      neg: service({ best: { vcpu: -1 } })
+    },
+    HOSTS
+  )
   const r = await cliProcess(['fleet', 'plan', '--hosts', f.hosts, '--services', f.services, '--json'])
   t.equal(r.code, 3)
   t.same(JSON.parse(r.stdout).placements, EXPECTED)
@@ -110,18 +134,29 @@ t.test('invalid services are reported as service ls does, the others planned, ex
 t.test('bad hosts files: the file, the JSON path and the fix; nothing planned', async t => {
   const cases: Array<[unknown, number, RegExp]> = [
     [[{ id: 'a', resources: { vcpu: -4 } }], 3, /hosts\.json: \/0\/resources\/vcpu: must not be negative/],
-    [[{ id: 'a', resources: { vcpu: 'four' } }], 3,
-      /hosts\.json: \/0\/resources\/vcpu: must be a number of abstract units, got "four"/],
+    [
+      [{ id: 'a', resources: { vcpu: 'four' } }],
+      3,
+      /hosts\.json: \/0\/resources\/vcpu: must be a number of abstract units, got "four"/
+    ],
     [[{ id: 'a' }, { id: 'a' }], 3, /hosts\.json: \/1\/id: "a" is already the id of machine \/0: peer ids are unique/],
     [[{ id: 'a', resource: {} }], 3, /hosts\.json: \/0\/resource: unknown field; did you mean "resources"\?/],
     [[{ id: 'a', services: ['api', 'api'] }], 3, /hosts\.json: \/0\/services\/1: "api" is listed twice/],
     [[{ id: '../x' }], 3, /hosts\.json: \/0\/id: must be a peer id/],
     [{ a: {} }, 3, /hosts\.json: \/: /],
     ['[{"id": "a",]', 3, /hosts\.json: line 1 column \d+: JSON syntax error/],
-    [[{ id: 'a', services: ['ghost', 'api'] }, { id: 'b', services: ['phantom'] }], 4,
-      new RegExp('hosts\\.json: /0/services/0: service "ghost" is not in \\S+/services: its resources are unknown; ' +
-        'add its directory there \\(or point --services at the right one\\) or remove it from machine "a"\\n' +
-        '.*hosts\\.json: /1/services/0: service "phantom"')]
+    [
+      [
+        { id: 'a', services: ['ghost', 'api'] },
+        { id: 'b', services: ['phantom'] }
+      ],
+      4,
+      new RegExp(
+        'hosts\\.json: /0/services/0: service "ghost" is not in \\S+/services: its resources are unknown; ' +
+          'add its directory there \\(or point --services at the right one\\) or remove it from machine "a"\\n' +
+          '.*hosts\\.json: /1/services/0: service "phantom"'
+      )
+    ]
   ]
   // In-process but for the first case (one CLI process costs 1-2 s on a loaded 2-core machine).
   for (const [i, [hosts, code, message]] of cases.entries()) {
@@ -136,8 +171,13 @@ t.test('bad hosts files: the file, the JSON path and the fix; nothing planned', 
   const r = await cliProcess(['fleet', 'plan', '--hosts', broken.hosts, '--services', broken.services])
   t.equal(r.code, 3)
   t.match(r.stderr, /bad\/conductor-service\.json: \/resources: declares neither best nor min/)
-  t.match(r.stderr, new RegExp('hosts\\.json: /0/services/0: service "bad" is invalid \\(reported above\\): ' +
-    'its resources are unknown; fix \\S+ or remove it from machine "a"'))
+  t.match(
+    r.stderr,
+    new RegExp(
+      'hosts\\.json: /0/services/0: service "bad" is invalid \\(reported above\\): ' +
+        'its resources are unknown; fix \\S+ or remove it from machine "a"'
+    )
+  )
   t.equal(r.stdout, '')
 })
 
@@ -160,17 +200,19 @@ t.test('fleet plan --help answers without loading zod (CLI start-up)', async t =
   // zod is a chunk of the bundle (dist/conductor/), or node_modules/zod/ when run from the sources.
   const zodChunks = (await chunksHolding('zod')).map(c => `/dist/conductor/${c}`)
   writeTree(dir, {
-    'hook.mjs': `const zodChunks = ${JSON.stringify(zodChunks)}\n` +
+    'hook.mjs':
+      `const zodChunks = ${JSON.stringify(zodChunks)}\n` +
       'export async function resolve (s, c, next) {\n' +
       '  const r = await next(s, c)\n' +
       '  if (r.url.includes("/node_modules/zod/") || zodChunks.some(z => r.url.endsWith(z))) process.stderr.write("zod loaded\\n")\n' +
       '  return r\n}\n',
     'register.mjs': `import { register } from 'node:module'\nregister(${JSON.stringify(`file://${dir}/hook.mjs`)})\n`
   })
-  const run = async (args: string[]): Promise<{ stdout: string, stderr: string }> => await new Promise(resolve => {
-    const argv = ['--import', path.join(dir, 'register.mjs'), binPath, ...args]
-    execFile(process.execPath, argv, (_err, stdout, stderr) => resolve({ stdout, stderr }))
-  })
+  const run = async (args: string[]): Promise<{ stdout: string; stderr: string }> =>
+    await new Promise(resolve => {
+      const argv = ['--import', path.join(dir, 'register.mjs'), binPath, ...args]
+      execFile(process.execPath, argv, (_err, stdout, stderr) => resolve({ stdout, stderr }))
+    })
   const help = await run(['fleet', 'plan', '--help'])
   t.match(help.stdout, /Usage: conductor fleet plan/)
   t.notMatch(help.stderr, /zod loaded/)

@@ -6,7 +6,10 @@ import { createCtx } from '../../../../conductor/context.js'
 import { caddyDriver } from '../../../../conductor/proxy/index.js'
 import { systemContext } from '../../../../conductor/reconcile/context.js'
 import {
-  outcomeFailed, reconcile, renderOutcome, type ReconcileOutcome
+  outcomeFailed,
+  reconcile,
+  renderOutcome,
+  type ReconcileOutcome
 } from '../../../../conductor/reconcile/reconcile.js'
 import { startCaddy, type CaddyHandle } from '../../../harness/caddy.js'
 import { fakePodman, fakeSystemd } from '../../../harness/fake-host.js'
@@ -21,8 +24,12 @@ import { tempDir, writeTree } from '../../../harness/tmp.js'
 
 class CountingClient extends CaddyClient {
   readonly calls: string[] = []
-  override async request (method: string, p: string, body?: unknown,
-    headers?: Record<string, string>): Promise<CaddyResponse> {
+  override async request(
+    method: string,
+    p: string,
+    body?: unknown,
+    headers?: Record<string, string>
+  ): Promise<CaddyResponse> {
     this.calls.push(`${method} ${p}`)
     return await super.request(method, p, body, headers)
   }
@@ -41,8 +48,11 @@ t.test('reload converges Caddy from its records, and asks it once when nothing c
   const runs = path.join(root, 'runs')
   writeFileSync(runs, '')
   const svcDir = path.join(root, 'etc/conductor/services/web')
-  const service = (disable = false): object =>
-    ({ config: { RUNS: runs }, proxy_config_template: './proxy.template', disable })
+  const service = (disable = false): object => ({
+    config: { RUNS: runs },
+    proxy_config_template: './proxy.template',
+    disable
+  })
   writeTree(root, {
     'etc/conductor/host.json': { caddy_admin: caddy.adminUrl },
     'etc/conductor/services/web/conductor-service.json': service(),
@@ -53,7 +63,16 @@ t.test('reload converges Caddy from its records, and asks it once when nothing c
   const systemd = fakeSystemd()
   let client = new CountingClient({ adminUrl: caddy.adminUrl })
   const reload = async (): Promise<ReconcileOutcome & { text: string }> => {
-    const ctx = createCtx({ root }, { out: () => {}, err: s => { t.comment(s) } }, { PATH: process.env.PATH })
+    const ctx = createCtx(
+      { root },
+      {
+        out: () => {},
+        err: s => {
+          t.comment(s)
+        }
+      },
+      { PATH: process.env.PATH }
+    )
     const real = caddyDriver(ctx, await ctx.host())
     const sctx = await systemContext(ctx, { systemd, podman: fakePodman(), caddy: { ...real, client: () => client } })
     const o = await reconcile(sctx)

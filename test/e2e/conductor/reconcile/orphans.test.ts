@@ -12,9 +12,13 @@ import { tempDir, writeTree } from '../../../harness/tmp.js'
 // another Conductor root, are never touched; a recorded deployment whose pod is gone comes back.
 
 const prefix = `orph${Math.random().toString(36).slice(2, 7)}`
-const labelLines = (labels: Record<string, string>): string => Object.keys(labels).length === 0
-  ? ''
-  : '  labels:\n' + Object.entries(labels).map(([k, v]) => `    ${k}: "${v}"\n`).join('')
+const labelLines = (labels: Record<string, string>): string =>
+  Object.keys(labels).length === 0
+    ? ''
+    : '  labels:\n' +
+      Object.entries(labels)
+        .map(([k, v]) => `    ${k}: "${v}"\n`)
+        .join('')
 const podYaml = (name: string, labels: Record<string, string> = {}): string => `apiVersion: v1
 kind: Pod
 metadata:
@@ -25,7 +29,7 @@ ${labelLines(labels)}spec:
       image: localhost/busybox:latest
       command: ["sleep", "3600"]
 `
-const podman = (args: string[]): { status: number | null, stdout: string, stderr: string } => {
+const podman = (args: string[]): { status: number | null; stdout: string; stderr: string } => {
   const r = spawnSync('podman', args, { env: { ...process.env, CONTAINERS_CONF: containersConf }, encoding: 'utf8' })
   return { status: r.status, stdout: r.stdout, stderr: r.stderr }
 }
@@ -70,18 +74,24 @@ t.test('orphaned pods: marked, listed by --dry-run, removed by reload; unmarked 
 
   r = await cli(['reload', '--dry-run'], env)
   t.equal(r.code, 0, r.stderr)
-  t.equal(r.stdout,
-    `plan (1 action, dry run: nothing applied):\n  remove orphaned pod ${crashed} (no deployment record)\n`)
+  t.equal(
+    r.stdout,
+    `plan (1 action, dry run: nothing applied):\n  remove orphaned pod ${crashed} (no deployment record)\n`
+  )
   t.same(podsNamed(prefix).sort(), all, 'a dry run removes nothing')
   r = await cli(['reload', '--dry-run', '--json'], env)
-  t.match(JSON.parse(r.stdout),
-    { plan: [{ kind: 'remove-pod', pod: crashed, id: crashed, reason: 'no deployment record' }] })
+  t.match(JSON.parse(r.stdout), {
+    plan: [{ kind: 'remove-pod', pod: crashed, id: crashed, reason: 'no deployment record' }]
+  })
 
   r = await cli(['reload'], env)
   t.equal(r.code, 0, r.stdout + r.stderr)
   t.match(r.stdout, `ok   remove orphaned pod ${crashed} (no deployment record)`)
-  t.same(podsNamed(prefix).sort(), all.filter(p => p !== crashed),
-    'the orphan is gone; the operator\'s pod, the other root\'s and the deployment\'s are left')
+  t.same(
+    podsNamed(prefix).sort(),
+    all.filter(p => p !== crashed),
+    "the orphan is gone; the operator's pod, the other root's and the deployment's are left"
+  )
   r = await cli(['reload'], env)
   t.equal(r.stdout, 'nothing to do\n')
 

@@ -35,7 +35,9 @@ echo "${name} \${CONDUCTOR_DEPLOYMENT:-service} \${POD_IP_ADDRESS:+ip}" >> "$HOO
 
 t.test('install, reload, replace, disable on a real user manager and Podman', async t => {
   const t0 = Date.now()
-  const step = (name: string): void => { t.comment(`${name} at ${Date.now() - t0} ms`) }
+  const step = (name: string): void => {
+    t.comment(`${name} at ${Date.now() - t0} ms`)
+  }
   const sd = await startUserManager(t)
   step('manager up')
   t.teardown(() => removePods(svcName + '-'))
@@ -49,8 +51,16 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
     ...(disable ? { disable: true } : {}),
     config: { GREETING: greeting, HOOK_LOG: hookLog },
     pods: [{ name: '', pod_template: './pod.template', ports: ['http'], service_directives: ['TimeoutStopSec=20'] }],
-    hooks: ['pre-start', 'post-start', 'pre-stop', 'post-stop', 'pre-start-service', 'post-start-service', 'pre-stop-service', 'post-stop-service']
-      .map(when => ({ id: when, when, exec: [`./${when}.hook`], timeout_sec: 10 })),
+    hooks: [
+      'pre-start',
+      'post-start',
+      'pre-stop',
+      'post-stop',
+      'pre-start-service',
+      'post-start-service',
+      'pre-stop-service',
+      'post-stop-service'
+    ].map(when => ({ id: when, when, exec: [`./${when}.hook`], timeout_sec: 10 })),
     commands: {
       where: { service: true, description: 'print the context', exec: ['./where.cmd'] },
       anyd: { service_any_deployment: true, exec: ['./where.cmd'] },
@@ -60,28 +70,48 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
   })
   // Caddy's server on a loopback port (the default, :80 and :443, is for servers).
   const caddyListen = `127.0.0.1:${await freePort()}`
-  writeTree(root, { 'etc/conductor/host.json': { scope: 'user', caddy_admin: caddyAdmin, caddy_listen: [caddyListen] } })
+  writeTree(root, {
+    'etc/conductor/host.json': { scope: 'user', caddy_admin: caddyAdmin, caddy_listen: [caddyListen] }
+  })
   writeTree(svcDir, {
     'conductor-service.json': service('hello'),
     'pod.template': podTemplate,
-    'where.cmd': '#!/bin/sh\necho "cmd=$CONDUCTOR_COMMAND dir=$CONDUCTOR_COMMAND_DIR ctx=${CONDUCTOR_DEPLOYMENT:-service} pwd=$(pwd) args=$*"\nexit 7\n',
-    ...Object.fromEntries(['pre-start', 'post-start', 'pre-stop', 'post-stop', 'pre-start-service', 'post-start-service', 'pre-stop-service', 'post-stop-service']
-      .map(w => [`${w}.hook`, hook(w)]))
+    'where.cmd':
+      '#!/bin/sh\necho "cmd=$CONDUCTOR_COMMAND dir=$CONDUCTOR_COMMAND_DIR ctx=${CONDUCTOR_DEPLOYMENT:-service} pwd=$(pwd) args=$*"\nexit 7\n',
+    ...Object.fromEntries(
+      [
+        'pre-start',
+        'post-start',
+        'pre-stop',
+        'post-stop',
+        'pre-start-service',
+        'post-start-service',
+        'pre-stop-service',
+        'post-stop-service'
+      ].map(w => [`${w}.hook`, hook(w)])
+    )
   })
 
   step('before 1')
   // 1. install: units written, one daemon-reload; a second install writes nothing.
   let r = await cli(['system', 'install'], env)
   t.equal(r.code, 0, r.stderr)
-  for (const unit of ['conductor-service@.service', 'conductor-deployment@.service', 'conductor-gateway.service', 'caddy.service']) {
+  for (const unit of [
+    'conductor-service@.service',
+    'conductor-deployment@.service',
+    'conductor-gateway.service',
+    'caddy.service'
+  ]) {
     t.ok(existsSync(path.join(sd.unitsDir, unit)), `${unit} installed`)
   }
-  t.match(JSON.parse(readFileSync(path.join(root, 'etc/conductor/caddy.json'), 'utf8')),
+  t.match(
+    JSON.parse(readFileSync(path.join(root, 'etc/conductor/caddy.json'), 'utf8')),
     {
       admin: { listen: caddyAdmin },
       apps: { http: { servers: { conductor: { '@id': 'conductor-server', listen: [caddyListen] } } } }
     },
-    'default caddy.json uses host.json caddy_admin and caddy_listen')
+    'default caddy.json uses host.json caddy_admin and caddy_listen'
+  )
   r = await cli(['system', 'install'], env)
   t.match(r.stdout, /nothing written/, 'install is idempotent')
 
@@ -96,7 +126,11 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
   t.equal(sd.systemctl('is-active', `conductor-deployment@${d1.id}.service`).stdout.trim(), 'active')
   t.equal(sd.systemctl('is-active', `conductor-service@${svcName}.service`).stdout.trim(), 'active')
   t.equal(sd.systemctl('is-active', 'caddy.service').stdout.trim(), 'active', 'caddy.service pulled in by Requires=')
-  t.match(readFileSync(path.join(sd.unitsDir, `conductor-deployment@${d1.id}.service.d/50-conductor.conf`), 'utf8'), 'TimeoutStopSec=20', 'service_directives in a drop-in')
+  t.match(
+    readFileSync(path.join(sd.unitsDir, `conductor-deployment@${d1.id}.service.d/50-conductor.conf`), 'utf8'),
+    'TimeoutStopSec=20',
+    'service_directives in a drop-in'
+  )
   await waitFor('pod page', async () => (await get(d1.ports.http!)).includes(`hello from ${d1.id}`), 15_000, 100)
   t.match(await get(d1.ports.http!), `hello from ${d1.id}`, 'page served by the pod on 127.0.0.1')
   t.not(d1.pod_ip, '', 'POD_IP_ADDRESS recorded')
@@ -110,13 +144,16 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
   step('before 4')
   // 4. listings show the running state.
   r = await cli(['deployment', 'ls', '--json'], env)
-  const ls = JSON.parse(r.stdout) as Array<{ id: string, unit_state: string, columns: Record<string, string> }>
+  const ls = JSON.parse(r.stdout) as Array<{ id: string; unit_state: string; columns: Record<string, string> }>
   t.equal(ls[0]?.unit_state, 'active')
   t.equal(ls[0]?.columns.GREETING, 'hello')
   t.equal(ls[0]?.columns.CONDUCTOR_PORT, String(d1.ports.http))
   r = await cli(['deployment', 'ls'], env)
   t.match(r.stdout, /^ID\s+SERVICE\s+PART\s+DESIRED\s+UNIT\s+PORTS\s+GREETING\s+CONDUCTOR_PORT\n/)
-  t.match(r.stdout, new RegExp(`${d1.id}\\s+${svcName}\\s+-\\s+running\\s+active\\s+http=${d1.ports.http}\\s+hello\\s+${d1.ports.http}`))
+  t.match(
+    r.stdout,
+    new RegExp(`${d1.id}\\s+${svcName}\\s+-\\s+running\\s+active\\s+http=${d1.ports.http}\\s+hello\\s+${d1.ports.http}`)
+  )
   r = await cli(['service', 'ls'], env)
   t.match(r.stdout, /yes \(1 deployment\)/, 'service ls shows running state')
   r = await cli(['deployment', 'env', d1.id], env)
@@ -132,7 +169,11 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
   t.match(p.stdout, `cmd=where dir=${here} ctx=service pwd=${svcDir} args=a b`)
   r = await cli(['run', '-s', svcName, 'anyd'], env)
   t.equal(r.code, 7)
-  t.match(r.stdout, `ctx=${d1.id} pwd=${path.join(root, 'var/lib/conductor/deployments', d1.id)}`, 'service_any_deployment picks the running deployment')
+  t.match(
+    r.stdout,
+    `ctx=${d1.id} pwd=${path.join(root, 'var/lib/conductor/deployments', d1.id)}`,
+    'service_any_deployment picks the running deployment'
+  )
   r = await cli(['run', '-d', d1.id, 'ind', 'x'], env)
   t.match(r.stdout, `cmd=ind dir=${process.cwd()} ctx=${d1.id}`)
   r = await cli(['run', '-s', svcName, 'ind', '--', '--help'], env)
@@ -159,12 +200,20 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
   step('before 7')
   // 7. kill the pod's unit behind conductor's back: reload restarts it.
   sd.systemctl('kill', '--signal=SIGKILL', `conductor-deployment@${d1.id}.service`)
-  await waitFor('unit not active', () => sd.systemctl('is-active', `conductor-deployment@${d1.id}.service`).stdout.trim() !== 'active', 10_000)
+  await waitFor(
+    'unit not active',
+    () => sd.systemctl('is-active', `conductor-deployment@${d1.id}.service`).stdout.trim() !== 'active',
+    10_000
+  )
   sd.systemctl('stop', `conductor-deployment@${d1.id}.service`)
   r = await cli(['reload'], env)
   t.match(r.stdout, `start deployment ${d1.id}`)
   r = await cli(['service', 'status', svcName, '--json'], env)
-  t.match(JSON.parse(r.stdout), { active: true, deployments: [{ id: d1.id, unit_state: 'active', desired: 'running' }] }, 'service status')
+  t.match(
+    JSON.parse(r.stdout),
+    { active: true, deployments: [{ id: d1.id, unit_state: 'active', desired: 'running' }] },
+    'service status'
+  )
   r = await cli(['service', 'logs', svcName, '--tail', '5'], env)
   t.match(r.stdout, `==> ${d1.id} <==`, 'service logs lists the running deployment')
 
@@ -176,7 +225,12 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
   t.equal(restarted.length, 1)
   const d1b = restarted[0]!
   t.not(d1b.id, d1.id, 'restart made a new deployment')
-  await waitFor('restarted pod page', async () => (await get(d1b.ports.http!)).includes(`hello from ${d1b.id}`), 15_000, 100)
+  await waitFor(
+    'restarted pod page',
+    async () => (await get(d1b.ports.http!)).includes(`hello from ${d1b.id}`),
+    15_000,
+    100
+  )
   t.equal(podsNamed(d1.id).length, 0, 'the replaced pod is gone')
 
   step('before 8')
@@ -195,7 +249,11 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
   await new Promise(resolve => setTimeout(resolve, killAfter))
   killed.kill('SIGKILL')
   const ranMs = await killedExit
-  t.comment(killed.signalCode === 'SIGKILL' ? `reload killed with SIGKILL after ${killAfter} ms` : `reload finished (exit ${killed.exitCode}) in ${ranMs} ms, before the kill at ${killAfter} ms`)
+  t.comment(
+    killed.signalCode === 'SIGKILL'
+      ? `reload killed with SIGKILL after ${killAfter} ms`
+      : `reload finished (exit ${killed.exitCode}) in ${ranMs} ms, before the kill at ${killAfter} ms`
+  )
   r = await cli(['reload'], env)
   t.equal(r.code, 0, r.stdout + r.stderr)
   r = await cli(['reload'], env)
@@ -216,7 +274,10 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
   const failingName = `failing${svcName}`
   writeTree(path.join(root, 'etc/conductor/services'), {
     [`${brokenName}/conductor-service.json`]: '{ "pods": [ { "pod_tmplate": "x" } ] }',
-    [`${failingName}/conductor-service.json`]: { pods: [{ pod_template: './pod.template', ports: ['http'] }], hooks: [{ id: 'check', when: 'pre-start', exec: ['./check.hook'] }] },
+    [`${failingName}/conductor-service.json`]: {
+      pods: [{ pod_template: './pod.template', ports: ['http'] }],
+      hooks: [{ id: 'check', when: 'pre-start', exec: ['./check.hook'] }]
+    },
     [`${failingName}/pod.template`]: podTemplate,
     [`${failingName}/check.hook`]: '#!/bin/sh\necho "database not reachable" >&2\nexit 3\n'
   })
@@ -225,7 +286,10 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
   t.match(r.stdout, new RegExp(`! ${brokenName}: left as it runs.*pod_tmplate`))
   t.match(r.stdout, `FAIL create deployment of ${failingName}`)
   t.match(r.stdout, /hook exited with status 3[\s\S]*database not reachable/, 'the hook output is in the error')
-  t.notOk(deployments(root).some(d => d.id.startsWith(failingName)), 'nothing half-applied')
+  t.notOk(
+    deployments(root).some(d => d.id.startsWith(failingName)),
+    'nothing half-applied'
+  )
   t.match(await get(d2.ports.http!), 'bonjour', 'the other service still runs')
   rmSync(path.join(root, 'etc/conductor/services', brokenName), { recursive: true })
   rmSync(path.join(root, 'etc/conductor/services', failingName), { recursive: true })
@@ -239,7 +303,12 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
   r = await cli(['reload'], env)
   t.equal(r.code, 0, r.stdout + r.stderr)
   const d3 = deployments(root)[0]!
-  await waitFor('page after service stop + reload', async () => (await get(d3.ports.http!)).includes(`bonjour from ${d3.id}`), 15_000, 100)
+  await waitFor(
+    'page after service stop + reload',
+    async () => (await get(d3.ports.http!)).includes(`bonjour from ${d3.id}`),
+    15_000,
+    100
+  )
 
   step('before 10')
   // 10. disable: nothing left.
@@ -252,37 +321,80 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
   const units = sd.systemctl('list-units', '--all', '--plain', '--no-legend', 'conductor-*').stdout
   t.notMatch(units, /\bactive\b.*running|conductor-deployment@.*active/, 'no conductor unit active')
   t.equal(sd.systemctl('is-active', `conductor-service@${svcName}.service`).stdout.trim(), 'inactive')
-  t.same(readdirSync(sd.unitsDir).filter(f => f.endsWith('.d') && f.startsWith('conductor-deployment@')), [], 'no deployment drop-in left')
+  t.same(
+    readdirSync(sd.unitsDir).filter(f => f.endsWith('.d') && f.startsWith('conductor-deployment@')),
+    [],
+    'no deployment drop-in left'
+  )
 
   step('end')
   // Hooks fired in order, with POD_IP_ADDRESS known after the start.
-  const log = readFileSync(hookLog, 'utf8').trim().split('\n').map(l => l.trimEnd())
-  t.same(log.slice(0, 4), ['pre-start-service service', 'post-start-service service', `pre-start ${d1.id}`, `post-start ${d1.id} ip`], 'start hooks in order')
-  t.ok(log.includes(`pre-stop ${d1.id} ip`) && log.indexOf(`pre-stop ${d1.id} ip`) < log.indexOf(`post-stop ${d1.id} ip`), 'stop hooks in order')
-  t.same(log.slice(-4), [`pre-stop ${d3.id} ip`, `post-stop ${d3.id} ip`, 'pre-stop-service service', 'post-stop-service service'], 'disable runs stop hooks then service stop hooks')
+  const log = readFileSync(hookLog, 'utf8')
+    .trim()
+    .split('\n')
+    .map(l => l.trimEnd())
+  t.same(
+    log.slice(0, 4),
+    ['pre-start-service service', 'post-start-service service', `pre-start ${d1.id}`, `post-start ${d1.id} ip`],
+    'start hooks in order'
+  )
+  t.ok(
+    log.includes(`pre-stop ${d1.id} ip`) && log.indexOf(`pre-stop ${d1.id} ip`) < log.indexOf(`post-stop ${d1.id} ip`),
+    'stop hooks in order'
+  )
+  t.same(
+    log.slice(-4),
+    [`pre-stop ${d3.id} ip`, `post-stop ${d3.id} ip`, 'pre-stop-service service', 'post-stop-service service'],
+    'disable runs stop hooks then service stop hooks'
+  )
 })
 
-interface Rec { id: string, ports: Record<string, number>, pod_ip: string }
-function deployments (root: string): Rec[] {
+interface Rec {
+  id: string
+  ports: Record<string, number>
+  pod_ip: string
+}
+function deployments(root: string): Rec[] {
   const dir = path.join(root, 'var/lib/conductor/deployments')
   if (!existsSync(dir)) return []
   return readdirSync(dir).map(id => JSON.parse(readFileSync(path.join(dir, id, 'state.json'), 'utf8')) as Rec)
 }
 
-async function get (port: number): Promise<string> {
-  try { return await (await fetch(`http://127.0.0.1:${port}/`)).text() } catch { return '' }
+async function get(port: number): Promise<string> {
+  try {
+    return await (await fetch(`http://127.0.0.1:${port}/`)).text()
+  } catch {
+    return ''
+  }
 }
 
-function runBin (args: string[], env: Record<string, string>, cwd: string): { status: number | null, stdout: string, stderr: string } {
+function runBin(
+  args: string[],
+  env: Record<string, string>,
+  cwd: string
+): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [...binArgs(), ...args], { env, cwd, encoding: 'utf8', timeout: 30_000 })
   return { status: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
 // The compiled CLI when it is up to date (scripts/test.sh builds first; it starts ~3x faster),
 // else the sources through tsx.
-function binArgs (): string[] {
-  const newest = (dir: string, ext: string): number => Math.max(0, ...readdirSync(dir, { recursive: true, encoding: 'utf8' })
-    .filter(f => f.endsWith(ext)).map(f => statSync(path.join(dir, f)).mtimeMs))
-  const fresh = existsSync(binPath) && newest(path.join(repoRoot, 'dist/conductor'), '.js') >= newest(path.join(repoRoot, 'conductor'), '.ts')
-  return fresh ? [binPath] : ['--import', pathToFileURL(path.join(repoRoot, 'node_modules/tsx/dist/loader.mjs')).href, path.join(repoRoot, 'conductor/bin.ts')]
+function binArgs(): string[] {
+  const newest = (dir: string, ext: string): number =>
+    Math.max(
+      0,
+      ...readdirSync(dir, { recursive: true, encoding: 'utf8' })
+        .filter(f => f.endsWith(ext))
+        .map(f => statSync(path.join(dir, f)).mtimeMs)
+    )
+  const fresh =
+    existsSync(binPath) &&
+    newest(path.join(repoRoot, 'dist/conductor'), '.js') >= newest(path.join(repoRoot, 'conductor'), '.ts')
+  return fresh
+    ? [binPath]
+    : [
+        '--import',
+        pathToFileURL(path.join(repoRoot, 'node_modules/tsx/dist/loader.mjs')).href,
+        path.join(repoRoot, 'conductor/bin.ts')
+      ]
 }

@@ -1,13 +1,27 @@
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import {
-  existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
   writeFileSync
 } from 'node:fs'
 import path from 'node:path'
 import {
-  installServiceVersion, packServiceDir, recoverServiceVersions, rollbackServiceVersion, serviceVersions,
-  unpackServiceArchive, versionsDir
+  installServiceVersion,
+  packServiceDir,
+  recoverServiceVersions,
+  rollbackServiceVersion,
+  serviceVersions,
+  unpackServiceArchive,
+  versionsDir
 } from '../../../../conductor/archive/index.js'
 import { loadAllServices } from '../../../../conductor/model/service.js'
 import { snapshotTree } from '../../../harness/tree.js'
@@ -21,7 +35,7 @@ import { tempDir, writeTree } from '../../../harness/tmp.js'
 type T = Parameters<typeof tempDir>[0]
 
 /** A service tree whose content says `label`, unpacked into `into` as the sync daemon would. */
-async function unpacked (t: T, label: string, into: string): Promise<{ dir: string, tree: string[] }> {
+async function unpacked(t: T, label: string, into: string): Promise<{ dir: string; tree: string[] }> {
   const src = tempDir(t)
   writeTree(src, {
     'conductor-service.json': { config: { LABEL: label }, pods: [{ pod_template: './pod.sh' }] },
@@ -32,15 +46,20 @@ async function unpacked (t: T, label: string, into: string): Promise<{ dir: stri
   return { dir: u.dir, tree: snapshotTree(src) }
 }
 
-function servicesRoot (t: T): string {
+function servicesRoot(t: T): string {
   const services = path.join(tempDir(t), 'services')
   writeTree(services, { 'plain/conductor-service.json': {} })
   return services
 }
 
 /** What an install of NAME "web" returns. */
-const result = (version: string, previous: string | undefined, changed = true, pruned: string[] = []): object =>
-  ({ name: 'web', version, previous, changed, pruned })
+const result = (version: string, previous: string | undefined, changed = true, pruned: string[] = []): object => ({
+  name: 'web',
+  version,
+  previous,
+  changed,
+  pruned
+})
 
 /** Everything under .conductor-versions/web, dot names included (what a crash could leave). */
 const store = (services: string): string[] => readdirSync(path.join(versionsDir(services), 'web')).sort()
@@ -64,13 +83,22 @@ t.test('install: NAME becomes a relative symlink to the version; the previous ke
   t.same(await serviceVersions(services, 'web'), { managed: true, current: 'v3', previous: 'v2', kept: ['v2', 'v3'] })
 
   const again = await unpacked(t, 'three', into)
-  t.same(await installServiceVersion(services, 'web', again.dir, 'v3'), result('v3', 'v2', false),
-    'the same version again: nothing to do')
+  t.same(
+    await installServiceVersion(services, 'web', again.dir, 'v3'),
+    result('v3', 'v2', false),
+    'the same version again: nothing to do'
+  )
   t.notOk(existsSync(again.dir), 'and its unpacked copy is removed')
 
   const entries = await loadAllServices(services)
-  t.same(entries.map(e => [e.name, e.error?.message]), [['plain', undefined], ['web', undefined]],
-    'the versions directory is not a service')
+  t.same(
+    entries.map(e => [e.name, e.error?.message]),
+    [
+      ['plain', undefined],
+      ['web', undefined]
+    ],
+    'the versions directory is not a service'
+  )
   const web = entries.find(e => e.name === 'web')!.service!
   t.equal(web.dir, path.join(services, 'web'), 'the service dir is the symlink, so a switch is seen by the next load')
   t.same(web.config, { LABEL: 'three' })
@@ -84,14 +112,19 @@ t.test('rollback switches to the previous version and back; refused with nothing
   await t.rejects(rollbackServiceVersion(services, 'web'), { code: none, message: /no version of "web" is installed/ })
   const v1 = await unpacked(t, 'one', into)
   await installServiceVersion(services, 'web', v1.dir, 'v1')
-  await t.rejects(rollbackServiceVersion(services, 'web'),
-    { code: none, message: /"web" has no previous version to roll back to \(current: v1\)/ })
+  await t.rejects(rollbackServiceVersion(services, 'web'), {
+    code: none,
+    message: /"web" has no previous version to roll back to \(current: v1\)/
+  })
   const v2 = await unpacked(t, 'two', into)
   await installServiceVersion(services, 'web', v2.dir, 'v2')
   t.same(await rollbackServiceVersion(services, 'web'), { name: 'web', version: 'v1', previous: 'v2' })
   t.same(snapshotTree(path.join(services, 'web')), v1.tree)
-  t.same(await rollbackServiceVersion(services, 'web'), { name: 'web', version: 'v2', previous: 'v1' },
-    'a second rollback undoes the first')
+  t.same(
+    await rollbackServiceVersion(services, 'web'),
+    { name: 'web', version: 'v2', previous: 'v1' },
+    'a second rollback undoes the first'
+  )
   t.same(snapshotTree(path.join(services, 'web')), v2.tree)
   const v3 = await unpacked(t, 'three', into)
   const r = await installServiceVersion(services, 'web', v3.dir, 'v1')
@@ -100,14 +133,15 @@ t.test('rollback switches to the previous version and back; refused with nothing
   await t.rejects(rollbackServiceVersion(services, 'plain'), { code: 'CND_FLEET_SERVICE_NOT_MANAGED' })
 })
 
-t.test('an operator\'s own directory is refused, untouched, unless adopted as the previous version', async t => {
+t.test("an operator's own directory is refused, untouched, unless adopted as the previous version", async t => {
   const services = servicesRoot(t)
   const into = versionsDir(services)
   const before = snapshotTree(path.join(services, 'plain'))
   const v1 = await unpacked(t, 'one', into)
   await t.rejects(installServiceVersion(services, 'plain', v1.dir, 'v1'), {
     code: 'CND_FLEET_SERVICE_NOT_MANAGED',
-    message: `${path.join(services, 'plain')}: is a directory of your own, not installed by fleet sync: ` +
+    message:
+      `${path.join(services, 'plain')}: is a directory of your own, not installed by fleet sync: ` +
       'move it away first, or adopt it (it becomes the previous version)'
   })
   t.ok(lstatSync(path.join(services, 'plain')).isDirectory())
@@ -124,10 +158,14 @@ t.test('an operator\'s own directory is refused, untouched, unless adopted as th
 
   symlinkSync('/srv/elsewhere', path.join(services, 'mine'))
   const v1c = await unpacked(t, 'one', into)
-  await t.rejects(installServiceVersion(services, 'mine', v1c.dir, 'v1', { adopt: true }), {
-    code: 'CND_FLEET_SERVICE_NOT_MANAGED',
-    message: /mine: is not a symlink into \.conductor-versions\/mine\/ \(not installed by fleet sync\)/
-  }, 'a symlink of the operator\'s own is never adopted')
+  await t.rejects(
+    installServiceVersion(services, 'mine', v1c.dir, 'v1', { adopt: true }),
+    {
+      code: 'CND_FLEET_SERVICE_NOT_MANAGED',
+      message: /mine: is not a symlink into \.conductor-versions\/mine\/ \(not installed by fleet sync\)/
+    },
+    "a symlink of the operator's own is never adopted"
+  )
   t.equal(readlinkSync(path.join(services, 'mine')), '/srv/elsewhere')
 })
 
@@ -136,8 +174,11 @@ t.test('names and versions must be plain; a live lock refuses, a dead one is tak
   const into = versionsDir(services)
   for (const version of ['', '.hidden', '../x', 'a/b', '-x', 'x'.repeat(129)]) {
     const u = await unpacked(t, 'one', into)
-    await t.rejects(installServiceVersion(services, 'web', u.dir, version),
-      { code: 'CND_FLEET_NAME_INVALID', message: /is not a plain name/ }, JSON.stringify(version))
+    await t.rejects(
+      installServiceVersion(services, 'web', u.dir, version),
+      { code: 'CND_FLEET_NAME_INVALID', message: /is not a plain name/ },
+      JSON.stringify(version)
+    )
   }
   const u = await unpacked(t, 'one', into)
   await t.rejects(installServiceVersion(services, '../web', u.dir, 'v1'), { code: 'CND_FLEET_NAME_INVALID' })
@@ -153,8 +194,11 @@ t.test('names and versions must be plain; a live lock refuses, a dead one is tak
   const dead = spawnSync(process.execPath, ['-e', '0']).pid!
   writeFileSync(lock, JSON.stringify({ pid: dead, since: 'then', command: 'install web v0' }))
   const free = await unpacked(t, 'one', into)
-  t.match(await installServiceVersion(services, 'web', free.dir, 'v1'), { changed: true },
-    'the lock of a dead process is taken over')
+  t.match(
+    await installServiceVersion(services, 'web', free.dir, 'v1'),
+    { changed: true },
+    'the lock of a dead process is taken over'
+  )
   t.notOk(existsSync(lock), 'and released')
 })
 
@@ -201,11 +245,17 @@ t.test('recovery finishes or undoes what a crash left, and removes dead leftover
   mkdirSync(path.join(into, `.unpack-${process.pid}-abc`))
   await recoverServiceVersions(services)
   t.equal(readlinkSync(path.join(services, 'web')), '.conductor-versions/web/v2', 'NAME untouched')
-  t.equal(readlinkSync(path.join(web, '.previous')), 'v1',
-    '.swap (v1) differs from NAME (v2): the switch happened, it is the previous')
+  t.equal(
+    readlinkSync(path.join(web, '.previous')),
+    'v1',
+    '.swap (v1) differs from NAME (v2): the switch happened, it is the previous'
+  )
   t.same(store(services), ['.previous', 'v1', 'v2'], 'temporary names removed')
-  t.same(readdirSync(into).sort(), [`.unpack-${process.pid}-abc`, 'web'],
-    'the unpack of a live process is kept, a dead one removed')
+  t.same(
+    readdirSync(into).sort(),
+    [`.unpack-${process.pid}-abc`, 'web'],
+    'the unpack of a live process is kept, a dead one removed'
+  )
 
   // Killed while adopting, between the two renames: NAME absent, the directory already moved.
   const plainVersion = 'adopted-20250101T000000000Z'
@@ -213,7 +263,10 @@ t.test('recovery finishes or undoes what a crash left, and removes dead leftover
   renameSync(path.join(services, 'plain'), path.join(into, 'plain', plainVersion))
   symlinkSync(plainVersion, path.join(into, 'plain/.adopting'))
   await recoverServiceVersions(services)
-  t.equal(readlinkSync(path.join(services, 'plain')), `.conductor-versions/plain/${plainVersion}`,
-    'recovery puts the link in place')
+  t.equal(
+    readlinkSync(path.join(services, 'plain')),
+    `.conductor-versions/plain/${plainVersion}`,
+    'recovery puts the link in place'
+  )
   t.same(readdirSync(path.join(into, 'plain')), [plainVersion])
 })

@@ -4,20 +4,42 @@ import { dialsOf, runDeploy, type DeployDrivers, type DeploymentRef } from '../.
 // The ordering of a zero-downtime deploy, with drivers that record what happens. The real
 // path (Podman, systemd, Caddy) is tested end to end in test/e2e.
 
-function recorder (opts: { ready?: boolean, inFlight?: number[], switchFails?: boolean } = {}) {
+function recorder(opts: { ready?: boolean; inFlight?: number[]; switchFails?: boolean } = {}) {
   const log: string[] = []
   let clock = 0
   const inFlight = opts.inFlight ?? [0]
   const fresh: DeploymentRef = { id: 'web-new', upstreams: ['127.0.0.1:2'] }
   const drivers: DeployDrivers = {
-    start: async () => { log.push('start web-new'); return fresh },
-    waitReady: async d => { log.push(`ready? ${d.id}`); return { ready: opts.ready ?? true, detail: opts.ready === false ? 'GET /up -> 500' : 'GET /up -> 200' } },
-    switchRoutes: async (d, old) => { if (opts.switchFails === true) throw new Error('caddy said no'); log.push(`switch ${old.map(o => o.id).join(',')} -> ${d.id}`) },
-    deregister: async d => { log.push(`deregister ${d.id}`) },
-    inFlight: async ups => { const n = inFlight.shift() ?? 0; log.push(`inflight ${ups.join(',')}=${n}`); return n },
-    stop: async d => { log.push(`stop ${d.id}`) },
-    retire: async d => { log.push(`stop ${d.id}`); return '' },
-    sleep: async ms => { clock += ms },
+    start: async () => {
+      log.push('start web-new')
+      return fresh
+    },
+    waitReady: async d => {
+      log.push(`ready? ${d.id}`)
+      return { ready: opts.ready ?? true, detail: opts.ready === false ? 'GET /up -> 500' : 'GET /up -> 200' }
+    },
+    switchRoutes: async (d, old) => {
+      if (opts.switchFails === true) throw new Error('caddy said no')
+      log.push(`switch ${old.map(o => o.id).join(',')} -> ${d.id}`)
+    },
+    deregister: async d => {
+      log.push(`deregister ${d.id}`)
+    },
+    inFlight: async ups => {
+      const n = inFlight.shift() ?? 0
+      log.push(`inflight ${ups.join(',')}=${n}`)
+      return n
+    },
+    stop: async d => {
+      log.push(`stop ${d.id}`)
+    },
+    retire: async d => {
+      log.push(`stop ${d.id}`)
+      return ''
+    },
+    sleep: async ms => {
+      clock += ms
+    },
     now: () => clock
   }
   return { log, drivers }
@@ -25,25 +47,46 @@ function recorder (opts: { ready?: boolean, inFlight?: number[], switchFails?: b
 
 const old: DeploymentRef = { id: 'web-old', upstreams: ['127.0.0.1:1'] }
 
-t.test('routes switch in one step once the new deployment is ready; the old deployment stops only after draining', async t => {
-  const { log, drivers } = recorder({ inFlight: [2, 1, 0] })
-  const out = await runDeploy([old], drivers, { drainTimeoutMs: 10_000, drainPollMs: 100 })
-  t.same(log, ['start web-new', 'ready? web-new', 'switch web-old -> web-new', 'inflight 127.0.0.1:1=2', 'inflight 127.0.0.1:1=1', 'inflight 127.0.0.1:1=0', 'stop web-old'])
-  t.equal(out.drained, true)
-  t.same(out.steps.map(s => s.name), ['start new deployment', 'wait for readiness', 'switch routes', 'drain old deployment', 'stop old deployment'])
-  t.equal(out.steps[2]!.detail, 'web-old -> web-new')
-  t.equal(out.steps[3]!.ms, 200, 'drain took two polls')
-})
+t.test(
+  'routes switch in one step once the new deployment is ready; the old deployment stops only after draining',
+  async t => {
+    const { log, drivers } = recorder({ inFlight: [2, 1, 0] })
+    const out = await runDeploy([old], drivers, { drainTimeoutMs: 10_000, drainPollMs: 100 })
+    t.same(log, [
+      'start web-new',
+      'ready? web-new',
+      'switch web-old -> web-new',
+      'inflight 127.0.0.1:1=2',
+      'inflight 127.0.0.1:1=1',
+      'inflight 127.0.0.1:1=0',
+      'stop web-old'
+    ])
+    t.equal(out.drained, true)
+    t.same(
+      out.steps.map(s => s.name),
+      ['start new deployment', 'wait for readiness', 'switch routes', 'drain old deployment', 'stop old deployment']
+    )
+    t.equal(out.steps[2]!.detail, 'web-old -> web-new')
+    t.equal(out.steps[3]!.ms, 200, 'drain took two polls')
+  }
+)
 
 t.test('a new deployment that never gets ready is stopped and the old one is untouched', async t => {
   const { log, drivers } = recorder({ ready: false })
-  await t.rejects(runDeploy([old], drivers, { drainTimeoutMs: 1000, drainPollMs: 100 }), { code: 'CND_DEPLOY_FAILED', message: /web-new did not become ready; the previous deployment keeps serving\. Last readiness check: GET \/up -> 500/ })
+  await t.rejects(runDeploy([old], drivers, { drainTimeoutMs: 1000, drainPollMs: 100 }), {
+    code: 'CND_DEPLOY_FAILED',
+    message:
+      /web-new did not become ready; the previous deployment keeps serving\. Last readiness check: GET \/up -> 500/
+  })
   t.same(log, ['start web-new', 'ready? web-new', 'stop web-new'])
 })
 
 t.test('a failed route switch rolls the new deployment back', async t => {
   const { log, drivers } = recorder({ switchFails: true })
-  await t.rejects(runDeploy([old], drivers, { drainTimeoutMs: 1000, drainPollMs: 100 }), { code: 'CND_DEPLOY_FAILED', message: /caddy said no/ })
+  await t.rejects(runDeploy([old], drivers, { drainTimeoutMs: 1000, drainPollMs: 100 }), {
+    code: 'CND_DEPLOY_FAILED',
+    message: /caddy said no/
+  })
   t.same(log, ['start web-new', 'ready? web-new', 'deregister web-new', 'stop web-new'])
 })
 
@@ -63,6 +106,14 @@ t.test('first deploy (nothing running) skips drain', async t => {
 })
 
 t.test('dialsOf finds every upstream of a snippet', async t => {
-  t.same(dialsOf({ '@id': 'x', handle: [{ handler: 'reverse_proxy', upstreams: [{ dial: '127.0.0.1:1' }, { dial: '127.0.0.1:2' }] }, { handler: 'subroute', routes: [{ handle: [{ upstreams: [{ dial: 'unix//run/x.sock' }] }] }] }] }),
-    ['127.0.0.1:1', '127.0.0.1:2', 'unix//run/x.sock'])
+  t.same(
+    dialsOf({
+      '@id': 'x',
+      handle: [
+        { handler: 'reverse_proxy', upstreams: [{ dial: '127.0.0.1:1' }, { dial: '127.0.0.1:2' }] },
+        { handler: 'subroute', routes: [{ handle: [{ upstreams: [{ dial: 'unix//run/x.sock' }] }] }] }
+      ]
+    }),
+    ['127.0.0.1:1', '127.0.0.1:2', 'unix//run/x.sock']
+  )
 })

@@ -9,5 +9,8 @@ t.test('the sync unit follows caddy.service and runs caddy sync', async t => {
   t.match(text, /^WantedBy=caddy\.service$/m)
   t.match(text, /^RemainAfterExit=yes$/m, 'stays active so a caddy restart restarts it')
   t.match(text, /^ExecStart=\/usr\/local\/bin\/conductor caddy sync --wait 30$/m)
-  t.match(caddySyncUnitFile({ conductor: '/opt/c d/conductor', root: '/tmp/r', waitSec: 5 }), /^ExecStart="\/opt\/c d\/conductor" --root \/tmp\/r caddy sync --wait 5$/m)
+  t.match(
+    caddySyncUnitFile({ conductor: '/opt/c d/conductor', root: '/tmp/r', waitSec: 5 }),
+    /^ExecStart="\/opt\/c d\/conductor" --root \/tmp\/r caddy sync --wait 5$/m
+  )
 })

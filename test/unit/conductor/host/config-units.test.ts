@@ -6,7 +6,12 @@ import { resolveRoots } from '../../../../conductor/model/roots.js'
 import { resolveScope } from '../../../../conductor/model/scope.js'
 import { planInstall } from '../../../../conductor/host/install.js'
 import {
-  clearReceipt, configUnitOf, receiptPath, renderDeploymentConfigTemplate, renderServiceConfigTemplate, writeReceipt
+  clearReceipt,
+  configUnitOf,
+  receiptPath,
+  renderDeploymentConfigTemplate,
+  renderServiceConfigTemplate,
+  writeReceipt
 } from '../../../../conductor/host/config-units.js'
 import type { UnitPaths } from '../../../../conductor/host/unit-files.js'
 import { tempDir } from '../../../harness/tmp.js'
@@ -16,10 +21,18 @@ import { tempDir } from '../../../harness/tmp.js'
 
 const roots = resolveRoots({ root: '/' }, {})
 const paths = (scope: 'system' | 'user', environment: Record<string, string> = {}): UnitPaths => ({
-  scope, deploymentsDir: roots.deployments, etcDir: roots.etc, libDir: roots.lib, runDir: roots.run,
-  podman: '/usr/bin/podman', caddy: '/usr/bin/caddy',
-  conductor: ['/usr/bin/node', '/usr/lib/conductor/dist/conductor/bin.js'], environment,
-  caddyAdmin: 'localhost:2019', caddyListen: [':80', ':443'], gatewayListen: '127.0.0.1:2080'
+  scope,
+  deploymentsDir: roots.deployments,
+  etcDir: roots.etc,
+  libDir: roots.lib,
+  runDir: roots.run,
+  podman: '/usr/bin/podman',
+  caddy: '/usr/bin/caddy',
+  conductor: ['/usr/bin/node', '/usr/lib/conductor/dist/conductor/bin.js'],
+  environment,
+  caddyAdmin: 'localhost:2019',
+  caddyListen: [':80', ':443'],
+  gatewayListen: '127.0.0.1:2080'
 })
 const NODE = '/usr/bin/node /usr/lib/conductor/dist/conductor/bin.js'
 const receiptSh = (kind: string): string =>
@@ -27,12 +40,18 @@ const receiptSh = (kind: string): string =>
 
 t.test('deployment config unit: bound to its deployment, oneshot, attach/detach unless a receipt', async t => {
   const text = renderDeploymentConfigTemplate(paths('system'))
-  t.match(text, /^BindsTo=conductor-deployment@%i\.service\nAfter=conductor-deployment@%i\.service$/m,
-    'stops with its deployment (any stop, a crash too), and before it: routes leave before the pod stops')
+  t.match(
+    text,
+    /^BindsTo=conductor-deployment@%i\.service\nAfter=conductor-deployment@%i\.service$/m,
+    'stops with its deployment (any stop, a crash too), and before it: routes leave before the pod stops'
+  )
   t.match(text, /^Type=oneshot\nRemainAfterExit=yes$/m)
   t.match(text, `ExecStart=${receiptSh('start')} _ deployment attach %i\n`)
-  t.match(text, `ExecStopPost=${receiptSh('stop')} _ deployment detach %i\n`,
-    'detach also after an interrupted or failed attach')
+  t.match(
+    text,
+    `ExecStopPost=${receiptSh('stop')} _ deployment detach %i\n`,
+    'detach also after an interrupted or failed attach'
+  )
   t.notMatch(text, '[Install]', 'started by its deployment unit (Wants=), never on its own')
 })
 
@@ -72,9 +91,11 @@ t.test('config units pass systemd-analyze verify', async t => {
   // caddy.service is what every unit Requires=; a stand-in makes the check complete.
   writeFileSync(path.join(dir, 'caddy.service'), '[Service]\nExecStart=/bin/true\n')
   const r = spawnSync('systemd-analyze', ['verify', ...instances.map(([i]) => path.join(dir, i))], {
-    encoding: 'utf8', env: { ...process.env, SYSTEMD_UNIT_PATH: `${dir}:` }
+    encoding: 'utf8',
+    env: { ...process.env, SYSTEMD_UNIT_PATH: `${dir}:` }
   })
-  const problems = `${r.stdout}${r.stderr}`.split('\n')
+  const problems = `${r.stdout}${r.stderr}`
+    .split('\n')
     .filter(l => l.includes(dir) || /Unknown|Failed|Invalid/i.test(l))
   t.same(problems, [], 'no warning about our units')
   t.equal(r.status, 0)

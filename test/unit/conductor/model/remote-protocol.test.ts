@@ -1,14 +1,28 @@
 import t from 'tap'
 import {
-  DEFAULT_TERM, MAX_TERMINAL_SIZE, encodeControl, exitStatusFor, parseClientControl, parseServerControl, terminalSize
+  DEFAULT_TERM,
+  MAX_TERMINAL_SIZE,
+  encodeControl,
+  exitStatusFor,
+  parseClientControl,
+  parseServerControl,
+  terminalSize
 } from '../../../../conductor/model/remote-protocol.js'
 
 // The interactive WebSocket protocol's control frames (conductor/model/remote-protocol.ts).
 
 t.test('client control frames: accepted', async t => {
   const cases: Array<[string, string, object]> = [
-    ['start with everything', '{"type":"start","args":["a","b c"],"cols":120,"rows":40,"term":"screen-256color"}', { type: 'start', args: ['a', 'b c'], cols: 120, rows: 40, term: 'screen-256color' }],
-    ['start: args and term default', '{"type":"start","cols":80,"rows":24}', { type: 'start', args: [], cols: 80, rows: 24, term: DEFAULT_TERM }],
+    [
+      'start with everything',
+      '{"type":"start","args":["a","b c"],"cols":120,"rows":40,"term":"screen-256color"}',
+      { type: 'start', args: ['a', 'b c'], cols: 120, rows: 40, term: 'screen-256color' }
+    ],
+    [
+      'start: args and term default',
+      '{"type":"start","cols":80,"rows":24}',
+      { type: 'start', args: [], cols: 80, rows: 24, term: DEFAULT_TERM }
+    ],
     ['resize', '{"type":"resize","cols":1,"rows":4096}', { type: 'resize', cols: 1, rows: 4096 }]
   ]
   for (const [what, text, want] of cases) t.same(parseClientControl(text), want, what)
@@ -40,14 +54,21 @@ t.test('client control frames: refused with a reason', async t => {
 
 t.test('server control frames round-trip; unknown ones are ignored', async t => {
   const controls = [
-    { type: 'exit', code: 0 }, { type: 'exit', code: 124, reason: 'timeout' }, { type: 'exit', code: 141, reason: 'output-limit' },
-    { type: 'exit', code: 143, reason: 'gateway-stopping' }, { type: 'error', error: 'CND_BAD_FRAME', message: 'x' },
+    { type: 'exit', code: 0 },
+    { type: 'exit', code: 124, reason: 'timeout' },
+    { type: 'exit', code: 141, reason: 'output-limit' },
+    { type: 'exit', code: 143, reason: 'gateway-stopping' },
+    { type: 'error', error: 'CND_BAD_FRAME', message: 'x' },
     { type: 'error', error: 'CND_NO_START' }
   ] as const
   for (const c of controls) {
     t.same(parseServerControl(encodeControl(c)), c, JSON.stringify(c))
   }
-  t.same(parseServerControl('{"type":"exit","code":1,"reason":"bogus"}'), { type: 'exit', code: 1 }, 'an unknown reason is dropped')
+  t.same(
+    parseServerControl('{"type":"exit","code":1,"reason":"bogus"}'),
+    { type: 'exit', code: 1 },
+    'an unknown reason is dropped'
+  )
   t.equal(parseServerControl('{"type":"exit","code":"1"}'), undefined)
   t.equal(parseServerControl('{"type":"hello"}'), undefined)
   t.equal(parseServerControl('not json'), undefined)
@@ -60,7 +81,7 @@ t.test('terminal size: a terminal reporting nothing or 0 gets 80x24, huge values
   t.same(terminalSize(100_000, 7), { cols: MAX_TERMINAL_SIZE, rows: 7 })
 })
 
-t.test('the exit status a client gets: 124 for a timeout, 141 for the output limit, else the command\'s', async t => {
+t.test("the exit status a client gets: 124 for a timeout, 141 for the output limit, else the command's", async t => {
   t.equal(exitStatusFor('timeout', 143), 124)
   t.equal(exitStatusFor('output-limit', 143), 141)
   t.equal(exitStatusFor('gateway-stopping', 143), 143)

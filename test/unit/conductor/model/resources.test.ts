@@ -12,7 +12,7 @@ const FILE = 'services/s/conductor-service.json'
 
 type Service = Awaited<ReturnType<typeof loadService>>
 
-async function load (t: Parameters<typeof tempDir>[0], files: Record<string, object>): Promise<Service> {
+async function load(t: Parameters<typeof tempDir>[0], files: Record<string, object>): Promise<Service> {
   const root = tempDir(t)
   writeTree(root, files)
   return await loadService(path.join(root, 'services'), 's')
@@ -32,18 +32,28 @@ t.test('valid declarations load as written and give the planner both best and mi
 t.test('bad resources and fleet: refused with the file, the JSON path and the fix', async t => {
   const cases: Array<[object, RegExp]> = [
     [{ resources: { best: { vcpu: -1 } } }, /: \/resources\/best\/vcpu: must not be negative/],
-    [{ resources: { min: { vcpu: 'four' } } },
-      /: \/resources\/min\/vcpu: must be a number of abstract units, got "four"/],
-    [{ resources: { best: { vcpu: null } } },
-      /: \/resources\/best\/vcpu: must be a number of abstract units, got null/],
+    [
+      { resources: { min: { vcpu: 'four' } } },
+      /: \/resources\/min\/vcpu: must be a number of abstract units, got "four"/
+    ],
+    [
+      { resources: { best: { vcpu: null } } },
+      /: \/resources\/best\/vcpu: must be a number of abstract units, got null/
+    ],
     [{ resources: { best: { vcpu: 0.1234567 } } }, /: \/resources\/best\/vcpu: has more than 6 decimal places/],
     [{ resources: { best: { vcpu: 2e9 } } }, /: \/resources\/best\/vcpu: must be at most 1000000000/],
-    [{ resources: { best: { 'v cpu': 1 } } },
-      /: \/resources\/best\/v cpu: key resource names use letters, digits and _ \. -/],
-    [{ resources: { best: { vcpu: 1 }, min: { vcpu: 2 } } },
-      /: \/resources\/min\/vcpu: 2 is above best \(1\): the minimum cannot exceed the best amount; raise best\.vcpu/],
-    [{ resources: { best: { vcpu: 1 }, min: { gpu: 1 } } },
-      /: \/resources\/min\/gpu: 1 is above best \(0: best does not name gpu\)/],
+    [
+      { resources: { best: { 'v cpu': 1 } } },
+      /: \/resources\/best\/v cpu: key resource names use letters, digits and _ \. -/
+    ],
+    [
+      { resources: { best: { vcpu: 1 }, min: { vcpu: 2 } } },
+      /: \/resources\/min\/vcpu: 2 is above best \(1\): the minimum cannot exceed the best amount; raise best\.vcpu/
+    ],
+    [
+      { resources: { best: { vcpu: 1 }, min: { gpu: 1 } } },
+      /: \/resources\/min\/gpu: 1 is above best \(0: best does not name gpu\)/
+    ],
     [{ resources: {} }, /: \/resources: declares neither best nor min/],
     [{ resources: { bset: { vcpu: 1 } } }, /: \/resources\/bset: unknown field; did you mean "best"\?/],
     [{ resources: [1] }, /: \/resources: /],
@@ -70,8 +80,11 @@ t.test('inheritance: a file that sets resources or fleet replaces it whole', asy
     [FILE]: { inherit: ['../../base.json'], resources: { best: { vcpu: 1 } } }
   })
   t.same(svc.resources, { best: { vcpu: 1 } }, 'the base min is not kept beside the child best')
-  t.same(serviceDemand(svc), { name: 's', best: { vcpu: 1 }, min: { vcpu: 1 }, instances: 2 },
-    'min = best; fleet inherited as is')
+  t.same(
+    serviceDemand(svc),
+    { name: 's', best: { vcpu: 1 }, min: { vcpu: 1 }, instances: 2 },
+    'min = best; fleet inherited as is'
+  )
 })
 
 t.test('host.json resources: the same units and the same refusals', async t => {

@@ -1,15 +1,28 @@
 import t from 'tap'
 import path from 'node:path'
 import { loadService } from '../../../../conductor/model/service.js'
-import { baseVariables, commandVariables, deploymentVariables, functionVariables, serviceVariables } from '../../../../conductor/model/variables.js'
+import {
+  baseVariables,
+  commandVariables,
+  deploymentVariables,
+  functionVariables,
+  serviceVariables
+} from '../../../../conductor/model/variables.js'
 import { deploymentId, functionId, newDeploymentSuffix } from '../../../../conductor/model/names.js'
 import { tempDir, writeTree } from '../../../harness/tmp.js'
 
 // The exact environment each context sees (ARCHITECTURE.md "Variables").
 
-async function fixture (t: Parameters<typeof tempDir>[0]) {
+async function fixture(t: Parameters<typeof tempDir>[0]) {
   const root = tempDir(t)
-  writeTree(root, { 'services/web/conductor-service.json': { app_name: 'shop', instance_name: 'staging', config: { A: '1', B: 'two' }, pods: [{ name: 'front', pod_template: './pod' }] } })
+  writeTree(root, {
+    'services/web/conductor-service.json': {
+      app_name: 'shop',
+      instance_name: 'staging',
+      config: { A: '1', B: 'two' },
+      pods: [{ name: 'front', pod_template: './pod' }]
+    }
+  })
   return { root, svc: await loadService(path.join(root, 'services'), 'web') }
 }
 
@@ -27,28 +40,57 @@ t.test('service context: config + the six CONDUCTOR_* service variables, nothing
   })
 })
 
-t.test('deployment context adds exactly the deployment variables; deployment config overrides service config but not CONDUCTOR_*', async t => {
-  const { svc } = await fixture(t)
-  const vars = deploymentVariables(svc, svc.pods[0]!, { id: 'web-front-abc', podIp: '10.0.0.7', config: { B: 'three', C: 'new' } })
-  const service = serviceVariables(svc)
-  const added = Object.keys(vars).filter(k => !(k in service)).sort()
-  t.same(added, ['C', 'CONDUCTOR_DEPLOYMENT', 'CONDUCTOR_DEPLOYMENT_CONFIG_UNIT', 'CONDUCTOR_DEPLOYMENT_UNIT', 'CONDUCTOR_SERVICE_PART', 'POD_IP_ADDRESS', 'POD_NAME'])
-  t.equal(vars.B, 'three')
-  t.equal(vars.CONDUCTOR_SERVICE_PART, 'front')
-  t.equal(vars.CONDUCTOR_DEPLOYMENT, 'web-front-abc')
-  t.equal(vars.CONDUCTOR_DEPLOYMENT_UNIT, 'conductor-deployment@web-front-abc.service')
-  t.equal(vars.CONDUCTOR_DEPLOYMENT_CONFIG_UNIT, 'conductor-deployment-config@web-front-abc.service')
-  t.equal(vars.POD_NAME, 'web-front-abc')
-  t.equal(vars.POD_IP_ADDRESS, '10.0.0.7')
-  const sneaky = deploymentVariables(svc, svc.pods[0]!, { id: 'd', config: { CONDUCTOR_APP: 'hijack' } })
-  t.equal(sneaky.CONDUCTOR_APP, 'shop', 'deployment config cannot shadow CONDUCTOR_*')
-  t.equal(deploymentVariables(svc, svc.pods[0]!, { id: 'd' }).POD_IP_ADDRESS, '', 'present but empty before the pod runs')
-})
+t.test(
+  'deployment context adds exactly the deployment variables; deployment config overrides service config but not CONDUCTOR_*',
+  async t => {
+    const { svc } = await fixture(t)
+    const vars = deploymentVariables(svc, svc.pods[0]!, {
+      id: 'web-front-abc',
+      podIp: '10.0.0.7',
+      config: { B: 'three', C: 'new' }
+    })
+    const service = serviceVariables(svc)
+    const added = Object.keys(vars)
+      .filter(k => !(k in service))
+      .sort()
+    t.same(added, [
+      'C',
+      'CONDUCTOR_DEPLOYMENT',
+      'CONDUCTOR_DEPLOYMENT_CONFIG_UNIT',
+      'CONDUCTOR_DEPLOYMENT_UNIT',
+      'CONDUCTOR_SERVICE_PART',
+      'POD_IP_ADDRESS',
+      'POD_NAME'
+    ])
+    t.equal(vars.B, 'three')
+    t.equal(vars.CONDUCTOR_SERVICE_PART, 'front')
+    t.equal(vars.CONDUCTOR_DEPLOYMENT, 'web-front-abc')
+    t.equal(vars.CONDUCTOR_DEPLOYMENT_UNIT, 'conductor-deployment@web-front-abc.service')
+    t.equal(vars.CONDUCTOR_DEPLOYMENT_CONFIG_UNIT, 'conductor-deployment-config@web-front-abc.service')
+    t.equal(vars.POD_NAME, 'web-front-abc')
+    t.equal(vars.POD_IP_ADDRESS, '10.0.0.7')
+    const sneaky = deploymentVariables(svc, svc.pods[0]!, { id: 'd', config: { CONDUCTOR_APP: 'hijack' } })
+    t.equal(sneaky.CONDUCTOR_APP, 'shop', 'deployment config cannot shadow CONDUCTOR_*')
+    t.equal(
+      deploymentVariables(svc, svc.pods[0]!, { id: 'd' }).POD_IP_ADDRESS,
+      '',
+      'present but empty before the pod runs'
+    )
+  }
+)
 
 t.test('service variables never contain deployment-only variables', async t => {
   const { svc } = await fixture(t)
   const vars = serviceVariables(svc)
-  for (const k of ['CONDUCTOR_SERVICE_PART', 'CONDUCTOR_DEPLOYMENT', 'CONDUCTOR_DEPLOYMENT_UNIT', 'CONDUCTOR_DEPLOYMENT_CONFIG_UNIT', 'POD_NAME', 'POD_IP_ADDRESS']) t.notOk(k in vars, k)
+  for (const k of [
+    'CONDUCTOR_SERVICE_PART',
+    'CONDUCTOR_DEPLOYMENT',
+    'CONDUCTOR_DEPLOYMENT_UNIT',
+    'CONDUCTOR_DEPLOYMENT_CONFIG_UNIT',
+    'POD_NAME',
+    'POD_IP_ADDRESS'
+  ])
+    t.notOk(k in vars, k)
 })
 
 t.test('command and function contexts', async t => {

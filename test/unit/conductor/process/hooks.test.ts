@@ -8,10 +8,23 @@ import { tempDir, writeTree } from '../../../harness/tmp.js'
 
 // Hooks run real scripts: order, parts filter, variables, failures with their output, timeouts.
 
-function service (dir: string, hooks: Service['hooks']): Service {
+function service(dir: string, hooks: Service['hooks']): Service {
   return {
-    name: 'web', dir, file: path.join(dir, 'conductor-service.json'), files: [], app_name: 'web', instance_name: '', disable: false,
-    config: {}, pods: [], hooks, commands: {}, functions: [], display_service_config: [], display_service_deployment_config: [], display_deployment_config: []
+    name: 'web',
+    dir,
+    file: path.join(dir, 'conductor-service.json'),
+    files: [],
+    app_name: 'web',
+    instance_name: '',
+    disable: false,
+    config: {},
+    pods: [],
+    hooks,
+    commands: {},
+    functions: [],
+    display_service_config: [],
+    display_service_deployment_config: [],
+    display_deployment_config: []
   }
 }
 
@@ -34,14 +47,20 @@ t.test('a failing hook throws with its output and names the hook', async t => {
   const dir = tempDir(t)
   writeTree(dir, { 'bad.sh': '#!/bin/sh\necho "checking"\necho "database down" >&2\nexit 4\n' })
   const svc = service(dir, [{ id: 'check', when: 'pre-stop', exec: [path.join(dir, 'bad.sh')] }])
-  await t.rejects(runHooks(svc, 'pre-stop', { PATH: process.env.PATH! }, dir), { code: 'CND_HOOK_FAILED', message: /\/hooks \(id "check", pre-stop\): hook exited with status 4[\s\S]*checking[\s\S]*database down/ })
+  await t.rejects(runHooks(svc, 'pre-stop', { PATH: process.env.PATH! }, dir), {
+    code: 'CND_HOOK_FAILED',
+    message: /\/hooks \(id "check", pre-stop\): hook exited with status 4[\s\S]*checking[\s\S]*database down/
+  })
 })
 
 t.test('a hook over its timeout is killed', async t => {
   const dir = tempDir(t)
   writeTree(dir, { 'slow.sh': '#!/bin/sh\nsleep 30\n' })
   const svc = service(dir, [{ id: 'slow', when: 'post-stop', exec: [path.join(dir, 'slow.sh')], timeout_sec: 0.3 }])
-  await t.rejects(runHooks(svc, 'post-stop', { PATH: process.env.PATH! }, dir), { code: 'CND_HOOK_FAILED', message: /did not finish within 0.3s/ })
+  await t.rejects(runHooks(svc, 'post-stop', { PATH: process.env.PATH! }, dir), {
+    code: 'CND_HOOK_FAILED',
+    message: /did not finish within 0.3s/
+  })
 })
 
 t.test('eachLimit runs everything with bounded concurrency', async t => {

@@ -11,12 +11,26 @@ import { tempDir, writeTree } from '../../../harness/tmp.js'
 t.test('Caddy endpoint: --caddy-admin, then env, then host.json, then the default', async t => {
   const root = tempDir(t)
   const roots = resolveRoots({ root })
-  t.same(resolveCaddyAdmin({ env: {} }, await loadHostConfig(roots.hostFile)), { url: 'http://localhost:2019', source: 'default' })
-  writeTree(root, { 'etc/conductor/host.json': '{ // comments allowed\n "caddy_admin": "http://127.0.0.1:3019", "scope": "user", }' })
+  t.same(resolveCaddyAdmin({ env: {} }, await loadHostConfig(roots.hostFile)), {
+    url: 'http://localhost:2019',
+    source: 'default'
+  })
+  writeTree(root, {
+    'etc/conductor/host.json': '{ // comments allowed\n "caddy_admin": "http://127.0.0.1:3019", "scope": "user", }'
+  })
   const host = await loadHostConfig(roots.hostFile)
   t.same(resolveCaddyAdmin({ env: {} }, host), { url: 'http://127.0.0.1:3019', source: 'host.json' })
-  t.same(resolveCaddyAdmin({ env: { CONDUCTOR_CADDY_ADMIN: 'http://127.0.0.1:4019' } }, host), { url: 'http://127.0.0.1:4019', source: 'env' })
-  t.same(resolveCaddyAdmin({ env: { CONDUCTOR_CADDY_ADMIN: 'http://127.0.0.1:4019' }, caddyAdmin: 'unix//run/caddy.sock' }, host), { url: 'unix//run/caddy.sock', source: 'flag' })
+  t.same(resolveCaddyAdmin({ env: { CONDUCTOR_CADDY_ADMIN: 'http://127.0.0.1:4019' } }, host), {
+    url: 'http://127.0.0.1:4019',
+    source: 'env'
+  })
+  t.same(
+    resolveCaddyAdmin(
+      { env: { CONDUCTOR_CADDY_ADMIN: 'http://127.0.0.1:4019' }, caddyAdmin: 'unix//run/caddy.sock' },
+      host
+    ),
+    { url: 'unix//run/caddy.sock', source: 'flag' }
+  )
   const shown = await cli(['--root', root, '--caddy-admin', 'http://127.0.0.1:5019', 'caddy', 'endpoint', '--json'])
   t.same(JSON.parse(shown.stdout), { url: 'http://127.0.0.1:5019', source: 'flag' })
   const fromHost = await cli(['--root', root, 'caddy', 'endpoint'])
@@ -27,7 +41,15 @@ t.test('host.json: every field, strict, errors with file and JSON path', async t
   const root = tempDir(t)
   const file = path.join(root, 'host.json')
   t.same(await loadHostConfig(file), {}, 'absent file: empty config')
-  writeTree(root, { 'host.json': { hostname: 'h1', resources: { VCPU: 4, GBRAM: 100 }, gateway_listen: '127.0.0.1:2080', caddy_admin: 'http://localhost:2019', scope: 'system' } })
+  writeTree(root, {
+    'host.json': {
+      hostname: 'h1',
+      resources: { VCPU: 4, GBRAM: 100 },
+      gateway_listen: '127.0.0.1:2080',
+      caddy_admin: 'http://localhost:2019',
+      scope: 'system'
+    }
+  })
   t.same((await loadHostConfig(file)).resources, { VCPU: 4, GBRAM: 100 })
   const cases: Array<[object | string, RegExp]> = [
     [{ caddy_admn: 'x' }, /host\.json: \/caddy_admn: unknown field; did you mean "caddy_admin"\?/],

@@ -21,15 +21,20 @@ t.test('the recorded snippets are used while the inputs are those recorded', asy
   writeFileSync(runs, '')
   writeTree(root, {
     'etc/conductor/services/web/conductor-service.json': {
-      config: { RUNS: runs }, proxy_config_template: './proxy.template'
+      config: { RUNS: runs },
+      proxy_config_template: './proxy.template'
     },
     'etc/conductor/services/web/proxy.template': TEMPLATE('v1')
   })
   const roots = resolveRoots({ root })
   const count = (): number => readFileSync(runs, 'utf8').split('\n').filter(Boolean).length
   const load = async (): Promise<Service> => await loadService(roots.services, 'web')
-  const source = (svc: Service, vars = serviceVariables(svc), cwd = svc.dir): SnippetSource =>
-    ({ owner: 'service@web', service: svc, vars, cwd })
+  const source = (svc: Service, vars = serviceVariables(svc), cwd = svc.dir): SnippetSource => ({
+    owner: 'service@web',
+    service: svc,
+    vars,
+    cwd
+  })
   const opts = { caddyAdmin: 'http://127.0.0.1:2019', host: { gateway_listen: '127.0.0.1:8081' } }
   let record: SnippetRecord | undefined
   const step = async (src: SnippetSource, o = opts): Promise<boolean> => {
@@ -47,18 +52,36 @@ t.test('the recorded snippets are used while the inputs are those recorded', asy
   t.equal(count(), 1, 'the template did not run again')
 
   const changes: Array<[string, () => Promise<SnippetSource | [SnippetSource, typeof opts]>]> = [
-    ['the template\'s content', async () => {
-      writeFileSync(path.join(roots.services, 'web/proxy.template'), TEMPLATE('v2'))
-      return source(await load())
-    }],
-    ['a variable', async () => { const s = await load(); return source(s, { ...serviceVariables(s), EXTRA: '1' }) }],
-    ['the directory it runs in', async () => { const s = await load(); return source(s, serviceVariables(s), root) }],
-    ['the service definition (a function added)', async () => {
-      const file = path.join(roots.services, 'web/conductor-service.json')
-      const json = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>
-      writeFileSync(file, JSON.stringify({ ...json, functions: [{ name: 'f', format: 'cgi', exec: ['./f'] }] }))
-      return source(await load())
-    }],
+    [
+      "the template's content",
+      async () => {
+        writeFileSync(path.join(roots.services, 'web/proxy.template'), TEMPLATE('v2'))
+        return source(await load())
+      }
+    ],
+    [
+      'a variable',
+      async () => {
+        const s = await load()
+        return source(s, { ...serviceVariables(s), EXTRA: '1' })
+      }
+    ],
+    [
+      'the directory it runs in',
+      async () => {
+        const s = await load()
+        return source(s, serviceVariables(s), root)
+      }
+    ],
+    [
+      'the service definition (a function added)',
+      async () => {
+        const file = path.join(roots.services, 'web/conductor-service.json')
+        const json = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>
+        writeFileSync(file, JSON.stringify({ ...json, functions: [{ name: 'f', format: 'cgi', exec: ['./f'] }] }))
+        return source(await load())
+      }
+    ],
     ['host.json', async () => [source(await load()), otherHost]]
   ]
   const otherHost = { ...opts, host: { gateway_listen: '127.0.0.1:9999' } }
@@ -73,8 +96,11 @@ t.test('the recorded snippets are used while the inputs are those recorded', asy
     runsBefore = count()
   }
   t.match(record!.snippets, [{ config: { handle: [{ body: 'v2' }] } }], 'the recorded snippets are the last output')
-  t.equal(await step(source(await load()), { ...otherHost, caddyAdmin: 'http://127.0.0.1:1' }), true,
-    'another admin endpoint is not a template input')
+  t.equal(
+    await step(source(await load()), { ...otherHost, caddyAdmin: 'http://127.0.0.1:1' }),
+    true,
+    'another admin endpoint is not a template input'
+  )
 
   t.test('a record of an older version (no inputs) runs the template once', async t => {
     const { inputs: _, ...old } = record!

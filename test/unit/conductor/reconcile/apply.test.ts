@@ -5,13 +5,13 @@ import { CaddyClient, CaddyUnreachable } from '../../../../caddy/index.js'
 import { createCtx } from '../../../../conductor/context.js'
 import { deploymentUnit, serviceUnit } from '../../../../conductor/model/index.js'
 import type { PodInfo } from '../../../../conductor/host/index.js'
-import { type CaddyDriver } from '../../../../conductor/proxy/index.js'
+import type { CaddyDriver } from '../../../../conductor/proxy/index.js'
 import { applyPlan, observe, type ActionResult } from '../../../../conductor/reconcile/apply.js'
 import { systemContext, type SystemCtx } from '../../../../conductor/reconcile/context.js'
 import { loadDesired } from '../../../../conductor/reconcile/desired.js'
 import { describeAction, planReconcile, type Action, type Observed } from '../../../../conductor/reconcile/plan.js'
 import { outcomeFailed, reconcile } from '../../../../conductor/reconcile/reconcile.js'
-import { fakePodman, fakeSystemd, type FakeSystemd } from '../../../harness/fake-host.js'
+import { fakePodman, fakeSystemd } from '../../../harness/fake-host.js'
 import { freePort, waitFor } from '../../../harness/ports.js'
 import { tempDir, writeTree } from '../../../harness/tmp.js'
 
@@ -20,12 +20,16 @@ import { tempDir, writeTree } from '../../../harness/tmp.js'
 // of a plan leave behind, and that the next plan converges from there.
 
 const POD = '#!/bin/sh\nprintf "apiVersion: v1\\nkind: Pod\\nmetadata:\\n  name: %s\\n" "$POD_NAME"\n'
-const PROXY = '#!/bin/sh\nprintf \'[{"id": "conductor-server/routes", "config": {"@id": "%s-route"}}]\' ' +
+const PROXY =
+  '#!/bin/sh\nprintf \'[{"id": "conductor-server/routes", "config": {"@id": "%s-route"}}]\' ' +
   '"${CONDUCTOR_DEPLOYMENT:-$CONDUCTOR_SERVICE_NAME}"\n'
 
-interface Host { root: string, sctx: (drivers: Parameters<typeof systemContext>[1]) => Promise<SystemCtx> }
+interface Host {
+  root: string
+  sctx: (drivers: Parameters<typeof systemContext>[1]) => Promise<SystemCtx>
+}
 
-function makeHost (t: Test, services: Record<string, object>): Host {
+function makeHost(t: Test, services: Record<string, object>): Host {
   const root = tempDir(t, 'conductor-apply-')
   const files: Record<string, string | object> = {}
   for (const [name, svc] of Object.entries(services)) {
@@ -34,25 +38,33 @@ function makeHost (t: Test, services: Record<string, object>): Host {
     files[`etc/conductor/services/${name}/proxy.template`] = PROXY
   }
   writeTree(root, files)
-  const io = { out: () => {}, err: (s: string) => { t.comment(s.trimEnd()) } }
+  const io = {
+    out: () => {},
+    err: (s: string) => {
+      t.comment(s.trimEnd())
+    }
+  }
   const env = { PATH: process.env.PATH, CONDUCTOR_CACHE_DIR: path.join(root, 'cache') }
   return { root, sctx: async drivers => await systemContext(createCtx({ root }, io, env), drivers) }
 }
 
-const service = (greeting: string, extra: object = {}): object =>
-  ({ config: { GREETING: greeting }, pods: [{ pod_template: './pod.template', ports: ['http'] }], ...extra })
+const service = (greeting: string, extra: object = {}): object => ({
+  config: { GREETING: greeting },
+  pods: [{ pod_template: './pod.template', ports: ['http'] }],
+  ...extra
+})
 
-function setService (root: string, name: string, svc: object): void {
+function setService(root: string, name: string, svc: object): void {
   writeFileSync(path.join(root, 'etc/conductor/services', name, 'conductor-service.json'), JSON.stringify(svc))
 }
 
-function recorded (root: string): string[] {
+function recorded(root: string): string[] {
   const dir = path.join(root, 'var/lib/conductor/deployments')
   return existsSync(dir) ? readdirSync(dir).sort() : []
 }
 
 /** One reconcile round as `reload` does it, without the Caddy step: plan, apply, and what the apply saw. */
-async function round (sctx: SystemCtx): Promise<{ plan: string[], results: ActionResult[], observed: Observed }> {
+async function round(sctx: SystemCtx): Promise<{ plan: string[]; results: ActionResult[]; observed: Observed }> {
   const { desired, services } = await loadDesired(sctx.roots.services)
   const observed = await observe(sctx)
   const plan: Action[] = planReconcile(desired, observed)
@@ -71,7 +83,11 @@ t.test('a new deployment that does not start is forgotten, the old one kept; the
   const sd = fakeSystemd()
   const sctx = await h.sctx({ systemd: sd, podman: fakePodman() })
   const first = await round(sctx)
-  t.same(first.results.filter(r => !r.ok), [], 'the first round converges')
+  t.same(
+    first.results.filter(r => !r.ok),
+    [],
+    'the first round converges'
+  )
   const [old] = recorded(h.root)
   t.ok(old, 'one deployment')
 
@@ -85,7 +101,11 @@ t.test('a new deployment that does not start is forgotten, the old one kept; the
     `FAIL remove deployment ${old!} (replaced): kept: the replacement of service web failed`
   ])
   t.same(recorded(h.root), [old], 'only the old deployment is recorded')
-  t.same(failed.observed.records.map(r => r.id), [old], 'and the apply\'s view of the host says so too')
+  t.same(
+    failed.observed.records.map(r => r.id),
+    [old],
+    "and the apply's view of the host says so too"
+  )
   t.equal(sd.units.get(deploymentUnit(old!)), 'active', 'the old one keeps running')
   const fresh = [...sd.units.keys()].filter(u => u.startsWith('conductor-deployment@') && u !== deploymentUnit(old!))
   t.equal(fresh.length, 1)
@@ -95,7 +115,10 @@ t.test('a new deployment that does not start is forgotten, the old one kept; the
   sd.failOn = undefined
   const retried = await round(sctx)
   t.same(retried.plan, replacing, 'the next plan tries again')
-  t.same(retried.results.filter(r => !r.ok), [])
+  t.same(
+    retried.results.filter(r => !r.ok),
+    []
+  )
   t.equal(recorded(h.root).length, 1)
   t.not(recorded(h.root)[0], old)
   t.same((await round(sctx)).plan, [], 'then nothing to do')
@@ -108,9 +131,15 @@ t.test('a failing Caddy is reported; the units are converged all the same', asyn
   // Nothing listens there: every admin request fails as it does when Caddy is down.
   const down = (): Error => new CaddyUnreachable(adminUrl, 'ECONNREFUSED')
   const caddy: CaddyDriver = {
-    register: async () => { throw down() },
-    deregister: async () => { throw down() },
-    switch: async () => { throw down() },
+    register: async () => {
+      throw down()
+    },
+    deregister: async () => {
+      throw down()
+    },
+    switch: async () => {
+      throw down()
+    },
     client: () => new CaddyClient({ adminUrl })
   }
   const sctx = await h.sctx({ systemd: sd, podman: fakePodman(), caddy })
@@ -118,19 +147,38 @@ t.test('a failing Caddy is reported; the units are converged all the same', asyn
   const lines = outcome.results.map(line)
   t.ok(lines.includes('ok start service api') && lines.includes('ok start service web'), 'both service units started')
   t.ok(lines.includes('ok create deployment of api (new)'), 'the service without routes got its deployment')
-  t.match(lines.find(l => l.includes('create deployment of web')), /^FAIL .*cannot reach the Caddy admin API/,
-    'the deployment whose routes cannot be registered fails with Caddy\'s error')
-  t.same(outcome.caddy?.errors.map(e => e.split(':')[0]), ['Caddy'], 'and the Caddy step reports Caddy down')
+  t.match(
+    lines.find(l => l.includes('create deployment of web')),
+    /^FAIL .*cannot reach the Caddy admin API/,
+    "the deployment whose routes cannot be registered fails with Caddy's error"
+  )
+  t.same(
+    outcome.caddy?.errors.map(e => e.split(':')[0]),
+    ['Caddy'],
+    'and the Caddy step reports Caddy down'
+  )
   t.ok(outcomeFailed(outcome), 'the reload fails')
-  t.same(recorded(h.root).map(id => id.split('-')[0]), ['api'], 'no record of the failed deployment')
-  const active = [...sd.units].filter(([, s]) => s === 'active').map(([u]) => u).sort()
-  t.match(active, [/^conductor-deployment@api-\S+\.service$/, serviceUnit('api'), serviceUnit('web')],
-    'units: both services, the api deployment')
+  t.same(
+    recorded(h.root).map(id => id.split('-')[0]),
+    ['api'],
+    'no record of the failed deployment'
+  )
+  const active = [...sd.units]
+    .filter(([, s]) => s === 'active')
+    .map(([u]) => u)
+    .sort()
+  t.match(
+    active,
+    [/^conductor-deployment@api-\S+\.service$/, serviceUnit('api'), serviceUnit('web')],
+    'units: both services, the api deployment'
+  )
   t.equal(active.length, 3, 'and nothing else')
   const webUnit = [...sd.units.keys()].find(u => u.startsWith('conductor-deployment@web-'))!
   const started = sd.calls.indexOf(`start ${webUnit}`)
-  t.ok(started >= 0 && sd.calls.indexOf(`stop ${webUnit}`) > started,
-    'the failed deployment\'s unit was started, then stopped when it was forgotten')
+  t.ok(
+    started >= 0 && sd.calls.indexOf(`stop ${webUnit}`) > started,
+    "the failed deployment's unit was started, then stopped when it was forgotten"
+  )
 })
 
 t.test('a reconcile killed in the middle of its plan: the next plan converges from what it left', async t => {
@@ -139,7 +187,10 @@ t.test('a reconcile killed in the middle of its plan: the next plan converges fr
       const h = makeHost(t, { web: service('v1'), api: service('v1') })
       const sd = fakeSystemd()
       const sctx = await h.sctx({ systemd: sd, podman: fakePodman() })
-      t.same((await round(sctx)).results.filter(r => !r.ok), [])
+      t.same(
+        (await round(sctx)).results.filter(r => !r.ok),
+        []
+      )
       const before = recorded(h.root)
       setService(h.root, 'web', service('v2'))
       setService(h.root, 'api', service('v2'))
@@ -158,14 +209,26 @@ t.test('a reconcile killed in the middle of its plan: the next plan converges fr
       for (const [u, s] of sd.units) next.units.set(u, s)
       const sctx2 = await h.sctx({ systemd: next, podman: fakePodman() })
       const again = await round(sctx2)
-      t.same(again.results.filter(r => !r.ok), [], `the next plan applies (${again.plan.join('; ')})`)
+      t.same(
+        again.results.filter(r => !r.ok),
+        [],
+        `the next plan applies (${again.plan.join('; ')})`
+      )
       t.same((await round(sctx2)).plan, [], 'and then there is nothing to do')
       const after = recorded(h.root)
       t.equal(after.length, 2, 'one deployment per service')
-      t.same(after.filter(id => before.includes(id)), [], 'both replaced')
+      t.same(
+        after.filter(id => before.includes(id)),
+        [],
+        'both replaced'
+      )
       for (const id of after) t.equal(next.units.get(deploymentUnit(id)), 'active', `${id} runs`)
       for (const id of before) t.not(next.units.get(deploymentUnit(id)), 'active', `${id} stopped`)
-      t.same(dropInsOf(h.root), after.map(id => `${deploymentUnit(id)}.d`), 'drop-ins of exactly those')
+      t.same(
+        dropInsOf(h.root),
+        after.map(id => `${deploymentUnit(id)}.d`),
+        'drop-ins of exactly those'
+      )
       for (const id of after) {
         t.match(readFileSync(path.join(h.root, 'var/lib/conductor/deployments', id, 'pod.yaml'), 'utf8'), `name: ${id}`)
       }
@@ -173,24 +236,31 @@ t.test('a reconcile killed in the middle of its plan: the next plan converges fr
   }
 })
 
-t.test('kube.yaml carries the mark; a marked orphan is removed, not an unmarked pod or another root\'s', async t => {
+t.test("kube.yaml carries the mark; a marked orphan is removed, not an unmarked pod or another root's", async t => {
   const h = makeHost(t, { web: service('v1') })
   const sd = fakeSystemd()
   const pods: PodInfo[] = []
   const podman = fakePodman(() => pods)
   const sctx = await h.sctx({ systemd: sd, podman })
-  t.same((await round(sctx)).results.filter(r => !r.ok), [])
+  t.same(
+    (await round(sctx)).results.filter(r => !r.ok),
+    []
+  )
   const [id] = recorded(h.root)
   const kube = readFileSync(path.join(h.root, 'var/lib/conductor/deployments', id!, 'kube.yaml'), 'utf8')
   t.match(kube, `  labels:\n    io.conductor.deployment: "${id!}"\n    io.conductor.root: ${JSON.stringify(h.root)}\n`)
-  const mark = (dep: string, root = h.root): Record<string, string> =>
-    ({ 'io.conductor.deployment': dep, 'io.conductor.root': root })
-  pods.push({ name: id!, status: 'Running', labels: mark(id!) },
+  const mark = (dep: string, root = h.root): Record<string, string> => ({
+    'io.conductor.deployment': dep,
+    'io.conductor.root': root
+  })
+  pods.push(
+    { name: id!, status: 'Running', labels: mark(id!) },
     { name: 'web-crashed', status: 'Running', labels: mark('web-crashed') },
     { name: 'web-other', status: 'Running', labels: mark('web-other', '/elsewhere') },
-    { name: 'db', status: 'Running', labels: { app: 'db' } })
+    { name: 'db', status: 'Running', labels: { app: 'db' } }
+  )
   const r = await round(sctx)
   t.same(r.plan, ['remove orphaned pod web-crashed (no deployment record)'])
   t.same(r.results.map(line), ['ok remove orphaned pod web-crashed (no deployment record)'])
-  t.same(podman.removed, ['web-crashed'], 'only the pod with this root\'s mark and nothing owning it')
+  t.same(podman.removed, ['web-crashed'], "only the pod with this root's mark and nothing owning it")
 })

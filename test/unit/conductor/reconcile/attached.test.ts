@@ -9,20 +9,22 @@ import { tempDir } from '../../../harness/tmp.js'
 // while systemctl runs, for the config unit of each main unit, in the same call; gone after,
 // whether the call succeeded or not, so a later start or stop by systemd alone is not skipped.
 
-type Call = { verb: string, units: string[], receipts: string[] }
+type Call = { verb: string; units: string[]; receipts: string[] }
 
-function fixture (t: Test, installed: boolean, fail = false): { sctx: SystemCtx, calls: Call[] } {
+function fixture(t: Test, installed: boolean, fail = false): { sctx: SystemCtx; calls: Call[] } {
   const unitsDir = tempDir(t)
   const run = tempDir(t)
   const templates = ['conductor-deployment-config@.service', 'conductor-service-config@.service']
   if (installed) for (const f of templates) writeFileSync(path.join(unitsDir, f), '')
   const calls: Call[] = []
   const dir = path.join(run, 'units')
-  const receipts = (): string[] => existsSync(dir) ? readdirSync(dir).sort() : []
-  const verb = (name: string) => async (units: string[]): Promise<void> => {
-    calls.push({ verb: name, units, receipts: receipts() })
-    if (fail) throw new Error('systemctl failed')
-  }
+  const receipts = (): string[] => (existsSync(dir) ? readdirSync(dir).sort() : [])
+  const verb =
+    (name: string) =>
+    async (units: string[]): Promise<void> => {
+      calls.push({ verb: name, units, receipts: receipts() })
+      if (fail) throw new Error('systemctl failed')
+    }
   const systemd = { start: verb('start'), stop: verb('stop') }
   const sctx = { roots: { run }, scope: { unitsDir }, drivers: { systemd } } as unknown as SystemCtx
   return { sctx, calls }
@@ -31,14 +33,18 @@ function fixture (t: Test, installed: boolean, fail = false): { sctx: SystemCtx,
 t.test('start: config units in the same call, receipts during it, none after', async t => {
   const { sctx, calls } = fixture(t, true)
   await startAttached(sctx, ['conductor-deployment@web-a.service', 'conductor-service@web.service'])
-  t.same(calls, [{
-    verb: 'start',
-    units: [
-      'conductor-deployment@web-a.service', 'conductor-service@web.service',
-      'conductor-deployment-config@web-a.service', 'conductor-service-config@web.service'
-    ],
-    receipts: ['conductor-deployment-config@web-a.service.start', 'conductor-service-config@web.service.start']
-  }])
+  t.same(calls, [
+    {
+      verb: 'start',
+      units: [
+        'conductor-deployment@web-a.service',
+        'conductor-service@web.service',
+        'conductor-deployment-config@web-a.service',
+        'conductor-service-config@web.service'
+      ],
+      receipts: ['conductor-deployment-config@web-a.service.start', 'conductor-service-config@web.service.start']
+    }
+  ])
   t.same(readdirSync(path.join(sctx.roots.run, 'units')), [], 'receipts removed after the call')
 })
 

@@ -2,7 +2,13 @@ import t from 'tap'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
-import { isDeploymentState, readDeployment, readDeployments, writeDeployment, type DeploymentState } from '../../../../conductor/state/deployments.js'
+import {
+  isDeploymentState,
+  readDeployment,
+  readDeployments,
+  writeDeployment,
+  type DeploymentState
+} from '../../../../conductor/state/deployments.js'
 import { tempDir } from '../../../harness/tmp.js'
 
 // state.json is checked by hand (no zod at the start of `service ls` or `reload`); the check must
@@ -22,8 +28,16 @@ const reference = z.strictObject({
 })
 
 const good: DeploymentState = {
-  version: 1, id: 'web-abc', service: 'web', part: '', hash: 'h', desired: 'running',
-  config: { TAG: 'v1' }, ports: { http: 20001 }, pod_ip: '10.88.0.2', created_at: '2026-12-05T10:00:00Z'
+  version: 1,
+  id: 'web-abc',
+  service: 'web',
+  part: '',
+  hash: 'h',
+  desired: 'running',
+  config: { TAG: 'v1' },
+  ports: { http: 20001 },
+  pod_ip: '10.88.0.2',
+  created_at: '2026-12-05T10:00:00Z'
 }
 
 const variants: Array<[string, unknown]> = [
