@@ -24,4 +24,5 @@ export {
 export { type BuiltinName, type CgiAnswer, type CgiRequest, runBuiltin } from './builtin.js'
 export { type DaemonEnv, type DaemonOptions, type DaemonTask, runFleetDaemon } from './daemon.js'
 export { type NatsCheckResult, checkNats } from './doctor.js'
+export { natsPackage } from './nats.js'
 export { chooseCluster } from './join.js'

@@ -13,12 +13,21 @@ export interface LocalNats {
   auth: NatsAuth
 }
 
+/**
+ * The NATS packages are CommonJS: in the esbuild bundle a dynamic import() of one has only
+ * `default` (its module.exports); Node (and tsx) add named exports too. module.exports has them all.
+ */
+export async function natsPackage<T>(load: Promise<T>): Promise<T> {
+  const m = await load
+  return (m as { default?: T }).default ?? m
+}
+
 /** Connects to the local NATS server; NatsUnavailable (with the fix) when it does not answer. */
 export async function connectLocal(
   n: LocalNats,
   o: { system?: boolean; name?: string; reconnect?: boolean; timeoutMs?: number } = {}
 ): Promise<NatsConnection> {
-  const { connect } = await import('@nats-io/transport-node')
+  const { connect } = await natsPackage(import('@nats-io/transport-node'))
   try {
     return await connect({
       servers: `127.0.0.1:${n.clientPort}`,
@@ -58,7 +67,7 @@ export const desiredReplicas = (members: number): number => Math.max(1, Math.min
 
 /** Opens the cluster's buckets, creating them when absent (creation races between hosts are fine). */
 export async function openBuckets(nc: NatsConnection, members: number): Promise<Buckets> {
-  const { Kvm } = await import('@nats-io/kv')
+  const { Kvm } = await natsPackage(import('@nats-io/kv'))
   const kvm = new Kvm(nc)
   const open = async (name: string, history: number): Promise<KV> => {
     for (let attempt = 0; ; attempt++) {
@@ -77,7 +86,7 @@ export async function openBuckets(nc: NatsConnection, members: number): Promise<
 
 /** JetStream answers (a meta leader exists): what a write to the member list needs. */
 export async function jetStreamReady(nc: NatsConnection, timeoutMs = 3000): Promise<void> {
-  const { jetstreamManager } = await import('@nats-io/jetstream')
+  const { jetstreamManager } = await natsPackage(import('@nats-io/jetstream'))
   await (await jetstreamManager(nc, { timeout: timeoutMs })).getAccountInfo()
 }
 
@@ -87,7 +96,7 @@ export async function jetStreamReady(nc: NatsConnection, timeoutMs = 3000): Prom
  * (a new member not in the meta group) throws, and the daemon tries again later.
  */
 export async function scaleBuckets(nc: NatsConnection, replicas: number, down = true): Promise<string[]> {
-  const { jetstreamManager } = await import('@nats-io/jetstream')
+  const { jetstreamManager } = await natsPackage(import('@nats-io/jetstream'))
   const jsm = await jetstreamManager(nc, { timeout: 5000 })
   const changed: string[] = []
   for (const bucket of [PEERS_BUCKET, HEARTBEAT_BUCKET]) {
