@@ -9,7 +9,7 @@ export { parseJsonc } from './jsonc.js'
 export { describeIssues, jsonPointer, type IssueLine } from './issues.js'
 export {
   CommandContextRefused, CommandNotFound, DeploymentFailed, DeploymentNotFound, FleetArchiveInvalid,
-  FleetArchiveTooLarge, FleetDigestMismatch, FleetHostsInvalid, FleetHostsSyntax, FleetInstallLocked, FleetNameInvalid,
+  FleetArchiveTooLarge, FleetBodyInvalid, FleetDigestMismatch, FleetPushConflict, FleetServiceUnknown, FleetWriteDenied, FleetHostsInvalid, FleetHostsSyntax, FleetInstallLocked, FleetNameInvalid,
   FleetNoPreviousVersion, FleetPackRefused, FleetServiceNotManaged, FleetUnknownService, HookFailed, HostInvalid,
   HostSyntax, NoRunningDeployment, PartNotFound, PlacementInputInvalid, PortsExhausted, ReloadLocked,
   ServiceInheritCycle, ServiceInheritMissing, ServiceInvalid, ServiceNotFound, ServiceSyntax, SystemdFailed,

@@ -24,3 +24,4 @@ export {
   installServiceVersion, rollbackServiceVersion, recoverServiceVersions, serviceVersions, versionsDir,
   type InstallOptions, type InstallResult, type InstallStep, type ServiceVersions
 } from './version-store.js'
+export { checkServiceName, checkVersion } from './paths.js'

@@ -16,3 +16,4 @@ export { type BuiltinName, type CgiAnswer, type CgiRequest, runBuiltin } from '.
 export { type DaemonEnv, type DaemonOptions, type DaemonTask, runFleetDaemon } from './daemon.js'
 export { type NatsCheckResult, checkNats } from './doctor.js'
 export { chooseCluster } from './join.js'
+export { type LocalNats, connectLocal, desiredReplicas } from './nats.js'

@@ -16,7 +16,12 @@ export interface DesiredWithServices {
   services: Map<string, Service>
 }
 
-export async function loadDesired (servicesDir: string, cache?: ValidationCache): Promise<DesiredWithServices> {
+/**
+ * `elsewhere`: synced services placed on other hosts only (state/ placedElsewhere): they load,
+ * and are treated as disabled here.
+ */
+export async function loadDesired (servicesDir: string, cache?: ValidationCache,
+  elsewhere: ReadonlyMap<string, string[]> = new Map()): Promise<DesiredWithServices> {
   const entries = await loadAllServices(servicesDir, cache)
   cache?.save()
   const services = new Map<string, Service>()
@@ -24,7 +29,7 @@ export async function loadDesired (servicesDir: string, cache?: ValidationCache)
   for (const e of entries) {
     if (e.service === undefined) { desired.broken.push(e.name); continue }
     services.set(e.name, e.service)
-    if (e.service.disable) { desired.disabled.push(e.name); continue }
+    if (e.service.disable || elsewhere.has(e.name)) { desired.disabled.push(e.name); continue }
     desired.services.push({ name: e.name, hash: serviceHash(e.service), parts: e.service.pods.map(p => p.name) })
   }
   return { desired, entries, services }

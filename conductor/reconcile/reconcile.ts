@@ -3,6 +3,7 @@ import { loadDesired } from './desired.js'
 import { acquireReloadLock, applyPlan, notifyGateway, observe, type ActionResult } from './apply.js'
 import { describeAction, planReconcile, type Action, type PlanOptions } from './plan.js'
 import type { ServiceEntry } from '../model/index.js'
+import { placedElsewhere, readPlacement } from '../state/index.js'
 import type { SystemCtx } from './context.js'
 
 // `conductor reload` and the service lifecycle commands: desired vs observed -> plan -> apply,
@@ -21,7 +22,8 @@ export interface ReconcileOutcome {
 export async function reconcile (sctx: SystemCtx, opts: PlanOptions & { dryRun?: boolean } = {}): Promise<ReconcileOutcome> {
   const release = opts.dryRun === true ? () => {} : acquireReloadLock(sctx.roots.run)
   try {
-    const { desired, entries, services } = await loadDesired(sctx.roots.services, sctx.validationCache)
+    const elsewhere = placedElsewhere(readPlacement(sctx.roots.lib))
+    const { desired, entries, services } = await loadDesired(sctx.roots.services, sctx.validationCache, elsewhere)
     const observed = await observe(sctx)
     const plan = planReconcile(desired, observed, opts)
     const broken = entries.filter(e => e.error !== undefined && (opts.only === undefined || opts.only.has(e.name)))

@@ -1,3 +1,4 @@
+import path from 'node:path'
 import type { Command } from 'commander'
 import { DEFAULT_GATEWAY_LISTEN } from '../../model/index.js'
 import { resolveCaddyAdmin } from '../../proxy/index.js'
@@ -13,6 +14,7 @@ import { renderJson } from '../../output.js'
 import { systemContext, unitPaths, type SystemCtx } from '../../reconcile/index.js'
 import type { CtxFactory } from './types.js'
 import { checkNats, clusterContext } from '../../cluster/index.js'
+import { SYNC_STATUS_FILE, checkSync } from '../../fleet/index.js'
 
 export function registerDoctorCommand (program: Command, makeCtx: CtxFactory): void {
   program.command('doctor')
@@ -53,6 +55,10 @@ export function registerDoctorCommand (program: Command, makeCtx: CtxFactory): v
           try { return await checkNats(await clusterContext(ctx), systemctl) } catch (err) {
             return { name: 'nats', ok: false, detail: (err as Error).message, fix: `conductor system install --scope ${scope}${rootFlag}` }
           }
+        })
+        // Service sync (issue 18): the sync task writes its status every second; lag behind the bucket.
+        checks.push(async function fleetSync () {
+          return checkSync(path.join(ctx.roots.run, SYNC_STATUS_FILE), `systemctl${scope === 'user' ? ' --user' : ''}`)
         })
       }
       checks.push(async function services () {

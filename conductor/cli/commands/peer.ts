@@ -6,6 +6,7 @@ import {
 } from '../../cluster/index.js'
 import { renderJson, renderTable } from '../../output.js'
 import type { CtxFactory } from './types.js'
+import { syncTask } from './fleet-sync.js'
 
 // `conductor peer ...` (the seed spells the group `peers` too: both work), and the internals the
 // units and the built-in service run: `conductor _ fleet-daemon`, `conductor _ builtin NAME`.
@@ -141,15 +142,17 @@ export function registerPeerCommands (program: Command, internal: Command, makeC
     })
 
   internal.command('fleet-daemon')
-    .description('The fleet daemon (conductor-sync.service runs it): peers and NATS routes from the member list, heartbeats')
+    .description('The fleet daemon (conductor-sync.service runs it): peers and NATS routes from the member list, heartbeats, ' +
+      'service sync')
     .action(async function (this: Command) {
       // Under journald (JOURNAL_STREAM set) lines get their time there; elsewhere they carry it.
       const stamp = process.env.JOURNAL_STREAM === undefined
       const log = (msg: string): void => { process.stdout.write(`${stamp ? new Date().toISOString() + ' ' : ''}${msg}\n`) }
-      const cc = await clusterContext(makeCtx(this), log)
+      const ctx = makeCtx(this)
+      const cc = await clusterContext(ctx, log)
       const abort = new AbortController()
       for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => abort.abort())
-      await runFleetDaemon(cc, { signal: abort.signal })
+      await runFleetDaemon(cc, { signal: abort.signal, tasks: [await syncTask(ctx, cc, log)] })
     })
 
   internal.command('builtin')

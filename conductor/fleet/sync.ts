@@ -1,0 +1,175 @@
+import type { KvEntry } from '@nats-io/kv'
+import { recoverServiceVersions } from '../archive/index.js'
+import { checkServiceNameOk } from './names.js'
+import { readPlacement, writePlacement, writeAtomic, type PlacementFile } from '../state/index.js'
+import { desiredReplicas, readState, type ClusterCtx, type DaemonEnv, type DaemonTask } from '../cluster/index.js'
+import { applyRecord, removeInstalled, type ApplyOutcome } from './apply.js'
+import { placementOf } from './placement.js'
+import { parseRecord, type ServiceRecord } from './record.js'
+import { fetchArchive, openServiceStore, type ServiceStore } from './store.js'
+
+// The sync task of the fleet daemon (conductor-sync.service, issue 18 item 4): watches the
+// records of conductor-service-versions; for each new version, fetches the object, checks and
+// installs it (apply.ts), writes where it runs (LIB/fleet/placement.json) and reconciles that
+// service alone. A refused version leaves the previous one as it was and is reported (status
+// file and the conductor-sync-status bucket, which `fleet ls` reads).
+
+export interface ServiceSyncState {
+  version?: string
+  digest?: string
+  /** Runs here (placed here and reconciled without failure). */
+  running: boolean
+  placed_on: string[]
+  /** The last version refused here, and why (the installed version stays). */
+  refused?: { version: string, error: string, code?: string }
+  at: number
+}
+
+export interface SyncStatus {
+  updated_at: number
+  pid: number
+  host: string
+  /** Last record revision applied (or refused) here, and the bucket's last revision. */
+  applied_revision: number
+  bucket_revision: number
+  /** Since when a record seen here waits to be applied (0: nothing waits). */
+  pending_since: number
+  services: Record<string, ServiceSyncState>
+}
+
+export interface SyncOptions {
+  cc: ClusterCtx
+  servicesDir: string
+  libDir: string
+  statusFile: string
+  /** Reconciles only these services (the CLI gives reconcile(sctx, { only })); false when something failed. */
+  reconcile: (names: string[]) => Promise<boolean>
+}
+
+export function serviceSyncTask (o: SyncOptions): DaemonTask {
+  const status: SyncStatus = {
+    updated_at: 0, pid: process.pid, host: o.cc.identity.id, applied_revision: 0, bucket_revision: 0, pending_since: 0, services: {}
+  }
+  let recovered = false
+  return {
+    name: 'service-sync',
+    start: async (env: DaemonEnv) => {
+      if (!recovered) {
+        // A daemon killed mid-unpack or mid-switch: finish or undo it before anything else.
+        await recoverServiceVersions(o.servicesDir)
+        recovered = true
+      }
+      const s = readState(o.cc.identity.paths)
+      const routeable = new Set(s.members.filter(m => m.route_cert !== undefined).map(m => m.id)).size
+      const store = await openServiceStore(env.nc, desiredReplicas(routeable))
+      await new SyncLoop(o, store, env, status).run()
+    }
+  }
+}
+
+class SyncLoop {
+  private readonly pending = new Map<string, KvEntry>()
+  private working = false
+  private readonly here: string
+
+  constructor (private readonly o: SyncOptions, private readonly store: ServiceStore, private readonly env: DaemonEnv,
+    private readonly status: SyncStatus) {
+    this.here = o.cc.identity.id
+  }
+
+  async run (): Promise<void> {
+    const timer = setInterval(() => { void this.publish() }, 1000)
+    try {
+      const iter = await this.store.records.watch()
+      this.env.signal.addEventListener('abort', () => iter.stop())
+      for await (const e of iter) {
+        this.pending.set(e.key, e)
+        if (this.status.pending_since === 0) this.status.pending_since = Date.now()
+        void this.work()
+      }
+    } finally {
+      clearInterval(timer)
+    }
+  }
+
+  private async work (): Promise<void> {
+    if (this.working) return
+    this.working = true
+    try {
+      while (this.pending.size > 0 && !this.env.signal.aborted) {
+        const [key, e] = this.pending.entries().next().value as [string, KvEntry]
+        this.pending.delete(key)
+        await this.applyEntry(e)
+        this.status.applied_revision = Math.max(this.status.applied_revision, e.revision)
+      }
+      this.status.pending_since = 0
+    } finally {
+      this.working = false
+      await this.publish()
+    }
+  }
+
+  private async applyEntry (e: KvEntry): Promise<void> {
+    const name = e.key
+    const log = this.env.log
+    if (!checkServiceNameOk(name)) {
+      log(`service sync: key "${name}" refused: not a plain service name`)
+      return
+    }
+    if (e.operation !== 'PUT') {
+      const r = await removeInstalled(this.o.servicesDir, name)
+      this.setPlacement(name, undefined)
+      delete this.status.services[name]
+      if (r.outcome === 'removed') {
+        log(`service sync: ${name} removed from the fleet: removed here`)
+        await this.o.reconcile([name])
+      }
+      return
+    }
+    let record: ServiceRecord
+    try { record = parseRecord(name, e.json()) } catch (err) {
+      log(`service sync: ${(err as Error).message}`)
+      return
+    }
+    const state: ServiceSyncState = this.status.services[name] ??
+      { running: false, placed_on: [], at: Date.now() }
+    this.status.services[name] = state
+    let outcome: ApplyOutcome
+    const started = Date.now()
+    try {
+      const applied = await applyRecord({ servicesDir: this.o.servicesDir, fetch: async r => await fetchArchive(this.store, r) },
+        record)
+      outcome = applied.outcome
+      const placement = placementOf(applied.service, record)
+      this.setPlacement(name, placement)
+      Object.assign(state, { version: record.version, digest: record.digest, placed_on: placement.hosts, at: Date.now() })
+      delete state.refused
+      const ok = await this.o.reconcile([name])
+      state.running = ok && placement.hosts.includes(this.here)
+      if (outcome !== 'unchanged') {
+        log(`service sync: ${name} ${outcome} at version ${record.version} in ${Date.now() - started} ms; ` +
+          `runs on ${placement.hosts.join(', ')}${ok ? '' : ' (reconcile failed, see above)'}`)
+      }
+    } catch (err) {
+      const error = (err as Error).message
+      state.refused = { version: record.version, error, code: (err as { code?: string }).code }
+      state.at = Date.now()
+      log(`service sync: ${name} version ${record.version} refused, the installed version stays: ${error}`)
+    }
+  }
+
+  private setPlacement (name: string, p: ReturnType<typeof placementOf> | undefined): void {
+    const file: PlacementFile = readPlacement(this.o.libDir) ?? { here: this.here, services: {} }
+    file.here = this.here
+    if (p === undefined) delete file.services[name]
+    else file.services[name] = p
+    writePlacement(this.o.libDir, file)
+  }
+
+  private async publish (): Promise<void> {
+    this.status.updated_at = Date.now()
+    try { this.status.bucket_revision = (await this.store.records.status()).streamInfo.state.last_seq } catch { /* later */ }
+    writeAtomic(this.o.statusFile, JSON.stringify(this.status) + '\n')
+    await this.store.status.put(this.here, JSON.stringify(this.status)).catch(() => {})
+  }
+}
