@@ -1,9 +1,9 @@
 import { readlink, rename, rm } from 'node:fs/promises'
 import path from 'node:path'
 import {
-  installServiceVersion, rollbackServiceVersion, serviceVersions, unpackServiceArchive, versionsDir
+  MAX_ARCHIVE_BYTES, installServiceVersion, rollbackServiceVersion, serviceVersions, unpackServiceArchive, versionsDir
 } from '../archive/index.js'
-import { FleetArchiveInvalid } from '../../errors/index.js'
+import { FleetArchiveInvalid, FleetArchiveTooLarge } from '../../errors/index.js'
 import { SERVICE_FILE_NAME, resolveService, type Service } from '../model/index.js'
 import type { ServiceRecord } from './record.js'
 
@@ -38,6 +38,10 @@ export async function applyRecord (d: ApplyDeps, record: ServiceRecord): Promise
       await rollbackServiceVersion(d.servicesDir, name)
       outcome = 'rolled-back'
     } else {
+      if (record.size > MAX_ARCHIVE_BYTES) {
+        // Refused before fetching: a record announcing more than the limit is not worth the transfer.
+        throw new FleetArchiveTooLarge(`${record.size} bytes, over the ${MAX_ARCHIVE_BYTES}-byte archive limit`, name)
+      }
       const archive = await d.fetch(record)
       if (archive === null) {
         throw new FleetArchiveInvalid(`the object ${record.object} of version ${record.version} is not in the bucket ` +
