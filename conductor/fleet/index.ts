@@ -12,3 +12,6 @@ export { type ServiceSyncState, type SyncOptions, type SyncStatus, serviceSyncTa
 export { applyRecord, removeInstalled, type Applied, type ApplyDeps } from './apply.js'
 export { placementOf } from './placement.js'
 export { type SyncCheckResult, checkSync } from './doctor.js'
+export {
+  SERVICE_BUILTINS, type ServiceBuiltinDeps, type ServiceBuiltinName, type ServiceBuiltinRequest, runServiceBuiltin
+} from './builtin.js'

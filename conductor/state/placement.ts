@@ -17,6 +17,11 @@ export interface PlacementFile {
   /** This host's peer id, as the daemon that wrote the file knew it. */
   here: string
   services: Record<string, ServicePlacement>
+  /**
+   * This host's own word, above the placement (the enable/disable service functions): "disabled"
+   * never runs here, "enabled" runs here wherever it is placed.
+   */
+  overrides?: Record<string, 'enabled' | 'disabled'>
 }
 
 export const placementFile = (libDir: string): string => path.join(libDir, 'fleet', 'placement.json')
@@ -38,6 +43,10 @@ export function writePlacement (libDir: string, p: PlacementFile): void {
 /** Services placed, but not on this host: name -> the hosts they run on. */
 export function placedElsewhere (p: PlacementFile | undefined): Map<string, string[]> {
   const out = new Map<string, string[]>()
-  for (const [name, s] of Object.entries(p?.services ?? {})) if (!s.hosts.includes(p!.here)) out.set(name, s.hosts)
+  const overrides = p?.overrides ?? {}
+  for (const [name, s] of Object.entries(p?.services ?? {})) {
+    if (overrides[name] === 'enabled') continue
+    if (!s.hosts.includes(p!.here) || overrides[name] === 'disabled') out.set(name, s.hosts)
+  }
   return out
 }

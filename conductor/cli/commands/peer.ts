@@ -6,7 +6,8 @@ import {
 } from '../../cluster/index.js'
 import { renderJson, renderTable } from '../../output.js'
 import type { CtxFactory } from './types.js'
-import { syncTask } from './fleet-sync.js'
+import { runServiceFunction, syncTask } from './fleet-sync.js'
+import { SERVICE_BUILTINS, type ServiceBuiltinName } from '../../fleet/index.js'
 
 // `conductor peer ...` (the seed spells the group `peers` too: both work), and the internals the
 // units and the built-in service run: `conductor _ fleet-daemon`, `conductor _ builtin NAME`.
@@ -157,11 +158,15 @@ export function registerPeerCommands (program: Command, internal: Command, makeC
 
   internal.command('builtin')
     .description('A built-in function as a CGI program (the built-in service conductor-peers runs it)')
-    .argument('<name>', 'add-peer | remove-peer | list-peers | identity')
+    .argument('<name>', 'add-peer | remove-peer | list-peers | identity | write-service | enable | disable | start | stop')
     .action(async function (this: Command, name: string) {
-      if (!['add-peer', 'remove-peer', 'list-peers', 'identity'].includes(name)) throw new UsageError(`no built-in function "${name}"`)
       const ctx = makeCtx(this)
       const log = (msg: string): void => { process.stderr.write(`${name}: ${msg}\n`) }
+      if ((SERVICE_BUILTINS as readonly string[]).includes(name)) {
+        await runServiceFunction(ctx, name as ServiceBuiltinName, log)
+        return
+      }
+      if (!['add-peer', 'remove-peer', 'list-peers', 'identity'].includes(name)) throw new UsageError(`no built-in function "${name}"`)
       const body = await readBody(Number(ctx.env.CONTENT_LENGTH ?? '0'))
       let answer
       try {
