@@ -59,13 +59,25 @@ export function serviceSyncTask (o: SyncOptions): DaemonTask {
         await recoverServiceVersions(o.servicesDir)
         recovered = true
       }
-      const s = readState(o.cc.identity.paths)
-      const routeable = new Set(s.members.filter(m => m.route_cert !== undefined).map(m => m.id)).size
-      const store = await openServiceStore(env.nc, desiredReplicas(routeable))
-      await new SyncLoop(o, store, env, status).run()
+      // Until this connection ends: a bucket not creatable yet (no stream leader) or a watch that
+      // ended is tried again; every record is delivered again then, and applying one is idempotent.
+      while (!env.signal.aborted) {
+        try {
+          const s = readState(o.cc.identity.paths)
+          const routeable = new Set(s.members.filter(m => m.route_cert !== undefined).map(m => m.id)).size
+          const store = await openServiceStore(env.nc, desiredReplicas(routeable))
+          await new SyncLoop(o, store, env, status).run()
+        } catch (err) {
+          env.log(`service sync: ${(err as Error).message}; trying again in 2 s`)
+        }
+        if (!env.signal.aborted) await new Promise(resolve => setTimeout(resolve, 2000))
+      }
     }
   }
 }
+
+/** The watch is behind the bucket's last revision for this long: it is started again (a stream leader moved). */
+const WATCH_STALL_MS = 3000
 
 class SyncLoop {
   private readonly pending = new Map<string, KvEntry>()
@@ -77,19 +89,33 @@ class SyncLoop {
     this.here = o.cc.identity.id
   }
 
+  private seen = 0
+  private behindSince = 0
+  private stop: (() => void) | undefined
+
   async run (): Promise<void> {
     const timer = setInterval(() => { void this.publish() }, 1000)
+    const abort = (): void => this.stop?.()
+    this.env.signal.addEventListener('abort', abort)
     try {
       const iter = await this.store.records.watch()
-      this.env.signal.addEventListener('abort', () => iter.stop())
+      this.stop = () => iter.stop()
+      if (this.env.signal.aborted) iter.stop()
       for await (const e of iter) {
+        this.seen = Math.max(this.seen, e.revision)
         this.pending.set(e.key, e)
         if (this.status.pending_since === 0) this.status.pending_since = Date.now()
         void this.work()
       }
     } finally {
       clearInterval(timer)
+      this.env.signal.removeEventListener('abort', abort)
+      await this.waitIdle()
     }
+  }
+
+  private async waitIdle (): Promise<void> {
+    while (this.working) await new Promise(resolve => setTimeout(resolve, 50))
   }
 
   private async work (): Promise<void> {
@@ -169,6 +195,16 @@ class SyncLoop {
   private async publish (): Promise<void> {
     this.status.updated_at = Date.now()
     try { this.status.bucket_revision = (await this.store.records.status()).streamInfo.state.last_seq } catch { /* later */ }
+    if (this.status.bucket_revision > this.seen) {
+      if (this.behindSince === 0) this.behindSince = Date.now()
+      else if (Date.now() - this.behindSince > WATCH_STALL_MS) {
+        this.env.log('service sync: the watch fell behind the bucket: started again')
+        this.behindSince = 0
+        this.stop?.()
+      }
+    } else {
+      this.behindSince = 0
+    }
     writeAtomic(this.o.statusFile, JSON.stringify(this.status) + '\n')
     await this.store.status.put(this.here, JSON.stringify(this.status)).catch(() => {})
   }
