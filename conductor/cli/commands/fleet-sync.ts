@@ -25,7 +25,7 @@ export async function syncTask (ctx: Ctx, cc: ClusterCtx, log: (msg: string) => 
 function reconcileOnly (sctx: SystemCtx, log: (msg: string) => void): (names: string[]) => Promise<boolean> {
   return async names => {
     try {
-      const outcome = await reconcile(sctx, { only: new Set(names) })
+      const outcome = await withReloadLockRetry(async () => await reconcile(sctx, { only: new Set(names) }))
       if (outcome.plan.length > 0 || outcomeFailed(outcome)) {
         log(`reconcile ${names.join(', ')}:\n${renderOutcome(outcome).trimEnd()}`)
       }
@@ -33,6 +33,16 @@ function reconcileOnly (sctx: SystemCtx, log: (msg: string) => void): (names: st
     } catch (err) {
       log(`reconcile ${names.join(', ')}: ${(err as Error).message}`)
       return false
+    }
+  }
+}
+
+/** An operator's `conductor reload` holds the lock for a moment: wait for it (10 s at most) rather than skip. */
+async function withReloadLockRetry<T> (fn: () => Promise<T>): Promise<T> {
+  for (let i = 0; ; i++) {
+    try { return await fn() } catch (err) {
+      if ((err as { code?: string }).code !== 'CND_RELOAD_LOCKED' || i >= 20) throw err
+      await new Promise(resolve => setTimeout(resolve, 500))
     }
   }
 }
