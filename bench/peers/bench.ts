@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
-import { policyPeers, startConductorHost, type ConductorHost } from '../../test/harness/conductor-host.js'
+import { joinCluster, startConductorHost, type ConductorHost } from '../../test/harness/conductor-host.js'
 import { startHosts } from '../../test/harness/netns.js'
-import { waitFor } from '../../test/harness/ports.js'
 
 // bench/peers (issue 17): N hosts in network namespaces, each running Conductor as a server does
 // (test/harness/conductor-host.ts: units under its own user manager, Caddy with tls internal).
@@ -15,11 +14,6 @@ const sizes = (process.env.SIZES ?? '3 5').split(/\s+/).filter(s => s !== '').ma
 const teardowns: Array<() => unknown> = []
 const t = { teardown: (fn: () => unknown) => { teardowns.push(fn) } }
 
-async function routes (h: ConductorHost): Promise<number> {
-  const port = await h.host.forward(8222)
-  return (await (await fetch(`http://127.0.0.1:${port}/routez`)).json() as { num_routes: number }).num_routes
-}
-
 function rss (pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find(l => l.startsWith('VmRSS:')) ?? ''
   return Number(line.replace(/\D/g, '')) / 1024
@@ -31,6 +25,7 @@ function mainPid (h: ConductorHost, unit: string): number {
 
 interface Row { n: number, join: number, cmdMs: number, trustMs: number, routesMs: number }
 const rows: Row[] = []
+const startLoad = os.loadavg().map(l => l.toFixed(1)).join(' ')
 const mem: Array<{ n: number, host: string, nats: number, daemon: number }> = []
 
 try {
@@ -39,25 +34,9 @@ try {
     const t0 = Date.now()
     const hosts = await Promise.all(fleet.hosts.map(async (h, i) => await startConductorHost(t, h, `h${i + 1}`)))
     process.stderr.write(`N=${n}: ${n} hosts installed and started in ${Date.now() - t0} ms (load ${os.loadavg()[0]!.toFixed(1)})\n`)
-    const [first] = hosts
-    for (let i = 1; i < n; i++) {
-      const joiner = hosts[i]!
-      const members = hosts.slice(0, i + 1)
-      const want = members.map(h => h.id).sort().join()
-      const invite = JSON.parse((await joiner.cnd('peer', 'invite', '--json')).stdout) as { secret: string }
-      const start = Date.now()
-      const add = await first!.cnd('peer', 'add', joiner.host.ip, invite.secret, '--ca-file', joiner.caddy.caFile, '--no-wait')
-      if (add.code !== 0) throw new Error(`peer add ${joiner.id}: ${add.stderr}`)
-      const added = Date.now()
-      let trustMs = -1
-      await waitFor(`every member trusts ${want}`, async () => {
-        if (trustMs < 0 && members.every(h => policyPeers(h).join() === want)) trustMs = Date.now() - added
-        return trustMs >= 0
-      }, 120_000, 20)
-      await waitFor('full mesh of routes', async () => (await Promise.all(members.map(routes))).every(r => r === members.length - 1), 120_000, 50)
-      const routesMs = Date.now() - added
-      rows.push({ n, join: i + 1, cmdMs: added - start, trustMs, routesMs })
-      process.stderr.write(`N=${n} member ${i + 1}: peer add ${added - start} ms, trust +${trustMs} ms, routes +${routesMs} ms\n`)
+    for (const [i, j] of (await joinCluster(hosts)).entries()) {
+      rows.push({ n, join: i + 2, cmdMs: j.cmdMs, trustMs: j.trustMs, routesMs: j.routesMs })
+      process.stderr.write(`N=${n} member ${i + 2}: peer add ${j.cmdMs} ms, trust +${j.trustMs} ms, routes +${j.routesMs} ms\n`)
     }
     // Some heartbeats into the bucket, then memory.
     await new Promise(resolve => setTimeout(resolve, 5000))
@@ -69,7 +48,9 @@ try {
 }
 
 const load = os.loadavg().map(l => l.toFixed(1)).join(' ')
-console.log(`${new Date().toISOString()}, load average at the end ${load}\n`)
+const cpu = os.cpus()
+console.log(`${new Date().toISOString()}; ${cpu.length} x ${cpu[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB; ` +
+  `load average (1, 5, 15 min) at the start ${startLoad}, at the end ${load}\n`)
 console.log('| N | member joining | `peer add` (ms) | every host trusts it (ms after) | full mesh of routes (ms after) |')
 console.log('|---|---|---|---|---|')
 for (const r of rows) console.log(`| ${r.n} | ${r.join} | ${r.cmdMs} | ${r.trustMs} | ${r.routesMs} |`)

@@ -5,7 +5,7 @@ import { isProcessAlive } from '../../cgi/index.js'
 import { NATS_UNIT } from '../model/index.js'
 import type { ClusterCtx } from './context.js'
 import { convergeNatsFiles, convergePolicies } from './converge.js'
-import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_SUBJECT } from './defaults.js'
+import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_SUBJECT, REMOVED_SUBJECT } from './defaults.js'
 import { newState, selfRecord } from './identity.js'
 import { connectLocal, desiredReplicas, jetStreamReady, openBuckets, removeServer, scaleBuckets, type Buckets } from './nats.js'
 import { liveInvites } from './policy.js'
@@ -378,7 +378,25 @@ class FleetDaemon {
     }
     beat()
     const timer = setInterval(beat, HEARTBEAT_INTERVAL_MS)
-    signal.addEventListener('abort', () => { clearInterval(timer); sub.unsubscribe() })
+    const removed = nc.subscribe(`${REMOVED_SUBJECT}.${this.self}`, { callback: (err) => { if (err === null) void this.removedNotice() } })
+    signal.addEventListener('abort', () => { clearInterval(timer); sub.unsubscribe(); removed.unsubscribe() })
+  }
+
+  /**
+   * A member says it deleted this host. Only members publish over the routes (the client port is
+   * loopback with a password), and any member may delete any other, so the notice is believed,
+   * unless the bucket still holds this host's record (it was added again since).
+   */
+  private async removedNotice (): Promise<void> {
+    const kv = this.conn?.buckets.peers
+    try {
+      const own = await Promise.race([kv?.get(this.self), new Promise<undefined>(resolve => setTimeout(() => resolve(undefined), 1500))])
+      if (own !== undefined && own !== null && own.operation === 'PUT') return
+    } catch { /* the bucket does not answer (routes closing): the notice stands */ }
+    if (this.leaving || (readState(this.cc.identity.paths).clustered === false)) return
+    this.cc.log(`a member deleted ${this.self} from the member list`)
+    this.leaving = true
+    this.scheduleApply()
   }
 
   /** One line per kind of problem at most every 30 s: the journal stays readable in a long outage. */

@@ -10,6 +10,11 @@ export const PEERS_BUCKET = 'conductor-peers'
 export const HEARTBEAT_BUCKET = 'conductor-heartbeats'
 /** Core NATS subject prefix of heartbeats: delivered over the routes, no stream leader needed. */
 export const HEARTBEAT_SUBJECT = 'conductor.heartbeat'
+/**
+ * `conductor.removed.ID`: published by whoever deleted ID from the member list, so that ID's
+ * daemon hears it before the members' reloads close its routes (its watch may be behind).
+ */
+export const REMOVED_SUBJECT = 'conductor.removed'
 export const HEARTBEAT_INTERVAL_MS = 1000
 /**
  * A peer is reachable when a heartbeat of it arrived within this long. Heartbeats go every

@@ -2,6 +2,7 @@ import type { KV } from '@nats-io/kv'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { PeerConflict, PeerNotFound } from '../../errors/index.js'
 import type { ClusterCtx } from './context.js'
+import { REMOVED_SUBJECT } from './defaults.js'
 import { connectLocal, jetStreamReady, natsDown, openBuckets } from './nats.js'
 import { checkRecord, sameCredentials, type PeerRecord } from './records.js'
 import { readState, type ClusterState } from './state.js'
@@ -46,7 +47,10 @@ export async function deleteMember (m: MemberStore, id: string): Promise<PeerRec
   const r = await getMember(m, id)
   if (r === undefined) throw new PeerNotFound(`no peer "${id}" in the cluster (conductor peer ls lists them)`)
   await m.peers.delete(id)
+  // Told at once, over routes still up: its daemon leaves even if its watch missed the deletion.
+  m.nc.publish(`${REMOVED_SUBJECT}.${id}`)
   await m.heartbeats.purge(id).catch(() => {})
+  await m.nc.flush().catch(() => {})
   return r
 }
 

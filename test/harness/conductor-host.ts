@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
+import type { DaemonStatus } from '../../conductor/cluster/status.js'
 import { binPath } from './cli.js'
 import { startHostCaddy, startHostUserManager, type HostCaddy } from './fleet-host.js'
 import type { ExecResult, TestHost } from './netns.js'
@@ -40,8 +41,17 @@ export interface ConductorHost {
   restart: (t: Teardown) => Promise<void>
 }
 
-export async function startConductorHost (t: Teardown, host: TestHost, id: string): Promise<ConductorHost> {
+export interface ConductorHostOptions {
+  /**
+   * Files written under ROOT/etc/conductor/services/ before the first `conductor reload` (a
+   * service the test needs routed, without a reload of its own later).
+   */
+  services?: Record<string, string | object>
+}
+
+export async function startConductorHost (t: Teardown, host: TestHost, id: string, o: ConductorHostOptions = {}): Promise<ConductorHost> {
   const root = host.env.CONDUCTOR_ROOT!
+  if (o.services !== undefined) writeTree(path.join(root, 'etc/conductor/services'), o.services)
   writeTree(root, {
     'etc/conductor/host.json': {
       hostname: id,
@@ -50,7 +60,10 @@ export async function startConductorHost (t: Teardown, host: TestHost, id: strin
       cluster: { hostname: host.ip }
     }
   })
-  const [sd, caddy] = await Promise.all([startHostUserManager(t, host), startHostCaddy(t, host, { routes: [] })])
+  // Generous start bounds: several hosts start at once on a machine other runs share.
+  const [sd, caddy] = await Promise.all([
+    startHostUserManager(t, host, { startTimeoutMs: 60_000 }), startHostCaddy(t, host, { routes: [] })
+  ])
   const cnd = async (...args: string[]): Promise<ExecResult> => await host.exec(process.execPath, [binPath, ...args], { timeoutMs: 60_000 })
   const h: ConductorHost = {
     host,
@@ -68,7 +81,13 @@ export async function startConductorHost (t: Teardown, host: TestHost, id: strin
       try { return `--- ${u}\n${readFileSync(path.join(host.dir, `${u}.log`), 'utf8').slice(-4000)}` } catch { return '' }
     }).join('\n'),
     restart: async t => {
-      const [sd2, caddy2] = await Promise.all([startHostUserManager(t, host), startHostCaddy(t, host, { routes: [] })])
+      // What kill() left: the old manager's cgroup (its stop is idempotent and removes it).
+      await Promise.all([h.sd.stop(), h.caddy.stop()])
+      // The enabled units start with the manager: it is up once they have (or one failed).
+      const [sd2, caddy2] = await Promise.all([
+        startHostUserManager(t, host, { startTimeoutMs: 120_000, degradedOk: true }),
+        startHostCaddy(t, host, { routes: [] })
+      ])
       h.sd = sd2
       h.caddy = caddy2
       await startUnits(h)
@@ -118,4 +137,65 @@ async function startUnits (h: ConductorHost): Promise<void> {
 export function policyPeers (h: ConductorHost): string[] {
   const any = h.peersPolicy()?.match[0]?.any ?? []
   return any.map(e => e.meta?.['peer-id']).filter((x): x is string => x !== undefined).sort()
+}
+
+/** Routes this host's nats-server has now (its monitoring port, /routez). */
+export async function routesOf (h: ConductorHost): Promise<number> {
+  const port = await h.host.forward(8222)
+  return (await (await fetch(`http://127.0.0.1:${port}/routez`, { signal: AbortSignal.timeout(5000) })).json() as { num_routes: number }).num_routes
+}
+
+/** Size of the JetStream meta group as this host's nats-server sees it (/jsz). */
+export async function metaSize (h: ConductorHost): Promise<number | undefined> {
+  const port = await h.host.forward(8222)
+  const jsz = await (await fetch(`http://127.0.0.1:${port}/jsz`, { signal: AbortSignal.timeout(5000) })).json()
+  return (jsz as { meta_cluster?: { cluster_size?: number } }).meta_cluster?.cluster_size
+}
+
+/** The fleet daemon's status file (what `peer ls` reads): last heartbeat seen of each peer. */
+export function fleetStatus (h: ConductorHost): DaemonStatus | undefined {
+  try { return JSON.parse(readFileSync(path.join(h.root, 'run/conductor/fleet-status.json'), 'utf8')) } catch { return undefined }
+}
+
+export interface JoinTiming {
+  /** The peer id that joined. */
+  id: string
+  /** How long `peer add` took. */
+  cmdMs: number
+  /** From `peer add`'s return until every member's peers policy trusts every member. */
+  trustMs: number
+  /** From `peer add`'s return until every member's nats-server routes to every other. */
+  routesMs: number
+}
+
+/**
+ * HOSTS[1..] join HOSTS[0] one at a time, the seed's direction: the newcomer makes an invite,
+ * the first host adds it with `peer add NEWCOMER SECRET --ca-file ITS_CA`. Each join waits for
+ * every member's policy and a full mesh of routes. For tests and benches that need a cluster
+ * as a starting point (config sync, scheduling).
+ */
+export async function joinCluster (hosts: ConductorHost[], timeoutMs = 120_000): Promise<JoinTiming[]> {
+  const [first] = hosts
+  const out: JoinTiming[] = []
+  for (let i = 1; i < hosts.length; i++) {
+    const joiner = hosts[i]!
+    const members = hosts.slice(0, i + 1)
+    const want = members.map(h => h.id).sort().join()
+    const inv = await joiner.cnd('peer', 'invite', '--json')
+    if (inv.code !== 0) throw new Error(`peer invite on ${joiner.id}: ${inv.stderr}`)
+    const secret = (JSON.parse(inv.stdout) as { secret: string }).secret
+    const start = Date.now()
+    const add = await first!.cnd('peer', 'add', joiner.host.ip, secret, '--ca-file', joiner.caddy.caFile, '--no-wait')
+    if (add.code !== 0) throw new Error(`peer add ${joiner.id} on ${first!.id}: ${add.stderr}`)
+    const added = Date.now()
+    let trustMs = -1
+    await waitFor(`every member trusts ${want}`, () => {
+      if (trustMs < 0 && members.every(h => policyPeers(h).join() === want)) trustMs = Date.now() - added
+      return trustMs >= 0
+    }, timeoutMs, 20)
+    await waitFor(`full mesh of routes among ${want}`, async () =>
+      (await Promise.all(members.map(routesOf))).every(r => r === members.length - 1), timeoutMs, 50)
+    out.push({ id: joiner.id, cmdMs: added - start, trustMs, routesMs: Date.now() - added })
+  }
+  return out
 }

@@ -3,7 +3,7 @@ import path from 'node:path'
 import type { ChildProcess } from 'node:child_process'
 import type { ExecResult, TestHost } from './netns.js'
 import { waitFor } from './ports.js'
-import { startUserManager, type UserManager } from './systemd.js'
+import { startUserManager, type UserManager, type UserManagerOptions } from './systemd.js'
 
 // What a test host runs besides its network (test/harness/netns.ts): its own Podman image, its
 // own systemd user manager, its own Caddy. Every one of them lives inside the host's namespace
@@ -60,10 +60,12 @@ export async function hostPods (host: TestHost): Promise<string[]> {
  * cgroup is named after the namespace and recorded in the host's directory, so a reaper or sweep
  * can remove it after a killed run.
  */
-export async function startHostUserManager (t: Teardown, host: TestHost): Promise<UserManager> {
+export async function startHostUserManager (
+  t: Teardown, host: TestHost, o: Pick<UserManagerOptions, 'startTimeoutMs' | 'degradedOk'> = {}
+): Promise<UserManager> {
   const marker = path.join(host.dir, 'user-manager.cgroup')
   writeFileSync(marker, host.netns)
-  const sd = await startUserManager(t, { netns: host.netnsPath, env: host.env, cgroup: host.netns })
+  const sd = await startUserManager(t, { netns: host.netnsPath, env: host.env, cgroup: host.netns, ...o })
   // Stopped cleanly (its cgroup removed): the fleet's cleanup need not look for it again.
   const stop = async (): Promise<void> => { await sd.stop(); rmSync(marker, { force: true }) }
   t.teardown(stop)
@@ -146,11 +148,11 @@ export async function startHostCaddy (t: Teardown, host: TestHost, o: HostCaddyO
     // Each try bounded: with three Caddies starting at once, a request sent while one was
     // starting once stayed unanswered for good.
     await waitFor(`caddy admin API of ${host.name}`, async () =>
-      (await fetch(`${adminUrl}/config/`, { signal: AbortSignal.timeout(1000) })).ok, 15_000)
-    await waitFor(`Caddy local CA of ${host.name} (${caFile})`, () => existsSync(caFile), 15_000)
+      (await fetch(`${adminUrl}/config/`, { signal: AbortSignal.timeout(1000) })).ok, 60_000)
+    await waitFor(`Caddy local CA of ${host.name} (${caFile})`, () => existsSync(caFile), 60_000)
     // The certificate is issued asynchronously: wait until a verified handshake succeeds.
     await waitFor(`${host.name} serving ${url} with its local CA`, async () =>
-      (await host.request(`${url}/`, { caFile, timeoutMs: 2000 })).status > 0, 15_000, 100)
+      (await host.request(`${url}/`, { caFile, timeoutMs: 2000 })).status > 0, 60_000, 100)
   } catch (err) {
     throw new Error(`${(err as Error).message}; caddy log: ${log}`)
   }

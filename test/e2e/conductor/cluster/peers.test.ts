@@ -3,10 +3,12 @@ import { readFileSync } from 'node:fs'
 import { generateKeyPairSync } from 'node:crypto'
 import path from 'node:path'
 import { importPKCS8, SignJWT } from 'jose'
-import { CONDUCTOR_UNITS, policyPeers, startConductorHost, type ConductorHost } from '../../../harness/conductor-host.js'
+import {
+  CONDUCTOR_UNITS, fleetStatus, metaSize, policyPeers, routesOf, startConductorHost, type ConductorHost
+} from '../../../harness/conductor-host.js'
+import { liveness } from '../../../../conductor/cluster/status.js'
 import { startHosts } from '../../../harness/netns.js'
 import { waitFor } from '../../../harness/ports.js'
-import { writeTree } from '../../../harness/tmp.js'
 
 // Issue 17 end to end: three hosts in network namespaces (192.0.2.1-3), each with its own
 // CONDUCTOR_ROOT, user manager, Caddy (tls internal on its IP), and Conductor installed by
@@ -73,13 +75,19 @@ function inviteKey (secret: string): { id: string, pem: string } {
   return { id: id!, pem }
 }
 
-async function routesOf (h: ConductorHost): Promise<number> {
-  const port = await h.host.forward(8222)
-  return (await (await fetch(`http://127.0.0.1:${port}/routez`)).json() as { num_routes: number }).num_routes
-}
-async function metaSize (h: ConductorHost): Promise<number | undefined> {
-  const port = await h.host.forward(8222)
-  return (await (await fetch(`http://127.0.0.1:${port}/jsz`)).json() as { meta_cluster?: { cluster_size?: number } }).meta_cluster?.cluster_size
+/** The gateway's own decision on a peer token (its /auth, as Caddy's forward_auth asks it): no function runs. */
+async function authStatus (h: ConductorHost, token: string): Promise<number> {
+  const port = await h.host.forward(2080)
+  const r = await fetch(`http://127.0.0.1:${port}/auth?policy=peers&authorization=peer-list-read`, {
+    headers: {
+      authorization: `Bearer ${token}`,
+      'x-forwarded-method': 'GET',
+      'x-forwarded-uri': '/.conductor/functions/conductor-peers-list_peers/',
+      'x-forwarded-host': h.host.ip
+    },
+    signal: AbortSignal.timeout(5000)
+  })
+  return r.status
 }
 interface Listing { id: string, reachable: boolean | null, authorizations: string[], address: string | null }
 async function peerLs (h: ConductorHost): Promise<{ peers: Listing[], stderr: string, code: number }> {
@@ -90,7 +98,18 @@ async function peerLs (h: ConductorHost): Promise<{ peers: Listing[], stderr: st
 t.test('peers: invite, add, replicate, refuse, remove across three hosts', async t => {
   let t0 = Date.now()
   const fleet = await startHosts(t, { count: 3 })
-  const [a, b, c] = await Promise.all(fleet.hosts.map(async (h, i) => await startConductorHost(t, h, ['a', 'b', 'c'][i]!)))
+  // A function of A's behind the peers policy (service-write), routed by the setup's reload.
+  const deployer = {
+    'deployer/conductor-service.json': {
+      proxy_config_template: './proxy.template',
+      functions: [{ name: 'push', exec: ['./push.cgi'], policy: 'peers', authorization: 'service-write' }]
+    },
+    'deployer/proxy.template': '#!/bin/sh\nif [ -n "$CONDUCTOR_FUNCTION_ID" ]; then exec ' +
+      `${process.execPath} ${path.resolve('dist/conductor/bin.js')} function caddy-config; fi\necho '[]'\n`,
+    'deployer/push.cgi': '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\npushed by %s\\n" "$REMOTE_USER"\n'
+  }
+  const [a, b, c] = await Promise.all(fleet.hosts.map(async (h, i) =>
+    await startConductorHost(t, h, ['a', 'b', 'c'][i]!, i === 0 ? { services: deployer } : {})))
   timings.setup = ms(t0)
   const all = [a!, b!, c!] as const
   const [A, B, C] = all
@@ -115,33 +134,38 @@ t.test('peers: invite, add, replicate, refuse, remove across three hosts', async
 
   await t.test('bad input before any join: each refused, nothing changed', async t => {
     const before = { a: JSON.stringify(A.state()), c: JSON.stringify(C.state()), policy: JSON.stringify(A.peersPolicy()) }
-    const tls = await C.cnd('peer', 'add', A.host.ip, invite1)
-    t.equal(tls.code, 1)
-    t.match(tls.stderr, /CND_PEER_TLS|TLS with 192\.0\.2\.1 failed.*--ca-file/, 'TLS failure (no --ca-file for A\'s private CA)')
-    const unreachable = await C.cnd('peer', 'add', '192.0.2.9', invite1, '--ca-file', A.caddy.caFile)
-    t.match(unreachable.stderr, /cannot reach https:\/\/192\.0\.2\.9/, 'unreachable host')
-    const otherHost = await C.cnd('peer', 'add', B.host.ip, invite1, '--ca-file', B.caddy.caFile)
-    t.match(otherHost.stderr, /192\.0\.2\.2 refused add-peer: HTTP 401/, 'an invite of A shown to B: refused (hostname mismatch)')
     const forged = `cndinv1.0123456789abcdef.${generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'der' }).toString('base64url')}`
-    const f = await C.cnd('peer', 'add', A.host.ip, forged, '--ca-file', A.caddy.caFile)
-    t.match(f.stderr, /refused add-peer: HTTP 401/, 'a forged invite secret: refused')
-    const garbled = await C.cnd('peer', 'add', A.host.ip, 'not-a-secret')
-    t.equal(garbled.code, 2, 'not an invite secret: usage error')
-    const pub = await C.cnd('peer', 'add', A.host.ip, (await A.cnd('peer', 'pubkey')).stdout.trim())
-    t.match(pub.stderr, /this is a public key, not an invite secret/, 'a public key given as a secret is told apart')
     const { id, pem } = inviteKey(invite1)
     const asC = await peerToken(pem, 'EdDSA', `invite-${id}`, 'c', A.host.ip)
-    const cRecord = (await call(C, C, 'conductor-peers-identity', undefined)).json()
+    // Independent refusals, side by side (each CLI run is a new process; this machine is shared).
+    const [tls, unreachable, otherHost, f, garbled, pub, cRecord] = await Promise.all([
+      C.cnd('peer', 'add', A.host.ip, invite1),
+      C.cnd('peer', 'add', '192.0.2.9', invite1, '--ca-file', A.caddy.caFile),
+      C.cnd('peer', 'add', B.host.ip, invite1, '--ca-file', B.caddy.caFile),
+      C.cnd('peer', 'add', A.host.ip, forged, '--ca-file', A.caddy.caFile),
+      C.cnd('peer', 'add', A.host.ip, 'not-a-secret'),
+      A.cnd('peer', 'pubkey').then(async k => await C.cnd('peer', 'add', A.host.ip, k.stdout.trim())),
+      call(C, C, 'conductor-peers-identity', undefined).then(r => r.json())
+    ])
+    t.equal(tls.code, 1)
+    t.match(tls.stderr, /CND_PEER_TLS|TLS with 192\.0\.2\.1 failed.*--ca-file/, 'TLS failure (no --ca-file for A\'s private CA)')
+    t.match(unreachable.stderr, /cannot reach https:\/\/192\.0\.2\.9/, 'unreachable host')
+    t.match(otherHost.stderr, /192\.0\.2\.2 refused add-peer: HTTP 401/, 'an invite of A shown to B: refused (hostname mismatch)')
+    t.match(f.stderr, /refused add-peer: HTTP 401/, 'a forged invite secret: refused')
+    t.equal(garbled.code, 2, 'not an invite secret: usage error')
+    t.match(pub.stderr, /this is a public key, not an invite secret/, 'a public key given as a secret is told apart')
     const join = { peer_id: 'c', peer_hostname: C.host.ip, authentication: [{ public_key: cRecord.public_key }], route: cRecord.route, route_cert: cRecord.route_cert, cluster: { name: 'x', lone: true, clustered: false, members: [] } }
-    const mismatch = await call(C, A, 'conductor-peers-add_peer', asC, { ...join, peer_id: 'zzz' })
+    const [mismatch, wider, other, rm, ls] = await Promise.all([
+      call(C, A, 'conductor-peers-add_peer', asC, { ...join, peer_id: 'zzz' }),
+      call(C, A, 'conductor-peers-add_peer', asC, { ...join, authorizations: { 'peer-list-write': true, 'service-write': true, admin: true } }),
+      call(C, A, 'conductor-peers-add_peer', asC, { ...join, gossip: false }),
+      call(C, A, 'conductor-peers-remove_peer', asC, { peer_id: 'a' }),
+      call(C, A, 'conductor-peers-list_peers', asC)
+    ])
     t.same([mismatch.status, mismatch.json().error], [403, 'CND_PEER_MISMATCH'], 'token signed for c, body adds zzz: refused')
-    const wider = await call(C, A, 'conductor-peers-add_peer', asC, { ...join, authorizations: { 'peer-list-write': true, 'service-write': true, admin: true } })
     t.same([wider.status, wider.json().error], [403, 'CND_PEER_INVITE_SCOPE'], 'an invite asking for more than the defaults: refused')
-    const other = await call(C, A, 'conductor-peers-add_peer', asC, { ...join, gossip: false })
     t.same([other.status, other.json().error], [403, 'CND_PEER_INVITE_SCOPE'], 'an invite adding a local-only entry: refused')
-    const rm = await call(C, A, 'conductor-peers-remove_peer', asC, { peer_id: 'a' })
     t.equal(rm.status, 403, 'an invite key trying peer-list-write (remove-peer): refused by the policy')
-    const ls = await call(C, A, 'conductor-peers-list_peers', asC)
     t.equal(ls.status, 403, 'nor may it list peers')
     t.same({ a: JSON.stringify(A.state()), c: JSON.stringify(C.state()), policy: JSON.stringify(A.peersPolicy()) }, before,
       'A\'s and C\'s state and A\'s policy unchanged; the invite still unused')
@@ -156,11 +180,13 @@ t.test('peers: invite, add, replicate, refuse, remove across three hosts', async
     await waitFor('a route between a and b', async () => await routesOf(A) === 1 && await routesOf(B) === 1, 20_000, 100)
     timings.joinB = ms(t0)
     t.equal(A.state().cluster_name, B.state().cluster_name, 'one cluster name')
-    const again = await C.cnd('peer', 'add', A.host.ip, invite1, '--ca-file', A.caddy.caFile)
-    t.match(again.stderr, /CND_PEER_INVITE_USED|was used already/, 'the invite a second time: refused')
     const short = JSON.parse((await A.cnd('peer', 'invite', '--ttl', '1s', '--json')).stdout) as { secret: string }
     await new Promise(resolve => setTimeout(resolve, 1500))
-    const expired = await C.cnd('peer', 'add', A.host.ip, short.secret, '--ca-file', A.caddy.caFile)
+    const [again, expired] = await Promise.all([
+      C.cnd('peer', 'add', A.host.ip, invite1, '--ca-file', A.caddy.caFile),
+      C.cnd('peer', 'add', A.host.ip, short.secret, '--ca-file', A.caddy.caFile)
+    ])
+    t.match(again.stderr, /CND_PEER_INVITE_USED|was used already/, 'the invite a second time: refused')
     t.match(expired.stderr, /expired at/, 'an expired invite: refused')
     t.equal(C.state().clustered, false, 'C is still a lone host')
   })
@@ -180,12 +206,12 @@ t.test('peers: invite, add, replicate, refuse, remove across three hosts', async
     await waitFor('routes: a full mesh', async () => (await Promise.all(all.map(routesOf))).every(n => n === 2), 20_000, 100)
     timings.cRouted = ms(added)
     await waitFor('one JetStream meta group of 3', async () => (await Promise.all(all.map(metaSize))).some(n => n === 3), 20_000, 200)
-    for (const h of all) {
-      const ls = await peerLs(h)
+    await Promise.all(all.map(async h => {
+      let ls = await peerLs(h)
       t.same(ls.peers.map(p => p.id), ['a', 'b', 'c'], `${h.id}: peer ls lists a, b, c`)
-      await waitFor(`${h.id} sees every peer reachable`, async () => (await peerLs(h)).peers.every(p => p.reachable === true), 10_000, 200)
-      t.match((await peerLs(h)).peers.find(p => p.id === 'b'), { address: '192.0.2.2:6222', authorizations: ['peer-list-read', 'peer-list-write', 'service-write'] })
-    }
+      await waitFor(`${h.id} sees every peer reachable`, async () => (ls = await peerLs(h)).peers.every(p => p.reachable === true), 10_000, 200)
+      t.match(ls.peers.find(p => p.id === 'b'), { address: '192.0.2.2:6222', authorizations: ['peer-list-read', 'peer-list-write', 'service-write'] })
+    }))
     const doctor = await C.cnd('doctor', '--json')
     const nats = (JSON.parse(doctor.stdout) as { checks: Array<{ name: string, ok: boolean, detail: string }> }).checks.find(x => x.name === 'nats')
     t.match(nats, { ok: true, detail: /routes to 2 peer/ }, 'doctor on C: routes to both peers')
@@ -195,15 +221,6 @@ t.test('peers: invite, add, replicate, refuse, remove across three hosts', async
   })
 
   await t.test('authorizations: a key-only peer without service-write; the policy gates other functions too', async t => {
-    writeTree(A.root, {
-      'etc/conductor/services/deployer/conductor-service.json': {
-        proxy_config_template: './proxy.template',
-        functions: [{ name: 'push', exec: ['./push.cgi'], policy: 'peers', authorization: 'service-write' }]
-      },
-      'etc/conductor/services/deployer/proxy.template': `#!/bin/sh\nif [ -n "$CONDUCTOR_FUNCTION_ID" ]; then exec ${process.execPath} ${path.resolve('dist/conductor/bin.js')} function caddy-config; fi\necho '[]'\n`,
-      'etc/conductor/services/deployer/push.cgi': '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\npushed by %s\\n" "$REMOTE_USER"\n'
-    })
-    t.equal((await A.cnd('reload')).code, 0)
     const ci = generateKeyPairSync('ec', { namedCurve: 'P-256' })
     const ciPub = ci.publicKey.export({ type: 'spki', format: 'pem' }).toString()
     const add = await A.cnd('peer', 'add', 'ci.example', '--pubkey', ciPub, '--id', 'ci', '--authorization', 'peer-list-read')
@@ -259,14 +276,19 @@ t.test('peers: invite, add, replicate, refuse, remove across three hosts', async
   await t.test('B killed whole: unreachable within 5 s; reachable again once it is back', async t => {
     await B.host.kill()
     const killed = Date.now()
-    timings.bUnreachable = await within(t, 'A and C show b unreachable', killed, async () => {
-      const [la, lc] = await Promise.all([peerLs(A), peerLs(C)])
-      return la.peers.find(p => p.id === 'b')?.reachable === false && lc.peers.find(p => p.id === 'b')?.reachable === false
-    }, 100)
+    // What peer ls shows is computed from the fleet daemon's status file at the time it runs:
+    // timed there (a CLI run takes seconds on this shared machine), then peer ls itself.
+    const bReachable = (h: ConductorHost): boolean | undefined => liveness(fleetStatus(h), 'b', Date.now()).reachable
+    timings.bUnreachable = await within(t, 'A and C see b unreachable', killed,
+      () => bReachable(A) === false && bReachable(C) === false, 20)
+    const [la, lc] = await Promise.all([peerLs(A), peerLs(C)])
+    t.same([la.peers.find(p => p.id === 'b')?.reachable, lc.peers.find(p => p.id === 'b')?.reachable], [false, false],
+      'peer ls on A and C: b unreachable')
     await B.restart(t)
     const back = Date.now()
     await waitFor('A shows b reachable again', async () => (await peerLs(A)).peers.find(p => p.id === 'b')?.reachable === true, 30_000, 200)
     timings.bBack = ms(back)
+    t.pass('b reachable again on A')
     await waitFor('full mesh again', async () => (await Promise.all(all.map(routesOf))).every(n => n === 2), 30_000, 200)
   })
 
@@ -277,15 +299,22 @@ t.test('peers: invite, add, replicate, refuse, remove across three hosts', async
     t0 = Date.now()
     const rm = await A.cnd('peer', 'remove', 'b')
     t.equal(rm.code, 0, rm.stderr)
-    timings.bRefused = await within(t, 'B\'s key refused by A and C', t0, async () => {
-      const [ra, rc] = await Promise.all([call(B, A, 'conductor-peers-list_peers', forA), call(B, C, 'conductor-peers-list_peers', forC)])
-      return ra.status === 401 && rc.status === 401
-    })
+    timings.bRemoveCmd = ms(t0)
+    // From the command's return (the record deleted from the bucket), as for an add.
+    const removed = Date.now()
+    // Polled at the gateways' /auth: a request through Caddy that is still admitted runs the
+    // function (a new process, seconds here), which would hide when the refusal began.
+    timings.bRefused = await within(t, 'B\'s key refused by A and C', removed, async () =>
+      (await authStatus(A, forA)) === 401 && (await authStatus(C, forC)) === 401, 50,
+    () => `${A.logs().split('--- conductor-gateway')[0]!.slice(-3000)}\n${C.logs().split('--- conductor-gateway')[0]!.slice(-3000)}`)
+    const [ra, rc] = await Promise.all([call(B, A, 'conductor-peers-list_peers', forA), call(B, C, 'conductor-peers-list_peers', forC)])
+    t.same([ra.status, rc.status], [401, 401], 'through Caddy too: A and C answer 401 to B\'s key')
     await waitFor('A and C route only to each other', async () => await routesOf(A) === 1 && await routesOf(C) === 1, 10_000, 100)
     timings.bRoutesDropped = ms(t0)
     await waitFor('b out of the meta group', async () => (await metaSize(A)) === 2 || (await metaSize(C)) === 2, 20_000, 200)
     for (const h of [A, C]) t.same(policyPeers(h), ['a', 'c'], `${h.id} trusts a and c`)
-    await waitFor('B left: a lone host again', () => !B.state().clustered && policyPeers(B).join() === 'b', 20_000, 200)
+    await waitFor('B left: a lone host again', () => !B.state().clustered && policyPeers(B).join() === 'b', 30_000, 200)
+      .catch(err => { throw new Error(`${(err as Error).message}; B's logs: ${B.logs().split('--- conductor-gateway')[0]!.slice(-4000)}`) })
     t.pass('B saw its removal and went back to a lone host')
     const kv = await A.cnd('peer', 'add', 'x.example', '--pubkey', 'cndpub1.AAAA')
     t.equal(kv.code, 2, 'a damaged public key: usage error')
