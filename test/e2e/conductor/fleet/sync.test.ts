@@ -5,7 +5,7 @@ import path from 'node:path'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { packServiceDir } from '../../../../conductor/archive/index.js'
 import { openServiceStore, pushVersion, readRecord, type ServiceStore } from '../../../../conductor/fleet/index.js'
-import { startConductorHost, type ConductorHost } from '../../../harness/conductor-host.js'
+import { joinCluster, metaSize, startConductorHost, type ConductorHost } from '../../../harness/conductor-host.js'
 import { startHosts } from '../../../harness/netns.js'
 import { waitFor } from '../../../harness/ports.js'
 import { rawTar, type RawEntry } from '../../../harness/raw-tar.js'
@@ -38,33 +38,6 @@ const status = (h: ConductorHost): Status => {
 }
 const active = (h: ConductorHost, name: string): boolean => h.sd.systemctl('is-active', `conductor-service@${name}.service`).stdout.trim() === 'active'
 
-async function metaSize (h: ConductorHost): Promise<number | undefined> {
-  const port = await h.host.forward(8222)
-  const z = await (await fetch(`http://127.0.0.1:${port}/jsz`)).json() as { meta_cluster?: { cluster_size?: number } }
-  return z.meta_cluster?.cluster_size
-}
-
-/**
- * NEWCOMER joins EXISTING's cluster with EXISTING's invite, as the peers e2e does. On a loaded
- * machine an add may time out while it is applied: then a new invite is tried, until the
- * newcomer is a member and every JetStream of the cluster has the expected meta group.
- */
-async function join (t: Test, newcomer: ConductorHost, existing: ConductorHost, others: number): Promise<void> {
-  const member = (): boolean => newcomer.state().clustered && existing.state().members.some(m => m.id === newcomer.id)
-  let last = ''
-  for (let i = 0; i < 4 && !member(); i++) {
-    const inv = await existing.cnd('peer', 'invite', '--json')
-    if (inv.code !== 0) { last = inv.stderr; await new Promise(resolve => setTimeout(resolve, 3000)); continue }
-    const secret = (JSON.parse(inv.stdout) as { secret: string }).secret
-    const add = await newcomer.cnd('peer', 'add', existing.host.ip, secret, '--ca-file', existing.caddy.caFile)
-    last = add.stderr
-    await waitFor(`${newcomer.id} a member of ${existing.id}'s cluster`, member, add.code === 0 ? 60_000 : 20_000, 200).catch(() => {})
-  }
-  t.ok(member(), `${newcomer.id} joined ${existing.id}'s cluster${member() ? '' : `: ${last}`}`)
-  await waitFor(`a JetStream meta group of ${others + 1}`, async () => await metaSize(existing) === others + 1 &&
-    await metaSize(newcomer) === others + 1, 120_000, 500)
-}
-
 /** A service source tree: nested directory, an executable, a relative symlink, binary content. */
 function source (root: string, name: string, label: string, extra: object = {}): string {
   const dir = path.join(root, label, name)
@@ -83,8 +56,8 @@ t.test('fleet sync: push, replicate, place, refuse, race, rollback across three 
   const fleet = await startHosts(t, { count: 3 })
   const [A, B, C] = await Promise.all(fleet.hosts.map(async (h, i) => await startConductorHost(t, h, ['a', 'b', 'c'][i]!)))
   const all = [A!, B!, C!]
-  await join(t, B!, A!, 1)
-  await join(t, C!, A!, 2)
+  await joinCluster(all)
+  await waitFor('a JetStream meta group of three', async () => (await Promise.all(all.map(metaSize))).every(n => n === 3), 120_000, 500)
   // The sync task opens its buckets once its daemon is connected to a clustered JetStream.
   await waitFor('every host clustered, its sync task running', () => all.every(h => h.state().clustered &&
     (() => { try { return Date.now() - (JSON.parse(readFileSync(path.join(h.root, 'run/conductor/fleet-sync.json'), 'utf8')) as { updated_at: number }).updated_at < 3000 } catch { return false } })()),
