@@ -21,6 +21,14 @@ export function checkSync (statusFile: string, systemctl: string, now = Date.now
   if (age > SYNC_STATUS_STALE_MS) {
     return { name, ok: false, detail: `the sync task last wrote its status ${Math.round(age / 1000)} s ago`, fix: start }
   }
+  if (s.bucket_open === false) {
+    return {
+      name,
+      ok: false,
+      detail: `the sync task runs but cannot open the fleet's buckets: ${s.error ?? 'not yet'}`,
+      fix: 'conductor doctor\'s nats check says whether JetStream answers (a clustered JetStream needs a majority of its servers)'
+    }
+  }
   const lag = lagOf(s, now)
   const refused = Object.entries(s.services).filter(([, v]) => v.refused !== undefined)
     .map(([k, v]) => `${k} ${v.refused!.version} (${v.refused!.code ?? 'refused'})`)

@@ -34,6 +34,9 @@ export interface SyncStatus {
   bucket_revision: number
   /** Since when a record seen here waits to be applied (0: nothing waits). */
   pending_since: number
+  /** The buckets are open and watched; when not, why (`error`). */
+  bucket_open: boolean
+  error?: string
   services: Record<string, ServiceSyncState>
 }
 
@@ -48,7 +51,18 @@ export interface SyncOptions {
 
 export function serviceSyncTask (o: SyncOptions): DaemonTask {
   const status: SyncStatus = {
-    updated_at: 0, pid: process.pid, host: o.cc.identity.id, applied_revision: 0, bucket_revision: 0, pending_since: 0, services: {}
+    updated_at: 0,
+    pid: process.pid,
+    host: o.cc.identity.id,
+    applied_revision: 0,
+    bucket_revision: 0,
+    pending_since: 0,
+    bucket_open: false,
+    services: {}
+  }
+  const write = (): void => {
+    status.updated_at = Date.now()
+    writeAtomic(o.statusFile, JSON.stringify(status) + '\n')
   }
   let recovered = false
   return {
@@ -61,16 +75,26 @@ export function serviceSyncTask (o: SyncOptions): DaemonTask {
       }
       // Until this connection ends: a bucket not creatable yet (no stream leader) or a watch that
       // ended is tried again; every record is delivered again then, and applying one is idempotent.
-      while (!env.signal.aborted) {
-        try {
-          const s = readState(o.cc.identity.paths)
-          const routeable = new Set(s.members.filter(m => m.route_cert !== undefined).map(m => m.id)).size
-          const store = await openServiceStore(env.nc, desiredReplicas(routeable))
-          await new SyncLoop(o, store, env, status).run()
-        } catch (err) {
-          env.log(`service sync: ${(err as Error).message}; trying again in 2 s`)
+      // The status file says the task runs even while the buckets cannot be opened (doctor shows why).
+      const alive = setInterval(() => { if (!status.bucket_open) write() }, 1000)
+      try {
+        while (!env.signal.aborted) {
+          try {
+            const s = readState(o.cc.identity.paths)
+            const routeable = new Set(s.members.filter(m => m.route_cert !== undefined).map(m => m.id)).size
+            const store = await openServiceStore(env.nc, desiredReplicas(routeable))
+            env.log(`service sync: watching conductor-service-versions (${desiredReplicas(routeable)} replica(s) wanted)`)
+            Object.assign(status, { bucket_open: true, error: undefined })
+            await new SyncLoop(o, store, env, status, write).run()
+          } catch (err) {
+            status.error = (err as Error).message
+            env.log(`service sync: ${status.error}; trying again in 2 s`)
+          }
+          status.bucket_open = false
+          if (!env.signal.aborted) await new Promise(resolve => setTimeout(resolve, 2000))
         }
-        if (!env.signal.aborted) await new Promise(resolve => setTimeout(resolve, 2000))
+      } finally {
+        clearInterval(alive)
       }
     }
   }
@@ -85,7 +109,7 @@ class SyncLoop {
   private readonly here: string
 
   constructor (private readonly o: SyncOptions, private readonly store: ServiceStore, private readonly env: DaemonEnv,
-    private readonly status: SyncStatus) {
+    private readonly status: SyncStatus, private readonly write: () => void) {
     this.here = o.cc.identity.id
   }
 
@@ -193,7 +217,6 @@ class SyncLoop {
   }
 
   private async publish (): Promise<void> {
-    this.status.updated_at = Date.now()
     try { this.status.bucket_revision = (await this.store.records.status()).streamInfo.state.last_seq } catch { /* later */ }
     if (this.status.bucket_revision > this.seen) {
       if (this.behindSince === 0) this.behindSince = Date.now()
@@ -205,7 +228,7 @@ class SyncLoop {
     } else {
       this.behindSince = 0
     }
-    writeAtomic(this.o.statusFile, JSON.stringify(this.status) + '\n')
+    this.write()
     await this.store.status.put(this.here, JSON.stringify(this.status)).catch(() => {})
   }
 }

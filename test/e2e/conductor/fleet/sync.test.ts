@@ -60,7 +60,7 @@ t.test('fleet sync: push, replicate, place, refuse, race, rollback across three 
   await waitFor('a JetStream meta group of three', async () => (await Promise.all(all.map(metaSize))).every(n => n === 3), 120_000, 500)
   // The sync task opens its buckets once its daemon is connected to a clustered JetStream.
   await waitFor('every host clustered, its sync task running', () => all.every(h => h.state().clustered &&
-    (() => { try { return Date.now() - (JSON.parse(readFileSync(path.join(h.root, 'run/conductor/fleet-sync.json'), 'utf8')) as { updated_at: number }).updated_at < 3000 } catch { return false } })()),
+    (() => { try { return Date.now() - (JSON.parse(readFileSync(path.join(h.root, 'run/conductor/fleet-sync.json'), 'utf8')) as { updated_at: number, bucket_open: boolean }).updated_at < 3000 && (JSON.parse(readFileSync(path.join(h.root, 'run/conductor/fleet-sync.json'), 'utf8')) as { bucket_open: boolean }).bucket_open } catch { return false } })()),
   120_000, 200).catch(err => { throw new Error(`${(err as Error).message}; ${all.map(h => h.logs()).join('\n')}`) })
   timings.setup = Date.now() - t0
   const src = tempDir(t)
