@@ -57,7 +57,7 @@ try {
       writeFileSync(path.join(dir, 'conductor-service.json'), '{"config": {}}\n')
       const version = `r${run}`
       const t0 = Date.now()
-      const r = await a.cnd('fleet', 'push', dir, '--version', version)
+      const r = await a.cnd('fleet', 'push', dir, '--set-version', version)
       if (r.code !== 0) throw new Error(r.stderr)
       cmd.push(Date.now() - t0)
       await waitFor(`${mib} MiB on all`, () => hosts.every(h => installed(h, `blob${mib}`) === version), 120_000, 20)

@@ -21,9 +21,10 @@ export function registerFleetSyncCommands (fleet: Command, makeCtx: CtxFactory):
       'unpacks them, the hosts of fleet.hosts (default: this one) run them. The version already stored: nothing ' +
       'is done. Exit 3 for a directory or service that cannot be used, 8 when a concurrent push won')
     .argument('<dirs...>', 'service directories')
-    .option('--version <v>', 'version string (default: the archive\'s SHA-256)')
+    .option('--set-version <v>', 'version string (default: the archive\'s SHA-256); not --version, which every ' +
+      'command takes for the program\'s own')
     .option('--json', 'print JSON')
-    .action(async function (this: Command, dirs: string[], opts: { version?: string, json?: boolean }) {
+    .action(async function (this: Command, dirs: string[], opts: { setVersion?: string, json?: boolean }) {
       const cc = await cctx(this)
       const io = makeCtx(this).io
       const results: unknown[] = []
@@ -31,7 +32,7 @@ export function registerFleetSyncCommands (fleet: Command, makeCtx: CtxFactory):
       await withStore(cc, async s => {
         for (const dir of dirs) {
           try {
-            const r = await pushDir(s, dir, cc.identity.id, opts.version)
+            const r = await pushDir(s, dir, cc.identity.id, opts.setVersion)
             results.push({ service: r.record.service, version: r.record.version, digest: r.record.digest,
               changed: r.changed, revision: r.revision })
             if (opts.json !== true) {

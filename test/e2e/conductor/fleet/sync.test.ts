@@ -32,7 +32,7 @@ async function within (t: Test, what: string, since: number, check: () => Promis
 
 const services = (h: ConductorHost): string => path.join(h.root, 'etc/conductor/services')
 const tree = (h: ConductorHost, name: string): string[] => { try { return snapshotTree(path.join(services(h), name)) } catch { return [] } }
-interface Status { services: Record<string, { version?: string, running: boolean, refused?: { version: string, code?: string } }> }
+interface Status { services: Record<string, { version?: string, running: boolean, refused?: { version: string, code?: string, error?: string } }> }
 const status = (h: ConductorHost): Status => {
   try { return JSON.parse(readFileSync(path.join(h.root, 'run/conductor/fleet-sync.json'), 'utf8')) as Status } catch { return { services: {} } }
 }
@@ -69,7 +69,7 @@ t.test('fleet sync: push, replicate, place, refuse, race, rollback across three 
   await t.test('push on A: the exact tree on B and C within 5 s, running where fleet.hosts says', async t => {
     v1 = source(src, 'web', 'v1', { fleet: { hosts: ['a', 'b'] } })
     const pushed = Date.now()
-    const push = await A!.cnd('fleet', 'push', v1, '--version', '1')
+    const push = await A!.cnd('fleet', 'push', v1, '--set-version', '1')
     t.equal(push.code, 0, push.stderr)
     t.match(push.stdout, /pushed web version 1/)
     const want = snapshotTree(v1)
@@ -78,7 +78,7 @@ t.test('fleet sync: push, replicate, place, refuse, race, rollback across three 
     await waitFor('placed hosts run it', () => active(A!, 'web') && active(B!, 'web'), 20_000, 100)
     t.ok(active(A!, 'web') && active(B!, 'web'), 'a and b (fleet.hosts) run web')
     t.notOk(active(C!, 'web'), 'c has it unpacked but does not run it')
-    const again = await A!.cnd('fleet', 'push', v1, '--version', '1')
+    const again = await A!.cnd('fleet', 'push', v1, '--set-version', '1')
     t.match(again.stdout, /already at version 1: nothing pushed/, 'the same version again: nothing done, and said')
     await waitFor('fleet ls shows where it runs', async () => {
       const ls = JSON.parse((await B!.cnd('fleet', 'ls', '--json')).stdout) as { services: Array<{ unpacked_on: string[], running_on: string[] }> }
@@ -137,7 +137,8 @@ t.test('fleet sync: push, replicate, place, refuse, race, rollback across three 
       await pushVersion(store, { service: 'web', archive, digest, version, writer: 'mallory' })
       await waitFor(`${what}: refused on every host`, () => all.every(h => status(h).services.web?.refused?.version === version),
         20_000, 50).catch(err => { throw new Error(`${(err as Error).message}: ${JSON.stringify(all.map(status))}`) })
-      t.same(all.map(h => status(h).services.web?.refused?.code), [code, code, code], `${what}: ${code} on a, b and c`)
+      t.same(all.map(h => status(h).services.web?.refused?.code), [code, code, code], `${what}: ${code} on a, b and c`,
+        { errors: all.map(h => status(h).services.web?.refused) })
       t.same(all.map(h => tree(h, 'web').join('\n')), before, `${what}: version 1 untouched everywhere`)
     }
     const big = Buffer.alloc(65 * 1024 * 1024)
@@ -170,7 +171,7 @@ t.test('fleet sync: push, replicate, place, refuse, race, rollback across three 
     const want = snapshotTree(winner).join('\n')
     const since = Date.now()
     await within(t, 'every host holds the winner\'s tree whole', since, () => all.every(h => tree(h, 'web').join('\n') === want))
-    const r = await C!.cnd('fleet', 'push', winner === x ? y : x, '--version', 'z')
+    const r = await C!.cnd('fleet', 'push', winner === x ? y : x, '--set-version', 'z')
     t.equal(r.code, 0, 'a later push from another host, after the race, succeeds')
     await waitFor('z everywhere', () => all.every(h => status(h).services.web?.version === 'z'), 20_000, 50)
   })
