@@ -202,6 +202,19 @@ class SyncLoop {
       }
     } catch (err) {
       const error = (err as Error).message
+      const code = (err as { code?: unknown }).code
+      if (typeof code !== 'string' || !code.startsWith('CND_')) {
+        // Not a refusal of the version (a fetch timed out, the bucket's leader moved): tried
+        // again in 2 s unless a newer record came meanwhile.
+        log(`service sync: ${name} version ${record.version} not applied yet (${error}): trying again in 2 s`)
+        setTimeout(() => {
+          if (this.env.signal.aborted || this.pending.has(name)) return
+          this.pending.set(name, e)
+          if (this.status.pending_since === 0) this.status.pending_since = Date.now()
+          void this.work()
+        }, 2000)
+        return
+      }
       state.refused = { version: record.version, error, code: (err as { code?: string }).code }
       state.at = Date.now()
       log(`service sync: ${name} version ${record.version} refused, the installed version stays: ${error}`)
