@@ -124,7 +124,9 @@ t.test('fleet sync: push, replicate, place, refuse, race, rollback across three 
   await t.test('bad input written into the bucket directly: refused on every host, version 1 untouched', async t => {
     const auth = (JSON.parse(readFileSync(path.join(A!.root, 'var/lib/conductor/cluster/cluster.json'), 'utf8')) as
       { nats_auth: { user: string, password: string } }).nats_auth
-    nc = await connect({ servers: `127.0.0.1:${await A!.host.forward(4222)}`, user: auth.user, pass: auth.password, ignoreClusterUpdates: true })
+    nc = await connect({ servers: `127.0.0.1:${await A!.host.forward(4222)}`, user: auth.user, pass: auth.password, ignoreClusterUpdates: true,
+      // The forwarded connection may drop on a loaded machine: reconnect rather than fail the later subtests.
+      maxReconnectAttempts: -1, reconnectTimeWait: 200, pingInterval: 30_000 })
     t.teardown(async () => { await nc.close() })
     store = await openServiceStore(nc, 3)
     const valid: RawEntry = { name: 'conductor-service.json', content: '{"config": {"A": "1"}}' }
