@@ -327,24 +327,55 @@ const ENTRIES = {
   },
   CND_FLEET_PACK_REFUSED: {
     exit: invalidInput,
+    http: 422,
     description: 'a service directory that cannot be packed (device file, FIFO, socket, link leaving it)'
   },
   CND_FLEET_ARCHIVE_INVALID: {
     exit: invalidInput,
+    http: 422,
     description: 'an archive refused before anything is written (a bad entry)'
   },
   CND_FLEET_ARCHIVE_TOO_LARGE: {
     exit: invalidInput,
+    http: 413,
     description: 'an archive over the size or entry limit, packed or unpacked'
   },
-  CND_FLEET_DIGEST_MISMATCH: { exit: invalidInput, description: 'an archive whose SHA-256 is not the announced one' },
-  CND_FLEET_NAME_INVALID: { exit: invalidInput, description: 'a service name or version that is not a plain name' },
+  CND_FLEET_DIGEST_MISMATCH: {
+    exit: invalidInput,
+    http: 422,
+    description: 'an archive whose SHA-256 is not the announced one'
+  },
+  CND_FLEET_NAME_INVALID: {
+    exit: invalidInput,
+    http: 400,
+    description: 'a service name or version that is not a plain name'
+  },
   CND_FLEET_SERVICE_NOT_MANAGED: {
     exit: failure,
     description: 'the service directory exists but was not installed by fleet sync'
   },
   CND_FLEET_NO_PREVIOUS_VERSION: { exit: notFound, description: '`rollback` with no previous version kept' },
   CND_FLEET_INSTALL_LOCKED: { exit: locked, description: 'another process installs or rolls back the same service' },
+  CND_FLEET_PUSH_CONFLICT: {
+    exit: locked,
+    http: 409,
+    description: 'another push of the same service won the compare-and-set: its version stands, this one was not stored'
+  },
+  CND_FLEET_SERVICE_UNKNOWN: {
+    exit: notFound,
+    http: 404,
+    description: "the fleet's bucket holds no such service (`fleet rm`, `fleet rollback`, the service functions)"
+  },
+  CND_FLEET_WRITE_DENIED: {
+    exit: failure,
+    http: 403,
+    description: 'the caller of a service function lacks the `service-write` authorization of the peers policy'
+  },
+  CND_FLEET_INPUT_INVALID_BODY: {
+    exit: usage,
+    http: 400,
+    description: 'a request to a built-in service function is not what it accepts (the message says which field)'
+  },
 
   // The cluster: peers, invites, the NATS server (conductor/cluster)
   CND_PEER_IDENTITY_MISSING: {

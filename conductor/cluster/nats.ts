@@ -99,8 +99,14 @@ export async function scaleBuckets(nc: NatsConnection, replicas: number, down = 
   const { jetstreamManager } = await natsPackage(import('@nats-io/jetstream'))
   const jsm = await jetstreamManager(nc, { timeout: 5000 })
   const changed: string[] = []
-  for (const bucket of [PEERS_BUCKET, HEARTBEAT_BUCKET]) {
-    const stream = `KV_${bucket}`
+  // Every Conductor bucket: the member list and heartbeats, and those of service sync (issue 18:
+  // an object store and KV buckets named conductor-*), whatever creates them.
+  const streams = [`KV_${PEERS_BUCKET}`, `KV_${HEARTBEAT_BUCKET}`]
+  for await (const name of jsm.streams.names()) {
+    if (/^(KV|OBJ)_conductor-/.test(name) && !streams.includes(name)) streams.push(name)
+  }
+  for (const stream of streams) {
+    const bucket = stream.replace(/^(KV|OBJ)_/, '')
     let info: Awaited<ReturnType<typeof jsm.streams.info>>
     try {
       info = await jsm.streams.info(stream)

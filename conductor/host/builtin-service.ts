@@ -10,6 +10,8 @@ import { HEADER, type UnitPaths } from './unit-files.js'
 // this Node and this bin.js and `system install` writes them (with the peer identity).
 
 export const PEERS_PROXY_TEMPLATE = 'proxy-config.template'
+/** The largest service archive (64 MiB, conductor/archive's limit) and some room. */
+const WRITE_SERVICE_MAX_BODY = 64 * 1024 * 1024 + 64 * 1024
 
 export interface BuiltinFile {
   path: string
@@ -37,6 +39,13 @@ export function renderPeersService(p: UnitPaths, servicesDir: string): BuiltinFi
       fn('add-peer', 'peers', 'peer-add'),
       fn('remove-peer', 'peers', 'peer-list-write'),
       fn('list-peers', 'peers', 'peer-list-read'),
+      // The seed's service functions (issue 18): a service archive into the fleet's bucket, and an
+      // uploaded service enabled, disabled, started or stopped on this host.
+      { ...fn('write-service', 'peers', 'service-write'), max_body_bytes: WRITE_SERVICE_MAX_BODY, timeout_sec: 120 },
+      fn('enable', 'peers', 'service-write'),
+      fn('disable', 'peers', 'service-write'),
+      fn('start', 'peers', 'service-write'),
+      fn('stop', 'peers', 'service-write'),
       // Public: the peer id, hostname, route, public key and route certificate, and the cluster's
       // name. `peer add --pubkey` reads it and checks the key is the one the operator gave.
       fn('identity', undefined)

@@ -4,6 +4,7 @@ import { acquireReloadLock, applyPlan, listMarkedPods, notifyGateway, observe, t
 import { describeAction, planReconcile, type Action, type PlanOptions } from './plan.js'
 import type { ServiceEntry } from '../model/index.js'
 import { clearAllReceipts } from '../host/index.js'
+import { placedElsewhere, readPlacement } from '../state/index.js'
 import type { SystemCtx } from './context.js'
 
 // `conductor reload` and the service lifecycle commands: desired vs observed -> plan -> apply,
@@ -30,7 +31,9 @@ export async function reconcile(
     // A plan limited to some services leaves strays and orphaned pods alone: no pod listing.
     // Otherwise Podman is asked while the services load.
     const pods = opts.only === undefined ? listMarkedPods(sctx) : false
-    const { desired, entries, services } = await loadDesired(sctx.roots.services, sctx.validationCache)
+    // Synced services placed on other hosts only load as disabled here (conductor/fleet/).
+    const elsewhere = placedElsewhere(readPlacement(sctx.roots.lib))
+    const { desired, entries, services } = await loadDesired(sctx.roots.services, sctx.validationCache, elsewhere)
     const observed = await observe(sctx, { pods })
     const plan = planReconcile(desired, observed, opts)
     const broken = entries.filter(e => e.error !== undefined && (opts.only === undefined || opts.only.has(e.name)))

@@ -11,3 +11,12 @@ export {
 export { acquireDeployLock } from './locks.js'
 export { acquirePidLock } from './pid-lock.js'
 export { readOr, writeAtomic } from './atomic.js'
+export {
+  type PlacementFile,
+  type PlacementSource,
+  type ServicePlacement,
+  placedElsewhere,
+  placementFile,
+  readPlacement,
+  writePlacement
+} from './placement.js'

@@ -1,3 +1,4 @@
+import path from 'node:path'
 import type { Command } from 'commander'
 import { DEFAULT_GATEWAY_LISTEN } from '../../model/index.js'
 import { resolveCaddyAdmin } from '../../proxy/index.js'
@@ -19,6 +20,7 @@ import { renderJson } from '../../output.js'
 import { systemContext, unitPaths, type SystemCtx } from '../../reconcile/index.js'
 import type { CtxFactory } from './types.js'
 import { checkNats, clusterContext } from '../../cluster/index.js'
+import { SYNC_STATUS_FILE, checkSync } from '../../fleet/index.js'
 
 export function registerDoctorCommand(program: Command, makeCtx: CtxFactory): void {
   program
@@ -84,6 +86,10 @@ export function registerDoctorCommand(program: Command, makeCtx: CtxFactory): vo
               fix: `conductor system install --scope ${scope}${rootFlag}`
             }
           }
+        })
+        // Service sync (issue 18): the sync task writes its status every second; lag behind the bucket.
+        checks.push(async function fleetSync() {
+          return checkSync(path.join(ctx.roots.run, SYNC_STATUS_FILE), `systemctl${scope === 'user' ? ' --user' : ''}`)
         })
       }
       checks.push(async function services() {

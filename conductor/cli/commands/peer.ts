@@ -16,6 +16,8 @@ import {
 } from '../../cluster/index.js'
 import { renderJson, renderTable } from '../../output.js'
 import type { CtxFactory } from './types.js'
+import { runServiceFunction, syncTask } from './fleet-sync.js'
+import { SERVICE_BUILTINS, type ServiceBuiltinName } from '../../fleet/index.js'
 
 // `conductor peer ...` (the seed spells the group `peers` too: both work), and the internals the
 // units and the built-in service run: `conductor _ fleet-daemon`, `conductor _ builtin NAME`.
@@ -232,7 +234,8 @@ export function registerPeerCommands(program: Command, internal: Command, makeCt
   internal
     .command('fleet-daemon')
     .description(
-      'The fleet daemon (conductor-sync.service runs it): peers and NATS routes from the member list, heartbeats'
+      'The fleet daemon (conductor-sync.service runs it): peers and NATS routes from the member list, heartbeats, ' +
+        'service sync'
     )
     .action(async function (this: Command) {
       // Under journald (JOURNAL_STREAM set) lines get their time there; elsewhere they carry it.
@@ -240,23 +243,31 @@ export function registerPeerCommands(program: Command, internal: Command, makeCt
       const log = (msg: string): void => {
         process.stdout.write(`${stamp ? new Date().toISOString() + ' ' : ''}${msg}\n`)
       }
-      const cc = await clusterContext(makeCtx(this), log)
+      const ctx = makeCtx(this)
+      const cc = await clusterContext(ctx, log)
       const abort = new AbortController()
       for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => abort.abort())
-      await runFleetDaemon(cc, { signal: abort.signal })
+      await runFleetDaemon(cc, { signal: abort.signal, tasks: [await syncTask(ctx, cc, log)] })
     })
 
   internal
     .command('builtin')
     .description('A built-in function as a CGI program (the built-in service conductor-peers runs it)')
-    .argument('<name>', 'add-peer | remove-peer | list-peers | identity')
+    .argument(
+      '<name>',
+      'add-peer | remove-peer | list-peers | identity | write-service | enable | disable | start | stop'
+    )
     .action(async function (this: Command, name: string) {
-      if (!['add-peer', 'remove-peer', 'list-peers', 'identity'].includes(name))
-        throw new UsageError(`no built-in function "${name}"`)
       const ctx = makeCtx(this)
       const log = (msg: string): void => {
         process.stderr.write(`${name}: ${msg}\n`)
       }
+      if ((SERVICE_BUILTINS as readonly string[]).includes(name)) {
+        await runServiceFunction(ctx, name as ServiceBuiltinName, log)
+        return
+      }
+      if (!['add-peer', 'remove-peer', 'list-peers', 'identity'].includes(name))
+        throw new UsageError(`no built-in function "${name}"`)
       const body = await readBody(Number(ctx.env.CONTENT_LENGTH ?? '0'))
       let answer: Awaited<ReturnType<typeof runBuiltin>>
       try {

@@ -82,9 +82,14 @@ t.test('system-scope units: text', async t => {
       ['add_peer', 'peers', 'peer-add'],
       ['remove_peer', 'peers', 'peer-list-write'],
       ['list_peers', 'peers', 'peer-list-read'],
+      ['write_service', 'peers', 'service-write'],
+      ['enable', 'peers', 'service-write'],
+      ['disable', 'peers', 'service-write'],
+      ['start', 'peers', 'service-write'],
+      ['stop', 'peers', 'service-write'],
       ['identity', null, null]
     ],
-    "the seed's peer functions behind the peers policy, identity public"
+    "the seed's peer and service functions behind the peers policy, identity public"
   )
   t.same(peers.functions[0]!.exec, [
     '/usr/bin/node',

@@ -1,0 +1,272 @@
+import type { KvEntry } from '@nats-io/kv'
+import { recoverServiceVersions } from '../archive/index.js'
+import { checkServiceNameOk } from './names.js'
+import { readPlacement, writePlacement, writeAtomic, type PlacementFile } from '../state/index.js'
+import { desiredReplicas, readState, type ClusterCtx, type DaemonEnv, type DaemonTask } from '../cluster/index.js'
+import { applyRecord, removeInstalled, type ApplyOutcome } from './apply.js'
+import { placementOf } from './placement.js'
+import { parseRecord, type ServiceRecord } from './record.js'
+import { fetchArchive, openServiceStore, type ServiceStore } from './store.js'
+
+// The sync task of the fleet daemon (conductor-sync.service, issue 18 item 4): watches the
+// records of conductor-service-versions; for each new version, fetches the object, checks and
+// installs it (apply.ts), writes where it runs (LIB/fleet/placement.json) and reconciles that
+// service alone. A refused version leaves the previous one as it was and is reported (status
+// file and the conductor-sync-status bucket, which `fleet ls` reads).
+
+export interface ServiceSyncState {
+  version?: string
+  digest?: string
+  /** Runs here (placed here and reconciled without failure). */
+  running: boolean
+  placed_on: string[]
+  /** The last version refused here, and why (the installed version stays). */
+  refused?: { version: string; error: string; code?: string }
+  at: number
+}
+
+export interface SyncStatus {
+  updated_at: number
+  pid: number
+  host: string
+  /** Last record revision applied (or refused) here, and the bucket's last revision. */
+  applied_revision: number
+  bucket_revision: number
+  /** Since when a record seen here waits to be applied (0: nothing waits). */
+  pending_since: number
+  /** The buckets are open and watched; when not, why (`error`). */
+  bucket_open: boolean
+  error?: string
+  services: Record<string, ServiceSyncState>
+}
+
+export interface SyncOptions {
+  cc: ClusterCtx
+  servicesDir: string
+  libDir: string
+  statusFile: string
+  /** Reconciles only these services (the CLI gives reconcile(sctx, { only })); false when something failed. */
+  reconcile: (names: string[]) => Promise<boolean>
+}
+
+export function serviceSyncTask(o: SyncOptions): DaemonTask {
+  const status: SyncStatus = {
+    updated_at: 0,
+    pid: process.pid,
+    host: o.cc.identity.id,
+    applied_revision: 0,
+    bucket_revision: 0,
+    pending_since: 0,
+    bucket_open: false,
+    services: {}
+  }
+  const write = (): void => {
+    status.updated_at = Date.now()
+    writeAtomic(o.statusFile, JSON.stringify(status) + '\n')
+  }
+  let recovered = false
+  return {
+    name: 'service-sync',
+    start: async (env: DaemonEnv) => {
+      if (!recovered) {
+        // A daemon killed mid-unpack or mid-switch: finish or undo it before anything else.
+        await recoverServiceVersions(o.servicesDir)
+        recovered = true
+      }
+      // Until this connection ends: a bucket not creatable yet (no stream leader) or a watch that
+      // ended is tried again; every record is delivered again then, and applying one is idempotent.
+      // The status file says the task runs even while the buckets cannot be opened (doctor shows why).
+      const alive = setInterval(() => {
+        if (!status.bucket_open) write()
+      }, 1000)
+      try {
+        while (!env.signal.aborted) {
+          try {
+            const s = readState(o.cc.identity.paths)
+            const routeable = new Set(s.members.filter(m => m.route_cert !== undefined).map(m => m.id)).size
+            const store = await openServiceStore(env.nc, desiredReplicas(routeable))
+            env.log(
+              `service sync: watching conductor-service-versions (${desiredReplicas(routeable)} replica(s) wanted)`
+            )
+            Object.assign(status, { bucket_open: true, error: undefined })
+            await new SyncLoop(o, store, env, status, write).run()
+          } catch (err) {
+            status.error = (err as Error).message
+            env.log(`service sync: ${status.error}; trying again in 2 s`)
+          }
+          status.bucket_open = false
+          if (!env.signal.aborted) await new Promise(resolve => setTimeout(resolve, 2000))
+        }
+      } finally {
+        clearInterval(alive)
+      }
+    }
+  }
+}
+
+/** The watch is behind the bucket's last revision for this long: it is started again (a stream leader moved). */
+const WATCH_STALL_MS = 3000
+
+class SyncLoop {
+  private readonly pending = new Map<string, KvEntry>()
+  private working = false
+  private readonly here: string
+
+  constructor(
+    private readonly o: SyncOptions,
+    private readonly store: ServiceStore,
+    private readonly env: DaemonEnv,
+    private readonly status: SyncStatus,
+    private readonly write: () => void
+  ) {
+    this.here = o.cc.identity.id
+  }
+
+  private seen = 0
+  private behindSince = 0
+  private stop: (() => void) | undefined
+
+  async run(): Promise<void> {
+    const timer = setInterval(() => {
+      void this.publish()
+    }, 1000)
+    const abort = (): void => this.stop?.()
+    this.env.signal.addEventListener('abort', abort)
+    try {
+      const iter = await this.store.records.watch()
+      this.stop = () => iter.stop()
+      if (this.env.signal.aborted) iter.stop()
+      for await (const e of iter) {
+        this.seen = Math.max(this.seen, e.revision)
+        this.pending.set(e.key, e)
+        if (this.status.pending_since === 0) this.status.pending_since = Date.now()
+        void this.work()
+      }
+    } finally {
+      clearInterval(timer)
+      this.env.signal.removeEventListener('abort', abort)
+      await this.waitIdle()
+    }
+  }
+
+  private async waitIdle(): Promise<void> {
+    while (this.working) await new Promise(resolve => setTimeout(resolve, 50))
+  }
+
+  private async work(): Promise<void> {
+    if (this.working) return
+    this.working = true
+    try {
+      while (this.pending.size > 0 && !this.env.signal.aborted) {
+        const [key, e] = this.pending.entries().next().value as [string, KvEntry]
+        this.pending.delete(key)
+        await this.applyEntry(e)
+        this.status.applied_revision = Math.max(this.status.applied_revision, e.revision)
+      }
+      this.status.pending_since = 0
+    } finally {
+      this.working = false
+      await this.publish()
+    }
+  }
+
+  private async applyEntry(e: KvEntry): Promise<void> {
+    const name = e.key
+    const log = this.env.log
+    if (!checkServiceNameOk(name)) {
+      log(`service sync: key "${name}" refused: not a plain service name`)
+      return
+    }
+    if (e.operation !== 'PUT') {
+      const r = await removeInstalled(this.o.servicesDir, name)
+      this.setPlacement(name, undefined)
+      delete this.status.services[name]
+      if (r.outcome === 'removed') {
+        log(`service sync: ${name} removed from the fleet: removed here`)
+        await this.o.reconcile([name])
+      }
+      return
+    }
+    let record: ServiceRecord
+    try {
+      record = parseRecord(name, e.json())
+    } catch (err) {
+      log(`service sync: ${(err as Error).message}`)
+      return
+    }
+    const state: ServiceSyncState = this.status.services[name] ?? { running: false, placed_on: [], at: Date.now() }
+    this.status.services[name] = state
+    let outcome: ApplyOutcome
+    const started = Date.now()
+    try {
+      const applied = await applyRecord(
+        { servicesDir: this.o.servicesDir, fetch: async r => await fetchArchive(this.store, r) },
+        record
+      )
+      outcome = applied.outcome
+      const placement = placementOf(applied.service, record)
+      this.setPlacement(name, placement)
+      Object.assign(state, {
+        version: record.version,
+        digest: record.digest,
+        placed_on: placement.hosts,
+        at: Date.now()
+      })
+      delete state.refused
+      const ok = await this.o.reconcile([name])
+      state.running = ok && placement.hosts.includes(this.here)
+      if (outcome !== 'unchanged') {
+        log(
+          `service sync: ${name} ${outcome} at version ${record.version} in ${Date.now() - started} ms; ` +
+            `runs on ${placement.hosts.join(', ')}${ok ? '' : ' (reconcile failed, see above)'}`
+        )
+      }
+    } catch (err) {
+      const error = (err as Error).message
+      const code = (err as { code?: unknown }).code
+      if (typeof code !== 'string' || !code.startsWith('CND_')) {
+        // Not a refusal of the version (a fetch timed out, the bucket's leader moved): tried
+        // again in 2 s unless a newer record came meanwhile.
+        log(`service sync: ${name} version ${record.version} not applied yet (${error}): trying again in 2 s`)
+        setTimeout(() => {
+          if (this.env.signal.aborted || this.pending.has(name)) return
+          this.pending.set(name, e)
+          if (this.status.pending_since === 0) this.status.pending_since = Date.now()
+          void this.work()
+        }, 2000)
+        return
+      }
+      state.refused = { version: record.version, error, code: (err as { code?: string }).code }
+      state.at = Date.now()
+      log(`service sync: ${name} version ${record.version} refused, the installed version stays: ${error}`)
+    }
+  }
+
+  private setPlacement(name: string, p: ReturnType<typeof placementOf> | undefined): void {
+    const file: PlacementFile = readPlacement(this.o.libDir) ?? { here: this.here, services: {} }
+    file.here = this.here
+    if (p === undefined) delete file.services[name]
+    else file.services[name] = p
+    writePlacement(this.o.libDir, file)
+  }
+
+  private async publish(): Promise<void> {
+    try {
+      this.status.bucket_revision = (await this.store.records.status()).streamInfo.state.last_seq
+    } catch {
+      /* later */
+    }
+    if (this.status.bucket_revision > this.seen) {
+      if (this.behindSince === 0) this.behindSince = Date.now()
+      else if (Date.now() - this.behindSince > WATCH_STALL_MS) {
+        this.env.log('service sync: the watch fell behind the bucket: started again')
+        this.behindSince = 0
+        this.stop?.()
+      }
+    } else {
+      this.behindSince = 0
+    }
+    this.write()
+    await this.store.status.put(this.here, JSON.stringify(this.status)).catch(() => {})
+  }
+}
