@@ -72,12 +72,22 @@ export async function observe(
   }
 }
 
+export interface ApplyOptions {
+  /**
+   * A started service registers its own snippets here (the config unit's other half) unless a
+   * Caddy step follows the apply (a full reconcile: convergeCaddy registers them, from the
+   * records, running the template once).
+   */
+  caddyStepFollows?: boolean
+}
+
 export async function applyPlan(
   plan: Action[],
   sctx: SystemCtx,
   services: ReadonlyMap<string, Service>,
   desired: Desired,
-  observed: Observed
+  observed: Observed,
+  opts: ApplyOptions = {}
 ): Promise<ActionResult[]> {
   const results: ActionResult[] = []
   const hashOf = new Map(desired.services.map(s => [s.name, s.hash]))
@@ -87,7 +97,7 @@ export async function applyPlan(
   // registers its routes, its removal deregisters them).
   const actx: SystemCtx = { ...sctx, snippetRecords: recordsOver(sctx.roots, observed.snippets) }
   try {
-    await applyActions(plan, actx, services, hashOf, records, strays, results)
+    await applyActions(plan, actx, services, hashOf, records, strays, results, opts)
   } finally {
     // Also when something threw half-way: what is left in `observed` is what the disk holds.
     observed.records = [...records.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
@@ -103,7 +113,8 @@ async function applyActions(
   hashOf: ReadonlyMap<string, string>,
   records: Map<string, DeploymentState>,
   strays: Set<string>,
-  results: ActionResult[]
+  results: ActionResult[],
+  opts: ApplyOptions
 ): Promise<void> {
   const failedServices = new Set<string>()
   const fail = (action: Action, err: unknown, service?: string): void => {
@@ -183,7 +194,7 @@ async function applyActions(
   }
   // The service's own snippets (the config unit's other half). A failure is reported; its
   // deployments still start, as they did when only the reload's Caddy convergence registered them.
-  for (const svc of started) {
+  for (const svc of opts.caddyStepFollows === true ? [] : started) {
     try {
       await registerServiceProxy(sctx, svc, 'register')
     } catch (err) {
@@ -273,7 +284,7 @@ async function applyActions(
 async function registerServiceProxy(sctx: SystemCtx, svc: Service, op: 'register' | 'deregister'): Promise<void> {
   const caddy = sctx.drivers.caddy
   if (caddy === undefined || svc.proxy_config_template === undefined) return
-  await caddy[op](svc, serviceVariables(svc, baseVariables(sctx.roots, sctx.env)), svc.dir)
+  await caddy[op](svc, serviceVariables(svc, baseVariables(sctx.roots, sctx.env)), svc.dir, sctx.snippetRecords)
 }
 
 /** SIGHUP to the gateway (ExecReload) so it re-reads services; only when it runs. */

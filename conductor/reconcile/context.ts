@@ -7,7 +7,7 @@ import { resolveScope, type ScopeInfo } from '../model/index.js'
 import { systemdDriver, type SystemdDriver } from '../host/index.js'
 import { conductorCommand } from '../host/index.js'
 import { caddyDriver, type CaddyDriver, type SnippetRecordStore } from '../proxy/index.js'
-import type { UnitPaths } from '../host/index.js'
+import { caddyConfigIsForeign, caddyUnitExists, planInstall, type InstallPlan, type UnitPaths } from '../host/index.js'
 import { DEFAULT_CADDY_LISTEN, DEFAULT_GATEWAY_LISTEN } from '../model/index.js'
 // Only the constant (commands/function.ts does the same): no Fastify is loaded.
 
@@ -86,4 +86,12 @@ function which(bin: string, env: NodeJS.ProcessEnv): string | undefined {
     }
   }
   return undefined
+}
+
+/**
+ * What `system install` writes on this host now, given what is already there (a caddy.service
+ * or caddy.json of the operator's own): `system install` applies it, doctor compares it.
+ */
+export function hostInstallPlan(sctx: SystemCtx, paths: UnitPaths = unitPaths(sctx)): InstallPlan {
+  return planInstall(paths, sctx.scope, sctx.roots, caddyUnitExists(sctx.scope), caddyConfigIsForeign(sctx.roots))
 }

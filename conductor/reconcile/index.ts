@@ -1,6 +1,6 @@
 // Public surface of conductor/reconcile/.
 export { acquireReloadLock, applyPlan, observe } from './apply.js'
-export { type SystemCtx, systemContext, unitPaths } from './context.js'
+export { type SystemCtx, hostInstallPlan, systemContext, unitPaths } from './context.js'
 export {
   createDeployment,
   deploymentVars,

@@ -38,7 +38,12 @@ export async function reconcile(
     const plan = planReconcile(desired, observed, opts)
     const broken = entries.filter(e => e.error !== undefined && (opts.only === undefined || opts.only.has(e.name)))
     if (opts.dryRun === true) return { plan, results: [], broken, dryRun: true }
-    const results = plan.length === 0 ? [] : await applyPlan(plan, sctx, services, desired, observed)
+    const results =
+      plan.length === 0
+        ? []
+        : await applyPlan(plan, sctx, services, desired, observed, {
+            caddyStepFollows: opts.only === undefined
+          })
     if (plan.length > 0) await notifyGateway(sctx, observed).catch(() => undefined)
     // Even with nothing to do for systemd, Caddy may have lost its routes (a restart). The
     // Caddy step plans from `observed` as the apply left it: no second read of the host.

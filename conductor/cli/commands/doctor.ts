@@ -9,15 +9,9 @@ import { caddyCheck, type ServerExpectation } from '../../doctor/index.js'
 import { policiesCheck, unitsCheck } from '../../doctor/index.js'
 import { Reported } from '../exit.js'
 import { loadModelSchemas, type HostConfig } from '../../model/index.js'
-import {
-  caddyConfigIsForeign,
-  caddyConfigPath,
-  caddyUnitExists,
-  planInstall,
-  type InstallPlan
-} from '../../host/index.js'
+import { caddyConfigPath, type InstallPlan } from '../../host/index.js'
 import { renderJson } from '../../output.js'
-import { systemContext, unitPaths, type SystemCtx } from '../../reconcile/index.js'
+import { hostInstallPlan, systemContext, unitPaths, type SystemCtx } from '../../reconcile/index.js'
 import type { CtxFactory } from './types.js'
 import { checkNats, clusterContext } from '../../cluster/index.js'
 import { SYNC_STATUS_FILE, checkSync } from '../../fleet/index.js'
@@ -60,13 +54,7 @@ export function registerDoctorCommand(program: Command, makeCtx: CtxFactory): vo
         const scope = sctx.scope.scope
         checks.push(systemdCheck(scope, env))
         const paths = unitPaths(sctx)
-        const plan = planInstall(
-          paths,
-          sctx.scope,
-          sctx.roots,
-          caddyUnitExists(sctx.scope),
-          caddyConfigIsForeign(sctx.roots)
-        )
+        const plan = hostInstallPlan(sctx, paths)
         const rootFlag = ctx.roots.root !== '/' ? ` --root ${ctx.roots.root}` : ''
         checks.push(unitsCheck(plan, `conductor system install --scope ${scope}${rootFlag}`))
         const admin = resolveCaddyAdmin(ctx, await ctx.host())

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
-import { applyInstall, caddyConfigIsForeign, caddyConfigPath, caddyUnitExists, planInstall } from '../../host/index.js'
+import { applyInstall, caddyConfigPath } from '../../host/index.js'
 import { renderJson } from '../../output.js'
-import { systemContext, unitPaths } from '../../reconcile/index.js'
+import { hostInstallPlan, systemContext, unitPaths } from '../../reconcile/index.js'
 import { caddyAutosavePath, type UnitPaths } from '../../host/index.js'
 import type { CtxFactory } from './types.js'
 import { readOr } from '../../state/index.js'
@@ -23,13 +23,7 @@ export function registerSystemCommands(program: Command, makeCtx: CtxFactory): v
     .action(async function (this: Command, opts: { dryRun?: boolean; json?: boolean }) {
       const sctx = await systemContext(makeCtx(this))
       const paths = unitPaths(sctx)
-      const plan = planInstall(
-        paths,
-        sctx.scope,
-        sctx.roots,
-        caddyUnitExists(sctx.scope),
-        caddyConfigIsForeign(sctx.roots)
-      )
+      const plan = hostInstallPlan(sctx, paths)
       if (opts.dryRun === true) {
         if (opts.json === true) sctx.io.out(renderJson({ scope: sctx.scope.scope, dirs: plan.dirs, files: plan.files }))
         else {
