@@ -1,7 +1,8 @@
 import type { KvEntry } from '@nats-io/kv'
 import { recoverServiceVersions } from '../archive/index.js'
 import { checkServiceNameOk } from './names.js'
-import { readPlacement, writePlacement, writeAtomic, type PlacementFile } from '../state/index.js'
+import { setServicePlacement, writeAtomic, type ServicePlacement } from '../state/index.js'
+import type { Service } from '../model/index.js'
 import { desiredReplicas, readState, type ClusterCtx, type DaemonEnv, type DaemonTask } from '../cluster/index.js'
 import { applyRecord, removeInstalled, type ApplyOutcome } from './apply.js'
 import { placementOf } from './placement.js'
@@ -47,6 +48,13 @@ export interface SyncOptions {
   statusFile: string
   /** Reconciles only these services (the CLI gives reconcile(sctx, { only })); false when something failed. */
   reconcile: (names: string[]) => Promise<boolean>
+  /**
+   * The scheduler (issue 19): where the installed version of a service runs (its record at
+   * REVISION), decided under the service's lock; without it, placementOf's default applies.
+   */
+  schedule?: (service: Service, revision: number) => Promise<ServicePlacement>
+  /** The scheduler: the service left the fleet (its copies leave every ledger). */
+  unschedule?: (name: string) => Promise<void>
 }
 
 export function serviceSyncTask(o: SyncOptions): DaemonTask {
@@ -179,6 +187,7 @@ class SyncLoop {
     }
     if (e.operation !== 'PUT') {
       const r = await removeInstalled(this.o.servicesDir, name)
+      await this.o.unschedule?.(name).catch(err => log(`service sync: ${name}: ${(err as Error).message}`))
       this.setPlacement(name, undefined)
       delete this.status.services[name]
       if (r.outcome === 'removed') {
@@ -204,7 +213,10 @@ class SyncLoop {
         record
       )
       outcome = applied.outcome
-      const placement = placementOf(applied.service, record)
+      const placement =
+        applied.service !== undefined && this.o.schedule !== undefined
+          ? await this.o.schedule(applied.service, e.revision)
+          : placementOf(applied.service, record)
       this.setPlacement(name, placement)
       Object.assign(state, {
         version: record.version,
@@ -242,12 +254,9 @@ class SyncLoop {
     }
   }
 
-  private setPlacement(name: string, p: ReturnType<typeof placementOf> | undefined): void {
-    const file: PlacementFile = readPlacement(this.o.libDir) ?? { here: this.here, services: {} }
-    file.here = this.here
-    if (p === undefined) delete file.services[name]
-    else file.services[name] = p
-    writePlacement(this.o.libDir, file)
+  private setPlacement(name: string, p: ServicePlacement | undefined): void {
+    // Never over a newer scheduler placement the scheduler's own watch wrote meanwhile.
+    setServicePlacement(this.o.libDir, this.here, name, p)
   }
 
   private async publish(): Promise<void> {

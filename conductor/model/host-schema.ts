@@ -65,6 +65,21 @@ const clusterSchema = z
   })
   .describe('This host in the fleet\'s NATS cluster (README "Cluster: peers"); every field optional.')
 
+// host.json fleet: how this host's scheduler judges the others (issue 19).
+const hostFleetSchema = z
+  .strictObject({
+    dead_after_sec: z
+      .number({ error: iss => `must be a number of seconds, got ${JSON.stringify(iss.input) ?? 'nothing'}` })
+      .min(2, 'must be at least 2: heartbeats go every second, and one lost must not declare a host dead')
+      .max(3600, 'must be at most 3600')
+      .describe(
+        'A peer whose heartbeat has not been heard for this many seconds is dead: its services are placed ' +
+          'elsewhere (default 5; README "Fleet scheduler").'
+      )
+      .optional()
+  })
+  .describe('This host\'s fleet scheduler (README "Fleet scheduler"); every field optional.')
+
 export const hostSchema = z
   .strictObject({
     $schema: z.string().describe('Optional JSON Schema reference for editors; ignored.').optional(),
@@ -108,6 +123,7 @@ export const hostSchema = z
       .optional(),
     caddy_listen: caddyListenSchema.optional(),
     cluster: clusterSchema.optional(),
+    fleet: hostFleetSchema.optional(),
     scope: z
       .enum(['system', 'user'])
       .describe('systemd scope: "system" (servers, /etc/systemd/system) or "user" (rootless hosts, systemctl --user).')

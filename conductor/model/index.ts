@@ -83,3 +83,4 @@ export async function serviceJsonSchema(): Promise<unknown> {
   return (await loadModelSchemas()).serviceJsonSchema()
 }
 export { type ScopeInfo, resolveScope } from './scope.js'
+export { type FleetView, fleetPlacementFile, readFleetView, variableSuffix } from './fleet-view.js'

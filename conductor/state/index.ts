@@ -18,5 +18,6 @@ export {
   placedElsewhere,
   placementFile,
   readPlacement,
+  setServicePlacement,
   writePlacement
 } from './placement.js'

@@ -7,7 +7,8 @@ import {
   SYNC_STATUS_FILE,
   runServiceBuiltin,
   serviceSyncTask,
-  type ServiceBuiltinName
+  type ServiceBuiltinName,
+  type SyncOptions
 } from '../../fleet/index.js'
 import { outcomeFailed, reconcile, renderOutcome, systemContext, type SystemCtx } from '../../reconcile/index.js'
 import { stopService } from './lifecycle.js'
@@ -15,18 +16,24 @@ import { stopService } from './lifecycle.js'
 // The fleet daemon's service sync task, given what only the CLI may combine: reconcile (of
 // conductor/reconcile) limited to the services that changed.
 
-export async function syncTask(ctx: Ctx, cc: ClusterCtx, log: (msg: string) => void): Promise<DaemonTask> {
+export async function syncTask(
+  ctx: Ctx,
+  cc: ClusterCtx,
+  log: (msg: string) => void,
+  more: Partial<Pick<SyncOptions, 'reconcile' | 'schedule' | 'unschedule'>> = {}
+): Promise<DaemonTask> {
   const sctx = await systemContext(ctx)
   return serviceSyncTask({
     cc,
     servicesDir: ctx.roots.services,
     libDir: ctx.roots.lib,
     statusFile: path.join(ctx.roots.run, SYNC_STATUS_FILE),
-    reconcile: reconcileOnly(sctx, log)
+    reconcile: reconcileOnly(sctx, log),
+    ...more
   })
 }
 
-function reconcileOnly(sctx: SystemCtx, log: (msg: string) => void): (names: string[]) => Promise<boolean> {
+export function reconcileOnly(sctx: SystemCtx, log: (msg: string) => void): (names: string[]) => Promise<boolean> {
   return async names => {
     try {
       const outcome = await withReloadLockRetry(async () => await reconcile(sctx, { only: new Set(names) }))
@@ -42,7 +49,7 @@ function reconcileOnly(sctx: SystemCtx, log: (msg: string) => void): (names: str
 }
 
 /** An operator's `conductor reload` holds the lock for a moment: wait for it (10 s at most) rather than skip. */
-async function withReloadLockRetry<T>(fn: () => Promise<T>): Promise<T> {
+export async function withReloadLockRetry<T>(fn: () => Promise<T>): Promise<T> {
   for (let i = 0; ; i++) {
     try {
       return await fn()

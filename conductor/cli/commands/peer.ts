@@ -16,7 +16,8 @@ import {
 } from '../../cluster/index.js'
 import { renderJson, renderTable } from '../../output.js'
 import type { CtxFactory } from './types.js'
-import { runServiceFunction, syncTask } from './fleet-sync.js'
+import { runServiceFunction } from './fleet-sync.js'
+import { fleetTasks } from './fleet-schedule.js'
 import { SERVICE_BUILTINS, type ServiceBuiltinName } from '../../fleet/index.js'
 
 // `conductor peer ...` (the seed spells the group `peers` too: both work), and the internals the
@@ -247,7 +248,7 @@ export function registerPeerCommands(program: Command, internal: Command, makeCt
       const cc = await clusterContext(ctx, log)
       const abort = new AbortController()
       for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => abort.abort())
-      await runFleetDaemon(cc, { signal: abort.signal, tasks: [await syncTask(ctx, cc, log)] })
+      await runFleetDaemon(cc, { signal: abort.signal, tasks: await fleetTasks(ctx, cc, log) })
     })
 
   internal

@@ -1,0 +1,91 @@
+import type { KV, KvEntry } from '@nats-io/kv'
+import type { NatsConnection } from '@nats-io/transport-node'
+import { natsPackage } from '../cluster/index.js'
+import { LEDGER_BUCKET, LOCKS_BUCKET, PLACEMENTS_BUCKET } from './defaults.js'
+import { parseLedger, type LedgerEntry } from './ledger.js'
+import { parsePlacement, type PlacementValue } from './decide.js'
+
+// The scheduler's three KV buckets, replicated like every conductor-* bucket (the fleet
+// daemon scales them with the membership), and the compare-and-set reads and writes on them.
+
+export interface SchedulerKv {
+  locks: KV
+  ledger: KV
+  placements: KV
+}
+
+export async function openSchedulerKv(nc: NatsConnection, replicas: number): Promise<SchedulerKv> {
+  const { Kvm } = await natsPackage(import('@nats-io/kv'))
+  const kvm = new Kvm(nc)
+  const open = async (name: string, history: number): Promise<KV> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await kvm.create(name, { replicas, history })
+      } catch (err) {
+        // Another host created it meanwhile with other replicas: open what exists.
+        if (!/already in use/i.test((err as Error).message)) throw err
+        if (attempt >= 2) return await kvm.open(name)
+      }
+    }
+  }
+  return {
+    locks: await open(LOCKS_BUCKET, 1),
+    ledger: await open(LEDGER_BUCKET, 5),
+    placements: await open(PLACEMENTS_BUCKET, 5)
+  }
+}
+
+export interface Versioned<T> {
+  value: T
+  revision: number
+}
+
+/** A compare-and-set refused: someone wrote the key since it was read. */
+export function isConflict(err: unknown): boolean {
+  return /wrong last sequence|key exists|10071/i.test((err as Error).message)
+}
+
+/** Creates KEY (revision 0: absent or deleted) or updates it at REVISION. */
+export async function casPut(kv: KV, key: string, value: unknown, revision: number): Promise<number> {
+  const text = JSON.stringify(value)
+  return revision === 0 ? await kv.create(key, text) : await kv.update(key, text, revision)
+}
+
+export function placementOfEntry(e: KvEntry | null): Versioned<PlacementValue> | undefined {
+  if (e === null || e.operation !== 'PUT') return undefined
+  const value = parsePlacement(e.key, e.json())
+  return value === undefined ? undefined : { value, revision: e.revision }
+}
+
+export async function readPlacementKv(
+  kv: SchedulerKv,
+  service: string
+): Promise<Versioned<PlacementValue> | undefined> {
+  return placementOfEntry(await kv.placements.get(service))
+}
+
+export async function readAllPlacements(kv: SchedulerKv): Promise<Map<string, Versioned<PlacementValue>>> {
+  const out = new Map<string, Versioned<PlacementValue>>()
+  for await (const key of await kv.placements.keys()) {
+    const p = await readPlacementKv(kv, key)
+    if (p !== undefined) out.set(key, p)
+  }
+  return out
+}
+
+/** Deleted ledger keys read as absent: revision of the deletion kept so a create can follow. */
+export async function readLedger(kv: SchedulerKv, host: string): Promise<Versioned<LedgerEntry> | undefined> {
+  const e = await kv.ledger.get(host)
+  if (e === null || e.operation !== 'PUT') return undefined
+  const value = parseLedger(host, e.json())
+  return value === undefined ? undefined : { value, revision: e.revision }
+}
+
+export async function readLedgers(kv: SchedulerKv): Promise<Map<string, Versioned<LedgerEntry>>> {
+  const out = new Map<string, Versioned<LedgerEntry>>()
+  for await (const key of await kv.ledger.keys()) {
+    const l = await readLedger(kv, key)
+    if (l !== undefined) out.set(key, l)
+  }
+  return out
+}
