@@ -323,7 +323,7 @@ const ENTRIES = {
   },
   CND_FLEET_UNPLACEABLE: {
     exit: failure,
-    description: '`fleet plan`: a service could not be placed (the reason is printed)'
+    description: '`fleet plan`, `fleet drain`: a service could not be placed (the reason is printed)'
   },
   CND_FLEET_PACK_REFUSED: {
     exit: invalidInput,
@@ -365,6 +365,10 @@ const ENTRIES = {
     exit: notFound,
     http: 404,
     description: "the fleet's bucket holds no such service (`fleet rm`, `fleet rollback`, the service functions)"
+  },
+  CND_FLEET_HOST_UNKNOWN: {
+    exit: notFound,
+    description: '`fleet drain`: no machine of that peer id in the capacity ledger (`fleet where` lists the machines)'
   },
   CND_FLEET_WRITE_DENIED: {
     exit: failure,

@@ -139,6 +139,10 @@ export class FleetPushConflict extends ConductorError {
 export class FleetServiceUnknown extends ConductorError {
   override readonly code = 'CND_FLEET_SERVICE_UNKNOWN'
 }
+/** `fleet drain HOST`: the capacity ledger has no machine HOST. */
+export class FleetHostUnknown extends ConductorError {
+  override readonly code = 'CND_FLEET_HOST_UNKNOWN'
+}
 /** A service function's caller lacks service-write. */
 export class FleetWriteDenied extends ConductorError {
   override readonly code = 'CND_FLEET_WRITE_DENIED'

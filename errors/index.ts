@@ -24,6 +24,7 @@ export {
   FleetDigestMismatch,
   FleetPushConflict,
   FleetServiceUnknown,
+  FleetHostUnknown,
   FleetWriteDenied,
   FleetHostsInvalid,
   FleetHostsSyntax,

@@ -32,3 +32,15 @@ export {
 } from './kv.js'
 export { Orchestrator, type EnsureResult, type OrchestratorOptions } from './orchestrator.js'
 export { Scheduler, type SchedulerOptions } from './task.js'
+export {
+  allPlacements,
+  drainHost,
+  explainLive,
+  whereIs,
+  withScheduler,
+  type DrainResult,
+  type LiveExplanation,
+  type MachineState,
+  type SchedulerView,
+  type Where
+} from './ops.js'

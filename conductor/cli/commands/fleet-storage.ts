@@ -13,6 +13,7 @@ import {
   type FleetListing
 } from '../../fleet/index.js'
 import { ConductorError } from '../../../errors/index.js'
+import { allPlacements, withScheduler } from '../../scheduler/index.js'
 import { renderJson, renderTable } from '../../output.js'
 import { Reported } from '../exit.js'
 import type { CtxFactory } from './types.js'
@@ -75,19 +76,32 @@ export function registerFleetSyncCommands(fleet: Command, makeCtx: CtxFactory): 
   fleet
     .command('ls')
     .alias('list')
-    .description("List the fleet's services: version, digest, which hosts have it unpacked, which run it")
+    .description(
+      "List the fleet's services: version, digest, where the scheduler placed it, which hosts have it unpacked, which run it"
+    )
     .option('--json', 'print JSON')
     .action(async function (this: Command, opts: { json?: boolean }) {
       const cc = await cctx(this)
       const io = makeCtx(this).io
-      const { services } = await withStore(cc, async s => await listFleet(s))
+      const listed = (await withStore(cc, async s => await listFleet(s))).services
+      // Where the scheduler placed each one (issue 19), beside where it runs.
+      const placed = new Map((await withScheduler(cc, async v => await allPlacements(v))).map(w => [w.service, w]))
+      const services = listed.map(l => ({
+        ...l,
+        placed_on: placed.get(l.service)?.hosts.map(h => h.id) ?? [],
+        unplaced: placed.get(l.service)?.unplaced?.reason ?? null
+      }))
       if (opts.json === true) {
         io.out(renderJson({ services }))
         return
       }
       io.out(
-        renderTable(['SERVICE', 'VERSION', 'DIGEST', 'UNPACKED ON', 'RUNNING ON', 'REFUSED ON'], services.map(row))
+        renderTable(
+          ['SERVICE', 'VERSION', 'DIGEST', 'PLACED ON', 'UNPACKED ON', 'RUNNING ON', 'REFUSED ON'],
+          services.map(row)
+        )
       )
+      for (const s of services) if (s.unplaced !== null) io.out(`${s.service}: unplaceable: ${s.unplaced}\n`)
     })
 
   fleet
@@ -143,12 +157,13 @@ export function registerFleetSyncCommands(fleet: Command, makeCtx: CtxFactory): 
     })
 }
 
-function row(l: FleetListing): string[] {
+function row(l: FleetListing & { placed_on: string[] }): string[] {
   const refused = Object.keys(l.refused_on)
   return [
     l.service,
     l.version,
     l.digest.slice(0, 12),
+    l.placed_on.join(',') || '-',
     l.unpacked_on.join(',') || '-',
     l.running_on.join(',') || '-',
     refused.join(',') || '-'

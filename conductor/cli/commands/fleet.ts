@@ -14,6 +14,7 @@ import { renderJson, renderTable } from '../../output.js'
 import { loadAllServices, type ServiceEntry } from '../../model/index.js'
 import type { CtxFactory } from './types.js'
 import { registerFleetSyncCommands } from './fleet-storage.js'
+import { registerFleetSchedulerCommands } from './fleet-scheduler.js'
 
 // `conductor fleet plan`: the placement rule (README "Fleet placement") on a fleet described in
 // a file, without a cluster, so an operator can see where services would go before any host
@@ -26,6 +27,7 @@ export function registerFleetCommands(program: Command, makeCtx: CtxFactory): vo
     .command('fleet')
     .description('Fleet: service directories synced to every host, and where services run across machines')
   registerFleetSyncCommands(fleet, makeCtx)
+  registerFleetSchedulerCommands(fleet, makeCtx)
 
   fleet
     .command('plan')
