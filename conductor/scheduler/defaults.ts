@@ -20,3 +20,5 @@ export const TICK_MS = 500
 export const AUDIT_EVERY_MS = 10_000
 /** Unplaced copies are tried again this often (room may have appeared). */
 export const RETRY_UNPLACED_MS = 10_000
+/** The placements and ledgers are read again when their buckets moved past the watches, at most this often. */
+export const REFRESH_MS = 2000

@@ -81,11 +81,21 @@ export async function readLedger(kv: SchedulerKv, host: string): Promise<Version
   return value === undefined ? undefined : { value, revision: e.revision }
 }
 
-export async function readLedgers(kv: SchedulerKv): Promise<Map<string, Versioned<LedgerEntry>>> {
+/**
+ * Every machine's ledger. With HOSTS (the machines the caller knows: members and the ledgers it
+ * has seen), one get per machine; without, the bucket's keys are listed first, which costs a
+ * consumer on the stream (a JetStream API call the meta leader must agree to): daemons that
+ * place often pass HOSTS.
+ */
+export async function readLedgers(
+  kv: SchedulerKv,
+  hosts?: Iterable<string>
+): Promise<Map<string, Versioned<LedgerEntry>>> {
   const out = new Map<string, Versioned<LedgerEntry>>()
-  for await (const key of await kv.ledger.keys()) {
-    const l = await readLedger(kv, key)
-    if (l !== undefined) out.set(key, l)
-  }
+  const keys: string[] = []
+  if (hosts !== undefined) keys.push(...new Set(hosts))
+  else for await (const key of await kv.ledger.keys()) keys.push(key)
+  const read = await Promise.all(keys.map(async key => [key, await readLedger(kv, key)] as const))
+  for (const [key, l] of read) if (l !== undefined) out.set(key, l)
   return out
 }

@@ -178,10 +178,15 @@ export async function drainHost(
   const deadline = Date.now() + waitMs
   let left = moving
   while (left.length > 0 && Date.now() < deadline) {
-    await new Promise(resolve => setTimeout(resolve, 200))
-    const now = await readAllPlacements(v.kv)
-    left = moving.filter(s => now.get(s)?.value.hosts.includes(host) === true)
-    for (const s of moving) if (!left.includes(s)) out.moved[s] = now.get(s)?.value.hosts ?? []
+    await new Promise(resolve => setTimeout(resolve, 300))
+    // One get per service still there (listing the bucket costs a consumer each time).
+    const still: string[] = []
+    for (const s of left) {
+      const p = await readPlacementKv(v.kv, s).catch(() => undefined)
+      if (p === undefined || p.value.hosts.includes(host)) still.push(s)
+      else out.moved[s] = p.value.hosts
+    }
+    left = still
   }
   out.left = left
   return out

@@ -32,6 +32,10 @@ export interface OrchestratorOptions {
   log: (msg: string) => void
   now?: () => number
   leaseMs?: number
+  /** The machines known (members, ledgers seen): ledgers are read by key, not listed (cheaper). */
+  machines?: () => Iterable<string>
+  /** The placements known (a daemon's watch): the audit reads them there, not from the bucket. */
+  placements?: () => ReadonlyMap<string, Versioned<PlacementValue>>
 }
 
 export type EnsureResult =
@@ -127,7 +131,7 @@ export class Orchestrator {
   async audit(host: string): Promise<{ added: string[]; removed: string[] }> {
     const cur = await readLedger(this.o.kv, host)
     if (cur === undefined) return { added: [], removed: [] }
-    const placements = await readAllPlacements(this.o.kv)
+    const placements = this.o.placements?.() ?? (await readAllPlacements(this.o.kv))
     const view = new Map<string, PlacedHere>(
       [...placements].map(([name, p]) => [name, { hosts: p.value.hosts, demand: p.value.demand }])
     )
@@ -168,7 +172,7 @@ export class Orchestrator {
         req.demand !== undefined && (cur === undefined || (req.recordRevision ?? 0) >= cur.value.record_revision)
       const demand = fresh ? req.demand : cur !== undefined ? demandOf(service, cur.value.demand) : undefined
       if (demand === undefined) return { outcome: 'none' }
-      const ledgers = await readLedgers(this.o.kv)
+      const ledgers = await readLedgers(this.o.kv, this.o.machines?.())
       const eligible = new Set(
         [...ledgers.values()].filter(l => l.value.drained !== true && this.o.alive(l.value.host)).map(l => l.value.host)
       )
@@ -224,7 +228,7 @@ export class Orchestrator {
     demand: ReturnType<typeof demandUnits> | undefined,
     read?: Map<string, Versioned<LedgerEntry>>
   ): Promise<boolean> {
-    const ledgers = read ?? (await readLedgers(this.o.kv))
+    const ledgers = read ?? (await readLedgers(this.o.kv, this.o.machines?.()))
     // Additions first: a copy is counted on its new machine before it is uncounted on the old.
     const order = [...ledgers.values()].sort(
       (a, b) => Number(hosts.includes(b.value.host)) - Number(hosts.includes(a.value.host))

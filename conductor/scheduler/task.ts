@@ -13,9 +13,16 @@ import {
 import { loadAllServices, type Service } from '../model/index.js'
 import { serviceDemand } from '../placement/index.js'
 import { readPlacement, setServicePlacement, writePlacement, type ServicePlacement } from '../state/index.js'
-import { AUDIT_EVERY_MS, DEFAULT_DEAD_AFTER_SEC, RETRY_UNPLACED_MS, TICK_MS } from './defaults.js'
+import { AUDIT_EVERY_MS, DEFAULT_DEAD_AFTER_SEC, REFRESH_MS, RETRY_UNPLACED_MS, TICK_MS } from './defaults.js'
 import { needsReplacing, type PlacementValue } from './decide.js'
-import { openSchedulerKv, placementOfEntry, readAllPlacements, type SchedulerKv, type Versioned } from './kv.js'
+import {
+  openSchedulerKv,
+  placementOfEntry,
+  readAllPlacements,
+  readLedgers,
+  type SchedulerKv,
+  type Versioned
+} from './kv.js'
 import { parseLedger, type LedgerEntry } from './ledger.js'
 import { Liveness } from './liveness.js'
 import { Orchestrator } from './orchestrator.js'
@@ -69,6 +76,12 @@ export class Scheduler {
     const { orch } = await this.ready()
     const name = service.name
     const demand = serviceDemand(service)
+    // Placed for this record already, on machines still eligible: nothing to decide (every host
+    // installs every version and asks; the first one to take the lock decided).
+    const known = this.placements.get(name)
+    if (known !== undefined && known.value.record_revision >= recordRevision) {
+      if (needsReplacing(known.value, this.eligible(Date.now())) === undefined) return toLocal(known)
+    }
     for (let i = 0; ; i++) {
       const r = await orch.ensure(name, { demand, recordRevision, reason: `record revision ${recordRevision}` })
       if (r.outcome === 'written' || r.outcome === 'unchanged') {
@@ -93,51 +106,93 @@ export class Scheduler {
   // --- the task
 
   private async run(env: DaemonEnv): Promise<void> {
+    // Until this connection ends: a step that fails (no stream leader yet, a watch that ended)
+    // starts the whole sequence again, the fence first.
+    while (!env.signal.aborted) {
+      try {
+        await this.session(env)
+      } catch (err) {
+        env.log(`scheduler: ${(err as Error).message}; starting again in 2 s`)
+      }
+      if (this.live?.signal === env.signal) this.live = undefined
+      if (!env.signal.aborted) await new Promise(resolve => setTimeout(resolve, 2000))
+    }
+  }
+
+  private async session(env: DaemonEnv): Promise<void> {
     const state = readState(this.o.cc.identity.paths)
     const routeable = new Set(state.members.filter(m => m.route_cert !== undefined).map(m => m.id)).size
-    let kv: SchedulerKv
-    for (;;) {
-      try {
-        kv = await openSchedulerKv(env.nc, desiredReplicas(routeable))
-        break
-      } catch (err) {
-        env.log(`scheduler: buckets not open yet (${(err as Error).message}): trying again in 2 s`)
-        await new Promise(resolve => setTimeout(resolve, 2000))
-        if (env.signal.aborted) return
-      }
-    }
-    // A new connection: peers are given dead_after_sec from now, as after a start.
+    const kv = await openSchedulerKv(env.nc, desiredReplicas(routeable))
+    // A new session: peers are given dead_after_sec from now, as after a start.
     this.liveness = new Liveness(this.here, Date.now(), this.deadAfterMs)
-    const orch = new Orchestrator({
-      kv,
-      self: this.here,
-      alive: peer => this.isMember(peer) && this.liveness.alive(peer, Date.now()),
-      log: env.log
-    })
-    await this.fence(kv, env)
-    await orch.writeMachine(this.here, { capacity: this.o.cc.host.resources ?? {} })
     const heard: Subscription = env.nc.subscribe(`${clusterDefaults.HEARTBEAT_SUBJECT}.>`, {
       callback: (err, m) => {
         if (err === null) this.liveness.beat(m.subject.slice(clusterDefaults.HEARTBEAT_SUBJECT.length + 1), Date.now())
       }
     })
-    this.live = { kv, orch, signal: env.signal }
-    for (const w of this.waiting.splice(0)) w()
-    const watches = [
-      this.watch(kv.placements, env, e => this.onPlacement(e, env)),
-      this.watch(kv.ledger, env, e => {
-        const l = e.operation === 'PUT' ? parseLedger(e.key, e.json()) : undefined
-        if (l === undefined) this.ledgers.delete(e.key)
-        else this.ledgers.set(e.key, l)
-      })
-    ]
-    const timer = setInterval(() => void this.tick(orch, env), TICK_MS)
+    const orch = new Orchestrator({
+      kv,
+      self: this.here,
+      alive: peer => this.isMember(peer) && this.liveness.alive(peer, Date.now()),
+      log: env.log,
+      machines: () => this.machineIds(),
+      placements: () => this.placements
+    })
+    const stop = new AbortController()
+    const abort = (): void => stop.abort()
+    env.signal.addEventListener('abort', abort)
+    let timer: NodeJS.Timeout | undefined
     try {
-      await Promise.all(watches)
+      await this.fence(kv, env)
+      await orch.writeMachine(this.here, { capacity: this.o.cc.host.resources ?? {} })
+      await this.refresh(kv, env, true)
+      this.live = { kv, orch, signal: env.signal }
+      for (const w of this.waiting.splice(0)) w()
+      timer = setInterval(() => void this.tick(kv, orch, env), TICK_MS)
+      // Watches deliver changes at once; refresh() (every tick) reads again what a stalled watch
+      // missed (after a stream leader moved, a watch may wait without an end).
+      await Promise.race([
+        this.watch(kv.placements, stop.signal, async e => await this.onPlacement(e, env)),
+        this.watch(kv.ledger, stop.signal, e => this.onLedger(e)),
+        new Promise<void>(resolve => stop.signal.addEventListener('abort', () => resolve()))
+      ])
+      if (!env.signal.aborted) throw new Error('a watch ended')
     } finally {
+      stop.abort()
+      env.signal.removeEventListener('abort', abort)
       clearInterval(timer)
       heard.unsubscribe()
-      if (this.live?.kv === kv) this.live = undefined
+    }
+  }
+
+  private onLedger(e: KvEntry): void {
+    const l = e.operation === 'PUT' ? parseLedger(e.key, e.json()) : undefined
+    if (l === undefined) this.ledgers.delete(e.key)
+    else this.ledgers.set(e.key, l)
+    this.seen.ledger = Math.max(this.seen.ledger, e.revision)
+  }
+
+  private readonly seen = { placements: 0, ledger: 0 }
+  private lastRefresh = 0
+
+  /** Reads every placement and ledger again when their buckets moved past what the watches delivered. */
+  private async refresh(kv: SchedulerKv, env: DaemonEnv, force = false): Promise<void> {
+    const now = Date.now()
+    if (!force && now - this.lastRefresh < REFRESH_MS) return
+    this.lastRefresh = now
+    const [p, l] = await Promise.all([kv.placements.status(), kv.ledger.status()])
+    if (force || l.streamInfo.state.last_seq > this.seen.ledger) {
+      const ledgers = await readLedgers(kv, force ? undefined : this.machineIds())
+      for (const key of [...this.ledgers.keys()]) if (!ledgers.has(key)) this.ledgers.delete(key)
+      for (const [key, v] of ledgers) this.ledgers.set(key, v.value)
+      this.seen.ledger = Math.max(this.seen.ledger, l.streamInfo.state.last_seq)
+    }
+    if (force || p.streamInfo.state.last_seq > this.seen.placements) {
+      const all = await readAllPlacements(kv)
+      for (const [name, v] of all) {
+        if ((this.placements.get(name)?.revision ?? 0) < v.revision) await this.applyPlacement(name, v, env)
+      }
+      this.seen.placements = Math.max(this.seen.placements, p.streamInfo.state.last_seq)
     }
   }
 
@@ -182,66 +237,72 @@ export class Scheduler {
 
   private async watch(
     kv: SchedulerKv['placements'],
-    env: DaemonEnv,
+    signal: AbortSignal,
     on: (e: KvEntry) => void | Promise<void>
   ): Promise<void> {
     const iter = await kv.watch()
     const stop = (): void => iter.stop()
-    env.signal.addEventListener('abort', stop)
+    signal.addEventListener('abort', stop)
     try {
       for await (const e of iter) {
         try {
           await on(e)
         } catch (err) {
-          env.log(`scheduler: ${e.key}: ${(err as Error).message}`)
+          this.o.cc.log(`scheduler: ${e.key}: ${(err as Error).message}`)
         }
       }
     } finally {
-      env.signal.removeEventListener('abort', stop)
+      signal.removeEventListener('abort', stop)
     }
   }
 
   private async onPlacement(e: KvEntry, env: DaemonEnv): Promise<void> {
+    this.seen.placements = Math.max(this.seen.placements, e.revision)
     const p = placementOfEntry(e)
-    const before = readPlacement(this.o.libDir)?.services[e.key]
-    if (p === undefined) {
-      this.placements.delete(e.key)
-      if (e.operation === 'PUT') return
-      // Released (the service left the fleet): it runs nowhere; sync removes its directory.
-      const gone: ServicePlacement = { hosts: [], source: 'scheduler', revision: e.revision }
-      if (!setServicePlacement(this.o.libDir, this.here, e.key, gone)) return
-      if (before?.hosts.includes(this.here) === true && this.installed(e.key)) await this.o.reconcile([e.key])
+    if (p !== undefined) {
+      await this.applyPlacement(e.key, p, env)
       return
     }
-    this.placements.set(e.key, p)
-    if (!setServicePlacement(this.o.libDir, this.here, e.key, toLocal(p))) return
+    if (e.operation === 'PUT') return
+    this.placements.delete(e.key)
+    // Released (the service left the fleet): it runs nowhere; sync removes its directory.
+    const before = readPlacement(this.o.libDir)?.services[e.key]
+    const gone: ServicePlacement = { hosts: [], source: 'scheduler', revision: e.revision }
+    if (!setServicePlacement(this.o.libDir, this.here, e.key, gone)) return
+    if (before?.hosts.includes(this.here) === true && this.installed(e.key)) await this.o.reconcile([e.key])
+  }
+
+  /** A placement newer than the one applied here: the placement file, then a reconcile when it concerns this host. */
+  private async applyPlacement(name: string, p: Versioned<PlacementValue>, env: DaemonEnv): Promise<void> {
+    const cached = this.placements.get(name)
+    if (cached === undefined || cached.revision < p.revision) this.placements.set(name, p)
+    const before = readPlacement(this.o.libDir)?.services[name]
+    if (!setServicePlacement(this.o.libDir, this.here, name, toLocal(p))) return
+    if (before?.revision === p.revision) return
     const file = readPlacement(this.o.libDir)
     if (file !== undefined) writePlacement(this.o.libDir, { ...file, addresses: this.addresses() })
     const wasHere = before?.hosts.includes(this.here) === true
     const isHere = p.value.hosts.includes(this.here)
-    if (wasHere !== isHere && this.installed(e.key)) {
-      env.log(`scheduler: ${e.key} ${isHere ? 'placed here: starting it' : 'placed elsewhere: stopping it'}`)
-      await this.o.reconcile([e.key])
+    if (wasHere !== isHere && this.installed(name)) {
+      env.log(`scheduler: ${name} ${isHere ? 'placed here: starting it' : 'placed elsewhere: stopping it'}`)
+      await this.o.reconcile([name])
     }
     if ((before?.hosts ?? []).join() !== p.value.hosts.join()) {
-      const dependents = await this.dependentsOf(e.key)
+      const dependents = await this.dependentsOf(name)
       if (dependents.length > 0) {
-        env.log(`scheduler: ${e.key} moved: proxy snippets of ${dependents.join(', ')} rendered again`)
+        env.log(`scheduler: ${name} moved: proxy snippets of ${dependents.join(', ')} rendered again`)
         await this.o.reconcileAll()
       }
     }
   }
 
-  private async tick(orch: Orchestrator, env: DaemonEnv): Promise<void> {
+  private async tick(kv: SchedulerKv, orch: Orchestrator, env: DaemonEnv): Promise<void> {
     if (this.ticking || env.signal.aborted) return
     this.ticking = true
     try {
+      await this.refresh(kv, env).catch(err => env.log(`scheduler: refresh: ${(err as Error).message}`))
       const now = Date.now()
-      const eligible = new Set(
-        [...this.ledgers.values()]
-          .filter(l => l.drained !== true && this.isMember(l.host) && this.liveness.alive(l.host, now))
-          .map(l => l.host)
-      )
+      const eligible = this.eligible(now)
       for (const [name, p] of [...this.placements]) {
         const why = needsReplacing(p.value, eligible)
         if (why === undefined) continue
@@ -271,9 +332,26 @@ export class Scheduler {
 
   private ticking = false
 
+  /** Machines that may hold copies now: a ledger, alive, a member, not drained. */
+  private eligible(now: number): Set<string> {
+    return new Set(
+      [...this.ledgers.values()]
+        .filter(l => l.drained !== true && this.isMember(l.host) && this.liveness.alive(l.host, now))
+        .map(l => l.host)
+    )
+  }
+
   private isMember(peer: string): boolean {
     if (peer === this.here) return true
     return readState(this.o.cc.identity.paths).members.some(m => m.id === peer && m.route !== undefined)
+  }
+
+  /** Members (with a route), this host, and every machine whose ledger was seen. */
+  private machineIds(): string[] {
+    const s = readState(this.o.cc.identity.paths)
+    return [
+      ...new Set([this.here, ...s.members.filter(m => m.route !== undefined).map(m => m.id), ...this.ledgers.keys()])
+    ]
   }
 
   private addresses(): Record<string, string> {
