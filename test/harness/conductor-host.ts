@@ -52,6 +52,8 @@ export interface ConductorHostOptions {
    * service the test needs routed, without a reload of its own later).
    */
   services?: Record<string, string | object>
+  /** More host.json fields (resources, fleet), merged over the harness's own. */
+  hostJson?: Record<string, unknown>
 }
 
 export async function startConductorHost(
@@ -67,7 +69,8 @@ export async function startConductorHost(
       hostname: id,
       scope: 'user',
       caddy_admin: 'http://127.0.0.1:2019',
-      cluster: { hostname: host.ip }
+      cluster: { hostname: host.ip },
+      ...o.hostJson
     }
   })
   // Generous start bounds: several hosts start at once on a machine other runs share.
