@@ -22,3 +22,5 @@ export const AUDIT_EVERY_MS = 10_000
 export const RETRY_UNPLACED_MS = 10_000
 /** The placements and ledgers are read again when their buckets moved past the watches, at most this often. */
 export const REFRESH_MS = 2000
+/** Services a scheduler places at once after a loss (each under its own lock). */
+export const PARALLEL_PLACEMENTS = 8

@@ -168,8 +168,9 @@ export async function drainHost(
     alive: () => true,
     log: () => {}
   })
-  await orch.writeMachine(host, { drained })
+  // Read before the flag is written: the daemons may move its copies before a later read.
   const before = await readAllPlacements(v.kv)
+  await orch.writeMachine(host, { drained })
   const on = [...before.values()].filter(p => p.value.hosts.includes(host))
   const manual = on.filter(p => p.value.source === 'file').map(p => p.value.service)
   const moving = on.filter(p => p.value.source !== 'file').map(p => p.value.service)

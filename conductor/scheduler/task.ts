@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import path from 'node:path'
 import type { KvEntry } from '@nats-io/kv'
 import type { Subscription } from '@nats-io/transport-node'
@@ -13,13 +13,21 @@ import {
 import { loadAllServices, type Service } from '../model/index.js'
 import { serviceDemand } from '../placement/index.js'
 import { readPlacement, setServicePlacement, writePlacement, type ServicePlacement } from '../state/index.js'
-import { AUDIT_EVERY_MS, DEFAULT_DEAD_AFTER_SEC, REFRESH_MS, RETRY_UNPLACED_MS, TICK_MS } from './defaults.js'
+import {
+  AUDIT_EVERY_MS,
+  DEFAULT_DEAD_AFTER_SEC,
+  PARALLEL_PLACEMENTS,
+  REFRESH_MS,
+  RETRY_UNPLACED_MS,
+  TICK_MS
+} from './defaults.js'
 import { needsReplacing, type PlacementValue } from './decide.js'
 import {
   openSchedulerKv,
   placementOfEntry,
   readAllPlacements,
   readLedgers,
+  readPlacementKv,
   type SchedulerKv,
   type Versioned
 } from './kv.js'
@@ -188,7 +196,9 @@ export class Scheduler {
       this.seen.ledger = Math.max(this.seen.ledger, l.streamInfo.state.last_seq)
     }
     if (force || p.streamInfo.state.last_seq > this.seen.placements) {
-      const all = await readAllPlacements(kv)
+      // The services known (watched, installed here) by key; the whole bucket listed only at
+      // a session's start (a listing is a consumer the meta leader must create).
+      const all = force ? await readAllPlacements(kv) : await this.readKnownPlacements(kv)
       for (const [name, v] of all) {
         if ((this.placements.get(name)?.revision ?? 0) < v.revision) await this.applyPlacement(name, v, env)
       }
@@ -269,7 +279,7 @@ export class Scheduler {
     const before = readPlacement(this.o.libDir)?.services[e.key]
     const gone: ServicePlacement = { hosts: [], source: 'scheduler', revision: e.revision }
     if (!setServicePlacement(this.o.libDir, this.here, e.key, gone)) return
-    if (before?.hosts.includes(this.here) === true && this.installed(e.key)) await this.o.reconcile([e.key])
+    if (before?.hosts.includes(this.here) === true && this.installed(e.key)) this.reconcileSoon(e.key)
   }
 
   /** A placement newer than the one applied here: the placement file, then a reconcile when it concerns this host. */
@@ -285,7 +295,7 @@ export class Scheduler {
     const isHere = p.value.hosts.includes(this.here)
     if (wasHere !== isHere && this.installed(name)) {
       env.log(`scheduler: ${name} ${isHere ? 'placed here: starting it' : 'placed elsewhere: stopping it'}`)
-      await this.o.reconcile([name])
+      this.reconcileSoon(name)
     }
     if ((before?.hosts ?? []).join() !== p.value.hosts.join()) {
       const dependents = await this.dependentsOf(name)
@@ -300,9 +310,9 @@ export class Scheduler {
     if (this.ticking || env.signal.aborted) return
     this.ticking = true
     try {
-      await this.refresh(kv, env).catch(err => env.log(`scheduler: refresh: ${(err as Error).message}`))
       const now = Date.now()
       const eligible = this.eligible(now)
+      const work: Array<{ name: string; reason: string }> = []
       for (const [name, p] of [...this.placements]) {
         const why = needsReplacing(p.value, eligible)
         if (why === undefined) continue
@@ -319,16 +329,43 @@ export class Scheduler {
                 )
                 .join(', ')
             : 'unplaced copies tried again'
-        await orch.ensure(name, { reason }).catch(err => env.log(`scheduler: ${name}: ${(err as Error).message}`))
+        work.push({ name, reason })
       }
+      // Each service under its own lock, several at once: a lost machine's copies move together
+      // (their ledger writes may conflict; each conflict is read again and decided again).
+      const queue = [...work]
+      await Promise.all(
+        Array.from({ length: Math.min(PARALLEL_PLACEMENTS, queue.length) }, async () => {
+          for (let w = queue.shift(); w !== undefined; w = queue.shift()) {
+            const { name, reason } = w
+            await orch.ensure(name, { reason }).catch(err => env.log(`scheduler: ${name}: ${(err as Error).message}`))
+          }
+        })
+      )
       if (now - this.lastAudit > AUDIT_EVERY_MS) {
         this.lastAudit = now
         await orch.audit(this.here).catch(err => env.log(`scheduler: audit: ${(err as Error).message}`))
       }
+      await this.refresh(kv, env).catch(err => env.log(`scheduler: refresh: ${(err as Error).message}`))
     } finally {
       this.ticking = false
     }
   }
+
+  /** Reconciles NAME soon, with whatever else changed meanwhile: one reconcile for a burst of placements. */
+  private reconcileSoon(name: string): void {
+    this.toReconcile.add(name)
+    if (this.flushTimer !== undefined) return
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined
+      const names = [...this.toReconcile]
+      this.toReconcile.clear()
+      void this.o.reconcile(names)
+    }, 20)
+  }
+
+  private readonly toReconcile = new Set<string>()
+  private flushTimer: NodeJS.Timeout | undefined
 
   private ticking = false
 
@@ -344,6 +381,20 @@ export class Scheduler {
   private isMember(peer: string): boolean {
     if (peer === this.here) return true
     return readState(this.o.cc.identity.paths).members.some(m => m.id === peer && m.route !== undefined)
+  }
+
+  private async readKnownPlacements(kv: SchedulerKv): Promise<Map<string, Versioned<PlacementValue>>> {
+    const names = new Set([...this.placements.keys(), ...this.installedNames()])
+    const read = await Promise.all([...names].map(async n => [n, await readPlacementKv(kv, n)] as const))
+    return new Map(read.filter((r): r is [string, Versioned<PlacementValue>] => r[1] !== undefined))
+  }
+
+  private installedNames(): string[] {
+    try {
+      return readdirSync(this.o.servicesDir).filter(n => !n.startsWith('.'))
+    } catch {
+      return []
+    }
   }
 
   /** Members (with a route), this host, and every machine whose ledger was seen. */

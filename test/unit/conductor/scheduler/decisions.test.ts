@@ -107,13 +107,13 @@ t.test(
         /^no machine can hold its minimum: a: vcpu min 12 \(9 \+ 3 of the services there\) > capacity 4; .*d: vcpu min 9 > capacity 8$/
     })
     const gpu = decideHosts({ demand: svc('ml', { gpu: 1 }), current: [], eligible: all, ledgers })
-  t.equal(
-    gpu.unplaced?.reason,
-    'no machine can hold its minimum: a: gpu min 1 > capacity 0 (not declared); b: gpu min 1 > capacity 0 ' +
-      '(not declared); c: gpu min 1 > capacity 0 (not declared); d: gpu min 1 > capacity 0 (not declared)',
-    'a unit in min no machine declares: every machine named as excluded by it'
-  )
-  const none = decideHosts({ demand: web, current: ['a'], eligible: new Set(), ledgers })
+    t.equal(
+      gpu.unplaced?.reason,
+      'no machine can hold its minimum: a: gpu min 1 > capacity 0 (not declared); b: gpu min 1 > capacity 0 ' +
+        '(not declared); c: gpu min 1 > capacity 0 (not declared); d: gpu min 1 > capacity 0 (not declared)',
+      'a unit in min no machine declares: every machine named as excluded by it'
+    )
+    const none = decideHosts({ demand: web, current: ['a'], eligible: new Set(), ledgers })
     t.match(none, { hosts: [], dropped: ['a'], unplaced: { copies: 2, reason: /no eligible machine/ } })
   }
 )
