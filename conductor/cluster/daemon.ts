@@ -5,7 +5,7 @@ import { isProcessAlive } from '../../cgi/index.js'
 import { NATS_UNIT } from '../model/index.js'
 import type { ClusterCtx } from './context.js'
 import { convergeNatsFiles, convergePolicies } from './converge.js'
-import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_SUBJECT, REMOVED_SUBJECT } from './defaults.js'
+import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_SUBJECT, REMOVAL_NOTICE_GRACE_MS, REMOVED_SUBJECT } from './defaults.js'
 import { newState, selfRecord } from './identity.js'
 import {
   connectLocal,
@@ -74,6 +74,8 @@ class FleetDaemon {
   private readonly removals = new Set<string>()
   /** Peers a member announced as deleted (conductor.removed.ID), with the deletion's revision (0: unknown). */
   private readonly noticedRemoved = new Map<string, number>()
+  /** Removal notices this daemon published, flushed and waited for: the NATS reload waits for them. */
+  private announcing: Promise<unknown> | undefined
   private leaving = false
   private applyTimer: NodeJS.Timeout | undefined
   private restartFailedAt = 0
@@ -158,6 +160,12 @@ class FleetDaemon {
       // Trust first: a restart of the NATS server (a join) takes seconds, a policy milliseconds.
       const written = await convergePolicies(this.cc, s)
       if (written.length > 0) this.cc.log(`policies written: ${written.join(', ')} (gateway reloaded)`)
+      // A removed member hears of it over its route before this host's reload closes that route.
+      while (this.announcing !== undefined) {
+        const a = this.announcing
+        await a
+        if (this.announcing === a) this.announcing = undefined
+      }
       const action = convergeNatsFiles(this.cc.identity, s)
       if (action === 'restart') await this.restartNats(s)
       else if (action === 'reload') this.reloadNats()
@@ -329,6 +337,7 @@ class FleetDaemon {
               if (e.isUpdate ? was : previous === undefined || was) this.leaving = true
             } else if (was) {
               this.removals.add(e.key)
+              this.announceRemoval(e.key, e.revision)
             }
           }
           if (e.isUpdate) {
@@ -464,8 +473,10 @@ class FleetDaemon {
         } catch {
           /* no revision given */
         }
-        if (id === this.self) void this.removedNotice(rev)
-        else this.peerRemovedNotice(id, rev)
+        if (id === this.self) {
+          this.cc.log(`removal notice: a member says ${this.self} was deleted (revision ${rev})`)
+          void this.removedNotice(rev)
+        } else this.peerRemovedNotice(id, rev)
       }
     })
     signal.addEventListener('abort', () => {
@@ -473,6 +484,27 @@ class FleetDaemon {
       sub.unsubscribe()
       removed.unsubscribe()
     })
+  }
+
+  /**
+   * Tells ID it was deleted (at bucket revision REV) while its route to this host is still up:
+   * the deleting command's notice may come after some members' reloads cut ID off, and ID's
+   * watch is served over those routes, so without this a removed host could stay clustered,
+   * alone. Every member that sees the deletion says it once; a duplicate changes nothing there.
+   */
+  private announceRemoval(id: string, revision: number): void {
+    const nc = this.conn?.nc
+    if (nc === undefined || nc.isClosed()) return
+    try {
+      nc.publish(`${REMOVED_SUBJECT}.${id}`, JSON.stringify({ revision }))
+    } catch {
+      return
+    }
+    // Bounded: a connection that does not answer its flush is no route to wait for.
+    const sent = Promise.race([nc.flush().catch(() => {}), sleep(2000)]).then(
+      async () => await sleep(REMOVAL_NOTICE_GRACE_MS)
+    )
+    this.announcing = Promise.all([this.announcing, sent])
   }
 
   /**
@@ -486,6 +518,7 @@ class FleetDaemon {
     if (this.members?.delete(id) === true) {
       this.cc.log(`a member deleted ${id} from the member list`)
       this.removals.add(id)
+      this.announceRemoval(id, rev)
       this.scheduleApply()
     }
   }

@@ -15,6 +15,13 @@ export const HEARTBEAT_SUBJECT = 'conductor.heartbeat'
  * daemon hears it before the members' reloads close its routes (its watch may be behind).
  */
 export const REMOVED_SUBJECT = 'conductor.removed'
+/**
+ * A member's daemon that sees a deletion publishes the notice too, then waits this long before
+ * its NATS reload drops the removed member's route: the notice must cross that route first (the
+ * deleting command's own notice may come after the first reloads, and the removed member's
+ * watch is served over those routes). Trust is dropped before the wait: keys are refused at once.
+ */
+export const REMOVAL_NOTICE_GRACE_MS = 500
 export const HEARTBEAT_INTERVAL_MS = 1000
 /**
  * A peer is reachable when a heartbeat of it arrived within this long. Heartbeats go every

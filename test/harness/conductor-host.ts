@@ -42,7 +42,10 @@ export interface ConductorHost {
   keyFile: string
   /** The output of the host's Conductor units so far (the test's diagnostics). */
   logs: () => string
-  /** Starts the host's user manager and Caddy again (after host.kill()); the enabled units come up with it. */
+  /**
+   * Starts the host's user manager and Caddy again (after host.kill()); the enabled units come up
+   * with it. T's teardown stops them: pass the test that outlives their use, not a subtest.
+   */
   restart: (t: Teardown) => Promise<void>
 }
 
