@@ -131,11 +131,24 @@ export class Orchestrator {
   async audit(host: string): Promise<{ added: string[]; removed: string[] }> {
     const cur = await readLedger(this.o.kv, host)
     if (cur === undefined) return { added: [], removed: [] }
-    const placements = this.o.placements?.() ?? (await readAllPlacements(this.o.kv))
+    const placements = new Map(this.o.placements?.() ?? (await readAllPlacements(this.o.kv)))
     const view = new Map<string, PlacedHere>(
       [...placements].map(([name, p]) => [name, { hosts: p.value.hosts, demand: p.value.demand }])
     )
-    const diff = auditLedger(cur.value, view)
+    let diff = auditLedger(cur.value, view)
+    if (this.o.placements !== undefined && diff.add.length + diff.remove.length > 0) {
+      // A watched copy lags behind the bucket (a placement just written): the disagreeing
+      // services are read again from the bucket before anything is changed.
+      for (const name of [...diff.add, ...diff.remove]) {
+        const fresh = await readPlacementKv(this.o.kv, name)
+        if (fresh === undefined) view.delete(name)
+        else {
+          view.set(name, { hosts: fresh.value.hosts, demand: fresh.value.demand })
+          placements.set(name, fresh)
+        }
+      }
+      diff = auditLedger(cur.value, view)
+    }
     const busy = new Set<string>()
     for (const name of [...diff.add, ...diff.remove]) if (await this.lockLive(name)) busy.add(name)
     const add = diff.add.filter(n => !busy.has(n))

@@ -198,6 +198,18 @@ t.test('a machine lost or drained: its copies placed again, its ledger cleaned; 
   )
   t.same(await o.audit('b'), { added: [], removed: [] }, 'agrees now')
 
+  // A daemon audits from its watched placements, which lag behind a placement just written:
+  // what disagrees is read again from the bucket, so a fresh copy is never removed.
+  const lagging = new Orchestrator({
+    kv,
+    self: 'b',
+    alive: () => true,
+    log: m => logs.push(m),
+    placements: () => new Map()
+  })
+  t.same(await lagging.audit('b'), { added: [], removed: [] }, 'a stale watched copy changes nothing')
+  t.same(Object.keys((await readLedgers(kv)).get('b')!.value.services), ['web'])
+
   t.ok(await o.release('web'))
   t.same([...(await readAllPlacements(kv)).keys()], [], 'placement deleted')
   t.same(
