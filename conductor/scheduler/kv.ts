@@ -14,16 +14,25 @@ export interface SchedulerKv {
   placements: KV
 }
 
-export async function openSchedulerKv(nc: NatsConnection, replicas: number): Promise<SchedulerKv> {
+/**
+ * Opens the buckets; CREATE (the fleet daemon) makes them when absent first. Creating needs the
+ * JetStream meta leader, which a cluster may lack for seconds after losing a host: then, and
+ * for commands (no CREATE), they are bound without any API call, and reads and writes go to
+ * each bucket's own stream leader.
+ */
+export async function openSchedulerKv(nc: NatsConnection, replicas: number, create = true): Promise<SchedulerKv> {
   const { Kvm } = await natsPackage(import('@nats-io/kv'))
   const kvm = new Kvm(nc)
   const open = async (name: string, history: number): Promise<KV> => {
+    if (!create) return await kvm.open(name)
     for (let attempt = 0; ; attempt++) {
       try {
         return await kvm.create(name, { replicas, history })
       } catch (err) {
-        // Another host created it meanwhile with other replicas: open what exists.
-        if (!/already in use/i.test((err as Error).message)) throw err
+        const message = (err as Error).message
+        // Another host created it meanwhile with other replicas, or no meta leader now: bind.
+        if (/timeout|not enabled|no responders/i.test(message)) return await kvm.open(name)
+        if (!/already in use/i.test(message)) throw err
         if (attempt >= 2) return await kvm.open(name)
       }
     }

@@ -1,4 +1,4 @@
-import { FleetHostUnknown, FleetServiceUnknown } from '../../errors/index.js'
+import { ConductorError, FleetHostUnknown, FleetServiceUnknown, NatsUnavailable } from '../../errors/index.js'
 import {
   clusterDefaults,
   connectLocal,
@@ -47,7 +47,7 @@ export async function withScheduler<T>(cc: ClusterCtx, fn: (v: SchedulerView) =>
   const nc = await connectLocal({ clientPort: cc.identity.clientPort, auth: s.nats_auth }, { name: 'conductor fleet' })
   try {
     const routeable = new Set(s.members.filter(m => m.route_cert !== undefined).map(m => m.id)).size
-    const kv = await openSchedulerKv(nc, desiredReplicas(routeable))
+    const kv = await openSchedulerKv(nc, desiredReplicas(routeable), false)
     const { Kvm } = await natsPackage(import('@nats-io/kv'))
     const beats = await new Kvm(nc).open(clusterDefaults.HEARTBEAT_BUCKET).catch(() => undefined)
     const ledgers = await readLedgers(kv)
@@ -69,6 +69,17 @@ export async function withScheduler<T>(cc: ClusterCtx, fn: (v: SchedulerView) =>
       })
     }
     return await fn({ kv, machines, ledgers })
+  } catch (err) {
+    if (err instanceof ConductorError) throw err
+    // A NATS request that timed out (no stream leader for a few seconds after a host was lost):
+    // said plainly, with what to do, not as an internal error.
+    throw new NatsUnavailable(
+      `the fleet's scheduler buckets do not answer now (${(err as Error).message}): the cluster may be electing ` +
+        'a new leader after losing a host; try again in a few seconds (conductor doctor checks NATS)',
+      undefined,
+      undefined,
+      { cause: err }
+    )
   } finally {
     await nc.close().catch(() => {})
   }

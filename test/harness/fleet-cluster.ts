@@ -27,7 +27,17 @@ export async function startFleetOfThree(
     fleet.hosts.map(async (h, i) => await startConductorHost(t, h, ids[i]!, { hostJson: hostJson(ids[i]!) }))
   )
   const [A, B, C] = hosts as [ConductorHost, ConductorHost, ConductorHost]
-  await joinCluster([A, B])
+  // A peer add that could not reach the other Caddy in time (a loaded machine) changed nothing: again.
+  for (let i = 0; ; i++) {
+    try {
+      await joinCluster([A, B])
+      break
+    } catch (err) {
+      if (i >= 2 || !/cannot reach|ETIMEDOUT|does not answer|CND_NATS_UNAVAILABLE/.test((err as Error).message))
+        throw err
+      await new Promise(resolve => setTimeout(resolve, 3000))
+    }
+  }
   await waitFor(
     'a JetStream meta group of a and b',
     async () => (await metaSize(A)) === 2 && (await metaSize(B)) === 2,
@@ -37,7 +47,11 @@ export async function startFleetOfThree(
   // C invites, A adds it; a refusal while A's NATS server is still busy changes nothing: asked again.
   const inv = JSON.parse((await C.cnd('peer', 'invite', '--json')).stdout) as { secret: string }
   let add = await A.cnd('peer', 'add', C.host.ip, inv.secret, '--ca-file', C.caddy.caFile)
-  for (let i = 0; i < 5 && add.code !== 0 && /CND_NATS_UNAVAILABLE|does not answer/.test(add.stderr); i++) {
+  for (
+    let i = 0;
+    i < 5 && add.code !== 0 && /CND_NATS_UNAVAILABLE|does not answer|cannot reach/.test(add.stderr);
+    i++
+  ) {
     await new Promise(resolve => setTimeout(resolve, 3000))
     add = await A.cnd('peer', 'add', C.host.ip, inv.secret, '--ca-file', C.caddy.caFile)
   }
