@@ -88,22 +88,31 @@ export class Scheduler {
     // installs every version and asks; the first one to take the lock decided).
     const known = this.placements.get(name)
     if (known !== undefined && known.value.record_revision >= recordRevision) {
-      if (needsReplacing(known.value, this.eligible(Date.now())) === undefined) return toLocal(known)
+      if (needsReplacing(known.value, this.eligible(Date.now())) === undefined) return await this.fromSync(known)
     }
     for (let i = 0; ; i++) {
       const r = await orch.ensure(name, { demand, recordRevision, reason: `record revision ${recordRevision}` })
       if (r.outcome === 'written' || r.outcome === 'unchanged') {
         const newer = this.placements.get(name)
         const p = newer !== undefined && newer.revision > r.placement.revision ? newer : r.placement
-        return toLocal(p)
+        return await this.fromSync(p)
       }
       // Another host places it now: its placement arrives through the watch.
       const known = this.placements.get(name)
-      if (known !== undefined && known.value.record_revision >= recordRevision) return toLocal(known)
+      if (known !== undefined && known.value.record_revision >= recordRevision) return await this.fromSync(known)
       if (i >= 100)
         throw new Error(`${name}: its lock is held by ${r.outcome === 'busy' ? r.holder : '?'}: tried again`)
       await new Promise(resolve => setTimeout(resolve, 100))
     }
+  }
+
+  /**
+   * A placement sync is about to write and reconcile: applied here first but for that service's
+   * own reconcile (sync does it), so the services that depend on it see it moved.
+   */
+  private async fromSync(p: Versioned<PlacementValue>): Promise<ServicePlacement> {
+    await this.applyPlacement(p.value.service, p, this.o.cc.log, false)
+    return toLocal(p)
   }
 
   async unschedule(name: string): Promise<void> {
@@ -200,7 +209,7 @@ export class Scheduler {
       // a session's start (a listing is a consumer the meta leader must create).
       const all = force ? await readAllPlacements(kv) : await this.readKnownPlacements(kv)
       for (const [name, v] of all) {
-        if ((this.placements.get(name)?.revision ?? 0) < v.revision) await this.applyPlacement(name, v, env)
+        if ((this.placements.get(name)?.revision ?? 0) < v.revision) await this.applyPlacement(name, v, env.log)
       }
       this.seen.placements = Math.max(this.seen.placements, p.streamInfo.state.last_seq)
     }
@@ -270,7 +279,7 @@ export class Scheduler {
     this.seen.placements = Math.max(this.seen.placements, e.revision)
     const p = placementOfEntry(e)
     if (p !== undefined) {
-      await this.applyPlacement(e.key, p, env)
+      await this.applyPlacement(e.key, p, env.log)
       return
     }
     if (e.operation === 'PUT') return
@@ -283,7 +292,12 @@ export class Scheduler {
   }
 
   /** A placement newer than the one applied here: the placement file, then a reconcile when it concerns this host. */
-  private async applyPlacement(name: string, p: Versioned<PlacementValue>, env: DaemonEnv): Promise<void> {
+  private async applyPlacement(
+    name: string,
+    p: Versioned<PlacementValue>,
+    log: (msg: string) => void,
+    reconcileSelf = true
+  ): Promise<void> {
     const cached = this.placements.get(name)
     if (cached === undefined || cached.revision < p.revision) this.placements.set(name, p)
     const before = readPlacement(this.o.libDir)?.services[name]
@@ -293,15 +307,15 @@ export class Scheduler {
     if (file !== undefined) writePlacement(this.o.libDir, { ...file, addresses: this.addresses() })
     const wasHere = before?.hosts.includes(this.here) === true
     const isHere = p.value.hosts.includes(this.here)
-    if (wasHere !== isHere && this.installed(name)) {
-      env.log(`scheduler: ${name} ${isHere ? 'placed here: starting it' : 'placed elsewhere: stopping it'}`)
+    if (reconcileSelf && wasHere !== isHere && this.installed(name)) {
+      log(`scheduler: ${name} ${isHere ? 'placed here: starting it' : 'placed elsewhere: stopping it'}`)
       this.reconcileSoon(name)
     }
     if ((before?.hosts ?? []).join() !== p.value.hosts.join()) {
       const dependents = await this.dependentsOf(name)
       if (dependents.length > 0) {
-        env.log(`scheduler: ${name} moved: proxy snippets of ${dependents.join(', ')} rendered again`)
-        await this.o.reconcileAll()
+        log(`scheduler: ${name} moved: proxy snippets of ${dependents.join(', ')} rendered again`)
+        void this.o.reconcileAll()
       }
     }
   }

@@ -112,7 +112,8 @@ function runningAsPlaced(all: ConductorHost[], placed: Record<string, string[]>,
   return wrong
 }
 
-t.test('fleet scheduler on three hosts: placement, apply, loss, return, unplaceable, drain, discovery', async t => {
+t.test('fleet scheduler on three hosts: placement, apply, loss, return, unplaceable, drain, discovery', async top => {
+  const t = top
   const t0 = Date.now()
   const { hosts, nc } = await startFleetOfThree(t, id => ({ resources: CAPACITY[id] }))
   const [A, B, C] = hosts as [ConductorHost, ConductorHost, ConductorHost]
@@ -286,7 +287,8 @@ t.test('fleet scheduler on three hosts: placement, apply, loss, return, unplacea
       for (const n of onB) if (active(B, n) && !ranOnB.includes(n)) ranOnB.push(n)
     }, 200)
     try {
-      await B.restart(t)
+      // The whole run's teardown, not this subtest's: B must live on for the next subtests.
+      await B.restart(top)
       await waitFor('b synced again', () => syncOpen(B), 120_000, 200)
       await waitFor(
         "b's placement file follows the placements",
