@@ -33,7 +33,10 @@ export async function startFleetOfThree(
       await joinCluster([A, B])
       break
     } catch (err) {
-      if (i >= 2 || !/cannot reach|ETIMEDOUT|does not answer|CND_NATS_UNAVAILABLE/.test((err as Error).message))
+      if (
+        i >= 2 ||
+        !/cannot reach|ETIMEDOUT|does not answer|CND_NATS_UNAVAILABLE|TimeoutError/.test((err as Error).message)
+      )
         throw err
       await new Promise(resolve => setTimeout(resolve, 3000))
     }
@@ -49,7 +52,7 @@ export async function startFleetOfThree(
   let add = await A.cnd('peer', 'add', C.host.ip, inv.secret, '--ca-file', C.caddy.caFile)
   for (
     let i = 0;
-    i < 5 && add.code !== 0 && /CND_NATS_UNAVAILABLE|does not answer|cannot reach/.test(add.stderr);
+    i < 5 && add.code !== 0 && /CND_NATS_UNAVAILABLE|does not answer|cannot reach|TimeoutError/.test(add.stderr);
     i++
   ) {
     await new Promise(resolve => setTimeout(resolve, 3000))

@@ -233,6 +233,71 @@ t.test('fleet scheduler on three hosts: placement, apply, loss, return, unplacea
     t.equal(rm.code, 0, rm.stderr)
   })
 
+  await t.test('drain: a service moves off the drained host; a proxy snippet that depends on it follows', async t => {
+    // front runs on a (manual placement) and routes to back wherever the scheduler put it.
+    const front = source(src, {
+      name: 'front',
+      fleet: { hosts: ['a'], depends_on: ['back'] },
+      extra: { proxy_config_template: './proxy.sh' }
+    })
+    writeTree(front, {
+      'proxy.sh':
+        '#!/bin/sh\nprintf \'[{"id": "conductor-server/routes", "config": {"@id": "front-route", "match": [{"path": ["/front"]}], ' +
+        '"handle": [{"handler": "static_response", "body": "back at %s"}]}}]\' "$CONDUCTOR_FLEET_ADDRESSES_BACK"\n'
+    })
+    chmodSync(path.join(front, 'proxy.sh'), 0o755)
+    const back = source(src, { name: 'back', resources: { best: { vcpu: 0.5 } } })
+    for (const dir of [back, front]) {
+      const r = await cnd(C, 'fleet', 'push', dir)
+      t.equal(r.code, 0, r.stderr)
+    }
+    let backHost = ''
+    await waitFor(
+      'back placed, front placed on a',
+      async () => {
+        const p = await placements(kv)
+        backHost = p.back?.[0] ?? ''
+        return backHost !== '' && p.front?.join() === 'a'
+      },
+      60_000,
+      100
+    )
+    const route = async (): Promise<string> => {
+      const r = await fetch(`${A.caddy.adminUrl}/id/front-route`, { signal: AbortSignal.timeout(5000) })
+      return r.ok ? ((await r.json()) as { handle: Array<{ body: string }> }).handle[0]!.body : `(${r.status})`
+    }
+    const ip = (id: string): string => hosts.find(h => h.id === id)!.host.ip
+    await waitFor('front routes to back', async () => (await route()) === `back at ${ip(backHost)}`, 60_000, 200).catch(
+      async err => {
+        throw new Error(`${(err as Error).message}: ${await route()}; ${A.logs()}`)
+      }
+    )
+    t.pass(`front's snippet on a: back at ${ip(backHost)} (${backHost})`)
+    const drainedAt = Date.now()
+    const d = await cnd(A, 'fleet', 'drain', backHost, '--json')
+    t.equal(d.code, 0, d.stderr)
+    const moved = JSON.parse(d.stdout) as { moved: Record<string, string[]>; manual: string[] }
+    const now = moved.moved.back?.[0]
+    t.ok(now !== undefined && now !== backHost, `back moved from ${backHost} to ${now}`)
+    if (backHost === 'a') t.same(moved.manual, ['front'], 'front stays on a: manual placement')
+    await waitFor(
+      'front routes to back on its new host',
+      async () => (await route()) === `back at ${ip(now!)}`,
+      60_000,
+      200
+    )
+    timings.drainToSnippet = Date.now() - drainedAt
+    t.pass(`front's snippet rendered again: back at ${ip(now!)}`)
+    t.ok(
+      active(hosts.find(h => h.id === now)!, 'back') && !active(hosts.find(h => h.id === backHost)!, 'back'),
+      'back runs on its new host only'
+    )
+    const un = await cnd(A, 'fleet', 'undrain', backHost)
+    t.equal(un.code, 0, un.stderr)
+    const unknown = await cnd(A, 'fleet', 'drain', 'nope')
+    t.equal(unknown.code, 4)
+    t.match(unknown.stderr, /no machine "nope" in the capacity ledger \(machines: a, b, c\)/)
+  })
   await t.test('b killed: its copies run elsewhere within 10 s; b back: stops them before anything else', async t => {
     const before = await placements(kv)
     const onB = Object.keys(before).filter(n => before[n]!.includes('b'))
@@ -313,70 +378,5 @@ t.test('fleet scheduler on three hosts: placement, apply, loss, return, unplacea
     )
   })
 
-  await t.test('drain: a service moves off the drained host; a proxy snippet that depends on it follows', async t => {
-    // front runs on a (manual placement) and routes to back wherever the scheduler put it.
-    const front = source(src, {
-      name: 'front',
-      fleet: { hosts: ['a'], depends_on: ['back'] },
-      extra: { proxy_config_template: './proxy.sh' }
-    })
-    writeTree(front, {
-      'proxy.sh':
-        '#!/bin/sh\nprintf \'[{"id": "conductor-server/routes", "config": {"@id": "front-route", "match": [{"path": ["/front"]}], ' +
-        '"handle": [{"handler": "static_response", "body": "back at %s"}]}}]\' "$CONDUCTOR_FLEET_ADDRESSES_BACK"\n'
-    })
-    chmodSync(path.join(front, 'proxy.sh'), 0o755)
-    const back = source(src, { name: 'back', resources: { best: { vcpu: 0.5 } } })
-    for (const dir of [back, front]) {
-      const r = await cnd(C, 'fleet', 'push', dir)
-      t.equal(r.code, 0, r.stderr)
-    }
-    let backHost = ''
-    await waitFor(
-      'back placed, front placed on a',
-      async () => {
-        const p = await placements(kv)
-        backHost = p.back?.[0] ?? ''
-        return backHost !== '' && p.front?.join() === 'a'
-      },
-      60_000,
-      100
-    )
-    const route = async (): Promise<string> => {
-      const r = await fetch(`${A.caddy.adminUrl}/id/front-route`, { signal: AbortSignal.timeout(5000) })
-      return r.ok ? ((await r.json()) as { handle: Array<{ body: string }> }).handle[0]!.body : `(${r.status})`
-    }
-    const ip = (id: string): string => hosts.find(h => h.id === id)!.host.ip
-    await waitFor('front routes to back', async () => (await route()) === `back at ${ip(backHost)}`, 60_000, 200).catch(
-      async err => {
-        throw new Error(`${(err as Error).message}: ${await route()}; ${A.logs()}`)
-      }
-    )
-    t.pass(`front's snippet on a: back at ${ip(backHost)} (${backHost})`)
-    const drainedAt = Date.now()
-    const d = await cnd(A, 'fleet', 'drain', backHost, '--json')
-    t.equal(d.code, 0, d.stderr)
-    const moved = JSON.parse(d.stdout) as { moved: Record<string, string[]>; manual: string[] }
-    const now = moved.moved.back?.[0]
-    t.ok(now !== undefined && now !== backHost, `back moved from ${backHost} to ${now}`)
-    if (backHost === 'a') t.same(moved.manual, ['front'], 'front stays on a: manual placement')
-    await waitFor(
-      'front routes to back on its new host',
-      async () => (await route()) === `back at ${ip(now!)}`,
-      60_000,
-      200
-    )
-    timings.drainToSnippet = Date.now() - drainedAt
-    t.pass(`front's snippet rendered again: back at ${ip(now!)}`)
-    t.ok(
-      active(hosts.find(h => h.id === now)!, 'back') && !active(hosts.find(h => h.id === backHost)!, 'back'),
-      'back runs on its new host only'
-    )
-    const un = await cnd(A, 'fleet', 'undrain', backHost)
-    t.equal(un.code, 0, un.stderr)
-    const unknown = await cnd(A, 'fleet', 'drain', 'nope')
-    t.equal(unknown.code, 4)
-    t.match(unknown.stderr, /no machine "nope" in the capacity ledger \(machines: a, b, c\)/)
-  })
   t.comment(`timings (ms): ${JSON.stringify(timings)}`)
 })
