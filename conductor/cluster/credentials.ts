@@ -25,6 +25,45 @@ export function newInvite(): NewInvite {
   }
 }
 
+/**
+ * What an operator pasted, by its format alone: an invite secret (`cndinv1.`), a public key
+ * (`cndpub1.`, or a PEM public key or certificate), or neither (undefined). `peer add HOSTNAME X`
+ * takes either kind as X; the two formats share no prefix, so one is never taken for the other.
+ */
+export function credentialKind(text: string): 'invite' | 'pubkey' | undefined {
+  const s = text.trim()
+  if (s.startsWith(INVITE_SECRET_PREFIX)) return 'invite'
+  if (s.startsWith(PUBKEY_PREFIX) || /^-----BEGIN (PUBLIC KEY|CERTIFICATE)-----/.test(s)) return 'pubkey'
+  return undefined
+}
+
+/**
+ * `peer add HOSTNAME X [--pubkey K]`: X is an invite secret or, the seed's manual form
+ * `peers add HOSTNAME PUBKEY`, a public key, told apart by format; anything else is refused
+ * without echoing it (it may be a mangled secret).
+ */
+export function addCredentials(
+  arg: string | undefined,
+  pubkeyOption: string | undefined
+): { secret?: string | undefined; pubkey?: string | undefined } {
+  if (arg === undefined) return { pubkey: pubkeyOption }
+  const kind = credentialKind(arg)
+  if (kind === 'invite') return { secret: arg, pubkey: pubkeyOption }
+  if (kind === 'pubkey') {
+    if (pubkeyOption !== undefined) {
+      throw new PeerCredentialInvalid(
+        'two public keys: give it as the argument after HOSTNAME or as --pubkey, not both'
+      )
+    }
+    return { pubkey: arg }
+  }
+  throw new PeerCredentialInvalid(
+    'the argument after HOSTNAME is neither an invite secret (the "cndinv1...." line of `conductor peer ' +
+      'invite` there) nor a public key (the "cndpub1...." line of `conductor peer pubkey` there, or a PEM ' +
+      'public key)'
+  )
+}
+
 export interface InviteSecret {
   id: string
   privateKeyPem: string
@@ -35,7 +74,7 @@ export function parseInviteSecret(secret: string): InviteSecret {
   if (s.startsWith(PUBKEY_PREFIX) || s.includes('BEGIN PUBLIC KEY') || s.includes('BEGIN CERTIFICATE')) {
     throw new PeerCredentialInvalid(
       'this is a public key, not an invite secret: add a peer by its public key with ' +
-        '`conductor peer add HOSTNAME --pubkey PUBKEY`'
+        '`conductor peer add HOSTNAME PUBKEY`'
     )
   }
   const m = /^cndinv1\.([0-9a-f]{16})\.([A-Za-z0-9_-]{40,200})$/.exec(s)

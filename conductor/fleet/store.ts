@@ -5,11 +5,12 @@ import { natsPackage } from '../cluster/index.js'
 import { FleetPushConflict, FleetServiceUnknown } from '../../errors/index.js'
 import { SERVICES_KV_BUCKET, SERVICES_KV_HISTORY, SERVICES_OBJECT_BUCKET, SYNC_STATUS_BUCKET } from './defaults.js'
 import { objectName, parseRecord, type ServiceRecord, type StoredVersion } from './record.js'
+import { casBucket, casWrite, leaderGet, type CasBucket } from './cas.js'
 
 // The fleet's service storage (issue 18 item 1): archives in a replicated object store, one
 // record per service in a KV bucket. A write is: the object first (content addressed, so two
 // racing writers never overwrite each other's bytes), then the record by compare-and-set on the
-// key's revision. The record is what hosts follow, so a host only ever sees a whole version:
+// key's revision (cas.ts: one that holds in nats-server 2.9's clustered streams). The record is what hosts follow, so a host only ever sees a whole version:
 // the loser of a race is told, and its object is removed.
 
 export interface ServiceStore {
@@ -18,6 +19,8 @@ export interface ServiceStore {
   objects: ObjectStore
   /** Per-host sync status (key: peer id). */
   status: KV
+  /** The records' compare-and-set (cas.ts). */
+  cas: CasBucket
 }
 
 /** Opens (creating when absent) the three buckets with REPLICAS replicas. */
@@ -31,15 +34,28 @@ export async function openServiceStore(nc: NatsConnection, replicas: number): Pr
       async () => await kvm.open(name)
     )
   const objm = new Objm(nc)
-  const objects = await retryInUse(
-    async () => await objm.create(SERVICES_OBJECT_BUCKET, { replicas }),
-    async () => await objm.open(SERVICES_OBJECT_BUCKET)
+  // Each step named in its error: "timeout" alone does not say which bucket had no stream leader.
+  const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn()
+    } catch (err) {
+      throw new Error(`${what}: ${(err as Error).message}`, { cause: err })
+    }
+  }
+  const objects = await step(
+    `object store ${SERVICES_OBJECT_BUCKET}`,
+    async () =>
+      await retryInUse(
+        async () => await objm.create(SERVICES_OBJECT_BUCKET, { replicas }),
+        async () => await objm.open(SERVICES_OBJECT_BUCKET)
+      )
   )
   return {
     nc,
-    records: await kv(SERVICES_KV_BUCKET, SERVICES_KV_HISTORY),
+    records: await step(`bucket ${SERVICES_KV_BUCKET}`, async () => await kv(SERVICES_KV_BUCKET, SERVICES_KV_HISTORY)),
     objects,
-    status: await kv(SYNC_STATUS_BUCKET, 1)
+    status: await step(`bucket ${SYNC_STATUS_BUCKET}`, async () => await kv(SYNC_STATUS_BUCKET, 1)),
+    cas: await step('JetStream API', async () => await casBucket(nc, SERVICES_KV_BUCKET))
   }
 }
 
@@ -97,7 +113,7 @@ export interface PushResult {
 
 /** Stores a version and makes it current by compare-and-set; the same version again changes nothing. */
 export async function pushVersion(s: ServiceStore, i: PushInput): Promise<PushResult> {
-  const current = await readRecord(s, i.service)
+  const current = await leaderStored(s, i.service)
   if (current !== undefined && current.record.version === i.version) {
     if (current.record.digest === i.digest) return { ...current, changed: false }
     throw new FleetPushConflict(
@@ -124,21 +140,14 @@ export async function pushVersion(s: ServiceStore, i: PushInput): Promise<PushRe
   }
   const previous = current !== undefined ? stripPrevious(current.record) : undefined
   const record: ServiceRecord = { service: i.service, ...stored, ...(previous !== undefined ? { previous } : {}) }
-  let rev: number
-  try {
-    rev = await casPut(s, i.service, record, revision)
-  } catch (err) {
-    if (!isConflict(err)) throw err
-    const winner = await readRecord(s, i.service)
-    if (winner?.record.object !== object && previous?.object !== object) await s.objects.delete(object).catch(() => {})
-    const w = winner?.record
+  const rev = await casWrite(s.cas, i.service, revision, JSON.stringify(record))
+  if (rev === undefined) {
+    const winner = await leaderRecord(s, i.service)
+    if (winner?.object !== object && previous?.object !== object) await s.objects.delete(object).catch(() => {})
     throw new FleetPushConflict(
-      `another push of "${i.service}" won: it is now at version ${w?.version ?? '(removed)'}` +
-        `${w !== undefined ? ` (by ${w.writer} at ${w.written_at})` : ''}; version ${i.version} was not stored: push again ` +
-        'to replace it',
-      undefined,
-      undefined,
-      { cause: err }
+      `another push of "${i.service}" won: it is now at version ${winner?.version ?? '(removed)'}` +
+        `${winner !== undefined ? ` (by ${winner.writer} at ${winner.written_at})` : ''}; version ${i.version} was not ` +
+        'stored: push again to replace it'
     )
   }
   await pruneObjects(s, i.service, [object, previous?.object])
@@ -147,7 +156,7 @@ export async function pushVersion(s: ServiceStore, i: PushInput): Promise<PushRe
 
 /** Makes the previous version current again (compare-and-set); the current one becomes the previous. */
 export async function rollbackRecord(s: ServiceStore, service: string, writer: string): Promise<PushResult> {
-  const current = await readRecord(s, service)
+  const current = await leaderStored(s, service)
   if (current === undefined) throw unknown(service)
   const prev = current.record.previous
   if (prev === undefined) throw new FleetServiceUnknown(`"${service}" has no previous version in the fleet's bucket`)
@@ -158,27 +167,17 @@ export async function rollbackRecord(s: ServiceStore, service: string, writer: s
     written_at: new Date().toISOString(),
     previous: stripPrevious(current.record)
   }
-  try {
-    return { record, revision: await casPut(s, service, record, current.revision), changed: true }
-  } catch (err) {
-    if (!isConflict(err)) throw err
-    throw new FleetPushConflict(`"${service}" changed while rolling back: run it again`, undefined, undefined, {
-      cause: err
-    })
-  }
+  const revision = await casWrite(s.cas, service, current.revision, JSON.stringify(record))
+  if (revision === undefined) throw new FleetPushConflict(`"${service}" changed while rolling back: run it again`)
+  return { record, revision, changed: true }
 }
 
 /** Removes a service from the fleet (every host removes it); its objects go too. */
 export async function removeService(s: ServiceStore, service: string): Promise<ServiceRecord> {
-  const current = await readRecord(s, service)
+  const current = await leaderStored(s, service)
   if (current === undefined) throw unknown(service)
-  try {
-    await s.records.delete(service, { previousSeq: current.revision })
-  } catch (err) {
-    if (!isConflict(err)) throw err
-    throw new FleetPushConflict(`"${service}" changed while removing it: run it again`, undefined, undefined, {
-      cause: err
-    })
+  if ((await casWrite(s.cas, service, current.revision, null)) === undefined) {
+    throw new FleetPushConflict(`"${service}" changed while removing it: run it again`)
   }
   await pruneObjects(s, service, [])
   return current.record
@@ -190,13 +189,18 @@ export async function fetchArchive(s: ServiceStore, v: StoredVersion): Promise<B
   return data === null ? null : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
 }
 
-async function casPut(s: ServiceStore, key: string, record: ServiceRecord, revision: number): Promise<number> {
-  const text = JSON.stringify(record)
-  return revision === 0 ? await s.records.create(key, text) : await s.records.update(key, text, revision)
+/**
+ * The record as the records stream's leader has it: what a write compares with (a KV get may be
+ * answered by a replica behind the leader, and a write from that view would be refused).
+ */
+async function leaderStored(s: ServiceStore, service: string): Promise<StoredRecord | undefined> {
+  const e = await leaderGet(s.cas, service)
+  return e === undefined ? undefined : { record: parseRecord(service, JSON.parse(e.value)), revision: e.revision }
 }
 
-function isConflict(err: unknown): boolean {
-  return /wrong last sequence|key exists|10071/i.test((err as Error).message)
+/** The winner of a lost race, for the message (undefined: removed, or not readable now). */
+async function leaderRecord(s: ServiceStore, service: string): Promise<ServiceRecord | undefined> {
+  return (await leaderStored(s, service).catch(() => undefined))?.record
 }
 
 function stripPrevious(r: ServiceRecord): StoredVersion {
@@ -206,8 +210,13 @@ function stripPrevious(r: ServiceRecord): StoredVersion {
 
 async function pruneObjects(s: ServiceStore, service: string, keep: Array<string | undefined>): Promise<void> {
   const list = await s.objects.list().catch(() => [])
-  // A later push may have won meanwhile: what the record names now is never removed.
-  const now = await readRecord(s, service).catch(() => undefined)
+  // A later push may have won meanwhile: what the record names now (the leader's) is never removed.
+  let now: StoredRecord | undefined
+  try {
+    now = await leaderStored(s, service)
+  } catch {
+    return // not known now: nothing is removed (a later push prunes)
+  }
   keep = [...keep, now?.record.object, now?.record.previous?.object]
   for (const o of list) {
     if (o.name.startsWith(`${service}/`) && !keep.includes(o.name)) await s.objects.delete(o.name).catch(() => {})

@@ -73,6 +73,9 @@ export function serviceSyncTask(o: SyncOptions): DaemonTask {
     writeAtomic(o.statusFile, JSON.stringify(status) + '\n')
   }
   let recovered = false
+  // What this process last reconciled of each service (version and placement): a watch started
+  // again delivers every record again, and those unchanged need no reconcile (a few hundred ms each).
+  const reconciled = new Map<string, string>()
   return {
     name: 'service-sync',
     start: async (env: DaemonEnv) => {
@@ -89,6 +92,7 @@ export function serviceSyncTask(o: SyncOptions): DaemonTask {
       }, 1000)
       try {
         while (!env.signal.aborted) {
+          let pause = 2000
           try {
             const s = readState(o.cc.identity.paths)
             const routeable = new Set(s.members.filter(m => m.route_cert !== undefined).map(m => m.id)).size
@@ -97,13 +101,15 @@ export function serviceSyncTask(o: SyncOptions): DaemonTask {
               `service sync: watching conductor-service-versions (${desiredReplicas(routeable)} replica(s) wanted)`
             )
             Object.assign(status, { bucket_open: true, error: undefined })
-            await new SyncLoop(o, store, env, status, write).run()
+            await new SyncLoop(o, store, env, status, write, reconciled).run()
+            // The watch ended by itself (not an error): the buckets are opened again soon.
+            pause = 500
           } catch (err) {
             status.error = (err as Error).message
             env.log(`service sync: ${status.error}; trying again in 2 s`)
           }
           status.bucket_open = false
-          if (!env.signal.aborted) await new Promise(resolve => setTimeout(resolve, 2000))
+          if (!env.signal.aborted) await new Promise(resolve => setTimeout(resolve, pause))
         }
       } finally {
         clearInterval(alive)
@@ -112,8 +118,13 @@ export function serviceSyncTask(o: SyncOptions): DaemonTask {
   }
 }
 
-/** The watch is behind the bucket's last revision for this long: it is started again (a stream leader moved). */
-const WATCH_STALL_MS = 3000
+/**
+ * The watch is behind the bucket's last revision for this long: it is started again. A watch
+ * (an ordered consumer) can go silent for good when the records stream's leader moves (the
+ * buckets scaled when a member joins, a host lost); it is also started again as soon as the
+ * leader is seen to move, before a record waits on it (a push right after a join waited 7 s).
+ */
+const WATCH_STALL_MS = 1500
 
 class SyncLoop {
   private readonly pending = new Map<string, KvEntry>()
@@ -125,7 +136,8 @@ class SyncLoop {
     private readonly store: ServiceStore,
     private readonly env: DaemonEnv,
     private readonly status: SyncStatus,
-    private readonly write: () => void
+    private readonly write: () => void,
+    private readonly reconciled: Map<string, string>
   ) {
     this.here = o.cc.identity.id
   }
@@ -133,6 +145,18 @@ class SyncLoop {
   private seen = 0
   private behindSince = 0
   private stop: (() => void) | undefined
+  /** Why the current watch is being started again (undefined: it ended by itself, or the task stops). */
+  private restartReason: string | undefined
+  /** The records stream's leader as first seen during the current watch. */
+  private watchLeader: string | undefined
+
+  /** Stops the current watch; run() starts a new one at once (it delivers every record again). */
+  private restartWatch(reason: string): void {
+    if (this.restartReason !== undefined) return
+    this.restartReason = reason
+    this.behindSince = 0
+    this.stop?.()
+  }
 
   async run(): Promise<void> {
     const timer = setInterval(() => {
@@ -141,14 +165,21 @@ class SyncLoop {
     const abort = (): void => this.stop?.()
     this.env.signal.addEventListener('abort', abort)
     try {
-      const iter = await this.store.records.watch()
-      this.stop = () => iter.stop()
-      if (this.env.signal.aborted) iter.stop()
-      for await (const e of iter) {
-        this.seen = Math.max(this.seen, e.revision)
-        this.pending.set(e.key, e)
-        if (this.status.pending_since === 0) this.status.pending_since = Date.now()
-        void this.work()
+      while (!this.env.signal.aborted) {
+        this.restartReason = undefined
+        this.watchLeader = undefined
+        const iter = await this.store.records.watch()
+        this.stop = () => iter.stop()
+        if (this.env.signal.aborted) iter.stop()
+        for await (const e of iter) {
+          this.seen = Math.max(this.seen, e.revision)
+          this.pending.set(e.key, e)
+          if (this.status.pending_since === 0) this.status.pending_since = Date.now()
+          void this.work()
+        }
+        // Ended by itself (the connection, the stream): the task opens the buckets again.
+        if (this.restartReason === undefined) return
+        this.env.log(`service sync: watch started again (${this.restartReason})`)
       }
     } finally {
       clearInterval(timer)
@@ -190,6 +221,7 @@ class SyncLoop {
       await this.o.unschedule?.(name).catch(err => log(`service sync: ${name}: ${(err as Error).message}`))
       this.setPlacement(name, undefined)
       delete this.status.services[name]
+      this.reconciled.delete(name)
       if (r.outcome === 'removed') {
         log(`service sync: ${name} removed from the fleet: removed here`)
         await this.o.reconcile([name])
@@ -213,6 +245,7 @@ class SyncLoop {
         record
       )
       outcome = applied.outcome
+      const installed = Date.now()
       const placement =
         applied.service !== undefined && this.o.schedule !== undefined
           ? await this.o.schedule(applied.service, e.revision)
@@ -225,11 +258,20 @@ class SyncLoop {
         at: Date.now()
       })
       delete state.refused
-      const ok = await this.o.reconcile([name])
+      const done = `${record.digest} ${placement.source}:${placement.hosts.join(',')}`
+      let ok = true
+      if (outcome !== 'unchanged' || this.reconciled.get(name) !== done) {
+        ok = await this.o.reconcile([name])
+        if (ok) this.reconciled.set(name, done)
+        else this.reconciled.delete(name)
+      }
       state.running = ok && placement.hosts.includes(this.here)
       if (outcome !== 'unchanged') {
+        // Where a push's time goes on each host: waiting (the record's own time, as this clock
+        // reads it), fetching and installing, then reconciling.
         log(
-          `service sync: ${name} ${outcome} at version ${record.version} in ${Date.now() - started} ms; ` +
+          `service sync: ${name} ${outcome} at version ${record.version} in ${installed - started} ms ` +
+            `(record ${started - e.created.getTime()} ms old; reconciled in ${Date.now() - installed} ms); ` +
             `runs on ${placement.hosts.join(', ')}${ok ? '' : ' (reconcile failed, see above)'}`
         )
       }
@@ -261,17 +303,19 @@ class SyncLoop {
 
   private async publish(): Promise<void> {
     try {
-      this.status.bucket_revision = (await this.store.records.status()).streamInfo.state.last_seq
+      const info = (await this.store.records.status()).streamInfo
+      this.status.bucket_revision = info.state.last_seq
+      const leader = info.cluster?.leader
+      if (leader !== undefined && leader !== '') {
+        if (this.watchLeader === undefined) this.watchLeader = leader
+        else if (leader !== this.watchLeader) this.restartWatch(`the records' stream leader moved to ${leader}`)
+      }
     } catch {
       /* later */
     }
     if (this.status.bucket_revision > this.seen) {
       if (this.behindSince === 0) this.behindSince = Date.now()
-      else if (Date.now() - this.behindSince > WATCH_STALL_MS) {
-        this.env.log('service sync: the watch fell behind the bucket: started again')
-        this.behindSince = 0
-        this.stop?.()
-      }
+      else if (Date.now() - this.behindSince > WATCH_STALL_MS) this.restartWatch('it fell behind the bucket')
     } else {
       this.behindSince = 0
     }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { ConductorError, UsageError } from '../../../errors/index.js'
 import {
+  addCredentials,
   addPeer,
   clusterContext,
   createInvite,
@@ -115,10 +116,14 @@ export function registerPeerCommands(program: Command, internal: Command, makeCt
     .command('add')
     .description(
       'Add a peer: `peer add HOSTNAME SECRET` with an invite made there (both join one cluster), or ' +
-        '`peer add HOSTNAME --pubkey PUBKEY` with its `peer pubkey` (each side adds the other)'
+        '`peer add HOSTNAME PUBKEY` (or --pubkey PUBKEY) with its `peer pubkey` (each side adds the other)'
     )
     .argument('<hostname>', "the peer's host name (https://HOSTNAME through its Caddy)")
-    .argument('[secret]', 'the invite secret printed by `conductor peer invite` on HOSTNAME')
+    .argument(
+      '[secret-or-pubkey]',
+      'the invite secret printed by `conductor peer invite` on HOSTNAME (cndinv1...), or its public key ' +
+        '(cndpub1... from `conductor peer pubkey`, or PEM): told apart by format'
+    )
     .option(
       '--pubkey <pubkey>',
       'its public key instead of an invite: the line `conductor peer pubkey` prints there, or a PEM public key'
@@ -133,13 +138,13 @@ export function registerPeerCommands(program: Command, internal: Command, makeCt
       'grant this authorization (repeatable; default peer-list-read, peer-list-write, service-write)',
       collect
     )
-    .option('--no-gossip', '--pubkey only: trust it on this host only, not replicated to the cluster')
+    .option('--no-gossip', 'with a public key only: trust it on this host only, not replicated to the cluster')
     .option('--no-wait', "do not wait for this host's daemon to apply the change")
     .option('--json', 'print JSON')
     .action(async function (
       this: Command,
       hostname: string,
-      secret: string | undefined,
+      secretOrKey: string | undefined,
       opts: {
         pubkey?: string
         id?: string
@@ -150,18 +155,22 @@ export function registerPeerCommands(program: Command, internal: Command, makeCt
         json?: boolean
       }
     ) {
+      // The second argument: an invite secret, or a public key (the seed's `peers add HOSTNAME PUBKEY`).
+      const cred = addCredentials(secretOrKey, opts.pubkey)
+      const secret = cred.secret
       const cc = await cctx(this)
       const io = makeCtx(this).io
       if (secret !== undefined && opts.authorization !== undefined) {
         throw new UsageError(
-          '--authorization applies to --pubkey only: an invite joins with the default authorizations'
+          '--authorization applies to a public key only: an invite joins with the default authorizations'
         )
       }
-      if (secret !== undefined && !opts.gossip) throw new UsageError('--no-gossip applies to --pubkey only')
+      if (secret !== undefined && !opts.gossip)
+        throw new UsageError('--no-gossip applies to a public key only: an invite joins the cluster')
       const r = await addPeer(cc, {
         hostname,
         secret,
-        pubkey: opts.pubkey,
+        pubkey: cred.pubkey,
         id: opts.id,
         caFile: opts.caFile,
         authorizations: opts.authorization,

@@ -232,8 +232,12 @@ t.test('peers: invite, add, replicate, refuse, remove across three hosts', async
       'an invite of A shown to B: refused (hostname mismatch)'
     )
     t.match(f.stderr, /refused add-peer: HTTP 401/, 'a forged invite secret: refused')
-    t.equal(garbled.code, 2, 'not an invite secret: usage error')
-    t.match(pub.stderr, /this is a public key, not an invite secret/, 'a public key given as a secret is told apart')
+    t.equal(garbled.code, 2, 'neither an invite secret nor a public key: usage error')
+    t.match(garbled.stderr, /neither an invite secret .* nor a public key/, 'and it says which two forms it takes')
+    // The seed's manual form `peers add HOSTNAME PUBKEY`: A's key read as a key (never as a
+    // secret), so C dials A for its identity, which TLS refuses without A's CA: nothing changes.
+    t.equal(pub.code, 1)
+    t.match(pub.stderr, /CND_PEER_TLS|TLS with 192\.0\.2\.1 failed/, "a public key as the argument: A's identity asked")
     const join = {
       peer_id: 'c',
       peer_hostname: C.host.ip,
@@ -378,16 +382,18 @@ t.test('peers: invite, add, replicate, refuse, remove across three hosts', async
     async t => {
       const ci = generateKeyPairSync('ec', { namedCurve: 'P-256' })
       const ciPub = ci.publicKey.export({ type: 'spki', format: 'pem' }).toString()
+      // The seed's manual form, spelled as the seed does: `peers add HOSTNAME PUBKEY` (a PEM begins with
+      // dashes: after `--`, which ends the options).
       const add = await A.cnd(
-        'peer',
+        'peers',
         'add',
         'ci.example',
-        '--pubkey',
-        ciPub,
         '--id',
         'ci',
         '--authorization',
-        'peer-list-read'
+        'peer-list-read',
+        '--',
+        ciPub
       )
       t.equal(add.code, 0, add.stderr)
       const addedCi = Date.now()
@@ -587,8 +593,12 @@ t.test('peers: invite, add, replicate, refuse, remove across three hosts', async
         )
       })
       t.pass('B saw its removal and went back to a lone host')
-      const kv = await A.cnd('peer', 'add', 'x.example', '--pubkey', 'cndpub1.AAAA')
+      const [kv, kp] = await Promise.all([
+        A.cnd('peer', 'add', 'x.example', '--pubkey', 'cndpub1.AAAA'),
+        A.cnd('peers', 'add', 'x.example', 'cndpub1.AAAA')
+      ])
       t.equal(kv.code, 2, 'a damaged public key: usage error')
+      t.same([kp.code, /damaged/.test(kp.stderr)], [2, true], 'the same as the argument: read as a key, damaged')
       t.equal(A.sd.systemctl('is-active', ...CONDUCTOR_UNITS).code, 0, "A's units all active")
     }
   )

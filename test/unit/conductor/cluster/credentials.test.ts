@@ -4,7 +4,14 @@ import { generateKeyPairSync } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { newInvite, parseInviteSecret, parsePubkey, pubkeyToken } from '../../../../conductor/cluster/credentials.js'
+import {
+  addCredentials,
+  credentialKind,
+  newInvite,
+  parseInviteSecret,
+  parsePubkey,
+  pubkeyToken
+} from '../../../../conductor/cluster/credentials.js'
 import { checkRecord, spkiPin } from '../../../../conductor/cluster/records.js'
 import { parseAddPeer } from '../../../../conductor/cluster/wire.js'
 
@@ -68,6 +75,54 @@ t.test('invite secrets and public keys', async t => {
   })
   t.throws(() => parsePubkey('cndpub1.AAAA'), { code: 'CND_PEER_CREDENTIAL_INVALID' })
 })
+
+t.test(
+  'peer add HOSTNAME X: an invite secret or a public key (the seed manual form), told apart by format',
+  async t => {
+    const inv = newInvite()
+    const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      .publicKey.export({ type: 'spki', format: 'pem' })
+      .toString()
+    const cndpub = 'cndpub1.MIIBkTCB-w' // a prefix is all the kind looks at
+    t.equal(credentialKind(inv.secret), 'invite')
+    t.equal(credentialKind(` ${cndpub}\n`), 'pubkey')
+    t.equal(credentialKind(pem), 'pubkey', 'a PEM public key')
+    t.equal(
+      credentialKind('-----BEGIN CERTIFICATE-----\nAA\n-----END CERTIFICATE-----\n'),
+      'pubkey',
+      'a PEM certificate'
+    )
+    t.equal(credentialKind('-----BEGIN PRIVATE KEY-----\nAA\n'), undefined, 'a private key is neither')
+    t.equal(credentialKind('cndinv1'), undefined, 'no dot: neither')
+    t.equal(credentialKind('not-a-secret'), undefined)
+
+    t.same(
+      addCredentials(inv.secret, undefined),
+      { secret: inv.secret, pubkey: undefined },
+      'a secret: the invite form'
+    )
+    t.same(addCredentials(cndpub, undefined), { pubkey: cndpub }, 'a public key as the argument: the manual form')
+    t.same(addCredentials(pem, undefined), { pubkey: pem }, 'a PEM public key as the argument')
+    t.same(addCredentials(undefined, pem), { pubkey: pem }, '--pubkey as before')
+    t.same(
+      addCredentials(inv.secret, pem),
+      { secret: inv.secret, pubkey: pem },
+      'a secret and --pubkey: passed on (addPeer refuses both)'
+    )
+    t.throws(() => addCredentials(cndpub, pem), { code: 'CND_PEER_CREDENTIAL_INVALID', message: /two public keys/ })
+    const garbled = `x${inv.secret}`
+    t.throws(
+      () => addCredentials(garbled, undefined),
+      { code: 'CND_PEER_CREDENTIAL_INVALID', message: /neither an invite secret .* nor a public key/ },
+      'neither: refused, naming both forms'
+    )
+    try {
+      addCredentials(garbled, undefined)
+    } catch (err) {
+      t.notMatch((err as Error).message, inv.secret.slice(8, 30), 'the refused string is not echoed')
+    }
+  }
+)
 
 t.test('records and add-peer bodies: every field checked, with its path', async t => {
   const k = generateKeyPairSync('ec', { namedCurve: 'P-256' })

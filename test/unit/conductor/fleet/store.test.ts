@@ -1,8 +1,10 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import net from 'node:net'
+import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { connect } from '@nats-io/transport-node'
+import { jetstreamManager } from '@nats-io/jetstream'
 import { packServiceDir } from '../../../../conductor/archive/index.js'
 import {
   checkAndPush,
@@ -129,3 +131,94 @@ t.test('push, same version, race, rollback, rm', async t => {
     'a service name that is not a plain name'
   )
 })
+
+/** Three clustered nats-servers on loopback (JetStream R3): what a fleet's bucket runs on. */
+async function natsCluster(t: Parameters<typeof tempDir>[0]): Promise<number[]> {
+  const [c0, c1, c2, r0, r1, r2] = await Promise.all(Array.from({ length: 6 }, async () => await freePort()))
+  const clients = [c0!, c1!, c2!]
+  const routes = [r0!, r1!, r2!]
+  for (let i = 0; i < 3; i++) {
+    const dir = tempDir(t)
+    const conf = path.join(dir, 'nats.conf')
+    writeFileSync(
+      conf,
+      `server_name: s${i}\nlisten: "127.0.0.1:${clients[i]}"\njetstream { store_dir: "${dir}/js" }\n` +
+        `cluster { name: c, listen: "127.0.0.1:${routes[i]}", ` +
+        `routes: [${routes.map(p => `"nats-route://127.0.0.1:${p}"`).join(', ')}] }\n`
+    )
+    const proc = spawn('nats-server', ['-c', conf], { stdio: 'ignore' })
+    t.teardown(() => {
+      proc.kill('SIGKILL')
+    })
+  }
+  return clients
+}
+
+// nats-server 2.9's clustered streams let two per-subject compare-and-sets from one revision both
+// through now and then (a KV update checks the leader's applied state, not its proposals in
+// flight): the records' writes use the stream-wide expectation, which holds (fleet/cas.ts).
+t.test('on a cluster of three servers: of two pushes racing from one revision, one wins, every time', async t => {
+  const ports = await natsCluster(t)
+  const ncs = await Promise.all(
+    ports.map(async port => {
+      let nc: Awaited<ReturnType<typeof connect>> | undefined
+      await waitFor(
+        'a server answers',
+        async () => (nc = await connect({ servers: `127.0.0.1:${port}` })) !== undefined
+      )
+      t.teardown(async () => {
+        await nc!.close()
+      })
+      return nc!
+    })
+  )
+  let a: Awaited<ReturnType<typeof openServiceStore>> | undefined
+  await waitFor(
+    'the buckets, R3 (a meta leader elected)',
+    async () => (a = await openServiceStore(ncs[0]!, 3)) !== undefined,
+    30_000,
+    500
+  )
+  const [b, c] = await Promise.all([openServiceStore(ncs[1]!, 3), openServiceStore(ncs[2]!, 3)])
+  const src = tempDir(t)
+  const packed = async (label: string) => {
+    const d = path.join(src, label, 'web')
+    writeTree(d, { 'conductor-service.json': { config: { LABEL: label } } })
+    return await packServiceDir(d)
+  }
+  const first = await packed('base')
+  await pushVersion(a!, { service: 'web', archive: first.archive, digest: first.digest, version: 'base', writer: 'a' })
+  const rounds = 20
+  const outcomes: string[] = []
+  for (let i = 0; i < rounds; i++) {
+    const cur = await leaderRevision(ncs[0]!, 'web')
+    const [x, y] = await Promise.all([packed(`x${i}`), packed(`y${i}`)])
+    const rs = await Promise.allSettled([
+      pushVersion(b, { service: 'web', ...x, version: `x${i}`, writer: 'b', expectRevision: cur }),
+      pushVersion(c, { service: 'web', ...y, version: `y${i}`, writer: 'c', expectRevision: cur })
+    ])
+    outcomes.push(rs.map(r => r.status[0]).join(''))
+    const lost = rs.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    if (lost !== undefined && lost.reason?.code !== 'CND_FLEET_PUSH_CONFLICT') throw lost.reason
+  }
+  const wins = outcomes.map(o => o.split('').filter(s => s === 'f').length)
+  t.same(
+    wins,
+    Array.from({ length: rounds }, () => 1),
+    `exactly one winner in each of ${rounds} races (f: won, r: told): ${outcomes.join(' ')}`
+  )
+  const last = await leaderRevision(ncs[0]!, 'web')
+  await waitFor('every server reads the last winner', async () =>
+    (await Promise.all([a!, b, c].map(async s => await readRecord(s, 'web')))).every(r => r?.revision === last)
+  )
+  t.match((await readRecord(c, 'web'))?.record.version, /^[xy]19$/, 'the record is the last winner, whole')
+})
+
+/** A key's revision as the stream's leader has it (not a replica that may lag). */
+async function leaderRevision(nc: Awaited<ReturnType<typeof connect>>, key: string): Promise<number> {
+  const jsm = await jetstreamManager(nc)
+  const m = await jsm.streams.getMessage('KV_conductor-service-versions', {
+    last_by_subj: `$KV.conductor-service-versions.${key}`
+  })
+  return m?.seq ?? 0
+}
