@@ -1,6 +1,7 @@
 import type { KV, KvEntry } from '@nats-io/kv'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { natsPackage } from '../cluster/index.js'
+import { casBucket, casWrite, type CasBucket } from '../fleet/index.js'
 import { LEDGER_BUCKET, LOCKS_BUCKET, PLACEMENTS_BUCKET } from './defaults.js'
 import { parseLedger, type LedgerEntry } from './ledger.js'
 import { parsePlacement, type PlacementValue } from './decide.js'
@@ -12,6 +13,8 @@ export interface SchedulerKv {
   locks: KV
   ledger: KV
   placements: KV
+  /** Compare-and-set that holds on a nats-server 2.9 cluster (fleet/cas.ts), for ledgers and placements. */
+  cas: { ledger: CasBucket; placements: CasBucket }
 }
 
 /**
@@ -40,7 +43,8 @@ export async function openSchedulerKv(nc: NatsConnection, replicas: number, crea
   return {
     locks: await open(LOCKS_BUCKET, 1),
     ledger: await open(LEDGER_BUCKET, 5),
-    placements: await open(PLACEMENTS_BUCKET, 5)
+    placements: await open(PLACEMENTS_BUCKET, 5),
+    cas: { ledger: await casBucket(nc, LEDGER_BUCKET), placements: await casBucket(nc, PLACEMENTS_BUCKET) }
   }
 }
 
@@ -54,10 +58,21 @@ export function isConflict(err: unknown): boolean {
   return /wrong last sequence|key exists|10071/i.test((err as Error).message)
 }
 
-/** Creates KEY (revision 0: absent or deleted) or updates it at REVISION. */
+/** Creates KEY (revision 0: absent or deleted) or updates it at REVISION (a KV create/update: the locks). */
 export async function casPut(kv: KV, key: string, value: unknown, revision: number): Promise<number> {
   const text = JSON.stringify(value)
   return revision === 0 ? await kv.create(key, text) : await kv.update(key, text, revision)
+}
+
+/**
+ * The same for a ledger or a placement, where two winners would over-commit a machine: the
+ * stream-wide expectation of fleet/cas.ts (a KV update's per-key expectation lets two racing
+ * writers through now and then on a nats-server 2.9 cluster). A refusal throws a conflict.
+ */
+export async function casPutStrict(c: CasBucket, key: string, value: unknown, revision: number): Promise<number> {
+  const rev = await casWrite(c, key, revision, JSON.stringify(value))
+  if (rev === undefined) throw new Error(`wrong last sequence: ${c.bucket}/${key} is no longer at revision ${revision}`)
+  return rev
 }
 
 export function placementOfEntry(e: KvEntry | null): Versioned<PlacementValue> | undefined {

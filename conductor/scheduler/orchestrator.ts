@@ -1,8 +1,10 @@
 import type { Demand, Units } from '../placement/index.js'
+import { casWrite } from '../fleet/index.js'
 import { LEASE_MS, LOCK_SKEW_MS, MAX_ATTEMPTS } from './defaults.js'
 import { decideHosts, demandOf, demandUnits, placementDemand, samePlacement, type PlacementValue } from './decide.js'
 import {
   casPut,
+  casPutStrict,
   isConflict,
   readLedger,
   readLedgers,
@@ -85,9 +87,8 @@ export class Orchestrator {
       }
       const p = await readPlacementKv(this.o.kv, service)
       if (p !== undefined) {
-        await this.o.kv.placements.delete(service, { previousSeq: p.revision }).catch(err => {
-          if (!isConflict(err)) throw err
-        })
+        // A deletion marker written by the same compare-and-set as every placement write.
+        await casWrite(this.o.kv.cas.placements, service, p.revision, null)
         this.o.log(`scheduler: ${service} left the fleet: released from ${p.value.hosts.join(', ') || 'no host'}`)
       }
       return true
@@ -115,7 +116,7 @@ export class Orchestrator {
         cur.value.drained === next.drained
       if (same) return cur.value
       try {
-        await casPut(this.o.kv.ledger, host, next, cur?.revision ?? 0)
+        await casPutStrict(this.o.kv.cas.ledger, host, next, cur?.revision ?? 0)
         return next
       } catch (err) {
         if (!isConflict(err) || attempt >= MAX_ATTEMPTS) throw err
@@ -158,8 +159,8 @@ export class Orchestrator {
     for (const n of add) services[n] = demandUnits(demandOf(n, placements.get(n)!.value.demand))
     for (const n of remove) delete services[n]
     try {
-      await casPut(
-        this.o.kv.ledger,
+      await casPutStrict(
+        this.o.kv.cas.ledger,
         host,
         { ...cur.value, services, updated_at: this.now(), by: this.holder },
         cur.revision
@@ -212,7 +213,7 @@ export class Orchestrator {
       }
       if (cur !== undefined && samePlacement(cur.value, next)) return { outcome: 'unchanged', placement: cur }
       try {
-        const revision = await casPut(this.o.kv.placements, service, next, cur?.revision ?? 0)
+        const revision = await casPutStrict(this.o.kv.cas.placements, service, next, cur?.revision ?? 0)
         const moves = [
           d.added.length > 0 ? `+${d.added.join(',+')}` : '',
           d.dropped.length > 0 ? `-${d.dropped.join(',-')}` : ''
@@ -251,7 +252,7 @@ export class Orchestrator {
       const next = withService(l.value, service, want, this.holder, this.now())
       if (next === null) continue
       try {
-        await casPut(this.o.kv.ledger, l.value.host, next, l.revision)
+        await casPutStrict(this.o.kv.cas.ledger, l.value.host, next, l.revision)
       } catch (err) {
         if (isConflict(err)) return false
         throw err

@@ -12,6 +12,7 @@ import {
 } from '../../../../conductor/scheduler/index.js'
 import type { Demand } from '../../../../conductor/placement/index.js'
 import { freePort, waitFor } from '../../../harness/ports.js'
+import { connectWhenReady, natsLoopbackCluster } from '../../../harness/nats-loopback.js'
 import { tempDir } from '../../../harness/tmp.js'
 
 // The orchestrator's KV steps on a real nats-server 2.9 (JetStream, loopback): the service
@@ -65,75 +66,86 @@ const demand = (name: string, vcpu: number, extra: Partial<Demand> = {}): Demand
   ...extra
 })
 
-t.test('two orchestrators racing on 100 services: the ledger never over-commits a machine', async t => {
-  const port = await natsServer(t)
-  const [x, y] = [await client(t, port), await client(t, port)]
-  const logs: string[] = []
-  const mk = (self: string, kv: SchedulerKv): Orchestrator =>
-    new Orchestrator({ kv, self, alive: () => true, log: m => logs.push(m) })
-  const a = mk('a', x.kv)
-  const b = mk('b', y.kv)
-  // 100 vcpu in all for 100 services of 1 vcpu each (best = min): room for every one exactly,
-  // so a machine counted twice by two orchestrators shows as over-committed.
-  await a.writeMachine('a', { capacity: { vcpu: 30 } })
-  await a.writeMachine('b', { capacity: { vcpu: 30 } })
-  await b.writeMachine('c', { capacity: { vcpu: 40 } })
-  const names = Array.from({ length: 100 }, (_, i) => `s${String(i).padStart(3, '0')}`)
-  // Each walks the services in its own order, four at a time, so they meet on every machine.
-  const drive = async (o: Orchestrator, list: string[]): Promise<string[]> => {
-    const busy: string[] = []
-    const queue = [...list]
-    await Promise.all(
-      Array.from({ length: 4 }, async () => {
-        for (let n = queue.shift(); n !== undefined; n = queue.shift()) {
-          const r = await o.ensure(n, { demand: demand(n, 1), recordRevision: 1, reason: 'race' })
-          if (r.outcome === 'busy') busy.push(n)
-        }
-      })
-    )
-    return busy
-  }
-  const [busyA, busyB] = await Promise.all([drive(a, names), drive(b, [...names].reverse())])
-  const ledgers = await readLedgers(x.kv)
-  const placements = await readAllPlacements(x.kv)
-  for (const [host, l] of ledgers) {
+for (const where of ['one server', 'a cluster of three servers (R3 buckets, one orchestrator on each of two)']) {
+  t.test(`two orchestrators racing on 100 services, ${where}: the ledger never over-commits a machine`, async t => {
+    let x: { nc: NatsConnection; kv: SchedulerKv }
+    let y: { nc: NatsConnection; kv: SchedulerKv }
+    if (where === 'one server') {
+      const port = await natsServer(t)
+      ;[x, y] = [await client(t, port), await client(t, port)]
+    } else {
+      const ports = await natsLoopbackCluster(t)
+      const [ncx, ncy] = [await connectWhenReady(t, ports[0]!), await connectWhenReady(t, ports[1]!)]
+      x = { nc: ncx, kv: await openSchedulerKv(ncx, 3) }
+      y = { nc: ncy, kv: await openSchedulerKv(ncy, 3) }
+    }
+    const logs: string[] = []
+    const mk = (self: string, kv: SchedulerKv): Orchestrator =>
+      new Orchestrator({ kv, self, alive: () => true, log: m => logs.push(m) })
+    const a = mk('a', x.kv)
+    const b = mk('b', y.kv)
+    // 100 vcpu in all for 100 services of 1 vcpu each (best = min): room for every one exactly,
+    // so a machine counted twice by two orchestrators shows as over-committed.
+    await a.writeMachine('a', { capacity: { vcpu: 30 } })
+    await a.writeMachine('b', { capacity: { vcpu: 30 } })
+    await b.writeMachine('c', { capacity: { vcpu: 40 } })
+    const names = Array.from({ length: 100 }, (_, i) => `s${String(i).padStart(3, '0')}`)
+    // Each walks the services in its own order, four at a time, so they meet on every machine.
+    const drive = async (o: Orchestrator, list: string[]): Promise<string[]> => {
+      const busy: string[] = []
+      const queue = [...list]
+      await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          for (let n = queue.shift(); n !== undefined; n = queue.shift()) {
+            const r = await o.ensure(n, { demand: demand(n, 1), recordRevision: 1, reason: 'race' })
+            if (r.outcome === 'busy') busy.push(n)
+          }
+        })
+      )
+      return busy
+    }
+    const [busyA, busyB] = await Promise.all([drive(a, names), drive(b, [...names].reverse())])
+    const ledgers = await readLedgers(x.kv)
+    const placements = await readAllPlacements(x.kv)
+    for (const [host, l] of ledgers) {
+      t.same(
+        overCommitted(l.value),
+        [],
+        `${host}: Σ best ${Object.keys(l.value.services).length} <= ${l.value.capacity.vcpu}`
+      )
+    }
+    // What would run: the placements per machine, against its capacity (a lost ledger update shows here).
+    for (const [host, l] of ledgers) {
+      const running = [...placements.values()].filter(p => p.value.hosts.includes(host)).length
+      t.ok(running <= l.value.capacity.vcpu!, `${host}: ${running} services placed for ${l.value.capacity.vcpu} vcpu`)
+    }
+    t.equal(placements.size, 100, 'every service placed')
     t.same(
-      overCommitted(l.value),
+      [...placements.values()].filter(p => p.value.hosts.length !== 1).map(p => p.value.service),
       [],
-      `${host}: Σ best ${Object.keys(l.value.services).length} <= ${l.value.capacity.vcpu}`
+      'each exactly once'
     )
-  }
-  // What would run: the placements per machine, against its capacity (a lost ledger update shows here).
-  for (const [host, l] of ledgers) {
-    const running = [...placements.values()].filter(p => p.value.hosts.includes(host)).length
-    t.ok(running <= l.value.capacity.vcpu!, `${host}: ${running} services placed for ${l.value.capacity.vcpu} vcpu`)
-  }
-  t.equal(placements.size, 100, 'every service placed')
-  t.same(
-    [...placements.values()].filter(p => p.value.hosts.length !== 1).map(p => p.value.service),
-    [],
-    'each exactly once'
-  )
-  const counted = [...ledgers.values()].reduce((n, l) => n + Object.keys(l.value.services).length, 0)
-  t.equal(counted, 100, 'the ledgers count each service once')
-  for (const [name, p] of placements) {
-    if (!ledgers.get(p.value.hosts[0]!)?.value.services[name])
-      t.fail(`${name}: placed on ${p.value.hosts[0]} but not in its ledger`)
-  }
-  t.ok(a.conflicts + b.conflicts > 0, `they did race: ${a.conflicts + b.conflicts} ledger conflicts, decided again`)
-  t.comment(`locks found held by the other: ${busyA.length + busyB.length}`)
-  // One more service than there is room for: unplaceable (min over every machine), nothing written to a ledger.
-  const r = await a.ensure('extra', { demand: demand('extra', 1), recordRevision: 1, reason: 'full' })
-  t.match(r, {
-    outcome: 'written',
-    placement: { value: { hosts: [], unplaced: { reason: /no machine can hold its minimum/ } } }
+    const counted = [...ledgers.values()].reduce((n, l) => n + Object.keys(l.value.services).length, 0)
+    t.equal(counted, 100, 'the ledgers count each service once')
+    for (const [name, p] of placements) {
+      if (!ledgers.get(p.value.hosts[0]!)?.value.services[name])
+        t.fail(`${name}: placed on ${p.value.hosts[0]} but not in its ledger`)
+    }
+    t.ok(a.conflicts + b.conflicts > 0, `they did race: ${a.conflicts + b.conflicts} ledger conflicts, decided again`)
+    t.comment(`locks found held by the other: ${busyA.length + busyB.length}`)
+    // One more service than there is room for: unplaceable (min over every machine), nothing written to a ledger.
+    const r = await a.ensure('extra', { demand: demand('extra', 1), recordRevision: 1, reason: 'full' })
+    t.match(r, {
+      outcome: 'written',
+      placement: { value: { hosts: [], unplaced: { reason: /no machine can hold its minimum/ } } }
+    })
+    const after = await readLedgers(x.kv)
+    t.notOk(
+      [...after.values()].some(l => 'extra' in l.value.services),
+      'an unplaceable service takes no room anywhere'
+    )
   })
-  const after = await readLedgers(x.kv)
-  t.notOk(
-    [...after.values()].some(l => 'extra' in l.value.services),
-    'an unplaceable service takes no room anywhere'
-  )
-})
+}
 
 t.test('lock: held by a live holder -> busy; by a dead one -> taken over after its lease; release', async t => {
   const port = await natsServer(t)
