@@ -319,8 +319,10 @@ t.test('fleet scheduler on three hosts: placement, apply, loss, return, unplacea
           if (timings.failoverPlaced === undefined && onB.every(n => !after[n]!.includes(V.id))) {
             timings.failoverPlaced = Date.now() - killedAt
           }
+          // Each copy placed elsewhere by the rule and running there; one the rule finds no room
+          // for on the survivors is unplaced, with its reason (checked below).
           return (
-            onB.every(n => !after[n]!.includes(V.id) && after[n]!.length === before[n]!.length) &&
+            onB.every(n => !after[n]!.includes(V.id)) &&
             onB.every(n => after[n]!.every(h => active(hosts.find(x => x.id === h)!, n)))
           )
         },
@@ -330,6 +332,18 @@ t.test('fleet scheduler on three hosts: placement, apply, loss, return, unplacea
         throw new Error(`${(err as Error).message}: ${JSON.stringify(after)}; ${A.logs()}`)
       })
       timings.failover = Date.now() - killedAt
+      for (const n of onB.filter(n => after[n]!.length < before[n]!.length)) {
+        const p = await readPlacementKv(kv, n)
+        t.match(
+          p?.value.unplaced?.reason,
+          /no machine can hold its minimum: .*> capacity/,
+          `${n}: no room left on the survivors by the rule: unplaced, told why`
+        )
+      }
+      t.ok(
+        onB.some(n => after[n]!.length === before[n]!.length),
+        `moved: ${onB.filter(n => after[n]!.length === before[n]!.length).join(', ')}`
+      )
       t.ok(
         timings.failover <= 10_000,
         `failover: running elsewhere ${timings.failover} ms after the kill (at most 10 s)`
@@ -356,9 +370,12 @@ t.test('fleet scheduler on three hosts: placement, apply, loss, return, unplacea
         services: Record<string, { hosts: string[] }>
       }
       t.ok(stale.services[onB[0]!]?.hosts.includes(V.id), `${V.id}'s own placement file still names it for ${onB[0]}`)
+      // Copies placed elsewhere must never run on the victim again; an unplaced one may come
+      // back to it by the rule once it is alive (unplaced copies are tried again every 10 s).
+      const moved = onB.filter(n => after[n]!.length > 0 && !after[n]!.includes(V.id))
       const ranOnB: string[] = []
       const watch = setInterval(() => {
-        for (const n of onB) if (active(V, n) && !ranOnB.includes(n)) ranOnB.push(n)
+        for (const n of moved) if (active(V, n) && !ranOnB.includes(n)) ranOnB.push(n)
       }, 200)
       try {
         // The whole run's teardown, not this subtest's: B must live on for the next subtests.
@@ -370,7 +387,7 @@ t.test('fleet scheduler on three hosts: placement, apply, loss, return, unplacea
             const f = JSON.parse(readFileSync(path.join(V.root, 'var/lib/conductor/fleet/placement.json'), 'utf8')) as {
               services: Record<string, { hosts: string[] }>
             }
-            return onB.every(n => f.services[n]?.hosts.join() === after[n]!.join())
+            return moved.every(n => f.services[n]?.hosts.join() === after[n]!.join())
           },
           60_000,
           200
