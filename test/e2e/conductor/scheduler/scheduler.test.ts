@@ -400,10 +400,11 @@ t.test('fleet scheduler on three hosts: placement, apply, loss, return, unplacea
       // The whole log of its daemon (logs() keeps only the tail, which the resync fills).
       const daemonLog = readFileSync(path.join(V.host.dir, 'conductor-sync.service.log'), 'utf8')
       const fence = /scheduler: no longer placed here, stopped before anything else: (.*)/.exec(daemonLog)
-      t.same(
-        fence?.[1]?.split(', ').sort(),
-        [...moved].sort(),
-        `its daemon stopped ${moved.join(', ')} first thing on its return`
+      // Every copy placed elsewhere, and perhaps the unplaced ones (not placed here any more).
+      const stopped = fence?.[1]?.split(', ') ?? []
+      t.ok(
+        moved.every(n => stopped.includes(n)) && stopped.every(n => onB.includes(n)),
+        `its daemon stopped ${stopped.join(', ')} first thing on its return (placed elsewhere: ${moved.join(', ')})`
       )
     }
   )
