@@ -28,6 +28,7 @@ export {
   FleetHostsInvalid,
   FleetHostsSyntax,
   FleetInstallLocked,
+  FleetPlacementLocked,
   FleetNameInvalid,
   FleetNoPreviousVersion,
   FleetPackRefused,

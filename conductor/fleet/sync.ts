@@ -1,7 +1,7 @@
 import type { KvEntry } from '@nats-io/kv'
 import { recoverServiceVersions } from '../archive/index.js'
 import { checkServiceNameOk } from './names.js'
-import { readPlacement, writePlacement, writeAtomic, type PlacementFile } from '../state/index.js'
+import { updatePlacement, writeAtomic } from '../state/index.js'
 import { desiredReplicas, readState, type ClusterCtx, type DaemonEnv, type DaemonTask } from '../cluster/index.js'
 import { applyRecord, removeInstalled, type ApplyOutcome } from './apply.js'
 import { placementOf } from './placement.js'
@@ -210,7 +210,7 @@ class SyncLoop {
     }
     if (e.operation !== 'PUT') {
       const r = await removeInstalled(this.o.servicesDir, name)
-      this.setPlacement(name, undefined)
+      await this.setPlacement(name, undefined)
       delete this.status.services[name]
       this.reconciled.delete(name)
       if (r.outcome === 'removed') {
@@ -238,7 +238,7 @@ class SyncLoop {
       outcome = applied.outcome
       const installed = Date.now()
       const placement = placementOf(applied.service, record)
-      this.setPlacement(name, placement)
+      await this.setPlacement(name, placement)
       Object.assign(state, {
         version: record.version,
         digest: record.digest,
@@ -284,12 +284,12 @@ class SyncLoop {
     }
   }
 
-  private setPlacement(name: string, p: ReturnType<typeof placementOf> | undefined): void {
-    const file: PlacementFile = readPlacement(this.o.libDir) ?? { here: this.here, services: {} }
-    file.here = this.here
-    if (p === undefined) delete file.services[name]
-    else file.services[name] = p
-    writePlacement(this.o.libDir, file)
+  private async setPlacement(name: string, p: ReturnType<typeof placementOf> | undefined): Promise<void> {
+    await updatePlacement(this.o.libDir, this.here, 'conductor fleet daemon (service sync)', file => {
+      file.here = this.here
+      if (p === undefined) delete file.services[name]
+      else file.services[name] = p
+    })
   }
 
   private async publish(): Promise<void> {

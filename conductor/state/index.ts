@@ -17,6 +17,8 @@ export {
   type ServicePlacement,
   placedElsewhere,
   placementFile,
+  placementLockFile,
   readPlacement,
-  writePlacement
+  updatePlacement,
+  writePlacementFile
 } from './placement.js'
