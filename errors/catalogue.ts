@@ -356,6 +356,11 @@ const ENTRIES = {
   },
   CND_FLEET_NO_PREVIOUS_VERSION: { exit: notFound, description: '`rollback` with no previous version kept' },
   CND_FLEET_INSTALL_LOCKED: { exit: locked, description: 'another process installs or rolls back the same service' },
+  CND_FLEET_PLACEMENT_LOCKED: {
+    exit: locked,
+    http: 503,
+    description: 'another process held the placement file (LIB/fleet/placement.json) lock for too long'
+  },
   CND_FLEET_PUSH_CONFLICT: {
     exit: locked,
     http: 409,

@@ -155,3 +155,7 @@ export class FleetBodyInvalid extends ConductorError {
 export class FleetInstallLocked extends ConductorError {
   override readonly code = 'CND_FLEET_INSTALL_LOCKED'
 }
+/** The placement file's lock stayed held past the wait (its holder is alive). */
+export class FleetPlacementLocked extends ConductorError {
+  override readonly code = 'CND_FLEET_PLACEMENT_LOCKED'
+}

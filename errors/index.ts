@@ -29,6 +29,7 @@ export {
   FleetHostsInvalid,
   FleetHostsSyntax,
   FleetInstallLocked,
+  FleetPlacementLocked,
   FleetNameInvalid,
   FleetNoPreviousVersion,
   FleetPackRefused,

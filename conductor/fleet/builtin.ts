@@ -3,7 +3,7 @@ import { ConductorError, FleetBodyInvalid, FleetServiceUnknown, FleetWriteDenied
 import { checkServiceName, serviceVersions } from '../archive/index.js'
 import { sha256 } from './hash.js'
 import type { ClusterCtx } from '../cluster/index.js'
-import { readPlacement, writePlacement } from '../state/index.js'
+import { updatePlacement } from '../state/index.js'
 import { SERVICE_WRITE } from './defaults.js'
 import { checkAndPush, withStore } from './ops.js'
 
@@ -56,9 +56,9 @@ export async function runServiceBuiltin(
       )
     }
     if (name === 'enable' || name === 'disable') {
-      const p = readPlacement(d.libDir) ?? { here: d.cc.identity.id, services: {} }
-      p.overrides = { ...p.overrides, [service]: name === 'enable' ? 'enabled' : 'disabled' }
-      writePlacement(d.libDir, p)
+      await updatePlacement(d.libDir, d.cc.identity.id, `conductor _ builtin ${name}`, p => {
+        p.overrides = { ...p.overrides, [service]: name === 'enable' ? 'enabled' : 'disabled' }
+      })
       return {
         status: 200,
         body: { service, [name === 'enable' ? 'enabled' : 'disabled']: true, ok: await d.reconcile([service]) }

@@ -8,10 +8,11 @@ export const SERVICES_KV_BUCKET = 'conductor-service-versions'
 export const SYNC_STATUS_BUCKET = 'conductor-sync-status'
 /** History kept per service key (the record before a rollback is the one rollback returns to). */
 export const SERVICES_KV_HISTORY = 5
-/** The sync daemon's status file (ROOT/run/conductor/NAME): doctor reads it without NATS. */
-export const SYNC_STATUS_FILE = 'fleet-sync.json'
-/** Its status older than this: the sync task is not running. */
-export const SYNC_STATUS_STALE_MS = 5000
+/** The sync daemon's status file (ROOT/run/conductor/NAME) and its staleness: doctor and the gateway's metrics read it. */
+export {
+  FLEET_SYNC_STATUS_FILE as SYNC_STATUS_FILE,
+  FLEET_SYNC_STATUS_STALE_MS as SYNC_STATUS_STALE_MS
+} from '../model/index.js'
 /** Written by the sync daemon: which synced services run here (reconcile reads it through state/). */
 export const PLACEMENT_FILE = 'fleet/placement.json'
 /** A request body to write-service larger than this is refused before it is read whole. */

@@ -219,7 +219,7 @@ class SyncLoop {
     if (e.operation !== 'PUT') {
       const r = await removeInstalled(this.o.servicesDir, name)
       await this.o.unschedule?.(name).catch(err => log(`service sync: ${name}: ${(err as Error).message}`))
-      this.setPlacement(name, undefined)
+      await this.setPlacement(name, undefined)
       delete this.status.services[name]
       this.reconciled.delete(name)
       if (r.outcome === 'removed') {
@@ -250,7 +250,7 @@ class SyncLoop {
         applied.service !== undefined && this.o.schedule !== undefined
           ? await this.o.schedule(applied.service, e.revision)
           : placementOf(applied.service, record)
-      this.setPlacement(name, placement)
+      await this.setPlacement(name, placement)
       Object.assign(state, {
         version: record.version,
         digest: record.digest,
@@ -296,9 +296,10 @@ class SyncLoop {
     }
   }
 
-  private setPlacement(name: string, p: ServicePlacement | undefined): void {
-    // Never over a newer scheduler placement the scheduler's own watch wrote meanwhile.
-    setServicePlacement(this.o.libDir, this.here, name, p)
+  private async setPlacement(name: string, p: ServicePlacement | undefined): Promise<void> {
+    // Under the file's lock, and never over a newer scheduler placement the scheduler's own
+    // watch wrote meanwhile.
+    await setServicePlacement(this.o.libDir, this.here, name, p)
   }
 
   private async publish(): Promise<void> {

@@ -20,6 +20,8 @@ export { type HostConfig, SCOPES, type Scope, caddyAdminListen, loadHostConfig }
 export { isCaddyListenAddress, listenPort } from './caddy-address.js'
 export {
   CADDY_UNIT,
+  FLEET_SYNC_STATUS_FILE,
+  FLEET_SYNC_STATUS_STALE_MS,
   GATEWAY_UNIT,
   NATS_UNIT,
   PEERS_SERVICE,

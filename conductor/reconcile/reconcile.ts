@@ -47,7 +47,7 @@ export async function reconcile(
     if (plan.length > 0) await notifyGateway(sctx, observed).catch(() => undefined)
     // Even with nothing to do for systemd, Caddy may have lost its routes (a restart). The
     // Caddy step plans from `observed` as the apply left it: no second read of the host.
-    const caddy = opts.only === undefined ? await convergeCaddy(sctx, entries, observed) : undefined
+    const caddy = opts.only === undefined ? await convergeCaddy(sctx, entries, observed, elsewhere) : undefined
     return { plan, results, broken, dryRun: false, caddy }
   } finally {
     release()

@@ -12,7 +12,7 @@ import {
 } from '../cluster/index.js'
 import { loadAllServices, type Service } from '../model/index.js'
 import { serviceDemand } from '../placement/index.js'
-import { readPlacement, setServicePlacement, writePlacement, type ServicePlacement } from '../state/index.js'
+import { readPlacement, setServicePlacement, updatePlacement, type ServicePlacement } from '../state/index.js'
 import {
   AUDIT_EVERY_MS,
   DEFAULT_DEAD_AFTER_SEC,
@@ -236,18 +236,18 @@ export class Scheduler {
    */
   private async fence(kv: SchedulerKv, env: DaemonEnv): Promise<void> {
     const all = await readAllPlacements(kv)
-    const file = readPlacement(this.o.libDir) ?? { here: this.here, services: {} }
     const stop: string[] = []
-    for (const [name, p] of all) {
-      this.placements.set(name, p)
-      const cur = file.services[name]
-      if (cur !== undefined && (cur.revision ?? 0) >= p.revision) continue
-      if (cur?.hosts.includes(this.here) === true && !p.value.hosts.includes(this.here)) stop.push(name)
-      file.services[name] = toLocal(p)
-    }
-    file.here = this.here
-    file.addresses = this.addresses()
-    writePlacement(this.o.libDir, file)
+    await updatePlacement(this.o.libDir, this.here, 'conductor fleet daemon (scheduler)', file => {
+      for (const [name, p] of all) {
+        this.placements.set(name, p)
+        const cur = file.services[name]
+        if (cur !== undefined && (cur.revision ?? 0) >= p.revision) continue
+        if (cur?.hosts.includes(this.here) === true && !p.value.hosts.includes(this.here)) stop.push(name)
+        file.services[name] = toLocal(p)
+      }
+      file.here = this.here
+      file.addresses = this.addresses()
+    })
     if (stop.length > 0) {
       env.log(`scheduler: no longer placed here, stopped before anything else: ${stop.join(', ')}`)
       await this.o.reconcile(stop.filter(n => this.installed(n)))
@@ -287,7 +287,7 @@ export class Scheduler {
     // Released (the service left the fleet): it runs nowhere; sync removes its directory.
     const before = readPlacement(this.o.libDir)?.services[e.key]
     const gone: ServicePlacement = { hosts: [], source: 'scheduler', revision: e.revision }
-    if (!setServicePlacement(this.o.libDir, this.here, e.key, gone)) return
+    if (!(await setServicePlacement(this.o.libDir, this.here, e.key, gone))) return
     if (before?.hosts.includes(this.here) === true && this.installed(e.key)) this.reconcileSoon(e.key)
   }
 
@@ -300,11 +300,18 @@ export class Scheduler {
   ): Promise<void> {
     const cached = this.placements.get(name)
     if (cached === undefined || cached.revision < p.revision) this.placements.set(name, p)
-    const before = readPlacement(this.o.libDir)?.services[name]
-    if (!setServicePlacement(this.o.libDir, this.here, name, toLocal(p))) return
-    if (before?.revision === p.revision) return
-    const file = readPlacement(this.o.libDir)
-    if (file !== undefined) writePlacement(this.o.libDir, { ...file, addresses: this.addresses() })
+    // Read, compared and written under the file's lock (the sync step writes it too).
+    const step = await updatePlacement(this.o.libDir, this.here, 'conductor fleet daemon (scheduler)', file => {
+      const before = file.services[name]
+      const cur = before?.revision
+      if (cur !== undefined && p.revision <= cur) return { before, changed: false }
+      file.here = this.here
+      file.services[name] = toLocal(p)
+      file.addresses = this.addresses()
+      return { before, changed: true }
+    })
+    if (!step.changed) return
+    const before = step.before
     const wasHere = before?.hosts.includes(this.here) === true
     const isHere = p.value.hosts.includes(this.here)
     if (reconcileSelf && wasHere !== isHere && this.installed(name)) {

@@ -17,7 +17,9 @@ export {
   type ServicePlacement,
   placedElsewhere,
   placementFile,
+  placementLockFile,
   readPlacement,
   setServicePlacement,
-  writePlacement
+  updatePlacement,
+  writePlacementFile
 } from './placement.js'
