@@ -54,8 +54,8 @@ export interface SchedulerOptions {
   libDir: string
   /** Reconciles these services only; false when something failed. */
   reconcile: (names: string[]) => Promise<boolean>
-  /** A full reconcile (Caddy converged too: proxy snippets that use a moved service rendered again). */
-  reconcileAll: () => Promise<boolean>
+  /** Renders again and registers the proxy snippets of these services (they use a moved service's hosts). */
+  renderSnippets: (names: string[]) => Promise<boolean>
 }
 
 export class Scheduler {
@@ -322,7 +322,7 @@ export class Scheduler {
       const dependents = await this.dependentsOf(name)
       if (dependents.length > 0) {
         log(`scheduler: ${name} moved: proxy snippets of ${dependents.join(', ')} rendered again`)
-        void this.o.reconcileAll()
+        void this.o.renderSnippets(dependents)
       }
     }
   }
