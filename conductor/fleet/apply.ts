@@ -23,6 +23,8 @@ export interface Applied {
   outcome: ApplyOutcome
   /** The service as now installed (undefined when removed). */
   service?: Service
+  /** Installed where no version of it was before: nothing of it can be running here yet. */
+  fresh?: boolean
 }
 
 export interface ApplyDeps {
@@ -66,7 +68,11 @@ export async function applyRecord(d: ApplyDeps, record: ServiceRecord): Promise<
       outcome = 'installed'
     }
   }
-  return { outcome, service: await resolveService(name, path.join(d.servicesDir, name, SERVICE_FILE_NAME)) }
+  return {
+    outcome,
+    service: await resolveService(name, path.join(d.servicesDir, name, SERVICE_FILE_NAME)),
+    fresh: outcome === 'installed' && local.current === undefined
+  }
 }
 
 /** The service left the fleet: its link and its versions go (renamed aside first: never half a tree). */

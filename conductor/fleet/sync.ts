@@ -1,7 +1,7 @@
 import type { KvEntry } from '@nats-io/kv'
 import { recoverServiceVersions } from '../archive/index.js'
 import { checkServiceNameOk } from './names.js'
-import { setServicePlacement, writeAtomic, type ServicePlacement } from '../state/index.js'
+import { updatePlacement, writeAtomic, type ServicePlacement } from '../state/index.js'
 import type { Service } from '../model/index.js'
 import { desiredReplicas, readState, type ClusterCtx, type DaemonEnv, type DaemonTask } from '../cluster/index.js'
 import { applyRecord, removeInstalled, type ApplyOutcome } from './apply.js'
@@ -250,7 +250,8 @@ class SyncLoop {
         applied.service !== undefined && this.o.schedule !== undefined
           ? await this.o.schedule(applied.service, e.revision)
           : placementOf(applied.service, record)
-      await this.setPlacement(name, placement)
+      const override = await this.setPlacement(name, placement)
+      const runsHere = override === 'enabled' || (override !== 'disabled' && placement.hosts.includes(this.here))
       Object.assign(state, {
         version: record.version,
         digest: record.digest,
@@ -260,7 +261,12 @@ class SyncLoop {
       delete state.refused
       const done = `${record.digest} ${placement.source}:${placement.hosts.join(',')}`
       let ok = true
-      if (outcome !== 'unchanged' || this.reconciled.get(name) !== done) {
+      if (applied.fresh === true && !runsHere) {
+        // New here and placed elsewhere: no unit of it exists, none is to start. A reconcile
+        // (a load of every service, the units observed) would change nothing: 100 services
+        // pushed at once cost every host 100 of them.
+        this.reconciled.set(name, done)
+      } else if (outcome !== 'unchanged' || this.reconciled.get(name) !== done) {
         ok = await this.o.reconcile([name])
         if (ok) this.reconciled.set(name, done)
         else this.reconciled.delete(name)
@@ -280,14 +286,15 @@ class SyncLoop {
       const code = (err as { code?: unknown }).code
       if (typeof code !== 'string' || !code.startsWith('CND_')) {
         // Not a refusal of the version (a fetch timed out, the bucket's leader moved): tried
-        // again in 2 s unless a newer record came meanwhile.
-        log(`service sync: ${name} version ${record.version} not applied yet (${error}): trying again in 2 s`)
+        // again soon unless a newer record came meanwhile. A timeout has waited 5 s already (seen
+        // on the first fetch after a join, while the cluster's peers settle): 0.5 s more, not 2.
+        log(`service sync: ${name} version ${record.version} not applied yet (${error}): trying again in 0.5 s`)
         setTimeout(() => {
           if (this.env.signal.aborted || this.pending.has(name)) return
           this.pending.set(name, e)
           if (this.status.pending_since === 0) this.status.pending_since = Date.now()
           void this.work()
-        }, 2000)
+        }, 500)
         return
       }
       state.refused = { version: record.version, error, code: (err as { code?: string }).code }
@@ -296,10 +303,21 @@ class SyncLoop {
     }
   }
 
-  private async setPlacement(name: string, p: ServicePlacement | undefined): Promise<void> {
-    // Under the file's lock, and never over a newer scheduler placement the scheduler's own
-    // watch wrote meanwhile.
-    await setServicePlacement(this.o.libDir, this.here, name, p)
+  /**
+   * Writes where NAME runs (never over a newer scheduler placement the scheduler's own watch
+   * wrote meanwhile); returns this host's own word on it (the enable/disable override), if any.
+   */
+  private async setPlacement(
+    name: string,
+    p: ServicePlacement | undefined
+  ): Promise<'enabled' | 'disabled' | undefined> {
+    return await updatePlacement(this.o.libDir, this.here, 'conductor fleet daemon (service sync)', file => {
+      file.here = this.here
+      const cur = file.services[name]?.revision
+      if (p === undefined) delete file.services[name]
+      else if (cur === undefined || (p.revision ?? 0) >= cur) file.services[name] = p
+      return file.overrides?.[name]
+    })
   }
 
   private async publish(): Promise<void> {
