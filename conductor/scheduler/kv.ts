@@ -1,7 +1,7 @@
 import type { KV, KvEntry } from '@nats-io/kv'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { natsPackage } from '../cluster/index.js'
-import { casBucket, casWrite, type CasBucket } from '../fleet/index.js'
+import { casBucket, casWrite, leaderGet, type CasBucket } from '../fleet/index.js'
 import { LEDGER_BUCKET, LOCKS_BUCKET, PLACEMENTS_BUCKET } from './defaults.js'
 import { parseLedger, type LedgerEntry } from './ledger.js'
 import { parsePlacement, type PlacementValue } from './decide.js'
@@ -14,7 +14,7 @@ export interface SchedulerKv {
   ledger: KV
   placements: KV
   /** Compare-and-set that holds on a nats-server 2.9 cluster (fleet/cas.ts), for ledgers and placements. */
-  cas: { ledger: CasBucket; placements: CasBucket }
+  cas: { locks: CasBucket; ledger: CasBucket; placements: CasBucket }
 }
 
 /**
@@ -44,7 +44,11 @@ export async function openSchedulerKv(nc: NatsConnection, replicas: number, crea
     locks: await open(LOCKS_BUCKET, 1),
     ledger: await open(LEDGER_BUCKET, 5),
     placements: await open(PLACEMENTS_BUCKET, 5),
-    cas: { ledger: await casBucket(nc, LEDGER_BUCKET), placements: await casBucket(nc, PLACEMENTS_BUCKET) }
+    cas: {
+      locks: await casBucket(nc, LOCKS_BUCKET),
+      ledger: await casBucket(nc, LEDGER_BUCKET),
+      placements: await casBucket(nc, PLACEMENTS_BUCKET)
+    }
   }
 }
 
@@ -58,14 +62,9 @@ export function isConflict(err: unknown): boolean {
   return /wrong last sequence|key exists|10071/i.test((err as Error).message)
 }
 
-/** Creates KEY (revision 0: absent or deleted) or updates it at REVISION (a KV create/update: the locks). */
-export async function casPut(kv: KV, key: string, value: unknown, revision: number): Promise<number> {
-  const text = JSON.stringify(value)
-  return revision === 0 ? await kv.create(key, text) : await kv.update(key, text, revision)
-}
-
 /**
- * The same for a ledger or a placement, where two winners would over-commit a machine: the
+ * Creates KEY (revision 0: absent or deleted) or updates it at REVISION: a lock, a ledger or a
+ * placement, where two winners would grant a lock twice or over-commit a machine: the
  * stream-wide expectation of fleet/cas.ts (a KV update's per-key expectation lets two racing
  * writers through now and then on a nats-server 2.9 cluster). A refusal throws a conflict.
  */
@@ -81,11 +80,15 @@ export function placementOfEntry(e: KvEntry | null): Versioned<PlacementValue> |
   return value === undefined ? undefined : { value, revision: e.revision }
 }
 
+/** A placement as the stream's leader has it (a KV get may be answered by a replica behind). */
 export async function readPlacementKv(
   kv: SchedulerKv,
   service: string
 ): Promise<Versioned<PlacementValue> | undefined> {
-  return placementOfEntry(await kv.placements.get(service))
+  const m = await leaderGet(kv.cas.placements, service)
+  if (m === undefined) return undefined
+  const value = parsePlacement(service, JSON.parse(m.value))
+  return value === undefined ? undefined : { value, revision: m.revision }
 }
 
 export async function readAllPlacements(kv: SchedulerKv): Promise<Map<string, Versioned<PlacementValue>>> {
@@ -97,12 +100,12 @@ export async function readAllPlacements(kv: SchedulerKv): Promise<Map<string, Ve
   return out
 }
 
-/** Deleted ledger keys read as absent: revision of the deletion kept so a create can follow. */
+/** A machine's ledger as the stream's leader has it; a deleted or foreign record reads as absent. */
 export async function readLedger(kv: SchedulerKv, host: string): Promise<Versioned<LedgerEntry> | undefined> {
-  const e = await kv.ledger.get(host)
-  if (e === null || e.operation !== 'PUT') return undefined
-  const value = parseLedger(host, e.json())
-  return value === undefined ? undefined : { value, revision: e.revision }
+  const m = await leaderGet(kv.cas.ledger, host)
+  if (m === undefined) return undefined
+  const value = parseLedger(host, JSON.parse(m.value))
+  return value === undefined ? undefined : { value, revision: m.revision }
 }
 
 /**

@@ -1,9 +1,8 @@
 import type { Demand, Units } from '../placement/index.js'
-import { casWrite } from '../fleet/index.js'
+import { casWrite, leaderGet } from '../fleet/index.js'
 import { LEASE_MS, LOCK_SKEW_MS, MAX_ATTEMPTS } from './defaults.js'
 import { decideHosts, demandOf, demandUnits, placementDemand, samePlacement, type PlacementValue } from './decide.js'
 import {
-  casPut,
   casPutStrict,
   isConflict,
   readLedger,
@@ -263,18 +262,29 @@ export class Orchestrator {
 
   // --- the lock
 
+  // Every read of a lock from the stream's leader and every write by the stream-wide
+  // compare-and-set of fleet/cas.ts: a KV create or update could grant one lock twice on a
+  // nats-server 2.9 cluster, and a KV get may be answered by a replica behind the leader.
+  private async readLock(service: string): Promise<{ value: LockValue; revision: number } | undefined> {
+    const m = await leaderGet(this.o.kv.cas.locks, service)
+    if (m === undefined) return undefined
+    let raw: unknown
+    try {
+      raw = JSON.parse(m.value)
+    } catch {
+      raw = undefined
+    }
+    return { value: parseLock(raw) ?? expiredLock, revision: m.revision }
+  }
+
   private async lock(service: string): Promise<HeldLock | { holder: string }> {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const e = await this.o.kv.locks.get(service)
-      const current = e !== null && e.operation === 'PUT' ? (parseLock(e.json()) ?? expiredLock) : undefined
-      const step = leaseStep(current, this.now(), LOCK_SKEW_MS)
+      const cur = await this.readLock(service)
+      const step = leaseStep(cur?.value, this.now(), LOCK_SKEW_MS)
       if (step.do === 'wait') return { holder: step.holder }
       const value = newLease(this.holder, this.now(), this.leaseMs)
       try {
-        const revision =
-          step.do === 'create'
-            ? await casPut(this.o.kv.locks, service, value, 0)
-            : await casPut(this.o.kv.locks, service, value, e!.revision)
+        const revision = await casPutStrict(this.o.kv.cas.locks, service, value, cur?.revision ?? 0)
         if (step.do === 'take-over') {
           this.o.log(
             `scheduler: lock of ${service} taken over from ${step.from} (its lease ended ${step.expiredMs} ms ago)`
@@ -288,8 +298,7 @@ export class Orchestrator {
         // Someone created or took it between the read and the write: read again.
       }
     }
-    const e = await this.o.kv.locks.get(service)
-    return { holder: (e !== null && e.operation === 'PUT' ? parseLock(e.json())?.holder : undefined) ?? '(unknown)' }
+    return { holder: (await this.readLock(service))?.value.holder ?? '(unknown)' }
   }
 
   private async renew(service: string, held: HeldLock): Promise<void> {
@@ -297,7 +306,7 @@ export class Orchestrator {
     held.renewing = true
     try {
       const value = renewed(held.value, this.now(), this.leaseMs)
-      held.revision = await this.o.kv.locks.update(service, JSON.stringify(value), held.revision)
+      held.revision = await casPutStrict(this.o.kv.cas.locks, service, value, held.revision)
       held.value = value
     } catch (err) {
       if (isConflict(err)) {
@@ -314,13 +323,12 @@ export class Orchestrator {
     held.lost = true
     while (held.renewing) await new Promise(resolve => setTimeout(resolve, 5))
     // Deleted only at the revision it holds: a lock someone took over stays theirs.
-    await this.o.kv.locks.delete(service, { previousSeq: held.revision }).catch(() => {})
+    await casWrite(this.o.kv.cas.locks, service, held.revision, null).catch(() => {})
   }
 
   private async lockLive(service: string): Promise<boolean> {
-    const e = await this.o.kv.locks.get(service)
-    if (e === null || e.operation !== 'PUT') return false
-    return leaseStep(parseLock(e.json()) ?? expiredLock, this.now(), LOCK_SKEW_MS).do === 'wait'
+    const cur = await this.readLock(service)
+    return cur !== undefined && leaseStep(cur.value, this.now(), LOCK_SKEW_MS).do === 'wait'
   }
 }
 

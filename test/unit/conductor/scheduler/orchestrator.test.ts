@@ -76,7 +76,18 @@ for (const where of ['one server', 'a cluster of three servers (R3 buckets, one 
     } else {
       const ports = await natsLoopbackCluster(t)
       const [ncx, ncy] = [await connectWhenReady(t, ports[0]!), await connectWhenReady(t, ports[1]!)]
-      x = { nc: ncx, kv: await openSchedulerKv(ncx, 3) }
+      // R3 buckets need the three servers in the meta group: created once they all answer.
+      let kvx: SchedulerKv | undefined
+      await waitFor(
+        'R3 buckets created',
+        async () => {
+          kvx = await openSchedulerKv(ncx, 3).catch(() => undefined)
+          return kvx !== undefined
+        },
+        30_000,
+        200
+      )
+      x = { nc: ncx, kv: kvx! }
       y = { nc: ncy, kv: await openSchedulerKv(ncy, 3) }
     }
     const logs: string[] = []
