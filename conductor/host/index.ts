@@ -22,3 +22,11 @@ export { LABEL_DEPLOYMENT, LABEL_ROOT, markedDeployment, markPodYaml } from './p
 export { allocatePorts, portVariables } from './ports.js'
 export { type SystemdDriver, systemdDriver } from './systemd.js'
 export { type UnitPaths, caddyAutosavePath, dropInPath, renderDeploymentDropIn } from './unit-files.js'
+export {
+  type PodSocketsUnit,
+  podPidFile,
+  podSocketsScript,
+  podSocketsScriptPath,
+  renderSocketUnit,
+  socketDropInLines
+} from './socket-units.js'

@@ -82,3 +82,13 @@ export async function serviceJsonSchema(): Promise<unknown> {
   return (await loadModelSchemas()).serviceJsonSchema()
 }
 export { type ScopeInfo, resolveScope } from './scope.js'
+export {
+  type Listen,
+  type PodSocket,
+  dialAddress,
+  listenAddress,
+  parseListen,
+  socketDir,
+  socketUnit,
+  socketUnitService
+} from './sockets.js'

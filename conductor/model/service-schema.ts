@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { CGROUP_DIRECTIVES, RLIMIT_DIRECTIVES, functionsSlice, parseFunctionDirectives } from '../../cgi/index.js'
 import { MAX_REPLICAS, PEER_ID_PATTERN } from './defaults.js'
 import { resourceUnitsSchema } from './resource-units.js'
+import { SOCKET_NAME_PATTERN, parseListen, socketDir } from './sockets.js'
 
 // The zod schema is the single source of truth for conductor-service.json: the TypeScript
 // types are inferred from it, `conductor schema` prints its JSON Schema, and the loader
@@ -111,6 +112,36 @@ export const podSchema = z
       .max(MAX_REPLICAS, `must be at most ${MAX_REPLICAS}`)
       .describe(
         `How many deployments of this part run side by side (default 1, at most ${MAX_REPLICAS}), each with its own ports and POD_IP_ADDRESS, all behind the same routes: the proxy template runs for each, and the snippets they print with the same @id are registered as one, the upstreams of every replica in its reverse_proxy. \`reload\` converges a changed count; \`deploy\` replaces them all.`
+      )
+      .optional(),
+    sockets: z
+      .array(
+        z.strictObject({
+          name: z
+            .string()
+            .regex(
+              SOCKET_NAME_PATTERN,
+              'socket names use lowercase letters, digits and _ (they become CONDUCTOR_SOCKET_<NAME>)'
+            )
+            .describe('Socket name, unique in the service: LISTEN_FDNAMES entry and CONDUCTOR_SOCKET_<NAME>.'),
+          listen: z
+            .string()
+            .superRefine((v, ctx) => {
+              const l = parseListen(v)
+              if (typeof l === 'string') ctx.addIssue({ code: 'custom', input: v, message: l })
+            })
+            .describe(
+              `"unix:${socketDir('SERVICE')}NAME.sock" (under the Conductor root) or "IP:PORT" (e.g. "127.0.0.1:8080").`
+            )
+        })
+      )
+      .describe(
+        'Listening sockets systemd holds for the service (one conductor-socket@SERVICE.NAME.socket each) and passes ' +
+          'to every deployment of this part (socket activation: LISTEN_FDS from fd 3, LISTEN_FDNAMES names them, in no ' +
+          'fixed order). They stay open across deploys, so a deploy hands them from the old pod to the new one ' +
+          'without refusing a connection. CONDUCTOR_SOCKET_<NAME> is the path or IP:PORT, ' +
+          "CONDUCTOR_SOCKET_<NAME>_DIAL Caddy's dial address. Every container of the pod receives them; the pod " +
+          'must declare restartPolicy: Never (systemd restarts it, with its sockets).'
       )
       .optional(),
     readiness: readinessSchema.optional(),

@@ -5,7 +5,14 @@ import { ConductorError, ReloadLocked } from '../../errors/index.js'
 import { RECONCILE_CONCURRENCY } from '../model/index.js'
 import { readDeployment, readDeployments, removeDeploymentDir, type DeploymentState } from '../state/index.js'
 import { readSnippetRecords, recordsOver } from '../proxy/index.js'
-import { createDeployment, removeDeployment, removeDropIn, startDeployment, writeDropIn } from './deployment-ops.js'
+import {
+  createDeployment,
+  removeDeployment,
+  removeDropIn,
+  removeSocketUnits,
+  startDeployment,
+  writeDropIn
+} from './deployment-ops.js'
 import { runHooks } from '../process/index.js'
 import { LABEL_ROOT, markedDeployment, type PodInfo } from '../host/index.js'
 import type { Action, Desired, Observed } from './plan.js'
@@ -263,6 +270,8 @@ async function applyActions(
           await sctx.drivers.systemd.stop([serviceUnit(a.service)])
         }
         if (svc !== undefined && vars !== undefined) await runHooks(svc, 'post-stop-service', vars, svc.dir)
+        // Its sockets stopped with it (PartOf); a service that is gone or disabled loses their units.
+        if (svc === undefined || svc.disable) removeSocketUnits(sctx, a.service)
       } else if (a.kind === 'stop-unit') {
         await sctx.drivers.systemd.stop([a.unit])
       } else if (a.kind === 'reset-failed-unit') {

@@ -57,7 +57,8 @@ t.test('system-scope units: text', async t => {
     'conductor-gateway.service',
     'conductor-gateway.socket',
     'conductor-service-config@.service',
-    'conductor-service@.service'
+    'conductor-service@.service',
+    'conductor-socket@.service'
   ])
   t.match(
     byName['50-conductor-caddy-sync.conf']!,
