@@ -100,9 +100,9 @@ async function deployPart(
   const outcome = await runDeploy(
     old,
     {
-      start: async () => {
+      start: async replica => {
         const taken = new Set([...known.values()].flatMap(r => Object.values(r.ports)))
-        const created = await createDeployment(quiet, svc, pod.name, serviceHash(svc), config, taken)
+        const created = await createDeployment(quiet, svc, pod.name, serviceHash(svc), config, taken, replica)
         known.set(created.id, created)
         await loadNewDeploymentUnit(sctx, created.id)
         try {
@@ -169,12 +169,14 @@ async function deployPart(
         const detail = `${result.last?.detail ?? 'no probe'} (${probes}, ${Math.round(result.elapsedMs)} ms)`
         return { ready: result.ready, detail }
       },
-      switchRoutes: async (fresh, previous) => {
+      switchRoutes: async (_fresh, previous, replicas) => {
         const owner = (d: DeploymentRef): SnippetOwnerContext => {
           const rec = records.get(d.id)!
           return { vars: deploymentVars(sctx, svc, rec), cwd: deploymentDir(sctx.roots.deployments, rec.id) }
         }
-        await caddy?.switch(svc, { ...owner(fresh), snippets: await rendered.get(fresh.id) }, previous.map(owner))
+        const to: SnippetOwnerContext[] = []
+        for (const d of replicas) to.push({ ...owner(d), snippets: await rendered.get(d.id) })
+        await caddy?.switch(svc, to, previous.map(owner))
       },
       deregister: async d => {
         const rec = records.get(d.id)!
@@ -200,6 +202,7 @@ async function deployPart(
       now: () => performance.now()
     },
     {
+      replicas: pod.replicas ?? 1,
       drainTimeoutMs: (req.drainTimeoutSec ?? pod.drain_timeout_sec ?? DEFAULT_DRAIN_TIMEOUT_SEC) * 1000,
       drainPollMs: 100,
       onStep: step => req.onStep?.(pod.name, step),

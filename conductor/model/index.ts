@@ -9,6 +9,7 @@ export {
   DEFAULT_TEMPLATE_MAX_OUTPUT_BYTES,
   DEFAULT_TEMPLATE_TIMEOUT_SEC,
   KILL_GRACE_MS,
+  MAX_REPLICAS,
   NAME_PATTERN,
   PEER_ID_PATTERN,
   RECONCILE_CONCURRENCY,
@@ -26,6 +27,7 @@ export {
   deploymentUnit,
   functionId,
   newDeploymentSuffix,
+  partOfDeployment,
   serviceConfigUnit,
   serviceUnit
 } from './names.js'

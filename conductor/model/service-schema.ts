@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { CGROUP_DIRECTIVES, RLIMIT_DIRECTIVES, functionsSlice, parseFunctionDirectives } from '../../cgi/index.js'
-import { PEER_ID_PATTERN } from './defaults.js'
+import { MAX_REPLICAS, PEER_ID_PATTERN } from './defaults.js'
 import { resourceUnitsSchema } from './resource-units.js'
 import { SOCKET_NAME_PATTERN, parseListen, socketDir } from './sockets.js'
 
@@ -103,6 +103,17 @@ export const podSchema = z
         'Named host ports to allocate for each deployment of this part (free loopback ports, kept until the deployment stops). Exposed as CONDUCTOR_PORT_<NAME> (upper case) and the first one also as CONDUCTOR_PORT; publish them with hostIP 127.0.0.1.'
       )
       .optional(),
+    replicas: z
+      .number({
+        error: issue => `must be an integer from 1 to ${MAX_REPLICAS}, got ${JSON.stringify(issue.input) ?? 'nothing'}`
+      })
+      .int('must be an integer (a count of deployments)')
+      .min(1, 'must be at least 1: remove the part, or disable the service, to run none')
+      .max(MAX_REPLICAS, `must be at most ${MAX_REPLICAS}`)
+      .describe(
+        `How many deployments of this part run side by side (default 1, at most ${MAX_REPLICAS}), each with its own ports and POD_IP_ADDRESS, all behind the same routes: the proxy template runs for each, and the snippets they print with the same @id are registered as one, the upstreams of every replica in its reverse_proxy. \`reload\` converges a changed count; \`deploy\` replaces them all.`
+      )
+      .optional(),
     sockets: z
       .array(
         z.strictObject({
@@ -142,7 +153,7 @@ export const podSchema = z
       )
       .optional()
   })
-  .describe('A pod part: each part becomes one deployment when the service starts.')
+  .describe('A pod part: each part becomes one deployment (or `replicas` of them) when the service starts.')
 
 export const hookSchema = z.strictObject({
   id: nonEmpty.describe('Identifier; an inheriting file replaces or extends the hook with the same id.'),

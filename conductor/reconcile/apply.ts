@@ -141,7 +141,8 @@ async function applyActions(
       if (a.kind === 'create-deployment') {
         // Ports of every recorded deployment, those created just before included, are taken.
         const taken = new Set([...records.values()].flatMap(r => Object.values(r.ports)))
-        const rec = await createDeployment(sctx, svc, a.part, hashOf.get(a.service) ?? '', {}, taken)
+        const hash = hashOf.get(a.service) ?? ''
+        const rec = await createDeployment(sctx, svc, a.part, hash, {}, taken, a.replica)
         records.set(rec.id, rec)
         dropInsChanged = true
         toStart.push({ action: a, rec })

@@ -47,7 +47,8 @@ export function deploymentVars(sctx: SystemCtx, svc: Service, rec: DeploymentSta
 /**
  * Renders a new deployment into its directory and records it (state.json last). Returns the
  * record; the unit is not started yet (the caller daemon-reloads once for all drop-ins first).
- * `taken`: host ports of the recorded deployments, from the caller's read of them.
+ * `taken`: host ports of the recorded deployments, from the caller's read of them. `replica`:
+ * its index among the part's replicas (recorded when not 0).
  */
 export async function createDeployment(
   sctx: SystemCtx,
@@ -55,7 +56,8 @@ export async function createDeployment(
   part: string,
   hash: string,
   config: Record<string, string>,
-  taken: ReadonlySet<number>
+  taken: ReadonlySet<number>,
+  replica = 0
 ): Promise<DeploymentState> {
   const pod = podOf(svc, part)
   const id = deploymentId(svc.name, part, newDeploymentSuffix(sctx.clock()))
@@ -70,7 +72,8 @@ export async function createDeployment(
     ports: await allocatePorts(pod.ports ?? [], taken),
     pod_ip: '',
     created_at: new Date(sctx.clock()).toISOString(),
-    marked: true
+    marked: true,
+    ...(replica === 0 ? {} : { replica })
   }
   const dir = deploymentDir(sctx.roots.deployments, id)
   mkdirSync(dir, { recursive: true })
