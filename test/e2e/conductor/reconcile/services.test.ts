@@ -10,7 +10,7 @@ import { tempDir, writeTree } from '../../../harness/tmp.js'
 
 // A service as the operator handles it, on a real systemd user manager and real Podman pods
 // (the host of systemd.test.ts): commands in their three contexts, `service status` while it
-// runs, a broken and a failing service beside it, `service stop` and the
+// runs and once stopped, a broken and a failing service beside it, `service stop` and the
 // reload that brings it back. Loopback only.
 
 t.test('commands, service status and stop, broken services on a real user manager and Podman', async t => {
@@ -72,6 +72,30 @@ t.test('commands, service status and stop, broken services on a real user manage
   r = await cli(['service', 'logs', svcName, '--tail', '5'], env)
   t.match(r.stdout, `==> ${d1.id} <==`, 'service logs lists the running deployment')
 
+  step('systemctl stop')
+  // Enabled by the operator (its [Install] section: started at boot), then stopped by systemd
+  // (`systemctl stop`), not by Conductor: the record stays, and the service unit stays loaded,
+  // inactive (default.target wants it), so systemd lists it. Listed is not running.
+  t.equal(sd.systemctl('enable', `conductor-service@${svcName}.service`).code, 0)
+  t.equal(sd.systemctl('stop', `conductor-service@${svcName}.service`).code, 0)
+  t.match(
+    sd.systemctl('list-units', '--all', '--plain', '--no-legend', `conductor-service@${svcName}.service`).stdout,
+    /loaded\s+inactive/,
+    'the stopped service unit is listed'
+  )
+  r = await cli(['service', 'status', svcName, '--json'], env)
+  t.match(
+    JSON.parse(r.stdout),
+    { active: false, deployments: [{ id: d1.id, unit_state: 'inactive', desired: 'running' }] },
+    'service status --json after systemctl stop'
+  )
+  r = await cli(['service', 'status', svcName], env)
+  t.match(r.stdout, new RegExp(`^${svcName}: stopped  unit conductor-service@${svcName}\\.service\\n`))
+  r = await cli(['reload'], env)
+  t.equal(r.code, 0, r.stdout + r.stderr)
+  t.match(r.stdout, `start deployment ${d1.id}`, 'reload starts it again')
+  await waitFor('pod page again', async () => (await page(d1.ports.http!)).includes(d1.id), 15_000, 100)
+
   step('broken')
   // A broken service is reported and left alone; a failing pre-start hook aborts its start
   // with the hook's output; the other services are still reconciled.
@@ -100,12 +124,22 @@ t.test('commands, service status and stop, broken services on a real user manage
   rmSync(path.join(root, 'etc/conductor/services', failingName), { recursive: true })
 
   step('stop')
-  // service stop removes its deployments and stops its unit; reload starts it again.
+  // service stop removes its deployments and stops its unit; service status says so (the unit,
+  // enabled above, stays loaded and listed, inactive); reload starts it again.
   r = await cli(['service', 'stop', svcName], env)
   t.equal(r.code, 0, r.stdout + r.stderr)
   t.same(deployments(root), [], 'service stop removed the deployment')
   t.same(podsNamed(d1.id), [], 'and its pod')
   t.equal(sd.systemctl('is-active', `conductor-service@${svcName}.service`).stdout.trim(), 'inactive')
+  r = await cli(['service', 'status', svcName, '--json'], env)
+  t.equal(r.code, 0, r.stderr)
+  t.same(
+    JSON.parse(r.stdout),
+    { service: svcName, unit: `conductor-service@${svcName}.service`, active: false, disabled: false, deployments: [] },
+    'service status --json of a stopped service'
+  )
+  r = await cli(['service', 'status', svcName], env)
+  t.match(r.stdout, new RegExp(`^${svcName}: stopped  unit conductor-service@${svcName}\\.service\\n`))
   r = await cli(['reload'], env)
   t.equal(r.code, 0, r.stdout + r.stderr)
   const d2 = deployments(root)[0]!
