@@ -12,7 +12,7 @@ import {
 import { planSuggestsPods, podListingDue, readPodListing, recordPodListing } from './pod-listing.js'
 import { describeAction, planReconcile, type Action, type PlanOptions } from './plan.js'
 import type { ServiceEntry } from '../model/index.js'
-import { clearAllReceipts } from '../host/index.js'
+import { clearStaleReceipts } from './attached.js'
 import type { SystemCtx } from './context.js'
 
 // `conductor reload` and the service lifecycle commands: desired vs observed -> plan -> apply,
@@ -33,9 +33,10 @@ export async function reconcile(
   opts: PlanOptions & { dryRun?: boolean } = {}
 ): Promise<ReconcileOutcome> {
   const release = opts.dryRun === true ? () => {} : acquireReloadLock(sctx.roots.run)
-  // A receipt left by a killed holder of the lock would make a config unit skip its work.
-  if (opts.dryRun !== true) clearAllReceipts(sctx.roots.run)
   try {
+    // A receipt left by a killed holder of the lock would make a config unit skip its work; one
+    // still pending (a deploy's queued stop of its old deployment) must stay.
+    if (opts.dryRun !== true) await clearStaleReceipts(sctx)
     // A plan limited to some services leaves strays and orphaned pods alone: no pod listing.
     // Otherwise Podman is asked while the services load when a listing is due (pod-listing.ts),
     // and after a first plan when that plan has work.

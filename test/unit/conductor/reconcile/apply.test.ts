@@ -310,3 +310,23 @@ t.test('a no-op reload does not ask Podman; a dry run, a reload with work, pod w
   now += 5 * 60_000
   t.same(await run(), { plan: [], asked: 1 }, 'five minutes later a no-op reload lists')
 })
+
+t.test("a reload right after a deploy keeps the receipt of the old deployment's queued stop", async t => {
+  const h = makeHost(t, { web: service('v1') })
+  const sd = fakeSystemd()
+  const sctx = await h.sctx({ systemd: sd, podman: fakePodman() })
+  await reconcile(sctx)
+  // What a deploy leaves: the old deployment forgotten, its stop queued in systemd with a receipt
+  // for its config unit (the deploy did the stop hooks and the route switch), the deploy gone.
+  const units = path.join(h.root, 'run/conductor/units')
+  const config = 'conductor-deployment-config@web-old.service'
+  writeTree(units, { [`${config}.stop`]: '999999 queued\n', 'conductor-service-config@x.service.start': '999999\n' })
+  sd.units.set(config, 'deactivating')
+  sd.units.set('conductor-deployment@web-old.service', 'deactivating')
+  const o = await reconcile(sctx)
+  t.same(o.plan, [], 'nothing to do')
+  t.same(readdirSync(units), [`${config}.stop`], "kept for the config unit's stop; a killed holder's removed")
+  sd.units.set(config, 'inactive')
+  await reconcile(sctx)
+  t.same(readdirSync(units), [], 'removed once the config unit stopped without consuming it')
+})
