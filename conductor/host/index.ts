@@ -1,10 +1,12 @@
 // Public surface of conductor/host/.
 export {
+  type Receipt,
   type ReceiptKind,
-  clearAllReceipts,
   clearReceipt,
   configUnitOf,
   configUnitsInstalled,
+  readReceipts,
+  staleReceipts,
   writeReceipt
 } from './config-units.js'
 export { CONDUCTOR_SERVER_KEY, conductorServer } from './caddy-config.js'

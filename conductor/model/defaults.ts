@@ -23,6 +23,11 @@ export const PEER_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
 export const MAX_REPLICAS = 64
 /** Deployments started or stopped at once by one reconcile (each is mostly waiting on podman). */
 export const RECONCILE_CONCURRENCY = 4
+/**
+ * A reload with nothing to do asks Podman for this root's pods (orphans, pods gone) at most this
+ * often; `reload --dry-run` and a reload with work always ask (reconcile/pod-listing.ts).
+ */
+export const POD_LISTING_INTERVAL_SEC = 300
 /** A remote command (POST or interactive) is killed after this long unless its remote.timeout_sec says otherwise. */
 export const DEFAULT_REMOTE_TIMEOUT_SEC = 3600
 /**

@@ -15,7 +15,7 @@ import {
 } from './deployment-ops.js'
 import { runHooks } from '../process/index.js'
 import { LABEL_ROOT, markedDeployment, type PodInfo } from '../host/index.js'
-import type { Action, Desired, Observed } from './plan.js'
+import type { Action, Desired, Observed, ObservedPod } from './plan.js'
 import type { Service } from '../model/index.js'
 import type { SystemCtx } from './context.js'
 import { startAttached, stopAttached } from './attached.js'
@@ -67,7 +67,7 @@ export async function observe(
   const activeUnits = new Set(units.filter(u => ACTIVE.has(u.active)).map(u => u.unit))
   const activatingUnits = new Set(units.filter(u => u.active === 'activating').map(u => u.unit))
   const failedUnits = new Set(units.filter(u => u.active === 'failed').map(u => u.unit))
-  const observedPods = pods?.map(p => ({ name: p.name, deployment: markedDeployment(p.labels, sctx.roots.root) }))
+  const observedPods = observedPodsOf(sctx, pods)
   return {
     records,
     strays,
@@ -77,6 +77,11 @@ export async function observe(
     snippets: readSnippetRecords(sctx.roots),
     pods: observedPods
   }
+}
+
+/** Podman's answer as the planner sees it: each pod with the deployment this root's mark names. */
+export function observedPodsOf(sctx: SystemCtx, pods: PodInfo[] | undefined): ObservedPod[] | undefined {
+  return pods?.map(p => ({ name: p.name, deployment: markedDeployment(p.labels, sctx.roots.root) }))
 }
 
 export interface ApplyOptions {

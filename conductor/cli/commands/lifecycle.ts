@@ -87,7 +87,8 @@ export function registerServiceLifecycle(service: Command, makeCtx: CtxFactory):
       const status = {
         service: name,
         unit: serviceUnit(name),
-        active: active.has(serviceUnit(name)),
+        // The listing holds loaded units in every state (an enabled unit stays loaded, inactive).
+        active: active.get(serviceUnit(name)) === 'active',
         disabled: svc.disable,
         deployments
       }
