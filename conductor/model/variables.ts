@@ -1,5 +1,6 @@
 import type { Roots } from './roots.js'
 import type { Pod, Service } from './service.js'
+import { socketVariables } from './sockets.js'
 import { deploymentConfigUnit, deploymentUnit, serviceConfigUnit, serviceUnit } from './names.js'
 
 // The exact environment of templates, hooks, commands and functions (ARCHITECTURE.md
@@ -36,7 +37,9 @@ export function serviceVariables(service: Service, base: Variables = {}): Variab
     CONDUCTOR_SERVICE_NAME: service.name,
     CONDUCTOR_SERVICE_DIR: service.dir,
     CONDUCTOR_SERVICE_UNIT: serviceUnit(service.name),
-    CONDUCTOR_SERVICE_CONFIG_UNIT: serviceConfigUnit(service.name)
+    CONDUCTOR_SERVICE_CONFIG_UNIT: serviceConfigUnit(service.name),
+    // The sockets of every part: the service's own routes may dial them too.
+    ...socketVariables(base.CONDUCTOR_ROOT ?? '/', service.pods)
   }
 }
 
