@@ -159,7 +159,8 @@ const ENTRIES = {
   CND_CADDY_NOT_FOUND: { exit: system, description: 'the Caddy admin API has no object at that path or @id' },
   CND_CADDY_CONFLICT: {
     exit: system,
-    description: "Caddy's config kept changing under a read-modify-write (If-Match failed each time)"
+    description:
+      "Caddy's config kept changing under a read-modify-write (If-Match failed each time), or another process held a service's route lock for 60 s"
   },
   CND_CADDY_SNIPPET_INVALID: {
     exit: invalidInput,

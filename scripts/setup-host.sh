@@ -10,7 +10,7 @@ if [ -d /run/systemd/system ] && [ "$(cat /proc/1/comm 2>/dev/null)" != systemd 
   rm -rf /run/systemd/system
 fi
 
-packages=(caddy podman runc busybox-static systemd lighttpd wrk hyperfine nats-server iproute2)
+packages=(caddy podman runc busybox-static systemd lighttpd wrk hyperfine nats-server iproute2 gcc libc6-dev)
 command -v node >/dev/null || { echo "setup: Node.js 20 is required (apt-get install nodejs npm, or NodeSource)" >&2; exit 1; }
 missing=()
 for p in "${packages[@]}"; do

@@ -13,10 +13,13 @@ import { tempDir, writeTree } from '../../test/harness/tmp.js'
 // registers one route each in Caddy (the Caddy that `system install` declares, started by the
 // reload under the user manager). Side by side: the in-process reconcile, the
 // compiled CLI as a process (what an operator runs), and a bare `systemctl --user list-units`
-// (the one systemd query a reload makes) as the floor, and the pod listing it makes beside it.
+// (the one systemd query a reload makes) as the floor, and the pod listing a reload makes when
+// one is due (reconcile/pod-listing.ts) beside it. BEFORE_BIN=path/to/bin.js adds another build's
+// no-op reload, run alternately with this one's.
 
 const N = Number(process.env.SERVICES ?? 100)
 const RUNS = Number(process.env.RUNS ?? 10)
+const BEFORE_BIN = process.env.BEFORE_BIN
 const teardowns: Array<() => unknown> = []
 const t = {
   teardown: (fn: () => unknown) => {
@@ -104,8 +107,18 @@ async function main(): Promise<void> {
       const inProcess = await timeRuns(async () => {
         await runCli(['reload'], silent, env)
       })
-      const cliProcess = await timeRuns(() => {
+      // With BEFORE_BIN (the bin.js of another build, e.g. main before a change), its no-op reload
+      // runs alternately with this build's on the same fleet, so both see the same load.
+      const before: number[] = []
+      const cliProcess = await timeRuns(async () => {
+        if (BEFORE_BIN !== undefined) {
+          const s = performance.now()
+          execFileSync(process.execPath, [BEFORE_BIN, 'reload'], { env, stdio: 'ignore' })
+          before.push(performance.now() - s)
+        }
+        const s = performance.now()
         execFileSync(process.execPath, [binPath, 'reload'], { env, stdio: 'ignore' })
+        return performance.now() - s
       })
       const startOnly = await timeRuns(() => {
         execFileSync(process.execPath, [binPath, '--version'], { env, stdio: 'ignore' })
@@ -130,6 +143,13 @@ async function main(): Promise<void> {
         ms(median(cliProcess)),
         ratio(median(cliProcess), median(listUnits))
       ])
+      if (BEFORE_BIN !== undefined)
+        rows.push([
+          fleet,
+          `no-op reload, \`node ${BEFORE_BIN} reload\` (BEFORE_BIN, alternating with the row above)`,
+          ms(median(before)),
+          ratio(median(before), median(listUnits))
+        ])
       rows.push([
         fleet,
         '`node dist/conductor/bin.js --version` (CLI start, no work)',
@@ -165,12 +185,13 @@ async function main(): Promise<void> {
   for (const r of rows) console.log(`| ${r.join(' | ')} |`)
 }
 
+/** Times RUNS calls of fn; a call that returns a number reports its own time (ms). */
 async function timeRuns(fn: () => unknown): Promise<number[]> {
   const out: number[] = []
   for (let i = 0; i < RUNS; i++) {
     const s = performance.now()
-    await fn()
-    out.push(performance.now() - s)
+    const own = await fn()
+    out.push(typeof own === 'number' ? own : performance.now() - s)
   }
   return out
 }

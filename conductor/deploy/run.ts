@@ -19,6 +19,7 @@ import { READINESS_DEFAULTS, waitReady } from './readiness.js'
 import { readinessCheck } from './deployment-ready.js'
 import { acquireReloadLock } from '../reconcile/index.js'
 import type { Pod, Service } from '../model/index.js'
+import { baseVariables, serviceVariables } from '../model/index.js'
 import type { SystemCtx } from '../reconcile/index.js'
 
 // `conductor deploy` on real drivers: deploy.ts decides the order, this module does each step
@@ -78,9 +79,15 @@ async function deployPart(
   const quiet: SystemCtx = { ...sctx, drivers: { ...sctx.drivers, caddy: undefined } }
   const caddy = sctx.drivers.caddy
   const records = new Map<string, DeploymentState>(running.map(r => [r.id, r]))
+  // The part's sockets are the service's, not one deployment's: the new deployment accepts on
+  // them too, so Caddy's counters for them never say the old one is drained. The old one's
+  // application drains itself (SIGTERM, drain_timeout_sec) when its unit stops.
+  const shared = new Set(Object.entries(socketVars(sctx, svc)).flatMap(([k, v]) => (k.endsWith('_DIAL') ? [v] : [])))
   const refOf = (rec: DeploymentState): DeploymentRef => ({
     id: rec.id,
-    upstreams: (readSnippetRecord(sctx.roots, `deployment@${rec.id}`)?.snippets ?? []).flatMap(s => dialsOf(s.config))
+    upstreams: (readSnippetRecord(sctx.roots, `deployment@${rec.id}`)?.snippets ?? [])
+      .flatMap(s => dialsOf(s.config))
+      .filter(u => !shared.has(u))
   })
   const old = running.map(refOf)
   const rendered = new Map<string, Promise<Snippet[]>>()
@@ -93,9 +100,9 @@ async function deployPart(
   const outcome = await runDeploy(
     old,
     {
-      start: async () => {
+      start: async replica => {
         const taken = new Set([...known.values()].flatMap(r => Object.values(r.ports)))
-        const created = await createDeployment(quiet, svc, pod.name, serviceHash(svc), config, taken)
+        const created = await createDeployment(quiet, svc, pod.name, serviceHash(svc), config, taken, replica)
         known.set(created.id, created)
         await loadNewDeploymentUnit(sctx, created.id)
         try {
@@ -162,12 +169,14 @@ async function deployPart(
         const detail = `${result.last?.detail ?? 'no probe'} (${probes}, ${Math.round(result.elapsedMs)} ms)`
         return { ready: result.ready, detail }
       },
-      switchRoutes: async (fresh, previous) => {
+      switchRoutes: async (_fresh, previous, replicas) => {
         const owner = (d: DeploymentRef): SnippetOwnerContext => {
           const rec = records.get(d.id)!
           return { vars: deploymentVars(sctx, svc, rec), cwd: deploymentDir(sctx.roots.deployments, rec.id) }
         }
-        await caddy?.switch(svc, { ...owner(fresh), snippets: await rendered.get(fresh.id) }, previous.map(owner))
+        const to: SnippetOwnerContext[] = []
+        for (const d of replicas) to.push({ ...owner(d), snippets: await rendered.get(d.id) })
+        await caddy?.switch(svc, to, previous.map(owner))
       },
       deregister: async d => {
         const rec = records.get(d.id)!
@@ -193,6 +202,7 @@ async function deployPart(
       now: () => performance.now()
     },
     {
+      replicas: pod.replicas ?? 1,
       drainTimeoutMs: (req.drainTimeoutSec ?? pod.drain_timeout_sec ?? DEFAULT_DRAIN_TIMEOUT_SEC) * 1000,
       drainPollMs: 100,
       onStep: step => req.onStep?.(pod.name, step),
@@ -225,4 +235,9 @@ function recordHistory(sctx: SystemCtx, service: string, part: string, config: R
   h.parts[part] = [...(h.parts[part] ?? []), { config, at: new Date().toISOString() }].slice(-20)
   mkdirSync(path.dirname(historyFile(sctx, service)), { recursive: true })
   writeFileSync(historyFile(sctx, service), JSON.stringify(h, null, 2) + '\n')
+}
+
+function socketVars(sctx: SystemCtx, svc: Service): Record<string, string> {
+  const vars = serviceVariables(svc, baseVariables(sctx.roots, sctx.env))
+  return Object.fromEntries(Object.entries(vars).filter(([k]) => k.startsWith('CONDUCTOR_SOCKET_')))
 }

@@ -22,12 +22,15 @@ export interface DeploymentRef {
 }
 
 export interface DeployDrivers {
-  /** Creates and starts a new deployment of the part with the given config overrides. */
-  start: () => Promise<DeploymentRef>
+  /** Creates and starts a new deployment of the part (replica index `replica`) with the config overrides. */
+  start: (replica: number) => Promise<DeploymentRef>
   /** Waits for readiness; resolves false (with the last probe output) when it never comes. */
   waitReady: (d: DeploymentRef) => Promise<{ ready: boolean; detail: string }>
-  /** New routes in, old routes out, as one Caddy config change. */
-  switchRoutes: (fresh: DeploymentRef, old: DeploymentRef[]) => Promise<void>
+  /**
+   * New routes in, old routes out, as one Caddy config change. `fresh` is the first new
+   * deployment, `replicas` every new one (fresh first; just fresh for a part without replicas).
+   */
+  switchRoutes: (fresh: DeploymentRef, old: DeploymentRef[], replicas: DeploymentRef[]) => Promise<void>
   /** Removes a deployment's routes (clean-up after a failed switch). */
   deregister: (d: DeploymentRef) => Promise<void>
   /** Requests in flight per upstream address, from Caddy's GET /reverse_proxy/upstreams. */
@@ -41,6 +44,8 @@ export interface DeployDrivers {
 }
 
 export interface DeployOptions {
+  /** New deployments to start (the part's `replicas`, default 1); every old one is replaced. */
+  replicas?: number
   drainTimeoutMs: number
   drainPollMs: number
   onStep?: (step: DeployStep) => void
@@ -64,7 +69,10 @@ export interface DeployStep {
 }
 
 export interface DeployOutcome {
+  /** The first new deployment (the only one without replicas). */
   deployed: DeploymentRef
+  /** Every new deployment, `deployed` first. */
+  replicas: DeploymentRef[]
   stopped: DeploymentRef[]
   drained: boolean
   steps: DeployStep[]
@@ -88,41 +96,68 @@ export async function runDeploy(
     return result
   }
 
-  const fresh = await step('start new deployment', drivers.start, d => d.id)
-  const readiness = await step(
-    'wait for readiness',
-    async () => await drivers.waitReady(fresh),
-    r => r.detail
-  )
-  if (!readiness.ready) {
-    // The old deployment was never touched: only the new one is removed.
-    await step(
-      'stop new deployment (never ready)',
-      async () => await drivers.stop(fresh),
-      () => fresh.id
-    )
-    throw new DeployFailed(
-      `new deployment ${fresh.id} did not become ready; the previous deployment keeps serving. Last readiness check: ${readiness.detail}`
-    )
+  // Every new replica is started and ready before any route changes; then one switch, one
+  // drain, and the old ones stop. A replica that fails stops every new one: the old ones, never
+  // touched, keep serving (as many as before the deploy).
+  const count = opts.replicas ?? 1
+  const replicas: DeploymentRef[] = []
+  const abandon = async (why: string): Promise<void> => {
+    for (const d of replicas)
+      await step(
+        `stop new deployment (${why})`,
+        async () => await drivers.stop(d),
+        () => d.id
+      )
   }
+  for (let i = 0; i < count; i++) {
+    try {
+      replicas.push(
+        await step(
+          'start new deployment',
+          async () => await drivers.start(i),
+          d => d.id
+        )
+      )
+    } catch (err) {
+      await abandon('another replica did not start')
+      throw err
+    }
+  }
+  const fresh = replicas[0]!
+  for (const d of replicas) {
+    const readiness = await step(
+      'wait for readiness',
+      async () => await drivers.waitReady(d),
+      r => (count === 1 ? r.detail : `${d.id}: ${r.detail}`)
+    )
+    if (!readiness.ready) {
+      // The old deployment was never touched: only the new ones are removed.
+      await abandon('never ready')
+      const which = count === 1 ? `new deployment ${d.id}` : `new replica ${d.id} (${count} replicas started)`
+      throw new DeployFailed(
+        `${which} did not become ready; the previous deployment keeps serving. Last readiness check: ${readiness.detail}`
+      )
+    }
+  }
+  const ids = replicas.map(d => d.id).join(', ')
   try {
     await step(
       'switch routes',
-      async () => await drivers.switchRoutes(fresh, old),
-      () => (old.length === 0 ? fresh.id : `${old.map(o => o.id).join(', ')} -> ${fresh.id}`)
+      async () => await drivers.switchRoutes(fresh, old, replicas),
+      () => (old.length === 0 ? ids : `${old.map(o => o.id).join(', ')} -> ${ids}`)
     )
   } catch (err) {
     // The switch is one config change: when it fails, Caddy still routes to the old deployment.
-    await drivers.deregister(fresh).catch(() => {})
-    await drivers.stop(fresh)
+    for (const d of replicas) await drivers.deregister(d).catch(() => {})
+    for (const d of replicas) await drivers.stop(d)
     throw new DeployFailed(
-      `switching the routes to ${fresh.id} failed; the previous deployment keeps serving: ${(err as Error).message}`,
+      `switching the routes to ${ids} failed; the previous deployment keeps serving: ${(err as Error).message}`,
       undefined,
       undefined,
       { cause: err }
     )
   }
-  const upstreams = old.flatMap(o => o.upstreams).filter(u => !fresh.upstreams.includes(u))
+  const upstreams = old.flatMap(o => o.upstreams).filter(u => !replicas.some(d => d.upstreams.includes(u)))
   const drained = await step(
     'drain old deployment',
     async () => await drain(upstreams, drivers, opts),
@@ -134,7 +169,7 @@ export async function runDeploy(
       async () => await drivers.retire(o),
       how => `${o.id}${how}`
     )
-  return { deployed: fresh, stopped: old, drained, steps }
+  return { deployed: fresh, replicas, stopped: old, drained, steps }
 }
 
 async function drain(upstreams: string[], drivers: DeployDrivers, opts: DeployOptions): Promise<boolean> {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { deploymentConfigUnit, deploymentUnit, serviceConfigUnit, serviceUnit } from '../model/index.js'
 import { HEADER, type UnitPaths } from './unit-files.js'
@@ -40,17 +40,78 @@ export function configUnitsInstalled(unitsDir: string): boolean {
   return [DEPLOYMENT_CONFIG_TEMPLATE, SERVICE_CONFIG_TEMPLATE].every(t => existsSync(path.join(unitsDir, t)))
 }
 
-export function writeReceipt(runDir: string, unit: string, kind: ReceiptKind): void {
+/**
+ * A receipt holds its writer's pid and, for a stop only queued in systemd (`systemctl stop
+ * --no-block`: a deploy's old deployment), the word `queued`: its writer is gone long before the
+ * config unit consumes it.
+ */
+export function writeReceipt(runDir: string, unit: string, kind: ReceiptKind, queued = false): void {
   mkdirSync(receiptsDir(runDir), { recursive: true, mode: 0o700 })
-  writeFileSync(receiptPath(runDir, unit, kind), `${process.pid}\n`)
+  writeFileSync(receiptPath(runDir, unit, kind), `${process.pid}${queued ? ' queued' : ''}\n`)
 }
 
+export interface Receipt {
+  /** The config unit it is for. */
+  unit: string
+  kind: ReceiptKind
+  /** Its writer (undefined: unreadable). */
+  pid: number | undefined
+  queued: boolean
+}
+
+/** The receipts present (a config unit removes its own when it consumes it). */
+export function readReceipts(runDir: string): Receipt[] {
+  let names: string[]
+  try {
+    names = readdirSync(receiptsDir(runDir))
+  } catch {
+    return []
+  }
+  const out: Receipt[] = []
+  for (const name of names) {
+    const m = /^(.+)\.(start|stop)$/.exec(name)
+    if (m === null) continue
+    let words: string[] = []
+    try {
+      words = readFileSync(path.join(receiptsDir(runDir), name), 'utf8')
+        .trim()
+        .split(/\s+/)
+    } catch {
+      continue // consumed meanwhile
+    }
+    const pid = Number(words[0])
+    out.push({
+      unit: m[1]!,
+      kind: m[2] as ReceiptKind,
+      pid: Number.isInteger(pid) && pid > 0 ? pid : undefined,
+      queued: words.includes('queued')
+    })
+  }
+  return out.sort((a, b) => (a.unit < b.unit ? -1 : a.unit > b.unit ? 1 : a.kind < b.kind ? -1 : 1))
+}
+
+/** Unit states in which a queued stop has not reached the config unit's ExecStopPost yet. */
+const STOP_PENDING = new Set(['active', 'activating', 'deactivating', 'reloading'])
+
 /**
- * Receipts are written only under the reconcile lock, each removed by its writer once its
- * systemctl call returns: one found by the next lock holder was left by a killed process.
+ * The receipts a reconcile removes before it starts: those a killed process left, which would
+ * make a config unit skip work nobody did. Pure. Kept: a receipt of another live process (its
+ * systemctl call still runs; it removes its own), and a queued stop whose config unit has not
+ * stopped yet (`stateOf` its ActiveState, undefined when not loaded): the deploy that queued it
+ * did the work already (stop hooks, routes switched), and without the receipt the config unit
+ * would run detach again (pre-stop hooks twice, a route shared with the new deployment removed).
  */
-export function clearAllReceipts(runDir: string): void {
-  rmSync(receiptsDir(runDir), { recursive: true, force: true })
+export function staleReceipts(
+  receipts: readonly Receipt[],
+  stateOf: (unit: string) => string | undefined,
+  isAlive: (pid: number) => boolean,
+  self = process.pid
+): Receipt[] {
+  return receipts.filter(r => {
+    if (r.pid !== undefined && r.pid !== self && isAlive(r.pid)) return false
+    if (r.queued && r.kind === 'stop' && STOP_PENDING.has(stateOf(r.unit) ?? 'inactive')) return false
+    return true
+  })
 }
 
 /** Removes a receipt the unit did not consume (it was not started or stopped after all). */

@@ -1,10 +1,12 @@
 // Public surface of conductor/host/.
 export {
+  type Receipt,
   type ReceiptKind,
-  clearAllReceipts,
   clearReceipt,
   configUnitOf,
   configUnitsInstalled,
+  readReceipts,
+  staleReceipts,
   writeReceipt
 } from './config-units.js'
 export { CONDUCTOR_SERVER_KEY, conductorServer } from './caddy-config.js'
@@ -23,3 +25,11 @@ export { allocatePorts, portVariables } from './ports.js'
 export { type SystemdDriver, systemdDriver } from './systemd.js'
 export { type UnitPaths, caddyAutosavePath, dropInPath, renderDeploymentDropIn } from './unit-files.js'
 export { renderPeersService } from './builtin-service.js'
+export {
+  type PodSocketsUnit,
+  podPidFile,
+  podSocketsScript,
+  podSocketsScriptPath,
+  renderSocketUnit,
+  socketDropInLines
+} from './socket-units.js'

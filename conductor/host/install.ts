@@ -8,6 +8,7 @@ import {
   renderDeploymentConfigTemplate,
   renderServiceConfigTemplate
 } from './config-units.js'
+import { SOCKET_IDLE_TEMPLATE, renderSocketIdleTemplate } from './socket-units.js'
 import { CADDY_SYNC_DROPIN, CADDY_SYNC_UNIT, caddySyncDropIn, caddySyncUnitFile } from './caddy-sync-unit.js'
 import { renderPeersService } from './builtin-service.js'
 import type { Roots } from '../model/index.js'
@@ -78,6 +79,11 @@ export function planInstall(
       path: path.join(scope.unitsDir, DEPLOYMENT_CONFIG_TEMPLATE),
       content: renderDeploymentConfigTemplate(p),
       why: 'deployment config unit (routes and hooks, bound to the deployment unit)'
+    },
+    {
+      path: path.join(scope.unitsDir, SOCKET_IDLE_TEMPLATE),
+      content: renderSocketIdleTemplate(),
+      why: 'what a pod socket triggers while no deployment runs (nothing: connections wait)'
     },
     { path: path.join(scope.unitsDir, GATEWAY_UNIT), content: renderGatewayUnit(p), why: 'gateway unit' },
     {

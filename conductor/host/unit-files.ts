@@ -215,15 +215,23 @@ WantedBy=${wantedBy(p.scope)}
 `
 }
 
-/** Drop-in of one deployment instance: the service it belongs to and the pod's directives. */
-export function renderDeploymentDropIn(service: string, directives: string[]): string {
+/**
+ * Drop-in of one deployment instance: the service it belongs to and the pod's directives; for
+ * a part with sockets, the lines that pass them (socket-units.ts).
+ */
+export function renderDeploymentDropIn(
+  service: string,
+  directives: string[],
+  sockets?: { unit: string; service: string }
+): string {
   // After= the service: a stop of the service unit (systemd's own too) stops the deployments,
   // and their config units, before it ends, so routes are out when `systemctl stop` returns.
+  const serviceLines = (sockets?.service ?? '') + directives.map(d => d + '\n').join('')
   return `# Written by conductor for one deployment; removed when it is undeployed.
 [Unit]
 PartOf=conductor-service@${service}.service
 After=conductor-service@${service}.service
-${directives.length > 0 ? '\n[Service]\n' + directives.map(d => d + '\n').join('') : ''}`
+${sockets?.unit ?? ''}${serviceLines !== '' ? '\n[Service]\n' + serviceLines : ''}`
 }
 
 export const dropInPath = (unitsDir: string, unit: string): string =>

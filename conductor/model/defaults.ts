@@ -16,8 +16,18 @@ export const KILL_GRACE_MS = 2000
 export const NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/
 /** Peer ids name machines of the fleet: a hostname or FQDN (issue 17), never a path or a pattern. */
 export const PEER_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
+/**
+ * Most replicas one pod part may declare: each is a pod with its own ports, and a route listing
+ * hundreds of upstreams is a typo, not a plan. Raise it here if a host really needs more.
+ */
+export const MAX_REPLICAS = 64
 /** Deployments started or stopped at once by one reconcile (each is mostly waiting on podman). */
 export const RECONCILE_CONCURRENCY = 4
+/**
+ * A reload with nothing to do asks Podman for this root's pods (orphans, pods gone) at most this
+ * often; `reload --dry-run` and a reload with work always ask (reconcile/pod-listing.ts).
+ */
+export const POD_LISTING_INTERVAL_SEC = 300
 /** A remote command (POST or interactive) is killed after this long unless its remote.timeout_sec says otherwise. */
 export const DEFAULT_REMOTE_TIMEOUT_SEC = 3600
 /**

@@ -9,8 +9,10 @@ export {
   DEFAULT_TEMPLATE_MAX_OUTPUT_BYTES,
   DEFAULT_TEMPLATE_TIMEOUT_SEC,
   KILL_GRACE_MS,
+  MAX_REPLICAS,
   NAME_PATTERN,
   PEER_ID_PATTERN,
+  POD_LISTING_INTERVAL_SEC,
   RECONCILE_CONCURRENCY,
   SERVICE_FILE_NAME,
   STDERR_TAIL_BYTES
@@ -31,6 +33,7 @@ export {
   deploymentUnit,
   functionId,
   newDeploymentSuffix,
+  partOfDeployment,
   serviceConfigUnit,
   serviceUnit
 } from './names.js'
@@ -86,3 +89,13 @@ export async function serviceJsonSchema(): Promise<unknown> {
 }
 export { type ScopeInfo, resolveScope } from './scope.js'
 export { type FleetView, fleetPlacementFile, readFleetView, variableSuffix } from './fleet-view.js'
+export {
+  type Listen,
+  type PodSocket,
+  dialAddress,
+  listenAddress,
+  parseListen,
+  socketDir,
+  socketUnit,
+  socketUnitService
+} from './sockets.js'

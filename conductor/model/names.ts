@@ -42,3 +42,14 @@ export function newDeploymentSuffix(now: number = Date.now(), random: () => numb
 export function functionId(service: string, fn: string): string {
   return fn === '' ? service : `${service}-${fn}`
 }
+
+/**
+ * The part of a deployment id (`deploymentId` the other way round): the id less its service and
+ * its suffix, which holds no `-` (base 36). `''` for the unnamed part.
+ */
+export function partOfDeployment(service: string, id: string): string {
+  if (!id.startsWith(service + '-')) return ''
+  const rest = id.slice(service.length + 1)
+  const dash = rest.lastIndexOf('-')
+  return dash < 0 ? '' : rest.slice(0, dash)
+}

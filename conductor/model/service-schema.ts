@@ -1,7 +1,8 @@
 import { z } from 'zod'
 import { CGROUP_DIRECTIVES, RLIMIT_DIRECTIVES, functionsSlice, parseFunctionDirectives } from '../../cgi/index.js'
-import { NAME_PATTERN, PEER_ID_PATTERN } from './defaults.js'
+import { MAX_REPLICAS, NAME_PATTERN, PEER_ID_PATTERN } from './defaults.js'
 import { resourceUnitsSchema } from './resource-units.js'
+import { SOCKET_NAME_PATTERN, parseListen, socketDir } from './sockets.js'
 
 // The zod schema is the single source of truth for conductor-service.json: the TypeScript
 // types are inferred from it, `conductor schema` prints its JSON Schema, and the loader
@@ -102,6 +103,47 @@ export const podSchema = z
         'Named host ports to allocate for each deployment of this part (free loopback ports, kept until the deployment stops). Exposed as CONDUCTOR_PORT_<NAME> (upper case) and the first one also as CONDUCTOR_PORT; publish them with hostIP 127.0.0.1.'
       )
       .optional(),
+    replicas: z
+      .number({
+        error: issue => `must be an integer from 1 to ${MAX_REPLICAS}, got ${JSON.stringify(issue.input) ?? 'nothing'}`
+      })
+      .int('must be an integer (a count of deployments)')
+      .min(1, 'must be at least 1: remove the part, or disable the service, to run none')
+      .max(MAX_REPLICAS, `must be at most ${MAX_REPLICAS}`)
+      .describe(
+        `How many deployments of this part run side by side (default 1, at most ${MAX_REPLICAS}), each with its own ports and POD_IP_ADDRESS, all behind the same routes: the proxy template runs for each, and the snippets they print with the same @id are registered as one, the upstreams of every replica in its reverse_proxy. \`reload\` converges a changed count; \`deploy\` replaces them all.`
+      )
+      .optional(),
+    sockets: z
+      .array(
+        z.strictObject({
+          name: z
+            .string()
+            .regex(
+              SOCKET_NAME_PATTERN,
+              'socket names use lowercase letters, digits and _ (they become CONDUCTOR_SOCKET_<NAME>)'
+            )
+            .describe('Socket name, unique in the service: LISTEN_FDNAMES entry and CONDUCTOR_SOCKET_<NAME>.'),
+          listen: z
+            .string()
+            .superRefine((v, ctx) => {
+              const l = parseListen(v)
+              if (typeof l === 'string') ctx.addIssue({ code: 'custom', input: v, message: l })
+            })
+            .describe(
+              `"unix:${socketDir('SERVICE')}NAME.sock" (under the Conductor root) or "IP:PORT" (e.g. "127.0.0.1:8080").`
+            )
+        })
+      )
+      .describe(
+        'Listening sockets systemd holds for the service (one conductor-socket@SERVICE.NAME.socket each) and passes ' +
+          'to every deployment of this part (socket activation: LISTEN_FDS from fd 3, LISTEN_FDNAMES names them, in no ' +
+          'fixed order). They stay open across deploys, so a deploy hands them from the old pod to the new one ' +
+          'without refusing a connection. CONDUCTOR_SOCKET_<NAME> is the path or IP:PORT, ' +
+          "CONDUCTOR_SOCKET_<NAME>_DIAL Caddy's dial address. Every container of the pod receives them; the pod " +
+          'must declare restartPolicy: Never (systemd restarts it, with its sockets).'
+      )
+      .optional(),
     readiness: readinessSchema.optional(),
     drain_timeout_sec: z
       .number()
@@ -111,7 +153,7 @@ export const podSchema = z
       )
       .optional()
   })
-  .describe('A pod part: each part becomes one deployment when the service starts.')
+  .describe('A pod part: each part becomes one deployment (or `replicas` of them) when the service starts.')
 
 export const hookSchema = z.strictObject({
   id: nonEmpty.describe('Identifier; an inheriting file replaces or extends the hook with the same id.'),

@@ -3,6 +3,7 @@ import path from 'node:path'
 import { ConductorError, ServiceInvalid, ServiceNotFound, type Problem } from '../../errors/index.js'
 import { NAME_PATTERN, SERVICE_FILE_NAME } from './defaults.js'
 import { loadServiceTree } from './service-file.js'
+import { clashesWithOthers, serviceSockets, socketProblems, type ServiceSockets } from './sockets.js'
 import type { ValidationCache } from './validation-cache.js'
 import type { CommandFile, FunctionFile, HookFile, PodFile, ServiceFile } from './service-schema.js'
 
@@ -81,7 +82,26 @@ export async function loadAllServices(servicesDir: string, cache?: ValidationCac
       entries.push({ name, file, error: err })
     }
   }
-  return entries
+  return refuseSocketClashes(entries)
+}
+
+/**
+ * Two services cannot listen on one address: the second (in name order) is refused with both
+ * places named, the first keeps running.
+ */
+function refuseSocketClashes(entries: ServiceEntry[]): ServiceEntry[] {
+  const valid: ServiceSockets[] = []
+  return entries.map(e => {
+    if (e.service === undefined) return e
+    const mine = serviceSockets(e.name, e.file, e.service.pods)
+    const clashes = clashesWithOthers([...valid, mine], valid.length)
+    if (clashes.length === 0) {
+      valid.push(mine)
+      return e
+    }
+    const error = ServiceInvalid.fromProblems(clashes.map(c => ({ file: e.file, jsonPath: c.at, message: c.message })))
+    return { name: e.name, file: e.file, error }
+  })
 }
 
 export async function resolveService(name: string, file: string, cache?: ValidationCache): Promise<Service> {
@@ -143,6 +163,7 @@ export async function resolveService(name: string, file: string, cache?: Validat
     )
     return { ...f, name: f.name ?? '', format: f.format ?? 'cgi', exec: f.exec ?? [] }
   })
+  for (const p of socketProblems(name, merged.pods ?? [])) problems.push({ file, ...p })
   if (problems.length > 0) throw ServiceInvalid.fromProblems(problems)
 
   const { inherit: _inherit, $schema: _schema, ...rest } = merged

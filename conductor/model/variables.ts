@@ -1,5 +1,6 @@
 import type { Roots } from './roots.js'
 import type { Pod, Service } from './service.js'
+import { socketVariables } from './sockets.js'
 import { deploymentConfigUnit, deploymentUnit, serviceConfigUnit, serviceUnit } from './names.js'
 import { readFleetView, variableSuffix, type FleetView } from './fleet-view.js'
 
@@ -69,6 +70,8 @@ export function serviceVariables(service: Service, base: Variables = {}): Variab
     CONDUCTOR_SERVICE_DIR: service.dir,
     CONDUCTOR_SERVICE_UNIT: serviceUnit(service.name),
     CONDUCTOR_SERVICE_CONFIG_UNIT: serviceConfigUnit(service.name),
+    // The sockets of every part: the service's own routes may dial them too.
+    ...socketVariables(base.CONDUCTOR_ROOT ?? '/', service.pods),
     ...fleetVariables(service, fleetViews.get(base))
   }
 }

@@ -20,8 +20,12 @@ import type { HostConfig, Service, Variables } from '../model/index.js'
 export interface CaddyDriver {
   register: (svc: Service, vars: Variables, cwd: string, records?: SnippetRecordStore) => Promise<void>
   deregister: (svc: Service, vars: Variables, cwd: string, records?: SnippetRecordStore) => Promise<void>
-  /** A deploy's route switch: `to` in, every `from` out, in one Caddy config change. */
-  switch: (svc: Service, to: SnippetOwnerContext, from: SnippetOwnerContext[]) => Promise<SwitchOutcome>
+  /** A deploy's route switch: `to` (every new replica) in, every `from` out, in one Caddy config change. */
+  switch: (
+    svc: Service,
+    to: SnippetOwnerContext | SnippetOwnerContext[],
+    from: SnippetOwnerContext[]
+  ) => Promise<SwitchOutcome>
   client: () => CaddyClient
 }
 

@@ -29,3 +29,4 @@ export {
   snippetSources
 } from './sources.js'
 export { snippetStatus, syncSnippets } from './sync.js'
+export { type GroupedRoutes, replicaGroup, routedSnippets, routesByGroup, sharedRoutes } from './replicas.js'

@@ -31,6 +31,8 @@ export interface SnippetRecordStore {
   get: (owner: string) => SnippetRecord | undefined
   put: (record: SnippetRecord) => void
   remove: (owner: string) => void
+  /** Every record (replicas.ts: the routes replicas share). Absent: nothing is shared. */
+  all?: () => SnippetRecord[]
 }
 
 export function diskRecords(roots: Pick<Roots, 'run'>): SnippetRecordStore {
@@ -41,7 +43,8 @@ export function diskRecords(roots: Pick<Roots, 'run'>): SnippetRecordStore {
     },
     remove: owner => {
       removeSnippetRecord(roots, owner)
-    }
+    },
+    all: () => [...readSnippetRecords(roots).values()]
   }
 }
 
@@ -56,7 +59,8 @@ export function recordsOver(roots: Pick<Roots, 'run'>, map: Map<string, SnippetR
     remove: owner => {
       removeSnippetRecord(roots, owner)
       map.delete(owner)
-    }
+    },
+    all: () => [...map.values()]
   }
 }
 

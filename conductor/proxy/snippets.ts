@@ -14,6 +14,8 @@ import type { Roots, Service, Variables } from '../model/index.js'
 import { runTemplate } from '../process/index.js'
 import { snippetInputs } from './inputs.js'
 import { diskRecords, sameRecord, type SnippetRecord, type SnippetRecordStore } from './records.js'
+import { replicaGroup, routedSnippets, sharedRoutes } from './replicas.js'
+import { withRouteLock } from './route-lock.js'
 
 // Registers and removes the Caddy snippets of a service or a deployment (issue 8 item 1): runs
 // the proxy_config_template in that context, validates its JSON, and applies it through caddy/.
@@ -107,14 +109,47 @@ export async function registerServiceSnippets(
   const snippets = await renderProxySnippets(service, vars, ctx)
   const records = ctx.records ?? diskRecords(ctx.roots)
   const next = ownerRecord(service, vars, cwd, caddy.adminUrl, snippets, ctx.host)
-  const stale = staleSnippets(records.get(next.owner)?.snippets ?? [], snippets)
-  const { results } = await registerOwner(caddy, records, next, snippets, stale)
-  return {
-    owner: next.owner,
-    snippets,
-    results: snippets.map((s, i) => ({ id: s.id, atId: snippetAtId(s), result: results[i]! })),
-    removed: stale.map(s => snippetAtId(s)!)
-  }
+  return await serialized(ctx.roots, next, async () => {
+    const stale = staleSnippets(records.get(next.owner)?.snippets ?? [], snippets)
+    // Routes shared with other replicas of the part go in with their upstreams too (replicas.ts);
+    // an @id this replica stopped printing stays for the replicas that still print it.
+    const siblings = replicaSiblings(records, next)
+    const shared = siblings.length === 0 ? undefined : sharedRoutes([next, ...siblings], service.proxy_config_template)
+    const kept = stale.filter(s => shared?.has(snippetAtId(s)!) === true).map(s => shared!.get(snippetAtId(s)!)!)
+    const gone = stale.filter(s => shared?.has(snippetAtId(s)!) !== true)
+    const register = shared === undefined ? snippets : snippets.map(s => shared.get(snippetAtId(s) ?? '') ?? s)
+    const { results } = await registerOwner(caddy, records, next, [...register, ...kept], gone)
+    return {
+      owner: next.owner,
+      snippets,
+      results: snippets.map((s, i) => ({ id: s.id, atId: snippetAtId(s), result: results[i]! })),
+      removed: gone.map(s => snippetAtId(s)!)
+    }
+  })
+}
+
+/**
+ * The records of the other replicas of the owner's part (replicas.ts), but those of `except`:
+ * the deployments whose routes Caddy holds together with the owner's. None for other owners.
+ */
+export function replicaSiblings(
+  records: SnippetRecordStore,
+  rec: { owner: string; service: string; deployment?: string | undefined },
+  except: ReadonlySet<string> = new Set()
+): SnippetRecord[] {
+  const group = replicaGroup(rec)
+  if (group === undefined || records.all === undefined) return []
+  return records.all().filter(r => r.owner !== rec.owner && !except.has(r.owner) && replicaGroup(r) === group)
+}
+
+/** A deployment's registration under its service's route lock (route-lock.ts); others as they come. */
+async function serialized<T>(
+  roots: Pick<Roots, 'run'>,
+  rec: { service: string; deployment?: string | undefined },
+  fn: () => Promise<T>
+): Promise<T> {
+  if (rec.deployment === undefined || rec.deployment === '') return await fn()
+  return await withRouteLock(roots, rec.service, fn)
 }
 
 /**
@@ -175,41 +210,71 @@ export interface SwitchOutcome {
 }
 
 /**
- * The route switch of a deploy: registers the snippets of `to` and removes those of every
- * `from` owner in ONE Caddy config change (caddy/swap.ts says why one matters). Records are
- * kept as registerOwner keeps them: the union is recorded for `to` before Caddy is touched,
- * the old owners' records are removed after.
+ * The route switch of a deploy: registers the snippets of `to` (every new replica of a part)
+ * and removes those of every `from` owner in ONE Caddy config change (caddy/swap.ts says why
+ * one matters). Records are kept as registerOwner keeps them: the union is recorded for `to`
+ * before Caddy is touched, the old owners' records are removed after. Routes the new replicas
+ * share go in as one (replicas.ts), with the upstreams of each.
  */
 export async function switchServiceSnippets(
   service: Service,
-  to: SnippetOwnerContext,
+  toOne: SnippetOwnerContext | SnippetOwnerContext[],
   from: SnippetOwnerContext[],
   caddy: CaddyClient,
   ctx: Omit<SnippetContext, 'cwd'>
 ): Promise<SwitchOutcome> {
   const records = ctx.records ?? diskRecords(ctx.roots)
-  const snippets = to.snippets ?? (await renderProxySnippets(service, to.vars, { ...ctx, cwd: to.cwd }))
-  const next = ownerRecord(service, to.vars, to.cwd, caddy.adminUrl, snippets, ctx.host)
-  const leaving: Snippet[] = []
-  const owners: string[] = []
-  for (const f of from) {
-    const o = snippetOwner(service, f.vars)
-    if (o === next.owner) continue
-    owners.push(o)
-    // What was registered is recorded (before Caddy was touched, registerOwner): the template
-    // runs only for an owner without a record, keeping a process start off the switch.
-    const recorded = records.get(o)?.snippets
-    leaving.push(...(recorded ?? (await renderProxySnippets(service, f.vars, { ...ctx, cwd: f.cwd }))))
+  const tos = Array.isArray(toOne) ? toOne : [toOne]
+  const nexts: Array<Omit<SnippetRecord, 'updated_at'>> = []
+  for (const to of tos) {
+    const snippets = to.snippets ?? (await renderProxySnippets(service, to.vars, { ...ctx, cwd: to.cwd }))
+    nexts.push(ownerRecord(service, to.vars, to.cwd, caddy.adminUrl, snippets, ctx.host))
   }
-  const before = records.get(next.owner)
-  const changed = !sameRecord(before, next)
-  const interim = changed ? interimRecord(before, next) : undefined
-  if (interim !== undefined) records.put(stamped(interim))
-  const outcome = await swapSnippets(caddy, snippets, [...leaving, ...staleSnippets(before?.snippets ?? [], snippets)])
-  if (snippets.length === 0) records.remove(next.owner)
-  else if (changed && !sameRecord(interim ?? before, next)) records.put(stamped(next))
-  for (const o of owners) records.remove(o)
-  return { owner: next.owner, snippets, replaced: owners, changes: outcome.changes }
+  const first = nexts[0]!
+  const newOwners = new Set(nexts.map(n => n.owner))
+  return await serialized(ctx.roots, first, async () => {
+    const leaving: Snippet[] = []
+    const owners: string[] = []
+    for (const f of from) {
+      const o = snippetOwner(service, f.vars)
+      if (newOwners.has(o)) continue
+      owners.push(o)
+      // What was registered is recorded (before Caddy was touched, registerOwner): the template
+      // runs only for an owner without a record, keeping a process start off the switch.
+      const recorded = records.get(o)?.snippets
+      leaving.push(...(recorded ?? (await renderProxySnippets(service, f.vars, { ...ctx, cwd: f.cwd }))))
+    }
+    const befores = nexts.map(n => records.get(n.owner))
+    const stale = nexts.flatMap((n, i) => staleSnippets(befores[i]?.snippets ?? [], n.snippets))
+    // After the switch the part's routes are those of the new replicas and of any other replica
+    // that stays (none in a deploy, which replaces them all).
+    const staying = replicaSiblings(records, first, new Set([...owners, ...newOwners]))
+    const shared =
+      nexts.length === 1 && staying.length === 0
+        ? undefined
+        : sharedRoutes([...nexts, ...staying], service.proxy_config_template)
+    const add = routedSnippets(
+      nexts.flatMap(n => n.snippets),
+      shared
+    )
+    const adding = new Set(add.map(snippetAtId))
+    for (const s of [...leaving, ...stale]) {
+      const id = snippetAtId(s)
+      if (id !== undefined && !adding.has(id) && shared?.has(id) === true) {
+        adding.add(id)
+        add.push(shared.get(id)!)
+      }
+    }
+    const interims = nexts.map((n, i) => (sameRecord(befores[i], n) ? undefined : interimRecord(befores[i], n)))
+    for (const interim of interims) if (interim !== undefined) records.put(stamped(interim))
+    const outcome = await swapSnippets(caddy, add, [...leaving, ...stale])
+    nexts.forEach((next, i) => {
+      if (next.snippets.length === 0) records.remove(next.owner)
+      else if (!sameRecord(befores[i], next) && !sameRecord(interims[i] ?? befores[i], next)) records.put(stamped(next))
+    })
+    for (const o of owners) records.remove(o)
+    return { owner: first.owner, snippets: first.snippets, replaced: owners, changes: outcome.changes }
+  })
 }
 
 /**
@@ -234,9 +299,22 @@ export async function deregisterServiceSnippets(
     templateError = (err as Error).message
   }
   const all = union(recorded ?? [], rendered)
-  const results = await deregisterSnippets(caddy, all)
-  records.remove(owner)
-  return { owner, results: all.map((s, i) => ({ id: s.id, atId: snippetAtId(s), result: results[i]! })), templateError }
+  const rec = { owner, service: service.name, deployment: vars.CONDUCTOR_DEPLOYMENT || undefined }
+  return await serialized(ctx.roots, rec, async () => {
+    // A route other replicas of the part share stays, with their upstreams only (replicas.ts).
+    const siblings = replicaSiblings(records, rec)
+    const shared = siblings.length === 0 ? undefined : sharedRoutes(siblings, service.proxy_config_template)
+    const kept = all.filter(s => shared?.has(snippetAtId(s) ?? '') === true)
+    const gone = all.filter(s => !kept.includes(s))
+    await registerSnippets(
+      caddy,
+      kept.map(s => shared!.get(snippetAtId(s)!)!)
+    )
+    const removed = await deregisterSnippets(caddy, gone)
+    records.remove(owner)
+    const result = (s: Snippet): DeregisterResult => (kept.includes(s) ? 'kept' : removed[gone.indexOf(s)]!)
+    return { owner, results: all.map(s => ({ id: s.id, atId: snippetAtId(s), result: result(s) })), templateError }
+  })
 }
 
 function stamped(r: Omit<SnippetRecord, 'updated_at'>): SnippetRecord {

@@ -10,6 +10,7 @@ import type { Ctx } from '../context.js'
 import { readSnippetRecords, recordsOver } from './records.js'
 import { registerServiceSnippets, renderProxySnippets } from './snippets.js'
 import { desiredSnippetSources } from './sources.js'
+import { replicaGroup, routedSnippets, routesByGroup } from './replicas.js'
 
 // `conductor caddy status` compares what should be in Caddy (sources.ts) with Caddy, running
 // every template; `conductor caddy sync` re-registers all of it, e.g. after Caddy restarted
@@ -40,15 +41,28 @@ export async function snippetStatus(
       })
     out.push({ owner, snippets: rows })
   }
+  const rendered: Array<{ owner: string; service: string; deployment?: string | undefined; snippets: Snippet[] }> = []
   for (const src of desired.sources) {
-    let snippets: Snippet[]
     try {
-      snippets = await renderProxySnippets(src.service, src.vars, { cwd: src.cwd, timeoutSec: ctx.templateTimeoutSec })
+      const snippets = await renderProxySnippets(src.service, src.vars, {
+        cwd: src.cwd,
+        timeoutSec: ctx.templateTimeoutSec
+      })
+      const deployment = src.vars.CONDUCTOR_DEPLOYMENT || undefined
+      rendered.push({ owner: src.owner, service: src.service.name, deployment, snippets })
     } catch (err) {
       out.push({ owner: src.owner, error: (err as Error).message, snippets: [] })
-      continue
     }
-    await check(src.owner, snippets)
+  }
+  // Replicas of a part share routes (replicas.ts): Caddy should hold the route with every
+  // replica's upstreams, which is what each replica's snippet is compared with.
+  const templates = new Map(desired.sources.map(s => [s.service.name, s.service.proxy_config_template]))
+  const grouped = routesByGroup(rendered, name => templates.get(name))
+  for (const r of rendered) {
+    const group = replicaGroup(r)
+    const err = group === undefined ? undefined : grouped.failed.get(group)
+    if (err !== undefined) out.push({ owner: r.owner, error: err.message, snippets: [] })
+    else await check(r.owner, routedSnippets(r.snippets, group === undefined ? undefined : grouped.shared.get(group)))
   }
   if (desired.protected.length > 0) await check('protected', desired.protected)
   // Owners that registered snippets but should not have any now (a disabled service, a

@@ -5,10 +5,17 @@ import { ConductorError, ReloadLocked } from '../../errors/index.js'
 import { RECONCILE_CONCURRENCY } from '../model/index.js'
 import { readDeployment, readDeployments, removeDeploymentDir, type DeploymentState } from '../state/index.js'
 import { readSnippetRecords, recordsOver } from '../proxy/index.js'
-import { createDeployment, removeDeployment, removeDropIn, startDeployment, writeDropIn } from './deployment-ops.js'
+import {
+  createDeployment,
+  removeDeployment,
+  removeDropIn,
+  removeSocketUnits,
+  startDeployment,
+  writeDropIn
+} from './deployment-ops.js'
 import { runHooks } from '../process/index.js'
 import { LABEL_ROOT, markedDeployment, type PodInfo } from '../host/index.js'
-import type { Action, Desired, Observed } from './plan.js'
+import type { Action, Desired, Observed, ObservedPod } from './plan.js'
 import type { Service } from '../model/index.js'
 import type { SystemCtx } from './context.js'
 import { startAttached, stopAttached } from './attached.js'
@@ -60,7 +67,7 @@ export async function observe(
   const activeUnits = new Set(units.filter(u => ACTIVE.has(u.active)).map(u => u.unit))
   const activatingUnits = new Set(units.filter(u => u.active === 'activating').map(u => u.unit))
   const failedUnits = new Set(units.filter(u => u.active === 'failed').map(u => u.unit))
-  const observedPods = pods?.map(p => ({ name: p.name, deployment: markedDeployment(p.labels, sctx.roots.root) }))
+  const observedPods = observedPodsOf(sctx, pods)
   return {
     records,
     strays,
@@ -70,6 +77,11 @@ export async function observe(
     snippets: readSnippetRecords(sctx.roots),
     pods: observedPods
   }
+}
+
+/** Podman's answer as the planner sees it: each pod with the deployment this root's mark names. */
+export function observedPodsOf(sctx: SystemCtx, pods: PodInfo[] | undefined): ObservedPod[] | undefined {
+  return pods?.map(p => ({ name: p.name, deployment: markedDeployment(p.labels, sctx.roots.root) }))
 }
 
 export interface ApplyOptions {
@@ -134,7 +146,8 @@ async function applyActions(
       if (a.kind === 'create-deployment') {
         // Ports of every recorded deployment, those created just before included, are taken.
         const taken = new Set([...records.values()].flatMap(r => Object.values(r.ports)))
-        const rec = await createDeployment(sctx, svc, a.part, hashOf.get(a.service) ?? '', {}, taken)
+        const hash = hashOf.get(a.service) ?? ''
+        const rec = await createDeployment(sctx, svc, a.part, hash, {}, taken, a.replica)
         records.set(rec.id, rec)
         dropInsChanged = true
         toStart.push({ action: a, rec })
@@ -262,6 +275,8 @@ async function applyActions(
           await sctx.drivers.systemd.stop([serviceUnit(a.service)])
         }
         if (svc !== undefined && vars !== undefined) await runHooks(svc, 'post-stop-service', vars, svc.dir)
+        // Its sockets stopped with it (PartOf); a service that is gone or disabled loses their units.
+        if (svc === undefined || svc.disable) removeSocketUnits(sctx, a.service)
       } else if (a.kind === 'stop-unit') {
         await sctx.drivers.systemd.stop([a.unit])
       } else if (a.kind === 'reset-failed-unit') {

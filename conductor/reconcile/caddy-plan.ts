@@ -1,5 +1,5 @@
 import { sameJson, snippetAtId, snippetStateIn, type Snippet } from '../../caddy/index.js'
-import { sameRecord, staleSnippets, type SnippetRecord } from '../proxy/index.js'
+import { replicaGroup, routedSnippets, sameRecord, staleSnippets, type SnippetRecord } from '../proxy/index.js'
 
 // The Caddy half of a reload's plan. Pure: the snippets each owner should have (reused from its
 // record when the template's inputs are unchanged, else just rendered), the records, and
@@ -32,6 +32,11 @@ export interface CaddyDesired {
   protected: Snippet[]
   /** Owners whose template failed: their record and routes are left as they are. */
   failed: ReadonlySet<string>
+  /**
+   * Routes replicas of a part share (proxy/replicas.ts `routesByGroup` over `owners`), by replica
+   * group then @id: what Caddy holds there is that, not one replica's snippet. Absent: none.
+   */
+  shared?: ReadonlyMap<string, ReadonlyMap<string, Snippet>>
 }
 
 export function planCaddy(
@@ -41,10 +46,21 @@ export function planCaddy(
 ): CaddyAction[] {
   const out: CaddyAction[] = []
   const inCaddy = (s: Snippet): boolean => snippetStateIn(live, s) !== 'missing'
+  const sharedOf = (rec: { service: string; deployment?: string | undefined }) => {
+    const group = replicaGroup(rec)
+    return group === undefined ? undefined : desired.shared?.get(group)
+  }
+  // An @id another replica of the part still prints is not stale: it stays, with their upstreams.
+  const heldByReplicas = (rec: { service: string; deployment?: string | undefined }, s: Snippet): boolean =>
+    sharedOf(rec)?.has(snippetAtId(s) ?? '') === true
   for (const next of desired.owners) {
     const before = recorded.get(next.owner)
-    const register = next.snippets.filter(s => snippetStateIn(live, s) !== 'registered')
-    const stale = staleSnippets(before?.snippets ?? [], next.snippets).filter(inCaddy)
+    const shared = sharedOf(next)
+    const routed = shared === undefined ? next.snippets : routedSnippets(next.snippets, shared)
+    const register = routed.filter(s => snippetStateIn(live, s) !== 'registered')
+    const stale = staleSnippets(before?.snippets ?? [], next.snippets)
+      .filter(inCaddy)
+      .filter(s => !heldByReplicas(next, s))
     const recordChanged = before === undefined ? next.snippets.length > 0 : !sameRecord(before, next)
     if (!recordChanged && register.length === 0 && stale.length === 0) continue
     const reason =
@@ -64,7 +80,9 @@ export function planCaddy(
   const wanted = new Set(desired.owners.map(o => o.owner))
   for (const rec of recorded.values()) {
     if (wanted.has(rec.owner) || desired.failed.has(rec.owner)) continue
-    const remove = rec.snippets.filter(s => s.register_only !== true && snippetAtId(s) !== undefined && inCaddy(s))
+    const remove = rec.snippets.filter(
+      s => s.register_only !== true && snippetAtId(s) !== undefined && inCaddy(s) && !heldByReplicas(rec, s)
+    )
     out.push({ kind: 'remove-owner', owner: rec.owner, remove })
   }
   return out

@@ -6,7 +6,15 @@ import {
   type CaddyClient,
   type Snippet
 } from '../../caddy/index.js'
-import { ownerSnippets, recordsOver, registerOwner, snippetSources, type SnippetRecord } from '../proxy/index.js'
+import {
+  ownerSnippets,
+  recordsOver,
+  registerOwner,
+  replicaGroup,
+  routesByGroup,
+  snippetSources,
+  type SnippetRecord
+} from '../proxy/index.js'
 import type { ServiceEntry } from '../model/index.js'
 import { planCaddy, type CaddyAction } from './caddy-plan.js'
 import type { SystemCtx } from './context.js'
@@ -62,7 +70,23 @@ export async function convergeCaddy(
       out.errors.push(`${src.owner}: ${(err as Error).message}`)
     }
   }
-  const plan = planCaddy({ owners, protected: desired.protected, failed }, observed.snippets, live)
+  // Replicas of a part share their routes (proxy/replicas.ts): one route per @id, every
+  // replica's upstreams in it. A part whose replicas disagree on one is left as it is.
+  const templates = new Map(desired.sources.map(s => [s.service.name, s.service.proxy_config_template]))
+  // An owner whose template failed keeps its routes: its recorded upstreams stay in the route.
+  const kept = [...failed].flatMap(o => observed.snippets.get(o) ?? [])
+  const grouped = routesByGroup([...owners, ...kept], name => templates.get(name))
+  for (const [group, err] of grouped.failed) {
+    const members = owners.filter(o => replicaGroup(o) === group)
+    for (const o of members) failed.add(o.owner)
+    out.errors.push(`${members.map(o => o.owner).join(', ')}: ${err.message}`)
+  }
+  const wanted = owners.filter(o => !failed.has(o.owner))
+  const plan = planCaddy(
+    { owners: wanted, protected: desired.protected, failed, shared: grouped.shared },
+    observed.snippets,
+    live
+  )
   await applyCaddyPlan(plan, client, observed.snippets, sctx, out)
   return out
 }

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { DeploymentFailed, PartNotFound } from '../../errors/index.js'
 import { deploymentDir, removeDeploymentDir, writeDeployment, type DeploymentState } from '../state/index.js'
@@ -10,6 +10,15 @@ import type { SystemCtx } from './context.js'
 import { startAttached, stopAttached } from './attached.js'
 import { runTemplate } from '../process/index.js'
 import { dropInPath, renderDeploymentDropIn } from '../host/index.js'
+import {
+  podPidFile,
+  podSocketsScript,
+  podSocketsScriptPath,
+  renderSocketUnit,
+  socketDropInLines
+} from '../host/index.js'
+import { parseListen, socketUnit, socketUnitService } from '../model/index.js'
+import { unitPaths } from './context.js'
 import { deploymentId, deploymentUnit, newDeploymentSuffix } from '../model/index.js'
 import { baseVariables, deploymentVariables, type Variables } from '../model/index.js'
 
@@ -38,7 +47,8 @@ export function deploymentVars(sctx: SystemCtx, svc: Service, rec: DeploymentSta
 /**
  * Renders a new deployment into its directory and records it (state.json last). Returns the
  * record; the unit is not started yet (the caller daemon-reloads once for all drop-ins first).
- * `taken`: host ports of the recorded deployments, from the caller's read of them.
+ * `taken`: host ports of the recorded deployments, from the caller's read of them. `replica`:
+ * its index among the part's replicas (recorded when not 0).
  */
 export async function createDeployment(
   sctx: SystemCtx,
@@ -46,7 +56,8 @@ export async function createDeployment(
   part: string,
   hash: string,
   config: Record<string, string>,
-  taken: ReadonlySet<number>
+  taken: ReadonlySet<number>,
+  replica = 0
 ): Promise<DeploymentState> {
   const pod = podOf(svc, part)
   const id = deploymentId(svc.name, part, newDeploymentSuffix(sctx.clock()))
@@ -61,7 +72,8 @@ export async function createDeployment(
     ports: await allocatePorts(pod.ports ?? [], taken),
     pod_ip: '',
     created_at: new Date(sctx.clock()).toISOString(),
-    marked: true
+    marked: true,
+    ...(replica === 0 ? {} : { replica })
   }
   const dir = deploymentDir(sctx.roots.deployments, id)
   mkdirSync(dir, { recursive: true })
@@ -73,6 +85,15 @@ export async function createDeployment(
         ? ''
         : await runTemplate({ file: pod.config_map_template, cwd: dir, vars, timeoutSec })
     const podYaml = await runTemplate({ file: pod.pod_template, cwd: dir, vars, timeoutSec })
+    if ((pod.sockets ?? []).length > 0 && !RESTART_NEVER.test(podYaml)) {
+      // A container Podman restarts itself would come back without its sockets (only the
+      // start script passes them): systemd restarts the whole deployment instead.
+      throw new DeploymentFailed(
+        'a pod with sockets must declare `restartPolicy: Never` in its spec (systemd restarts the deployment, ' +
+          'with its sockets; a container Podman restarted would get none)',
+        `${pod.pod_template} (output)`
+      )
+    }
     if (configMap !== '') writeFileSync(path.join(dir, 'config-map.yaml'), configMap)
     writeFileSync(path.join(dir, 'pod.yaml'), podYaml)
     // What the unit plays: the ConfigMap and the Pod as one YAML stream, the Pod carrying
@@ -91,14 +112,83 @@ export async function createDeployment(
   return rec
 }
 
+const RESTART_NEVER = /["']?restartPolicy["']?\s*:\s*["']?Never["']?/
+
 /** Writes the instance drop-in; true when it changed (a daemon-reload is then needed). */
 export function writeDropIn(sctx: SystemCtx, svc: Service, rec: DeploymentState): boolean {
   const file = dropInPath(sctx.scope.unitsDir, deploymentUnit(rec.id))
-  const text = renderDeploymentDropIn(svc.name, podOf(svc, rec.part).service_directives)
-  if (readOr(file) === text) return false
+  const pod = podOf(svc, rec.part)
+  const sockets = writeSocketUnits(sctx, svc, rec, pod)
+  const text = renderDeploymentDropIn(svc.name, pod.service_directives, sockets.lines)
+  if (readOr(file) === text && !sockets.changed) return false
   mkdirSync(path.dirname(file), { recursive: true })
   writeAtomic(file, text)
   return true
+}
+
+/**
+ * A part with sockets: the service's socket units (shared by its deployments) and this
+ * deployment's start script; the drop-in lines that pass the sockets to it.
+ */
+function writeSocketUnits(
+  sctx: SystemCtx,
+  svc: Service,
+  rec: DeploymentState,
+  pod: Pod
+): { lines?: { unit: string; service: string }; changed: boolean } {
+  const sockets = pod.sockets ?? []
+  if (sockets.length === 0) return { changed: false }
+  let changed = false
+  for (const s of sockets) {
+    const listen = parseListen(s.listen)
+    // resolveService refused a listen that does not parse.
+    if (typeof listen === 'string') throw new DeploymentFailed(listen, svc.file)
+    if (listen.kind === 'unix') mkdirSync(path.dirname(path.join(sctx.roots.root, listen.path)), { recursive: true })
+    const file = path.join(sctx.scope.unitsDir, socketUnit(svc.name, s.name))
+    const text = renderSocketUnit(sctx.roots.root, svc.name, s.name, listen)
+    if (readOr(file) === text) continue
+    writeAtomic(file, text)
+    changed = true
+  }
+  const dir = deploymentDir(sctx.roots.deployments, rec.id)
+  const podman = unitPaths(sctx).podman
+  const pidFile = podPidFile(dir)
+  const script = podSocketsScript({
+    podman,
+    kube: path.join(dir, 'kube.yaml'),
+    pod: rec.id,
+    pidFile,
+    fds: sockets.length
+  })
+  if (readOr(podSocketsScriptPath(dir)) !== script) writeAtomic(podSocketsScriptPath(dir), script)
+  const lines = socketDropInLines({
+    units: sockets.map(s => socketUnit(svc.name, s.name)),
+    script: podSocketsScriptPath(dir),
+    pidFile,
+    podman,
+    stopTimeoutSec: pod.drain_timeout_sec ?? DEFAULT_SOCKET_DRAIN_SEC
+  })
+  return { lines, changed }
+}
+
+/** How long an application with sockets has to finish its requests after SIGTERM (drain_timeout_sec). */
+export const DEFAULT_SOCKET_DRAIN_SEC = 30
+
+/** Removes the socket units of a service that is gone or disabled (stopped already). */
+export function removeSocketUnits(sctx: SystemCtx, service: string): boolean {
+  let removed = false
+  let names: string[] = []
+  try {
+    names = readdirSync(sctx.scope.unitsDir)
+  } catch {
+    return false
+  }
+  for (const f of names) {
+    if (socketUnitService(f) !== service) continue
+    rmSync(path.join(sctx.scope.unitsDir, f), { force: true })
+    removed = true
+  }
+  return removed
 }
 
 /**

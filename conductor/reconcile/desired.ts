@@ -2,13 +2,14 @@ import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { loadAllServices, type Service, type ServiceEntry } from '../model/index.js'
 import type { ValidationCache } from '../model/index.js'
-import type { Desired } from './plan.js'
+import type { Desired, DesiredService } from './plan.js'
 
 // Desired state from the service directories. The hash that decides "replace the deployments"
 // covers the resolved config, the pod parts and the *contents* of the templates (pod, config
 // map, proxy): an edited template replaces the deployments without running every template on
 // every reload, which keeps a no-op reload of 100 services well under a second (bench/reload).
-// Hooks and commands are not in it: changing them does not restart anything.
+// Hooks and commands are not in it: changing them does not restart anything; nor are the parts'
+// `replicas` (reload adds or removes replicas to match, keeping the others).
 
 export interface DesiredWithServices {
   desired: Desired
@@ -39,7 +40,10 @@ export async function loadDesired(
       desired.disabled.push(e.name)
       continue
     }
-    desired.services.push({ name: e.name, hash: serviceHash(e.service), parts: e.service.pods.map(p => p.name) })
+    const d: DesiredService = { name: e.name, hash: serviceHash(e.service), parts: e.service.pods.map(p => p.name) }
+    const counts = e.service.pods.filter(p => (p.replicas ?? 1) !== 1).map(p => [p.name, p.replicas!] as const)
+    if (counts.length > 0) d.replicas = Object.fromEntries(counts)
+    desired.services.push(d)
   }
   return { desired, entries, services }
 }
@@ -51,7 +55,8 @@ export function serviceHash(svc: Service): string {
       app: svc.app_name,
       instance: svc.instance_name,
       config: svc.config,
-      pods: svc.pods,
+      // Not the replica counts: a changed count adds or removes replicas, it replaces none.
+      pods: svc.pods.map(({ replicas: _count, ...pod }) => pod),
       proxy: svc.proxy_config_template
     })
   )

@@ -1,4 +1,4 @@
-import type { DeploymentState } from '../state/index.js'
+import { replicaOf, type DeploymentState } from '../state/index.js'
 import type { SnippetRecord } from '../proxy/index.js'
 import { deploymentUnit, serviceUnit } from '../model/index.js'
 
@@ -8,7 +8,9 @@ import { deploymentUnit, serviceUnit } from '../model/index.js'
 //
 // Rules:
 // - an enabled, valid service has its service unit active and, for each pod part, one running
-//   deployment whose hash matches the service's current hash (config + template contents);
+//   deployment whose hash matches the service's current hash (config + template contents), or
+//   one per replica index 0..N-1 when the part declares `replicas: N`; a replica index above
+//   N-1 is removed (scale down), a missing one created (scale up), the others left alone;
 // - a matching deployment that should run but whose unit is not active is started again
 //   (recovery after a crash, a reboot or a kill -9 in the middle of a reload);
 // - a part without a matching deployment gets a new one; deployments with an old hash are
@@ -29,6 +31,8 @@ export interface DesiredService {
   name: string
   hash: string
   parts: string[]
+  /** Replica counts of the parts that declare one other than 1 (pods[].replicas). */
+  replicas?: Record<string, number>
 }
 
 export interface Desired {
@@ -70,7 +74,7 @@ export interface ObservedPod {
 
 export type Action =
   | { kind: 'start-service'; service: string }
-  | { kind: 'create-deployment'; service: string; part: string; reason: string }
+  | { kind: 'create-deployment'; service: string; part: string; reason: string; replica?: number }
   | { kind: 'start-deployment'; service: string; id: string; reason: string; restart?: true }
   | { kind: 'remove-deployment'; service: string; id: string; reason: string }
   | { kind: 'stop-service'; service: string }
@@ -102,52 +106,69 @@ export function planReconcile(desired: Desired, observed: Observed, opts: PlanOp
     const records = byService.get(svc.name) ?? []
     const force = opts.forceReplace?.has(svc.name) === true
     for (const part of svc.parts) {
+      const count = svc.replicas?.[part] ?? 1
       const current = records.filter(r => r.part === part && r.hash === svc.hash && !force)
-      const running = current.filter(r => r.desired === 'running').sort(newestFirst)
-      if (running.length > 1) {
-        // A deploy interrupted between starting the new deployment and stopping the old one
-        // (kill -9, reboot) leaves two. Keep the newest one whose routes were registered: the
-        // deploy only registers a deployment that passed readiness, and after it deregistered
-        // the old one the new one is all Caddy knows. None registered (no proxy template, or
-        // killed before registering): keep the oldest, which served before the deploy began.
-        const keep = running.find(r => observed.snippets.has(`deployment@${r.id}`)) ?? running.at(-1)!
-        if (!observed.activeUnits.has(deploymentUnit(keep.id)))
-          creates.push({
-            kind: 'start-deployment',
-            service: svc.name,
-            id: keep.id,
-            reason: 'recorded as running but its unit is not active'
-          })
-        for (const r of running)
-          if (r !== keep)
-            removes.push({
-              kind: 'remove-deployment',
+      for (let replica = 0; replica < count; replica++) {
+        const mine = current.filter(r => replicaOf(r) === replica)
+        const running = mine.filter(r => r.desired === 'running').sort(newestFirst)
+        if (running.length > 1) {
+          // A deploy interrupted between starting the new deployment and stopping the old one
+          // (kill -9, reboot) leaves two. Keep the newest one whose routes were registered: the
+          // deploy only registers a deployment that passed readiness, and after it deregistered
+          // the old one the new one is all Caddy knows. None registered (no proxy template, or
+          // killed before registering): keep the oldest, which served before the deploy began.
+          // With replicas, the same per replica index (a deploy replaces index i by index i).
+          const keep = running.find(r => observed.snippets.has(`deployment@${r.id}`)) ?? running.at(-1)!
+          if (!observed.activeUnits.has(deploymentUnit(keep.id)))
+            creates.push({
+              kind: 'start-deployment',
+              service: svc.name,
+              id: keep.id,
+              reason: 'recorded as running but its unit is not active'
+            })
+          for (const r of running)
+            if (r !== keep)
+              removes.push({
+                kind: 'remove-deployment',
+                service: svc.name,
+                id: r.id,
+                reason: `interrupted deploy, ${keep.id} kept`
+              })
+        } else if (running.length === 1) {
+          const r = running[0]!
+          if (!observed.activeUnits.has(deploymentUnit(r.id)))
+            creates.push({
+              kind: 'start-deployment',
               service: svc.name,
               id: r.id,
-              reason: `interrupted deploy, ${keep.id} kept`
+              reason: 'recorded as running but its unit is not active'
             })
-      } else if (running.length === 1) {
-        const r = running[0]!
-        if (!observed.activeUnits.has(deploymentUnit(r.id)))
-          creates.push({
-            kind: 'start-deployment',
+          else if (podGone(r, observed)) {
+            const reason = 'its unit is active but its pod is gone'
+            creates.push({ kind: 'start-deployment', service: svc.name, id: r.id, reason, restart: true })
+          }
+        } else if (mine.length === 0) {
+          const old = records.some(r => r.part === part && replicaOf(r) === replica)
+          const reason = force
+            ? 'restart'
+            : old
+              ? 'config or templates changed'
+              : current.length > 0
+                ? `scaled up to ${count} replicas`
+                : 'new'
+          const create: Action = { kind: 'create-deployment', service: svc.name, part, reason }
+          creates.push(replica === 0 ? create : { ...create, replica })
+        }
+      }
+      // Fewer replicas declared: the highest indexes go (after the creations, as replacements).
+      for (const r of current)
+        if (replicaOf(r) >= count)
+          removes.push({
+            kind: 'remove-deployment',
             service: svc.name,
             id: r.id,
-            reason: 'recorded as running but its unit is not active'
+            reason: `scaled down to ${count} replica${count === 1 ? '' : 's'}`
           })
-        else if (podGone(r, observed)) {
-          const reason = 'its unit is active but its pod is gone'
-          creates.push({ kind: 'start-deployment', service: svc.name, id: r.id, reason, restart: true })
-        }
-      } else if (current.length === 0) {
-        const old = records.some(r => r.part === part)
-        creates.push({
-          kind: 'create-deployment',
-          service: svc.name,
-          part,
-          reason: force ? 'restart' : old ? 'config or templates changed' : 'new'
-        })
-      }
       for (const r of records) {
         if (r.part === part && (r.hash !== svc.hash || force))
           removes.push({
@@ -250,7 +271,7 @@ export function describeAction(a: Action): string {
     case 'start-service':
       return `start service ${a.service}`
     case 'create-deployment':
-      return `create deployment of ${a.service}${a.part === '' ? '' : ` part ${a.part}`} (${a.reason})`
+      return `create deployment of ${a.service}${a.part === '' ? '' : ` part ${a.part}`}${a.replica === undefined ? '' : ` replica ${a.replica}`} (${a.reason})`
     case 'start-deployment':
       return `start deployment ${a.id} (${a.reason})`
     case 'remove-deployment':

@@ -1,10 +1,19 @@
 import { convergeCaddy, type CaddyConvergence } from './caddy.js'
 import { loadDesired } from './desired.js'
-import { acquireReloadLock, applyPlan, listMarkedPods, notifyGateway, observe, type ActionResult } from './apply.js'
+import {
+  acquireReloadLock,
+  applyPlan,
+  listMarkedPods,
+  notifyGateway,
+  observe,
+  observedPodsOf,
+  type ActionResult
+} from './apply.js'
+import { planSuggestsPods, podListingDue, readPodListing, recordPodListing } from './pod-listing.js'
 import { describeAction, planReconcile, type Action, type PlanOptions } from './plan.js'
 import type { ServiceEntry } from '../model/index.js'
-import { clearAllReceipts } from '../host/index.js'
 import { placedElsewhere, readPlacement } from '../state/index.js'
+import { clearStaleReceipts } from './attached.js'
 import type { SystemCtx } from './context.js'
 
 // `conductor reload` and the service lifecycle commands: desired vs observed -> plan -> apply,
@@ -25,17 +34,26 @@ export async function reconcile(
   opts: PlanOptions & { dryRun?: boolean } = {}
 ): Promise<ReconcileOutcome> {
   const release = opts.dryRun === true ? () => {} : acquireReloadLock(sctx.roots.run)
-  // A receipt left by a killed holder of the lock would make a config unit skip its work.
-  if (opts.dryRun !== true) clearAllReceipts(sctx.roots.run)
   try {
+    // A receipt left by a killed holder of the lock would make a config unit skip its work; one
+    // still pending (a deploy's queued stop of its old deployment) must stay.
+    if (opts.dryRun !== true) await clearStaleReceipts(sctx)
     // A plan limited to some services leaves strays and orphaned pods alone: no pod listing.
-    // Otherwise Podman is asked while the services load.
-    const pods = opts.only === undefined ? listMarkedPods(sctx) : false
+    // Otherwise Podman is asked while the services load when a listing is due (pod-listing.ts),
+    // and after a first plan when that plan has work.
+    const wantPods = opts.only === undefined
+    const listFirst = wantPods && (opts.dryRun === true || podListingDue(readPodListing(sctx.roots.run), sctx.clock()))
+    const pods = listFirst ? listMarkedPods(sctx) : false
     // Synced services placed on other hosts only load as disabled here (conductor/fleet/).
     const elsewhere = placedElsewhere(readPlacement(sctx.roots.lib))
     const { desired, entries, services } = await loadDesired(sctx.roots.services, sctx.validationCache, elsewhere)
     const observed = await observe(sctx, { pods })
-    const plan = planReconcile(desired, observed, opts)
+    let plan = planReconcile(desired, observed, opts)
+    if (wantPods && !listFirst && planSuggestsPods(plan)) {
+      observed.pods = observedPodsOf(sctx, await listMarkedPods(sctx))
+      plan = planReconcile(desired, observed, opts)
+    }
+    if (wantPods) recordPodListing(sctx.roots.run, observed, plan, sctx.clock())
     const broken = entries.filter(e => e.error !== undefined && (opts.only === undefined || opts.only.has(e.name)))
     if (opts.dryRun === true) return { plan, results: [], broken, dryRun: true }
     const results =

@@ -27,13 +27,18 @@ export interface DeploymentState {
   created_at: string
   /** Its pod carries Conductor's mark (host/pod-mark.ts); absent on deployments made before the mark. */
   marked?: boolean
+  /** Which replica of its part it is (pods[].replicas): 1, 2...; absent for the first (0). */
+  replica?: number
 }
+
+/** The replica index of a deployment: 0 for the first (and only, without `replicas`). */
+export const replicaOf = (r: Pick<DeploymentState, 'replica'>): number => r.replica ?? 0
 
 // state.json is Conductor's own record, never an operator's file: a record is whole or it is a
 // stray (no message to give), so it is checked here by hand, without loading zod (~100 ms of a
 // start) into every command that lists deployments (`service ls`, `reload`).
 const STRING_FIELDS = ['id', 'service', 'part', 'hash', 'pod_ip', 'created_at'] as const
-const FIELDS = new Set<string>(['version', 'desired', 'config', 'ports', 'marked', ...STRING_FIELDS])
+const FIELDS = new Set<string>(['version', 'desired', 'config', 'ports', 'marked', 'replica', ...STRING_FIELDS])
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v)
@@ -50,7 +55,8 @@ export function isDeploymentState(v: unknown): v is DeploymentState {
     (v.desired === 'running' || v.desired === 'stopped') &&
     isRecordOf(v.config, x => typeof x === 'string') &&
     isRecordOf(v.ports, x => Number.isSafeInteger(x)) &&
-    (v.marked === undefined || typeof v.marked === 'boolean')
+    (v.marked === undefined || typeof v.marked === 'boolean') &&
+    (v.replica === undefined || (Number.isSafeInteger(v.replica) && (v.replica as number) > 0))
   )
 }
 

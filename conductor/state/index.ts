@@ -6,10 +6,11 @@ export {
   readDeployment,
   readDeployments,
   removeDeploymentDir,
+  replicaOf,
   writeDeployment
 } from './deployments.js'
 export { acquireDeployLock } from './locks.js'
-export { acquirePidLock } from './pid-lock.js'
+export { type PidLock, acquirePidLock } from './pid-lock.js'
 export { readOr, writeAtomic } from './atomic.js'
 export {
   type PlacementFile,

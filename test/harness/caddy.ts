@@ -5,6 +5,7 @@ import { request as httpsRequest } from 'node:https'
 import { rootCertificates } from 'node:tls'
 import path from 'node:path'
 import { freePort, waitFor } from './ports.js'
+import { killOnDeath } from './reaper.js'
 import { tempDir } from './tmp.js'
 
 // Starts a real Caddy (`caddy run`) on free loopback ports, with its admin API on its own
@@ -73,13 +74,17 @@ export async function startCaddy(
   proc.stderr?.on('data', (d: Buffer) => {
     log += d.toString()
   })
+  // Killed by the reaper if this process ends without its teardown (tap's timeout, SIGTERM).
+  const reaped = killOnDeath(proc.pid)
   const stop = async (): Promise<void> => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return
-    const exited = new Promise<void>(resolve => proc.once('exit', () => resolve()))
-    proc.kill('SIGTERM')
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 5000)
-    await exited
-    clearTimeout(timer)
+    if (proc.exitCode === null && proc.signalCode === null) {
+      const exited = new Promise<void>(resolve => proc.once('exit', () => resolve()))
+      proc.kill('SIGTERM')
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 5000)
+      await exited
+      clearTimeout(timer)
+    }
+    reaped()
   }
   t.teardown(stop)
   const adminUrl = `http://127.0.0.1:${adminPort}`

@@ -21,6 +21,10 @@ export interface DeployHostOptions {
   /** The pod part's readiness probe and drain timeout. */
   readiness: Record<string, unknown>
   drainTimeoutSec: number
+  /** The pod part's `replicas` (absent: not declared). */
+  replicas?: number
+  /** The proxy template (default: test/fixtures/deploy/proxy.template, one route per deployment). */
+  proxyTemplate?: string
 }
 
 export async function startDeployHost(
@@ -41,10 +45,11 @@ export async function startDeployHost(
           pod_template: path.join(fixtures, 'pod.template'),
           ports: ['http'],
           readiness: o.readiness,
-          drain_timeout_sec: o.drainTimeoutSec
+          drain_timeout_sec: o.drainTimeoutSec,
+          ...(o.replicas === undefined ? {} : { replicas: o.replicas })
         }
       ],
-      proxy_config_template: path.join(fixtures, 'proxy.template')
+      proxy_config_template: o.proxyTemplate ?? path.join(fixtures, 'proxy.template')
     }
   })
   standInCaddyUnit(sd)

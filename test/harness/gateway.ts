@@ -5,6 +5,7 @@ import { resolveRoots } from '../../conductor/model/index.js'
 import { buildGateway, type Gateway } from '../../gateway/index.js'
 import { binPath } from './cli.js'
 import { freePort, waitFor } from './ports.js'
+import { killOnDeath } from './reaper.js'
 
 export interface GatewayProcessOptions {
   /** Added to this process's environment (CONDUCTOR_ROOT...). */
@@ -49,8 +50,10 @@ export async function startGatewayProcess(t: Test, o: GatewayProcessOptions = {}
   }
   proc.stdout.on('data', keep)
   proc.stderr.on('data', keep)
+  const reaped = killOnDeath(proc.pid)
   t.teardown(() => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL')
+    reaped()
   })
   await waitFor('gateway /healthz', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 15_000)
   // /healthz and /auth are answered before the rest of the gateway has loaded (gateway/serve.ts);

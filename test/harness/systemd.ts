@@ -3,6 +3,7 @@ import { chmodSync, mkdirSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { repoRoot } from './cli.js'
 import { waitFor } from './ports.js'
+import { onDeath } from './reaper.js'
 import { tempDir, writeTree } from './tmp.js'
 
 // Starts a REAL systemd user manager (`/lib/systemd/systemd --user`) for one test file, with its
@@ -94,6 +95,10 @@ export async function startUserManager(
   }
 
   acquireMarker()
+  // If this process ends without the teardown (tap's timeout, SIGTERM, SIGKILL), the reaper does
+  // what stop() does, newest first: units stopped (pods removed, Caddy stopped), whatever is left
+  // in the manager's cgroup killed, the marker released in this process's name.
+  const reaped = [onDeath(['flock', LOCK, 'sh', '-c', releaseScript(process.pid)])]
   let log = ''
   const cgroup = opts.cgroup ?? `conductor-test-${process.pid}-${++started}`
   const command = opts.netns !== undefined ? ['nsenter', `--net=${opts.netns}`, '--', 'bash'] : ['bash']
@@ -101,6 +106,8 @@ export async function startUserManager(
     env,
     stdio: ['ignore', 'pipe', 'pipe']
   })
+  reaped.push(onDeath(['bash', USER_MANAGER, 'cleanup', cgroup], env))
+  reaped.push(onDeath(['systemctl', '--user', 'stop', 'conductor-*', 'caddy.service'], env))
   proc.stdout?.on('data', (d: Buffer) => {
     log += d.toString()
   })
@@ -132,6 +139,7 @@ export async function startUserManager(
     } finally {
       await run('bash', [USER_MANAGER, 'cleanup', cgroup], env)
       releaseMarker()
+      for (const cancel of reaped) cancel()
     }
   }
   t.teardown(stop)
@@ -210,8 +218,13 @@ function acquireMarker(): void {
 }
 
 function releaseMarker(): void {
-  withLock(`${PRUNE}
-    rest=""; for p in $pids; do [ "$p" != ${process.pid} ] && rest="$rest $p"; done
+  withLock(releaseScript(process.pid))
+}
+
+/** Drops PID from the holders (also run by the reaper for a test process that died holding it). */
+function releaseScript(pid: number): string {
+  return `${PRUNE}
+    rest=""; for p in $pids; do [ "$p" != ${pid} ] && rest="$rest $p"; done
     if [ -z "$rest" ]; then
       [ "$created" = 1 ] && rmdir ${MARKER} 2>/dev/null
       rm -f ${HOLDERS}
@@ -219,7 +232,7 @@ function releaseMarker(): void {
       { echo "$created"; for p in $rest; do echo "$p"; done; } > ${HOLDERS}
     fi
     true
-  `)
+  `
 }
 
 // Kept for tests that want to know whether the marker is present.

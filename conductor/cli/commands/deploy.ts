@@ -98,6 +98,7 @@ async function runAndReport(ctx: Ctx, name: string, req: DeployRequest, json: bo
         outcome.map(o => ({
           part: o.part,
           deployed: o.outcome.deployed.id,
+          ...(o.outcome.replicas.length > 1 ? { replicas: o.outcome.replicas.map(d => d.id) } : {}),
           stopped: o.outcome.stopped.map(s => s.id),
           drained: o.outcome.drained,
           config: o.config,
@@ -108,7 +109,7 @@ async function runAndReport(ctx: Ctx, name: string, req: DeployRequest, json: bo
   } else {
     for (const o of outcome)
       ctx.io.out(
-        `deployed ${o.outcome.deployed.id}${o.outcome.stopped.length > 0 ? ` (replaced ${o.outcome.stopped.map(s => s.id).join(', ')})` : ''} in ${Math.round(performance.now() - started)} ms\n`
+        `deployed ${o.outcome.replicas.map(d => d.id).join(', ')}${o.outcome.stopped.length > 0 ? ` (replaced ${o.outcome.stopped.map(s => s.id).join(', ')})` : ''} in ${Math.round(performance.now() - started)} ms\n`
       )
   }
 }

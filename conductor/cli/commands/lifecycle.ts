@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { DeploymentNotFound, UsageError } from '../../../errors/index.js'
 import { Reported } from '../exit.js'
-import { readDeployment, readDeployments, writeDeployment, type DeploymentState } from '../../state/index.js'
+import { readDeployment, readDeployments, replicaOf, writeDeployment, type DeploymentState } from '../../state/index.js'
 import { deploymentVars, startDeployment, stopDeployment, writeDropIn } from '../../reconcile/index.js'
 import { loadDesired } from '../../reconcile/index.js'
 import { renderJson, renderTable } from '../../output.js'
@@ -94,7 +94,8 @@ export function registerServiceLifecycle(service: Command, makeCtx: CtxFactory):
       const status = {
         service: name,
         unit: serviceUnit(name),
-        active: active.has(serviceUnit(name)),
+        // The listing holds loaded units in every state (an enabled unit stays loaded, inactive).
+        active: active.get(serviceUnit(name)) === 'active',
         disabled: svc.disable,
         deployments
       }
@@ -163,13 +164,18 @@ export function registerDeploymentLifecycle(deployment: Command, makeCtx: CtxFac
         return
       }
       const extra = [...new Set(rows.flatMap(r => Object.keys(r.columns)))]
+      // A REPLICA column (0, 1, ...) once a listed part has replicas; without them, as before.
+      const replicated = (r: DeploymentRow): boolean =>
+        (r.replica ?? 0) > 0 || (services.get(r.service)?.pods.find(p => p.name === r.part)?.replicas ?? 1) > 1
+      const replicaColumn = rows.some(replicated)
       sctx.io.out(
         renderTable(
-          ['ID', 'SERVICE', 'PART', 'DESIRED', 'UNIT', 'PORTS', ...extra],
+          ['ID', 'SERVICE', 'PART', ...(replicaColumn ? ['REPLICA'] : []), 'DESIRED', 'UNIT', 'PORTS', ...extra],
           rows.map(r => [
             r.id,
             r.service,
             r.part === '' ? '-' : r.part,
+            ...(replicaColumn ? [r.replica === null ? '?' : String(r.replica)] : []),
             r.desired,
             r.unit_state ?? '?',
             formatPorts(r.ports),
@@ -246,6 +252,8 @@ interface DeploymentRow {
   id: string
   service: string
   part: string
+  /** Its index among the part's replicas (0 without replicas); null: not known (a removed unit). */
+  replica: number | null
   desired: string
   unit: string
   /** null: systemd could not be asked. */
@@ -262,6 +270,7 @@ function describeDeployment(r: DeploymentState, active: Map<string, string> | un
     id: r.id,
     service: r.service,
     part: r.part,
+    replica: replicaOf(r),
     desired: r.desired,
     unit,
     unit_state: state,
@@ -289,6 +298,7 @@ function removedUnits(
       id,
       service,
       part: '?',
+      replica: null,
       desired: 'removed',
       unit,
       unit_state: state,

@@ -1,96 +1,28 @@
 import t from 'tap'
-import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { pathToFileURL } from 'node:url'
-import { binPath, cli, repoRoot } from '../../../harness/cli.js'
-import { freePort, waitFor } from '../../../harness/ports.js'
-import { podsNamed, removePods, startUserManager } from '../../../harness/systemd.js'
-import { tempDir, writeTree } from '../../../harness/tmp.js'
+import { cli } from '../../../harness/cli.js'
+import { waitFor } from '../../../harness/ports.js'
+import { cliArgs, deployments, page, startReconcileHost } from '../../../harness/reconcile-host.js'
+import { podsNamed } from '../../../harness/systemd.js'
 
 // The issue's "Done when", for real: a systemd user manager, real Podman pods from the local
-// busybox image, `conductor system install` + `reload` through the CLI. Loopback only.
-
-const svcName = `web${Math.random().toString(36).slice(2, 7)}`
-const podTemplate = `#!/bin/sh
-cat <<YAML
-apiVersion: v1
-kind: Pod
-metadata:
-  name: \${POD_NAME}
-spec:
-  containers:
-    - name: httpd
-      image: localhost/busybox:latest
-      command: ["sh", "-c", "mkdir -p /www && echo \\"\${GREETING} from \${CONDUCTOR_DEPLOYMENT}\\" > /www/index.html && exec httpd -f -p 8080 -h /www"]
-      ports:
-        - containerPort: 8080
-          hostPort: \${CONDUCTOR_PORT_HTTP}
-          hostIP: 127.0.0.1
-YAML
-`
-const hook = (name: string): string => `#!/bin/sh
-echo "${name} \${CONDUCTOR_DEPLOYMENT:-service} \${POD_IP_ADDRESS:+ip}" >> "$HOOK_LOG"
-`
+// busybox image, `conductor system install` + `reload` through the CLI. Loopback only. This file
+// follows one service's deployments (install, reload, stop/start, a kill behind Conductor's back,
+// restart, a config change through an interrupted reload, disable) and the order of their hooks;
+// services.test.ts covers commands, service status/stop and broken services on the same host.
 
 t.test('install, reload, replace, disable on a real user manager and Podman', async t => {
   const t0 = Date.now()
   const step = (name: string): void => {
     t.comment(`${name} at ${Date.now() - t0} ms`)
   }
-  const sd = await startUserManager(t)
+  const { sd, root, svcName, svcDir, hookLog, caddyAdmin, caddyListen, env, service } = await startReconcileHost(t, {
+    svcPrefix: 'web',
+    hooks: true
+  })
   step('manager up')
-  t.teardown(() => removePods(svcName + '-'))
-  const root = tempDir(t, 'conductor-e2e-root-')
-  const hookLog = path.join(root, 'hooks.log')
-  const caddyAdmin = `127.0.0.1:${await freePort()}`
-  const env = { ...sd.env, CONDUCTOR_ROOT: root, CONDUCTOR_SCOPE: 'user' }
-  const svcDir = path.join(root, 'etc/conductor/services', svcName)
-  const service = (greeting: string, disable = false): object => ({
-    app_name: 'hello',
-    ...(disable ? { disable: true } : {}),
-    config: { GREETING: greeting, HOOK_LOG: hookLog },
-    pods: [{ name: '', pod_template: './pod.template', ports: ['http'], service_directives: ['TimeoutStopSec=20'] }],
-    hooks: [
-      'pre-start',
-      'post-start',
-      'pre-stop',
-      'post-stop',
-      'pre-start-service',
-      'post-start-service',
-      'pre-stop-service',
-      'post-stop-service'
-    ].map(when => ({ id: when, when, exec: [`./${when}.hook`], timeout_sec: 10 })),
-    commands: {
-      where: { service: true, description: 'print the context', exec: ['./where.cmd'] },
-      anyd: { service_any_deployment: true, exec: ['./where.cmd'] },
-      ind: { deployment: true, exec: ['./where.cmd'], help_flags: [['--help']], help_args: ['HELP'] }
-    },
-    display_deployment_config: ['GREETING', 'CONDUCTOR_PORT']
-  })
-  // Caddy's server on a loopback port (the default, :80 and :443, is for servers).
-  const caddyListen = `127.0.0.1:${await freePort()}`
-  writeTree(root, {
-    'etc/conductor/host.json': { scope: 'user', caddy_admin: caddyAdmin, caddy_listen: [caddyListen] }
-  })
-  writeTree(svcDir, {
-    'conductor-service.json': service('hello'),
-    'pod.template': podTemplate,
-    'where.cmd':
-      '#!/bin/sh\necho "cmd=$CONDUCTOR_COMMAND dir=$CONDUCTOR_COMMAND_DIR ctx=${CONDUCTOR_DEPLOYMENT:-service} pwd=$(pwd) args=$*"\nexit 7\n',
-    ...Object.fromEntries(
-      [
-        'pre-start',
-        'post-start',
-        'pre-stop',
-        'post-stop',
-        'pre-start-service',
-        'post-start-service',
-        'pre-stop-service',
-        'post-stop-service'
-      ].map(w => [`${w}.hook`, hook(w)])
-    )
-  })
 
   step('before 1')
   // 1. install: units written, one daemon-reload; a second install writes nothing.
@@ -131,8 +63,8 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
     'TimeoutStopSec=20',
     'service_directives in a drop-in'
   )
-  await waitFor('pod page', async () => (await get(d1.ports.http!)).includes(`hello from ${d1.id}`), 15_000, 100)
-  t.match(await get(d1.ports.http!), `hello from ${d1.id}`, 'page served by the pod on 127.0.0.1')
+  await waitFor('pod page', async () => (await page(d1.ports.http!)).includes(`hello from ${d1.id}`), 15_000, 100)
+  t.match(await page(d1.ports.http!), `hello from ${d1.id}`, 'page served by the pod on 127.0.0.1')
   t.not(d1.pod_ip, '', 'POD_IP_ADDRESS recorded')
 
   step('before 3')
@@ -160,32 +92,6 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
   t.match(r.stdout, `CONDUCTOR_PORT_HTTP=${d1.ports.http}`)
   t.match(r.stdout, `POD_IP_ADDRESS=${d1.pod_ip}`)
 
-  step('before 5')
-  // 5. commands in the three contexts, exit status passed through. The first goes through the
-  // real binary (inherited stdio); the others run in-process with captured output.
-  const here = tempDir(t, 'conductor-e2e-cwd-')
-  const p = runBin(['run', '-s', svcName, 'where', 'a', 'b'], env, here)
-  t.equal(p.status, 7, 'exit status passed through')
-  t.match(p.stdout, `cmd=where dir=${here} ctx=service pwd=${svcDir} args=a b`)
-  r = await cli(['run', '-s', svcName, 'anyd'], env)
-  t.equal(r.code, 7)
-  t.match(
-    r.stdout,
-    `ctx=${d1.id} pwd=${path.join(root, 'var/lib/conductor/deployments', d1.id)}`,
-    'service_any_deployment picks the running deployment'
-  )
-  r = await cli(['run', '-d', d1.id, 'ind', 'x'], env)
-  t.match(r.stdout, `cmd=ind dir=${process.cwd()} ctx=${d1.id}`)
-  r = await cli(['run', '-s', svcName, 'ind', '--', '--help'], env)
-  t.match(r.stdout, 'args=HELP', 'help_flags allowed in any context, help_args used')
-  r = await cli(['run', '-s', svcName, 'ind'], env)
-  t.equal(r.code, 2, 'deployment-only command refused with -s')
-  t.match(r.stderr, 'use `conductor run -d DEPLOYMENT ind`')
-  r = await cli(['action', 'run', svcName, 'where'], env)
-  t.match(r.stdout, 'ctx=service', 'action run is run -s')
-  r = await cli(['run', '-s', svcName, '--list'], env)
-  t.match(r.stdout, /where\s+service\s+print the context/)
-
   step('before 6')
   // 6. deployment stop/start keep the id and ports.
   r = await cli(['deployment', 'stop', d1.id], env)
@@ -195,7 +101,7 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
   t.match(r.stdout, /nothing to do/, 'a deployment stopped by the operator is left alone')
   r = await cli(['deployment', 'start', d1.id], env)
   t.equal(r.code, 0, r.stderr)
-  await waitFor('pod page again', async () => (await get(d1.ports.http!)).includes(d1.id), 15_000, 100)
+  await waitFor('pod page again', async () => (await page(d1.ports.http!)).includes(d1.id), 15_000, 100)
 
   step('before 7')
   // 7. kill the pod's unit behind conductor's back: reload restarts it.
@@ -208,14 +114,8 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
   sd.systemctl('stop', `conductor-deployment@${d1.id}.service`)
   r = await cli(['reload'], env)
   t.match(r.stdout, `start deployment ${d1.id}`)
-  r = await cli(['service', 'status', svcName, '--json'], env)
-  t.match(
-    JSON.parse(r.stdout),
-    { active: true, deployments: [{ id: d1.id, unit_state: 'active', desired: 'running' }] },
-    'service status'
-  )
-  r = await cli(['service', 'logs', svcName, '--tail', '5'], env)
-  t.match(r.stdout, `==> ${d1.id} <==`, 'service logs lists the running deployment')
+  r = await cli(['deployment', 'ls', '--json'], env)
+  t.match(JSON.parse(r.stdout), [{ id: d1.id, unit_state: 'active', desired: 'running' }], 'running again')
 
   step('before 7b')
   // 7b. restart: a new deployment replaces the current one, same config.
@@ -227,7 +127,7 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
   t.not(d1b.id, d1.id, 'restart made a new deployment')
   await waitFor(
     'restarted pod page',
-    async () => (await get(d1b.ports.http!)).includes(`hello from ${d1b.id}`),
+    async () => (await page(d1b.ports.http!)).includes(`hello from ${d1b.id}`),
     15_000,
     100
   )
@@ -243,7 +143,7 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
   // Within the reload's own duration (~1.5 s on the 2026-12-01 VM, more on a loaded one).
   const killAfter = 200 + Math.floor(Math.random() * 1000)
   const started = Date.now()
-  const killed = spawn(process.execPath, [...binArgs(), 'reload'], { env, stdio: 'ignore' })
+  const killed = spawn(process.execPath, [...cliArgs(), 'reload'], { env, stdio: 'ignore' })
   // Listen before the wait: a reload that finishes within killAfter has emitted 'exit' already.
   const killedExit = new Promise<number>(resolve => killed.once('exit', () => resolve(Date.now() - started)))
   await new Promise(resolve => setTimeout(resolve, killAfter))
@@ -262,53 +162,10 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
   t.equal(second.length, 1, 'old deployment removed')
   const d2 = second[0]!
   t.not(d2.id, d1.id)
-  await waitFor('new page', async () => (await get(d2.ports.http!)).includes(`bonjour from ${d2.id}`), 15_000, 100)
-  t.match(await get(d2.ports.http!), `bonjour from ${d2.id}`, 'new page')
+  await waitFor('new page', async () => (await page(d2.ports.http!)).includes(`bonjour from ${d2.id}`), 15_000, 100)
+  t.match(await page(d2.ports.http!), `bonjour from ${d2.id}`, 'new page')
   t.equal(podsNamed(d1b.id).length, 0, 'old pod gone')
   t.notOk(existsSync(path.join(sd.unitsDir, `conductor-deployment@${d1b.id}.service.d`)), 'old drop-in gone')
-
-  step('before 9')
-  // 9. a broken service is reported and left alone; a failing pre-start hook aborts its start
-  // with the hook's output; the other services are still reconciled.
-  const brokenName = `broken${svcName}`
-  const failingName = `failing${svcName}`
-  writeTree(path.join(root, 'etc/conductor/services'), {
-    [`${brokenName}/conductor-service.json`]: '{ "pods": [ { "pod_tmplate": "x" } ] }',
-    [`${failingName}/conductor-service.json`]: {
-      pods: [{ pod_template: './pod.template', ports: ['http'] }],
-      hooks: [{ id: 'check', when: 'pre-start', exec: ['./check.hook'] }]
-    },
-    [`${failingName}/pod.template`]: podTemplate,
-    [`${failingName}/check.hook`]: '#!/bin/sh\necho "database not reachable" >&2\nexit 3\n'
-  })
-  r = await cli(['reload'], env)
-  t.equal(r.code, 1, 'a failed action fails the reload')
-  t.match(r.stdout, new RegExp(`! ${brokenName}: left as it runs.*pod_tmplate`))
-  t.match(r.stdout, `FAIL create deployment of ${failingName}`)
-  t.match(r.stdout, /hook exited with status 3[\s\S]*database not reachable/, 'the hook output is in the error')
-  t.notOk(
-    deployments(root).some(d => d.id.startsWith(failingName)),
-    'nothing half-applied'
-  )
-  t.match(await get(d2.ports.http!), 'bonjour', 'the other service still runs')
-  rmSync(path.join(root, 'etc/conductor/services', brokenName), { recursive: true })
-  rmSync(path.join(root, 'etc/conductor/services', failingName), { recursive: true })
-
-  // 9b. service stop removes its deployments and unit; reload starts it again.
-  r = await cli(['service', 'stop', svcName], env)
-  t.equal(r.code, 0, r.stdout + r.stderr)
-  t.same(deployments(root), [], 'service stop removed the deployment')
-  t.same(podsNamed(d2.id), [], 'and its pod')
-  t.equal(sd.systemctl('is-active', `conductor-service@${svcName}.service`).stdout.trim(), 'inactive')
-  r = await cli(['reload'], env)
-  t.equal(r.code, 0, r.stdout + r.stderr)
-  const d3 = deployments(root)[0]!
-  await waitFor(
-    'page after service stop + reload',
-    async () => (await get(d3.ports.http!)).includes(`bonjour from ${d3.id}`),
-    15_000,
-    100
-  )
 
   step('before 10')
   // 10. disable: nothing left.
@@ -344,57 +201,7 @@ t.test('install, reload, replace, disable on a real user manager and Podman', as
   )
   t.same(
     log.slice(-4),
-    [`pre-stop ${d3.id} ip`, `post-stop ${d3.id} ip`, 'pre-stop-service service', 'post-stop-service service'],
+    [`pre-stop ${d2.id} ip`, `post-stop ${d2.id} ip`, 'pre-stop-service service', 'post-stop-service service'],
     'disable runs stop hooks then service stop hooks'
   )
 })
-
-interface Rec {
-  id: string
-  ports: Record<string, number>
-  pod_ip: string
-}
-function deployments(root: string): Rec[] {
-  const dir = path.join(root, 'var/lib/conductor/deployments')
-  if (!existsSync(dir)) return []
-  return readdirSync(dir).map(id => JSON.parse(readFileSync(path.join(dir, id, 'state.json'), 'utf8')) as Rec)
-}
-
-async function get(port: number): Promise<string> {
-  try {
-    return await (await fetch(`http://127.0.0.1:${port}/`)).text()
-  } catch {
-    return ''
-  }
-}
-
-function runBin(
-  args: string[],
-  env: Record<string, string>,
-  cwd: string
-): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [...binArgs(), ...args], { env, cwd, encoding: 'utf8', timeout: 30_000 })
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr }
-}
-
-// The compiled CLI when it is up to date (scripts/test.sh builds first; it starts ~3x faster),
-// else the sources through tsx.
-function binArgs(): string[] {
-  const newest = (dir: string, ext: string): number =>
-    Math.max(
-      0,
-      ...readdirSync(dir, { recursive: true, encoding: 'utf8' })
-        .filter(f => f.endsWith(ext))
-        .map(f => statSync(path.join(dir, f)).mtimeMs)
-    )
-  const fresh =
-    existsSync(binPath) &&
-    newest(path.join(repoRoot, 'dist/conductor'), '.js') >= newest(path.join(repoRoot, 'conductor'), '.ts')
-  return fresh
-    ? [binPath]
-    : [
-        '--import',
-        pathToFileURL(path.join(repoRoot, 'node_modules/tsx/dist/loader.mjs')).href,
-        path.join(repoRoot, 'conductor/bin.ts')
-      ]
-}

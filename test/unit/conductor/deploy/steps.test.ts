@@ -117,3 +117,86 @@ t.test('dialsOf finds every upstream of a snippet', async t => {
     ['127.0.0.1:1', '127.0.0.1:2', 'unix//run/x.sock']
   )
 })
+
+// A part with replicas: every new replica starts and is ready before the one route switch.
+function replicaRecorder(opts: { notReady?: string; startFails?: number } = {}) {
+  const log: string[] = []
+  let clock = 0
+  const drivers: DeployDrivers = {
+    start: async replica => {
+      if (replica === opts.startFails) throw new Error(`podman failed for replica ${replica}`)
+      log.push(`start new${replica}`)
+      return { id: `web-new${replica}`, upstreams: [`127.0.0.1:${10 + replica}`] }
+    },
+    waitReady: async d => {
+      log.push(`ready? ${d.id}`)
+      const ok = d.id !== opts.notReady
+      return { ready: ok, detail: ok ? 'GET /up -> 200' : 'GET /up -> 503' }
+    },
+    switchRoutes: async (fresh, previous, replicas) => {
+      log.push(`switch ${previous.map(o => o.id).join(',')} -> ${replicas.map(d => d.id).join(',')} (${fresh.id})`)
+    },
+    deregister: async d => {
+      log.push(`deregister ${d.id}`)
+    },
+    inFlight: async ups => {
+      log.push(`inflight ${ups.join(',')}=0`)
+      return 0
+    },
+    stop: async d => {
+      log.push(`stop ${d.id}`)
+    },
+    retire: async d => {
+      log.push(`retire ${d.id}`)
+      return ''
+    },
+    sleep: async ms => {
+      clock += ms
+    },
+    now: () => clock
+  }
+  return { log, drivers }
+}
+const olds: DeploymentRef[] = [
+  { id: 'web-old0', upstreams: ['127.0.0.1:1'] },
+  { id: 'web-old1', upstreams: ['127.0.0.1:2'] }
+]
+
+t.test('replicas: all new ones ready, then one switch, one drain of every old upstream, then the stops', async t => {
+  const { log, drivers } = replicaRecorder()
+  const out = await runDeploy(olds, drivers, { replicas: 2, drainTimeoutMs: 1000, drainPollMs: 100 })
+  t.same(log, [
+    'start new0',
+    'start new1',
+    'ready? web-new0',
+    'ready? web-new1',
+    'switch web-old0,web-old1 -> web-new0,web-new1 (web-new0)',
+    'inflight 127.0.0.1:1,127.0.0.1:2=0',
+    'retire web-old0',
+    'retire web-old1'
+  ])
+  t.same(
+    out.replicas.map(d => d.id),
+    ['web-new0', 'web-new1']
+  )
+  t.equal(out.deployed.id, 'web-new0')
+  t.equal(out.steps.find(s => s.name === 'switch routes')!.detail, 'web-old0, web-old1 -> web-new0, web-new1')
+  t.match(out.steps[2]!.detail, /^web-new0: GET \/up -> 200/, 'readiness names the replica')
+})
+
+t.test('replicas: one new replica never ready stops every new one; the old ones are untouched', async t => {
+  const { log, drivers } = replicaRecorder({ notReady: 'web-new1' })
+  await t.rejects(runDeploy(olds, drivers, { replicas: 2, drainTimeoutMs: 1000, drainPollMs: 100 }), {
+    code: 'CND_DEPLOY_FAILED',
+    message: /new replica web-new1 \(2 replicas started\) did not become ready; the previous deployment keeps serving/
+  })
+  t.same(log, ['start new0', 'start new1', 'ready? web-new0', 'ready? web-new1', 'stop web-new0', 'stop web-new1'])
+})
+
+t.test('replicas: a replica that fails to start stops those started before it', async t => {
+  const { log, drivers } = replicaRecorder({ startFails: 1 })
+  await t.rejects(runDeploy(olds, drivers, { replicas: 3, drainTimeoutMs: 1000, drainPollMs: 100 }), {
+    message: /podman failed for replica 1/
+  })
+  t.same(log, ['start new0', 'stop web-new0'])
+})

@@ -8,10 +8,13 @@ import { planInstall } from '../../../../conductor/host/install.js'
 import {
   clearReceipt,
   configUnitOf,
+  readReceipts,
   receiptPath,
   renderDeploymentConfigTemplate,
   renderServiceConfigTemplate,
-  writeReceipt
+  staleReceipts,
+  writeReceipt,
+  type Receipt
 } from '../../../../conductor/host/config-units.js'
 import type { UnitPaths } from '../../../../conductor/host/unit-files.js'
 import { tempDir } from '../../../harness/tmp.js'
@@ -122,4 +125,49 @@ t.test('ExecStart with a receipt: consumes it and runs nothing; without: runs th
   writeReceipt(run, unit, 'stop')
   clearReceipt(run, unit, 'stop')
   t.same(readdirSync(path.join(run, 'units')), [])
+})
+
+t.test('receipts read back with their writer and whether the stop was only queued', async t => {
+  const run = tempDir(t)
+  writeReceipt(run, 'conductor-deployment-config@w-1.service', 'stop', true)
+  writeReceipt(run, 'conductor-service-config@w.service', 'start')
+  writeFileSync(path.join(run, 'units', 'conductor-deployment-config@w-2.service.stop'), 'garbage\n')
+  writeFileSync(path.join(run, 'units', 'not-a-receipt'), '')
+  t.same(readReceipts(run), [
+    { unit: 'conductor-deployment-config@w-1.service', kind: 'stop', pid: process.pid, queued: true },
+    { unit: 'conductor-deployment-config@w-2.service', kind: 'stop', pid: undefined, queued: false },
+    { unit: 'conductor-service-config@w.service', kind: 'start', pid: process.pid, queued: false }
+  ])
+  t.same(readReceipts(path.join(run, 'nowhere')), [], 'no directory: none')
+})
+
+t.test("stale receipts: a killed writer's go; a live writer's and a queued stop not yet run stay", async t => {
+  const DEAD = 999_999
+  const LIVE = 4242
+  const SELF = 1000
+  const alive = (pid: number): boolean => pid === LIVE || pid === SELF
+  const r = (unit: string, kind: 'start' | 'stop', pid: number | undefined, queued = false): Receipt => ({
+    unit,
+    kind,
+    pid,
+    queued
+  })
+  const queuedStop = r('conductor-deployment-config@old.service', 'stop', DEAD, true)
+  const stale = (states: Record<string, string>, ...receipts: Receipt[]): Receipt[] =>
+    staleReceipts(receipts, u => states[u], alive, SELF)
+  // The deploy that queued the stop has exited; systemd has not run the config unit's stop yet.
+  for (const state of ['active', 'deactivating'])
+    t.same(stale({ [queuedStop.unit]: state }, queuedStop), [], `queued stop, config unit ${state}: kept`)
+  // Stopped without consuming it (it was not active), or unloaded: nothing will consume it.
+  for (const state of ['inactive', 'failed'])
+    t.same(stale({ [queuedStop.unit]: state }, queuedStop), [queuedStop], `queued stop, unit ${state}: removed`)
+  t.same(stale({}, queuedStop), [queuedStop], 'queued stop, unit not loaded: removed')
+  t.same(stale({}, r('u', 'start', LIVE), r('u', 'stop', LIVE)), [], 'a live writer removes its own: kept')
+  const killed = [r('a', 'start', DEAD), r('b', 'stop', DEAD), r('c', 'stop', undefined), r('d', 'stop', SELF)]
+  t.same(stale({ a: 'active', b: 'deactivating' }, ...killed), killed, "a killed writer's (not queued) are removed")
+  t.same(
+    stale({ q: 'active' }, r('q', 'start', DEAD, true)),
+    [r('q', 'start', DEAD, true)],
+    'only a stop can be queued'
+  )
 })

@@ -60,6 +60,7 @@ t.test('system-scope units: text', async t => {
     'conductor-service-config@.service',
     'conductor-service.json',
     'conductor-service@.service',
+    'conductor-socket@.service',
     'conductor-sync.service',
     'proxy-config.template'
   ])

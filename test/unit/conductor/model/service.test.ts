@@ -269,3 +269,33 @@ t.test('the validation cache skips the schema only for contents validated before
   broken.markValid('x')
   t.doesNotThrow(() => broken.save(), 'an unwritable cache is ignored')
 })
+
+t.test('pods[].replicas: an integer from 1 to MAX_REPLICAS, else an error with the file and JSON path', async t => {
+  const root = tempDir(t)
+  const load = async (replicas: unknown): Promise<unknown> => {
+    writeTree(root, { 'services/x/conductor-service.json': { pods: [{ name: 'web', pod_template: 'p', replicas }] } })
+    return await loadService(path.join(root, 'services'), 'x').then(
+      s => s.pods[0]!.replicas,
+      (e: unknown) => e
+    )
+  }
+  t.equal(await load(3), 3)
+  t.equal(await load(64), 64)
+  const file = path.join(root, 'services/x/conductor-service.json')
+  const cases: Array<[unknown, RegExp]> = [
+    [0, /must be at least 1: remove the part, or disable the service, to run none/],
+    [-2, /must be at least 1/],
+    [1.5, /must be an integer \(a count of deployments\)/],
+    ['2', /must be an integer from 1 to 64, got "2"/],
+    [null, /must be an integer from 1 to 64, got null/],
+    [65, /must be at most 64/]
+  ]
+  for (const [value, reason] of cases) {
+    const err = (await load(value)) as ServiceInvalid
+    t.equal(err.code, 'CND_SERVICE_INVALID', `replicas ${JSON.stringify(value)}`)
+    t.equal(err.file, file)
+    t.equal(err.jsonPath, '/pods/0/replicas')
+    t.match(err.message, reason)
+    t.match(err.message, `${file}: /pods/0/replicas: `)
+  }
+})

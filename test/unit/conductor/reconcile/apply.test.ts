@@ -264,3 +264,69 @@ t.test("kube.yaml carries the mark; a marked orphan is removed, not an unmarked 
   t.same(r.results.map(line), ['ok remove orphaned pod web-crashed (no deployment record)'])
   t.same(podman.removed, ['web-crashed'], "only the pod with this root's mark and nothing owning it")
 })
+
+t.test('a no-op reload does not ask Podman; a dry run, a reload with work, pod work found, time do', async t => {
+  const h = makeHost(t, { web: service('v1') })
+  const sd = fakeSystemd()
+  const pods: PodInfo[] = []
+  const podman = fakePodman(() => pods)
+  let asked = 0
+  const listPods = podman.pods
+  podman.pods = async label => {
+    asked++
+    return await listPods(label)
+  }
+  let now = Date.parse('2026-12-05T12:00:00Z')
+  const sctx = { ...(await h.sctx({ systemd: sd, podman })), clock: () => now }
+  const run = async (opts: { dryRun?: boolean } = {}): Promise<{ plan: string[]; asked: number }> => {
+    const before = asked
+    const o = await reconcile(sctx, opts)
+    return { plan: o.plan.map(describeAction), asked: asked - before }
+  }
+  const first = await run()
+  t.equal(first.asked, 1, 'the first reload lists (no record of a listing)')
+  const [id] = recorded(h.root)
+  pods.push({ name: id!, status: 'Running', labels: { 'io.conductor.deployment': id!, 'io.conductor.root': h.root } })
+  t.same(await run(), { plan: [], asked: 0 }, 'a no-op reload right after: Podman not asked')
+
+  // A crash left a marked pod: nothing else suggests it, a dry run sees it, the next reload acts.
+  const crashed = { 'io.conductor.deployment': 'web-crashed', 'io.conductor.root': h.root }
+  pods.push({ name: 'web-crashed', status: 'Running', labels: crashed })
+  t.same(await run(), { plan: [], asked: 0 }, 'not seen by a no-op reload within the interval')
+  const orphan = 'remove orphaned pod web-crashed (no deployment record)'
+  t.same(await run({ dryRun: true }), { plan: [orphan], asked: 1 }, 'a dry run always lists')
+  t.same(await run(), { plan: [orphan], asked: 1 }, 'the next reload lists: the last listing found pod work')
+  t.same(podman.removed, ['web-crashed'])
+  pods.pop()
+  t.same(await run(), { plan: [], asked: 1 }, 'and the one after checks once more')
+  t.same(await run(), { plan: [], asked: 0 }, 'then a no-op again')
+
+  // A plan with work lists (after planning): here the deployment's unit was stopped.
+  sd.units.set(deploymentUnit(id!), 'inactive')
+  const restarted = await run()
+  t.same(restarted.plan, [`start deployment ${id!} (recorded as running but its unit is not active)`])
+  t.equal(restarted.asked, 1, 'a reload with work lists pods')
+  t.same(await run(), { plan: [], asked: 0 })
+  now += 5 * 60_000
+  t.same(await run(), { plan: [], asked: 1 }, 'five minutes later a no-op reload lists')
+})
+
+t.test("a reload right after a deploy keeps the receipt of the old deployment's queued stop", async t => {
+  const h = makeHost(t, { web: service('v1') })
+  const sd = fakeSystemd()
+  const sctx = await h.sctx({ systemd: sd, podman: fakePodman() })
+  await reconcile(sctx)
+  // What a deploy leaves: the old deployment forgotten, its stop queued in systemd with a receipt
+  // for its config unit (the deploy did the stop hooks and the route switch), the deploy gone.
+  const units = path.join(h.root, 'run/conductor/units')
+  const config = 'conductor-deployment-config@web-old.service'
+  writeTree(units, { [`${config}.stop`]: '999999 queued\n', 'conductor-service-config@x.service.start': '999999\n' })
+  sd.units.set(config, 'deactivating')
+  sd.units.set('conductor-deployment@web-old.service', 'deactivating')
+  const o = await reconcile(sctx)
+  t.same(o.plan, [], 'nothing to do')
+  t.same(readdirSync(units), [`${config}.stop`], "kept for the config unit's stop; a killed holder's removed")
+  sd.units.set(config, 'inactive')
+  await reconcile(sctx)
+  t.same(readdirSync(units), [], 'removed once the config unit stopped without consuming it')
+})

@@ -158,3 +158,58 @@ t.test('pure: the inputs are not changed', async t => {
   planCaddy(d, r, live)
   t.same([[...r], live, d.owners], copies)
 })
+
+t.test(
+  'replicas: Caddy holds one route with every replica upstream; a replica leaving keeps it for the rest',
+  async t => {
+    const dialRoute = (dial: string): Snippet => ({
+      id: 'conductor-server/routes',
+      config: { '@id': 'web', handle: [{ handler: 'reverse_proxy', upstreams: [{ dial }] }] }
+    })
+    const both = dialRoute('127.0.0.1:1')
+    ;(both.config as { handle: Array<{ upstreams: unknown[] }> }).handle[0]!.upstreams.push({ dial: '127.0.0.1:2' })
+    const replica = (id: string, dial: string): SnippetRecord => ({
+      ...rec(`deployment@${id}`, [dialRoute(dial)]),
+      service: 'web',
+      deployment: id
+    })
+    const a = replica('web-a', '127.0.0.1:1')
+    const b = replica('web-b', '127.0.0.1:2')
+    const strip = (r: SnippetRecord): Omit<SnippetRecord, 'updated_at'> => {
+      const { updated_at: _, ...x } = r
+      return x
+    }
+    const shared = (...rs: SnippetRecord[]) =>
+      new Map([['web/', new Map([['web', rs.length === 1 ? rs[0]!.snippets[0]! : both]])]])
+    t.same(
+      planCaddy(desired([strip(a), strip(b)], { shared: shared(a, b) }), records(a, b), caddy(both)),
+      [],
+      'the shared route is in Caddy: converged'
+    )
+    const missing = planCaddy(
+      desired([strip(a), strip(b)], { shared: shared(a, b) }),
+      records(a, b),
+      caddy(dialRoute('127.0.0.1:1'))
+    )
+    t.same(
+      missing.map(x => (x.kind === 'register' ? x.register : [])),
+      [[both], [both]],
+      'a route holding one upstream is outdated: the shared one is registered (the second time unchanged)'
+    )
+    const down = planCaddy(desired([strip(a)], { shared: shared(a) }), records(a, b), caddy(both))
+    t.same(down.map(describeCaddyAction), [
+      registers('deployment@web-a', 'missing in Caddy', 1),
+      'remove deployment@web-b: 0 in Caddy'
+    ])
+    t.same(
+      down[0]!.kind === 'register' && down[0].register,
+      [dialRoute('127.0.0.1:1')],
+      'the route with replica a only'
+    )
+    t.same(
+      planCaddy(desired([strip(a)]), records(a, b), caddy(both)).map(describeCaddyAction),
+      [registers('deployment@web-a', 'missing in Caddy', 1), 'remove deployment@web-b: 1 in Caddy'],
+      'without the replica view the leaving one would delete the route (the view is what keeps it)'
+    )
+  }
+)

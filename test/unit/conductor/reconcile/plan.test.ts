@@ -334,3 +334,83 @@ t.test('a marked record whose unit is active but whose pod is gone is restarted;
 t.test('Podman could not be asked: no rule on pods applies', async t => {
   t.same(planReconcile(WEB, observed([rec('web-a', 'web', 'h1')], WEB_UP)), [])
 })
+
+t.test('replicas: one deployment per replica index, created and removed to match the count', async t => {
+  const svcUnit = 'conductor-service@web.service'
+  const unit = (id: string): string => `conductor-deployment@${id}.service`
+  t.same(
+    kinds(planReconcile(desired([{ name: 'web', hash: 'h1', parts: [''], replicas: { '': 2 } }]), observed([], []))),
+    ['start service web', 'create deployment of web (new)', 'create deployment of web replica 1 (new)'],
+    'new: replicas 0 and 1'
+  )
+  const two = [rec('web-a', 'web', 'h1'), rec('web-b', 'web', 'h1', { replica: 1 })]
+  const active = [svcUnit, unit('web-a'), unit('web-b')]
+  t.same(
+    planReconcile(desired([{ name: 'web', hash: 'h1', parts: [''], replicas: { '': 2 } }]), observed(two, active)),
+    [],
+    'two replicas running: converged'
+  )
+  const up = planReconcile(
+    desired([{ name: 'web', hash: 'h1', parts: [''], replicas: { '': 3 } }]),
+    observed(two, active)
+  )
+  t.same(kinds(up), ['create deployment of web replica 2 (scaled up to 3 replicas)'], 'scale up: only the new index')
+  t.match(up[0], { kind: 'create-deployment', replica: 2 })
+  const three = [...two, rec('web-c', 'web', 'h1', { replica: 2 })]
+  t.same(
+    kinds(
+      planReconcile(desired([{ name: 'web', hash: 'h1', parts: [''] }]), observed(three, [...active, unit('web-c')]))
+    ),
+    ['remove deployment web-b (scaled down to 1 replica)', 'remove deployment web-c (scaled down to 1 replica)'],
+    'scale down: the highest indexes go, replica 0 stays'
+  )
+  t.same(
+    kinds(
+      planReconcile(desired([{ name: 'web', hash: 'h2', parts: [''], replicas: { '': 2 } }]), observed(two, active))
+    ),
+    [
+      'create deployment of web (config or templates changed)',
+      'create deployment of web replica 1 (config or templates changed)',
+      'remove deployment web-a (replaced)',
+      'remove deployment web-b (replaced)'
+    ],
+    'changed: every replica replaced, creations first'
+  )
+  t.same(
+    kinds(
+      planReconcile(
+        desired([{ name: 'web', hash: 'h1', parts: [''], replicas: { '': 2 } }]),
+        observed(two, [svcUnit, unit('web-a')])
+      )
+    ),
+    ['start deployment web-b (recorded as running but its unit is not active)'],
+    'one replica crashed: started again, the other left alone'
+  )
+})
+
+t.test('replicas: an interrupted deploy leaves two per index; the routed ones are kept', async t => {
+  const records = [
+    rec('web-a', 'web', 'h1'),
+    rec('web-b', 'web', 'h1', { replica: 1 }),
+    rec('web-c', 'web', 'h1'),
+    rec('web-d', 'web', 'h1', { replica: 1 })
+  ]
+  const active = ['conductor-service@web.service', ...records.map(r => `conductor-deployment@${r.id}.service`)]
+  const d = desired([{ name: 'web', hash: 'h1', parts: [''], replicas: { '': 2 } }])
+  t.same(
+    kinds(planReconcile(d, observed(records, active, [], ['web-c', 'web-d']))),
+    [
+      'remove deployment web-a (interrupted deploy, web-c kept)',
+      'remove deployment web-b (interrupted deploy, web-d kept)'
+    ],
+    'killed after the switch: the new replicas stay'
+  )
+  t.same(
+    kinds(planReconcile(d, observed(records, active, [], ['web-a', 'web-b']))),
+    [
+      'remove deployment web-c (interrupted deploy, web-a kept)',
+      'remove deployment web-d (interrupted deploy, web-b kept)'
+    ],
+    'killed before the switch: the old replicas stay'
+  )
+})

@@ -4,6 +4,7 @@ import path from 'node:path'
 import { z } from 'zod'
 import {
   isDeploymentState,
+  replicaOf,
   readDeployment,
   readDeployments,
   writeDeployment,
@@ -79,4 +80,11 @@ t.test('records round-trip; unreadable or foreign state.json makes a stray', asy
   writeFileSync(path.join(dir, 'web-moved/state.json'), JSON.stringify(good)) // its id says web-abc
   mkdirSync(path.join(dir, 'web-empty'))
   t.same(readDeployments(dir), { records: [good], strays: ['web-corrupt', 'web-empty', 'web-moved'] })
+})
+
+t.test('replica: a positive integer when present (absent for the first replica)', async t => {
+  t.ok(isDeploymentState({ ...good, replica: 2 }))
+  t.equal(replicaOf({ ...good, replica: 2 }), 2)
+  t.equal(replicaOf(good), 0)
+  for (const bad of [0, -1, 1.5, '1', null]) t.notOk(isDeploymentState({ ...good, replica: bad }), JSON.stringify(bad))
 })
