@@ -246,5 +246,14 @@ t.test('an archive read chunk by chunk is the archive stored', async t => {
   const read = await readChunks(s, r.record.object)
   t.ok(read?.equals(p.archive), `the same ${p.archive.length} bytes`)
   t.equal(await readChunks(s, 'web/absent'), null, 'an object not there: null')
-  t.ok((await fetchArchive(s, r.record))?.equals(p.archive), 'fetchArchive: the same bytes')
+  t.ok((await fetchArchive(s, r.record))?.equals(p.archive), 'fetchArchive (up to 4 MiB: by chunks): the same bytes')
+  const big = path.join(src, 'big')
+  writeTree(big, { 'conductor-service.json': { config: {} } })
+  writeFileSync(path.join(big, 'blob'), Buffer.from(Array.from({ length: 5 * 1024 * 1024 }, (_, i) => (i * 31) % 253)))
+  const pb = await packServiceDir(big)
+  const rb = await pushVersion(s, { service: 'big', archive: pb.archive, digest: pb.digest, version: '1', writer: 'a' })
+  t.ok(
+    (await fetchArchive(s, rb.record))?.equals(pb.archive),
+    'fetchArchive (over 4 MiB: the object store): the same bytes'
+  )
 })
