@@ -13,6 +13,8 @@ import { readState, type ClusterState } from './state.js'
 
 export interface MemberStore {
   nc: NatsConnection
+  /** The local server's client port (for the error that says it does not answer). */
+  port: number
   peers: KV
   heartbeats: KV
   close: () => Promise<void>
@@ -27,6 +29,7 @@ export async function openMembers(cc: ClusterCtx): Promise<MemberStore> {
     const { peers, heartbeats } = await openBuckets(nc, Math.max(1, s.members.length))
     return {
       nc,
+      port: cc.identity.clientPort,
       peers,
       heartbeats,
       close: async () => {
@@ -45,8 +48,34 @@ export async function getMember(m: MemberStore, id: string): Promise<PeerRecord 
   return checkRecord(e.json(), `conductor-peers/${id}`)
 }
 
+/** How long a member write waits out a JetStream that answers "not enabled" or not at all (an election). */
+const WRITE_PATIENCE_MS = 15_000
+
+/**
+ * Writes a member's record. JetStream may be between meta leaders for seconds (right after a
+ * join): a write is tried again until WRITE_PATIENCE_MS, since by now the other host may have
+ * committed its side (an invite used); then NatsUnavailable, never an internal error.
+ */
 export async function putMember(m: MemberStore, r: PeerRecord): Promise<void> {
-  await m.peers.put(r.id, JSON.stringify(r))
+  const deadline = Date.now() + WRITE_PATIENCE_MS
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await m.peers.put(r.id, JSON.stringify(r))
+      return
+    } catch (err) {
+      if (!transientJetStream(err)) throw err
+      if (Date.now() > deadline) throw natsDown(m.port, err)
+      await new Promise(resolve => setTimeout(resolve, Math.min(1000, 100 * 2 ** attempt)))
+    }
+  }
+}
+
+/** JetStream has no meta or stream leader to answer now (not a refusal of the write). */
+export function transientJetStream(err: unknown): boolean {
+  const e = err as { name?: string; message?: string; code?: unknown }
+  return /jetstream is not enabled|JetStreamNotEnabled|no responders|timeout|not currently available/i.test(
+    `${e.name ?? ''} ${e.message ?? ''} ${String(e.code ?? '')}`
+  )
 }
 
 /** Deletes a member; its heartbeat key goes too. PeerNotFound when it is not one. */

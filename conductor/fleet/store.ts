@@ -150,7 +150,10 @@ export async function pushVersion(s: ServiceStore, i: PushInput): Promise<PushRe
         'stored: push again to replace it'
     )
   }
-  await pruneObjects(s, i.service, [object, previous?.object])
+  // The one object this write stopped naming: the version two back (no listing of the bucket,
+  // which is a consumer per push; `fleet rm` lists and removes everything of the service).
+  const dropped = current?.record.previous?.object
+  if (dropped !== undefined) await pruneObjects(s, i.service, [object, previous?.object], [dropped])
   return { record, revision: rev, changed: true }
 }
 
@@ -184,9 +187,61 @@ export async function removeService(s: ServiceStore, service: string): Promise<S
 }
 
 /** The archive of a record's version (null when its object is gone). */
+/**
+ * The archive of a record's version (null when its object is gone). The object store's own read
+ * is an ordered consumer, created through the JetStream meta leader; on three hosts one of them
+ * often waited seconds for it (up to its 5 s timeout) even on a quiet machine, while reading the
+ * object's chunks one by one from the stream's leader (no consumer, ~30 ms a chunk) took 0.3 s
+ * for 1 MiB. So an archive up to CHUNKED_UP_TO is read by chunks; a larger one by the object
+ * store, with the chunk read started too when it has not finished within FAST_FETCH_MS, and
+ * whichever ends first is used (the digest is checked after, either way).
+ */
 export async function fetchArchive(s: ServiceStore, v: StoredVersion): Promise<Buffer | null> {
-  const data = await s.objects.getBlob(v.object)
-  return data === null ? null : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+  if (v.size <= CHUNKED_UP_TO) return await readChunks(s, v.object)
+  const blob = s.objects
+    .getBlob(v.object)
+    .then(d => (d === null ? null : Buffer.from(d.buffer, d.byteOffset, d.byteLength)))
+  let timer: NodeJS.Timeout | undefined
+  const slow = new Promise<'slow'>(resolve => {
+    timer = setTimeout(() => resolve('slow'), FAST_FETCH_MS)
+  })
+  try {
+    const first = await Promise.race([blob, slow])
+    if (first !== 'slow') return first
+  } finally {
+    clearTimeout(timer)
+  }
+  const chunks = readChunks(s, v.object)
+  // The first to deliver wins; a failure of one is not final while the other may still deliver.
+  blob.catch(() => {})
+  chunks.catch(() => {})
+  return await Promise.any([blob, chunks]).catch((err: AggregateError) => {
+    throw err.errors[1] ?? err.errors[0]
+  })
+}
+
+const CHUNKED_UP_TO = 4 * 1024 * 1024
+const FAST_FETCH_MS = 2000
+
+/** An object's chunks read from the stream's leader with one message request each. */
+export async function readChunks(s: ServiceStore, name: string): Promise<Buffer | null> {
+  const info = await s.objects.info(name)
+  if (info === null || info.deleted) return null
+  const stream = `OBJ_${SERVICES_OBJECT_BUCKET}`
+  const subject = `$O.${SERVICES_OBJECT_BUCKET}.C.${info.nuid}`
+  const parts: Buffer[] = []
+  let seq = 1
+  for (let i = 0; i < info.chunks; i++) {
+    // next_by_subj: the first message on the subject at or after seq (nats-server 2.9 answers it).
+    const query = { seq, next_by_subj: subject } as unknown as { seq: number }
+    const m = await s.cas.jsm.streams.getMessage(stream, query)
+    if (m === null) throw new Error(`object ${name}: chunk ${i + 1} of ${info.chunks} is missing`)
+    parts.push(Buffer.from(m.data))
+    seq = m.seq + 1
+  }
+  const data = Buffer.concat(parts)
+  if (data.length !== info.size) throw new Error(`object ${name}: ${data.length} bytes read, ${info.size} stored`)
+  return data
 }
 
 /**
@@ -208,8 +263,14 @@ function stripPrevious(r: ServiceRecord): StoredVersion {
   return { version, digest, size, object, writer, written_at: writtenAt }
 }
 
-async function pruneObjects(s: ServiceStore, service: string, keep: Array<string | undefined>): Promise<void> {
-  const list = await s.objects.list().catch(() => [])
+/** Removes the service's objects (CANDIDATES, or all it has) but those KEEP and its record name. */
+async function pruneObjects(
+  s: ServiceStore,
+  service: string,
+  keep: Array<string | undefined>,
+  candidates?: string[]
+): Promise<void> {
+  const list = candidates?.map(name => ({ name })) ?? (await s.objects.list().catch(() => []))
   // A later push may have won meanwhile: what the record names now (the leader's) is never removed.
   let now: StoredRecord | undefined
   try {
