@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
+import { jetstreamManager } from '@nats-io/jetstream'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { joinCluster, metaSize, startConductorHost, type ConductorHost } from './conductor-host.js'
 import { startHosts } from './netns.js'
@@ -91,7 +92,52 @@ export async function startFleetOfThree(
   t.teardown(async () => {
     await nc.close()
   })
+  await fleetSettled(nc)
   return { hosts, nc }
+}
+
+/** Every bucket of the fleet: members, heartbeats, service sync (issue 18), the scheduler's (issue 19). */
+const FLEET_STREAMS = [
+  'KV_conductor-peers',
+  'KV_conductor-heartbeats',
+  'KV_conductor-service-versions',
+  'OBJ_conductor-services',
+  'KV_conductor-sync-status',
+  'KV_conductor-locks',
+  'KV_conductor-ledger',
+  'KV_conductor-placements'
+]
+
+/**
+ * Waits until every fleet bucket has 3 replicas, a leader and both other replicas current. A
+ * join scales them R1 -> R3 (each daemon tries every 5 s); until the new replicas caught up, a
+ * request to one of them may wait on a stream whose peers are changing (a fleet ls timed out for
+ * 20 s, a push took 10 s). The tests' time bounds are for a cluster that has settled.
+ */
+export async function fleetSettled(nc: NatsConnection, timeoutMs = 90_000): Promise<void> {
+  const jsm = await jetstreamManager(nc, { timeout: 5000 })
+  let last = ''
+  await waitFor(
+    "the fleet's streams at 3 replicas, every one current",
+    async () => {
+      for (const name of FLEET_STREAMS) {
+        const i = await jsm.streams.info(name).catch((err: Error) => err)
+        if (i instanceof Error) {
+          last = `${name}: ${i.message}`
+          return false
+        }
+        const replicas = i.cluster?.replicas ?? []
+        last = `${name}: R${i.config.num_replicas}, leader ${i.cluster?.leader ?? 'none'}, ${JSON.stringify(replicas)}`
+        if (i.config.num_replicas !== 3 || !i.cluster?.leader || replicas.length !== 2) return false
+        if (!replicas.every(r => r.current && !r.offline)) return false
+      }
+      return true
+    },
+    timeoutMs,
+    250
+  ).catch(err => {
+    throw new Error(`${(err as Error).message} (last seen: ${last})`)
+  })
 }
 
 /** The host's sync task writes its status every second and has its buckets open. */

@@ -25,6 +25,9 @@ import { waitFor } from '../../../harness/ports.js'
 // whole and back), a NATS server down (commands say so, the gateway keeps serving), and B's
 // removal (its key refused by A and C, its routes dropped). One setup for all subtests.
 
+// Three hosts' setup alone takes minutes on a loaded 2-core machine: the file's own bound, not tap's 180 s.
+t.setTimeout(600_000)
+
 const ms = (since: number): number => Date.now() - since
 const timings: Record<string, number> = {}
 /** The issue's bound for a change to reach every host. */

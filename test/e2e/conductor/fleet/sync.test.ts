@@ -8,14 +8,8 @@ import { importPKCS8, SignJWT } from 'jose'
 import { generateKeyPairSync } from 'node:crypto'
 import { packServiceDir } from '../../../../conductor/archive/index.js'
 import { openServiceStore, pushVersion, readRecord, type ServiceStore } from '../../../../conductor/fleet/index.js'
-import {
-  joinCluster,
-  metaSize,
-  policyPeers,
-  startConductorHost,
-  type ConductorHost
-} from '../../../harness/conductor-host.js'
-import { startHosts } from '../../../harness/netns.js'
+import { policyPeers, type ConductorHost } from '../../../harness/conductor-host.js'
+import { fleetSettled, startFleetOfThree } from '../../../harness/fleet-cluster.js'
 import { moveStreamLeader } from '../../../harness/nats.js'
 import { waitFor } from '../../../harness/ports.js'
 import { rawTar, type RawEntry } from '../../../harness/raw-tar.js'
@@ -136,89 +130,13 @@ function source(root: string, name: string, label: string, extra: object = {}): 
 
 t.test('fleet sync: push, replicate, place, refuse, race, rollback across three hosts', async t => {
   const t0 = Date.now()
-  const fleet = await startHosts(t, { count: 3 })
-  const [A, B, C] = await Promise.all(
-    fleet.hosts.map(async (h, i) => await startConductorHost(t, h, ['a', 'b', 'c'][i]!))
-  )
+  const { hosts, nc } = await startFleetOfThree(t)
+  const [A, B, C] = hosts
   const all = [A!, B!, C!]
-  await joinCluster([A!, B!])
-  await waitFor(
-    'a JetStream meta group of a and b',
-    async () => (await metaSize(A!)) === 2 && (await metaSize(B!)) === 2,
-    120_000,
-    500
-  )
-  // C invites, A adds it. A refusal because A's NATS server is still busy changes nothing: asked again.
-  const inv = JSON.parse((await C!.cnd('peer', 'invite', '--json')).stdout) as { secret: string }
-  let add = await A!.cnd('peer', 'add', C!.host.ip, inv.secret, '--ca-file', C!.caddy.caFile)
-  for (let i = 0; i < 5 && add.code !== 0 && /CND_NATS_UNAVAILABLE|does not answer/.test(add.stderr); i++) {
-    await new Promise(resolve => setTimeout(resolve, 3000))
-    add = await A!.cnd('peer', 'add', C!.host.ip, inv.secret, '--ca-file', C!.caddy.caFile)
-  }
-  t.equal(add.code, 0, `peer add c on a: ${add.stderr}`)
-  await waitFor(
-    'a JetStream meta group of three',
-    async () => (await Promise.all(all.map(metaSize))).every(n => n === 3),
-    120_000,
-    500
-  )
-  // The sync task opens its buckets once its daemon is connected to a clustered JetStream.
-  await waitFor(
-    'every host clustered, its sync task running',
-    () =>
-      all.every(
-        h =>
-          h.state().clustered &&
-          (() => {
-            try {
-              return (
-                Date.now() -
-                  (
-                    JSON.parse(readFileSync(path.join(h.root, 'run/conductor/fleet-sync.json'), 'utf8')) as {
-                      updated_at: number
-                      bucket_open: boolean
-                    }
-                  ).updated_at <
-                  3000 &&
-                (
-                  JSON.parse(readFileSync(path.join(h.root, 'run/conductor/fleet-sync.json'), 'utf8')) as {
-                    bucket_open: boolean
-                  }
-                ).bucket_open
-              )
-            } catch {
-              return false
-            }
-          })()
-      ),
-    120_000,
-    200
-  ).catch(err => {
-    throw new Error(`${(err as Error).message}; ${all.map(h => h.logs()).join('\n')}`)
-  })
-  // The test's own client of A (the hostile writer, the racing pushes, the stream leaders moved).
-  const nc = await connectTo(t, A!)
   const store: ServiceStore = await openServiceStore(nc, 3)
-  // A join scales the fleet's buckets to 3 replicas (every daemon tries, every 5 s): until the
-  // new replicas have caught up, a fetch may wait on a stream whose peers are changing (a push
-  // then took 10 s). The 5 s bound is for a cluster that has settled, as it is once joined.
   const jsm = await jetstreamManager(nc)
-  const settled = async (): Promise<void> =>
-    await waitFor(
-      "the fleet's streams at 3 replicas, every one current",
-      async () => {
-        for (const name of ['KV_conductor-service-versions', 'OBJ_conductor-services', 'KV_conductor-sync-status']) {
-          const i = await jsm.streams.info(name)
-          const replicas = i.cluster?.replicas ?? []
-          if (i.config.num_replicas !== 3 || !i.cluster?.leader || replicas.length !== 2) return false
-          if (!replicas.every(r => r.current && !r.offline)) return false
-        }
-        return true
-      },
-      60_000,
-      250
-    )
-  await settled()
+  // After a change of stream leaders, the same wait as the setup's (fleet-cluster.ts).
+  const settled = async (): Promise<void> => await fleetSettled(nc)
   timings.setup = Date.now() - t0
   const src = tempDir(t)
 
@@ -257,8 +175,16 @@ t.test('fleet sync: push, replicate, place, refuse, race, rollback across three 
       },
       20_000,
       200
-    ).catch(err => {
-      throw new Error(`${(err as Error).message}; fleet ls said: ${lsOut}`)
+    ).catch(async err => {
+      const streams = await Promise.all(
+        ['KV_conductor-locks', 'KV_conductor-ledger', 'KV_conductor-placements', 'KV_conductor-heartbeats'].map(
+          async name => {
+            const i = await jsm.streams.info(name).catch(e => ({ error: String(e) }))
+            return `${name}: ${JSON.stringify('error' in i ? i : { replicas: i.config.num_replicas, cluster: i.cluster })}`
+          }
+        )
+      )
+      throw new Error(`${(err as Error).message}; fleet ls said: ${lsOut}; ${streams.join('; ')}; B: ${B!.logs()}`)
     })
     t.pass('fleet ls (on B): unpacked on a,b,c; running on a,b')
     // Where the time went: each host's sync task logs how long its install took (fetch, checks,
