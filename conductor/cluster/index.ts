@@ -27,4 +27,4 @@ export { type DaemonEnv, type DaemonOptions, type DaemonTask, runFleetDaemon } f
 export { type NatsCheckResult, checkNats } from './doctor.js'
 export { natsPackage } from './nats.js'
 export { chooseCluster } from './join.js'
-export { type LocalNats, connectLocal, desiredReplicas } from './nats.js'
+export { type LocalNats, connectLocal, desiredReplicas, jetStreamBusy } from './nats.js'

@@ -1,6 +1,6 @@
 import type { KV } from '@nats-io/kv'
 import type { NatsConnection } from '@nats-io/transport-node'
-import { NatsUnavailable } from '../../errors/index.js'
+import { ConductorError, NatsUnavailable } from '../../errors/index.js'
 import { HEARTBEAT_BUCKET, MAX_REPLICAS, PEERS_BUCKET } from './defaults.js'
 import type { NatsAuth } from './state.js'
 
@@ -51,6 +51,22 @@ export function natsDown(port: number, err: unknown): NatsUnavailable {
     `the local NATS server (127.0.0.1:${port}) does not answer (${why}): membership cannot be read ` +
       'or changed now; fix: systemctl [--user] start conductor-nats.service (conductor doctor checks it); the gateway keeps ' +
       'serving with the peers it knows',
+    undefined,
+    undefined,
+    { cause: err }
+  )
+}
+
+/**
+ * A JetStream request of a fleet command that failed for a reason other than a refusal (no
+ * stream leader for a few seconds after a host was lost or joined, a request timed out): said
+ * plainly, with what to do, never as an internal error. Conductor's own errors pass through.
+ */
+export function jetStreamBusy(what: string, err: unknown): ConductorError {
+  if (err instanceof ConductorError) return err
+  return new NatsUnavailable(
+    `${what} do not answer now (${(err as Error).message}): the cluster may be electing a new leader after a ` +
+      'host was lost or joined; try again in a few seconds (conductor doctor checks NATS)',
     undefined,
     undefined,
     { cause: err }

@@ -39,6 +39,21 @@ export async function leaderGet(c: CasBucket, key: string): Promise<{ revision: 
 }
 
 /**
+ * The bucket's keys, live ones only, as the stream's leader has them. KV's keys() creates a
+ * consumer on the stream and asks for its info; on a 2.9 cluster of three that timed out in 4
+ * calls of 10 (measured, a settled cluster). A stream info filtered on the bucket's subjects and
+ * one leader get per key needs no consumer: the stream's leader answers both.
+ */
+export async function leaderKeys(c: CasBucket): Promise<string[]> {
+  const prefix = `$KV.${c.bucket}.`
+  const info = await c.jsm.streams.info(`KV_${c.bucket}`, { subjects_filter: `${prefix}>` })
+  const keys = Object.keys(info.state.subjects ?? {}).map(subject => subject.slice(prefix.length))
+  // A deleted or purged key keeps its marker's subject: only those whose last message is a value.
+  const live = await Promise.all(keys.map(async key => ((await leaderGet(c, key)) === undefined ? undefined : key)))
+  return live.filter((key): key is string => key !== undefined).sort()
+}
+
+/**
  * Writes VALUE (a string; null: a deletion marker, as KV delete writes it) to KEY if its revision
  * is still REVISION (0: absent or deleted). Resolves with the new revision, or undefined when
  * the key had moved on (another writer won).

@@ -3,7 +3,7 @@
 // imports them on call), node-tar through conductor/archive's own on-demand functions.
 export { MAX_FUNCTION_BODY_BYTES, SERVICE_WRITE, SYNC_STATUS_FILE, SYNC_STATUS_STALE_MS } from './defaults.js'
 export type { ServiceRecord, StoredVersion } from './record.js'
-export { type CasBucket, casBucket, casWrite, leaderGet } from './cas.js'
+export { type CasBucket, casBucket, casWrite, leaderGet, leaderKeys } from './cas.js'
 export { type PushResult, type ServiceStore, openServiceStore, pushVersion, readRecord, fetchArchive } from './store.js'
 export {
   type FleetListing,

@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises'
 import path from 'node:path'
 import { checkServiceName, packServiceDir, unpackServiceArchive } from '../archive/index.js'
-import { connectLocal, desiredReplicas, readState, type ClusterCtx } from '../cluster/index.js'
+import { connectLocal, desiredReplicas, jetStreamBusy, readState, type ClusterCtx } from '../cluster/index.js'
 import { FleetNameInvalid } from '../../errors/index.js'
 import type { ServiceRecord } from './record.js'
 import {
@@ -14,6 +14,8 @@ import {
   type ServiceStore
 } from './store.js'
 import type { SyncStatus } from './sync.js'
+import { leaderGet, leaderKeys } from './cas.js'
+import { SYNC_STATUS_BUCKET } from './defaults.js'
 
 // The operations behind `conductor fleet push/ls/rm/rollback/status` and the built-in service
 // functions: each opens the local NATS server's service buckets, does one thing, closes.
@@ -24,6 +26,8 @@ export async function withStore<T>(cc: ClusterCtx, fn: (s: ServiceStore) => Prom
   try {
     const routeable = new Set(s.members.filter(m => m.route_cert !== undefined).map(m => m.id)).size
     return await fn(await openServiceStore(nc, desiredReplicas(routeable)))
+  } catch (err) {
+    throw jetStreamBusy("the fleet's service buckets", err)
   } finally {
     await nc.close().catch(() => {})
   }
@@ -88,11 +92,12 @@ export async function listFleet(s: ServiceStore): Promise<{ services: FleetListi
 
 export async function hostStatuses(s: ServiceStore): Promise<SyncStatus[]> {
   const out: SyncStatus[] = []
-  for await (const key of await s.status.keys()) {
-    const e = await s.status.get(key)
-    if (e?.operation !== 'PUT') continue
+  const status = { ...s.cas, bucket: SYNC_STATUS_BUCKET }
+  for (const key of await leaderKeys(status)) {
+    const e = await leaderGet(status, key)
+    if (e === undefined) continue
     try {
-      out.push(e.json() as SyncStatus)
+      out.push(JSON.parse(e.value) as SyncStatus)
     } catch {
       /* a host writing something else: skipped */
     }

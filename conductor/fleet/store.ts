@@ -5,7 +5,7 @@ import { natsPackage } from '../cluster/index.js'
 import { FleetPushConflict, FleetServiceUnknown } from '../../errors/index.js'
 import { SERVICES_KV_BUCKET, SERVICES_KV_HISTORY, SERVICES_OBJECT_BUCKET, SYNC_STATUS_BUCKET } from './defaults.js'
 import { objectName, parseRecord, type ServiceRecord, type StoredVersion } from './record.js'
-import { casBucket, casWrite, leaderGet, type CasBucket } from './cas.js'
+import { casBucket, casWrite, leaderGet, leaderKeys, type CasBucket } from './cas.js'
 
 // The fleet's service storage (issue 18 item 1): archives in a replicated object store, one
 // record per service in a KV bucket. A write is: the object first (content addressed, so two
@@ -88,7 +88,7 @@ export function recordOf(e: KvEntry | null): StoredRecord | undefined {
 
 export async function listRecords(s: ServiceStore): Promise<StoredRecord[]> {
   const out: StoredRecord[] = []
-  for await (const key of await s.records.keys()) {
+  for (const key of await leaderKeys(s.cas)) {
     const r = await readRecord(s, key).catch(() => undefined)
     if (r !== undefined) out.push(r)
   }

@@ -1,7 +1,7 @@
 import type { KV, KvEntry } from '@nats-io/kv'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { natsPackage } from '../cluster/index.js'
-import { casBucket, casWrite, leaderGet, type CasBucket } from '../fleet/index.js'
+import { casBucket, casWrite, leaderGet, leaderKeys, type CasBucket } from '../fleet/index.js'
 import { LEDGER_BUCKET, LOCKS_BUCKET, PLACEMENTS_BUCKET } from './defaults.js'
 import { parseLedger, type LedgerEntry } from './ledger.js'
 import { parsePlacement, type PlacementValue } from './decide.js'
@@ -93,7 +93,7 @@ export async function readPlacementKv(
 
 export async function readAllPlacements(kv: SchedulerKv): Promise<Map<string, Versioned<PlacementValue>>> {
   const out = new Map<string, Versioned<PlacementValue>>()
-  for await (const key of await kv.placements.keys()) {
+  for (const key of await leaderKeys(kv.cas.placements)) {
     const p = await readPlacementKv(kv, key)
     if (p !== undefined) out.set(key, p)
   }
@@ -110,9 +110,8 @@ export async function readLedger(kv: SchedulerKv, host: string): Promise<Version
 
 /**
  * Every machine's ledger. With HOSTS (the machines the caller knows: members and the ledgers it
- * has seen), one get per machine; without, the bucket's keys are listed first, which costs a
- * consumer on the stream (a JetStream API call the meta leader must agree to): daemons that
- * place often pass HOSTS.
+ * has seen), one get per machine; without, the bucket's keys are listed first (a stream info
+ * more): daemons that place often pass HOSTS.
  */
 export async function readLedgers(
   kv: SchedulerKv,
@@ -121,7 +120,7 @@ export async function readLedgers(
   const out = new Map<string, Versioned<LedgerEntry>>()
   const keys: string[] = []
   if (hosts !== undefined) keys.push(...new Set(hosts))
-  else for await (const key of await kv.ledger.keys()) keys.push(key)
+  else keys.push(...(await leaderKeys(kv.cas.ledger)))
   const read = await Promise.all(keys.map(async key => [key, await readLedger(kv, key)] as const))
   for (const [key, l] of read) if (l !== undefined) out.set(key, l)
   return out

@@ -1,8 +1,9 @@
-import { ConductorError, FleetHostUnknown, FleetServiceUnknown, NatsUnavailable } from '../../errors/index.js'
+import { FleetHostUnknown, FleetServiceUnknown } from '../../errors/index.js'
 import {
   clusterDefaults,
   connectLocal,
   desiredReplicas,
+  jetStreamBusy,
   natsPackage,
   readState,
   type ClusterCtx
@@ -70,16 +71,7 @@ export async function withScheduler<T>(cc: ClusterCtx, fn: (v: SchedulerView) =>
     }
     return await fn({ kv, machines, ledgers })
   } catch (err) {
-    if (err instanceof ConductorError) throw err
-    // A NATS request that timed out (no stream leader for a few seconds after a host was lost):
-    // said plainly, with what to do, not as an internal error.
-    throw new NatsUnavailable(
-      `the fleet's scheduler buckets do not answer now (${(err as Error).message}): the cluster may be electing ` +
-        'a new leader after losing a host; try again in a few seconds (conductor doctor checks NATS)',
-      undefined,
-      undefined,
-      { cause: err }
-    )
+    throw jetStreamBusy("the fleet's scheduler buckets", err)
   } finally {
     await nc.close().catch(() => {})
   }

@@ -15,6 +15,7 @@ import {
   removeService,
   rollbackRecord
 } from '../../../../conductor/fleet/index.js'
+import { leaderKeys } from '../../../../conductor/fleet/cas.js'
 import { fetchArchive, readChunks } from '../../../../conductor/fleet/store.js'
 import { freePort, waitFor } from '../../../harness/ports.js'
 import { tempDir, writeTree } from '../../../harness/tmp.js'
@@ -256,4 +257,22 @@ t.test('an archive read chunk by chunk is the archive stored', async t => {
     (await fetchArchive(s, rb.record))?.equals(pb.archive),
     'fetchArchive (over 4 MiB: the object store): the same bytes'
   )
+})
+
+t.test("a bucket's keys from the stream's leader: live ones only, no consumer", async t => {
+  const nc = await connect({ servers: `127.0.0.1:${await natsServer(t)}` })
+  t.teardown(async () => {
+    await nc.close()
+  })
+  const s = await openServiceStore(nc, 1)
+  t.same(await leaderKeys(s.cas), [], 'an empty bucket: no keys')
+  for (const key of ['web', 'api', 'db', 'cache']) await s.records.put(key, '{}')
+  await s.records.put('web', '{"again":true}')
+  await s.records.delete('db')
+  await s.records.purge('cache')
+  t.same(await leaderKeys(s.cas), ['api', 'web'], 'sorted, each once; deleted and purged keys left out')
+  const jsm = await jetstreamManager(nc)
+  const consumers = []
+  for await (const c of jsm.consumers.list('KV_conductor-service-versions')) consumers.push(c.name)
+  t.same(consumers, [], 'no consumer was created on the stream')
 })
