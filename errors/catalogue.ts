@@ -324,28 +324,133 @@ const ENTRIES = {
   },
   CND_FLEET_UNPLACEABLE: {
     exit: failure,
-    description: '`fleet plan`: a service could not be placed (the reason is printed)'
+    description: '`fleet plan`, `fleet drain`: a service could not be placed (the reason is printed)'
   },
   CND_FLEET_PACK_REFUSED: {
     exit: invalidInput,
+    http: 422,
     description: 'a service directory that cannot be packed (device file, FIFO, socket, link leaving it)'
   },
   CND_FLEET_ARCHIVE_INVALID: {
     exit: invalidInput,
+    http: 422,
     description: 'an archive refused before anything is written (a bad entry)'
   },
   CND_FLEET_ARCHIVE_TOO_LARGE: {
     exit: invalidInput,
+    http: 413,
     description: 'an archive over the size or entry limit, packed or unpacked'
   },
-  CND_FLEET_DIGEST_MISMATCH: { exit: invalidInput, description: 'an archive whose SHA-256 is not the announced one' },
-  CND_FLEET_NAME_INVALID: { exit: invalidInput, description: 'a service name or version that is not a plain name' },
+  CND_FLEET_DIGEST_MISMATCH: {
+    exit: invalidInput,
+    http: 422,
+    description: 'an archive whose SHA-256 is not the announced one'
+  },
+  CND_FLEET_NAME_INVALID: {
+    exit: invalidInput,
+    http: 400,
+    description: 'a service name or version that is not a plain name'
+  },
   CND_FLEET_SERVICE_NOT_MANAGED: {
     exit: failure,
     description: 'the service directory exists but was not installed by fleet sync'
   },
   CND_FLEET_NO_PREVIOUS_VERSION: { exit: notFound, description: '`rollback` with no previous version kept' },
-  CND_FLEET_INSTALL_LOCKED: { exit: locked, description: 'another process installs or rolls back the same service' }
+  CND_FLEET_INSTALL_LOCKED: { exit: locked, description: 'another process installs or rolls back the same service' },
+  CND_FLEET_PLACEMENT_LOCKED: {
+    exit: locked,
+    http: 503,
+    description: 'another process held the placement file (LIB/fleet/placement.json) lock for too long'
+  },
+  CND_FLEET_PUSH_CONFLICT: {
+    exit: locked,
+    http: 409,
+    description: 'another push of the same service won the compare-and-set: its version stands, this one was not stored'
+  },
+  CND_FLEET_SERVICE_UNKNOWN: {
+    exit: notFound,
+    http: 404,
+    description: "the fleet's bucket holds no such service (`fleet rm`, `fleet rollback`, the service functions)"
+  },
+  CND_FLEET_HOST_UNKNOWN: {
+    exit: notFound,
+    description: '`fleet drain`: no machine of that peer id in the capacity ledger (`fleet where` lists the machines)'
+  },
+  CND_FLEET_WRITE_DENIED: {
+    exit: failure,
+    http: 403,
+    description: 'the caller of a service function lacks the `service-write` authorization of the peers policy'
+  },
+  CND_FLEET_INPUT_INVALID_BODY: {
+    exit: usage,
+    http: 400,
+    description: 'a request to a built-in service function is not what it accepts (the message says which field)'
+  },
+
+  // The cluster: peers, invites, the NATS server (conductor/cluster)
+  CND_PEER_IDENTITY_MISSING: {
+    exit: notFound,
+    http: 503,
+    description: 'this host has no peer identity (key pair, cluster state): run `conductor system install`'
+  },
+  CND_CLUSTER_STATE_INVALID: {
+    exit: invalidInput,
+    description: 'cluster.json cannot be read or is not what Conductor wrote'
+  },
+  CND_CLUSTER_LOCKED: {
+    exit: locked,
+    http: 503,
+    description: 'another process holds the cluster state lock for too long'
+  },
+  CND_NATS_UNAVAILABLE: {
+    exit: system,
+    http: 503,
+    description: 'the local NATS server does not answer or JetStream is off: membership cannot be read or changed'
+  },
+  CND_PEER_CREDENTIAL_INVALID: {
+    exit: usage,
+    description: 'an invite secret or public key on the command line is not one, or is the other kind'
+  },
+  CND_PEER_INVITE_EXPIRED: { exit: failure, http: 403, description: 'the invite is past its expiry' },
+  CND_PEER_INVITE_USED: {
+    exit: failure,
+    http: 403,
+    description: 'the invite was used already (invites are single-use)'
+  },
+  CND_PEER_INVITE_SCOPE: {
+    exit: failure,
+    http: 403,
+    description: 'an invite (or a peer without peer-list-write) asked for more than joining itself'
+  },
+  CND_PEER_MISMATCH: {
+    exit: failure,
+    http: 403,
+    description: 'a peer id or hostname that is not what was signed, or not what the host is'
+  },
+  CND_PEER_CONFLICT: {
+    exit: failure,
+    http: 409,
+    description: 'a peer id or hostname taken by another key, or two hosts in different clusters'
+  },
+  CND_PEER_NOT_FOUND: { exit: notFound, http: 404, description: 'no peer with that id' },
+  CND_PEER_METHOD: { exit: failure, http: 405, description: 'a built-in peer function called with the wrong method' },
+  CND_PEER_REFUSED: {
+    exit: failure,
+    description: 'the remote host refused the call (401/403, or a refusal of its built-in function)'
+  },
+  CND_PEER_UNREACHABLE: {
+    exit: failure,
+    description: 'the remote host cannot be reached (DNS, connection refused, no route, timeout)'
+  },
+  CND_PEER_TLS: {
+    exit: failure,
+    description: 'TLS with the remote host failed: its certificate does not verify (a private CA needs --ca-file)'
+  },
+  CND_PEER_INPUT_INVALID: {
+    exit: usage,
+    http: 400,
+    description: 'a body sent to a built-in peer function is not what it accepts (the JSON path says where)'
+  }
 } as const satisfies Record<`CND_${string}`, CatalogueEntry>
 
 /** Every error code Conductor gives. */

@@ -131,7 +131,31 @@ export class FleetServiceNotManaged extends ConductorError {
 export class FleetNoPreviousVersion extends ConductorError {
   override readonly code = 'CND_FLEET_NO_PREVIOUS_VERSION'
 }
+/** Two pushes of one service raced: the other one's compare-and-set won. */
+export class FleetPushConflict extends ConductorError {
+  override readonly code = 'CND_FLEET_PUSH_CONFLICT'
+}
+/** The fleet's bucket holds no such service. */
+export class FleetServiceUnknown extends ConductorError {
+  override readonly code = 'CND_FLEET_SERVICE_UNKNOWN'
+}
+/** `fleet drain HOST`: the capacity ledger has no machine HOST. */
+export class FleetHostUnknown extends ConductorError {
+  override readonly code = 'CND_FLEET_HOST_UNKNOWN'
+}
+/** A service function's caller lacks service-write. */
+export class FleetWriteDenied extends ConductorError {
+  override readonly code = 'CND_FLEET_WRITE_DENIED'
+}
+/** A built-in service function's request is malformed. */
+export class FleetBodyInvalid extends ConductorError {
+  override readonly code = 'CND_FLEET_INPUT_INVALID_BODY'
+}
 /** Another process installs or rolls back the same service right now. */
 export class FleetInstallLocked extends ConductorError {
   override readonly code = 'CND_FLEET_INSTALL_LOCKED'
+}
+/** The placement file's lock stayed held past the wait (its holder is alive). */
+export class FleetPlacementLocked extends ConductorError {
+  override readonly code = 'CND_FLEET_PLACEMENT_LOCKED'
 }

@@ -20,10 +20,16 @@ export {
   DeploymentNotFound,
   FleetArchiveInvalid,
   FleetArchiveTooLarge,
+  FleetBodyInvalid,
   FleetDigestMismatch,
+  FleetPushConflict,
+  FleetServiceUnknown,
+  FleetHostUnknown,
+  FleetWriteDenied,
   FleetHostsInvalid,
   FleetHostsSyntax,
   FleetInstallLocked,
+  FleetPlacementLocked,
   FleetNameInvalid,
   FleetNoPreviousVersion,
   FleetPackRefused,
@@ -49,3 +55,20 @@ export {
   TemplateTimeout,
   UsageError
 } from './conductor.js'
+export {
+  ClusterLocked,
+  ClusterStateInvalid,
+  NatsUnavailable,
+  PeerConflict,
+  PeerCredentialInvalid,
+  PeerIdentityMissing,
+  PeerInputInvalid,
+  PeerInviteExpired,
+  PeerInviteScope,
+  PeerInviteUsed,
+  PeerMismatch,
+  PeerNotFound,
+  PeerRefused,
+  PeerTlsFailed,
+  PeerUnreachable
+} from './cluster.js'

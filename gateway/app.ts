@@ -91,7 +91,7 @@ export async function buildGateway(opts: GatewayOptions): Promise<Gateway> {
   } else {
     state = opts.serving.state
   }
-  const metrics = createMetrics(opts.serving?.stats)
+  const metrics = createMetrics(opts.serving?.stats, opts.roots.run)
   // The HTTP server is ours so that /auth can be answered before Fastify (front.ts). Served, it
   // already listens: Fastify gets a server that never listens, fed by the front one.
   const front = opts.serving?.front ?? new Front()

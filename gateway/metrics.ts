@@ -1,5 +1,6 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client'
 import { AuthStats, DECISION_BUCKETS } from './auth-stats.js'
+import { registerFleetSyncMetrics } from './fleet-metrics.js'
 
 // Prometheus metrics of the gateway (issue 9), served on a listener of their own so that no
 // public Caddy route can reach them. One registry per gateway instance (tests run several).
@@ -16,12 +17,16 @@ export interface GatewayMetrics {
   refresh?: () => void
 }
 
-/** `auth`: the counts the gateway kept before the registry existed (serve.ts starts answering /auth first). */
-export function createMetrics(auth: AuthStats = new AuthStats()): GatewayMetrics {
+/**
+ * `auth`: the counts the gateway kept before the registry existed (serve.ts starts answering /auth
+ * first); `runDir`: ROOT/run/conductor, where the fleet daemon's sync status is read at each scrape.
+ */
+export function createMetrics(auth: AuthStats = new AuthStats(), runDir?: string): GatewayMetrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'conductor_gateway_' })
   registry.registerMetric(decisionsMetric(auth))
   registry.registerMetric(decisionSecondsMetric(auth))
+  if (runDir !== undefined) registerFleetSyncMetrics(registry, runDir)
   return {
     registry,
     auth,

@@ -35,3 +35,4 @@ export {
   type InstallStep,
   type ServiceVersions
 } from './version-store.js'
+export { checkServiceName, checkVersion } from './paths.js'

@@ -114,6 +114,13 @@ const COMMAND_MODULES: Array<{ names: string[]; load: () => Promise<Register> }>
     }
   },
   {
+    names: ['peer', 'peers', '_'],
+    load: async () => {
+      const m = await import('./commands/peer.js')
+      return (p, i, c) => m.registerPeerCommands(p, i, c)
+    }
+  },
+  {
     names: ['fleet'],
     load: async () => {
       const m = await import('./commands/fleet.js')

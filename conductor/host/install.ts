@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { isConductorCaddyConfig, renderCaddyConfig } from './caddy-config.js'
@@ -10,6 +10,7 @@ import {
 } from './config-units.js'
 import { SOCKET_IDLE_TEMPLATE, renderSocketIdleTemplate } from './socket-units.js'
 import { CADDY_SYNC_DROPIN, CADDY_SYNC_UNIT, caddySyncDropIn, caddySyncUnitFile } from './caddy-sync-unit.js'
+import { renderPeersService } from './builtin-service.js'
 import type { Roots } from '../model/index.js'
 import type { ScopeInfo } from '../model/index.js'
 import type { SystemdDriver } from './systemd.js'
@@ -19,12 +20,16 @@ import {
   DEPLOYMENT_TEMPLATE,
   GATEWAY_SOCKET,
   GATEWAY_UNIT,
+  NATS_UNIT,
   SERVICE_TEMPLATE,
+  SYNC_UNIT,
   renderCaddyUnit,
   renderDeploymentTemplate,
   renderGatewaySocket,
   renderGatewayUnit,
+  renderNatsUnit,
   renderServiceTemplate,
+  renderSyncUnit,
   type UnitPaths
 } from './unit-files.js'
 
@@ -35,6 +40,7 @@ export interface InstallFile {
   path: string
   content: string
   why: string
+  mode?: number | undefined
 }
 export interface InstallPlan {
   dirs: string[]
@@ -95,7 +101,18 @@ export function planInstall(
       path: path.join(scope.unitsDir, CADDY_SYNC_DROPIN),
       content: caddySyncDropIn(),
       why: 'caddy.service pulls in the sync unit'
-    }
+    },
+    // The cluster (issue 17): its NATS server, the fleet daemon, the built-in peer functions.
+    { path: path.join(scope.unitsDir, NATS_UNIT), content: renderNatsUnit(p), why: 'NATS server of the cluster' },
+    {
+      path: path.join(scope.unitsDir, SYNC_UNIT),
+      content: renderSyncUnit(p),
+      why: 'fleet daemon (peers, routes, heartbeats)'
+    },
+    ...renderPeersService(p, roots.services).map(f => ({
+      ...f,
+      why: 'built-in peer functions (add-peer, remove-peer, list-peers, identity)'
+    }))
   ]
   if (!hasCaddyUnit)
     files.push({
@@ -127,6 +144,7 @@ export async function applyInstall(plan: InstallPlan, systemd: SystemdDriver): P
     }
     mkdirSync(path.dirname(f.path), { recursive: true })
     writeAtomic(f.path, f.content)
+    if (f.mode !== undefined) chmodSync(f.path, f.mode)
     written.push(f.path)
   }
   const reloaded = written.some(f => f.endsWith('.service') || f.endsWith('.socket'))

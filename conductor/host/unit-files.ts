@@ -1,6 +1,6 @@
 import path from 'node:path'
 import type { Scope } from '../model/index.js'
-import { CADDY_UNIT, GATEWAY_UNIT } from '../model/index.js'
+import { CADDY_UNIT, GATEWAY_UNIT, NATS_UNIT, SYNC_UNIT } from '../model/index.js'
 
 // Unit file text, pure (tested as text and with `systemd-analyze verify`). Template instances
 // carry the identity (%i = service name or deployment id), so starting a deployment writes no
@@ -34,6 +34,8 @@ export interface UnitPaths {
   caddyListen: readonly string[]
   /** Where the gateway listens (host.json gateway_listen): the socket unit's ListenStream. */
   gatewayListen: string
+  /** nats-server (default /usr/sbin/nats-server, Debian's). */
+  nats?: string | undefined
 }
 
 const wantedBy = (scope: Scope): string => (scope === 'user' ? 'default.target' : 'multi-user.target')
@@ -170,6 +172,50 @@ WantedBy=${wantedBy(p.scope)}
 }
 
 /**
+ * The cluster's NATS server (issue 17). Its config is written by conductor from the peer list
+ * (cluster/nats-config.ts); a membership change rewrites it and reloads (SIGHUP): no restart.
+ * Not tied to Caddy: peers keep their routes while Caddy restarts.
+ */
+export function renderNatsUnit(p: UnitPaths): string {
+  return `${HEADER}[Unit]
+Description=NATS server of Conductor's cluster (config written by conductor from the peer list)
+
+[Service]
+Type=simple
+ExecStart=${p.nats ?? '/usr/sbin/nats-server'} -c ${path.join(p.etcDir, 'nats.conf')}
+ExecReload=/bin/kill -HUP $MAINPID
+Restart=on-failure
+RestartSec=1
+TimeoutStopSec=10
+
+[Install]
+WantedBy=${wantedBy(p.scope)}
+`
+}
+
+/**
+ * The fleet daemon, one per host: converges the peers policy and the NATS routes from the
+ * replicated member list, heartbeats; service sync and scheduling join it (issues 18, 19).
+ * Always restarted: a host without it stops following its cluster.
+ */
+export function renderSyncUnit(p: UnitPaths): string {
+  return `${HEADER}[Unit]
+Description=Conductor fleet daemon (peers and NATS routes from the member list, heartbeats)
+After=${NATS_UNIT}
+Wants=${NATS_UNIT}
+
+[Service]
+Type=simple
+${envLines(p.environment)}ExecStart=${p.conductor.join(' ')} _ fleet-daemon
+Restart=always
+RestartSec=1
+
+[Install]
+WantedBy=${wantedBy(p.scope)}
+`
+}
+
+/**
  * Drop-in of one deployment instance: the service it belongs to and the pod's directives; for
  * a part with sockets, the lines that pass them (socket-units.ts).
  */
@@ -190,4 +236,4 @@ ${sockets?.unit ?? ''}${serviceLines !== '' ? '\n[Service]\n' + serviceLines : '
 
 export const dropInPath = (unitsDir: string, unit: string): string =>
   path.join(unitsDir, `${unit}.d`, '50-conductor.conf')
-export { GATEWAY_UNIT, CADDY_UNIT }
+export { GATEWAY_UNIT, CADDY_UNIT, NATS_UNIT, SYNC_UNIT }

@@ -26,6 +26,60 @@ const caddyListenSchema = z
       'caddy.json of `system install` (default [":80", ":443"]; automatic HTTPS only when one has port 443).'
   )
 
+// host.json cluster: how this host takes part in the fleet's NATS cluster (issue 17).
+const port = z.number().int().min(1).max(65535)
+const clusterSchema = z
+  .strictObject({
+    hostname: z
+      .string()
+      .regex(
+        /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$|^[0-9A-Fa-f:.]+$/,
+        'must be a host name or an IP address (no scheme, no port)'
+      )
+      .describe(
+        'Name (DNS name or IP address) the other peers reach this host by: https://HOSTNAME (its Caddy) and ' +
+          'HOSTNAME:PORT (NATS routes); its route certificate is made for it. Default: the peer id (hostname).'
+      )
+      .optional(),
+    listen: z
+      .string()
+      .regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/, 'must be HOST:PORT')
+      .describe(
+        'Where the NATS server listens for routes of the other peers (default "0.0.0.0:6222"); the peers dial ' +
+          'HOSTNAME and this port.'
+      )
+      .optional(),
+    client_port: port
+      .describe("Loopback port of the NATS server for Conductor's own clients (default 4222).")
+      .optional(),
+    monitor_port: z
+      .number()
+      .int()
+      .min(0)
+      .max(65535)
+      .describe(
+        "Loopback port of the NATS server's monitoring endpoint (/varz, /routez, /jsz) that `conductor doctor` " +
+          'reads (default 8222; 0: none).'
+      )
+      .optional()
+  })
+  .describe('This host in the fleet\'s NATS cluster (README "Cluster: peers"); every field optional.')
+
+// host.json fleet: how this host's scheduler judges the others (issue 19).
+const hostFleetSchema = z
+  .strictObject({
+    dead_after_sec: z
+      .number({ error: iss => `must be a number of seconds, got ${JSON.stringify(iss.input) ?? 'nothing'}` })
+      .min(2, 'must be at least 2: heartbeats go every second, and one lost must not declare a host dead')
+      .max(3600, 'must be at most 3600')
+      .describe(
+        'A peer whose heartbeat has not been heard for this many seconds is dead: its services are placed ' +
+          'elsewhere (default 5; README "Fleet scheduler").'
+      )
+      .optional()
+  })
+  .describe('This host\'s fleet scheduler (README "Fleet scheduler"); every field optional.')
+
 export const hostSchema = z
   .strictObject({
     $schema: z.string().describe('Optional JSON Schema reference for editors; ignored.').optional(),
@@ -68,6 +122,8 @@ export const hostSchema = z
       .describe('Caddy admin API endpoint: http://HOST:PORT or unix//PATH (default http://localhost:2019).')
       .optional(),
     caddy_listen: caddyListenSchema.optional(),
+    cluster: clusterSchema.optional(),
+    fleet: hostFleetSchema.optional(),
     scope: z
       .enum(['system', 'user'])
       .describe('systemd scope: "system" (servers, /etc/systemd/system) or "user" (rootless hosts, systemctl --user).')

@@ -22,7 +22,12 @@ export { type HostConfig, SCOPES, type Scope, caddyAdminListen, loadHostConfig }
 export { isCaddyListenAddress, listenPort } from './caddy-address.js'
 export {
   CADDY_UNIT,
+  FLEET_SYNC_STATUS_FILE,
+  FLEET_SYNC_STATUS_STALE_MS,
   GATEWAY_UNIT,
+  NATS_UNIT,
+  PEERS_SERVICE,
+  SYNC_UNIT,
   deploymentConfigUnit,
   deploymentId,
   deploymentUnit,
@@ -83,6 +88,7 @@ export async function serviceJsonSchema(): Promise<unknown> {
   return (await loadModelSchemas()).serviceJsonSchema()
 }
 export { type ScopeInfo, resolveScope } from './scope.js'
+export { type FleetView, fleetPlacementFile, readFleetView, variableSuffix } from './fleet-view.js'
 export {
   type Listen,
   type PodSocket,

@@ -3,6 +3,19 @@
 
 export const GATEWAY_UNIT = 'conductor-gateway.service'
 export const CADDY_UNIT = 'caddy.service'
+/** The NATS server of the cluster (issue 17): config written by conductor from the peer list. */
+export const NATS_UNIT = 'conductor-nats.service'
+/** The fleet daemon (peers now; service sync and scheduling later): `conductor _ fleet-daemon`. */
+export const SYNC_UNIT = 'conductor-sync.service'
+/**
+ * The fleet daemon's service sync status, in ROOT/run/conductor/ (rewritten every second while
+ * it runs): `conductor doctor` and the gateway's metrics read it, without NATS.
+ */
+export const FLEET_SYNC_STATUS_FILE = 'fleet-sync.json'
+/** That status older than this: the sync task is not running. */
+export const FLEET_SYNC_STATUS_STALE_MS = 5000
+/** The built-in service of the peer functions (add-peer, remove-peer, list-peers, identity). */
+export const PEERS_SERVICE = 'conductor-peers'
 
 export const serviceUnit = (service: string): string => `conductor-service@${service}.service`
 export const serviceConfigUnit = (service: string): string => `conductor-service-config@${service}.service`

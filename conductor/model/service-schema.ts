@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { CGROUP_DIRECTIVES, RLIMIT_DIRECTIVES, functionsSlice, parseFunctionDirectives } from '../../cgi/index.js'
-import { MAX_REPLICAS, PEER_ID_PATTERN } from './defaults.js'
+import { MAX_REPLICAS, NAME_PATTERN, PEER_ID_PATTERN } from './defaults.js'
 import { resourceUnitsSchema } from './resource-units.js'
 import { SOCKET_NAME_PATTERN, parseListen, socketDir } from './sockets.js'
 
@@ -408,9 +408,30 @@ export const fleetSchema = z
           'this service where it is told (its resources still count on those machines); without it, the scheduler ' +
           'places `instances` copies by the placement rule.'
       )
+      .optional(),
+    depends_on: z
+      .array(z.string().regex(NAME_PATTERN, 'must be a service name (letters, digits and _ . -)'))
+      .describe(
+        'Services this one talks to: templates and hooks see where each runs as ' +
+          'CONDUCTOR_FLEET_HOSTS_<NAME> and CONDUCTOR_FLEET_ADDRESSES_<NAME>, and its proxy snippets are rendered ' +
+          'again when one of them moves (README "Discovery").'
+      )
       .optional()
   })
   .superRefine((f, ctx) => {
+    const names = new Map<string, string>()
+    for (const [i, dep] of (f.depends_on ?? []).entries()) {
+      const v = dep.toUpperCase().replace(/[^A-Z0-9]/g, '_')
+      const other = names.get(v)
+      if (other !== undefined) {
+        const message =
+          other === dep
+            ? `"${dep}" is listed twice`
+            : `"${dep}" and "${other}" give the same variable names (_${v}): list one of them`
+        ctx.addIssue({ code: 'custom', input: f, path: ['depends_on', i], message })
+      }
+      names.set(v, dep)
+    }
     const seen = new Set<string>()
     for (const [i, host] of (f.hosts ?? []).entries()) {
       const message = `"${host}" is listed twice: a machine runs at most one copy of a service`

@@ -2,6 +2,7 @@ import type { Roots } from './roots.js'
 import type { Pod, Service } from './service.js'
 import { socketVariables } from './sockets.js'
 import { deploymentConfigUnit, deploymentUnit, serviceConfigUnit, serviceUnit } from './names.js'
+import { readFleetView, variableSuffix, type FleetView } from './fleet-view.js'
 
 // The exact environment of templates, hooks, commands and functions (ARCHITECTURE.md
 // "Variables"): the service's config, then the CONDUCTOR_* variables (which config cannot
@@ -22,9 +23,40 @@ export interface DeploymentContext {
   extra?: Variables | undefined
 }
 
-export function baseVariables(roots?: Pick<Roots, 'root'>, env: NodeJS.ProcessEnv = process.env): Variables {
+// The fleet's placements travel with the base variables they were read with, out of sight
+// (not variables themselves): each service picks the few that concern it (fleetVariables).
+const fleetViews = new WeakMap<Variables, FleetView>()
+
+export function baseVariables(
+  roots?: Pick<Roots, 'root'> & Partial<Pick<Roots, 'lib'>>,
+  env: NodeJS.ProcessEnv = process.env
+): Variables {
   const vars: Variables = { PATH: env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' }
   if (roots !== undefined && roots.root !== '/') vars.CONDUCTOR_ROOT = roots.root
+  const view = roots?.lib !== undefined ? readFleetView(roots.lib) : undefined
+  if (view !== undefined) fleetViews.set(vars, view)
+  return vars
+}
+
+/**
+ * On a host of a fleet (its daemon keeps a placement file): CONDUCTOR_FLEET_HOST (this host's
+ * peer id), CONDUCTOR_FLEET_SERVICE_HOSTS (where this service's copies run), and for each
+ * service of `fleet.depends_on` CONDUCTOR_FLEET_HOSTS_<DEP> (peer ids) and
+ * CONDUCTOR_FLEET_ADDRESSES_<DEP> (the names their Caddy answers on, for https://ADDRESS),
+ * comma-separated in placement order, empty when it runs nowhere.
+ */
+export function fleetVariables(service: Service, view: FleetView | undefined): Variables {
+  if (view === undefined) return {}
+  const hosts = (name: string): string[] => view.services[name]?.hosts ?? []
+  const vars: Variables = {
+    CONDUCTOR_FLEET_HOST: view.here,
+    CONDUCTOR_FLEET_SERVICE_HOSTS: hosts(service.name).join(',')
+  }
+  for (const dep of service.fleet?.depends_on ?? []) {
+    const hs = hosts(dep)
+    vars[`CONDUCTOR_FLEET_HOSTS_${variableSuffix(dep)}`] = hs.join(',')
+    vars[`CONDUCTOR_FLEET_ADDRESSES_${variableSuffix(dep)}`] = hs.map(h => view.addresses[h] ?? h).join(',')
+  }
   return vars
 }
 
@@ -39,7 +71,8 @@ export function serviceVariables(service: Service, base: Variables = {}): Variab
     CONDUCTOR_SERVICE_UNIT: serviceUnit(service.name),
     CONDUCTOR_SERVICE_CONFIG_UNIT: serviceConfigUnit(service.name),
     // The sockets of every part: the service's own routes may dial them too.
-    ...socketVariables(base.CONDUCTOR_ROOT ?? '/', service.pods)
+    ...socketVariables(base.CONDUCTOR_ROOT ?? '/', service.pods),
+    ...fleetVariables(service, fleetViews.get(base))
   }
 }
 

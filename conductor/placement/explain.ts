@@ -175,8 +175,8 @@ function tiedWith(fleet: Fleet, x: DemandVec, chosen: MachineVec, mode: Explanat
     .map(m => m.id)
 }
 
-// The explained service and the machines' sums as the planner's vectors.
-function fleetOf(service: Demand, machines: readonly MachineLoad[]): Fleet {
+// The explained service and the machines' sums as the planner's vectors (loads.ts places on them too).
+export function fleetOf(service: Demand, machines: readonly MachineLoad[]): Fleet {
   const unitSet = new Set([...Object.keys(service.best), ...Object.keys(service.min)])
   for (const m of machines) {
     for (const u of [...Object.keys(m.capacity), ...Object.keys(m.best), ...Object.keys(m.min)]) unitSet.add(u)

@@ -22,6 +22,7 @@ export {
   type UnitFigures,
   type Verdict
 } from './explain.js'
+export { placeOnLoads, sumUnits, type LoadPlacement } from './loads.js'
 export { serviceDemand, DEFAULT_INSTANCES, type DemandSource } from './demand.js'
 
 export async function readHostsFile(file: string): Promise<import('./placement.js').MachineSpec[]> {

@@ -13,7 +13,7 @@ import {
   type ServiceEntry,
   type Variables
 } from '../model/index.js'
-import { readDeployments, type StoredDeployments } from '../state/index.js'
+import { placedElsewhere, readDeployments, readPlacement, type StoredDeployments } from '../state/index.js'
 import { snippetInputs } from './inputs.js'
 import { listProtectedRoutes } from './protected.js'
 import type { SnippetRecord } from './records.js'
@@ -23,7 +23,8 @@ import { ownerRecord, renderProxySnippets, snippetOwner } from './snippets.js'
 // the service context, and once per function with CONDUCTOR_FUNCTION_ID set), of every
 // recorded running deployment (in its context), and the routes added by `conductor caddy
 // protect`. Built from what the caller already read (reload: its services and its Observed),
-// each context's variables computed here once.
+// each context's variables computed here once. A synced service placed on other hosts only
+// (the fleet's placement file, state/placement.ts) counts as disabled here: no routes.
 
 export interface SnippetSource {
   owner: string
@@ -43,7 +44,8 @@ export interface DesiredSnippets {
 export function snippetSources(
   ctx: Pick<Ctx, 'roots' | 'env'>,
   entries: readonly ServiceEntry[],
-  deployments: StoredDeployments
+  deployments: StoredDeployments,
+  disabledHere: { has: (name: string) => boolean } = new Set<string>()
 ): DesiredSnippets {
   const base = baseVariables(ctx.roots, ctx.env)
   const sources: SnippetSource[] = []
@@ -54,7 +56,7 @@ export function snippetSources(
       problems.push({ owner: `service@${e.name}`, message: e.error?.message ?? 'invalid' })
       continue
     }
-    if (e.service.disable) continue
+    if (e.service.disable || disabledHere.has(e.name)) continue
     services.set(e.name, e.service)
     if (e.service.proxy_config_template === undefined) continue
     const vars = serviceVariables(e.service, base)
@@ -93,7 +95,12 @@ export function snippetSources(
 
 /** `caddy status` and `caddy sync`: the services and deployment records read here. */
 export async function desiredSnippetSources(ctx: Pick<Ctx, 'roots' | 'env'>): Promise<DesiredSnippets> {
-  return snippetSources(ctx, await loadAllServices(ctx.roots.services), readDeployments(ctx.roots.deployments))
+  return snippetSources(
+    ctx,
+    await loadAllServices(ctx.roots.services),
+    readDeployments(ctx.roots.deployments),
+    placedElsewhere(readPlacement(ctx.roots.lib))
+  )
 }
 
 /** A source's snippets as its record would hold them, and whether the template ran. */

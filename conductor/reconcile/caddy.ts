@@ -34,15 +34,19 @@ export interface CaddyConvergence {
   errors: string[]
 }
 
-/** `entries`: the services the reload loaded; `observed`: as the unit apply left it. */
+/**
+ * `entries`: the services the reload loaded; `observed`: as the unit apply left it;
+ * `elsewhere`: synced services placed on other hosts only (no routes here, like a disabled one).
+ */
 export async function convergeCaddy(
   sctx: SystemCtx,
   entries: readonly ServiceEntry[],
-  observed: Observed
+  observed: Observed,
+  elsewhere: ReadonlyMap<string, string[]> = new Map()
 ): Promise<CaddyConvergence | undefined> {
   const caddy = sctx.drivers.caddy
   if (caddy === undefined) return undefined
-  const desired = snippetSources(sctx, entries, observed)
+  const desired = snippetSources(sctx, entries, observed, elsewhere)
   // Nothing declared, nothing recorded: Caddy is not asked (hosts without proxy templates).
   if (desired.sources.length === 0 && desired.protected.length === 0 && observed.snippets.size === 0) return undefined
   const out: CaddyConvergence = { changes: [], errors: [] }

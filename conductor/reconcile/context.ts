@@ -64,6 +64,7 @@ export function unitPaths(sctx: SystemCtx): UnitPaths {
     runDir: sctx.roots.run,
     podman: which('podman', sctx.env) ?? '/usr/bin/podman',
     caddy: which('caddy', sctx.env) ?? '/usr/bin/caddy',
+    nats: which('nats-server', sctx.env) ?? '/usr/sbin/nats-server',
     conductor: conductorCommand(),
     environment,
     caddyAdmin: caddyAdminListen(sctx.hostConfig.caddy_admin),

@@ -17,7 +17,15 @@ export interface DesiredWithServices {
   services: Map<string, Service>
 }
 
-export async function loadDesired(servicesDir: string, cache?: ValidationCache): Promise<DesiredWithServices> {
+/**
+ * `elsewhere`: synced services placed on other hosts only (state/ placedElsewhere): they load,
+ * and are treated as disabled here.
+ */
+export async function loadDesired(
+  servicesDir: string,
+  cache?: ValidationCache,
+  elsewhere: ReadonlyMap<string, string[]> = new Map()
+): Promise<DesiredWithServices> {
   const entries = await loadAllServices(servicesDir, cache)
   cache?.save()
   const services = new Map<string, Service>()
@@ -28,7 +36,7 @@ export async function loadDesired(servicesDir: string, cache?: ValidationCache):
       continue
     }
     services.set(e.name, e.service)
-    if (e.service.disable) {
+    if (e.service.disable || elsewhere.has(e.name)) {
       desired.disabled.push(e.name)
       continue
     }

@@ -12,6 +12,7 @@ import {
 import { planSuggestsPods, podListingDue, readPodListing, recordPodListing } from './pod-listing.js'
 import { describeAction, planReconcile, type Action, type PlanOptions } from './plan.js'
 import type { ServiceEntry } from '../model/index.js'
+import { placedElsewhere, readPlacement } from '../state/index.js'
 import { clearStaleReceipts } from './attached.js'
 import type { SystemCtx } from './context.js'
 
@@ -43,7 +44,9 @@ export async function reconcile(
     const wantPods = opts.only === undefined
     const listFirst = wantPods && (opts.dryRun === true || podListingDue(readPodListing(sctx.roots.run), sctx.clock()))
     const pods = listFirst ? listMarkedPods(sctx) : false
-    const { desired, entries, services } = await loadDesired(sctx.roots.services, sctx.validationCache)
+    // Synced services placed on other hosts only load as disabled here (conductor/fleet/).
+    const elsewhere = placedElsewhere(readPlacement(sctx.roots.lib))
+    const { desired, entries, services } = await loadDesired(sctx.roots.services, sctx.validationCache, elsewhere)
     const observed = await observe(sctx, { pods })
     let plan = planReconcile(desired, observed, opts)
     if (wantPods && !listFirst && planSuggestsPods(plan)) {
@@ -62,7 +65,7 @@ export async function reconcile(
     if (plan.length > 0) await notifyGateway(sctx, observed).catch(() => undefined)
     // Even with nothing to do for systemd, Caddy may have lost its routes (a restart). The
     // Caddy step plans from `observed` as the apply left it: no second read of the host.
-    const caddy = opts.only === undefined ? await convergeCaddy(sctx, entries, observed) : undefined
+    const caddy = opts.only === undefined ? await convergeCaddy(sctx, entries, observed, elsewhere) : undefined
     return { plan, results, broken, dryRun: false, caddy }
   } finally {
     release()

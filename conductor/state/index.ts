@@ -12,3 +12,15 @@ export {
 export { acquireDeployLock } from './locks.js'
 export { type PidLock, acquirePidLock } from './pid-lock.js'
 export { readOr, writeAtomic } from './atomic.js'
+export {
+  type PlacementFile,
+  type PlacementSource,
+  type ServicePlacement,
+  placedElsewhere,
+  placementFile,
+  placementLockFile,
+  readPlacement,
+  setServicePlacement,
+  updatePlacement,
+  writePlacementFile
+} from './placement.js'

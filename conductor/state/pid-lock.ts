@@ -1,4 +1,4 @@
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { isProcessAlive } from '../../cgi/index.js'
 
 // A lock file created exclusively and holding its owner's pid. A lock whose owner is dead
@@ -18,7 +18,8 @@ export interface PidLock {
 
 /**
  * Takes the lock at `file` (its directory must exist). When a live process holds it, throws what
- * `refuse(holder)` returns; `refuse(undefined)` when it kept changing hands for three attempts.
+ * `refuse(holder)` returns; `refuse(undefined)` when it kept changing hands for three attempts, or
+ * its taker has not written it yet.
  */
 export function acquirePidLock(
   file: string,
@@ -36,6 +37,9 @@ export function acquirePidLock(
     }
     const holder = readLock(file)
     if (holder !== undefined && isAlive(holder.pid)) throw refuse(holder)
+    // Unreadable and fresh: its taker created it and has not written its pid yet (open and write
+    // are two steps). Taking it over then would give the lock to two processes at once.
+    if (holder === undefined && isFresh(file)) throw refuse(undefined)
     // Stale: move it aside atomically so that two takers cannot both remove a fresh lock.
     try {
       renameSync(file, `${file}.stale.${process.pid}`)
@@ -45,6 +49,17 @@ export function acquirePidLock(
     rmSync(`${file}.stale.${process.pid}`, { force: true })
   }
   throw refuse(undefined)
+}
+
+/** An unreadable lock file younger than this is being written; older, its writer died before writing. */
+const UNWRITTEN_LOCK_GRACE_MS = 5000
+
+function isFresh(file: string): boolean {
+  try {
+    return Date.now() - statSync(file).mtimeMs < UNWRITTEN_LOCK_GRACE_MS
+  } catch {
+    return false
+  }
 }
 
 export function readLock(file: string): LockInfo | undefined {

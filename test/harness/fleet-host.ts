@@ -3,7 +3,7 @@ import path from 'node:path'
 import type { ChildProcess } from 'node:child_process'
 import type { ExecResult, TestHost } from './netns.js'
 import { waitFor } from './ports.js'
-import { startUserManager, type UserManager } from './systemd.js'
+import { startUserManager, type UserManager, type UserManagerOptions } from './systemd.js'
 
 // What a test host runs besides its network (test/harness/netns.ts): its own Podman image, its
 // own systemd user manager, its own Caddy. Every one of them lives inside the host's namespace
@@ -74,10 +74,14 @@ export async function hostPods(host: TestHost): Promise<string[]> {
  * cgroup is named after the namespace and recorded in the host's directory, so a reaper or sweep
  * can remove it after a killed run.
  */
-export async function startHostUserManager(t: Teardown, host: TestHost): Promise<UserManager> {
+export async function startHostUserManager(
+  t: Teardown,
+  host: TestHost,
+  o: Pick<UserManagerOptions, 'startTimeoutMs' | 'degradedOk'> = {}
+): Promise<UserManager> {
   const marker = path.join(host.dir, 'user-manager.cgroup')
   writeFileSync(marker, host.netns)
-  const sd = await startUserManager(t, { netns: host.netnsPath, env: host.env, cgroup: host.netns })
+  const sd = await startUserManager(t, { netns: host.netnsPath, env: host.env, cgroup: host.netns, ...o })
   // Stopped cleanly (its cgroup removed): the fleet's cleanup need not look for it again.
   const stop = async (): Promise<void> => {
     await sd.stop()
@@ -169,14 +173,14 @@ export async function startHostCaddy(t: Teardown, host: TestHost, o: HostCaddyOp
     await waitFor(
       `caddy admin API of ${host.name}`,
       async () => (await fetch(`${adminUrl}/config/`, { signal: AbortSignal.timeout(1000) })).ok,
-      15_000
+      60_000
     )
-    await waitFor(`Caddy local CA of ${host.name} (${caFile})`, () => existsSync(caFile), 15_000)
+    await waitFor(`Caddy local CA of ${host.name} (${caFile})`, () => existsSync(caFile), 60_000)
     // The certificate is issued asynchronously: wait until a verified handshake succeeds.
     await waitFor(
       `${host.name} serving ${url} with its local CA`,
       async () => (await host.request(`${url}/`, { caFile, timeoutMs: 2000 })).status > 0,
-      15_000,
+      60_000,
       100
     )
   } catch (err) {

@@ -46,7 +46,8 @@ function request(m, reply) {
   })
   req.on('timeout', () => req.destroy(new Error(`no answer within ${opts.timeout} ms`)))
   req.on('error', err => reply({ error: err.message, code: err.code }))
-  req.end(m.body)
+  // bodyFile: a binary body (an archive), read here; body: a string.
+  req.end(m.bodyFile ? fs.readFileSync(m.bodyFile) : m.body)
 }
 
 function probe(m, reply) {

@@ -94,6 +94,8 @@ export interface RequestOptions {
   method?: string
   headers?: Record<string, string>
   body?: string
+  /** A file sent as the body, bytes as they are (an archive); instead of `body`. */
+  bodyFile?: string
   timeoutMs?: number
 }
 

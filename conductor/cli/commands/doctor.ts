@@ -1,3 +1,4 @@
+import path from 'node:path'
 import type { Command } from 'commander'
 import { DEFAULT_GATEWAY_LISTEN } from '../../model/index.js'
 import { resolveCaddyAdmin } from '../../proxy/index.js'
@@ -12,6 +13,8 @@ import { caddyConfigPath, type InstallPlan } from '../../host/index.js'
 import { renderJson } from '../../output.js'
 import { hostInstallPlan, systemContext, unitPaths, type SystemCtx } from '../../reconcile/index.js'
 import type { CtxFactory } from './types.js'
+import { checkNats, clusterContext } from '../../cluster/index.js'
+import { SYNC_STATUS_FILE, checkSync } from '../../fleet/index.js'
 
 export function registerDoctorCommand(program: Command, makeCtx: CtxFactory): void {
   program
@@ -58,6 +61,24 @@ export function registerDoctorCommand(program: Command, makeCtx: CtxFactory): vo
         const server = serverExpectation(sctx, plan, paths.caddyListen, rootFlag)
         checks.push(caddyCheck({ adminUrl: admin.url, source: admin.source, env, server }))
         checks.push(gatewayCheck(opts.gateway ?? host.gateway_listen ?? DEFAULT_GATEWAY_LISTEN))
+        // The cluster's NATS server (issue 17): running, JetStream on, a route to every peer.
+        checks.push(async function nats() {
+          const systemctl = `systemctl${scope === 'user' ? ' --user' : ''}`
+          try {
+            return await checkNats(await clusterContext(ctx), systemctl)
+          } catch (err) {
+            return {
+              name: 'nats',
+              ok: false,
+              detail: (err as Error).message,
+              fix: `conductor system install --scope ${scope}${rootFlag}`
+            }
+          }
+        })
+        // Service sync (issue 18): the sync task writes its status every second; lag behind the bucket.
+        checks.push(async function fleetSync() {
+          return checkSync(path.join(ctx.roots.run, SYNC_STATUS_FILE), `systemctl${scope === 'user' ? ' --user' : ''}`)
+        })
       }
       checks.push(async function services() {
         const entries = await ctxServices(ctx)

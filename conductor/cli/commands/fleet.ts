@@ -13,6 +13,8 @@ import {
 import { renderJson, renderTable } from '../../output.js'
 import { loadAllServices, type ServiceEntry } from '../../model/index.js'
 import type { CtxFactory } from './types.js'
+import { registerFleetSyncCommands } from './fleet-storage.js'
+import { registerFleetSchedulerCommands } from './fleet-scheduler.js'
 
 // `conductor fleet plan`: the placement rule (README "Fleet placement") on a fleet described in
 // a file, without a cluster, so an operator can see where services would go before any host
@@ -21,7 +23,11 @@ import type { CtxFactory } from './types.js'
 const FIT_LABEL = { 'best-fit': 'best fit', 'over-commit': 'over-commit', manual: 'manual (fleet.hosts)' } as const
 
 export function registerFleetCommands(program: Command, makeCtx: CtxFactory): void {
-  const fleet = program.command('fleet').description('Fleet placement: where services run across machines')
+  const fleet = program
+    .command('fleet')
+    .description('Fleet: service directories synced to every host, and where services run across machines')
+  registerFleetSyncCommands(fleet, makeCtx)
+  registerFleetSchedulerCommands(fleet, makeCtx)
 
   fleet
     .command('plan')

@@ -59,6 +59,15 @@ export function registerGatewayCommand(program: Command, makeCtx: CtxFactory): v
     )
     .option('--pressure-sample <ms>', `how often load is sampled (default ${DEFAULT_PRESSURE_SAMPLE_MS})`)
     .action(async function (this: Command, opts: GatewayCliOptions) {
+      // A SIGHUP before the gateway's own handler exists (it loads Fastify and the state first,
+      // seconds on a loaded host) would end the process (Node's default): a policy change
+      // written by the fleet daemon while the unit starts must not kill it. Remembered, and
+      // replayed once the gateway serves (its handler reloads then).
+      let reloadAsked = false
+      const early = (): void => {
+        reloadAsked = true
+      }
+      process.on('SIGHUP', early)
       const ctx = makeCtx(this)
       const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace']
       if (!levels.includes(opts.logLevel))
@@ -87,6 +96,8 @@ export function registerGatewayCommand(program: Command, makeCtx: CtxFactory): v
       // A bad address (CND_GATEWAY_LISTEN_NOT_ALLOWED, a usage error: exit 2) is found before anything starts.
       parseServeAddresses(serve)
       await serveGateway(serve)
+      process.off('SIGHUP', early)
+      if (reloadAsked) process.kill(process.pid, 'SIGHUP')
     })
 }
 

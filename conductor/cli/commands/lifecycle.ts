@@ -18,6 +18,27 @@ import { activeUnitsOrWarn } from './running-state.js'
 // Lifecycle commands on top of the reconciler: `service start|stop|restart|status|logs`,
 // `deployment ls|start|stop`. Each takes the reconcile lock like `reload` does.
 
+/** `service stop`: its deployments removed (with hooks), its unit stopped, under the reconcile lock. */
+export async function stopService(sctx: SystemCtx, name: string): Promise<ReconcileOutcomeLike> {
+  const svc = await ctxService(sctx, name)
+  const release = acquireReloadLock(sctx.roots.run)
+  try {
+    const observed = await observe(sctx, { pods: false })
+    const recs = observed.records.filter(r => r.service === name)
+    const plan: Action[] = [
+      ...recs.map(r => ({ kind: 'remove-deployment' as const, service: name, id: r.id, reason: 'service stop' })),
+      { kind: 'stop-service', service: name }
+    ]
+    const nothing = { services: [], disabled: [], broken: [] }
+    const results = await applyPlan(plan, sctx, new Map([[name, svc]]), nothing, observed)
+    return { plan, results, broken: [], dryRun: false }
+  } finally {
+    release()
+  }
+}
+
+type ReconcileOutcomeLike = Awaited<ReturnType<typeof reconcile>>
+
 export function registerServiceLifecycle(service: Command, makeCtx: CtxFactory): void {
   // start and restart are a reload limited to one service; restart also replaces its deployments.
   const reconcileOne = (command: string, description: string, replace: boolean): void => {
@@ -55,21 +76,7 @@ export function registerServiceLifecycle(service: Command, makeCtx: CtxFactory):
     .option('--json', 'print JSON')
     .action(async function (this: Command, name: string, opts: { json?: boolean }) {
       const sctx = await systemContext(makeCtx(this))
-      const svc = await ctxService(sctx, name)
-      const release = acquireReloadLock(sctx.roots.run)
-      try {
-        const observed = await observe(sctx, { pods: false })
-        const recs = observed.records.filter(r => r.service === name)
-        const plan: Action[] = [
-          ...recs.map(r => ({ kind: 'remove-deployment' as const, service: name, id: r.id, reason: 'service stop' })),
-          { kind: 'stop-service', service: name }
-        ]
-        const nothing = { services: [], disabled: [], broken: [] }
-        const results = await applyPlan(plan, sctx, new Map([[name, svc]]), nothing, observed)
-        await reportOutcome(sctx, { plan, results, broken: [], dryRun: false }, opts.json)
-      } finally {
-        release()
-      }
+      await reportOutcome(sctx, await stopService(sctx, name), opts.json)
     })
 
   service

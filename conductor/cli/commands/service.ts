@@ -4,7 +4,7 @@ import { Reported } from '../exit.js'
 import { renderEnv, renderJson, renderTable } from '../../output.js'
 import type { Service, ServiceEntry } from '../../model/index.js'
 import { ctxService, ctxServices, type Ctx } from '../../context.js'
-import { baseVariables, serviceVariables } from '../../model/index.js'
+import { baseVariables, readFleetView, serviceVariables } from '../../model/index.js'
 import { serviceUnit } from '../../model/index.js'
 import type { CtxFactory } from './types.js'
 import { registerServiceLifecycle } from './lifecycle.js'
@@ -27,6 +27,9 @@ export function registerServiceCommands(program: Command, makeCtx: CtxFactory): 
         entries.map(e => e.name)
       )
       const columns = unique(entries.flatMap(e => e.service?.display_service_config ?? []))
+      // On a host of a fleet: where each service is placed (the fleet daemon's placement file).
+      const fleet = readFleetView(ctx.roots.lib)
+      const placed = (name: string): string[] | null => fleet?.services[name]?.hosts ?? null
       if (opts.json === true) {
         ctx.io.out(
           renderJson(
@@ -41,6 +44,7 @@ export function registerServiceCommands(program: Command, makeCtx: CtxFactory): 
                     disabled: e.service.disable,
                     unit: serviceUnit(e.name),
                     running: running.get(e.name) ?? null,
+                    ...(fleet !== undefined ? { fleet_hosts: placed(e.name) } : {}),
                     config: pick(e.service.config, e.service.display_service_config)
                   }
                 : { errors: problemsOf(e) })
@@ -56,11 +60,21 @@ export function registerServiceCommands(program: Command, makeCtx: CtxFactory): 
                 e.service.instance_name,
                 e.service.disable ? 'disabled' : 'enabled',
                 runningCell(running.get(e.name)),
+                ...(fleet !== undefined ? [placed(e.name)?.join(',') || '-'] : []),
                 ...columns.map(c => e.service!.config[c] ?? '')
               ]
-            : [e.name, '', '', 'INVALID', runningCell(running.get(e.name)), ...columns.map(() => '')]
+            : [
+                e.name,
+                '',
+                '',
+                'INVALID',
+                runningCell(running.get(e.name)),
+                ...(fleet !== undefined ? [placed(e.name)?.join(',') || '-'] : []),
+                ...columns.map(() => '')
+              ]
         )
-        ctx.io.out(renderTable(['NAME', 'APP', 'INSTANCE', 'STATE', 'RUNNING', ...columns], rows))
+        const fleetColumn = fleet !== undefined ? ['FLEET HOSTS'] : []
+        ctx.io.out(renderTable(['NAME', 'APP', 'INSTANCE', 'STATE', 'RUNNING', ...fleetColumn, ...columns], rows))
         for (const e of entries) if (e.error !== undefined) ctx.io.err(`conductor: ${e.error.message}\n`)
       }
       if (entries.some(e => e.error !== undefined)) throw new Reported('CND_SERVICE_INVALID')

@@ -5,6 +5,7 @@ import { hostInstallPlan, systemContext, unitPaths } from '../../reconcile/index
 import { caddyAutosavePath, type UnitPaths } from '../../host/index.js'
 import type { CtxFactory } from './types.js'
 import { readOr } from '../../state/index.js'
+import { installCluster } from '../../cluster/index.js'
 
 export function registerSystemCommands(program: Command, makeCtx: CtxFactory): void {
   const system = program.command('system').description('Host setup: systemd units, directories')
@@ -13,7 +14,9 @@ export function registerSystemCommands(program: Command, makeCtx: CtxFactory): v
     .description(
       'Install the template units (conductor-service@, conductor-deployment@), conductor-gateway.service, ' +
         'a default caddy.service if none exists (with a caddy.json declaring the HTTP server "conductor-server" on ' +
-        'host.json caddy_listen), and the host directories. Idempotent; one daemon-reload at most'
+        "host.json caddy_listen), the cluster's conductor-nats.service and conductor-sync.service, the built-in " +
+        "service of the peer functions, the host directories, and this host's peer identity (key pair, route " +
+        'certificate, NATS config) if absent. Idempotent; one daemon-reload at most'
     )
     .option('--dry-run', 'print the files that would be written, write nothing')
     .option('--json', 'print JSON')
@@ -32,6 +35,8 @@ export function registerSystemCommands(program: Command, makeCtx: CtxFactory): v
       const caddyJson = caddyConfigPath(sctx.roots)
       const before = readOr(caddyJson)
       const result = await applyInstall(plan, sctx.drivers.systemd)
+      // The peer identity (issue 17 item 1): created once, kept across installs.
+      result.written.push(...(await installCluster(sctx.roots, sctx.hostConfig, sctx.env)))
       const systemctl = `systemctl${sctx.scope.scope === 'user' ? ' --user' : ''}`
       const rootFlag = sctx.roots.root !== '/' ? ` --root ${sctx.roots.root}` : ''
       const notes =

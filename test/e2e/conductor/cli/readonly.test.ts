@@ -159,6 +159,13 @@ t.test('schema prints the JSON Schema, identical to the checked-in schema/conduc
     'regenerate with: node dist/conductor/bin.js schema > schema/conductor-service.schema.json'
   )
   t.equal((await cli(['schema', 'nope'])).code, 2)
+  const host = await cli(['schema', 'host'])
+  t.equal(host.code, 0)
+  t.match(
+    JSON.parse(host.stdout).properties.fleet.properties.dead_after_sec,
+    { type: 'number', minimum: 2, description: /dead: its services are placed elsewhere \(default 5/ },
+    'schema host: host.json, fleet.dead_after_sec included'
+  )
 })
 
 t.test('_ service template and _ deployment template run the real templates', async t => {

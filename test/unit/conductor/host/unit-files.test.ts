@@ -56,10 +56,54 @@ t.test('system-scope units: text', async t => {
     'conductor-deployment@.service',
     'conductor-gateway.service',
     'conductor-gateway.socket',
+    'conductor-nats.service',
     'conductor-service-config@.service',
+    'conductor-service.json',
     'conductor-service@.service',
-    'conductor-socket@.service'
+    'conductor-socket@.service',
+    'conductor-sync.service',
+    'proxy-config.template'
   ])
+  // The cluster (issue 17): NATS reloads on SIGHUP; the fleet daemon runs the CLI; the built-in peer functions.
+  t.match(
+    byName['conductor-nats.service']!,
+    'ExecStart=/usr/sbin/nats-server -c /etc/conductor/nats.conf\nExecReload=/bin/kill -HUP $MAINPID\n'
+  )
+  t.match(byName['conductor-sync.service']!, /After=conductor-nats\.service\nWants=conductor-nats\.service\n/)
+  t.match(
+    byName['conductor-sync.service']!,
+    'ExecStart=/usr/bin/node /usr/lib/conductor/dist/conductor/bin.js _ fleet-daemon\nRestart=always\n'
+  )
+  const peers = JSON.parse(byName['conductor-service.json']!) as {
+    functions: Array<{ name: string; exec: string[]; policy?: string; authorization?: string }>
+  }
+  t.same(
+    peers.functions.map(f => [f.name, f.policy ?? null, f.authorization ?? null]),
+    [
+      ['add_peer', 'peers', 'peer-add'],
+      ['remove_peer', 'peers', 'peer-list-write'],
+      ['list_peers', 'peers', 'peer-list-read'],
+      ['write_service', 'peers', 'service-write'],
+      ['enable', 'peers', 'service-write'],
+      ['disable', 'peers', 'service-write'],
+      ['start', 'peers', 'service-write'],
+      ['stop', 'peers', 'service-write'],
+      ['identity', null, null]
+    ],
+    "the seed's peer and service functions behind the peers policy, identity public"
+  )
+  t.same(peers.functions[0]!.exec, [
+    '/usr/bin/node',
+    '/usr/lib/conductor/dist/conductor/bin.js',
+    '_',
+    'builtin',
+    'add-peer'
+  ])
+  t.equal(
+    plan.files.find(f => f.path.endsWith('proxy-config.template'))!.mode,
+    0o755,
+    'the proxy template is executable'
+  )
   t.match(
     byName['50-conductor-caddy-sync.conf']!,
     'Wants=conductor-caddy-sync.service',
@@ -146,7 +190,9 @@ t.test('system-scope units pass systemd-analyze verify', async t => {
     'conductor-gateway.service',
     'conductor-gateway.socket',
     'caddy.service',
-    'conductor-caddy-sync.service'
+    'conductor-caddy-sync.service',
+    'conductor-nats.service',
+    'conductor-sync.service'
   ].map(u => path.join(dir, u))
   const r = spawnSync('systemd-analyze', ['verify', ...units], {
     encoding: 'utf8',

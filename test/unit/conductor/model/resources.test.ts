@@ -63,7 +63,13 @@ t.test('bad resources and fleet: refused with the file, the JSON path and the fi
     [{ fleet: { hosts: ['a b'] } }, /: \/fleet\/hosts\/0: must be a peer id/],
     [{ fleet: { hosts: [] } }, /: \/fleet\/hosts: /],
     [{ fleet: { hosts: ['a'], instances: 2 } }, /: \/fleet\/instances: is 2 but hosts names 1 machine\(s\)/],
-    [{ fleet: { instance: 2 } }, /: \/fleet\/instance: unknown field; did you mean "instances"\?/]
+    [{ fleet: { instance: 2 } }, /: \/fleet\/instance: unknown field; did you mean "instances"\?/],
+    [{ fleet: { depends_on: ['db', 'db'] } }, /: \/fleet\/depends_on\/1: "db" is listed twice/],
+    [
+      { fleet: { depends_on: ['my-db', 'my_db'] } },
+      /: \/fleet\/depends_on\/1: "my_db" and "my-db" give the same variable names \(_MY_DB\): list one of them/
+    ],
+    [{ fleet: { depends_on: ['../x'] } }, /: \/fleet\/depends_on\/0: must be a service name/]
   ]
   for (const [content, message] of cases) {
     const root = tempDir(t)
@@ -98,6 +104,22 @@ t.test('host.json resources: the same units and the same refusals', async t => {
   ] as const
   for (const [resources, message] of refused) {
     writeTree(root, { 'host.json': { resources } })
+    await t.rejects(loadHostConfig(file), { code: 'CND_HOST_INVALID', message }, message.source)
+  }
+})
+
+t.test('host.json fleet.dead_after_sec: seconds, at least 2 (one lost heartbeat never kills a host)', async t => {
+  const root = tempDir(t)
+  const file = path.join(root, 'host.json')
+  writeTree(root, { 'host.json': { fleet: { dead_after_sec: 8 } } })
+  t.same((await loadHostConfig(file)).fleet, { dead_after_sec: 8 })
+  const refused = [
+    [{ dead_after_sec: 1 }, /host\.json: \/fleet\/dead_after_sec: must be at least 2/],
+    [{ dead_after_sec: '5' }, /host\.json: \/fleet\/dead_after_sec: must be a number of seconds, got "5"/],
+    [{ dead_after: 5 }, /host\.json: \/fleet\/dead_after: unknown field; known fields: dead_after_sec/]
+  ] as const
+  for (const [fleet, message] of refused) {
+    writeTree(root, { 'host.json': { fleet } })
     await t.rejects(loadHostConfig(file), { code: 'CND_HOST_INVALID', message }, message.source)
   }
 })

@@ -115,3 +115,30 @@ t.test('deployment ids: SERVICE-PART-SUFFIX, sortable suffixes', async t => {
   t.equal(a.length, 10)
   t.ok(a < b, 'later is greater')
 })
+
+t.test('fleet variables: this host, where the service runs, the hosts and addresses of depends_on', async t => {
+  const root = tempDir(t)
+  writeTree(root, {
+    'services/front/conductor-service.json': { fleet: { depends_on: ['back-end', 'absent'] } },
+    'lib/fleet/placement.json': {
+      here: 'a',
+      services: { front: { hosts: ['a', 'b'], source: 'scheduler' }, 'back-end': { hosts: ['c', 'b'] } },
+      addresses: { a: '192.0.2.1', b: '192.0.2.2', c: 'c.example.org' }
+    }
+  })
+  const svc = await loadService(path.join(root, 'services'), 'front')
+  const vars = serviceVariables(svc, baseVariables({ root, lib: path.join(root, 'lib') }, { PATH: '/bin' }))
+  t.same(Object.fromEntries(Object.entries(vars).filter(([k]) => k.startsWith('CONDUCTOR_FLEET'))), {
+    CONDUCTOR_FLEET_HOST: 'a',
+    CONDUCTOR_FLEET_SERVICE_HOSTS: 'a,b',
+    CONDUCTOR_FLEET_HOSTS_BACK_END: 'c,b',
+    CONDUCTOR_FLEET_ADDRESSES_BACK_END: 'c.example.org,192.0.2.2',
+    CONDUCTOR_FLEET_HOSTS_ABSENT: '',
+    CONDUCTOR_FLEET_ADDRESSES_ABSENT: ''
+  })
+  const none = serviceVariables(svc, baseVariables({ root, lib: path.join(root, 'nothing') }, { PATH: '/bin' }))
+  t.notOk(
+    Object.keys(none).some(k => k.startsWith('CONDUCTOR_FLEET')),
+    'no placement file (not in a fleet): no fleet variables'
+  )
+})

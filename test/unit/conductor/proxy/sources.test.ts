@@ -1,8 +1,22 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { loadService, resolveRoots, serviceVariables, type Service } from '../../../../conductor/model/index.js'
-import { ownerSnippets, type SnippetRecord, type SnippetSource } from '../../../../conductor/proxy/index.js'
+import {
+  loadAllServices,
+  loadService,
+  resolveRoots,
+  serviceVariables,
+  type Service
+} from '../../../../conductor/model/index.js'
+import {
+  ownerSnippets,
+  snippetSources,
+  type DesiredSnippets,
+  type SnippetRecord,
+  type SnippetSource
+} from '../../../../conductor/proxy/index.js'
+import { desiredSnippetSources } from '../../../../conductor/proxy/sources.js'
+import { placedElsewhere, readPlacement, writePlacementFile } from '../../../../conductor/state/index.js'
 import { tempDir, writeTree } from '../../../harness/tmp.js'
 
 // A proxy template runs again only when what it depends on changed (proxy/inputs.ts): its
@@ -108,4 +122,44 @@ t.test('the recorded snippets are used while the inputs are those recorded', asy
     t.equal(await step(source(await load()), otherHost), false)
     t.equal(await step(source(await load()), otherHost), true)
   })
+})
+
+// A synced service placed on other hosts only (LIB/fleet/placement.json, issue 18) is disabled
+// here for Caddy too: `reload` (convergeCaddy) and `caddy sync` give it no routes, its functions
+// none either; one placed here, and an operator's own service (absent from the file), have theirs.
+t.test('snippet sources honour the fleet placement file', async t => {
+  const root = tempDir(t)
+  const svc = (fns = false): object => ({
+    proxy_config_template: './proxy.template',
+    ...(fns ? { functions: [{ name: 'hook', exec: ['./hook.cgi'] }] } : {})
+  })
+  writeTree(root, {
+    'etc/conductor/services/web/conductor-service.json': svc(true),
+    'etc/conductor/services/web/proxy.template': TEMPLATE('web'),
+    'etc/conductor/services/api/conductor-service.json': svc(),
+    'etc/conductor/services/api/proxy.template': TEMPLATE('api'),
+    'etc/conductor/services/own/conductor-service.json': svc(),
+    'etc/conductor/services/own/proxy.template': TEMPLATE('own')
+  })
+  const roots = resolveRoots({ root })
+  const ctx = { roots, env: {} }
+  const names = (d: DesiredSnippets): string[] => [...new Set(d.sources.map(s => s.service.name))].sort()
+  t.same(names(await desiredSnippetSources(ctx)), ['api', 'own', 'web'], 'no placement file: every service')
+  writePlacementFile(roots.lib, {
+    here: 'c',
+    services: { web: { hosts: ['a', 'b'], source: 'file' }, api: { hosts: ['c'], source: 'pusher' } }
+  })
+  const placed = await desiredSnippetSources(ctx)
+  t.same(names(placed), ['api', 'own'], '`caddy sync`: web (placed on a and b) has no routes here')
+  t.notOk(
+    placed.sources.some(s => s.owner.includes('web')),
+    'nor has its function'
+  )
+  const entries = await loadAllServices(roots.services)
+  const elsewhere = placedElsewhere(readPlacement(roots.lib))
+  t.same(
+    names(snippetSources(ctx, entries, { records: [], strays: [] }, elsewhere)),
+    ['api', 'own'],
+    'reload: the same'
+  )
 })
