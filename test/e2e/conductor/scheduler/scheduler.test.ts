@@ -391,7 +391,15 @@ t.test('fleet scheduler on three hosts: placement, apply, loss, return, unplacea
           },
           60_000,
           200
-        )
+        ).catch(err => {
+          // What the victim's daemon did since its return, and the file as it stands.
+          const file = readFileSync(path.join(V.root, 'var/lib/conductor/fleet/placement.json'), 'utf8')
+          const log = readFileSync(path.join(V.host.dir, 'conductor-sync.service.log'), 'utf8')
+          throw new Error(
+            `${(err as Error).message}; want ${JSON.stringify(Object.fromEntries(moved.map(n => [n, after[n]])))}; ` +
+              `placement.json: ${file}; daemon log (tail): ${log.slice(-6000)}`
+          )
+        })
         await new Promise(resolve => setTimeout(resolve, 3000))
       } finally {
         clearInterval(watch)
