@@ -79,10 +79,14 @@ export function replicaProbe(o: { caddy: CaddyHandle; root: string; env: Record<
     })
     return ports
   }
-  // Who answers: GET /who names the pod (the deployment id). Random load balancing: 60 tries.
+  // Who answers: GET /who names the pod (the deployment id). Random load balancing: 60 tries,
+  // each on a fresh connection: Caddy closes idle kept-alive ones when its config changes (a
+  // conductor-caddy-sync run in the background), and a reused one would then be cut.
   const answering = async (): Promise<string[]> => {
     const seen = new Set<string>()
-    for (let i = 0; i < 60; i++) seen.add((await (await fetch(`${url}who`)).text()).trim())
+    const who = async (): Promise<string> =>
+      (await (await fetch(`${url}who`, { headers: { connection: 'close' } })).text()).trim()
+    for (let i = 0; i < 60; i++) seen.add(await who())
     return [...seen].sort()
   }
   // Load through Caddy: 3 loops, every failure kept (load.ts).
