@@ -248,7 +248,12 @@ export async function joinCluster(hosts: ConductorHost[], timeoutMs = 120_000): 
     if (inv.code !== 0) throw new Error(`peer invite on ${joiner.id}: ${inv.stderr}`)
     const secret = (JSON.parse(inv.stdout) as { secret: string }).secret
     const start = Date.now()
-    const add = await first!.cnd('peer', 'add', joiner.host.ip, secret, '--ca-file', joiner.caddy.caFile, '--no-wait')
+    // The secret through stdin (`-`), as an operator keeps it out of the process list and the shell history.
+    const add = await first!.host.exec(
+      process.execPath,
+      [binPath, 'peer', 'add', joiner.host.ip, '-', '--ca-file', joiner.caddy.caFile, '--no-wait'],
+      { input: `${secret}\n`, timeoutMs: 60_000 }
+    )
     if (add.code !== 0) throw new Error(`peer add ${joiner.id} on ${first!.id}: ${add.stderr}`)
     const added = Date.now()
     let trustMs = -1

@@ -176,10 +176,25 @@ export async function startHostCaddy(t: Teardown, host: TestHost, o: HostCaddyOp
       60_000
     )
     await waitFor(`Caddy local CA of ${host.name} (${caFile})`, () => existsSync(caFile), 60_000)
-    // The certificate is issued asynchronously: wait until a verified handshake succeeds.
+    // The certificate is issued asynchronously: wait until a verified handshake succeeds. Caddy
+    // 2.6 sometimes races itself on a new storage (it deletes the key file another of its
+    // goroutines is writing: "Deleting certificates/local/IP because key is empty", then "will
+    // retry" in 60 s): the same config loaded again (forced) obtains it at once.
+    let reloaded = false
     await waitFor(
       `${host.name} serving ${url} with its local CA`,
-      async () => (await host.request(`${url}/`, { caFile, timeoutMs: 2000 })).status > 0,
+      async () => {
+        if (!reloaded && /"logger":"tls\.obtain","msg":"will retry"/.test(log)) {
+          reloaded = true
+          await fetch(`${adminUrl}/load`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'cache-control': 'must-revalidate' },
+            body: JSON.stringify(config),
+            signal: AbortSignal.timeout(5000)
+          })
+        }
+        return (await host.request(`${url}/`, { caFile, timeoutMs: 2000 })).status > 0
+      },
       60_000,
       100
     )

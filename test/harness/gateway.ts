@@ -55,7 +55,16 @@ export async function startGatewayProcess(t: Test, o: GatewayProcessOptions = {}
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL')
     reaped()
   })
-  await waitFor('gateway /healthz', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 15_000)
+  await waitFor('gateway /healthz', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 15_000).catch(
+    err => {
+      // Why it did not answer: its exit, or what it printed.
+      const state =
+        proc.exitCode !== null || proc.signalCode !== null ? `exited ${proc.exitCode ?? proc.signalCode}` : 'running'
+      throw new Error(
+        `${(err as Error).message}; the gateway (pid ${proc.pid}) is ${state}; it printed: ${out.slice(-4000)}`
+      )
+    }
+  )
   // /healthz and /auth are answered before the rest of the gateway has loaded (gateway/serve.ts);
   // a request only Fastify answers (a 404 here) comes back once all of it has.
   await fetch(`http://127.0.0.1:${port}/.conductor/started`)

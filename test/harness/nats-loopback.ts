@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
+import net from 'node:net'
 import path from 'node:path'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { freePort, waitFor } from './ports.js'
@@ -10,6 +11,32 @@ import { tempDir } from './tmp.js'
 // accept two racing per-key compare-and-sets now and then; fleet/cas.ts).
 
 type Test = Parameters<typeof tempDir>[0]
+
+/** One nats-server with JetStream on a free loopback port, killed at teardown; resolves once it accepts. */
+export async function natsLoopbackServer(t: Test): Promise<number> {
+  const port = await freePort()
+  const proc = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', tempDir(t)], {
+    stdio: 'ignore'
+  })
+  t.teardown(() => {
+    proc.kill('SIGKILL')
+  })
+  await waitFor(
+    'nats-server',
+    async () =>
+      await new Promise<boolean>(resolve => {
+        const s = net
+          .connect(port, '127.0.0.1', () => {
+            s.destroy()
+            resolve(true)
+          })
+          .on('error', () => resolve(false))
+      }),
+    10_000,
+    50
+  )
+  return port
+}
 
 export async function natsLoopbackCluster(t: Test): Promise<number[]> {
   const ports = await Promise.all(Array.from({ length: 6 }, async () => await freePort()))

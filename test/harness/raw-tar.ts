@@ -8,6 +8,10 @@ export interface RawEntry {
   content?: string | Buffer
   linkname?: string
   mode?: number
+  /** ustar prefix field (the first part of a long name). */
+  prefix?: string
+  /** Declared size, when it must differ from the content's. */
+  size?: number
 }
 
 function rawHeader(e: RawEntry, size: number): Buffer {
@@ -20,11 +24,12 @@ function rawHeader(e: RawEntry, size: number): Buffer {
   octal(100, 8, e.mode ?? 0o644)
   octal(108, 8, 0)
   octal(116, 8, 0)
-  octal(124, 12, size)
+  octal(124, 12, e.size ?? size)
   octal(136, 12, 0)
   put(156, 1, e.type ?? '0')
   put(157, 100, e.linkname ?? '')
   put(257, 8, 'ustar\u000000')
+  put(345, 155, e.prefix ?? '')
   h.fill(' ', 148, 156)
   let sum = 0
   for (const byte of h) sum += byte

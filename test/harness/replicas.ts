@@ -51,8 +51,11 @@ export function replicaProbe(o: { caddy: CaddyHandle; root: string; env: Record<
     const route = res.body as { handle: Array<{ upstreams: Array<{ dial: string }> }> }
     return route.handle[0]!.upstreams.map(u => u.dial)
   }
+  // The service's routes: `system install` also writes the built-in peer functions, routed too.
   const routeCount = async (): Promise<number> =>
-    ((await admin('/id/conductor-server/routes')).body as unknown[]).length
+    ((await admin('/id/conductor-server/routes')).body as Array<{ '@id'?: string }>).filter(
+      r => !r['@id']?.startsWith('conductor-function-conductor-peers-')
+    ).length
   const dialsOf = (rows: ReplicaRow[]): string[] => {
     const ports = rows.map(r => {
       const state = JSON.parse(

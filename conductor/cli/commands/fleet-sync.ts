@@ -12,6 +12,7 @@ import {
 } from '../../fleet/index.js'
 import { outcomeFailed, reconcile, renderOutcome, systemContext, type SystemCtx } from '../../reconcile/index.js'
 import { stopService } from './lifecycle.js'
+import { readBody } from '../stdin.js'
 
 // The fleet daemon's service sync task, given what only the CLI may combine: reconcile (of
 // conductor/reconcile) limited to the services that changed.
@@ -98,16 +99,4 @@ export async function runServiceFunction(
     `Status: ${answer.status}\r\nContent-Type: application/json\r\n` +
       `Content-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`
   )
-}
-
-async function readBody(length: number): Promise<Buffer> {
-  if (!(length > 0)) return Buffer.alloc(0)
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const c of process.stdin) {
-    chunks.push(c as Buffer)
-    size += (c as Buffer).length
-    if (size >= length) break
-  }
-  return Buffer.concat(chunks).subarray(0, length)
 }

@@ -20,6 +20,7 @@ import type { CtxFactory } from './types.js'
 import { runServiceFunction } from './fleet-sync.js'
 import { fleetTasks } from './fleet-schedule.js'
 import { SERVICE_BUILTINS, type ServiceBuiltinName } from '../../fleet/index.js'
+import { readBody, readSecretLine } from '../stdin.js'
 
 // `conductor peer ...` (the seed spells the group `peers` too: both work), and the internals the
 // units and the built-in service run: `conductor _ fleet-daemon`, `conductor _ builtin NAME`.
@@ -122,7 +123,7 @@ export function registerPeerCommands(program: Command, internal: Command, makeCt
     .argument(
       '[secret-or-pubkey]',
       'the invite secret printed by `conductor peer invite` on HOSTNAME (cndinv1...), or its public key ' +
-        '(cndpub1... from `conductor peer pubkey`, or PEM): told apart by format'
+        '(cndpub1... from `conductor peer pubkey`, or PEM): told apart by format; - reads it from stdin'
     )
     .option(
       '--pubkey <pubkey>',
@@ -155,8 +156,10 @@ export function registerPeerCommands(program: Command, internal: Command, makeCt
         json?: boolean
       }
     ) {
-      // The second argument: an invite secret, or a public key (the seed's `peers add HOSTNAME PUBKEY`).
-      const cred = addCredentials(secretOrKey, opts.pubkey)
+      // The second argument: an invite secret, or a public key (the seed's `peers add HOSTNAME PUBKEY`);
+      // `-`: read from stdin, so the secret is not seen in the process list or kept in the shell history.
+      const given = secretOrKey === '-' ? await readSecretLine() : secretOrKey
+      const cred = addCredentials(given, opts.pubkey)
       const secret = cred.secret
       const cc = await cctx(this)
       const io = makeCtx(this).io
@@ -278,7 +281,7 @@ export function registerPeerCommands(program: Command, internal: Command, makeCt
       }
       if (!['add-peer', 'remove-peer', 'list-peers', 'identity'].includes(name))
         throw new UsageError(`no built-in function "${name}"`)
-      const body = await readBody(Number(ctx.env.CONTENT_LENGTH ?? '0'))
+      const body = (await readBody(Number(ctx.env.CONTENT_LENGTH ?? '0'))).toString('utf8')
       let answer: Awaited<ReturnType<typeof runBuiltin>>
       try {
         const cc = await clusterContext(ctx, log)
@@ -302,16 +305,4 @@ export function registerPeerCommands(program: Command, internal: Command, makeCt
         `Status: ${answer.status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`
       )
     })
-}
-
-async function readBody(length: number): Promise<string> {
-  if (!(length > 0)) return ''
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const c of process.stdin) {
-    chunks.push(c as Buffer)
-    size += (c as Buffer).length
-    if (size >= length) break
-  }
-  return Buffer.concat(chunks).subarray(0, length).toString('utf8')
 }

@@ -18,7 +18,8 @@ t.test('replicas: reload scales 2 -> 3 -> 1; a deploy with a never-ready replica
     svc,
     rootPrefix: 'conductor-replicas-scale-',
     version: '1',
-    readiness: { http_path: '/', interval_ms: 100, timeout_sec: 4 },
+    // 10 s: busybox httpd took more than 4 s to answer at load 29 (a good replica judged never ready).
+    readiness: { http_path: '/', interval_ms: 100, timeout_sec: 10 },
     drainTimeoutSec: 10,
     replicas: 2,
     proxyTemplate: path.join(repoRoot, 'test/fixtures/deploy/proxy-shared.template')

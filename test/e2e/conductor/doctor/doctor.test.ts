@@ -125,9 +125,10 @@ t.test(
         .filter(([, c]) => !c.ok)
         .map(([n]) => n)
         .sort(),
-      ['gateway'],
-      'only the gateway (not started) fails once units are installed and policies fixed'
+      ['fleet sync', 'gateway', 'nats'],
+      'only the units not started here fail once units are installed and policies fixed: the gateway, NATS, the fleet daemon'
     )
+    t.match(d.checks.nats!.fix, /conductor-nats\.service/, "NATS down: the fix names the product's unit")
     t.match(d.checks.units!.detail, /file\(s\) installed and current/)
     t.match(d.checks.policies!.detail, /2 policies valid/)
     t.match(

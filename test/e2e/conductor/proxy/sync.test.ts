@@ -341,8 +341,23 @@ t.test(
     const client = new CaddyClient({ adminUrl: `http://127.0.0.1:${adminPort}` })
     t.same(
       (await client.get<Array<{ '@id'?: string }>>('conductor-server/routes')).map(r => r['@id']),
-      ['web-route', undefined],
-      'exactly the routes of before, none duplicated'
+      [
+        'web-route',
+        undefined,
+        // The built-in peer functions `system install` writes have their routes too, put back alike.
+        ...[
+          'add_peer',
+          'remove_peer',
+          'list_peers',
+          'write_service',
+          'enable',
+          'disable',
+          'start',
+          'stop',
+          'identity'
+        ].map(f => `conductor-function-conductor-peers-${f}`)
+      ],
+      "exactly the routes of before (the service's, the built-in peer functions'), none duplicated"
     )
   }
 )

@@ -2,8 +2,9 @@ import t from 'tap'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { cli } from '../../../harness/cli.js'
-import { freePort, waitFor } from '../../../harness/ports.js'
+import { waitFor } from '../../../harness/ports.js'
 import { podsNamed, removePods, standInCaddyUnit, startUserManager } from '../../../harness/systemd.js'
+import { startCaddy } from '../../../harness/caddy.js'
 import { tempDir, writeTree } from '../../../harness/tmp.js'
 
 // A pod part's config_map_template played for real: `reload` renders it in the deployment
@@ -65,7 +66,8 @@ t.test(
     const root = tempDir(t, 'conductor-e2e-cm-')
     const env = { ...sd.env, CONDUCTOR_ROOT: root, CONDUCTOR_SCOPE: 'user' }
     writeTree(root, {
-      'etc/conductor/host.json': { scope: 'user', caddy_admin: `127.0.0.1:${await freePort()}` },
+      // A real Caddy: `system install` writes the built-in peer functions, whose routes a reload registers.
+      'etc/conductor/host.json': { scope: 'user', caddy_admin: `127.0.0.1:${(await startCaddy(t)).adminPort}` },
       [`etc/conductor/services/${svc}/conductor-service.json`]: {
         config: { GREETING: 'hello', TIER: 'gold' },
         pods: [{ pod_template: './pod.template', config_map_template: './config-map.template', ports: ['http'] }],

@@ -4,6 +4,7 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { cli } from '../../../harness/cli.js'
 import { containersConf, podsNamed, removePods, standInCaddyUnit, startUserManager } from '../../../harness/systemd.js'
+import { startCaddy } from '../../../harness/caddy.js'
 import { tempDir, writeTree } from '../../../harness/tmp.js'
 
 // Issue 16 item 3 on a real systemd user manager and real Podman: every pod Conductor plays
@@ -44,7 +45,8 @@ t.test('orphaned pods: marked, listed by --dry-run, removed by reload; unmarked 
   const env = { ...sd.env, CONDUCTOR_ROOT: root, CONDUCTOR_SCOPE: 'user' }
   const svc = `${prefix}web`
   writeTree(root, {
-    'etc/conductor/host.json': { scope: 'user' },
+    // A real Caddy: `system install` writes the built-in peer functions, whose routes a reload registers.
+    'etc/conductor/host.json': { scope: 'user', caddy_admin: `127.0.0.1:${(await startCaddy(t)).adminPort}` },
     [`etc/conductor/services/${svc}/conductor-service.json`]: { pods: [{ pod_template: './pod.template' }] },
     [`etc/conductor/services/${svc}/pod.template`]: '#!/bin/sh\ncat <<YAML\n' + podYaml('${POD_NAME}') + 'YAML\n'
   })

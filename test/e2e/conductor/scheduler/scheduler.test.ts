@@ -376,10 +376,14 @@ t.test('fleet scheduler on three hosts: placement, apply, loss, return, unplacea
     )
     timings.drainToSnippet = Date.now() - drainedAt
     t.pass(`front's snippet rendered again: back at ${ip(now!)}`)
-    t.ok(
-      active(hosts.find(h => h.id === now)!, 'back') && !active(hosts.find(h => h.id === backHost)!, 'back'),
-      'back runs on its new host only'
+    // The drained host's stop is queued (systemctl --no-block) once its copy is drained: a moment.
+    await waitFor(
+      'back runs on its new host only',
+      () => active(hosts.find(h => h.id === now)!, 'back') && !active(hosts.find(h => h.id === backHost)!, 'back'),
+      20_000,
+      200
     )
+    t.pass('back runs on its new host only')
     const un = await cnd(A, 'fleet', 'undrain', backHost)
     t.equal(un.code, 0, un.stderr)
     const unknown = await cnd(A, 'fleet', 'drain', 'nope')
@@ -478,8 +482,9 @@ t.test('fleet scheduler on three hosts: placement, apply, loss, return, unplacea
       }
       t.ok(stale.services[onB[0]!]?.hosts.includes(V.id), `${V.id}'s own placement file still names it for ${onB[0]}`)
       // Copies placed elsewhere must never run on the victim again; an unplaced one may come
-      // back to it by the rule once it is alive (unplaced copies are tried again every 10 s).
-      const moved = onB.filter(n => after[n]!.length > 0 && !after[n]!.includes(V.id))
+      // back to it by the rule once it is alive (unplaced copies are tried again every 10 s), so a
+      // service with a copy unplaced (one host of two, say) may be placed on the victim again.
+      const moved = onB.filter(n => after[n]!.length === before[n]!.length && !after[n]!.includes(V.id))
       const ranOnB: string[] = []
       const watch = setInterval(() => {
         for (const n of moved) if (active(V, n) && !ranOnB.includes(n)) ranOnB.push(n)
@@ -500,7 +505,15 @@ t.test('fleet scheduler on three hosts: placement, apply, loss, return, unplacea
           },
           60_000,
           200
-        )
+        ).catch(err => {
+          // What the victim's daemon did since its return, and the file as it stands.
+          const file = readFileSync(path.join(V.root, 'var/lib/conductor/fleet/placement.json'), 'utf8')
+          const log = readFileSync(path.join(V.host.dir, 'conductor-sync.service.log'), 'utf8')
+          throw new Error(
+            `${(err as Error).message}; want ${JSON.stringify(Object.fromEntries(moved.map(n => [n, after[n]])))}; ` +
+              `placement.json: ${file}; daemon log (tail): ${log.slice(-6000)}`
+          )
+        })
         await new Promise(resolve => setTimeout(resolve, 3000))
       } finally {
         clearInterval(watch)

@@ -11,6 +11,7 @@ import {
   type UnpackedService,
   type UnpackOptions
 } from '../../../../conductor/archive/index.js'
+import { rawTar, type RawEntry } from '../../../harness/raw-tar.js'
 import { snapshotTree } from '../../../harness/tree.js'
 import { tempDir, writeTree } from '../../../harness/tmp.js'
 
@@ -32,50 +33,9 @@ const SERVICE = {
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 
-// ---- a tiny tar writer: ustar headers exactly as given, nothing checked ----
+// ---- a tiny tar writer (test/harness/raw-tar.ts): ustar headers exactly as given, nothing checked ----
 
-interface Raw {
-  name: string
-  type?: string
-  content?: string | Buffer
-  linkname?: string
-  mode?: number
-  prefix?: string
-  /** Declared size, when it must differ from the content's. */
-  size?: number
-}
-
-function rawHeader(e: Raw, size: number): Buffer {
-  const h = Buffer.alloc(512)
-  const put = (off: number, len: number, value: string): void => {
-    h.write(value, off, len, 'utf8')
-  }
-  const octal = (off: number, len: number, n: number): void => put(off, len, n.toString(8).padStart(len - 1, '0'))
-  put(0, 100, e.name)
-  octal(100, 8, e.mode ?? 0o644)
-  octal(108, 8, 0)
-  octal(116, 8, 0)
-  octal(124, 12, e.size ?? size)
-  octal(136, 12, 0)
-  put(156, 1, e.type ?? '0')
-  put(157, 100, e.linkname ?? '')
-  put(257, 8, 'ustar\u000000')
-  put(345, 155, e.prefix ?? '')
-  h.fill(' ', 148, 156)
-  let sum = 0
-  for (const byte of h) sum += byte
-  put(148, 8, sum.toString(8).padStart(6, '0') + '\0 ')
-  return h
-}
-
-function rawTar(entries: Raw[]): Buffer {
-  const blocks: Buffer[] = []
-  for (const e of entries) {
-    const content = Buffer.from(e.content ?? '')
-    blocks.push(rawHeader(e, content.length), content, Buffer.alloc((512 - (content.length % 512)) % 512))
-  }
-  return Buffer.concat([...blocks, Buffer.alloc(1024)])
-}
+type Raw = RawEntry
 
 /** A PAX extended header (type x) setting `records` for the next entry. */
 function pax(records: Record<string, string>): Raw {

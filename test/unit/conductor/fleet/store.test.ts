@@ -1,6 +1,4 @@
 import t from 'tap'
-import { spawn } from 'node:child_process'
-import net from 'node:net'
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { connect } from '@nats-io/transport-node'
@@ -17,7 +15,8 @@ import {
 } from '../../../../conductor/fleet/index.js'
 import { leaderKeys } from '../../../../conductor/fleet/cas.js'
 import { fetchArchive, readChunks } from '../../../../conductor/fleet/store.js'
-import { freePort, waitFor } from '../../../harness/ports.js'
+import { waitFor } from '../../../harness/ports.js'
+import { natsLoopbackCluster, natsLoopbackServer } from '../../../harness/nats-loopback.js'
 import { tempDir, writeTree } from '../../../harness/tmp.js'
 
 // The fleet's service storage (issue 18 item 1) on a real nats-server (JetStream, loopback): one
@@ -26,33 +25,8 @@ import { tempDir, writeTree } from '../../../harness/tmp.js'
 
 t.setTimeout(120_000)
 
-async function natsServer(t: Parameters<typeof tempDir>[0]): Promise<number> {
-  const port = await freePort()
-  const proc = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', tempDir(t)], {
-    stdio: 'ignore'
-  })
-  t.teardown(() => {
-    proc.kill('SIGKILL')
-  })
-  await waitFor(
-    'nats-server',
-    async () =>
-      await new Promise<boolean>(resolve => {
-        const s = net
-          .connect(port, '127.0.0.1', () => {
-            s.destroy()
-            resolve(true)
-          })
-          .on('error', () => resolve(false))
-      }),
-    10_000,
-    50
-  )
-  return port
-}
-
 t.test('push, same version, race, rollback, rm', async t => {
-  const nc = await connect({ servers: `127.0.0.1:${await natsServer(t)}` })
+  const nc = await connect({ servers: `127.0.0.1:${await natsLoopbackServer(t)}` })
   t.teardown(async () => {
     await nc.close()
   })
@@ -134,33 +108,11 @@ t.test('push, same version, race, rollback, rm', async t => {
   )
 })
 
-/** Three clustered nats-servers on loopback (JetStream R3): what a fleet's bucket runs on. */
-async function natsCluster(t: Parameters<typeof tempDir>[0]): Promise<number[]> {
-  const [c0, c1, c2, r0, r1, r2] = await Promise.all(Array.from({ length: 6 }, async () => await freePort()))
-  const clients = [c0!, c1!, c2!]
-  const routes = [r0!, r1!, r2!]
-  for (let i = 0; i < 3; i++) {
-    const dir = tempDir(t)
-    const conf = path.join(dir, 'nats.conf')
-    writeFileSync(
-      conf,
-      `server_name: s${i}\nlisten: "127.0.0.1:${clients[i]}"\njetstream { store_dir: "${dir}/js" }\n` +
-        `cluster { name: c, listen: "127.0.0.1:${routes[i]}", ` +
-        `routes: [${routes.map(p => `"nats-route://127.0.0.1:${p}"`).join(', ')}] }\n`
-    )
-    const proc = spawn('nats-server', ['-c', conf], { stdio: 'ignore' })
-    t.teardown(() => {
-      proc.kill('SIGKILL')
-    })
-  }
-  return clients
-}
-
 // nats-server 2.9's clustered streams let two per-subject compare-and-sets from one revision both
 // through now and then (a KV update checks the leader's applied state, not its proposals in
 // flight): the records' writes use the stream-wide expectation, which holds (fleet/cas.ts).
 t.test('on a cluster of three servers: of two pushes racing from one revision, one wins, every time', async t => {
-  const ports = await natsCluster(t)
+  const ports = await natsLoopbackCluster(t)
   const ncs = await Promise.all(
     ports.map(async port => {
       let nc: Awaited<ReturnType<typeof connect>> | undefined
@@ -228,7 +180,7 @@ async function leaderRevision(nc: Awaited<ReturnType<typeof connect>>, key: stri
 // fetchArchive's second way (store.ts): an object's chunks read one by one from the stream's
 // leader, no consumer; used when the object store's own read is slow to start.
 t.test('an archive read chunk by chunk is the archive stored', async t => {
-  const nc = await connect({ servers: `127.0.0.1:${await natsServer(t)}` })
+  const nc = await connect({ servers: `127.0.0.1:${await natsLoopbackServer(t)}` })
   t.teardown(async () => {
     await nc.close()
   })
@@ -260,7 +212,7 @@ t.test('an archive read chunk by chunk is the archive stored', async t => {
 })
 
 t.test("a bucket's keys from the stream's leader: live ones only, no consumer", async t => {
-  const nc = await connect({ servers: `127.0.0.1:${await natsServer(t)}` })
+  const nc = await connect({ servers: `127.0.0.1:${await natsLoopbackServer(t)}` })
   t.teardown(async () => {
     await nc.close()
   })

@@ -1,6 +1,4 @@
 import t from 'tap'
-import { spawn } from 'node:child_process'
-import net from 'node:net'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import {
   Orchestrator,
@@ -11,9 +9,9 @@ import {
   type SchedulerKv
 } from '../../../../conductor/scheduler/index.js'
 import type { Demand } from '../../../../conductor/placement/index.js'
-import { freePort, waitFor } from '../../../harness/ports.js'
-import { connectWhenReady, natsLoopbackCluster } from '../../../harness/nats-loopback.js'
-import { tempDir } from '../../../harness/tmp.js'
+import { waitFor } from '../../../harness/ports.js'
+import { connectWhenReady, natsLoopbackCluster, natsLoopbackServer } from '../../../harness/nats-loopback.js'
+import type { tempDir } from '../../../harness/tmp.js'
 
 // The orchestrator's KV steps on a real nats-server 2.9 (JetStream, loopback): the service
 // lock (created, taken over from a dead holder only after its lease), the capacity ledger
@@ -21,31 +19,6 @@ import { tempDir } from '../../../harness/tmp.js'
 // that must never over-commit a machine. Each orchestrator has its own connection, as two hosts.
 
 t.setTimeout(180_000)
-
-async function natsServer(t: Parameters<typeof tempDir>[0]): Promise<number> {
-  const port = await freePort()
-  const proc = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', tempDir(t)], {
-    stdio: 'ignore'
-  })
-  t.teardown(() => {
-    proc.kill('SIGKILL')
-  })
-  await waitFor(
-    'nats-server',
-    async () =>
-      await new Promise<boolean>(resolve => {
-        const s = net
-          .connect(port, '127.0.0.1', () => {
-            s.destroy()
-            resolve(true)
-          })
-          .on('error', () => resolve(false))
-      }),
-    10_000,
-    50
-  )
-  return port
-}
 
 async function client(
   t: Parameters<typeof tempDir>[0],
@@ -71,7 +44,7 @@ for (const where of ['one server', 'a cluster of three servers (R3 buckets, one 
     let x: { nc: NatsConnection; kv: SchedulerKv }
     let y: { nc: NatsConnection; kv: SchedulerKv }
     if (where === 'one server') {
-      const port = await natsServer(t)
+      const port = await natsLoopbackServer(t)
       ;[x, y] = [await client(t, port), await client(t, port)]
     } else {
       const ports = await natsLoopbackCluster(t)
@@ -167,7 +140,7 @@ for (const where of ['one server', 'a cluster of three servers (R3 buckets, one 
 }
 
 t.test('lock: held by a live holder -> busy; by a dead one -> taken over after its lease; release', async t => {
-  const port = await natsServer(t)
+  const port = await natsLoopbackServer(t)
   const { kv } = await client(t, port)
   const logs: string[] = []
   let now = 1_000_000
@@ -193,7 +166,7 @@ t.test('lock: held by a live holder -> busy; by a dead one -> taken over after i
 })
 
 t.test('a machine lost or drained: its copies placed again, its ledger cleaned; audit and release', async t => {
-  const port = await natsServer(t)
+  const port = await natsLoopbackServer(t)
   const { kv } = await client(t, port)
   const logs: string[] = []
   const dead = new Set<string>()
