@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -9,11 +9,12 @@ import { makeKey, signToken } from '../../test/harness/jwt.js'
 import { freePort, waitFor } from '../../test/harness/ports.js'
 import { tempDir } from '../../test/harness/tmp.js'
 
-// bench/forward-auth: the same Caddy, seven routes, wrk on each in turn (issues 5 and 15):
+// bench/forward-auth: the same Caddy, eight routes, wrk on each in turn (issues 5 and 15):
 //  a  no auth                      (Caddy static_response)
 //  b  forward_auth -> Caddy static_response 200 on a second listener: the hop's own cost
 //  f  forward_auth -> a bare node:http server answering 200 with content-length: 0: the Node
 //     floor, what any Node forward_auth target costs at the least
+//  g  as f, answering the headers the gateway answers for c: the answer's cost apart from the gateway's work
 //  c  forward_auth -> gateway, static bearer token
 //  d  forward_auth -> gateway, JWT ES256 (the same token repeated: verified-token cache)
 //  e  forward_auth -> gateway, JWT RS256
@@ -69,6 +70,15 @@ async function main(): Promise<void> {
   const rsToken = await signToken(rs, lifetime)
 
   const floorPort = await startFloor()
+  // The gateway's answer to the bearer token, written by the floor: what separates c from f
+  // that is the answer itself (headers Caddy parses and copies) and not the gateway's work.
+  const answerFloorPort = await startFloor({
+    'content-length': '0',
+    'cache-control': 'no-store',
+    'x-conductor-policy': 'bench',
+    'x-conductor-authorizations': 'read',
+    'x-conductor-peer-id': 'bench'
+  })
   const gwPort = await startGateway(root, [])
   // BENCH_BEFORE=DIR: another checkout (with node_modules) whose gateway runs beside this one, as c-before and d-before.
   const before = process.env.BENCH_BEFORE
@@ -98,6 +108,7 @@ async function main(): Promise<void> {
     },
     protectedRoute({ id: 'b', path: ['/b'], gateway: `127.0.0.1:${staticPort}`, policy: 'bench', upstream: ok }),
     protectedRoute({ id: 'f', path: ['/f'], gateway: `127.0.0.1:${floorPort}`, policy: 'bench', upstream: ok }),
+    protectedRoute({ id: 'g', path: ['/g'], gateway: `127.0.0.1:${answerFloorPort}`, policy: 'bench', upstream: ok }),
     protectedRoute({ id: 'c', path: ['/c'], gateway, policy: 'bench', upstream: ok }),
     protectedRoute({ id: 'd', path: ['/d'], gateway, policy: 'bench', upstream: ok }),
     protectedRoute({ id: 'e', path: ['/e'], gateway, policy: 'bench', upstream: ok }),
@@ -114,11 +125,24 @@ async function main(): Promise<void> {
           protectedRoute({ id, path: [`/${id}`], gateway: `127.0.0.1:${beforePort}`, policy: 'bench', upstream: ok })
         ))
   ])
+  // g stands for c only while it answers what the gateway answers.
+  const answer = await fetch(`http://${gateway}/auth?policy=bench`, { headers: { authorization: `Bearer ${token}` } })
+  const names = [...answer.headers.keys()].filter(h => !['date', 'connection', 'keep-alive'].includes(h)).sort()
+  const expected = [
+    'cache-control',
+    'content-length',
+    'x-conductor-authorizations',
+    'x-conductor-peer-id',
+    'x-conductor-policy'
+  ]
+  if (answer.status !== 200 || names.join() !== expected.join())
+    throw new Error(`the gateway answers ${answer.status} ${names.join()}; case g writes ${expected.join()}: update g`)
   const base = `http://127.0.0.1:${caddy.httpPort}`
   const all = [
     { id: 'a', what: 'no auth (Caddy static_response)', auth: undefined },
     { id: 'b', what: 'forward_auth -> Caddy static_response 200 (hop cost)', auth: undefined },
     { id: 'f', what: 'forward_auth -> bare node:http 200, content-length: 0 (Node floor)', auth: token },
+    { id: 'g', what: "forward_auth -> bare node:http 200 with the gateway's answer headers for c", auth: token },
     { id: 'c', what: 'forward_auth -> gateway, static bearer', auth: token },
     { id: 'd', what: 'forward_auth -> gateway, JWT ES256', auth: esToken },
     { id: 'e', what: 'forward_auth -> gateway, JWT RS256', auth: rsToken },
@@ -184,6 +208,12 @@ async function main(): Promise<void> {
       .filter(id => results[id] !== undefined)
       .map(id => `${id}/f = ${(results[id]!.rps / f).toFixed(2)}, p99 added ${added(id)} ms`)
       .join('; ') + ` (goals: c/f ≥ 0.95, d/f ≥ 0.90, p99 added ≤ 1 ms); f/b = ${(f / b).toFixed(2)}`,
+    ...(results.g === undefined || results.c === undefined
+      ? []
+      : [
+          `g/f = ${(results.g.rps / f).toFixed(2)} (the answer's headers, parsed and copied by Caddy); ` +
+            `c/g = ${(results.c.rps / results.g.rps).toFixed(2)} (the gateway's own work for the same answer)`
+        ]),
     // Every round's rps, in run order: the spread says how far a median can be trusted on a busy machine.
     'rps per round: ' + cases.map(c => `${c.id} ${runs[c.id]!.map(r => Math.round(r.rps)).join('/')}`).join('; ')
   ]
@@ -197,16 +227,32 @@ function loadavg(): string {
     .join(' ')
 }
 
-/** The Node floor: node:http answering 200 with an empty body and content-length: 0, nothing else. */
-async function startFloor(): Promise<number> {
+/**
+ * The Node floor: node:http answering 200 with an empty body and content-length: 0, nothing
+ * else; or, given `headers`, answering those constant headers (the floor with the gateway's answer).
+ */
+async function startFloor(headers: Record<string, string> = { 'content-length': '0' }): Promise<number> {
   const port = await freePort()
   const code =
-    'require("http").createServer((q, s) => { s.writeHead(200, { "content-length": "0" }); s.end() })' +
+    'const h = JSON.parse(process.argv[2]);' +
+    'require("http").createServer((q, s) => { s.writeHead(200, h); s.end() })' +
     '.listen(+process.argv[1], "127.0.0.1")'
-  const p = spawn(process.execPath, ['-e', code, String(port)], { stdio: ['ignore', 'ignore', 'inherit'] })
+  const p = spawn(process.execPath, ['-e', code, String(port), JSON.stringify(headers)], {
+    stdio: ['ignore', 'ignore', 'inherit']
+  })
   teardowns.push(() => stop(p))
   await waitFor('node floor', async () => (await fetch(`http://127.0.0.1:${port}/`)).ok, 60_000)
   return port
+}
+
+/**
+ * How the gateway starts: the shipped bundle, as its systemd unit runs it, when the checkout
+ * has one (npm run build); the TypeScript sources through tsx otherwise (an older checkout given
+ * as BENCH_BEFORE). tsx's loader thread and source maps are not what an operator runs.
+ */
+function gatewayEntry(from: string): string[] {
+  const bundle = path.join(from, 'dist/conductor/bin.js')
+  return existsSync(bundle) ? [bundle] : ['--import', 'tsx', path.join(from, 'conductor/bin.ts')]
 }
 
 async function startGateway(root: string, extra: string[], from = repo): Promise<number> {
@@ -214,9 +260,7 @@ async function startGateway(root: string, extra: string[], from = repo): Promise
   const gw = spawn(
     process.execPath,
     [
-      '--import',
-      'tsx',
-      path.join(from, 'conductor/bin.ts'),
+      ...gatewayEntry(from),
       'gateway',
       '--root',
       root,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Forward-auth benchmark (issues 5, 15): a) no auth, b) forward_auth to a Caddy static_response,
-# f) forward_auth to a bare node:http server (the Node floor), c) gateway bearer, d) gateway JWT
+# f) forward_auth to a bare node:http server (the Node floor), g) the same answering the gateway's
+# headers for c, c) gateway bearer, d) gateway JWT
 # ES256, e) gateway JWT RS256, c-fastify) c without the fast path, all through one real Caddy.
 # Prints a markdown table (rps, p99, ratios to b and to f, p99 added over f). Needs caddy and
 # wrk (scripts/setup-host.sh). Env: BENCH_DURATION (8s), BENCH_ROUNDS (3), BENCH_CONNECTIONS (32),

@@ -79,6 +79,9 @@ export async function addPeer(cc: ClusterCtx, o: AddOptions): Promise<AddResult>
     throw new UsageError('give an invite secret or --pubkey, not both')
   if (o.secret === undefined && o.pubkey === undefined)
     throw new UsageError('give the invite secret printed by `conductor peer invite` on HOSTNAME, or --pubkey')
+  // A damaged secret or key is refused first: a NATS server busy or down must not hide bad input.
+  if (o.secret !== undefined) parseInviteSecret(o.secret)
+  else parsePubkey(o.pubkey!)
   const ca = readCaFile(o.caFile)
   // NATS first: when it is down, nothing is sent (an invite would be used up for nothing).
   const gossip = o.gossip !== false
