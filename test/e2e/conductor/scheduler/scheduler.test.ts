@@ -235,7 +235,16 @@ t.test('fleet scheduler on three hosts: placement, apply, loss, return, unplacea
       60_000,
       200
     ).catch(err => {
-      throw new Error(`${(err as Error).message}: ${runningAsPlaced(hosts, placed, names).join('; ')}`)
+      // What the hosts that miss a service did: their daemon's log and the units' status.
+      const missing = runningAsPlaced(hosts, placed, names)
+      const why = hosts
+        .filter(h => missing.some(m => m.includes(` on ${h.id}:`)))
+        .map(h => {
+          const units = names.map(n => `conductor-service@${n}.service`)
+          const status = h.sd.systemctl('status', '--no-pager', '--lines=20', ...units, 'conductor-deployment@*')
+          return `=== ${h.id}: ${status.stdout}\n${h.logs()}`
+        })
+      throw new Error(`${(err as Error).message}: ${missing.join('; ')}\n${why.join('\n')}`)
     })
     timings.pushToRunning = Date.now() - pushedAt
     t.pass('each service active on its hosts only')
