@@ -20,7 +20,12 @@ export const TICK_MS = 500
 export const AUDIT_EVERY_MS = 10_000
 /** Unplaced copies are tried again this often (room may have appeared). */
 export const RETRY_UNPLACED_MS = 10_000
-/** The placements and ledgers are read again when their buckets moved past the watches, at most this often. */
-export const REFRESH_MS = 2000
+/**
+ * The placements and ledgers are read again when their buckets moved past the watches, at most
+ * this often. A watch whose stream leader was on a host just lost may stall: this bounds how long
+ * a survivor takes to see a copy placed on it then, inside the 10 s a failover may take (5 s of
+ * them to call the host dead). Each check is two stream-info requests.
+ */
+export const REFRESH_MS = 1000
 /** Services a scheduler places at once after a loss (each under its own lock). */
 export const PARALLEL_PLACEMENTS = 8

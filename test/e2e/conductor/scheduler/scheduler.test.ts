@@ -1,5 +1,5 @@
 import t from 'tap'
-import { chmodSync, readFileSync } from 'node:fs'
+import { chmodSync, readFileSync, readlinkSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { planPlacements, type Demand, type Units } from '../../../../conductor/placement/index.js'
 import {
@@ -11,6 +11,7 @@ import {
 } from '../../../../conductor/scheduler/index.js'
 import type { ConductorHost } from '../../../harness/conductor-host.js'
 import { startFleetOfThree, syncOpen } from '../../../harness/fleet-cluster.js'
+import { importBusybox, podman } from '../../../harness/fleet-host.js'
 import { waitFor } from '../../../harness/ports.js'
 import { tempDir, writeTree } from '../../../harness/tmp.js'
 
@@ -19,6 +20,9 @@ import { tempDir, writeTree } from '../../../harness/tmp.js'
 // run exactly where placed; a host killed: its copies run elsewhere within 10 s; back, it stops
 // what is no longer placed on it before anything else; unplaceable told, nothing started; a
 // drain moves a service, and the proxy snippet of a service that depends on it follows.
+// One of the six, cache, is a busybox pod service: its pod runs in the Podman of the host it is
+// placed on only (each host has its own storage), moves with it when that host dies, and does
+// not run again on that host when it returns.
 
 t.setTimeout(900_000)
 const timings: Record<string, number> = {}
@@ -34,6 +38,8 @@ interface Spec {
   resources?: { best?: Units; min?: Units }
   fleet?: object
   extra?: object
+  /** A pod service: one busybox pod (POD_TEMPLATE). */
+  pod?: boolean
 }
 // Pushed one at a time in this order, each placed before the next is pushed.
 const SERVICES: Spec[] = [
@@ -41,11 +47,73 @@ const SERVICES: Spec[] = [
   { name: 'db', resources: { best: { vcpu: 2, ram_gb: 4 } } },
   { name: 'api', resources: { best: { vcpu: 2, ram_gb: 2 }, min: { vcpu: 1, ram_gb: 1 } }, fleet: { instances: 2 } },
   { name: 'web', resources: { min: { vcpu: 1 } } },
-  { name: 'cache', resources: { best: { ram_gb: 6 }, min: { ram_gb: 2 } } },
+  { name: 'cache', resources: { best: { ram_gb: 6 }, min: { ram_gb: 2 } }, pod: true },
   { name: 'misc' }
 ]
 
 const active = (h: ConductorHost, name: string): boolean => activeOn(h, [name]).has(name)
+
+// The pod service. The rule puts it on c; the drain below empties b, so c is the host killed
+// (it runs the most), and in whatever order the survivors place c's copies, cache finds room
+// (a can always hold its minimum; big or web may not): it proves failover and the fence.
+const POD = 'cache'
+
+// The pod of a pod service: busybox idling, leaving at once on SIGTERM. hostNetwork: the pod
+// uses the test host's own network namespace, so no Podman network (netavark, aardvark-dns) is
+// set up: their state under /run is shared by every host of the machine and by other runs.
+const POD_TEMPLATE = `#!/bin/sh
+cat <<YAML
+apiVersion: v1
+kind: Pod
+metadata:
+  name: \${POD_NAME}
+spec:
+  hostNetwork: true
+  containers:
+    - name: idle
+      image: localhost/busybox:latest
+      command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"]
+YAML
+`
+
+/**
+ * Hosts where a pod of service NAME runs (pods are named after their deployment, NAME-SUFFIX): a
+ * container of it listed as running by the host's own Podman whose process is alive, in that
+ * host's network namespace (hostNetwork). Podman's word alone is not enough: a host killed here
+ * (its conmon SIGKILLed with the rest) keeps a database saying "running", which on a real
+ * machine the reboot's fresh /run would reset.
+ */
+async function podHosts(all: ConductorHost[], name: string): Promise<string[]> {
+  const on = await Promise.all(
+    all.map(async h => {
+      const r = await podman(h.host, 'ps', '--pod', '--format', '{{.PodName}} {{.Pid}}')
+      if (r.code !== 0) throw new Error(`podman ps on ${h.id}: ${r.stderr}`)
+      const net = `net:[${statSync(h.host.netnsPath).ino}]`
+      return r.stdout.split('\n').some(l => {
+        const [pod, pid] = l.split(' ')
+        return pod?.startsWith(`${name}-`) === true && Number(pid) > 0 && netnsOf(Number(pid)) === net
+      })
+    })
+  )
+  return all.filter((_, i) => on[i]).map(h => h.id)
+}
+
+function netnsOf(pid: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/net`)
+  } catch {
+    return undefined
+  }
+}
+
+/** Active deployment units of service NAME on H (conductor-deployment@NAME-SUFFIX.service). */
+function deploymentUnits(h: ConductorHost, name: string): string[] {
+  const r = h.sd.systemctl('list-units', '--state=active', '--plain', '--no-legend', `conductor-deployment@${name}-*`)
+  return r.stdout
+    .split('\n')
+    .map(l => l.trim().split(/\s+/)[0] ?? '')
+    .filter(u => u !== '')
+}
 
 /** The services of NAMES whose unit is active on H: one systemctl for all of them. */
 function activeOn(h: ConductorHost, names: string[]): Set<string> {
@@ -67,8 +135,10 @@ function source(root: string, s: Spec): string {
       config: { NAME: s.name },
       ...(s.resources !== undefined ? { resources: s.resources } : {}),
       ...(s.fleet !== undefined ? { fleet: s.fleet } : {}),
+      ...(s.pod === true ? { pods: [{ name: '', pod_template: './pod.template' }] } : {}),
       ...s.extra
-    }
+    },
+    ...(s.pod === true ? { 'pod.template': POD_TEMPLATE } : {})
   })
   return dir
 }
@@ -118,6 +188,8 @@ t.test('fleet scheduler on three hosts: placement, apply, loss, return, unplacea
   const { hosts, nc } = await startFleetOfThree(t, id => ({ resources: CAPACITY[id] }))
   const [A, B, C] = hosts as [ConductorHost, ConductorHost, ConductorHost]
   const kv = await openSchedulerKv(nc, 3)
+  // The pod's image in every host's own Podman storage: the rule may place the pod service on any of them.
+  await Promise.all(hosts.map(async h => await importBusybox(h.host)))
   await waitFor(
     "every machine's capacity in the ledger",
     async () => (await readLedgers(kv, ['a', 'b', 'c'])).size === 3,
@@ -163,10 +235,35 @@ t.test('fleet scheduler on three hosts: placement, apply, loss, return, unplacea
       60_000,
       200
     ).catch(err => {
-      throw new Error(`${(err as Error).message}: ${runningAsPlaced(hosts, placed, names).join('; ')}`)
+      // What the hosts that miss a service did: their daemon's log and the units' status.
+      const missing = runningAsPlaced(hosts, placed, names)
+      const why = hosts
+        .filter(h => missing.some(m => m.includes(` on ${h.id}:`)))
+        .map(h => {
+          const units = names.map(n => `conductor-service@${n}.service`)
+          const status = h.sd.systemctl('status', '--no-pager', '--lines=20', ...units, 'conductor-deployment@*')
+          return `=== ${h.id}: ${status.stdout}\n${h.logs()}`
+        })
+      throw new Error(`${(err as Error).message}: ${missing.join('; ')}\n${why.join('\n')}`)
     })
     timings.pushToRunning = Date.now() - pushedAt
     t.pass('each service active on its hosts only')
+    // The pod service: its pod runs in the Podman of its host (the unit's `podman kube play` used
+    // that host's own storage) and in no other host's. Waited for through systemd (cheap): the
+    // unit of a kube play service container is active once its pod runs.
+    const podHost = hosts.find(h => h.id === placed[POD]![0])!
+    await waitFor(`the deployment of ${POD} active`, () => deploymentUnits(podHost, POD).length > 0, 60_000, 200)
+    timings.pushToPod = Date.now() - pushedAt
+    t.same(
+      await podHosts(hosts, POD),
+      placed[POD],
+      `${POD}'s pod runs on ${podHost.id} only, as each host's Podman lists`
+    )
+    t.same(
+      hosts.filter(h => deploymentUnits(h, POD).length > 0).map(h => h.id),
+      placed[POD],
+      'its deployment unit is active there only'
+    )
     const where = JSON.parse((await cnd(C, 'fleet', 'where', 'api', '--json')).stdout) as {
       hosts: Array<{ id: string; address: string; alive: boolean }>
       source: string
@@ -313,6 +410,7 @@ t.test('fleet scheduler on three hosts: placement, apply, loss, return, unplacea
       const survivors = hosts.filter(h => h !== V)
       const onB = Object.keys(before).filter(n => before[n]!.includes(V.id))
       t.ok(onB.length >= 2, `${V.id} runs ${onB.join(', ')}`)
+      t.ok(onB.includes(POD), `${V.id} runs ${POD}, the pod service`)
       const killedAt = Date.now()
       await V.host.kill()
       let after: Record<string, string[]> = {}
@@ -336,6 +434,24 @@ t.test('fleet scheduler on three hosts: placement, apply, loss, return, unplacea
         throw new Error(`${(err as Error).message}: ${JSON.stringify(after)}; ${A.logs()}`)
       })
       timings.failover = Date.now() - killedAt
+      // The pod service moved too: its pod runs on its new host, and only there.
+      const podOn = after[POD] ?? []
+      t.equal(podOn.length, 1, `${POD} placed elsewhere: ${podOn.join()}`)
+      const newHost = hosts.find(h => h.id === podOn[0])
+      if (newHost !== undefined) {
+        await waitFor(
+          `${POD}'s deployment active on ${newHost.id}`,
+          () => deploymentUnits(newHost, POD).length > 0,
+          60_000,
+          100
+        )
+        timings.failoverPod = Date.now() - killedAt
+        t.same(await podHosts(survivors, POD), podOn, `${POD}'s pod runs on ${newHost.id} only`)
+        t.ok(
+          timings.failoverPod <= 10_000,
+          `failover: ${POD}'s pod running on ${newHost.id} ${timings.failoverPod} ms after the kill (at most 10 s)`
+        )
+      }
       for (const n of onB.filter(n => after[n]!.length < before[n]!.length)) {
         const p = await readPlacementKv(kv, n)
         t.match(
@@ -381,6 +497,8 @@ t.test('fleet scheduler on three hosts: placement, apply, loss, return, unplacea
       const ranOnB: string[] = []
       const watch = setInterval(() => {
         for (const n of moved) if (active(V, n) && !ranOnB.includes(n)) ranOnB.push(n)
+        if (moved.includes(POD) && deploymentUnits(V, POD).length > 0 && !ranOnB.includes(`${POD} (its pod)`))
+          ranOnB.push(`${POD} (its pod)`)
       }, 200)
       try {
         // The whole run's teardown, not this subtest's: B must live on for the next subtests.
@@ -410,6 +528,11 @@ t.test('fleet scheduler on three hosts: placement, apply, loss, return, unplacea
         clearInterval(watch)
       }
       t.same(ranOnB, [], `back, ${V.id} never ran what is now placed elsewhere`)
+      t.same(
+        await podHosts(hosts, POD),
+        after[POD],
+        `${POD}'s pod runs on ${after[POD]!.join()} only: no process of it on ${V.id}, which ran it before the kill`
+      )
       // The whole log of its daemon (logs() keeps only the tail, which the resync fills).
       const daemonLog = readFileSync(path.join(V.host.dir, 'conductor-sync.service.log'), 'utf8')
       const fence = /scheduler: no longer placed here, stopped before anything else: (.*)/.exec(daemonLog)
