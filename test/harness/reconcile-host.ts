@@ -23,7 +23,17 @@ export const HOOKS = [
   'post-stop-service'
 ]
 
-export const podTemplate = `#!/bin/sh
+/**
+ * A pod template (a script printing the pod's YAML): busybox httpd on container port 8080,
+ * published on 127.0.0.1 at the port "http", serving an index.html of PAGE (the text of a
+ * double-quoted `echo` in the container's shell: \\$ keeps a $ for that shell). `containerYaml`
+ * and `podYaml` are more lines of the container (before its ports) and of the pod spec.
+ */
+export function httpdPodTemplate(
+  page: string,
+  o: { container?: string; containerYaml?: string; podYaml?: string } = {}
+): string {
+  return `#!/bin/sh
 cat <<YAML
 apiVersion: v1
 kind: Pod
@@ -31,15 +41,18 @@ metadata:
   name: \${POD_NAME}
 spec:
   containers:
-    - name: httpd
+    - name: ${o.container ?? 'web'}
       image: localhost/busybox:latest
-      command: ["sh", "-c", "mkdir -p /www && echo \\"\${GREETING} from \${CONDUCTOR_DEPLOYMENT}\\" > /www/index.html && exec httpd -f -p 8080 -h /www"]
-      ports:
+      command: ["sh", "-c", "mkdir -p /www && echo \\"${page}\\" > /www/index.html && exec httpd -f -p 8080 -h /www"]
+${o.containerYaml ?? ''}      ports:
         - containerPort: 8080
           hostPort: \${CONDUCTOR_PORT_HTTP}
           hostIP: 127.0.0.1
-YAML
+${o.podYaml ?? ''}YAML
 `
+}
+
+export const podTemplate = httpdPodTemplate(`\${GREETING} from \${CONDUCTOR_DEPLOYMENT}`, { container: 'httpd' })
 
 const hook = (name: string): string => `#!/bin/sh
 echo "${name} \${CONDUCTOR_DEPLOYMENT:-service} \${POD_IP_ADDRESS:+ip}" >> "$HOOK_LOG"

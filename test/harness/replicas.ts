@@ -1,7 +1,11 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import type { CaddyHandle } from './caddy.js'
-import { cli } from './cli.js'
+import { cli, repoRoot } from './cli.js'
+import type { DeployHostOptions } from './deploy-host.js'
+import { type LoadResult, loadThroughCaddy } from './load.js'
+
+export type { LoadResult } from './load.js'
 
 // What the replica e2e tests look at (test/e2e/conductor/deploy/replicas*.test.ts): the running
 // deployments, the one route their proxy template shares (@id SVC-route), who answers through
@@ -14,10 +18,20 @@ export interface ReplicaRow {
   unit_state: string | null
 }
 
-export interface LoadResult {
-  ok: number
-  failed: string[]
-  versions: string[]
+/**
+ * The deploy host of the replica tests: SVC with 2 replicas of version 1 behind the shared route
+ * (test/fixtures/deploy/proxy-shared.template), readiness GET / every 100 ms, drain up to 10 s.
+ */
+export function replicaHostOptions(svc: string, rootPrefix: string, readinessTimeoutSec: number): DeployHostOptions {
+  return {
+    svc,
+    rootPrefix,
+    version: '1',
+    readiness: { http_path: '/', interval_ms: 100, timeout_sec: readinessTimeoutSec },
+    drainTimeoutSec: 10,
+    replicas: 2,
+    proxyTemplate: path.join(repoRoot, 'test/fixtures/deploy/proxy-shared.template')
+  }
 }
 
 export function replicaProbe(o: { caddy: CaddyHandle; root: string; env: Record<string, string>; svc: string }) {
@@ -65,39 +79,18 @@ export function replicaProbe(o: { caddy: CaddyHandle; root: string; env: Record<
     })
     return ports
   }
-  // Who answers: GET /who names the pod (the deployment id). Random load balancing: 60 tries.
+  // Who answers: GET /who names the pod (the deployment id). Random load balancing: 60 tries,
+  // each on a fresh connection: Caddy closes idle kept-alive ones when its config changes (a
+  // conductor-caddy-sync run in the background), and a reused one would then be cut.
   const answering = async (): Promise<string[]> => {
     const seen = new Set<string>()
-    for (let i = 0; i < 60; i++) seen.add((await (await fetch(`${url}who`)).text()).trim())
+    const who = async (): Promise<string> =>
+      (await (await fetch(`${url}who`, { headers: { connection: 'close' } })).text()).trim()
+    for (let i = 0; i < 60; i++) seen.add(await who())
     return [...seen].sort()
   }
-  // Load through Caddy: fresh connection per request, nothing retried, every failure kept.
-  const load = (): { stop: () => Promise<LoadResult> } => {
-    let stopped = false
-    const answers = { ok: 0, failed: [] as string[], versions: new Set<string>() }
-    const loop = async (): Promise<void> => {
-      while (!stopped) {
-        try {
-          const res = await fetch(url, { signal: AbortSignal.timeout(10_000), headers: { connection: 'close' } })
-          const text = await res.text()
-          if (res.status === 200) {
-            answers.ok++
-            answers.versions.add(text.trim())
-          } else answers.failed.push(`${res.status} ${text.slice(0, 80)}`)
-        } catch (err) {
-          answers.failed.push(`${String(err)} ${String((err as Error).cause ?? '')}`)
-        }
-      }
-    }
-    const loops = [loop(), loop(), loop()]
-    return {
-      stop: async () => {
-        stopped = true
-        await Promise.all(loops)
-        return { ok: answers.ok, failed: answers.failed, versions: [...answers.versions].sort() }
-      }
-    }
-  }
+  // Load through Caddy: 3 loops, every failure kept (load.ts).
+  const load = (): { stop: () => Promise<LoadResult> } => loadThroughCaddy(url, 3)
 
   return { setReplicas, running, routeDials, routeCount, dialsOf, answering, load, url }
 }

@@ -6,6 +6,8 @@ import { pathToFileURL } from 'node:url'
 import {
   installServiceVersion,
   packServiceDir,
+  recoverServiceVersions,
+  rollbackServiceVersion,
   unpackServiceArchive,
   versionsDir
 } from '../../../../conductor/archive/index.js'
@@ -20,7 +22,8 @@ import { tempDir, writeTree } from '../../../harness/tmp.js'
 // the shipped bundle has no library module of its own) packs, unpacks and installs a version,
 // and is killed with SIGKILL just before each step of the unpack, the install, a rollback and an
 // adoption. Right after the kill SERVICES/web must be one whole version, the old or the new
-// (byte-compared); a re-run must converge with nothing left over. Then `service ls` and
+// (byte-compared); a re-run (the same calls, made in this process) must converge with nothing
+// left over. Then `service ls` and
 // `service check` of the shipped CLI (the bundle) on a service that is a symlink into
 // .conductor-versions.
 
@@ -72,11 +75,25 @@ async function killBefore(t: Test, args: string[], step: string): Promise<void> 
   t.equal(await child.exited, 'SIGKILL', `killed -9 before "${step}"`)
 }
 
-async function runChild(t: Test, args: string[]): Promise<unknown> {
-  const child = startChild(args)
-  const code = await child.exited
-  t.equal(code, 0, `${args.slice(2).join(' ')}: ${child.stderr()}`)
-  return JSON.parse(child.stdout())
+/**
+ * What install-child.mjs does for ARGS (SERVICES NAME MODE [SRC VERSION]), in this process: only
+ * the run that is killed needs a process of its own (a tsx start-up costs 1-2 s on a loaded
+ * machine); the re-run after it is the same calls.
+ */
+async function runHere(t: Test, args: string[]): Promise<unknown> {
+  const run = runCalls(args)
+  await t.resolves(run, `${args.slice(2).join(' ')}: the re-run succeeds`)
+  return await run
+}
+
+async function runCalls(args: string[]): Promise<unknown> {
+  const [services, name, mode, src, version] = args as [string, string, string, string?, string?]
+  if (mode === 'recover') return (await recoverServiceVersions(services)) ?? null
+  if (mode === 'rollback') return (await rollbackServiceVersion(services, name)) ?? null
+  const packed = await packServiceDir(src!)
+  const into = versionsDir(services)
+  const unpacked = await unpackServiceArchive(packed.archive, { name, expectedDigest: packed.digest, into })
+  return await installServiceVersion(services, name, unpacked.dir, version!, { adopt: mode === 'adopt' })
 }
 
 /** Three versions of one service: content, an executable template, a directory, a symlink. */
@@ -130,7 +147,7 @@ for (const [step, holds] of INSTALL_STEPS) {
     t.same(snapshotTree(web(services)), snapshotTree(src[holds]), `NAME is ${holds}, byte for byte`)
     t.equal(await labelLoaded(services), holds, 'and loads as such')
 
-    await runChild(t, [services, 'web', 'install', src.v2, 'v2'])
+    await runHere(t, [services, 'web', 'install', src.v2, 'v2'])
     t.same(snapshotTree(web(services)), snapshotTree(src.v2))
     t.equal(readlinkSync(path.join(versionsDir(services), 'web/.previous')), 'v1')
     t.same(storeOf(services), ['.previous', 'v1', 'v2'], 'v0 pruned; no lock, .swap or temporary name left')
@@ -149,7 +166,7 @@ for (const [step, holds, previous] of [
     await install(services, src.v2, 'v2')
     await killBefore(t, [services, 'web', 'rollback'], step)
     t.same(snapshotTree(web(services)), snapshotTree(src[holds]))
-    await runChild(t, [services, 'web', 'recover'])
+    await runHere(t, [services, 'web', 'recover'])
     t.same(snapshotTree(web(services)), snapshotTree(src[holds]))
     t.equal(readlinkSync(path.join(versionsDir(services), 'web/.previous')), previous)
     t.same(storeOf(services), ['.previous', 'v1', 'v2'])
@@ -169,11 +186,11 @@ t.test("adoption killed before each of its two renames: recovery restores the op
       // The one window that is not atomic (README "Fleet: service archives"): NAME is absent.
       t.throws(() => lstatSync(web(services)), { code: 'ENOENT' }, 'killed between the renames: NAME is absent')
     }
-    await runChild(t, [services, 'web', 'recover'])
+    await runHere(t, [services, 'web', 'recover'])
     t.same(snapshotTree(web(services)), mine, `${step}: recovery leaves the operator's directory in place, intact`)
     t.equal(await labelLoaded(services), 'mine')
 
-    const result = (await runChild(t, [services, 'web', 'adopt', src.v1, 'v1'])) as { previous: string }
+    const result = (await runHere(t, [services, 'web', 'adopt', src.v1, 'v1'])) as { previous: string }
     t.same(snapshotTree(web(services)), snapshotTree(src.v1))
     t.same(snapshotTree(path.join(versionsDir(services), 'web', result.previous)), mine)
     t.same(storeOf(services), ['.previous', result.previous, 'v1'].sort(), 'one adopted copy, nothing else')

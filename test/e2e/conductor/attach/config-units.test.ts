@@ -5,6 +5,7 @@ import path from 'node:path'
 import { cli } from '../../../harness/cli.js'
 import { startCaddy } from '../../../harness/caddy.js'
 import { waitFor } from '../../../harness/ports.js'
+import { httpdPodTemplate } from '../../../harness/reconcile-host.js'
 import { podsNamed, removePods, standInCaddyUnit, startUserManager } from '../../../harness/systemd.js'
 import { tempDir, writeTree } from '../../../harness/tmp.js'
 
@@ -15,23 +16,7 @@ import { tempDir, writeTree } from '../../../harness/tmp.js'
 
 const svc = `cfg${Math.random().toString(36).slice(2, 7)}`
 
-const podTemplate = `#!/bin/sh
-cat <<YAML
-apiVersion: v1
-kind: Pod
-metadata:
-  name: \${POD_NAME}
-spec:
-  containers:
-    - name: web
-      image: localhost/busybox:latest
-      command: ["sh", "-c", "mkdir -p /www && echo \\"hello \${POD_NAME}\\" > /www/index.html && exec httpd -f -p 8080 -h /www"]
-      ports:
-        - containerPort: 8080
-          hostPort: \${CONDUCTOR_PORT_HTTP}
-          hostIP: 127.0.0.1
-YAML
-`
+const podTemplate = httpdPodTemplate(`hello \${POD_NAME}`)
 // One route for the service (a static answer), one per deployment (to its pod), by @id.
 const proxyTemplate = `#!/bin/sh
 to='"id": "conductor-server/routes"'

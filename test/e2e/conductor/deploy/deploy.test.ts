@@ -4,6 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { cli, cliProcess } from '../../../harness/cli.js'
 import { startDeployHost } from '../../../harness/deploy-host.js'
+import { loadThroughCaddy } from '../../../harness/load.js'
 import { waitFor } from '../../../harness/ports.js'
 import { podsNamed } from '../../../harness/systemd.js'
 
@@ -46,23 +47,7 @@ t.test(
       '1',
       'host prepared by scripts/setup-host.sh (net.ipv4.tcp_migrate_req=1)'
     )
-    let stop = false
-    const answers = { ok: 0, failed: [] as string[], versions: new Set<string>() }
-    const loop = async (): Promise<void> => {
-      while (!stop) {
-        try {
-          const res = await fetch(url, { signal: AbortSignal.timeout(10_000), headers: { connection: 'close' } })
-          const text = await res.text()
-          if (res.status === 200) {
-            answers.ok++
-            answers.versions.add(text.trim())
-          } else answers.failed.push(`${res.status} ${text.slice(0, 80)}`)
-        } catch (err) {
-          answers.failed.push(`${String(err)} ${String((err as Error).cause ?? '')}`)
-        }
-      }
-    }
-    const loops = [loop(), loop(), loop(), loop()]
+    const load = loadThroughCaddy(url, 4)
     // Two slow requests in flight on version 1 when the deploy starts: draining must wait for them.
     const slow = [0, 1].map(async () => {
       const res = await fetch(`${url}cgi-bin/slow`)
@@ -91,14 +76,13 @@ t.test(
       'slow requests on the old version finished (drained, not cut)'
     )
     await new Promise(resolve => setTimeout(resolve, 500))
-    stop = true
-    await Promise.all(loops)
+    const answers = await load.stop()
     t.same(
       answers.failed,
       [],
       `no failed request, no connection reset, no retry during the deploy (${answers.ok} answered)`
     )
-    t.same([...answers.versions].sort(), ['version 1', 'version 2'], 'the load saw the old version, then the new one')
+    t.same(answers.versions, ['version 1', 'version 2'], 'the load saw the old version, then the new one')
     t.ok(answers.ok > 20, `load was sent throughout (${answers.ok})`)
     t.equal(await (await fetch(url)).text(), 'version 2\n', 'every answer names version 2 after the deploy')
     const ids = readdirSync(path.join(root, 'var/lib/conductor/deployments'))

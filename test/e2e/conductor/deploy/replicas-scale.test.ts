@@ -1,9 +1,9 @@
 import t from 'tap'
 import path from 'node:path'
-import { cli, cliProcess, repoRoot } from '../../../harness/cli.js'
+import { cli, cliProcess } from '../../../harness/cli.js'
 import { startDeployHost } from '../../../harness/deploy-host.js'
 import { waitFor } from '../../../harness/ports.js'
-import { replicaProbe } from '../../../harness/replicas.js'
+import { replicaHostOptions, replicaProbe } from '../../../harness/replicas.js'
 import { podsNamed } from '../../../harness/systemd.js'
 import { tempDir } from '../../../harness/tmp.js'
 
@@ -14,16 +14,9 @@ import { tempDir } from '../../../harness/tmp.js'
 const svc = `rps${Math.random().toString(36).slice(2, 7)}`
 
 t.test('replicas: reload scales 2 -> 3 -> 1; a deploy with a never-ready replica rolls back', async t => {
-  const { caddy, root, env } = await startDeployHost(t, {
-    svc,
-    rootPrefix: 'conductor-replicas-scale-',
-    version: '1',
-    // 10 s: busybox httpd took more than 4 s to answer at load 29 (a good replica judged never ready).
-    readiness: { http_path: '/', interval_ms: 100, timeout_sec: 10 },
-    drainTimeoutSec: 10,
-    replicas: 2,
-    proxyTemplate: path.join(repoRoot, 'test/fixtures/deploy/proxy-shared.template')
-  })
+  // Readiness bound 10 s: busybox httpd took more than 4 s to answer at load 29 (a good replica
+  // judged never ready).
+  const { caddy, root, env } = await startDeployHost(t, replicaHostOptions(svc, 'conductor-replicas-scale-', 10))
   const { setReplicas, running, routeDials, routeCount, dialsOf, load, url } = replicaProbe({
     caddy,
     root,

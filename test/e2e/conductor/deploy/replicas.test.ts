@@ -1,10 +1,9 @@
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
-import path from 'node:path'
-import { cli, cliProcess, repoRoot } from '../../../harness/cli.js'
+import { cli, cliProcess } from '../../../harness/cli.js'
 import { startDeployHost } from '../../../harness/deploy-host.js'
 import { waitFor } from '../../../harness/ports.js'
-import { replicaProbe } from '../../../harness/replicas.js'
+import { replicaHostOptions, replicaProbe } from '../../../harness/replicas.js'
 import { podsNamed } from '../../../harness/systemd.js'
 
 // Replicas (pods[].replicas) for real: a systemd user manager, Podman pods of the busybox image,
@@ -16,15 +15,7 @@ import { podsNamed } from '../../../harness/systemd.js'
 const svc = `rep${Math.random().toString(36).slice(2, 7)}`
 
 t.test('replicas: one route with every upstream; a deploy replaces both with no failed request', async t => {
-  const { caddy, root, env, sd } = await startDeployHost(t, {
-    svc,
-    rootPrefix: 'conductor-replicas-',
-    version: '1',
-    readiness: { http_path: '/', interval_ms: 100, timeout_sec: 4 },
-    drainTimeoutSec: 10,
-    replicas: 2,
-    proxyTemplate: path.join(repoRoot, 'test/fixtures/deploy/proxy-shared.template')
-  })
+  const { caddy, root, env, sd } = await startDeployHost(t, replicaHostOptions(svc, 'conductor-replicas-', 4))
   const { running, routeDials, routeCount, dialsOf, answering, load, url } = replicaProbe({
     caddy,
     root,

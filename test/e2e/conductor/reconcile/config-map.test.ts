@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { cli } from '../../../harness/cli.js'
 import { waitFor } from '../../../harness/ports.js'
+import { httpdPodTemplate } from '../../../harness/reconcile-host.js'
 import { podsNamed, removePods, standInCaddyUnit, startUserManager } from '../../../harness/systemd.js'
 import { startCaddy } from '../../../harness/caddy.js'
 import { tempDir, writeTree } from '../../../harness/tmp.js'
@@ -26,18 +27,8 @@ data:
   tier: "\${TIER}"
 YAML
 `
-const podTemplate = `#!/bin/sh
-cat <<YAML
-apiVersion: v1
-kind: Pod
-metadata:
-  name: \${POD_NAME}
-spec:
-  containers:
-    - name: web
-      image: localhost/busybox:latest
-      command: ["sh", "-c", "mkdir -p /www && echo \\"env=\\$FROM_CONFIG_MAP file=\\$(cat /etc/settings/tier)\\" > /www/index.html && exec httpd -f -p 8080 -h /www"]
-      env:
+const podTemplate = httpdPodTemplate('env=\\$FROM_CONFIG_MAP file=\\$(cat /etc/settings/tier)', {
+  containerYaml: `      env:
         - name: FROM_CONFIG_MAP
           valueFrom:
             configMapKeyRef:
@@ -46,16 +37,13 @@ spec:
       volumeMounts:
         - name: settings
           mountPath: /etc/settings
-      ports:
-        - containerPort: 8080
-          hostPort: \${CONDUCTOR_PORT_HTTP}
-          hostIP: 127.0.0.1
-  volumes:
+`,
+  podYaml: `  volumes:
     - name: settings
       configMap:
         name: \${POD_NAME}-settings
-YAML
 `
+})
 
 t.test(
   'config_map_template through Podman: the pod reads its ConfigMap; deployment ls shows both display columns',
