@@ -10,8 +10,9 @@ import {
   type RegisterResult,
   type Snippet
 } from '../../caddy/index.js'
-import type { Roots, Service, Variables } from '../model/index.js'
+import type { HostConfig, Roots, Service, Variables } from '../model/index.js'
 import { runTemplate } from '../process/index.js'
+import { builtinPeersSnippets } from './builtin-snippets.js'
 import { snippetInputs } from './inputs.js'
 import { diskRecords, sameRecord, type SnippetRecord, type SnippetRecordStore } from './records.js'
 import { replicaGroup, routedSnippets, sharedRoutes } from './replicas.js'
@@ -66,6 +67,11 @@ export async function renderProxySnippets(
 ): Promise<Snippet[]> {
   const file = service.proxy_config_template
   if (file === undefined) return []
+  // The built-in peers template computed here (no process per function), given host.json.
+  if (ctx.host !== undefined) {
+    const builtin = await builtinPeersSnippets(service, vars, ctx.host as HostConfig)
+    if (builtin !== undefined) return builtin
+  }
   const timeoutSec = ctx.timeoutSec ?? service.template_timeout_sec
   const out = await runTemplate({ file, cwd: ctx.cwd ?? service.dir, vars, timeoutSec, signal: ctx.signal })
   return await parseSnippets(out, file)

@@ -25,7 +25,7 @@ export interface OwnerStatus {
 }
 
 export async function snippetStatus(
-  ctx: Pick<Ctx, 'roots' | 'env' | 'templateTimeoutSec'>,
+  ctx: Pick<Ctx, 'roots' | 'env' | 'templateTimeoutSec' | 'host'>,
   caddy: CaddyClient
 ): Promise<OwnerStatus[]> {
   const desired = await desiredSnippetSources(ctx)
@@ -46,7 +46,8 @@ export async function snippetStatus(
     try {
       const snippets = await renderProxySnippets(src.service, src.vars, {
         cwd: src.cwd,
-        timeoutSec: ctx.templateTimeoutSec
+        timeoutSec: ctx.templateTimeoutSec,
+        host: await ctx.host()
       })
       const deployment = src.vars.CONDUCTOR_DEPLOYMENT || undefined
       rendered.push({ owner: src.owner, service: src.service.name, deployment, snippets })
