@@ -34,6 +34,11 @@ export interface SnippetContext {
   records?: SnippetRecordStore | undefined
   /** host.json as loaded: one of the template's inputs (inputs.ts). */
   host?: unknown
+  /**
+   * Asked under the service's route lock, just before Caddy is changed: false leaves Caddy and
+   * the records as they are (`caddy sync`: a deployment removed since its snippets were listed).
+   */
+  stillWanted?: (() => boolean) | undefined
 }
 
 export interface RegisterOutcome {
@@ -116,6 +121,7 @@ export async function registerServiceSnippets(
   const records = ctx.records ?? diskRecords(ctx.roots)
   const next = ownerRecord(service, vars, cwd, caddy.adminUrl, snippets, ctx.host)
   return await serialized(ctx.roots, next, async () => {
+    if (ctx.stillWanted?.() === false) return { owner: next.owner, snippets: [], results: [], removed: [] }
     const stale = staleSnippets(records.get(next.owner)?.snippets ?? [], snippets)
     // Routes shared with other replicas of the part go in with their upstreams too (replicas.ts);
     // an @id this replica stopped printing stays for the replicas that still print it.
