@@ -52,16 +52,35 @@ export function renderPeersService(p: UnitPaths, servicesDir: string): BuiltinFi
     ],
     proxy_config_template: `./${PEERS_PROXY_TEMPLATE}`
   }
-  const template = `#!/bin/sh
-${HEADER.trim()}
-# The Caddy routes of the built-in peer functions, made by conductor itself.
-if [ -n "$CONDUCTOR_FUNCTION_ID" ]; then exec ${p.conductor.map(shq).join(' ')} function caddy-config; fi
-echo '[]'
-`
+  const template = peersProxyTemplate(p.conductor.map(shq).join(' '))
   return [
     { path: path.join(dir, SERVICE_FILE_NAME), content: JSON.stringify(service, null, 2) + '\n', mode: 0o644 },
     { path: path.join(dir, PEERS_PROXY_TEMPLATE), content: template, mode: 0o755 }
   ]
+}
+
+const TEMPLATE_HEAD = `#!/bin/sh
+${HEADER.trim()}
+# The Caddy routes of the built-in peer functions, made by conductor itself.
+if [ -n "$CONDUCTOR_FUNCTION_ID" ]; then exec `
+const TEMPLATE_TAIL = ` function caddy-config; fi
+echo '[]'
+`
+
+function peersProxyTemplate(conductor: string): string {
+  return `${TEMPLATE_HEAD}${conductor}${TEMPLATE_TAIL}`
+}
+
+/**
+ * Whether TEXT is the built-in peers service's proxy template as `system install` writes it
+ * (for any conductor command line): a template that only prints what `conductor function
+ * caddy-config` would, so Conductor may compute its output itself instead of starting a Node
+ * process per function (proxy/builtin-snippets.ts). An edited template is run as it is.
+ */
+export function isBuiltinPeersTemplate(text: string): boolean {
+  if (!text.startsWith(TEMPLATE_HEAD) || !text.endsWith(TEMPLATE_TAIL)) return false
+  const command = text.slice(TEMPLATE_HEAD.length, text.length - TEMPLATE_TAIL.length)
+  return command.length > 0 && !/[\n;&|`$<>]/.test(command.replace(/'[^']*'/g, ''))
 }
 
 function shq(s: string): string {

@@ -24,7 +24,7 @@ export { LABEL_DEPLOYMENT, LABEL_ROOT, markedDeployment, markPodYaml } from './p
 export { allocatePorts, portVariables } from './ports.js'
 export { type SystemdDriver, systemdDriver } from './systemd.js'
 export { type UnitPaths, caddyAutosavePath, dropInPath, renderDeploymentDropIn } from './unit-files.js'
-export { renderPeersService } from './builtin-service.js'
+export { isBuiltinPeersTemplate, renderPeersService } from './builtin-service.js'
 export {
   type PodSocketsUnit,
   podPidFile,

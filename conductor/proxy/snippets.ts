@@ -10,8 +10,9 @@ import {
   type RegisterResult,
   type Snippet
 } from '../../caddy/index.js'
-import type { Roots, Service, Variables } from '../model/index.js'
+import type { HostConfig, Roots, Service, Variables } from '../model/index.js'
 import { runTemplate } from '../process/index.js'
+import { builtinPeersSnippets } from './builtin-snippets.js'
 import { snippetInputs } from './inputs.js'
 import { diskRecords, sameRecord, type SnippetRecord, type SnippetRecordStore } from './records.js'
 import { replicaGroup, routedSnippets, sharedRoutes } from './replicas.js'
@@ -33,6 +34,11 @@ export interface SnippetContext {
   records?: SnippetRecordStore | undefined
   /** host.json as loaded: one of the template's inputs (inputs.ts). */
   host?: unknown
+  /**
+   * Asked under the service's route lock, just before Caddy is changed: false leaves Caddy and
+   * the records as they are (`caddy sync`: a deployment removed since its snippets were listed).
+   */
+  stillWanted?: (() => boolean) | undefined
 }
 
 export interface RegisterOutcome {
@@ -66,6 +72,11 @@ export async function renderProxySnippets(
 ): Promise<Snippet[]> {
   const file = service.proxy_config_template
   if (file === undefined) return []
+  // The built-in peers template computed here (no process per function), given host.json.
+  if (ctx.host !== undefined) {
+    const builtin = await builtinPeersSnippets(service, vars, ctx.host as HostConfig)
+    if (builtin !== undefined) return builtin
+  }
   const timeoutSec = ctx.timeoutSec ?? service.template_timeout_sec
   const out = await runTemplate({ file, cwd: ctx.cwd ?? service.dir, vars, timeoutSec, signal: ctx.signal })
   return await parseSnippets(out, file)
@@ -110,6 +121,7 @@ export async function registerServiceSnippets(
   const records = ctx.records ?? diskRecords(ctx.roots)
   const next = ownerRecord(service, vars, cwd, caddy.adminUrl, snippets, ctx.host)
   return await serialized(ctx.roots, next, async () => {
+    if (ctx.stillWanted?.() === false) return { owner: next.owner, snippets: [], results: [], removed: [] }
     const stale = staleSnippets(records.get(next.owner)?.snippets ?? [], snippets)
     // Routes shared with other replicas of the part go in with their upstreams too (replicas.ts);
     // an @id this replica stopped printing stays for the replicas that still print it.

@@ -123,6 +123,6 @@ export async function ownerSnippets(
   const reused = recorded !== undefined && recorded.inputs === inputs
   const snippets = reused
     ? recorded.snippets
-    : await renderProxySnippets(src.service, src.vars, { cwd: src.cwd, timeoutSec: opts.timeoutSec })
+    : await renderProxySnippets(src.service, src.vars, { cwd: src.cwd, timeoutSec: opts.timeoutSec, host: opts.host })
   return { record: ownerRecord(src.service, src.vars, src.cwd, opts.caddyAdmin, snippets, opts.host, inputs), reused }
 }

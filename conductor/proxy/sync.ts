@@ -7,6 +7,7 @@ import {
   type SnippetState
 } from '../../caddy/index.js'
 import type { Ctx } from '../context.js'
+import { readDeployment } from '../state/index.js'
 import { readSnippetRecords, recordsOver } from './records.js'
 import { registerServiceSnippets, renderProxySnippets } from './snippets.js'
 import { desiredSnippetSources } from './sources.js'
@@ -25,7 +26,7 @@ export interface OwnerStatus {
 }
 
 export async function snippetStatus(
-  ctx: Pick<Ctx, 'roots' | 'env' | 'templateTimeoutSec'>,
+  ctx: Pick<Ctx, 'roots' | 'env' | 'templateTimeoutSec' | 'host'>,
   caddy: CaddyClient
 ): Promise<OwnerStatus[]> {
   const desired = await desiredSnippetSources(ctx)
@@ -46,7 +47,8 @@ export async function snippetStatus(
     try {
       const snippets = await renderProxySnippets(src.service, src.vars, {
         cwd: src.cwd,
-        timeoutSec: ctx.templateTimeoutSec
+        timeoutSec: ctx.templateTimeoutSec,
+        host: await ctx.host()
       })
       const deployment = src.vars.CONDUCTOR_DEPLOYMENT || undefined
       rendered.push({ owner: src.owner, service: src.service.name, deployment, snippets })
@@ -99,12 +101,23 @@ export async function syncSnippets(
   const out: OwnerSync[] = desired.problems.map(p => ({ owner: p.owner, error: p.message, results: [] }))
   for (const src of desired.sources) {
     try {
+      // A deployment listed at the start may be gone by the time its turn comes (a reload scaled
+      // it down, a deploy replaced it): registering it again would send Caddy to a stopped pod.
+      // Its record is read again under the service's route lock, just before Caddy is changed.
+      // This narrows the race with a concurrent reload to the moment between a removal's route
+      // change and its record's removal; it does not close it (caddy sync takes no reconcile lock).
+      const deployment = src.vars.CONDUCTOR_DEPLOYMENT || undefined
+      const stillWanted =
+        deployment === undefined
+          ? undefined
+          : () => readDeployment(ctx.roots.deployments, deployment)?.desired === 'running'
       const r = await registerServiceSnippets(src.service, src.vars, caddy, {
         roots: ctx.roots,
         cwd: src.cwd,
         timeoutSec: ctx.templateTimeoutSec,
         records,
-        host
+        host,
+        stillWanted
       })
       out.push({
         owner: src.owner,
