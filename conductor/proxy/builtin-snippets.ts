@@ -5,6 +5,7 @@ import { isBuiltinPeersTemplate } from '../host/index.js'
 import {
   DEFAULT_GATEWAY_LISTEN,
   describeFunction,
+  functionId,
   PEERS_SERVICE,
   type HostConfig,
   type Service,
@@ -40,8 +41,8 @@ export async function builtinPeersSnippets(
   if (!isBuiltinPeersTemplate(text)) return undefined
   const id = vars.CONDUCTOR_FUNCTION_ID
   if (id === undefined || id === '') return []
-  const fn = service.functions.find(f => describeFunction(service, f).id === id)
-  if (fn === undefined || service.disable) return undefined
+  const fn = service.disable ? undefined : service.functions.find(f => functionId(service.name, f.name) === id)
+  if (fn === undefined) return undefined
   const gateway = host.functions_listen ?? host.gateway_listen ?? DEFAULT_GATEWAY_LISTEN
   // Through the template's own parser: what a template's output must pass, this passes too.
   return await parseSnippets(JSON.stringify(functionCaddySnippets(describeFunction(service, fn), gateway)), file)

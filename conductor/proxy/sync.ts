@@ -43,12 +43,15 @@ export async function snippetStatus(
     out.push({ owner, snippets: rows })
   }
   const rendered: Array<{ owner: string; service: string; deployment?: string | undefined; snippets: Snippet[] }> = []
+  // Read once; an unreadable host.json leaves every template to run, as status did before it
+  // read host.json at all (it only lets the built-in peer routes be computed in the process).
+  const host = await ctx.host().catch(() => undefined)
   for (const src of desired.sources) {
     try {
       const snippets = await renderProxySnippets(src.service, src.vars, {
         cwd: src.cwd,
         timeoutSec: ctx.templateTimeoutSec,
-        host: await ctx.host()
+        host
       })
       const deployment = src.vars.CONDUCTOR_DEPLOYMENT || undefined
       rendered.push({ owner: src.owner, service: src.service.name, deployment, snippets })
