@@ -11,8 +11,8 @@ import {
   REPEATED_HEADER_STATUS,
   type AuthLog
 } from './auth-answer.js'
-import { single, type Decider } from './authorize.js'
-import { repeatedDecisionHeader } from './repeated-headers.js'
+import type { Decider } from './authorize.js'
+import { readDecisionHeaders, type DecisionHeaderValues } from './repeated-headers.js'
 
 // The raw node:http fast path for /auth, in front of Fastify. forward_auth sits in front of
 // every protected request, so its cost is Caddy's throughput: Fastify's routing, hooks,
@@ -51,26 +51,25 @@ export function createAuthFastPath(opts: FastPathOptions): (req: IncomingMessage
     const q = parseQuery(url, AUTH_PATH.length + 1)
     if (q === undefined || opts.isUnderPressure()) return false
     const started = performance.now()
-    const repeated = repeatedDecisionHeader(req.rawHeaders)
-    if (repeated !== undefined) {
+    const h = readDecisionHeaders(req.rawHeaders)
+    if (typeof h === 'string') {
       res.writeHead(REPEATED_HEADER_STATUS, REPEATED_HEADER_HEADERS)
       res.end()
       const log = opts.log()
-      if (infoOn(log)) log.info(repeatedLine(repeated, performance.now() - started), 'auth')
+      if (infoOn(log)) log.info(repeatedLine(h, performance.now() - started), 'auth')
       return true
     }
-    const h = req.headers
     let d: Decision | Promise<Decision>
     try {
       d = decide(
         q.policy,
         {
           authorization: q.authorization,
-          credential: single(h.authorization),
-          origin: single(h.origin),
-          method: h['x-forwarded-method'] as string | undefined,
-          uri: h['x-forwarded-uri'] as string | undefined,
-          host: (h['x-forwarded-host'] as string | undefined) ?? h.host
+          credential: h[AUTHORIZATION],
+          origin: h[ORIGIN],
+          method: h[FORWARDED_METHOD],
+          uri: h[FORWARDED_URI],
+          host: h[FORWARDED_HOST] ?? h[HOST]
         },
         started
       )
@@ -92,18 +91,36 @@ export function createAuthFastPath(opts: FastPathOptions): (req: IncomingMessage
   }
 }
 
+// Indexes into DecisionHeaderValues (DECISION_HEADERS' order).
+const HOST = 0
+const ORIGIN = 1
+const AUTHORIZATION = 2
+const FORWARDED_URI = 3
+const FORWARDED_HOST = 4
+const FORWARDED_METHOD = 5
+
 function answer(
   res: ServerResponse,
   d: Decision,
-  h: IncomingMessage['headers'],
+  h: DecisionHeaderValues,
   started: number,
   log: AuthLog,
   infoOn: (log: AuthLog) => boolean
 ): void {
   res.writeHead(d.status, answerHeaders(d))
   res.end()
-  if (d.reason === 'unknown policy') log.warn(accessLine(d, h, performance.now() - started), 'auth: unknown policy')
-  else if (infoOn(log)) log.info(accessLine(d, h, performance.now() - started), 'auth')
+  if (d.reason === 'unknown policy')
+    log.warn(accessLine(d, logHeaders(h), performance.now() - started), 'auth: unknown policy')
+  else if (infoOn(log)) log.info(accessLine(d, logHeaders(h), performance.now() - started), 'auth')
+}
+
+/** What accessLine reads, under Node's header names (built only for a line that is written). */
+function logHeaders(h: DecisionHeaderValues): Record<string, string | undefined> {
+  return {
+    'x-forwarded-uri': h[FORWARDED_URI],
+    'x-forwarded-method': h[FORWARDED_METHOD],
+    'x-forwarded-host': h[FORWARDED_HOST]
+  }
 }
 
 // Fail closed: an unexpected error is a denial, logged without the request's credential.

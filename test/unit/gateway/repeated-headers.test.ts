@@ -1,5 +1,7 @@
+import { createServer, type IncomingMessage } from 'node:http'
+import { type AddressInfo, connect } from 'node:net'
 import t from 'tap'
-import { repeatedDecisionHeader } from '../../../gateway/repeated-headers.js'
+import { DECISION_HEADERS, readDecisionHeaders, repeatedDecisionHeader } from '../../../gateway/repeated-headers.js'
 
 // Which repeats make a request malformed for a decision (issue 13), in every spelling of the name.
 
@@ -46,3 +48,37 @@ for (const [what, raw, want] of cases)
   t.test(what, async t => {
     t.equal(repeatedDecisionHeader(raw), want)
   })
+
+// readDecisionHeaders: the same verdict in one pass, and without a repeat the values a real
+// node:http server's req.headers holds for the six names (the /auth fast path reads them here).
+t.test('readDecisionHeaders', async t => {
+  const seen: Array<[IncomingMessage['headers'], string[]]> = []
+  const server = createServer((req, res) => {
+    seen.push([req.headers, req.rawHeaders])
+    res.end()
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => server.close())
+  const { port } = server.address() as AddressInfo
+  for (const [what, raw, want] of cases) {
+    // Every request needs one Host; the cases without one get it last, where it repeats nothing.
+    const lines = raw.some(n => n.toLowerCase() === 'host') ? [...raw] : [...raw, 'Host', 'last']
+    let head = 'GET /auth?policy=p HTTP/1.1\r\n'
+    for (let i = 0; i < lines.length; i += 2) head += `${lines[i]}: ${lines[i + 1]}\r\n`
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => socket.end(`${head}Connection: close\r\n\r\n`))
+      socket.on('error', reject)
+      socket.on('close', () => resolve())
+      socket.resume()
+    })
+    const [headers, rawHeaders] = seen.pop()!
+    const got = readDecisionHeaders(rawHeaders)
+    if (want !== undefined) t.equal(got, want, `${what}: the repeated one`)
+    else
+      t.same(
+        got,
+        DECISION_HEADERS.map(name => headers[name]),
+        `${what}: the values of req.headers`
+      )
+  }
+})
