@@ -20,13 +20,17 @@ export async function activeUnitsOrWarn(ctx: Ctx, sctx?: SystemCtx): Promise<Map
   }
 }
 
-/** Running state per service for `service ls`: empty where systemd cannot be asked. */
-export async function runningStates(
+/**
+ * Running state per service for `service ls`: empty where systemd cannot be asked. `units`:
+ * activeUnitsOrWarn's answer, asked for before the service files are read so that the
+ * systemctl child runs while they are (a cold `service ls` waits on both otherwise).
+ */
+export function runningStates(
   ctx: Ctx,
-  names: string[]
-): Promise<Map<string, { active: boolean; deployments: number }>> {
+  names: string[],
+  units: Map<string, string> | undefined
+): Map<string, { active: boolean; deployments: number }> {
   const out = new Map<string, { active: boolean; deployments: number }>()
-  const units = await activeUnitsOrWarn(ctx)
   if (units === undefined) return out
   const active = new Set([...units].filter(([, state]) => state === 'active').map(([unit]) => unit))
   const recs = readDeployments(ctx.roots.deployments).records

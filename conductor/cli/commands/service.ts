@@ -8,7 +8,7 @@ import { baseVariables, readFleetView, serviceVariables } from '../../model/inde
 import { serviceUnit } from '../../model/index.js'
 import type { CtxFactory } from './types.js'
 import { registerServiceLifecycle } from './lifecycle.js'
-import { runningStates } from './running-state.js'
+import { activeUnitsOrWarn, runningStates } from './running-state.js'
 
 export function registerServiceCommands(program: Command, makeCtx: CtxFactory): void {
   const service = program.command('service').description('Services: list, inspect, start, stop, restart, status, logs')
@@ -21,10 +21,12 @@ export function registerServiceCommands(program: Command, makeCtx: CtxFactory): 
     .option('--json', 'print JSON')
     .action(async function (this: Command, opts: { json?: boolean }) {
       const ctx = makeCtx(this)
+      const units = activeUnitsOrWarn(ctx)
       const entries = await ctxServices(ctx)
-      const running = await runningStates(
+      const running = runningStates(
         ctx,
-        entries.map(e => e.name)
+        entries.map(e => e.name),
+        await units
       )
       const columns = unique(entries.flatMap(e => e.service?.display_service_config ?? []))
       // On a host of a fleet: where each service is placed (the fleet daemon's placement file).
