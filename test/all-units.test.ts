@@ -4,6 +4,8 @@
 // process 58 s on one core. The unit files only register subtests on tap's root and set no root
 // hooks, so they run here as they do alone; `npx tap test/unit/x.test.ts` still runs one by itself.
 // A file that fails to load fails here under its own name instead of ending the process.
+// Named to sort before test/e2e/: tap starts files in name order, and this long one started last
+// would leave one of its two jobs idle at the end of the suite.
 import { readdirSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
