@@ -445,8 +445,24 @@ t.test(
     // Later starts resume the autosaved config: server and routes are there at once.
     t.equal(sd.systemctl('restart', 'caddy.service').code, 0)
     await waitFor('Caddy back', async () => (await svc(httpPort)) === 'service web web-route', 20_000, 100)
+    // Caddy rewrites autosave.json in place after every config change (the sync unit's, just after
+    // the restart): a read in the middle of one finds it empty, so read until it parses.
+    let saved: unknown
+    await waitFor(
+      'autosave.json complete',
+      async () => {
+        try {
+          saved = JSON.parse(readFileSync(path.join(root, 'var/lib/conductor/caddy/caddy/autosave.json'), 'utf8'))
+          return true
+        } catch {
+          return false
+        }
+      },
+      10_000,
+      50
+    )
     t.match(
-      JSON.parse(readFileSync(path.join(root, 'var/lib/conductor/caddy/caddy/autosave.json'), 'utf8')),
+      saved,
       { apps: { http: { servers: { conductor: { '@id': 'conductor-server' } } } } },
       'the config Caddy autosaved holds the server'
     )
