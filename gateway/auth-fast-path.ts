@@ -12,7 +12,16 @@ import {
   type AuthLog
 } from './auth-answer.js'
 import type { Decider } from './authorize.js'
-import { readDecisionHeaders, type DecisionHeaderValues } from './repeated-headers.js'
+import {
+  AUTHORIZATION,
+  type DecisionHeaderValues,
+  FORWARDED_HOST,
+  FORWARDED_METHOD,
+  FORWARDED_URI,
+  HOST,
+  ORIGIN,
+  readDecisionHeaders
+} from './repeated-headers.js'
 
 // The raw node:http fast path for /auth, in front of Fastify. forward_auth sits in front of
 // every protected request, so its cost is Caddy's throughput: Fastify's routing, hooks,
@@ -90,14 +99,6 @@ export function createAuthFastPath(opts: FastPathOptions): (req: IncomingMessage
     return true
   }
 }
-
-// Indexes into DecisionHeaderValues (DECISION_HEADERS' order).
-const HOST = 0
-const ORIGIN = 1
-const AUTHORIZATION = 2
-const FORWARDED_URI = 3
-const FORWARDED_HOST = 4
-const FORWARDED_METHOD = 5
 
 function answer(
   res: ServerResponse,

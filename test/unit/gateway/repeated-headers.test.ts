@@ -1,7 +1,17 @@
 import { createServer, type IncomingMessage } from 'node:http'
 import { type AddressInfo, connect } from 'node:net'
 import t from 'tap'
-import { DECISION_HEADERS, readDecisionHeaders, repeatedDecisionHeader } from '../../../gateway/repeated-headers.js'
+import {
+  AUTHORIZATION,
+  DECISION_HEADERS,
+  FORWARDED_HOST,
+  FORWARDED_METHOD,
+  FORWARDED_URI,
+  HOST,
+  ORIGIN,
+  readDecisionHeaders,
+  repeatedDecisionHeader
+} from '../../../gateway/repeated-headers.js'
 
 // Which repeats make a request malformed for a decision (issue 13), in every spelling of the name.
 
@@ -81,4 +91,11 @@ t.test('readDecisionHeaders', async t => {
         `${what}: the values of req.headers`
       )
   }
+})
+
+t.test('the index constants name the headers they index', async t => {
+  t.same(
+    [HOST, ORIGIN, AUTHORIZATION, FORWARDED_URI, FORWARDED_HOST, FORWARDED_METHOD].map(i => DECISION_HEADERS[i]),
+    ['host', 'origin', 'authorization', 'x-forwarded-uri', 'x-forwarded-host', 'x-forwarded-method']
+  )
 })
