@@ -24,15 +24,10 @@ export const HOOKS = [
 ]
 
 /**
- * A pod template (a script printing the pod's YAML): busybox httpd on container port 8080,
- * published on 127.0.0.1 at the port "http", serving an index.html of PAGE (the text of a
- * double-quoted `echo` in the container's shell: \\$ keeps a $ for that shell). `containerYaml`
- * and `podYaml` are more lines of the container (before its ports) and of the pod spec.
+ * A pod template (a script printing the pod's YAML): a Pod named after the deployment
+ * (`POD_NAME`) whose spec is SPEC, lines indented under `spec:`, each ending in a newline.
  */
-export function httpdPodTemplate(
-  page: string,
-  o: { container?: string; containerYaml?: string; podYaml?: string } = {}
-): string {
+export function podTemplateScript(spec: string): string {
   return `#!/bin/sh
 cat <<YAML
 apiVersion: v1
@@ -40,7 +35,21 @@ kind: Pod
 metadata:
   name: \${POD_NAME}
 spec:
-  containers:
+${spec}YAML
+`
+}
+
+/**
+ * A pod template: busybox httpd on container port 8080, published on 127.0.0.1 at the port
+ * "http", serving an index.html of PAGE (the text of a double-quoted `echo` in the container's
+ * shell: \\$ keeps a $ for that shell). `containerYaml` and `podYaml` are more lines of the
+ * container (before its ports) and of the pod spec.
+ */
+export function httpdPodTemplate(
+  page: string,
+  o: { container?: string; containerYaml?: string; podYaml?: string } = {}
+): string {
+  return podTemplateScript(`  containers:
     - name: ${o.container ?? 'web'}
       image: localhost/busybox:latest
       command: ["sh", "-c", "mkdir -p /www && echo \\"${page}\\" > /www/index.html && exec httpd -f -p 8080 -h /www"]
@@ -48,8 +57,7 @@ ${o.containerYaml ?? ''}      ports:
         - containerPort: 8080
           hostPort: \${CONDUCTOR_PORT_HTTP}
           hostIP: 127.0.0.1
-${o.podYaml ?? ''}YAML
-`
+${o.podYaml ?? ''}`)
 }
 
 export const podTemplate = httpdPodTemplate(`\${GREETING} from \${CONDUCTOR_DEPLOYMENT}`, { container: 'httpd' })

@@ -13,6 +13,7 @@ import type { ConductorHost } from '../../../harness/conductor-host.js'
 import { startFleetOfThree, syncOpen } from '../../../harness/fleet-cluster.js'
 import { importBusybox, podman } from '../../../harness/fleet-host.js'
 import { waitFor } from '../../../harness/ports.js'
+import { podTemplateScript } from '../../../harness/reconcile-host.js'
 import { tempDir, writeTree } from '../../../harness/tmp.js'
 
 // Issue 19 end to end: three hosts in network namespaces, each running Conductor's fleet daemon
@@ -66,20 +67,12 @@ const POD = 'cache'
 // The pod of a pod service: busybox idling, leaving at once on SIGTERM. hostNetwork: the pod
 // uses the test host's own network namespace, so no Podman network (netavark, aardvark-dns) is
 // set up: their state under /run is shared by every host of the machine and by other runs.
-const POD_TEMPLATE = `#!/bin/sh
-cat <<YAML
-apiVersion: v1
-kind: Pod
-metadata:
-  name: \${POD_NAME}
-spec:
-  hostNetwork: true
+const POD_TEMPLATE = podTemplateScript(`  hostNetwork: true
   containers:
     - name: idle
       image: localhost/busybox:latest
       command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"]
-YAML
-`
+`)
 
 /**
  * Hosts where a pod of service NAME runs (pods are named after their deployment, NAME-SUFFIX): a
