@@ -56,8 +56,4 @@ export {
   IDENTITY_HEADERS,
   AUTH_PATH
 } from './defaults.js'
-
-/** The zod schema of snippets (snippet-schema.ts), loaded on this call only: zod costs ~100 ms of a start. */
-export async function loadSnippetSchemas(): Promise<typeof import('./snippet-schema.js')> {
-  return await import('./snippet-schema.js')
-}
+export { loadSnippetSchemas } from './lazy.js'

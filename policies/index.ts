@@ -1,7 +1,6 @@
 // Public surface of policies/ (a pure decision library; of ours it imports only errors/). Light:
 // the zod schema of policy files loads only when a file's content must be validated (load.ts),
-// or on the calls below.
-import type * as Schema from './schema.js'
+// or on the calls of lazy.ts.
 export {
   PolicySet,
   loadPolicySet,
@@ -31,13 +30,4 @@ export { sha256 } from './bearer.js'
 export { preloadJwtLibrary, type JwtClaims } from './jwt.js'
 export { JwksCache, type FetchFn } from './jwks.js'
 export * as policyDefaults from './defaults.js'
-
-/** The zod schemas of policy files (policyFileSchema, bearerEntrySchema, matcherSchema), loaded on this call. */
-export async function loadPolicySchemas(): Promise<typeof Schema> {
-  return await import('./schema.js')
-}
-
-/** JSON Schema of policy files for editors (`conductor schema policy`); zod loads on this call only. */
-export async function policyJsonSchema(): Promise<unknown> {
-  return (await loadPolicySchemas()).policyJsonSchema()
-}
+export { loadPolicySchemas, policyJsonSchema } from './lazy.js'

@@ -23,6 +23,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import * as esbuild from 'esbuild'
+import { flattenBarrels } from './bundle-barrels.mjs'
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 export const ENTRY = 'conductor/bin.ts'
@@ -91,7 +92,9 @@ export function bundleOptions(root = repoRoot) {
     sourcesContent: false,
     legalComments: 'none',
     metafile: true,
-    logLevel: 'warning'
+    logLevel: 'warning',
+    // Imports of a folder's index.ts read as imports of the files behind it (bundle-barrels.mjs).
+    plugins: [flattenBarrels(root)]
   }
 }
 

@@ -1,22 +1,8 @@
 // Public surface of conductor/archive/: the service archives of config sync (issue 18) and their
 // installation as versions of the services directory. node-tar costs 100-300 ms to load, and
-// commands that never pack or unpack must not pay for it: those two are loaded on demand.
-import type * as Pack from './pack.js'
-import type * as Unpack from './unpack.js'
+// commands that never pack or unpack must not pay for it: those two are loaded on demand (lazy.ts).
 export type { PackedService } from './pack.js'
 export type { UnpackOptions, UnpackStep, UnpackedService } from './unpack.js'
-
-/** A service directory as a deterministic tar, its SHA-256 and its entries (archive-pack.ts). */
-export async function packServiceDir(...args: Parameters<typeof Pack.packServiceDir>): Promise<Pack.PackedService> {
-  return await (await import('./pack.js')).packServiceDir(...args)
-}
-
-/** A checked archive into a fresh directory, validated as a service, or a refusal (archive-unpack.ts). */
-export async function unpackServiceArchive(
-  ...args: Parameters<typeof Unpack.unpackServiceArchive>
-): Promise<Unpack.UnpackedService> {
-  return await (await import('./unpack.js')).unpackServiceArchive(...args)
-}
 export type { ArchiveEntry, ArchiveEntryType, ArchiveLimits } from './format.js'
 export {
   MAX_ARCHIVE_BYTES,
@@ -36,3 +22,4 @@ export {
   type ServiceVersions
 } from './version-store.js'
 export { checkServiceName, checkVersion } from './paths.js'
+export { packServiceDir, unpackServiceArchive } from './lazy.js'

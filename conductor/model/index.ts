@@ -77,16 +77,6 @@ export {
   serviceVariables
 } from './variables.js'
 export { readVersion } from './version.js'
-
-/** The model's zod schemas (schemas.ts), loaded on this call only: zod costs ~100 ms of a start. */
-export async function loadModelSchemas(): Promise<typeof import('./schemas.js')> {
-  return await import('./schemas.js')
-}
-
-/** The JSON Schema of conductor-service.json (`conductor schema`); zod loads on this call only. */
-export async function serviceJsonSchema(): Promise<unknown> {
-  return (await loadModelSchemas()).serviceJsonSchema()
-}
 export { type ScopeInfo, resolveScope } from './scope.js'
 export { type FleetView, fleetPlacementFile, readFleetView, variableSuffix } from './fleet-view.js'
 export {
@@ -99,3 +89,4 @@ export {
   socketUnit,
   socketUnitService
 } from './sockets.js'
+export { loadModelSchemas, serviceJsonSchema } from './lazy.js'

@@ -1,5 +1,5 @@
 // Public surface of conductor/placement/: the pure placement rule of the fleet (issue 19) and its
-// explanation. The hosts file reader (zod) is loaded on demand to keep CLI start-up light.
+// explanation. The hosts file reader (zod) is loaded on demand to keep CLI start-up light (lazy.ts).
 export {
   planPlacements,
   byId,
@@ -24,7 +24,4 @@ export {
 } from './explain.js'
 export { placeOnLoads, sumUnits, type LoadPlacement } from './loads.js'
 export { serviceDemand, DEFAULT_INSTANCES, type DemandSource } from './demand.js'
-
-export async function readHostsFile(file: string): Promise<import('./placement.js').MachineSpec[]> {
-  return (await import('./hosts-file.js')).readHostsFile(file)
-}
+export { readHostsFile } from './lazy.js'

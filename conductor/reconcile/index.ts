@@ -15,4 +15,4 @@ export {
 } from './deployment-ops.js'
 export { loadDesired, serviceHash } from './desired.js'
 export type { Action } from './plan.js'
-export { outcomeFailed, outcomeJson, reconcile, renderOutcome } from './reconcile.js'
+export { outcomeFailed, outcomeJson, reconcile, renderOutcome, type ReconcileOutcome } from './reconcile.js'

@@ -1,6 +1,9 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
+import ts from 'typescript'
+// @ts-expect-error: a plain ES module without types (the build script's plugin)
+import { readBarrel } from '../../scripts/bundle-barrels.mjs'
 import { repoRoot } from '../harness/cli.js'
 
 // The import rules of ARCHITECTURE.md, enforced on every import of the source tree: the table
@@ -109,6 +112,18 @@ t.test('imports follow the table and go through index.ts', async t => {
   }
   t.same(refused, [], 'imports the table does not allow')
   t.same(bypass, [], "imports that bypass a folder's index.ts")
+})
+
+// The bundle reads an import of a folder's index.ts as imports of the files behind it
+// (scripts/bundle-barrels.mjs), which it can do only when the index does nothing but re-export:
+// a function defined there would take the whole folder into every command that imports it.
+t.test("an index.ts only re-exports (what loads on demand lives in the folder's lazy.ts)", async t => {
+  const defines: string[] = []
+  for (const file of files.filter(f => path.basename(f) === 'index.ts')) {
+    const { other } = readBarrel(ts, path.join(repoRoot, file)) as { other: string[] }
+    for (const line of other) defines.push(`${file}: ${line}`)
+  }
+  t.same(defines, [], 'statements of an index.ts that are not `export ... from` (move them to a file it re-exports)')
 })
 
 t.test('no import cycle between files', async t => {

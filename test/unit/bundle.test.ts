@@ -63,7 +63,13 @@ const isHeavy = (pkg: string): boolean => HEAVY.some(h => (h.endsWith('/') ? pkg
  * the gateway itself behind `serveGateway`'s import()), and nothing heavier.
  */
 function heavyInputs(files: Set<string>, allowGatewaySurface = false): string[] {
-  const surface = new Set(['gateway/index.ts', 'gateway/defaults.ts', 'gateway/errors.ts', 'gateway/listen.ts'])
+  const surface = new Set([
+    'gateway/index.ts',
+    'gateway/lazy.ts',
+    'gateway/defaults.ts',
+    'gateway/errors.ts',
+    'gateway/listen.ts'
+  ])
   const out = new Set<string>()
   for (const f of files) {
     for (const input of Object.keys(outputs[f]?.inputs ?? {})) {
@@ -121,6 +127,27 @@ t.test('each command module, as loaded for its command, loads no heavy package a
       `${c}: ${files.size} files, ${kib(files)} KiB`
     )
   }
+})
+
+// An import of a folder's index.ts takes only the files that define what it names
+// (scripts/bundle-barrels.mjs), and the lifecycle commands load the reconciler when they run: a
+// `service ls` reads the service model, asks systemd, and nothing else.
+t.test('`service ls` loads the modules it runs, not whole folders nor the reconciler', async t => {
+  const ls = new Set([...start, ...staticClosure(chunkOf('conductor/cli/commands/service.ts'))])
+  const inputs = [...ls].flatMap(f => Object.keys(outputs[f]?.inputs ?? {})).filter(i => packageOf(i) === undefined)
+  t.ok(inputs.includes('conductor/host/systemd.ts'), `premise: the inputs are read (${inputs.length})`)
+  t.same(
+    inputs
+      .filter(
+        i =>
+          i.endsWith('/index.ts') ||
+          /^(cgi|caddy|policies|gateway)\//.test(i) ||
+          /^conductor\/(reconcile|proxy|deploy|attach|cluster|fleet|scheduler|archive)\//.test(i)
+      )
+      .sort(),
+    [],
+    'no index.ts, no function runner, no Caddy, no reconciler'
+  )
 })
 
 t.test('the gateway, zod and the other heavy packages are reached through import() only', async t => {

@@ -2,25 +2,30 @@ import type { Command } from 'commander'
 import { DeploymentNotFound, UsageError } from '../../../errors/index.js'
 import { Reported } from '../exit.js'
 import { readDeployment, readDeployments, replicaOf, writeDeployment, type DeploymentState } from '../../state/index.js'
-import { deploymentVars, startDeployment, stopDeployment, writeDropIn } from '../../reconcile/index.js'
-import { loadDesired } from '../../reconcile/index.js'
 import { renderJson, renderTable } from '../../output.js'
-import { acquireReloadLock, applyPlan, observe } from '../../reconcile/index.js'
-import type { Action } from '../../reconcile/index.js'
-import { outcomeJson, reconcile, renderOutcome } from '../../reconcile/index.js'
+import type { Action, ReconcileOutcome, SystemCtx } from '../../reconcile/index.js'
 import type { Service } from '../../model/index.js'
-import { ctxService } from '../../context.js'
-import { systemContext, type SystemCtx } from '../../reconcile/index.js'
+import { ctxService, type Ctx } from '../../context.js'
 import { deploymentUnit, serviceUnit } from '../../model/index.js'
 import type { CtxFactory } from './types.js'
 import { activeUnitsOrWarn } from './running-state.js'
 
 // Lifecycle commands on top of the reconciler: `service start|stop|restart|status|logs`,
 // `deployment ls|start|stop`. Each takes the reconcile lock like `reload` does.
+//
+// The reconciler is imported by the actions that run, not by this file: `service ls` registers
+// these commands too (commander needs every subcommand of `service`), and would otherwise load
+// the reconciler, the Caddy driver and node:http at every start.
+const reconciler = (): Promise<typeof import('../../reconcile/index.js')> => import('../../reconcile/index.js')
+
+async function systemContext(ctx: Ctx): Promise<SystemCtx> {
+  return await (await reconciler()).systemContext(ctx)
+}
 
 /** `service stop`: its deployments removed (with hooks), its unit stopped, under the reconcile lock. */
-export async function stopService(sctx: SystemCtx, name: string): Promise<ReconcileOutcomeLike> {
+export async function stopService(sctx: SystemCtx, name: string): Promise<ReconcileOutcome> {
   const svc = await ctxService(sctx, name)
+  const { acquireReloadLock, applyPlan, observe } = await reconciler()
   const release = acquireReloadLock(sctx.roots.run)
   try {
     const observed = await observe(sctx, { pods: false })
@@ -37,8 +42,6 @@ export async function stopService(sctx: SystemCtx, name: string): Promise<Reconc
   }
 }
 
-type ReconcileOutcomeLike = Awaited<ReturnType<typeof reconcile>>
-
 export function registerServiceLifecycle(service: Command, makeCtx: CtxFactory): void {
   // start and restart are a reload limited to one service; restart also replaces its deployments.
   const reconcileOne = (command: string, description: string, replace: boolean): void => {
@@ -53,6 +56,7 @@ export function registerServiceLifecycle(service: Command, makeCtx: CtxFactory):
         if (svc.disable)
           throw new UsageError(`service "${name}" is disabled ("disable": true in ${svc.file}); enable it first`)
         const only = new Set([name])
+        const { reconcile } = await reconciler()
         await reportOutcome(sctx, await reconcile(sctx, replace ? { only, forceReplace: only } : { only }), opts.json)
       })
   }
@@ -143,13 +147,14 @@ export function registerDeploymentLifecycle(deployment: Command, makeCtx: CtxFac
     .option('--json', 'print JSON')
     .action(async function (this: Command, only: string | undefined, opts: { json?: boolean }) {
       const sctx = await systemContext(makeCtx(this))
+      const { loadDesired, deploymentVars } = await reconciler()
       const { services } = await loadDesired(sctx.roots.services, sctx.validationCache)
       // As `service ls`: without systemd the unit state is "?" (null in JSON), with a warning.
       const active = await activeUnitsOrWarn(sctx, sctx)
       const recs = readDeployments(sctx.roots.deployments).records.filter(r => only === undefined || r.service === only)
       const rows = recs.map(r => {
         const svc = services.get(r.service)
-        const vars = svc === undefined ? r.config : safeVars(sctx, svc, r)
+        const vars = svc === undefined ? r.config : safeVars(() => deploymentVars(sctx, svc, r), r)
         const columns: Record<string, string> = {}
         for (const k of svc?.display_service_deployment_config ?? []) columns[k] = svc?.config[k] ?? ''
         for (const k of svc?.display_deployment_config ?? []) columns[k] = vars[k] ?? ''
@@ -192,6 +197,7 @@ export function registerDeploymentLifecycle(deployment: Command, makeCtx: CtxFac
     .action(async function (this: Command, id: string) {
       const sctx = await systemContext(makeCtx(this))
       const { rec, svc } = await recordAndService(sctx, id)
+      const { acquireReloadLock, startDeployment, writeDropIn } = await reconciler()
       const release = acquireReloadLock(sctx.roots.run)
       try {
         if (writeDropIn(sctx, svc, rec)) await sctx.drivers.systemd.daemonReload()
@@ -211,6 +217,7 @@ export function registerDeploymentLifecycle(deployment: Command, makeCtx: CtxFac
     .action(async function (this: Command, id: string) {
       const sctx = await systemContext(makeCtx(this))
       const { rec, svc } = await recordAndService(sctx, id)
+      const { acquireReloadLock, stopDeployment } = await reconciler()
       const release = acquireReloadLock(sctx.roots.run)
       try {
         await stopDeployment(sctx, svc, rec)
@@ -233,9 +240,10 @@ export async function recordAndService(sctx: SystemCtx, id: string): Promise<{ r
 
 export async function reportOutcome(
   sctx: SystemCtx,
-  outcome: Parameters<typeof renderOutcome>[0],
+  outcome: ReconcileOutcome,
   json: boolean | undefined
 ): Promise<void> {
+  const { outcomeJson, renderOutcome } = await reconciler()
   sctx.io.out(json === true ? renderJson(outcomeJson(outcome)) : renderOutcome(outcome))
   // Printed above; the exit code says the worst of it (an action failed, else something not applied).
   if (outcome.results.some(r => !r.ok)) throw new Reported('CND_ACTIONS_FAILED')
@@ -310,9 +318,9 @@ function removedUnits(
   return out
 }
 
-function safeVars(sctx: SystemCtx, svc: Service, r: DeploymentState): Record<string, string> {
+function safeVars(vars: () => Record<string, string>, r: DeploymentState): Record<string, string> {
   try {
-    return deploymentVars(sctx, svc, r)
+    return vars()
   } catch {
     return r.config
   }

@@ -1,6 +1,7 @@
 import type { Ctx } from '../../context.js'
-import { systemContext, type SystemCtx } from '../../reconcile/index.js'
-import { deploymentUnit, serviceUnit } from '../../model/index.js'
+import type { SystemCtx } from '../../reconcile/index.js'
+import { systemdDriver } from '../../host/index.js'
+import { deploymentUnit, resolveScope, serviceUnit } from '../../model/index.js'
 import { readDeployments } from '../../state/index.js'
 
 // Listing commands (`service ls`, `deployment ls`) read declarations and records from disk and
@@ -11,13 +12,22 @@ import { readDeployments } from '../../state/index.js'
 /** The active state of every conductor-* unit, or undefined after a one-line warning. */
 export async function activeUnitsOrWarn(ctx: Ctx, sctx?: SystemCtx): Promise<Map<string, string> | undefined> {
   try {
-    const units = await (sctx ?? (await systemContext(ctx))).drivers.systemd.list(['conductor-*'])
+    const units = await (sctx?.drivers.systemd ?? (await systemdOf(ctx))).list(['conductor-*'])
     return new Map(units.map(u => [u.unit, u.active]))
   } catch (err) {
     const reason = ((err as Error).message.split('\n').find(l => l.trim() !== '') ?? String(err)).trim()
     ctx.io.err(`conductor: warning: running state unknown ("?"): cannot ask systemd: ${reason}\n`)
     return undefined
   }
+}
+
+/**
+ * The systemd driver of the scope, without the rest of a SystemCtx (Podman, Caddy): `service ls`
+ * loads only what it uses, and the Caddy driver is half of the reconciler's modules.
+ */
+async function systemdOf(ctx: Ctx): Promise<ReturnType<typeof systemdDriver>> {
+  const scope = resolveScope(ctx.scopeFlag, ctx.env, await ctx.host(), ctx.roots)
+  return systemdDriver(scope.systemctlArgs, ctx.env)
 }
 
 /**
