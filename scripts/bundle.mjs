@@ -3,16 +3,25 @@
 //
 //   node scripts/bundle.mjs        (npm run bundle; `npm run build` type-checks first)
 //
-// Why a bundle: a CLI run is a new process, and Node's ESM loader pays per module (resolve,
-// read, compile): the tsc output loaded ~200 modules for `service ls`. The bundle is one entry
+// Why a bundle: a CLI run is a new process, and Node pays per module (resolve, read, compile):
+// the tsc output loaded ~200 modules for `service ls`. The bundle is one entry
 // (dist/conductor/bin.js, the path the package's "bin" and the systemd units name) and chunks
 // split at every dynamic import(), so what a command never needs (the gateway and Fastify, zod,
 // jose, node-tar, NATS, ws, execa...) stays in chunks that are never read. `test/unit/bundle.test.ts`
 // checks that a start never reaches them.
 //
+// Why CommonJS: esbuild splits chunks only in ES module format, but Node 20's ES module loader
+// costs about 1 ms of a start per file (an asynchronous read, resolution, a facade per built-in
+// module: `import ... from 'node:fs'` alone loads all of node:stream), where require() of the same
+// file is synchronous and cheap. So the chunks are built as ES modules, then each is converted
+// to CommonJS (toCommonJs below: `import()` becomes a require() behind a promise, and the source
+// maps are composed), and dist/conductor/package.json says "commonjs". `conductor service ls`
+// started ~15 ms sooner, `--version` ~15 ms (BENCHMARKS.md, issue 15).
+//
 // All code lands in one folder (dist/conductor/), so `import.meta.url` means the same folder for
 // every module: package.json two levels up (model/version.ts), bin.js (host/install.ts) and the
-// C spawner (cgi/spawner.ts, built there by `npm run build:spawner`) next to it.
+// C spawner (cgi/spawner.ts, built there by `npm run build:spawner`) next to it. In the CommonJS
+// chunks it is `__filename`'s URL.
 //
 // Dependencies are bundled except node-pty (a native addon, built at install) and jsonc-parser
 // (errors/jsonc.ts require()s it synchronously on first use, which a bundler cannot see): those two
@@ -59,11 +68,8 @@ export function buildFingerprint(root = repoRoot) {
   return hash.digest('base64url').slice(0, 22)
 }
 
-// The CommonJS packages in the bundle call require() for Node's built-ins; an ES module has no
-// require, so each chunk gets one (esbuild's shim uses it when present).
-const REQUIRE_SHIM =
-  "import { createRequire as __conductorCreateRequire } from 'node:module'; " +
-  'const require = __conductorCreateRequire(import.meta.url);'
+/** What `import.meta.url` becomes in the CommonJS chunks (toCommonJs). */
+const IMPORT_META_URL = '__conductorImportMetaUrl'
 
 /** The esbuild options of the shipped bundle (`test/unit/bundle.test.ts` builds with them too). */
 export function bundleOptions(root = repoRoot) {
@@ -82,7 +88,6 @@ export function bundleOptions(root = repoRoot) {
     // node_modules may be a symbolic link (git worktrees share one): keep paths inside the
     // repository, so the source maps and the metafile say node_modules/PKG/..., not where it lives.
     preserveSymlinks: true,
-    banner: { js: REQUIRE_SHIM },
     define: { CONDUCTOR_BUILD_FINGERPRINT: JSON.stringify(buildFingerprint(root)) },
     // Stack traces: bin.ts enables source maps, so they name conductor/.../file.ts:LINE. No
     // sources inside the maps: the positions are what a trace needs, and smaller maps load faster.
@@ -132,11 +137,53 @@ function writeLicenses(root, metafile) {
   )
 }
 
+/**
+ * One chunk of the ES module build as CommonJS, with its source map composed onto the first one
+ * (esbuild reads an inline input map): static imports become require() calls at the top,
+ * `import()` a require() behind a resolved promise (still lazy: the chunk is read when the call
+ * runs), `import.meta.url` the URL of `__filename`.
+ * @param {string} name the chunk's file name
+ * @param {string} code the ES module chunk, without its sourceMappingURL comment
+ * @param {string} map its source map
+ */
+export function toCommonJs(name, code, map) {
+  const input = `${code}\n//# sourceMappingURL=data:application/json;base64,${Buffer.from(map).toString('base64')}\n`
+  const out = esbuild.transformSync(input, {
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    sourcefile: name,
+    sourcemap: 'external',
+    sourcesContent: false,
+    minifyWhitespace: true,
+    legalComments: 'none',
+    supported: { 'dynamic-import': false },
+    define: { 'import.meta.url': IMPORT_META_URL },
+    banner: code.includes('import.meta.url')
+      ? `var ${IMPORT_META_URL}=require("node:url").pathToFileURL(__filename).href;`
+      : '',
+    logLevel: 'warning'
+  })
+  return { code: `${out.code}//# sourceMappingURL=${name}.map\n`, map: out.map }
+}
+
 export async function bundle(root = repoRoot) {
   // Nothing stale may ship: the tsc layout (dist/gateway/..., dist/cgi/...) of older builds goes too.
   rmSync(path.join(root, 'dist'), { recursive: true, force: true })
   mkdirSync(path.join(root, OUT_DIR), { recursive: true })
-  const result = await esbuild.build(bundleOptions(root))
+  const result = await esbuild.build({ ...bundleOptions(root), write: false })
+  const maps = new Map(result.outputFiles.filter(f => f.path.endsWith('.js.map')).map(f => [f.path, f.text]))
+  for (const f of result.outputFiles) {
+    if (!f.path.endsWith('.js')) continue
+    const name = path.basename(f.path)
+    const code = f.text.replace(/\n\/\/# sourceMappingURL=\S+\n?$/, '\n')
+    const cjs = toCommonJs(name, code, maps.get(`${f.path}.map`) ?? '')
+    writeFileSync(f.path, cjs.code, { mode: name === 'bin.js' ? 0o755 : 0o644 })
+    writeFileSync(`${f.path}.map`, cjs.map)
+  }
+  // Makes every .js here CommonJS, whatever the package's own "type" is; no name, no version:
+  // model/version.ts walks on up to the package's package.json.
+  writeFileSync(path.join(root, OUT_DIR, 'package.json'), '{ "type": "commonjs" }\n')
   writeLicenses(root, result.metafile)
   return result
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { SourceMap } from 'node:module'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 
 // Stack traces of the shipped bundle name the TypeScript sources (conductor/.../FILE.ts:LINE)
 // through the source maps next to its chunks. Node's own source map support (--enable-source-maps,
@@ -29,10 +29,13 @@ export function mapFrame(frame: NodeJS.CallSite, prefix: string): string {
   const file = frame.getFileName()
   const line = frame.getLineNumber()
   const column = frame.getColumnNumber()
-  if (file === undefined || file === null || !file.startsWith(prefix) || line === null || column === null) return text
-  const entry = mapOf(file)?.findEntry(line - 1, column - 1)
+  if (file === undefined || file === null || line === null || column === null) return text
+  // A CommonJS module (the shipped bundle) is named by its path, an ES module by its URL.
+  const url = file.startsWith('/') ? pathToFileURL(file).href : file
+  if (!url.startsWith(prefix)) return text
+  const entry = mapOf(url)?.findEntry(line - 1, column - 1)
   if (entry === undefined || !('originalSource' in entry) || entry.generatedLine !== line - 1) return text
-  const source = new URL(entry.originalSource, file).href
+  const source = new URL(entry.originalSource, url).href
   return text.replace(`${file}:${line}:${column}`, `${source}:${entry.originalLine + 1}:${entry.originalColumn + 1}`)
 }
 

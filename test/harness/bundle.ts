@@ -1,4 +1,5 @@
 import path from 'node:path'
+import { writeFileSync } from 'node:fs'
 import * as esbuild from 'esbuild'
 // @ts-expect-error: a plain ES module without types (the build script)
 import { bundleOptions } from '../../scripts/bundle.mjs'
@@ -28,4 +29,24 @@ export async function chunksOfSource(source: string): Promise<string[]> {
   return Object.entries(outputs)
     .filter(([f, o]) => f.endsWith('.js') && Object.keys(o.inputs).includes(source))
     .map(([f]) => path.basename(f))
+}
+
+/**
+ * A preload for `node --require FILE` that appends the path of every CommonJS file the process
+ * compiles, one a line, to the file named by $LOADED_VAR: which chunks of the bundle (CommonJS,
+ * scripts/bundle.mjs) a command read, in order. Returns the preload's path.
+ */
+export function recordLoadsPreload(dir: string, loadedVar = 'LOADED'): string {
+  const file = path.join(dir, 'record-loads.cjs')
+  writeFileSync(
+    file,
+    "const fs = require('node:fs')\n" +
+      "const Module = require('node:module')\n" +
+      "const js = Module._extensions['.js']\n" +
+      "Module._extensions['.js'] = function (m, file) {\n" +
+      `  fs.appendFileSync(process.env.${loadedVar}, file + '\\n')\n` +
+      '  return js.call(this, m, file)\n' +
+      '}\n'
+  )
+  return file
 }

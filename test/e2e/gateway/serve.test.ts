@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { chunksHolding, chunksOfSource } from '../../harness/bundle.js'
+import { chunksHolding, chunksOfSource, recordLoadsPreload } from '../../harness/bundle.js'
 import { binPath } from '../../harness/cli.js'
 import { freePort, waitFor } from '../../harness/ports.js'
 import { tempDir, writeTree } from '../../harness/tmp.js'
@@ -12,17 +12,6 @@ import { tempDir, writeTree } from '../../harness/tmp.js'
 // held requests answered once Fastify is attached.
 
 const TOKEN = 'serve-test-token-0123456789'
-
-// Writes every module the process loads, in order, to $LOADED.
-const hooks =
-  'data:text/javascript,' +
-  encodeURIComponent(
-    'import { appendFileSync } from "node:fs";' +
-      'export async function load (url, ctx, next) { appendFileSync(process.env.LOADED, url + "\\n"); return next(url, ctx) }'
-  )
-const register =
-  'data:text/javascript,' +
-  encodeURIComponent(`import { register } from 'node:module'; register(${JSON.stringify(hooks)})`)
 
 t.test(
   'a restarted gateway loads zod for no file it validated before; requests held while it starts are answered',
@@ -44,7 +33,8 @@ t.test(
         ...process.env,
         CACHE_DIRECTORY: cache,
         LOADED: loaded,
-        NODE_OPTIONS: `--import ${register}`
+        // Writes every chunk the process loads, in order, to $LOADED.
+        NODE_OPTIONS: `--require ${recordLoadsPreload(root)}`
       }
       delete env.CONDUCTOR_CACHE_DIR
       const proc = spawn(

@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { execFile } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import path from 'node:path'
-import { bundleMetafile, chunksHolding } from '../../../harness/bundle.js'
+import { bundleMetafile, chunksHolding, recordLoadsPreload } from '../../../harness/bundle.js'
 import { binPath, repoRoot, type CliResult } from '../../../harness/cli.js'
 import { startGatewayProcess } from '../../../harness/gateway.js'
 import { waitFor } from '../../../harness/ports.js'
@@ -24,17 +24,6 @@ const expected = Object.keys((await bundleMetafile()).outputs)
 /** The chunks holding zod (the model schemas, snippets, policies load it through import()). */
 const zodChunks = new Set(await chunksHolding('zod'))
 
-// A module loader hook that appends every URL Node loads to $CONDUCTOR_TEST_LOADED.
-const hooks =
-  'data:text/javascript,' +
-  encodeURIComponent(
-    "import { appendFileSync } from 'node:fs'\n" +
-      'export async function load (url, context, next) { appendFileSync(process.env.CONDUCTOR_TEST_LOADED, url + "\\n"); return next(url, context) }'
-  )
-const recordLoads =
-  'data:text/javascript,' +
-  encodeURIComponent(`import { register } from 'node:module'; register(${JSON.stringify(hooks)})`)
-
 /**
  * Runs the bundle as an operator would: through env(1) without NODE_OPTIONS, since tap adds its
  * own to every child (process tracking, with Node's source map support turned on).
@@ -50,10 +39,12 @@ async function runBundle(args: string[], env: NodeJS.ProcessEnv, nodeArgs: strin
 
 /** Runs the bundle and returns the names of the dist/conductor/ files it loaded. */
 async function loadedBy(t: Test, args: string[], env: NodeJS.ProcessEnv): Promise<string[]> {
-  const log = path.join(tempDir(t, 'cnd-loaded-'), 'loaded')
-  const r = await runBundle(args, { ...env, CONDUCTOR_TEST_LOADED: log }, ['--import', recordLoads])
+  const dir = tempDir(t, 'cnd-loaded-')
+  const log = path.join(dir, 'loaded')
+  const preload = recordLoadsPreload(dir, 'CONDUCTOR_TEST_LOADED')
+  const r = await runBundle(args, { ...env, CONDUCTOR_TEST_LOADED: log }, ['--require', preload])
   t.equal(r.code, 0, `conductor ${args.join(' ')}: ${r.stderr}`)
-  const prefix = `file://${dist}/`
+  const prefix = `${dist}/`
   return readFileSync(log, 'utf8')
     .split('\n')
     .filter(u => u.startsWith(prefix))

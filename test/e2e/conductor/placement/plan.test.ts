@@ -1,8 +1,9 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { binPath, cli, cliProcess } from '../../../harness/cli.js'
-import { chunksHolding } from '../../../harness/bundle.js'
+import { chunksHolding, recordLoadsPreload } from '../../../harness/bundle.js'
 import { tempDir, writeTree } from '../../../harness/tmp.js'
 
 // `conductor fleet plan` through the compiled binary (issue 19): a real services directory,
@@ -199,20 +200,18 @@ t.test('fleet plan --help answers without loading zod (CLI start-up)', async t =
   const dir = tempDir(t)
   // zod is a chunk of the bundle (dist/conductor/), or node_modules/zod/ when run from the sources.
   const zodChunks = (await chunksHolding('zod')).map(c => `/dist/conductor/${c}`)
-  writeTree(dir, {
-    'hook.mjs':
-      `const zodChunks = ${JSON.stringify(zodChunks)}\n` +
-      'export async function resolve (s, c, next) {\n' +
-      '  const r = await next(s, c)\n' +
-      '  if (r.url.includes("/node_modules/zod/") || zodChunks.some(z => r.url.endsWith(z))) process.stderr.write("zod loaded\\n")\n' +
-      '  return r\n}\n',
-    'register.mjs': `import { register } from 'node:module'\nregister(${JSON.stringify(`file://${dir}/hook.mjs`)})\n`
-  })
-  const run = async (args: string[]): Promise<{ stdout: string; stderr: string }> =>
-    await new Promise(resolve => {
-      const argv = ['--import', path.join(dir, 'register.mjs'), binPath, ...args]
-      execFile(process.execPath, argv, (_err, stdout, stderr) => resolve({ stdout, stderr }))
+  const preload = recordLoadsPreload(dir)
+  const run = async (args: string[]): Promise<{ stdout: string; stderr: string }> => {
+    const loaded = path.join(dir, `loaded-${args.length}`)
+    const r = await new Promise<{ stdout: string; stderr: string }>(resolve => {
+      const argv = ['--require', preload, binPath, ...args]
+      const env = { ...process.env, LOADED: loaded }
+      execFile(process.execPath, argv, { env }, (_err, stdout, stderr) => resolve({ stdout, stderr }))
     })
+    const files = existsSync(loaded) ? readFileSync(loaded, 'utf8').split('\n') : []
+    const zod = files.some(f => f.includes('/node_modules/zod/') || zodChunks.some(z => f.endsWith(z)))
+    return { stdout: r.stdout, stderr: r.stderr + (zod ? 'zod loaded\n' : '') }
+  }
   const help = await run(['fleet', 'plan', '--help'])
   t.match(help.stdout, /Usage: conductor fleet plan/)
   t.notMatch(help.stderr, /zod loaded/)

@@ -27,18 +27,19 @@ t.test('natsPackage: module.exports from a {default} namespace, a namespace with
   t.type(node.connect, 'function', 'under Node/tsx (named exports and default): connect is a function')
 })
 
-// The shipped chunks run in a plain Node process, as bin.js runs them: the test process has the
-// tsx loader, which adds named exports to an ES module whose default is an object, hiding the bug.
+// The shipped chunks run in a plain Node process, as bin.js runs them (required: they are
+// CommonJS, scripts/bundle.mjs): the test process has the tsx loader, which adds named exports to
+// an ES module whose default is an object, hiding the bug.
 const PROBE = `
 const [dist, transportChunk, clusterChunk, fleetChunk, ccJson] = process.argv.slice(1)
-const load = f => import(new URL(f, 'file://' + dist + '/').href)
-const out = {}
-const transport = await load(transportChunk)
-out.transportKeys = Object.keys(transport)
-const cluster = await load(clusterChunk)
-const fleet = await load(fleetChunk)
 const { createRequire } = await import('node:module')
 const require = createRequire(dist + '/')
+const load = f => require('./' + f)
+const out = {}
+const transport = load(transportChunk)
+out.transportKeys = Object.keys(transport)
+const cluster = load(clusterChunk)
+const fleet = load(fleetChunk)
 const cc = { ...JSON.parse(ccJson), env: process.env, now: Date.now, log: () => {} }
 try {
   // What doctor's NATS check does first (conductor/cluster/doctor.ts): connect, ask JetStream.
