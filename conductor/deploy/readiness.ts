@@ -114,6 +114,8 @@ export async function probe(check: ReadinessCheck, timeoutMs: number): Promise<P
 }
 
 function describe(err: unknown): string {
-  const e = err as { cause?: { code?: string }; code?: string; name?: string; message?: string }
-  return e.cause?.code ?? e.code ?? (e.name === 'TimeoutError' ? 'timeout' : (e.message ?? String(err)))
+  const e = err as { cause?: { code?: string }; code?: string | number; name?: string; message?: string }
+  // AbortSignal.timeout() rejects with a DOMException whose numeric code (23) says nothing.
+  if (e.name === 'TimeoutError') return 'timeout'
+  return e.cause?.code ?? (typeof e.code === 'string' ? e.code : (e.message ?? String(err)))
 }
