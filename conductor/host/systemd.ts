@@ -1,5 +1,6 @@
 import { SystemdFailed } from '../../errors/index.js'
 import { runTool } from '../process/index.js'
+import { listUnitsOverBus, privateSocket } from './systemd-bus.js'
 
 // The only code that runs systemctl. One call per verb with many units, so a reconcile of
 // 100 services costs a handful of processes, not hundreds (ENVIRONMENT.md: ~5 ms each).
@@ -74,6 +75,16 @@ export function systemdDriver(scopeArgs: string[], env: NodeJS.ProcessEnv): Syst
       if (units.length > 0) await run(['reset-failed', ...units])
     },
     list: async patterns => {
+      // Over the manager's private socket when there is one (no systemctl process), else, and
+      // on any failure there, systemctl: its error says why systemd cannot be asked.
+      const socket = privateSocket(scopeArgs, env)
+      if (socket !== undefined) {
+        try {
+          return (await listUnitsOverBus(socket, patterns)).map(u => ({ unit: u.unit, active: u.active, sub: u.sub }))
+        } catch {
+          /* systemctl below */
+        }
+      }
       const out = await run(['list-units', '--all', '--no-pager', '--output=json', ...patterns])
       const rows = JSON.parse(out === '' ? '[]' : out) as Array<{ unit: string; active: string; sub: string }>
       return rows.map(r => ({ unit: r.unit, active: r.active, sub: r.sub }))
