@@ -68,6 +68,30 @@ export function buildFingerprint(root = repoRoot) {
   return hash.digest('base64url').slice(0, 22)
 }
 
+/**
+ * commander requires node:child_process at its top, for executable subcommands Conductor never
+ * declares: that loads child_process, net and dgram into every start, which `service ls` (systemd
+ * asked over a socket) and `--version` never use. Its require() gets this stand-in instead, which
+ * loads the module on first use.
+ */
+function lazyChildProcessForCommander() {
+  return {
+    name: 'conductor-commander-lazy-child-process',
+    setup(build) {
+      build.onResolve({ filter: /^node:child_process$/ }, args =>
+        /[\\/]node_modules[\\/]commander[\\/]/.test(args.importer)
+          ? { path: 'child_process', namespace: 'conductor-lazy-builtin' }
+          : undefined
+      )
+      build.onLoad({ filter: /.*/, namespace: 'conductor-lazy-builtin' }, () => ({
+        contents:
+          'let m\nmodule.exports = new Proxy({}, { get: (_, k) => (m ??= require("node:child_process"))[k] })\n',
+        loader: 'js'
+      }))
+    }
+  }
+}
+
 /** What `import.meta.url` becomes in the CommonJS chunks (toCommonJs). */
 const IMPORT_META_URL = '__conductorImportMetaUrl'
 
@@ -99,7 +123,7 @@ export function bundleOptions(root = repoRoot) {
     metafile: true,
     logLevel: 'warning',
     // Imports of a folder's index.ts read as imports of the files behind it (bundle-barrels.mjs).
-    plugins: [flattenBarrels(root)]
+    plugins: [flattenBarrels(root), lazyChildProcessForCommander()]
   }
 }
 

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { execFile } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { bundleMetafile, chunksHolding, recordLoadsPreload } from '../../../harness/bundle.js'
 import { binPath, repoRoot, type CliResult } from '../../../harness/cli.js'
@@ -93,6 +93,24 @@ t.test('service ls loads zod only while the validation cache does not know the f
     version.length < second.length,
     `--version reads fewer files (${version.length}) than service ls (${second.length})`
   )
+})
+
+// commander requires node:child_process at its top (for executable subcommands, which Conductor
+// does not declare); the bundle gives it a stand-in that loads the module on first use
+// (scripts/bundle.mjs), so a start that runs no process does not load child_process, net, dgram.
+t.test('--version loads no node:child_process', { skip: notBuilt }, async t => {
+  const dir = tempDir(t, 'cnd-builtins-')
+  const preload = path.join(dir, 'builtins.cjs')
+  writeFileSync(
+    preload,
+    "process.on('exit', () => require('node:fs').writeFileSync(process.env.BUILTINS, process.moduleLoadList.join('\\n')))\n"
+  )
+  const list = path.join(dir, 'builtins.txt')
+  const r = await runBundle(['--version'], { BUILTINS: list }, ['--require', preload])
+  t.equal(r.code, 0, r.stderr)
+  const loaded = readFileSync(list, 'utf8').split('\n')
+  t.ok(loaded.includes('NativeModule fs'), 'premise: the list names built-in modules')
+  t.notOk(loaded.includes('NativeModule child_process'), 'no child_process')
 })
 
 t.test("an internal error's stack trace names the TypeScript sources", { skip: notBuilt }, async t => {
