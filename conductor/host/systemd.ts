@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs'
 import { SystemdFailed } from '../../errors/index.js'
 import { runTool } from '../process/index.js'
 import { listUnitsOverBus, privateSocket } from './systemd-bus.js'
@@ -39,7 +40,23 @@ export interface SystemdDriver {
   status: (unit: string) => Promise<string>
 }
 
-export function systemdDriver(scopeArgs: string[], env: NodeJS.ProcessEnv): SystemdDriver {
+/** Exists while systemd runs as PID 1 (sd_booted(3)). */
+export const BOOTED_MARKER = '/run/systemd/system'
+
+function booted(marker: string): boolean {
+  try {
+    return statSync(marker).isDirectory()
+  } catch {
+    return false
+  }
+}
+
+/** `bootedMarker`: for tests, the directory whose absence means systemd is not PID 1. */
+export function systemdDriver(
+  scopeArgs: string[],
+  env: NodeJS.ProcessEnv,
+  bootedMarker = BOOTED_MARKER
+): SystemdDriver {
   const run = async (args: string[], timeoutMs = 120_000): Promise<string> => {
     const r = await runTool('systemctl', [...scopeArgs, ...args], env, timeoutMs)
     if (r.exitCode !== 0) {
@@ -77,6 +94,13 @@ export function systemdDriver(scopeArgs: string[], env: NodeJS.ProcessEnv): Syst
     list: async patterns => {
       // Over the manager's private socket when there is one (no systemctl process), else, and
       // on any failure there, systemctl: its error says why systemd cannot be asked.
+      // The check systemctl makes first (sd_booted): without it, systemctl says only that it cannot
+      // operate, after a fork and its own start.
+      if (scopeArgs.length === 0 && !booted(bootedMarker))
+        throw new SystemdFailed(
+          `this machine was not booted with systemd (no ${bootedMarker}): there is no system manager to ask; ` +
+            'on such a host use --scope user with a systemd user manager'
+        )
       const socket = privateSocket(scopeArgs, env)
       if (socket !== undefined) {
         try {
