@@ -1,6 +1,5 @@
 import { statSync } from 'node:fs'
 import { SystemdFailed } from '../../errors/index.js'
-import { runTool } from '../process/index.js'
 import { listUnitsOverBus, privateSocket } from './systemd-bus.js'
 
 // The only code that runs systemctl. One call per verb with many units, so a reconcile of
@@ -39,6 +38,11 @@ export interface SystemdDriver {
   /** `systemctl status` text, for error messages. */
   status: (unit: string) => Promise<string>
 }
+
+// systemctl runs through process/tool.ts, imported on the first call: a listing answered over the
+// manager's socket (systemd-bus.ts) then loads no child_process (`service ls`, a no-op reload).
+const runTool = async (...args: Parameters<typeof import('../process/index.js').runTool>) =>
+  await (await import('../process/index.js')).runTool(...args)
 
 /** Exists while systemd runs as PID 1 (sd_booted(3)). */
 export const BOOTED_MARKER = '/run/systemd/system'
