@@ -270,6 +270,34 @@ t.test('the validation cache skips the schema only for contents validated before
   t.doesNotThrow(() => broken.save(), 'an unwritable cache is ignored')
 })
 
+t.test('the validation cache fingerprint tells apart kinds and near-identical contents', async t => {
+  const { digest } = await import('../../../../conductor/model/validation-cache.js')
+  const base = JSON.stringify({ app_name: 'a', config: { TAG: 'v1', TOKEN_FILE: '/etc/secret' } }, null, 2)
+  t.equal(digest('service', base), digest('service', base), 'stable')
+  t.not(digest('service', base), digest('host', base), 'a verdict for one kind says nothing of another')
+  t.notMatch(digest('service', base), /TAG|secret|app_name/, 'nothing of the content')
+  // Every one-character change, and every swap of two neighbours, of a 300-character document.
+  const doc = `${base}\n${'x'.repeat(300 - base.length - 1)}`
+  const seen = new Map<string, string>([[digest('service', doc), doc]])
+  let variants = 1
+  for (let i = 0; i < doc.length; i++) {
+    for (const c of ['y', ' ', '0', '"', '\u00e9']) {
+      const v = doc.slice(0, i) + c + doc.slice(i + 1)
+      if (v === doc) continue
+      const d = digest('service', v)
+      if (seen.has(d) && seen.get(d) !== v) t.fail(`collision at ${i}`)
+      seen.set(d, v)
+      variants++
+    }
+    if (i + 1 < doc.length && doc[i] !== doc[i + 1]) {
+      const v = doc.slice(0, i) + doc[i + 1] + doc[i] + doc.slice(i + 2)
+      seen.set(digest('service', v), v)
+      variants++
+    }
+  }
+  t.equal(seen.size, variants, `${variants} documents, as many fingerprints`)
+})
+
 t.test('pods[].replicas: an integer from 1 to MAX_REPLICAS, else an error with the file and JSON path', async t => {
   const root = tempDir(t)
   const load = async (replicas: unknown): Promise<unknown> => {
