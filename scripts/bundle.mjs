@@ -16,7 +16,7 @@
 // file is synchronous and cheap. So the chunks are built as ES modules, then each is converted
 // to CommonJS (toCommonJs below: `import()` becomes a require() behind a promise, and the source
 // maps are composed), and dist/conductor/package.json says "commonjs". `conductor service ls`
-// started ~15 ms sooner, `--version` ~15 ms (BENCHMARKS.md, issue 15).
+// started ~13 ms sooner, `--version` ~15 ms (BENCHMARKS.md, issue 15, third pass).
 //
 // All code lands in one folder (dist/conductor/), so `import.meta.url` means the same folder for
 // every module: package.json two levels up (model/version.ts), bin.js (host/install.ts) and the
@@ -122,7 +122,8 @@ export function bundleOptions(root = repoRoot) {
     legalComments: 'none',
     metafile: true,
     logLevel: 'warning',
-    // Imports of a folder's index.ts read as imports of the files behind it (bundle-barrels.mjs).
+    // Imports of a folder's index.ts read as imports of the files behind it (bundle-barrels.mjs);
+    // commander's child_process loaded on first use.
     plugins: [flattenBarrels(root), lazyChildProcessForCommander()]
   }
 }
