@@ -9,7 +9,6 @@
 // needs one call.
 
 export const METHOD_CALL = 1
-export const METHOD_RETURN = 2
 export const ERROR = 3
 
 const FIELD_PATH = 1
@@ -137,14 +136,13 @@ export class DbusWireError extends Error {
   override name = 'DbusWireError'
 }
 
+/** Reads values from `start` in a whole message, aligned from its start (the body starts 8-aligned). */
 class Reader {
   pos: number
   constructor(
     private readonly buf: Buffer,
     private readonly littleEndian: boolean,
-    start = 0,
-    /** Offsets are aligned from here: the message's start (the body starts 8-aligned in it). */
-    private readonly base = 0
+    start = 0
   ) {
     this.pos = start
   }
@@ -154,7 +152,7 @@ class Reader {
   }
 
   align(n: number): void {
-    this.pos += (n - ((this.pos - this.base) % n)) % n
+    this.pos += (n - (this.pos % n)) % n
   }
 
   byte(): number {
@@ -170,18 +168,18 @@ class Reader {
     return v
   }
 
+  /** A string or an object path (u32 length), or a signature (byte length): the text, then NUL. */
   string(): string {
-    const n = this.u32()
-    this.need(n + 1)
-    const s = this.buf.toString('utf8', this.pos, this.pos + n)
-    this.pos += n + 1
-    return s
+    return this.text(this.u32(), 'utf8')
   }
 
   signature(): string {
-    const n = this.byte()
+    return this.text(this.byte(), 'ascii')
+  }
+
+  private text(n: number, encoding: BufferEncoding): string {
     this.need(n + 1)
-    const s = this.buf.toString('ascii', this.pos, this.pos + n)
+    const s = this.buf.toString(encoding, this.pos, this.pos + n)
     this.pos += n + 1
     return s
   }
@@ -271,14 +269,14 @@ export function errorText(msg: Message): string {
   return new Reader(msg.buf, msg.littleEndian, msg.bodyAt).string()
 }
 
+/** A unit as systemd.ts's UnitState: its name, active state and sub-state. */
 export interface ListedUnit {
   unit: string
-  load: string
   active: string
   sub: string
 }
 
-/** The body of ListUnits/ListUnitsByPatterns: a(ssssssouso), of which name and the three states. */
+/** The body of ListUnits/ListUnitsByPatterns: a(ssssssouso), of which the name and two states. */
 export function decodeUnitList(msg: Message): ListedUnit[] {
   if (msg.signature !== 'a(ssssssouso)')
     throw new DbusWireError(`unexpected reply signature "${msg.signature}" (expected a(ssssssouso))`)
@@ -291,7 +289,7 @@ export function decodeUnitList(msg: Message): ListedUnit[] {
     r.align(8)
     const unit = r.string()
     r.string() // description
-    const load = r.string()
+    r.string() // load state
     const active = r.string()
     const sub = r.string()
     r.string() // following
@@ -299,7 +297,7 @@ export function decodeUnitList(msg: Message): ListedUnit[] {
     r.u32() // job id
     r.string() // job type
     r.string() // job object path
-    out.push({ unit, load, active, sub })
+    out.push({ unit, active, sub })
   }
   return out
 }

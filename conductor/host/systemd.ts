@@ -96,8 +96,6 @@ export function systemdDriver(
       if (units.length > 0) await run(['reset-failed', ...units])
     },
     list: async patterns => {
-      // Over the manager's private socket when there is one (no systemctl process), else, and
-      // on any failure there, systemctl: its error says why systemd cannot be asked.
       // The check systemctl makes first (sd_booted): without it, systemctl says only that it cannot
       // operate, after a fork and its own start.
       if (scopeArgs.length === 0 && !booted(bootedMarker))
@@ -105,10 +103,12 @@ export function systemdDriver(
           `this machine was not booted with systemd (no ${bootedMarker}): there is no system manager to ask; ` +
             'on such a host use --scope user with a systemd user manager'
         )
+      // Over the manager's private socket when there is one (no systemctl process), else, and
+      // on any failure there, systemctl: its error says why systemd cannot be asked.
       const socket = privateSocket(scopeArgs, env)
       if (socket !== undefined) {
         try {
-          return (await listUnitsOverBus(socket, patterns)).map(u => ({ unit: u.unit, active: u.active, sub: u.sub }))
+          return await listUnitsOverBus(socket, patterns)
         } catch {
           /* systemctl below */
         }
