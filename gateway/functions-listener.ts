@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, readFileSync, rmSync } from 'node:fs'
+import { chmodSync, chownSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import { GatewayError } from './errors.js'
 import type { ListenAddress } from './listen.js'
@@ -29,13 +29,18 @@ export async function listenFunctions(
   // Resolved before listening: an unknown group must not leave a socket with the wrong group.
   const gid = opts.group !== undefined ? resolveGid(opts.group) : undefined
   if (address.kind === 'unix') {
-    rmSync(address.path, { force: true })
+    // The socket is made beside its path and renamed into place once its mode and group are set:
+    // at its path it never has the umask's mode (a full test run saw 0755 there, between the
+    // listen and the chmod), and Caddy's group can connect from the first moment it exists.
+    const made = `${address.path}.${process.pid}.new`
+    rmSync(made, { force: true })
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
-      server.listen(address.path, () => resolve())
+      server.listen(made, () => resolve())
     })
-    chmodSync(address.path, 0o660)
-    if (gid !== undefined) chownSync(address.path, -1, gid)
+    chmodSync(made, 0o660)
+    if (gid !== undefined) chownSync(made, -1, gid)
+    renameSync(made, address.path)
   } else {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
